@@ -1,0 +1,64 @@
+"""Reading a directory in the shared-data layout (`images/<id>.jpg` + `labels.csv`) and splitting it.
+
+Every command that reads labelled photos (training, evaluation, retrieval evaluation, reindexing a
+directory catalogue) goes through here, so that "which images are validation" has one answer.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+VALIDATION_FRACTION = 0.15
+
+
+@dataclass(frozen=True)
+class Record:
+    """One labelled photo: its id, its image path and the raw label columns of `labels.csv`."""
+
+    id: str
+    image: Path
+    labels: dict[str, str]
+
+
+def read_records(data_dir: str | Path) -> list[Record]:
+    """All rows of `data_dir/labels.csv` whose image exists, in file order.
+
+    Raises FileNotFoundError naming what is missing when the directory is not in the layout.
+    """
+    root = Path(data_dir)
+    labels_csv = root / "labels.csv"
+    images = root / "images"
+    if not labels_csv.is_file() or not images.is_dir():
+        raise FileNotFoundError(
+            f"{root} is not a data directory: it needs labels.csv and images/<id>.jpg "
+            f"(found labels.csv={labels_csv.is_file()}, images/={images.is_dir()})"
+        )
+    records = []
+    with labels_csv.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            image_id = row.pop("id")
+            path = images / f"{image_id}.jpg"
+            if path.is_file():
+                records.append(Record(id=image_id, image=path, labels=row))
+    return records
+
+
+def is_validation(image_id: str, fraction: float = VALIDATION_FRACTION) -> bool:
+    """A stable split by id hash: the same photo is on the same side in every command and on every machine."""
+    digest = hashlib.sha256(image_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def split(records: list[Record], fraction: float = VALIDATION_FRACTION) -> tuple[list[Record], list[Record]]:
+    """(train, validation) by `is_validation`."""
+    train = [r for r in records if not is_validation(r.id, fraction)]
+    val = [r for r in records if is_validation(r.id, fraction)]
+    return train, val
+
+
+def iter_batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
