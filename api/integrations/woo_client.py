@@ -1,0 +1,112 @@
+"""A WooCommerce REST API v3 client: the few calls the integration makes, with the store's ck_/cs_ keys.
+
+Basic auth is what WooCommerce accepts over HTTPS. Failures become `StoreError`, which says whether trying again
+can help (5xx, 429, time-outs, connection errors) and how long the store asked us to wait (`Retry-After`).
+"""
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+
+API_PATH = "/wp-json/wc/v3"
+PAGE_SIZE = 100
+
+
+class StoreError(Exception):
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status  # None: the store could not be reached or did not answer in time
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is None or self.status == 429 or self.status >= 500
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` is either seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class WooClient:
+    def __init__(self, store_url: str, consumer_key: str, consumer_secret: str, *, timeout: float = 15.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.store_url = store_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.store_url + API_PATH, auth=(consumer_key, consumer_secret),
+                                       timeout=timeout, transport=transport,
+                                       headers={"User-Agent": "Kalas-Iris WooCommerce integration"})
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as error:
+            raise StoreError(f"{method} {path}: the store did not answer in time ({type(error).__name__})") from error
+        except httpx.TransportError as error:
+            raise StoreError(f"{method} {path}: the store cannot be reached ({type(error).__name__}: {error})") from error
+        if response.status_code >= 400:
+            raise StoreError(f"{method} {path}: the store answered {response.status_code}: {_reason(response)}",
+                             response.status_code, retry_after_seconds(response.headers.get("Retry-After")))
+        return response
+
+    async def get_product(self, product_id: int) -> dict | None:
+        try:
+            return (await self._call("GET", f"/products/{product_id}")).json()
+        except StoreError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def update_product(self, product_id: int, changes: dict) -> dict:
+        return (await self._call("PUT", f"/products/{product_id}", json=changes)).json()
+
+    async def products_modified_after(self, modified_after: str | None) -> AsyncIterator[dict]:
+        """Every product modified after the ISO 8601 UTC time (all products when None), page by page."""
+        params: dict[str, object] = {"per_page": PAGE_SIZE, "orderby": "id", "order": "asc"}
+        if modified_after:
+            params |= {"modified_after": modified_after, "dates_are_gmt": "true"}
+        page, pages = 1, 1
+        while page <= pages:
+            response = await self._call("GET", "/products", params=params | {"page": page})
+            pages = int(response.headers.get("X-WP-TotalPages", "1"))
+            for product in response.json():
+                yield product
+            page += 1
+
+    async def term_id(self, kind: str, name: str) -> int:
+        """The id of the product category or tag (`kind`: categories | tags) named `name`, created if missing."""
+        found = await self._find_term(kind, name)
+        if found is not None:
+            return found
+        try:
+            return int((await self._call("POST", f"/products/{kind}", json={"name": name})).json()["id"])
+        except StoreError as error:
+            # Created meanwhile by a concurrent job: WordPress answers 400 term_exists.
+            if error.status == 400 and (found := await self._find_term(kind, name)) is not None:
+                return found
+            raise
+
+    async def _find_term(self, kind: str, name: str) -> int | None:
+        response = await self._call("GET", f"/products/{kind}", params={"search": name, "per_page": PAGE_SIZE})
+        wanted = name.strip().lower()
+        return next((int(t["id"]) for t in response.json() if t["name"].strip().lower() == wanted), None)
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason_phrase)[:200]
+    return str(body.get("message") or body.get("code") or body)[:200] if isinstance(body, dict) else str(body)[:200]

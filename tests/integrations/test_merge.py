@@ -1,0 +1,54 @@
+"""Merging predicted terms with the merchant's: never wipe theirs, replace only what the service added."""
+from api.integrations.merge import (MARKER_KEY, images_fingerprint, is_annotated, marker_value, merge_terms,
+                                    prediction_from)
+
+ANNOTATION = {
+    "category": [{"label": "tshirt", "name": "T-Shirt", "score": 0.93}, {"label": "top", "name": "Top", "score": 0.04}],
+    "attributes": {"gender": [{"label": "men", "name": "Men", "score": 0.81}],
+                   "usage": [{"label": "casual", "name": "Casual", "score": 0.31}], "season": []},
+    "colours": [{"name": "Navy Blue", "hex": "#1F2A44", "share": 0.62}, {"name": "White", "hex": "#FFFFFF", "share": 0.2},
+                {"name": "Red", "hex": "#FF0000", "share": 0.05}],
+    "model": {"name": "fashion-attributes", "version": "1.0"},
+}
+
+
+def test_a_prediction_takes_the_top_category_likely_attributes_and_main_colours():
+    prediction = prediction_from(ANNOTATION)
+    assert prediction.category == "T-Shirt"
+    assert prediction.tags == ("Men", "Navy Blue", "White")  # Casual at 0.31 and Red at 5 % are left out
+    assert prediction.model == "fashion-attributes:1.0"
+
+
+def test_the_merchants_terms_are_kept_and_duplicates_not_added():
+    current = [{"id": 1, "name": "Summer Sale", "slug": "summer-sale"}, {"id": 2, "name": "men", "slug": "men"}]
+    merge = merge_terms(current, ["Men", "Navy Blue"], previously_added=[])
+    assert merge.keep_ids == (1, 2)
+    assert merge.add_names == ("Navy Blue",)
+    assert merge.added == ("Navy Blue",)  # "Men" was the merchant's: a later annotation must not remove it
+
+
+def test_a_new_annotation_replaces_only_what_the_service_added_before():
+    current = [{"id": 1, "name": "Summer Sale", "slug": "s"}, {"id": 3, "name": "Red", "slug": "red"},
+               {"id": 4, "name": "Men", "slug": "men"}]
+    merge = merge_terms(current, ["Men", "Blue"], previously_added=["Red", "Men"])
+    assert merge.keep_ids == (1, 4)
+    assert merge.add_names == ("Blue",)
+    assert set(merge.added) == {"Men", "Blue"}
+
+
+def test_uncategorized_gives_way_to_a_real_category_only():
+    current = [{"id": 15, "name": "Uncategorized", "slug": "uncategorized"}]
+    assert merge_terms(current, ["T-Shirt"], [], drop_placeholder=True).keep_ids == ()
+    assert merge_terms(current, [], [], drop_placeholder=True).keep_ids == (15,)
+
+
+def test_the_marker_matches_only_the_photos_it_was_made_for():
+    product = {"id": 5, "images": [{"id": 9, "src": "https://shop/a.jpg"}], "meta_data": []}
+    assert not is_annotated(product)
+    prediction = prediction_from(ANNOTATION)
+    merge = merge_terms([], ["T-Shirt"], [])
+    product["meta_data"] = [{"id": 1, "key": MARKER_KEY, "value": marker_value(product, prediction, merge, merge, "t")}]
+    assert is_annotated(product)
+    changed = dict(product, images=[{"id": 10, "src": "https://shop/b.jpg"}])
+    assert images_fingerprint(changed) != images_fingerprint(product)
+    assert not is_annotated(changed)

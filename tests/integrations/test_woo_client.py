@@ -1,0 +1,91 @@
+"""The REST client against the emulated store: auth, pagination, term lookup, and how failures are classified."""
+import asyncio
+
+import pytest
+
+from api.integrations.woo_client import StoreError, WooClient, retry_after_seconds
+from tests.support.woocommerce import WooCommerceStore
+
+
+def _client(store: WooCommerceStore, secret: str | None = None) -> WooClient:
+    return WooClient(store.url, store.consumer_key, secret or store.consumer_secret, timeout=2)
+
+
+def _run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_products_are_read_and_updated_with_the_stores_keys(woo_store):
+    product = woo_store.create_product("Blue shirt", tags=["Own tag"])
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            tag = await client.term_id("tags", "Navy Blue")
+            again = await client.term_id("tags", "navy blue")
+            updated = await client.update_product(product["id"], {"tags": [{"id": tag}]})
+            return tag, again, updated, await client.get_product(999999)
+        finally:
+            await client.aclose()
+
+    tag, again, updated, missing = _run(go())
+    assert tag == again  # found by name, not created twice
+    assert [t["name"] for t in updated["tags"]] == ["Navy Blue"]
+    assert missing is None
+
+
+def test_wrong_keys_are_a_401_that_is_not_retried(woo_store):
+    async def go():
+        client = _client(woo_store, secret="cs_wrong")
+        try:
+            await client.get_product(1)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(StoreError) as raised:
+        _run(go())
+    assert raised.value.status == 401 and not raised.value.retryable
+
+
+def test_listing_follows_the_pagination_headers(woo_store):
+    for n in range(105):
+        woo_store.catalogue.create_product({"name": f"p{n}"}, [])
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            return [p["name"] async for p in client.products_modified_after(None)]
+        finally:
+            await client.aclose()
+
+    names = _run(go())
+    assert len(names) == 105 and len(set(names)) == 105
+    assert [m for m, path, s in woo_store.api_requests if path.endswith("/products")] == ["GET", "GET"]
+
+
+def test_429_carries_retry_after_and_5xx_and_down_are_retryable(woo_store):
+    async def attempt():
+        client = _client(woo_store)
+        try:
+            await client.get_product(1)
+        except StoreError as error:
+            return error
+        finally:
+            await client.aclose()
+
+    woo_store.fail_next(429, 1, retry_after=3)
+    limited = _run(attempt())
+    assert (limited.status, limited.retry_after, limited.retryable) == (429, 3.0, True)
+    woo_store.fail_next(503, 1)
+    assert _run(attempt()).retryable
+    woo_store.go_down()
+    unreachable = _run(attempt())
+    assert unreachable.status is None and unreachable.retryable
+    woo_store.come_up()
+    assert _run(attempt()) is None  # back up: product 1 simply does not exist (None, no error)
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    assert retry_after_seconds("2") == 2.0
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

@@ -1,0 +1,152 @@
+"""The WooCommerce store's data, as its REST API v3 shows it: products, categories, tags, webhooks.
+
+Plain in-memory state behind one lock; `tests/support/woocommerce.py` puts HTTP in front of it. Field names and
+shapes follow the documented v3 resources (woocommerce.github.io/woocommerce-rest-api-docs), only the subset the
+integration reads and writes.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+import re
+import threading
+from dataclasses import dataclass, field
+
+
+class StoreError(Exception):
+    """An error the REST API answers as `{"code", "message", "data": {"status"}}`."""
+
+    def __init__(self, status: int, code: str, message: str, **data: object) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.data = status, code, message, data
+
+    def body(self) -> dict:
+        return {"code": self.code, "message": self.message, "data": {"status": self.status, **self.data}}
+
+
+def wc_date(moment: dt.datetime) -> str:
+    """WooCommerce's date format: ISO 8601 to the second, no zone (the `_gmt` twin is UTC; this site runs on UTC)."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def slugify(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+@dataclass
+class Webhook:
+    id: int
+    topic: str
+    delivery_url: str
+    secret: str
+    status: str = "active"
+    failure_count: int = 0
+
+    def view(self) -> dict:
+        return {"id": self.id, "topic": self.topic, "delivery_url": self.delivery_url, "status": self.status,
+                "resource": self.topic.split(".")[0], "event": self.topic.split(".")[1]}
+
+
+@dataclass
+class Catalogue:
+    products: dict[int, dict] = field(default_factory=dict)
+    terms: dict[str, dict[int, dict]] = field(default_factory=lambda: {"categories": {}, "tags": {}})
+    webhooks: dict[int, Webhook] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(10))
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    # Terms (product categories and product tags share one shape).
+    def create_term(self, kind: str, name: str) -> dict:
+        with self.lock:
+            if not name or not name.strip():
+                raise StoreError(400, "rest_missing_callback_param", "Missing parameter(s): name", params=["name"])
+            existing = self.find_term(kind, name)
+            if existing is not None:
+                # WordPress refuses a second term with the same name and says which one exists.
+                raise StoreError(400, "term_exists", "A term with the name provided already exists.",
+                                 resource_id=existing["id"])
+            term = {"id": self.next_id(), "name": name.strip(), "slug": slugify(name), "count": 0}
+            self.terms[kind][term["id"]] = term
+            return dict(term)
+
+    def find_term(self, kind: str, name: str) -> dict | None:
+        wanted = name.strip().lower()
+        return next((t for t in self.terms[kind].values() if t["name"].lower() == wanted), None)
+
+    def term_or_create(self, kind: str, name: str) -> dict:
+        with self.lock:
+            return self.find_term(kind, name) or self.create_term(kind, name)
+
+    def search_terms(self, kind: str, search: str | None) -> list[dict]:
+        with self.lock:
+            terms = sorted(self.terms[kind].values(), key=lambda t: t["name"].lower())
+            if search:
+                terms = [t for t in terms if search.lower() in t["name"].lower()]
+            return [dict(t) for t in terms]
+
+    def _term_refs(self, kind: str, refs: list[dict]) -> list[dict]:
+        # The REST API assigns terms by id only (save_taxonomy_terms plucks 'id'); entries without one are ignored.
+        out = []
+        for ref in refs:
+            if "id" not in ref:
+                continue
+            term = self.terms[kind].get(int(ref["id"]))
+            if term is None:
+                raise StoreError(400, "woocommerce_rest_invalid_term", f"No {kind} term with id {ref['id']}.")
+            out.append({"id": term["id"], "name": term["name"], "slug": term["slug"]})
+        return out
+
+    # Products.
+    def create_product(self, fields: dict, images: list[dict]) -> dict:
+        with self.lock:
+            now = wc_date(dt.datetime.now(dt.timezone.utc))
+            product = {"id": self.next_id(), "name": fields.get("name", "Product"), "slug": slugify(fields.get("name", "")),
+                       "status": fields.get("status", "publish"), "type": "simple",
+                       "date_created": now, "date_created_gmt": now, "date_modified": now, "date_modified_gmt": now,
+                       "images": images, "categories": [], "tags": [], "meta_data": []}
+            self._apply(product, fields)
+            self.products[product["id"]] = product
+            return self.view(product["id"])
+
+    def update_product(self, product_id: int, fields: dict) -> dict:
+        with self.lock:
+            product = self.get_product(product_id)
+            self._apply(product, fields)
+            product["date_modified"] = product["date_modified_gmt"] = wc_date(dt.datetime.now(dt.timezone.utc))
+            return self.view(product_id)
+
+    def _apply(self, product: dict, fields: dict) -> None:
+        for key in ("name", "status", "description"):
+            if key in fields:
+                product[key] = fields[key]
+        for kind in ("categories", "tags"):
+            if kind in fields:
+                product[kind] = self._term_refs(kind, fields[kind])
+        for meta in fields.get("meta_data", []):
+            current = next((m for m in product["meta_data"] if m["key"] == meta["key"]), None)
+            if current is None:
+                product["meta_data"].append({"id": self.next_id(), "key": meta["key"], "value": meta["value"]})
+            else:
+                current["value"] = meta["value"]
+
+    def get_product(self, product_id: int) -> dict:
+        product = self.products.get(product_id)
+        if product is None:
+            raise StoreError(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+        return product
+
+    def view(self, product_id: int) -> dict:
+        with self.lock:
+            return copy.deepcopy(self.get_product(product_id))
+
+    def list_products(self, modified_after: str | None, order: str) -> list[dict]:
+        with self.lock:
+            products = sorted(self.products.values(), key=lambda p: p["id"], reverse=order == "desc")
+            if modified_after:
+                after = modified_after[:19]
+                products = [p for p in products if p["date_modified_gmt"] > after]
+            return [self.view(p["id"]) for p in products]
