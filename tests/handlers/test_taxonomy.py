@@ -1,0 +1,75 @@
+"""The taxonomy is consistent, and its mappings cover every label of both shared data sets."""
+import re
+from pathlib import Path
+
+import pytest
+
+from handlers.taxonomy import LabelError, load_taxonomy, parse_taxonomy
+from scripts.dataset import read_records
+
+REVIEW_COLUMNS = ["id", "category", "gender", "usage", "season", "colour"]
+
+
+@pytest.fixture(scope="module")
+def taxonomy():
+    return load_taxonomy()
+
+
+@pytest.mark.parametrize("folder, kind", [("fashion-products", "fashion-products"), ("clothing", "clothing")])
+def test_every_label_of_the_shared_data_maps_into_the_taxonomy(taxonomy, shared_data: Path, folder: str, kind: str) -> None:
+    records = read_records(shared_data / folder)
+    mapping = taxonomy.detect(["id", *records[0].labels])
+    assert mapping.name == kind
+    annotations = [mapping.annotate(r.labels) for r in records]  # raises LabelError on any unmapped value
+    labelled = [a.category for a in annotations if a.category is not None]
+    # Only deliberate nulls are unlabelled: clothing's "Other" and nothing in fashion-products.
+    assert len(labelled) == len(records) - sum(r.labels.get("label") == "Other" for r in records)
+    assert all(any(taxonomy.matches(leaf, c) for leaf in taxonomy.leaves) for c in set(labelled))
+
+
+def test_fashion_products_row_maps_every_group(taxonomy) -> None:
+    row = {"articleType": "Tshirts", "gender": "Boys", "usage": "Smart Casual", "season": "Fall", "baseColour": "Navy Blue"}
+    annotation = taxonomy.datasets["fashion-products"].annotate(row)
+    assert annotation.category == "tees"
+    assert annotation.attributes == {"gender": "boys", "age": "kids", "usage": "smart-casual", "season": "fall"}
+    assert annotation.colour == "navy"
+
+
+def test_groups_stand_for_their_leaves(taxonomy) -> None:
+    assert set(taxonomy.leaves_under("tees")) == {"tshirt", "polo"}
+    assert taxonomy.matches("heels", "shoes") and taxonomy.matches("heels", "heels")
+    assert not taxonomy.matches("shirt", "tees")
+    assert "shoes" not in taxonomy.leaves and "heels" in taxonomy.leaves
+
+
+def test_colour_vocabulary_has_at_least_twelve_names_with_hex(taxonomy) -> None:
+    assert len(taxonomy.colours) >= 12
+    assert len({c.name for c in taxonomy.colours}) == len(taxonomy.colours)
+    assert all(re.fullmatch(r"#[0-9A-F]{6}", c.hex) for c in taxonomy.colours)
+
+
+def test_review_export_is_detected_by_its_columns_and_validated(taxonomy) -> None:
+    mapping = taxonomy.detect(REVIEW_COLUMNS)
+    assert mapping.name == "review"
+    row = {"category": "heels", "gender": "women", "usage": "", "season": "summer", "colour": "red"}
+    assert mapping.annotate(row).attributes == {"gender": "women", "age": "adult", "season": "summer"}
+    with pytest.raises(LabelError, match=r"column 'category' has 'stilettos'"):
+        mapping.annotate({**row, "category": "stilettos"})
+
+
+def test_unknown_values_and_columns_fail_with_what_was_wrong(taxonomy) -> None:
+    with pytest.raises(LabelError, match=r"fashion-products: column 'articleType' has 'Capes'"):
+        taxonomy.datasets["fashion-products"].annotate({"articleType": "Capes", "gender": "Men", "usage": "Casual", "season": "Fall", "baseColour": "Red"})
+    with pytest.raises(ValueError, match=r"fit no kind"):
+        taxonomy.detect(["id", "colour_name"])
+
+
+def test_a_mapping_to_an_unknown_label_is_refused_at_load() -> None:
+    data = {
+        "categories": [{"label": "shirt", "name": "Shirt"}],
+        "attributes": {},
+        "colours": [],
+        "datasets": {"x": {"detect": ["label"], "category": {"column": "label", "map": {"Shirt": "blouse"}}}},
+    }
+    with pytest.raises(ValueError, match=r"'Shirt' maps to 'blouse'"):
+        parse_taxonomy(data)
