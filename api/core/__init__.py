@@ -1,0 +1,1 @@
+"""Settings, security primitives and error handling shared by every route."""

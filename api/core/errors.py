@@ -1,0 +1,80 @@
+"""One error shape for every failure: `{"error": {"code": "...", "message": "..."}}`.
+
+Routes raise `ApiError` (or the helpers below); FastAPI's own validation errors and Starlette's HTTP errors
+are rewritten into the same shape so that a client needs one parser. Messages say what was wrong and how to fix it.
+"""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          408: "timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
+          429: "rate_limited", 502: "bad_gateway", 503: "unavailable", 504: "upstream_timeout"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.message = message
+        self.headers = headers
+
+
+def not_found(kind: str, object_id: str) -> ApiError:
+    # The same answer for "does not exist" and "belongs to another shop": ids of other shops must not leak.
+    return ApiError(404, f"no {kind} with id {object_id!r} in this shop", code=f"{kind.replace(' ', '_')}_not_found")
+
+
+def error_body(status: int, message: str, code: str | None = None) -> dict:
+    return {"error": {"code": code or _CODES.get(status, "error"), "message": message}}
+
+
+def _location(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)] or ["body"]
+    return ".".join(parts)
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        where = _location(tuple(item.get("loc", ())))
+        if item.get("type") == "extra_forbidden":
+            problems.append(f"unknown field '{where}' (remove it; see the schema in /api/v1/docs)")
+        elif item.get("type") == "missing":
+            problems.append(f"'{where}' is required")
+        else:
+            problems.append(f"'{where}': {item.get('msg')}")
+    return "; ".join(problems) or "the request does not match the schema"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.status, exc.message, exc.code), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body(422, _validation_message(exc)), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}; the API is documented at /api/v1/docs"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        return JSONResponse(error_body(exc.status_code, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body(500, "internal error; it has been logged", "internal"), status_code=500)
+

@@ -1,0 +1,57 @@
+"""Refusing oversized request bodies before they are read whole.
+
+A declared Content-Length over the limit is answered 413 at once, without reading a byte of the body. A body
+without one (chunked) is counted as it streams in, and the request fails with 413 the moment it passes the
+limit, so a client cannot make the server buffer an unbounded upload.
+"""
+from __future__ import annotations
+
+import json
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.core.errors import error_body
+
+# Room for the multipart boundaries and form fields around the files themselves.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_batch_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_batch_bytes = max_batch_bytes
+
+    def _limit(self, path: str) -> int:
+        return self.max_batch_bytes if path.endswith(("/batch", "/import")) else self.max_bytes
+
+    def _message(self, limit: int, size: str) -> str:
+        return (f"the request body is {size}; the limit is {limit / 2**20:.1f} MiB "
+                f"(shrink the image, or send several requests)")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope["path"]) + MULTIPART_OVERHEAD
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            body = json.dumps(error_body(413, self._message(limit, f"{int(declared) / 2**20:.1f} MiB"))).encode()
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                    (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, self._message(limit, "larger than that"))
+            return message
+
+        await self.app(scope, counting_receive, send)

@@ -1,0 +1,94 @@
+"""The one Settings object: read from the environment (or given by a test), validated at start-up.
+
+Every value has a working default for development on one machine. Outside development the service refuses
+to start with the placeholder secret, because signed image URLs and callback signatures would be forgeable.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ROOT = Path(__file__).resolve().parents[2]
+PLACEHOLDER_SECRET = "change-me-in-production"
+# A stored image is one MongoDB document (see api/data/images.py), and a document is capped at 16 MiB.
+MAX_STORABLE_IMAGE = 15 * 1024 * 1024
+ENV_PREFIX = "KALAS_"
+
+
+class SettingsError(RuntimeError):
+    """The configuration cannot work; the message names the variable to fix."""
+
+
+class Settings(BaseModel):
+    """Everything the API reads from its environment. Environment variables are `KALAS_<FIELD>` in upper case."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: str = Field(PLACEHOLDER_SECRET, description="signs image URLs; at least 32 characters in production")
+    mongo_uri: str = "mongodb://127.0.0.1:27017"
+    database: str = "kalas_iris"
+    # Exactly one way to reach the models: TorchServe over HTTP, or the archives run in-process.
+    inference_url: str | None = None
+    model_store: Path | None = None
+    index_dir: Path = ROOT / "var" / "indexes"
+    demo_catalogue: str = Field("demo", description="the catalogue searched when a shop asks for the demo gallery")
+
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, le=MAX_STORABLE_IMAGE)
+    max_batch: int = Field(16, gt=0, le=256)
+    session_ttl_s: int = Field(7 * 24 * 3600, gt=0)
+    image_url_ttl_s: int = Field(24 * 3600, gt=0)
+    rate_limit_per_minute: int = Field(600, gt=0)
+    rate_limit_burst: int = Field(60, gt=0)
+
+    fetch_timeout_s: float = Field(10.0, gt=0)
+    # Hosts ("host:port") a shop's images may be fetched from although they resolve to a private address,
+    # e.g. an intranet image server. Empty by default: every private, loopback and link-local address is refused.
+    fetch_allow_origins: frozenset[str] = frozenset()
+
+    callback_timeout_s: float = Field(5.0, gt=0)
+    callback_retries: int = Field(4, ge=0, le=10)
+    callback_backoff_s: float = Field(2.0, ge=0)
+
+    web_dist: Path = ROOT / "web" / "dist"
+
+    @field_validator("mongo_uri")
+    @classmethod
+    def _mongo_uri(cls, value: str) -> str:
+        if not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv:// (e.g. mongodb://127.0.0.1:27017)")
+        return value
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Settings:
+        if self.environment != "development":
+            if self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32:
+                raise ValueError(
+                    f"KALAS_SECRET_KEY must be set to a random value of at least 32 characters outside development "
+                    f"(environment={self.environment}); generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+        if self.inference_url and self.model_store:
+            raise ValueError("set KALAS_INFERENCE_URL (TorchServe) or KALAS_MODEL_STORE (in-process), not both")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build from `KALAS_*` variables; unknown `KALAS_*` names are refused so a typo cannot go unnoticed."""
+        values: dict[str, object] = {}
+        for name, raw in environ.items():
+            if not name.startswith(ENV_PREFIX):
+                continue
+            field = name[len(ENV_PREFIX) :].lower()
+            if field not in cls.model_fields:
+                raise SettingsError(f"unknown setting {name}; known: {', '.join(sorted(ENV_PREFIX + f.upper() for f in cls.model_fields))}")
+            values[field] = frozenset(filter(None, raw.split(","))) if field == "fetch_allow_origins" else raw
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            problems = "; ".join(
+                (f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "") + e["msg"] for e in error.errors()
+            )
+            raise SettingsError(f"invalid settings: {problems}") from None

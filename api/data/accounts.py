@@ -1,0 +1,32 @@
+"""Accounts: one per shop (the tenant). E-mail addresses are unique, compared in lower case."""
+from __future__ import annotations
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from api.core.security import new_id
+from api.data.common import now
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    await db.accounts.create_index([("email", ASCENDING)], unique=True)
+
+
+async def create(db: AsyncDatabase, email: str, shop_name: str, password_hash: str) -> dict | None:
+    """The new account, or None when the e-mail is already taken."""
+    account = {"_id": new_id(), "email": email.lower(), "shop_name": shop_name,
+               "password_hash": password_hash, "created": now()}
+    try:
+        await db.accounts.insert_one(account)
+    except DuplicateKeyError:
+        return None
+    return account
+
+
+async def by_email(db: AsyncDatabase, email: str) -> dict | None:
+    return await db.accounts.find_one({"email": email.lower()})
+
+
+async def by_id(db: AsyncDatabase, account_id: str) -> dict | None:
+    return await db.accounts.find_one({"_id": account_id})

@@ -1,0 +1,57 @@
+"""Annotations: what the model said about one stored image of a shop, and the latest human correction."""
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from api.core.security import new_id
+from api.data.common import now, page
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    await db.annotations.create_index([("account", ASCENDING), ("created", DESCENDING)])
+    await db.annotations.create_index([("account", ASCENDING), ("reviewed", ASCENDING)])
+
+
+def new_annotation(account_id: str, image_id: str, source: dict[str, Any], crop: dict | None, result: dict) -> dict:
+    return {"_id": new_id(), "account": account_id, "image_id": image_id, "source": source, "crop": crop,
+            "category": result["category"], "attributes": result["attributes"], "colours": result["colours"],
+            "model": result["model"], "created": now(), "reviewed": False, "review": None}
+
+
+async def insert_many(db: AsyncDatabase, annotations: list[dict]) -> None:
+    if annotations:
+        await db.annotations.insert_many(annotations)
+
+
+async def get(db: AsyncDatabase, account_id: str, annotation_id: str) -> dict | None:
+    return await db.annotations.find_one({"_id": annotation_id, "account": account_id})
+
+
+async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int,
+                   reviewed: bool | None = None) -> tuple[list[dict], int]:
+    query: dict[str, Any] = {"account": account_id}
+    if reviewed is not None:
+        query["reviewed"] = reviewed
+    return await page(db.annotations, query, offset, limit)
+
+
+async def set_review(db: AsyncDatabase, account_id: str, annotation_id: str, review: dict) -> dict | None:
+    """Record `review` as the annotation's latest correction; None if this shop has no such annotation."""
+    result = await db.annotations.update_one({"_id": annotation_id, "account": account_id},
+                                             {"$set": {"review": review, "reviewed": True}})
+    return review if result.matched_count else None
+
+
+async def delete(db: AsyncDatabase, account_id: str, annotation_id: str) -> dict | None:
+    """The deleted annotation (its image is the caller's to delete), or None."""
+    return await db.annotations.find_one_and_delete({"_id": annotation_id, "account": account_id})
+
+
+async def reviewed(db: AsyncDatabase, account_id: str) -> AsyncIterator[dict]:
+    """Every reviewed annotation of a shop, oldest first (the export's order)."""
+    cursor = db.annotations.find({"account": account_id, "reviewed": True}).sort([("created", ASCENDING), ("_id", ASCENDING)])
+    async for annotation in cursor:
+        yield annotation

@@ -1,0 +1,53 @@
+"""Callback URLs a shop registered, and the record of each delivery attempt."""
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from api.core.security import new_id
+from api.data.common import now, page
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    await db.callbacks.create_index([("account", ASCENDING), ("created", DESCENDING)])
+    await db.deliveries.create_index([("account", ASCENDING), ("created", DESCENDING)])
+    await db.deliveries.create_index([("callback_id", ASCENDING)])
+
+
+async def create(db: AsyncDatabase, account_id: str, url: str, events: list[str], secret: str) -> dict:
+    callback = {"_id": new_id(), "account": account_id, "url": url, "events": events, "secret": secret, "created": now()}
+    await db.callbacks.insert_one(callback)
+    return callback
+
+
+async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
+    return await page(db.callbacks, {"account": account_id}, offset, limit, {"secret": 0})
+
+
+async def for_event(db: AsyncDatabase, account_id: str, event: str) -> list[dict]:
+    """The shop's callbacks subscribed to `event`, secrets included (for signing)."""
+    return await db.callbacks.find({"account": account_id, "events": event}).to_list(length=None)
+
+
+async def get(db: AsyncDatabase, account_id: str, callback_id: str) -> dict | None:
+    return await db.callbacks.find_one({"_id": callback_id, "account": account_id}, {"secret": 0})
+
+
+async def delete(db: AsyncDatabase, account_id: str, callback_id: str) -> bool:
+    return (await db.callbacks.delete_one({"_id": callback_id, "account": account_id})).deleted_count == 1
+
+
+async def record_delivery(db: AsyncDatabase, delivery: dict[str, Any]) -> None:
+    await db.deliveries.replace_one({"_id": delivery["_id"]}, delivery, upsert=True)
+
+
+def new_delivery(account_id: str, callback_id: str, event: str, url: str) -> dict:
+    return {"_id": new_id(), "account": account_id, "callback_id": callback_id, "event": event, "url": url,
+            "status": "pending", "attempts": 0, "last_error": None, "response_status": None, "created": now(),
+            "delivered": None}
+
+
+async def deliveries(db: AsyncDatabase, account_id: str, callback_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
+    return await page(db.deliveries, {"account": account_id, "callback_id": callback_id}, offset, limit)

@@ -1,0 +1,37 @@
+"""What every resource module shares: the clock and offset pagination."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pymongo import DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+NEWEST_FIRST = [("created", DESCENDING), ("_id", DESCENDING)]
+
+
+def now() -> datetime:
+    # MongoDB stores milliseconds; truncating here makes a value read back equal the value written.
+    moment = datetime.now(timezone.utc)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def stamped(changes: dict[str, Any] | None, *fields: str) -> dict[str, Any]:
+    """An update setting `changes` and stamping `fields` with the server's current time.
+
+    Why $currentDate and not `$set: {field: datetime}`: nx-27017 stores a top-level datetime given to $set as
+    a string (a datetime inside an inserted document, or nested in a $set sub-document, stays a date).
+    $currentDate keeps the BSON date type on nx-27017 and on MongoDB alike.
+    """
+    update: dict[str, Any] = {"$currentDate": {field: True for field in fields}}
+    if changes:
+        update["$set"] = changes
+    return update
+
+
+async def page(collection: AsyncCollection, query: dict[str, Any], offset: int, limit: int,
+               projection: dict[str, Any] | None = None) -> tuple[list[dict], int]:
+    """(documents of this page, newest first with ties broken by id so pages never overlap; total matching)."""
+    total = await collection.count_documents(query)
+    cursor = collection.find(query, projection).sort(NEWEST_FIRST).skip(offset).limit(limit)
+    return await cursor.to_list(length=limit), total

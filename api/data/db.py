@@ -1,0 +1,23 @@
+"""Opening the database and creating every collection's indexes at start-up."""
+from __future__ import annotations
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from api.data import accounts, annotations, callbacks, images, keys, products, reviews, sessions
+
+# Each resource module declares its own indexes; start-up creates them all (idempotent on every start).
+_MODULES = (accounts, sessions, keys, images, annotations, products, reviews, callbacks)
+
+Database = AsyncDatabase
+
+
+def open_client(uri: str) -> AsyncMongoClient:
+    # tz_aware: datetimes come back as UTC-aware values, so they compare with datetime.now(timezone.utc).
+    return AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, uuidRepresentation="standard")
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    for module in _MODULES:
+        await module.ensure_indexes(db)
+

@@ -1,0 +1,51 @@
+"""API keys: stored as a SHA-256 hash with a short public prefix; revoked keys stay listed with their date."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from api.core.security import IssuedKey, new_id
+from api.data.common import now, page, stamped
+
+# Writing last_used on every request would add a database write to each call; a minute's precision is enough.
+LAST_USED_PRECISION = timedelta(seconds=60)
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    await db.api_keys.create_index([("hash", ASCENDING)], unique=True)
+    await db.api_keys.create_index([("account", ASCENDING), ("created", ASCENDING)])
+
+
+async def create(db: AsyncDatabase, account_id: str, name: str, issued: IssuedKey) -> dict:
+    key = {"_id": new_id(), "account": account_id, "name": name, "prefix": issued.prefix, "hash": issued.hash,
+           "created": now(), "last_used": None, "revoked": None}
+    await db.api_keys.insert_one(key)
+    return key
+
+
+async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
+    return await page(db.api_keys, {"account": account_id}, offset, limit, {"hash": 0})
+
+
+async def get(db: AsyncDatabase, account_id: str, key_id: str) -> dict | None:
+    return await db.api_keys.find_one({"_id": key_id, "account": account_id}, {"hash": 0})
+
+
+async def revoke(db: AsyncDatabase, account_id: str, key_id: str) -> dict | None:
+    """The key after revoking it (revoking twice keeps the first date), or None if this shop has no such key."""
+    await db.api_keys.update_one({"_id": key_id, "account": account_id, "revoked": None}, stamped(None, "revoked"))
+    return await get(db, account_id, key_id)
+
+
+async def use(db: AsyncDatabase, key_hash: str) -> dict | None:
+    """The live key with this hash, its last-used time refreshed; None for unknown or revoked keys."""
+    key = await db.api_keys.find_one({"hash": key_hash})
+    if key is None or key["revoked"] is not None:
+        return None
+    moment = now()
+    if key["last_used"] is None or moment - key["last_used"] > LAST_USED_PRECISION:
+        await db.api_keys.update_one({"_id": key["_id"]}, stamped(None, "last_used"))
+        key["last_used"] = moment
+    return key

@@ -1,0 +1,119 @@
+"""Typed dependencies: a route's signature says what it needs (`account: CurrentAccount, db: Db`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Awaitable, Callable
+
+from fastapi import Depends, Header, Request
+from pymongo.asynchronous.database import AsyncDatabase
+
+from api.core.errors import ApiError, not_found
+from api.core.ratelimit import RateLimiter
+from api.core.security import API_KEY_PREFIX, SESSION_PREFIX, token_hash
+from api.core.settings import Settings
+from api.data import accounts, keys, sessions
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _db(request: Request) -> AsyncDatabase:
+    return request.app.state.db
+
+
+def _inference(request: Request) -> Any:
+    client = request.app.state.inference
+    if client is None:
+        raise ApiError(503, "no model is configured on this server: set KALAS_INFERENCE_URL or KALAS_MODEL_STORE")
+    return client
+
+
+def _indexes(request: Request) -> Any:
+    store = request.app.state.indexes
+    if store is None:
+        raise ApiError(503, "no vector index store is configured on this server (KALAS_INDEX_DIR)")
+    return store
+
+
+Config = Annotated[Settings, Depends(_settings)]
+Db = Annotated[AsyncDatabase, Depends(_db)]
+Inference = Annotated[Any, Depends(_inference)]
+Indexes = Annotated[Any, Depends(_indexes)]
+
+
+@dataclass(frozen=True)
+class Account:
+    """The shop making the request, and the credential it used."""
+
+    id: str
+    email: str
+    shop_name: str
+    created: Any
+    # "key:<prefix>" or "session": recorded as the reviewer of corrections and used as the rate-limit bucket.
+    credential: str
+    session_hash: str | None = None
+
+    @property
+    def reviewer(self) -> str:
+        return self.email if self.credential == "session" else self.credential.removeprefix("key:")
+
+
+_AUTH_HELP = "send an API key as `X-API-Key: ki_...` or a console session as `Authorization: Bearer kis_...`"
+
+
+async def _current_account(
+    request: Request,
+    db: Db,
+    x_api_key: Annotated[str | None, Header(description="an API key, for scripts")] = None,
+    authorization: Annotated[str | None, Header(description="`Bearer <session token>`, for the console")] = None,
+) -> Account:
+    session_hash = None
+    if x_api_key:
+        if not x_api_key.startswith(API_KEY_PREFIX):
+            raise ApiError(401, f"the X-API-Key header does not hold an API key ({_AUTH_HELP})")
+        key = await keys.use(db, token_hash(x_api_key))
+        if key is None:
+            raise ApiError(401, "the API key is unknown or revoked: create a new one in the console under Keys")
+        account_id, credential, bucket = key["account"], f"key:{key['prefix']}", key["_id"]
+    elif authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.startswith(SESSION_PREFIX):
+            raise ApiError(401, f"the Authorization header must be `Bearer <session token>` ({_AUTH_HELP})")
+        session_hash = token_hash(token)
+        account_id = await sessions.account_for(db, session_hash)
+        if account_id is None:
+            raise ApiError(401, "the session has expired or was logged out: log in again")
+        credential, bucket = "session", session_hash
+    else:
+        raise ApiError(401, f"authentication required: {_AUTH_HELP}", headers={"WWW-Authenticate": "Bearer"})
+
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.acquire(bucket)
+    if wait:
+        raise ApiError(429, f"rate limit exceeded for this credential; retry in {wait:.1f} s",
+                       headers={"Retry-After": limiter.retry_after(wait)})
+    account = await accounts.by_id(db, account_id)
+    if account is None:  # deleted account whose key or session survived
+        raise ApiError(401, "the account behind this credential no longer exists")
+    return Account(account["_id"], account["email"], account["shop_name"], account["created"], credential, session_hash)
+
+
+CurrentAccount = Annotated[Account, Depends(_current_account)]
+
+
+def owned(kind: str, fetch: Callable[[AsyncDatabase, str, str], Awaitable[dict | None]], param: str) -> Any:
+    """A dependency loading the path's object for the current shop; another shop's object is a 404, as a missing one.
+
+    `Annotated[dict, owned("product", products.get, "product_id")]` in a route's signature replaces the
+    fetch-and-check each route would otherwise repeat.
+    """
+
+    async def load(request: Request, account: CurrentAccount, db: Db) -> dict:
+        object_id = request.path_params[param]
+        found = await fetch(db, account.id, object_id)
+        if found is None:
+            raise not_found(kind, object_id)
+        return found
+
+    return Depends(load)

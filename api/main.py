@@ -1,0 +1,101 @@
+"""The app factory: `create_app(settings)` builds a fresh app; nothing is opened at import time.
+
+The lifespan opens the MongoDB client (and creates indexes), the inference client and the vector index store,
+and closes what it opened. Tests pass their own Settings, and may pass an already-open inference client or
+index store that they share across apps (the app then leaves them open).
+
+    uvicorn --factory api.main:create_app      # settings from KALAS_* environment variables
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI
+
+from api.core.errors import install_error_handlers
+from api.core.limits import BodyLimit
+from api.core.ratelimit import RateLimiter
+from api.core.settings import Settings
+from api.core.spa import mount_console
+from api.data.db import ensure_indexes, open_client
+from api.routes import ROUTERS
+from api.schemas import ErrorOut
+
+API_PREFIX = "/api/v1"
+# Declared on the app so every operation in the OpenAPI document shows the error shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "missing, unknown or expired credentials"},
+    422: {"model": ErrorOut, "description": "the request does not match the schema"},
+    429: {"model": ErrorOut, "description": "rate limit exceeded; retry after the Retry-After header's seconds"},
+}
+
+
+def _open_inference(settings: Settings) -> Any:
+    if not (settings.inference_url or settings.model_store):
+        return None  # routes that need the models answer 503 saying what to configure
+    from api.inference import InProcessClient, TorchServeClient
+
+    if settings.inference_url:
+        return TorchServeClient(settings.inference_url)
+    return InProcessClient(settings.model_store)
+
+
+def _open_indexes(settings: Settings) -> Any:
+    try:  # TEMPORARY until index/ lands
+        from index import IndexStore
+    except ImportError:
+        return None
+    return IndexStore(settings.index_dir)
+
+
+def create_app(settings: Settings | None = None, *, inference: Any = None, indexes: Any = None) -> FastAPI:
+    settings = settings or Settings.from_env(os.environ)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = open_client(settings.mongo_uri)
+        db = client[settings.database]
+        await ensure_indexes(db)  # also proves the database answers before the first request
+        app.state.db = db
+        app.state.inference = inference if inference is not None else _open_inference(settings)
+        app.state.indexes = indexes if indexes is not None else _open_indexes(settings)
+        app.state.tasks = set()  # background work (callback deliveries) awaited at shutdown
+        try:
+            yield
+        finally:
+            if app.state.tasks:
+                await asyncio.wait(app.state.tasks, timeout=settings.callback_timeout_s)
+            if inference is None and app.state.inference is not None:
+                await app.state.inference.aclose()
+            if indexes is None and hasattr(app.state.indexes, "close"):
+                app.state.indexes.close()
+            await client.close()
+
+    app = FastAPI(
+        title="Kalas-Iris API",
+        version="1.0",
+        description=(
+            "Image understanding for clothing shops: categories, attributes, colours and similar products.\n\n"
+            "Authenticate scripts with `X-API-Key: <key>` (create keys under /keys) and the console with "
+            "`Authorization: Bearer <session token>` (from /auth/login). Every error is "
+            '`{"error": {"code": "...", "message": "..."}}`; the message says what to fix.'
+        ),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.state.inference = app.state.indexes = app.state.db = None
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes,
+                       max_batch_bytes=settings.max_upload_bytes * settings.max_batch)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    mount_console(app, settings.web_dist, API_PREFIX)
+    return app

@@ -1,0 +1,4 @@
+"""One router per resource, mounted under /api/v1 by the app factory in this order."""
+from api.routes import auth, keys
+
+ROUTERS = [auth.router, keys.router]

@@ -1,0 +1,45 @@
+"""API keys for a shop's scripts: create (secret shown once), list (prefix only), revoke."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from api.core.errors import not_found
+from api.core.security import new_api_key
+from api.data import keys
+from api.deps import CurrentAccount, Db
+from api.schemas import KeyCreated, KeyIn, KeyOut, Page
+from api.views import key_out
+
+router = APIRouter(prefix="/keys", tags=["keys"])
+
+
+@router.post("", status_code=201, response_model=KeyCreated)
+async def create_key(body: KeyIn, account: CurrentAccount, db: Db) -> KeyCreated:
+    """A new key. Its `secret` is in this response only: store it now; the server keeps only a hash."""
+    issued = new_api_key()
+    stored = await keys.create(db, account.id, body.name, issued)
+    return KeyCreated(**key_out(stored).model_dump(), secret=issued.secret)
+
+
+@router.get("", response_model=Page[KeyOut])
+async def list_keys(account: CurrentAccount, db: Db, offset: int = Query(0, ge=0),
+                    limit: int = Query(50, ge=1, le=200)) -> Page[KeyOut]:
+    found, total = await keys.list_for(db, account.id, offset, limit)
+    return Page[KeyOut](items=[key_out(k) for k in found], total=total, offset=offset, limit=limit)
+
+
+@router.get("/{key_id}", response_model=KeyOut)
+async def get_key(key_id: str, account: CurrentAccount, db: Db) -> KeyOut:
+    key = await keys.get(db, account.id, key_id)
+    if key is None:
+        raise not_found("key", key_id)
+    return key_out(key)
+
+
+@router.delete("/{key_id}", response_model=KeyOut)
+async def revoke_key(key_id: str, account: CurrentAccount, db: Db) -> KeyOut:
+    """Revoke a key at once; it stays listed with its revocation time."""
+    key = await keys.revoke(db, account.id, key_id)
+    if key is None:
+        raise not_found("key", key_id)
+    return key_out(key)

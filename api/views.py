@@ -1,0 +1,32 @@
+"""Stored documents → response models. Image URLs are signed here, so every response carries working links."""
+from __future__ import annotations
+
+import time
+
+from api.core.security import sign_image
+from api.core.settings import Settings
+from api.schemas import AccountOut, ImageOut, KeyOut
+
+IMAGE_PATH = "/api/v1/images"
+
+
+def _fields(doc: dict, *drop: str) -> dict:
+    return {("id" if k == "_id" else k): v for k, v in doc.items() if k not in drop}
+
+
+def account_out(doc: dict) -> AccountOut:
+    return AccountOut(**_fields(doc, "password_hash"))
+
+
+def key_out(doc: dict) -> KeyOut:
+    return KeyOut(**_fields(doc, "account", "hash"))
+
+
+def image_url(settings: Settings, image_id: str, now: float | None = None) -> str:
+    # Expiry rounded to the hour, so a page that lists the same image twice gets the same (cacheable) URL.
+    expires = (int(now or time.time()) // 3600 + 1) * 3600 + settings.image_url_ttl_s
+    return f"{IMAGE_PATH}/{image_id}?expires={expires}&signature={sign_image(settings.secret_key, image_id, expires)}"
+
+
+def image_out(settings: Settings, image: dict) -> ImageOut:
+    return ImageOut(id=image["_id"], url=image_url(settings, image["_id"]), width=image["width"], height=image["height"])

@@ -1,0 +1,68 @@
+"""Sign-up, login, logout and the credentials every other route depends on."""
+from __future__ import annotations
+
+from tests.api.conftest import create_shop
+
+
+def test_signup_login_me_logout(client):
+    shop = create_shop(client)
+    me = client.get("/api/v1/auth/me", headers=shop.session)
+    assert me.status_code == 200 and me.json()["email"] == shop.email and me.json()["shop_name"] == "shop-a"
+
+    login = client.post("/api/v1/auth/login", json={"email": shop.email.upper(), "password": "a long enough password"})
+    assert login.status_code == 200
+    second = {"Authorization": f"Bearer {login.json()['token']}"}
+    assert client.post("/api/v1/auth/logout", headers=second).status_code == 204
+    after = client.get("/api/v1/auth/me", headers=second)
+    assert after.status_code == 401 and "log in again" in after.json()["error"]["message"]
+    # Logging one session out leaves the others working.
+    assert client.get("/api/v1/auth/me", headers=shop.session).status_code == 200
+
+
+def test_duplicate_signup_is_a_conflict(client):
+    create_shop(client)
+    again = client.post("/api/v1/auth/signup",
+                        json={"email": "SHOP-A@shops.example", "password": "another long password", "shop_name": "x"})
+    assert again.status_code == 409
+    assert again.json()["error"] == {"code": "email_taken", "message": again.json()["error"]["message"]}
+    assert "log in" in again.json()["error"]["message"]
+
+
+def test_wrong_password_and_unknown_email_get_the_same_answer(client):
+    shop = create_shop(client)
+    wrong = client.post("/api/v1/auth/login", json={"email": shop.email, "password": "not the password"})
+    unknown = client.post("/api/v1/auth/login", json={"email": "nobody@shops.example", "password": "whatever it is"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+
+
+def test_password_is_stored_hashed_with_argon2(client, mongo_server, settings):
+    from pymongo import MongoClient
+
+    shop = create_shop(client)
+    with MongoClient(mongo_server.uri) as mongo:
+        stored = mongo[settings.database].accounts.find_one({"email": shop.email})
+    assert stored["password_hash"].startswith("$argon2id$")
+    assert "a long enough password" not in str(stored)
+
+
+def test_missing_or_malformed_credentials(client):
+    missing = client.get("/api/v1/auth/me")
+    assert missing.status_code == 401 and "X-API-Key" in missing.json()["error"]["message"]
+    assert client.get("/api/v1/auth/me", headers={"Authorization": "Basic abc"}).status_code == 401
+    assert client.get("/api/v1/auth/me", headers={"X-API-Key": "ki_0000_nope"}).status_code == 401
+    assert client.get("/api/v1/auth/me", headers={"X-API-Key": "not-a-key"}).status_code == 401
+
+
+def test_logout_with_an_api_key_is_refused(client):
+    shop = create_shop(client)
+    response = client.post("/api/v1/auth/logout", headers=shop.headers)
+    assert response.status_code == 400 and "revoke" in response.json()["error"]["message"]
+
+
+def test_signup_validation_names_the_field(client):
+    short = client.post("/api/v1/auth/signup", json={"email": "a@b.example", "password": "short", "shop_name": "x"})
+    assert short.status_code == 422 and "password" in short.json()["error"]["message"]
+    extra = client.post("/api/v1/auth/signup",
+                        json={"email": "a@b.example", "password": "long enough password", "shop_name": "x", "admin": True})
+    assert extra.status_code == 422 and "unknown field 'admin'" in extra.json()["error"]["message"]
