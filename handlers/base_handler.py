@@ -1,0 +1,104 @@
+"""The batch-aware base of both Kalas-Iris handlers.
+
+TorchServe hands a handler a list of requests. Each is decoded on its own; one that fails (not an image, a
+bomb, truncated) is answered with a 4xx and `{"error": ...}` for that request alone, while the good images of
+the same batch run through the model as ONE tensor. `handle` is TorchServe's own; only the hooks are here.
+Subclasses set nothing but `answer` (one image's response from the batch's outputs).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from ts.torch_handler.base_handler import BaseHandler
+
+from handlers.archive import load_archived_model
+from handlers.images import ImageError, decode_image, to_tensor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DecodedBatch:
+    """The requests of one batch after decoding: the good images with their positions, and the failures."""
+
+    size: int
+    images: list[Image.Image] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    errors: dict[int, ImageError] = field(default_factory=dict)
+    tensor: torch.Tensor | None = None
+
+
+class ImageBatchHandler(BaseHandler):
+    """Decodes, batches and answers; `settings` is the `handler:` section of the archive's model config."""
+
+    def initialize(self, context: Any) -> None:
+        self.context = context
+        self.settings: dict = (context.model_yaml_config or {}).get("handler", {})
+        model_dir = Path(context.system_properties["model_dir"])
+        self.model, self.preprocessing = load_archived_model(model_dir, self.settings)
+        self.model.eval()
+        model = context.manifest["model"]
+        self.identity = {"name": model["modelName"], "version": model.get("modelVersion", "1.0")}
+        self.initialized = True
+
+    def preprocess(self, data: list[dict]) -> DecodedBatch:
+        batch = DecodedBatch(size=len(data))
+        size = self.preprocessing["image_size"]
+        for idx, request in enumerate(data):
+            try:
+                batch.images.append(decode_image(request_body(request), min_side=size))
+                batch.positions.append(idx)
+            except ImageError as error:
+                batch.errors[idx] = error
+        if batch.images:
+            batch.tensor = to_tensor(batch.images, size, self.preprocessing["mean"], self.preprocessing["std"])
+        return batch
+
+    def inference(self, batch: DecodedBatch, *args: Any, **kwargs: Any) -> tuple[DecodedBatch, Any]:
+        if batch.tensor is None:
+            return batch, None
+        with torch.inference_mode():
+            return batch, self.model(batch.tensor)
+
+    def postprocess(self, result: tuple[DecodedBatch, Any]) -> list[dict]:
+        batch, outputs = result
+        responses: list[dict] = [{}] * batch.size
+        for idx, error in batch.errors.items():
+            responses[idx] = self._refuse(idx, error.status, error.message)
+        for row, (idx, image) in enumerate(zip(batch.positions, batch.images)):
+            try:
+                responses[idx] = self.answer(outputs, row, image)
+            except Exception as error:  # one image's post-processing must not cost the batch its answers
+                logger.exception("post-processing failed for request %d", idx)
+                responses[idx] = self._refuse(idx, 500, f"post-processing failed: {type(error).__name__}: {error}")
+        return responses
+
+    def answer(self, outputs: Any, row: int, image: Image.Image) -> dict:
+        """The response for the image in `row` of the batch's model outputs."""
+        raise NotImplementedError
+
+    def _refuse(self, idx: int, status: int, message: str) -> dict:
+        # The reason phrase travels in an HTTP status line: keep it to ASCII; the body carries the full text.
+        self.context.set_response_status(status, message.encode("ascii", "replace").decode(), idx)
+        return {"error": message}
+
+
+def request_body(request: dict) -> bytes:
+    """The image bytes of one TorchServe request: a raw body (`body`/`data`) or a single multipart field."""
+    payload = request.get("data", request.get("body"))
+    if payload is None and len(request) == 1:
+        payload = next(iter(request.values()))
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload)
+    if payload is None:
+        raise ImageError(400, "the request has no image: send the image file's bytes as the body")
+    raise ImageError(
+        400,
+        f"the body was read as {type(payload).__name__}, not an image: send the raw image bytes "
+        "with Content-Type image/jpeg, image/png or application/octet-stream",
+    )

@@ -1,0 +1,25 @@
+"""TorchServe handler of `fashion-embedder`: one L2-normalised retrieval embedding per image.
+
+Answers `{"embedding": [...], "dim": D, "model": {...}}` (docs/architecture.md, "Embedding"); D is the
+archive's `embedding_dim` setting and is checked against the model's output.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn.functional as F
+from PIL import Image
+
+from handlers.base_handler import ImageBatchHandler
+
+
+class EmbedderHandler(ImageBatchHandler):
+    def initialize(self, context: Any) -> None:
+        super().initialize(context)
+        self.dim = int(self.settings["embedding_dim"])
+
+    def answer(self, outputs: dict, row: int, image: Image.Image) -> dict:
+        embedding = F.normalize(outputs["embedding"][row].float(), dim=0)
+        if embedding.numel() != self.dim:
+            raise ValueError(f"the model gave a {embedding.numel()}-d embedding; the archive says {self.dim}")
+        return {"embedding": embedding.tolist(), "dim": self.dim, "model": self.identity}

