@@ -1,0 +1,173 @@
+"""A durable job queue in MongoDB: one job annotates one store product.
+
+- Claiming is one atomic `find_one_and_update` that takes a lease; a job whose lease ran out (its worker died) is
+  claimed again, and `attempts` counts every claim.
+- Every write a worker makes afterwards is fenced by the attempt it claimed, so a worker that lost its lease cannot
+  overwrite the work of the one that took over.
+- At most one job per product waits in the queue: `queued_key` is unique, holds `<integration>:<product>` while the
+  job is queued and a throw-away value once it is claimed, so deliveries arriving meanwhile join the waiting job.
+- Every step goes to `job_steps`, so the shop can see what happened to each delivery.
+
+Times are epoch seconds (floats): nx-27017 stores a datetime written by `$set` as a string, which would break
+the lease comparisons; numbers compare the same on every MongoDB-protocol server.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from api.core.security import new_id
+
+QUEUED, RUNNING, DONE, DEAD, SUPERSEDED = "queued", "running", "done", "dead", "superseded"
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    await db.jobs.create_index([("queued_key", ASCENDING)], unique=True)
+    await db.jobs.create_index([("state", ASCENDING), ("run_after", ASCENDING)])
+    await db.jobs.create_index([("integration", ASCENDING), ("created", DESCENDING)])
+    await db.job_steps.create_index([("job", ASCENDING), ("at", ASCENDING)])
+
+
+def _waiting_key(integration_id: str, product_id: int | None) -> str:
+    # A sync job has no product: one sync at most waits per store.
+    return f"{integration_id}:{'sync' if product_id is None else product_id}"
+
+
+def _claimed_key() -> str:
+    return f"claimed:{new_id()}"
+
+
+async def enqueue(db: AsyncDatabase, account_id: str, integration_id: str, product_id: int | None,
+                  reason: str) -> tuple[dict, bool]:
+    """(the job waiting for this product — or the store's sync job when `product_id` is None —, whether it was
+    created now rather than joined)."""
+    for _ in range(5):
+        moment = time.time()
+        job = {"_id": new_id(), "account": account_id, "integration": integration_id, "product_id": product_id,
+               "kind": "sync" if product_id is None else "product",
+               "reason": reason, "state": QUEUED, "queued_key": _waiting_key(integration_id, product_id),
+               "attempts": 0, "run_after": moment, "lease_until": 0.0, "worker": None, "last_error": None,
+               "outcome": None, "created": moment, "updated": moment}
+        try:
+            await db.jobs.insert_one(job)
+            await add_step(db, job, "queued", reason)
+            return job, True
+        except DuplicateKeyError:
+            waiting = await db.jobs.find_one({"queued_key": job["queued_key"]})
+            if waiting is not None:
+                return waiting, False
+            # Claimed between our insert and our look-up: the key is free again, insert once more.
+    raise RuntimeError(f"could not enqueue a job for product {product_id}: the queue kept changing under us")
+
+
+async def claim(db: AsyncDatabase, worker: str, lease_s: float) -> dict | None:
+    """The next due job, now leased to `worker`; a running job whose lease expired is due too."""
+    moment = time.time()
+    due = {"$or": [{"state": QUEUED, "run_after": {"$lte": moment}},
+                   {"state": RUNNING, "lease_until": {"$lt": moment}}]}
+    job = await db.jobs.find_one_and_update(
+        due, {"$set": {"state": RUNNING, "lease_until": moment + lease_s, "worker": worker,
+                       "queued_key": _claimed_key(), "updated": moment}, "$inc": {"attempts": 1}},
+        sort=[("run_after", ASCENDING)], return_document=ReturnDocument.AFTER)
+    if job is not None:
+        await add_step(db, job, "claimed", f"attempt {job['attempts']} by {worker}")
+    return job
+
+
+def _fence(job: dict) -> dict:
+    return {"_id": job["_id"], "state": RUNNING, "attempts": job["attempts"]}
+
+
+async def add_step(db: AsyncDatabase, job: dict, step: str, detail: str = "", ok: bool = True,
+                   lease_s: float | None = None) -> bool:
+    """Record a step; with `lease_s` also extend the lease. False when the job's lease was lost to another worker."""
+    await db.job_steps.insert_one({"_id": new_id(), "job": job["_id"], "integration": job["integration"],
+                                   "attempt": job["attempts"], "at": time.time(), "step": step, "detail": detail[:500],
+                                   "ok": ok})
+    if lease_s is None:
+        return True
+    moment = time.time()
+    result = await db.jobs.update_one(_fence(job), {"$set": {"lease_until": moment + lease_s, "updated": moment}})
+    return result.matched_count == 1
+
+
+async def finish(db: AsyncDatabase, job: dict, outcome: str) -> bool:
+    result = await db.jobs.update_one(_fence(job), {"$set": {"state": DONE, "outcome": outcome, "last_error": None,
+                                                             "lease_until": 0.0, "updated": time.time()}})
+    if result.matched_count:
+        await add_step(db, job, "done", outcome)
+    return result.matched_count == 1
+
+
+async def retry_later(db: AsyncDatabase, job: dict, delay_s: float, error: str) -> str:
+    """Back to the queue after `delay_s`. If another job for the product is already waiting, that one will do the
+    work, and this one is marked superseded. Returns the state the job ended in ("" if the lease was lost)."""
+    moment = time.time()
+    changes = {"state": QUEUED, "run_after": moment + delay_s, "lease_until": 0.0, "last_error": error,
+               "queued_key": _waiting_key(job["integration"], job["product_id"]), "updated": moment}
+    try:
+        result = await db.jobs.update_one(_fence(job), {"$set": changes})
+    except DuplicateKeyError:
+        result = await db.jobs.update_one(_fence(job), {"$set": {"state": SUPERSEDED, "last_error": error,
+                                                                 "lease_until": 0.0, "updated": moment}})
+        if result.matched_count:
+            await add_step(db, job, "superseded", "a newer job for this product is waiting and will do the work")
+        return SUPERSEDED if result.matched_count else ""
+    if result.matched_count:
+        await add_step(db, job, "retry scheduled", f"in {delay_s:.1f} s after: {error}", ok=False)
+    return QUEUED if result.matched_count else ""
+
+
+async def dead_letter(db: AsyncDatabase, job: dict, error: str) -> bool:
+    result = await db.jobs.update_one(_fence(job), {"$set": {"state": DEAD, "last_error": error, "lease_until": 0.0,
+                                                             "updated": time.time()}})
+    if result.matched_count:
+        await add_step(db, job, "dead-lettered", error, ok=False)
+    return result.matched_count == 1
+
+
+async def retry(db: AsyncDatabase, account_id: str, job_id: str) -> dict | None:
+    """Put a finished or dead job back in the queue now, with its attempts reset; None if the shop has no such
+    job. When another job for the product is already waiting, that one is returned instead."""
+    job = await db.jobs.find_one({"_id": job_id, "account": account_id})
+    if job is None or job["state"] in (QUEUED, RUNNING):
+        return job
+    moment = time.time()
+    try:
+        await db.jobs.update_one({"_id": job_id, "state": job["state"]}, {"$set": {
+            "state": QUEUED, "attempts": 0, "run_after": moment, "lease_until": 0.0, "updated": moment,
+            "queued_key": _waiting_key(job["integration"], job["product_id"]), "reason": "retried by the shop"}})
+    except DuplicateKeyError:
+        return await db.jobs.find_one({"queued_key": _waiting_key(job["integration"], job["product_id"])})
+    await add_step(db, job, "retried", "put back in the queue by the shop")
+    return await db.jobs.find_one({"_id": job_id})
+
+
+async def get(db: AsyncDatabase, account_id: str, job_id: str) -> dict | None:
+    return await db.jobs.find_one({"_id": job_id, "account": account_id})
+
+
+async def list_for(db: AsyncDatabase, account_id: str, integration_id: str, offset: int, limit: int,
+                   state: str | None = None) -> tuple[list[dict], int]:
+    query: dict[str, Any] = {"account": account_id, "integration": integration_id}
+    if state:
+        query["state"] = state
+    total = await db.jobs.count_documents(query)
+    cursor = db.jobs.find(query).sort([("created", DESCENDING), ("_id", DESCENDING)]).skip(offset).limit(limit)
+    return await cursor.to_list(length=limit), total
+
+
+async def steps(db: AsyncDatabase, job_ids: list[str]) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {job_id: [] for job_id in job_ids}
+    async for step in db.job_steps.find({"job": {"$in": job_ids}}).sort([("at", ASCENDING)]):
+        found[step["job"]].append(step)
+    return found
+
+
+async def counts(db: AsyncDatabase, integration_id: str) -> dict[str, int]:
+    pipeline = [{"$match": {"integration": integration_id}}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
+    return {row["_id"]: row["n"] async for row in await db.jobs.aggregate(pipeline)}

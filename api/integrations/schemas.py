@@ -1,0 +1,71 @@
+"""Request and response bodies of the integration routes (the rest of the API's live in api/schemas.py)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from api.schemas import HttpUrl, Request, Response
+
+
+class IntegrationIn(Request):
+    store_url: HttpUrl = Field(description="the store's home page; its REST API is under /wp-json/wc/v3",
+                               examples=["https://shop.example"])
+    consumer_key: str = Field(pattern=r"^ck_[A-Za-z0-9]{8,}$", description="WooCommerce → Settings → Advanced → REST API",
+                              examples=["ck_0123456789abcdef0123456789abcdef01234567"])
+    consumer_secret: str = Field(pattern=r"^cs_[A-Za-z0-9]{8,}$", examples=["cs_0123456789abcdef0123456789abcdef01234567"])
+    webhook_secret: str = Field(min_length=8, max_length=200,
+                                description="the Secret typed into the WooCommerce webhook form")
+
+
+class IntegrationOut(Response):
+    id: str
+    kind: Literal["woocommerce"]
+    store_url: str
+    consumer_key: str = Field(description="masked: the prefix and last four characters")
+    consumer_secret: str = Field(description="masked")
+    webhook_secret: str = Field(description="masked")
+    delivery_url: str = Field(description="paste into WooCommerce → Settings → Advanced → Webhooks → Delivery URL, "
+                                          "with topics Product created and Product updated and API version WP REST API v3")
+    created: datetime
+    last_ping: float | None = Field(None, description="when WooCommerce last pinged the delivery URL (epoch seconds)")
+    last_sync: dict | None = None
+    jobs: dict[str, int] = Field(default_factory=dict, description="jobs by state")
+
+
+class StepOut(Response):
+    at: float
+    attempt: int
+    step: str
+    detail: str
+    ok: bool
+
+
+class JobOut(Response):
+    id: str
+    kind: str
+    product_id: int | None
+    state: Literal["queued", "running", "done", "dead", "superseded"]
+    reason: str
+    attempts: int
+    run_after: float
+    last_error: str | None
+    outcome: str | None
+    created: float
+    updated: float
+    steps: list[StepOut] = []
+
+
+class DeliveryOut(Response):
+    id: str
+    delivery_id: str
+    topic: str
+    product_id: int | None
+    received: float
+    outcome: str = Field(description="queued | joined a waiting job | already annotated | ignored topic")
+    job: JobOut | None = None
+
+
+class SyncOut(Response):
+    job: JobOut

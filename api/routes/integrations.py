@@ -1,0 +1,133 @@
+"""WooCommerce integrations of a shop: register a store, see each delivery's fate, retry a job, sync the store.
+
+Secrets are sealed before they are stored and shown back only masked. The response carries the delivery URL the
+merchant pastes into WooCommerce's webhook form.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.core.errors import ApiError, not_found
+from api.core.settings import Settings
+from api.data import integrations, jobs
+from api.deps import Config, CurrentAccount, Db
+from api.integrations.schemas import DeliveryOut, IntegrationIn, IntegrationOut, JobOut, StepOut, SyncOut
+from api.integrations.vault import Vault, mask
+from api.schemas import Page
+
+router = APIRouter(prefix="/integrations", tags=["integrations"])
+WEBHOOK_PATH = "/api/v1/webhooks/woocommerce/{id}"
+
+
+def vault_for(settings: Settings) -> Vault:
+    return Vault.from_secret_key(settings.secret_key)
+
+
+def _delivery_url(request: Request, integration_id: str) -> str:
+    return str(request.base_url).rstrip("/") + WEBHOOK_PATH.format(id=integration_id)
+
+
+def _out(request: Request, doc: dict, counts: dict[str, int]) -> IntegrationOut:
+    vault = vault_for(request.app.state.settings)
+    return IntegrationOut(
+        id=doc["_id"], kind=doc["kind"], store_url=doc["store_url"], created=doc["created"],
+        consumer_key=mask(vault.open(doc["consumer_key"])), consumer_secret=mask(vault.open(doc["consumer_secret"])),
+        webhook_secret=mask(vault.open(doc["webhook_secret"])), delivery_url=_delivery_url(request, doc["_id"]),
+        last_ping=(doc.get("last_ping") or {}).get("at"), last_sync=doc.get("last_sync"), jobs=counts)
+
+
+def job_out(job: dict, steps: list[dict] = ()) -> JobOut:
+    return JobOut(id=job["_id"], kind=job.get("kind", "product"), product_id=job["product_id"], state=job["state"],
+                  reason=job["reason"], attempts=job["attempts"], run_after=job["run_after"],
+                  last_error=job["last_error"], outcome=job["outcome"], created=job["created"], updated=job["updated"],
+                  steps=[StepOut(**{k: s[k] for k in StepOut.model_fields}) for s in steps])
+
+
+async def _owned(db: Db, account: CurrentAccount, integration_id: str) -> dict:
+    found = await integrations.get(db, account.id, integration_id)
+    if found is None:
+        raise not_found("integration", integration_id)
+    return found
+
+
+@router.post("", status_code=201, response_model=IntegrationOut)
+async def register(body: IntegrationIn, request: Request, account: CurrentAccount, db: Db, config: Config) -> IntegrationOut:
+    """Register a WooCommerce store. Then create a webhook in the store for each of the topics Product created and
+    Product updated, with the returned `delivery_url` and the same webhook secret."""
+    vault = vault_for(config)
+    stored = await integrations.create(db, account.id, {
+        "store_url": body.store_url.rstrip("/"), "consumer_key": vault.seal(body.consumer_key),
+        "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret)})
+    return _out(request, stored, {})
+
+
+@router.get("", response_model=Page[IntegrationOut])
+async def list_integrations(request: Request, account: CurrentAccount, db: Db, offset: int = Query(0, ge=0),
+                            limit: int = Query(50, ge=1, le=200)) -> Page[IntegrationOut]:
+    found, total = await integrations.list_for(db, account.id, offset, limit)
+    items = [_out(request, doc, await jobs.counts(db, doc["_id"])) for doc in found]
+    return Page[IntegrationOut](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get("/{integration_id}", response_model=IntegrationOut)
+async def get_integration(integration_id: str, request: Request, account: CurrentAccount, db: Db) -> IntegrationOut:
+    doc = await _owned(db, account, integration_id)
+    return _out(request, doc, await jobs.counts(db, integration_id))
+
+
+@router.delete("/{integration_id}", status_code=204)
+async def delete_integration(integration_id: str, account: CurrentAccount, db: Db) -> None:
+    """Forget the store and its keys; its webhooks will then be answered 404 (WooCommerce disables them)."""
+    if not await integrations.delete(db, account.id, integration_id):
+        raise not_found("integration", integration_id)
+
+
+@router.get("/{integration_id}/deliveries", response_model=Page[DeliveryOut])
+async def list_deliveries(integration_id: str, account: CurrentAccount, db: Db, offset: int = Query(0, ge=0),
+                          limit: int = Query(50, ge=1, le=200)) -> Page[DeliveryOut]:
+    """Webhook deliveries received, newest first, each with the job it started or joined and that job's steps."""
+    await _owned(db, account, integration_id)
+    found, total = await integrations.deliveries(db, integration_id, offset, limit)
+    job_ids = list({d["job"] for d in found if d.get("job")})
+    by_id = {j["_id"]: j for j in [await jobs.get(db, account.id, job_id) for job_id in job_ids] if j}
+    steps = await jobs.steps(db, list(by_id))
+    items = [DeliveryOut(id=d["_id"], delivery_id=d["delivery_id"], topic=d["topic"], product_id=d.get("product_id"),
+                         received=d["received"], outcome=d["outcome"],
+                         job=job_out(by_id[d["job"]], steps[d["job"]]) if d.get("job") in by_id else None)
+             for d in found]
+    return Page[DeliveryOut](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get("/{integration_id}/jobs", response_model=Page[JobOut])
+async def list_jobs(integration_id: str, account: CurrentAccount, db: Db,
+                    state: Annotated[str | None, Query(pattern="^(queued|running|done|dead|superseded)$")] = None,
+                    offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=200)) -> Page[JobOut]:
+    await _owned(db, account, integration_id)
+    found, total = await jobs.list_for(db, account.id, integration_id, offset, limit, state)
+    steps = await jobs.steps(db, [j["_id"] for j in found])
+    return Page[JobOut](items=[job_out(j, steps[j["_id"]]) for j in found], total=total, offset=offset, limit=limit)
+
+
+@router.post("/{integration_id}/jobs/{job_id}/retry", response_model=JobOut)
+async def retry_job(integration_id: str, job_id: str, account: CurrentAccount, db: Db) -> JobOut:
+    """Put a dead (or finished) job back in the queue now, its attempts reset."""
+    await _owned(db, account, integration_id)
+    job = await jobs.get(db, account.id, job_id)
+    if job is None or job["integration"] != integration_id:
+        raise not_found("job", job_id)
+    retried = await jobs.retry(db, account.id, job_id)
+    if retried is None:
+        raise ApiError(409, f"job {job_id} changed while being retried; list the jobs and try again")
+    return job_out(retried, (await jobs.steps(db, [retried["_id"]]))[retried["_id"]])
+
+
+@router.post("/{integration_id}/sync", status_code=202, response_model=SyncOut)
+async def sync(integration_id: str, account: CurrentAccount, db: Db) -> SyncOut:
+    """Ask the worker to list the store's products changed since the last sync and annotate those not yet
+    annotated: what WooCommerce dropped (it does not retry a failed delivery, and disables a webhook after
+    5 failures in a row) is caught up this way."""
+    await _owned(db, account, integration_id)
+    job, _ = await jobs.enqueue(db, account.id, integration_id, None, "sync requested by the shop")
+    return SyncOut(job=job_out(job))

@@ -1,0 +1,66 @@
+"""The delivery URL of each WooCommerce integration: verify, de-duplicate, enqueue, answer — in milliseconds.
+
+WooCommerce waits for the answer synchronously and counts anything but 2xx–302 as a failure (five in a row
+disable the webhook), so this endpoint does no work beyond recording the job: the worker does the rest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from fastapi import APIRouter, Request
+
+from api.core.errors import ApiError
+from api.data import integrations, jobs
+from api.deps import Config, Db
+from api.integrations.merge import is_annotated
+from api.integrations.signature import is_ping, verify
+from api.routes.integrations import vault_for
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+PRODUCT_TOPICS = ("product.created", "product.updated")
+
+
+@router.post("/woocommerce/{integration_id}")
+async def woocommerce_delivery(integration_id: str, request: Request, db: Db, config: Config) -> dict:
+    """A delivery from WooCommerce (`X-WC-Webhook-*` headers, body signed with the webhook secret), or the ping
+    sent when the webhook is saved (form body `webhook_id=<id>`, unsigned)."""
+    body = await request.body()
+    signature = request.headers.get("X-WC-Webhook-Signature")
+    integration = await integrations.by_id(db, integration_id)
+    if integration is None:
+        raise ApiError(404, f"no integration {integration_id!r}: register the store first and use the delivery URL "
+                            "it shows", code="integration_not_found")
+    if is_ping(body, signature):
+        await integrations.record_ping(db, integration_id, int(body.decode().split("=", 1)[1]))
+        return {"status": "pong"}
+    if not verify(body, vault_for(config).open(integration["webhook_secret"]), signature):
+        raise ApiError(401, "X-WC-Webhook-Signature is missing or does not match the body: the webhook's Secret in "
+                            "WooCommerce must equal the webhook secret registered here", code="bad_signature")
+
+    topic = request.headers.get("X-WC-Webhook-Topic", "")
+    delivery_id = request.headers.get("X-WC-Webhook-Delivery-ID", "")
+    # WooCommerce's delivery id is hash(webhook id . current second): the body tells two deliveries apart.
+    delivery_key = f"{delivery_id}:{hashlib.sha256(body).hexdigest()[:24]}"
+    if await integrations.seen_delivery(db, integration_id, delivery_key):
+        return {"status": "duplicate"}
+    record = {"delivery_id": delivery_id, "topic": topic, "product_id": None, "job": None}
+    if topic not in PRODUCT_TOPICS:
+        await integrations.record_delivery(db, integration_id, delivery_key, record | {"outcome": "ignored topic"})
+        return {"status": "ignored", "topic": topic}
+    try:
+        product = json.loads(body)
+        product_id = int(product["id"])
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(400, f"a {topic} delivery must be the product as JSON with its numeric id") from None
+
+    record["product_id"] = product_id
+    if is_annotated(product):
+        # Our own write-back (or a merchant's edit that left the photos alone): nothing to do, and no loop.
+        await integrations.record_delivery(db, integration_id, delivery_key, record | {"outcome": "already annotated"})
+        return {"status": "already annotated", "product_id": product_id}
+    job, created = await jobs.enqueue(db, integration["account"], integration_id, product_id,
+                                      f"{topic} (delivery {delivery_id[:12]})")
+    outcome = "queued" if created else "joined a waiting job"
+    await integrations.record_delivery(db, integration_id, delivery_key, record | {"outcome": outcome, "job": job["_id"]})
+    return {"status": outcome, "job_id": job["_id"], "product_id": product_id}
