@@ -1,0 +1,156 @@
+"""Fetching URLs that a shop gave us, without letting the shop reach our private network (SSRF).
+
+Every hop is checked: the host is resolved here, every address it resolves to must be public (not private,
+loopback, link-local, multicast, reserved or unspecified, IPv4-mapped forms included), and the connection
+goes to the address that was checked (so a DNS answer cannot change between the check and the connect).
+Redirects are followed by hand, each one checked the same way. The whole exchange runs under one deadline
+and the body is read in chunks up to a byte limit, so a slow, endless or huge answer is cut off.
+
+One instance serves the API (image URLs, callbacks) and the WooCommerce worker; open it once, close it once.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+import httpx
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class FetchError(Exception):
+    """A URL that could not be used: status (400 refused, 413 too large, 422 failed, 504 too slow) and why."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status: int
+    body: bytes
+    content_type: str
+    url: str  # after redirects
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class SafeHttp:
+    def __init__(self, *, timeout_s: float = 10.0, max_bytes: int = 10 * 2**20, max_redirects: int = 5,
+                 allow_origins: frozenset[str] = frozenset(), user_agent: str = "Kalas-Iris/1.0") -> None:
+        """`allow_origins`: "host:port" pairs let through although they resolve to private addresses."""
+        self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.allow_origins = allow_origins
+        # trust_env=False: a proxy from the environment would connect for us and bypass the address check.
+        self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=timeout_s,
+                                       headers={"User-Agent": user_agent})
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def get(self, url: str, *, max_bytes: int | None = None) -> Fetched:
+        """GET `url`, following checked redirects; a non-2xx final answer is a FetchError."""
+        fetched = await self._run(self._exchange("GET", url, b"", {}, max_bytes or self.max_bytes, follow=True))
+        if not 200 <= fetched.status < 300:
+            raise FetchError(422, "fetch_failed", f"{fetched.url} answered HTTP {fetched.status}, not an image")
+        return fetched
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Fetched:
+        """POST to `url` (no redirects followed: a callback must answer where it was registered)."""
+        return await self._run(self._exchange("POST", url, body, headers, 64 * 1024, follow=False))
+
+    async def check(self, url: str) -> None:
+        """Refuse a URL now (e.g. when a callback is registered) rather than at its first use."""
+        await self._run(self._resolve(_parse(url)))
+
+    async def _run(self, work):
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await work
+        except TimeoutError:
+            raise FetchError(504, "fetch_timeout",
+                             f"the URL did not answer in full within {self.timeout_s:g} s; host the file somewhere faster") from None
+
+    async def _exchange(self, method: str, url: str, body: bytes, headers: dict[str, str], max_bytes: int,
+                        follow: bool) -> Fetched:
+        for _ in range(self.max_redirects + 1):
+            target = _parse(url)
+            address = await self._resolve(target)
+            request = self._http.build_request(
+                method, target.copy_with(host=address), content=body or None,
+                headers={**headers, "Host": _host_header(target)},
+                extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+            )
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.HTTPError as error:
+                raise FetchError(422, "fetch_failed", f"could not fetch {url}: {type(error).__name__} {error}") from None
+            try:
+                location = response.headers.get("location")
+                if follow and response.status_code in (301, 302, 303, 307, 308) and location:
+                    url = urljoin(url, location)
+                    continue
+                return Fetched(response.status_code, await _read_limited(response, max_bytes, url),
+                               response.headers.get("content-type", ""), url)
+            finally:
+                await response.aclose()
+        raise FetchError(422, "too_many_redirects", f"more than {self.max_redirects} redirects starting at {url}")
+
+    async def _resolve(self, url: httpx.URL) -> str:
+        """The address to connect to, after checking that every address of the host is public."""
+        port = url.port or DEFAULT_PORTS[url.scheme]
+        host = url.host
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror:
+            raise FetchError(422, "fetch_failed", f"the host {host!r} does not resolve") from None
+        addresses = [info[4][0] for info in infos]
+        if f"{host}:{port}" not in self.allow_origins:
+            private = [a for a in addresses if not _is_public(a)]
+            if private:
+                raise FetchError(400, "url_not_allowed",
+                                 f"{host} resolves to a private, loopback or link-local address ({private[0]}); "
+                                 "only public http(s) URLs are fetched")
+        return addresses[0]
+
+
+def _parse(url: str) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as error:
+        raise FetchError(400, "url_not_allowed", f"{url!r} is not a valid URL: {error}") from None
+    if parsed.scheme not in DEFAULT_PORTS or not parsed.host:
+        raise FetchError(400, "url_not_allowed", f"{url!r} is not an http(s) URL with a host")
+    return parsed
+
+
+def _host_header(url: httpx.URL) -> str:
+    port = url.port
+    return url.host if port in (None, DEFAULT_PORTS[url.scheme]) else f"{url.host}:{port}"
+
+
+async def _read_limited(response: httpx.Response, max_bytes: int, url: str) -> bytes:
+    declared = response.headers.get("content-length", "")
+    too_large = FetchError(413, "too_large", f"{url} is larger than the limit of {max_bytes / 2**20:.1f} MiB")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():  # decoded: a gzip bomb counts at its real size
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
