@@ -1,0 +1,85 @@
+// The console's frame: the navigation, the page for the current path, and the sign-in gate.
+import { useEffect, useRef, type ReactNode } from "react";
+import { useAuth } from "./auth";
+import { AnnotatePage } from "./pages/Annotate";
+import { AuthPage } from "./pages/Auth";
+import { CataloguePage } from "./pages/Catalogue";
+import { IntegrationsPage } from "./pages/Integrations";
+import { KeysPage } from "./pages/Keys";
+import { ReviewsPage } from "./pages/Reviews";
+import { SimilarPage } from "./pages/Similar";
+import { Link, navigate, usePath } from "./router";
+
+interface Route {
+  path: string;
+  title: string;
+  page: () => ReactNode;
+}
+
+const ROUTES: Route[] = [
+  { path: "/annotate", title: "Annotate", page: () => <AnnotatePage /> },
+  { path: "/similar", title: "Similar items", page: () => <SimilarPage /> },
+  { path: "/reviews", title: "Past reviews", page: () => <ReviewsPage /> },
+  { path: "/catalogue", title: "Catalogue", page: () => <CataloguePage /> },
+  { path: "/integrations", title: "Integrations", page: () => <IntegrationsPage /> },
+  { path: "/keys", title: "API keys", page: () => <KeysPage /> },
+];
+
+const PUBLIC = new Set(["/login", "/signup"]);
+
+export function App() {
+  const path = usePath();
+  const { account, signOut } = useAuth();
+  const main = useRef<HTMLElement>(null);
+  const route = ROUTES.find((candidate) => candidate.path === path);
+
+  useEffect(() => {
+    if (!account && !PUBLIC.has(path)) navigate("/login", true);
+    else if (account && (PUBLIC.has(path) || !route)) navigate("/annotate", true);
+  }, [account, path, route]);
+
+  useEffect(() => {
+    document.title = `${route?.title ?? (path === "/signup" ? "Sign up" : "Log in")} · Kalas-Iris`;
+    // Move focus to the new page's heading so keyboard and screen-reader users know the page changed.
+    main.current?.querySelector("h1")?.focus();
+  }, [path, route]);
+
+  if (!account) {
+    return (
+      <main ref={main} className="auth-layout">
+        <AuthPage mode={path === "/signup" ? "signup" : "login"} />
+      </main>
+    );
+  }
+  return (
+    <div className="layout">
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <Link href="/annotate" className="brand">
+          <img src="/icons/icon.svg" alt="" width={28} height={28} />
+          Kalas-Iris
+        </Link>
+        <nav aria-label="Console" className="nav">
+          {ROUTES.map((candidate) => (
+            <Link key={candidate.path} href={candidate.path} aria-current={candidate.path === path ? "page" : undefined}>
+              {candidate.title}
+            </Link>
+          ))}
+        </nav>
+        <div className="account">
+          <span className="account-name" title={account.email}>
+            {account.shop_name}
+          </span>
+          <button type="button" onClick={() => signOut().then(() => navigate("/login"))}>
+            Log out
+          </button>
+        </div>
+      </header>
+      <main id="main" ref={main} className="content">
+        {route?.page()}
+      </main>
+    </div>
+  );
+}

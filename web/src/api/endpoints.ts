@@ -1,0 +1,57 @@
+// One function per API route the console uses (paths as in api/routes/*.py).
+import { request } from "./client";
+import type { Account, Annotation, Delivery, IndexStatus, Integration, IntegrationIn, Job, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, Session, SimilarResult } from "./types";
+
+export const auth = {
+  signup: (email: string, password: string, shop_name: string) =>
+    request<Session>("/auth/signup", { method: "POST", json: { email, password, shop_name } }),
+  login: (email: string, password: string) => request<Session>("/auth/login", { method: "POST", json: { email, password } }),
+  logout: () => request<void>("/auth/logout", { method: "POST" }),
+  me: () => request<Account>("/auth/me"),
+};
+
+export const keys = {
+  list: () => request<Page<ApiKey>>("/keys", { query: { limit: 200 } }),
+  create: (name: string) => request<ApiKeyCreated>("/keys", { method: "POST", json: { name } }),
+  revoke: (id: string) => request<ApiKey>(`/keys/${encodeURIComponent(id)}`, { method: "DELETE" }),
+};
+
+function photoForm(photo: Blob, filename: string, crop: Crop | null): FormData {
+  const form = new FormData();
+  form.set("image", photo, filename);
+  if (crop) form.set("crop", JSON.stringify(crop));
+  return form;
+}
+
+export const annotations = {
+  upload: (photo: Blob, filename: string, crop: Crop | null) =>
+    request<Annotation>("/annotations", { method: "POST", form: photoForm(photo, filename, crop) }),
+  list: (offset: number, limit: number, reviewed?: boolean) =>
+    request<Page<Annotation>>("/annotations", { query: { offset, limit, reviewed } }),
+  review: (id: string, correction: ReviewIn) =>
+    request<Review>(`/annotations/${encodeURIComponent(id)}/review`, { method: "PUT", json: correction }),
+};
+
+export const similar = {
+  search: (photo: Blob, filename: string, crop: Crop | null, k: number, catalogue: "shop" | "demo") =>
+    request<SimilarResult>("/similar", { method: "POST", form: photoForm(photo, filename, crop), query: { k, catalogue } }),
+};
+
+export const products = {
+  list: (offset: number, limit: number) => request<Page<Product>>("/products", { query: { offset, limit } }),
+  import: (items: ProductIn[]) => request<ImportResult>("/products/import", { method: "POST", json: { products: items } }),
+};
+
+export const catalogue = {
+  status: () => request<IndexStatus>("/catalogue/index"),
+};
+
+export const integrations = {
+  list: () => request<Page<Integration>>("/integrations"),
+  create: (body: IntegrationIn) => request<Integration>("/integrations", { method: "POST", json: body }),
+  remove: (id: string) => request<void>(`/integrations/${encodeURIComponent(id)}`, { method: "DELETE" }),
+  deliveries: (id: string, offset: number, limit: number) =>
+    request<Page<Delivery>>(`/integrations/${encodeURIComponent(id)}/deliveries`, { query: { offset, limit } }),
+  retry: (id: string, jobId: string) =>
+    request<Job>(`/integrations/${encodeURIComponent(id)}/jobs/${encodeURIComponent(jobId)}/retry`, { method: "POST" }),
+};

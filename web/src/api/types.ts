@@ -1,0 +1,193 @@
+// The API's bodies, as api/schemas.py defines them (dates arrive as ISO strings).
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+export interface Account {
+  id: string;
+  email: string;
+  shop_name: string;
+  created: string;
+}
+
+export interface Session {
+  token: string;
+  expires: string;
+  account: Account;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  created: string;
+  last_used: string | null;
+  revoked: string | null;
+}
+
+export interface ApiKeyCreated extends ApiKey {
+  secret: string;
+}
+
+export interface Crop {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface Scored {
+  label: string;
+  name: string;
+  score: number;
+}
+
+export interface Colour {
+  name: string;
+  hex: string;
+  share: number;
+}
+
+export interface ModelInfo {
+  name: string;
+  version: string;
+}
+
+export interface StoredImage {
+  id: string;
+  url: string;
+  width: number;
+  height: number;
+}
+
+export interface ReviewIn {
+  category: string;
+  attributes: Record<string, string>;
+  colours: string[];
+}
+
+export interface Review extends ReviewIn {
+  id: string;
+  annotation_id: string;
+  reviewer: string;
+  created: string;
+}
+
+export interface Annotation {
+  id: string;
+  image: StoredImage;
+  source: Record<string, string>;
+  crop: Crop | null;
+  category: Scored[];
+  attributes: Record<string, Scored[]>;
+  colours: Colour[];
+  model: ModelInfo;
+  created: string;
+  review: Review | null;
+}
+
+export interface Product {
+  id: string;
+  sku: string | null;
+  title: string;
+  url: string | null;
+  metadata: Record<string, string>;
+  images: StoredImage[];
+  created: string;
+  updated: string;
+}
+
+export interface ProductIn {
+  title: string;
+  sku?: string | null;
+  url?: string | null;
+  metadata?: Record<string, string>;
+  image_urls: string[];
+}
+
+export interface ErrorDetail {
+  code: string;
+  message: string;
+}
+
+export interface ImportResult {
+  created: number;
+  failed: number;
+  items: { index: number; product: Product | null; error: ErrorDetail | null }[];
+}
+
+export interface SimilarItem {
+  score: number;
+  product: Product;
+}
+
+export interface SimilarResult {
+  catalogue: "shop" | "demo";
+  items: SimilarItem[];
+  model: ModelInfo;
+}
+
+export interface IndexStatus {
+  products: number;
+  indexed: number;
+}
+
+export interface IntegrationIn {
+  store_url: string;
+  consumer_key: string;
+  consumer_secret: string;
+  webhook_secret: string;
+}
+
+export interface Integration {
+  id: string;
+  kind: "woocommerce";
+  store_url: string;
+  consumer_key: string;
+  consumer_secret: string;
+  webhook_secret: string;
+  delivery_url: string;
+  created: string;
+  last_ping: number | null;
+  last_sync: Record<string, unknown> | null;
+  jobs: Record<string, number>;
+}
+
+export type JobState = "queued" | "running" | "done" | "dead" | "superseded";
+
+export interface JobStep {
+  at: number;
+  attempt: number;
+  step: string;
+  detail: string;
+  ok: boolean;
+}
+
+export interface Job {
+  id: string;
+  kind: string;
+  product_id: number | null;
+  state: JobState;
+  reason: string;
+  attempts: number;
+  run_after: number;
+  last_error: string | null;
+  outcome: string | null;
+  created: number;
+  updated: number;
+  steps: JobStep[];
+}
+
+export interface Delivery {
+  id: string;
+  delivery_id: string;
+  topic: string;
+  product_id: number | null;
+  received: number;
+  outcome: string;
+  job: Job | null;
+}

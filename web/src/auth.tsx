@@ -1,0 +1,67 @@
+// The signed-in account: kept with its session token in localStorage, cleared on log-out or when the API
+// answers 401 (an expired or revoked session).
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { onSessionExpired, setToken } from "./api/client";
+import { auth } from "./api/endpoints";
+import type { Account, Session } from "./api/types";
+
+const ACCOUNT_KEY = "kalas.account";
+
+interface AuthState {
+  account: Account | null;
+  expired: boolean;
+  signIn: (session: Session) => void;
+  signOut: () => Promise<void>;
+}
+
+const AuthContext = createContext<AuthState | null>(null);
+
+function storedAccount(): Account | null {
+  try {
+    return JSON.parse(localStorage.getItem(ACCOUNT_KEY) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
+export function AuthProvider({ children }: { children: ReactNode }) {
+  const [account, setAccount] = useState<Account | null>(storedAccount);
+  const [expired, setExpired] = useState(false);
+
+  useEffect(
+    () =>
+      onSessionExpired(() => {
+        localStorage.removeItem(ACCOUNT_KEY);
+        setAccount(null);
+        setExpired(true);
+      }),
+    [],
+  );
+
+  const signIn = useCallback((session: Session) => {
+    setToken(session.token);
+    localStorage.setItem(ACCOUNT_KEY, JSON.stringify(session.account));
+    setExpired(false);
+    setAccount(session.account);
+  }, []);
+
+  const signOut = useCallback(async () => {
+    try {
+      await auth.logout();
+    } finally {
+      // Forget the session here even if the server could not be reached: the user asked to leave.
+      setToken(null);
+      localStorage.removeItem(ACCOUNT_KEY);
+      setAccount(null);
+    }
+  }, []);
+
+  const value = useMemo(() => ({ account, expired, signIn, signOut }), [account, expired, signIn, signOut]);
+  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+export function useAuth(): AuthState {
+  const state = useContext(AuthContext);
+  if (!state) throw new Error("useAuth outside AuthProvider");
+  return state;
+}

@@ -1,0 +1,82 @@
+// Choose a photo three ways: the file dialog, drag-and-drop, or (on a phone) the camera.
+// The file is checked here for type and size so a wrong file gets a clear message before any upload.
+import { useId, useState, type DragEvent } from "react";
+
+const MAX_BYTES = 10 * 1024 * 1024;
+
+export function checkPhoto(file: File): string | null {
+  if (!file.type.startsWith("image/")) return `"${file.name}" is not an image (${file.type || "unknown type"}). Choose a JPEG, PNG or WebP photo.`;
+  if (file.size > MAX_BYTES) return `"${file.name}" is ${(file.size / 1048576).toFixed(1)} MB; the limit is 10 MB.`;
+  return null;
+}
+
+export function PhotoPicker({ onPhoto, disabled }: { onPhoto: (file: File) => void; disabled?: boolean }) {
+  const id = useId();
+  const [dragging, setDragging] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const take = (files: FileList | null) => {
+    const file = files?.[0];
+    if (!file) return;
+    const problem = checkPhoto(file);
+    setError(problem);
+    if (!problem) onPhoto(file);
+  };
+  const drop = (event: DragEvent) => {
+    event.preventDefault();
+    setDragging(false);
+    if (!disabled) take(event.dataTransfer.files);
+  };
+  return (
+    <div>
+      <div
+        className={`dropzone${dragging ? " dragging" : ""}`}
+        onDragOver={(event) => {
+          event.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={drop}
+        data-testid="dropzone"
+      >
+        <p className="dropzone-hint">Drop a photo here, or</p>
+        <div className="button-row">
+          <label className="button primary" htmlFor={`${id}-file`}>
+            Choose a photo
+          </label>
+          <input
+            id={`${id}-file`}
+            className="visually-hidden"
+            type="file"
+            accept="image/*"
+            disabled={disabled}
+            data-testid="photo-input"
+            onChange={(event) => {
+              take(event.target.files);
+              event.target.value = "";
+            }}
+          />
+          <label className="button" htmlFor={`${id}-camera`}>
+            Take a photo
+          </label>
+          <input
+            id={`${id}-camera`}
+            className="visually-hidden"
+            type="file"
+            accept="image/*"
+            capture="environment"
+            disabled={disabled}
+            onChange={(event) => {
+              take(event.target.files);
+              event.target.value = "";
+            }}
+          />
+        </div>
+      </div>
+      {error && (
+        <p className="field-error" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}

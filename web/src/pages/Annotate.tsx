@@ -1,0 +1,113 @@
+// Annotate: choose or shoot a photo, see the predictions, crop and annotate again, correct and save a review.
+import { useCallback, useState } from "react";
+import { annotations } from "../api/endpoints";
+import type { Annotation, Crop, ReviewIn } from "../api/types";
+import { correctionProblem, initialCorrection } from "../correction";
+import { CropBox } from "../components/CropBox";
+import { PhotoPicker } from "../components/PhotoPicker";
+import { Predictions } from "../components/Predictions";
+import { ErrorMessage, Notice, Spinner } from "../components/Status";
+import { Link } from "../router";
+import { usePhoto } from "../usePhoto";
+import { useTask } from "../useTask";
+
+function cropText(crop: Crop | null): string {
+  return crop ? `the crop ${crop.width}×${crop.height} at (${crop.x}, ${crop.y})` : "the whole photo";
+}
+
+export function AnnotatePage() {
+  const photo = usePhoto();
+  const [annotation, setAnnotation] = useState<Annotation | null>(null);
+  const [correction, setCorrection] = useState<ReviewIn | null>(null);
+  const [saved, setSaved] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+
+  const annotate = useTask(
+    useCallback(async (file: File, crop: Crop | null) => {
+      const result = await annotations.upload(file, file.name || "photo.jpg", crop);
+      setAnnotation(result);
+      setCorrection(initialCorrection(result));
+      setSaved(false);
+      return result;
+    }, []),
+  );
+  const save = useTask(
+    useCallback(async (id: string, value: ReviewIn) => {
+      await annotations.review(id, value);
+      setSaved(true);
+    }, []),
+  );
+
+  const choose = (file: File) => {
+    photo.setFile(file);
+    setAnnotation(null);
+    annotate.run(file, null);
+  };
+  const submitReview = () => {
+    if (!annotation || !correction) return;
+    const found = correctionProblem(correction);
+    setProblem(found);
+    if (!found) save.run(annotation.id, correction);
+  };
+
+  return (
+    <section>
+      <h1 tabIndex={-1}>Annotate a photo</h1>
+      <p className="lead">The category, attributes and colours of a garment. Draw a box on the photo to annotate only that part.</p>
+      <PhotoPicker onPhoto={choose} disabled={annotate.busy} />
+      <div className="two-columns">
+        <div>
+          {photo.src && (
+            <>
+              <CropBox src={photo.src} alt="The photo to annotate" box={photo.box} onChange={photo.setBox} onImageLoad={photo.onImageLoad} />
+              <div className="button-row">
+                <button
+                  type="button"
+                  className="primary"
+                  disabled={!photo.box || annotate.busy}
+                  onClick={() => photo.file && annotate.run(photo.file, photo.crop())}
+                >
+                  Annotate the crop
+                </button>
+                <button type="button" disabled={!photo.box} onClick={() => photo.setBox(null)}>
+                  Clear the crop
+                </button>
+                <button type="button" disabled={annotate.busy || !photo.file} onClick={() => photo.file && annotate.run(photo.file, null)}>
+                  Annotate the whole photo
+                </button>
+              </div>
+              {!photo.box && <p className="help">Drag on the photo to draw a crop box (or focus the photo and press Enter).</p>}
+            </>
+          )}
+        </div>
+        <div aria-live="polite">
+          {annotate.busy && <Spinner label="Annotating…" />}
+          <ErrorMessage error={annotate.error} onDismiss={annotate.clearError} />
+          {annotation && correction && !annotate.busy && (
+            <div className="card" data-testid="annotation">
+              <h2>Predictions</h2>
+              <p className="muted" data-testid="annotation-scope">
+                For {cropText(annotation.crop)} · model {annotation.model.name} {annotation.model.version}
+              </p>
+              <Predictions key={annotation.id} annotation={annotation} value={correction} onChange={(value) => (setCorrection(value), setSaved(false))} />
+              <ErrorMessage error={problem ?? save.error} />
+              {saved && (
+                <Notice>
+                  Review saved. See it under <Link href="/reviews">Past reviews</Link>.
+                </Notice>
+              )}
+              <div className="button-row">
+                <button type="button" className="primary" onClick={submitReview} disabled={save.busy}>
+                  {save.busy ? "Saving…" : "Save review"}
+                </button>
+                <button type="button" onClick={() => setCorrection(initialCorrection(annotation))}>
+                  Reset to the predictions
+                </button>
+              </div>
+            </div>
+          )}
+        </div>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,126 @@
+// Integrations: register a WooCommerce store, copy the delivery URL and webhook secret into its webhook form,
+// and follow each delivery's job.
+import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { integrations } from "../api/endpoints";
+import type { Integration, IntegrationIn } from "../api/types";
+import { CopyField } from "../components/CopyField";
+import { DeliveryLog } from "../components/DeliveryLog";
+import { Empty, ErrorMessage, Spinner } from "../components/Status";
+import { useTask } from "../useTask";
+
+function newSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+function StoreForm({ onCreated }: { onCreated: (integration: Integration, webhookSecret: string) => void }) {
+  const [form, setForm] = useState<IntegrationIn>(() => ({ store_url: "", consumer_key: "", consumer_secret: "", webhook_secret: newSecret() }));
+  const create = useTask(
+    useCallback(
+      async (body: IntegrationIn) => {
+        onCreated(await integrations.create(body), body.webhook_secret);
+        // The next store gets a fresh form and its own secret.
+        setForm({ store_url: "", consumer_key: "", consumer_secret: "", webhook_secret: newSecret() });
+      },
+      [onCreated],
+    ),
+  );
+  const field = (name: keyof IntegrationIn) => ({
+    id: `store-${name}`,
+    value: form[name],
+    required: true,
+    onChange: (event: { target: { value: string } }) => setForm({ ...form, [name]: event.target.value.trim() }),
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    create.run(form);
+  };
+  return (
+    <form className="card" onSubmit={submit} data-testid="store-form">
+      <h2>Connect a WooCommerce store</h2>
+      <p className="help">
+        Create a REST API key with Read/Write access in WooCommerce → Settings → Advanced → REST API, and paste it here.
+      </p>
+      <div className="form-grid">
+        <div className="field wide">
+          <label htmlFor="store-store_url">Store URL</label>
+          <input type="url" placeholder="https://shop.example" {...field("store_url")} />
+        </div>
+        <div className="field">
+          <label htmlFor="store-consumer_key">Consumer key</label>
+          <input placeholder="ck_…" autoComplete="off" className="mono" {...field("consumer_key")} />
+        </div>
+        <div className="field">
+          <label htmlFor="store-consumer_secret">Consumer secret</label>
+          <input type="password" placeholder="cs_…" autoComplete="off" className="mono" {...field("consumer_secret")} />
+        </div>
+        <div className="wide">
+          <CopyField id="store-webhook_secret" label="Webhook secret (paste it into the WooCommerce webhook's Secret field)" value={form.webhook_secret} />
+          <button type="button" onClick={() => setForm({ ...form, webhook_secret: newSecret() })}>
+            New secret
+          </button>
+        </div>
+      </div>
+      <ErrorMessage error={create.error} onDismiss={create.clearError} />
+      <div className="button-row">
+        <button type="submit" className="primary" disabled={create.busy}>
+          {create.busy ? "Checking the store…" : "Connect store"}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function StoreCard({ integration, secret }: { integration: Integration; secret: string | null }) {
+  return (
+    <article className="card" data-testid="integration">
+      <h2>{integration.store_url}</h2>
+      <p className="muted">
+        Key {integration.consumer_key} · connected {new Date(integration.created).toLocaleString()}
+        {integration.last_ping && ` · last ping ${new Date(integration.last_ping * 1000).toLocaleString()}`}
+      </p>
+      <p>
+        In WooCommerce → Settings → Advanced → Webhooks, add webhooks for the topics <strong>Product created</strong> and{" "}
+        <strong>Product updated</strong> (API version WP REST API v3) with this delivery URL and the secret you chose.
+      </p>
+      <CopyField id={`delivery-${integration.id}`} label="Delivery URL" value={integration.delivery_url} />
+      {secret && <CopyField id={`secret-${integration.id}`} label="Webhook secret (shown only now; the service keeps it encrypted)" value={secret} />}
+      {Object.keys(integration.jobs).length > 0 && (
+        <p className="muted">
+          Jobs:{" "}
+          {Object.entries(integration.jobs)
+            .map(([state, count]) => `${count} ${state}`)
+            .join(", ")}
+        </p>
+      )}
+      <DeliveryLog integration={integration} />
+    </article>
+  );
+}
+
+export function IntegrationsPage() {
+  const [list, setList] = useState<Integration[] | null>(null);
+  const [fresh, setFresh] = useState<{ id: string; secret: string } | null>(null);
+  const load = useTask(useCallback(async () => setList((await integrations.list()).items), []));
+  const { run } = load;
+  useEffect(() => {
+    run();
+  }, [run]);
+  const created = useCallback((integration: Integration, secret: string) => {
+    setFresh({ id: integration.id, secret });
+    setList((current) => [integration, ...(current ?? [])]);
+  }, []);
+  return (
+    <section>
+      <h1 tabIndex={-1}>Integrations</h1>
+      <p className="lead">New products in your store are annotated automatically; the categories and tags are written back.</p>
+      <StoreForm onCreated={created} />
+      <ErrorMessage error={load.error} />
+      {load.busy && !list && <Spinner label="Loading stores…" />}
+      {list && !list.length && <Empty>No store connected yet.</Empty>}
+      {list?.map((integration) => (
+        <StoreCard key={integration.id} integration={integration} secret={fresh?.id === integration.id ? fresh.secret : null} />
+      ))}
+    </section>
+  );
+}

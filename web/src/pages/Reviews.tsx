@@ -1,0 +1,106 @@
+// Past reviews: every corrected annotation, newest first, with the photo, what the model said and what the
+// person changed it to. Pages of a few at a time, and a jump to any review by its number.
+import { useCallback, useEffect, useState } from "react";
+import { annotations } from "../api/endpoints";
+import type { Annotation, Page } from "../api/types";
+import { humanise, percent } from "../correction";
+import { Pager } from "../components/Pager";
+import { Empty, ErrorMessage, Spinner } from "../components/Status";
+import { useTask } from "../useTask";
+
+const LIMIT = 5;
+
+function CroppedPhoto({ annotation }: { annotation: Annotation }) {
+  const { image, crop } = annotation;
+  const share = (value: number, of: number) => `${((value / of) * 100).toFixed(2)}%`;
+  return (
+    <div className="review-photo">
+      <img src={image.url} alt="The reviewed photo" loading="lazy" />
+      {crop && (
+        <div
+          className="crop-box"
+          aria-label={`Annotated crop ${crop.width}×${crop.height} at (${crop.x}, ${crop.y})`}
+          style={{ left: share(crop.x, image.width), top: share(crop.y, image.height), width: share(crop.width, image.width), height: share(crop.height, image.height) }}
+        />
+      )}
+    </div>
+  );
+}
+
+function Comparison({ annotation, index }: { annotation: Annotation; index: number }) {
+  const review = annotation.review!;
+  const predictedAttributes = Object.entries(annotation.attributes).filter(([, options]) => options.length);
+  const groups = Array.from(new Set([...predictedAttributes.map(([group]) => group), ...Object.keys(review.attributes)]));
+  const top = annotation.category[0];
+  const changed = (before: string | undefined, after: string | undefined) => (before !== after ? "changed" : undefined);
+  return (
+    <article className="card review" data-testid="review" aria-labelledby={`review-${annotation.id}`}>
+      <CroppedPhoto annotation={annotation} />
+      <div>
+        <h2 id={`review-${annotation.id}`}>
+          #{index} · {new Date(review.created).toLocaleString()}
+        </h2>
+        <p className="muted">Reviewed by {review.reviewer}</p>
+        <table className="compare">
+          <thead>
+            <tr>
+              <th scope="col"></th>
+              <th scope="col">Prediction</th>
+              <th scope="col">Correction</th>
+            </tr>
+          </thead>
+          <tbody>
+            <tr className={changed(top?.label, review.category)}>
+              <th scope="row">Category</th>
+              <td>{top ? `${top.name} (${percent(top.score)})` : "—"}</td>
+              <td data-testid="review-category">{review.category}</td>
+            </tr>
+            {groups.map((group) => {
+              const best = annotation.attributes[group]?.[0];
+              return (
+                <tr key={group} className={changed(best?.label, review.attributes[group])}>
+                  <th scope="row">{humanise(group)}</th>
+                  <td>{best ? `${best.name} (${percent(best.score)})` : "—"}</td>
+                  <td>{review.attributes[group] ?? "not set"}</td>
+                </tr>
+              );
+            })}
+            <tr>
+              <th scope="row">Colours</th>
+              <td>
+                {annotation.colours.map((colour) => (
+                  <span key={colour.name} className="chip">
+                    <span className="swatch" style={{ background: colour.hex }} aria-hidden="true" />
+                    {colour.name}
+                  </span>
+                ))}
+              </td>
+              <td>{review.colours.join(", ") || "none"}</td>
+            </tr>
+          </tbody>
+        </table>
+      </div>
+    </article>
+  );
+}
+
+export function ReviewsPage() {
+  const [offset, setOffset] = useState(0);
+  const [page, setPage] = useState<Page<Annotation> | null>(null);
+  const load = useTask(useCallback(async (from: number) => setPage(await annotations.list(from, LIMIT, true)), []));
+  const { run } = load;
+  useEffect(() => {
+    run(offset);
+  }, [offset, run]);
+  return (
+    <section>
+      <h1 tabIndex={-1}>Past reviews</h1>
+      <p className="lead">The corrections saved from the Annotate page; they become training data.</p>
+      <ErrorMessage error={load.error} />
+      {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun="reviews" />}
+      {load.busy && <Spinner label="Loading reviews…" />}
+      {page && !load.busy && !page.items.length && <Empty>No reviews yet. Annotate a photo and save your corrections.</Empty>}
+      {page && !load.busy && page.items.map((annotation, index) => <Comparison key={annotation.id} annotation={annotation} index={page.offset + index + 1} />)}
+    </section>
+  );
+}
