@@ -13,7 +13,17 @@ import argparse
 import time
 from pathlib import Path
 
-from handlers.archive import DEFAULT_CHECKPOINT, ROOT, build_archives
+from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, EMBEDDER, PACKAGE, ROOT, build_archives
+
+
+def up_to_date(output: Path, checkpoint_dir: Path = DEFAULT_CHECKPOINT) -> bool:
+    """Both archives exist and are newer than every file they are built from."""
+    archives = [output / f"{name}.mar" for name in (ATTRIBUTES, EMBEDDER)]
+    if not all(path.is_file() for path in archives):
+        return False
+    sources = [p for root in (PACKAGE, Path(checkpoint_dir)) for p in root.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts]
+    return max((p.stat().st_mtime for p in sources), default=0.0) < min(p.stat().st_mtime for p in archives)
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
