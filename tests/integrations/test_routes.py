@@ -1,0 +1,97 @@
+"""Registering a store and receiving its webhooks through the real app, on the real nx-27017 server."""
+from tests.api.conftest import create_shop
+from tests.support.woo_catalogue import Webhook
+from tests.support.woocommerce import WooCommerceStore
+
+WEBHOOK_SECRET = "webhook secret typed in wp-admin"
+
+
+def register(api, shop, store_url="https://shop.example"):
+    body = {"store_url": store_url, "consumer_key": "ck_" + "a1" * 20, "consumer_secret": "cs_" + "b2" * 20,
+            "webhook_secret": WEBHOOK_SECRET}
+    response = api.post("/api/v1/integrations", json=body, headers=shop.session)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def deliver(api, integration, topic="product.created", product=None, secret=WEBHOOK_SECRET, delivery=None):
+    store = WooCommerceStore()  # not started: its delivery builder signs like WooCommerce
+    webhook = Webhook(3, topic, integration["delivery_url"], secret)
+    delivery = delivery or store.signed_delivery(webhook, product or {"id": 41, "images": [], "meta_data": []})
+    path = integration["delivery_url"].split("://", 1)[1].split("/", 1)[1]
+    return api.post("/" + path, content=delivery.body, headers=delivery.headers), delivery
+
+
+def test_registration_masks_the_secrets_and_shows_the_delivery_url(api):
+    shop = create_shop(api)
+    integration = register(api, shop)
+    assert integration["consumer_key"] == "ck_…a1a1" and integration["consumer_secret"] == "cs_…b2b2"
+    assert WEBHOOK_SECRET not in str(integration)
+    assert integration["delivery_url"].endswith(f"/api/v1/webhooks/woocommerce/{integration['id']}")
+    other = create_shop(api, "shop-b")
+    assert api.get(f"/api/v1/integrations/{integration['id']}", headers=other.session).status_code == 404
+
+
+def test_keys_that_are_not_woocommerce_keys_are_refused_with_the_field_named(api):
+    shop = create_shop(api)
+    response = api.post("/api/v1/integrations", headers=shop.session, json={
+        "store_url": "https://shop.example", "consumer_key": "secret", "consumer_secret": "cs_" + "b" * 40,
+        "webhook_secret": WEBHOOK_SECRET})
+    assert response.status_code == 422 and "consumer_key" in response.json()["error"]["message"]
+
+
+def test_the_creation_ping_is_answered_200_and_recorded(api):
+    shop = create_shop(api)
+    integration = register(api, shop)
+    path = "/api/v1/webhooks/woocommerce/" + integration["id"]
+    ping = api.post(path, content=b"webhook_id=12", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert ping.status_code == 200
+    assert api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["last_ping"] is not None
+    assert api.post("/api/v1/webhooks/woocommerce/nope", content=b"webhook_id=12").status_code == 404
+
+
+def test_bad_signatures_are_refused_and_nothing_is_queued(api):
+    shop = create_shop(api)
+    integration = register(api, shop)
+    response, _ = deliver(api, integration, secret="not the registered secret")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "bad_signature"
+    _, good = deliver(api, integration)
+    tampered = type(good)(good.webhook_id, good.topic, good.body.replace(b"41", b"42"), good.headers)
+    assert deliver(api, integration, delivery=tampered)[0].status_code == 401
+    jobs = api.get(f"/api/v1/integrations/{integration['id']}/jobs", headers=shop.session).json()
+    assert jobs["total"] == 1  # only the genuine delivery
+
+
+def test_a_duplicate_delivery_is_acknowledged_once_and_other_topics_without_work(api):
+    shop = create_shop(api)
+    integration = register(api, shop)
+    first, delivery = deliver(api, integration)
+    again, _ = deliver(api, integration, delivery=delivery)
+    assert first.json()["status"] == "queued" and again.json()["status"] == "duplicate"
+    order, _ = deliver(api, integration, topic="order.created", product={"id": 900})
+    assert order.status_code == 200 and order.json()["status"] == "ignored"
+    log = api.get(f"/api/v1/integrations/{integration['id']}/deliveries", headers=shop.session).json()
+    assert [d["outcome"] for d in log["items"]] == ["ignored topic", "queued"]
+    assert log["items"][1]["job"]["state"] == "queued" and log["items"][1]["job"]["steps"][0]["step"] == "queued"
+
+
+def test_two_products_in_the_same_second_share_a_delivery_id_but_both_are_queued(api):
+    shop = create_shop(api)
+    integration = register(api, shop)
+    a, first = deliver(api, integration, product={"id": 1, "images": []})
+    store = WooCommerceStore()
+    second = store.signed_delivery(Webhook(3, "product.created", "", WEBHOOK_SECRET), {"id": 2, "images": []})
+    second.headers["X-WC-Webhook-Delivery-ID"] = first.headers["X-WC-Webhook-Delivery-ID"]  # hash(id . second)
+    b, _ = deliver(api, integration, delivery=second)
+    assert (a.json()["status"], b.json()["status"]) == ("queued", "queued")
+    assert a.json()["job_id"] != b.json()["job_id"]
+
+
+def test_a_dead_job_can_be_retried_and_sync_queues_one_sync_job(api):
+    shop = create_shop(api)
+    integration = register(api, shop)
+    base = f"/api/v1/integrations/{integration['id']}"
+    first = api.post(f"{base}/sync", headers=shop.session)
+    second = api.post(f"{base}/sync", headers=shop.session)
+    assert first.status_code == 202 and first.json()["job"]["id"] == second.json()["job"]["id"]
+    assert api.post(f"{base}/jobs/unknown/retry", headers=shop.session).status_code == 404
