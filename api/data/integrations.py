@@ -75,3 +75,9 @@ async def deliveries(db: AsyncDatabase, integration_id: str, offset: int, limit:
     total = await db.webhook_deliveries.count_documents(query)
     cursor = db.webhook_deliveries.find(query).sort([("received", DESCENDING), ("_id", DESCENDING)])
     return await cursor.skip(offset).limit(limit).to_list(length=limit), total
+
+
+async def catalogue_product(db: AsyncDatabase, account_id: str, integration_id: str, product_id: int) -> dict | None:
+    """The shop's catalogue product made from this store product, if any."""
+    return await db.products.find_one({"account": account_id, "source.integration": integration_id,
+                                       "source.product_id": product_id}, {"embedding": 0})

@@ -171,3 +171,8 @@ async def steps(db: AsyncDatabase, job_ids: list[str]) -> dict[str, list[dict]]:
 async def counts(db: AsyncDatabase, integration_id: str) -> dict[str, int]:
     pipeline = [{"$match": {"integration": integration_id}}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
     return {row["_id"]: row["n"] async for row in await db.jobs.aggregate(pipeline)}
+
+
+async def state_counts(db: AsyncDatabase) -> dict[str, int]:
+    """Jobs of every integration by state (the metrics' queue depth and outcomes)."""
+    return {row["_id"]: row["n"] async for row in await db.jobs.aggregate([{"$group": {"_id": "$state", "n": {"$sum": 1}}}])}

@@ -62,6 +62,7 @@ class WooCommerceStore:
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
         self.down = False
+        self.photo_delay_s = 0.0  # a slow image host: keeps a job busy long enough to kill its worker
 
     # Life cycle.
     def start(self) -> "WooCommerceStore":
@@ -215,6 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}") if length else {}
         if url.path.startswith("/wp-content/uploads/"):
+            time.sleep(store.photo_delay_s)
             data = store.uploads.get(url.path.rsplit("/", 1)[1])
             return self._send(200 if data else 404, data or b"not found", {"Content-Type": "image/jpeg"})
         if not url.path.startswith(API):

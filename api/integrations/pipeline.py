@@ -1,0 +1,104 @@
+"""One job's work: annotate a WooCommerce product and write the result back to the store.
+
+Read the product as it is now (never trust the webhook's copy: deliveries come late, twice, or out of order) →
+skip it if its current photos are already annotated → fetch its main photo (SSRF-safe, size and time limits) →
+annotate and embed it → add it to the shop's similar-item catalogue → find or create the category and tags →
+PUT them merged with the merchant's own, with the marker that stops the `product.updated` loop.
+
+`job_failure` turns a failure into a `JobFailure`, which says whether running the job again can help.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from api.fetch import FetchError, SafeHttp
+from api.inference import InferenceError
+from api.integrations.catalogue import CatalogueFailure, add_to_catalogue
+from api.integrations.merge import (MARKER_KEY, Merge, is_annotated, marker, marker_value, merge_terms,
+                                    prediction_from)
+from api.integrations.woo_client import StoreError, WooClient
+
+Step = Callable[[str, str], Awaitable[None]]
+
+
+class JobFailure(Exception):
+    def __init__(self, message: str, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message, self.retryable, self.retry_after = message, retryable, retry_after
+
+
+@dataclass
+class Services:
+    """What the worker opened once and every job shares."""
+
+    db: Any
+    inference: Any
+    fetcher: SafeHttp
+    indexes: Any
+
+
+KNOWN_FAILURES = (StoreError, FetchError, InferenceError, CatalogueFailure)
+
+
+def job_failure(error: Exception) -> JobFailure:
+    """What a known failure means for the job: its message, and whether trying again can help."""
+    if isinstance(error, StoreError):
+        return JobFailure(error.message, error.retryable, error.retry_after)
+    if isinstance(error, FetchError):
+        # 504: the image host was slow; 422 covers a host that did not answer; both may pass. 400/413 will not.
+        return JobFailure(f"the product photo could not be fetched: {error.message}", error.status in (422, 504))
+    if isinstance(error, InferenceError):
+        return JobFailure(f"the models could not annotate the photo ({error.status}): {error.message}",
+                          error.status >= 500 or error.status == 429)
+    if isinstance(error, CatalogueFailure):
+        return JobFailure(str(error), retryable=False)
+    raise error
+
+
+async def annotate_product(services: Services, job: dict, store: WooClient, step: Step) -> str:
+    """The outcome, in words; raises one of KNOWN_FAILURES (see job_failure) when it cannot finish."""
+    product = await store.get_product(job["product_id"])
+    if product is None:
+        return "the product no longer exists in the store"
+    await step("product read", f"{product.get('name', '')!r}, {len(product.get('images', []))} photo(s)")
+    if is_annotated(product):
+        return "already annotated for its current photos"
+    if not product.get("images"):
+        return "the product has no photo yet (it is annotated when one is added)"
+
+    source = product["images"][0]["src"]
+    photo = (await services.fetcher.get(source)).body
+    await step("photo fetched", f"{len(photo)} bytes from {source}")
+    annotations, embeddings = await asyncio.gather(services.inference.annotate([photo]),
+                                                   services.inference.embed([photo]))
+    annotation, embedding = annotations[0], embeddings[0]
+    for result in (annotation, embedding):
+        if isinstance(result, InferenceError):
+            raise result
+    prediction = prediction_from(annotation)
+    await step("annotated", f"category {prediction.category}; tags {', '.join(prediction.tags) or 'none'}")
+
+    await add_to_catalogue(services, job, product, photo, embedding, annotation)
+    await step("indexed", "added to the shop's similar-item search")
+
+    previous = marker(product) or {}
+    categories = merge_terms(product.get("categories", []), [prediction.category] if prediction.category else [],
+                             previous.get("added_categories", []), drop_placeholder=True)
+    tags = merge_terms(product.get("tags", []), list(prediction.tags), previous.get("added_tags", []))
+    at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    changes = {"categories": await _term_refs(store, "categories", categories),
+               "tags": await _term_refs(store, "tags", tags),
+               "meta_data": [{"key": MARKER_KEY, "value": marker_value(product, prediction, categories, tags, at)}]}
+    await store.update_product(product["id"], changes)
+    await step("written back", f"{len(changes['categories'])} categories, {len(changes['tags'])} tags")
+    return f"category {prediction.category}; added tags: {', '.join(tags.add_names) or 'none'}"
+
+
+async def _term_refs(store: WooClient, kind: str, merge: Merge) -> list[dict]:
+    # WooCommerce assigns terms by id only, so every name is found or created first.
+    ids = list(merge.keep_ids) + [await store.term_id(kind, name) for name in merge.add_names]
+    return [{"id": term_id} for term_id in dict.fromkeys(ids)]

@@ -1,0 +1,94 @@
+"""The service as it runs: the API (uvicorn) and the worker (`python -m api.worker`) as real processes.
+
+Both read the same KALAS_* environment, as `make run` and compose start them, so a test can kill the worker
+mid-job or restart the API between a delivery and its work, and see what survives.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.support.mongo import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "integration-tests-secret-key-0123456789abcdef"
+
+
+@dataclass
+class Service:
+    env: dict[str, str]
+    logs: Path
+    api_port: int = field(default_factory=free_port)
+    api: subprocess.Popen | None = None
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = (self.logs / f"{name}.log").open("ab")
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def start_api(self, timeout_s: float = 60.0) -> None:
+        self.api = self._spawn("api", ["-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
+                                       "--port", str(self.api_port), "--log-level", "warning"])
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.api.poll() is not None:
+                raise RuntimeError(f"the API exited with {self.api.returncode}; see {self.logs / 'api.log'}")
+            try:
+                if httpx.get(f"{self.url}/api/v1/openapi.json", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not answer within {timeout_s:.0f} s; see {self.logs / 'api.log'}")
+            time.sleep(0.1)
+
+    def stop_api(self) -> None:
+        if self.api is not None:
+            _stop(self.api)
+            self.api = None
+
+    def start_worker(self, *args: str) -> subprocess.Popen:
+        worker = self._spawn(f"worker-{len(self.workers)}", ["-m", "api.worker", *args])
+        self.workers.append(worker)
+        return worker
+
+    def kill_worker(self, worker: subprocess.Popen) -> None:
+        """SIGKILL: no clean-up, no lease given back, as when a machine dies."""
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            _stop(worker)
+        self.workers.clear()
+        self.stop_api()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def service_env(mongo_uri: str, database: str, index_dir: Path, allow_origins: list[str],
+                inference_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALAS_")}
+    return env | {"KALAS_ENVIRONMENT": "test", "KALAS_SECRET_KEY": SECRET, "KALAS_MONGO_URI": mongo_uri,
+                  "KALAS_DATABASE": database, "KALAS_INDEX_DIR": str(index_dir),
+                  "KALAS_FETCH_ALLOW_ORIGINS": ",".join(allow_origins), "KALAS_INFERENCE_URL": inference_url,
+                  "PYTHONUNBUFFERED": "1"}
