@@ -38,6 +38,8 @@ class InferenceClient(Protocol):
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]: ...
 
+    async def ping(self) -> None: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -66,6 +68,15 @@ class TorchServeClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def ping(self) -> None:
+        """Return if TorchServe says it is healthy (every model has its workers); InferenceError otherwise."""
+        try:
+            response = await self._http.get("/ping", timeout=5.0)
+        except httpx.TransportError as error:
+            raise InferenceError(503, f"TorchServe at {self.base_url} did not answer: {type(error).__name__}") from None
+        if response.status_code != 200:
+            raise InferenceError(response.status_code, _error_message(response))
 
     async def _predict(self, model: str, image: bytes) -> dict | InferenceError:
         try:
@@ -117,6 +128,9 @@ class InProcessClient:
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]:
         return [_as_embedding(answer) for answer in await self._run(EMBEDDER, images)]
+
+    async def ping(self) -> None:
+        """The models live in this process: loaded at construction, so always ready."""
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=True)

@@ -21,7 +21,9 @@ from api.core.ratelimit import RateLimiter
 from api.core.settings import Settings
 from api.core.spa import mount_console
 from api.data.db import ensure_indexes, open_client
+from api.metrics import install_metrics
 from api.routes import ROUTERS
+from api.routes import health
 from api.schemas import ErrorOut
 
 API_PREFIX = "/api/v1"
@@ -97,5 +99,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
                        max_batch_bytes=settings.max_upload_bytes * settings.max_batch)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(health.router)  # /healthz, /readyz and /metrics sit outside the shops' API
+    install_metrics(app)
     mount_console(app, settings.web_dist, API_PREFIX)
     return app

@@ -21,3 +21,7 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     for module in _MODULES:
         await module.ensure_indexes(db)
 
+
+async def ping(db: AsyncDatabase) -> None:
+    """Raise if the server does not answer (readiness checks)."""
+    await db.command("ping")

@@ -1,0 +1,113 @@
+"""Prometheus metrics of the API, served at `/metrics` beside TorchServe's own (its metrics address).
+
+- `kalas_http_request_duration_seconds{method,route,status}`: latency by route *template* (`/api/v1/products/{id}`),
+  never by raw path, so that ids do not make a new time series each.
+- `kalas_http_requests_in_flight`: requests being answered now.
+- `kalas_webhook_jobs{state}`: the WooCommerce job queue by state, read from MongoDB at scrape time. The worker
+  is another process (often several): the database is the one place that knows every job, so queue depth
+  (`queued`, `running`) and outcomes (`done`, `dead`, `superseded`) come from there, not from one process's counters.
+
+Each app gets its own registry (no global state at import), so tests and several apps in one process never mix.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.data import jobs
+
+# Annotating one photo takes tens of milliseconds; a batch or a slow image download takes seconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+JOB_STATES = (jobs.QUEUED, jobs.RUNNING, jobs.DONE, jobs.DEAD, jobs.SUPERSEDED)
+UNMATCHED = "unmatched"  # any path no route answers: one series, whatever was asked for
+
+
+class Metrics:
+    """The app's metric families, registered in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "kalas_http_request_duration_seconds", "Time to answer an HTTP request, by route template and status.",
+            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.in_flight = Gauge("kalas_http_requests_in_flight", "HTTP requests being answered.", registry=self.registry)
+        self.queue = Gauge("kalas_webhook_jobs", "WooCommerce webhook jobs in the queue, by state.", ["state"],
+                          registry=self.registry)
+
+    async def refresh_jobs(self, db: Any) -> None:
+        """Set the job gauges from the queue: every known state is reported, 0 when no job is in it."""
+        counts = {state: 0 for state in JOB_STATES} | await jobs.state_counts(db)
+        for state, count in counts.items():
+            self.queue.labels(state).set(count)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, with the prefix it was included under (`/api/v1` + `/keys/{key_id}`).
+
+    The router records the route in the scope, but a route included with a prefix keeps its own template; the
+    prefix is the part of the request path in front of the part the route's pattern matched.
+    """
+    route = scope.get("route")
+    template, pattern = getattr(route, "path_format", None), getattr(route, "path_regex", None)
+    if template is None or pattern is None:
+        return UNMATCHED
+    path = scope.get("path", "")
+    for cut in (i for i, char in enumerate(path) if char == "/"):
+        if pattern.match(path[cut:]):
+            return path[:cut] + template
+    return template
+
+
+class MetricsMiddleware:
+    """Times every HTTP request (a plain ASGI middleware: no per-request task or body buffering)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the server answers if the app raises before starting its response
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.latency.labels(scope["method"], route_template(scope), str(status)).observe(
+                time.perf_counter() - started)
+
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    state = request.app.state
+    if state.db is not None:
+        await state.metrics.refresh_jobs(state.db)
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_metrics(app: FastAPI) -> None:
+    """Measure every request of `app` and serve the figures at `/metrics`."""
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.include_router(router)

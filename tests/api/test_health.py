@@ -1,0 +1,88 @@
+"""Liveness and readiness against real dependencies: nx-27017, TorchServe, the index directory; and their failures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.inference import TorchServeClient
+from api.main import create_app
+from index import CatalogueStore
+from tests.api.conftest import make_settings
+from tests.support.mongo import free_port, start_mongo, stop_mongo
+
+
+def test_liveness_needs_nothing_outside_the_process(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_not_ready_without_models_and_says_which_setting_to_fix(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not ready"
+    assert body["checks"]["mongodb"]["ok"] and body["checks"]["index"]["ok"]
+    assert body["checks"]["models"] == {"ok": False, "error": "RuntimeError: no model is configured: set "
+                                        "KALAS_INFERENCE_URL or KALAS_MODEL_STORE"}
+
+
+def test_not_ready_while_torchserve_does_not_answer(settings) -> None:
+    nobody = TorchServeClient(f"http://127.0.0.1:{free_port()}")
+    with TestClient(create_app(settings, inference=nobody)) as client:
+        models = client.get("/readyz").json()["checks"]["models"]
+    assert models["ok"] is False and "did not answer" in models["error"]
+
+
+@pytest.mark.slow
+def test_ready_with_mongodb_torchserve_and_the_index(settings, torchserve) -> None:
+    with TestClient(create_app(settings.model_copy(update={"inference_url": torchserve.inference_url}))) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ready"
+    assert all(check["ok"] and check["ms"] >= 0 for check in body["checks"].values())
+    assert body["checks"]["index"] == body["checks"]["index"] | {"catalogues": 0, "demo_gallery": False}
+
+
+def test_the_demo_gallery_is_loaded_and_a_corrupt_one_is_not_ready(settings, tmp_path) -> None:
+    store = CatalogueStore(settings.index_dir)
+    vectors = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    store.get_or_create(settings.demo_catalogue, dim=8).upsert("p1", vectors, images=["a", "b", "c"])
+    store.save(settings.demo_catalogue)
+    nobody = TorchServeClient(f"http://127.0.0.1:{free_port()}")
+    with TestClient(create_app(settings, inference=nobody)) as client:
+        index = client.get("/readyz").json()["checks"]["index"]
+    assert index["ok"] and index["demo_gallery"] is True and index["catalogues"] == 1
+
+    store.path(settings.demo_catalogue).write_bytes(b"not an index")
+    with TestClient(create_app(settings, inference=nobody)) as client:
+        index = client.get("/readyz").json()["checks"]["index"]
+    assert index["ok"] is False and index["error"]
+
+
+def test_not_ready_when_the_index_directory_cannot_be_made(settings, tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    with TestClient(create_app(settings.model_copy(update={"index_dir": blocker / "indexes"}))) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["index"]["ok"] is False
+
+
+@pytest.mark.slow
+def test_not_ready_while_mongodb_is_down_and_ready_again_after(tmp_path, mongo_database) -> None:
+    process, server = start_mongo(tmp_path / "own-mongo")
+    settings = make_settings(server.uri, mongo_database, index_dir=tmp_path / "indexes")
+    nobody = TorchServeClient(f"http://127.0.0.1:{free_port()}")
+    try:
+        with TestClient(create_app(settings, inference=nobody)) as client:
+            assert client.get("/readyz").json()["checks"]["mongodb"]["ok"] is True
+            stop_mongo(process)
+            down = client.get("/readyz")
+            assert down.status_code == 503
+            assert down.json()["checks"]["mongodb"]["ok"] is False
+            assert client.get("/healthz").status_code == 200, "liveness must not depend on the database"
+    finally:
+        if process.poll() is None:
+            stop_mongo(process)
