@@ -1,0 +1,272 @@
+"""One catalogue's vector index: the images of its products, searched by product.
+
+A product has one or more images; each image is a vector in FAISS under its own int64 slot id, and the slot maps
+back to (product id, image key). A search returns products, each with the score of its best-matching image,
+so a product with five photos takes one place in the top k, not five.
+
+    index = CatalogueIndex(dim=256)
+    index.upsert("sku-1", vectors, images=["front", "back"], category="tshirts")
+    index.search(query, k=10, category="tshirts", exclude={"sku-1"}) -> list[Hit]
+
+Thread safety: searches run concurrently; add/update/remove wait for them and run alone (ReadWriteLock).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import faiss
+import numpy as np
+
+from index import kinds
+from index.device import batch_threads, omp_threads, search_replica
+from index.locks import ReadWriteLock
+
+
+@dataclass(frozen=True)
+class Hit:
+    product_id: str
+    score: float  # cosine similarity of the product's best-matching image
+    image: str  # the key of that image
+
+
+def as_vectors(vectors: np.ndarray | Sequence[float], dim: int) -> np.ndarray:
+    """`vectors` as a C-contiguous float32 [n, dim] array, L2-normalised; ValueError on a wrong shape or NaN."""
+    array = np.array(vectors, dtype=np.float32, copy=True, ndmin=2)
+    if array.ndim != 2 or array.shape[1] != dim:
+        raise ValueError(f"expected vectors of dimension {dim}, got an array of shape {np.shape(vectors)}")
+    if not np.isfinite(array).all():
+        raise ValueError("vectors contain NaN or infinity")
+    norms = np.linalg.norm(array, axis=1)
+    if (norms == 0).any():
+        raise ValueError("a zero vector has no direction to compare: check the embedder's output")
+    array /= norms[:, None]
+    return np.ascontiguousarray(array)
+
+
+class CatalogueIndex:
+    def __init__(self, dim: int, *, kind: str = "flat", nlist: int | None = None, nprobe: int | None = None,
+                 faiss_index: faiss.Index | None = None) -> None:
+        self.dim = dim
+        self.kind = kind
+        self.nlist = nlist
+        self.nprobe = nprobe or (kinds.default_nprobe(nlist) if nlist else None)
+        self._index = faiss_index if faiss_index is not None else kinds.new_index(kind, dim, nlist)
+        assert self._index.d == dim, f"the FAISS index has dimension {self._index.d}, not {dim}"
+        self._lock = ReadWriteLock()
+        self._next_slot = 0
+        self._slot_product: dict[int, str] = {}
+        self._slot_image: dict[int, str] = {}
+        self._product_slots: dict[str, list[int]] = {}
+        self._category: dict[str, str | None] = {}
+        self._category_slots: dict[str, set[int]] = {}
+        self._selectors: dict[str, faiss.IDSelector] = {}
+        self._most_images = 1  # an upper bound on images per product, for how far a search must over-fetch
+        self._replica: faiss.Index | None = None
+        self._replica_stale = True
+
+    # -- building ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, dim: int, product_ids: Sequence[str], vectors: np.ndarray, *, images: Sequence[str] | None = None,
+              categories: Sequence[str | None] | None = None, kind: str = "auto") -> "CatalogueIndex":
+        """A new index of these images (row i belongs to product_ids[i]); "auto" picks exact or IVF by size."""
+        vectors = as_vectors(vectors, dim)
+        if len(product_ids) != len(vectors):
+            raise ValueError(f"{len(product_ids)} product ids for {len(vectors)} vectors")
+        kind = kinds.choose_kind(len(vectors)) if kind == "auto" else kind
+        nlist = kinds.ivf_lists(len(vectors)) if kind == "ivf" else None
+        index = cls(dim, kind=kind, nlist=nlist)
+        if kind == "ivf":
+            kinds.train(index._index, vectors)
+        rows: dict[str, list[int]] = {}
+        for row, product in enumerate(product_ids):
+            rows.setdefault(product, []).append(row)
+        with omp_threads(batch_threads()):
+            for product, product_rows in rows.items():
+                index._register(product, [images[r] if images else str(r) for r in product_rows],
+                                categories[product_rows[0]] if categories else None)
+            index._index.add_with_ids(vectors, index._slots_in_row_order(rows, len(vectors)))
+        return index
+
+    def _slots_in_row_order(self, rows: dict[str, list[int]], n: int) -> np.ndarray:
+        slots = np.empty(n, dtype=np.int64)
+        for product, product_rows in rows.items():
+            slots[product_rows] = self._product_slots[product]
+        return slots
+
+    # -- mutations -----------------------------------------------------------------------------------------
+
+    def upsert(self, product_id: str, vectors: np.ndarray, *, images: Sequence[str] | None = None,
+               category: str | None = None) -> None:
+        """Make `product_id`'s images exactly these (added if new, replaced if present)."""
+        vectors = as_vectors(vectors, self.dim)
+        images = list(images) if images is not None else [str(i) for i in range(len(vectors))]
+        if len(images) != len(vectors):
+            raise ValueError(f"{len(images)} image keys for {len(vectors)} vectors of product {product_id!r}")
+        if len(set(images)) != len(images):
+            raise ValueError(f"product {product_id!r} has repeated image keys: {images}")
+        with self._lock.writing():
+            self._unregister(product_id)
+            slots = self._register(product_id, images, category)
+            self._index.add_with_ids(vectors, np.asarray(slots, dtype=np.int64))
+            self._replica_stale = True
+
+    def add(self, product_id: str, vectors: np.ndarray, **kwargs: object) -> None:
+        """Like upsert, but KeyError if the product is already indexed."""
+        if product_id in self:
+            raise KeyError(f"product {product_id!r} is already in the index: use update or upsert")
+        self.upsert(product_id, vectors, **kwargs)  # type: ignore[arg-type]
+
+    def update(self, product_id: str, vectors: np.ndarray, **kwargs: object) -> None:
+        """Like upsert, but KeyError if the product is not indexed."""
+        if product_id not in self:
+            raise KeyError(f"product {product_id!r} is not in the index: use add or upsert")
+        self.upsert(product_id, vectors, **kwargs)  # type: ignore[arg-type]
+
+    def remove(self, product_id: str) -> bool:
+        """Remove a product and all its images; False if it was not indexed."""
+        with self._lock.writing():
+            return self._unregister(product_id)
+
+    def _register(self, product_id: str, images: list[str], category: str | None) -> list[int]:
+        slots = list(range(self._next_slot, self._next_slot + len(images)))
+        self._next_slot += len(images)
+        self._product_slots[product_id] = slots
+        self._category[product_id] = category
+        for slot, image in zip(slots, images):
+            self._slot_product[slot] = product_id
+            self._slot_image[slot] = image
+        if category is not None:
+            self._category_slots.setdefault(category, set()).update(slots)
+            self._selectors.pop(category, None)
+        self._most_images = max(self._most_images, len(slots))
+        return slots
+
+    def _unregister(self, product_id: str) -> bool:
+        slots = self._product_slots.pop(product_id, None)
+        if slots is None:
+            return False
+        self._index.remove_ids(np.asarray(slots, dtype=np.int64))
+        category = self._category.pop(product_id)
+        for slot in slots:
+            del self._slot_product[slot], self._slot_image[slot]
+        if category is not None:
+            self._category_slots[category].difference_update(slots)
+            self._selectors.pop(category, None)
+        self._replica_stale = True
+        return True
+
+    # -- queries -------------------------------------------------------------------------------------------
+
+    def search(self, query: np.ndarray | Sequence[float], k: int = 10, *, category: str | None = None,
+               exclude: Iterable[str] = ()) -> list[Hit]:
+        """The k products most similar to `query`, best first; one OpenMP thread (a single query)."""
+        with omp_threads(1):
+            return self._search(as_vectors(query, self.dim), k, category, set(exclude))[0]
+
+    def search_many(self, queries: np.ndarray, k: int = 10, *, category: str | None = None,
+                    exclude: Iterable[str] = ()) -> list[list[Hit]]:
+        """`search` for each row of `queries`, on every core."""
+        with omp_threads(batch_threads()):
+            return self._search(as_vectors(queries, self.dim), k, category, set(exclude))
+
+    def _search(self, queries: np.ndarray, k: int, category: str | None, exclude: set[str]) -> list[list[Hit]]:
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        with self._lock.reading():
+            if self._index.ntotal == 0:
+                return [[] for _ in queries]
+            fetch = min(self._index.ntotal, (k + len(exclude)) * self._most_images)
+            scores, slots = self._searcher().search(queries, fetch, params=self._params(category))
+            return [self._hits(row_scores, row_slots, k, exclude) for row_scores, row_slots in zip(scores, slots)]
+
+    def _searcher(self) -> faiss.Index:
+        if self._replica_stale:
+            self._replica, self._replica_stale = search_replica(self._index), False
+        return self._replica or self._index
+
+    def _params(self, category: str | None) -> faiss.SearchParameters | None:
+        selector = None
+        if category is not None:
+            selector = self._selectors.get(category)
+            if selector is None:
+                members = np.fromiter(self._category_slots.get(category, ()), dtype=np.int64)
+                selector = self._selectors[category] = faiss.IDSelectorBatch(members)
+        if self.kind == "ivf":
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
+        return faiss.SearchParameters(sel=selector) if selector is not None else None
+
+    def _hits(self, scores: np.ndarray, slots: np.ndarray, k: int, exclude: set[str]) -> list[Hit]:
+        hits: list[Hit] = []
+        seen: set[str] = set(exclude)
+        for score, slot in zip(scores.tolist(), slots.tolist()):
+            if slot < 0:  # FAISS pads with -1 when fewer than `fetch` vectors qualify
+                break
+            product = self._slot_product[slot]
+            if product not in seen:
+                seen.add(product)
+                hits.append(Hit(product, score, self._slot_image[slot]))
+                if len(hits) == k:
+                    break
+        return hits
+
+    # -- persistence (index/persist.py writes these two parts) ---------------------------------------------
+
+    def snapshot(self) -> tuple[dict, faiss.Index]:
+        """(metadata as JSON-able dict, the FAISS index); hold `reading()` while the FAISS index is written."""
+        products = list(self._product_slots)
+        return {
+            "dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe,
+            "next_slot": self._next_slot, "most_images": self._most_images,
+            "products": products,
+            "categories": [self._category[p] for p in products],
+            "slots": [self._product_slots[p] for p in products],
+            "images": [[self._slot_image[s] for s in self._product_slots[p]] for p in products],
+        }, self._index
+
+    def reading(self):  # noqa: ANN201 - a context manager
+        return self._lock.reading()
+
+    @classmethod
+    def restore(cls, meta: dict, faiss_index: faiss.Index) -> "CatalogueIndex":
+        index = cls(meta["dim"], kind=meta["kind"], nlist=meta["nlist"], nprobe=meta["nprobe"], faiss_index=faiss_index)
+        for product, category, slots, images in zip(meta["products"], meta["categories"], meta["slots"], meta["images"]):
+            index._product_slots[product] = slots
+            index._category[product] = category
+            for slot, image in zip(slots, images):
+                index._slot_product[slot] = product
+                index._slot_image[slot] = image
+            if category is not None:
+                index._category_slots.setdefault(category, set()).update(slots)
+        index._next_slot = meta["next_slot"]
+        index._most_images = meta["most_images"]
+        if len(index._slot_product) != faiss_index.ntotal:
+            raise ValueError(f"the index file is inconsistent: {len(index._slot_product)} images in its metadata, "
+                             f"{faiss_index.ntotal} vectors in its FAISS index")
+        return index
+
+    # -- inspection ----------------------------------------------------------------------------------------
+
+    def __contains__(self, product_id: object) -> bool:
+        return product_id in self._product_slots
+
+    def __len__(self) -> int:
+        """Number of products."""
+        return len(self._product_slots)
+
+    @property
+    def n_vectors(self) -> int:
+        return int(self._index.ntotal)
+
+    def products(self) -> list[str]:
+        return list(self._product_slots)
+
+    def category_of(self, product_id: str) -> str | None:
+        return self._category[product_id]
+
+    def vectors_of(self, product_id: str) -> dict[str, np.ndarray]:
+        """The stored (normalised) vector of each image of a product, by image key."""
+        with self._lock.reading():
+            slots = self._product_slots[product_id]
+            return {self._slot_image[s]: self._index.reconstruct(s) for s in slots}

@@ -1,0 +1,66 @@
+"""Which FAISS index a catalogue gets: exact below EXACT_LIMIT vectors, IVF above it.
+
+Every kind takes ids (`add_with_ids`), removes by id and reconstructs a vector by id:
+- "flat": `IndexIDMap2(IndexFlatIP)`, exact inner product (cosine: vectors are L2-normalised).
+- "ivf": `IndexIVFFlat` keeping the ids itself, with a hash-table direct map for reconstruct/remove. Its coarse
+  quantizer is flat up to HNSW_QUANTIZER_FROM lists and HNSW above (millions of vectors), where a flat scan of
+  the centroids would dominate a query. HNSW as the main index is not used: it cannot remove vectors, and a
+  shop's catalogue changes every day.
+"""
+from __future__ import annotations
+
+import math
+
+import faiss
+import numpy as np
+
+EXACT_LIMIT = 50_000
+HNSW_QUANTIZER_FROM = 16_384
+KINDS = ("flat", "ivf")
+
+
+def choose_kind(n_vectors: int) -> str:
+    return "flat" if n_vectors < EXACT_LIMIT else "ivf"
+
+
+def ivf_lists(n_vectors: int) -> int:
+    """About 4·sqrt(n) lists, as a power of two (FAISS's guideline), within [64, 65536]."""
+    target = 4 * math.sqrt(max(n_vectors, 1))
+    return int(min(65_536, max(64, 2 ** round(math.log2(target)))))
+
+
+def default_nprobe(nlist: int) -> int:
+    """Lists scanned per query: 1/64 of them, at least 8 (recall@10 ≥ 0.95 on clustered data; bench_retrieval)."""
+    return max(8, nlist // 64)
+
+
+def new_index(kind: str, dim: int, nlist: int | None = None) -> faiss.Index:
+    """An empty index of `kind`; an "ivf" one still needs `train`."""
+    if kind == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if kind == "ivf":
+        if not nlist:
+            raise ValueError("an ivf index needs nlist (see ivf_lists)")
+        quantizer = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT) if nlist >= HNSW_QUANTIZER_FROM \
+            else faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.own_fields = True
+        quantizer.this.disown()  # the IVF index frees its quantizer
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        return index
+    raise ValueError(f"unknown index kind {kind!r}: use one of {KINDS}")
+
+
+def train(index: faiss.Index, vectors: np.ndarray, *, seed: int = 1234, max_per_list: int = 40) -> None:
+    """k-means on a sample of at most `max_per_list` vectors per list (enough for stable centroids, and quick)."""
+    if index.is_trained:
+        return
+    nlist = index.nlist
+    if len(vectors) < nlist:
+        raise ValueError(f"training an IVF index of {nlist} lists needs at least {nlist} vectors, got {len(vectors)}")
+    rng = np.random.default_rng(seed)
+    sample_size = min(len(vectors), nlist * max_per_list)
+    sample = vectors[np.sort(rng.choice(len(vectors), sample_size, replace=False))]
+    index.cp.seed = seed
+    index.cp.niter = 10
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))

@@ -1,0 +1,86 @@
+"""Saving and loading a CatalogueIndex as ONE file, crash-safely.
+
+Layout: MAGIC, an 8-byte little-endian length, the metadata as JSON, then the FAISS index as `faiss.write_index`
+writes it (streamed through a callback writer, so a 1 GB index is not copied in memory first).
+
+A save writes a temporary file in the same directory, fsyncs it, `os.replace`s it over the target and fsyncs the
+directory: a crash at any moment leaves either the previous file or the new one, never a torn one. Temporary
+files are named `.<name>.<pid>.tmp`; one left by a killed process is ignored by `load` and removed by `save`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import faiss
+
+from index.catalogue import CatalogueIndex
+
+MAGIC = b"KALAS-IRIS-INDEX/1\n"
+
+
+def save(index: CatalogueIndex, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_temporaries(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with index.reading(), open(temporary, "wb") as handle:
+            meta, faiss_index = index.snapshot()
+            header = json.dumps(meta, separators=(",", ":")).encode("utf-8")
+            handle.write(MAGIC + struct.pack("<Q", len(header)) + header)
+            faiss.write_index(faiss_index, faiss.PyCallbackIOWriter(handle.write))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def load(path: str | Path) -> CatalogueIndex:
+    """The index saved at `path`; ValueError saying what is wrong with a file that is not one."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        if handle.read(len(MAGIC)) != MAGIC:
+            raise ValueError(f"{path} is not a Kalas-Iris index file (wrong magic bytes)")
+        (length,) = struct.unpack("<Q", handle.read(8))
+        try:
+            meta = json.loads(handle.read(length))
+        except ValueError as error:
+            raise ValueError(f"{path} has unreadable metadata: {error}") from None
+        try:
+            faiss_index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
+        except RuntimeError as error:
+            raise ValueError(f"{path} has an unreadable FAISS index: {error}") from None
+    return CatalogueIndex.restore(meta, faiss_index)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename itself lives in the directory: without this a power cut can forget it.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_dead_temporaries(path: Path) -> None:
+    for temporary in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = temporary.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            temporary.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
