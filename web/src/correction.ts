@@ -1,9 +1,13 @@
 // The correction a person builds from an annotation: starts from the model's best guesses, and is what gets saved
-// as a review (taxonomy labels, one per attribute group, the colours that are really there).
-import type { Annotation, ReviewIn } from "./api/types";
+// as a review. Reviews speak taxonomy labels; annotations show colour names, mapped to labels through the taxonomy.
+import type { Annotation, ReviewIn, Taxonomy } from "./api/types";
+
+export function colourLabel(taxonomy: Taxonomy, name: string): string | undefined {
+  return taxonomy.colours.find((colour) => colour.name === name || colour.label === name)?.label;
+}
 
 /** The model's top answers, or the saved review when the annotation already has one. */
-export function initialCorrection(annotation: Annotation): ReviewIn {
+export function initialCorrection(annotation: Annotation, taxonomy: Taxonomy): ReviewIn {
   if (annotation.review) {
     const { category, attributes, colours } = annotation.review;
     return { category, attributes: { ...attributes }, colours: [...colours] };
@@ -12,18 +16,13 @@ export function initialCorrection(annotation: Annotation): ReviewIn {
   for (const [group, options] of Object.entries(annotation.attributes)) {
     if (options.length) attributes[group] = options[0].label;
   }
-  return {
-    category: annotation.category[0]?.label ?? "",
-    attributes,
-    colours: annotation.colours.map((colour) => colour.name),
-  };
+  const colours = annotation.colours.map((colour) => colourLabel(taxonomy, colour.name)).filter((label): label is string => !!label);
+  return { category: annotation.category[0]?.label ?? "", attributes, colours: Array.from(new Set(colours)) };
 }
 
 /** A problem that would make the API refuse the review, in words for the user; null when it can be saved. */
 export function correctionProblem(correction: ReviewIn): string | null {
-  if (!correction.category.trim()) return "Choose or type a category before saving.";
-  const blank = Object.entries(correction.attributes).find(([, value]) => !value.trim());
-  if (blank) return `Type a value for "${blank[0]}" or choose "Not set".`;
+  if (!correction.category) return "Choose a category before saving.";
   if (correction.colours.length > 8) return "Keep at most 8 colours.";
   return null;
 }

@@ -1,6 +1,6 @@
 // One function per API route the console uses (paths as in api/routes/*.py).
 import { request } from "./client";
-import type { Account, Annotation, Delivery, IndexStatus, Integration, IntegrationIn, Job, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, Session, SimilarResult } from "./types";
+import type { Account, Annotation, Delivery, IndexStatus, Integration, IntegrationIn, Job, Taxonomy, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, Session, SimilarResult } from "./types";
 
 export const auth = {
   signup: (email: string, password: string, shop_name: string) =>
@@ -18,7 +18,7 @@ export const keys = {
 
 function photoForm(photo: Blob, filename: string, crop: Crop | null): FormData {
   const form = new FormData();
-  form.set("image", photo, filename);
+  form.set("file", photo, filename);
   if (crop) form.set("crop", JSON.stringify(crop));
   return form;
 }
@@ -29,7 +29,7 @@ export const annotations = {
   list: (offset: number, limit: number, reviewed?: boolean) =>
     request<Page<Annotation>>("/annotations", { query: { offset, limit, reviewed } }),
   review: (id: string, correction: ReviewIn) =>
-    request<Review>(`/annotations/${encodeURIComponent(id)}/review`, { method: "PUT", json: correction }),
+    request<Review>(`/annotations/${encodeURIComponent(id)}/review`, { method: "POST", json: correction }),
 };
 
 export const similar = {
@@ -54,4 +54,16 @@ export const integrations = {
     request<Page<Delivery>>(`/integrations/${encodeURIComponent(id)}/deliveries`, { query: { offset, limit } }),
   retry: (id: string, jobId: string) =>
     request<Job>(`/integrations/${encodeURIComponent(id)}/jobs/${encodeURIComponent(jobId)}/retry`, { method: "POST" }),
+  sync: (id: string) => request<{ job: Job }>(`/integrations/${encodeURIComponent(id)}/sync`, { method: "POST" }),
 };
+
+let taxonomyOnce: Promise<Taxonomy> | null = null;
+
+/** The taxonomy rarely changes: fetched once per page load (and again after a failure). */
+export function taxonomy(): Promise<Taxonomy> {
+  taxonomyOnce ??= request<Taxonomy>("/taxonomy").catch((error) => {
+    taxonomyOnce = null;
+    throw error;
+  });
+  return taxonomyOnce;
+}

@@ -191,3 +191,14 @@ export interface Delivery {
   outcome: string;
   job: Job | null;
 }
+
+export interface Term {
+  label: string;
+  name: string;
+}
+
+export interface Taxonomy {
+  categories: (Term & { parent: string | null; leaf: boolean })[];
+  attributes: Record<string, Term[]>;
+  colours: (Term & { hex: string })[];
+}

@@ -1,11 +1,13 @@
 // The model's predictions with their scores, as an editable correction: a category, one value (or none) per
-// attribute group, and the colours that are really in the garment. Every choice is a native radio or checkbox.
-import { useId, useState } from "react";
-import type { Annotation, ReviewIn, Scored } from "../api/types";
-import { humanise, percent } from "../correction";
+// attribute group, and the colours really in the garment. Tick a prediction, untick it, or edit it by choosing
+// any other taxonomy value; every control is a native radio, checkbox or select, so it works from the keyboard.
+import { useId } from "react";
+import type { Annotation, ReviewIn, Scored, Taxonomy, Term } from "../api/types";
+import { colourLabel, humanise, percent } from "../correction";
 
 interface Props {
   annotation: Annotation;
+  taxonomy: Taxonomy;
   value: ReviewIn;
   onChange: (value: ReviewIn) => void;
 }
@@ -21,17 +23,18 @@ function ScoreBar({ score }: { score: number }) {
 interface ChoiceProps {
   legend: string;
   options: Scored[];
+  vocabulary: Term[];
   selected: string | undefined;
   allowNone: boolean;
   onSelect: (label: string | undefined) => void;
   testId: string;
 }
 
-function Choice({ legend, options, selected, allowNone, onSelect, testId }: ChoiceProps) {
+function Choice({ legend, options, vocabulary, selected, allowNone, onSelect, testId }: ChoiceProps) {
   const name = useId();
   const predicted = options.some((option) => option.label === selected);
-  const [other, setOther] = useState(!predicted && selected ? selected : "");
-  const otherChosen = selected !== undefined && !predicted;
+  const other = selected !== undefined && !predicted;
+  const others = vocabulary.filter((term) => !options.some((option) => option.label === term.label));
   return (
     <fieldset className="choice" data-testid={testId}>
       <legend>{legend}</legend>
@@ -43,46 +46,58 @@ function Choice({ legend, options, selected, allowNone, onSelect, testId }: Choi
           <span className="option-score">{percent(option.score)}</span>
         </label>
       ))}
-      <label className="option">
-        <input type="radio" name={name} checked={otherChosen} onChange={() => onSelect(other)} aria-label={`${legend}: other value`} />
+      {!options.length && <p className="muted small">No prediction above the threshold.</p>}
+      <div className="option option-other">
         <input
-          type="text"
-          className="other-input"
-          placeholder="Other…"
-          value={otherChosen ? selected : other}
-          aria-label={`${legend}: type another value`}
-          onChange={(event) => {
-            setOther(event.target.value);
-            onSelect(event.target.value);
-          }}
+          type="radio"
+          name={name}
+          checked={other}
+          onChange={() => onSelect(others[0]?.label)}
+          aria-label={`${legend}: another value`}
+          disabled={!others.length}
         />
-      </label>
+        <select
+          aria-label={`${legend}: choose another value`}
+          value={other ? selected : ""}
+          onChange={(event) => event.target.value && onSelect(event.target.value)}
+        >
+          <option value="">Another {legend.toLowerCase()}…</option>
+          {others.map((term) => (
+            <option key={term.label} value={term.label}>
+              {term.name}
+            </option>
+          ))}
+        </select>
+      </div>
       {allowNone && (
-        <label className="option">
+        <label className="option option-other">
           <input type="radio" name={name} checked={selected === undefined} onChange={() => onSelect(undefined)} />
-          <span className="option-name muted">Not set</span>
+          <span className="muted">Not set</span>
         </label>
       )}
     </fieldset>
   );
 }
 
-export function Predictions({ annotation, value, onChange }: Props) {
-  const [newColour, setNewColour] = useState("");
+export function Predictions({ annotation, taxonomy, value, onChange }: Props) {
   const setAttribute = (group: string, label: string | undefined) => {
     const attributes = { ...value.attributes };
     if (label === undefined) delete attributes[group];
     else attributes[group] = label;
     onChange({ ...value, attributes });
   };
-  const toggleColour = (name: string, on: boolean) =>
-    onChange({ ...value, colours: on ? [...value.colours, name] : value.colours.filter((colour) => colour !== name) });
-  const extraColours = value.colours.filter((name) => !annotation.colours.some((colour) => colour.name === name));
+  const toggleColour = (label: string, on: boolean) =>
+    onChange({ ...value, colours: on ? [...value.colours, label] : value.colours.filter((colour) => colour !== label) });
+  const predictedColours = annotation.colours.map((colour) => ({ ...colour, label: colourLabel(taxonomy, colour.name) }));
+  const added = taxonomy.colours.filter((colour) => value.colours.includes(colour.label) && !predictedColours.some((p) => p.label === colour.label));
+  const addable = taxonomy.colours.filter((colour) => !value.colours.includes(colour.label));
+  const leaves = taxonomy.categories.filter((category) => category.leaf);
   return (
     <div className="predictions">
       <Choice
         legend="Category"
         options={annotation.category}
+        vocabulary={leaves}
         selected={value.category}
         allowNone={false}
         onSelect={(label) => onChange({ ...value, category: label ?? "" })}
@@ -93,6 +108,7 @@ export function Predictions({ annotation, value, onChange }: Props) {
           key={group}
           legend={humanise(group)}
           options={options}
+          vocabulary={taxonomy.attributes[group] ?? []}
           selected={value.attributes[group]}
           allowNone
           onSelect={(label) => setAttribute(group, label)}
@@ -101,34 +117,44 @@ export function Predictions({ annotation, value, onChange }: Props) {
       ))}
       <fieldset className="choice" data-testid="choice-colours">
         <legend>Colours</legend>
-        {annotation.colours.map((colour) => (
+        {predictedColours.map((colour) => (
           <label key={colour.name} className="option">
-            <input type="checkbox" checked={value.colours.includes(colour.name)} onChange={(event) => toggleColour(colour.name, event.target.checked)} />
+            <input
+              type="checkbox"
+              disabled={!colour.label}
+              checked={!!colour.label && value.colours.includes(colour.label)}
+              onChange={(event) => colour.label && toggleColour(colour.label, event.target.checked)}
+            />
             <span className="swatch" style={{ background: colour.hex }} title={colour.hex} aria-hidden="true" />
             <span className="option-name">{colour.name}</span>
             <ScoreBar score={colour.share} />
             <span className="option-score">{percent(colour.share)}</span>
           </label>
         ))}
-        {extraColours.map((name) => (
-          <label key={name} className="option">
-            <input type="checkbox" checked onChange={() => toggleColour(name, false)} />
-            <span className="option-name">{name}</span>
+        {added.map((colour) => (
+          <label key={colour.label} className="option">
+            <input type="checkbox" checked onChange={() => toggleColour(colour.label, false)} />
+            <span className="swatch" style={{ background: colour.hex }} aria-hidden="true" />
+            <span className="option-name">{colour.name}</span>
             <span className="muted">added</span>
+            <span />
           </label>
         ))}
-        <form
-          className="add-colour"
-          onSubmit={(event) => {
-            event.preventDefault();
-            const name = newColour.trim();
-            if (name && !value.colours.includes(name)) onChange({ ...value, colours: [...value.colours, name] });
-            setNewColour("");
-          }}
-        >
-          <input value={newColour} onChange={(event) => setNewColour(event.target.value)} placeholder="Add a colour" aria-label="Add a colour by name" />
-          <button type="submit">Add</button>
-        </form>
+        <div className="add-colour">
+          <select
+            aria-label="Add a colour"
+            value=""
+            onChange={(event) => event.target.value && toggleColour(event.target.value, true)}
+            disabled={!addable.length || value.colours.length >= 8}
+          >
+            <option value="">Add a colour…</option>
+            {addable.map((colour) => (
+              <option key={colour.label} value={colour.label}>
+                {colour.name}
+              </option>
+            ))}
+          </select>
+        </div>
       </fieldset>
     </div>
   );

@@ -1,7 +1,7 @@
 // Annotate: choose or shoot a photo, see the predictions, crop and annotate again, correct and save a review.
-import { useCallback, useState } from "react";
-import { annotations } from "../api/endpoints";
-import type { Annotation, Crop, ReviewIn } from "../api/types";
+import { useCallback, useEffect, useState } from "react";
+import { annotations, taxonomy as fetchTaxonomy } from "../api/endpoints";
+import type { Annotation, Crop, ReviewIn, Taxonomy } from "../api/types";
 import { correctionProblem, initialCorrection } from "../correction";
 import { CropBox } from "../components/CropBox";
 import { PhotoPicker } from "../components/PhotoPicker";
@@ -21,12 +21,17 @@ export function AnnotatePage() {
   const [correction, setCorrection] = useState<ReviewIn | null>(null);
   const [saved, setSaved] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
+  const [taxonomy, setTaxonomy] = useState<Taxonomy | null>(null);
+  const loadTaxonomy = useTask(useCallback(async () => setTaxonomy(await fetchTaxonomy()), []));
+  const { run: runTaxonomy } = loadTaxonomy;
+  useEffect(() => {
+    runTaxonomy();
+  }, [runTaxonomy]);
 
   const annotate = useTask(
     useCallback(async (file: File, crop: Crop | null) => {
       const result = await annotations.upload(file, file.name || "photo.jpg", crop);
       setAnnotation(result);
-      setCorrection(initialCorrection(result));
       setSaved(false);
       return result;
     }, []),
@@ -43,6 +48,11 @@ export function AnnotatePage() {
     setAnnotation(null);
     annotate.run(file, null);
   };
+  // The correction starts from the predictions once both the annotation and the taxonomy are here.
+  useEffect(() => {
+    if (annotation && taxonomy) setCorrection(initialCorrection(annotation, taxonomy));
+  }, [annotation, taxonomy]);
+
   const submitReview = () => {
     if (!annotation || !correction) return;
     const found = correctionProblem(correction);
@@ -83,13 +93,14 @@ export function AnnotatePage() {
         <div aria-live="polite">
           {annotate.busy && <Spinner label="Annotating…" />}
           <ErrorMessage error={annotate.error} onDismiss={annotate.clearError} />
-          {annotation && correction && !annotate.busy && (
+          <ErrorMessage error={loadTaxonomy.error && `The label lists could not be loaded: ${loadTaxonomy.error}`} />
+          {annotation && correction && taxonomy && !annotate.busy && (
             <div className="card" data-testid="annotation">
               <h2>Predictions</h2>
               <p className="muted" data-testid="annotation-scope">
                 For {cropText(annotation.crop)} · model {annotation.model.name} {annotation.model.version}
               </p>
-              <Predictions key={annotation.id} annotation={annotation} value={correction} onChange={(value) => (setCorrection(value), setSaved(false))} />
+              <Predictions key={annotation.id} annotation={annotation} taxonomy={taxonomy} value={correction} onChange={(value) => (setCorrection(value), setSaved(false))} />
               <ErrorMessage error={problem ?? save.error} />
               {saved && (
                 <Notice>
@@ -100,7 +111,7 @@ export function AnnotatePage() {
                 <button type="button" className="primary" onClick={submitReview} disabled={save.busy}>
                   {save.busy ? "Saving…" : "Save review"}
                 </button>
-                <button type="button" onClick={() => setCorrection(initialCorrection(annotation))}>
+                <button type="button" onClick={() => setCorrection(initialCorrection(annotation, taxonomy))}>
                   Reset to the predictions
                 </button>
               </div>

@@ -64,7 +64,7 @@ function StoreForm({ onCreated }: { onCreated: (integration: Integration, webhoo
       <ErrorMessage error={create.error} onDismiss={create.clearError} />
       <div className="button-row">
         <button type="submit" className="primary" disabled={create.busy}>
-          {create.busy ? "Checking the store…" : "Connect store"}
+          {create.busy ? "Connecting…" : "Connect store"}
         </button>
       </div>
     </form>

@@ -1,0 +1,109 @@
+"""Annotate a real photo, crop it and annotate the crop, correct the predictions, save the review, find it again."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.web.conftest import screenshot, shared_photo, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def drag(page, selector: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Drag with the mouse between two points given as fractions of the element's box."""
+    box = page.locator(selector).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * (start[0] + end[0]) / 2, box["y"] + box["height"] * (start[1] + end[1]) / 2, steps=4)
+    page.mouse.move(box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1], steps=4)
+    page.mouse.up()
+
+
+def test_annotate_crop_correct_and_find_the_review(desktop, service, shared_data: Path) -> None:
+    shop = sign_in(desktop, service, "annotator")
+    session = {"Authorization": f"Bearer {shop.token}"}
+    photo = shared_photo(shared_data, "clothing", 3)
+    width, height = Image.open(photo).size
+
+    desktop.get_by_test_id("photo-input").set_input_files(photo)
+    scope = desktop.get_by_test_id("annotation-scope")
+    scope.wait_for()
+    assert "the whole photo" in scope.inner_text()
+    category = desktop.get_by_test_id("choice-category")
+    assert category.get_by_role("radio").count() >= 2
+    assert category.locator(".option-score").first.inner_text().endswith("%")
+    assert desktop.get_by_test_id("choice-colours").locator(".swatch").count() >= 1
+    screenshot(desktop, "annotate")
+
+    # Draw a box over the middle of the photo and annotate only that part.
+    drag(desktop, "[data-testid=crop-surface]", (0.25, 0.2), (0.75, 0.8))
+    assert desktop.get_by_test_id("crop-box").is_visible()
+    desktop.get_by_role("button", name="Annotate the crop").click()
+    desktop.get_by_text("For the crop").wait_for()
+    screenshot(desktop, "annotate-crop")
+    newest = httpx.get(service.api("/annotations"), params={"limit": 1}, headers=session).json()["items"][0]
+    crop = newest["crop"]
+    # The box is sent in the photo's own pixels, whatever size the photo is shown at.
+    assert abs(crop["x"] - width * 0.25) <= width * 0.02 and abs(crop["width"] - width * 0.5) <= width * 0.03
+    assert abs(crop["y"] - height * 0.2) <= height * 0.02 and abs(crop["height"] - height * 0.6) <= height * 0.03
+
+    # Correct it: another category from the taxonomy, one attribute unset, the first colour unticked.
+    desktop.get_by_label("Category: choose another value").select_option("dress")
+    colours = desktop.get_by_test_id("choice-colours").get_by_role("checkbox")
+    first_colour = desktop.get_by_test_id("choice-colours").locator(".option-name").first.inner_text()
+    colours.first.uncheck()
+    groups = [g for g, options in newest["attributes"].items() if options]
+    if groups:
+        desktop.get_by_test_id(f"choice-{groups[0]}").get_by_text("Not set").click()
+    desktop.get_by_role("button", name="Save review").click()
+    desktop.get_by_text("Review saved.").wait_for()
+
+    saved = httpx.get(service.api("/reviews"), headers=session).json()
+    assert saved["total"] == 1
+    review = saved["items"][0]
+    assert review["annotation_id"] == newest["id"] and review["category"] == "dress"
+    assert first_colour.lower() not in [c.lower() for c in review["colours"]]
+    if groups:
+        assert groups[0] not in review["attributes"]
+
+    desktop.get_by_role("link", name="Past reviews").first.click()
+    card = desktop.get_by_test_id("review")
+    card.wait_for()
+    assert desktop.get_by_test_id("review-category").inner_text() == "dress"
+    assert card.get_by_role("img").count() >= 1
+    assert card.locator(".crop-box").count() == 1  # the reviewed crop is drawn on the photo
+    screenshot(desktop, "reviews")
+
+
+def test_crop_box_from_the_keyboard(desktop, service, shared_data: Path) -> None:
+    sign_in(desktop, service, "keyboard")
+    desktop.get_by_test_id("photo-input").set_input_files(shared_photo(shared_data, "fashion-products", 0))
+    desktop.get_by_test_id("annotation-scope").wait_for()
+    surface = desktop.get_by_test_id("crop-surface")
+    surface.focus()
+    desktop.keyboard.press("Enter")
+    box = desktop.get_by_test_id("crop-box")
+    before = box.evaluate("b => b.style.left")
+    desktop.keyboard.press("ArrowRight")
+    desktop.keyboard.press("Shift+ArrowDown")
+    assert float(box.evaluate("b => b.style.left").rstrip("%")) > float(before.rstrip("%"))
+    desktop.keyboard.press("Delete")
+    assert box.count() == 0
+
+
+def test_wrong_files_get_clear_messages(desktop, service) -> None:
+    sign_in(desktop, service, "wrong-files")
+    # Refused in the browser: not an image at all.
+    desktop.get_by_test_id("photo-input").set_input_files(
+        {"name": "invoice.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 not a photo"})
+    assert "is not an image" in desktop.get_by_role("alert").inner_text()
+    # Claims to be a JPEG but is not: the API's decoder refuses it and the console shows why.
+    desktop.get_by_test_id("photo-input").set_input_files(
+        {"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xe0 truncated"})
+    alert = desktop.locator(".alert-error")
+    alert.wait_for()
+    assert alert.inner_text().strip()
+    assert desktop.get_by_test_id("annotation").count() == 0
