@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backoff-cap", type=float, default=300.0, help="longest retry delay in seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the job log
     options = Options(lanes=args.lanes, lease_s=args.lease,
                       backoff=Backoff(args.backoff, args.backoff_cap, args.max_attempts))
 

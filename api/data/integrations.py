@@ -81,3 +81,9 @@ async def catalogue_product(db: AsyncDatabase, account_id: str, integration_id: 
     """The shop's catalogue product made from this store product, if any."""
     return await db.products.find_one({"account": account_id, "source.integration": integration_id,
                                        "source.product_id": product_id}, {"embedding": 0})
+
+
+async def every(db: AsyncDatabase, integration_ids: list[str] | None = None) -> list[dict]:
+    """All registered stores, or those of `integration_ids` (operators' scripts: no shop context)."""
+    query = {"_id": {"$in": integration_ids}} if integration_ids else {}
+    return await db.integrations.find(query).to_list(length=None)

@@ -28,6 +28,7 @@ class Service:
     api_port: int = field(default_factory=free_port)
     api: subprocess.Popen | None = None
     workers: list[subprocess.Popen] = field(default_factory=list)
+    _started: int = 0
 
     @property
     def url(self) -> str:
@@ -58,9 +59,17 @@ class Service:
             _stop(self.api)
             self.api = None
 
-    def start_worker(self, *args: str) -> subprocess.Popen:
-        worker = self._spawn(f"worker-{len(self.workers)}", ["-m", "api.worker", *args])
+    def start_worker(self, *args: str, timeout_s: float = 60.0) -> subprocess.Popen:
+        """A worker process, returned once it says it is claiming jobs."""
+        name = f"worker-{self._started}"
+        self._started += 1
+        worker = self._spawn(name, ["-m", "api.worker", *args])
         self.workers.append(worker)
+        log, deadline = self.logs / f"{name}.log", time.monotonic() + timeout_s
+        while b"worker started" not in log.read_bytes():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start (exit {worker.poll()}); see {log}")
+            time.sleep(0.1)
         return worker
 
     def kill_worker(self, worker: subprocess.Popen) -> None:

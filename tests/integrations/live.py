@@ -1,0 +1,93 @@
+"""The whole loop, running: an emulated WooCommerce store, real TorchServe behind a cuttable link, the API and
+the worker as processes, one registered shop whose store webhooks point at the API."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import httpx
+
+from tests.integrations.harness import Service, service_env
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.woocommerce import WooCommerceStore
+
+WEBHOOK_SECRET = "the secret typed in the webhook form"
+# Short lease and backoff so that faults resolve within a test's time; the semantics are the production ones.
+WORKER_ARGS = ("--lanes", "4", "--lease", "4", "--backoff", "0.3", "--backoff-cap", "2", "--max-attempts", "12")
+
+
+@dataclass
+class Live:
+    store: WooCommerceStore
+    models: TcpProxy
+    service: Service
+    session: dict[str, str]
+    api_key: dict[str, str]
+    integration: dict
+    photos: list[Path]
+
+    def api(self, method: str, path: str, **kwargs) -> httpx.Response:
+        return httpx.request(method, f"{self.service.url}/api/v1{path}", headers=self.session, timeout=30, **kwargs)
+
+    def jobs(self, **params) -> list[dict]:
+        response = self.api("GET", f"/integrations/{self.integration['id']}/jobs", params={"limit": 200, **params})
+        assert response.status_code == 200, response.text
+        return response.json()["items"]
+
+    def jobs_of(self, product_id: int) -> list[dict]:
+        return [job for job in self.jobs() if job["product_id"] == product_id]
+
+    def deliveries(self) -> list[dict]:
+        response = self.api("GET", f"/integrations/{self.integration['id']}/deliveries", params={"limit": 200})
+        assert response.status_code == 200, response.text
+        return response.json()["items"]
+
+    def annotated(self, product_id: int, timeout_s: float = 60.0) -> dict:
+        """The product as the store has it once the service's marker is on it."""
+        def done() -> dict | None:
+            product = self.store.catalogue.view(product_id)
+            return product if any(m["key"] == "kalas_iris" for m in product["meta_data"]) else None
+
+        return wait_for(done, timeout_s, f"product {product_id} annotated; jobs: {self.jobs_of(product_id)}")
+
+
+def wait_for(check: Callable[[], object], timeout_s: float, what: str) -> object:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for: {what}")
+        time.sleep(0.1)
+
+
+def start_live(mongo_uri: str, database: str, home: Path, torchserve_url: str, photos: list[Path]) -> Live:
+    store = WooCommerceStore().start()
+    host, port = torchserve_url.split("://", 1)[1].rsplit(":", 1)
+    models = TcpProxy(host, int(port)).start()
+    env = service_env(mongo_uri, database, home / "indexes", [f"127.0.0.1:{store.port}"], models.url)
+    service = Service(env, home)
+    service.start_api()
+    signup = httpx.post(f"{service.url}/api/v1/auth/signup", json={
+        "email": "owner@woo.example", "password": "a long enough password", "shop_name": "Woo shop"})
+    assert signup.status_code == 201, signup.text
+    session = {"Authorization": f"Bearer {signup.json()['token']}"}
+    key = httpx.post(f"{service.url}/api/v1/keys", json={"name": "tests"}, headers=session)
+    integration = httpx.post(f"{service.url}/api/v1/integrations", headers=session, json={
+        "store_url": store.url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
+        "webhook_secret": WEBHOOK_SECRET})
+    assert integration.status_code == 201, integration.text
+    live = Live(store, models, service, session, {"X-API-Key": key.json()["secret"]}, integration.json(), photos)
+    for topic in ("product.created", "product.updated"):
+        store.add_webhook(topic, live.integration["delivery_url"], WEBHOOK_SECRET)  # pinged: must answer 200
+    service.start_worker(*WORKER_ARGS)
+    return live
+
+
+def stop_live(live: Live) -> None:
+    live.service.stop()
+    live.models.stop()
+    live.store.stop()

@@ -1,0 +1,189 @@
+"""A product created in the store → signed webhook → durable job → worker → categories and tags written back,
+and the product found by similar-item search — and the same with faults on the way, losing nothing.
+
+Everything is real but the store (a small real HTTP server speaking WooCommerce's REST API and webhooks):
+TorchServe serving the archives, nx-27017, the API under uvicorn and `python -m api.worker`, as processes.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integrations.live import WORKER_ARGS, Live, start_live, stop_live, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def live(mongo_server, torchserve, shared_data, tmp_path_factory) -> Iterator[Live]:
+    photos = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:40]
+    database = f"t_woo_e2e_{time.monotonic_ns() % 10**9}"
+    live = start_live(mongo_server.uri, database, tmp_path_factory.mktemp("woo"), torchserve.inference_url, photos)
+    yield live
+    stop_live(live)
+
+
+def names(terms: list[dict]) -> set[str]:
+    return {t["name"] for t in terms}
+
+
+def test_a_new_product_gets_its_category_and_tags_merged_with_the_merchants(live: Live):
+    created = live.store.create_product("Summer tee", [live.photos[0].read_bytes()], categories=["Sale"],
+                                        tags=["Organic cotton"])
+    product = live.annotated(created["id"])
+    marker = next(m["value"] for m in product["meta_data"] if m["key"] == "kalas_iris")
+    assert marker["category"] and marker["added_tags"]
+    assert names(product["categories"]) == {"Sale", marker["category"]}  # the merchant's category kept
+    assert names(product["tags"]) == {"Organic cotton", *marker["added_tags"]}  # and the merchant's tag
+    [job] = live.jobs_of(created["id"])
+    assert job["state"] == "done" and job["attempts"] == 1
+    steps = [s["step"] for s in job["steps"]]
+    assert steps == ["queued", "claimed", "product read", "photo fetched", "annotated", "indexed", "written back", "done"]
+
+
+def test_the_product_is_found_by_similar_item_search_with_its_own_photo(live: Live):
+    created = live.store.create_product("Findable", [live.photos[1].read_bytes()])
+    live.annotated(created["id"])
+    response = live.api("POST", "/similar", files={"image": ("photo.jpg", live.photos[1].read_bytes(), "image/jpeg")},
+                        params={"k": 3})
+    assert response.status_code == 200, response.text
+    best = response.json()["items"][0]
+    assert best["product"]["title"] == "Findable" and best["score"] > 0.99
+
+
+def test_the_services_own_update_does_not_loop(live: Live):
+    created = live.store.create_product("Loop check", [live.photos[2].read_bytes()])
+    live.annotated(created["id"])
+    live.store.wait_for_deliveries()
+    time.sleep(1.0)  # room for a loop to show itself
+    live.store.wait_for_deliveries()
+    mine = [d for d in live.deliveries() if d["product_id"] == created["id"]]
+    assert sorted(d["outcome"] for d in mine) == ["already annotated", "queued"]  # our PUT's product.updated: no work
+    assert len(live.jobs_of(created["id"])) == 1
+
+
+def test_a_new_photo_is_annotated_again_replacing_only_the_services_own_tags(live: Live):
+    created = live.store.create_product("Changing", [live.photos[3].read_bytes()], tags=["Merchant tag"])
+    first = live.annotated(created["id"])
+    new_image = live.store.upload(live.photos[4].read_bytes())
+    live.store.edit_product(created["id"], {})  # the merchant's edit without photo change: nothing to do
+    with live.store.catalogue.lock:
+        live.store.catalogue.products[created["id"]]["images"] = [new_image]
+    live.store.edit_product(created["id"], {"name": "Changing (new photo)"})
+
+    def reannotated():
+        product = live.store.catalogue.view(created["id"])
+        value = next(m["value"] for m in product["meta_data"] if m["key"] == "kalas_iris")
+        return product if value["images"] != next(m["value"] for m in first["meta_data"]
+                                                  if m["key"] == "kalas_iris")["images"] else None
+
+    product = wait_for(reannotated, 60, "the new photo annotated")
+    marker = next(m["value"] for m in product["meta_data"] if m["key"] == "kalas_iris")
+    assert names(product["tags"]) == {"Merchant tag", *marker["added_tags"]}
+
+
+def test_the_store_answering_500_then_429_delays_the_work_but_loses_nothing(live: Live):
+    live.store.fail_next(500, 3)
+    live.store.fail_next(429, 2, retry_after=1)
+    started = time.monotonic()
+    created = live.store.create_product("Through faults", [live.photos[5].read_bytes()])
+    live.annotated(created["id"])
+    [job] = live.jobs_of(created["id"])
+    retries = [s for s in job["steps"] if s["step"] == "retry scheduled"]
+    assert len(retries) == 5 and job["state"] == "done" and job["attempts"] == 6
+    assert any("429" in s["detail"] for s in retries) and any("500" in s["detail"] for s in retries)
+    assert time.monotonic() - started >= 2.0  # two Retry-After: 1 honoured
+
+
+def test_torchserve_down_for_a_while_loses_nothing(live: Live):
+    live.models.cut()
+    try:
+        created = live.store.create_product("Models away", [live.photos[6].read_bytes()])
+        wait_for(lambda: any(s["step"] == "retry scheduled" for j in live.jobs_of(created["id"]) for s in j["steps"]),
+                 30, "a retry after the models failed")
+    finally:
+        live.models.restore()
+    live.annotated(created["id"])
+    [job] = live.jobs_of(created["id"])
+    assert job["state"] == "done" and any("models" in s["detail"] for s in job["steps"] if not s["ok"])
+
+
+def test_a_worker_killed_mid_job_has_its_job_taken_over(live: Live):
+    service = live.service
+    for worker in list(service.workers):
+        service.kill_worker(worker)
+    service.workers.clear()
+    live.store.photo_delay_s = 3.0  # the job will sit in "fetching the photo" when the worker dies
+    try:
+        doomed = service.start_worker(*WORKER_ARGS)
+        created = live.store.create_product("Orphaned", [live.photos[7].read_bytes()])
+        wait_for(lambda: any(s["step"] == "product read" for j in live.jobs_of(created["id"]) for s in j["steps"]),
+                 30, "the first worker to be mid-job")
+        service.kill_worker(doomed)
+    finally:
+        live.store.photo_delay_s = 0.0
+    service.start_worker(*WORKER_ARGS)
+    live.annotated(created["id"])
+    [job] = live.jobs_of(created["id"])
+    assert job["state"] == "done" and job["attempts"] == 2
+    claims = [s["detail"] for s in job["steps"] if s["step"] == "claimed"]
+    assert len(claims) == 2 and claims[0].split(" by ")[1] != claims[1].split(" by ")[1]
+
+
+def test_the_api_restarted_between_delivery_and_work_loses_nothing(live: Live):
+    service = live.service
+    for worker in list(service.workers):
+        service.kill_worker(worker)
+    service.workers.clear()
+    created = live.store.create_product("Across a restart", [live.photos[8].read_bytes()])
+    live.store.wait_for_deliveries()
+    assert live.store.deliveries[-1].status == 200
+    service.stop_api()
+    service.start_api()
+    service.start_worker(*WORKER_ARGS)
+    live.annotated(created["id"])
+
+
+def test_duplicate_and_out_of_order_deliveries_do_the_work_once_on_the_latest_state(live: Live):
+    created = live.store.create_product("Twice", [live.photos[9].read_bytes()])
+    live.store.wait_for_deliveries()
+    creation = live.store.deliveries[-1]
+    live.annotated(created["id"])
+    webhook = live.store.catalogue.webhooks[creation.webhook_id]
+    live.store.send(webhook, creation)  # the same delivery again
+    stale = live.store.signed_delivery(webhook, created)  # the product as it was before annotation, late
+    stale.headers["X-WC-Webhook-Delivery-ID"] = "a-later-delivery"  # whatever second it is sent in
+    live.store.send(webhook, stale)
+    assert live.store.deliveries[-2].status == 200 and live.store.deliveries[-1].status == 200
+    jobs = wait_for(lambda: (j := live.jobs_of(created["id"])) and all(x["state"] == "done" for x in j) and j,
+                    30, "every job of the product finished")
+    outcomes = sorted(j["outcome"] for j in jobs)
+    assert len(jobs) == 2 and "already annotated for its current photos" in outcomes  # the stale copy: no rework
+    product = live.store.catalogue.view(created["id"])
+    assert len([t for t in product["tags"]]) == len({t["id"] for t in product["tags"]})
+
+
+def test_deliveries_with_a_wrong_secret_are_refused_and_sync_catches_up(live: Live):
+    store = live.store
+    wrong = store.add_webhook("product.created", live.integration["delivery_url"], "not the registered secret")
+    for webhook in store.catalogue.webhooks.values():
+        if webhook is not wrong:
+            webhook.status = "paused"
+    try:
+        created = [store.create_product(f"Missed {n}", [live.photos[10 + n].read_bytes()]) for n in range(7)]
+        store.wait_for_deliveries()
+        assert [d.status for d in store.deliveries[-7:]] == [401] * 7
+        assert wrong.status == "disabled"  # WooCommerce gives up after more than 5 failures in a row
+        sync = live.api("POST", f"/integrations/{live.integration['id']}/sync")
+        assert sync.status_code == 202, sync.text
+        for product in created:
+            live.annotated(product["id"])
+        summary = live.api("GET", f"/integrations/{live.integration['id']}").json()["last_sync"]
+        assert summary["queued"] >= 7 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", summary["next_after"])
+    finally:
+        del store.catalogue.webhooks[wrong.id]
+        for webhook in store.catalogue.webhooks.values():
+            webhook.status = "active"
