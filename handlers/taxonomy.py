@@ -9,7 +9,7 @@
     mapping.annotate(row)            # -> Annotation(category, attributes, colour) in taxonomy labels
 
 A value the mapping does not know raises LabelError naming the data set, column and value: new labels are a
-decision for the YAML, never a silent skip. A value mapped to null (or an empty review cell) is "unlabelled".
+decision for the YAML, never a silent skip. A value mapped to null, or an empty cell, is "unlabelled".
 """
 from __future__ import annotations
 
@@ -60,10 +60,12 @@ class ColumnMap:
 
     def apply(self, dataset: str, row: Mapping[str, str]) -> str | None:
         raw = (row.get(self.column) or "").strip()
+        if not raw:
+            return None
         if self.values is None:
-            if raw and raw not in self.vocabulary:
+            if raw not in self.vocabulary:
                 raise LabelError(f"{dataset}: column {self.column!r} has {raw!r}, which is not a taxonomy label")
-            return raw or None
+            return raw
         if raw not in self.values:
             raise LabelError(f"{dataset}: column {self.column!r} has {raw!r}, which taxonomy.yaml does not map")
         return self.values[raw]

@@ -1,0 +1,75 @@
+"""Cache of the frozen backbone's output per image, so training runs many epochs without re-decoding photos.
+
+For each data directory the output of Lite0's stem and blocks [0, tune_from) (fp16, [192, 7, 7] at 224 px) is
+stored under `var/cache/features/<key>/part-*.pt`, where the key covers the directory, the input size, the
+split block and the backbone weights' sha256, so a change to any of them never reuses a stale tensor. Parts are
+written every `PART_SIZE` images: an interrupted run keeps what it finished, and a grown directory (a newer
+review export) only computes its new images.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from handlers.images import decode_image, to_tensor
+from handlers.models import INPUT_SIZE, MEAN, STD, EfficientNetLite0
+from scripts.dataset import Record, iter_batches
+
+PART_SIZE = 512
+BATCH_SIZE = 32
+CACHE_ROOT = Path("var/cache/features")
+
+
+def cache_dir(data_dir: Path, tune_from: int, weights_sha: str, root: Path = CACHE_ROOT) -> Path:
+    key = f"{data_dir.resolve()}|{INPUT_SIZE}|{tune_from}|{weights_sha}"
+    return root / f"{data_dir.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def load_cached(directory: Path) -> dict[str, torch.Tensor]:
+    cached: dict[str, torch.Tensor] = {}
+    for part in sorted(directory.glob("part-*.pt")):
+        data = torch.load(part, weights_only=True)
+        cached.update(zip(data["ids"], data["features"]))
+    return cached
+
+
+def cached_features(
+    records: list[Record],
+    backbone: EfficientNetLite0,
+    tune_from: int,
+    directory: Path,
+    *,
+    progress: bool = True,
+) -> torch.Tensor:
+    """[N, C, H, W] fp16 block outputs for `records`, in order, computing only the images not cached yet."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cached = load_cached(directory)
+    todo = [r for r in records if r.id not in cached]
+    if todo:
+        start, done = time.perf_counter(), 0
+        bar = tqdm(total=len(todo), desc=f"features {directory.name}", unit="img", disable=not progress)
+        next_part = len(list(directory.glob("part-*.pt")))
+        for part_records in iter_batches(todo, PART_SIZE):
+            outputs = []
+            for batch in iter_batches(part_records, BATCH_SIZE):
+                images = [decode_image(r.image.read_bytes(), min_side=INPUT_SIZE) for r in batch]
+                with torch.inference_mode():
+                    outputs.append(backbone.stem_and_blocks(to_tensor(images, INPUT_SIZE, MEAN, STD), tune_from).half())
+                bar.update(len(batch))
+            features = torch.cat(outputs)
+            ids = [r.id for r in part_records]
+            # Written under a temporary name first: a run killed mid-write leaves no half part behind.
+            tmp = directory / f".part-{next_part:05d}.tmp"
+            torch.save({"ids": ids, "features": features}, tmp)
+            tmp.rename(directory / f"part-{next_part:05d}.pt")
+            next_part += 1
+            cached.update(zip(ids, features))
+            done += len(part_records)
+        bar.close()
+        elapsed = time.perf_counter() - start
+        print(f"cached {done} images of {directory.name} in {elapsed:.0f} s ({done / elapsed:.1f} images/s)")
+    return torch.stack([cached[r.id] for r in records])

@@ -1,0 +1,254 @@
+"""Train the default model's tuned tail and heads on cached backbone outputs of one or more data directories.
+
+    python -m scripts.train DATA_DIR [DATA_DIR ...] --name NAME [--epochs N] [--seed S] [--resume]
+
+DATA_DIR is any folder in the shared-data layout: fashion-products, clothing, or the API's review export
+(detected from labels.csv's columns). Only the training side of `scripts.dataset.split` is trained on; the
+validation side is scored after every epoch. The frozen part of Lite0 runs once per image (cached under
+var/cache/features); each epoch then costs only the last blocks. A training state is written after every
+epoch, and `--resume` continues from it to the same result as an uninterrupted run. The final model goes to
+`checkpoints/NAME/`: heads.pt, meta.json, labels.json and provenance.json (data, counts, command, seed,
+commit, validation metrics, sha256 of each file).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from handlers.models import build_model, save_fashion_model
+from handlers.models.efficientnet_lite import package_weights_path
+from handlers.models.fashion import TUNE_FROM, FashionModel
+from handlers.taxonomy import load_taxonomy
+from scripts.features import CACHE_ROOT, cache_dir, cached_features
+from scripts.provenance import file_sha256, git_commit, portable_path
+from scripts.train_data import Examples, label_space, node_labels, read_examples, split_examples
+from scripts.train_metrics import validate
+
+EMBEDDING_DIM = 256
+# Cosine-softmax scale for the embedding's proxy losses (a temperature of 1/16).
+PROXY_SCALE = 16.0
+COLOUR_PROXY_WEIGHT = 0.3
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dirs", nargs="+", type=Path, help="directories with images/<id>.jpg and labels.csv")
+    parser.add_argument("--name", required=True, help="checkpoint name: written to OUT/NAME/")
+    parser.add_argument("--out", type=Path, default=Path("checkpoints"))
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3, help="heads' learning rate (the tuned blocks get 0.3×)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache-dir", type=Path, default=CACHE_ROOT)
+    parser.add_argument("--state-dir", type=Path, default=Path("var/train"), help="per-epoch training states")
+    parser.add_argument("--resume", action="store_true", help="continue from the last per-epoch state")
+    parser.add_argument("--stop-after", type=int, help="stop after this epoch (continue later with --resume)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    args.command = " ".join(["python -m scripts.train", *(sys.argv[1:] if argv is None else argv)])
+    return args
+
+
+class Trainer:
+    """The model plus the training-only parts (embedding proxies, optimiser, schedule)."""
+
+    def __init__(self, model: FashionModel, nodes: int, colours: int, args: argparse.Namespace, steps: int) -> None:
+        self.model = model
+        self.node_proxies = torch.nn.Parameter(torch.randn(nodes, EMBEDDING_DIM) * 0.01)
+        self.colour_proxies = torch.nn.Parameter(torch.randn(colours, EMBEDDING_DIM) * 0.01)
+        heads = list(model.heads.parameters()) + [self.node_proxies, self.colour_proxies]
+        tail = [p for p in model.trainable_parameters() if all(p is not h for h in heads)]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": heads, "lr": args.lr}, {"params": tail, "lr": args.lr * 0.3}], weight_decay=1e-4
+        )
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=[args.lr, args.lr * 0.3], total_steps=steps, pct_start=0.1
+        )
+
+    def step(self, blocks_out: torch.Tensor, batch: Examples) -> float:
+        out = self.model.from_cached(blocks_out)
+        loss = category_loss(out["category"], batch.category_mask)
+        for group, logits in out["attributes"].items():
+            loss = loss + masked_cross_entropy(logits, batch.attributes[group])
+        embedding = out["embedding"]
+        loss = loss + masked_cross_entropy(PROXY_SCALE * embedding @ F.normalize(self.node_proxies, dim=1).T, batch.category_node)
+        colour_logits = PROXY_SCALE * embedding @ F.normalize(self.colour_proxies, dim=1).T
+        loss = loss + COLOUR_PROXY_WEIGHT * masked_cross_entropy(colour_logits, batch.colour)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    def state(self) -> dict:
+        return {
+            "model": self.model.trained_state(),
+            "proxies": {"node": self.node_proxies.detach(), "colour": self.colour_proxies.detach()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def load(self, state: dict) -> None:
+        self.model.load_state_dict({**self.model.state_dict(), **state["model"]}, strict=True)
+        with torch.no_grad():
+            self.node_proxies.copy_(state["proxies"]["node"])
+            self.colour_proxies.copy_(state["proxies"]["colour"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def category_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """-log P(prediction in the labelled set of leaves); rows without a category label are left out."""
+    labelled = mask.any(dim=1)
+    if not labelled.any():
+        return logits.sum() * 0.0
+    logits, mask = logits[labelled], mask[labelled]
+    in_set = logits.masked_fill(~mask, float("-inf")).logsumexp(dim=1)
+    return (logits.logsumexp(dim=1) - in_set).mean()
+
+
+def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if not (target >= 0).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, target, ignore_index=-1)
+
+
+def freeze_batch_norm(model: FashionModel) -> None:
+    """Keep the ImageNet running statistics: batches of one data set would skew them towards it."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eval()
+
+
+def train(args: argparse.Namespace) -> dict:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    taxonomy = load_taxonomy()
+    examples, kinds = read_examples(args.data_dirs, taxonomy)
+    train_index, val_index = split_examples(examples)
+    space = label_space(taxonomy)
+    model = build_model(space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM)
+
+    weights_sha = file_sha256(package_weights_path())
+    features = torch.empty((len(examples.records), 192, 7, 7), dtype=torch.float16)
+    for source, data_dir in enumerate(args.data_dirs):
+        rows = torch.nonzero(examples.source == source).flatten()
+        records = [examples.records[i] for i in rows.tolist()]
+        directory = cache_dir(data_dir, TUNE_FROM, weights_sha, args.cache_dir)
+        features[rows] = cached_features(records, model.backbone, TUNE_FROM, directory, progress=not args.no_progress)
+
+    steps_per_epoch = math.ceil(len(train_index) / args.batch_size)
+    trainer = Trainer(model, len(node_labels(taxonomy)), len(taxonomy.colours), args, steps_per_epoch * args.epochs)
+    state_path = args.state_dir / args.name / "state.pt"
+    start_epoch, history = 0, []
+    if args.resume:
+        if not state_path.is_file():
+            raise SystemExit(f"--resume: no training state at {state_path}; run without --resume to start")
+        state = torch.load(state_path, weights_only=False)
+        if state["setup"] != setup_of(args):
+            raise SystemExit(f"--resume: {state_path} was trained with {state['setup']}, not {setup_of(args)}")
+        trainer.load(state["trainer"])
+        torch.set_rng_state(state["rng"])
+        start_epoch, history = state["epoch"] + 1, state["history"]
+
+    started = time.perf_counter()
+    epochs = tqdm(range(start_epoch, args.epochs), desc="epochs", unit="epoch", disable=args.no_progress)
+    for epoch in epochs:
+        model.train()
+        freeze_batch_norm(model)
+        # One generator per epoch, seeded from (seed, epoch): a resumed run shuffles and flips exactly alike.
+        generator = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+        order = train_index[torch.randperm(len(train_index), generator=generator)]
+        flips = torch.rand(len(order), generator=generator) < 0.5
+        losses = []
+        bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}", leave=False, disable=args.no_progress)
+        for start in bar:
+            rows = order[start : start + args.batch_size]
+            blocks_out = features[rows].float()
+            flip = flips[start : start + args.batch_size]
+            # A mirrored garment is the same garment; flipping the cached 7×7 map is the cheap stand-in.
+            blocks_out[flip] = blocks_out[flip].flip(3)
+            losses.append(trainer.step(blocks_out, examples.subset(rows)))
+            bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
+        metrics = validate(model, features, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs])
+        history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "validation": metrics})
+        epochs.write(f"epoch {epoch + 1}: loss {history[-1]['train_loss']:.3f} " + summary(metrics))
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        state = {"epoch": epoch, "setup": setup_of(args), "trainer": trainer.state(), "rng": torch.get_rng_state(), "history": history}
+        torch.save(state, state_path.with_suffix(".tmp"))
+        state_path.with_suffix(".tmp").replace(state_path)
+        if args.stop_after is not None and epoch + 1 >= args.stop_after and epoch + 1 < args.epochs:
+            epochs.write(f"stopped after epoch {epoch + 1}; continue with --resume")
+            return {"stopped_after": epoch + 1, "validation": history[-1]["validation"]}
+
+    model.eval()
+    out_dir = args.out / args.name
+    meta = {
+        "name": args.name,
+        "backbone": "efficientnet-lite0",
+        "backbone_sha256": weights_sha,
+        **space,
+        "embedding_dim": EMBEDDING_DIM,
+    }
+    files = save_fashion_model(model, meta, out_dir)
+    labels = {
+        "category": [{"label": c, "name": taxonomy.name(c)} for c in space["categories"]],
+        "attributes": {g: [{"label": t.label, "name": t.name} for t in terms] for g, terms in taxonomy.attributes.items()},
+    }
+    (out_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
+    files.append(out_dir / "labels.json")
+    provenance = {
+        "command": args.command,
+        "seed": args.seed,
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
+        "data": [
+            {
+                "dir": portable_path(d),
+                "kind": kind,
+                "train": int((examples.source[train_index] == i).sum()),
+                "validation": int((examples.source[val_index] == i).sum()),
+            }
+            for i, (d, kind) in enumerate(zip(args.data_dirs, kinds))
+        ],
+        "epochs": args.epochs,
+        "train_seconds_this_run": round(time.perf_counter() - started, 1),
+        "validation": history[-1]["validation"] if history else {},
+        "history": [{k: v for k, v in h.items() if k != "validation"} for h in history],
+        "files": {f.name: file_sha256(f) for f in files},
+    }
+    (out_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    return provenance
+
+
+def setup_of(args: argparse.Namespace) -> dict:
+    """What must match for --resume to continue the same run."""
+    return {
+        "data_dirs": [str(d.resolve()) for d in args.data_dirs],
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+    }
+
+
+def summary(metrics: dict) -> str:
+    return " ".join(f"{name}: top1 {m['category']['top1']:.3f}" for name, m in metrics.items() if "category" in m)
+
+
+def main(argv: list[str] | None = None) -> None:
+    provenance = train(parse_args(argv))
+    print(json.dumps(provenance["validation"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

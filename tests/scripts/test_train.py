@@ -1,0 +1,133 @@
+"""scripts/train.py on a handful of real photos of all three kinds of data directory, in a temp dir."""
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from handlers.images import decode_image, to_tensor
+from handlers.models import INPUT_SIZE, MEAN, STD, load_fashion_model
+from handlers.taxonomy import load_taxonomy
+from scripts.dataset import is_validation, read_records
+from scripts.provenance import file_sha256
+from scripts.train import main, parse_args, train
+from scripts.train_data import read_examples
+
+pytestmark = pytest.mark.slow
+REVIEW_COLUMNS = ["id", "category", "gender", "usage", "season", "colour"]
+
+
+def copy_subset(source: Path, target: Path, per_side: int) -> Path:
+    """`per_side` training and `per_side` validation rows of `source`, images copied, same labels.csv columns."""
+    records = read_records(source)
+    chosen = [r for r in records if not is_validation(r.id)][:per_side] + [r for r in records if is_validation(r.id)][:per_side]
+    (target / "images").mkdir(parents=True)
+    with (target / "labels.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", *records[0].labels])
+        writer.writeheader()
+        for r in chosen:
+            shutil.copy(r.image, target / "images" / r.image.name)
+            writer.writerow({"id": r.id, **r.labels})
+    return target
+
+
+def write_review_export(source: Path, target: Path) -> Path:
+    """A review export as the API writes it: taxonomy labels, blanks where a person left a field alone."""
+    rows = [("heels", "women", "casual", "summer", "red"), ("shirt", "men", "formal", "", "blue"), ("shoes", "", "", "", "")]
+    records = read_records(source)[: len(rows)]
+    (target / "images").mkdir(parents=True)
+    with (target / "labels.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REVIEW_COLUMNS)
+        for i, (r, labels) in enumerate(zip(records, rows)):
+            shutil.copy(r.image, target / "images" / f"review-{i}.jpg")
+            writer.writerow([f"review-{i}", *labels])
+    return target
+
+
+@pytest.fixture(scope="module")
+def data(shared_data: Path, tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("data")
+    return [
+        copy_subset(shared_data / "fashion-products", root / "fashion-products", 12),
+        copy_subset(shared_data / "clothing", root / "clothing", 6),
+        write_review_export(shared_data / "clothing", root / "review"),
+    ]
+
+
+def run(data: list[Path], root: Path, name: str, *extra: str) -> dict:
+    args = [*map(str, data), "--name", name, "--out", str(root / "checkpoints"), "--cache-dir", str(root / "cache"),
+            "--state-dir", str(root / "state"), "--epochs", "2", "--batch-size", "8", "--no-progress", *extra]
+    return train(parse_args(args))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("train")
+
+
+def test_review_export_is_read_as_a_third_kind_with_group_labels(data: list[Path]) -> None:
+    examples, kinds = read_examples(data, load_taxonomy())
+    assert kinds == ["fashion-products", "clothing", "review"]
+    review = torch.nonzero(examples.source == 2).flatten()
+    leaves = load_taxonomy().leaves
+    shoes = examples.category_mask[review[2]]
+    assert {leaves[i] for i in torch.nonzero(shoes).flatten().tolist()} == set(load_taxonomy().leaves_under("shoes"))
+
+
+def test_training_writes_a_loadable_checkpoint_with_provenance(data: list[Path], workdir: Path) -> None:
+    provenance = run(data, workdir, "full")
+    out = workdir / "checkpoints" / "full"
+    assert {f.name for f in out.iterdir()} == {"heads.pt", "meta.json", "labels.json", "provenance.json"}
+    assert sum(f.stat().st_size for f in out.iterdir()) < 10 * 2**20
+    assert [(d["kind"], d["train"], d["validation"]) for d in provenance["data"]] == [
+        ("fashion-products", 12, 12), ("clothing", 6, 6), ("review", *review_split(data[2]))]
+    assert provenance["seed"] == 0 and provenance["command"].endswith("--no-progress")
+    for name, digest in provenance["files"].items():
+        assert file_sha256(out / name) == digest
+    assert 0.0 <= provenance["validation"]["fashion-products"]["category"]["top1"] <= 1.0
+
+    # The served path (decode → tensor → whole model) gives what training scored from the cache.
+    model, meta = load_fashion_model(out)
+    record = read_records(data[0])[0]
+    with torch.no_grad():
+        logits = model(to_tensor([decode_image(record.image.read_bytes(), min_side=INPUT_SIZE)], INPUT_SIZE, MEAN, STD))
+    assert logits["category"].shape == (1, len(meta["categories"]))
+    assert json.loads((out / "labels.json").read_text())["category"][0]["label"] == meta["categories"][0]
+
+
+def review_split(directory: Path) -> tuple[int, int]:
+    ids = [r.id for r in read_records(directory)]
+    return sum(not is_validation(i) for i in ids), sum(is_validation(i) for i in ids)
+
+
+def test_same_seed_gives_the_same_heads_and_resume_continues_to_the_same_result(data: list[Path], workdir: Path) -> None:
+    full = torch.load(workdir / "checkpoints" / "full" / "heads.pt") if (workdir / "checkpoints" / "full").exists() else None
+    if full is None:
+        run(data, workdir, "full")
+        full = torch.load(workdir / "checkpoints" / "full" / "heads.pt")
+    again = run(data, workdir, "again")
+    stopped = run(data, workdir, "resumed", "--stop-after", "1")
+    assert stopped["stopped_after"] == 1 and not (workdir / "checkpoints" / "resumed").exists()
+    resumed = run(data, workdir, "resumed", "--resume")
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    for name in ("again", "resumed"):
+        state = torch.load(workdir / "checkpoints" / name / "heads.pt")
+        assert state.keys() == full.keys()
+        assert all(torch.equal(state[k], full[k]) for k in full), name
+    assert again["validation"] == resumed["validation"]
+
+
+def test_resume_refuses_a_missing_or_different_run(data: list[Path], workdir: Path) -> None:
+    with pytest.raises(SystemExit, match="no training state"):
+        run(data, workdir, "never-started", "--resume")
+    run(data, workdir, "short", "--stop-after", "1")
+    with pytest.raises(SystemExit, match="was trained with"):
+        run(data, workdir, "short", "--resume", "--seed", "1")
+
+
+def test_a_directory_not_in_the_layout_is_named(tmp_path: Path, workdir: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="is not a data directory"):
+        main([str(tmp_path), "--name", "x", "--out", str(workdir / "out"), "--no-progress"])
