@@ -1,0 +1,161 @@
+"""Similar-item retrieval quality on any shared-data-layout directory.
+
+    python -m scripts.evaluate_retrieval DATA_DIR --json PATH [--sheet PATH.png]
+        [--torchserve URL | --model-store DIR | --checkpoint DIR] [--indexes DIR]
+
+Gallery: the train split, indexed by the batch reindex. Queries: the validation split (scripts/dataset.py), so no
+query is in the gallery. A result is relevant when it has the query's article type (`--type-column`, default
+articleType, else label), and, measured separately, the same type and colour (`--colour-column`, default
+baseColour when present). Reported: precision@k and hit@k for k in 1, 5, 10, overall and macro over types (the
+long tail), and exact recovery: a re-encoded, slightly cropped copy of a gallery photo must come back first
+(the analogue of MMFashion's in-shop recall, which needs several photos of one item; these sets have one).
+A contact sheet (PNG) shows queries and their top 5 for a person to look at.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from api.inference import InferenceClient, InferenceError
+from index import CatalogueIndex, CatalogueStore, Hit
+from scripts.catalogue_reader import DirectoryReader
+from scripts.contact_sheet import draw_contact_sheet
+from scripts.dataset import Record, iter_batches, read_records
+from scripts.reindex import open_client, reindex
+
+KS = (1, 5, 10)
+
+
+def retrieval_metrics(queries: list[Record], results: list[list[Hit]], gallery: dict[str, Record],
+                      same: callable) -> dict:
+    """precision@k and hit@k (overall and macro over the query's type) where `same(query, result)` is relevance."""
+    per_query = {k: [] for k in KS}
+    for query, hits in zip(queries, results):
+        relevant = [same(query, gallery[h.product_id]) for h in hits]
+        for k in KS:
+            per_query[k].append((np.mean(relevant[:k]) if relevant[:k] else 0.0, float(any(relevant[:k]))))
+    out = {}
+    for k in KS:
+        precision = np.array([p for p, _ in per_query[k]])
+        hit = np.array([h for _, h in per_query[k]])
+        out[f"precision@{k}"] = round(float(precision.mean()), 4)
+        out[f"hit@{k}"] = round(float(hit.mean()), 4)
+    return out
+
+
+def macro(queries: list[Record], values: list[float], key: callable) -> float:
+    by_type: dict[str, list[float]] = {}
+    for query, value in zip(queries, values):
+        by_type.setdefault(key(query), []).append(value)
+    return round(float(np.mean([np.mean(v) for v in by_type.values()])), 4)
+
+
+def cropped_copy(image_bytes: bytes, crop: float = 0.04, quality: int = 85) -> bytes:
+    """The photo with `crop` of each side cut away, saved again as JPEG: what a shop re-uploading it might send."""
+    image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+    w, h = image.size
+    dx, dy = round(w * crop), round(h * crop)
+    buffer = io.BytesIO()
+    image.crop((dx, dy, w - dx, h - dy)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+async def embed_all(client: InferenceClient, images: list[bytes], batch_size: int = 32) -> list[np.ndarray | None]:
+    out: list[np.ndarray | None] = []
+    for batch in iter_batches(images, batch_size):
+        out += [None if isinstance(r, InferenceError) else r for r in await client.embed(batch)]
+    return out
+
+
+async def evaluate(data_dir: Path, client: InferenceClient, store: CatalogueStore, *, type_column: str,
+                   colour_column: str | None, recovery_samples: int = 200, progress: bool = True) -> tuple[dict, list]:
+    records = {r.id: r for r in read_records(data_dir)}
+    for catalogue, part in (("gallery", "train"), ("queries", "validation")):
+        if store.get(catalogue) is None:
+            await reindex(DirectoryReader(data_dir, part), client, store, catalogue, progress=progress)
+    gallery, query_index = store.get("gallery"), store.get("queries")
+    queries = [records[p] for p in query_index.products()]
+    vectors = np.stack([next(iter(query_index.vectors_of(q.id).values())) for q in queries])
+    results = gallery.search_many(vectors, k=max(KS))
+
+    def same_type(a: Record, b: Record) -> bool:
+        return a.labels[type_column] == b.labels[type_column]
+
+    def same_type_colour(a: Record, b: Record) -> bool:
+        return same_type(a, b) and a.labels[colour_column] == b.labels[colour_column]
+
+    report = {"data": str(data_dir), "gallery_images": gallery.n_vectors, "queries": len(queries),
+              "type_column": type_column, "same_type": retrieval_metrics(queries, results, records, same_type)}
+    p5 = [np.mean([same_type(q, records[h.product_id]) for h in r[:5]]) for q, r in zip(queries, results)]
+    report["same_type"]["macro_precision@5"] = macro(queries, p5, lambda q: q.labels[type_column])
+    if colour_column:
+        report["colour_column"] = colour_column
+        report["same_type_and_colour"] = retrieval_metrics(queries, results, records, same_type_colour)
+    report["exact_recovery"] = await exact_recovery(client, gallery, records, recovery_samples)
+    return report, list(zip(queries, results))
+
+
+async def exact_recovery(client: InferenceClient, gallery: CatalogueIndex, records: dict[str, Record], n: int) -> dict:
+    sample = random.Random(0).sample(sorted(gallery.products()), min(n, len(gallery)))
+    copies = [cropped_copy(records[p].image.read_bytes()) for p in sample]
+    vectors = await embed_all(client, copies)
+    first = [v is not None and gallery.search(v, k=1)[0].product_id == p for p, v in zip(sample, vectors)]
+    return {"samples": len(sample), "crop_per_side": 0.04, "jpeg_quality": 85,
+            "top1_rate": round(float(np.mean(first)), 4), "missed": [p for p, ok in zip(sample, first) if not ok][:20]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--json", type=Path, required=True, help="where the metrics go")
+    parser.add_argument("--sheet", type=Path, help="contact sheet PNG (default: next to --json)")
+    parser.add_argument("--sheet-queries", type=int, default=24)
+    parser.add_argument("--indexes", type=Path, help="keep the embedded gallery/queries here and reuse them")
+    parser.add_argument("--type-column", help="relevance: same value here (default articleType, else label)")
+    parser.add_argument("--colour-column", help="and, separately, here too (default baseColour when present)")
+    parser.add_argument("--recovery-samples", type=int, default=200)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--torchserve", metavar="URL")
+    source.add_argument("--model-store", type=Path)
+    source.add_argument("--checkpoint", type=Path)
+    args = parser.parse_args(argv)
+    columns = read_records(args.data_dir)[0].labels
+    type_column = args.type_column or ("articleType" if "articleType" in columns else "label")
+    colour_column = args.colour_column or ("baseColour" if "baseColour" in columns else None)
+    for column in filter(None, (type_column, colour_column)):
+        if column not in columns:
+            parser.error(f"labels.csv has no column {column!r}; it has {sorted(columns)}")
+    with tempfile.TemporaryDirectory(prefix="kalas-eval-") as scratch:
+        store = CatalogueStore(args.indexes or scratch)
+        report, rows = asyncio.run(_run(args, store, type_column, colour_column))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    sheet = args.sheet or args.json.with_suffix(".png")
+    draw_contact_sheet(rows[: args.sheet_queries], sheet, label=lambda r: r.labels[type_column],
+                       relevant=lambda q, r: q.labels[type_column] == r.labels[type_column],
+                       gallery={r.id: r for r in read_records(args.data_dir)})
+    print(json.dumps(report, indent=2))
+    print(f"contact sheet: {sheet}")
+    return 0
+
+
+async def _run(args: argparse.Namespace, store: CatalogueStore, type_column: str, colour_column: str | None):
+    client = open_client(args)
+    try:
+        return await evaluate(args.data_dir, client, store, type_column=type_column, colour_column=colour_column,
+                              recovery_samples=args.recovery_samples)
+    finally:
+        await client.aclose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
