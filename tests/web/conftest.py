@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 from pymongo import MongoClient
 
+from api.core.settings import Settings
 from api.main import create_app
 from tests.api.conftest import make_settings
 from tests.support.image_host import ImageHost, start_image_host, stop_image_host
@@ -35,7 +36,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "web"
 @dataclass
 class Service:
     url: str
-    app: Any
+    settings: Settings
+    model_store: Path
     image_host: ImageHost
 
     def api(self, path: str) -> str:
@@ -55,11 +57,21 @@ def _serve(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, threading.Thr
 
 
 @pytest.fixture(scope="session")
-def inference() -> Iterator[Any]:
-    """The models in this process, from the project's checkpoints: the same handler code TorchServe runs."""
+def model_store() -> Iterator[Path]:
+    """Both archives staged from the project's checkpoints (what `make archives` packs), for the API and the worker."""
+    from handlers.archive import stage_archives
+
+    staged = stage_archives(os.environ.get("DEV_WEB_CHECKPOINTS"))  # DEV-ONLY-REMOVE
+    yield Path(staged.name)
+    staged.cleanup()
+
+
+@pytest.fixture(scope="session")
+def inference(model_store: Path) -> Iterator[Any]:
+    """The models in this process: the same handler code TorchServe runs, on the same archive files."""
     from api.inference import InProcessClient
 
-    client = InProcessClient.from_checkpoints(os.environ.get("DEV_WEB_CHECKPOINTS"))  # DEV-ONLY-REMOVE
+    client = InProcessClient.from_model_store(model_store)
     yield client
     # Playwright's sync API keeps an event loop current in this thread, so close the client on a thread of its own.
     closer = threading.Thread(target=lambda: asyncio.run(client.aclose()))
@@ -68,7 +80,7 @@ def inference() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def service(mongo_server, inference, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def service(mongo_server, model_store: Path, inference, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     if not (DIST / "index.html").is_file():
         pytest.fail(f"the console is not built ({DIST} has no index.html): run `make web` (npm ci && npm run build in web/)")
     if not Path(CHROMIUM).is_file():
@@ -82,7 +94,7 @@ def service(mongo_server, inference, tmp_path_factory: pytest.TempPathFactory) -
     sock.bind(("127.0.0.1", 0))
     server, thread = _serve(app, sock)
     try:
-        yield Service(f"http://127.0.0.1:{sock.getsockname()[1]}", app, host)
+        yield Service(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, model_store, host)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -158,6 +170,7 @@ def screenshot(page: Any, name: str) -> None:
     size = page.viewport_size
     for label, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
         page.set_viewport_size(viewport)
+        page.evaluate("window.scrollTo(0, 0)")  # a sticky header is drawn where the page was scrolled to
         page.wait_for_timeout(150)  # let layout settle after the resize
         page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
     page.set_viewport_size(size)

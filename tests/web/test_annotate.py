@@ -72,7 +72,8 @@ def test_annotate_crop_correct_and_find_the_review(desktop, service, shared_data
     desktop.get_by_role("link", name="Past reviews").first.click()
     card = desktop.get_by_test_id("review")
     card.wait_for()
-    assert desktop.get_by_test_id("review-category").inner_text() == "dress"
+    assert desktop.get_by_test_id("review-category").get_attribute("data-label") == "dress"
+    assert desktop.get_by_test_id("review-category").inner_text() == "Dress"
     assert card.get_by_role("img").count() >= 1
     assert card.locator(".crop-box").count() == 1  # the reviewed crop is drawn on the photo
     screenshot(desktop, "reviews")

@@ -92,6 +92,20 @@ export async function request<T>(path: string, options: RequestOptions = {}): Pr
   return (type.includes("json") ? await response.json() : await response.text()) as T;
 }
 
+/** Fetches a file the API sends as an attachment (it needs the session header, so a plain link cannot) and saves it. */
+export async function download(path: string, filename: string): Promise<void> {
+  const token = getToken();
+  const response = await fetch(url(path), { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  if (!response.ok) throw await errorFrom(response);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
 export function messageOf(error: unknown): string {
   if (error instanceof ApiError) return error.message;
   if (error instanceof Error) return error.message;

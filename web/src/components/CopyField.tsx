@@ -15,7 +15,7 @@ export function CopyField({ label, value, id }: { label: string; value: string; 
     }
   };
   return (
-    <div className="field">
+    <div className="field copy-field">
       <label htmlFor={id}>{label}</label>
       <div className="copy-row">
         <input id={id} ref={input} readOnly value={value} onFocus={(event) => event.target.select()} className="mono" />

@@ -1,8 +1,9 @@
 // Past reviews: every corrected annotation, newest first, with the photo, what the model said and what the
 // person changed it to. Pages of a few at a time, and a jump to any review by its number.
 import { useCallback, useEffect, useState } from "react";
-import { annotations } from "../api/endpoints";
-import type { Annotation, Page } from "../api/types";
+import { download } from "../api/client";
+import { annotations, taxonomy as fetchTaxonomy } from "../api/endpoints";
+import type { Annotation, Page, Taxonomy } from "../api/types";
 import { humanise, percent } from "../correction";
 import { Pager } from "../components/Pager";
 import { Empty, ErrorMessage, Spinner } from "../components/Status";
@@ -27,7 +28,17 @@ function CroppedPhoto({ annotation }: { annotation: Annotation }) {
   );
 }
 
-function Comparison({ annotation, index }: { annotation: Annotation; index: number }) {
+function namer(taxonomy: Taxonomy | null) {
+  const find = (terms: { label: string; name: string }[], label: string) => terms.find((term) => term.label === label)?.name ?? label;
+  return {
+    category: (label: string) => (taxonomy ? find(taxonomy.categories, label) : label),
+    attribute: (group: string, label: string) => (taxonomy ? find(taxonomy.attributes[group] ?? [], label) : label),
+    colour: (label: string) => taxonomy?.colours.find((colour) => colour.label === label),
+  };
+}
+
+function Comparison({ annotation, index, taxonomy }: { annotation: Annotation; index: number; taxonomy: Taxonomy | null }) {
+  const names = namer(taxonomy);
   const review = annotation.review!;
   const predictedAttributes = Object.entries(annotation.attributes).filter(([, options]) => options.length);
   const groups = Array.from(new Set([...predictedAttributes.map(([group]) => group), ...Object.keys(review.attributes)]));
@@ -53,7 +64,9 @@ function Comparison({ annotation, index }: { annotation: Annotation; index: numb
             <tr className={changed(top?.label, review.category)}>
               <th scope="row">Category</th>
               <td>{top ? `${top.name} (${percent(top.score)})` : "—"}</td>
-              <td data-testid="review-category">{review.category}</td>
+              <td data-testid="review-category" data-label={review.category}>
+                {names.category(review.category)}
+              </td>
             </tr>
             {groups.map((group) => {
               const best = annotation.attributes[group]?.[0];
@@ -61,7 +74,7 @@ function Comparison({ annotation, index }: { annotation: Annotation; index: numb
                 <tr key={group} className={changed(best?.label, review.attributes[group])}>
                   <th scope="row">{humanise(group)}</th>
                   <td>{best ? `${best.name} (${percent(best.score)})` : "—"}</td>
-                  <td>{review.attributes[group] ?? "not set"}</td>
+                  <td>{review.attributes[group] ? names.attribute(group, review.attributes[group]) : "not set"}</td>
                 </tr>
               );
             })}
@@ -75,7 +88,19 @@ function Comparison({ annotation, index }: { annotation: Annotation; index: numb
                   </span>
                 ))}
               </td>
-              <td>{review.colours.join(", ") || "none"}</td>
+              <td>
+                {review.colours.length
+                  ? review.colours.map((label) => {
+                      const colour = names.colour(label);
+                      return (
+                        <span key={label} className="chip">
+                          {colour && <span className="swatch" style={{ background: colour.hex }} aria-hidden="true" />}
+                          {colour?.name ?? label}
+                        </span>
+                      );
+                    })
+                  : "none"}
+              </td>
             </tr>
           </tbody>
         </table>
@@ -87,7 +112,15 @@ function Comparison({ annotation, index }: { annotation: Annotation; index: numb
 export function ReviewsPage() {
   const [offset, setOffset] = useState(0);
   const [page, setPage] = useState<Page<Annotation> | null>(null);
-  const load = useTask(useCallback(async (from: number) => setPage(await annotations.list(from, LIMIT, true)), []));
+  const [taxonomy, setTaxonomy] = useState<Taxonomy | null>(null);
+  const load = useTask(
+    useCallback(async (from: number) => {
+      const [found, labels] = await Promise.all([annotations.list(from, LIMIT, true), fetchTaxonomy()]);
+      setPage(found);
+      setTaxonomy(labels);
+    }, []),
+  );
+  const exporting = useTask(useCallback(() => download("/reviews/export", "reviewed.zip"), []));
   const { run } = load;
   useEffect(() => {
     run(offset);
@@ -96,11 +129,16 @@ export function ReviewsPage() {
     <section>
       <h1 tabIndex={-1}>Past reviews</h1>
       <p className="lead">The corrections saved from the Annotate page; they become training data.</p>
-      <ErrorMessage error={load.error} />
+      <div className="button-row">
+        <button type="button" onClick={() => exporting.run()} disabled={exporting.busy || !page?.total}>
+          {exporting.busy ? "Preparing the export…" : "Download for training (.zip)"}
+        </button>
+      </div>
+      <ErrorMessage error={load.error ?? exporting.error} />
       {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun="reviews" />}
       {load.busy && <Spinner label="Loading reviews…" />}
       {page && !load.busy && !page.items.length && <Empty>No reviews yet. Annotate a photo and save your corrections.</Empty>}
-      {page && !load.busy && page.items.map((annotation, index) => <Comparison key={annotation.id} annotation={annotation} index={page.offset + index + 1} />)}
+      {page && !load.busy && page.items.map((annotation, index) => <Comparison key={annotation.id} annotation={annotation} index={page.offset + index + 1} taxonomy={taxonomy} />)}
     </section>
   );
 }

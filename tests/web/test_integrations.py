@@ -1,0 +1,109 @@
+"""Integrations: connect a WooCommerce store from the console, wire its webhook with the URL and secret the page
+shows, watch the delivery's job run in the real worker process, and retry it from the delivery log.
+
+The store is the project's WooCommerce emulator (a real HTTP server, the one network peer we do not own).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from tests.integrations.harness import Service as Processes
+from tests.support.woocommerce import WooCommerceStore
+from tests.web.conftest import Service, screenshot, shared_photo, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def store() -> Iterator[WooCommerceStore]:
+    woo = WooCommerceStore().start()
+    yield woo
+    woo.stop()
+
+
+@pytest.fixture
+def worker(service: Service, store: WooCommerceStore, tmp_path: Path) -> Iterator[Processes]:
+    """`python -m api.worker` on the service's database and models, allowed to reach the emulated store."""
+    settings = service.settings
+    env = {"KALAS_ENVIRONMENT": "test", "KALAS_SECRET_KEY": settings.secret_key, "KALAS_MONGO_URI": settings.mongo_uri,
+           "KALAS_DATABASE": settings.database, "KALAS_INDEX_DIR": str(settings.index_dir),
+           "KALAS_MODEL_STORE": str(service.model_store),
+           "KALAS_FETCH_ALLOW_ORIGINS": store.url.removeprefix("http://"), "PYTHONUNBUFFERED": "1"}
+    processes = Processes({k: v for k, v in os.environ.items() if not k.startswith("KALAS_")} | env, tmp_path)
+    processes.start_worker("--lanes", "1", "--backoff", "0.3", "--backoff-cap", "1", "--max-attempts", "3")
+    yield processes
+    processes.stop()
+
+
+def refresh_until(page, state: str, timeout_s: float = 90.0) -> None:
+    """Press the log's Refresh button until a delivery's job shows `state`."""
+    deadline = time.monotonic() + timeout_s
+    log = page.get_by_test_id("delivery-log")
+    while not log.get_by_test_id("delivery-row").locator(".badge", has_text=re.compile(f"^{state}$")).count():
+        assert time.monotonic() < deadline, f"no delivery reached {state!r}: {log.inner_text()}"
+        page.wait_for_timeout(500)
+        log.get_by_role("button", name="Refresh").click()
+        page.wait_for_timeout(200)
+
+
+def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, worker, shared_data: Path) -> None:
+    shop = sign_in(desktop, service, "woo-shop", "/integrations")
+    desktop.get_by_text("No store connected yet.").wait_for()
+    desktop.get_by_label("Store URL").fill(store.url)
+    desktop.get_by_label("Consumer key").fill(store.consumer_key)
+    desktop.get_by_label("Consumer secret").fill(store.consumer_secret)
+    secret = desktop.get_by_label(re.compile("^Webhook secret \\(paste")).input_value()
+    assert len(secret) >= 32
+    desktop.get_by_role("button", name="Connect store").click()
+
+    card = desktop.get_by_test_id("integration")
+    card.wait_for()
+    delivery_url = card.get_by_label("Delivery URL").input_value()
+    assert re.fullmatch(rf"{re.escape(service.url)}/api/v1/webhooks/woocommerce/\w+", delivery_url)
+    assert card.get_by_label(re.compile("^Webhook secret \\(shown only now")).input_value() == secret
+    assert store.consumer_secret not in card.inner_text()  # the store's keys are shown masked only
+    card.get_by_text("No deliveries yet.").wait_for()
+
+    # The merchant pastes the URL and the secret into WooCommerce (which pings the URL before saving the webhook).
+    store.add_webhook("product.created", delivery_url, secret)
+    product = store.create_product("Navy tee", [shared_photo(shared_data, "fashion-products", 5).read_bytes()])
+    store.wait_for_deliveries()
+    assert store.deliveries[-1].status == 200
+    refresh_until(desktop, "done")
+    row = card.get_by_test_id("delivery-row").first
+    assert "product.created" in row.inner_text() and str(product["id"]) in row.inner_text()
+    assert store.catalogue.get_product(product["id"])["categories"], "the worker wrote no category back"
+    screenshot(desktop, "integrations")
+
+    integration_id = delivery_url.rsplit("/", 1)[1]
+    session = {"Authorization": f"Bearer {shop.token}"}
+    [job] = httpx.get(service.api(f"/integrations/{integration_id}/jobs"), headers=session).json()["items"]
+    runs = [s["step"] for s in job["steps"]].count("claimed")
+    row.get_by_role("button", name=re.compile("^Retry")).click()
+    # The retried job runs again in the worker: a second claim shows in its steps.
+    deadline = time.monotonic() + 60
+    while True:
+        [job] = httpx.get(service.api(f"/integrations/{integration_id}/jobs"), headers=session).json()["items"]
+        if job["state"] == "done" and [s["step"] for s in job["steps"]].count("claimed") > runs:
+            break
+        assert time.monotonic() < deadline, f"the retried job did not run again: {job}"
+        time.sleep(0.3)
+    refresh_until(desktop, "done")
+
+
+def test_a_refused_store_form_says_what_is_wrong(desktop, service) -> None:
+    sign_in(desktop, service, "woo-bad", "/integrations")
+    desktop.get_by_label("Store URL").fill("https://shop.example")
+    desktop.get_by_label("Consumer key").fill("not-a-key")
+    desktop.get_by_label("Consumer secret").fill("cs_0123456789abcdef")
+    desktop.get_by_role("button", name="Connect store").click()
+    message = desktop.get_by_role("alert").inner_text()
+    assert "consumer_key" in message
+    assert desktop.get_by_test_id("integration").count() == 0
