@@ -7,6 +7,7 @@ from typing import Annotated, Any, Awaitable, Callable
 from fastapi import Depends, Header, Request
 from pymongo.asynchronous.database import AsyncDatabase
 
+from api.catalogue import Catalogues
 from api.core.errors import ApiError, not_found
 from api.core.ratelimit import RateLimiter
 from api.core.security import API_KEY_PREFIX, SESSION_PREFIX, token_hash
@@ -29,17 +30,14 @@ def _inference(request: Request) -> Any:
     return client
 
 
-def _indexes(request: Request) -> Any:
-    store = request.app.state.indexes
-    if store is None:
-        raise ApiError(503, "no vector index store is configured on this server (KALAS_INDEX_DIR)")
-    return store
+def _catalogues(request: Request) -> Catalogues:
+    return request.app.state.catalogues
 
 
 Config = Annotated[Settings, Depends(_settings)]
 Db = Annotated[AsyncDatabase, Depends(_db)]
 Inference = Annotated[Any, Depends(_inference)]
-Indexes = Annotated[Any, Depends(_indexes)]
+Indexes = Annotated[Catalogues, Depends(_catalogues)]
 
 
 @dataclass(frozen=True)
@@ -62,12 +60,13 @@ class Account:
 _AUTH_HELP = "send an API key as `X-API-Key: ki_...` or a console session as `Authorization: Bearer kis_...`"
 
 
-async def _current_account(
+async def _authenticate(
     request: Request,
     db: Db,
     x_api_key: Annotated[str | None, Header(description="an API key, for scripts")] = None,
     authorization: Annotated[str | None, Header(description="`Bearer <session token>`, for the console")] = None,
-) -> Account:
+) -> Account | None:
+    """The account behind the request's credentials; None when it sent none; 401 when they are bad."""
     session_hash = None
     if x_api_key:
         if not x_api_key.startswith(API_KEY_PREFIX):
@@ -86,7 +85,7 @@ async def _current_account(
             raise ApiError(401, "the session has expired or was logged out: log in again")
         credential, bucket = "session", session_hash
     else:
-        raise ApiError(401, f"authentication required: {_AUTH_HELP}", headers={"WWW-Authenticate": "Bearer"})
+        return None
 
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.acquire(bucket)
@@ -99,6 +98,13 @@ async def _current_account(
     return Account(account["_id"], account["email"], account["shop_name"], account["created"], credential, session_hash)
 
 
+async def _current_account(account: Annotated[Account | None, Depends(_authenticate)]) -> Account:
+    if account is None:
+        raise ApiError(401, f"authentication required: {_AUTH_HELP}", headers={"WWW-Authenticate": "Bearer"})
+    return account
+
+
+OptionalAccount = Annotated[Account | None, Depends(_authenticate)]
 CurrentAccount = Annotated[Account, Depends(_current_account)]
 
 

@@ -15,16 +15,19 @@ from typing import Any, AsyncIterator
 
 from fastapi import FastAPI
 
+from api.catalogue import Catalogues
 from api.core.errors import install_error_handlers
 from api.core.limits import BodyLimit
 from api.core.ratelimit import RateLimiter
 from api.core.settings import Settings
 from api.core.spa import mount_console
 from api.data.db import ensure_indexes, open_client
+from api.fetch import SafeHttp
 from api.metrics import install_metrics
 from api.routes import ROUTERS
 from api.routes import health
 from api.schemas import ErrorOut
+from index import CatalogueStore
 
 API_PREFIX = "/api/v1"
 # Declared on the app so every operation in the OpenAPI document shows the error shape.
@@ -41,16 +44,12 @@ def _open_inference(settings: Settings) -> Any:
     from api.inference import InProcessClient, TorchServeClient
 
     if settings.inference_url:
-        return TorchServeClient(settings.inference_url)
-    return InProcessClient(settings.model_store)
+        return TorchServeClient(settings.inference_url, key_file=settings.torchserve_key_file)
+    return InProcessClient.from_model_store(settings.model_store)
 
 
-def _open_indexes(settings: Settings) -> Any:
-    try:  # TEMPORARY until index/ lands
-        from index import IndexStore
-    except ImportError:
-        return None
-    return IndexStore(settings.index_dir)
+def _open_indexes(settings: Settings) -> CatalogueStore:
+    return CatalogueStore(settings.index_dir)
 
 
 def create_app(settings: Settings | None = None, *, inference: Any = None, indexes: Any = None) -> FastAPI:
@@ -64,6 +63,9 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
         app.state.db = db
         app.state.inference = inference if inference is not None else _open_inference(settings)
         app.state.indexes = indexes if indexes is not None else _open_indexes(settings)
+        app.state.catalogues = Catalogues(app.state.indexes)
+        app.state.http = SafeHttp(timeout_s=settings.fetch_timeout_s, max_bytes=settings.max_upload_bytes,
+                                  allow_origins=settings.fetch_allow_origins)
         app.state.tasks = set()  # background work (callback deliveries) awaited at shutdown
         try:
             yield
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
                 await app.state.inference.aclose()
             if indexes is None and hasattr(app.state.indexes, "close"):
                 app.state.indexes.close()
+            await app.state.http.aclose()
             await client.close()
 
     app = FastAPI(

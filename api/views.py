@@ -5,7 +5,7 @@ import time
 
 from api.core.security import sign_image
 from api.core.settings import Settings
-from api.schemas import AccountOut, ImageOut, KeyOut
+from api.schemas import AccountOut, AnnotationOut, ImageOut, KeyOut, ProductOut, ReviewOut
 
 IMAGE_PATH = "/api/v1/images"
 
@@ -30,3 +30,20 @@ def image_url(settings: Settings, image_id: str, now: float | None = None) -> st
 
 def image_out(settings: Settings, image: dict) -> ImageOut:
     return ImageOut(id=image["_id"], url=image_url(settings, image["_id"]), width=image["width"], height=image["height"])
+
+
+def review_out(doc: dict) -> ReviewOut:
+    return ReviewOut(**_fields(doc, "account"))
+
+
+def annotation_out(settings: Settings, doc: dict) -> AnnotationOut:
+    fields = _fields(doc, "account", "image", "review", "reviewed")
+    review = doc.get("review")
+    return AnnotationOut(**fields, image=image_out(settings, {"_id": doc["image"]["id"], **doc["image"]}),
+                         review=review_out(review) if review else None)
+
+
+def product_out(settings: Settings, doc: dict) -> ProductOut:
+    fields = _fields(doc, "account", "images", "embeddings")
+    return ProductOut(**{"sku": None, "url": None, "metadata": {}, **fields},
+                      images=[image_out(settings, {"_id": i["id"], **i}) for i in doc["images"]])

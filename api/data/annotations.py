@@ -15,8 +15,10 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.annotations.create_index([("account", ASCENDING), ("reviewed", ASCENDING)])
 
 
-def new_annotation(account_id: str, image_id: str, source: dict[str, Any], crop: dict | None, result: dict) -> dict:
-    return {"_id": new_id(), "account": account_id, "image_id": image_id, "source": source, "crop": crop,
+def new_annotation(account_id: str, image: dict, source: dict[str, Any], crop: dict | None, result: dict) -> dict:
+    """`image` is the stored image's document; its id and size are copied so lists never load image bytes."""
+    meta = {"id": image["_id"], "width": image["width"], "height": image["height"]}
+    return {"_id": new_id(), "account": account_id, "image": meta, "source": source, "crop": crop,
             "category": result["category"], "attributes": result["attributes"], "colours": result["colours"],
             "model": result["model"], "created": now(), "reviewed": False, "review": None}
 

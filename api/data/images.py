@@ -25,8 +25,9 @@ def new_image(account_id: str, data: bytes, content_type: str, width: int, heigh
             "size": len(data), "width": width, "height": height, "created": now()}
 
 
-async def insert(db: AsyncDatabase, image: dict) -> None:
-    await db.images.insert_one(image)
+async def insert_many(db: AsyncDatabase, images: list[dict]) -> None:
+    if images:
+        await db.images.insert_many(images)
 
 
 async def get(db: AsyncDatabase, account_id: str, image_id: str) -> dict | None:

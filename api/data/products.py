@@ -1,11 +1,10 @@
-"""Catalogue products: title, shop SKU, images and the embedding that sits in the shop's vector index.
+"""Catalogue products: title, shop SKU, images and one embedding per image (what the shop's vector index holds).
 
-`vector_id` is the product's key in the FAISS index (FAISS keys are 64-bit integers, product ids are strings).
-The embedding is stored with the product so an index can be rebuilt from the database without the models.
+The embeddings are stored with the product so an index can be rebuilt from the database without the models
+(api/catalogue.py does that when an index and the database disagree).
 """
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -15,24 +14,33 @@ from pymongo.errors import DuplicateKeyError
 from api.core.security import new_id
 from api.data.common import now, page, stamped
 
+_NO_VECTORS = {"embeddings": 0}
+
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.products.create_index([("account", ASCENDING), ("created", DESCENDING)])
-    await db.products.create_index([("account", ASCENDING), ("vector_id", ASCENDING)], unique=True)
-    await db.products.create_index([("account", ASCENDING), ("sku", ASCENDING)])
+    # Partial: SKUs are optional, and any number of products may have none.
+    await db.products.create_index([("account", ASCENDING), ("sku", ASCENDING)], unique=True,
+                                   partialFilterExpression={"sku": {"$type": "string"}})
 
 
-def new_product(account_id: str, fields: dict[str, Any], image_ids: list[str], embedding: list[float], model: dict) -> dict:
+def image_metas(stored_images: list[dict]) -> list[dict]:
+    """What a product keeps of its images (id and size), so listing products never loads image bytes."""
+    return [{"id": i["_id"], "width": i["width"], "height": i["height"]} for i in stored_images]
+
+
+def image_ids(product: dict) -> list[str]:
+    return [image["id"] for image in product["images"]]
+
+
+def new_product(account_id: str, fields: dict[str, Any], stored_images: list[dict], embeddings: list[list[float]]) -> dict:
     moment = now()
-    # 62 random bits: positive in int64, and collisions within one shop are caught by the unique index.
-    return {"_id": new_id(), "account": account_id, "vector_id": secrets.randbits(62), **fields,
-            "image_ids": image_ids, "embedding": embedding, "model": model, "created": moment, "updated": moment}
+    return {"_id": new_id(), "account": account_id, **fields, "images": image_metas(stored_images),
+            "embeddings": embeddings, "created": moment, "updated": moment}
 
 
 async def insert(db: AsyncDatabase, product: dict) -> dict | None:
     """The product, or None when its SKU is already used in this shop."""
-    if product.get("sku") and await db.products.find_one({"account": product["account"], "sku": product["sku"]}, {"_id": 1}):
-        return None
     try:
         await db.products.insert_one(product)
     except DuplicateKeyError:
@@ -41,36 +49,33 @@ async def insert(db: AsyncDatabase, product: dict) -> dict | None:
 
 
 async def get(db: AsyncDatabase, account_id: str, product_id: str) -> dict | None:
-    return await db.products.find_one({"_id": product_id, "account": account_id}, {"embedding": 0})
+    return await db.products.find_one({"_id": product_id, "account": account_id}, _NO_VECTORS)
 
 
-async def by_vector_ids(db: AsyncDatabase, account_id: str, vector_ids: list[int]) -> dict[int, dict]:
-    found = db.products.find({"account": account_id, "vector_id": {"$in": vector_ids}}, {"embedding": 0})
-    return {product["vector_id"]: product async for product in found}
-
-
-async def sku_taken(db: AsyncDatabase, account_id: str, sku: str, except_id: str | None = None) -> bool:
-    query: dict[str, Any] = {"account": account_id, "sku": sku}
-    if except_id:
-        query["_id"] = {"$ne": except_id}
-    return await db.products.find_one(query, {"_id": 1}) is not None
+async def get_many(db: AsyncDatabase, account_id: str, product_ids: list[str]) -> dict[str, dict]:
+    found = db.products.find({"account": account_id, "_id": {"$in": product_ids}}, _NO_VECTORS)
+    return {product["_id"]: product async for product in found}
 
 
 async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
-    return await page(db.products, {"account": account_id}, offset, limit, {"embedding": 0})
+    return await page(db.products, {"account": account_id}, offset, limit, _NO_VECTORS)
+
+
+async def ids(db: AsyncDatabase, account_id: str) -> list[str]:
+    return [p["_id"] async for p in db.products.find({"account": account_id}, {"_id": 1})]
 
 
 async def update(db: AsyncDatabase, account_id: str, product_id: str, changes: dict[str, Any]) -> dict | None:
-    """The product after the change, or None if this shop has no such product."""
+    """The product after the change; None if this shop has no such product. DuplicateKeyError for a taken SKU."""
     result = await db.products.update_one({"_id": product_id, "account": account_id}, stamped(changes, "updated"))
     return await get(db, account_id, product_id) if result.matched_count else None
 
 
 async def delete(db: AsyncDatabase, account_id: str, product_id: str) -> dict | None:
-    return await db.products.find_one_and_delete({"_id": product_id, "account": account_id})
+    return await db.products.find_one_and_delete({"_id": product_id, "account": account_id}, projection=_NO_VECTORS)
 
 
-async def embeddings(db: AsyncDatabase, account_id: str) -> list[tuple[int, list[float]]]:
-    """(vector id, embedding) of every product of a shop: what rebuilding its index needs."""
-    cursor = db.products.find({"account": account_id}, {"vector_id": 1, "embedding": 1})
-    return [(p["vector_id"], p["embedding"]) async for p in cursor]
+async def vectors(db: AsyncDatabase, account_id: str) -> list[dict]:
+    """Every product of a shop with its image ids and embeddings: what rebuilding its index needs."""
+    cursor = db.products.find({"account": account_id}, {"images": 1, "embeddings": 1})
+    return await cursor.to_list(length=None)

@@ -1,16 +1,25 @@
-"""Building the real app against the real nx-27017 server, and factories for shops and their credentials."""
+"""Building the real app against the real nx-27017 server, and factories for shops and their credentials.
+
+`client`: the app without models (accounts, keys, errors). `model_client`: the app with the in-process
+inference client running the real handlers on the session's archives, and an image host it may fetch from.
+"""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.core.settings import Settings
+from api.inference import InProcessClient
 from api.main import create_app
+from tests.support.image_host import ImageHost, start_image_host, stop_image_host
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PASSWORD = "a long enough password"
 
 
 def make_settings(mongo_uri: str, database: str, **overrides: Any) -> Settings:
@@ -37,7 +46,7 @@ class Shop:
 
 def create_shop(client: TestClient, name: str = "shop-a") -> Shop:
     email = f"{name}@shops.example"
-    signup = client.post("/api/v1/auth/signup", json={"email": email, "password": "a long enough password", "shop_name": name})
+    signup = client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "shop_name": name})
     assert signup.status_code == 201, signup.text
     token = signup.json()["token"]
     key = client.post("/api/v1/keys", json={"name": "script"}, headers={"Authorization": f"Bearer {token}"})
@@ -55,3 +64,34 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """The real app, its lifespan run, against this test's own database (no models configured)."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def image_host() -> Iterator[ImageHost]:
+    host = start_image_host()
+    yield host
+    stop_image_host(host)
+
+
+@pytest.fixture(scope="session")
+def photos(shared_data: Path) -> list[bytes]:
+    """Six real product photos of different garments."""
+    images = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:6]
+    return [path.read_bytes() for path in images]
+
+
+@pytest.fixture
+def model_settings(mongo_server, mongo_database, tmp_path, image_host) -> Settings:
+    return make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                         fetch_allow_origins=frozenset({image_host.origin}), callback_backoff_s=0.05)
+
+
+@pytest.fixture
+def model_client(model_settings: Settings, served_models) -> Iterator[TestClient]:
+    """The real app with the real handlers in-process (the session's archives) and a fetchable image host."""
+    inference = InProcessClient(dict(served_models))
+    try:
+        with TestClient(create_app(model_settings, inference=inference)) as test_client:
+            yield test_client
+    finally:
+        asyncio.run(inference.aclose())

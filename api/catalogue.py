@@ -1,0 +1,156 @@
+"""A shop's catalogue kept in step across MongoDB (products, images, embeddings) and its FAISS index.
+
+Writes go database first, index second, and undo the database write if the index write fails; the index is
+saved to disk after each change. Should the two still disagree (a crash between the writes, an index file
+lost), the first use of a shop's index in a process compares it with the database and rebuilds it from the
+stored embeddings, without calling the models.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Sequence
+
+import numpy as np
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.concurrency import run_in_threadpool
+
+from api.annotating import inference_error
+from api.core.errors import ApiError
+from api.data import images, products
+from api.inference import InferenceError
+from api.photos import Photo
+from index import CatalogueIndex, CatalogueStore, Hit
+
+
+class Catalogues:
+    """The index store as the API uses it: each shop's catalogue (its id is the account id) checked against the
+    database before use, and reloaded when another process (the WooCommerce worker) saved it meanwhile."""
+
+    def __init__(self, store: CatalogueStore) -> None:
+        self.store = store
+        self._seen: dict[str, int | None] = {}  # catalogue -> mtime of the file this process last loaded or wrote
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, account_id: str) -> asyncio.Lock:
+        # One writer per shop at a time: concurrent upserts and saves of one index must not interleave.
+        return self._locks.setdefault(account_id, asyncio.Lock())
+
+    def _mtime(self, catalogue: str) -> int | None:
+        try:
+            return self.store.path(catalogue).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    async def index(self, db: AsyncDatabase, account_id: str) -> CatalogueIndex | None:
+        """The shop's index, made to agree with the database first when it may not."""
+        if account_id in self._seen and self._seen[account_id] == self._mtime(account_id):
+            return self.store.get(account_id)
+        async with self.lock(account_id):
+            mtime = self._mtime(account_id)
+            if account_id in self._seen and mtime is not None:
+                await run_in_threadpool(self.store.reload, account_id)  # written by another process
+            current = await run_in_threadpool(self.store.get, account_id)
+            indexed = set(current.products()) if current is not None else set()
+            if indexed != set(await products.ids(db, account_id)):
+                current = await run_in_threadpool(self._rebuild, account_id, await products.vectors(db, account_id))
+            self._seen[account_id] = self._mtime(account_id)
+        return current
+
+    def _rebuild(self, catalogue: str, stored: list[dict]) -> CatalogueIndex | None:
+        if not stored:
+            self.store.drop(catalogue)
+            return None
+        ids = [p["_id"] for p in stored for _ in p["images"]]
+        keys = [image_id for p in stored for image_id in products.image_ids(p)]
+        vectors = np.asarray([vector for p in stored for vector in p["embeddings"]], dtype=np.float32)
+        rebuilt = CatalogueIndex.build(vectors.shape[1], ids, vectors, images=keys)
+        self.store.replace(catalogue, rebuilt)
+        return rebuilt
+
+    async def upsert(self, db: AsyncDatabase, account_id: str, product: dict) -> None:
+        vectors = np.asarray(product["embeddings"], dtype=np.float32)
+        await self.index(db, account_id)
+
+        def write() -> None:
+            index = self.store.get_or_create(account_id, vectors.shape[1])
+            index.upsert(product["_id"], vectors, images=products.image_ids(product))
+            self.store.save(account_id)
+
+        async with self.lock(account_id):
+            await run_in_threadpool(write)
+            self._seen[account_id] = self._mtime(account_id)
+
+    async def remove(self, db: AsyncDatabase, account_id: str, product_id: str) -> None:
+        index = await self.index(db, account_id)
+        if index is None:
+            return
+        async with self.lock(account_id):
+            if index.remove(product_id):
+                await run_in_threadpool(self.store.save, account_id)
+                self._seen[account_id] = self._mtime(account_id)
+
+    async def search(self, db: AsyncDatabase, account_id: str, vector: np.ndarray, k: int) -> list[Hit]:
+        index = await self.index(db, account_id)
+        if index is None:
+            return []
+        return await run_in_threadpool(index.search, vector, k)
+
+    async def search_catalogue(self, catalogue: str, vector: np.ndarray, k: int) -> list[Hit]:
+        """A catalogue that is not a shop's (the demo gallery): searched as it is on disk."""
+        index = await run_in_threadpool(self.store.get, catalogue)
+        return [] if index is None else await run_in_threadpool(index.search, vector, k)
+
+
+async def embed(inference: Any, photos: Sequence[Photo]) -> list[np.ndarray]:
+    """One embedding per photo; the first refused photo fails the whole call (a product is stored whole or not)."""
+    answers = await inference.embed([photo.model_input for photo in photos])
+    for position, answer in enumerate(answers):
+        if isinstance(answer, InferenceError):
+            error = inference_error(answer)
+            raise ApiError(error.status, f"image {position + 1}: {error.message}", error.code)
+    return answers
+
+
+async def create_product(db: AsyncDatabase, catalogues: Catalogues, inference: Any, account_id: str,
+                         fields: dict[str, Any], photos: Sequence[Photo]) -> dict:
+    """Embed, store images and product, index it. ApiError 409 for a taken SKU; nothing is left half-stored."""
+    vectors = await embed(inference, photos)
+    stored_images = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
+    product = products.new_product(account_id, fields, stored_images, [v.tolist() for v in vectors])
+    await images.insert_many(db, stored_images)
+    if await products.insert(db, product) is None:
+        await images.delete(db, account_id, products.image_ids(product))
+        raise ApiError(409, f"this shop already has a product with SKU {fields.get('sku')!r}: update that one instead",
+                       "sku_taken")
+    try:
+        await catalogues.upsert(db, account_id, product)
+    except Exception:
+        await products.delete(db, account_id, product["_id"])
+        await images.delete(db, account_id, products.image_ids(product))
+        raise
+    return product
+
+
+async def replace_images(db: AsyncDatabase, catalogues: Catalogues, inference: Any, account_id: str,
+                         product: dict, photos: Sequence[Photo]) -> dict | None:
+    """Swap a product's images for new ones (re-embedded and re-indexed); the old images are deleted after."""
+    vectors = await embed(inference, photos)
+    stored_images = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
+    await images.insert_many(db, stored_images)
+    changes = {"images": products.image_metas(stored_images), "embeddings": [v.tolist() for v in vectors]}
+    updated = await products.update(db, account_id, product["_id"], changes)
+    if updated is None:  # deleted meanwhile
+        await images.delete(db, account_id, products.image_ids(changes))
+        return None
+    await catalogues.upsert(db, account_id, {**updated, **changes})
+    await images.delete(db, account_id, products.image_ids(product))
+    return updated
+
+
+async def delete_product(db: AsyncDatabase, catalogues: Catalogues, account_id: str, product_id: str) -> dict | None:
+    deleted = await products.delete(db, account_id, product_id)
+    if deleted is not None:
+        await catalogues.remove(db, account_id, product_id)
+        await images.delete(db, account_id, products.image_ids(deleted))
+    return deleted
+

@@ -1,0 +1,70 @@
+"""A shop's reviewed annotations as a training directory in the shared-data layout, zipped.
+
+    labels.csv        id,category,gender,usage,season,colour   (taxonomy labels; empty = not given)
+    images/<id>.jpg   the image as the model saw it (crop applied), JPEG
+
+handlers/taxonomy.yaml's `review` mapping reads exactly these columns, so the unzipped directory goes
+straight to the training and evaluation commands. The latest review of each annotation wins.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+import zipfile
+from typing import IO
+
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.concurrency import run_in_threadpool
+
+from api.data import annotations, images
+from api.photos import training_jpeg
+
+COLUMNS = ("id", "category", "gender", "usage", "season", "colour")
+_CHUNK = 50
+
+
+def _row(annotation: dict) -> dict[str, str]:
+    review = annotation["review"]
+    attributes = review.get("attributes", {})
+    colours = review.get("colours") or [""]
+    return {"id": annotation["_id"], "category": review["category"], "gender": attributes.get("gender", ""),
+            "usage": attributes.get("usage", ""), "season": attributes.get("season", ""), "colour": colours[0]}
+
+
+async def export_reviewed(db: AsyncDatabase, account_id: str, root: str) -> tuple[IO[bytes], int]:
+    """(a temporary file holding the zip, number of rows); the zip's entries sit under `root/`."""
+    target = tempfile.TemporaryFile()
+    rows: list[dict[str, str]] = []
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:  # JPEGs do not compress further
+        chunk: list[dict] = []
+        async for annotation in annotations.reviewed(db, account_id):
+            chunk.append(annotation)
+            if len(chunk) == _CHUNK:
+                await _flush(db, account_id, archive, chunk, rows, root)
+                chunk = []
+        await _flush(db, account_id, archive, chunk, rows, root)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        archive.writestr(f"{root}/labels.csv", text.getvalue())
+    target.seek(0)
+    return target, len(rows)
+
+
+async def _flush(db: AsyncDatabase, account_id: str, archive: zipfile.ZipFile, chunk: list[dict],
+                 rows: list[dict[str, str]], root: str) -> None:
+    if not chunk:
+        return
+    stored = await images.get_many(db, account_id, [a["image"]["id"] for a in chunk])
+    present = [a for a in chunk if a["image"]["id"] in stored]
+
+    def write() -> None:
+        for annotation in present:
+            image = stored[annotation["image"]["id"]]
+            archive.writestr(f"{root}/images/{annotation['_id']}.jpg",
+                             training_jpeg(bytes(image["data"]), annotation["crop"]))
+
+    await run_in_threadpool(write)
+    rows.extend(_row(a) for a in present)

@@ -1,0 +1,73 @@
+"""Getting a photo in, from a multipart upload or a URL: size-checked, decoded safely, crop box checked."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Sequence
+
+from fastapi import UploadFile
+from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from api.core.errors import ApiError
+from api.fetch import FetchError, SafeHttp
+from api.photos import Photo, prepare
+from api.schemas import Crop
+
+_CROPS = TypeAdapter(list[Crop | None])
+
+CROP_HELP = 'a JSON crop box in the image\'s pixels, e.g. {"x": 10, "y": 20, "width": 200, "height": 260}'
+
+
+def parse_crops(raw: str | None, count: int) -> list[Crop | None]:
+    """The `crop` form field: one JSON box (or a list of boxes/nulls, one per image in a batch)."""
+    if raw is None or raw == "":
+        return [None] * count
+    try:
+        value = json.loads(raw)
+        crops = _CROPS.validate_python(value if isinstance(value, list) else [value])
+    except (ValueError, ValidationError) as error:
+        raise ApiError(422, f"'crop' must be {CROP_HELP} (a list of them, null for none, in a batch): {error}") from None
+    if len(crops) != count:
+        raise ApiError(422, f"{len(crops)} crop boxes for {count} images: give one per image, null for none")
+    return crops
+
+
+async def from_upload(upload: UploadFile, crop: Crop | None, max_bytes: int) -> Photo:
+    """Raises ApiError (413 over the limit, 400 not an image, 422 crop outside)."""
+    if upload.size is not None and upload.size > max_bytes:
+        # Refused from the size the multipart parser counted, before the file is read into memory.
+        raise ApiError(413, f"{upload.filename!r} is {upload.size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.1f} MiB",
+                       "too_large")
+    return await run_in_threadpool(prepare, await upload.read(), crop, max_bytes)
+
+
+async def from_url(http: SafeHttp, url: str, crop: Crop | None, max_bytes: int) -> Photo:
+    """Raises ApiError (400 refused URL, 413, 422 failed fetch or bad image, 504 too slow)."""
+    try:
+        fetched = await http.get(url, max_bytes=max_bytes)
+    except FetchError as error:
+        raise ApiError(error.status, error.message, error.code) from None
+    return await run_in_threadpool(prepare, fetched.body, crop, max_bytes)
+
+
+async def from_uploads(uploads: Sequence[UploadFile], max_bytes: int) -> list[Photo]:
+    """All or nothing (a product's images): the first bad upload raises, naming which one."""
+    photos = []
+    for position, upload in enumerate(uploads):
+        try:
+            photos.append(await from_upload(upload, None, max_bytes))
+        except ApiError as error:
+            raise ApiError(error.status, f"image {position + 1} ({upload.filename}): {error.message}", error.code) from None
+    return photos
+
+
+async def from_urls(http: SafeHttp, urls: Sequence[str], max_bytes: int) -> list[Photo]:
+    """All or nothing, fetched concurrently; the first bad URL raises, naming which one."""
+    results = await asyncio.gather(*(from_url(http, url, None, max_bytes) for url in urls), return_exceptions=True)
+    for url, result in zip(urls, results):
+        if isinstance(result, ApiError):
+            raise ApiError(result.status, f"{url}: {result.message}", result.code)
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)

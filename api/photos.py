@@ -1,0 +1,64 @@
+"""Turning untrusted upload bytes into a checked photo: decoded by the one safe decoder, crop box checked.
+
+The stored image is the upload as it came (the shop's original); the model sees the crop when one is given.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image
+
+from api.core.errors import ApiError
+from api.schemas import Crop
+from handlers.images import ImageError, decode_image
+
+_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
+                  "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg"}
+
+
+@dataclass(frozen=True)
+class Photo:
+    data: bytes          # the upload, stored as it came
+    model_input: bytes   # what the model is sent: the upload, or the crop re-encoded
+    content_type: str
+    width: int           # upright (EXIF-rotated) size, the frame crop boxes are given in
+    height: int
+    crop: Crop | None
+
+
+def _check_crop(crop: Crop, width: int, height: int) -> None:
+    if crop.x + crop.width > width or crop.y + crop.height > height:
+        raise ApiError(422, f"the crop box (x={crop.x}, y={crop.y}, width={crop.width}, height={crop.height}) "
+                            f"reaches outside the {width}×{height} image: keep x+width ≤ {width} and y+height ≤ {height}",
+                       "crop_outside_image")
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def prepare(data: bytes, crop: Crop | None, max_bytes: int) -> Photo:
+    """Decode and check an upload (CPU-bound: call it in a worker thread). Raises ApiError (400/413/422)."""
+    try:
+        image = decode_image(data, max_bytes=max_bytes)
+    except ImageError as error:
+        raise ApiError(error.status, error.message, "too_large" if error.status == 413 else "not_an_image") from None
+    with Image.open(io.BytesIO(data)) as header:  # header only: the format for the stored image's content type
+        content_type = _CONTENT_TYPES.get(header.format or "", "application/octet-stream")
+    width, height = image.size
+    model_input = data
+    if crop is not None:
+        _check_crop(crop, width, height)
+        model_input = _jpeg(image.crop((crop.x, crop.y, crop.x + crop.width, crop.y + crop.height)))
+    return Photo(data, model_input, content_type, width, height, crop)
+
+
+def training_jpeg(data: bytes, crop: dict | None) -> bytes:
+    """The stored image as the model saw it (cropped), as JPEG: what a training directory holds."""
+    image = decode_image(data)
+    if crop:
+        image = image.crop((crop["x"], crop["y"], crop["x"] + crop["width"], crop["y"] + crop["height"]))
+    return _jpeg(image)

@@ -1,0 +1,120 @@
+"""Annotating photos (an upload or a URL, one or a batch, optional crop box) and reading past annotations."""
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+
+from api.annotating import Submitted, annotate
+from api.callbacks import notify
+from api.core.errors import ApiError, not_found
+from api.data import annotations, images, reviews
+from api.deps import Config, CurrentAccount, Db, Inference, owned
+from api.intake import CROP_HELP, from_upload, from_url, parse_crops
+from api.schemas import AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page
+from api.views import annotation_out
+
+router = APIRouter(prefix="/annotations", tags=["annotations"])
+OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
+async def _submit(work, source: dict[str, str]) -> Submitted:
+    try:
+        return Submitted(source, photo=await work)
+    except ApiError as error:
+        return Submitted(source, error=error)
+
+
+def _upload(upload: UploadFile, crop: Crop | None, max_bytes: int):
+    return _submit(from_upload(upload, crop, max_bytes), {"kind": "upload", "filename": upload.filename or ""})
+
+
+def _url(request: Request, item: ImageUrlIn, max_bytes: int):
+    return _submit(from_url(request.app.state.http, item.url, item.crop, max_bytes), {"kind": "url", "url": item.url})
+
+
+async def _answer(request: Request, account: CurrentAccount, db: Db, inference: Inference,
+                  submitted: list[Submitted]) -> list[AnnotationOut | ApiError]:
+    settings = request.app.state.settings
+    results = await annotate(db, inference, account.id, submitted)
+    stored = [annotation_out(settings, r[0]) for r in results if not isinstance(r, ApiError)]
+    if stored:
+        notify(request.app, account.id, "annotation.created", [a.model_dump(mode="json") for a in stored])
+    return [r if isinstance(r, ApiError) else annotation_out(settings, r[0]) for r in results]
+
+
+def _single(result: AnnotationOut | ApiError) -> AnnotationOut:
+    if isinstance(result, ApiError):
+        raise result
+    return result
+
+
+def _batch(results: list[AnnotationOut | ApiError]) -> BatchOut:
+    return BatchOut(items=[BatchItemOut(index=i, error=ErrorDetail(code=r.code, message=r.message))
+                           if isinstance(r, ApiError) else BatchItemOut(index=i, annotation=r)
+                           for i, r in enumerate(results)])
+
+
+@router.post("", status_code=201, response_model=AnnotationOut)
+async def annotate_upload(request: Request, account: CurrentAccount, db: Db, inference: Inference, settings: Config,
+                          file: UploadFile = File(description="the photo: JPEG, PNG, WebP, GIF, BMP or TIFF"),
+                          crop: str | None = Form(None, description=CROP_HELP)) -> AnnotationOut:
+    """Annotate one uploaded photo (multipart form: `file`, optional `crop`). Stored with its image."""
+    submitted = await _upload(file, parse_crops(crop, 1)[0], settings.max_upload_bytes)
+    return _single((await _answer(request, account, db, inference, [submitted]))[0])
+
+
+@router.post("/url", status_code=201, response_model=AnnotationOut)
+async def annotate_url(body: ImageUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
+                       settings: Config) -> AnnotationOut:
+    """Annotate the photo at a public http(s) URL (fetched by the server; private addresses are refused)."""
+    submitted = await _url(request, body, settings.max_upload_bytes)
+    return _single((await _answer(request, account, db, inference, [submitted]))[0])
+
+
+def _check_batch_size(count: int, limit: int) -> None:
+    if count > limit:
+        raise ApiError(413, f"{count} images in one batch; the limit is {limit}: split it into several requests")
+
+
+@router.post("/batch", response_model=BatchOut)
+async def annotate_batch(request: Request, account: CurrentAccount, db: Db, inference: Inference, settings: Config,
+                         files: list[UploadFile] = File(description="the photos, one `files` part each"),
+                         crops: str | None = Form(None, description="a JSON list with one crop box or null per file")) -> BatchOut:
+    """Annotate several uploads at once; each image gets its annotation or its own error."""
+    _check_batch_size(len(files), settings.max_batch)
+    boxes = parse_crops(crops, len(files))
+    submitted = [await _upload(f, c, settings.max_upload_bytes) for f, c in zip(files, boxes)]
+    return _batch(await _answer(request, account, db, inference, submitted))
+
+
+@router.post("/batch/url", response_model=BatchOut)
+async def annotate_batch_url(body: ImageUrlBatchIn, request: Request, account: CurrentAccount, db: Db,
+                             inference: Inference, settings: Config) -> BatchOut:
+    _check_batch_size(len(body.items), settings.max_batch)
+    submitted = list(await asyncio.gather(*(_url(request, item, settings.max_upload_bytes) for item in body.items)))
+    return _batch(await _answer(request, account, db, inference, submitted))
+
+
+@router.get("", response_model=Page[AnnotationOut])
+async def list_annotations(account: CurrentAccount, db: Db, settings: Config, offset: int = Query(0, ge=0),
+                           limit: int = Query(20, ge=1, le=100),
+                           reviewed: bool | None = Query(None, description="only reviewed (true) or unreviewed (false)")
+                           ) -> Page[AnnotationOut]:
+    found, total = await annotations.list_for(db, account.id, offset, limit, reviewed)
+    return Page[AnnotationOut](items=[annotation_out(settings, a) for a in found], total=total, offset=offset, limit=limit)
+
+
+@router.get("/{annotation_id}", response_model=AnnotationOut)
+async def get_annotation(annotation: OwnedAnnotation, settings: Config) -> AnnotationOut:
+    return annotation_out(settings, annotation)
+
+
+@router.delete("/{annotation_id}", status_code=204)
+async def delete_annotation(annotation_id: str, account: CurrentAccount, db: Db) -> Response:
+    """Delete an annotation with its image and its reviews."""
+    deleted = await annotations.delete(db, account.id, annotation_id)
+    if deleted is None:
+        raise not_found("annotation", annotation_id)
+    await images.delete(db, account.id, [deleted["image"]["id"]])
+    await reviews.delete_for_annotation(db, account.id, annotation_id)
+    return Response(status_code=204)

@@ -1,0 +1,65 @@
+"""Callback URLs: a shop registers where annotation results are POSTed, and reads the delivery log."""
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.core.errors import ApiError, not_found
+from api.data import callbacks
+from api.deps import Config, CurrentAccount, Db
+from api.fetch import FetchError
+from api.integrations.vault import Vault
+from api.schemas import CallbackCreated, CallbackIn, CallbackOut, DeliveryOut, Page
+
+router = APIRouter(prefix="/callbacks", tags=["callbacks"])
+
+
+def _out(doc: dict) -> CallbackOut:
+    return CallbackOut(id=doc["_id"], url=doc["url"], events=doc["events"], created=doc["created"])
+
+
+@router.post("", status_code=201, response_model=CallbackCreated)
+async def register(body: CallbackIn, request: Request, account: CurrentAccount, db: Db, settings: Config) -> CallbackCreated:
+    """Register a URL. Verify each POST: `X-Kalas-Signature: t=<unix>,v1=<hex>` is HMAC-SHA256 of `"<t>." + body`
+    under the `secret` returned here (shown once)."""
+    try:
+        await request.app.state.http.check(body.url)
+    except FetchError as error:
+        raise ApiError(error.status if error.status != 504 else 422, error.message, error.code) from None
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    stored = await callbacks.create(db, account.id, body.url, list(body.events),
+                                    Vault.from_secret_key(settings.secret_key).seal(secret))
+    return CallbackCreated(**_out(stored).model_dump(), secret=secret)
+
+
+@router.get("", response_model=Page[CallbackOut])
+async def list_callbacks(account: CurrentAccount, db: Db, offset: int = Query(0, ge=0),
+                         limit: int = Query(50, ge=1, le=200)) -> Page[CallbackOut]:
+    found, total = await callbacks.list_for(db, account.id, offset, limit)
+    return Page[CallbackOut](items=[_out(c) for c in found], total=total, offset=offset, limit=limit)
+
+
+@router.get("/{callback_id}", response_model=CallbackOut)
+async def get_callback(callback_id: str, account: CurrentAccount, db: Db) -> CallbackOut:
+    found = await callbacks.get(db, account.id, callback_id)
+    if found is None:
+        raise not_found("callback", callback_id)
+    return _out(found)
+
+
+@router.get("/{callback_id}/deliveries", response_model=Page[DeliveryOut])
+async def list_deliveries(callback_id: str, account: CurrentAccount, db: Db, offset: int = Query(0, ge=0),
+                          limit: int = Query(50, ge=1, le=200)) -> Page[DeliveryOut]:
+    if await callbacks.get(db, account.id, callback_id) is None:
+        raise not_found("callback", callback_id)
+    found, total = await callbacks.deliveries(db, account.id, callback_id, offset, limit)
+    items = [DeliveryOut(id=d["_id"], **{k: d[k] for k in DeliveryOut.model_fields if k != "id"}) for d in found]
+    return Page[DeliveryOut](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.delete("/{callback_id}", status_code=204)
+async def delete_callback(callback_id: str, account: CurrentAccount, db: Db) -> Response:
+    if not await callbacks.delete(db, account.id, callback_id):
+        raise not_found("callback", callback_id)
+    return Response(status_code=204)

@@ -1,0 +1,34 @@
+"""Stored images, by signed URL (works in an <img> tag, no headers) or with the owning shop's credentials."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+
+from api.core.errors import ApiError, not_found
+from api.core.security import image_signature_valid
+from api.data import images
+from api.deps import Config, Db, OptionalAccount
+
+router = APIRouter(prefix="/images", tags=["images"])
+
+
+@router.get("/{image_id}", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}, "description": "the image bytes as uploaded"}})
+async def get_image(image_id: str, db: Db, settings: Config, account: OptionalAccount,
+                    expires: int | None = Query(None, description="from a signed URL"),
+                    signature: str | None = Query(None, description="from a signed URL")) -> Response:
+    """The image as uploaded. Image URLs in API answers carry `expires` and `signature`; without them, send credentials."""
+    if expires is not None or signature is not None:
+        if expires is None or signature is None or not image_signature_valid(settings.secret_key, image_id, expires, signature):
+            raise ApiError(403, "this image link has expired or its signature is wrong: "
+                                "read the annotation or product again for a fresh link", "bad_signature")
+        image = await images.get_signed(db, image_id)
+        cache = "private, max-age=3600"
+    elif account is not None:
+        image = await images.get(db, account.id, image_id)
+        cache = "private, no-cache"
+    else:
+        raise ApiError(401, "send the signed link's `expires` and `signature`, or credentials (X-API-Key)")
+    if image is None:
+        raise not_found("image", image_id)
+    return Response(bytes(image["data"]), media_type=image["content_type"],
+                    headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,122 @@
+"""The shop's catalogue: products with images; their embeddings and the shop's vector index kept in step."""
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from pydantic import ValidationError
+from pymongo.errors import DuplicateKeyError
+
+from api.catalogue import create_product, delete_product, replace_images
+from api.core.errors import ApiError, not_found
+from api.data import products
+from api.deps import Config, CurrentAccount, Db, Indexes, Inference, owned
+from api.intake import from_uploads, from_urls
+from api.schemas import ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields, ProductImportIn, ProductIn, ProductOut, ProductPatch
+from api.views import product_out
+
+router = APIRouter(prefix="/products", tags=["products"])
+OwnedProduct = Annotated[dict, owned("product", products.get, "product_id")]
+
+
+@router.post("", status_code=201, response_model=ProductOut, responses={409: {"description": "SKU already used"}})
+async def add_product(body: ProductIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
+                      catalogues: Indexes, settings: Config) -> ProductOut:
+    """Add a product whose images are at public URLs (fetched by the server)."""
+    photos = await from_urls(request.app.state.http, body.image_urls, settings.max_upload_bytes)
+    fields = body.model_dump(exclude={"image_urls"})
+    return product_out(settings, await create_product(db, catalogues, inference, account.id, fields, photos))
+
+
+def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | None) -> dict:
+    try:
+        parsed = json.loads(metadata) if metadata else {}
+        return ProductFields(title=title, sku=sku or None, url=url or None, metadata=parsed).model_dump()
+    except (ValueError, ValidationError) as error:
+        raise ApiError(422, f"invalid product fields: {error}. `metadata` is a JSON object of strings, e.g. "
+                            '{"brand": "Acme"}') from None
+
+
+@router.post("/upload", status_code=201, response_model=ProductOut, responses={409: {"description": "SKU already used"}})
+async def upload_product(account: CurrentAccount, db: Db, inference: Inference, catalogues: Indexes, settings: Config,
+                         images: list[UploadFile] = File(description="1 to 8 photos of the product"),
+                         title: str = Form(), sku: str | None = Form(None), url: str | None = Form(None),
+                         metadata: str | None = Form(None, description='a JSON object of strings, e.g. {"brand": "Acme"}')
+                         ) -> ProductOut:
+    """Add a product with uploaded images (multipart form)."""
+    if not 1 <= len(images) <= 8:
+        raise ApiError(422, f"a product has 1 to 8 images; {len(images)} were sent")
+    fields = _form_fields(title, sku, url, metadata)
+    photos = await from_uploads(images, settings.max_upload_bytes)
+    return product_out(settings, await create_product(db, catalogues, inference, account.id, fields, photos))
+
+
+@router.post("/import", response_model=ImportOut)
+async def import_products(body: ProductImportIn, request: Request, account: CurrentAccount, db: Db,
+                          inference: Inference, catalogues: Indexes, settings: Config) -> ImportOut:
+    """Add up to 100 products at once; each succeeds or fails alone (see each item's `error`)."""
+    items = []
+    for position, item in enumerate(body.products):
+        try:
+            photos = await from_urls(request.app.state.http, item.image_urls, settings.max_upload_bytes)
+            stored = await create_product(db, catalogues, inference, account.id, item.model_dump(exclude={"image_urls"}), photos)
+            items.append(ImportItemOut(index=position, product=product_out(settings, stored)))
+        except ApiError as error:
+            items.append(ImportItemOut(index=position, error=ErrorDetail(code=error.code, message=error.message)))
+    created = sum(1 for i in items if i.product is not None)
+    return ImportOut(created=created, failed=len(items) - created, items=items)
+
+
+@router.get("", response_model=Page[ProductOut])
+async def list_products(account: CurrentAccount, db: Db, settings: Config, offset: int = Query(0, ge=0),
+                        limit: int = Query(20, ge=1, le=100)) -> Page[ProductOut]:
+    found, total = await products.list_for(db, account.id, offset, limit)
+    return Page[ProductOut](items=[product_out(settings, p) for p in found], total=total, offset=offset, limit=limit)
+
+
+@router.get("/{product_id}", response_model=ProductOut)
+async def get_product(product: OwnedProduct, settings: Config) -> ProductOut:
+    return product_out(settings, product)
+
+
+@router.patch("/{product_id}", response_model=ProductOut)
+async def update_product(body: ProductPatch, product: OwnedProduct, request: Request, account: CurrentAccount, db: Db,
+                         inference: Inference, catalogues: Indexes, settings: Config) -> ProductOut:
+    """Change fields; `image_urls` replaces every image (re-embedded and re-indexed)."""
+    changes = body.model_dump(exclude_unset=True, exclude={"image_urls"})
+    if "title" in changes and changes["title"] is None:
+        raise ApiError(422, "'title' cannot be null: leave it out to keep the current title")
+    if "metadata" in changes and changes["metadata"] is None:
+        changes["metadata"] = {}
+    photos = await from_urls(request.app.state.http, body.image_urls, settings.max_upload_bytes) if body.image_urls else None
+    try:
+        updated = await products.update(db, account.id, product["_id"], changes) if changes else product
+    except DuplicateKeyError:
+        raise ApiError(409, f"this shop already has a product with SKU {changes.get('sku')!r}", "sku_taken") from None
+    if updated is not None and photos:
+        updated = await replace_images(db, catalogues, inference, account.id, updated, photos)
+    if updated is None:
+        raise not_found("product", product["_id"])
+    return product_out(settings, updated)
+
+
+@router.put("/{product_id}/images", response_model=ProductOut)
+async def upload_images(product: OwnedProduct, account: CurrentAccount, db: Db, inference: Inference,
+                        catalogues: Indexes, settings: Config,
+                        images: list[UploadFile] = File(description="1 to 8 photos replacing the current ones")) -> ProductOut:
+    if not 1 <= len(images) <= 8:
+        raise ApiError(422, f"a product has 1 to 8 images; {len(images)} were sent")
+    photos = await from_uploads(images, settings.max_upload_bytes)
+    updated = await replace_images(db, catalogues, inference, account.id, product, photos)
+    if updated is None:
+        raise not_found("product", product["_id"])
+    return product_out(settings, updated)
+
+
+@router.delete("/{product_id}", status_code=204)
+async def remove_product(product_id: str, account: CurrentAccount, db: Db, catalogues: Indexes) -> Response:
+    """Delete a product, its images and its place in the index."""
+    if await delete_product(db, catalogues, account.id, product_id) is None:
+        raise not_found("product", product_id)
+    return Response(status_code=204)

@@ -1,0 +1,49 @@
+"""Similar items: a photo (upload or URL, optional crop) → the closest products of the shop's catalogue or the demo gallery."""
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+
+from api.catalogue import Catalogues, embed
+from api.core.errors import ApiError
+from api.data import products
+from api.deps import Config, CurrentAccount, Db, Indexes, Inference
+from api.intake import CROP_HELP, from_upload, from_url, parse_crops
+from api.photos import Photo
+from api.schemas import ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn
+from api.views import product_out
+
+router = APIRouter(prefix="/similar", tags=["similar items"])
+EMBEDDER = ModelInfo(name="fashion-embedder", version="1.0")
+
+
+async def _similar(photo: Photo, k: int, catalogue: Literal["shop", "demo"], account_id: str, db: Db,
+                   inference: Inference, catalogues: Catalogues, settings: Config) -> SimilarOut:
+    [vector] = await embed(inference, [photo])
+    # The demo gallery is a catalogue like a shop's, owned by the reserved account id `demo_catalogue`.
+    owner = account_id if catalogue == "shop" else settings.demo_catalogue
+    hits = await catalogues.search(db, owner, vector, k)
+    found = await products.get_many(db, owner, [hit.product_id for hit in hits])
+    items = [SimilarItem(score=round(hit.score, 6), product=product_out(settings, found[hit.product_id]))
+             for hit in hits if hit.product_id in found]
+    return SimilarOut(catalogue=catalogue, items=items, model=EMBEDDER)
+
+
+@router.post("", response_model=SimilarOut)
+async def similar_upload(account: CurrentAccount, db: Db, inference: Inference, catalogues: Indexes, settings: Config,
+                         file: UploadFile = File(description="the photo to match"),
+                         crop: str | None = Form(None, description=CROP_HELP),
+                         k: int = Form(10, ge=1, le=100),
+                         catalogue: Literal["shop", "demo"] = Form("shop", description="your catalogue, or the demo gallery")
+                         ) -> SimilarOut:
+    """The `k` products most similar to an uploaded photo, best first, with cosine scores and image URLs."""
+    photo = await from_upload(file, parse_crops(crop, 1)[0], settings.max_upload_bytes)
+    return await _similar(photo, k, catalogue, account.id, db, inference, catalogues, settings)
+
+
+@router.post("/url", response_model=SimilarOut)
+async def similar_url(body: SimilarUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
+                      catalogues: Indexes, settings: Config) -> SimilarOut:
+    photo = await from_url(request.app.state.http, body.url, body.crop, settings.max_upload_bytes)
+    return await _similar(photo, body.k, body.catalogue, account.id, db, inference, catalogues, settings)

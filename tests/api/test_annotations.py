@@ -1,0 +1,96 @@
+"""Annotating uploads and URLs, single and batch, with crops; stored with the image and listed back."""
+from __future__ import annotations
+
+import io
+import json
+
+from PIL import Image
+
+from tests.api.conftest import create_shop
+
+
+def _check_annotation(body: dict) -> None:
+    assert body["category"] and body["category"][0]["score"] >= body["category"][-1]["score"]
+    assert set(body["attributes"]) >= {"gender", "usage", "season"}
+    assert body["colours"] and body["model"]["name"] == "fashion-attributes"
+
+
+def test_upload_is_annotated_stored_and_listed(model_client, photos):
+    shop = create_shop(model_client)
+    answer = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("tee.jpg", photos[0], "image/jpeg")})
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    _check_annotation(body)
+    assert body["source"] == {"kind": "upload", "filename": "tee.jpg"} and body["crop"] is None
+
+    # The signed image URL works without any header, as an <img> tag would load it.
+    image = model_client.get(body["image"]["url"])
+    assert image.status_code == 200 and image.content == photos[0] and image.headers["content-type"] == "image/jpeg"
+
+    again = model_client.get(f"/api/v1/annotations/{body['id']}", headers=shop.headers).json()
+    assert again["category"] == body["category"] and again["image"]["id"] == body["image"]["id"]
+    listed = model_client.get("/api/v1/annotations", headers=shop.session).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == body["id"]
+
+
+def test_crop_box_is_applied_and_stored(model_client, photos):
+    shop = create_shop(model_client)
+    width, height = Image.open(io.BytesIO(photos[1])).size
+    crop = {"x": 10, "y": 20, "width": width // 2, "height": height // 2}
+    whole = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[1])}).json()
+    cropped = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[1])},
+                                data={"crop": json.dumps(crop)})
+    assert cropped.status_code == 201, cropped.text
+    assert cropped.json()["crop"] == crop
+    # The model saw a different picture: some score differs.
+    assert cropped.json()["category"] != whole["category"] or cropped.json()["colours"] != whole["colours"]
+    # The stored image is the original upload; the crop travels beside it.
+    assert model_client.get(cropped.json()["image"]["url"]).content == photos[1]
+
+
+def test_url_is_fetched_and_annotated(model_client, photos, image_host):
+    shop = create_shop(model_client)
+    url = image_host.add("url-photo.jpg", photos[2])
+    answer = model_client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": url})
+    assert answer.status_code == 201, answer.text
+    _check_annotation(answer.json())
+    assert answer.json()["source"] == {"kind": "url", "url": url}
+
+
+def test_batch_answers_each_image_alone(model_client, photos):
+    shop = create_shop(model_client)
+    files = [("files", ("a.jpg", photos[0])), ("files", ("bad.txt", b"not an image")), ("files", ("c.jpg", photos[3]))]
+    answer = model_client.post("/api/v1/annotations/batch", headers=shop.headers, files=files)
+    assert answer.status_code == 200, answer.text
+    items = answer.json()["items"]
+    assert [i["index"] for i in items] == [0, 1, 2]
+    assert items[0]["annotation"] and items[2]["annotation"] and items[1]["annotation"] is None
+    assert items[1]["error"]["code"] == "not_an_image"
+    # Exactly the two good photos are stored.
+    assert model_client.get("/api/v1/annotations", headers=shop.headers).json()["total"] == 2
+
+
+def test_batch_of_urls_with_crops(model_client, photos, image_host):
+    shop = create_shop(model_client)
+    items = [{"url": image_host.add("b1.jpg", photos[4])},
+             {"url": image_host.add("b2.jpg", photos[5]), "crop": {"x": 0, "y": 0, "width": 50, "height": 50}},
+             {"url": "http://10.0.0.1/private.jpg"}]
+    answer = model_client.post("/api/v1/annotations/batch/url", headers=shop.headers, json={"items": items})
+    assert answer.status_code == 200, answer.text
+    got = answer.json()["items"]
+    assert got[0]["annotation"] and got[1]["annotation"]["crop"]["width"] == 50
+    assert got[2]["error"]["code"] == "url_not_allowed"
+
+
+def test_delete_removes_annotation_and_image(model_client, photos):
+    shop = create_shop(model_client)
+    body = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])}).json()
+    assert model_client.delete(f"/api/v1/annotations/{body['id']}", headers=shop.headers).status_code == 204
+    assert model_client.get(f"/api/v1/annotations/{body['id']}", headers=shop.headers).status_code == 404
+    assert model_client.get(body["image"]["url"]).status_code == 404
+
+
+def test_routes_needing_models_say_what_to_configure(client, photos):
+    shop = create_shop(client)
+    answer = client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])})
+    assert answer.status_code == 503 and "KALAS_INFERENCE_URL" in answer.json()["error"]["message"]
