@@ -80,7 +80,7 @@ async def deliveries(db: AsyncDatabase, integration_id: str, offset: int, limit:
 async def catalogue_product(db: AsyncDatabase, account_id: str, integration_id: str, product_id: int) -> dict | None:
     """The shop's catalogue product made from this store product, if any."""
     return await db.products.find_one({"account": account_id, "source.integration": integration_id,
-                                       "source.product_id": product_id}, {"embedding": 0})
+                                       "source.product_id": product_id}, {"embeddings": 0})
 
 
 async def every(db: AsyncDatabase, integration_ids: list[str] | None = None) -> list[dict]:

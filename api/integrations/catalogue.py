@@ -34,16 +34,15 @@ async def add_to_catalogue(services: Any, job: dict, product: dict, photo: bytes
               "source": {"integration": job["integration"], "product_id": product["id"]}}
     existing = await integrations.catalogue_product(db, account_id, job["integration"], product["id"])
     vector = [float(x) for x in np.asarray(embedding, dtype=np.float32)]
-    model = annotation.get("model", {})
     if existing is None:
-        stored = await products.insert(db, products.new_product(account_id, fields | {"sku": None}, [image["_id"]],
-                                                                vector, model))
+        stored = await products.insert(db, products.new_product(account_id, fields | {"sku": None}, [image], [vector]))
         product_id = stored["_id"]
     else:
         product_id = existing["_id"]
         await products.update(db, account_id, product_id, fields | {"sku": existing.get("sku"),
-                                                                    "image_ids": [image["_id"]], "embedding": vector})
-        await images.delete(db, account_id, [i for i in existing.get("image_ids", []) if i != image["_id"]])
+                                                                    "images": products.image_metas([image]),
+                                                                    "embeddings": [vector]})
+        await images.delete(db, account_id, [i for i in products.image_ids(existing) if i != image["_id"]])
     index = services.indexes.get_or_create(account_id, dim=len(vector))
     index.upsert(product_id, np.asarray([vector], dtype=np.float32), images=[image["_id"]], category=fields["category"])
     await asyncio.to_thread(services.indexes.save, account_id)
