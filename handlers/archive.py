@@ -15,6 +15,7 @@ model-config.yaml would override it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -103,6 +104,7 @@ def build_archives(
     mmfashion_arch: str = "resnet50",
     archive_format: str = "default",
     settings: dict | None = None,
+    version: str = VERSION,
 ) -> list[Path]:
     """Pack both archives into `output` with torch-model-archiver; returns the .mar files (or directories)."""
     output.mkdir(parents=True, exist_ok=True)
@@ -118,16 +120,21 @@ def build_archives(
                             "model": spec, "preprocessing": extra["preprocessing"], "embedding_dim": spec["embedding_dim"]}
         config = inputs / "model-config.yaml"
         config.write_text(yaml.safe_dump({"handler": handler_settings}, sort_keys=False))
-        return [_pack(name, inputs, weights, config, output, archive_format) for name in (ATTRIBUTES, EMBEDDER)]
+        return [_pack(name, inputs, weights, config, output, archive_format, version) for name in (ATTRIBUTES, EMBEDDER)]
 
 
-def _pack(name: str, inputs: Path, weights: Path, config: Path, output: Path, archive_format: str) -> Path:
+def _pack(name: str, inputs: Path, weights: Path, config: Path, output: Path, archive_format: str,
+          version: str = VERSION) -> Path:
     archiver = Path(sys.executable).with_name("torch-model-archiver")
-    command = [str(archiver), "--model-name", name, "--version", VERSION,
+    command = [str(archiver), "--model-name", name, "--version", version,
                "--handler", str(PACKAGE / HANDLER_FILES[name]), "--serialized-file", str(weights),
                "--extra-files", str(inputs / "extra"), "--config-file", str(config),
                "--export-path", str(output), "--archive-format", archive_format, "--force"]
-    done = subprocess.run(command, capture_output=True, text=True)
+    # The archiver copies everything to tempfile.gettempdir()/<model name> and deletes it afterwards: with a
+    # shared temp dir, two builds at once (two test sessions) would pack each other's files.
+    scratch = inputs / f"tmp-{name}"
+    scratch.mkdir()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(scratch)})
     if done.returncode != 0:
         raise RuntimeError(f"torch-model-archiver failed for {name}: {done.stderr.strip() or done.stdout.strip()}")
     return output / (name if archive_format == "no-archive" else f"{name}.mar")

@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, EMBEDDER, PACKAGE, ROOT, build_archives
+from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, EMBEDDER, PACKAGE, ROOT, VERSION, build_archives
 
 
 def up_to_date(output: Path, checkpoint_dir: Path = DEFAULT_CHECKPOINT) -> bool:
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
                         help="an MMFashion (mmcv runner) checkpoint to serve instead of the default model")
     parser.add_argument("--mmfashion-arch", choices=["vgg16", "resnet50"], default="resnet50")
     parser.add_argument("--top-k", type=int, help="categories per answer (default 5)")
+    parser.add_argument("--version", default=VERSION,
+                        help=f"the model version the archives register as (default {VERSION}; see scripts/register_model.py)")
     args = parser.parse_args(argv)
 
     for path, what in ((args.mmfashion_checkpoint, "MMFashion checkpoint"), (None if args.mmfashion_checkpoint else args.checkpoint, "checkpoint directory")):
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         mmfashion_checkpoint=args.mmfashion_checkpoint,
         mmfashion_arch=args.mmfashion_arch,
         settings={"top_k": args.top_k} if args.top_k else None,
+        version=args.version,
     )
     for path in built:
         print(f"built {path} ({path.stat().st_size / 2**20:.1f} MiB)")

@@ -128,6 +128,9 @@ def _wait_until_ready(server: Server, launcher: subprocess.Popen, models: list[s
 
 def _model_ready(server: Server, name: str) -> bool:
     response = httpx.get(f"{server.management_url}/models/{name}", timeout=5)
+    if response.status_code == 404:
+        # The archives are registered before the HTTP ports open: a model missing now failed to load.
+        raise RuntimeError(f"TorchServe could not load {name}; see {server.home}/logs/ts_log.log")
     if response.status_code != 200:
         return False
     workers = response.json()[0]["workers"]

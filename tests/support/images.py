@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
 
 
+@lru_cache(maxsize=4)
 def png_bomb(side: int = 20000) -> bytes:
     """A valid 1-bit greyscale PNG of side×side pixels that compresses to a few dozen kilobytes."""
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
@@ -43,7 +45,10 @@ def corrupt_png() -> bytes:
 
 def truncated_jpeg(photo: Path) -> bytes:
     """A real photo cut off half way, as an interrupted upload leaves it."""
-    data = photo.read_bytes()
+    return truncated_jpeg_bytes(photo.read_bytes())
+
+
+def truncated_jpeg_bytes(data: bytes) -> bytes:
     return data[: len(data) // 2]
 
 
@@ -84,6 +89,14 @@ def exif_rotated_jpeg() -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6
     return encode(image, "JPEG", quality=95, exif=exif.tobytes())
+
+
+def exif_rotated_photo(photo: Path) -> bytes:
+    """A real photo stored turned a quarter left, with EXIF orientation 6 saying "turn it right to display"."""
+    image = Image.open(photo).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(image.rotate(90, expand=True), "JPEG", quality=95, exif=exif.tobytes())
 
 
 def not_an_image() -> bytes:

@@ -1,0 +1,91 @@
+"""The inference client: TorchServe over HTTP and in-process give the same answers and the same failures."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from api.inference import InferenceError, InProcessClient, TorchServeClient
+from scripts.torchserve import free_ports
+from tests.support import images as make
+from tests.support.annotations import assert_same_annotation
+
+
+@pytest.fixture(scope="module")
+def photos(shared_data: Path) -> list[bytes]:
+    clothing = sorted((shared_data / "clothing" / "images").glob("*.jpg"))[2:4]
+    products = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[2:4]
+    return [p.read_bytes() for p in clothing + products]
+
+
+async def _both(make_inference_client, call):
+    served, local = make_inference_client("torchserve"), make_inference_client("in-process")
+    try:
+        return await call(served), await call(local)
+    finally:
+        await served.aclose()
+        await local.aclose()
+
+
+@pytest.mark.slow
+def test_both_clients_annotate_and_embed_alike(make_inference_client, photos):
+    async def run(client):
+        return await client.annotate(photos), await client.embed(photos)
+
+    (served_annotations, served_embeddings), (local_annotations, local_embeddings) = asyncio.run(
+        _both(make_inference_client, run)
+    )
+    assert len(served_annotations) == len(local_annotations) == len(photos)
+    for served, local in zip(served_annotations, local_annotations):
+        assert_same_annotation(served, local)
+    for served, local in zip(served_embeddings, local_embeddings):
+        assert served.dtype == local.dtype == np.float32 and served.shape == local.shape == (256,)
+        assert np.allclose(served, local, atol=1e-5)
+        assert abs(float(np.linalg.norm(served)) - 1.0) < 1e-5
+
+
+@pytest.mark.slow
+def test_a_refused_image_is_an_inference_error_and_the_others_are_answered(make_inference_client, photos):
+    batch = [photos[0], make.not_an_image(), make.png_bomb(), photos[1]]
+    served, local = asyncio.run(_both(make_inference_client, lambda client: client.annotate(batch)))
+    for answers in (served, local):
+        assert isinstance(answers[0], dict) and isinstance(answers[3], dict)
+        assert isinstance(answers[1], InferenceError) and answers[1].status == 400
+        assert "not an image" in answers[1].message
+        assert isinstance(answers[2], InferenceError) and answers[2].status == 413
+        assert "too many pixels" in answers[2].message
+    assert served[1].message == local[1].message and served[2].message == local[2].message
+    embedded = asyncio.run(_both(make_inference_client, lambda client: client.embed([make.truncated_jpeg_bytes(photos[0])])))
+    for (answer,) in embedded:
+        assert isinstance(answer, InferenceError) and answer.status == 400 and "truncated" in answer.message
+
+
+def test_an_unreachable_torchserve_is_a_503_per_image():
+    (port,) = free_ports(1)
+
+    async def run():
+        client = TorchServeClient(f"http://127.0.0.1:{port}", timeout=5)
+        try:
+            return await client.annotate([b"a", b"b"])
+        finally:
+            await client.aclose()
+
+    answers = asyncio.run(run())
+    assert all(isinstance(a, InferenceError) and a.status == 503 and "did not answer" in a.message for a in answers)
+
+
+@pytest.mark.slow
+def test_in_process_client_from_checkpoints_matches_the_archives(make_inference_client, photos, pytestconfig):
+    async def run():
+        staged = InProcessClient.from_checkpoints(pytestconfig.getoption("--checkpoint"))
+        archived = make_inference_client("in-process")
+        try:
+            return await staged.annotate(photos[:2]), await archived.annotate(photos[:2])
+        finally:
+            await staged.aclose()
+            await archived.aclose()
+
+    staged, archived = asyncio.run(run())
+    assert staged == archived  # same process, same batch: identical to the last digit

@@ -1,0 +1,141 @@
+"""The handlers, in a real TorchServe and in-process: batches run as one tensor, bad requests fail alone.
+
+Each awkward upload gets either a clear 4xx for its own request or a correct answer; the good requests of the
+same batch are still answered, and the worker survives (same pid, still READY).
+"""
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from handlers.archive import ATTRIBUTES, EMBEDDER
+from handlers.images import decode_image
+from handlers.in_process import ServedModel
+from tests.support import images as make
+from tests.support.annotations import assert_same_annotation
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def photos(shared_data: Path) -> list[Path]:
+    clothing = sorted((shared_data / "clothing" / "images").glob("*.jpg"))[:2]
+    products = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:2]
+    return clothing + products
+
+
+def refused(photo: Path) -> dict[str, tuple[bytes, int, str]]:
+    """Uploads that must be refused: name -> (bytes, status, words the message must contain)."""
+    return {
+        "not an image": (make.not_an_image(), 400, "not an image"),
+        "truncated jpeg": (make.truncated_jpeg(photo), 400, "truncated"),
+        "20000x20000 png bomb": (make.png_bomb(20000), 413, "too many pixels"),
+        "empty body": (b"", 400, "empty"),
+    }
+
+
+def awkward_but_fine() -> dict[str, bytes]:
+    return {
+        "cmyk": make.cmyk_jpeg(),
+        "rgba": make.rgba_png(),
+        "greyscale": make.greyscale_jpeg(),
+        "16-bit": make.grey16_png(),
+        "palette": make.palette_png_with_transparency(),
+        "exif": make.exif_rotated_jpeg(),
+    }
+
+
+def test_in_process_batch_runs_good_images_as_one_tensor(served_models: dict[str, ServedModel], photos: list[Path]):
+    served = served_models[ATTRIBUTES]
+    inputs = [photos[0].read_bytes(), make.png_bomb(), make.cmyk_jpeg(), make.not_an_image(), photos[1].read_bytes()]
+    shapes = []
+    hook = served.handler.model.register_forward_hook(lambda module, args, output: shapes.append(tuple(args[0].shape)))
+    try:
+        answers = served.handle(inputs)
+    finally:
+        hook.remove()
+    assert shapes == [(3, 3, 224, 224)]  # the three decodable images, once, as one tensor
+    assert [status for status, _ in answers] == [200, 413, 200, 400, 200]
+    assert "too many pixels" in answers[1][1]["error"]
+    assert answers[0][1]["category"] and answers[4][1]["colours"]
+
+
+def test_embedder_answers_unit_vectors_and_refuses_bad_input(served_models: dict[str, ServedModel], photos: list[Path]):
+    answers = served_models[EMBEDDER].handle([photos[0].read_bytes(), make.not_an_image()])
+    (status, body), (bad_status, bad_body) = answers
+    assert status == 200 and body["dim"] == len(body["embedding"]) == 256
+    assert abs(sum(x * x for x in body["embedding"]) - 1.0) < 1e-5
+    assert bad_status == 400 and "not an image" in bad_body["error"]
+
+
+def _worker(torchserve, model: str) -> dict:
+    (description,) = httpx.get(f"{torchserve.management_url}/models/{model}", timeout=10).json()
+    (worker,) = description["workers"]
+    return worker
+
+
+def _batches_served(torchserve) -> int:
+    """How many batches the attributes worker has received (one log line per batch)."""
+    log = Path(torchserve.home) / "logs" / "model_log.log"
+    return sum(1 for line in log.read_text().splitlines() if "fashion-attributes" in line and "Backend received" in line)
+
+
+def test_a_burst_mixing_bad_and_good_uploads_is_answered_request_by_request(torchserve, served_models, photos):
+    bad = refused(photos[0])
+    fine = awkward_but_fine()
+    good = {f"photo {p.name}": p.read_bytes() for p in photos}
+    requests = [(name, data) for name, (data, _, _) in bad.items()] + list(fine.items()) + list(good.items())
+    requests += list(good.items())  # twice, so that several batches carry real photos
+    worker_before, batches_before = _worker(torchserve, ATTRIBUTES), _batches_served(torchserve)
+
+    def post(item: tuple[str, bytes]) -> tuple[str, httpx.Response]:
+        name, data = item
+        url = f"{torchserve.inference_url}/predictions/{ATTRIBUTES}"
+        return name, httpx.post(url, content=data, headers={"Content-Type": "application/octet-stream"}, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        responses = list(pool.map(post, requests))
+
+    for name, response in responses:
+        if name in bad:
+            _, status, words = bad[name]
+            assert response.status_code == status, (name, response.text)
+            assert words in response.json()["error"], name
+        else:
+            assert response.status_code == 200, (name, response.text)
+            answer = response.json()
+            assert answer["category"] and answer["colours"] and answer["model"]["name"] == ATTRIBUTES, name
+            if name in good:  # the served answer is the in-process answer for the same bytes
+                [(status, local)] = served_models[ATTRIBUTES].handle([good[name]])
+                assert_same_annotation(answer, local)
+    batches = _batches_served(torchserve) - batches_before
+    assert 0 < batches < len(requests)  # concurrent requests were batched
+    worker_after = _worker(torchserve, ATTRIBUTES)
+    assert worker_after["pid"] == worker_before["pid"] and worker_after["status"] == "READY"
+
+
+def test_exif_rotated_photo_is_annotated_upright(torchserve, served_models, photos):
+    rotated = make.exif_rotated_photo(photos[0])
+    upright = io.BytesIO()
+    decode_image(rotated).save(upright, "PNG")  # the same pixels, upright, with no orientation tag
+    response = httpx.post(f"{torchserve.inference_url}/predictions/{ATTRIBUTES}", content=rotated, timeout=60)
+    assert response.status_code == 200
+    [(status, local)] = served_models[ATTRIBUTES].handle([upright.getvalue()])
+    assert status == 200
+    assert_same_annotation(response.json(), local)
+    assert Image.open(io.BytesIO(rotated)).size[::-1] == Image.open(upright).size
+
+
+def test_the_embedder_serves_the_in_process_embedding(torchserve, served_models, photos):
+    data = photos[2].read_bytes()
+    response = httpx.post(f"{torchserve.inference_url}/predictions/{EMBEDDER}", content=data, timeout=60)
+    assert response.status_code == 200
+    [(_, local)] = served_models[EMBEDDER].handle([data])
+    served = response.json()
+    assert served["dim"] == local["dim"]
+    assert max(abs(a - b) for a, b in zip(served["embedding"], local["embedding"])) < 1e-5
