@@ -1,0 +1,30 @@
+"""The state of a shop's similar-items index, for the console's Catalogue page: how many products the database
+holds, how many the FAISS index serves, and the index's kind. Reading it first brings the index in step with the
+database (Catalogues.index rebuilds it from stored embeddings when the two disagree)."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from api.data import products
+from api.deps import CurrentAccount, Db, Indexes
+from api.schemas import Response
+
+router = APIRouter(tags=["products"])
+
+
+class IndexStatusOut(Response):
+    products: int = Field(description="products in the catalogue")
+    indexed: int = Field(description="products the similar-items index serves")
+    vectors: int = Field(description="image vectors in the index (a product may have several images)")
+    kind: str | None = Field(None, description="flat (exact) or ivf (approximate); null while the catalogue is empty")
+    dim: int | None = None
+
+
+@router.get("/catalogue/index", response_model=IndexStatusOut)
+async def index_status(account: CurrentAccount, db: Db, catalogues: Indexes) -> IndexStatusOut:
+    index = await catalogues.index(db, account.id)
+    count = len(await products.ids(db, account.id))
+    if index is None:
+        return IndexStatusOut(products=count, indexed=0, vectors=0)
+    return IndexStatusOut(products=count, indexed=len(index), vectors=index.n_vectors, kind=index.kind, dim=index.dim)
