@@ -178,7 +178,9 @@ class CatalogueIndex:
             if self._index.ntotal == 0:
                 return [[] for _ in queries]
             fetch = min(self._index.ntotal, (k + len(exclude)) * self._most_images)
-            scores, slots = self._searcher().search(queries, fetch, params=self._params(category))
+            # A category filter runs on the CPU master: GPU indexes do not take FAISS's ID selectors.
+            searcher = self._index if category is not None else self._searcher()
+            scores, slots = searcher.search(queries, fetch, params=self._params(category))
             return [self._hits(row_scores, row_slots, k, exclude) for row_scores, row_slots in zip(scores, slots)]
 
     def _searcher(self) -> faiss.Index:

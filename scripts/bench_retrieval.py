@@ -1,0 +1,222 @@
+"""Retrieval speed, in one run, with every ratio taken against a baseline measured in the same process.
+
+    python -m scripts.bench_retrieval [--sizes 10000 100000 1000000] [--checkpoint DIR | --model-store DIR]
+        [--data ../shared/data/fashion-products] [--json PATH]
+
+1. Single-query search latency (one OpenMP thread) p50/p95 at each size, exact and approximate (IVF), and
+   recall@10 of approximate against exact. Vectors: seeded, clustered, 256-d (scripts/synthetic_vectors.py).
+2. End-to-end similar items for one photo: embed it in-process (the real embedder) + search the 100k index.
+3. The original system's method: for each query, re-embed every gallery photo one by one and compare in a
+   per-image Python cosine loop, against ours (embed the query, search the index) on the same small gallery;
+   the original's time grows with the gallery, so its cost per gallery image is also projected to larger ones.
+4. Reindex throughput (images/s) beside the in-process batched forward-pass rate of the same model.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from api.inference import InProcessClient
+from handlers.archive import EMBEDDER, stage_archives
+from handlers.images import decode_image, to_tensor
+from handlers.in_process import ServedModel, open_archive
+from index import CatalogueIndex, CatalogueStore
+from scripts.catalogue_reader import DirectoryReader
+from scripts.dataset import read_records
+from scripts.reindex import reindex
+from scripts.synthetic_vectors import ClusteredVectors
+
+ROOT = Path(__file__).resolve().parents[1]
+DIM = 256
+
+
+def percentiles(seconds: list[float]) -> dict:
+    ms = np.array(seconds) * 1e3
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3)}
+
+
+def single_query_latency(index: CatalogueIndex, queries: np.ndarray) -> tuple[dict, list]:
+    index.search(queries[0], k=10)  # warm-up
+    times, results = [], []
+    for query in queries:
+        start = time.perf_counter()
+        results.append(index.search(query, k=10))
+        times.append(time.perf_counter() - start)
+    return percentiles(times), results
+
+
+def bench_search(sizes: list[int], n_queries: int) -> tuple[list[dict], CatalogueIndex]:
+    """Latency and recall per size; returns the approximate index of the size nearest 100k for the end-to-end run."""
+    generator = ClusteredVectors(DIM, n_clusters=1000, noise=1.0, seed=0)
+    queries, _ = generator.sample(n_queries, stream=1)
+    rows, kept = [], None
+    for n in sizes:
+        gallery, _ = generator.sample(n)
+        ids = [str(i) for i in range(n)]
+        exact = CatalogueIndex.build(DIM, ids, gallery, kind="flat")
+        exact_latency, truth = single_query_latency(exact, queries)
+        del exact
+        gc.collect()
+        started = time.perf_counter()
+        approximate = CatalogueIndex.build(DIM, ids, gallery, kind="ivf")
+        build_s = time.perf_counter() - started
+        del gallery
+        approx_latency, found = single_query_latency(approximate, queries)
+        recall = np.mean([len({h.product_id for h in t} & {h.product_id for h in f}) / 10 for t, f in zip(truth, found)])
+        rows.append({"vectors": n, "exact": exact_latency,
+                     "approximate": {**approx_latency, "nlist": approximate.nlist, "nprobe": approximate.nprobe,
+                                     "build_s": round(build_s, 1)},
+                     "recall@10": round(float(recall), 4)})
+        print(f"search {n:>9,} vectors: exact p50 {exact_latency['p50_ms']:.3f} ms p95 {exact_latency['p95_ms']:.3f} ms"
+              f" | IVF{approximate.nlist} nprobe {approximate.nprobe}: p50 {approx_latency['p50_ms']:.3f} ms"
+              f" p95 {approx_latency['p95_ms']:.3f} ms, recall@10 {recall:.4f} (built in {build_s:.0f} s)", flush=True)
+        if kept is None or abs(math.log(n / 100_000)) < abs(math.log(kept.n_vectors / 100_000)):
+            kept = approximate
+        del approximate
+        gc.collect()
+    return rows, kept
+
+
+async def bench_end_to_end(client: InProcessClient, photos: list[bytes], index: CatalogueIndex) -> dict:
+    await client.embed(photos[:1])  # warm-up
+    times = []
+    for photo in photos:
+        start = time.perf_counter()
+        (vector,) = await client.embed([photo])
+        index.search(vector, k=10)
+        times.append(time.perf_counter() - start)
+    result = {"gallery_vectors": index.n_vectors, "photos": len(photos), **percentiles(times)}
+    print(f"end to end (embed one photo in-process + search {index.n_vectors:,}): p50 {result['p50_ms']:.1f} ms, "
+          f"p95 {result['p95_ms']:.1f} ms over {len(photos)} photos", flush=True)
+    return result
+
+
+def python_cosine(a: list[float], b: list[float]) -> float:
+    dot = norm_a = norm_b = 0.0
+    for x, y in zip(a, b):
+        dot += x * y
+        norm_a += x * x
+        norm_b += y * y
+    return dot / math.sqrt(norm_a * norm_b)
+
+
+async def bench_original(client: InProcessClient, gallery: list[bytes], queries: list[bytes], full_size: int) -> dict:
+    """The seed system's method against ours on the same gallery of len(gallery) photos."""
+    original = []
+    for query in queries:
+        start = time.perf_counter()
+        (q,) = await client.embed([query])
+        q_list = q.tolist()
+        scores = []
+        for photo in gallery:  # the gallery was re-embedded for every query, one photo at a time
+            (g,) = await client.embed([photo])
+            scores.append(python_cosine(q_list, g.tolist()))
+        sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:10]
+        original.append(time.perf_counter() - start)
+    vectors = await client.embed(gallery)
+    index = CatalogueIndex.build(DIM, [str(i) for i in range(len(gallery))], np.stack(vectors))
+    ours = []
+    for query in queries * 5:
+        start = time.perf_counter()
+        (q,) = await client.embed([query])
+        index.search(q, k=10)
+        ours.append(time.perf_counter() - start)
+    original_s, ours_s = float(np.median(original)), float(np.median(ours))
+    per_image = original_s / len(gallery)
+    result = {"gallery": len(gallery), "queries": len(queries), "original_s_per_query": round(original_s, 3),
+              "ours_ms_per_query": round(ours_s * 1e3, 2), "speedup": round(original_s / ours_s, 1),
+              "original_projected_s_per_query": {str(full_size): round(per_image * full_size, 1),
+                                                 "100000": round(per_image * 100_000, 1)}}
+    print(f"original method on a {len(gallery)}-photo gallery: {original_s:.2f} s per query; ours {ours_s * 1e3:.1f} ms;"
+          f" {result['speedup']}x faster. Projected (linear in gallery size, not measured): "
+          f"{per_image * full_size:.0f} s per query at {full_size:,} photos, {per_image * 1e5:.0f} s at 100,000", flush=True)
+    return result
+
+
+def forward_rate(served: ServedModel, photos: list[bytes], batch_size: int, rounds: int = 4) -> float:
+    """Images/s of the model's forward pass alone on preprocessed batches (decoding excluded)."""
+    handler = served.handler
+    size, mean, std = (handler.preprocessing[k] for k in ("image_size", "mean", "std"))
+    batch = to_tensor([decode_image(p, min_side=size) for p in photos[:batch_size]], size, mean, std)
+    with torch.inference_mode():
+        handler.model(batch)  # warm-up
+        start = time.perf_counter()
+        for _ in range(rounds):
+            handler.model(batch)
+    return rounds * len(batch) / (time.perf_counter() - start)
+
+
+async def bench_reindex(served: ServedModel, data_dir: Path, n_images: int, batch_size: int) -> dict:
+    reader = DirectoryReader(data_dir)
+    reader.records = reader.records[:n_images]
+    photos = [r.image.read_bytes() for r in reader.records[:batch_size]]
+    before = forward_rate(served, photos, batch_size)
+    client = InProcessClient({EMBEDDER: served}, max_batch=batch_size)
+    with tempfile.TemporaryDirectory(prefix="kalas-bench-") as scratch:
+        summary = await reindex(reader, client, CatalogueStore(scratch), "bench", batch_size=batch_size,
+                                concurrency=2, progress=False)
+    after = forward_rate(served, photos, batch_size)
+    forward = (before + after) / 2
+    result = {"images": summary.embedded, "batch_size": batch_size, "reindex_images_per_s": round(summary.images_per_second, 1),
+              "forward_images_per_s": round(forward, 1), "forward_before_after": [round(before, 1), round(after, 1)],
+              "ratio": round(summary.images_per_second / forward, 3), "torch_threads": torch.get_num_threads()}
+    print(f"reindex {summary.embedded} photos: {summary.images_per_second:.1f} images/s; model forward pass alone "
+          f"(batch {batch_size}): {forward:.1f} images/s (before {before:.1f}, after {after:.1f}); "
+          f"ratio {result['ratio']:.2f}", flush=True)
+    return result
+
+
+async def bench_models(args: argparse.Namespace, approximate: CatalogueIndex) -> dict:
+    staged = None if args.model_store else stage_archives(args.checkpoint)
+    served = open_archive(Path(args.model_store or staged.name), EMBEDDER)
+    records = read_records(args.data)
+    photos = [r.image.read_bytes() for r in records[: args.photos]]
+    client = InProcessClient({EMBEDDER: served})
+    try:
+        out = {"end_to_end": await bench_end_to_end(client, photos, approximate)}
+        gallery = [r.image.read_bytes() for r in records[1000 : 1000 + args.original_gallery]]
+        out["original_method"] = await bench_original(client, gallery, photos[:2], len(records))
+    finally:
+        await client.aclose()
+    out["reindex"] = await bench_reindex(served, args.data, args.reindex_images, batch_size=32)
+    if staged is not None:
+        staged.cleanup()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=300, help="single queries timed per index")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "fashion-products")
+    parser.add_argument("--photos", type=int, default=50, help="photos timed end to end")
+    parser.add_argument("--original-gallery", type=int, default=100, help="gallery size for the original method")
+    parser.add_argument("--reindex-images", type=int, default=512)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", type=Path, help="default: checkpoints/fashion")
+    source.add_argument("--model-store", type=Path)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} at start (other work shares these cores)")
+    rows, approximate = bench_search(args.sizes, args.queries)
+    report = {"search": rows, **asyncio.run(bench_models(args, approximate))}
+    report["load_average"] = {"start": round(load[0], 1), "end": round(os.getloadavg()[0], 1), "cores": os.cpu_count()}
+    print(f"load average at end {report['load_average']['end']:.1f}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
