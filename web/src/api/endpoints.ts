@@ -33,12 +33,23 @@ export const annotations = {
 };
 
 export const similar = {
-  search: (photo: Blob, filename: string, crop: Crop | null, k: number, catalogue: "shop" | "demo") =>
-    request<SimilarResult>("/similar", { method: "POST", form: photoForm(photo, filename, crop), query: { k, catalogue } }),
+  search: (photo: Blob, filename: string, crop: Crop | null, k: number, catalogue: "shop" | "demo") => {
+    const form = photoForm(photo, filename, crop);
+    form.set("k", String(k));
+    form.set("catalogue", catalogue);
+    return request<SimilarResult>("/similar", { method: "POST", form });
+  },
 };
 
 export const products = {
   list: (offset: number, limit: number) => request<Page<Product>>("/products", { query: { offset, limit } }),
+  upload: (title: string, sku: string, photos: File[]) => {
+    const form = new FormData();
+    form.set("title", title);
+    if (sku) form.set("sku", sku);
+    photos.forEach((photo) => form.append("images", photo, photo.name));
+    return request<Product>("/products/upload", { method: "POST", form });
+  },
   import: (items: ProductIn[]) => request<ImportResult>("/products/import", { method: "POST", json: { products: items } }),
 };
 

@@ -134,6 +134,9 @@ export interface SimilarResult {
 export interface IndexStatus {
   products: number;
   indexed: number;
+  vectors: number;
+  kind: string | null;
+  dim: number | null;
 }
 
 export interface IntegrationIn {

@@ -1,15 +1,14 @@
 // Catalogue: the shop's products with their images, the state of its similar-items index, and an import form.
 import { useCallback, useEffect, useState } from "react";
 import { catalogue, products } from "../api/endpoints";
-import type { ImportResult, IndexStatus, Page, Product } from "../api/types";
+import type { IndexStatus, Page, Product } from "../api/types";
+import { AddProductForm } from "../components/AddProductForm";
+import { ImportForm } from "../components/ImportForm";
 import { Pager } from "../components/Pager";
-import { Empty, ErrorMessage, Notice, Spinner } from "../components/Status";
-import { parseProducts } from "../importFile";
+import { Empty, ErrorMessage, Spinner } from "../components/Status";
 import { useTask } from "../useTask";
 
 const LIMIT = 20;
-const EXAMPLE = `title,sku,url,image_urls
-Navy crew-neck tee,TEE-NAVY-M,https://shop.example/tee,https://shop.example/img/tee.jpg`;
 
 function IndexCard({ status }: { status: IndexStatus }) {
   return (
@@ -23,54 +22,18 @@ function IndexCard({ status }: { status: IndexStatus }) {
         <strong>{status.indexed}</strong>
       </div>
       <div className="stat">
+        <span className="muted">Image vectors</span>
+        <strong>{status.vectors}</strong>
+      </div>
+      <div className="stat">
+        <span className="muted">Index</span>
+        <strong>{status.kind ? `${status.kind === "flat" ? "exact" : "approximate"} (${status.kind})` : "empty"}</strong>
+      </div>
+      <div className="stat">
         <span className="muted">State</span>
-        <strong>{status.indexed >= status.products ? "up to date" : "behind"}</strong>
+        <strong data-testid="index-state">{status.indexed === status.products ? "up to date" : "behind"}</strong>
       </div>
     </div>
-  );
-}
-
-function ImportForm({ onImported }: { onImported: () => void }) {
-  const [text, setText] = useState("");
-  const [result, setResult] = useState<ImportResult | null>(null);
-  const send = useTask(
-    useCallback(async (raw: string) => {
-      setResult(await products.import(parseProducts(raw)));
-      onImported();
-    }, [onImported]),
-  );
-  return (
-    <form
-      className="card"
-      onSubmit={(event) => {
-        event.preventDefault();
-        send.run(text);
-      }}
-    >
-      <h2>Import products</h2>
-      <p className="help">
-        CSV with the columns <code>title, sku, url, image_urls</code> or a JSON list; up to 100 products at a time. The images are fetched from
-        their URLs and added to the similar-items index.
-      </p>
-      <div className="field">
-        <label htmlFor="import-file">From a file</label>
-        <input id="import-file" type="file" accept=".csv,.json,text/csv,application/json" onChange={async (event) => setText((await event.target.files?.[0]?.text()) ?? "")} />
-      </div>
-      <div className="field">
-        <label htmlFor="import-text">Or paste the list</label>
-        <textarea id="import-text" value={text} onChange={(event) => setText(event.target.value)} placeholder={EXAMPLE} className="mono" />
-      </div>
-      <ErrorMessage error={send.error} onDismiss={send.clearError} />
-      {result && (
-        <Notice>
-          Imported {result.created} product{result.created === 1 ? "" : "s"}
-          {result.failed > 0 && `; ${result.failed} failed: ${result.items.filter((item) => item.error).map((item) => `#${item.index + 1} ${item.error!.message}`).join("; ")}`}
-        </Notice>
-      )}
-      <button type="submit" className="primary" disabled={send.busy}>
-        {send.busy ? "Importing…" : "Import"}
-      </button>
-    </form>
   );
 }
 
@@ -96,7 +59,10 @@ export function CataloguePage() {
       <p className="lead">Your products: the gallery that Similar items searches.</p>
       {status && <IndexCard status={status} />}
       <ErrorMessage error={load.error} />
-      <ImportForm onImported={reload} />
+      <div className="two-columns">
+        <AddProductForm onAdded={reload} />
+        <ImportForm onImported={reload} />
+      </div>
       <h2>Products</h2>
       {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun="products" />}
       {load.busy && !page && <Spinner label="Loading products…" />}

@@ -1,0 +1,64 @@
+// Add one product from photos on this device (or the phone's camera): it is embedded and joins the index at once.
+import { useCallback, useState, type FormEvent } from "react";
+import { products } from "../api/endpoints";
+import type { Product } from "../api/types";
+import { checkPhoto } from "./PhotoPicker";
+import { ErrorMessage, Notice } from "./Status";
+import { useTask } from "../useTask";
+
+export function AddProductForm({ onAdded }: { onAdded: () => void }) {
+  const [title, setTitle] = useState("");
+  const [sku, setSku] = useState("");
+  const [photos, setPhotos] = useState<File[]>([]);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [added, setAdded] = useState<Product | null>(null);
+  const [round, setRound] = useState(0); // remounts the file input, whose chosen files cannot be cleared otherwise
+  const add = useTask(
+    useCallback(
+      async (name: string, code: string, files: File[]) => {
+        setAdded(await products.upload(name, code, files));
+        setTitle("");
+        setSku("");
+        setPhotos([]);
+        setRound((value) => value + 1);
+        onAdded();
+      },
+      [onAdded],
+    ),
+  );
+  const choose = (files: FileList | null) => {
+    const chosen = Array.from(files ?? []);
+    const wrong = chosen.map(checkPhoto).find(Boolean) ?? (chosen.length > 8 ? "Choose at most 8 photos per product." : null);
+    setProblem(wrong);
+    setPhotos(wrong ? [] : chosen);
+  };
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (!photos.length) setProblem("Choose at least one photo of the product.");
+    else add.run(title.trim(), sku.trim(), photos);
+  };
+  return (
+    <form className="card stack" onSubmit={submit} data-testid="add-product">
+      <h2>Add a product</h2>
+      <div className="field">
+        <label htmlFor="product-title">Title</label>
+        <input id="product-title" required maxLength={300} value={title} onChange={(event) => setTitle(event.target.value)} />
+      </div>
+      <div className="field">
+        <label htmlFor="product-sku">SKU (optional)</label>
+        <input id="product-sku" maxLength={100} value={sku} onChange={(event) => setSku(event.target.value)} className="mono" />
+      </div>
+      <div className="field">
+        <label htmlFor="product-photos">Photos (1 to 8)</label>
+        <input key={round} id="product-photos" type="file" accept="image/*" multiple onChange={(event) => choose(event.target.files)} />
+      </div>
+      <ErrorMessage error={problem ?? add.error} />
+      {added && <Notice>Added "{added.title}" to the catalogue.</Notice>}
+      <div>
+        <button type="submit" className="primary" disabled={add.busy}>
+          {add.busy ? "Adding…" : "Add product"}
+        </button>
+      </div>
+    </form>
+  );
+}
