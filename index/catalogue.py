@@ -13,7 +13,7 @@ Thread safety: searches run concurrently; add/update/remove wait for them and ru
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import ContextManager, Iterable, Sequence
 
 import faiss
 import numpy as np
@@ -42,6 +42,11 @@ def as_vectors(vectors: np.ndarray | Sequence[float], dim: int) -> np.ndarray:
         raise ValueError("a zero vector has no direction to compare: check the embedder's output")
     array /= norms[:, None]
     return np.ascontiguousarray(array)
+
+
+def _ids(exclude: Iterable[str]) -> set[str]:
+    # A lone id passed as a string must not turn into a set of its characters.
+    return {exclude} if isinstance(exclude, str) else set(exclude)
 
 
 class CatalogueIndex:
@@ -163,13 +168,13 @@ class CatalogueIndex:
                exclude: Iterable[str] = ()) -> list[Hit]:
         """The k products most similar to `query`, best first; one OpenMP thread (a single query)."""
         with omp_threads(1):
-            return self._search(as_vectors(query, self.dim), k, category, set(exclude))[0]
+            return self._search(as_vectors(query, self.dim), k, category, _ids(exclude))[0]
 
     def search_many(self, queries: np.ndarray, k: int = 10, *, category: str | None = None,
                     exclude: Iterable[str] = ()) -> list[list[Hit]]:
         """`search` for each row of `queries`, on every core."""
         with omp_threads(batch_threads()):
-            return self._search(as_vectors(queries, self.dim), k, category, set(exclude))
+            return self._search(as_vectors(queries, self.dim), k, category, _ids(exclude))
 
     def _search(self, queries: np.ndarray, k: int, category: str | None, exclude: set[str]) -> list[list[Hit]]:
         if k < 1:
@@ -227,7 +232,8 @@ class CatalogueIndex:
             "images": [[self._slot_image[s] for s in self._product_slots[p]] for p in products],
         }, self._index
 
-    def reading(self):  # noqa: ANN201 - a context manager
+    def reading(self) -> ContextManager[None]:
+        """Hold off mutations (not searches) for the duration, e.g. while the index is written to disk."""
         return self._lock.reading()
 
     @classmethod

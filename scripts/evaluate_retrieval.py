@@ -21,6 +21,7 @@ import random
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -36,7 +37,7 @@ KS = (1, 5, 10)
 
 
 def retrieval_metrics(queries: list[Record], results: list[list[Hit]], gallery: dict[str, Record],
-                      same: callable) -> dict:
+                      same: Callable[[Record, Record], bool]) -> dict:
     """precision@k and hit@k (overall and macro over the query's type) where `same(query, result)` is relevance."""
     per_query = {k: [] for k in KS}
     for query, hits in zip(queries, results):
@@ -52,7 +53,7 @@ def retrieval_metrics(queries: list[Record], results: list[list[Hit]], gallery: 
     return out
 
 
-def macro(queries: list[Record], values: list[float], key: callable) -> float:
+def macro(queries: list[Record], values: list[float], key: Callable[[Record], str]) -> float:
     by_type: dict[str, list[float]] = {}
     for query, value in zip(queries, values):
         by_type.setdefault(key(query), []).append(value)

@@ -75,6 +75,7 @@ def test_category_filter_and_exclusion() -> None:
     assert [h.product_id for h in index.search(unit(0), k=5, category="shoes")] == ["shoe-1"]
     assert index.search(unit(0), k=5, category="hats") == []
     assert [h.product_id for h in index.search(unit(0), k=1, category="shirts", exclude={"shirt-1"})] == ["shirt-2"]
+    assert [h.product_id for h in index.search(unit(0), k=5, exclude="shirt-1")] == ["shoe-1", "shirt-2"]
 
 
 def test_empty_index_and_k_larger_than_catalogue() -> None:
