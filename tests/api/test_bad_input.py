@@ -1,0 +1,183 @@
+"""Bad input: each gets a clear 4xx that says what was wrong, and nothing is stored half-way."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pymongo import MongoClient
+
+from api.inference import InProcessClient
+from api.main import create_app
+from tests.api.conftest import create_shop, make_settings
+from tests.support import images as awkward
+
+LIMIT = 200_000
+
+
+@pytest.fixture
+def small_limits(mongo_server, mongo_database, tmp_path, image_host, served_models):
+    """The app with a 200 kB upload limit, 3 images per batch and a 1.5 s fetch deadline."""
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes", max_upload_bytes=LIMIT,
+                             max_batch=3, fetch_timeout_s=1.5, fetch_allow_origins=frozenset({image_host.origin}))
+    inference = InProcessClient(dict(served_models))
+    with TestClient(create_app(settings, inference=inference)) as client:
+        shop = create_shop(client)
+        yield client, shop, settings
+    import asyncio
+
+    asyncio.run(inference.aclose())
+
+
+def _nothing_stored(mongo_uri: str, database: str) -> None:
+    with MongoClient(mongo_uri) as mongo:
+        db = mongo[database]
+        assert db.images.count_documents({}) == db.annotations.count_documents({}) == db.products.count_documents({}) == 0
+
+
+def _error(answer, status: int, *words: str) -> dict:
+    assert answer.status_code == status, (answer.status_code, answer.text)
+    error = answer.json()["error"]
+    assert set(error) == {"code", "message"}
+    for word in words:
+        assert word in error["message"], (word, error["message"])
+    return error
+
+
+def test_bad_uploads(small_limits, photos, mongo_server, shared_data: Path):
+    client, shop, settings = small_limits
+    post = lambda body, **kw: client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("f", body)}, **kw)  # noqa: E731
+
+    # Over the limit by its declared length: refused before the body is read.
+    _error(post(b"\xff" * (LIMIT + 100_000)), 413, "limit")
+    _error(post(awkward.png_bomb()), 413, "megapixels")
+    _error(post(awkward.not_an_image()), 400, "not an image")
+    _error(post(awkward.corrupt_png()), 400)
+    _error(post(b""), 400, "empty")
+    truncated = awkward.truncated_jpeg(next((shared_data / "fashion-products" / "images").glob("*.jpg")))
+    _error(post(truncated), 400, "truncated")
+    outside = post(photos[0], data={"crop": json.dumps({"x": 200, "y": 0, "width": 100, "height": 10})})
+    assert _error(outside, 422, "x+width")["code"] == "crop_outside_image"
+    _error(post(photos[0], data={"crop": "{not json"}), 422, "crop")
+    _error(post(photos[0], data={"crop": json.dumps({"x": 0, "y": 0, "width": 0, "height": 5})}), 422, "crop")
+    _error(post(photos[0], data={"crop": json.dumps({"x": 0, "y": 0, "width": 5, "height": 5, "depth": 1})}), 422)
+    _nothing_stored(mongo_server.uri, settings.database)
+
+
+@pytest.fixture
+def served_app(small_limits):
+    """The same app behind a real uvicorn on a free port, to watch what the server reads off the socket."""
+    import threading
+
+    import uvicorn
+
+    from tests.support.mongo import free_port
+
+    client, shop, settings = small_limits
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.05)
+    yield port, shop
+    server.should_exit = True
+    thread.join(10)
+
+
+def _raw_upload(port: int, key: str, headers: str, chunks) -> tuple[bytes, int]:
+    """Send a request head and then body chunks until the server answers; (answer, body bytes sent)."""
+    import select
+    import socket
+
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"POST /api/v1/annotations HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
+                     f"Content-Type: multipart/form-data; boundary=x\r\n{headers}\r\n".encode())
+        for chunk in chunks:
+            if select.select([sock], [], [], 0.01)[0]:
+                break
+            try:
+                sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+        sock.settimeout(10)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) == 0:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+        return answer, sent
+
+
+def test_oversized_uploads_are_refused_before_they_are_read_whole(served_app):
+    port, shop = served_app
+    # Declared too large: answered from the head alone, before a byte of the body is sent.
+    answer, _ = _raw_upload(port, shop.key, "Content-Length: 104857600\r\n", [])
+    assert answer.startswith(b"HTTP/1.1 413") and b"limit" in answer
+    # No length (chunked): the server stops at the limit, long before the client's 64 MB are through.
+    part = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+    chunks = [part] + [b"\xff" * 65536] * 1024
+    framed = (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" for chunk in chunks)
+    answer, sent = _raw_upload(port, shop.key, "Transfer-Encoding: chunked\r\n", framed)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < 8 * 2**20
+
+
+def test_batches_over_the_limits(small_limits, photos, mongo_server):
+    client, shop, settings = small_limits
+    files = [("files", (f"{i}.jpg", photos[i])) for i in range(4)]
+    _error(client.post("/api/v1/annotations/batch", headers=shop.headers, files=files), 413, "limit is 3")
+    _error(client.post("/api/v1/annotations/batch", headers=shop.headers, files=files[:2],
+                       data={"crops": json.dumps([None])}), 422, "1 crop boxes for 2 images")
+    _nothing_stored(mongo_server.uri, settings.database)
+
+
+def test_unknown_fields_and_malformed_json(small_limits, image_host, photos):
+    client, shop, _ = small_limits
+    url = image_host.add("ok.jpg", photos[0])
+    error = _error(client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": url, "colour": "red"}), 422)
+    assert "unknown field 'colour'" in error["message"]
+    malformed = client.post("/api/v1/annotations/url", headers=shop.headers | {"Content-Type": "application/json"},
+                            content=b"{nope")
+    _error(malformed, 422)
+    _error(client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": "ftp://x/y.jpg"}), 422, "url")
+    _error(client.post("/api/v1/products", headers=shop.headers, json={"title": "x", "image_urls": [url], "price": 3}),
+           422, "unknown field 'price'")
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.1:{port}/files/ok.jpg", "http://localhost/x.jpg",
+                                    "http://169.254.169.254/latest/meta-data/", "http://[::1]/x.jpg", "http://10.0.0.1/x.jpg"])
+def test_ssrf_urls_and_redirects_are_refused(small_limits, image_host, photos, mongo_server, target):
+    client, shop, settings = small_limits
+    image_host.add("ok.jpg", photos[0])
+    direct = target.format(port=9)  # a loopback port that is not on the allow list
+    _error(client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": direct}), 400, "private")
+    redirect = image_host.url("redirect?to=" + target.format(port=image_host.server.server_address[1]).replace(
+        f"127.0.0.1:{image_host.server.server_address[1]}", f"127.0.0.2:{image_host.server.server_address[1]}"))
+    _error(client.post("/api/v1/similar/url", headers=shop.headers, json={"url": redirect}), 400, "private")
+    _nothing_stored(mongo_server.uri, settings.database)
+
+
+def test_slow_and_endless_downloads_are_cut_off(small_limits, image_host, mongo_server):
+    client, shop, settings = small_limits
+    _error(client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": image_host.url("slow")}), 504, "1.5 s")
+    _error(client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": image_host.url("endless")}), 413)
+    _error(client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": image_host.url("status/404")}), 422, "404")
+    _nothing_stored(mongo_server.uri, settings.database)
+
+
+def test_a_product_with_one_bad_image_is_not_stored(small_limits, photos, mongo_server):
+    client, shop, settings = small_limits
+    answer = client.post("/api/v1/products/upload", headers=shop.headers, data={"title": "t"},
+                         files=[("images", ("a.jpg", photos[0])), ("images", ("b.jpg", awkward.png_bomb()))])
+    _error(answer, 413, "image 2")
+    _nothing_stored(mongo_server.uri, settings.database)
+
+
+def test_unknown_routes_and_methods(client):
+    _error(client.get("/api/v1/nothing-here"), 404, "/api/v1/docs")
+    _error(client.put("/api/v1/auth/login", json={}), 405)
