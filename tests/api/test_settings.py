@@ -1,0 +1,45 @@
+"""Settings are validated at start-up and refuse what cannot work, naming the variable to fix."""
+from __future__ import annotations
+
+import pytest
+
+from api.core.settings import PLACEHOLDER_SECRET, Settings, SettingsError
+
+
+def test_development_defaults_work():
+    settings = Settings.from_env({})
+    assert settings.environment == "development" and settings.secret_key == PLACEHOLDER_SECRET
+
+
+def test_placeholder_or_short_secret_is_refused_outside_development():
+    with pytest.raises(SettingsError, match="KALAS_SECRET_KEY"):
+        Settings.from_env({"KALAS_ENVIRONMENT": "production"})
+    with pytest.raises(SettingsError, match="at least 32"):
+        Settings.from_env({"KALAS_ENVIRONMENT": "production", "KALAS_SECRET_KEY": "short"})
+    good = Settings.from_env({"KALAS_ENVIRONMENT": "production", "KALAS_SECRET_KEY": "x" * 40})
+    assert good.environment == "production"
+
+
+def test_unknown_and_invalid_variables_are_named():
+    with pytest.raises(SettingsError, match="KALAS_MONGO_URL"):
+        Settings.from_env({"KALAS_MONGO_URL": "mongodb://x"})
+    with pytest.raises(SettingsError, match="KALAS_MONGO_URI"):
+        Settings.from_env({"KALAS_MONGO_URI": "postgres://x"})
+    with pytest.raises(SettingsError, match="KALAS_MAX_UPLOAD_BYTES"):
+        Settings.from_env({"KALAS_MAX_UPLOAD_BYTES": str(64 * 2**20)})  # above what one document can hold
+    with pytest.raises(SettingsError, match="not both"):
+        Settings.from_env({"KALAS_INFERENCE_URL": "http://127.0.0.1:8080", "KALAS_MODEL_STORE": "model_store"})
+
+
+def test_lists_are_read_from_commas():
+    settings = Settings.from_env({"KALAS_FETCH_ALLOW_ORIGINS": "images.intra:80,cdn.intra:8080"})
+    assert settings.fetch_allow_origins == frozenset({"images.intra:80", "cdn.intra:8080"})
+
+
+def test_app_factory_reads_the_environment_only_when_not_given_settings(monkeypatch):
+    from api.main import create_app
+
+    monkeypatch.setenv("KALAS_ENVIRONMENT", "production")  # the process environment, not our code, is changed
+    with pytest.raises(SettingsError):
+        create_app()
+    assert create_app(Settings()).state.settings.environment == "development"
