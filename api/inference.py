@@ -49,15 +49,39 @@ def _as_embedding(answer: dict | InferenceError) -> np.ndarray | InferenceError:
     return np.asarray(answer["embedding"], dtype=np.float32)
 
 
-class TorchServeClient:
-    """TorchServe's inference API over HTTP. `token` is the inference key when token authorization is on."""
+def torchserve_key(key_file: str | Path, kind: str = "inference") -> str:
+    """A key TorchServe generated (`inference`, `management` or `API`): with token authorization on it writes
+    them to key_file.json in its working directory at every start, and again when a key is rotated."""
+    try:
+        return str(json.loads(Path(key_file).read_text())[kind]["key"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InferenceError(503, f"cannot read TorchServe's {kind} key from {key_file}: {error!r}") from None
 
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 60.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+def _is_key_refusal(response: httpx.Response) -> bool:
+    """TorchServe answers a missing, wrong or expired key with 400 and this exception type."""
+    return response.status_code in (400, 401) and "InvalidKeyException" in response.text
+
+
+class TorchServeClient:
+    """TorchServe's inference API over HTTP.
+
+    With token authorization on, pass the inference key as `token`, or better TorchServe's `key_file`: the key is
+    read from it, and read again when TorchServe refuses it (a restart or a rotation writes a new one), so the
+    API follows a new key without a restart of its own.
+    """
+
+    def __init__(self, base_url: str, *, token: str | None = None, key_file: str | Path | None = None,
+                 timeout: float = 60.0) -> None:
         self.base_url = base_url.rstrip("/")
+        self._key_file = Path(key_file) if key_file else None
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, headers=headers, timeout=timeout, limits=httpx.Limits(max_connections=64)
+            base_url=self.base_url, timeout=timeout, limits=httpx.Limits(max_connections=64)
         )
+        if token:
+            self._http.headers["Authorization"] = f"Bearer {token}"
+        elif self._key_file is not None and self._key_file.is_file():
+            self._use_key_file()
 
     async def annotate(self, images: Sequence[bytes]) -> list[dict | InferenceError]:
         return list(await asyncio.gather(*(self._predict(ATTRIBUTES, image) for image in images)))
@@ -72,7 +96,7 @@ class TorchServeClient:
     async def ping(self) -> None:
         """Return if TorchServe says it is healthy (every model has its workers); InferenceError otherwise."""
         try:
-            response = await self._http.get("/ping", timeout=5.0)
+            response = await self._send("GET", "/ping", timeout=5.0)
         except httpx.TransportError as error:
             raise InferenceError(503, f"TorchServe at {self.base_url} did not answer: {type(error).__name__}") from None
         if response.status_code != 200:
@@ -80,14 +104,26 @@ class TorchServeClient:
 
     async def _predict(self, model: str, image: bytes) -> dict | InferenceError:
         try:
-            response = await self._http.post(
-                f"/predictions/{model}", content=image, headers={"Content-Type": "application/octet-stream"}
+            response = await self._send(
+                "POST", f"/predictions/{model}", content=image, headers={"Content-Type": "application/octet-stream"}
             )
         except httpx.TransportError as error:
             return InferenceError(503, f"TorchServe at {self.base_url} did not answer: {type(error).__name__} {error}")
+        except InferenceError as error:
+            return error
         if response.status_code == 200:
             return response.json()
         return InferenceError(response.status_code, _error_message(response))
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        response = await self._http.request(method, url, **kwargs)
+        if self._key_file is not None and _is_key_refusal(response):
+            self._use_key_file()  # TorchServe restarted or rotated its key: take the new one, try once more
+            response = await self._http.request(method, url, **kwargs)
+        return response
+
+    def _use_key_file(self) -> None:
+        self._http.headers["Authorization"] = f"Bearer {torchserve_key(self._key_file)}"
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -45,7 +45,19 @@ class Server:
     pgid: int
 
     def models(self) -> list[str]:
-        return [m["modelName"] for m in httpx.get(f"{self.management_url}/models", timeout=10).json()["models"]]
+        response = httpx.get(f"{self.management_url}/models", headers=self.headers("management"), timeout=10)
+        return [m["modelName"] for m in response.json()["models"]]
+
+    def headers(self, kind: str) -> dict[str, str]:
+        """The `kind` key when token authorization is on (config.production.properties): TorchServe writes
+        key_file.json into its working directory, this instance's home."""
+        from api.inference import InferenceError, torchserve_key
+
+        key_file = Path(self.home) / "key_file.json"
+        try:
+            return {"Authorization": f"Bearer {torchserve_key(key_file, kind)}"} if key_file.is_file() else {}
+        except InferenceError:  # being written at start: the request is refused and asked again
+            return {}
 
 
 def free_ports(count: int) -> list[int]:
@@ -118,7 +130,8 @@ def _wait_until_ready(server: Server, launcher: subprocess.Popen, models: list[s
             raise RuntimeError(f"TorchServe exited with code {launcher.returncode} at start; see {server.home}/logs")
         try:
             ready = all(_model_ready(server, name) for name in models)
-            if ready and httpx.get(f"{server.inference_url}/ping", timeout=5).status_code == 200:
+            ping = httpx.get(f"{server.inference_url}/ping", headers=server.headers("inference"), timeout=5) if ready else None
+            if ping is not None and ping.status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -127,7 +140,7 @@ def _wait_until_ready(server: Server, launcher: subprocess.Popen, models: list[s
 
 
 def _model_ready(server: Server, name: str) -> bool:
-    response = httpx.get(f"{server.management_url}/models/{name}", timeout=5)
+    response = httpx.get(f"{server.management_url}/models/{name}", headers=server.headers("management"), timeout=5)
     if response.status_code == 404:
         # The archives are registered before the HTTP ports open: a model missing now failed to load.
         raise RuntimeError(f"TorchServe could not load {name}; see {server.home}/logs/ts_log.log")

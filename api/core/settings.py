@@ -34,6 +34,8 @@ class Settings(BaseModel):
     # Exactly one way to reach the models: TorchServe over HTTP, or the archives run in-process.
     inference_url: str | None = None
     model_store: Path | None = None
+    # With TorchServe's token authorization on (production): its key_file.json, re-read when a key changes.
+    torchserve_key_file: Path | None = None
     index_dir: Path = ROOT / "var" / "indexes"
     demo_catalogue: str = Field("demo", description="the catalogue searched when a shop asks for the demo gallery")
 
