@@ -1,0 +1,48 @@
+"""Reading locust's CSV statistics and printing the run's summary (p50/p95 per endpoint, throughput, failures)."""
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    requests: int
+    failures: int
+    p50_ms: float
+    p95_ms: float
+    rps: float
+
+
+def read_stats(prefix: Path) -> dict[str, Endpoint]:
+    """`{prefix}_stats.csv` by request name; the row locust calls "Aggregated" is kept under that name."""
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        return {row["Name"]: Endpoint(row["Name"], int(row["Request Count"]), int(row["Failure Count"]),
+                                      _ms(row["50%"]), _ms(row["95%"]), float(row["Requests/s"]))
+                for row in csv.DictReader(handle)}
+
+
+def read_failures(prefix: Path) -> list[dict[str, str]]:
+    path = Path(f"{prefix}_failures.csv")
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _ms(value: str) -> float:
+    return float(value) if value not in ("", "N/A") else float("nan")
+
+
+def table(stats: dict[str, Endpoint]) -> str:
+    lines = [f"{'endpoint':34} {'requests':>9} {'failed':>7} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}"]
+    for endpoint in stats.values():
+        lines.append(f"{endpoint.name:34} {endpoint.requests:9d} {endpoint.failures:7d} {endpoint.p50_ms:8.0f} "
+                     f"{endpoint.p95_ms:8.0f} {endpoint.rps:8.2f}")
+    return "\n".join(lines)
+
+
+def as_json(stats: dict[str, Endpoint]) -> dict[str, dict]:
+    return {name: asdict(endpoint) for name, endpoint in stats.items()}

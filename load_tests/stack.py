@@ -1,0 +1,65 @@
+"""The service as production runs it, on loopback: nx-27017, TorchServe (production config), the API, the worker,
+and a WooCommerce store emulator as the shops' store. Everything binds free loopback ports and stops with the run."""
+from __future__ import annotations
+
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts import torchserve as torchserve_script
+from tests.integrations.harness import Service, service_env
+from tests.support.mongo import start_mongo, stop_mongo
+from tests.support.production_torchserve import build_model_store, key_file, start_production_torchserve
+from tests.support.woocommerce import WooCommerceStore
+
+DATABASE = "kalas_load"
+
+
+@dataclass
+class Stack:
+    home: Path
+    mongo: subprocess.Popen
+    mongo_uri: str
+    torchserve: torchserve_script.Server
+    store: WooCommerceStore
+    service: Service
+    next_archive: Path
+
+    @property
+    def api_url(self) -> str:
+        return self.service.url
+
+    @property
+    def key_file(self) -> Path:
+        return key_file(self.torchserve)
+
+
+def start_stack(home: Path, checkpoint: Path) -> Stack:
+    model_store, next_archive = build_model_store(home, checkpoint)
+    mongo, server = start_mongo(home / "mongo")
+    started: list = [lambda: stop_mongo(mongo)]
+    try:
+        torchserve = start_production_torchserve(home, model_store)
+        started.append(lambda: torchserve_script.stop(torchserve))
+        store = WooCommerceStore().start()
+        started.append(store.stop)
+        env = service_env(server.uri, DATABASE, home / "indexes", [f"127.0.0.1:{store.port}"], torchserve.inference_url)
+        env |= {"KALAS_ENVIRONMENT": "production", "KALAS_SECRET_KEY": secrets.token_urlsafe(48),
+                "KALAS_TORCHSERVE_KEY_FILE": str(key_file(torchserve))}
+        service = Service(env, home)
+        started.append(service.stop)
+        service.start_api()
+        service.start_worker()
+    except BaseException:
+        for stop in reversed(started):
+            stop()
+        raise
+    return Stack(home, mongo, server.uri, torchserve, store, service, next_archive)
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.service.stop()
+    stack.store.stop()
+    torchserve_script.stop(stack.torchserve)
+    stop_mongo(stack.mongo)
