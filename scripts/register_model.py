@@ -3,6 +3,7 @@
     python -m scripts.register_model register fashion-attributes-1.1.mar [--check-image photo.jpg]
     python -m scripts.register_model switch fashion-attributes 1.0      # back to a version still registered
     python -m scripts.register_model list fashion-attributes
+    python -m scripts.register_model rotate-key inference                # or management
 
 `register` loads the archive (already in TorchServe's model store: production allows nothing else) as a new
 version beside the serving one, with the serving version's batching and worker settings, waits until its workers
@@ -13,6 +14,8 @@ version stays registered (for `switch` back) unless `--retire-old` is given.
 
 With token authorization on (production), the management and inference keys are read from TorchServe's
 key_file.json (`--key-file`; by default the one in the current directory, TorchServe's working directory).
+Keys expire (`token_expiration_min`): `rotate-key` has TorchServe write a new one to that file, and the API and
+the worker take it up at their next request.
 """
 from __future__ import annotations
 
@@ -105,6 +108,11 @@ class TorchServeAdmin:
     def retire(self, name: str, version: str) -> None:
         self._call("DELETE", f"/models/{name}/{version}")
 
+    def rotate_key(self, kind: str) -> None:
+        response = self.management.post("/token", params={"type": kind}, headers=self._headers("API"))
+        if response.status_code != 200:
+            raise RegistrationError(f"rotating the {kind} key: TorchServe answered {response.status_code}: {response.text}")
+
 
 def register(admin: TorchServeAdmin, archive: Archive, check_image: Path | None = None,
              retire_old: bool = False) -> str:
@@ -137,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     switch.add_argument("version")
     listing = commands.add_parser("list", help="the registered versions of a model")
     listing.add_argument("name")
+    rotate = commands.add_parser("rotate-key", help="have TorchServe replace a key in its key file")
+    rotate.add_argument("kind", choices=["inference", "management"])
     args = parser.parse_args(argv)
 
     key_file = args.key_file or (Path("key_file.json") if Path("key_file.json").is_file() else None)
@@ -149,6 +159,11 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "switch":
             admin.switch(args.name, args.version)
             print(f"{args.name}: now serving {args.version}")
+        elif args.command == "rotate-key":
+            if key_file is None:
+                raise RegistrationError("rotate-key needs TorchServe's key file (--key-file)")
+            admin.rotate_key(args.kind)
+            print(f"new {args.kind} key written to {key_file}")
         else:
             default = admin.default(args.name)["modelVersion"]
             for version in admin.versions(args.name):

@@ -116,9 +116,7 @@ def test_the_api_follows_a_rotated_inference_key(production, sample_photo: bytes
     old_key = torchserve_key(keys)
 
     def rotate() -> None:
-        rotated = httpx.post(f"{server.management_url}/token", params={"type": "inference"}, timeout=10,
-                             headers={"Authorization": f"Bearer {torchserve_key(keys, 'API')}"})
-        assert rotated.status_code == 200, rotated.text
+        main(["--management-url", server.management_url, "--key-file", str(keys), "rotate-key", "inference"])
 
     async def scenario() -> tuple:
         following = TorchServeClient(server.inference_url, key_file=keys)
