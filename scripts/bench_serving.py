@@ -1,0 +1,155 @@
+"""Serving benchmark: the same photos through the in-process client and through TorchServe, in one run.
+
+    python -m scripts.bench_serving [--model-store model_store] [--requests 60] [--burst 64] [--json PATH]
+
+Per model (fashion-attributes, fashion-embedder) it measures
+- single-image latency: one request at a time, p50 and p95 over `--requests` requests;
+- batched throughput: `--burst` images sent at once (TorchServe batches them by its config; the in-process
+  client runs them in batches of the same size), images per second, best of `--rounds` rounds;
+and prints the ratios TorchServe / in-process. Targets (2-core machine): p50 <= 40 ms for one image through
+TorchServe, batched throughput through TorchServe >= 80% of in-process. The machine's load average is printed
+with the figures: other processes on a shared machine skew both sides.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+# The policy scripts/torchserve.py gives TorchServe's workers, so that both sides run torch alike; it has to
+# be set before torch is imported (see WAIT_POLICY there).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+from api.inference import InferenceClient, InferenceError, InProcessClient, TorchServeClient  # noqa: E402
+from handlers.archive import ATTRIBUTES, EMBEDDER, ROOT  # noqa: E402
+from scripts import build_archives, torchserve  # noqa: E402
+from scripts.dataset import read_records  # noqa: E402
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+BATCH_SIZE = 8  # as config.properties' batchSize, so both sides run the same batches
+
+
+def sample_photos(count: int) -> list[bytes]:
+    """Half consumer photos (about 400x533), half shop photos (224x224), interleaved."""
+    clothing = read_records(SHARED_DATA / "clothing")[: count // 2]
+    products = read_records(SHARED_DATA / "fashion-products")[: count - len(clothing)]
+    mixed = [r for pair in zip(clothing, products) for r in pair]
+    return [record.image.read_bytes() for record in mixed]
+
+
+async def _call(client: InferenceClient, model: str, images: list[bytes]) -> None:
+    answers = await (client.annotate(images) if model == ATTRIBUTES else client.embed(images))
+    failures = [a for a in answers if isinstance(a, InferenceError)]
+    if failures:
+        raise RuntimeError(f"{model} refused a benchmark photo: {failures[0]}")
+
+
+async def latency_ms(client: InferenceClient, model: str, photos: list[bytes], requests: int) -> dict:
+    for photo in photos[:3]:  # warm-up: first calls allocate
+        await _call(client, model, [photo])
+    times = []
+    for i in range(requests):
+        started = time.perf_counter()
+        await _call(client, model, [photos[i % len(photos)]])
+        times.append((time.perf_counter() - started) * 1000)
+    quantiles = statistics.quantiles(times, n=20)
+    return {"p50": round(statistics.median(times), 1), "p95": round(quantiles[18], 1), "requests": requests}
+
+
+async def throughput(client: InferenceClient, model: str, photos: list[bytes], burst: int, rounds: int) -> dict:
+    images = [photos[i % len(photos)] for i in range(burst)]
+    await _call(client, model, images[:BATCH_SIZE])
+    rates = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        await _call(client, model, images)
+        rates.append(burst / (time.perf_counter() - started))
+    return {"images_per_s": round(max(rates), 1), "rounds": [round(r, 1) for r in rates], "burst": burst}
+
+
+async def measure(client: InferenceClient, photos: list[bytes], args: argparse.Namespace) -> dict:
+    results = {}
+    for model in (ATTRIBUTES, EMBEDDER):
+        results[model] = {
+            "latency_ms": await latency_ms(client, model, photos, args.requests),
+            "throughput": await throughput(client, model, photos, args.burst, args.rounds),
+        }
+    await client.aclose()
+    return results
+
+
+def report(figures: dict) -> None:
+    print(f"\nload average before/after: {figures['load_before']} / {figures['load_after']}  ({figures['machine']})")
+    header = f"{'model':20} {'path':12} {'p50 ms':>8} {'p95 ms':>8} {'img/s':>8}"
+    print(header + "\n" + "-" * len(header))
+    for model in (ATTRIBUTES, EMBEDDER):
+        for path in ("in_process", "torchserve"):
+            f = figures[path][model]
+            print(f"{model:20} {path:12} {f['latency_ms']['p50']:8.1f} {f['latency_ms']['p95']:8.1f} "
+                  f"{f['throughput']['images_per_s']:8.1f}")
+        r = figures["ratios"][model]
+        print(f"{model:20} {'ratio ts/ip':12} {r['p50']:8.2f} {r['p95']:8.2f} {r['throughput']:8.2f}")
+    a = figures["targets"]
+    print(f"\ntargets: TorchServe p50 {a['p50_ms']} ms <= 40: {a['p50_ok']}; "
+          f"TorchServe batched throughput {a['throughput_ratio']:.0%} of in-process >= 80%: {a['throughput_ok']}")
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
+    parser.add_argument("--photos", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=60, help="single-image requests per model and path")
+    parser.add_argument("--burst", type=int, default=64, help="images per throughput round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    if args.model_store == ROOT / "model_store" and not build_archives.up_to_date(args.model_store):
+        build_archives.main(["--output", str(args.model_store)])
+    photos = sample_photos(args.photos)
+    figures: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+                     "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+                     "load_before": [round(x, 2) for x in os.getloadavg()], "photos": len(photos),
+                     "batch_size": BATCH_SIZE}
+    print("in-process ...", flush=True)
+    figures["in_process"] = asyncio.run(
+        measure(InProcessClient.from_model_store(args.model_store, max_batch=BATCH_SIZE), photos, args))
+    with tempfile.TemporaryDirectory(prefix="kalas-bench-") as home:
+        print("starting TorchServe ...", flush=True)
+        server = torchserve.start(args.model_store, home=Path(home))
+        try:
+            print("through TorchServe ...", flush=True)
+            figures["torchserve"] = asyncio.run(measure(TorchServeClient(server.inference_url, timeout=300), photos, args))
+        finally:
+            torchserve.stop(server)
+    figures["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    figures["ratios"] = {
+        model: {
+            "p50": round(figures["torchserve"][model]["latency_ms"]["p50"] / figures["in_process"][model]["latency_ms"]["p50"], 2),
+            "p95": round(figures["torchserve"][model]["latency_ms"]["p95"] / figures["in_process"][model]["latency_ms"]["p95"], 2),
+            "throughput": round(figures["torchserve"][model]["throughput"]["images_per_s"]
+                                / figures["in_process"][model]["throughput"]["images_per_s"], 2),
+        }
+        for model in (ATTRIBUTES, EMBEDDER)
+    }
+    p50 = figures["torchserve"][ATTRIBUTES]["latency_ms"]["p50"]
+    ratio = figures["ratios"][ATTRIBUTES]["throughput"]
+    figures["targets"] = {"p50_ms": p50, "p50_ok": p50 <= 40.0, "throughput_ratio": ratio, "throughput_ok": ratio >= 0.8}
+    report(figures)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {args.json}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
