@@ -3,7 +3,7 @@
 A few lanes in one process each claim a job with a lease, run it, and record its fate: done, back in the queue
 after a backoff (5xx, time-outs, 429 after its Retry-After, the models unavailable), or dead-lettered (refused
 keys, an unusable photo, or the tries used up). A job whose worker died is claimed again when its lease runs out;
-each step extends the lease, so a slow job keeps it and a dead worker loses it.
+a heartbeat extends the lease while the job runs, so a slow job keeps it and a dead worker loses it.
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ class Worker:
         """Run one claimed job to its recorded end; returns the state it ended in."""
         db = self.services.db
         try:
-            outcome = await self._work(job)
+            outcome = await self._with_heartbeat(job, self._work(job))
         except LeaseLost:
             log.warning("job %s: lease lost to another worker", job["_id"])
             return "lease lost"
@@ -82,6 +82,22 @@ class Worker:
             return await self._failed(job, JobFailure(f"{type(error).__name__}: {error}", retryable=True))
         await jobs.finish(db, job, outcome)
         return jobs.DONE
+
+    async def _with_heartbeat(self, job: dict, work) -> str:
+        """Run `work`, extending the lease every third of it: a slow step (a cold model, a slow store) keeps the
+        job, and only a worker that stopped beating loses it."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.options.lease_s / 3)
+                if done:
+                    return task.result()
+                if not await jobs.extend_lease(self.services.db, job, self.options.lease_s):
+                    raise LeaseLost(job["_id"])
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _failed(self, job: dict, failure: JobFailure) -> str:
         db, backoff = self.services.db, self.options.backoff
@@ -121,6 +137,7 @@ class Worker:
 
 async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> None:
     """Open what the jobs share, run the lanes until `stop`, close everything."""
+    from api.catalogue import Catalogues
     from api.main import _open_indexes, _open_inference
 
     client = open_client(settings.mongo_uri)
@@ -131,7 +148,7 @@ async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> No
     inference = _open_inference(settings)
     if inference is None:
         raise SystemExit("the worker needs the models: set KALAS_INFERENCE_URL (TorchServe) or KALAS_MODEL_STORE")
-    services = Services(db, inference, fetcher, _open_indexes(settings))
+    services = Services(db, inference, fetcher, Catalogues(_open_indexes(settings)), settings.max_upload_bytes)
     try:
         log.info("worker started: %d lanes, lease %.0f s", options.lanes, options.lease_s)
         await Worker(services, Vault.from_secret_key(settings.secret_key), options).run(stop)

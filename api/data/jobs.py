@@ -95,6 +95,13 @@ async def add_step(db: AsyncDatabase, job: dict, step: str, detail: str = "", ok
     return result.matched_count == 1
 
 
+async def extend_lease(db: AsyncDatabase, job: dict, lease_s: float) -> bool:
+    """The worker's heartbeat; False when the lease was already lost to another worker."""
+    moment = time.time()
+    result = await db.jobs.update_one(_fence(job), {"$set": {"lease_until": moment + lease_s, "updated": moment}})
+    return result.matched_count == 1
+
+
 async def finish(db: AsyncDatabase, job: dict, outcome: str) -> bool:
     result = await db.jobs.update_one(_fence(job), {"$set": {"state": DONE, "outcome": outcome, "last_error": None,
                                                              "lease_until": 0.0, "updated": time.time()}})

@@ -1,49 +1,47 @@
-"""A WooCommerce product in the shop's similar-item catalogue: its photo stored, its embedding indexed.
+"""A WooCommerce product in the shop's similar-item catalogue, through the API's own catalogue code
+(api/catalogue.py: database first, index second, saved so the API process reloads it).
 
-The catalogue product is found again by its store origin (`source`), so annotating the product again (new photos)
-replaces its entry instead of adding a second one.
+The catalogue product carries its origin in `metadata`, so annotating the store product again (new photos)
+replaces that entry's images instead of adding a second product.
 """
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import numpy as np
-
+from api import catalogue
 from api.core.errors import ApiError
-from api.data import images, integrations, products
+from api.data import integrations, products
 from api.photos import prepare
 
 
 class CatalogueFailure(Exception):
-    """The photo cannot enter the catalogue (not an image, too large): running the job again will not help."""
+    """The photo cannot enter the catalogue; `retryable` says whether the cause may pass (the models away)."""
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
-async def add_to_catalogue(services: Any, job: dict, product: dict, photo: bytes, embedding: np.ndarray,
-                           annotation: dict) -> str:
-    """The catalogue product id of the store product, created or updated, and upserted in the shop's index."""
+def origin(integration_id: str, product_id: int) -> dict[str, str]:
+    return {"source": "woocommerce", "integration": integration_id, "store_product_id": str(product_id)}
+
+
+async def add_to_catalogue(services: Any, job: dict, product: dict, photo: bytes, max_bytes: int) -> str:
+    """The id of the catalogue product made from the store product (created, or its images replaced)."""
     db, account_id = services.db, job["account"]
     try:
-        checked = await asyncio.to_thread(prepare, photo, None, len(photo) + 1)
+        checked = await asyncio.to_thread(prepare, photo, None, max_bytes)
+        fields = {"title": product.get("name") or f"WooCommerce product {product['id']}", "sku": None,
+                  "url": product.get("permalink"), "metadata": origin(job["integration"], product["id"])}
+        existing = await integrations.catalogue_product(db, account_id, job["integration"], product["id"])
+        if existing is None:
+            stored = await catalogue.create_product(db, services.catalogues, services.inference, account_id, fields,
+                                                    [checked])
+            return stored["_id"]
+        await products.update(db, account_id, existing["_id"], {"title": fields["title"], "url": fields["url"]})
+        await catalogue.replace_images(db, services.catalogues, services.inference, account_id, existing, [checked])
+        return existing["_id"]
     except ApiError as error:
-        raise CatalogueFailure(f"the product photo is not a usable image: {error.message}") from None
-    image = images.new_image(account_id, checked.data, checked.content_type, checked.width, checked.height)
-    await images.insert_many(db, [image])
-    fields = {"title": product.get("name") or f"WooCommerce product {product['id']}", "sku": product.get("sku") or None,
-              "url": product.get("permalink"), "category": (annotation.get("category") or [{}])[0].get("label"),
-              "source": {"integration": job["integration"], "product_id": product["id"]}}
-    existing = await integrations.catalogue_product(db, account_id, job["integration"], product["id"])
-    vector = [float(x) for x in np.asarray(embedding, dtype=np.float32)]
-    if existing is None:
-        stored = await products.insert(db, products.new_product(account_id, fields | {"sku": None}, [image], [vector]))
-        product_id = stored["_id"]
-    else:
-        product_id = existing["_id"]
-        await products.update(db, account_id, product_id, fields | {"sku": existing.get("sku"),
-                                                                    "images": products.image_metas([image]),
-                                                                    "embeddings": [vector]})
-        await images.delete(db, account_id, [i for i in products.image_ids(existing) if i != image["_id"]])
-    index = services.indexes.get_or_create(account_id, dim=len(vector))
-    index.upsert(product_id, np.asarray([vector], dtype=np.float32), images=[image["_id"]], category=fields["category"])
-    await asyncio.to_thread(services.indexes.save, account_id)
-    return product_id
+        raise CatalogueFailure(f"the photo could not enter the similar-item catalogue: {error.message}",
+                               retryable=error.status >= 500) from None

@@ -9,7 +9,6 @@ PUT them merged with the merchant's own, with the marker that stops the `product
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,7 +37,8 @@ class Services:
     db: Any
     inference: Any
     fetcher: SafeHttp
-    indexes: Any
+    catalogues: Any  # api.catalogue.Catalogues over this process's index store
+    max_photo_bytes: int
 
 
 KNOWN_FAILURES = (StoreError, FetchError, InferenceError, CatalogueFailure)
@@ -55,7 +55,7 @@ def job_failure(error: Exception) -> JobFailure:
         return JobFailure(f"the models could not annotate the photo ({error.status}): {error.message}",
                           error.status >= 500 or error.status == 429)
     if isinstance(error, CatalogueFailure):
-        return JobFailure(str(error), retryable=False)
+        return JobFailure(str(error), error.retryable)
     raise error
 
 
@@ -71,19 +71,16 @@ async def annotate_product(services: Services, job: dict, store: WooClient, step
         return "the product has no photo yet (it is annotated when one is added)"
 
     source = product["images"][0]["src"]
-    photo = (await services.fetcher.get(source)).body
+    photo = (await services.fetcher.get(source, max_bytes=services.max_photo_bytes)).body
     await step("photo fetched", f"{len(photo)} bytes from {source}")
-    annotations, embeddings = await asyncio.gather(services.inference.annotate([photo]),
-                                                   services.inference.embed([photo]))
-    annotation, embedding = annotations[0], embeddings[0]
-    for result in (annotation, embedding):
-        if isinstance(result, InferenceError):
-            raise result
+    [annotation] = await services.inference.annotate([photo])
+    if isinstance(annotation, InferenceError):
+        raise annotation
     prediction = prediction_from(annotation)
     await step("annotated", f"category {prediction.category}; tags {', '.join(prediction.tags) or 'none'}")
 
-    await add_to_catalogue(services, job, product, photo, embedding, annotation)
-    await step("indexed", "added to the shop's similar-item search")
+    catalogue_id = await add_to_catalogue(services, job, product, photo, services.max_photo_bytes)
+    await step("indexed", f"catalogue product {catalogue_id} in the shop's similar-item search")
 
     previous = marker(product) or {}
     categories = merge_terms(product.get("categories", []), [prediction.category] if prediction.category else [],

@@ -50,17 +50,18 @@ class Live:
             product = self.store.catalogue.view(product_id)
             return product if any(m["key"] == "kalas_iris" for m in product["meta_data"]) else None
 
-        return wait_for(done, timeout_s, f"product {product_id} annotated; jobs: {self.jobs_of(product_id)}")
+        return wait_for(done, timeout_s, lambda: f"product {product_id} annotated; jobs: {self.jobs_of(product_id)}; "
+                        f"deliveries: {[(d.topic, d.status) for d in self.store.deliveries]}")
 
 
-def wait_for(check: Callable[[], object], timeout_s: float, what: str) -> object:
+def wait_for(check: Callable[[], object], timeout_s: float, what: str | Callable[[], str]) -> object:
     deadline = time.monotonic() + timeout_s
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for: {what}")
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for: {what() if callable(what) else what}")
         time.sleep(0.1)
 
 

@@ -39,7 +39,7 @@ def test_a_new_product_gets_its_category_and_tags_merged_with_the_merchants(live
     assert names(product["categories"]) == {"Sale", marker["category"]}  # the merchant's category kept
     assert names(product["tags"]) == {"Organic cotton", *marker["added_tags"]}  # and the merchant's tag
     [job] = live.jobs_of(created["id"])
-    assert job["state"] == "done" and job["attempts"] == 1
+    assert job["state"] == "done" and job["attempts"] == 1, job
     steps = [s["step"] for s in job["steps"]]
     assert steps == ["queued", "claimed", "product read", "photo fetched", "annotated", "indexed", "written back", "done"]
 
@@ -47,11 +47,12 @@ def test_a_new_product_gets_its_category_and_tags_merged_with_the_merchants(live
 def test_the_product_is_found_by_similar_item_search_with_its_own_photo(live: Live):
     created = live.store.create_product("Findable", [live.photos[1].read_bytes()])
     live.annotated(created["id"])
-    response = live.api("POST", "/similar", files={"image": ("photo.jpg", live.photos[1].read_bytes(), "image/jpeg")},
-                        params={"k": 3})
+    response = live.api("POST", "/similar", files={"file": ("photo.jpg", live.photos[1].read_bytes(), "image/jpeg")},
+                        data={"k": "3"})
     assert response.status_code == 200, response.text
     best = response.json()["items"][0]
-    assert best["product"]["title"] == "Findable" and best["score"] > 0.99
+    assert best["product"]["title"] == "Findable" and best["score"] > 0.99, best
+    assert best["product"]["metadata"]["store_product_id"] == str(created["id"])
 
 
 def test_the_services_own_update_does_not_loop(live: Live):

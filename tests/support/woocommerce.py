@@ -37,6 +37,7 @@ class Delivery:
     body: bytes
     headers: dict[str, str]
     status: int | None = None  # None: the delivery URL could not be reached
+    sent_at: float = 0.0  # time.monotonic() when the POST started
 
 
 @dataclass
@@ -57,6 +58,7 @@ class WooCommerceStore:
         self.uploads: dict[str, bytes] = {}
         self.deliveries: list[Delivery] = []
         self.api_requests: list[tuple[str, str, int]] = []
+        self.writes: dict[int, list[float]] = {}  # product id → time.monotonic() of each PUT through the API
         self._faults: list[Fault] = []
         self._outbox: queue.Queue = queue.Queue()
         self._server: ThreadingHTTPServer | None = None
@@ -167,6 +169,7 @@ class WooCommerceStore:
         return Delivery(webhook.id, webhook.topic, body, headers)
 
     def send(self, webhook: Webhook, delivery: Delivery) -> Delivery:
+        delivery.sent_at = time.monotonic()
         try:
             delivery.status = httpx.post(webhook.delivery_url, content=delivery.body, headers=delivery.headers,
                                          timeout=60).status_code
@@ -284,6 +287,7 @@ def _route(store: WooCommerceStore, method: str, path: str, query: dict, body: d
         product_id = int(match.group(1))
         if method == "PUT":
             product = catalogue.update_product(product_id, body)
+            store.writes.setdefault(product_id, []).append(time.monotonic())
             store.fire("product.updated", product)
             return 200, product, {}
         return 200, catalogue.view(product_id), {}

@@ -1,0 +1,101 @@
+"""Benchmark: time from a WooCommerce webhook delivery to the product updated in the store.
+
+Everything runs for real on this machine — nx-27017, TorchServe serving the archives, the API under uvicorn and
+`python -m api.worker` — against the emulated WooCommerce store of the tests (a real HTTP server that sends
+signed webhooks). Products are created at a steady rate, as a merchant's import does; for each one the clock
+starts when the store sends `product.created` and stops when the service's PUT reaches the store.
+
+    python -m scripts.bench_webhooks                      # 200 products at 4/s, worker lanes 4 (and 1 as baseline)
+    python -m scripts.bench_webhooks --products 50 --rate 2 --lanes 4
+
+Prints p50/p95/max latency and throughput per worker configuration; the target is p95 ≤ 2 s.
+(The original system took about 30 s for one product.)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from handlers.archive import DEFAULT_CHECKPOINT, build_archives
+from scripts import torchserve
+from tests.integrations.live import WORKER_ARGS, start_live, stop_live, wait_for
+from tests.support.mongo import start_mongo, stop_mongo
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = ROOT.parent / "shared" / "data" / "fashion-products" / "images"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run_once(mongo_uri: str, inference_url: str, home: Path, photos: list[Path], products: int, rate: float,
+             lanes: int) -> dict:
+    home.mkdir(parents=True, exist_ok=True)
+    args = list(WORKER_ARGS)
+    args[args.index("--lanes") + 1] = str(lanes)
+    live = start_live(mongo_uri, f"bench_{lanes}_{time.monotonic_ns() % 10**9}", home, inference_url, photos)
+    try:
+        if lanes != 4:
+            for worker in list(live.service.workers):
+                live.service.kill_worker(worker)
+            live.service.workers.clear()
+            live.service.start_worker(*args)
+        warm = live.store.create_product("warm-up", [photos[0].read_bytes()])
+        live.annotated(warm["id"], timeout_s=120)
+        created, started = [], time.monotonic()
+        for n in range(products):
+            created.append(live.store.create_product(f"bench {n}", [photos[n % len(photos)].read_bytes()])["id"])
+            time.sleep(max(0.0, started + (n + 1) / rate - time.monotonic()))
+        wait_for(lambda: all(p in live.store.writes for p in created), 600, "every product written back")
+        elapsed = max(live.store.writes[p][0] for p in created) - started
+        live.store.wait_for_deliveries()
+        sent = {}
+        for delivery in live.store.deliveries:
+            if delivery.topic == "product.created":
+                sent.setdefault(json.loads(delivery.body)["id"], delivery.sent_at)
+        latencies = [live.store.writes[p][0] - sent[p] for p in created]
+        loops = sum(len(live.store.writes[p]) - 1 for p in created)
+        return {"lanes": lanes, "n": len(latencies), "p50": statistics.median(latencies),
+                "p95": percentile(latencies, 0.95), "max": max(latencies), "throughput": len(created) / elapsed,
+                "extra_writes": loops}
+    finally:
+        stop_live(live)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench_webhooks", description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=4.0, help="products created per second")
+    parser.add_argument("--lanes", type=int, nargs="+", default=[4, 1], help="worker lanes to measure, in order")
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    args = parser.parse_args()
+    photos = sorted(PHOTOS.glob("*.jpg"))[:100]
+    with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as work:
+        home = Path(work)
+        build_archives(home / "model_store", checkpoint_dir=args.checkpoint)
+        mongo, server = start_mongo(home / "mongo")
+        models = torchserve.start(home / "model_store", home=home / "torchserve")
+        try:
+            results = [run_once(server.uri, models.inference_url, home / f"run{lanes}", photos, args.products,
+                                args.rate, lanes) for lanes in args.lanes]
+        finally:
+            torchserve.stop(models)
+            stop_mongo(mongo)
+    print(f"webhook delivery → product updated in the store, {args.products} products at {args.rate:g}/s")
+    for r in results:
+        print(f"  lanes={r['lanes']}: p50 {r['p50']:.3f} s  p95 {r['p95']:.3f} s  max {r['max']:.3f} s  "
+              f"throughput {r['throughput']:.2f} products/s  extra writes (loops) {r['extra_writes']}  n={r['n']}")
+    if len(results) > 1:
+        print(f"  p95 ratio lanes={results[-1]['lanes']} / lanes={results[0]['lanes']}: "
+              f"{results[-1]['p95'] / results[0]['p95']:.2f}×")
+    print(f"  target p95 ≤ 2 s: {'met' if results[0]['p95'] <= 2.0 else 'NOT met'} (lanes={results[0]['lanes']})")
+
+
+if __name__ == "__main__":
+    main()
