@@ -44,9 +44,11 @@ def load_archived_model(model_dir: Path, settings: dict) -> tuple[nn.Module, dic
 
         model, _ = load_fashion_model(model_dir / spec["checkpoint"], backbone_weights=model_dir / spec["weights"])
     elif spec["kind"] == "mmfashion":
-        from handlers.models.mmfashion import load_mmfashion_model
+        from handlers.models.mmfashion import load_mmfashion_checkpoint
 
-        model = load_mmfashion_model(model_dir / spec["weights"], arch=spec["arch"])
+        model, found = load_mmfashion_checkpoint(model_dir / spec["weights"])
+        if found.arch != spec["arch"]:
+            raise ValueError(f"the archive's checkpoint is an MMFashion {found.arch}, its config says {spec['arch']}")
     else:
         raise ValueError(f"unknown model kind {spec['kind']!r} in the archive's model-config.yaml")
     return model.eval(), settings["preprocessing"]
@@ -83,17 +85,29 @@ def _stage_fashion(checkpoint_dir: Path, inputs: Path) -> tuple[Path, dict, dict
     return backbone, {**spec, "embedding_dim": meta["embedding_dim"]}, {"labels": labels, "preprocessing": preprocessing}
 
 
-def _stage_mmfashion(checkpoint: Path, arch: str, inputs: Path) -> tuple[Path, dict, dict]:
+def _stage_mmfashion(checkpoint: Path, arch: str, labels_file: Path | None, inputs: Path) -> tuple[Path, dict, dict]:
+    """Inputs of an MMFashion model: the runner checkpoint as given, checked strictly against `arch`."""
     from handlers.models import mmfashion
 
+    model, found = mmfashion.load_mmfashion_checkpoint(checkpoint)
+    if found.arch != arch:
+        raise ValueError(f"{checkpoint} is an MMFashion {found.arch} checkpoint, not {arch} (--mmfashion-arch)")
     weights = inputs / "mmfashion.pth"
     shutil.copy2(checkpoint, weights)
-    model = mmfashion.load_mmfashion_model(weights, arch=arch)
-    labels = {"category": [{"label": c, "name": c} for c in mmfashion.category_labels(model)],
-              "attributes": [{"label": a, "name": a} for a in mmfashion.attribute_labels(model)]}
+    # MMFashion's label names live in its data set's list files, not in the checkpoint: take them from a JSON
+    # file ({"category": [...], "attributes": [...]}) when given, else number them.
+    given = json.loads(Path(labels_file).read_text()) if labels_file else {}
+    labels = {}
+    for head, size, prefix in (("category", found.categories, "category"), ("attributes", found.attributes, "attribute")):
+        names = given.get(head) or [f"{prefix}-{i}" for i in range(size)]
+        if len(names) != size:
+            raise ValueError(f"{labels_file} names {len(names)} {head}; the checkpoint has {size}")
+        labels[head] = [{"label": name, "name": name} for name in names]
     preprocessing = {"image_size": mmfashion.INPUT_SIZE, "mean": list(mmfashion.MEAN), "std": list(mmfashion.STD)}
-    spec = {"kind": "mmfashion", "arch": arch, "weights": weights.name, "embedding_dim": mmfashion.EMBEDDING_DIM}
-    return weights, spec, {"labels": labels, "preprocessing": preprocessing}
+    spec = {"kind": "mmfashion", "arch": arch, "weights": weights.name, "embedding_dim": found.embedding}
+    served = [name for name, present in ((ATTRIBUTES, found.attributes or found.categories), (EMBEDDER, found.embedding))
+              if present]
+    return weights, spec, {"labels": labels, "preprocessing": preprocessing, "served": served}
 
 
 def build_archives(
@@ -102,6 +116,7 @@ def build_archives(
     checkpoint_dir: Path | None = None,
     mmfashion_checkpoint: Path | None = None,
     mmfashion_arch: str = "resnet50",
+    mmfashion_labels: Path | None = None,
     archive_format: str = "default",
     settings: dict | None = None,
     version: str = VERSION,
@@ -112,7 +127,7 @@ def build_archives(
         inputs = Path(work)
         shutil.copytree(PACKAGE, inputs / "extra" / "handlers", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         if mmfashion_checkpoint is not None:
-            weights, spec, extra = _stage_mmfashion(Path(mmfashion_checkpoint), mmfashion_arch, inputs)
+            weights, spec, extra = _stage_mmfashion(Path(mmfashion_checkpoint), mmfashion_arch, mmfashion_labels, inputs)
         else:
             weights, spec, extra = _stage_fashion(Path(checkpoint_dir or DEFAULT_CHECKPOINT), inputs)
         (inputs / "extra" / "labels.json").write_text(json.dumps(extra["labels"], indent=1, ensure_ascii=False))
@@ -120,7 +135,8 @@ def build_archives(
                             "model": spec, "preprocessing": extra["preprocessing"], "embedding_dim": spec["embedding_dim"]}
         config = inputs / "model-config.yaml"
         config.write_text(yaml.safe_dump({"handler": handler_settings}, sort_keys=False))
-        return [_pack(name, inputs, weights, config, output, archive_format, version) for name in (ATTRIBUTES, EMBEDDER)]
+        served = extra.get("served", [ATTRIBUTES, EMBEDDER])
+        return [_pack(name, inputs, weights, config, output, archive_format, version) for name in served]
 
 
 def _pack(name: str, inputs: Path, weights: Path, config: Path, output: Path, archive_format: str,

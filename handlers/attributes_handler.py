@@ -4,7 +4,8 @@ Per image it answers (docs/architecture.md, "Annotation"):
 - `category`: the `top_k` most probable categories (softmax over the category head), best first;
 - `attributes`: per attribute group, the values whose softmax probability within the group is at least
   `attribute_threshold`, best first, at most `top_k`. An MMFashion model has one multi-label head instead:
-  each attribute scores its own sigmoid, and those at least `attribute_threshold` are listed under `attributes`;
+  each attribute scores its own sigmoid, and those at least `attribute_threshold` are listed under `attributes`
+  (and `category` is empty when the checkpoint has no category predictor);
 - `colours`: up to `colours` dominant colours of the garment's own pixels (handlers/colours.py).
 `top_k`, `attribute_threshold`, `colours` and the label file come from the archive's model config.
 """
@@ -39,8 +40,9 @@ class AttributesHandler(ImageBatchHandler):
                 group: _ranked(logits[row].softmax(-1), self.labels["attributes"][group], self.threshold, self.top_k)
                 for group, logits in attributes.items()
             }
+        category = outputs.get("category")  # an MMFashion attribute model may have no category head
         return {
-            "category": _ranked(outputs["category"][row].softmax(-1), self.labels["category"], 0.0, self.top_k),
+            "category": [] if category is None else _ranked(category[row].softmax(-1), self.labels["category"], 0.0, self.top_k),
             "attributes": groups,
             "colours": dominant_colours(image, self.colours_k),
             "model": self.identity,

@@ -34,23 +34,30 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--mmfashion-checkpoint", type=Path,
                         help="an MMFashion (mmcv runner) checkpoint to serve instead of the default model")
     parser.add_argument("--mmfashion-arch", choices=["vgg16", "resnet50"], default="resnet50")
+    parser.add_argument("--mmfashion-labels", type=Path,
+                        help='JSON {"category": [...], "attributes": [...]} naming the checkpoint\'s outputs in order')
     parser.add_argument("--top-k", type=int, help="categories per answer (default 5)")
     parser.add_argument("--version", default=VERSION,
                         help=f"the model version the archives register as (default {VERSION}; see scripts/register_model.py)")
     args = parser.parse_args(argv)
 
-    for path, what in ((args.mmfashion_checkpoint, "MMFashion checkpoint"), (None if args.mmfashion_checkpoint else args.checkpoint, "checkpoint directory")):
-        if path is not None and not path.exists():
-            parser.error(f"the {what} {path} does not exist")
+    source = args.mmfashion_checkpoint or args.checkpoint
+    if not source.exists():
+        parser.error(f"the {'MMFashion checkpoint' if args.mmfashion_checkpoint else 'checkpoint directory'} "
+                     f"{source} does not exist")
     started = time.perf_counter()
-    built = build_archives(
-        args.output,
-        checkpoint_dir=args.checkpoint,
-        mmfashion_checkpoint=args.mmfashion_checkpoint,
-        mmfashion_arch=args.mmfashion_arch,
-        settings={"top_k": args.top_k} if args.top_k else None,
-        version=args.version,
-    )
+    try:
+        built = build_archives(
+            args.output,
+            checkpoint_dir=args.checkpoint,
+            mmfashion_checkpoint=args.mmfashion_checkpoint,
+            mmfashion_arch=args.mmfashion_arch,
+            mmfashion_labels=args.mmfashion_labels,
+            settings={"top_k": args.top_k} if args.top_k else None,
+            version=args.version,
+        )
+    except (ValueError, FileNotFoundError) as error:  # a checkpoint that does not fit: say which and why
+        parser.error(str(error))
     for path in built:
         print(f"built {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     print(f"in {time.perf_counter() - started:.1f} s")

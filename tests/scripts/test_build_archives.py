@@ -9,9 +9,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from handlers.archive import ATTRIBUTES, EMBEDDER
+from handlers.in_process import open_archive
 from handlers.models.efficientnet_lite import package_weights_path
 from handlers.taxonomy import load_taxonomy
 from scripts import build_archives
@@ -65,3 +67,39 @@ def test_a_missing_checkpoint_is_refused_with_its_path(tmp_path: Path, capsys):
         build_archives.main(["--checkpoint", str(tmp_path / "nowhere"), "--output", str(tmp_path / "store")])
     assert "nowhere does not exist" in capsys.readouterr().err
     assert not (tmp_path / "store").exists()
+
+
+@pytest.fixture(scope="module")
+def mmfashion_vgg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MMFashion VGG-16 attribute+category+retrieval checkpoint in mmcv's runner format (random weights)."""
+    from handlers.models.mmfashion import MMFashionSpec, build_mmfashion_model, save_mmfashion_checkpoint
+
+    torch.manual_seed(0)
+    spec = MMFashionSpec(arch="vgg16", pool_hidden=64, pool_out=64, attributes=12, categories=5, embedding=16, ids=9)
+    path = tmp_path_factory.mktemp("mmfashion") / "latest.pth"
+    save_mmfashion_checkpoint(build_mmfashion_model(spec), path, meta={"epoch": 50, "mmcv_version": "0.2.10"})
+    return path
+
+
+@pytest.mark.slow
+def test_an_mmfashion_checkpoint_builds_archives_that_serve_it(mmfashion_vgg: Path, tmp_path: Path, shared_data):
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"category": [f"cat{i}" for i in range(5)], "attributes": [f"a{i}" for i in range(12)]}))
+    built = build_archives.main(["--mmfashion-checkpoint", str(mmfashion_vgg), "--mmfashion-arch", "vgg16",
+                                 "--mmfashion-labels", str(labels), "--output", str(tmp_path / "store")])
+    assert sorted(p.name for p in built) == ["fashion-attributes.mar", "fashion-embedder.mar"]
+    photo = next((shared_data / "clothing" / "images").glob("*.jpg")).read_bytes()
+    [(status, annotation)] = open_archive(tmp_path / "store", ATTRIBUTES).handle([photo])
+    assert status == 200
+    assert len(annotation["category"]) == 5 and {c["label"] for c in annotation["category"]} == {f"cat{i}" for i in range(5)}
+    assert set(annotation["attributes"]) == {"attributes"}  # one multi-label head, sigmoid per attribute
+    assert all(a["label"].startswith("a") and a["score"] >= 0.3 for a in annotation["attributes"]["attributes"])
+    [(status, embedding)] = open_archive(tmp_path / "store", EMBEDDER).handle([photo])
+    assert status == 200 and embedding["dim"] == 16 and len(embedding["embedding"]) == 16
+
+
+def test_an_mmfashion_checkpoint_of_the_other_architecture_is_refused(mmfashion_vgg: Path, tmp_path: Path, capsys):
+    with pytest.raises(SystemExit):
+        build_archives.main(["--mmfashion-checkpoint", str(mmfashion_vgg), "--mmfashion-arch", "resnet50",
+                             "--output", str(tmp_path / "store")])
+    assert "is an MMFashion vgg16 checkpoint, not resnet50" in capsys.readouterr().err
