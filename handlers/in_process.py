@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
 from ts.utils.util import list_classes_from_module
 
 _METRICS_CONFIG = Path(os.path.dirname(ts.__file__)) / "configs" / "metrics.yaml"
+# TorchServe's base handler announces at import which optional accelerators (OpenVINO, ONNX, TensorRT) it did
+# not find; in a worker that goes to the model log, in the API's process it would be noise at every start.
+logging.getLogger("ts.torch_handler.base_handler").setLevel(logging.ERROR)
 
 
 class ServedModel:
@@ -42,14 +47,16 @@ class ServedModel:
         (handler_class,) = list_classes_from_module(module)
         self.handler = handler_class()
         self.handler.initialize(self.context)
+        self._lock = threading.Lock()  # the context holds one batch's request state at a time
 
     def handle(self, images: list[bytes]) -> list[tuple[int, dict]]:
-        ids = {idx: str(idx) for idx in range(len(images))}
-        self.context.request_ids = ids
-        self.context.metrics.request_ids = ids
-        self.context.request_processor = [RequestProcessor({}) for _ in images]
-        bodies = self.handler.handle([{"body": bytearray(image)} for image in images], self.context)
-        return [(self.context.get_response_status(idx)[0], body) for idx, body in enumerate(bodies)]
+        with self._lock:
+            ids = {idx: str(idx) for idx in range(len(images))}
+            self.context.request_ids = ids
+            self.context.metrics.request_ids = ids
+            self.context.request_processor = [RequestProcessor({}) for _ in images]
+            bodies = self.handler.handle([{"body": bytearray(image)} for image in images], self.context)
+            return [(self.context.get_response_status(idx)[0], body) for idx, body in enumerate(bodies)]
 
 
 def open_archive(model_store: Path, name: str) -> ServedModel:

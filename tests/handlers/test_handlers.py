@@ -139,3 +139,12 @@ def test_the_embedder_serves_the_in_process_embedding(torchserve, served_models,
     served = response.json()
     assert served["dim"] == local["dim"]
     assert max(abs(a - b) for a, b in zip(served["embedding"], local["embedding"])) < 1e-5
+
+
+def test_a_multipart_upload_is_read_and_a_json_body_is_refused_clearly(torchserve, photos):
+    url = f"{torchserve.inference_url}/predictions/{ATTRIBUTES}"
+    multipart = httpx.post(url, files={"file": ("photo.jpg", photos[0].read_bytes(), "image/jpeg")}, timeout=60)
+    assert multipart.status_code == 200 and multipart.json()["category"]
+    as_json = httpx.post(url, json={"image": "https://example.com/a.jpg"}, timeout=60)
+    assert as_json.status_code == 400
+    assert "not an image" in as_json.json()["error"] and "raw image bytes" in as_json.json()["error"]
