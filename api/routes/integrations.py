@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from api.core.errors import ApiError, not_found
 from api.core.settings import Settings
 from api.data import integrations, jobs
+from api.fetch import FetchError
 from api.deps import Config, CurrentAccount, Db
 from api.integrations.schemas import DeliveryOut, IntegrationIn, IntegrationOut, JobOut, StepOut, SyncOut
 from api.integrations.vault import Vault, mask
@@ -56,6 +57,10 @@ async def _owned(db: Db, account: CurrentAccount, integration_id: str) -> dict:
 async def register(body: IntegrationIn, request: Request, account: CurrentAccount, db: Db, config: Config) -> IntegrationOut:
     """Register a WooCommerce store. Then create a webhook in the store for each of the topics Product created and
     Product updated, with the returned `delivery_url` and the same webhook secret."""
+    try:  # the worker will call this URL with the store's keys: never a private address
+        await request.app.state.http.check(body.store_url)
+    except FetchError as error:
+        raise ApiError(error.status if error.status != 504 else 422, f"store_url: {error.message}", error.code) from None
     vault = vault_for(config)
     stored = await integrations.create(db, account.id, {
         "store_url": body.store_url.rstrip("/"), "consumer_key": vault.seal(body.consumer_key),

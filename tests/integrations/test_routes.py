@@ -6,8 +6,8 @@ from tests.support.woocommerce import WooCommerceStore
 WEBHOOK_SECRET = "webhook secret typed in wp-admin"
 
 
-def register(api, shop, store_url="https://shop.example"):
-    body = {"store_url": store_url, "consumer_key": "ck_" + "a1" * 20, "consumer_secret": "cs_" + "b2" * 20,
+def register(api, shop, store_url=None):
+    body = {"store_url": store_url or api.store_url, "consumer_key": "ck_" + "a1" * 20, "consumer_secret": "cs_" + "b2" * 20,
             "webhook_secret": WEBHOOK_SECRET}
     response = api.post("/api/v1/integrations", json=body, headers=shop.session)
     assert response.status_code == 201, response.text
@@ -35,9 +35,19 @@ def test_registration_masks_the_secrets_and_shows_the_delivery_url(api):
 def test_keys_that_are_not_woocommerce_keys_are_refused_with_the_field_named(api):
     shop = create_shop(api)
     response = api.post("/api/v1/integrations", headers=shop.session, json={
-        "store_url": "https://shop.example", "consumer_key": "secret", "consumer_secret": "cs_" + "b" * 40,
+        "store_url": api.store_url, "consumer_key": "secret", "consumer_secret": "cs_" + "b" * 40,
         "webhook_secret": WEBHOOK_SECRET})
     assert response.status_code == 422 and "consumer_key" in response.json()["error"]["message"]
+
+
+def test_a_store_on_a_private_address_is_refused(api):
+    shop = create_shop(api)
+    for url in ("http://10.1.2.3", "http://127.0.0.1:9", "http://169.254.169.254"):
+        response = api.post("/api/v1/integrations", headers=shop.session, json={
+            "store_url": url, "consumer_key": "ck_" + "a" * 40, "consumer_secret": "cs_" + "b" * 40,
+            "webhook_secret": WEBHOOK_SECRET})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "url_not_allowed" and "store_url" in response.json()["error"]["message"]
 
 
 def test_the_creation_ping_is_answered_200_and_recorded(api):
