@@ -10,6 +10,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.core.settings import Settings
+from api.inference import torchserve_key
 from load_tests.stack import Stack
 from scripts.dataset import read_records, split
 
@@ -71,7 +72,7 @@ def provision(stack: Stack, home: Path, shops: int = 8) -> dict:
         "probe_requests": Settings.model_fields["rate_limit_burst"].default + 20,
         "webhooks": {"delivery_path": urlsplit(delivery_url).path, "secret": WEBHOOK_SECRET, "webhook_id": webhook.id,
                      "products": [stack.store.catalogue.view(p["id"]) for p in products], "burst": BURST},
-        "torchserve": {"inference_url": stack.torchserve.inference_url, "key_file": str(stack.key_file)},
+        "torchserve": {"inference_url": stack.torchserve.inference_url, "key": torchserve_key(stack.key_file)},
         "report_dir": str(home),
     }
 

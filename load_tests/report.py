@@ -24,6 +24,19 @@ def read_stats(prefix: Path) -> dict[str, Endpoint]:
                 for row in csv.DictReader(handle)}
 
 
+def steady_rps(prefix: Path, name: str, users: int, warmup_s: float = 5.0) -> float:
+    """Requests per second of `name` once all `users` run, after `warmup_s`, to the end of the run: locust's own
+    figure counts the spawn and the first, slower requests too. Needs `--csv-full-history`."""
+    with open(f"{prefix}_stats_history.csv", newline="") as handle:
+        rows = [(float(r["Timestamp"]), int(r["Total Request Count"])) for r in csv.DictReader(handle)
+                if r["Name"] == name and int(r["User Count"]) >= users]
+    if not rows:
+        return 0.0
+    start = next(((t, n) for t, n in rows if t >= rows[0][0] + warmup_s), rows[0])
+    end = rows[-1]
+    return (end[1] - start[1]) / (end[0] - start[0]) if end[0] > start[0] else 0.0
+
+
 def read_failures(prefix: Path) -> list[dict[str, str]]:
     path = Path(f"{prefix}_failures.csv")
     if not path.is_file():

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from handlers.archive import DEFAULT_CHECKPOINT
 from load_tests.provision import provision, wait_for_queue
-from load_tests.report import as_json, read_failures, read_stats, table
+from load_tests.report import as_json, read_failures, read_stats, steady_rps, table
 from load_tests.stack import Stack, start_stack, stop_stack
 from scripts.register_model import TorchServeAdmin, read_archive, register
 
@@ -41,7 +41,7 @@ FIXED_USERS = 3  # Shopper, WebhookBurst and RateLimitProbe: one each (their `fi
 def run_locust(classes: list[str], users: int, seconds: int, host: str, csv_prefix: Path, setup: Path) -> int:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
                "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--stop-timeout", "30",
-               "--host", host, "--csv", str(csv_prefix), "--loglevel", "WARNING", *classes]
+               "--host", host, "--csv", str(csv_prefix), "--csv-full-history", "--loglevel", "WARNING", *classes]
     log = csv_prefix.with_suffix(".log")
     with log.open("wb") as out:
         return subprocess.run(command, cwd=ROOT, env={**_env(), "KALAS_LOAD_SETUP": str(setup)},
@@ -112,10 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_stack(stack)
 
-    alone = baseline["torchserve: fashion-attributes"].rps if "torchserve: fashion-attributes" in baseline else 0.0
-    under_load = load["annotate"].rps if "annotate" in load else 0.0
+    # Steady-state throughput of both sides: all users running, the first seconds left out.
+    alone = steady_rps(home / "baseline", "torchserve: fashion-attributes", args.annotators)
+    under_load = steady_rps(home / "load", "annotate", args.annotators + FIXED_USERS)
     failed = sum(e.failures for name, e in load.items() if name != "Aggregated")
     figures = {"baseline": as_json(baseline), "load": as_json(load), "failures": failures, "switch": switch.result,
+               "annotate_rps": round(under_load, 2), "torchserve_alone_rps": round(alone, 2),
                "annotate_vs_torchserve_alone": round(under_load / alone, 3) if alone else None, "jobs": jobs,
                "tally": tally, "duration_s": args.duration, "baseline_s": args.baseline, "annotators": args.annotators}
     print("\nTorchServe alone (baseline)\n" + table(baseline))

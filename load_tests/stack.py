@@ -3,13 +3,12 @@ and a WooCommerce store emulator as the shops' store. Everything binds free loop
 from __future__ import annotations
 
 import secrets
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts import mongo
 from scripts import torchserve as torchserve_script
 from tests.integrations.harness import Service, service_env
-from tests.support.mongo import start_mongo, stop_mongo
 from tests.support.production_torchserve import build_model_store, key_file, start_production_torchserve
 from tests.support.woocommerce import WooCommerceStore
 
@@ -19,8 +18,7 @@ DATABASE = "kalas_load"
 @dataclass
 class Stack:
     home: Path
-    mongo: subprocess.Popen
-    mongo_uri: str
+    database: mongo.MongoServer
     torchserve: torchserve_script.Server
     store: WooCommerceStore
     service: Service
@@ -37,14 +35,14 @@ class Stack:
 
 def start_stack(home: Path, checkpoint: Path) -> Stack:
     model_store, next_archive = build_model_store(home, checkpoint)
-    mongo, server = start_mongo(home / "mongo")
-    started: list = [lambda: stop_mongo(mongo)]
+    database = mongo.start(home / "mongo")
+    started: list = [lambda: mongo.stop(database)]
     try:
         torchserve = start_production_torchserve(home, model_store)
         started.append(lambda: torchserve_script.stop(torchserve))
         store = WooCommerceStore().start()
         started.append(store.stop)
-        env = service_env(server.uri, DATABASE, home / "indexes", [f"127.0.0.1:{store.port}"], torchserve.inference_url)
+        env = service_env(database.uri, DATABASE, home / "indexes", [f"127.0.0.1:{store.port}"], torchserve.inference_url)
         env |= {"KALAS_ENVIRONMENT": "production", "KALAS_SECRET_KEY": secrets.token_urlsafe(48),
                 "KALAS_TORCHSERVE_KEY_FILE": str(key_file(torchserve))}
         service = Service(env, home)
@@ -55,11 +53,11 @@ def start_stack(home: Path, checkpoint: Path) -> Stack:
         for stop in reversed(started):
             stop()
         raise
-    return Stack(home, mongo, server.uri, torchserve, store, service, next_archive)
+    return Stack(home, database, torchserve, store, service, next_archive)
 
 
 def stop_stack(stack: Stack) -> None:
     stack.service.stop()
     stack.store.stop()
     torchserve_script.stop(stack.torchserve)
-    stop_mongo(stack.mongo)
+    mongo.stop(stack.database)
