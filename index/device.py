@@ -18,12 +18,17 @@ logger = logging.getLogger(__name__)
 
 @contextmanager
 def omp_threads(n: int) -> Iterator[None]:
-    """Run the block with `n` OpenMP threads on this thread, and leave this thread at one thread after it."""
+    """Run the block with `n` OpenMP threads on this thread, then put this thread's setting back.
+
+    Putting it back matters: torch shares the same OpenMP runtime, and a thread left at one OpenMP thread after a
+    search would run its next forward pass on one core (seen in bench_retrieval before this restored it).
+    """
+    previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(n)
     try:
         yield
     finally:
-        faiss.omp_set_num_threads(1)
+        faiss.omp_set_num_threads(previous)
 
 
 def batch_threads() -> int:

@@ -108,3 +108,15 @@ def test_build_matches_upserts_one_by_one() -> None:
     queries, _ = ClusteredVectors(DIM, 8, seed=3).sample(20, stream=1)
     assert built.search_many(queries, k=7) == upserted.search_many(queries, k=7)
     assert [built.search(q, k=7) for q in queries] == built.search_many(queries, k=7)
+
+
+def test_a_search_leaves_this_threads_openmp_setting_as_it_was() -> None:
+    # torch shares the OpenMP runtime: a search must not leave the caller's next forward pass on one core.
+    import faiss
+
+    index = CatalogueIndex(DIM)
+    index.upsert("a", unit(0)[None])
+    faiss.omp_set_num_threads(2)
+    index.search(unit(0), k=1)
+    index.search_many(np.stack([unit(0), unit(1)]), k=1)
+    assert faiss.omp_get_max_threads() == 2
