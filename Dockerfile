@@ -43,7 +43,6 @@ RUN npm run build
 # ---- The project's source on top of the dependencies ----
 FROM deps AS source
 WORKDIR /app
-COPY pyproject.toml README.md ./
 COPY handlers/ handlers/
 COPY index/ index/
 COPY api/ api/
@@ -51,6 +50,9 @@ COPY scripts/ scripts/
 COPY checkpoints/ checkpoints/
 # Run from /app as in the repository (`python -m scripts.…`); TorchServe's workers inherit the path too.
 ENV PYTHONPATH=/app
+# One unprivileged user for every service: TorchServe writes its key file readable by its owner only (0600), and
+# the API and the worker, reading it through a shared volume, must be that owner.
+RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/kalas kalas
 
 # ---- The two model archives, built from handlers/ + checkpoints/ (backbone weights come from their package) ----
 FROM source AS archives
@@ -63,14 +65,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=archives /app/model_store/ /app/model_store/
 COPY config.production.properties log4j2.xml ./
-RUN useradd --system --create-home --home-dir /var/lib/torchserve torchserve \
- && mkdir -p /var/lib/torchserve/logs /var/lib/torchserve/keys /var/lib/torchserve/tmp \
- && chown -R torchserve /var/lib/torchserve
-USER torchserve
+RUN mkdir -p /var/lib/torchserve/logs /var/lib/torchserve/keys /var/lib/torchserve/tmp \
+ && chown -R kalas /var/lib/torchserve
+USER kalas
 # TorchServe writes key_file.json (its generated inference and management keys) into its working directory:
 # keys/ is a volume shared read-only with the API and the worker.
 WORKDIR /var/lib/torchserve/keys
-ENV LOG_LOCATION=/var/lib/torchserve/logs METRICS_LOCATION=/var/lib/torchserve/logs TEMP=/var/lib/torchserve/tmp
+# OMP_WAIT_POLICY: as scripts/torchserve.py starts it (idle OpenMP threads must not spin on a shared CPU).
+ENV LOG_LOCATION=/var/lib/torchserve/logs METRICS_LOCATION=/var/lib/torchserve/logs TEMP=/var/lib/torchserve/tmp \
+    OMP_WAIT_POLICY=PASSIVE
 EXPOSE 8080 8082
 CMD ["torchserve", "--start", "--foreground", "--ncs", "--model-store", "/app/model_store", \
      "--ts-config", "/app/config.production.properties", "--log-config", "/app/log4j2.xml"]
@@ -78,9 +81,7 @@ CMD ["torchserve", "--start", "--foreground", "--ncs", "--model-store", "/app/mo
 # ---- The API and the worker (default target) ----
 FROM source AS app
 COPY --from=console /src/web/dist/ /app/web/dist/
-RUN useradd --system --create-home --home-dir /var/lib/kalas kalas \
- && mkdir -p /var/lib/kalas/indexes \
- && chown -R kalas /var/lib/kalas
+RUN mkdir -p /var/lib/kalas/indexes && chown -R kalas /var/lib/kalas
 USER kalas
 ENV KALAS_ENVIRONMENT=production KALAS_INDEX_DIR=/var/lib/kalas/indexes KALAS_WEB_DIST=/app/web/dist
 EXPOSE 8000
