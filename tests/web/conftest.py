@@ -1,8 +1,9 @@
 """The console's end-to-end fixtures: the real service on a free port, and Debian's Chromium driven by Playwright.
 
 The service is the API app (which serves the built console, web/dist, at "/") run by uvicorn on a free loopback
-port, against the session's real nx-27017 server, with the models run in-process from the project's checkpoints
-and a real image host for catalogue imports. The browser is /usr/bin/chromium (installed by `make browser`):
+port, against the session's real nx-27017 server, with the models run in-process from the project's checkpoints,
+a real image host for catalogue imports and the WooCommerce emulator (a shop's store: a peer we do not own).
+The browser is /usr/bin/chromium (installed by `make browser`):
 Playwright drives it through `executable_path` and never downloads one of its own.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from api.core.settings import Settings
 from api.main import create_app
 from tests.api.conftest import make_settings
 from tests.support.image_host import ImageHost, start_image_host, stop_image_host
+from tests.support.woocommerce import WooCommerceStore
 from tests.web.browser import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +41,7 @@ class Service:
     settings: Settings
     model_store: Path
     image_host: ImageHost
+    store: WooCommerceStore
 
     def api(self, path: str) -> str:
         return f"{self.url}/api/v1{path}"
@@ -86,20 +89,23 @@ def service(mongo_server, model_store: Path, inference, tmp_path_factory: pytest
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: run `make browser` (apt-get install chromium)")
     host = start_image_host()
+    store = WooCommerceStore().start()
     database = f"web_e2e_{time.monotonic_ns() % 10**9}"
     settings = make_settings(mongo_server.uri, database, index_dir=tmp_path_factory.mktemp("indexes"),
-                             web_dist=DIST, fetch_allow_origins=frozenset({host.origin}))
+                             web_dist=DIST,
+                             fetch_allow_origins=frozenset({host.origin, store.url.removeprefix("http://")}))
     app = create_app(settings, inference=inference)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server, thread = _serve(app, sock)
     try:
-        yield Service(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, model_store, host)
+        yield Service(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, model_store, host, store)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
         stop_image_host(host)
+        store.stop()
         with MongoClient(mongo_server.uri, serverSelectionTimeoutMS=2000) as client:
             client.drop_database(database)
 
@@ -173,6 +179,9 @@ def screenshot(page: Any, name: str) -> None:
         page.evaluate("window.scrollTo(0, 0)")  # a sticky header is drawn where the page was scrolled to
         page.wait_for_timeout(150)  # let layout settle after the resize
         page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth") - viewport["width"]
+        wide = page.evaluate("""(w) => Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > w + 1).slice(0, 6).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""", viewport["width"])
+        assert overflow <= 0, f"{name} is {overflow}px wider than the {label} screen: {wide}"
     page.set_viewport_size(size)
 
 

@@ -22,10 +22,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-def store() -> Iterator[WooCommerceStore]:
-    woo = WooCommerceStore().start()
-    yield woo
-    woo.stop()
+def store(service: Service) -> WooCommerceStore:
+    """The session's store: the service was started allowed to reach it (store URLs on private addresses are refused)."""
+    return service.store
 
 
 @pytest.fixture
