@@ -18,7 +18,8 @@ from api.annotating import inference_error
 from api.core.errors import ApiError
 from api.data import images, products
 from api.inference import InferenceError
-from api.photos import Photo
+from api.photos import Photo, prepare
+from api.schemas import Crop
 from index import CatalogueIndex, CatalogueStore, Hit
 
 
@@ -109,6 +110,22 @@ async def embed(inference: Any, photos: Sequence[Photo]) -> list[np.ndarray]:
             error = inference_error(answer)
             raise ApiError(error.status, f"image {position + 1}: {error.message}", error.code)
     return answers
+
+
+async def embed_checked(inference: Any, data: bytes, crop: Crop | None, max_bytes: int) -> np.ndarray:
+    """The embedding of one photo that is checked meanwhile (see api/annotating.py for why that is safe)."""
+    if crop is not None:
+        photo = await run_in_threadpool(prepare, data, crop, max_bytes)
+        return (await embed(inference, [photo]))[0]
+    checking = asyncio.ensure_future(run_in_threadpool(prepare, data, None, max_bytes))
+    try:
+        answer = (await inference.embed([data]))[0]
+    finally:
+        await asyncio.wait([checking])
+    checking.result()  # a refused photo is refused with our decoder's message, whatever the model said
+    if isinstance(answer, InferenceError):
+        raise inference_error(answer)
+    return answer
 
 
 async def create_product(db: AsyncDatabase, catalogues: Catalogues, inference: Any, account_id: str,

@@ -1,6 +1,7 @@
 """Typed dependencies: a route's signature says what it needs (`account: CurrentAccount, db: Db`)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Awaitable, Callable
 
@@ -60,6 +61,23 @@ class Account:
 _AUTH_HELP = "send an API key as `X-API-Key: ki_...` or a console session as `Authorization: Bearer kis_...`"
 
 
+# Accounts change rarely (never, through this API, once created): keeping them a short while saves a database
+# round trip per request. Keys and sessions are looked up every time, so revoking one takes effect at once.
+ACCOUNT_CACHE_S = 30.0
+
+
+async def _account(request: Request, db: AsyncDatabase, account_id: str) -> dict | None:
+    cache: dict[str, tuple[float, dict]] = request.app.state.accounts
+    moment = time.monotonic()
+    hit = cache.get(account_id)
+    if hit is not None and hit[0] > moment:
+        return hit[1]
+    account = await accounts.by_id(db, account_id)
+    if account is not None:
+        cache[account_id] = (moment + ACCOUNT_CACHE_S, account)
+    return account
+
+
 async def _authenticate(
     request: Request,
     db: Db,
@@ -92,7 +110,7 @@ async def _authenticate(
     if wait:
         raise ApiError(429, f"rate limit exceeded for this credential; retry in {wait:.1f} s",
                        headers={"Retry-After": limiter.retry_after(wait)})
-    account = await accounts.by_id(db, account_id)
+    account = await _account(request, db, account_id)
     if account is None:  # deleted account whose key or session survived
         raise ApiError(401, "the account behind this credential no longer exists")
     return Account(account["_id"], account["email"], account["shop_name"], account["created"], credential, session_hash)

@@ -33,22 +33,31 @@ def parse_crops(raw: str | None, count: int) -> list[Crop | None]:
     return crops
 
 
-async def from_upload(upload: UploadFile, crop: Crop | None, max_bytes: int) -> Photo:
-    """Raises ApiError (413 over the limit, 400 not an image, 422 crop outside)."""
+async def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
+    """The upload's bytes, unchecked; ApiError 413 over the limit."""
     if upload.size is not None and upload.size > max_bytes:
         # Refused from the size the multipart parser counted, before the file is read into memory.
         raise ApiError(413, f"{upload.filename!r} is {upload.size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.1f} MiB",
                        "too_large")
-    return await run_in_threadpool(prepare, await upload.read(), crop, max_bytes)
+    return await upload.read()
+
+
+async def fetch(http: SafeHttp, url: str, max_bytes: int) -> bytes:
+    """The URL's bytes, unchecked; ApiError 400 refused URL, 413 too large, 422 failed fetch, 504 too slow."""
+    try:
+        return (await http.get(url, max_bytes=max_bytes)).body
+    except FetchError as error:
+        raise ApiError(error.status, error.message, error.code) from None
+
+
+async def from_upload(upload: UploadFile, crop: Crop | None, max_bytes: int) -> Photo:
+    """Raises ApiError (413 over the limit, 400 not an image, 422 crop outside)."""
+    return await run_in_threadpool(prepare, await read_upload(upload, max_bytes), crop, max_bytes)
 
 
 async def from_url(http: SafeHttp, url: str, crop: Crop | None, max_bytes: int) -> Photo:
-    """Raises ApiError (400 refused URL, 413, 422 failed fetch or bad image, 504 too slow)."""
-    try:
-        fetched = await http.get(url, max_bytes=max_bytes)
-    except FetchError as error:
-        raise ApiError(error.status, error.message, error.code) from None
-    return await run_in_threadpool(prepare, fetched.body, crop, max_bytes)
+    """Raises ApiError (as `fetch`, and 400 not an image, 422 crop outside)."""
+    return await run_in_threadpool(prepare, await fetch(http, url, max_bytes), crop, max_bytes)
 
 
 async def from_uploads(uploads: Sequence[UploadFile], max_bytes: int) -> list[Photo]:

@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.state.accounts = {}  # account id -> (expiry, document): see api/deps.py
     app.state.inference = app.state.indexes = app.state.db = None
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes,

@@ -11,31 +11,31 @@ from api.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, images, reviews
 from api.deps import Config, CurrentAccount, Db, Inference, owned
-from api.intake import CROP_HELP, from_upload, from_url, parse_crops
+from api.intake import CROP_HELP, fetch, parse_crops, read_upload
 from api.schemas import AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page
 from api.views import annotation_out
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])
 OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
-async def _submit(work, source: dict[str, str]) -> Submitted:
+async def _submit(reading, crop: Crop | None, source: dict[str, str]) -> Submitted:
     try:
-        return Submitted(source, photo=await work)
+        return Submitted(source, data=await reading, crop=crop)
     except ApiError as error:
         return Submitted(source, error=error)
 
 
 def _upload(upload: UploadFile, crop: Crop | None, max_bytes: int):
-    return _submit(from_upload(upload, crop, max_bytes), {"kind": "upload", "filename": upload.filename or ""})
+    return _submit(read_upload(upload, max_bytes), crop, {"kind": "upload", "filename": upload.filename or ""})
 
 
 def _url(request: Request, item: ImageUrlIn, max_bytes: int):
-    return _submit(from_url(request.app.state.http, item.url, item.crop, max_bytes), {"kind": "url", "url": item.url})
+    return _submit(fetch(request.app.state.http, item.url, max_bytes), item.crop, {"kind": "url", "url": item.url})
 
 
 async def _answer(request: Request, account: CurrentAccount, db: Db, inference: Inference,
                   submitted: list[Submitted]) -> list[AnnotationOut | ApiError]:
     settings = request.app.state.settings
-    results = await annotate(db, inference, account.id, submitted)
+    results = await annotate(db, inference, account.id, submitted, settings.max_upload_bytes)
     stored = [annotation_out(settings, r[0]) for r in results if not isinstance(r, ApiError)]
     if stored:
         notify(request.app, account.id, "annotation.created", [a.model_dump(mode="json") for a in stored])

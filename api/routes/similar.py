@@ -5,22 +5,20 @@ from typing import Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
-from api.catalogue import Catalogues, embed
-from api.core.errors import ApiError
+from api.catalogue import Catalogues, embed_checked
 from api.data import products
 from api.deps import Config, CurrentAccount, Db, Indexes, Inference
-from api.intake import CROP_HELP, from_upload, from_url, parse_crops
-from api.photos import Photo
-from api.schemas import ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn
+from api.intake import CROP_HELP, fetch, parse_crops, read_upload
+from api.schemas import Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn
 from api.views import product_out
 
 router = APIRouter(prefix="/similar", tags=["similar items"])
 EMBEDDER = ModelInfo(name="fashion-embedder", version="1.0")
 
 
-async def _similar(photo: Photo, k: int, catalogue: Literal["shop", "demo"], account_id: str, db: Db,
-                   inference: Inference, catalogues: Catalogues, settings: Config) -> SimilarOut:
-    [vector] = await embed(inference, [photo])
+async def _similar(data: bytes, crop: Crop | None, k: int, catalogue: Literal["shop", "demo"], account_id: str,
+                   db: Db, inference: Inference, catalogues: Catalogues, settings: Config) -> SimilarOut:
+    vector = await embed_checked(inference, data, crop, settings.max_upload_bytes)
     # The demo gallery is a catalogue like a shop's, owned by the reserved account id `demo_catalogue`.
     owner = account_id if catalogue == "shop" else settings.demo_catalogue
     hits = await catalogues.search(db, owner, vector, k)
@@ -38,12 +36,12 @@ async def similar_upload(account: CurrentAccount, db: Db, inference: Inference, 
                          catalogue: Literal["shop", "demo"] = Form("shop", description="your catalogue, or the demo gallery")
                          ) -> SimilarOut:
     """The `k` products most similar to an uploaded photo, best first, with cosine scores and image URLs."""
-    photo = await from_upload(file, parse_crops(crop, 1)[0], settings.max_upload_bytes)
-    return await _similar(photo, k, catalogue, account.id, db, inference, catalogues, settings)
+    data = await read_upload(file, settings.max_upload_bytes)
+    return await _similar(data, parse_crops(crop, 1)[0], k, catalogue, account.id, db, inference, catalogues, settings)
 
 
 @router.post("/url", response_model=SimilarOut)
 async def similar_url(body: SimilarUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
                       catalogues: Indexes, settings: Config) -> SimilarOut:
-    photo = await from_url(request.app.state.http, body.url, body.crop, settings.max_upload_bytes)
-    return await _similar(photo, body.k, body.catalogue, account.id, db, inference, catalogues, settings)
+    data = await fetch(request.app.state.http, body.url, settings.max_upload_bytes)
+    return await _similar(data, body.crop, body.k, body.catalogue, account.id, db, inference, catalogues, settings)
