@@ -9,6 +9,7 @@ review export) only computes its new images.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from handlers.images import decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, EfficientNetLite0
 from scripts.dataset import Record, iter_batches
 
-PART_SIZE = 512
+PART_SIZE = 128
 BATCH_SIZE = 32
 CACHE_ROOT = Path("var/cache/features")
 
@@ -52,8 +53,11 @@ def cached_features(
     if todo:
         start, done = time.perf_counter(), 0
         bar = tqdm(total=len(todo), desc=f"features {directory.name}", unit="img", disable=not progress)
-        next_part = len(list(directory.glob("part-*.pt")))
-        for part_records in iter_batches(todo, PART_SIZE):
+        # Named by process and sequence, so two runs filling the same cache never overwrite each other's parts.
+        token, next_part = f"{os.getpid()}-{int(time.time())}", 0
+        seen = set(directory.glob("part-*.pt"))
+        while todo:
+            part_records, todo = todo[:PART_SIZE], todo[PART_SIZE:]
             outputs = []
             for batch in iter_batches(part_records, BATCH_SIZE):
                 images = [decode_image(r.image.read_bytes(), min_side=INPUT_SIZE) for r in batch]
@@ -63,12 +67,21 @@ def cached_features(
             features = torch.cat(outputs)
             ids = [r.id for r in part_records]
             # Written under a temporary name first: a run killed mid-write leaves no half part behind.
-            tmp = directory / f".part-{next_part:05d}.tmp"
+            tmp = directory / f".part-{token}-{next_part:05d}.tmp"
             torch.save({"ids": ids, "features": features}, tmp)
-            tmp.rename(directory / f"part-{next_part:05d}.pt")
+            tmp.rename(directory / f"part-{token}-{next_part:05d}.pt")
+            seen.add(directory / f"part-{token}-{next_part:05d}.pt")
             next_part += 1
             cached.update(zip(ids, features))
             done += len(part_records)
+            # Parts another run wrote meanwhile: two runs filling one cache split the work instead of repeating it.
+            for part in set(directory.glob("part-*.pt")) - seen:
+                data = torch.load(part, weights_only=True)
+                cached.update(zip(data["ids"], data["features"]))
+                seen.add(part)
+            remaining = [r for r in todo if r.id not in cached]
+            bar.update(len(todo) - len(remaining))
+            todo = remaining
         bar.close()
         elapsed = time.perf_counter() - start
         print(f"cached {done} images of {directory.name} in {elapsed:.0f} s ({done / elapsed:.1f} images/s)")

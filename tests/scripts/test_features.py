@@ -1,0 +1,50 @@
+"""The backbone-output cache: computed once per image, grown incrementally, keyed by everything it depends on."""
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from handlers.images import decode_image, to_tensor
+from handlers.models import INPUT_SIZE, MEAN, STD, load_efficientnet_lite0
+from scripts.dataset import read_records
+from scripts.features import cache_dir, cached_features, load_cached
+
+
+@pytest.fixture(scope="module")
+def photos(shared_data: Path, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("photos")
+    (root / "images").mkdir()
+    source = read_records(shared_data / "clothing")[:4]
+    lines = ["id,label,kids,sender_id"] + [f"{r.id},{r.labels['label']},False,1" for r in source]
+    for r in source:
+        shutil.copy(r.image, root / "images" / r.image.name)
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_cache_is_filled_once_and_grows_by_the_new_images_only(photos: Path, tmp_path: Path) -> None:
+    backbone = load_efficientnet_lite0()
+    records = read_records(photos)
+    directory = cache_dir(photos, 14, "sha", tmp_path)
+    first = cached_features(records[:3], backbone, 14, directory, progress=False)
+    assert first.shape == (3, 192, 7, 7) and first.dtype == torch.float16
+    parts = set(directory.glob("part-*.pt"))
+    again = cached_features(records[:3], backbone, 14, directory, progress=False)
+    assert set(directory.glob("part-*.pt")) == parts and torch.equal(first, again)
+    grown = cached_features(records, backbone, 14, directory, progress=False)
+    new_parts = set(directory.glob("part-*.pt")) - parts
+    assert len(new_parts) == 1 and torch.load(next(iter(new_parts)))["ids"] == [records[3].id]
+    assert torch.equal(grown[:3], first) and set(load_cached(directory)) == {r.id for r in records}
+
+    # The cached tensor is what the model's own forward computes for that photo (to fp16 precision).
+    image = to_tensor([decode_image(records[3].image.read_bytes(), min_side=INPUT_SIZE)], INPUT_SIZE, MEAN, STD)
+    with torch.no_grad():
+        direct = backbone.stem_and_blocks(image, until=14)
+    assert torch.allclose(grown[3].float(), direct[0], atol=2e-2, rtol=1e-2)
+
+
+def test_cache_key_covers_directory_split_block_and_weights(photos: Path, tmp_path: Path) -> None:
+    keys = {cache_dir(photos, 14, "a", tmp_path), cache_dir(photos, 13, "a", tmp_path), cache_dir(photos, 14, "b", tmp_path),
+            cache_dir(tmp_path, 14, "a", tmp_path)}
+    assert len(keys) == 4
