@@ -1,7 +1,7 @@
 """The console's end-to-end fixtures: the real service on a free port, and Debian's Chromium driven by Playwright.
 
 The service is the API app (which serves the built console, web/dist, at "/") run by uvicorn on a free loopback
-port, against the session's real nx-27017 server, with the models run in-process from the project's checkpoints,
+port, against the session's real nx-27017 server, with the models run in-process on the session's archives,
 a real image host for catalogue imports and the WooCommerce emulator (a shop's store: a peer we do not own).
 The browser is /usr/bin/chromium (installed by `make browser`):
 Playwright drives it through `executable_path` and never downloads one of its own.
@@ -9,14 +9,13 @@ Playwright drives it through `executable_path` and never downloads one of its ow
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
@@ -60,21 +59,10 @@ def _serve(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, threading.Thr
 
 
 @pytest.fixture(scope="session")
-def model_store() -> Iterator[Path]:
-    """Both archives staged from the project's checkpoints (what `make archives` packs), for the API and the worker."""
-    from handlers.archive import stage_archives
-
-    staged = stage_archives(os.environ.get("DEV_WEB_CHECKPOINTS"))  # DEV-ONLY-REMOVE
-    yield Path(staged.name)
-    staged.cleanup()
-
-
-@pytest.fixture(scope="session")
-def inference(model_store: Path) -> Iterator[Any]:
-    """The models in this process: the same handler code TorchServe runs, on the same archive files."""
-    from api.inference import InProcessClient
-
-    client = InProcessClient.from_model_store(model_store)
+def inference(make_inference_client: Callable[[str], Any]) -> Iterator[Any]:
+    """The models in this process, on the session's archives (tests/support/torchserve.py builds them from the
+    checkpoint; `--checkpoint DIR` picks another): the same handler code TorchServe runs."""
+    client = make_inference_client("in-process")
     yield client
     # Playwright's sync API keeps an event loop current in this thread, so close the client on a thread of its own.
     closer = threading.Thread(target=lambda: asyncio.run(client.aclose()))
