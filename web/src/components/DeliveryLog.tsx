@@ -69,7 +69,7 @@ export function DeliveryLog({ integration }: { integration: Integration }) {
                         {job ? <span className={`badge ${STATE_BADGE[job.state]}`}>{job.state}</span> : <span className="muted">{delivery.outcome}</span>}
                         {job && job.attempts > 1 && <span className="muted"> · {job.attempts} tries</span>}
                       </td>
-                      <td className="muted">{job?.last_error ?? job?.outcome ?? delivery.outcome}</td>
+                      <td className="muted wrap">{job?.last_error ?? job?.outcome ?? delivery.outcome}</td>
                       <td>
                         {job && RETRYABLE.has(job.state) && (
                           <button type="button" disabled={retry.busy} onClick={() => retry.run(job.id)}>

@@ -82,7 +82,7 @@ export function CataloguePage() {
               {page.items.map((product) => (
                 <tr key={product.id}>
                   <td>{product.images[0] ? <img src={product.images[0].url} alt="" width={48} height={48} style={{ objectFit: "contain" }} /> : "—"}</td>
-                  <td>{product.url ? <a href={product.url}>{product.title}</a> : product.title}</td>
+                  <td className="wrap">{product.url ? <a href={product.url}>{product.title}</a> : product.title}</td>
                   <td className="mono">{product.sku ?? "—"}</td>
                   <td>{new Date(product.created).toLocaleDateString()}</td>
                 </tr>
