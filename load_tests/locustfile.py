@@ -169,7 +169,7 @@ class RateLimitProbe(FastHttpUser):
     """Sends more than the burst allowance at once; the requests past it must be 429 with Retry-After."""
 
     fixed_count = 1
-    wait_time = constant(30)
+    wait_time = constant(45)
 
     @task
     def overrun(self) -> None:

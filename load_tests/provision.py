@@ -69,7 +69,7 @@ def provision(stack: Stack, home: Path, shops: int = 8) -> dict:
         "shops": [{"key": s["key"]} for s in annotating],
         "catalogue_shop": {"key": catalogue["key"]},
         "probe_key": probe["key"],
-        "probe_requests": Settings.model_fields["rate_limit_burst"].default + 20,
+        "probe_requests": Settings.model_fields["rate_limit_burst"].default + 10,
         "webhooks": {"delivery_path": urlsplit(delivery_url).path, "secret": WEBHOOK_SECRET, "webhook_id": webhook.id,
                      "products": [stack.store.catalogue.view(p["id"]) for p in products], "burst": BURST},
         "torchserve": {"inference_url": stack.torchserve.inference_url, "key": torchserve_key(stack.key_file)},

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
+import resource
 import shutil
 import subprocess
 import sys
@@ -29,7 +29,7 @@ from pathlib import Path
 from handlers.archive import DEFAULT_CHECKPOINT
 from load_tests.provision import provision, wait_for_queue
 from load_tests.report import as_json, read_failures, read_stats, steady_rps, table
-from load_tests.stack import Stack, start_stack, stop_stack
+from load_tests.stack import Stack, cpu_seconds, start_stack, stop_stack
 from scripts.register_model import TorchServeAdmin, read_archive, register
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,14 +38,31 @@ MIX = ("Annotator", "Shopper", "WebhookBurst", "RateLimitProbe")
 FIXED_USERS = 3  # Shopper, WebhookBurst and RateLimitProbe: one each (their `fixed_count`)
 
 
-def run_locust(classes: list[str], users: int, seconds: int, host: str, csv_prefix: Path, setup: Path) -> int:
+def run_locust(stack: Stack, classes: list[str], users: int, seconds: int, host: str, csv_prefix: Path,
+               setup: Path) -> dict[str, float]:
+    """Run locust headless; returns the CPU seconds each part of the system used meanwhile."""
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
                "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--stop-timeout", "30",
                "--host", host, "--csv", str(csv_prefix), "--csv-full-history", "--loglevel", "WARNING", *classes]
-    log = csv_prefix.with_suffix(".log")
-    with log.open("wb") as out:
-        return subprocess.run(command, cwd=ROOT, env={**_env(), "KALAS_LOAD_SETUP": str(setup)},
-                              stdout=out, stderr=subprocess.STDOUT).returncode
+    before, children, runner, started = cpu_seconds(stack), _children_cpu(), _own_cpu(), time.monotonic()
+    with csv_prefix.with_suffix(".log").open("wb") as out:
+        subprocess.run(command, cwd=ROOT, env={**_env(), "KALAS_LOAD_SETUP": str(setup)}, stdout=out,
+                       stderr=subprocess.STDOUT)
+    used = {name: round(value - before.get(name, 0.0), 1) for name, value in cpu_seconds(stack).items()}
+    used["locust"] = round(_children_cpu() - children, 1)
+    used["store emulator (this process)"] = round(_own_cpu() - runner, 1)
+    used["wall clock"] = round(time.monotonic() - started, 1)
+    return used
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _env() -> dict[str, str]:
@@ -96,15 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"service up: API {stack.api_url}, TorchServe {stack.torchserve.inference_url} (token auth on)")
 
         print(f"baseline: {args.annotators} users, TorchServe alone, {args.baseline} s ...")
-        run_locust(["TorchServeAlone"], args.annotators, args.baseline, stack.torchserve.inference_url,
-                   home / "baseline", setup_file)
+        baseline_cpu = run_locust(stack, ["TorchServeAlone"], args.annotators, args.baseline,
+                                  stack.torchserve.inference_url, home / "baseline", setup_file)
         baseline = read_stats(home / "baseline")
 
         print(f"load: {args.annotators} annotators + shopper + webhook bursts + rate-limit probe, {args.duration} s; "
               f"fashion-attributes 1.1 goes into service at {args.switch_at:.0%} ...")
         switch = Switch(stack, stack.next_archive, Path(setup["photos"][0]), args.duration * args.switch_at)
         switch.start()
-        run_locust(list(MIX), args.annotators + FIXED_USERS, args.duration, stack.api_url, home / "load", setup_file)
+        load_cpu = run_locust(stack, list(MIX), args.annotators + FIXED_USERS, args.duration, stack.api_url,
+                              home / "load", setup_file)
         switch.join(timeout=300)
         load, failures = read_stats(home / "load"), read_failures(home / "load")
         jobs = wait_for_queue(stack, timeout_s=120)
@@ -119,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = {"baseline": as_json(baseline), "load": as_json(load), "failures": failures, "switch": switch.result,
                "annotate_rps": round(under_load, 2), "torchserve_alone_rps": round(alone, 2),
                "annotate_vs_torchserve_alone": round(under_load / alone, 3) if alone else None, "jobs": jobs,
-               "tally": tally, "duration_s": args.duration, "baseline_s": args.baseline, "annotators": args.annotators}
+               "cpu_seconds": {"baseline": baseline_cpu, "load": load_cpu}, "tally": tally, "duration_s": args.duration, "baseline_s": args.baseline, "annotators": args.annotators}
     print("\nTorchServe alone (baseline)\n" + table(baseline))
     print("\nMixed load through the service\n" + table(load))
     print(f"\nannotate under load: {under_load:.2f} req/s; TorchServe alone: {alone:.2f} req/s; "
@@ -131,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model switch: {switch.result}")
     print(f"annotations by model version: {tally.get('versions')}")
     print(f"webhook jobs after the run: {jobs}")
+    print(f"CPU seconds, baseline: {baseline_cpu}")
+    print(f"CPU seconds, load:     {load_cpu}  (2 cores)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=1))

@@ -6,6 +6,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from scripts import mongo
 from scripts import torchserve as torchserve_script
 from tests.integrations.harness import Service, service_env
@@ -54,6 +56,22 @@ def start_stack(home: Path, checkpoint: Path) -> Stack:
             stop()
         raise
     return Stack(home, database, torchserve, store, service, next_archive)
+
+
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time (user + system) used so far by each part of the service, its child processes included."""
+    def used(pid: int) -> float:
+        try:
+            root = psutil.Process(pid)
+            return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+        except psutil.Error:
+            return 0.0
+
+    parts = {"torchserve": stack.torchserve.pgid, "mongodb": stack.database.process.pid,
+             "api": stack.service.api.pid if stack.service.api else 0}
+    figures = {name: used(pid) for name, pid in parts.items()}
+    figures["worker"] = sum(used(worker.pid) for worker in stack.service.workers)
+    return figures
 
 
 def stop_stack(stack: Stack) -> None:

@@ -78,6 +78,16 @@ def test_dockerfile_parses_into_known_instructions_and_named_stages() -> None:
     assert stages()[-1] == "app", "the default target (the last stage) is the API/worker image"
 
 
+def test_the_services_run_unprivileged() -> None:
+    current, user_of = None, {}
+    for op, args in dockerfile():
+        if op == "FROM":
+            current = args.split()[-1]
+        elif op == "USER":
+            user_of[current] = args.strip()
+    assert user_of.get("torchserve") == user_of.get("app") not in (None, "root", "0")
+
+
 def test_every_copy_source_exists_and_reaches_the_build_context() -> None:
     names = stages()
     for op, args in dockerfile():
