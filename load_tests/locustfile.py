@@ -29,6 +29,7 @@ from locust import FastHttpUser, constant, constant_throughput, events, task
 
 # Nothing here may import torch: the seconds a heavy import blocks before the run shorten locust's `-t` timer.
 from api.integrations.signature import sign
+from load_tests.forms import multipart
 
 API = "/api/v1"
 _next_shop = itertools.count()
@@ -45,16 +46,6 @@ def setup() -> dict:
 @cache
 def photos() -> list[bytes]:
     return [Path(path).read_bytes() for path in setup()["photos"]]
-
-
-def multipart(fields: dict[str, str], files: list[tuple[str, bytes]]) -> tuple[bytes, dict[str, str]]:
-    """A multipart/form-data body (FastHttpUser sends bytes; building it once per photo keeps locust cheap)."""
-    boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-             for name, value in fields.items()]
-    parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="photo.jpg"\r\n'
-              f"Content-Type: image/jpeg\r\n\r\n".encode() + data + b"\r\n" for name, data in files]
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 @cache
