@@ -45,6 +45,7 @@ class Worker:
     def __init__(self, services: Services, vault: Vault, options: Options = Options(), name: str | None = None) -> None:
         self.services, self.vault, self.options = services, vault, options
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self._stores: dict[str, tuple[tuple, WooClient]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(self._lane(stop) for _ in range(self.options.lanes)))
@@ -65,7 +66,10 @@ class Worker:
                     pass
                 continue
             pause = 0.01
-            await self.handle(job)
+            try:
+                await self.handle(job)
+            except Exception:  # recording the outcome failed: the lease runs out and the job is claimed again
+                log.exception("job %s: its outcome could not be recorded", job["_id"])
 
     async def handle(self, job: dict) -> str:
         """Run one claimed job to its recorded end; returns the state it ended in."""
@@ -118,11 +122,10 @@ class Worker:
             await self.services.fetcher.check(integration["store_url"])
         except FetchError as error:
             raise JobFailure(f"the store URL is not allowed: {error.message}", retryable=False) from None
-        store = WooClient(integration["store_url"], self.vault.open(integration["consumer_key"]),
-                          self.vault.open(integration["consumer_secret"]), timeout=self.options.store_timeout_s)
+        store = await self._store(integration)
 
-        async def step(name: str, detail: str = "") -> None:
-            if not await jobs.add_step(db, job, name, detail, lease_s=self.options.lease_s):
+        async def step(name: str, detail: str = "", fence: bool = False) -> None:
+            if not await jobs.add_step(db, job, name, detail, lease_s=self.options.lease_s if fence else None):
                 raise LeaseLost(job["_id"])
 
         try:
@@ -131,8 +134,24 @@ class Worker:
             return await annotate_product(self.services, job, store, step)
         except KNOWN_FAILURES as error:
             raise job_failure(error) from error
-        finally:
+
+    async def _store(self, integration: dict) -> WooClient:
+        """One client per store, kept: its connections and the store's term ids are reused from job to job."""
+        identity = (integration["store_url"], integration["consumer_key"], integration["consumer_secret"])
+        known = self._stores.get(integration["_id"])
+        if known is not None and known[0] == identity:
+            return known[1]
+        if known is not None:
+            await known[1].aclose()
+        store = WooClient(integration["store_url"], self.vault.open(integration["consumer_key"]),
+                          self.vault.open(integration["consumer_secret"]), timeout=self.options.store_timeout_s)
+        self._stores[integration["_id"]] = (identity, store)
+        return store
+
+    async def aclose(self) -> None:
+        for _, store in self._stores.values():
             await store.aclose()
+        self._stores.clear()
 
 
 async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> None:
@@ -151,7 +170,11 @@ async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> No
     services = Services(db, inference, fetcher, Catalogues(_open_indexes(settings)), settings.max_upload_bytes)
     try:
         log.info("worker started: %d lanes, lease %.0f s", options.lanes, options.lease_s)
-        await Worker(services, Vault.from_secret_key(settings.secret_key), options).run(stop)
+        worker = Worker(services, Vault.from_secret_key(settings.secret_key), options)
+        try:
+            await worker.run(stop)
+        finally:
+            await worker.aclose()
     finally:
         await inference.aclose()
         await fetcher.aclose()

@@ -34,6 +34,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def stage_times(jobs: list[dict]) -> dict[str, float]:
+    """Median seconds spent before each recorded step (queued → claimed is the wait in the queue)."""
+    spans: dict[str, list[float]] = {}
+    for job in jobs:
+        for before, after in zip(job["steps"], job["steps"][1:]):
+            spans.setdefault(after["step"], []).append(after["at"] - before["at"])
+    return {step: statistics.median(values) for step, values in spans.items()}
+
+
 def run_once(mongo_uri: str, inference_url: str, home: Path, photos: list[Path], products: int, rate: float,
              lanes: int) -> dict:
     home.mkdir(parents=True, exist_ok=True)
@@ -55,15 +64,18 @@ def run_once(mongo_uri: str, inference_url: str, home: Path, photos: list[Path],
         wait_for(lambda: all(p in live.store.writes for p in created), 600, "every product written back")
         elapsed = max(live.store.writes[p][0] for p in created) - started
         live.store.wait_for_deliveries()
-        sent = {}
+        sent, answered = {}, []
         for delivery in live.store.deliveries:
             if delivery.topic == "product.created":
                 sent.setdefault(json.loads(delivery.body)["id"], delivery.sent_at)
+            answered.append(delivery.answered_s)
         latencies = [live.store.writes[p][0] - sent[p] for p in created]
         loops = sum(len(live.store.writes[p]) - 1 for p in created)
+        stages = stage_times([job for job in live.jobs() if job["product_id"] in set(created)])
         return {"lanes": lanes, "n": len(latencies), "p50": statistics.median(latencies),
                 "p95": percentile(latencies, 0.95), "max": max(latencies), "throughput": len(created) / elapsed,
-                "extra_writes": loops}
+                "extra_writes": loops, "answer_p50": statistics.median(answered),
+                "answer_p95": percentile(answered, 0.95), "stages": stages}
     finally:
         stop_live(live)
 
@@ -91,6 +103,9 @@ def main() -> None:
     for r in results:
         print(f"  lanes={r['lanes']}: p50 {r['p50']:.3f} s  p95 {r['p95']:.3f} s  max {r['max']:.3f} s  "
               f"throughput {r['throughput']:.2f} products/s  extra writes (loops) {r['extra_writes']}  n={r['n']}")
+        print(f"           webhook answered in p50 {r['answer_p50'] * 1000:.1f} ms  p95 {r['answer_p95'] * 1000:.1f} ms "
+              "(every delivery, product.updated from the service's own writes included)")
+        print("           median seconds per step: " + ", ".join(f"{k} {v:.3f}" for k, v in r["stages"].items()))
     if len(results) > 1:
         print(f"  p95 ratio lanes={results[-1]['lanes']} / lanes={results[0]['lanes']}: "
               f"{results[-1]['p95'] / results[0]['p95']:.2f}×")

@@ -9,6 +9,7 @@ PUT them merged with the merchant's own, with the marker that stops the `product
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from api.integrations.merge import (MARKER_KEY, Merge, is_annotated, marker, mar
                                     prediction_from)
 from api.integrations.woo_client import StoreError, WooClient
 
-Step = Callable[[str, str], Awaitable[None]]
+Step = Callable[..., Awaitable[None]]  # step(name, detail, fence=False)
 
 
 class JobFailure(Exception):
@@ -73,26 +74,38 @@ async def annotate_product(services: Services, job: dict, store: WooClient, step
     source = product["images"][0]["src"]
     photo = (await services.fetcher.get(source, max_bytes=services.max_photo_bytes)).body
     await step("photo fetched", f"{len(photo)} bytes from {source}")
-    [annotation] = await services.inference.annotate([photo])
+    # Annotating and indexing need only the photo: run them side by side (the model server batches them).
+    [annotation], catalogue_id = await asyncio.gather(
+        services.inference.annotate([photo]), add_to_catalogue(services, job, product, photo, services.max_photo_bytes))
     if isinstance(annotation, InferenceError):
         raise annotation
     prediction = prediction_from(annotation)
     await step("annotated", f"category {prediction.category}; tags {', '.join(prediction.tags) or 'none'}")
-
-    catalogue_id = await add_to_catalogue(services, job, product, photo, services.max_photo_bytes)
-    await step("indexed", f"catalogue product {catalogue_id} in the shop's similar-item search")
+    # The last check that the job is still ours before writing to the store.
+    await step("indexed", f"catalogue product {catalogue_id} in the shop's similar-item search", fence=True)
 
     previous = marker(product) or {}
     categories = merge_terms(product.get("categories", []), [prediction.category] if prediction.category else [],
                              previous.get("added_categories", []), drop_placeholder=True)
     tags = merge_terms(product.get("tags", []), list(prediction.tags), previous.get("added_tags", []))
     at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    changes = {"categories": await _term_refs(store, "categories", categories),
-               "tags": await _term_refs(store, "tags", tags),
-               "meta_data": [{"key": MARKER_KEY, "value": marker_value(product, prediction, categories, tags, at)}]}
-    await store.update_product(product["id"], changes)
+    meta = [{"key": MARKER_KEY, "value": marker_value(product, prediction, categories, tags, at)}]
+    try:
+        changes = await _changes(store, categories, tags, meta)
+        await store.update_product(product["id"], changes)
+    except StoreError as error:
+        if error.status != 400:
+            raise
+        store.forget_terms()  # a remembered term was deleted in the store meanwhile: look every name up again
+        changes = await _changes(store, categories, tags, meta)
+        await store.update_product(product["id"], changes)
     await step("written back", f"{len(changes['categories'])} categories, {len(changes['tags'])} tags")
     return f"category {prediction.category}; added tags: {', '.join(tags.add_names) or 'none'}"
+
+
+async def _changes(store: WooClient, categories: Merge, tags: Merge, meta: list[dict]) -> dict:
+    return {"categories": await _term_refs(store, "categories", categories),
+            "tags": await _term_refs(store, "tags", tags), "meta_data": meta}
 
 
 async def _term_refs(store: WooClient, kind: str, merge: Merge) -> list[dict]:

@@ -45,6 +45,12 @@ class WooClient:
         self._http = httpx.AsyncClient(base_url=self.store_url + API_PATH, auth=(consumer_key, consumer_secret),
                                        timeout=timeout, transport=transport,
                                        headers={"User-Agent": "Kalas-Iris WooCommerce integration"})
+        # Term ids by (kind, lower-case name): a shop's vocabulary is small and stable, and looking each name up
+        # again for every product would be most of the requests a job makes.
+        self._terms: dict[tuple[str, str], int] = {}
+
+    def forget_terms(self) -> None:
+        self._terms.clear()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -87,6 +93,12 @@ class WooClient:
 
     async def term_id(self, kind: str, name: str) -> int:
         """The id of the product category or tag (`kind`: categories | tags) named `name`, created if missing."""
+        key = (kind, name.strip().lower())
+        if key not in self._terms:
+            self._terms[key] = await self._find_or_create(kind, name)
+        return self._terms[key]
+
+    async def _find_or_create(self, kind: str, name: str) -> int:
         found = await self._find_term(kind, name)
         if found is not None:
             return found

@@ -89,3 +89,21 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after_seconds("2") == 2.0
     assert retry_after_seconds(None) is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_term_ids_are_remembered_until_forgotten(woo_store):
+    async def go():
+        client = _client(woo_store)
+        try:
+            first = await client.term_id("categories", "Dresses")
+            requests = len(woo_store.api_requests)
+            again = await client.term_id("categories", "dresses")
+            cached_requests = len(woo_store.api_requests) - requests
+            client.forget_terms()
+            await client.term_id("categories", "Dresses")
+            return first, again, cached_requests, len(woo_store.api_requests) - requests
+        finally:
+            await client.aclose()
+
+    first, again, cached_requests, after_forget = _run(go())
+    assert first == again and cached_requests == 0 and after_forget == 1

@@ -38,6 +38,7 @@ class Delivery:
     headers: dict[str, str]
     status: int | None = None  # None: the delivery URL could not be reached
     sent_at: float = 0.0  # time.monotonic() when the POST started
+    answered_s: float | None = None  # how long the delivery URL took to answer
 
 
 @dataclass
@@ -173,6 +174,7 @@ class WooCommerceStore:
         try:
             delivery.status = httpx.post(webhook.delivery_url, content=delivery.body, headers=delivery.headers,
                                          timeout=60).status_code
+            delivery.answered_s = time.monotonic() - delivery.sent_at
         except httpx.HTTPError:
             delivery.status = None
         self.deliveries.append(delivery)
