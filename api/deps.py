@@ -92,7 +92,7 @@ async def _authenticate(
         key = await keys.use(db, token_hash(x_api_key))
         if key is None:
             raise ApiError(401, "the API key is unknown or revoked: create a new one in the console under Keys")
-        account_id, credential, bucket = key["account"], f"key:{key['prefix']}", key["_id"]
+        account_id, credential, bucket = key["account"], f"key:{key['prefix']}", key["key_id"]
     elif authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.startswith(SESSION_PREFIX):

@@ -19,7 +19,7 @@ def account_out(doc: dict) -> AccountOut:
 
 
 def key_out(doc: dict) -> KeyOut:
-    return KeyOut(**_fields(doc, "account", "hash"))
+    return KeyOut(id=doc["key_id"], **_fields(doc, "account", "key_id"))
 
 
 def image_url(settings: Settings, image_id: str, now: float | None = None) -> str:

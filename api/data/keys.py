@@ -13,35 +13,42 @@ from api.data.common import now, page, stamped
 LAST_USED_PRECISION = timedelta(seconds=60)
 
 
+# A key document's `_id` is the key's hash, so authenticating a request is a lookup by `_id` (on nx-27017 about
+# three times faster than by another indexed field); `key_id` is the public id that lists and revocation use.
+# (Not `id`: nx-27017 neither indexes nor matches a top-level field called `id`, its SQLite row id.)
+_PUBLIC = {"_id": 0}
+
+
 async def ensure_indexes(db: AsyncDatabase) -> None:
-    await db.api_keys.create_index([("hash", ASCENDING)], unique=True)
+    await db.api_keys.create_index([("key_id", ASCENDING)], unique=True)
     await db.api_keys.create_index([("account", ASCENDING), ("created", ASCENDING)])
 
 
 async def create(db: AsyncDatabase, account_id: str, name: str, issued: IssuedKey) -> dict:
-    key = {"_id": new_id(), "account": account_id, "name": name, "prefix": issued.prefix, "hash": issued.hash,
+    """The stored key without its hash: {key_id, account, name, prefix, created, last_used, revoked}."""
+    key = {"_id": issued.hash, "key_id": new_id(), "account": account_id, "name": name, "prefix": issued.prefix,
            "created": now(), "last_used": None, "revoked": None}
     await db.api_keys.insert_one(key)
-    return key
+    return {k: v for k, v in key.items() if k != "_id"}
 
 
 async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
-    return await page(db.api_keys, {"account": account_id}, offset, limit, {"hash": 0})
+    return await page(db.api_keys, {"account": account_id}, offset, limit, _PUBLIC)
 
 
 async def get(db: AsyncDatabase, account_id: str, key_id: str) -> dict | None:
-    return await db.api_keys.find_one({"_id": key_id, "account": account_id}, {"hash": 0})
+    return await db.api_keys.find_one({"key_id": key_id, "account": account_id}, _PUBLIC)
 
 
 async def revoke(db: AsyncDatabase, account_id: str, key_id: str) -> dict | None:
     """The key after revoking it (revoking twice keeps the first date), or None if this shop has no such key."""
-    await db.api_keys.update_one({"_id": key_id, "account": account_id, "revoked": None}, stamped(None, "revoked"))
+    await db.api_keys.update_one({"key_id": key_id, "account": account_id, "revoked": None}, stamped(None, "revoked"))
     return await get(db, account_id, key_id)
 
 
 async def use(db: AsyncDatabase, key_hash: str) -> dict | None:
     """The live key with this hash, its last-used time refreshed; None for unknown or revoked keys."""
-    key = await db.api_keys.find_one({"hash": key_hash})
+    key = await db.api_keys.find_one({"_id": key_hash})
     if key is None or key["revoked"] is not None:
         return None
     moment = now()
