@@ -143,7 +143,7 @@ async def bench_original(client: InProcessClient, gallery: list[bytes], queries:
     return result
 
 
-def forward_rate(served: ServedModel, photos: list[bytes], batch_size: int, rounds: int = 4) -> float:
+def forward_rate(served: ServedModel, photos: list[bytes], batch_size: int, rounds: int = 6) -> float:
     """Images/s of the model's forward pass alone on preprocessed batches (decoding excluded)."""
     handler = served.handler
     size, mean, std = (handler.preprocessing[k] for k in ("image_size", "mean", "std"))
@@ -176,9 +176,7 @@ async def bench_reindex(served: ServedModel, data_dir: Path, n_images: int, batc
     return result
 
 
-async def bench_models(args: argparse.Namespace, approximate: CatalogueIndex) -> dict:
-    staged = None if args.model_store else stage_archives(args.checkpoint)
-    served = open_archive(Path(args.model_store or staged.name), EMBEDDER)
+async def bench_models(args: argparse.Namespace, served: ServedModel, approximate: CatalogueIndex) -> dict:
     records = read_records(args.data)
     photos = [r.image.read_bytes() for r in records[: args.photos]]
     client = InProcessClient({EMBEDDER: served})
@@ -189,8 +187,6 @@ async def bench_models(args: argparse.Namespace, approximate: CatalogueIndex) ->
     finally:
         await client.aclose()
     out["reindex"] = await bench_reindex(served, args.data, args.reindex_images, batch_size=32)
-    if staged is not None:
-        staged.cleanup()
     return out
 
 
@@ -209,8 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} at start (other work shares these cores)")
+    # The model first: a checkpoint that does not load should fail before the long search part, not after it.
+    staged = None if args.model_store else stage_archives(args.checkpoint)
+    served = open_archive(Path(args.model_store or staged.name), EMBEDDER)
     rows, approximate = bench_search(args.sizes, args.queries)
-    report = {"search": rows, **asyncio.run(bench_models(args, approximate))}
+    report = {"search": rows, **asyncio.run(bench_models(args, served, approximate))}
+    if staged is not None:
+        staged.cleanup()
     report["load_average"] = {"start": round(load[0], 1), "end": round(os.getloadavg()[0], 1), "cores": os.cpu_count()}
     print(f"load average at end {report['load_average']['end']:.1f}")
     if args.json:
