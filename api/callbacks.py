@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Kalas-Signature"
 
 
-def notify(app: FastAPI, account_id: str, event: str, data: Any) -> None:
-    """Start delivering `event` to the shop's callbacks without delaying the response."""
+async def notify(app: FastAPI, account_id: str, event: str, data: Any) -> None:
+    """Start delivering `event` to the shop's callbacks. Routes run it as a background task of the response, so
+    even looking the callbacks up happens after the answer has gone out."""
     task = asyncio.get_running_loop().create_task(_deliver_all(app, account_id, event, data))
     app.state.tasks.add(task)
     task.add_done_callback(app.state.tasks.discard)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, Response, UploadFile
 
 from api.annotating import Submitted, annotate
 from api.callbacks import notify
@@ -33,12 +33,12 @@ def _url(request: Request, item: ImageUrlIn, max_bytes: int):
 
 
 async def _answer(request: Request, account: CurrentAccount, db: Db, inference: Inference,
-                  submitted: list[Submitted]) -> list[AnnotationOut | ApiError]:
+                  submitted: list[Submitted], background: BackgroundTasks) -> list[AnnotationOut | ApiError]:
     settings = request.app.state.settings
     results = await annotate(db, inference, account.id, submitted, settings.max_upload_bytes)
     stored = [annotation_out(settings, r[0]) for r in results if not isinstance(r, ApiError)]
     if stored:
-        notify(request.app, account.id, "annotation.created", [a.model_dump(mode="json") for a in stored])
+        background.add_task(notify, request.app, account.id, "annotation.created", [a.model_dump(mode="json") for a in stored])
     return [r if isinstance(r, ApiError) else annotation_out(settings, r[0]) for r in results]
 
 
@@ -56,19 +56,20 @@ def _batch(results: list[AnnotationOut | ApiError]) -> BatchOut:
 
 @router.post("", status_code=201, response_model=AnnotationOut)
 async def annotate_upload(request: Request, account: CurrentAccount, db: Db, inference: Inference, settings: Config,
+                          background: BackgroundTasks,
                           file: UploadFile = File(description="the photo: JPEG, PNG, WebP, GIF, BMP or TIFF"),
                           crop: str | None = Form(None, description=CROP_HELP)) -> AnnotationOut:
     """Annotate one uploaded photo (multipart form: `file`, optional `crop`). Stored with its image."""
     submitted = await _upload(file, parse_crops(crop, 1)[0], settings.max_upload_bytes)
-    return _single((await _answer(request, account, db, inference, [submitted]))[0])
+    return _single((await _answer(request, account, db, inference, [submitted], background))[0])
 
 
 @router.post("/url", status_code=201, response_model=AnnotationOut)
 async def annotate_url(body: ImageUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
-                       settings: Config) -> AnnotationOut:
+                       settings: Config, background: BackgroundTasks) -> AnnotationOut:
     """Annotate the photo at a public http(s) URL (fetched by the server; private addresses are refused)."""
     submitted = await _url(request, body, settings.max_upload_bytes)
-    return _single((await _answer(request, account, db, inference, [submitted]))[0])
+    return _single((await _answer(request, account, db, inference, [submitted], background))[0])
 
 
 def _check_batch_size(count: int, limit: int) -> None:
@@ -78,21 +79,22 @@ def _check_batch_size(count: int, limit: int) -> None:
 
 @router.post("/batch", response_model=BatchOut)
 async def annotate_batch(request: Request, account: CurrentAccount, db: Db, inference: Inference, settings: Config,
+                          background: BackgroundTasks,
                          files: list[UploadFile] = File(description="the photos, one `files` part each"),
                          crops: str | None = Form(None, description="a JSON list with one crop box or null per file")) -> BatchOut:
     """Annotate several uploads at once; each image gets its annotation or its own error."""
     _check_batch_size(len(files), settings.max_batch)
     boxes = parse_crops(crops, len(files))
     submitted = [await _upload(f, c, settings.max_upload_bytes) for f, c in zip(files, boxes)]
-    return _batch(await _answer(request, account, db, inference, submitted))
+    return _batch(await _answer(request, account, db, inference, submitted, background))
 
 
 @router.post("/batch/url", response_model=BatchOut)
 async def annotate_batch_url(body: ImageUrlBatchIn, request: Request, account: CurrentAccount, db: Db,
-                             inference: Inference, settings: Config) -> BatchOut:
+                             inference: Inference, settings: Config, background: BackgroundTasks) -> BatchOut:
     _check_batch_size(len(body.items), settings.max_batch)
     submitted = list(await asyncio.gather(*(_url(request, item, settings.max_upload_bytes) for item in body.items)))
-    return _batch(await _answer(request, account, db, inference, submitted))
+    return _batch(await _answer(request, account, db, inference, submitted, background))
 
 
 @router.get("", response_model=Page[AnnotationOut])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.callbacks import notify
@@ -41,7 +41,7 @@ def _check_labels(body: ReviewIn) -> None:
 
 @router.post("/annotations/{annotation_id}/review", status_code=201, response_model=ReviewOut)
 async def review_annotation(body: ReviewIn, annotation: OwnedAnnotation, request: Request, account: CurrentAccount,
-                            db: Db) -> ReviewOut:
+                            db: Db, background: BackgroundTasks) -> ReviewOut:
     """Correct an annotation (taxonomy labels). The latest correction is the one exported for training."""
     _check_labels(body)
     review = reviews.new_review(account.id, annotation["_id"], body.model_dump(), account.reviewer)
@@ -50,7 +50,7 @@ async def review_annotation(body: ReviewIn, annotation: OwnedAnnotation, request
         await reviews.delete_for_annotation(db, account.id, annotation["_id"])  # deleted meanwhile: keep nothing
         raise not_found("annotation", annotation["_id"])
     out = review_out(review)
-    notify(request.app, account.id, "annotation.reviewed", out.model_dump(mode="json"))
+    background.add_task(notify, request.app, account.id, "annotation.reviewed", out.model_dump(mode="json"))
     return out
 
 
