@@ -96,6 +96,18 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
         time.sleep(0.3)
     refresh_until(desktop, "done")
 
+    # Reconciliation on demand: a sync job is queued for the worker.
+    card.get_by_role("button", name="Sync now").click()
+    card.get_by_text("Sync queued").wait_for()
+    kinds = [j["kind"] for j in httpx.get(service.api(f"/integrations/{integration_id}/jobs"), headers=session).json()["items"]]
+    assert "sync" in kinds, kinds
+
+    # Disconnecting forgets the store: its webhook is refused from then on.
+    desktop.once("dialog", lambda dialog: dialog.accept())
+    card.get_by_role("button", name="Disconnect").click()
+    desktop.get_by_text("No store connected yet.").wait_for()
+    assert httpx.get(service.api(f"/integrations/{integration_id}"), headers=session).status_code == 404
+
 
 def test_a_refused_store_form_says_what_is_wrong(desktop, service) -> None:
     sign_in(desktop, service, "woo-bad", "/integrations")

@@ -5,7 +5,7 @@ import { integrations } from "../api/endpoints";
 import type { Integration, IntegrationIn } from "../api/types";
 import { CopyField } from "../components/CopyField";
 import { DeliveryLog } from "../components/DeliveryLog";
-import { Empty, ErrorMessage, Spinner } from "../components/Status";
+import { Empty, ErrorMessage, Notice, Spinner } from "../components/Status";
 import { useTask } from "../useTask";
 
 function newSecret(): string {
@@ -71,7 +71,20 @@ function StoreForm({ onCreated }: { onCreated: (integration: Integration, webhoo
   );
 }
 
-function StoreCard({ integration, secret }: { integration: Integration; secret: string | null }) {
+function StoreCard({ integration, secret, onRemoved }: { integration: Integration; secret: string | null; onRemoved: () => void }) {
+  const [synced, setSynced] = useState(false);
+  const sync = useTask(
+    useCallback(async () => {
+      await integrations.sync(integration.id);
+      setSynced(true);
+    }, [integration.id]),
+  );
+  const remove = useTask(
+    useCallback(async () => {
+      await integrations.remove(integration.id);
+      onRemoved();
+    }, [integration.id, onRemoved]),
+  );
   return (
     <article className="card" data-testid="integration">
       <h2>{integration.store_url}</h2>
@@ -93,6 +106,21 @@ function StoreCard({ integration, secret }: { integration: Integration; secret: 
             .join(", ")}
         </p>
       )}
+      <div className="button-row">
+        <button type="button" onClick={() => sync.run()} disabled={sync.busy}>
+          {sync.busy ? "Asking…" : "Sync now"}
+        </button>
+        <button
+          type="button"
+          className="danger"
+          disabled={remove.busy}
+          onClick={() => window.confirm(`Disconnect ${integration.store_url}? Its webhooks will be refused from now on.`) && remove.run()}
+        >
+          Disconnect
+        </button>
+      </div>
+      {synced && <Notice>Sync queued: products changed in the store since the last sync will be annotated.</Notice>}
+      <ErrorMessage error={sync.error ?? remove.error} />
       <DeliveryLog integration={integration} />
     </article>
   );
@@ -119,7 +147,12 @@ export function IntegrationsPage() {
       {load.busy && !list && <Spinner label="Loading stores…" />}
       {list && !list.length && <Empty>No store connected yet.</Empty>}
       {list?.map((integration) => (
-        <StoreCard key={integration.id} integration={integration} secret={fresh?.id === integration.id ? fresh.secret : null} />
+        <StoreCard
+          key={integration.id}
+          integration={integration}
+          secret={fresh?.id === integration.id ? fresh.secret : null}
+          onRemoved={() => setList((current) => (current ?? []).filter((other) => other.id !== integration.id))}
+        />
       ))}
     </section>
   );
