@@ -1,0 +1,195 @@
+"""Evaluate the annotation model on a directory in the shared-data layout, through the project's inference client.
+
+    python -m scripts.evaluate ../shared/data/fashion-products --json eval.json --out eval/
+    python -m scripts.evaluate HELD_OUT_DIR --all --json held_out.json          # a held-out set, used whole
+    python -m scripts.evaluate DIR --model-store model_store --json served.json  # the built archives, as served
+
+By default the validation split (scripts/dataset.split) is scored, with the model staged from `--checkpoint`
+(checkpoints/fashion) and answers asked for with no attribute threshold, so each group's best value is scored
+even when the served threshold would hide it. Labels are read through the taxonomy's mapping of the data
+set (handlers/taxonomy.yaml): a category prediction is right when the truth is the predicted leaf or one of
+its groups. The JSON holds category, attribute and colour figures (scripts/metrics.py), MMFashion's own
+figures beside them, and the images that failed; `--out` adds the pictures (scripts/report_plots.py).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from api.inference import InferenceClient, InferenceError, InProcessClient, TorchServeClient
+from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, stage_archives
+from handlers.in_process import open_archive
+from handlers.taxonomy import Annotation, Taxonomy, load_taxonomy
+from scripts import report_plots
+from scripts.dataset import Record, iter_batches, read_records, split
+from scripts.metrics import confusion, mmfashion_attribute_recall, mmfashion_category_recall, ranked_accuracy
+
+# Wide enough that every category and attribute value comes back scored (no group has more than 10 values).
+EVALUATION_SETTINGS = {"top_k": 10, "attribute_threshold": 0.0, "colours": 3}
+BATCH = 16
+WORST_MISTAKES = 24
+
+
+def evaluate(records: Sequence[Record], answers: Sequence[dict | InferenceError], taxonomy: Taxonomy) -> dict:
+    """The report over paired records and answers (the annotation contract of docs/architecture.md)."""
+    mapping = taxonomy.detect(records[0].labels.keys())
+    truths = [mapping.annotate(record.labels) for record in records]
+    failed = [{"id": r.id, "status": a.status, "error": a.message} for r, a in zip(records, answers)
+              if isinstance(a, InferenceError)]
+    # A failed image is scored as an empty answer: a wrong one, never a silently smaller test set.
+    answers = [{} if isinstance(a, InferenceError) else a for a in answers]
+    report: dict = {"data": {"kind": mapping.name, "images": len(records), "failed": failed}}
+    model = next((a["model"] for a in answers if a.get("model")), None)
+    if model:
+        report["model"] = model
+    labelled = [(t.category, [c["label"] for c in a.get("category", [])]) for t, a in zip(truths, answers) if t.category]
+    if labelled:
+        truth, ranking = zip(*labelled)
+        report["category"] = {
+            **ranked_accuracy(truth, ranking, k=5, matches=taxonomy.matches),
+            "mmfashion_recall": mmfashion_category_recall(truth, ranking, matches=taxonomy.matches),
+        }
+    report["attributes"] = _attributes(truths, answers)
+    colours = [(t.colour, [_colour_label(taxonomy, c["name"]) for c in a.get("colours", [])])
+               for t, a in zip(truths, answers) if t.colour]
+    if colours:
+        report["colour"] = ranked_accuracy(*zip(*colours), k=3)
+    return report
+
+
+def _attributes(truths: Sequence[Annotation], answers: Sequence[dict]) -> dict:
+    groups: dict = {}
+    for group in sorted({g for t in truths for g in t.attributes}):
+        rows = [(t.attributes[group], [v["label"] for v in a.get("attributes", {}).get(group, [])])
+                for t, a in zip(truths, answers) if group in t.attributes]
+        stats = ranked_accuracy(*zip(*rows), k=1)
+        groups[group] = {key: stats[key] for key in ("count", "top1", "macro_top1", "per_class")}
+    # MMFashion scores every (group, value) as one binary attribute, ranked by score across groups.
+    positives = [{f"{g}:{v}" for g, v in t.attributes.items()} for t in truths]
+    rankings = []
+    for answer in answers:
+        scored = [(v["score"], f"{g}:{v['label']}") for g, vs in answer.get("attributes", {}).items() for v in vs]
+        rankings.append([value for _, value in sorted(scored, key=lambda pair: -pair[0])])
+    values = sorted({value for ranking in rankings for value in ranking} | {v for p in positives for v in p})
+    if values:
+        groups["mmfashion"] = mmfashion_attribute_recall(positives, rankings, values)
+    return groups
+
+
+def _colour_label(taxonomy: Taxonomy, name: str) -> str:
+    return next((c.label for c in taxonomy.colours if c.name == name), name)
+
+
+def draw_pictures(report: dict, records: Sequence[Record], answers: Sequence[dict | InferenceError],
+                  taxonomy: Taxonomy, out: Path) -> list[str]:
+    """Confusion matrix, per-class accuracy and the most confident category mistakes, as PNG files in `out`."""
+    if "category" not in report:
+        return []
+    mapping = taxonomy.detect(records[0].labels.keys())
+    per_class = report["category"]["per_class"]
+    classes = list(per_class)
+    truths, predicted, mistakes = [], [], []
+    for record, answer in zip(records, answers):
+        truth = mapping.annotate(record.labels).category
+        top = (answer.get("category") or [None])[0] if isinstance(answer, dict) else None
+        if truth is None:
+            continue
+        # A prediction is drawn in its truth's column when it is right (a leaf of a group counts as the group).
+        label = top and next((a for a in taxonomy.ancestors(top["label"]) if a in per_class), top["label"])
+        truths.append(truth)
+        predicted.append(label)
+        if label != truth:
+            mistakes.append((top["score"] if top else 1.0, record.image, truth, top["label"] if top else "(failed)"))
+    mistakes.sort(key=lambda m: -m[0])
+    kind = report["data"]["kind"]
+    return [str(p) for p in (
+        report_plots.confusion_png(confusion(truths, predicted, classes), classes, out / "confusion.png",
+                                   f"{kind}: category"),
+        report_plots.per_class_png(per_class, out / "per_class.png", f"{kind}: category"),
+        report_plots.mistakes_png([(image, truth, f"{said} {score:.2f}") for score, image, truth, said
+                                   in mistakes[:WORST_MISTAKES]], out / "mistakes.png",
+                                  f"{kind}: the {min(WORST_MISTAKES, len(mistakes))} most confident category mistakes"),
+    )]
+
+
+async def annotate_all(client: InferenceClient, records: Sequence[Record]) -> list[dict | InferenceError]:
+    answers: list[dict | InferenceError] = []
+    with tqdm(total=len(records), desc="annotating", unit="img") as progress:
+        for batch in iter_batches(list(records), BATCH):
+            answers += await client.annotate([record.image.read_bytes() for record in batch])
+            progress.update(len(batch))
+    return answers
+
+
+def make_client(args: argparse.Namespace) -> InferenceClient:
+    if args.torchserve:
+        return TorchServeClient(args.torchserve)
+    if args.model_store:
+        return InProcessClient({ATTRIBUTES: open_archive(args.model_store, ATTRIBUTES)})
+    staged = stage_archives(args.checkpoint, settings=EVALUATION_SETTINGS)
+    return InProcessClient({ATTRIBUTES: open_archive(Path(staged.name), ATTRIBUTES)}, cleanup=staged)
+
+
+async def run(args: argparse.Namespace) -> dict:
+    records = read_records(args.data_dir)
+    if not args.all:
+        records = split(records)[1]
+    records = records[: args.limit] if args.limit else records
+    if not records:
+        raise SystemExit(f"{args.data_dir}: no images to evaluate (the split is empty; use --all for a small set)")
+    taxonomy = load_taxonomy()
+    client = make_client(args)
+    try:
+        answers = await annotate_all(client, records)
+    finally:
+        await client.aclose()
+    report = evaluate(records, answers, taxonomy)
+    report["data"].update(directory=args.data_dir.name, split="all" if args.all else "validation")
+    if args.out:
+        report["pictures"] = draw_pictures(report, records, answers, taxonomy, args.out)
+    return report
+
+
+def summary(report: dict) -> str:
+    lines = [f"{report['data']['directory']} ({report['data']['split']}, {report['data']['images']} images, "
+             f"{len(report['data']['failed'])} failed)"]
+    if "category" in report:
+        c = report["category"]
+        lines.append(f"category  top1 {c['top1']:.3f}  top5 {c['top5']:.3f}  macro top1 {c['macro_top1']:.3f}  "
+                     f"(MMFashion per-class recall top1 {c['mmfashion_recall']['top1']:.3f})")
+    for group, stats in report["attributes"].items():
+        if group != "mmfashion":
+            lines.append(f"{group:<9} top1 {stats['top1']:.3f}  macro top1 {stats['macro_top1']:.3f}")
+    if "colour" in report:
+        lines.append(f"colour    top1 {report['colour']['top1']:.3f}  top3 {report['colour']['top3']:.3f}  "
+                     f"macro top1 {report['colour']['macro_top1']:.3f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, help="images/<id>.jpg + labels.csv")
+    parser.add_argument("--json", type=Path, required=True, help="where to write the report")
+    parser.add_argument("--out", type=Path, help="a directory for the pictures")
+    parser.add_argument("--all", action="store_true", help="score every image (a held-out set), not the split")
+    parser.add_argument("--limit", type=int, help="score only the first N images (a quick look)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="stage the model from here")
+    source.add_argument("--model-store", type=Path, help="the built archives, with their own settings")
+    source.add_argument("--torchserve", help="a running TorchServe's inference URL")
+    args = parser.parse_args(argv)
+    report = asyncio.run(run(args))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    print(summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
