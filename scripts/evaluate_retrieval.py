@@ -27,10 +27,10 @@ import numpy as np
 from PIL import Image
 
 from api.inference import InferenceClient, InferenceError
-from index import CatalogueIndex, CatalogueStore, Hit
+from index import CatalogueIndex, CatalogueStore, Hit, load
 from scripts.catalogue_reader import DirectoryReader
 from scripts.contact_sheet import draw_contact_sheet
-from scripts.dataset import Record, iter_batches, read_records
+from scripts.dataset import Record, iter_batches, read_records, split
 from scripts.reindex import open_client, reindex
 
 KS = (1, 5, 10)
@@ -77,15 +77,34 @@ async def embed_all(client: InferenceClient, images: list[bytes], batch_size: in
     return out
 
 
+async def embedded_split(data_dir: Path, client: InferenceClient, store: CatalogueStore, source: CatalogueIndex | None,
+                         progress: bool) -> tuple[CatalogueIndex, list[str], np.ndarray]:
+    """(gallery index of the train split, query ids, query vectors), embedded by the batch reindex, or taken from
+    `source`, an index of the whole directory keyed by its ids (the demo gallery), so nothing is embedded twice."""
+    if source is None:
+        for catalogue, part in (("gallery", "train"), ("queries", "validation")):
+            if store.get(catalogue) is None:
+                await reindex(DirectoryReader(data_dir, part), client, store, catalogue, progress=progress)
+        gallery, query_index = store.get("gallery"), store.get("queries")
+        ids = query_index.products()
+        return gallery, ids, np.stack([next(iter(query_index.vectors_of(q).values())) for q in ids])
+    train, validation = split(read_records(data_dir))
+    kept = [r.id for r in train if r.id in source]
+    gallery = CatalogueIndex.build(source.dim, kept, np.stack([first_vector(source, p) for p in kept]))
+    ids = [r.id for r in validation if r.id in source]
+    return gallery, ids, np.stack([first_vector(source, q) for q in ids])
+
+
+def first_vector(index: CatalogueIndex, product_id: str) -> np.ndarray:
+    return next(iter(index.vectors_of(product_id).values()))
+
+
 async def evaluate(data_dir: Path, client: InferenceClient, store: CatalogueStore, *, type_column: str,
-                   colour_column: str | None, recovery_samples: int = 200, progress: bool = True) -> tuple[dict, list]:
+                   colour_column: str | None, recovery_samples: int = 200, progress: bool = True,
+                   source: CatalogueIndex | None = None) -> tuple[dict, list]:
     records = {r.id: r for r in read_records(data_dir)}
-    for catalogue, part in (("gallery", "train"), ("queries", "validation")):
-        if store.get(catalogue) is None:
-            await reindex(DirectoryReader(data_dir, part), client, store, catalogue, progress=progress)
-    gallery, query_index = store.get("gallery"), store.get("queries")
-    queries = [records[p] for p in query_index.products()]
-    vectors = np.stack([next(iter(query_index.vectors_of(q.id).values())) for q in queries])
+    gallery, query_ids, vectors = await embedded_split(data_dir, client, store, source, progress)
+    queries = [records[q] for q in query_ids]
     results = gallery.search_many(vectors, k=max(KS))
 
     def same_type(a: Record, b: Record) -> bool:
@@ -121,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sheet", type=Path, help="contact sheet PNG (default: next to --json)")
     parser.add_argument("--sheet-queries", type=int, default=24)
     parser.add_argument("--indexes", type=Path, help="keep the embedded gallery/queries here and reuse them")
+    parser.add_argument("--vectors-from", type=Path, metavar="INDEX_FILE",
+                        help="take the photos' vectors from this index of the same directory (e.g. the demo gallery, "
+                             "var/indexes/demo/index.kidx) instead of embedding them again; it must come from the "
+                             "same model as --checkpoint/--model-store/--torchserve, which still embed the crops")
     parser.add_argument("--type-column", help="relevance: same value here (default articleType, else label)")
     parser.add_argument("--colour-column", help="and, separately, here too (default baseColour when present)")
     parser.add_argument("--recovery-samples", type=int, default=200)
@@ -152,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
 async def _run(args: argparse.Namespace, store: CatalogueStore, type_column: str, colour_column: str | None):
     client = open_client(args)
     try:
+        source = load(args.vectors_from) if args.vectors_from else None
         return await evaluate(args.data_dir, client, store, type_column=type_column, colour_column=colour_column,
-                              recovery_samples=args.recovery_samples)
+                              recovery_samples=args.recovery_samples, source=source)
     finally:
         await client.aclose()
 

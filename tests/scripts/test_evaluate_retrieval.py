@@ -6,8 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
+
+from index import CatalogueIndex, CatalogueStore, save
 
 from scripts import evaluate_retrieval
 from scripts.dataset import is_validation
@@ -51,8 +54,15 @@ def test_metrics_recovery_and_contact_sheet(tmp_path: Path, shared_data: Path, m
     assert report["exact_recovery"]["top1_rate"] >= 0.9
     with Image.open(out.with_suffix(".png")) as sheet:
         assert sheet.height > n_queries * 128  # one row per query: the query and its top 5
-    # A second run reuses the embedded gallery kept in --indexes.
-    assert (tmp_path / "ix" / "gallery" / "index.kidx").is_file()
+    # The same figures from vectors already in an index of the whole directory (how the demo gallery is reused).
+    kept = CatalogueStore(tmp_path / "ix")
+    ids = kept.get("gallery").products() + kept.get("queries").products()
+    vectors = [evaluate_retrieval.first_vector(kept.get(c), p) for c in ("gallery", "queries") for p in kept.get(c).products()]
+    save(CatalogueIndex.build(len(vectors[0]), ids, np.stack(vectors)), tmp_path / "whole.kidx")
+    again = tmp_path / "again.json"
+    assert evaluate_retrieval.main([str(data), "--json", str(again), "--model-store", str(model_store),
+                                    "--recovery-samples", "10", "--vectors-from", str(tmp_path / "whole.kidx")]) == 0
+    assert json.loads(again.read_text()) == report
 
 
 def test_a_missing_column_is_named(tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture) -> None:
