@@ -1,6 +1,7 @@
 """Annotate a real photo, crop it and annotate the crop, correct the predictions, save the review, find it again."""
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import httpx
@@ -108,3 +109,23 @@ def test_wrong_files_get_clear_messages(desktop, service) -> None:
     alert.wait_for()
     assert alert.inner_text().strip()
     assert desktop.get_by_test_id("annotation").count() == 0
+
+
+def test_drop_a_photo_on_the_page(desktop, service, shared_data: Path) -> None:
+    sign_in(desktop, service, "dropper")
+    photo = shared_photo(shared_data, "fashion-products", 2)
+    transfer = desktop.evaluate_handle(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+            return transfer;
+        }""",
+        [photo.name, base64.b64encode(photo.read_bytes()).decode()],
+    )
+    zone = desktop.get_by_test_id("dropzone")
+    zone.dispatch_event("dragover", {"dataTransfer": transfer})
+    assert "dragging" in zone.get_attribute("class")
+    zone.dispatch_event("drop", {"dataTransfer": transfer})
+    desktop.get_by_test_id("annotation-scope").wait_for()
+    assert desktop.get_by_role("img", name="The photo to annotate").is_visible()
