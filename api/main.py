@@ -22,6 +22,7 @@ from api.core.ratelimit import RateLimiter
 from api.core.settings import Settings
 from api.core.spa import mount_console
 from api.data.db import ensure_indexes, open_client
+from api.demo import DemoGallery
 from api.fetch import SafeHttp
 from api.metrics import install_metrics
 from api.routes import ROUTERS
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app.state.accounts = {}  # account id -> (expiry, document): see api/deps.py
+    app.state.demo = DemoGallery(settings.demo_data_dir)
     app.state.inference = app.state.indexes = app.state.db = None
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes,

@@ -195,8 +195,8 @@ class ProductOut(Response):
     url: str | None
     metadata: dict[str, str]
     images: list[ImageOut]
-    created: datetime
-    updated: datetime
+    created: datetime | None = Field(description="null for items of the demo gallery")
+    updated: datetime | None = Field(description="null for items of the demo gallery")
 
 
 class ImportItemOut(Response):

@@ -38,6 +38,8 @@ class Settings(BaseModel):
     torchserve_key_file: Path | None = None
     index_dir: Path = ROOT / "var" / "indexes"
     demo_catalogue: str = Field("demo", description="the catalogue searched when a shop asks for the demo gallery")
+    demo_data_dir: Path = Field(ROOT.parent / "shared" / "data" / "fashion-products",
+                                description="the shared-data-layout directory the demo gallery was built from")
 
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, le=MAX_STORABLE_IMAGE)
     max_batch: int = Field(16, gt=0, le=256)

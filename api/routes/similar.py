@@ -16,20 +16,23 @@ router = APIRouter(prefix="/similar", tags=["similar items"])
 EMBEDDER = ModelInfo(name="fashion-embedder", version="1.0")
 
 
-async def _similar(data: bytes, crop: Crop | None, k: int, catalogue: Literal["shop", "demo"], account_id: str,
-                   db: Db, inference: Inference, catalogues: Catalogues, settings: Config) -> SimilarOut:
+async def _similar(request: Request, data: bytes, crop: Crop | None, k: int, catalogue: Literal["shop", "demo"],
+                   account_id: str, db: Db, inference: Inference, catalogues: Catalogues, settings: Config) -> SimilarOut:
     vector = await embed_checked(inference, data, crop, settings.max_upload_bytes)
-    # The demo gallery is a catalogue like a shop's, owned by the reserved account id `demo_catalogue`.
-    owner = account_id if catalogue == "shop" else settings.demo_catalogue
-    hits = await catalogues.search(db, owner, vector, k)
-    found = await products.get_many(db, owner, [hit.product_id for hit in hits])
-    items = [SimilarItem(score=round(hit.score, 6), product=product_out(settings, found[hit.product_id]))
-             for hit in hits if hit.product_id in found]
+    if catalogue == "demo":
+        hits = await catalogues.search_catalogue(settings.demo_catalogue, vector, k)
+        found = {hit.product_id: request.app.state.demo.item_out(settings, hit.product_id) for hit in hits}
+    else:
+        hits = await catalogues.search(db, account_id, vector, k)
+        found = {pid: product_out(settings, p) for pid, p in
+                 (await products.get_many(db, account_id, [hit.product_id for hit in hits])).items()}
+    items = [SimilarItem(score=round(hit.score, 6), product=found[hit.product_id])
+             for hit in hits if found.get(hit.product_id) is not None]
     return SimilarOut(catalogue=catalogue, items=items, model=EMBEDDER)
 
 
 @router.post("", response_model=SimilarOut)
-async def similar_upload(account: CurrentAccount, db: Db, inference: Inference, catalogues: Indexes, settings: Config,
+async def similar_upload(request: Request, account: CurrentAccount, db: Db, inference: Inference, catalogues: Indexes, settings: Config,
                          file: UploadFile = File(description="the photo to match"),
                          crop: str | None = Form(None, description=CROP_HELP),
                          k: int = Form(10, ge=1, le=100),
@@ -37,11 +40,11 @@ async def similar_upload(account: CurrentAccount, db: Db, inference: Inference, 
                          ) -> SimilarOut:
     """The `k` products most similar to an uploaded photo, best first, with cosine scores and image URLs."""
     data = await read_upload(file, settings.max_upload_bytes)
-    return await _similar(data, parse_crops(crop, 1)[0], k, catalogue, account.id, db, inference, catalogues, settings)
+    return await _similar(request, data, parse_crops(crop, 1)[0], k, catalogue, account.id, db, inference, catalogues, settings)
 
 
 @router.post("/url", response_model=SimilarOut)
 async def similar_url(body: SimilarUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
                       catalogues: Indexes, settings: Config) -> SimilarOut:
     data = await fetch(request.app.state.http, body.url, settings.max_upload_bytes)
-    return await _similar(data, body.crop, body.k, body.catalogue, account.id, db, inference, catalogues, settings)
+    return await _similar(request, data, body.crop, body.k, body.catalogue, account.id, db, inference, catalogues, settings)

@@ -1,0 +1,25 @@
+"""Photos of the demo gallery, by signed URL (they are not a shop's images and are never stored in the database)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+
+from api.core.errors import ApiError, not_found
+from api.core.security import image_signature_valid
+from api.demo import demo_signing_id
+from api.deps import Config
+
+router = APIRouter(prefix="/demo", tags=["similar items"])
+
+
+@router.get("/images/{item_id}", response_class=FileResponse,
+            responses={200: {"content": {"image/jpeg": {}}, "description": "the demo item's photo"}})
+async def demo_image(item_id: str, request: Request, settings: Config, expires: int = Query(),
+                     signature: str = Query()) -> FileResponse:
+    if not image_signature_valid(settings.secret_key, demo_signing_id(item_id), expires, signature):
+        raise ApiError(403, "this image link has expired or its signature is wrong: search again for a fresh link",
+                       "bad_signature")
+    path = request.app.state.demo.image(item_id)
+    if path is None:
+        raise not_found("demo item", item_id)
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
