@@ -1,0 +1,128 @@
+"""The evaluation command: exact figures from hand-made answers, and real runs on tiny directories of real photos."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from api.inference import InferenceError
+from handlers.colours import dominant_colours
+from handlers.images import decode_image
+from handlers.models import INPUT_SIZE
+from handlers.taxonomy import load_taxonomy
+from scripts.dataset import Record, read_records
+from scripts.evaluate import evaluate, main
+
+FASHION_COLUMNS = ["title", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage"]
+
+
+def fashion_record(image_id: str, article: str, colour: str, gender: str = "Men", usage: str = "Casual") -> Record:
+    labels = dict.fromkeys(FASHION_COLUMNS, "")
+    labels.update(articleType=article, baseColour=colour, gender=gender, usage=usage, season="Summer")
+    return Record(id=image_id, image=Path(f"{image_id}.jpg"), labels=labels)
+
+
+def answer(categories: list[str], colours: list[str], gender: list[str]) -> dict:
+    return {
+        "category": [{"label": c, "name": c, "score": 0.9 - i / 10} for i, c in enumerate(categories)],
+        "attributes": {"gender": [{"label": g, "name": g, "score": 0.8 - i / 10} for i, g in enumerate(gender)]},
+        "colours": [{"name": name, "hex": "#000000", "share": 0.5} for name in colours],
+        "model": {"name": "fashion-attributes", "version": "1.0"},
+    }
+
+
+def test_figures_from_hand_made_answers() -> None:
+    records = [
+        fashion_record("1", "Tshirts", "Navy Blue"),  # truth: the group "tees"
+        fashion_record("2", "Tshirts", "Red", gender="Women"),
+        fashion_record("3", "Jeans", "Blue"),
+        fashion_record("4", "Jeans", "Multi"),  # no colour label: not scored for colour
+    ]
+    answers = [
+        answer(["polo", "shirt"], ["Navy Blue", "Black"], ["men", "women"]),  # a leaf of "tees": right at 1
+        answer(["shirt", "tshirt"], ["Pink", "Red"], ["men", "women"]),  # right at 2; colour right at 2
+        answer(["jeans"], ["Blue"], ["men"]),
+        InferenceError(400, "the image header is corrupt"),
+    ]
+    report = evaluate(records, answers, load_taxonomy())
+    category = report["category"]
+    assert (category["count"], category["top1"], category["top5"]) == (4, 2 / 4, 3 / 4)
+    assert category["per_class"]["tees"] == {"count": 2, "top1": 0.5, "top5": 1.0}
+    assert category["per_class"]["jeans"] == {"count": 2, "top1": 0.5, "top5": 0.5}  # the failed image is wrong
+    assert category["macro_top1"] == 0.5
+    assert category["mmfashion_recall"]["top1"] == 0.5
+    assert report["colour"]["count"] == 3
+    assert report["colour"]["top1"] == pytest.approx(2 / 3)
+    assert report["colour"]["top3"] == 1.0
+    assert report["attributes"]["gender"]["top1"] == pytest.approx(2 / 4)  # 1 and 3 right; 2 wrong; 4 failed
+    assert report["attributes"]["usage"]["top1"] == 0.0  # no answer had a usage: every one is wrong
+    assert report["data"]["failed"] == [{"id": "4", "status": 400, "error": "the image header is corrupt"}]
+    assert report["model"] == {"name": "fashion-attributes", "version": "1.0"}
+
+
+def make_directory(source: Path, target: Path, count: int, rows_from: int = 0) -> Path:
+    """The first `count` rows (with images) of a shared data set, copied into the layout under `target`."""
+    (target / "images").mkdir(parents=True)
+    with (source / "labels.csv").open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = [row for row in reader if (source / "images" / f"{row['id']}.jpg").is_file()][rows_from:rows_from + count]
+        fields = reader.fieldnames
+    with (target / "labels.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    for row in rows:
+        shutil.copy(source / "images" / f"{row['id']}.jpg", target / "images")
+    return target
+
+
+@pytest.mark.slow
+def test_a_run_on_real_product_photos_through_the_served_archives(
+    shared_data: Path, model_store: Path, tmp_path: Path
+) -> None:
+    data = make_directory(shared_data / "fashion-products", tmp_path / "products", 12)
+    report_path, pictures = tmp_path / "report.json", tmp_path / "pictures"
+    assert main([str(data), "--all", "--model-store", str(model_store), "--json", str(report_path),
+                 "--out", str(pictures)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["data"] == {"kind": "fashion-products", "images": 12, "failed": [], "directory": "products",
+                              "split": "all"}
+    for figure in ("top1", "top5", "macro_top1"):
+        assert 0.0 <= report["category"][figure] <= 1.0
+    assert report["category"]["top1"] <= report["category"]["top5"]
+    assert set(report["attributes"]) >= {"gender", "usage", "season", "mmfashion"}
+    # The served colours are the colour function's own on the same photos.
+    taxonomy = load_taxonomy()
+    names = {c.label: c.name for c in taxonomy.colours}
+    records = read_records(data)
+    scored = [(r, taxonomy.detect(r.labels).annotate(r.labels).colour) for r in records]
+    local = [dominant_colours(decode_image(r.image.read_bytes(), min_side=INPUT_SIZE))[0]["name"] == names[truth]
+             for r, truth in scored if truth]
+    assert report["colour"]["top1"] == pytest.approx(sum(local) / len(local))
+    for name in ("confusion.png", "per_class.png", "mistakes.png"):
+        with Image.open(pictures / name) as image:
+            assert image.format == "PNG" and image.width > 200 and image.height > 100
+
+
+@pytest.mark.slow
+def test_consumer_photos_have_categories_but_no_colour_labels(shared_data: Path, model_store: Path, tmp_path: Path) -> None:
+    data = make_directory(shared_data / "clothing", tmp_path / "clothing", 8)
+    report_path = tmp_path / "report.json"
+    main([str(data), "--all", "--model-store", str(model_store), "--json", str(report_path)])
+    report = json.loads(report_path.read_text())
+    assert report["data"]["kind"] == "clothing"
+    assert "colour" not in report  # the clothing set has no colour column: nothing to score, nothing invented
+    assert list(report["attributes"]) == ["age", "mmfashion"]
+    labelled = [r for r in read_records(data) if r.labels["label"] != "Other"]
+    assert report["category"]["count"] == len(labelled)
+
+
+def test_an_empty_validation_split_says_to_use_all(shared_data: Path, tmp_path: Path) -> None:
+    # Rows 0..2 of the product set all fall on the training side of the split.
+    data = make_directory(shared_data / "fashion-products", tmp_path / "few", 3)
+    with pytest.raises(SystemExit, match="use --all"):
+        main([str(data), "--json", str(tmp_path / "report.json")])
