@@ -1,8 +1,8 @@
 """The WooCommerce worker process: `python -m api.worker` (settings from the same KALAS_* variables as the API).
 
-A few lanes in one process each claim a job with a lease, run it, and record its fate: done, back in the queue
-after a backoff (5xx, time-outs, 429 after its Retry-After, the models unavailable), or dead-lettered (refused
-keys, an unusable photo, or the tries used up). A job whose worker died is claimed again when its lease runs out;
+Up to a few jobs at a time ("lanes") run in one process, each claimed with a lease, and each records its fate:
+done, back in the queue after a backoff (5xx, time-outs, 429 after its Retry-After, the models unavailable), or
+dead-lettered (refused keys, an unusable photo, or the tries used up). A job whose worker died is claimed again when its lease runs out;
 a heartbeat extends the lease while the job runs, so a slow job keeps it and a dead worker loses it.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ log = logging.getLogger("kalas.worker")
 class Options:
     lanes: int = 4
     lease_s: float = 60.0
-    idle_poll_s: float = 0.2
+    idle_poll_s: float = 0.05
     backoff: Backoff = field(default_factory=Backoff)
     store_timeout_s: float = 15.0
 
@@ -48,28 +48,38 @@ class Worker:
         self._stores: dict[str, tuple[tuple, WooClient]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(*(self._lane(stop) for _ in range(self.options.lanes)))
-
-    async def _lane(self, stop: asyncio.Event) -> None:
-        pause = 0.01
+        """One claimer feeds up to `lanes` jobs at a time: a single poller keeps an idle worker's load on the
+        database low while a new job is still picked up within `idle_poll_s`."""
+        free = asyncio.Semaphore(self.options.lanes)
+        running: set[asyncio.Task] = set()
+        pause = 0.005
         while not stop.is_set():
+            await free.acquire()
             try:
                 job = await jobs.claim(self.services.db, self.name, self.options.lease_s)
             except Exception:  # the database away for a moment: wait and claim again
                 log.exception("claiming a job failed")
                 job = None
             if job is None:
+                free.release()
                 pause = min(self.options.idle_poll_s, pause * 2)
                 try:
                     await asyncio.wait_for(stop.wait(), pause)
                 except TimeoutError:
                     pass
                 continue
-            pause = 0.01
-            try:
-                await self.handle(job)
-            except Exception:  # recording the outcome failed: the lease runs out and the job is claimed again
-                log.exception("job %s: its outcome could not be recorded", job["_id"])
+            pause = 0.005
+            task = asyncio.create_task(self._run(job))
+            running.add(task)
+            task.add_done_callback(lambda done: (running.discard(done), free.release()))
+        if running:  # stopping: finish the jobs in hand, claim no more
+            await asyncio.gather(*running)
+
+    async def _run(self, job: dict) -> None:
+        try:
+            await self.handle(job)
+        except Exception:  # recording the outcome failed: the lease runs out and the job is claimed again
+            log.exception("job %s: its outcome could not be recorded", job["_id"])
 
     async def handle(self, job: dict) -> str:
         """Run one claimed job to its recorded end; returns the state it ended in."""
