@@ -30,7 +30,9 @@ def test_create_copy_once_and_revoke(desktop, service) -> None:
     assert desktop.get_by_label("Secret key").count() == 0  # gone for good: the page cannot show it again
 
     desktop.once("dialog", lambda dialog: dialog.accept())
-    row.get_by_role("button", name="Revoke").click()
+    with desktop.expect_response(lambda response: response.request.method == "DELETE") as revoked:
+        row.get_by_role("button", name="Revoke").click()
+    assert revoked.value.status == 200, revoked.value.text()
     row.get_by_text("revoked").wait_for()
     assert row.get_by_role("button", name="Revoke").count() == 0
     refused = httpx.get(service.api("/annotations"), headers={"X-API-Key": secret})
