@@ -36,6 +36,10 @@ MIN_CLUSTERS = 6
 # is taken of sits in the middle; the jeans under a shirt on a model, the belt, the hair sit further out.
 CENTRE_SIGMA = 0.25
 LIGHTNESS_WEIGHT = 2.0
+# Prototypes nearest in plain ΔE that CIEDE2000 then ranks; several times `votes`, so the vote is unchanged.
+SHORTLIST = 64
+# k-means runs on at most this many of the garment's pixels (an even stride); every pixel is then counted.
+CLUSTER_SAMPLE = 1024
 PROTOTYPES_PATH = Path(__file__).with_name("colour_prototypes.json")
 
 
@@ -61,11 +65,16 @@ class Palette:
 
     def nearest(self, lab: np.ndarray) -> list[str]:
         """The name for each Lab row of `lab` [N, 3]: the majority of its `votes` nearest prototypes (first on ties)."""
-        distances = ciede2000(lab[:, None, :], self.lab[None, :, :], k_l=LIGHTNESS_WEIGHT)
+        candidates = np.arange(len(self.names))[None, :].repeat(len(lab), axis=0)
+        if len(self.names) > SHORTLIST:
+            # CIEDE2000 against thousands of prototypes is the costliest step; plain ΔE picks a shortlist first.
+            euclidean = np.linalg.norm(lab[:, None, :] - self.lab[None, :, :], axis=2)
+            candidates = np.argpartition(euclidean, SHORTLIST, axis=1)[:, :SHORTLIST]
+        distances = ciede2000(lab[:, None, :], self.lab[candidates], k_l=LIGHTNESS_WEIGHT)
         names = []
-        for row in np.argsort(distances, axis=1)[:, : self.votes]:
+        for row, order in zip(candidates, np.argsort(distances, axis=1)[:, : self.votes]):
             tally: dict[str, int] = {}
-            for index in row:
+            for index in row[order]:
                 tally[self.names[index]] = tally.get(self.names[index], 0) + 1
             names.append(max(tally, key=tally.get))  # dicts keep order: ties go to the nearest
         return names
@@ -82,7 +91,7 @@ def dominant_colours(image: Image.Image, k: int = 3, palette: Palette | None = N
         raise ValueError(f"k must be at least 1, got {k}")
     palette = palette or default_palette()
     pixels, weights = garment_pixels(image)
-    centres, _ = kmeans(pixels, max(k, MIN_CLUSTERS))
+    centres, _ = kmeans(pixels[:: max(1, len(pixels) // CLUSTER_SAMPLE)], max(k, MIN_CLUSTERS))
     owner = np.linalg.norm(pixels[:, None, :] - centres[None, :, :], axis=2).argmin(axis=1)
     counts = np.bincount(owner, weights=weights, minlength=len(centres))
     names = np.array(palette.nearest(centres))
@@ -93,12 +102,12 @@ def dominant_colours(image: Image.Image, k: int = 3, palette: Palette | None = N
         mean_lab = (centres[members] * counts[members, None]).sum(axis=0) / weight
         colours.append({"name": name, "hex": rgb_to_hex(lab_to_srgb(mean_lab)), "share": weight / counts.sum()})
     colours.sort(key=lambda colour: (-colour["share"], colour["name"]))
-    return [{**colour, "share": round(colour["share"], 4)} for colour in colours[:k]]
+    return [{**colour, "share": round(float(colour["share"]), 4)} for colour in colours[:k]]
 
 
 def garment_pixels(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     """The garment's pixels in CIELAB [N, 3] and their centre weights [N], from a copy at most `WORK_SIDE` long."""
-    lab = srgb_to_lab(_downscaled(image))
+    lab = srgb_to_lab(downscale(image))
     mask = garment_mask(lab)
     height, width = mask.shape
     rows, columns = np.nonzero(mask)
@@ -106,7 +115,8 @@ def garment_pixels(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     return lab[rows, columns], np.exp(-offsets / (2 * CENTRE_SIGMA**2))
 
 
-def _downscaled(image: Image.Image) -> np.ndarray:
+def downscale(image: Image.Image) -> np.ndarray:
+    """sRGB in [0, 1] as [H, W, 3], the longer side at most `WORK_SIDE`."""
     image = image.convert("RGB")
     longest = max(image.size)
     if longest > WORK_SIDE:
@@ -120,18 +130,19 @@ def _downscaled(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.float64) / 255.0
 
 
+@lru_cache(maxsize=1)
 def default_palette() -> Palette:
-    """The taxonomy's colour vocabulary: its reference colours plus the fitted prototypes, when present."""
-    return _palette(PROTOTYPES_PATH)
+    """The taxonomy's colour vocabulary with the fitted prototypes (loaded once per process)."""
+    return load_palette(PROTOTYPES_PATH)
 
 
-@lru_cache(maxsize=2)
-def _palette(prototypes_path: Path) -> Palette:
+def load_palette(prototypes_path: Path | None) -> Palette:
+    """The taxonomy's reference colours, plus the prototypes in `prototypes_path` when it exists."""
     from handlers.taxonomy import load_taxonomy  # imported late: the colour functions work without the YAML
 
     vocabulary = load_taxonomy().colours
     palette = Palette.from_pairs([(colour.name, colour.hex) for colour in vocabulary])
-    if not prototypes_path.is_file():
+    if prototypes_path is None or not prototypes_path.is_file():
         return palette
     names_by_label = {colour.label: colour.name for colour in vocabulary}
     fitted = json.loads(prototypes_path.read_text(encoding="utf-8"))
