@@ -141,6 +141,7 @@ def product_photos(shared_data: Path, count: int) -> list[tuple[Image.Image, str
     return photos
 
 
+@pytest.mark.slow
 def test_real_product_photos_are_named_as_the_shop_named_them(shared_data: Path) -> None:
     photos = product_photos(shared_data, 100)
     fitted = sum(dominant_colours(image)[0]["name"] == truth for image, truth in photos) / len(photos)

@@ -1,9 +1,7 @@
 """The evaluation command: exact figures from hand-made answers, and real runs on tiny directories of real photos."""
 from __future__ import annotations
 
-import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from handlers.models import INPUT_SIZE
 from handlers.taxonomy import load_taxonomy
 from scripts.dataset import Record, read_records
 from scripts.evaluate import evaluate, main
+from tests.support.data_dirs import make_directory
 
 FASHION_COLUMNS = ["title", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage"]
 
@@ -62,22 +61,6 @@ def test_figures_from_hand_made_answers() -> None:
     assert report["attributes"]["usage"]["top1"] == 0.0  # no answer had a usage: every one is wrong
     assert report["data"]["failed"] == [{"id": "4", "status": 400, "error": "the image header is corrupt"}]
     assert report["model"] == {"name": "fashion-attributes", "version": "1.0"}
-
-
-def make_directory(source: Path, target: Path, count: int, rows_from: int = 0) -> Path:
-    """The first `count` rows (with images) of a shared data set, copied into the layout under `target`."""
-    (target / "images").mkdir(parents=True)
-    with (source / "labels.csv").open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        rows = [row for row in reader if (source / "images" / f"{row['id']}.jpg").is_file()][rows_from:rows_from + count]
-        fields = reader.fieldnames
-    with (target / "labels.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    for row in rows:
-        shutil.copy(source / "images" / f"{row['id']}.jpg", target / "images")
-    return target
 
 
 @pytest.mark.slow
