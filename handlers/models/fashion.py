@@ -1,16 +1,19 @@
-"""The default Kalas-Iris model: EfficientNet-Lite0 with a fine-tuned tail and category/attribute/embedding heads.
+"""The default Kalas-Iris model: EfficientNet-Lite0 with category, attribute-group and embedding heads.
 
-    build_model(categories, attributes, *, embedding_dim=256, tune_from=TUNE_FROM, backbone_weights=None)
+    build_model(categories, attributes, *, embedding_dim=256, tune_from=FROZEN, backbone_weights=None)
         -> FashionModel          # backbone from the package's ImageNet weights, heads freshly initialised
     load_fashion_model(checkpoint_dir, *, backbone_weights=None) -> tuple[FashionModel, dict]
-        # the same model with the trained tail and heads of checkpoints/<name>/, in eval mode, plus its meta
+        # the same model with the trained parts of checkpoints/<name>/, in eval mode, plus its meta.json
 
 `FashionModel.forward(images: Tensor[B, 3, INPUT_SIZE, INPUT_SIZE])` (normalised with MEAN/STD) returns
 `{"category": Tensor[B, C] logits, "attributes": {group: Tensor[B, K_g] logits}, "embedding": Tensor[B, D]}`,
-the embedding L2-normalised. Scores are softmax over each head's logits; categories are leaves of the taxonomy.
+the embedding L2-normalised. Scores are softmax over each head's logits; categories are the taxonomy's leaves.
 
-Only blocks [tune_from, 16), the conv head and the heads are trained; the earlier blocks keep the package's
-ImageNet weights, so a checkpoint holds a few MB (`heads.pt`) and the backbone never enters git.
+The heads read the last feature map average- and max-pooled (2 × 1280), through one shared hidden layer.
+`tune_from` says which Lite0 blocks are trained with them: FROZEN (16) trains the heads alone; 14 or 15 also
+fine-tune the blocks from there and the conv head. Training always starts from the output of blocks
+[0, CACHE_BLOCK), which it caches per image (`from_cached`). A checkpoint (`heads.pt`) holds only the trained
+parts, a few MB; the ImageNet backbone comes from its package and never enters git.
 """
 from __future__ import annotations
 
@@ -23,47 +26,59 @@ from torch import nn
 
 from handlers.models.efficientnet_lite import FEATURE_DIM, EfficientNetLite0, load_efficientnet_lite0
 
-# Blocks from here on (7×7 at 224 px) are fine-tuned; the earlier ones stay as shipped.
-TUNE_FROM = 14
+NUM_BLOCKS = 16
+CACHE_BLOCK = 14
+FROZEN = NUM_BLOCKS
+POOLED_DIM = 2 * FEATURE_DIM
 WEIGHTS_FILE = "heads.pt"
 META_FILE = "meta.json"
 
 
 class FashionHeads(nn.Module):
-    """Category, attribute-group and embedding heads over the pooled 1280-d backbone feature."""
+    """One shared hidden layer over the pooled features, then the category, attribute and embedding heads."""
 
-    def __init__(self, num_categories: int, attributes: dict[str, int], embedding_dim: int, dropout: float = 0.2) -> None:
+    def __init__(
+        self, num_categories: int, attributes: dict[str, int], embedding_dim: int, hidden: int = 512, dropout: float = 0.3
+    ) -> None:
         super().__init__()
+        self.hidden = nn.Sequential(nn.Dropout(0.1), nn.Linear(POOLED_DIM, hidden), nn.ReLU(inplace=True))
         self.dropout = nn.Dropout(dropout)
-        self.category = nn.Linear(FEATURE_DIM, num_categories)
-        self.attributes = nn.ModuleDict({group: nn.Linear(FEATURE_DIM, size) for group, size in attributes.items()})
-        self.embedding = nn.Linear(FEATURE_DIM, embedding_dim)
+        self.category = nn.Linear(hidden, num_categories)
+        self.attributes = nn.ModuleDict({group: nn.Linear(hidden, size) for group, size in attributes.items()})
+        self.embedding = nn.Linear(hidden, embedding_dim)
 
-    def forward(self, features: torch.Tensor) -> dict:
-        x = self.dropout(features)
+    def forward(self, pooled: torch.Tensor) -> dict:
+        h = self.hidden(pooled)
+        x = self.dropout(h)
         return {
             "category": self.category(x),
             "attributes": {group: head(x) for group, head in self.attributes.items()},
-            "embedding": F.normalize(self.embedding(features), dim=1),
+            "embedding": F.normalize(self.embedding(h), dim=1),
         }
 
 
 class FashionModel(nn.Module):
     def __init__(self, backbone: EfficientNetLite0, heads: FashionHeads, tune_from: int) -> None:
         super().__init__()
+        if not CACHE_BLOCK <= tune_from <= FROZEN:
+            raise ValueError(f"tune_from must lie in [{CACHE_BLOCK}, {FROZEN}], got {tune_from}")
         self.backbone = backbone
         self.heads = heads
         self.tune_from = tune_from
 
     def forward(self, images: torch.Tensor) -> dict:
-        return self.from_cached(self.backbone.stem_and_blocks(images, until=self.tune_from))
+        return self.from_cached(self.backbone.stem_and_blocks(images, until=CACHE_BLOCK))
+
+    def pooled(self, blocks_out: torch.Tensor) -> torch.Tensor:
+        """[B, 2560]: average and max of the last feature map, from the output of blocks [0, CACHE_BLOCK)."""
+        feature_map = self.backbone.head_map(blocks_out, CACHE_BLOCK)
+        return torch.cat([feature_map.mean(dim=(2, 3)), feature_map.amax(dim=(2, 3))], dim=1)
 
     def from_cached(self, blocks_out: torch.Tensor) -> dict:
-        """The outputs from the frozen part's output, which training caches once per image."""
-        return self.heads(self.backbone.blocks_from(blocks_out, self.tune_from))
+        return self.heads(self.pooled(blocks_out))
 
     def trained_state(self) -> dict[str, torch.Tensor]:
-        """The parameters a checkpoint stores: the tuned tail and the heads (not the ImageNet classifier)."""
+        """The tensors a checkpoint stores: the heads and, when tuned, the tail of the backbone."""
         return {k: v for k, v in self.state_dict().items() if is_trained_key(k, self.tune_from)}
 
     def trainable_parameters(self) -> list[nn.Parameter]:
@@ -73,11 +88,11 @@ class FashionModel(nn.Module):
 def is_trained_key(key: str, tune_from: int) -> bool:
     if key.startswith("heads."):
         return True
+    if tune_from >= FROZEN:
+        return False
     if key.startswith(("backbone._conv_head.", "backbone._bn1.")):
         return True
-    if key.startswith("backbone._blocks."):
-        return int(key.split(".")[2]) >= tune_from
-    return False
+    return key.startswith("backbone._blocks.") and int(key.split(".")[2]) >= tune_from
 
 
 def build_model(
@@ -85,7 +100,7 @@ def build_model(
     attributes: dict[str, list[str]],
     *,
     embedding_dim: int = 256,
-    tune_from: int = TUNE_FROM,
+    tune_from: int = FROZEN,
     backbone_weights: str | Path | None = None,
 ) -> FashionModel:
     backbone = load_efficientnet_lite0(backbone_weights)
@@ -94,7 +109,7 @@ def build_model(
 
 
 def save_fashion_model(model: FashionModel, meta: dict, checkpoint_dir: str | Path) -> list[Path]:
-    """Write `heads.pt` (tuned tail + heads, float32) and `meta.json`; returns the files written."""
+    """Write `heads.pt` (the trained tensors) and `meta.json`; returns the files written."""
     out = Path(checkpoint_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.trained_state(), out / WEIGHTS_FILE)
@@ -129,5 +144,8 @@ def load_fashion_model(
             f"{root / WEIGHTS_FILE} does not fit its meta.json: missing keys {missing[:10]}, "
             f"unexpected keys {unexpected[:10]}"
         )
-    model.load_state_dict({**model.state_dict(), **trained}, strict=True)
+    try:
+        model.load_state_dict({**model.state_dict(), **trained}, strict=True)
+    except RuntimeError as error:  # right names, wrong shapes
+        raise ValueError(f"{root / WEIGHTS_FILE} does not fit its meta.json: {error}") from None
     return model.eval(), meta

@@ -120,6 +120,22 @@ def test_same_seed_gives_the_same_heads_and_resume_continues_to_the_same_result(
     assert again["validation"] == resumed["validation"]
 
 
+def test_fine_tuning_the_last_block_trains_and_stores_it(data: list[Path], workdir: Path) -> None:
+    provenance = run(data, workdir, "tuned", "--tune-from", "15", "--epochs", "1")
+    assert provenance["tune_from"] == 15
+    model, meta = load_fashion_model(workdir / "checkpoints" / "tuned")
+    stored = torch.load(workdir / "checkpoints" / "tuned" / "heads.pt")
+    assert meta["tune_from"] == 15 and "backbone._blocks.15._project_conv.weight" in stored
+    assert "backbone._blocks.14._project_conv.weight" not in stored
+    assert not torch.equal(stored["backbone._blocks.15._project_conv.weight"], build_fresh_block15())
+
+
+def build_fresh_block15() -> torch.Tensor:
+    from handlers.models import load_efficientnet_lite0
+
+    return load_efficientnet_lite0().state_dict()["_blocks.15._project_conv.weight"]
+
+
 def test_resume_refuses_a_missing_or_different_run(data: list[Path], workdir: Path) -> None:
     with pytest.raises(SystemExit, match="no training state"):
         run(data, workdir, "never-started", "--resume")
