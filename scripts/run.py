@@ -1,64 +1,157 @@
-"""The README's run command (`make run`): the product on embedded defaults.
+"""The README's run command (`make run`): the whole service on embedded defaults, until Ctrl-C or SIGTERM.
 
-For now: build the archives if they are missing, start TorchServe on free loopback ports, annotate a sample
-photo from ../shared/data through it, print the answer, and stop everything again.
+Starts, in order: the database (nx-27017, data kept in var/mongo across restarts), TorchServe with the archives
+of model_store/ (built first when missing or stale), the API (uvicorn, serving the console from web/dist when it
+is built), the WooCommerce worker, and the demo gallery's first build (var/indexes/demo; later runs load it).
+Prints where to open it. Stopping it stops everything it started, newest first, and waits until they are gone.
 
-    python -m scripts.run [--photo PATH]
+    python -m scripts.run [--port 8000] [--no-demo] [--no-worker] [--var var] [--model-store model_store]
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import tempfile
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from types import FrameType
 
-from api.inference import InferenceError, TorchServeClient
+import httpx
+
 from handlers.archive import ROOT
-from scripts import build_archives, torchserve
-from scripts.dataset import read_records
+from index import CatalogueStore
+from scripts import build_archives, mongo, torchserve
+from scripts.demo_gallery import DEMO_CATALOGUE, DEMO_DATA
 
-MODEL_STORE = ROOT / "model_store"
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def sample_photo() -> Path:
-    records = read_records(SHARED_DATA / "clothing")
-    if not records:
-        raise SystemExit(f"no photos found under {SHARED_DATA / 'clothing'}")
-    return records[0].image
+from handlers.archive import DEFAULT_CHECKPOINT
 
 
-async def annotate(server: torchserve.Server, photo: Path) -> dict:
-    client = TorchServeClient(server.inference_url)
-    try:
-        (annotation,) = await client.annotate([photo.read_bytes()])
-        (embedding,) = await client.embed([photo.read_bytes()])
-    finally:
-        await client.aclose()
-    if isinstance(annotation, InferenceError):
-        raise SystemExit(f"TorchServe refused {photo}: {annotation}")
-    if isinstance(embedding, InferenceError):
-        raise SystemExit(f"TorchServe could not embed {photo}: {embedding}")
-    return {"photo": str(photo), "annotation": annotation, "embedding_dim": int(embedding.shape[0])}
+class Stop(Exception):
+    """Ctrl-C or SIGTERM: time to stop everything."""
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photo", type=Path, help="a photo to annotate (default: the first of ../shared/data/clothing)")
-    args = parser.parse_args()
-    if not build_archives.up_to_date(MODEL_STORE):
-        build_archives.main(["--output", str(MODEL_STORE)])
-    photo = args.photo or sample_photo()
-    with tempfile.TemporaryDirectory(prefix="kalas-run-") as home:
-        print(f"starting TorchServe (logs in {home}/logs while it runs) ...", flush=True)
-        server = torchserve.start(MODEL_STORE, home=Path(home))
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def secret_key(var: Path) -> str:
+    """A random signing key made on the first run and kept in var/, so image links survive restarts."""
+    path = var / "secret_key"
+    if not path.is_file():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def port_or_free(port: int) -> int:
+    with socket.socket() as sock:
         try:
-            print(f"TorchServe ready at {server.inference_url}; models {server.models()}", flush=True)
-            print(json.dumps(asyncio.run(annotate(server, photo)), indent=2, ensure_ascii=False))
-        finally:
-            torchserve.stop(server)
-            print("TorchServe stopped")
+            sock.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            print(f"port {port} is taken; using a free one instead (choose one with --port)", flush=True)
+    return mongo.free_port()
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen:
+    log = (logs / f"{name}.log").open("ab")
+    # Its own session: a Ctrl-C in the terminal reaches this script only, which then stops children in order.
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout_s)
+
+
+def wait_for_api(url: str, api: subprocess.Popen, logs: Path, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise RuntimeError(f"the API exited with {api.returncode}; see {logs / 'api.log'}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the API did not answer within {timeout_s:.0f} s; see {logs / 'api.log'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8000, help="the API's and console's port on 127.0.0.1")
+    parser.add_argument("--no-demo", action="store_true", help="do not build the demo gallery (7,700 photos)")
+    parser.add_argument("--no-worker", action="store_true", help="do not start the WooCommerce worker")
+    parser.add_argument("--var", type=Path, default=ROOT / "var", help="where data, indexes and logs are kept")
+    parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="built into the model store when stale")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    var = args.var.resolve()
+    logs = var / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    started: list[tuple[str, object]] = []
+    try:
+        if not build_archives.up_to_date(args.model_store, args.checkpoint):
+            print("building the model archives ...", flush=True)
+            build_archives.main(["--output", str(args.model_store), "--checkpoint", str(args.checkpoint)])
+        database = mongo.start(var / "mongo")
+        started.append(("the database", database))
+        print(f"database (nx-27017) at {database.uri}, data in {database.data_dir}", flush=True)
+        models = torchserve.start(args.model_store, home=var / "torchserve")
+        started.append(("TorchServe", models))
+        print(f"TorchServe at {models.inference_url}", flush=True)
+
+        port = port_or_free(args.port)
+        url = f"http://127.0.0.1:{port}"
+        env = dict(os.environ, KALAS_MONGO_URI=database.uri, KALAS_INFERENCE_URL=models.inference_url,
+                   KALAS_INDEX_DIR=str(var / "indexes"), KALAS_SECRET_KEY=secret_key(var))
+        api = spawn("api", ["-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
+                            "--port", str(port), "--no-access-log"], env, logs)
+        started.append(("the API", api))
+        wait_for_api(url, api, logs)
+        if not args.no_worker:
+            started.append(("the worker", spawn("worker", ["-m", "api.worker"], env, logs)))
+        if not args.no_demo and not CatalogueStore(var / "indexes").exists(DEMO_CATALOGUE):
+            # The same build as scripts/demo_gallery.py, into this run's index directory; the API loads the
+            # gallery on the first search after the build has swapped it in.
+            print(f"building the demo gallery from {DEMO_DATA} in the background (see {logs / 'demo-gallery.log'})")
+            started.append(("the demo gallery build", spawn("demo-gallery", [
+                "-m", "scripts.reindex", str(DEMO_DATA), "--catalogue", DEMO_CATALOGUE, "--indexes", str(var / "indexes"),
+                "--torchserve", models.inference_url], env, logs)))
+        console = "the console" if (ROOT / "web" / "dist" / "index.html").is_file() else "the API (console not built: make web)"
+        print(f"\nKalas-Iris is running: open {url}/ for {console}; API docs at {url}/api/v1/docs", flush=True)
+        print(f"logs in {logs}; press Ctrl-C to stop everything\n", flush=True)
+        while True:
+            for name, item in started:
+                if isinstance(item, subprocess.Popen) and item.poll() not in (None, 0):
+                    raise RuntimeError(f"{name} exited with {item.returncode}; see {logs}")
+            time.sleep(1)
+    except Stop as why:
+        print(f"\n{why}: stopping ...", flush=True)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        for name, item in reversed(started):
+            if isinstance(item, subprocess.Popen):
+                stop_process(item)
+            elif isinstance(item, torchserve.Server):
+                torchserve.stop(item)
+            else:
+                mongo.stop(item)
+            print(f"stopped {name}", flush=True)
 
 
 if __name__ == "__main__":
