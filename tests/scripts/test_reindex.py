@@ -74,6 +74,7 @@ def run(make_inference_client: Callable[[str], InferenceClient], job: Callable) 
     return asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_reindex_indexes_every_readable_image_and_reports_the_rest(
     tmp_path: Path, shared_data: Path, make_inference_client: Callable[[str], InferenceClient]
 ) -> None:
@@ -133,6 +134,7 @@ def test_a_killed_reindex_resumes_without_embedding_any_image_twice(
     assert len(store.get("shop")) == 24
 
 
+@pytest.mark.slow
 def test_the_command_exits_3_when_something_was_skipped(tmp_path: Path, shared_data: Path, model_store: Path,
                                                          capsys: pytest.CaptureFixture) -> None:
     data = make_catalogue(tmp_path / "data", shared_data, n=3)
