@@ -55,6 +55,9 @@ class Worker:
         pause = 0.005
         while not stop.is_set():
             await free.acquire()
+            if stop.is_set():  # stopped while every lane was busy
+                free.release()
+                break
             try:
                 job = await jobs.claim(self.services.db, self.name, self.options.lease_s)
             except Exception:  # the database away for a moment: wait and claim again

@@ -201,3 +201,22 @@ def test_terms_deleted_in_the_store_are_created_again(live: Live):
     marker = next(m["value"] for m in product["meta_data"] if m["key"] == "kalas_iris")
     assert names(product["tags"]) == set(marker["added_tags"]) and names(product["categories"]) == {marker["category"]}
     assert live.jobs_of(second["id"])[0]["attempts"] == 1  # recovered within the attempt (the worker's term ids were stale)
+
+
+def test_a_stopped_worker_finishes_the_job_in_hand_and_claims_no_more(live: Live):
+    service = live.service
+    live.store.photo_delay_s = 2.0
+    try:
+        created = live.store.create_product("In hand at shutdown", [live.photos[21].read_bytes()])
+        wait_for(lambda: any(s["step"] == "product read" for j in live.jobs_of(created["id"]) for s in j["steps"]),
+                 30, "the worker to be mid-job")
+        for worker in service.workers:
+            worker.terminate()  # SIGTERM, as compose and `make run` stop it
+        for worker in service.workers:
+            assert worker.wait(timeout=30) == 0
+    finally:
+        live.store.photo_delay_s = 0.0
+    service.workers.clear()
+    [job] = live.jobs_of(created["id"])
+    assert job["state"] == "done" and job["attempts"] == 1
+    service.start_worker(*WORKER_ARGS)
