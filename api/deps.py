@@ -16,22 +16,24 @@ from api.core.settings import Settings
 from api.data import accounts, keys, sessions
 
 
-def _settings(request: Request) -> Settings:
+# Plain values from app state, but `async def`: FastAPI runs a `def` dependency in its thread pool, a thread
+# hand-off per dependency per request for nothing.
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _db(request: Request) -> AsyncDatabase:
+async def _db(request: Request) -> AsyncDatabase:
     return request.app.state.db
 
 
-def _inference(request: Request) -> Any:
+async def _inference(request: Request) -> Any:
     client = request.app.state.inference
     if client is None:
         raise ApiError(503, "no model is configured on this server: set KALAS_INFERENCE_URL or KALAS_MODEL_STORE")
     return client
 
 
-def _catalogues(request: Request) -> Catalogues:
+async def _catalogues(request: Request) -> Catalogues:
     return request.app.state.catalogues
 
 
