@@ -34,10 +34,29 @@ async def notify(app: FastAPI, account_id: str, event: str, data: Any) -> None:
     task.add_done_callback(app.state.tasks.discard)
 
 
+# Most shops register no callback; remembering each shop's list a few seconds spares a database query per
+# annotation. This process forgets a shop's list when the shop changes it here; another API process sees the
+# change within TARGETS_CACHE_S.
+TARGETS_CACHE_S = 10.0
+
+
+async def _targets(app: FastAPI, account_id: str, event: str) -> list[dict]:
+    cache: dict[str, tuple[float, list[dict]]] = app.state.callback_targets
+    moment = time.monotonic()
+    hit = cache.get(account_id)
+    if hit is None or hit[0] < moment:
+        hit = cache[account_id] = (moment + TARGETS_CACHE_S, await callbacks.for_account(app.state.db, account_id))
+    return [target for target in hit[1] if event in target["events"]]
+
+
+def forget_targets(app: FastAPI, account_id: str) -> None:
+    app.state.callback_targets.pop(account_id, None)
+
+
 async def _deliver_all(app: FastAPI, account_id: str, event: str, data: Any) -> None:
     db, settings = app.state.db, app.state.settings
     try:
-        targets = await callbacks.for_event(db, account_id, event)
+        targets = await _targets(app, account_id, event)
         await asyncio.gather(*(deliver(db, app.state.http, settings, target, event, data) for target in targets))
     except Exception:  # a background task has nobody to answer to: log, never crash the loop
         log.exception("delivering %s for account %s failed", event, account_id)

@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app.state.accounts = {}  # account id -> (expiry, document): see api/deps.py
     app.state.demo = DemoGallery(settings.demo_data_dir)
+    app.state.callback_targets = {}  # account id -> (expiry, callbacks): see api/callbacks.py
     app.state.inference = app.state.indexes = app.state.db = None
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes,

@@ -26,9 +26,9 @@ async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int) 
     return await page(db.callbacks, {"account": account_id}, offset, limit, {"secret": 0})
 
 
-async def for_event(db: AsyncDatabase, account_id: str, event: str) -> list[dict]:
-    """The shop's callbacks subscribed to `event`, secrets included (for signing)."""
-    return await db.callbacks.find({"account": account_id, "events": event}).to_list(length=None)
+async def for_account(db: AsyncDatabase, account_id: str) -> list[dict]:
+    """Every callback of the shop, sealed secrets included (for signing)."""
+    return await db.callbacks.find({"account": account_id}).to_list(length=None)
 
 
 async def get(db: AsyncDatabase, account_id: str, callback_id: str) -> dict | None:

@@ -5,6 +5,7 @@ import secrets
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.callbacks import forget_targets
 from api.core.errors import ApiError, not_found
 from api.data import callbacks
 from api.deps import Config, CurrentAccount, Db
@@ -30,6 +31,7 @@ async def register(body: CallbackIn, request: Request, account: CurrentAccount, 
     secret = "whsec_" + secrets.token_urlsafe(32)
     stored = await callbacks.create(db, account.id, body.url, list(body.events),
                                     Vault.from_secret_key(settings.secret_key).seal(secret))
+    forget_targets(request.app, account.id)
     return CallbackCreated(**_out(stored).model_dump(), secret=secret)
 
 
@@ -59,7 +61,8 @@ async def list_deliveries(callback_id: str, account: CurrentAccount, db: Db, off
 
 
 @router.delete("/{callback_id}", status_code=204)
-async def delete_callback(callback_id: str, account: CurrentAccount, db: Db) -> Response:
+async def delete_callback(callback_id: str, request: Request, account: CurrentAccount, db: Db) -> Response:
     if not await callbacks.delete(db, account.id, callback_id):
         raise not_found("callback", callback_id)
+    forget_targets(request.app, account.id)
     return Response(status_code=204)
