@@ -36,7 +36,6 @@ from scripts.train_metrics import validate
 EMBEDDING_DIM = 256
 # Cosine-softmax scale for the embedding's proxy losses (a temperature of 1/16).
 PROXY_SCALE = 16.0
-COLOUR_PROXY_WEIGHT = 0.3
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3, help="heads' learning rate (the tuned blocks get 0.3×)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--colour-weight", type=float, default=0.3,
+        help="weight of the colour proxy loss on the embedding (0: neighbours share the category only)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--tune-from", type=int, default=FROZEN, choices=range(CACHE_BLOCK, FROZEN + 1),
@@ -75,6 +78,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [{"params": heads, "lr": args.lr}, {"params": tail, "lr": args.lr * 0.3}], weight_decay=1e-4
         )
+        self.colour_weight = args.colour_weight
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=[args.lr, args.lr * 0.3], total_steps=steps, pct_start=0.1
         )
@@ -86,7 +90,7 @@ class Trainer:
         embedding = out["embedding"]
         loss = loss + masked_cross_entropy(PROXY_SCALE * embedding @ F.normalize(self.node_proxies, dim=1).T, batch.category_node)
         colour_logits = PROXY_SCALE * embedding @ F.normalize(self.colour_proxies, dim=1).T
-        loss = loss + COLOUR_PROXY_WEIGHT * masked_cross_entropy(colour_logits, batch.colour)
+        loss = loss + self.colour_weight * masked_cross_entropy(colour_logits, batch.colour)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -254,6 +258,7 @@ def setup_of(args: argparse.Namespace) -> dict:
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "colour_weight": args.colour_weight,
         "seed": args.seed,
         "tune_from": args.tune_from,
     }
