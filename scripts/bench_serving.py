@@ -17,10 +17,7 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -105,26 +102,7 @@ def report(figures: dict) -> None:
           f"TorchServe batched throughput {a['throughput_ratio']:.0%} of in-process >= 80%: {a['throughput_ok']}")
 
 
-def in_own_session() -> None:
-    """Re-run this command as the leader of a new session, unless it already is one.
-
-    Linux schedules by session (autogroup): each session gets an equal share of the CPU, however many processes
-    it holds. TorchServe runs in a session of its own (scripts/torchserve.py); measured from a crowded shell
-    session, the in-process side got a fraction of that (a forward pass took 150-325 ms in-process against
-    35 ms in the worker, at the same moment). In its own session each side gets the same share.
-    """
-    if os.getsid(0) == os.getpid():
-        return
-    child = subprocess.Popen([sys.executable, "-m", "scripts.bench_serving", *sys.argv[1:]], start_new_session=True)
-    try:
-        sys.exit(child.wait())
-    except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)
-        sys.exit(child.wait())
-
-
 def main() -> dict:
-    in_own_session()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
     parser.add_argument("--photos", type=int, default=32)
