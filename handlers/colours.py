@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from handlers.colour_classifier import ColourClassifier, default_classifier, describe
 from handlers.colour_space import ciede2000, hex_to_rgb, kmeans, lab_to_srgb, rgb_to_hex, srgb_to_lab
 from handlers.garment_mask import garment_mask
 
@@ -80,21 +81,22 @@ class Palette:
         return names
 
 
-def dominant_colours(image: Image.Image, k: int = 3, palette: Palette | None = None) -> list[dict]:
+def dominant_colours(
+    image: Image.Image, k: int = 3, palette: Palette | None = None, classifier: ColourClassifier | None = None
+) -> list[dict]:
     """Up to `k` colours of the garment, best first: `[{"name", "hex", "share"}]`.
 
     `name` is from the palette (the taxonomy's colour vocabulary by default); `hex` is the garment's own
     average colour under that name; `share` is that name's fraction of the garment's pixels (weighted towards
     the centre of the frame), so shares sum to 1 unless the garment has more than `k` named colours.
+    With the default palette, the first colour is renamed by the learned classifier (handlers/colour_classifier.py)
+    when one is committed, or by `classifier` when given; its hex and share stay the clusters'.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    palette = palette or default_palette()
-    pixels, weights = garment_pixels(image)
-    centres, _ = kmeans(pixels[:: max(1, len(pixels) // CLUSTER_SAMPLE)], max(k, MIN_CLUSTERS))
-    owner = np.linalg.norm(pixels[:, None, :] - centres[None, :, :], axis=2).argmin(axis=1)
-    counts = np.bincount(owner, weights=weights, minlength=len(centres))
-    names = np.array(palette.nearest(centres))
+    if palette is None:
+        palette, classifier = default_palette(), classifier or default_classifier()
+    lab, mask, weights, centres, counts, names = named_clusters(image, k, palette)
     colours = []
     for name in set(names.tolist()):
         members = names == name
@@ -102,17 +104,44 @@ def dominant_colours(image: Image.Image, k: int = 3, palette: Palette | None = N
         mean_lab = (centres[members] * counts[members, None]).sum(axis=0) / weight
         colours.append({"name": name, "hex": rgb_to_hex(lab_to_srgb(mean_lab)), "share": weight / counts.sum()})
     colours.sort(key=lambda colour: (-colour["share"], colour["name"]))
+    if classifier is not None:
+        first = classifier.name(describe(lab, mask, weights, centres, counts, names, classifier.vocabulary))
+        # The other colours keep their names; one that now repeats the first's name is dropped, not listed twice.
+        colours = [{**colours[0], "name": first}] + [c for c in colours[1:] if c["name"] != first]
     return [{**colour, "share": round(float(colour["share"]), 4)} for colour in colours[:k]]
+
+
+def named_clusters(
+    image: Image.Image, k: int, palette: Palette
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(Lab frame [H, W, 3], garment mask [H, W], the garment pixels' centre weights [N], cluster centres [C, 3],
+    weighted cluster sizes [C], cluster names [C]); the garment's pixels are `frame[mask]`, in that order."""
+    lab, mask = garment_view(image)
+    pixels, weights = lab[mask], centre_weights(mask)
+    centres, _ = kmeans(pixels[:: max(1, len(pixels) // CLUSTER_SAMPLE)], max(k, MIN_CLUSTERS))
+    owner = np.linalg.norm(pixels[:, None, :] - centres[None, :, :], axis=2).argmin(axis=1)
+    counts = np.bincount(owner, weights=weights, minlength=len(centres))
+    return lab, mask, weights, centres, counts, np.array(palette.nearest(centres))
 
 
 def garment_pixels(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     """The garment's pixels in CIELAB [N, 3] and their centre weights [N], from a copy at most `WORK_SIDE` long."""
+    lab, mask = garment_view(image)
+    return lab[mask], centre_weights(mask)
+
+
+def garment_view(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """(the downscaled frame in CIELAB [H, W, 3], the garment's mask [H, W])."""
     lab = srgb_to_lab(downscale(image))
-    mask = garment_mask(lab)
+    return lab, garment_mask(lab)
+
+
+def centre_weights(mask: np.ndarray) -> np.ndarray:
+    """A Gaussian weight around the frame's centre for each pixel of `mask`, in `np.nonzero` order."""
     height, width = mask.shape
     rows, columns = np.nonzero(mask)
     offsets = ((rows + 0.5) / height - 0.5) ** 2 + ((columns + 0.5) / width - 0.5) ** 2
-    return lab[rows, columns], np.exp(-offsets / (2 * CENTRE_SIGMA**2))
+    return np.exp(-offsets / (2 * CENTRE_SIGMA**2))
 
 
 def downscale(image: Image.Image) -> np.ndarray:
