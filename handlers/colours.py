@@ -7,7 +7,8 @@ and shop photos show models, so the frame's most common colour is often not the 
 Per image, on a copy downscaled to `WORK_SIDE` pixels (a request costs a few milliseconds): convert to CIELAB,
 keep the garment's pixels, cluster them with k-means, name each cluster by its nearest prototype under CIEDE2000
 with the textile industry's lightness weight (kL = 2: folds and shadows change lightness more than hue), and
-merge clusters that get the same name.
+merge clusters that get the same name. With the default palette, the dominant colour is then renamed by a
+learned namer over the whole garment's pixels (handlers/colour_classifier.py) when its weights are committed.
 
 Prototypes: each vocabulary colour's reference hex from the taxonomy, plus garment colours from labelled
 photos (`colour_prototypes.json`, written by scripts/fit_colour_names.py), with a colour named by the majority
