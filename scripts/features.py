@@ -9,8 +9,8 @@ review export) only computes its new images.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
+import uuid
 from pathlib import Path
 
 import torch
@@ -53,8 +53,9 @@ def cached_features(
     if todo:
         start, done = time.perf_counter(), 0
         bar = tqdm(total=len(todo), desc=f"features {directory.name}", unit="img", disable=not progress)
-        # Named by process and sequence, so two runs filling the same cache never overwrite each other's parts.
-        token, next_part = f"{os.getpid()}-{int(time.time())}", 0
+        # A fresh random name per fill: two runs (or two fills in one process within the same second) never
+        # overwrite each other's parts.
+        token, next_part = uuid.uuid4().hex[:12], 0
         seen = set(directory.glob("part-*.pt"))
         while todo:
             part_records, todo = todo[:PART_SIZE], todo[PART_SIZE:]
