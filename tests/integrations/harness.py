@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 
+from scripts.mongo import stop_process
+from scripts.run import wait_for_api
 from tests.support.mongo import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,22 +42,11 @@ class Service:
     def start_api(self, timeout_s: float = 60.0) -> None:
         self.api = self._spawn("api", ["-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
                                        "--port", str(self.api_port), "--log-level", "warning"])
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self.api.poll() is not None:
-                raise RuntimeError(f"the API exited with {self.api.returncode}; see {self.logs / 'api.log'}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/openapi.json", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not answer within {timeout_s:.0f} s; see {self.logs / 'api.log'}")
-            time.sleep(0.1)
+        wait_for_api(self.url, self.api, self.logs, timeout_s)
 
     def stop_api(self) -> None:
         if self.api is not None:
-            _stop(self.api)
+            stop_process(self.api)
             self.api = None
 
     def start_worker(self, *args: str, timeout_s: float = 60.0) -> subprocess.Popen:
@@ -79,19 +69,9 @@ class Service:
 
     def stop(self) -> None:
         for worker in self.workers:
-            _stop(worker)
+            stop_process(worker)
         self.workers.clear()
         self.stop_api()
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def service_env(mongo_uri: str, database: str, index_dir: Path, allow_origins: list[str],
