@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from handlers.models.efficientnet_lite import FEATURE_DIM, EfficientNetLite0, load_efficientnet_lite0
+from handlers.models.state_keys import key_mismatch
 
 NUM_BLOCKS = 16
 CACHE_BLOCK = 14
@@ -137,13 +138,9 @@ def load_fashion_model(
         backbone_weights=backbone_weights,
     )
     trained = torch.load(root / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-    expected = set(model.trained_state())
-    missing, unexpected = sorted(expected - set(trained)), sorted(set(trained) - expected)
-    if missing or unexpected:
-        raise ValueError(
-            f"{root / WEIGHTS_FILE} does not fit its meta.json: missing keys {missing[:10]}, "
-            f"unexpected keys {unexpected[:10]}"
-        )
+    mismatch = key_mismatch(model.trained_state(), trained)
+    if mismatch:
+        raise ValueError(f"{root / WEIGHTS_FILE} does not fit its meta.json: {mismatch}")
     try:
         model.load_state_dict({**model.state_dict(), **trained}, strict=True)
     except RuntimeError as error:  # right names, wrong shapes

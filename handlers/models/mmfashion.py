@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from handlers.models.mmfashion_backbones import BACKBONES
+from handlers.models.state_keys import key_mismatch
 
 INPUT_SIZE = 224
 MEAN = (0.485, 0.456, 0.406)
@@ -159,14 +160,9 @@ def load_mmfashion_checkpoint(
     state = read_state_dict(path)
     spec = spec or infer_spec(state)
     model = MMFashionModel(spec)
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path} does not match the MMFashion {spec.arch} model {asdict(spec)}: "
-            f"missing keys {missing[:20]}{' …' if len(missing) > 20 else ''}, "
-            f"unexpected keys {unexpected[:20]}{' …' if len(unexpected) > 20 else ''}"
-        )
+    mismatch = key_mismatch(model.state_dict(), state)
+    if mismatch:
+        raise ValueError(f"{path} does not match the MMFashion {spec.arch} model {asdict(spec)}: {mismatch}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:  # right names, wrong shapes
