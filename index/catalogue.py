@@ -137,6 +137,11 @@ class CatalogueIndex:
     def _register(self, product_id: str, images: list[str], category: str | None) -> list[int]:
         slots = list(range(self._next_slot, self._next_slot + len(images)))
         self._next_slot += len(images)
+        self._remember(product_id, slots, images, category)
+        return slots
+
+    def _remember(self, product_id: str, slots: list[int], images: list[str], category: str | None) -> None:
+        """The id bookkeeping of one product's slots (shared by adding and restoring from a saved file)."""
         self._product_slots[product_id] = slots
         self._category[product_id] = category
         for slot, image in zip(slots, images):
@@ -146,7 +151,6 @@ class CatalogueIndex:
             self._category_slots.setdefault(category, set()).update(slots)
             self._selectors.pop(category, None)
         self._most_images = max(self._most_images, len(slots))
-        return slots
 
     def _unregister(self, product_id: str) -> bool:
         slots = self._product_slots.pop(product_id, None)
@@ -240,13 +244,7 @@ class CatalogueIndex:
     def restore(cls, meta: dict, faiss_index: faiss.Index) -> "CatalogueIndex":
         index = cls(meta["dim"], kind=meta["kind"], nlist=meta["nlist"], nprobe=meta["nprobe"], faiss_index=faiss_index)
         for product, category, slots, images in zip(meta["products"], meta["categories"], meta["slots"], meta["images"]):
-            index._product_slots[product] = slots
-            index._category[product] = category
-            for slot, image in zip(slots, images):
-                index._slot_product[slot] = product
-                index._slot_image[slot] = image
-            if category is not None:
-                index._category_slots.setdefault(category, set()).update(slots)
+            index._remember(product, slots, images, category)
         index._next_slot = meta["next_slot"]
         index._most_images = meta["most_images"]
         if len(index._slot_product) != faiss_index.ntotal:
