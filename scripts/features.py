@@ -2,18 +2,23 @@
 
 For each data directory the output of Lite0's stem and blocks [0, tune_from) (fp16, [192, 7, 7] at 224 px) is
 stored under `var/cache/features/<key>/part-*.pt`, where the key covers the directory, the input size, the
-split block and the backbone weights' sha256, so a change to any of them never reuses a stale tensor. Parts are
+split block, the backbone weights' sha256 and the view, so a change to any of them never reuses a stale tensor.
+View 0 is the photo as served; view v > 0 is an augmented copy (`augment`: a random crop, a mirror, a little
+light), seeded by (image id, v) so the same view is the same pixels on every machine and every run. Parts are
 written every `PART_SIZE` images: an interrupted run keeps what it finished, and a grown directory (a newer
 review export) only computes its new images.
 """
 from __future__ import annotations
 
 import hashlib
+import math
+import random
 import time
 import uuid
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageEnhance
 from tqdm import tqdm
 
 from handlers.images import decode_image, to_tensor
@@ -25,9 +30,30 @@ BATCH_SIZE = 32
 CACHE_ROOT = Path("var/cache/features")
 
 
-def cache_dir(data_dir: Path, tune_from: int, weights_sha: str, root: Path = CACHE_ROOT) -> Path:
+def cache_dir(data_dir: Path, tune_from: int, weights_sha: str, root: Path = CACHE_ROOT, view: int = 0) -> Path:
     key = f"{data_dir.resolve()}|{INPUT_SIZE}|{tune_from}|{weights_sha}"
+    if view:  # view 0 keeps the key it always had: existing caches stay valid
+        key += f"|view{view}"
     return root / f"{data_dir.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def augment(image: Image.Image, image_id: str, view: int) -> Image.Image:
+    """A training view of `image`: a crop keeping 55–100 % of its area (aspect 3:4 to 4:3), mirrored half the
+    time, brightness and contrast within ±15 %. Hue and saturation are left alone: colour is a label."""
+    rng = random.Random(f"{image_id}|{view}")
+    w, h = image.size
+    for _ in range(10):
+        area = w * h * rng.uniform(0.55, 1.0)
+        aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if cw <= w and ch <= h:
+            x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+            image = image.crop((x, y, x + cw, y + ch))
+            break
+    if rng.random() < 0.5:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.85, 1.15))
+    return ImageEnhance.Contrast(image).enhance(rng.uniform(0.85, 1.15))
 
 
 def load_cached(directory: Path) -> dict[str, torch.Tensor]:
@@ -44,9 +70,10 @@ def cached_features(
     tune_from: int,
     directory: Path,
     *,
+    view: int = 0,
     progress: bool = True,
 ) -> torch.Tensor:
-    """[N, C, H, W] fp16 block outputs for `records`, in order, computing only the images not cached yet."""
+    """[N, C, H, W] fp16 block outputs for `records` (as `view`), in order, computing only the images not cached yet."""
     directory.mkdir(parents=True, exist_ok=True)
     cached = load_cached(directory)
     todo = [r for r in records if r.id not in cached]
@@ -62,6 +89,8 @@ def cached_features(
             outputs = []
             for batch in iter_batches(part_records, BATCH_SIZE):
                 images = [decode_image(r.image.read_bytes(), min_side=INPUT_SIZE) for r in batch]
+                if view:
+                    images = [augment(image, r.id, view) for image, r in zip(images, batch)]
                 with torch.inference_mode():
                     outputs.append(backbone.stem_and_blocks(to_tensor(images, INPUT_SIZE, MEAN, STD), tune_from).half())
                 bar.update(len(batch))

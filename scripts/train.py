@@ -7,7 +7,9 @@ DATA_DIR is any folder in the shared-data layout: fashion-products, clothing, or
 validation side is scored after every epoch. The frozen part of Lite0 runs once per image (cached under
 var/cache/features). By default only the heads are trained, on features pooled once per run; with
 `--tune-from 14|15` the last blocks are fine-tuned too, on the cached tensors (slower on a CPU by the cost
-of those blocks per image and epoch). A training state is written after every epoch, and `--resume` continues from it to the same result as an uninterrupted run. The final model goes to
+of those blocks per image and epoch). `--views K` caches K augmented views of every training photo
+(scripts/features.py `augment`) and draws each example's view at random per epoch: the cheap stand-in for
+on-the-fly augmentation when the backbone's first blocks are not run per step. A training state is written after every epoch, and `--resume` continues from it to the same result as an uninterrupted run. The final model goes to
 `checkpoints/NAME/`: heads.pt, meta.json, labels.json and provenance.json (data, counts, command, seed,
 commit, validation metrics, sha256 of each file).
 """
@@ -25,7 +27,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from handlers.models import build_model, save_fashion_model
-from handlers.models.efficientnet_lite import package_weights_path
+from handlers.models.efficientnet_lite import FEATURE_DIM, package_weights_path
 from handlers.models.fashion import CACHE_BLOCK, FROZEN, FashionModel
 from handlers.taxonomy import load_taxonomy
 from scripts.features import CACHE_ROOT, cache_dir, cached_features
@@ -56,6 +58,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--tune-from", type=int, default=FROZEN, choices=range(CACHE_BLOCK, FROZEN + 1),
         help=f"fine-tune Lite0 blocks from this one on ({FROZEN}: heads only, the fast default)",
     )
+    parser.add_argument(
+        "--views", type=int, default=0,
+        help="augmented views cached per training photo, drawn at random each epoch (0: the photos as served)",
+    )
+    parser.add_argument(
+        "--instance-dim", type=int, default=64,
+        help=f"of the {EMBEDDING_DIM}-d embedding, the dimensions of the instance part (0: semantic only)",
+    )
+    parser.add_argument("--instance-weight", type=float, default=0.5, help="the instance part's weight")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, help="for the category and attribute losses")
     parser.add_argument("--cache-dir", type=Path, default=CACHE_ROOT)
     parser.add_argument("--state-dir", type=Path, default=Path("var/train"), help="per-epoch training states")
     parser.add_argument("--resume", action="store_true", help="continue from the last per-epoch state")
@@ -71,23 +83,26 @@ class Trainer:
 
     def __init__(self, model: FashionModel, nodes: int, colours: int, args: argparse.Namespace, steps: int) -> None:
         self.model = model
-        self.node_proxies = torch.nn.Parameter(torch.randn(nodes, EMBEDDING_DIM) * 0.01)
-        self.colour_proxies = torch.nn.Parameter(torch.randn(colours, EMBEDDING_DIM) * 0.01)
+        semantic_dim = EMBEDDING_DIM - args.instance_dim
+        self.node_proxies = torch.nn.Parameter(torch.randn(nodes, semantic_dim) * 0.01)
+        self.colour_proxies = torch.nn.Parameter(torch.randn(colours, semantic_dim) * 0.01)
         heads = list(model.heads.parameters()) + [self.node_proxies, self.colour_proxies]
         tail = [p for p in model.trainable_parameters() if all(p is not h for h in heads)]
         self.optimizer = torch.optim.AdamW(
             [{"params": heads, "lr": args.lr}, {"params": tail, "lr": args.lr * 0.3}], weight_decay=1e-4
         )
         self.colour_weight = args.colour_weight
+        self.label_smoothing = args.label_smoothing
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=[args.lr, args.lr * 0.3], total_steps=steps, pct_start=0.1
         )
 
     def step(self, out: dict, batch: Examples) -> float:
-        loss = category_loss(out["category"], batch.category_mask)
+        smoothing = self.label_smoothing
+        loss = category_loss(out["category"], batch.category_mask, smoothing)
         for group, logits in out["attributes"].items():
-            loss = loss + masked_cross_entropy(logits, batch.attributes[group])
-        embedding = out["embedding"]
+            loss = loss + masked_cross_entropy(logits, batch.attributes[group], smoothing)
+        embedding = out["semantic"]
         loss = loss + masked_cross_entropy(PROXY_SCALE * embedding @ F.normalize(self.node_proxies, dim=1).T, batch.category_node)
         colour_logits = PROXY_SCALE * embedding @ F.normalize(self.colour_proxies, dim=1).T
         loss = loss + self.colour_weight * masked_cross_entropy(colour_logits, batch.colour)
@@ -114,20 +129,26 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
 
 
-def category_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """-log P(prediction in the labelled set of leaves); rows without a category label are left out."""
+def category_loss(logits: torch.Tensor, mask: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """-log P(prediction in the labelled set of leaves); rows without a category label are left out.
+
+    With `smoothing` ε the loss is mixed with ε × the mean -log p over all leaves, as label smoothing does."""
     labelled = mask.any(dim=1)
     if not labelled.any():
         return logits.sum() * 0.0
     logits, mask = logits[labelled], mask[labelled]
+    normaliser = logits.logsumexp(dim=1)
     in_set = logits.masked_fill(~mask, float("-inf")).logsumexp(dim=1)
-    return (logits.logsumexp(dim=1) - in_set).mean()
+    loss = normaliser - in_set
+    if smoothing:
+        loss = (1 - smoothing) * loss + smoothing * (normaliser - logits.mean(dim=1))
+    return loss.mean()
 
 
-def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
     if not (target >= 0).any():
         return logits.sum() * 0.0
-    return F.cross_entropy(logits, target, ignore_index=-1)
+    return F.cross_entropy(logits, target, ignore_index=-1, label_smoothing=smoothing)
 
 
 def freeze_batch_norm(model: FashionModel) -> None:
@@ -144,23 +165,22 @@ def train(args: argparse.Namespace) -> dict:
     examples, kinds = read_examples(args.data_dirs, taxonomy)
     train_index, val_index = split_examples(examples)
     space = label_space(taxonomy)
-    model = build_model(space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM, tune_from=args.tune_from)
+    model = build_model(
+        space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM, instance_dim=args.instance_dim,
+        instance_weight=args.instance_weight, tune_from=args.tune_from,
+    )
 
     weights_sha = file_sha256(package_weights_path())
-    features = torch.empty((len(examples.records), 192, 7, 7), dtype=torch.float16)
-    for source, data_dir in enumerate(args.data_dirs):
-        rows = torch.nonzero(examples.source == source).flatten()
-        records = [examples.records[i] for i in rows.tolist()]
-        directory = cache_dir(data_dir, CACHE_BLOCK, weights_sha, args.cache_dir)
-        features[rows] = cached_features(records, model.backbone, CACHE_BLOCK, directory, progress=not args.no_progress)
+    views = [view_features(model, examples, train_index, view, weights_sha, args) for view in range(args.views + 1)]
     frozen = args.tune_from == FROZEN
     if frozen:
         # Nothing before the heads is trained: pool every image once and train the heads on the vectors.
         model.eval()
-        inputs = pooled_features(model, features, args.no_progress)
+        views = [pooled_features(model, features, args.no_progress) for features in views]
         forward = model.heads
     else:
-        inputs, forward = features, model.from_cached
+        forward = model.from_cached
+    inputs = views[0]
 
     steps_per_epoch = math.ceil(len(train_index) / args.batch_size)
     trainer = Trainer(model, len(node_labels(taxonomy)), len(taxonomy.colours), args, steps_per_epoch * args.epochs)
@@ -187,11 +207,17 @@ def train(args: argparse.Namespace) -> dict:
         generator = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         order = train_index[torch.randperm(len(train_index), generator=generator)]
         flips = torch.rand(len(order), generator=generator) < 0.5
+        # Drawn only with views, so that runs without them shuffle exactly as they always did.
+        drawn = torch.randint(0, len(views), (len(order),), generator=generator) if len(views) > 1 else None
         losses = []
         bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}", leave=False, disable=args.no_progress)
         for start in bar:
             rows = order[start : start + args.batch_size]
             x = inputs[rows].float()
+            if drawn is not None:
+                for view in range(1, len(views)):
+                    chosen = drawn[start : start + args.batch_size] == view
+                    x[chosen] = views[view][rows[chosen]].float()
             if not frozen:
                 flip = flips[start : start + args.batch_size]
                 # A mirrored garment is the same garment; flipping the cached 7×7 map is the cheap stand-in.
@@ -211,6 +237,13 @@ def train(args: argparse.Namespace) -> dict:
             return {"stopped_after": epoch + 1, "validation": history[-1]["validation"]}
 
     model.eval()
+    if args.instance_dim:
+        pooled = inputs[train_index] if frozen else pooled_features(model, inputs[train_index], args.no_progress)
+        model.heads.fit_instance_projection(pooled[:, :FEATURE_DIM].float())
+        if history:  # the retrieval figure changes with the instance part: score the model as saved
+            history[-1]["validation"] = validate(
+                forward, inputs, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs]
+            )
     out_dir = args.out / args.name
     meta = {
         "name": args.name,
@@ -218,6 +251,8 @@ def train(args: argparse.Namespace) -> dict:
         "backbone_sha256": weights_sha,
         **space,
         "embedding_dim": EMBEDDING_DIM,
+        "instance_dim": args.instance_dim,
+        "instance_weight": args.instance_weight,
     }
     files = save_fashion_model(model, meta, out_dir)
     labels = {
@@ -261,7 +296,32 @@ def setup_of(args: argparse.Namespace) -> dict:
         "colour_weight": args.colour_weight,
         "seed": args.seed,
         "tune_from": args.tune_from,
+        "views": args.views,
+        "instance_dim": args.instance_dim,
+        "instance_weight": args.instance_weight,
+        "label_smoothing": args.label_smoothing,
     }
+
+
+def view_features(
+    model: FashionModel, examples: Examples, train_index: torch.Tensor, view: int, weights_sha: str,
+    args: argparse.Namespace,
+) -> torch.Tensor:
+    """[N, 192, 7, 7] fp16 cached block outputs of every example as `view`. Augmented views (view > 0) are
+    computed for training rows only and their validation rows stay zero: validation scores the photo as served."""
+    features = torch.zeros((len(examples.records), 192, 7, 7), dtype=torch.float16)
+    wanted = torch.zeros(len(examples.records), dtype=torch.bool)
+    wanted[train_index] = True
+    for source, data_dir in enumerate(args.data_dirs):
+        rows = torch.nonzero(examples.source == source).flatten()
+        if view:
+            rows = rows[wanted[rows]]
+        records = [examples.records[i] for i in rows.tolist()]
+        directory = cache_dir(data_dir, CACHE_BLOCK, weights_sha, args.cache_dir, view)
+        features[rows] = cached_features(
+            records, model.backbone, CACHE_BLOCK, directory, view=view, progress=not args.no_progress
+        )
+    return features
 
 
 @torch.no_grad()  # not inference_mode: the heads' backward needs to save these tensors

@@ -1,6 +1,7 @@
 """The default Kalas-Iris model: EfficientNet-Lite0 with category, attribute-group and embedding heads.
 
-    build_model(categories, attributes, *, embedding_dim=256, tune_from=FROZEN, backbone_weights=None)
+    build_model(categories, attributes, *, embedding_dim=256, instance_dim=0, instance_weight=0.5,
+                tune_from=FROZEN, backbone_weights=None)
         -> FashionModel          # backbone from the package's ImageNet weights, heads freshly initialised
     load_fashion_model(checkpoint_dir, *, backbone_weights=None) -> tuple[FashionModel, dict]
         # the same model with the trained parts of checkpoints/<name>/, in eval mode, plus its meta.json
@@ -10,6 +11,11 @@
 the embedding L2-normalised. Scores are softmax over each head's logits; categories are the taxonomy's leaves.
 
 The heads read the last feature map average- and max-pooled (2 × 1280), through one shared hidden layer.
+The embedding has two parts, concatenated and L2-normalised together: a semantic part (a learned projection,
+trained so that neighbours share the category) and, when `instance_dim` > 0, an instance part: the average-
+pooled features projected on their first `instance_dim` principal components (fitted on the training photos
+by `fit_instance_projection`) and weighted by `instance_weight`. The semantic part alone collapses photos of one
+class together; the instance part keeps a re-encoded or slightly cropped copy of a photo next to its original.
 `tune_from` says which Lite0 blocks are trained with them: FROZEN (16) trains the heads alone; 14 or 15 also
 fine-tune the blocks from there and the conv head. Training always starts from the output of blocks
 [0, CACHE_BLOCK), which it caches per image (`from_cached`). A checkpoint (`heads.pt`) holds only the trained
@@ -39,23 +45,56 @@ class FashionHeads(nn.Module):
     """One shared hidden layer over the pooled features, then the category, attribute and embedding heads."""
 
     def __init__(
-        self, num_categories: int, attributes: dict[str, int], embedding_dim: int, hidden: int = 512, dropout: float = 0.3
+        self,
+        num_categories: int,
+        attributes: dict[str, int],
+        embedding_dim: int,
+        *,
+        instance_dim: int = 0,
+        instance_weight: float = 0.5,
+        hidden: int = 512,
+        dropout: float = 0.3,
     ) -> None:
         super().__init__()
+        if not 0 <= instance_dim < embedding_dim:
+            raise ValueError(f"instance_dim must lie in [0, embedding_dim={embedding_dim}), got {instance_dim}")
         self.hidden = nn.Sequential(nn.Dropout(0.1), nn.Linear(POOLED_DIM, hidden), nn.ReLU(inplace=True))
         self.dropout = nn.Dropout(dropout)
         self.category = nn.Linear(hidden, num_categories)
         self.attributes = nn.ModuleDict({group: nn.Linear(hidden, size) for group, size in attributes.items()})
-        self.embedding = nn.Linear(hidden, embedding_dim)
+        self.embedding = nn.Linear(hidden, embedding_dim - instance_dim)
+        self.instance_weight = instance_weight
+        if instance_dim:
+            # Buffers, not parameters: fitted once after training (fit_instance_projection), saved with the heads.
+            self.register_buffer("instance_mean", torch.zeros(FEATURE_DIM))
+            self.register_buffer("instance_projection", torch.zeros(FEATURE_DIM, instance_dim))
 
     def forward(self, pooled: torch.Tensor) -> dict:
         h = self.hidden(pooled)
         x = self.dropout(h)
+        semantic = F.normalize(self.embedding(h), dim=1)
+        embedding = semantic
+        if hasattr(self, "instance_projection"):
+            average = pooled[:, :FEATURE_DIM]  # pooled is [average | max]
+            instance = F.normalize((average - self.instance_mean) @ self.instance_projection, dim=1)
+            embedding = F.normalize(torch.cat([semantic, self.instance_weight * instance], dim=1), dim=1)
         return {
             "category": self.category(x),
             "attributes": {group: head(x) for group, head in self.attributes.items()},
-            "embedding": F.normalize(self.embedding(h), dim=1),
+            "embedding": embedding,
+            "semantic": semantic,  # what training's embedding losses see
         }
+
+    @torch.no_grad()
+    def fit_instance_projection(self, average_pooled: torch.Tensor) -> None:
+        """Fit the instance part on [N, 1280] average-pooled features of the training photos (PCA)."""
+        mean = average_pooled.mean(dim=0)
+        _, _, vt = torch.linalg.svd(average_pooled - mean, full_matrices=False)
+        components = vt[: self.instance_projection.shape[1]].T
+        self.instance_mean.copy_(mean)
+        # Fewer photos than dimensions give fewer components; the rest of the projection stays zero.
+        self.instance_projection.zero_()
+        self.instance_projection[:, : components.shape[1]] = components
 
 
 class FashionModel(nn.Module):
@@ -101,11 +140,20 @@ def build_model(
     attributes: dict[str, list[str]],
     *,
     embedding_dim: int = 256,
+    instance_dim: int = 0,
+    instance_weight: float = 0.5,
     tune_from: int = FROZEN,
     backbone_weights: str | Path | None = None,
 ) -> FashionModel:
+    """`embedding_dim` is the whole embedding's size, `instance_dim` of it the instance part (0: none)."""
     backbone = load_efficientnet_lite0(backbone_weights)
-    heads = FashionHeads(len(categories), {g: len(labels) for g, labels in attributes.items()}, embedding_dim)
+    heads = FashionHeads(
+        len(categories),
+        {g: len(labels) for g, labels in attributes.items()},
+        embedding_dim,
+        instance_dim=instance_dim,
+        instance_weight=instance_weight,
+    )
     return FashionModel(backbone, heads, tune_from)
 
 
@@ -134,6 +182,8 @@ def load_fashion_model(
         meta["categories"],
         meta["attributes"],
         embedding_dim=meta["embedding_dim"],
+        instance_dim=meta.get("instance_dim", 0),  # checkpoints from before the instance part have none
+        instance_weight=meta.get("instance_weight", 0.5),
         tune_from=meta["tune_from"],
         backbone_weights=backbone_weights,
     )

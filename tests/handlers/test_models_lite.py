@@ -70,3 +70,31 @@ def test_checkpoint_with_wrong_keys_names_them(fashion_model, tmp_path: Path) ->
     torch.save(state, tmp_path / "heads.pt")
     with pytest.raises(ValueError, match=r"missing keys \['heads.category.weight'\].*unexpected keys \['heads.colour.weight'\]"):
         load_fashion_model(tmp_path)
+
+
+def test_instance_part_keeps_a_cropped_copy_next_to_its_original(lite0: EfficientNetLite0, shared_data: Path,
+                                                                  tmp_path: Path) -> None:
+    """Photos of one class collapse in the semantic part; the fitted instance part tells them apart."""
+    from scripts.evaluate_retrieval import cropped_copy
+
+    torch.manual_seed(0)
+    model = build_model(["tshirt", "shirt"], {"gender": ["men", "women"]}, embedding_dim=32, instance_dim=16).eval()
+    with torch.no_grad():  # a semantic part that sees nothing: every photo embeds alike but for the instance part
+        model.heads.embedding.weight.zero_()
+        model.heads.embedding.bias.fill_(1.0)
+    tees = [r for r in read_records(shared_data / "fashion-products") if r.labels["articleType"] == "Tshirts"][:24]
+    originals = to_tensor([decode_image(r.image.read_bytes()) for r in tees], INPUT_SIZE, MEAN, STD)
+    copies = to_tensor([decode_image(cropped_copy(r.image.read_bytes())) for r in tees[:6]], INPUT_SIZE, MEAN, STD)
+    with torch.no_grad():
+        pooled = model.pooled(model.backbone.stem_and_blocks(originals, until=14))
+        model.heads.fit_instance_projection(pooled[:, :1280])
+        gallery, queries = model(originals)["embedding"], model(copies)["embedding"]
+    assert gallery.shape == (24, 32) and torch.allclose(gallery.norm(dim=1), torch.ones(24), atol=1e-5)
+    assert (queries @ gallery.T).argmax(dim=1).tolist() == list(range(6))
+
+    meta = {"categories": ["tshirt", "shirt"], "attributes": {"gender": ["men", "women"]}, "embedding_dim": 32,
+            "instance_dim": 16, "instance_weight": 0.5}
+    save_fashion_model(model, meta, tmp_path)
+    loaded, _ = load_fashion_model(tmp_path)
+    with torch.no_grad():
+        assert torch.equal(loaded(copies)["embedding"], queries)

@@ -8,7 +8,7 @@ import torch
 from handlers.images import decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, load_efficientnet_lite0
 from scripts.dataset import read_records
-from scripts.features import cache_dir, cached_features, load_cached
+from scripts.features import augment, cache_dir, cached_features, load_cached
 
 
 @pytest.fixture(scope="module")
@@ -46,5 +46,22 @@ def test_cache_is_filled_once_and_grows_by_the_new_images_only(photos: Path, tmp
 
 def test_cache_key_covers_directory_split_block_and_weights(photos: Path, tmp_path: Path) -> None:
     keys = {cache_dir(photos, 14, "a", tmp_path), cache_dir(photos, 13, "a", tmp_path), cache_dir(photos, 14, "b", tmp_path),
-            cache_dir(tmp_path, 14, "a", tmp_path)}
-    assert len(keys) == 4
+            cache_dir(tmp_path, 14, "a", tmp_path), cache_dir(photos, 14, "a", tmp_path, view=1)}
+    assert len(keys) == 5
+
+
+def test_augmented_views_are_seeded_by_photo_and_view(photos: Path, tmp_path: Path) -> None:
+    record = read_records(photos)[0]
+    image = decode_image(record.image.read_bytes(), min_side=INPUT_SIZE)
+    first, again, other = augment(image, record.id, 1), augment(image, record.id, 1), augment(image, record.id, 2)
+    assert first.tobytes() == again.tobytes() and first.tobytes() != other.tobytes()
+    w, h = image.size
+    assert 0.5 * w * h <= first.width * first.height <= w * h
+
+    backbone = load_efficientnet_lite0()
+    plain = cached_features([record], backbone, 14, cache_dir(photos, 14, "sha", tmp_path), progress=False)
+    view = cached_features([record], backbone, 14, cache_dir(photos, 14, "sha", tmp_path, 1), view=1, progress=False)
+    expected = to_tensor([first], INPUT_SIZE, MEAN, STD)
+    with torch.no_grad():
+        direct = backbone.stem_and_blocks(expected, until=14)
+    assert not torch.equal(plain, view) and torch.allclose(view[0].float(), direct[0], atol=2e-2, rtol=1e-2)

@@ -130,6 +130,17 @@ def test_fine_tuning_the_last_block_trains_and_stores_it(data: list[Path], workd
     assert not torch.equal(stored["backbone._blocks.15._project_conv.weight"], build_fresh_block15())
 
 
+def test_augmented_views_and_the_instance_part_reach_the_checkpoint(data: list[Path], workdir: Path) -> None:
+    provenance = run(data, workdir, "views", "--views", "1", "--epochs", "1", "--instance-dim", "8",
+                     "--label-smoothing", "0.1")
+    model, meta = load_fashion_model(workdir / "checkpoints" / "views")
+    assert (meta["embedding_dim"], meta["instance_dim"]) == (256, 8) and model.heads.embedding.out_features == 248
+    assert model.heads.instance_projection.abs().sum() > 0  # fitted on the training photos, not left at zero
+    view_caches = [d for d in (workdir / "cache").iterdir() if d.name.startswith(data[0].name)]
+    assert len(view_caches) == 2  # the photos as served, and one augmented view
+    assert 0.0 <= provenance["validation"]["fashion-products"]["category"]["top1"] <= 1.0
+
+
 def build_fresh_block15() -> torch.Tensor:
     from handlers.models import load_efficientnet_lite0
 
