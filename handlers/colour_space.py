@@ -90,15 +90,24 @@ def kmeans(points: np.ndarray, k: int, iterations: int = 8) -> tuple[np.ndarray,
         centres.append(points[nearest.argmax()])
         nearest = np.minimum(nearest, np.linalg.norm(points - centres[-1], axis=1))
     centres_array = np.array(centres, dtype=np.float64)
+    labels = nearest_centre(points, centres_array)
     for _ in range(iterations):
-        labels = _nearest_centre(points, centres_array)
-        for i in range(len(centres_array)):
-            members = points[labels == i]
-            if len(members):
-                centres_array[i] = members.mean(axis=0)
-    counts = np.bincount(_nearest_centre(points, centres_array), minlength=len(centres_array))
+        counts = np.bincount(labels, minlength=len(centres_array))
+        filled = counts > 0
+        sums = np.stack([np.bincount(labels, weights=points[:, d], minlength=len(centres_array))
+                         for d in range(points.shape[1])], axis=1)
+        centres_array[filled] = sums[filled] / counts[filled, None]
+        previous, labels = labels, nearest_centre(points, centres_array)
+        if np.array_equal(labels, previous):  # converged: further rounds would change nothing (a request's time)
+            break
+    counts = np.bincount(labels, minlength=len(centres_array))
     return centres_array[counts > 0], counts[counts > 0]
 
 
-def _nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(points[:, None, :] - centres[None, :, :], axis=2).argmin(axis=1)
+def nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The index of the nearest of `centres` [k, D] (Euclidean) for each of `points` [N, D]."""
+    # Squared distances summed per coordinate: a reduction over a length-3 last axis is numpy's slow case.
+    squared = np.zeros((len(points), len(centres)))
+    for d in range(points.shape[1]):
+        squared += (points[:, d, None] - centres[None, :, d]) ** 2
+    return squared.argmin(axis=1)

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from handlers.colour_classifier import ColourClassifier, default_classifier, describe
-from handlers.colour_space import ciede2000, hex_to_rgb, kmeans, lab_to_srgb, rgb_to_hex, srgb_to_lab
+from handlers.colour_space import ciede2000, hex_to_rgb, kmeans, lab_to_srgb, nearest_centre, rgb_to_hex, srgb_to_lab
 from handlers.garment_mask import garment_mask
 
 WORK_SIDE = 64
@@ -120,7 +120,7 @@ def named_clusters(
     lab, mask = garment_view(image)
     pixels, weights = lab[mask], centre_weights(mask)
     centres, _ = kmeans(pixels[:: max(1, len(pixels) // CLUSTER_SAMPLE)], max(k, MIN_CLUSTERS))
-    owner = np.linalg.norm(pixels[:, None, :] - centres[None, :, :], axis=2).argmin(axis=1)
+    owner = nearest_centre(pixels, centres)
     counts = np.bincount(owner, weights=weights, minlength=len(centres))
     return lab, mask, weights, centres, counts, np.array(palette.nearest(centres))
 
