@@ -51,6 +51,7 @@ class AttributesHandler(ImageBatchHandler):
 
 def _ranked(scores: torch.Tensor, labels: list[dict], threshold: float, top_k: int | None) -> list[dict]:
     """Labels scoring at least `threshold`, best first, at most `top_k` of them."""
-    order = torch.argsort(scores, descending=True).tolist()
-    kept = [i for i in order if scores[i] >= threshold][:top_k]
-    return [{"label": labels[i]["label"], "name": labels[i]["name"], "score": round(float(scores[i]), 6)} for i in kept]
+    values = scores.tolist()  # Python floats: indexing a tensor per label cost more than the softmax
+    order = sorted(range(len(values)), key=values.__getitem__, reverse=True)
+    kept = [i for i in order if values[i] >= threshold][:top_k]
+    return [{"label": labels[i]["label"], "name": labels[i]["name"], "score": round(values[i], 6)} for i in kept]

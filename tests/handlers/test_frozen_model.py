@@ -1,0 +1,62 @@
+"""The frozen graph answers what the eager model answers, in the same nested dict, and refuses what it cannot follow."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from handlers.frozen_model import FrozenModel
+
+SIZE = 16
+
+
+class TwoHeads(nn.Module):
+    """Conv + batch norm (what freezing folds) and a nested dict of outputs, as the fashion model returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.bn.running_mean.uniform_(-1, 1)
+        self.bn.running_var.uniform_(0.5, 2)
+        self.category = nn.Linear(8, 4)
+        self.colour = nn.Linear(8, 3)
+
+    def forward(self, images: torch.Tensor) -> dict:
+        pooled = torch.relu(self.bn(self.conv(images))).mean(dim=(2, 3))
+        return {"category": self.category(pooled), "attributes": {"colour": self.colour(pooled)}, "pooled": pooled}
+
+
+class BranchesOnBatchSize(TwoHeads):
+    def forward(self, images: torch.Tensor) -> dict:
+        answer = super().forward(images)
+        return answer if images.shape[0] == 2 else {**answer, "category": -answer["category"]}
+
+
+def test_frozen_answers_equal_the_eager_model_for_any_batch_size() -> None:
+    model = TwoHeads().eval()
+    frozen = FrozenModel(model, SIZE)
+    for batch in (1, 5):
+        images = torch.rand(batch, 3, SIZE, SIZE)
+        with torch.inference_mode():
+            want, got = model(images), frozen(images)
+        assert list(got) == ["category", "attributes", "pooled"] and list(got["attributes"]) == ["colour"]
+        torch.testing.assert_close(got["category"], want["category"], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(got["attributes"]["colour"], want["attributes"]["colour"], atol=1e-5, rtol=1e-5)
+        assert got["pooled"].shape == (batch, 8)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the trace warns of exactly what is tested
+def test_a_forward_that_branches_on_its_input_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="category differs from the eager model's"):
+        FrozenModel(BranchesOnBatchSize().eval(), SIZE)
+
+
+def test_outputs_that_are_not_tensors_in_dicts_are_refused_with_what_came() -> None:
+    class ReturnsList(TwoHeads):
+        def forward(self, images: torch.Tensor) -> list:  # type: ignore[override]
+            return [super().forward(images)["category"]]
+
+    with pytest.raises(TypeError, match="returned a list"):
+        FrozenModel(ReturnsList().eval(), SIZE)
