@@ -6,7 +6,8 @@ Per model (fashion-attributes, fashion-embedder) it measures
 - single-image latency: one request at a time, p50 and p95 over `--requests` requests;
 - batched throughput: `--burst` images sent at once (TorchServe batches them by its config; the in-process
   client runs them in batches of the same size), images per second, best of `--rounds` rounds;
-and prints the ratios TorchServe / in-process. Targets (2-core machine): p50 <= 40 ms for one image through
+and prints the ratios TorchServe / in-process. The two paths take turns (request by request, burst by burst)
+so that load from other processes falls on both alike. Targets (2-core machine): p50 <= 40 ms for one image through
 TorchServe, batched throughput through TorchServe >= 80% of in-process. The machine's load average is printed
 with the figures: other processes on a shared machine skew both sides.
 """
@@ -52,37 +53,50 @@ async def _call(client: InferenceClient, model: str, images: list[bytes]) -> Non
         raise RuntimeError(f"{model} refused a benchmark photo: {failures[0]}")
 
 
-async def latency_ms(client: InferenceClient, model: str, photos: list[bytes], requests: int) -> dict:
+async def latency_ms(clients: dict[str, InferenceClient], model: str, photos: list[bytes], requests: int) -> dict:
+    """p50/p95 of one image at a time per path; the paths take turns request by request (see `measure`)."""
     for photo in photos[:3]:  # warm-up: first calls allocate
-        await _call(client, model, [photo])
-    times = []
+        for client in clients.values():
+            await _call(client, model, [photo])
+    times: dict[str, list[float]] = {path: [] for path in clients}
     for i in range(requests):
-        started = time.perf_counter()
-        await _call(client, model, [photos[i % len(photos)]])
-        times.append((time.perf_counter() - started) * 1000)
-    quantiles = statistics.quantiles(times, n=20)
-    return {"p50": round(statistics.median(times), 1), "p95": round(quantiles[18], 1), "requests": requests}
+        for path, client in clients.items():
+            started = time.perf_counter()
+            await _call(client, model, [photos[i % len(photos)]])
+            times[path].append((time.perf_counter() - started) * 1000)
+    return {path: {"p50": round(statistics.median(t), 1), "p95": round(statistics.quantiles(t, n=20)[18], 1),
+                   "requests": requests} for path, t in times.items()}
 
 
-async def throughput(client: InferenceClient, model: str, photos: list[bytes], burst: int, rounds: int) -> dict:
+async def throughput(clients: dict[str, InferenceClient], model: str, photos: list[bytes], burst: int,
+                     rounds: int) -> dict:
+    """Images per second for a burst, best of `rounds` per path; the paths take turns round by round."""
     images = [photos[i % len(photos)] for i in range(burst)]
-    await _call(client, model, images[:BATCH_SIZE])
-    rates = []
+    rates: dict[str, list[float]] = {path: [] for path in clients}
+    for client in clients.values():
+        await _call(client, model, images[:BATCH_SIZE])
     for _ in range(rounds):
-        started = time.perf_counter()
-        await _call(client, model, images)
-        rates.append(burst / (time.perf_counter() - started))
-    return {"images_per_s": round(max(rates), 1), "rounds": [round(r, 1) for r in rates], "burst": burst}
+        for path, client in clients.items():
+            started = time.perf_counter()
+            await _call(client, model, images)
+            rates[path].append(burst / (time.perf_counter() - started))
+    return {path: {"images_per_s": round(max(r), 1), "rounds": [round(x, 1) for x in r], "burst": burst}
+            for path, r in rates.items()}
 
 
-async def measure(client: InferenceClient, photos: list[bytes], args: argparse.Namespace) -> dict:
-    results = {}
-    for model in (ATTRIBUTES, EMBEDDER):
-        results[model] = {
-            "latency_ms": await latency_ms(client, model, photos, args.requests),
-            "throughput": await throughput(client, model, photos, args.burst, args.rounds),
-        }
-    await client.aclose()
+async def measure(clients: dict[str, InferenceClient], photos: list[bytes], args: argparse.Namespace) -> dict:
+    """{path: {model: figures}}. The paths alternate request by request (and burst by burst), so a load that
+    comes and goes on a shared machine weighs on both alike and the ratios stay fair."""
+    results: dict = {path: {} for path in clients}
+    try:
+        for model in (ATTRIBUTES, EMBEDDER):
+            latency = await latency_ms(clients, model, photos, args.requests)
+            rates = await throughput(clients, model, photos, args.burst, args.rounds)
+            for path in clients:
+                results[path][model] = {"latency_ms": latency[path], "throughput": rates[path]}
+    finally:
+        for client in clients.values():
+            await client.aclose()
     return results
 
 
@@ -119,15 +133,14 @@ def main() -> dict:
                      "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
                      "load_before": [round(x, 2) for x in os.getloadavg()], "photos": len(photos),
                      "batch_size": BATCH_SIZE}
-    print("in-process ...", flush=True)
-    figures["in_process"] = asyncio.run(
-        measure(InProcessClient.from_model_store(args.model_store, max_batch=BATCH_SIZE), photos, args))
     with tempfile.TemporaryDirectory(prefix="kalas-bench-") as home:
         print("starting TorchServe ...", flush=True)
         server = torchserve.start(args.model_store, home=Path(home))
         try:
-            print("through TorchServe ...", flush=True)
-            figures["torchserve"] = asyncio.run(measure(TorchServeClient(server.inference_url, timeout=300), photos, args))
+            print("in-process and through TorchServe, in turns ...", flush=True)
+            clients = {"in_process": InProcessClient.from_model_store(args.model_store, max_batch=BATCH_SIZE),
+                       "torchserve": TorchServeClient(server.inference_url, timeout=300)}
+            figures.update(asyncio.run(measure(clients, photos, args)))
         finally:
             torchserve.stop(server)
     figures["load_after"] = [round(x, 2) for x in os.getloadavg()]
