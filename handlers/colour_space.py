@@ -85,10 +85,10 @@ def kmeans(points: np.ndarray, k: int, iterations: int = 8) -> tuple[np.ndarray,
         raise ValueError("no points to cluster")
     # Farthest-point initialisation from the median: deterministic, and it does not start two centres in one blob.
     centres = [np.median(points, axis=0)]
-    nearest = np.linalg.norm(points - centres[0], axis=1)
+    nearest = squared_distances(points, centres[0][None, :])[:, 0]
     for _ in range(1, min(k, len(points))):
         centres.append(points[nearest.argmax()])
-        nearest = np.minimum(nearest, np.linalg.norm(points - centres[-1], axis=1))
+        nearest = np.minimum(nearest, squared_distances(points, centres[-1][None, :])[:, 0])
     centres_array = np.array(centres, dtype=np.float64)
     labels = nearest_centre(points, centres_array)
     for _ in range(iterations):
@@ -106,8 +106,13 @@ def kmeans(points: np.ndarray, k: int, iterations: int = 8) -> tuple[np.ndarray,
 
 def nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """The index of the nearest of `centres` [k, D] (Euclidean) for each of `points` [N, D]."""
-    # Squared distances summed per coordinate: a reduction over a length-3 last axis is numpy's slow case.
+    return squared_distances(points, centres).argmin(axis=1)
+
+
+def squared_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """[N, k] squared Euclidean distances between `points` [N, D] and `centres` [k, D]."""
+    # Summed coordinate by coordinate: a reduction over a length-3 last axis is numpy's slow case.
     squared = np.zeros((len(points), len(centres)))
     for d in range(points.shape[1]):
         squared += (points[:, d, None] - centres[None, :, d]) ** 2
-    return squared.argmin(axis=1)
+    return squared

@@ -28,7 +28,9 @@ import numpy as np
 from PIL import Image
 
 from handlers.colour_classifier import ColourClassifier, default_classifier, describe
-from handlers.colour_space import ciede2000, hex_to_rgb, kmeans, lab_to_srgb, nearest_centre, rgb_to_hex, srgb_to_lab
+from handlers.colour_space import (
+    ciede2000, hex_to_rgb, kmeans, lab_to_srgb, nearest_centre, rgb_to_hex, squared_distances, srgb_to_lab,
+)
 from handlers.garment_mask import garment_mask
 
 WORK_SIDE = 64
@@ -70,8 +72,7 @@ class Palette:
         candidates = np.arange(len(self.names))[None, :].repeat(len(lab), axis=0)
         if len(self.names) > SHORTLIST:
             # CIEDE2000 against thousands of prototypes is the costliest step; plain ΔE picks a shortlist first.
-            euclidean = np.linalg.norm(lab[:, None, :] - self.lab[None, :, :], axis=2)
-            candidates = np.argpartition(euclidean, SHORTLIST, axis=1)[:, :SHORTLIST]
+            candidates = np.argpartition(squared_distances(lab, self.lab), SHORTLIST, axis=1)[:, :SHORTLIST]
         distances = ciede2000(lab[:, None, :], self.lab[candidates], k_l=LIGHTNESS_WEIGHT)
         names = []
         for row, order in zip(candidates, np.argsort(distances, axis=1)[:, : self.votes]):

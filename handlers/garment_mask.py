@@ -61,11 +61,10 @@ def _background_model(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pixels, segments = _border_pixels(lab)
     centres, _ = kmeans(pixels, BORDER_CLUSTERS)
     owner = _background_distance(pixels[:, None, :], centres[None, :, :]).argmin(axis=1)
-    present = np.zeros((len(centres), BORDER_SEGMENTS), dtype=bool)
-    for segment in range(BORDER_SEGMENTS):
-        in_segment = owner[segments == segment]
-        if len(in_segment):
-            present[:, segment] = np.bincount(in_segment, minlength=len(centres)) / len(in_segment) >= MIN_SEGMENT_SHARE
+    # counts[cluster, segment]: one bincount over (cluster, segment) pairs rather than one per segment.
+    counts = np.bincount(owner * BORDER_SEGMENTS + segments, minlength=len(centres) * BORDER_SEGMENTS)
+    counts = counts.reshape(len(centres), BORDER_SEGMENTS)
+    present = counts / np.maximum(counts.sum(axis=0), 1) >= MIN_SEGMENT_SHARE
     background = present.sum(axis=1) >= MIN_BACKGROUND_SEGMENTS * BORDER_SEGMENTS
     background[np.bincount(owner, minlength=len(centres)).argmax()] = True
     thresholds = [
