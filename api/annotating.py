@@ -1,7 +1,7 @@
 """Annotating photos for a shop: checked, sent to the model as one batch, stored with their images.
 
-Photos without a crop box go to the model as they came while this process checks them and stores their
-images: the handlers decode with the same guarded decoder (handlers/images.py), so the model sees nothing our
+Photos without a crop box go to the model as they came while this process checks them (small photos on the
+event loop, large ones in a worker thread: api/photos.py) and stores their images: the handlers decode with the same guarded decoder (handlers/images.py), so the model sees nothing our
 check would have kept from it, and the check and the image writes hide behind the model's latency instead of
 adding to it. A crop has to be cut out first, so those photos are checked before they are sent.
 
@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from pymongo.asynchronous.database import AsyncDatabase
-from starlette.concurrency import run_in_threadpool
 
 from api.core.errors import ApiError
 from api.data import annotations, images
 from api.inference import InferenceError
-from api.photos import Photo, prepare
+from api.photos import Photo, check
 from api.schemas import Crop
 
 
@@ -41,14 +40,14 @@ def inference_error(error: InferenceError) -> ApiError:
     return ApiError(503, f"the model server failed ({error.status}: {error.message}); retry shortly", "inference_failed")
 
 
-def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Photo | ApiError]:
+async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Photo | ApiError]:
     checked: list[Photo | ApiError] = []
     for item in submitted:
         if item.data is None:
             checked.append(item.error or ApiError(400, "the image could not be read"))
             continue
         try:
-            checked.append(prepare(item.data, item.crop, max_bytes))
+            checked.append(await check(item.data, item.crop, max_bytes))
         except ApiError as error:
             checked.append(error)
     return checked
@@ -56,7 +55,8 @@ def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Photo | A
 
 async def _check_and_store(db: AsyncDatabase, account_id: str, submitted: Sequence[Submitted],
                            max_bytes: int) -> tuple[list[Photo | ApiError], dict[int, dict]]:
-    checked = await run_in_threadpool(_check_all, submitted, max_bytes)
+    await asyncio.sleep(0)  # one turn of the loop, in which the model's requests go out
+    checked = await _check_all(submitted, max_bytes)
     stored = {i: images.new_image(account_id, p.data, p.content_type, p.width, p.height)
               for i, p in enumerate(checked) if isinstance(p, Photo)}
     await images.insert_many(db, list(stored.values()))
@@ -67,16 +67,20 @@ async def annotate(db: AsyncDatabase, inference: Any, account_id: str, submitted
                    max_bytes: int) -> list[tuple[dict, dict] | ApiError]:
     """Per submitted photo: the (annotation, image) documents as stored, or the ApiError that photo got."""
     direct = [i for i, item in enumerate(submitted) if item.data is not None and item.crop is None]
+    # The model's request is started first, so that it is on its way before this process decodes the photos.
+    asking = asyncio.ensure_future(inference.annotate([submitted[i].data for i in direct])) if direct else None
     checking = asyncio.ensure_future(_check_and_store(db, account_id, submitted, max_bytes))
     answers: dict[int, dict | InferenceError] = {}
     try:
-        if direct:
-            answers.update(zip(direct, await inference.annotate([submitted[i].data for i in direct])))
+        if asking is not None:
+            answers.update(zip(direct, await asking))
         checked, stored = await checking
     except BaseException:
-        if not checking.done():
-            checking.cancel()
-        elif not checking.cancelled() and checking.exception() is None:
+        if asking is not None and not asking.done():
+            asking.cancel()
+        # Not cancelled: an insert already sent could still land; let it finish, then remove what it stored.
+        await asyncio.wait([checking])
+        if not checking.cancelled() and checking.exception() is None:
             await images.delete(db, account_id, [image["_id"] for image in checking.result()[1].values()])
         raise
     cropped = [i for i in stored if i not in answers]

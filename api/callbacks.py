@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from api.core.remembered import Remembered
 from api.core.security import sign_callback
 from api.core.settings import Settings
 from api.data import callbacks
@@ -41,16 +42,13 @@ TARGETS_CACHE_S = 10.0
 
 
 async def _targets(app: FastAPI, account_id: str, event: str) -> list[dict]:
-    cache: dict[str, tuple[float, list[dict]]] = app.state.callback_targets
-    moment = time.monotonic()
-    hit = cache.get(account_id)
-    if hit is None or hit[0] < moment:
-        hit = cache[account_id] = (moment + TARGETS_CACHE_S, await callbacks.for_account(app.state.db, account_id))
-    return [target for target in hit[1] if event in target["events"]]
+    remembered: Remembered[str, list[dict]] = app.state.callback_targets
+    found = await remembered.get_or_load(account_id, lambda: callbacks.for_account(app.state.db, account_id))
+    return [target for target in found or [] if event in target["events"]]
 
 
 def forget_targets(app: FastAPI, account_id: str) -> None:
-    app.state.callback_targets.pop(account_id, None)
+    app.state.callback_targets.forget(account_id)
 
 
 async def _deliver_all(app: FastAPI, account_id: str, event: str, data: Any) -> None:

@@ -18,7 +18,7 @@ from api.annotating import inference_error
 from api.core.errors import ApiError
 from api.data import images, products
 from api.inference import InferenceError
-from api.photos import Photo, prepare
+from api.photos import Photo, check
 from api.schemas import Crop
 from index import CatalogueIndex, CatalogueStore, Hit
 
@@ -124,14 +124,16 @@ async def embed(inference: Any, photos: Sequence[Photo]) -> list[np.ndarray]:
 async def embed_checked(inference: Any, data: bytes, crop: Crop | None, max_bytes: int) -> np.ndarray:
     """The embedding of one photo that is checked meanwhile (see api/annotating.py for why that is safe)."""
     if crop is not None:
-        photo = await run_in_threadpool(prepare, data, crop, max_bytes)
+        photo = await check(data, crop, max_bytes)
         return (await embed(inference, [photo]))[0]
-    checking = asyncio.ensure_future(run_in_threadpool(prepare, data, None, max_bytes))
+    # The model's request is started first, so that it is on its way before this process decodes the photo.
+    asking = asyncio.ensure_future(inference.embed([data]))
     try:
-        answer = (await inference.embed([data]))[0]
+        await asyncio.sleep(0)
+        await check(data, None, max_bytes)  # a refused photo is refused with our decoder's message
     finally:
-        await asyncio.wait([checking])
-    checking.result()  # a refused photo is refused with our decoder's message, whatever the model said
+        await asyncio.wait([asking])
+    answer = asking.result()[0]
     if isinstance(answer, InferenceError):
         raise inference_error(answer)
     return answer

@@ -1,8 +1,8 @@
 """The one way the API and the scripts reach the models.
 
 Two clients with the same contract (docs/architecture.md, "Inference client"):
-- `TorchServeClient` sends each image as its own request to TorchServe, concurrently, so that TorchServe's
-  dynamic batching forms the batches; a refused image comes back as `InferenceError(status, message)`.
+- `TorchServeClient` sends each image as its own request to TorchServe (kept-alive connections), concurrently,
+  so that TorchServe's dynamic batching forms the batches; a refused image comes back as `InferenceError(status, message)`.
 - `InProcessClient` runs the very same handler classes in this process on the archives' files (or on
   archives staged from checkpoints), one batch as one tensor, on a single worker thread.
 Both return, per image, the handler's JSON answer (`annotate`) or the embedding as float32 (`embed`).
@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
-import httpx
+import aiohttp
 import numpy as np
 
 from handlers.archive import ATTRIBUTES, EMBEDDER, stage_archives
@@ -58,14 +59,32 @@ def torchserve_key(key_file: str | Path, kind: str = "inference") -> str:
         raise InferenceError(503, f"cannot read TorchServe's {kind} key from {key_file}: {error!r}") from None
 
 
-def _is_key_refusal(response: httpx.Response) -> bool:
+@dataclass(frozen=True)
+class _Answer:
+    """TorchServe's answer, read whole: status and body."""
+
+    status: int
+    body: bytes
+    reason: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def _is_key_refusal(answer: _Answer) -> bool:
     """TorchServe answers a missing, wrong or expired key with 400 and this exception type."""
-    return response.status_code in (400, 401) and "InvalidKeyException" in response.text
+    return answer.status in (400, 401) and b"InvalidKeyException" in answer.body
 
 
 class TorchServeClient:
-    """TorchServe's inference API over HTTP.
+    """TorchServe's inference API over HTTP (aiohttp: measured here at ~0.1 ms of CPU per request against
+    ~0.6 ms for httpx, paid on every annotate and similar-items call).
 
+    Connections are kept alive and reused. The session opens on first use, inside the event loop that uses it.
     With token authorization on, pass the inference key as `token`, or better TorchServe's `key_file`: the key is
     read from it, and read again when TorchServe refuses it (a restart or a rotation writes a new one), so the
     API follows a new key without a restart of its own.
@@ -75,63 +94,83 @@ class TorchServeClient:
                  timeout: float = 60.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._key_file = Path(key_file) if key_file else None
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, limits=httpx.Limits(max_connections=64)
-        )
-        if token:
-            self._http.headers["Authorization"] = f"Bearer {token}"
-        elif self._key_file is not None and self._key_file.is_file():
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._authorization: str | None = f"Bearer {token}" if token else None
+        if token is None and self._key_file is not None and self._key_file.is_file():
             self._use_key_file()
 
     async def annotate(self, images: Sequence[bytes]) -> list[dict | InferenceError]:
-        return list(await asyncio.gather(*(self._predict(ATTRIBUTES, image) for image in images)))
+        return await self._predict_all(ATTRIBUTES, images)
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]:
-        answers = await asyncio.gather(*(self._predict(EMBEDDER, image) for image in images))
-        return [_as_embedding(answer) for answer in answers]
+        return [_as_embedding(answer) for answer in await self._predict_all(EMBEDDER, images)]
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def ping(self) -> None:
         """Return if TorchServe says it is healthy (every model has its workers); InferenceError otherwise."""
         try:
-            response = await self._send("GET", "/ping", timeout=5.0)
-        except httpx.TransportError as error:
+            answer = await self._send("GET", "/ping", timeout=5.0)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise InferenceError(503, f"TorchServe at {self.base_url} did not answer: {type(error).__name__}") from None
-        if response.status_code != 200:
-            raise InferenceError(response.status_code, _error_message(response))
+        if answer.status != 200:
+            raise InferenceError(answer.status, _error_message(answer))
+
+    async def _predict_all(self, model: str, images: Sequence[bytes]) -> list[dict | InferenceError]:
+        if len(images) == 1:  # the common case: no task per image, and the request goes out at once
+            return [await self._predict(model, images[0])]
+        return list(await asyncio.gather(*(self._predict(model, image) for image in images)))
 
     async def _predict(self, model: str, image: bytes) -> dict | InferenceError:
         try:
-            response = await self._send(
-                "POST", f"/predictions/{model}", content=image, headers={"Content-Type": "application/octet-stream"}
-            )
-        except httpx.TransportError as error:
+            answer = await self._send("POST", f"/predictions/{model}", data=image,
+                                      headers={"Content-Type": "application/octet-stream"})
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             return InferenceError(503, f"TorchServe at {self.base_url} did not answer: {type(error).__name__} {error}")
         except InferenceError as error:
             return error
-        if response.status_code == 200:
-            return response.json()
-        return InferenceError(response.status_code, _error_message(response))
+        if answer.status == 200:
+            return answer.json()
+        return InferenceError(answer.status, _error_message(answer))
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        response = await self._http.request(method, url, **kwargs)
-        if self._key_file is not None and _is_key_refusal(response):
+    async def _send(self, method: str, path: str, *, timeout: float | None = None, data: bytes | None = None,
+                    headers: dict[str, str] | None = None) -> _Answer:
+        answer = await self._request(method, path, timeout, data, headers)
+        if self._key_file is not None and _is_key_refusal(answer):
             self._use_key_file()  # TorchServe restarted or rotated its key: take the new one, try once more
-            response = await self._http.request(method, url, **kwargs)
-        return response
+            answer = await self._request(method, path, timeout, data, headers)
+        return answer
+
+    async def _request(self, method: str, path: str, timeout: float | None, data: bytes | None,
+                       headers: dict[str, str] | None) -> _Answer:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._loop is not loop:
+            # A session belongs to the event loop it was opened in; a client used from another loop (a script's
+            # second asyncio.run) opens a new one. trust_env off: no proxy setting may reroute loopback calls.
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), trust_env=False)
+            self._loop = loop
+        headers = dict(headers or {})
+        if self._authorization:
+            headers["Authorization"] = self._authorization
+        async with self._session.request(method, self.base_url + path, data=data, headers=headers,
+                                         timeout=aiohttp.ClientTimeout(total=timeout or self._timeout)) as response:
+            return _Answer(response.status, await response.read(), response.reason or "")
 
     def _use_key_file(self) -> None:
-        self._http.headers["Authorization"] = f"Bearer {torchserve_key(self._key_file)}"
+        self._authorization = f"Bearer {torchserve_key(self._key_file)}"
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(answer: _Answer) -> str:
     """Our handlers answer `{"error": ...}`; TorchServe's own failures answer `{"code", "type", "message"}`."""
     try:
-        body = response.json()
+        body = answer.json()
     except ValueError:
-        return response.text or response.reason_phrase
+        return answer.text or answer.reason
     if isinstance(body, dict):
         return str(body.get("error") or body.get("message") or body)
     return str(body)

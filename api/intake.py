@@ -7,11 +7,10 @@ from typing import Sequence
 
 from fastapi import UploadFile
 from pydantic import TypeAdapter, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from api.core.errors import ApiError
 from api.fetch import FetchError, SafeHttp
-from api.photos import Photo, prepare
+from api.photos import Photo, check
 from api.schemas import Crop
 
 _CROPS = TypeAdapter(list[Crop | None])
@@ -52,12 +51,12 @@ async def fetch(http: SafeHttp, url: str, max_bytes: int) -> bytes:
 
 async def from_upload(upload: UploadFile, crop: Crop | None, max_bytes: int) -> Photo:
     """Raises ApiError (413 over the limit, 400 not an image, 422 crop outside)."""
-    return await run_in_threadpool(prepare, await read_upload(upload, max_bytes), crop, max_bytes)
+    return await check(await read_upload(upload, max_bytes), crop, max_bytes)
 
 
 async def from_url(http: SafeHttp, url: str, crop: Crop | None, max_bytes: int) -> Photo:
     """Raises ApiError (as `fetch`, and 400 not an image, 422 crop outside)."""
-    return await run_in_threadpool(prepare, await fetch(http, url, max_bytes), crop, max_bytes)
+    return await check(await fetch(http, url, max_bytes), crop, max_bytes)
 
 
 async def from_uploads(uploads: Sequence[UploadFile], max_bytes: int) -> list[Photo]:

@@ -15,14 +15,17 @@ from typing import Any, AsyncIterator
 
 from fastapi import FastAPI
 
+from api.callbacks import TARGETS_CACHE_S
 from api.catalogue import Catalogues
 from api.core.errors import install_error_handlers
 from api.core.limits import BodyLimit
 from api.core.ratelimit import RateLimiter
+from api.core.remembered import Remembered
 from api.core.settings import Settings
 from api.core.spa import mount_console
 from api.data.db import ensure_indexes, open_client
 from api.demo import DemoGallery
+from api.deps import ACCOUNT_CACHE_S, KEY_CACHE_S
 from api.fetch import SafeHttp
 from api.metrics import install_metrics
 from api.routes import ROUTERS
@@ -97,9 +100,10 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    app.state.accounts = {}  # account id -> (expiry, document): see api/deps.py
+    app.state.keys = Remembered(KEY_CACHE_S)  # key hash -> live key: see api/deps.py
+    app.state.accounts = Remembered(ACCOUNT_CACHE_S)  # account id -> account
     app.state.demo = DemoGallery(settings.demo_data_dir)
-    app.state.callback_targets = {}  # account id -> (expiry, callbacks): see api/callbacks.py
+    app.state.callback_targets = Remembered(TARGETS_CACHE_S)  # account id -> its callbacks
     app.state.inference = app.state.indexes = app.state.db = None
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes,

@@ -5,9 +5,11 @@ The stored image is the upload as it came (the shop's original); the model sees 
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image
+from starlette.concurrency import run_in_threadpool
 
 from api.core.errors import ApiError
 from api.schemas import Crop
@@ -54,6 +56,33 @@ def prepare(data: bytes, crop: Crop | None, max_bytes: int) -> Photo:
         _check_crop(crop, width, height)
         model_input = _jpeg(image.crop((crop.x, crop.y, crop.x + crop.width, crop.y + crop.height)))
     return Photo(data, model_input, content_type, width, height, crop)
+
+
+# Decoding a small photo (a 224×224 JPEG: about 0.3 ms) costs less on the event loop than the hand-off to a worker
+# thread and back, which on a busy 2-core machine waits for the scheduler each way (measured: about 1.5 ms per
+# request). Larger photos are decoded in a worker thread, so the loop keeps answering other requests meanwhile.
+INLINE_PIXELS = 512 * 512
+INLINE_BYTES = 256 * 1024
+
+
+def _small(data: bytes) -> bool:
+    if len(data) > INLINE_BYTES:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # prepare gives the clear message
+            with Image.open(io.BytesIO(data)) as header:  # reads the header only
+                width, height = header.size
+    except Exception:
+        return True  # prepare refuses it from the header just as fast
+    return width * height <= INLINE_PIXELS
+
+
+async def check(data: bytes, crop: Crop | None, max_bytes: int) -> Photo:
+    """`prepare`, on the event loop for a small photo and in a worker thread for a large one."""
+    if _small(data):
+        return prepare(data, crop, max_bytes)
+    return await run_in_threadpool(prepare, data, crop, max_bytes)
 
 
 def training_jpeg(data: bytes, crop: dict | None) -> bytes:

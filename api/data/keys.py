@@ -46,13 +46,15 @@ async def revoke(db: AsyncDatabase, account_id: str, key_id: str) -> dict | None
     return await get(db, account_id, key_id)
 
 
-async def use(db: AsyncDatabase, key_hash: str) -> dict | None:
-    """The live key with this hash, its last-used time refreshed; None for unknown or revoked keys."""
+async def live(db: AsyncDatabase, key_hash: str) -> dict | None:
+    """The key with this hash, or None for unknown or revoked keys."""
     key = await db.api_keys.find_one({"_id": key_hash})
-    if key is None or key["revoked"] is not None:
-        return None
+    return None if key is None or key["revoked"] is not None else key
+
+
+async def record_use(db: AsyncDatabase, key: dict) -> None:
+    """Refresh the key's last-used time when the stored one is older than LAST_USED_PRECISION (`key` is updated too)."""
     moment = now()
     if key["last_used"] is None or moment - key["last_used"] > LAST_USED_PRECISION:
         await db.api_keys.update_one({"_id": key["_id"]}, stamped(None, "last_used"))
         key["last_used"] = moment
-    return key

@@ -1,7 +1,7 @@
 """API keys for a shop's scripts: create (secret shown once), list (prefix only), revoke."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.core.errors import not_found
 from api.core.security import new_api_key
@@ -37,9 +37,10 @@ async def get_key(key_id: str, account: CurrentAccount, db: Db) -> KeyOut:
 
 
 @router.delete("/{key_id}", response_model=KeyOut)
-async def revoke_key(key_id: str, account: CurrentAccount, db: Db) -> KeyOut:
+async def revoke_key(key_id: str, request: Request, account: CurrentAccount, db: Db) -> KeyOut:
     """Revoke a key at once; it stays listed with its revocation time."""
     key = await keys.revoke(db, account.id, key_id)
+    request.app.state.keys.clear()  # revocations are rare: forgetting every remembered key is simplest
     if key is None:
         raise not_found("key", key_id)
     return key_out(key)

@@ -5,11 +5,16 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api.inference import TorchServeClient
+from api.core.settings import Settings
 from api.main import create_app
 from index import CatalogueStore
 from tests.api.conftest import make_settings
 from tests.support.mongo import free_port, start_mongo, stop_mongo
+
+
+def _nobody_serving(settings: Settings) -> Settings:
+    """Settings whose TorchServe address answers nothing (a free port): the app opens and closes the client."""
+    return settings.model_copy(update={"inference_url": f"http://127.0.0.1:{free_port()}"})
 
 
 def test_liveness_needs_nothing_outside_the_process(client: TestClient) -> None:
@@ -28,8 +33,7 @@ def test_not_ready_without_models_and_says_which_setting_to_fix(client: TestClie
 
 
 def test_not_ready_while_torchserve_does_not_answer(settings) -> None:
-    nobody = TorchServeClient(f"http://127.0.0.1:{free_port()}")
-    with TestClient(create_app(settings, inference=nobody)) as client:
+    with TestClient(create_app(_nobody_serving(settings))) as client:
         models = client.get("/readyz").json()["checks"]["models"]
     assert models["ok"] is False and "did not answer" in models["error"]
 
@@ -50,13 +54,12 @@ def test_the_demo_gallery_is_loaded_and_a_corrupt_one_is_not_ready(settings, tmp
     vectors = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
     store.get_or_create(settings.demo_catalogue, dim=8).upsert("p1", vectors, images=["a", "b", "c"])
     store.save(settings.demo_catalogue)
-    nobody = TorchServeClient(f"http://127.0.0.1:{free_port()}")
-    with TestClient(create_app(settings, inference=nobody)) as client:
+    with TestClient(create_app(_nobody_serving(settings))) as client:
         index = client.get("/readyz").json()["checks"]["index"]
     assert index["ok"] and index["demo_gallery"] is True and index["catalogues"] == 1
 
     store.path(settings.demo_catalogue).write_bytes(b"not an index")
-    with TestClient(create_app(settings, inference=nobody)) as client:
+    with TestClient(create_app(_nobody_serving(settings))) as client:
         index = client.get("/readyz").json()["checks"]["index"]
     assert index["ok"] is False and index["error"]
 
@@ -74,9 +77,8 @@ def test_not_ready_when_the_index_directory_cannot_be_made(settings, tmp_path) -
 def test_not_ready_while_mongodb_is_down_and_ready_again_after(tmp_path, mongo_database) -> None:
     process, server = start_mongo(tmp_path / "own-mongo")
     settings = make_settings(server.uri, mongo_database, index_dir=tmp_path / "indexes")
-    nobody = TorchServeClient(f"http://127.0.0.1:{free_port()}")
     try:
-        with TestClient(create_app(settings, inference=nobody)) as client:
+        with TestClient(create_app(_nobody_serving(settings))) as client:
             assert client.get("/readyz").json()["checks"]["mongodb"]["ok"] is True
             stop_mongo(process)
             down = client.get("/readyz")
