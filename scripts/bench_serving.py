@@ -5,7 +5,7 @@
 Per model (fashion-attributes, fashion-embedder) it measures
 - single-image latency: one request at a time, p50 and p95 over `--requests` requests;
 - batched throughput: `--burst` images sent at once (TorchServe batches them by its config; the in-process
-  client runs them in batches of the same size), images per second, best of `--rounds` rounds;
+  client runs them in batches of the same size), images per second, best of `--rounds` rounds (default 4);
 and prints the ratios TorchServe / in-process. The two paths take turns (request by request, burst by burst)
 so that load from other processes falls on both alike. Targets (2-core machine): p50 <= 40 ms for one image through
 TorchServe, batched throughput through TorchServe >= 80% of in-process. The machine's load average is printed
@@ -60,7 +60,7 @@ async def latency_ms(clients: dict[str, InferenceClient], model: str, photos: li
             await _call(client, model, [photo])
     times: dict[str, list[float]] = {path: [] for path in clients}
     for i in range(requests):
-        for path, client in clients.items():
+        for path, client in _in_turns(clients, i):
             started = time.perf_counter()
             await _call(client, model, [photos[i % len(photos)]])
             times[path].append((time.perf_counter() - started) * 1000)
@@ -75,13 +75,20 @@ async def throughput(clients: dict[str, InferenceClient], model: str, photos: li
     rates: dict[str, list[float]] = {path: [] for path in clients}
     for client in clients.values():
         await _call(client, model, images[:BATCH_SIZE])
-    for _ in range(rounds):
-        for path, client in clients.items():
+    for i in range(rounds):
+        for path, client in _in_turns(clients, i):
             started = time.perf_counter()
             await _call(client, model, images)
             rates[path].append(burst / (time.perf_counter() - started))
     return {path: {"images_per_s": round(max(r), 1), "rounds": [round(x, 1) for x in r], "burst": burst}
             for path, r in rates.items()}
+
+
+def _in_turns(clients: dict[str, InferenceClient], i: int) -> list[tuple[str, InferenceClient]]:
+    """The paths in turn, the order reversed every other time: whichever goes second would otherwise always
+    meet the first one's leftover work (TorchServe's logging, a worker's garbage collection)."""
+    order = list(clients.items())
+    return order[::-1] if i % 2 else order
 
 
 async def measure(clients: dict[str, InferenceClient], photos: list[bytes], args: argparse.Namespace) -> dict:
@@ -122,7 +129,8 @@ def main() -> dict:
     parser.add_argument("--photos", type=int, default=32)
     parser.add_argument("--requests", type=int, default=60, help="single-image requests per model and path")
     parser.add_argument("--burst", type=int, default=64, help="images per throughput round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="throughput rounds per model and path (even: each path goes first as often)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
