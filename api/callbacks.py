@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic_core import to_jsonable_python
 
 from api.core.remembered import Remembered
 from api.core.security import sign_callback
@@ -29,7 +30,8 @@ SIGNATURE_HEADER = "X-Kalas-Signature"
 
 async def notify(app: FastAPI, account_id: str, event: str, data: Any) -> None:
     """Start delivering `event` to the shop's callbacks. Routes run it as a background task of the response, so
-    even looking the callbacks up happens after the answer has gone out."""
+    even looking the callbacks up happens after the answer has gone out. `data` may hold response models: they
+    are turned into JSON only when the shop has a callback for the event (most have none)."""
     task = asyncio.get_running_loop().create_task(_deliver_all(app, account_id, event, data))
     app.state.tasks.add(task)
     task.add_done_callback(app.state.tasks.discard)
@@ -55,6 +57,9 @@ async def _deliver_all(app: FastAPI, account_id: str, event: str, data: Any) -> 
     db, settings = app.state.db, app.state.settings
     try:
         targets = await _targets(app, account_id, event)
+        if not targets:
+            return
+        data = to_jsonable_python(data)
         await asyncio.gather(*(deliver(db, app.state.http, settings, target, event, data) for target in targets))
     except Exception:  # a background task has nobody to answer to: log, never crash the loop
         log.exception("delivering %s for account %s failed", event, account_id)

@@ -16,11 +16,17 @@ from starlette.concurrency import run_in_threadpool
 
 from api.annotating import inference_error
 from api.core.errors import ApiError
+from api.core.remembered import Remembered
 from api.data import images, products
 from api.inference import InferenceError
 from api.photos import Photo, check
 from api.schemas import Crop
 from index import CatalogueIndex, CatalogueStore, Hit
+
+
+# A product changed through this process is forgotten at once; one changed by another process (the WooCommerce
+# worker renaming a product) shows its old fields in similar-items answers for at most this long.
+PRODUCT_CACHE_S = 5.0
 
 
 class Catalogues:
@@ -31,6 +37,7 @@ class Catalogues:
         self.store = store
         self._seen: dict[str, int | None] = {}  # catalogue -> mtime of the file this process last loaded or wrote
         self._locks: dict[str, asyncio.Lock] = {}
+        self._products: Remembered[tuple[str, str], dict] = Remembered(PRODUCT_CACHE_S)  # (shop, id) -> product
 
     def lock(self, account_id: str) -> asyncio.Lock:
         # One writer per shop at a time: concurrent upserts and saves of one index must not interleave.
@@ -50,6 +57,7 @@ class Catalogues:
             mtime = self._mtime(account_id)
             if account_id in self._seen and mtime is not None:
                 await run_in_threadpool(self.store.reload, account_id)  # written by another process
+                self._products.clear()  # which may have changed products too
             current = await run_in_threadpool(self.store.get, account_id)
             indexed = set(current.products()) if current is not None else set()
             if indexed != set(await products.ids(db, account_id)):
@@ -68,7 +76,23 @@ class Catalogues:
         self.store.replace(catalogue, rebuilt)
         return rebuilt
 
+    async def products(self, db: AsyncDatabase, account_id: str, product_ids: Sequence[str]) -> dict[str, dict]:
+        """The shop's products with these ids (the ones that exist), without embeddings, as similar-items answers
+        show them. Remembered PRODUCT_CACHE_S: answers name the same products again and again, and looking ten
+        up by id costs nx-27017 about 2 ms."""
+        found = {pid: doc for pid in product_ids if (doc := self._products.get((account_id, pid))) is not None}
+        missing = [pid for pid in product_ids if pid not in found]
+        if missing:
+            for pid, doc in (await products.get_many(db, account_id, missing)).items():
+                found[pid] = self._products.put((account_id, pid), doc)
+        return found
+
+    def forget_product(self, account_id: str, product_id: str) -> None:
+        """Call after changing a product's fields, so this process shows the change at once."""
+        self._products.forget((account_id, product_id))
+
     async def upsert(self, db: AsyncDatabase, account_id: str, product: dict) -> None:
+        self.forget_product(account_id, product["_id"])
         vectors = np.asarray(product["embeddings"], dtype=np.float32)
         await self.index(db, account_id)
 
@@ -82,6 +106,7 @@ class Catalogues:
             self._seen[account_id] = self._mtime(account_id)
 
     async def remove(self, db: AsyncDatabase, account_id: str, product_id: str) -> None:
+        self.forget_product(account_id, product_id)
         index = await self.index(db, account_id)
         if index is None:
             return

@@ -36,10 +36,11 @@ async def _answer(request: Request, account: CurrentAccount, db: Db, inference: 
                   submitted: list[Submitted], background: BackgroundTasks) -> list[AnnotationOut | ApiError]:
     settings = request.app.state.settings
     results = await annotate(db, inference, account.id, submitted, settings.max_upload_bytes)
-    stored = [annotation_out(settings, r[0]) for r in results if not isinstance(r, ApiError)]
+    answers = [r if isinstance(r, ApiError) else annotation_out(settings, r[0]) for r in results]
+    stored = [a for a in answers if not isinstance(a, ApiError)]
     if stored:
-        background.add_task(notify, request.app, account.id, "annotation.created", [a.model_dump(mode="json") for a in stored])
-    return [r if isinstance(r, ApiError) else annotation_out(settings, r[0]) for r in results]
+        background.add_task(notify, request.app, account.id, "annotation.created", stored)
+    return answers
 
 
 def _single(result: AnnotationOut | ApiError) -> AnnotationOut:

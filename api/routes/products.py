@@ -94,6 +94,7 @@ async def update_product(body: ProductPatch, product: OwnedProduct, request: Req
         updated = await products.update(db, account.id, product["_id"], changes) if changes else product
     except DuplicateKeyError:
         raise ApiError(409, f"this shop already has a product with SKU {changes.get('sku')!r}", "sku_taken") from None
+    catalogues.forget_product(account.id, product["_id"])
     if updated is not None and photos:
         updated = await replace_images(db, catalogues, inference, account.id, updated, photos)
     if updated is None:

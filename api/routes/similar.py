@@ -6,7 +6,6 @@ from typing import Literal
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from api.catalogue import Catalogues, embed_checked
-from api.data import products
 from api.deps import Config, CurrentAccount, Db, Indexes, Inference
 from api.intake import CROP_HELP, fetch, parse_crops, read_upload
 from api.schemas import Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn
@@ -25,7 +24,7 @@ async def _similar(request: Request, data: bytes, crop: Crop | None, k: int, cat
     else:
         hits = await catalogues.search(db, account_id, vector, k)
         found = {pid: product_out(settings, p) for pid, p in
-                 (await products.get_many(db, account_id, [hit.product_id for hit in hits])).items()}
+                 (await catalogues.products(db, account_id, [hit.product_id for hit in hits])).items()}
     items = [SimilarItem(score=round(hit.score, 6), product=found[hit.product_id])
              for hit in hits if found.get(hit.product_id) is not None]
     return SimilarOut(catalogue=catalogue, items=items, model=EMBEDDER)

@@ -57,6 +57,18 @@ def test_update_delete_and_images_stay_in_step_with_the_index(model_client, phot
     assert model_client.get(f"/api/v1/products/{product['id']}", headers=shop.headers).status_code == 404
 
 
+def test_a_renamed_product_is_shown_renamed_by_similar_items_at_once(model_client, photos):
+    # Similar items remember the products they show a few seconds; a change made through the API is seen at once.
+    shop = create_shop(model_client)
+    product = _upload(model_client, shop, photos[0], "tee", sku="TEE-1").json()
+    assert _similar(model_client, shop, photos[0])[0]["product"]["title"] == "tee"
+    renamed = model_client.patch(f"/api/v1/products/{product['id']}", headers=shop.headers,
+                                 json={"title": "navy tee", "metadata": {"fit": "slim"}})
+    assert renamed.status_code == 200, renamed.text
+    shown = _similar(model_client, shop, photos[0])[0]["product"]
+    assert (shown["id"], shown["title"], shown["metadata"], shown["sku"]) == (product["id"], "navy tee", {"fit": "slim"}, "TEE-1")
+
+
 def test_sku_is_unique_per_shop_and_nothing_is_left_behind(model_client, photos, mongo_server, model_settings):
     from pymongo import MongoClient
 

@@ -1,0 +1,72 @@
+"""The per-process memory of database answers (api/core/remembered.py), on a clock the test moves."""
+from __future__ import annotations
+
+import asyncio
+
+from api.core.remembered import Remembered
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_values_are_kept_for_their_time_then_asked_for_again() -> None:
+    clock = Clock()
+    remembered: Remembered[str, dict] = Remembered(5.0, clock=clock)
+    loads: list[str] = []
+
+    async def load(key: str) -> dict:
+        loads.append(key)
+        return {"key": key, "load": len(loads)}
+
+    async def run() -> list[dict | None]:
+        first = await remembered.get_or_load("a", lambda: load("a"))
+        clock.now += 4.9
+        again = await remembered.get_or_load("a", lambda: load("a"))
+        clock.now += 0.2  # past 5 s since it was loaded
+        expired = await remembered.get_or_load("a", lambda: load("a"))
+        return [first, again, expired]
+
+    first, again, expired = asyncio.run(run())
+    assert first == again == {"key": "a", "load": 1}
+    assert expired == {"key": "a", "load": 2} and loads == ["a", "a"]
+
+
+def test_absent_values_are_not_remembered_and_forget_and_clear_drop_values() -> None:
+    remembered: Remembered[str, int] = Remembered(60.0, clock=Clock())
+    calls = []
+
+    async def nothing() -> None:
+        calls.append(1)
+        return None
+
+    async def run() -> None:
+        assert await remembered.get_or_load("missing", nothing) is None
+        assert await remembered.get_or_load("missing", nothing) is None
+
+    asyncio.run(run())
+    assert len(calls) == 2  # an unknown key (say, a revoked API key) is looked up every time
+    remembered.put("a", 1)
+    remembered.put("b", 2)
+    remembered.forget("a")
+    assert (remembered.get("a"), remembered.get("b")) == (None, 2)
+    remembered.clear()
+    assert remembered.get("b") is None
+
+
+def test_the_memory_stays_bounded() -> None:
+    clock = Clock()
+    remembered: Remembered[int, int] = Remembered(10.0, max_entries=3, clock=clock)
+    for key in range(3):
+        remembered.put(key, key)
+    clock.now += 11  # all three expired: making room drops them, not the live newcomer
+    remembered.put(3, 3)
+    assert [remembered.get(k) for k in range(4)] == [None, None, None, 3]
+    for key in (4, 5):
+        remembered.put(key, key)
+    remembered.put(6, 6)  # full of live entries: starts over rather than growing
+    assert [remembered.get(k) for k in (3, 4, 5, 6)] == [None, None, None, 6]
