@@ -1,9 +1,9 @@
 """Annotating photos for a shop: checked, sent to the model as one batch, stored with their images.
 
 Photos without a crop box go to the model as they came while this process checks them (small photos on the
-event loop, large ones in a worker thread: api/photos.py) and stores their images: the handlers decode with the same guarded decoder (handlers/images.py), so the model sees nothing our
-check would have kept from it, and the check and the image writes hide behind the model's latency instead of
-adding to it. A crop has to be cut out first, so those photos are checked before they are sent.
+event loop, large ones in a worker thread: api/photos.py) and stores their images: the handlers decode with the
+same guarded decoder (handlers/images.py), so the model sees nothing our check would have kept from it, and the
+check and the image writes hide behind the model's latency instead of adding to it. A crop has to be cut out first, so those photos are checked before they are sent.
 
 Each photo succeeds or fails alone and a failed photo leaves nothing stored; if storing fails, the images
 already written are removed again.

@@ -83,8 +83,9 @@ class Catalogues:
         found = {pid: doc for pid in product_ids if (doc := self._products.get((account_id, pid))) is not None}
         missing = [pid for pid in product_ids if pid not in found]
         if missing:
+            loaded_at = self._products.generation
             for pid, doc in (await products.get_many(db, account_id, missing)).items():
-                found[pid] = self._products.put((account_id, pid), doc)
+                found[pid] = self._products.put((account_id, pid), doc, loaded_at=loaded_at)
         return found
 
     def forget_product(self, account_id: str, product_id: str) -> None:

@@ -23,6 +23,8 @@ class Remembered(Generic[K, V]):
         self.max_entries = max_entries
         self._clock = clock
         self._entries: dict[K, tuple[float, V]] = {}
+        # Counts forgets and clears: a value loaded before one of them may be stale, and is not remembered.
+        self.generation = 0
 
     def get(self, key: K) -> V | None:
         """The remembered value, or None when there is none or it has expired."""
@@ -31,7 +33,11 @@ class Remembered(Generic[K, V]):
             return None
         return hit[1]
 
-    def put(self, key: K, value: V) -> V:
+    def put(self, key: K, value: V, *, loaded_at: int | None = None) -> V:
+        """Remember `value` (returned as it is); not when `loaded_at`, the generation read before loading it, is
+        no longer current: a key revoked while its lookup was under way must not be remembered as live."""
+        if loaded_at is not None and loaded_at != self.generation:
+            return value
         if len(self._entries) >= self.max_entries:
             self._drop_expired()
             if len(self._entries) >= self.max_entries:
@@ -43,15 +49,18 @@ class Remembered(Generic[K, V]):
         """The remembered value, or `load()`'s (remembered unless it is None: an absent value is asked for again)."""
         value = self.get(key)
         if value is None:
+            loaded_at = self.generation
             value = await load()
             if value is not None:
-                self.put(key, value)
+                self.put(key, value, loaded_at=loaded_at)
         return value
 
     def forget(self, key: K) -> None:
+        self.generation += 1
         self._entries.pop(key, None)
 
     def clear(self) -> None:
+        self.generation += 1
         self._entries.clear()
 
     def _drop_expired(self) -> None:

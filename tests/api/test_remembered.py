@@ -70,3 +70,25 @@ def test_the_memory_stays_bounded() -> None:
         remembered.put(key, key)
     remembered.put(6, 6)  # full of live entries: starts over rather than growing
     assert [remembered.get(k) for k in (3, 4, 5, 6)] == [None, None, None, 6]
+
+
+def test_a_value_loaded_while_it_was_forgotten_is_not_remembered() -> None:
+    # A request looks a key up; the key is revoked (forgotten) before the lookup returns: the answer it got may be
+    # stale, so it is used once and not remembered.
+    remembered: Remembered[str, str] = Remembered(60.0, clock=Clock())
+
+    async def run() -> tuple[str | None, str | None]:
+        async def load_then_revoke() -> str:
+            remembered.forget("key")  # the revocation lands while the lookup is under way
+            return "live"
+
+        first = await remembered.get_or_load("key", load_then_revoke)
+        return first, remembered.get("key")
+
+    assert asyncio.run(run()) == ("live", None)
+    loaded_at = remembered.generation
+    remembered.clear()
+    remembered.put("key", "stale", loaded_at=loaded_at)
+    assert remembered.get("key") is None
+    remembered.put("key", "fresh", loaded_at=remembered.generation)
+    assert remembered.get("key") == "fresh"
