@@ -3,8 +3,9 @@
 Why: on these 2-core CPUs the eager model spent a quarter of its time in batch norm and a further slice in
 Python dispatch across ~160 modules. Measured here (EfficientNet-Lite0 and heads, channels-last, 2 threads):
 one image 22.7 ms eager, 15.3 ms frozen; a batch of 8 202 ms eager, 117 ms frozen; outputs equal to 1e-5.
-torch.jit is deprecated in favour of torch.compile, but compile took 65 s per worker start here (inductor
-builds C++ for each shape) for a smaller gain, so TorchScript stays until torch.export offers the same.
+torch.jit is deprecated in favour of torch.compile, but compile's first call took 65 s here (inductor builds
+C++), at every worker start, for a smaller gain (one image 36.4 → 28.7 ms, measured under load), so TorchScript
+stays until torch.export offers the same.
 
 The graph is traced on an example batch and checked against the eager model on a batch of another size, so a
 model whose forward branches on its input (which a trace would freeze to one branch) fails at start, loudly.

@@ -60,3 +60,10 @@ def test_outputs_that_are_not_tensors_in_dicts_are_refused_with_what_came() -> N
 
     with pytest.raises(TypeError, match="returned a list"):
         FrozenModel(ReturnsList().eval(), SIZE)
+
+
+def test_a_model_that_returns_one_tensor_answers_one_tensor() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU6()).eval()
+    images = torch.rand(2, 3, SIZE, SIZE)
+    with torch.inference_mode():
+        torch.testing.assert_close(FrozenModel(model, SIZE)(images), model(images), atol=1e-5, rtol=1e-5)
