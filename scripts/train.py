@@ -9,8 +9,10 @@ var/cache/features). By default only the heads are trained, on features pooled o
 `--tune-from 14|15` the last blocks are fine-tuned too, on the cached tensors (slower on a CPU by the cost
 of those blocks per image and epoch). `--views K` caches K augmented views of every training photo
 (scripts/features.py `augment`) and draws each example's view at random per epoch: the cheap stand-in for
-on-the-fly augmentation when the backbone's first blocks are not run per step. A training state is written after every epoch, and `--resume` continues from it to the same result as an uninterrupted run. The final model goes to
-`checkpoints/NAME/`: heads.pt, meta.json, labels.json and provenance.json (data, counts, command, seed,
+on-the-fly augmentation when the backbone's first blocks are not run per step. `--instance-dim` of the
+embedding's dimensions are its instance part (handlers/models/fashion.py), fitted after training. A training
+state is written after every epoch, and `--resume` continues from it to the same result as an uninterrupted
+run. The final model goes to `checkpoints/NAME/`: heads.pt, meta.json, labels.json and provenance.json (data, counts, command, seed,
 commit, validation metrics, sha256 of each file).
 """
 from __future__ import annotations
