@@ -25,6 +25,7 @@ import psutil
 from handlers.archive import ROOT, build_archives
 from scripts import mongo, torchserve
 from scripts.dataset import read_records
+from scripts.run import wait_for_api
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -39,16 +40,8 @@ def start_api(env: dict[str, str], home: Path, port: int) -> subprocess.Popen:
     api = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
                             "--port", str(port), "--log-level", "warning", "--no-access-log"],
                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if api.poll() is not None:
-            raise RuntimeError(f"the API exited with {api.returncode}; see {home / 'api.log'}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=1).status_code == 200:
-                return api
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the API did not start; see {home / 'api.log'}")
+    wait_for_api(f"http://127.0.0.1:{port}", api, home)
+    return api
 
 
 def timed(call) -> float:
@@ -107,8 +100,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
             cpu_ms = {name: (_cpu(p) - cpu_before[name]) * 1000 / (2 * args.requests) for name, p in processes.items()}
     finally:
         if api is not None:
-            api.terminate()
-            api.wait(30)
+            mongo.stop_process(api, timeout_s=30.0)
         torchserve.stop(server)
         mongo.stop(db)
     figures = {name: {"p50_ms": statistics.median(v), "p95_ms": percentile(v, 95)} for name, v in samples.items()}

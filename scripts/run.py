@@ -22,12 +22,10 @@ from types import FrameType
 
 import httpx
 
-from handlers.archive import ROOT
+from handlers.archive import DEFAULT_CHECKPOINT, ROOT
 from index import CatalogueStore
 from scripts import build_archives, mongo, torchserve
 from scripts.demo_gallery import DEMO_CATALOGUE, DEMO_DATA
-
-from handlers.archive import DEFAULT_CHECKPOINT
 
 
 class Stop(Exception):
@@ -62,16 +60,6 @@ def spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> subpro
     # Its own session: a Ctrl-C in the terminal reaches this script only, which then stops children in order.
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
-
-
-def stop_process(process: subprocess.Popen, timeout_s: float = 20.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout_s)
 
 
 def wait_for_api(url: str, api: subprocess.Popen, logs: Path, timeout_s: float = 120.0) -> None:
@@ -146,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
         for name, item in reversed(started):
             if isinstance(item, subprocess.Popen):
-                stop_process(item)
+                mongo.stop_process(item, timeout_s=20.0)
             elif isinstance(item, torchserve.Server):
                 torchserve.stop(item)
             else:
