@@ -7,7 +7,7 @@ changes a value forgets it at once (`forget`, `clear`); another process sees the
 from __future__ import annotations
 
 import time
-from typing import Awaitable, Callable, Generic, Hashable, TypeVar
+from typing import Awaitable, Callable, Generic, Hashable, Sequence, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -54,6 +54,19 @@ class Remembered(Generic[K, V]):
             if value is not None:
                 self.put(key, value, loaded_at=loaded_at)
         return value
+
+    async def get_many_or_load(
+        self, keys: Sequence[K], load_many: Callable[[list[K]], Awaitable[dict[K, V]]]
+    ) -> dict[K, V]:
+        """`get_or_load` for several keys: the remembered values, plus `load_many(the others)` (one call, which
+        returns the values it found by key; those are remembered as `get_or_load` remembers)."""
+        found = {key: value for key in keys if (value := self.get(key)) is not None}
+        missing = [key for key in keys if key not in found]
+        if missing:
+            loaded_at = self.generation
+            for key, value in (await load_many(missing)).items():
+                found[key] = self.put(key, value, loaded_at=loaded_at)
+        return found
 
     def forget(self, key: K) -> None:
         self.generation += 1

@@ -92,3 +92,24 @@ def test_a_value_loaded_while_it_was_forgotten_is_not_remembered() -> None:
     assert remembered.get("key") is None
     remembered.put("key", "fresh", loaded_at=remembered.generation)
     assert remembered.get("key") == "fresh"
+
+
+def test_many_keys_load_only_the_ones_not_remembered_in_one_call() -> None:
+    remembered: Remembered[str, int] = Remembered(60.0, clock=Clock())
+    remembered.put("a", 1)
+    asked: list[list[str]] = []
+
+    async def load_many(keys: list[str]) -> dict[str, int]:
+        asked.append(keys)
+        return {key: ord(key) for key in keys if key != "gone"}
+
+    found = asyncio.run(remembered.get_many_or_load(["a", "b", "gone"], load_many))
+    assert found == {"a": 1, "b": ord("b")} and asked == [["b", "gone"]]
+    assert remembered.get("b") == ord("b") and remembered.get("gone") is None
+
+    async def forgetting(keys: list[str]) -> dict[str, int]:
+        remembered.forget("a")  # a change lands while the lookup is under way
+        return {key: 0 for key in keys}
+
+    assert asyncio.run(remembered.get_many_or_load(["c"], forgetting)) == {"c": 0}
+    assert remembered.get("c") is None
