@@ -6,7 +6,8 @@ PyPI package):
     handlers/             this package: the handler classes and the model definitions the weights fit
     model-config.yaml     TorchServe's model config; our settings under `handler:` (model, preprocessing,
                           labels, top_k, attribute_threshold, colours, embedding_dim)
-    labels.json           {"category": [{"label", "name"}], "attributes": {group: [{"label", "name"}]}}
+    labels.json           {"category": [{"label", "name"}], "attributes": {group: [{"label", "name"}]},
+                          and "colours": [{"label", "name"}] when the model has a colour head}
     default model:   backbone.pth (the package's ImageNet Lite0) + checkpoint/ (meta.json + heads.pt)
     MMFashion model: mmfashion.pth (the mmcv runner checkpoint as given)
 Batching and worker counts are deployment settings and live in config.properties, not here: a value in
@@ -60,10 +61,14 @@ def _fashion_labels(meta: dict) -> dict:
 
     taxonomy = load_taxonomy()
     groups = {group: {t.label: t.name for t in terms} for group, terms in taxonomy.attributes.items()}
-    return {
+    labels = {
         "category": [{"label": c, "name": taxonomy.name(c)} for c in meta["categories"]],
         "attributes": {g: [{"label": v, "name": groups[g][v]} for v in values] for g, values in meta["attributes"].items()},
     }
+    if "colours" in meta:  # a model with a colour head
+        names = {c.label: c.name for c in taxonomy.colours}
+        labels["colours"] = [{"label": c, "name": names[c]} for c in meta["colours"]]
+    return labels
 
 
 def _stage_fashion(checkpoint_dir: Path, inputs: Path) -> tuple[Path, dict, dict]:

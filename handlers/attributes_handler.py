@@ -6,7 +6,8 @@ Per image it answers (docs/architecture.md, "Annotation"):
   `attribute_threshold`, best first, at most `top_k`. An MMFashion model has one multi-label head instead:
   each attribute scores its own sigmoid, and those at least `attribute_threshold` are listed under `attributes`
   (and `category` is empty when the checkpoint has no category predictor);
-- `colours`: up to `colours` dominant colours of the garment's own pixels (handlers/colours.py).
+- `colours`: up to `colours` dominant colours of the garment's own pixels (handlers/colours.py); when the model
+  has a colour head, its log-probabilities join the learned namer's in naming the first.
 `top_k`, `attribute_threshold`, `colours` and the label file come from the archive's model config.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -30,6 +32,7 @@ class AttributesHandler(ImageBatchHandler):
         self.top_k = int(self.settings.get("top_k", 3))
         self.threshold = float(self.settings.get("attribute_threshold", 0.5))
         self.colours_k = int(self.settings.get("colours", 3))
+        self.colour_order = _colour_order(self.labels.get("colours"))
 
     def answer(self, outputs: dict, row: int, image: Image.Image) -> dict:
         attributes = outputs["attributes"]
@@ -44,9 +47,32 @@ class AttributesHandler(ImageBatchHandler):
         return {
             "category": [] if category is None else _ranked(category[row].softmax(-1), self.labels["category"], 0.0, self.top_k),
             "attributes": groups,
-            "colours": dominant_colours(image, self.colours_k),
+            "colours": dominant_colours(image, self.colours_k, prior=self._colour_prior(outputs, row)),
             "model": self.identity,
         }
+
+
+    def _colour_prior(self, outputs: dict, row: int) -> np.ndarray | None:
+        """The colour head's log-probabilities in the taxonomy's vocabulary order, or None without one."""
+        if self.colour_order is None or "colour" not in outputs:
+            return None
+        return outputs["colour"][row].log_softmax(-1).numpy()[self.colour_order]
+
+
+def _colour_order(colours: list[dict] | None) -> np.ndarray | None:
+    """For each of the taxonomy's colour names, its row in the model's colour head (None: no colour head)."""
+    if colours is None:
+        return None
+    from handlers.taxonomy import load_taxonomy
+
+    vocabulary = [c.name for c in load_taxonomy().colours]
+    rows = {c["name"]: i for i, c in enumerate(colours)}
+    if sorted(rows) != sorted(vocabulary):
+        raise ValueError(
+            f"the model's colour head names {sorted(rows)}, the taxonomy's colour vocabulary is {sorted(vocabulary)}: "
+            "retrain the model (scripts/train.py) after changing the vocabulary"
+        )
+    return np.array([rows[name] for name in vocabulary])
 
 
 def _ranked(scores: torch.Tensor, labels: list[dict], threshold: float, top_k: int | None) -> list[dict]:

@@ -80,10 +80,19 @@ class ColourClassifier:
     weights: np.ndarray  # [D, C]
     bias: np.ndarray  # [C]
 
-    def name(self, descriptor: np.ndarray) -> str:
-        """The colour name of a descriptor from `describe` (with this classifier's `vocabulary`)."""
+    def name(self, descriptor: np.ndarray, prior: np.ndarray | None = None) -> str:
+        """The colour name of a descriptor from `describe` (with this classifier's `vocabulary`).
+
+        `prior`: log-probabilities over `vocabulary` from another witness (the model's colour head, which sees
+        the garment's shape and context where this descriptor sees only its pixels); the name then maximises
+        the sum of both log-probabilities, as a product of two independent experts would.
+        """
         logits = ((descriptor - self.mean) / self.scale) @ self.weights + self.bias
-        return self.names[int(np.argmax(logits))]
+        if prior is None:
+            return self.names[int(np.argmax(logits))]
+        scores = dict(zip(self.vocabulary, prior))
+        log_probabilities = logits - logits.max() - np.log(np.exp(logits - logits.max()).sum())
+        return self.names[int(np.argmax([lp + scores[n] for lp, n in zip(log_probabilities, self.names)]))]
 
 
 def load_classifier(path: Path) -> ColourClassifier:

@@ -84,7 +84,11 @@ class Palette:
 
 
 def dominant_colours(
-    image: Image.Image, k: int = 3, palette: Palette | None = None, classifier: ColourClassifier | None = None
+    image: Image.Image,
+    k: int = 3,
+    palette: Palette | None = None,
+    classifier: ColourClassifier | None = None,
+    prior: np.ndarray | None = None,
 ) -> list[dict]:
     """Up to `k` colours of the garment, best first: `[{"name", "hex", "share"}]`.
 
@@ -92,7 +96,8 @@ def dominant_colours(
     average colour under that name; `share` is that name's fraction of the garment's pixels (weighted towards
     the centre of the frame), so shares sum to 1 unless the garment has more than `k` named colours.
     With the default palette, the first colour is renamed by the learned classifier (handlers/colour_classifier.py)
-    when one is committed, or by `classifier` when given; its hex and share stay the clusters'.
+    when one is committed, or by `classifier` when given; its hex and share stay the clusters'. `prior`, the
+    model's colour log-probabilities over the taxonomy's vocabulary, joins the classifier's (`ColourClassifier.name`).
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -107,7 +112,7 @@ def dominant_colours(
         colours.append({"name": name, "hex": rgb_to_hex(lab_to_srgb(mean_lab)), "share": weight / counts.sum()})
     colours.sort(key=lambda colour: (-colour["share"], colour["name"]))
     if classifier is not None:
-        first = classifier.name(describe(lab, mask, weights, centres, counts, names, classifier.vocabulary))
+        first = classifier.name(describe(lab, mask, weights, centres, counts, names, classifier.vocabulary), prior)
         # The other colours keep their names; one that now repeats the first's name is dropped, not listed twice.
         colours = [{**colours[0], "name": first}] + [c for c in colours[1:] if c["name"] != first]
     return [{**colour, "share": round(float(colour["share"]), 4)} for colour in colours[:k]]

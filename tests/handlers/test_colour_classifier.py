@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -40,3 +41,17 @@ def test_a_classifier_for_another_vocabulary_is_refused(tmp_path: Path) -> None:
     stale.write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(ValueError, match="refit it with scripts/fit_colour_classifier.py"):
         load_classifier(stale)
+
+
+def test_a_confident_prior_from_the_model_outweighs_the_pixels_and_a_flat_one_changes_nothing() -> None:
+    classifier = default_classifier()
+    vocabulary = list(classifier.vocabulary)
+    red = garment_on_white((200, 30, 35))
+    flat = np.full(len(vocabulary), -np.log(len(vocabulary)))
+    assert dominant_colours(red, k=3, prior=flat)[0]["name"] == "Red"
+    # The model is all but sure the garment is maroon (say, a dark red the pixels' lighting washed out).
+    sure = np.full(len(vocabulary), np.log(1e-6))
+    sure[vocabulary.index("Maroon")] = np.log(1 - 1e-6 * (len(vocabulary) - 1))
+    colours = dominant_colours(red, k=3, prior=sure)
+    assert colours[0]["name"] == "Maroon"
+    assert colours[0]["share"] > 0.9  # the hex and share are still the clusters'

@@ -148,3 +148,15 @@ def test_a_multipart_upload_is_read_and_a_json_body_is_refused_clearly(torchserv
     as_json = httpx.post(url, json={"image": "https://example.com/a.jpg"}, timeout=60)
     assert as_json.status_code == 400
     assert "not an image" in as_json.json()["error"] and "raw image bytes" in as_json.json()["error"]
+
+
+def test_a_colour_head_naming_another_vocabulary_is_refused_at_start() -> None:
+    from handlers.attributes_handler import _colour_order
+    from handlers.taxonomy import load_taxonomy
+
+    colours = [{"label": c.label, "name": c.name} for c in load_taxonomy().colours]
+    order = _colour_order(list(reversed(colours)))
+    assert [colours[::-1][i]["name"] for i in order] == [c["name"] for c in colours]
+    with pytest.raises(ValueError, match="retrain the model"):
+        _colour_order(colours[:-1])
+    assert _colour_order(None) is None

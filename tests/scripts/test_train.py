@@ -141,6 +141,22 @@ def test_augmented_views_and_the_instance_part_reach_the_checkpoint(data: list[P
     assert 0.0 <= provenance["validation"]["fashion-products"]["category"]["top1"] <= 1.0
 
 
+def test_tuning_from_block_12_with_a_colour_head_caches_there_and_serves_colour_logits(data: list[Path], workdir: Path) -> None:
+    provenance = run(data, workdir, "colour", "--tune-from", "12", "--epochs", "1", "--colour-head-weight", "0.5")
+    out = workdir / "checkpoints" / "colour"
+    model, meta = load_fashion_model(out)
+    colours = [c.label for c in load_taxonomy().colours]
+    assert meta["colours"] == colours and model.cache_block == 12
+    stored = torch.load(out / "heads.pt")
+    assert "backbone._blocks.12._project_conv.weight" in stored and "heads.colour.weight" in stored
+    assert 0.0 <= provenance["validation"]["fashion-products"]["colour_head"]["top1"] <= 1.0
+    assert "colour_head" not in provenance["validation"]["clothing"]  # no colour labels there
+    record = read_records(data[0])[0]
+    with torch.no_grad():
+        outputs = model(to_tensor([decode_image(record.image.read_bytes(), min_side=INPUT_SIZE)], INPUT_SIZE, MEAN, STD))
+    assert outputs["colour"].shape == (1, len(colours))
+
+
 def build_fresh_block15() -> torch.Tensor:
     from handlers.models import load_efficientnet_lite0
 
