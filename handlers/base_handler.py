@@ -19,6 +19,7 @@ from ts.torch_handler.base_handler import BaseHandler
 from handlers.archive import load_archived_model
 from handlers.frozen_model import FrozenModel
 from handlers.images import ImageError, decode_image, to_tensor
+from handlers.malloc_tuning import keep_activations_in_heap
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class ImageBatchHandler(BaseHandler):
 
     def initialize(self, context: Any) -> None:
         self.context = context
+        # Before the model's first batch, and before the in-process client starts its thread (handlers/malloc_tuning.py).
+        keep_activations_in_heap()
         self.settings: dict = (context.model_yaml_config or {}).get("handler", {})
         model_dir = Path(context.system_properties["model_dir"])
         model, self.preprocessing = load_archived_model(model_dir, self.settings)
@@ -59,8 +62,8 @@ class ImageBatchHandler(BaseHandler):
             except ImageError as error:
                 batch.errors[idx] = error
         if batch.images:
-            tensor = to_tensor(batch.images, size, self.preprocessing["mean"], self.preprocessing["std"])
-            batch.tensor = tensor.contiguous(memory_format=torch.channels_last)
+            batch.tensor = to_tensor(batch.images, size, self.preprocessing["mean"], self.preprocessing["std"],
+                                     memory_format=torch.channels_last)
         return batch
 
     def inference(self, batch: DecodedBatch, *args: Any, **kwargs: Any) -> tuple[DecodedBatch, Any]:

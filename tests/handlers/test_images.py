@@ -121,3 +121,16 @@ def test_to_tensor_pads_to_square_on_white_and_normalises() -> None:
     white, black = (1 - 0.5) / 0.25, (0 - 0.5) / 0.25
     assert batch[0, :, 16, 0].tolist() == [white] * 3  # the padding at the sides
     assert batch[0, :, 16, 16].tolist() == [black] * 3  # the garment in the middle
+
+
+def test_to_tensor_gives_the_same_values_in_the_layout_asked_for() -> None:
+    images = [Image.new("RGB", (50, 100), (10, 200, 30)), Image.new("RGB", (64, 64), (250, 0, 128))]
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    default = to_tensor(images, 32, mean, std)
+    channels_last = to_tensor(images, 32, mean, std, memory_format=torch.channels_last)
+    assert default.is_contiguous()
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(default, channels_last)
+    pixel = torch.tensor([250, 0, 128], dtype=torch.float32)
+    expected = (pixel / 255.0 - torch.tensor(mean)) / torch.tensor(std)  # the per-image arithmetic, exactly
+    assert torch.equal(default[1, :, 5, 5], expected)

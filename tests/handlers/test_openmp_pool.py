@@ -1,0 +1,47 @@
+"""A thread that releases its OpenMP workers leaves one team fewer in the process; torch then runs as before."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A fresh interpreter: this process's threads and teams depend on whatever ran before in the session.
+PROBE = """
+import os, time
+import torch
+from handlers.openmp_pool import release_openmp_workers
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+def parallel_sum():
+    x = torch.ones(4_000_000)
+    return float((x + x).sum())  # large enough for torch to run it on its OpenMP team
+
+torch.set_num_threads(2)
+alone = threads()
+parallel_sum()
+with_team = threads()
+released = release_openmp_workers()
+deadline = time.monotonic() + 5
+while threads() > alone and time.monotonic() < deadline:
+    time.sleep(0.01)
+after_release = threads()
+total = parallel_sum()
+print(alone, with_team, released, after_release, threads(), total)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through /proc")
+def test_release_lets_this_threads_openmp_workers_exit_and_torch_starts_a_team_again():
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    alone, with_team, released, after_release, again, total = done.stdout.split()
+    assert int(with_team) == int(alone) + 1  # two threads: this one and one worker
+    assert released == "True"
+    assert int(after_release) == int(alone)
+    assert int(again) == int(with_team) and float(total) == 8_000_000.0
