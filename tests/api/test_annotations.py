@@ -7,6 +7,7 @@ import json
 from PIL import Image
 
 from tests.api.conftest import create_shop
+from tests.support import images as make
 
 
 def _check_annotation(body: dict) -> None:
@@ -94,3 +95,13 @@ def test_routes_needing_models_say_what_to_configure(client, photos):
     shop = create_shop(client)
     answer = client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])})
     assert answer.status_code == 503 and "KALAS_INFERENCE_URL" in answer.json()["error"]["message"]
+
+
+def test_an_exif_rotated_upload_is_stored_with_its_upright_size(model_client):
+    # Without a crop box the API reads the size from the header (the handler decodes the pixels): it must be
+    # the upright size, the frame crop boxes are given in, as a full decode would give it.
+    shop = create_shop(model_client)
+    answer = model_client.post("/api/v1/annotations", headers=shop.headers,
+                               files={"file": ("turned.jpg", make.exif_rotated_jpeg(), "image/jpeg")})
+    assert answer.status_code == 201, answer.text
+    assert (answer.json()["image"]["width"], answer.json()["image"]["height"]) == (40, 80)

@@ -1,0 +1,59 @@
+"""An annotation and its image are written together: all pairs of a request, or none (real nx-27017)."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pymongo.errors import ClientBulkWriteException
+
+from api.data import annotations, images
+from api.data.db import open_client
+
+RESULT = {"category": [{"label": "tshirt", "name": "T-Shirt", "score": 0.9}], "attributes": {}, "colours": [],
+          "model": {"name": "fashion-attributes", "version": "1.0"}}
+
+
+def _pair(account: str, data: bytes) -> tuple[dict, dict]:
+    image = images.new_image(account, data, "image/jpeg", 20, 10)
+    return annotations.new_annotation(account, image, {"kind": "upload", "filename": "a.jpg"}, None, RESULT), image
+
+
+async def _counts(db) -> tuple[int, int]:
+    return await db.images.count_documents({}), await db.annotations.count_documents({})
+
+
+def test_pairs_are_stored_together(mongo_server, mongo_database):
+    async def run():
+        client = open_client(mongo_server.uri)
+        db = client[mongo_database]
+        try:
+            stored = [_pair("shop", b"one"), _pair("shop", b"two")]
+            await annotations.insert_with_images(db, stored)
+            found = await annotations.get(db, "shop", stored[1][0]["_id"])
+            image = await images.get(db, "shop", found["image"]["id"])
+            return await _counts(db), image["data"]
+        finally:
+            await client.close()
+
+    assert asyncio.run(run()) == ((2, 2), b"two")
+
+
+def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_database):
+    async def run():
+        client = open_client(mongo_server.uri)
+        db = client[mongo_database]
+        try:
+            earlier = _pair("shop", b"earlier")
+            await annotations.insert_with_images(db, [earlier])
+            # The second pair's annotation takes an id that is already stored: the write fails after the first
+            # pair and the second image have landed, and those must be removed again.
+            clash = _pair("shop", b"clash")
+            clash[0]["_id"] = earlier[0]["_id"]
+            with pytest.raises(ClientBulkWriteException):
+                await annotations.insert_with_images(db, [_pair("shop", b"first"), clash])
+            kept = await annotations.get(db, "shop", earlier[0]["_id"])
+            return await _counts(db), kept["image"]["id"] == earlier[1]["_id"]
+        finally:
+            await client.close()
+
+    assert asyncio.run(run()) == ((1, 1), True)  # only the earlier request's pair, untouched
