@@ -1,10 +1,10 @@
 """Annotating photos for a shop: checked, sent to the model as one batch, stored with their images.
 
-Photos without a crop box go to the model as they came while this process checks them (small photos on the
-event loop, large ones in a worker thread: api/photos.py): the handlers decode with the same guarded decoder
-(handlers/images.py), so the model sees nothing our check would have kept from it, and the check hides behind
-the model's latency instead of adding to it. A crop has to be cut out first, so those photos are checked before
-they are sent.
+Photos without a crop box go to the model as they came while this process checks their headers
+(api/photos.py): the handlers decode with the same guarded decoder (handlers/images.py), so the model sees
+nothing our check would have kept from it, a photo either refuses is refused, and the check hides behind the
+model's latency instead of adding to it. A crop has to be cut out first, so those photos are checked (decoded)
+before they are sent.
 
 Each photo succeeds or fails alone. Once the model has answered, each annotation and its image are written
 together in one round trip, before the answer goes out; a failed photo writes nothing, and if the write fails,
