@@ -24,11 +24,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from api.inference import InferenceClient, InferenceError
-from index import CatalogueIndex, CatalogueStore
-from scripts.catalogue_reader import CatalogueItem, CatalogueReader, DirectoryReader
-from scripts.dataset import iter_batches
-from scripts.reindex_journal import Journal
+from handlers.openmp_pool import bound_openmp_spinning
+
+bound_openmp_spinning()  # before torch is first imported: an in-process reindex shares the machine gracefully
+
+from api.inference import InferenceClient, InferenceError  # noqa: E402
+from index import CatalogueIndex, CatalogueStore  # noqa: E402
+from scripts.catalogue_reader import CatalogueItem, CatalogueReader, DirectoryReader  # noqa: E402
+from scripts.dataset import iter_batches  # noqa: E402
+from scripts.reindex_journal import Journal  # noqa: E402
 
 JOURNAL = "reindex.journal"
 EXIT_SKIPPED = 3

@@ -1,6 +1,7 @@
 """A thread that releases its OpenMP workers leaves one team fewer in the process; torch then runs as before."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,24 @@ def test_release_lets_this_threads_openmp_workers_exit_and_torch_starts_a_team_a
     assert released == "True"
     assert int(after_release) == int(alone)
     assert int(again) == int(with_team) and float(total) == 8_000_000.0
+
+
+def run_clean(code: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_spin_bound_is_set_before_torch_comes_in_and_refused_after():
+    before = run_clean("from handlers.openmp_pool import bound_openmp_spinning as b; bound = b(); import os, torch;"
+                       "print(bound, os.environ['GOMP_SPINCOUNT'])")
+    assert before == "True 10000"
+    after = run_clean("import os, torch; from handlers.openmp_pool import bound_openmp_spinning as b;"
+                      "print(b(), 'GOMP_SPINCOUNT' in os.environ)")
+    assert after == "False False"
+
+
+def test_the_reindex_script_and_its_benchmark_bound_spinning_before_importing_torch():
+    for module in ("scripts.reindex", "scripts.bench_retrieval"):
+        assert run_clean(f"import os, {module}; print(os.environ['GOMP_SPINCOUNT'])") == "10000"
