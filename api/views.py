@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import time
 
+from fastapi import Response
+from pydantic import BaseModel
+
 from api.core.security import sign_image
 from api.core.settings import Settings
 from api.schemas import AccountOut, AnnotationOut, ImageOut, KeyOut, ProductOut, ReviewOut
@@ -47,3 +50,10 @@ def product_out(settings: Settings, doc: dict) -> ProductOut:
     fields = _fields(doc, "account", "images", "embeddings")
     return ProductOut(**{"sku": None, "url": None, "metadata": {}, **fields},
                       images=[image_out(settings, {"_id": i["id"], **i}) for i in doc["images"]])
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """The model as its JSON, ready to send. A route that returns this skips FastAPI's second validation and
+    serialisation of a model it has just built (the route keeps `response_model` for its documentation): about
+    0.1 ms per annotate or similar-items request, the routes whose latency the API is measured by."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")

@@ -13,7 +13,7 @@ from api.data import annotations, images, reviews
 from api.deps import Config, CurrentAccount, Db, Inference, owned
 from api.intake import CROP_HELP, fetch, parse_crops, read_upload
 from api.schemas import AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page
-from api.views import annotation_out
+from api.views import annotation_out, json_response
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])
 OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
@@ -59,10 +59,10 @@ def _batch(results: list[AnnotationOut | ApiError]) -> BatchOut:
 async def annotate_upload(request: Request, account: CurrentAccount, db: Db, inference: Inference, settings: Config,
                           background: BackgroundTasks,
                           file: UploadFile = File(description="the photo: JPEG, PNG, WebP, GIF, BMP or TIFF"),
-                          crop: str | None = Form(None, description=CROP_HELP)) -> AnnotationOut:
+                          crop: str | None = Form(None, description=CROP_HELP)) -> Response:
     """Annotate one uploaded photo (multipart form: `file`, optional `crop`). Stored with its image."""
     submitted = await _upload(file, parse_crops(crop, 1)[0], settings.max_upload_bytes)
-    return _single((await _answer(request, account, db, inference, [submitted], background))[0])
+    return json_response(_single((await _answer(request, account, db, inference, [submitted], background))[0]), 201)
 
 
 @router.post("/url", status_code=201, response_model=AnnotationOut)

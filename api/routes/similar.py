@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from api.catalogue import Catalogues, embed_checked
 from api.deps import Config, CurrentAccount, Db, Indexes, Inference
 from api.intake import CROP_HELP, fetch, parse_crops, read_upload
 from api.schemas import Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn
-from api.views import product_out
+from api.views import json_response, product_out
 
 router = APIRouter(prefix="/similar", tags=["similar items"])
 EMBEDDER = ModelInfo(name="fashion-embedder", version="1.0")
@@ -36,10 +36,11 @@ async def similar_upload(request: Request, account: CurrentAccount, db: Db, infe
                          crop: str | None = Form(None, description=CROP_HELP),
                          k: int = Form(10, ge=1, le=100),
                          catalogue: Literal["shop", "demo"] = Form("shop", description="your catalogue, or the demo gallery")
-                         ) -> SimilarOut:
+                         ) -> Response:
     """The `k` products most similar to an uploaded photo, best first, with cosine scores and image URLs."""
     data = await read_upload(file, settings.max_upload_bytes)
-    return await _similar(request, data, parse_crops(crop, 1)[0], k, catalogue, account.id, db, inference, catalogues, settings)
+    return json_response(await _similar(request, data, parse_crops(crop, 1)[0], k, catalogue, account.id, db, inference,
+                                        catalogues, settings))
 
 
 @router.post("/url", response_model=SimilarOut)
