@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -23,6 +23,8 @@ from api.data import annotations, images
 from api.inference import InferenceError
 from api.photos import Photo, check
 from api.schemas import Crop
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,13 @@ async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Pho
     return checked
 
 
-async def annotate(db: AsyncDatabase, inference: Any, account_id: str, submitted: Sequence[Submitted],
-                   max_bytes: int) -> list[tuple[dict, dict] | ApiError]:
-    """Per submitted photo: the (annotation, image) documents as stored, or the ApiError that photo got."""
+async def annotate(db: AsyncDatabase, inference: Any, account_id: str, submitted: Sequence[Submitted], max_bytes: int,
+                   render: Callable[[dict], T]) -> list[T | ApiError]:
+    """Per submitted photo: `render` of its stored annotation document, or the ApiError that photo got.
+
+    `render` (what the caller answers with) runs while the write is in flight, but nothing is returned before
+    the write has succeeded: a failed write raises (having removed what it wrote).
+    """
     direct = [i for i, item in enumerate(submitted) if item.data is not None and item.crop is None]
     # The model's request is started first, so that it is on its way before this process decodes the photos.
     asking = asyncio.ensure_future(inference.annotate([submitted[i].data for i in direct])) if direct else None
@@ -86,5 +92,12 @@ async def annotate(db: AsyncDatabase, inference: Any, account_id: str, submitted
             image = images.new_image(account_id, photo.data, photo.content_type, photo.width, photo.height)
             crop = item.crop.model_dump() if item.crop else None
             outcome.append((annotations.new_annotation(account_id, image, item.source, crop, answer), image))
-    await annotations.insert_with_images(db, [result for result in outcome if not isinstance(result, ApiError)])
-    return outcome
+    writing = asyncio.ensure_future(annotations.insert_with_images(
+        db, [result for result in outcome if not isinstance(result, ApiError)]))
+    try:
+        await asyncio.sleep(0)  # one turn of the loop, in which the write goes out
+        rendered = [result if isinstance(result, ApiError) else render(result[0]) for result in outcome]
+    finally:
+        await asyncio.wait([writing])  # the write is never left running unwatched
+    writing.result()
+    return rendered

@@ -35,8 +35,8 @@ def _url(request: Request, item: ImageUrlIn, max_bytes: int):
 async def _answer(request: Request, account: CurrentAccount, db: Db, inference: Inference,
                   submitted: list[Submitted], background: BackgroundTasks) -> list[AnnotationOut | ApiError]:
     settings = request.app.state.settings
-    results = await annotate(db, inference, account.id, submitted, settings.max_upload_bytes)
-    answers = [r if isinstance(r, ApiError) else annotation_out(settings, r[0]) for r in results]
+    answers = await annotate(db, inference, account.id, submitted, settings.max_upload_bytes,
+                             lambda annotation: annotation_out(settings, annotation))
     stored = [a for a in answers if not isinstance(a, ApiError)]
     if stored:
         background.add_task(notify, request.app, account.id, "annotation.created", stored)
