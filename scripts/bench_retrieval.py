@@ -28,8 +28,9 @@ import numpy as np
 
 from handlers.openmp_pool import bound_openmp_spinning
 
-# As the reindex script runs (before torch is imported): the forward pass and the reindex alike, measured alone
-# it is as fast as torch's default, and a busy neighbour no longer makes either crawl (handlers/openmp_pool.py).
+# OpenMP's spinning bounded as the reindex script bounds it, before torch is imported, for the forward pass and the
+# reindex alike: alone, as fast as libgomp's default (measured); beside a busy process, neither crawls
+# (handlers/openmp_pool.py).
 bound_openmp_spinning()
 
 import torch  # noqa: E402
