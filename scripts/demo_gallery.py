@@ -7,6 +7,10 @@ and is built on first use, about 7,700 images through whichever inference client
     index = await ensure_demo_gallery(client, store)   # builds it once; afterwards it only loads it
 
 or from a shell: python -m scripts.demo_gallery [--torchserve URL | --model-store DIR | --checkpoint DIR]
+
+A gallery embedded by one model is meaningless to another (the embedding spaces differ), so the gallery's
+directory records the sha256 of the checkpoint's weights it was built with (`model.sha256`): `make run` rebuilds
+a gallery whose stamp is missing or names other weights (`is_current`).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 
 from api.inference import InferenceClient
+from handlers.archive import DEFAULT_CHECKPOINT
 from index import CatalogueIndex, CatalogueStore
 from scripts.catalogue_reader import DirectoryReader
 from scripts.reindex import reindex
@@ -24,6 +29,46 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_CATALOGUE = "demo"
 DEMO_DATA = ROOT.parent / "shared" / "data" / "fashion-products"
 DEMO_INDEXES = ROOT / "var" / "indexes"
+MODEL_STAMP = "model.sha256"
+
+
+def checkpoint_digest(checkpoint_dir: Path = DEFAULT_CHECKPOINT) -> str:
+    """What identifies the embedder's weights: the sha256 of the checkpoint's heads.pt (the tuned blocks and heads)."""
+    from handlers.models.fashion import WEIGHTS_FILE
+    from scripts.provenance import file_sha256
+
+    return file_sha256(Path(checkpoint_dir) / WEIGHTS_FILE)
+
+
+def stamp_model(store: CatalogueStore, digest: str) -> None:
+    """Record that the demo gallery is (being) embedded by the weights with `digest`."""
+    directory = store.directory(DEMO_CATALOGUE)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MODEL_STAMP).write_text(digest + "\n", encoding="utf-8")
+
+
+def is_current(store: CatalogueStore, digest: str) -> bool:
+    """True when the demo gallery exists and was embedded by the weights with `digest`."""
+    stamp = store.directory(DEMO_CATALOGUE) / MODEL_STAMP
+    return store.exists(DEMO_CATALOGUE) and stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest
+
+
+def needs_build(store: CatalogueStore, weights: str | None, *, rebuild: bool = False) -> str | None:
+    """Why the demo gallery must be built now (None: it is usable as it is). A gallery embedded by other weights
+    (or when `rebuild`) is dropped first; `weights` (None when unknown) is stamped on the one about to be built."""
+    if store.exists(DEMO_CATALOGUE):
+        if rebuild:
+            reason = "a rebuild was asked for"
+        elif weights and not is_current(store, weights):
+            reason = "it was embedded by other model weights"
+        else:
+            return None
+        store.drop(DEMO_CATALOGUE)
+    else:
+        reason = "there is none yet"
+    if weights:
+        stamp_model(store, weights)
+    return reason
 
 
 async def ensure_demo_gallery(client: InferenceClient, store: CatalogueStore | None = None, *,
@@ -51,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="embed everything again (after a model change)")
     args = parser.parse_args(argv)
     store = CatalogueStore(DEMO_INDEXES)
-    if args.rebuild:
-        store.drop(DEMO_CATALOGUE)
+    # Embedded here from a checkpoint, its weights are known; through a server or a model store they are not.
+    weights = None if (args.torchserve or args.model_store) else checkpoint_digest(args.checkpoint or DEFAULT_CHECKPOINT)
+    reason = needs_build(store, weights, rebuild=args.rebuild)
+    if reason:
+        print(f"building the demo gallery: {reason}", file=sys.stderr)
 
     async def go() -> CatalogueIndex:
         client = open_client(args)

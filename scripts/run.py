@@ -25,7 +25,7 @@ import httpx
 from handlers.archive import DEFAULT_CHECKPOINT, ROOT
 from index import CatalogueStore
 from scripts import build_archives, mongo, torchserve
-from scripts.demo_gallery import DEMO_CATALOGUE, DEMO_DATA
+from scripts.demo_gallery import DEMO_CATALOGUE, DEMO_DATA, checkpoint_digest, needs_build
 
 
 class Stop(Exception):
@@ -113,10 +113,11 @@ def main(argv: list[str] | None = None) -> None:
         wait_for_api(url, api, logs)
         if not args.no_worker:
             started.append(("the worker", spawn("worker", ["-m", "api.worker"], env, logs)))
-        if not args.no_demo and not CatalogueStore(var / "indexes").exists(DEMO_CATALOGUE):
+        reason = None if args.no_demo else needs_build(CatalogueStore(var / "indexes"), checkpoint_digest(args.checkpoint))
+        if reason:
             # The same build as scripts/demo_gallery.py, into this run's index directory; the API loads the
             # gallery on the first search after the build has swapped it in.
-            print(f"building the demo gallery from {DEMO_DATA} in the background (see {logs / 'demo-gallery.log'})")
+            print(f"building the demo gallery from {DEMO_DATA} in the background ({reason}; see {logs / 'demo-gallery.log'})")
             started.append(("the demo gallery build", spawn("demo-gallery", [
                 "-m", "scripts.reindex", str(DEMO_DATA), "--catalogue", DEMO_CATALOGUE, "--indexes", str(var / "indexes"),
                 "--torchserve", models.inference_url], env, logs)))
