@@ -8,7 +8,8 @@
 
 `FashionModel.forward(images: Tensor[B, 3, INPUT_SIZE, INPUT_SIZE])` (normalised with MEAN/STD) returns
 `{"category": Tensor[B, C] logits, "attributes": {group: Tensor[B, K_g] logits}, "embedding": Tensor[B, D]}`,
-the embedding L2-normalised. Scores are softmax over each head's logits; categories are the taxonomy's leaves.
+the embedding L2-normalised, plus `"semantic"` and, with a colour head, `"colour"` (Tensor[B, colours] logits).
+Scores are softmax over each head's logits; categories are the taxonomy's leaves.
 
 The heads read the last feature map average- and max-pooled (2 × 1280), through one shared hidden layer.
 The embedding has two parts, concatenated and L2-normalised together: a semantic part (a learned projection,
