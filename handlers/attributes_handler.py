@@ -51,7 +51,6 @@ class AttributesHandler(ImageBatchHandler):
             "model": self.identity,
         }
 
-
     def _colour_prior(self, outputs: dict, row: int) -> np.ndarray | None:
         """The colour head's log-probabilities in the taxonomy's vocabulary order, or None without one."""
         if self.colour_order is None or "colour" not in outputs:
