@@ -1,7 +1,7 @@
 """The garment's dominant colours, read from its own pixels, named from the taxonomy's colour vocabulary.
 
 Why pixels and not the backbone alone: ImageNet features named colours right about half the time here (a
-fine-tuned colour head 65%), and the garment's colour is plainly in the image; the head's opinion joins the
+fine-tuned colour head 68%), and the garment's colour is plainly in the image; the head's opinion joins the
 pixels' only in naming the first colour (`prior`). Why not the whole frame: consumer photos lie on beds and carpets,
 and shop photos show models, so the frame's most common colour is often not the garment's (handlers/garment_mask.py).
 
