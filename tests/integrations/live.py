@@ -39,6 +39,15 @@ class Live:
     def jobs_of(self, product_id: int) -> list[dict]:
         return [job for job in self.jobs() if job["product_id"] == product_id]
 
+    def done_job(self, product_id: int, timeout_s: float = 10.0) -> dict:
+        """The product's one job once it is done. The worker records "done" just after the write-back that the
+        store shows first (`annotated`), so a test that has seen the product waits for this, never races it."""
+        def done() -> dict | None:
+            [job] = self.jobs_of(product_id)
+            return job if job["state"] == "done" else None
+
+        return wait_for(done, timeout_s, lambda: f"the job of product {product_id} done: {self.jobs_of(product_id)}")
+
     def deliveries(self) -> list[dict]:
         response = self.api("GET", f"/integrations/{self.integration['id']}/deliveries", params={"limit": 200})
         assert response.status_code == 200, response.text
