@@ -67,10 +67,10 @@ async def annotate_upload(request: Request, account: CurrentAccount, db: Db, inf
 
 @router.post("/url", status_code=201, response_model=AnnotationOut)
 async def annotate_url(body: ImageUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
-                       settings: Config, background: BackgroundTasks) -> AnnotationOut:
+                       settings: Config, background: BackgroundTasks) -> Response:
     """Annotate the photo at a public http(s) URL (fetched by the server; private addresses are refused)."""
     submitted = await _url(request, body, settings.max_upload_bytes)
-    return _single((await _answer(request, account, db, inference, [submitted], background))[0])
+    return json_response(_single((await _answer(request, account, db, inference, [submitted], background))[0]), 201)
 
 
 def _check_batch_size(count: int, limit: int) -> None:

@@ -45,6 +45,7 @@ async def similar_upload(request: Request, account: CurrentAccount, db: Db, infe
 
 @router.post("/url", response_model=SimilarOut)
 async def similar_url(body: SimilarUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
-                      catalogues: Indexes, settings: Config) -> SimilarOut:
+                      catalogues: Indexes, settings: Config) -> Response:
     data = await fetch(request.app.state.http, body.url, settings.max_upload_bytes)
-    return await _similar(request, data, body.crop, body.k, body.catalogue, account.id, db, inference, catalogues, settings)
+    return json_response(await _similar(request, data, body.crop, body.k, body.catalogue, account.id, db, inference,
+                                        catalogues, settings))
