@@ -12,10 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.core.settings import Settings
 from api.inference import torchserve_key
 from load_tests.stack import Stack
-from scripts.dataset import read_records, split
+from scripts.dataset import SHARED_DATA, read_records, split
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
 WEBHOOK_SECRET = "load-test webhook secret"
 CATALOGUE_PRODUCTS = 12
 STORE_PRODUCTS = 200
@@ -26,7 +24,7 @@ def load_photos(per_set: int = 32) -> list[Path]:
     """Validation photos of both data sets: product shots (224x224) and people's photos (400x533)."""
     photos: list[Path] = []
     for name in ("fashion-products", "clothing"):
-        _, validation = split(read_records(DATA / name))
+        _, validation = split(read_records(SHARED_DATA / name))
         photos += [record.image for record in validation[:per_set]]
     return photos
 

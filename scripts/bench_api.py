@@ -24,10 +24,8 @@ import psutil
 
 from handlers.archive import ROOT, build_archives
 from scripts import mongo, torchserve
-from scripts.dataset import read_records
+from scripts.dataset import SHARED_DATA, read_records
 from scripts.run import wait_for_api
-
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -22,9 +22,8 @@ from PIL import Image
 from handlers.colours import default_palette, dominant_colours, garment_pixels, load_palette
 from handlers.images import decode_image
 from handlers.models import INPUT_SIZE
-from scripts.dataset import read_records
+from scripts.dataset import SHARED_DATA, read_records
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def timings(images: list[Image.Image], work: Callable[[Image.Image], object], rounds: int = 3) -> tuple[list, list]:
@@ -44,7 +43,7 @@ def timings(images: list[Image.Image], work: Callable[[Image.Image], object], ro
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=100, help="photos per data set")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
     args = parser.parse_args(argv)
     fitted, references = default_palette(), load_palette(None)
     print(f"load average before: {os.getloadavg()[0]:.1f}")

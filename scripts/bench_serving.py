@@ -32,9 +32,8 @@ import torch  # noqa: E402
 from api.inference import InferenceClient, InferenceError, InProcessClient, TorchServeClient  # noqa: E402
 from handlers.archive import ATTRIBUTES, EMBEDDER, ROOT  # noqa: E402
 from scripts import build_archives, torchserve  # noqa: E402
-from scripts.dataset import read_records  # noqa: E402
+from scripts.dataset import SHARED_DATA, read_records  # noqa: E402
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
 BATCH_SIZE = 8  # as config.properties' batchSize, so both sides run the same batches
 
 

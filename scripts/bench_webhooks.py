@@ -26,11 +26,11 @@ import httpx
 
 from handlers.archive import DEFAULT_CHECKPOINT, build_archives
 from scripts import torchserve
+from scripts.dataset import SHARED_DATA
 from tests.integrations.live import WORKER_ARGS, start_live, stop_live, wait_for
 from tests.support.mongo import start_mongo, stop_mongo
 
-ROOT = Path(__file__).resolve().parents[1]
-PHOTOS = ROOT.parent / "shared" / "data" / "fashion-products" / "images"
+PHOTOS = SHARED_DATA / "fashion-products" / "images"
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -7,11 +7,35 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 VALIDATION_FRACTION = 0.15
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_shared_data(root: Path = ROOT) -> Path:
+    """Where the shared data sets are read from: $KALAS_SHARED_DATA when set, else `../shared/data` beside the
+    checkout at `root`, else beside the local checkout it was cloned from (a clean clone in a scratch directory, as
+    a check before pushing makes, still finds the data); `../shared/data` when none of them exists."""
+    if os.environ.get("KALAS_SHARED_DATA"):
+        return Path(os.environ["KALAS_SHARED_DATA"])
+    beside = root.parent / "shared" / "data"
+    if beside.is_dir():
+        return beside
+    try:
+        origin = subprocess.run(["git", "-C", str(root), "config", "--get", "remote.origin.url"],
+                                capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return beside
+    cloned_from = Path(origin).parent / "shared" / "data" if origin and "://" not in origin else None
+    return cloned_from if cloned_from is not None and cloned_from.is_dir() else beside
+
+
+SHARED_DATA = find_shared_data()
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,12 @@ from api.inference import InferenceClient
 from handlers.archive import DEFAULT_CHECKPOINT
 from index import CatalogueIndex, CatalogueStore
 from scripts.catalogue_reader import DirectoryReader
+from scripts.dataset import SHARED_DATA
 from scripts.reindex import reindex
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CATALOGUE = "demo"
-DEMO_DATA = ROOT.parent / "shared" / "data" / "fashion-products"
+DEMO_DATA = SHARED_DATA / "fashion-products"
 DEMO_INDEXES = ROOT / "var" / "indexes"
 MODEL_STAMP = "model.sha256"
 

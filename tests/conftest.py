@@ -3,18 +3,17 @@ from pathlib import Path
 
 import pytest
 
+from scripts.dataset import SHARED_DATA
+
 pytest_plugins = [
     "tests.support.mongo",
     "tests.support.torchserve",
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """`../shared/data`, read in place (never copied into the project)."""
+    """The shared data sets (`scripts.dataset.SHARED_DATA`: `../shared/data`), read in place, never copied."""
     if not SHARED_DATA.is_dir():
         pytest.fail(f"the shared data set is missing: expected it at {SHARED_DATA}")
     return SHARED_DATA

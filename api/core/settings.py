@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from scripts.dataset import SHARED_DATA
+
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_SECRET = "change-me-in-production"
 # A stored image is one MongoDB document (see api/data/images.py), and a document is capped at 16 MiB.
@@ -38,7 +40,7 @@ class Settings(BaseModel):
     torchserve_key_file: Path | None = None
     index_dir: Path = ROOT / "var" / "indexes"
     demo_catalogue: str = Field("demo", description="the catalogue searched when a shop asks for the demo gallery")
-    demo_data_dir: Path = Field(ROOT.parent / "shared" / "data" / "fashion-products",
+    demo_data_dir: Path = Field(SHARED_DATA / "fashion-products",
                                 description="the shared-data-layout directory the demo gallery was built from")
 
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, le=MAX_STORABLE_IMAGE)

@@ -1,10 +1,9 @@
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from scripts.dataset import is_validation, read_records, split
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from scripts.dataset import SHARED_DATA as SHARED, find_shared_data, is_validation, read_records, split
 
 
 def write_layout(root: Path, ids: list[str]) -> None:
@@ -40,3 +39,20 @@ def test_split_partitions_the_shared_data() -> None:
     train, val = split(records)
     assert len(train) + len(val) == len(records) > 4000
     assert not {r.id for r in train} & {r.id for r in val}
+
+
+def test_the_shared_data_is_found_beside_the_checkout_or_beside_the_one_it_was_cloned_from(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    monkeypatch.delenv("KALAS_SHARED_DATA", raising=False)
+    origin = tmp_path / "work" / "main"
+    (tmp_path / "work" / "shared" / "data").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(origin)], check=True)
+    assert find_shared_data(origin) == tmp_path / "work" / "shared" / "data"
+    clone = tmp_path / "scratch" / "p"
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True, capture_output=True)
+    assert find_shared_data(clone) == tmp_path / "work" / "shared" / "data"  # nothing beside the clone itself
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    assert find_shared_data(stray) == tmp_path / "shared" / "data"  # none found: where it is expected, named
+    monkeypatch.setenv("KALAS_SHARED_DATA", str(tmp_path / "elsewhere"))
+    assert find_shared_data(clone) == tmp_path / "elsewhere"
