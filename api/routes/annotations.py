@@ -10,7 +10,7 @@ from api.annotating import Submitted, annotate
 from api.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, images, reviews
-from api.deps import Config, CurrentAccount, Db, Inference, owned
+from api.deps import Config, CurrentAccount, Db, Inference, app_db, app_settings, owned
 from api.intake import CROP_HELP, fetch, parse_crops, read_upload
 from api.schemas import AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page
 from api.views import annotation_out, json_response
@@ -56,13 +56,14 @@ def _batch(results: list[AnnotationOut | ApiError]) -> BatchOut:
 
 
 @router.post("", status_code=201, response_model=AnnotationOut)
-async def annotate_upload(request: Request, account: CurrentAccount, db: Db, inference: Inference, settings: Config,
-                          background: BackgroundTasks,
+async def annotate_upload(request: Request, account: CurrentAccount, inference: Inference, background: BackgroundTasks,
                           file: UploadFile = File(description="the photo: JPEG, PNG, WebP, GIF, BMP or TIFF"),
                           crop: str | None = Form(None, description=CROP_HELP)) -> Response:
     """Annotate one uploaded photo (multipart form: `file`, optional `crop`). Stored with its image."""
-    submitted = await _upload(file, parse_crops(crop, 1)[0], settings.max_upload_bytes)
-    return json_response(_single((await _answer(request, account, db, inference, [submitted], background))[0]), 201)
+    # The database and settings from app state, not as dependencies: the route the API is timed by (api/deps.py).
+    submitted = await _upload(file, parse_crops(crop, 1)[0], app_settings(request).max_upload_bytes)
+    answers = await _answer(request, account, app_db(request), inference, [submitted], background)
+    return json_response(_single(answers[0]), 201)
 
 
 @router.post("/url", status_code=201, response_model=AnnotationOut)

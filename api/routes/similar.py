@@ -6,7 +6,7 @@ from typing import Literal
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from api.catalogue import Catalogues, embed_checked
-from api.deps import Config, CurrentAccount, Db, Indexes, Inference
+from api.deps import Config, CurrentAccount, Db, Indexes, Inference, app_catalogues, app_db, app_settings
 from api.intake import CROP_HELP, fetch, parse_crops, read_upload
 from api.schemas import Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn
 from api.views import json_response, product_out
@@ -31,16 +31,19 @@ async def _similar(request: Request, data: bytes, crop: Crop | None, k: int, cat
 
 
 @router.post("", response_model=SimilarOut)
-async def similar_upload(request: Request, account: CurrentAccount, db: Db, inference: Inference, catalogues: Indexes, settings: Config,
+async def similar_upload(request: Request, account: CurrentAccount, inference: Inference,
                          file: UploadFile = File(description="the photo to match"),
                          crop: str | None = Form(None, description=CROP_HELP),
                          k: int = Form(10, ge=1, le=100),
                          catalogue: Literal["shop", "demo"] = Form("shop", description="your catalogue, or the demo gallery")
                          ) -> Response:
     """The `k` products most similar to an uploaded photo, best first, with cosine scores and image URLs."""
+    # The database, indexes and settings from app state, not as dependencies: the route the API is timed by
+    # (api/deps.py).
+    settings = app_settings(request)
     data = await read_upload(file, settings.max_upload_bytes)
-    return json_response(await _similar(request, data, parse_crops(crop, 1)[0], k, catalogue, account.id, db, inference,
-                                        catalogues, settings))
+    return json_response(await _similar(request, data, parse_crops(crop, 1)[0], k, catalogue, account.id,
+                                        app_db(request), inference, app_catalogues(request), settings))
 
 
 @router.post("/url", response_model=SimilarOut)
