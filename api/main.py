@@ -28,7 +28,7 @@ from api.demo import DemoGallery
 from api.deps import ACCOUNT_CACHE_S, KEY_CACHE_S
 from api.fetch import SafeHttp
 from api.metrics import install_metrics
-from api.routes import ROUTERS
+from api.routes import ROUTERS, TAGS
 from api.routes import health
 from api.schemas import ErrorOut
 from index import CatalogueStore
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        openapi_tags=[{"name": tag} for tag in TAGS],
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
