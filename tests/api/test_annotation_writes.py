@@ -1,4 +1,7 @@
-"""An annotation and its image are written together: all pairs of a request, or none (real nx-27017)."""
+"""An annotation and its image are written together: all pairs of a request, or none (real nx-27017).
+
+Each test runs both ways the write can go: as one bulkWrite command (small writes on a standalone server, the
+annotate route's case) and through pymongo's bulk_write (writes over ONE_COMMAND_BYTES)."""
 from __future__ import annotations
 
 import asyncio
@@ -22,12 +25,26 @@ async def _counts(db) -> tuple[int, int]:
     return await db.images.count_documents({}), await db.annotations.count_documents({})
 
 
-def test_pairs_are_stored_together(mongo_server, mongo_database):
+@pytest.fixture(params=["one command", "bulk_write"])
+def way(request, monkeypatch) -> str:
+    if request.param == "bulk_write":
+        monkeypatch.setattr(annotations, "ONE_COMMAND_BYTES", 0)
+    return request.param
+
+
+def _check_way(db, way: str, stored: list[tuple[dict, dict]]) -> None:
+    writes = [(c, d) for a, i in stored for c, d in (("images", i), ("annotations", a))]
+    assert annotations._one_command_fits(db, writes) == (way == "one command")
+
+
+def test_pairs_are_stored_together(mongo_server, mongo_database, way):
     async def run():
         client = open_client(mongo_server.uri)
         db = client[mongo_database]
         try:
             stored = [_pair("shop", b"one"), _pair("shop", b"two")]
+            await db.command("ping")  # the topology is known from here on, as after the app's start-up
+            _check_way(db, way, stored)
             await annotations.insert_with_images(db, stored)
             found = await annotations.get(db, "shop", stored[1][0]["_id"])
             image = await images.get(db, "shop", found["image"]["id"])
@@ -38,7 +55,7 @@ def test_pairs_are_stored_together(mongo_server, mongo_database):
     assert asyncio.run(run()) == ((2, 2), b"two")
 
 
-def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_database):
+def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_database, way):
     async def run():
         client = open_client(mongo_server.uri)
         db = client[mongo_database]
@@ -49,11 +66,30 @@ def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_databa
             # pair and the second image have landed, and those must be removed again.
             clash = _pair("shop", b"clash")
             clash[0]["_id"] = earlier[0]["_id"]
-            with pytest.raises(ClientBulkWriteException):
-                await annotations.insert_with_images(db, [_pair("shop", b"first"), clash])
+            request = [_pair("shop", b"first"), clash]
+            _check_way(db, way, request)
+            with pytest.raises(ClientBulkWriteException) as failed:
+                await annotations.insert_with_images(db, request)
+            assert [e["idx"] for e in failed.value.write_errors] == [3]  # the clashing annotation, after 3 writes
             kept = await annotations.get(db, "shop", earlier[0]["_id"])
             return await _counts(db), kept["image"]["id"] == earlier[1]["_id"]
         finally:
             await client.close()
 
     assert asyncio.run(run()) == ((1, 1), True)  # only the earlier request's pair, untouched
+
+
+def test_only_small_writes_to_a_standalone_server_go_as_one_command(mongo_server, mongo_database, monkeypatch):
+    async def run():
+        client = open_client(mongo_server.uri)
+        db = client[mongo_database]
+        try:
+            await db.command("ping")
+            writes = [("images", images.new_image("shop", b"x" * 1000, "image/jpeg", 20, 10)), ("annotations", {})]
+            small = annotations._one_command_fits(db, writes)
+            monkeypatch.setattr(annotations, "ONE_COMMAND_BYTES", 999)
+            return small, annotations._one_command_fits(db, writes)
+        finally:
+            await client.close()
+
+    assert asyncio.run(run()) == (True, False)
