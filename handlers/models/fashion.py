@@ -18,11 +18,14 @@ pooled features projected on their first `instance_dim` principal components (fi
 by `fit_instance_projection`) and weighted by `instance_weight`. The semantic part alone collapses photos of one
 class together; the instance part keeps a re-encoded or slightly cropped copy of a photo next to its original.
 `tune_from` says which Lite0 blocks are trained with them: FROZEN (16) trains the heads alone; 12 to 15 also
-fine-tune the blocks from there and the conv head. Training starts from the output of blocks [0, cache_block)
-(the first tuned block, or CACHE_BLOCK when fewer are tuned), which it caches per image (`from_cached`).
+fine-tune the blocks from there and the conv head; WHOLE (0) the whole network, stem included. Training starts
+from the output of blocks [0, cache_block) (the first tuned block, or CACHE_BLOCK when fewer are tuned), which it
+caches per image (`from_cached`); the whole network trains on the photos themselves (cache_block 0: the stem's
+output, recomputed every step).
 With `colours` > 0 a colour head reads the shared hidden layer too ("colour" logits over the taxonomy's colour
-vocabulary): the served colour namer weighs it against the garment's pixels (handlers/colour_classifier.py). A checkpoint (`heads.pt`) holds only the trained
-parts, a few MB; the ImageNet backbone comes from its package and never enters git.
+vocabulary): the served colour namer weighs it against the garment's pixels (handlers/colour_classifier.py).
+A checkpoint (`heads.pt`) holds only the trained parts: a few MB for the heads, about 20 MB when the whole
+network is tuned; the ImageNet backbone it starts from comes from its package and never enters git.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ NUM_BLOCKS = 16
 EARLIEST_TUNED = 12
 CACHE_BLOCK = 14
 FROZEN = NUM_BLOCKS
+WHOLE = 0
 POOLED_DIM = 2 * FEATURE_DIM
 WEIGHTS_FILE = "heads.pt"
 META_FILE = "meta.json"
@@ -111,15 +115,19 @@ class FashionHeads(nn.Module):
 class FashionModel(nn.Module):
     def __init__(self, backbone: EfficientNetLite0, heads: FashionHeads, tune_from: int) -> None:
         super().__init__()
-        if not EARLIEST_TUNED <= tune_from <= FROZEN:
-            raise ValueError(f"tune_from must lie in [{EARLIEST_TUNED}, {FROZEN}], got {tune_from}")
+        if not (tune_from == WHOLE or EARLIEST_TUNED <= tune_from <= FROZEN):
+            raise ValueError(f"tune_from must be {WHOLE} or lie in [{EARLIEST_TUNED}, {FROZEN}], got {tune_from}")
         self.backbone = backbone
         self.heads = heads
         self.tune_from = tune_from
         self.cache_block = min(tune_from, CACHE_BLOCK)
 
     def forward(self, images: torch.Tensor) -> dict:
-        return self.from_cached(self.backbone.stem_and_blocks(images, until=self.cache_block))
+        return self.heads(self.pooled_photos(images))
+
+    def pooled_photos(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, 2560] pooled features of normalised photos."""
+        return self.pooled(self.backbone.stem_and_blocks(images, until=self.cache_block))
 
     def pooled(self, blocks_out: torch.Tensor) -> torch.Tensor:
         """[B, 2560]: average and max of the last feature map, from the output of blocks [0, cache_block)."""
@@ -143,6 +151,8 @@ def is_trained_key(key: str, tune_from: int) -> bool:
     if tune_from >= FROZEN:
         return False
     if key.startswith(("backbone._conv_head.", "backbone._bn1.")):
+        return True
+    if tune_from == WHOLE and key.startswith(("backbone._conv_stem.", "backbone._bn0.")):
         return True
     return key.startswith("backbone._blocks.") and int(key.split(".")[2]) >= tune_from
 

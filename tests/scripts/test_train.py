@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from handlers.images import decode_image, to_tensor
-from handlers.models import INPUT_SIZE, MEAN, STD, load_fashion_model
+from handlers.models import INPUT_SIZE, MEAN, STD, load_efficientnet_lite0, load_fashion_model
 from handlers.taxonomy import load_taxonomy
 from scripts.dataset import is_validation, read_records
 from scripts.provenance import file_sha256
@@ -158,8 +158,6 @@ def test_tuning_from_block_12_with_a_colour_head_caches_there_and_serves_colour_
 
 
 def build_fresh_block15() -> torch.Tensor:
-    from handlers.models import load_efficientnet_lite0
-
     return load_efficientnet_lite0().state_dict()["_blocks.15._project_conv.weight"]
 
 
@@ -174,3 +172,36 @@ def test_resume_refuses_a_missing_or_different_run(data: list[Path], workdir: Pa
 def test_a_directory_not_in_the_layout_is_named(tmp_path: Path, workdir: Path) -> None:
     with pytest.raises(FileNotFoundError, match="is not a data directory"):
         main([str(tmp_path), "--name", "x", "--out", str(workdir / "out"), "--no-progress"])
+
+
+def test_tuning_the_whole_network_trains_on_augmented_photos_and_stores_the_stem(data: list[Path], workdir: Path) -> None:
+    provenance = run(data, workdir, "whole", "--tune-from", "0", "--epochs", "1", "--colour-head-weight", "0.5",
+                     "--train-batch-norm", "--workers", "1")
+    out = workdir / "checkpoints" / "whole"
+    model, meta = load_fashion_model(out)
+    stored = torch.load(out / "heads.pt")
+    fresh = load_efficientnet_lite0().state_dict()
+    assert meta["tune_from"] == 0 and model.cache_block == 0
+    assert not torch.equal(stored["backbone._conv_stem.weight"], fresh["_conv_stem.weight"])
+    # Batch norms learned this data's statistics, and the unused ImageNet classifier stays out of the checkpoint.
+    assert not torch.equal(stored["backbone._bn0.running_mean"], fresh["_bn0.running_mean"])
+    assert not any(k.startswith("backbone._fc.") for k in stored)
+    assert 0.0 <= provenance["validation"]["clothing"]["category"]["top1"] <= 1.0
+    # Validation scored the photos as served: the saved model recomputes the same figure.
+    again = validate_checkpoint(model, data)
+    assert again["fashion-products"]["category"] == provenance["validation"]["fashion-products"]["category"]
+    with pytest.raises(SystemExit, match="augments afresh"):
+        run(data, workdir, "whole-views", "--tune-from", "0", "--views", "1")
+
+
+def validate_checkpoint(model, data: list[Path]) -> dict:
+    from scripts.train import PhotoRows
+    from scripts.train_data import split_examples
+    from scripts.train_metrics import validate
+
+    taxonomy = load_taxonomy()
+    examples, kinds = read_examples(data, taxonomy)
+    _, val_index = split_examples(examples)
+    with torch.no_grad():
+        return validate(model, PhotoRows(examples.records, val_index, 0), examples, val_index, taxonomy, kinds,
+                        [d.name for d in data])
