@@ -37,10 +37,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from handlers.models import build_model, save_fashion_model  # noqa: E402
-from handlers.models.efficientnet_lite import FEATURE_DIM, package_weights_path  # noqa: E402
 from handlers.images import decode_image, to_tensor  # noqa: E402
-from handlers.models import INPUT_SIZE, MEAN, STD  # noqa: E402
+from handlers.models import INPUT_SIZE, MEAN, STD, build_model, save_fashion_model  # noqa: E402
+from handlers.models.efficientnet_lite import FEATURE_DIM, package_weights_path  # noqa: E402
 from handlers.models.fashion import EARLIEST_TUNED, FROZEN, WHOLE, FashionModel  # noqa: E402
 from handlers.taxonomy import load_taxonomy  # noqa: E402
 from scripts.dataset import Record  # noqa: E402
