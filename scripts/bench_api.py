@@ -59,9 +59,9 @@ def run(args: argparse.Namespace, home: Path) -> dict:
         store = home / "model_store"
         build_archives(store, checkpoint_dir=args.checkpoint)
     db = mongo.start(home / "mongo")
-    server = torchserve.start(store, home=home / "torchserve")
-    api = None
+    server = api = None
     try:
+        server = torchserve.start(store, home=home / "torchserve")
         port = mongo.free_port()
         env = dict(os.environ, KALAS_MONGO_URI=db.uri, KALAS_DATABASE="bench", KALAS_INFERENCE_URL=server.inference_url,
                    KALAS_INDEX_DIR=str(home / "indexes"), KALAS_RATE_LIMIT_PER_MINUTE="1000000",
@@ -99,7 +99,8 @@ def run(args: argparse.Namespace, home: Path) -> dict:
     finally:
         if api is not None:
             mongo.stop_process(api, timeout_s=30.0)
-        torchserve.stop(server)
+        if server is not None:
+            torchserve.stop(server)
         mongo.stop(db)
     figures = {name: {"p50_ms": statistics.median(v), "p95_ms": percentile(v, 95)} for name, v in samples.items()}
     for op in ("annotate", "similar"):
