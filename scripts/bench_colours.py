@@ -25,7 +25,6 @@ from handlers.models import INPUT_SIZE
 from scripts.dataset import SHARED_DATA, read_records
 
 
-
 def timings(images: list[Image.Image], work: Callable[[Image.Image], object], rounds: int = 3) -> tuple[list, list]:
     """(wall, CPU) milliseconds per image, each the best of `rounds` runs (the least disturbed by other processes)."""
     wall, cpu = [], []

@@ -56,6 +56,12 @@ def augment(image: Image.Image, image_id: str, view: int) -> Image.Image:
     return ImageEnhance.Contrast(image).enhance(rng.uniform(0.85, 1.15))
 
 
+def view_image(record: Record, view: int) -> Image.Image:
+    """The photo of `record` as view `view`: as served (0), or the augmented view (`augment`)."""
+    image = decode_image(record.image.read_bytes(), min_side=INPUT_SIZE)
+    return augment(image, record.id, view) if view else image
+
+
 def load_cached(directory: Path) -> dict[str, torch.Tensor]:
     cached: dict[str, torch.Tensor] = {}
     for part in sorted(directory.glob("part-*.pt")):
@@ -88,9 +94,7 @@ def cached_features(
             part_records, todo = todo[:PART_SIZE], todo[PART_SIZE:]
             outputs = []
             for batch in iter_batches(part_records, BATCH_SIZE):
-                images = [decode_image(r.image.read_bytes(), min_side=INPUT_SIZE) for r in batch]
-                if view:
-                    images = [augment(image, r.id, view) for image, r in zip(images, batch)]
+                images = [view_image(r, view) for r in batch]
                 with torch.inference_mode():
                     outputs.append(backbone.stem_and_blocks(to_tensor(images, INPUT_SIZE, MEAN, STD), tune_from).half())
                 bar.update(len(batch))

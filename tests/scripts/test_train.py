@@ -12,8 +12,9 @@ from handlers.models import INPUT_SIZE, MEAN, STD, load_efficientnet_lite0, load
 from handlers.taxonomy import load_taxonomy
 from scripts.dataset import is_validation, read_records
 from scripts.provenance import file_sha256
-from scripts.train import main, parse_args, train
-from scripts.train_data import read_examples
+from scripts.train import PhotoRows, main, parse_args, train
+from scripts.train_data import read_examples, split_examples
+from scripts.train_metrics import validate
 
 pytestmark = pytest.mark.slow
 REVIEW_COLUMNS = ["id", "category", "gender", "usage", "season", "colour"]
@@ -195,10 +196,6 @@ def test_tuning_the_whole_network_trains_on_augmented_photos_and_stores_the_stem
 
 
 def validate_checkpoint(model, data: list[Path]) -> dict:
-    from scripts.train import PhotoRows
-    from scripts.train_data import split_examples
-    from scripts.train_metrics import validate
-
     taxonomy = load_taxonomy()
     examples, kinds = read_examples(data, taxonomy)
     _, val_index = split_examples(examples)
