@@ -12,7 +12,11 @@ of those blocks per image and epoch). `--views K` caches K augmented views of ev
 on-the-fly augmentation when the backbone's first blocks are not run per step. `--tune-from 0` trains the whole
 network on the photos themselves, each epoch a fresh augmented view of every photo (decoded by `--workers`
 processes): the way to train on a GPU (`--device cuda`, bf16 autocast). `--instance-dim` of the
-embedding's dimensions are its instance part (handlers/models/fashion.py), fitted after training. A training
+embedding's dimensions are its instance part (handlers/models/fashion.py), fitted after training. `--init
+CHECKPOINT` trains on from a checkpoint instead of ImageNet's Lite0 (its tuned blocks, its heads): the way to
+feed reviews into the shipped model on a CPU, by training its heads (or its last blocks) on features of its own
+backbone, which keeps the blocks that checkpoint tuned. `--repeat NAME=K` shows the training photos of one
+directory K times an epoch (a few hundred reviews beside thousands of shop photos). A training
 state is written after every epoch, and `--resume` continues from it to the same result as an uninterrupted
 run. The final model goes to `checkpoints/NAME/`: heads.pt, meta.json, labels.json and provenance.json (data, counts, command, seed,
 commit, validation metrics, sha256 of each file).
@@ -20,6 +24,7 @@ commit, validation metrics, sha256 of each file).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -40,7 +45,9 @@ from tqdm import tqdm  # noqa: E402
 from handlers.images import to_tensor  # noqa: E402
 from handlers.models import INPUT_SIZE, MEAN, STD, build_model, save_fashion_model  # noqa: E402
 from handlers.models.efficientnet_lite import FEATURE_DIM, package_weights_path  # noqa: E402
-from handlers.models.fashion import EARLIEST_TUNED, FROZEN, WHOLE, FashionModel  # noqa: E402
+from handlers.models.fashion import (  # noqa: E402
+    EARLIEST_TUNED, FROZEN, WEIGHTS_FILE, WHOLE, FashionModel, load_fashion_model,
+)
 from handlers.taxonomy import load_taxonomy  # noqa: E402
 from scripts.dataset import Record  # noqa: E402
 from scripts.features import CACHE_ROOT, cache_dir, cached_features, view_image  # noqa: E402
@@ -62,6 +69,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3, help="heads' learning rate (the tuned blocks get 0.3×)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--init", type=Path, metavar="CHECKPOINT",
+        help="train on from this checkpoint (e.g. checkpoints/fashion with a review export) instead of from ImageNet",
+    )
     parser.add_argument(
         "--colour-weight", type=float, default=0.3,
         help="weight of the colour proxy loss on the embedding (0: neighbours share the category only)",
@@ -92,12 +103,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--instance-weight", type=float, default=0.5, help="the instance part's weight")
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="for the category and attribute losses")
+    parser.add_argument(
+        "--repeat", action="append", default=[], metavar="NAME=K",
+        help="show the training photos of data directory NAME K times an epoch (e.g. clothing=2: weigh consumer "
+        "photos up against shop photos); repeatable",
+    )
     parser.add_argument("--cache-dir", type=Path, default=CACHE_ROOT)
     parser.add_argument("--state-dir", type=Path, default=Path("var/train"), help="per-epoch training states")
     parser.add_argument("--resume", action="store_true", help="continue from the last per-epoch state")
     parser.add_argument("--stop-after", type=int, help="stop after this epoch (continue later with --resume)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    args.repeat = parse_repeats(parser, args.repeat, [d.name for d in args.data_dirs])
     args.command = " ".join(["python -m scripts.train", *(sys.argv[1:] if argv is None else argv)])
     return args
 
@@ -139,6 +156,19 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         return float(loss.detach())
+
+    @torch.no_grad()
+    def seed_proxies(self, pooled: torch.Tensor, rows: Examples, batch: int = 1024) -> None:
+        """Start each proxy at the mean embedding of its labelled rows (`pooled`: the rows' pooled features), so
+        that a model trained on from a checkpoint keeps its embedding: random proxies would first pull it apart."""
+        device = self.node_proxies.device
+        semantic = torch.cat([self.model.heads(pooled[i : i + batch].to(device))["semantic"]
+                              for i in range(0, len(pooled), batch)])
+        for proxies, targets in ((self.node_proxies, rows.category_node), (self.colour_proxies, rows.colour)):
+            labelled = targets >= 0
+            sums = torch.zeros_like(proxies).index_add_(0, targets[labelled].to(device), semantic[labelled.to(device)])
+            seen = sums.norm(dim=1) > 0
+            proxies[seen] = F.normalize(sums[seen], dim=1)
 
     def state(self) -> dict:
         return {
@@ -193,13 +223,21 @@ def train(args: argparse.Namespace) -> dict:
     examples, kinds = read_examples(args.data_dirs, taxonomy)
     train_index, val_index = split_examples(examples)
     space = label_space(taxonomy)
-    model = build_model(
-        space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM, instance_dim=args.instance_dim,
-        instance_weight=args.instance_weight, tune_from=args.tune_from,
-        colours=len(taxonomy.colours) if args.colour_head_weight else 0,
-    )
-
+    colours = [c.label for c in taxonomy.colours] if args.colour_head_weight else []
     weights_sha = file_sha256(package_weights_path())
+    init_meta = None
+    if args.init is None:
+        model = build_model(
+            space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM, instance_dim=args.instance_dim,
+            instance_weight=args.instance_weight, tune_from=args.tune_from, colours=len(colours),
+        )
+    else:
+        model, init_meta = start_from(args.init, {**space, "colours": colours, "backbone_sha256": weights_sha}, args)
+
+    features_sha = weights_sha
+    if init_meta is not None and init_meta["tune_from"] < model.cache_block:
+        # The cached blocks are that checkpoint's, not ImageNet's: their features are cached apart.
+        features_sha = hashlib.sha256(f"{weights_sha}+{file_sha256(args.init / WEIGHTS_FILE)}".encode()).hexdigest()
     device = torch.device(args.device)
     frozen, whole = args.tune_from == FROZEN, args.tune_from == WHOLE
     if whole:
@@ -209,7 +247,7 @@ def train(args: argparse.Namespace) -> dict:
         views = [PhotoRows(examples.records, val_index, args.workers)]
         module = model
     else:
-        views = [view_features(model, examples, train_index, view, weights_sha, args) for view in range(args.views + 1)]
+        views = [view_features(model, examples, train_index, view, features_sha, args) for view in range(args.views + 1)]
         if frozen:
             # Nothing before the heads is trained: pool every image once and train the heads on the vectors.
             model.eval()
@@ -223,7 +261,12 @@ def train(args: argparse.Namespace) -> dict:
         model.to(device, memory_format=torch.channels_last)
     forward = on_device(module, device)
 
-    steps_per_epoch = math.ceil(len(train_index) / args.batch_size)
+    # The rows an epoch shows: every training row, and again those of the directories --repeat weighs up.
+    epoch_rows = torch.cat([train_index] + [
+        train_index[examples.source[train_index] == source]
+        for source, times in enumerate(args.repeat) for _ in range(times - 1)
+    ])
+    steps_per_epoch = math.ceil(len(epoch_rows) / args.batch_size)
     trainer = Trainer(model, len(node_labels(taxonomy)), len(taxonomy.colours), args, steps_per_epoch * args.epochs)
     state_path = args.state_dir / args.name / "state.pt"
     start_epoch, history = 0, []
@@ -236,6 +279,9 @@ def train(args: argparse.Namespace) -> dict:
         trainer.load(state["trainer"])
         torch.set_rng_state(state["rng"])
         start_epoch, history = state["epoch"] + 1, state["history"]
+    elif init_meta is not None:
+        model.eval()
+        trainer.seed_proxies(training_pooled(model, inputs, examples, train_index, args), examples.subset(train_index))
 
     started = time.perf_counter()
     epochs = tqdm(range(start_epoch, args.epochs), desc="epochs", unit="epoch", disable=args.no_progress)
@@ -247,7 +293,7 @@ def train(args: argparse.Namespace) -> dict:
             model.backbone.eval()
         # One generator per epoch, seeded from (seed, epoch): a resumed run shuffles and flips exactly alike.
         generator = torch.Generator().manual_seed(args.seed * 1000 + epoch)
-        order = train_index[torch.randperm(len(train_index), generator=generator)]
+        order = epoch_rows[torch.randperm(len(epoch_rows), generator=generator)]
         flips = torch.rand(len(order), generator=generator) < 0.5
         # Drawn only with views, so that runs without them shuffle exactly as they always did.
         drawn = torch.randint(0, len(views), (len(order),), generator=generator) if len(views) > 1 else None
@@ -275,10 +321,7 @@ def train(args: argparse.Namespace) -> dict:
 
     model.eval()
     if args.instance_dim:
-        if whole:
-            pooled = photo_pooled(model, examples.records, train_index, args.batch_size, args.workers)
-        else:
-            pooled = inputs[train_index] if frozen else pooled_features(model, inputs[train_index], args.no_progress)
+        pooled = training_pooled(model, inputs, examples, train_index, args)
         model.heads.fit_instance_projection(pooled[:, :FEATURE_DIM].float())
         if history:  # the retrieval figure changes with the instance part: score the model as saved
             history[-1]["validation"] = validate(
@@ -295,8 +338,8 @@ def train(args: argparse.Namespace) -> dict:
         "instance_dim": args.instance_dim,
         "instance_weight": args.instance_weight,
     }
-    if args.colour_head_weight:
-        meta["colours"] = [c.label for c in taxonomy.colours]
+    if colours:
+        meta["colours"] = colours
     files = save_fashion_model(model, meta, out_dir)
     labels = {
         "category": [{"label": c, "name": taxonomy.name(c)} for c in space["categories"]],
@@ -308,6 +351,8 @@ def train(args: argparse.Namespace) -> dict:
         "command": args.command,
         "seed": args.seed,
         "tune_from": args.tune_from,
+        **({"init": {"checkpoint": portable_path(args.init), "heads_sha256": file_sha256(args.init / WEIGHTS_FILE),
+                     "tune_from": init_meta["tune_from"]}} if init_meta is not None else {}),
         "git_commit": git_commit(),
         "torch": torch.__version__,
         "data": [
@@ -345,7 +390,50 @@ def setup_of(args: argparse.Namespace) -> dict:
         "instance_weight": args.instance_weight,
         "label_smoothing": args.label_smoothing,
         "train_batch_norm": args.train_batch_norm,
+        **({"init": str(args.init.resolve())} if args.init else {}),
+        **({"repeat": args.repeat} if any(times > 1 for times in args.repeat) else {}),
     }
+
+
+def parse_repeats(parser: argparse.ArgumentParser, given: list[str], names: list[str]) -> list[int]:
+    """--repeat NAME=K values as one count per data directory (1 where not given)."""
+    times = [1] * len(names)
+    for item in given:
+        name, _, count = item.partition("=")
+        if names.count(name) != 1 or not count.isdigit() or int(count) < 1:
+            parser.error(f"--repeat {item}: expected NAME=K with NAME one of the data directories' names "
+                         f"({', '.join(names)}; one of a kind) and K a whole number ≥ 1")
+        times[names.index(name)] = int(count)
+    return times
+
+
+def start_from(checkpoint: Path, expected: dict, args: argparse.Namespace) -> tuple[FashionModel, dict]:
+    """The model of `checkpoint` to train on, `args.tune_from` on trainable; SystemExit when its meta.json
+    differs from `expected` (label space, colours, backbone weights) or from this run's embedding."""
+    try:
+        model, meta = load_fashion_model(checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"--init: {error}") from None
+    wanted = {**expected, "embedding_dim": EMBEDDING_DIM, "instance_dim": args.instance_dim}
+    found = {**meta, "instance_dim": meta.get("instance_dim", 0), "colours": meta.get("colours", [])}
+    differ = [key for key, value in wanted.items() if found.get(key) != value]
+    if differ:
+        raise SystemExit(
+            f"--init: {checkpoint} does not fit this run: its {', '.join(differ)} differ (a changed taxonomy or "
+            "backbone package, or another --instance-dim or --colour-head-weight): match them, or train without --init"
+        )
+    model.heads.instance_weight = args.instance_weight
+    return FashionModel(model.backbone, model.heads, args.tune_from, stored_from=meta["tune_from"]), meta
+
+
+def training_pooled(model: FashionModel, inputs, examples: Examples, train_index: torch.Tensor,
+                    args: argparse.Namespace) -> torch.Tensor:
+    """[len(train_index), 2560] pooled features of the training photos as served, from what the run trains on."""
+    if args.tune_from == WHOLE:
+        return photo_pooled(model, examples.records, train_index, args.batch_size, args.workers)
+    if args.tune_from == FROZEN:
+        return inputs[train_index]
+    return pooled_features(model, inputs[train_index], args.no_progress)
 
 
 def view_features(

@@ -24,8 +24,10 @@ caches per image (`from_cached`); the whole network trains on the photos themsel
 output, recomputed every step).
 With `colours` > 0 a colour head reads the shared hidden layer too ("colour" logits over the taxonomy's colour
 vocabulary): the served colour namer weighs it against the garment's pixels (handlers/colour_classifier.py).
-A checkpoint (`heads.pt`) holds only the trained parts: a few MB for the heads, about 20 MB when the whole
-network is tuned; the ImageNet backbone it starts from comes from its package and never enters git.
+A checkpoint (`heads.pt`) holds only the parts that differ from ImageNet's Lite0 (meta.json's `tune_from` says
+from which block): a few MB for the heads, about 20 MB when the whole network is tuned; the ImageNet backbone it
+starts from comes from its package and never enters git. A model trained on from another checkpoint
+(`scripts/train.py --init`) keeps storing what that checkpoint had tuned (`stored_from`), whatever it tunes itself.
 """
 from __future__ import annotations
 
@@ -113,13 +115,18 @@ class FashionHeads(nn.Module):
 
 
 class FashionModel(nn.Module):
-    def __init__(self, backbone: EfficientNetLite0, heads: FashionHeads, tune_from: int) -> None:
+    def __init__(self, backbone: EfficientNetLite0, heads: FashionHeads, tune_from: int, *,
+                 stored_from: int | None = None) -> None:
+        """`stored_from`: where the backbone this model starts from already differs from ImageNet's (a model
+        built on another checkpoint's tuned blocks): its checkpoint then stores those blocks too."""
         super().__init__()
-        if not (tune_from == WHOLE or EARLIEST_TUNED <= tune_from <= FROZEN):
-            raise ValueError(f"tune_from must be {WHOLE} or lie in [{EARLIEST_TUNED}, {FROZEN}], got {tune_from}")
+        for value in (tune_from, stored_from):
+            if value is not None and not (value == WHOLE or EARLIEST_TUNED <= value <= FROZEN):
+                raise ValueError(f"tune_from must be {WHOLE} or lie in [{EARLIEST_TUNED}, {FROZEN}], got {value}")
         self.backbone = backbone
         self.heads = heads
         self.tune_from = tune_from
+        self.stored_from = tune_from if stored_from is None else min(tune_from, stored_from)
         self.cache_block = min(tune_from, CACHE_BLOCK)
 
     def forward(self, images: torch.Tensor) -> dict:
@@ -139,7 +146,7 @@ class FashionModel(nn.Module):
 
     def trained_state(self) -> dict[str, torch.Tensor]:
         """The tensors a checkpoint stores: the heads and, when tuned, the tail of the backbone."""
-        return {k: v for k, v in self.state_dict().items() if is_trained_key(k, self.tune_from)}
+        return {k: v for k, v in self.state_dict().items() if is_trained_key(k, self.stored_from)}
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for k, p in self.named_parameters() if is_trained_key(k, self.tune_from)]
@@ -187,7 +194,7 @@ def save_fashion_model(model: FashionModel, meta: dict, checkpoint_dir: str | Pa
     out = Path(checkpoint_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.trained_state(), out / WEIGHTS_FILE)
-    (out / META_FILE).write_text(json.dumps({**meta, "tune_from": model.tune_from}, indent=2) + "\n")
+    (out / META_FILE).write_text(json.dumps({**meta, "tune_from": model.stored_from}, indent=2) + "\n")
     return [out / WEIGHTS_FILE, out / META_FILE]
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from handlers.archive import DEFAULT_CHECKPOINT
 from handlers.images import decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, load_efficientnet_lite0, load_fashion_model
 from handlers.taxonomy import load_taxonomy
 from scripts.dataset import is_validation, read_records
-from scripts.provenance import file_sha256
+from scripts.provenance import file_sha256, portable_path
 from scripts.train import PhotoRows, main, parse_args, train
 from scripts.train_data import read_examples, split_examples
 from scripts.train_metrics import validate
@@ -162,6 +163,19 @@ def build_fresh_block15() -> torch.Tensor:
     return load_efficientnet_lite0().state_dict()["_blocks.15._project_conv.weight"]
 
 
+def test_repeat_weighs_a_directory_up_and_a_wrong_name_is_refused(data: list[Path], workdir: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        parse_args([*map(str, data), "--name", "x", "--repeat", "shoes=2"])
+    assert "--repeat shoes=2: expected NAME=K with NAME one of the data directories' names" in capsys.readouterr().err
+    assert parse_args([*map(str, data), "--name", "x", "--repeat", "clothing=3"]).repeat == [1, 3, 1]
+    if not (workdir / "checkpoints" / "full").exists():
+        run(data, workdir, "full")
+    run(data, workdir, "repeated", "--repeat", "clothing=3")
+    full, repeated = (torch.load(workdir / "checkpoints" / n / "heads.pt") for n in ("full", "repeated"))
+    # Same seed and epochs: only the clothing photos shown three times an epoch can make the heads differ.
+    assert not torch.equal(full["heads.category.weight"], repeated["heads.category.weight"])
+
+
 def test_resume_refuses_a_missing_or_different_run(data: list[Path], workdir: Path) -> None:
     with pytest.raises(SystemExit, match="no training state"):
         run(data, workdir, "never-started", "--resume")
@@ -193,6 +207,35 @@ def test_tuning_the_whole_network_trains_on_augmented_photos_and_stores_the_stem
     assert again["fashion-products"]["category"] == provenance["validation"]["fashion-products"]["category"]
     with pytest.raises(SystemExit, match="augments afresh"):
         run(data, workdir, "whole-views", "--tune-from", "0", "--views", "1")
+
+
+def test_training_on_from_the_shipped_checkpoint_starts_from_its_network_and_keeps_it(data: list[Path], workdir: Path) -> None:
+    """The feedback loop on a CPU: the shipped model's heads trained on, on features of its own backbone."""
+    start = DEFAULT_CHECKPOINT
+    if not (workdir / "checkpoints" / "full").exists():  # leaves ImageNet's features in the cache
+        run(data, workdir, "full")
+    with pytest.raises(SystemExit, match="colours differ"):  # the start has a colour head, this run would not
+        run(data, workdir, "on-mismatch", "--init", str(start))
+    # Heads only, at a learning rate too small to move them: the result must be the start's network.
+    provenance = run(data, workdir, "on", "--init", str(start), "--colour-head-weight", "0.5", "--epochs", "1", "--lr", "1e-9")
+    out = workdir / "checkpoints" / "on"
+    model, meta = load_fashion_model(out)
+    original, _ = load_fashion_model(start)
+    stored, before = torch.load(out / "heads.pt"), torch.load(start / "heads.pt")
+    assert provenance["tune_from"] == 16 and meta["tune_from"] == 0  # trained the heads, stores the whole network
+    assert provenance["init"] == {"checkpoint": portable_path(start), "heads_sha256": file_sha256(start / "heads.pt"), "tune_from": 0}
+    assert stored.keys() == before.keys()
+    assert all(torch.equal(stored[k], before[k]) for k in before if k.startswith("backbone."))
+    record = read_records(data[1])[0]
+    photo = to_tensor([decode_image(record.image.read_bytes(), min_side=INPUT_SIZE)], INPUT_SIZE, MEAN, STD)
+    with torch.no_grad():
+        assert torch.allclose(model(photo)["category"], original(photo)["category"], atol=1e-3)
+    # Training read features of the start's own backbone, not the ImageNet ones cached before: what it scored
+    # from its cache is what the saved model scores on the photos.
+    again = validate_checkpoint(model, data)
+    for kind in ("fashion-products", "clothing"):
+        assert again[kind]["category"] == provenance["validation"][kind]["category"]
+        assert again[kind]["attributes"] == provenance["validation"][kind]["attributes"]
 
 
 def validate_checkpoint(model, data: list[Path]) -> dict:
