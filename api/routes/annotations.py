@@ -17,6 +17,8 @@ from api.views import annotation_out, json_response
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])
 OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
+
+
 async def _submit(reading, crop: Crop | None, source: dict[str, str]) -> Submitted:
     try:
         return Submitted(source, data=await reading, crop=crop)
