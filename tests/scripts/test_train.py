@@ -9,12 +9,12 @@ import torch
 
 from handlers.archive import DEFAULT_CHECKPOINT
 from handlers.images import decode_image, to_tensor
-from handlers.models import INPUT_SIZE, MEAN, STD, load_efficientnet_lite0, load_fashion_model
+from handlers.models import INPUT_SIZE, MEAN, STD, build_model, load_efficientnet_lite0, load_fashion_model
 from handlers.taxonomy import load_taxonomy
 from scripts.dataset import is_validation, read_records
 from scripts.provenance import file_sha256, portable_path
-from scripts.train import PhotoRows, main, parse_args, train
-from scripts.train_data import read_examples, split_examples
+from scripts.train import PhotoRows, Trainer, main, parse_args, train
+from scripts.train_data import Examples, label_space, node_labels, read_examples, split_examples
 from scripts.train_metrics import validate
 
 pytestmark = pytest.mark.slow
@@ -209,7 +209,9 @@ def test_tuning_the_whole_network_trains_on_augmented_photos_and_stores_the_stem
         run(data, workdir, "whole-views", "--tune-from", "0", "--views", "1")
 
 
-def test_training_on_from_the_shipped_checkpoint_starts_from_its_network_and_keeps_it(data: list[Path], workdir: Path) -> None:
+def test_training_on_from_the_shipped_checkpoint_starts_from_its_network_and_keeps_it(
+    data: list[Path], workdir: Path
+) -> None:
     """The feedback loop on a CPU: the shipped model's heads trained on, on features of its own backbone."""
     start = DEFAULT_CHECKPOINT
     if not (workdir / "checkpoints" / "full").exists():  # leaves ImageNet's features in the cache
@@ -217,13 +219,15 @@ def test_training_on_from_the_shipped_checkpoint_starts_from_its_network_and_kee
     with pytest.raises(SystemExit, match="colours differ"):  # the start has a colour head, this run would not
         run(data, workdir, "on-mismatch", "--init", str(start))
     # Heads only, at a learning rate too small to move them: the result must be the start's network.
-    provenance = run(data, workdir, "on", "--init", str(start), "--colour-head-weight", "0.5", "--epochs", "1", "--lr", "1e-9")
+    provenance = run(data, workdir, "on", "--init", str(start), "--colour-head-weight", "0.5", "--epochs", "1",
+                     "--lr", "1e-9")
     out = workdir / "checkpoints" / "on"
     model, meta = load_fashion_model(out)
     original, _ = load_fashion_model(start)
     stored, before = torch.load(out / "heads.pt"), torch.load(start / "heads.pt")
     assert provenance["tune_from"] == 16 and meta["tune_from"] == 0  # trained the heads, stores the whole network
-    assert provenance["init"] == {"checkpoint": portable_path(start), "heads_sha256": file_sha256(start / "heads.pt"), "tune_from": 0}
+    assert provenance["init"] == {
+        "checkpoint": portable_path(start), "heads_sha256": file_sha256(start / "heads.pt"), "tune_from": 0}
     assert stored.keys() == before.keys()
     assert all(torch.equal(stored[k], before[k]) for k in before if k.startswith("backbone."))
     record = read_records(data[1])[0]
@@ -236,6 +240,28 @@ def test_training_on_from_the_shipped_checkpoint_starts_from_its_network_and_kee
     for kind in ("fashion-products", "clothing"):
         assert again[kind]["category"] == provenance["validation"][kind]["category"]
         assert again[kind]["attributes"] == provenance["validation"][kind]["attributes"]
+
+
+def test_proxies_are_seeded_at_the_mean_embedding_of_their_rows() -> None:
+    taxonomy = load_taxonomy()
+    space = label_space(taxonomy)
+    model = build_model(space["categories"], space["attributes"], embedding_dim=256, instance_dim=64).eval()
+    args = parse_args(["data", "--name", "x"])
+    trainer = Trainer(model, len(node_labels(taxonomy)), len(taxonomy.colours), args, steps=100)
+    untouched = trainer.node_proxies.detach().clone()
+    pooled = torch.randn(5, 2560)
+    rows = Examples(records=[], source=torch.zeros(5, dtype=torch.long), category_mask=torch.zeros(5, 1, dtype=torch.bool),
+                    category_node=torch.tensor([3, 3, 7, -1, -1]), attributes={},
+                    colour=torch.tensor([-1, 0, 0, 0, -1]))
+    trainer.seed_proxies(pooled, rows)
+    with torch.no_grad():
+        semantic = model.heads(pooled)["semantic"]
+    normal = torch.nn.functional.normalize
+    assert torch.allclose(trainer.node_proxies[3], normal(semantic[:2].sum(0), dim=0), atol=1e-6)
+    assert torch.allclose(trainer.node_proxies[7], normal(semantic[2], dim=0), atol=1e-6)
+    assert torch.allclose(trainer.colour_proxies[0], normal(semantic[1:4].sum(0), dim=0), atol=1e-6)
+    others = [i for i in range(len(untouched)) if i not in (3, 7)]  # no rows: left as they were drawn
+    assert torch.equal(trainer.node_proxies[others], untouched[others])
 
 
 def validate_checkpoint(model, data: list[Path]) -> dict:
