@@ -261,6 +261,9 @@ def train(args: argparse.Namespace) -> dict:
         model.to(device, memory_format=torch.channels_last)
     forward = on_device(module, device)
 
+    def score() -> dict:
+        return validate(on_cpu(forward), inputs, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs])
+
     # The rows an epoch shows: every training row, and again those of the directories --repeat weighs up.
     epoch_rows = torch.cat([train_index] + [
         train_index[examples.source[train_index] == source]
@@ -308,7 +311,7 @@ def train(args: argparse.Namespace) -> dict:
             losses.append(trainer.step(forward(x), examples.subset(rows).to(device)))
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
         model.eval()
-        metrics = validate(on_cpu(forward), inputs, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs])
+        metrics = score()
         history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "validation": metrics})
         epochs.write(f"epoch {epoch + 1}: loss {history[-1]['train_loss']:.3f} " + summary(metrics))
         state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,9 +327,7 @@ def train(args: argparse.Namespace) -> dict:
         pooled = training_pooled(model, inputs, examples, train_index, args)
         model.heads.fit_instance_projection(pooled[:, :FEATURE_DIM].float())
         if history:  # the retrieval figure changes with the instance part: score the model as saved
-            history[-1]["validation"] = validate(
-                on_cpu(forward), inputs, examples, val_index, taxonomy, kinds, [d.name for d in args.data_dirs]
-            )
+            history[-1]["validation"] = score()
     model.to("cpu", memory_format=torch.contiguous_format)
     out_dir = args.out / args.name
     meta = {

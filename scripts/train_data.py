@@ -32,24 +32,21 @@ class Examples:
     colour: torch.Tensor  # [N] index into the colour vocabulary, -1 unlabelled
 
     def subset(self, index: torch.Tensor) -> "Examples":
-        return Examples(
-            records=[self.records[i] for i in index.tolist()],
-            source=self.source[index],
-            category_mask=self.category_mask[index],
-            category_node=self.category_node[index],
-            attributes={g: t[index] for g, t in self.attributes.items()},
-            colour=self.colour[index],
-        )
+        return self._map([self.records[i] for i in index.tolist()], lambda t: t[index])
 
     def to(self, device: torch.device) -> "Examples":
         """The same rows with their target tensors on `device`."""
+        return self._map(self.records, lambda t: t.to(device))
+
+    def _map(self, records: list[Record], fn) -> "Examples":
+        """`records` with `fn` applied to every target tensor."""
         return Examples(
-            records=self.records,
-            source=self.source.to(device),
-            category_mask=self.category_mask.to(device),
-            category_node=self.category_node.to(device),
-            attributes={g: t.to(device) for g, t in self.attributes.items()},
-            colour=self.colour.to(device),
+            records=records,
+            source=fn(self.source),
+            category_mask=fn(self.category_mask),
+            category_node=fn(self.category_node),
+            attributes={g: fn(t) for g, t in self.attributes.items()},
+            colour=fn(self.colour),
         )
 
 
