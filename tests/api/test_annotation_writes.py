@@ -33,8 +33,7 @@ def way(request, monkeypatch) -> str:
 
 
 def _check_way(db, way: str, stored: list[tuple[dict, dict]]) -> None:
-    writes = [(c, d) for a, i in stored for c, d in (("images", i), ("annotations", a))]
-    assert annotations._one_command_fits(db, writes) == (way == "one command")
+    assert annotations._one_command_fits(db, annotations.as_writes(stored)) == (way == "one command")
 
 
 def test_pairs_are_stored_together(mongo_server, mongo_database, way):
