@@ -3,6 +3,7 @@
 nx-27017's own defaults put its pid file and log at fixed paths under /tmp, which would collide between
 instances; here everything (data, log, pid file) lives under one directory of the caller's choosing and the
 port is free on loopback, so the run command, the benchmark and each test session get their own server.
+It is started through scripts/nx_server.py: threaded, without a log line per command.
 
     python -m scripts.mongo --home var/mongo      # runs in the foreground until Ctrl-C
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from pymongo import MongoClient
 
-NX_27017 = Path(sys.executable).with_name("nx-27017")
+NX_SERVER = Path(__file__).with_name("nx_server.py")
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,9 @@ def start(home: Path, *, port: int | None = None, timeout_s: float = 30.0) -> Mo
     port = port or free_port()
     data_dir, log_path = home / "data", home / "nx-27017.log"
     data_dir.mkdir(exist_ok=True)
-    with log_path.open("ab") as log:  # nx-27017 logs every command at INFO: keep it out of the terminal
+    with log_path.open("ab") as log:  # its warnings and errors go to the log, not the terminal
         process = subprocess.Popen(
-            [str(NX_27017), "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+            [sys.executable, str(NX_SERVER), "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
              "--log-file", str(log_path), "--pid-file", str(home / "nx-27017.pid")],
             stdout=log, stderr=subprocess.STDOUT,
         )
