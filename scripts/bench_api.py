@@ -5,11 +5,18 @@ same photos, one request at a time and interleaved, four ways: TorchServe's fash
 API's POST /annotations (upload), TorchServe's fashion-embedder directly, the API's POST /similar. The overhead
 is API p50 minus direct p50 in the same run (target: ≤ 5 ms). Everything it started is stopped at the end.
 
+The photos sent are fashion-products' thumbnails (median 5 KB) unless `--photo-side N` is given: then 50 of the
+clothing set's consumer photos, scaled to N px on their long side and saved as JPEG at quality 90. N = 2132
+gives a median of 339 KB, the size of photo a shop uploads; the write after the model grows with it
+(docs/benchmarks.md).
+
     python -m scripts.bench_api [--requests 200] [--catalogue 200] [--model-store model_store | --checkpoint DIR]
+                                [--photo-side 2132]
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -21,10 +28,11 @@ from pathlib import Path
 
 import httpx
 import psutil
+from PIL import Image
 
 from handlers.archive import ROOT, build_archives
 from scripts import mongo, torchserve
-from scripts.dataset import SHARED_DATA, read_records
+from scripts.dataset import SHARED_DATA, Record, read_records
 from scripts.run import wait_for_api
 
 
@@ -51,9 +59,25 @@ def timed(call) -> float:
     return elapsed
 
 
+def shop_sized(records: list[Record], side: int) -> list[bytes]:
+    """Each photo scaled to `side` px on its long side, as JPEG at quality 90."""
+    photos = []
+    for record in records:
+        with Image.open(record.image) as image:
+            scale = side / max(image.size)
+            resized = image.convert("RGB").resize((round(image.width * scale), round(image.height * scale)),
+                                                  Image.Resampling.BICUBIC)
+        buffer = io.BytesIO()
+        resized.save(buffer, "JPEG", quality=90)
+        photos.append(buffer.getvalue())
+    return photos
+
+
 def run(args: argparse.Namespace, home: Path) -> dict:
     photos = [r.image.read_bytes() for r in read_records(SHARED_DATA / "fashion-products")[: args.catalogue + 50]]
     catalogue, queries = photos[: args.catalogue], photos[args.catalogue :]
+    if args.photo_side:
+        queries = shop_sized(read_records(SHARED_DATA / "clothing")[:50], args.photo_side)
     store = args.model_store
     if store is None:
         store = home / "model_store"
@@ -110,7 +134,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
                                      "p95_ms": figures[f"api {op}"]["p95_ms"] - direct["p95_ms"],
                                      "ratio_p50": api_p50 / direct["p50_ms"]}
     return {"requests": args.requests, "catalogue": args.catalogue, "figures": figures, "cpu_ms_per_api_request": cpu_ms,
-            "load_average": os.getloadavg()}
+            "query_bytes_median": statistics.median(len(q) for q in queries), "load_average": os.getloadavg()}
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -125,6 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--catalogue", type=int, default=200, help="products in the searched catalogue")
     parser.add_argument("--model-store", type=Path, help="built archives (default: build them from --checkpoint)")
     parser.add_argument("--checkpoint", type=Path, help="checkpoint to build archives from (default: checkpoints/fashion)")
+    parser.add_argument("--photo-side", type=int, help="send clothing photos scaled to this many px on the long side "
+                        "(default: fashion-products thumbnails)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="kalas-bench-api-") as home:
@@ -135,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:22} {figure['p50_ms']:8.2f} {figure['p95_ms']:8.2f}{extra}")
     cpu = result["cpu_ms_per_api_request"]
     print(f"CPU per API request: API process {cpu['api']:.2f} ms, database process {cpu['database']:.2f} ms")
-    print(f"({result['requests']} requests per way, one at a time; catalogue of {result['catalogue']} products; "
+    print(f"({result['requests']} requests per way, one at a time, photos of {result['query_bytes_median'] / 1e3:.1f} KB "
+          f"(median); catalogue of {result['catalogue']} products; "
           f"load average {result['load_average'][0]:.1f}; target: overhead ≤ 5 ms at p50)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
