@@ -112,7 +112,11 @@ def test_a_killed_reindex_resumes_without_embedding_any_image_twice(
     journal = indexes / "shop" / reindex_script.JOURNAL
     command = [sys.executable, "-m", "scripts.reindex", str(data), "--catalogue", "shop", "--indexes", str(indexes),
                "--model-store", str(model_store), "--batch-size", "2", "--concurrency", "1"]
-    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Killed, the child cannot remove the archives it unpacked: they go under tmp_path, which pytest clears.
+    scratch = tmp_path / "child-tmp"
+    scratch.mkdir()
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=os.environ | {"TMPDIR": str(scratch)})
     try:
         deadline = time.monotonic() + 240
         while not (journal.exists() and journal.read_bytes().count(b"\n") >= 6):
