@@ -225,7 +225,7 @@ def train(args: argparse.Namespace) -> dict:
     space = label_space(taxonomy)
     colours = [c.label for c in taxonomy.colours] if args.colour_head_weight else []
     weights_sha = file_sha256(package_weights_path())
-    init_meta = None
+    init_meta = init_sha = None
     if args.init is None:
         model = build_model(
             space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM, instance_dim=args.instance_dim,
@@ -233,11 +233,12 @@ def train(args: argparse.Namespace) -> dict:
         )
     else:
         model, init_meta = start_from(args.init, {**space, "colours": colours, "backbone_sha256": weights_sha}, args)
+        init_sha = file_sha256(args.init / WEIGHTS_FILE)
 
     features_sha = weights_sha
     if init_meta is not None and init_meta["tune_from"] < model.cache_block:
         # The cached blocks are that checkpoint's, not ImageNet's: their features are cached apart.
-        features_sha = hashlib.sha256(f"{weights_sha}+{file_sha256(args.init / WEIGHTS_FILE)}".encode()).hexdigest()
+        features_sha = hashlib.sha256(f"{weights_sha}+{init_sha}".encode()).hexdigest()
     device = torch.device(args.device)
     frozen, whole = args.tune_from == FROZEN, args.tune_from == WHOLE
     if whole:
@@ -352,7 +353,7 @@ def train(args: argparse.Namespace) -> dict:
         "command": args.command,
         "seed": args.seed,
         "tune_from": args.tune_from,
-        **({"init": {"checkpoint": portable_path(args.init), "heads_sha256": file_sha256(args.init / WEIGHTS_FILE),
+        **({"init": {"checkpoint": portable_path(args.init), "heads_sha256": init_sha,
                      "tune_from": init_meta["tune_from"]}} if init_meta is not None else {}),
         "git_commit": git_commit(),
         "torch": torch.__version__,
