@@ -120,9 +120,9 @@ class FashionModel(nn.Module):
         """`stored_from`: where the backbone this model starts from already differs from ImageNet's (a model
         built on another checkpoint's tuned blocks): its checkpoint then stores those blocks too."""
         super().__init__()
-        for value in (tune_from, stored_from):
+        for name, value in (("tune_from", tune_from), ("stored_from", stored_from)):
             if value is not None and not (value == WHOLE or EARLIEST_TUNED <= value <= FROZEN):
-                raise ValueError(f"tune_from must be {WHOLE} or lie in [{EARLIEST_TUNED}, {FROZEN}], got {value}")
+                raise ValueError(f"{name} must be {WHOLE} or lie in [{EARLIEST_TUNED}, {FROZEN}], got {value}")
         self.backbone = backbone
         self.heads = heads
         self.tune_from = tune_from
