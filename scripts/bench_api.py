@@ -74,10 +74,12 @@ def shop_sized(records: list[Record], side: int) -> list[bytes]:
 
 
 def run(args: argparse.Namespace, home: Path) -> dict:
-    photos = [r.image.read_bytes() for r in read_records(SHARED_DATA / "fashion-products")[: args.catalogue + 50]]
-    catalogue, queries = photos[: args.catalogue], photos[args.catalogue :]
+    products = read_records(SHARED_DATA / "fashion-products")
+    catalogue = [r.image.read_bytes() for r in products[: args.catalogue]]
     if args.photo_side:
         queries = shop_sized(read_records(SHARED_DATA / "clothing")[:50], args.photo_side)
+    else:
+        queries = [r.image.read_bytes() for r in products[args.catalogue : args.catalogue + 50]]
     store = args.model_store
     if store is None:
         store = home / "model_store"
