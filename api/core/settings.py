@@ -18,6 +18,9 @@ PLACEHOLDER_SECRET = "change-me-in-production"
 # A stored image is one MongoDB document (see api/data/images.py), and a document is capped at 16 MiB.
 MAX_STORABLE_IMAGE = 15 * 1024 * 1024
 ENV_PREFIX = "KALAS_"
+# KALAS_ variables that are not the API's, left alone: where the training and benchmark scripts read the shared
+# data (scripts/dataset.py), and what compose.yaml substitutes (image tag, published port).
+OTHER_VARIABLES = frozenset({"KALAS_SHARED_DATA", "KALAS_IMAGE_TAG", "KALAS_API_PORT"})
 
 
 class SettingsError(RuntimeError):
@@ -85,7 +88,7 @@ class Settings(BaseModel):
         """Build from `KALAS_*` variables; unknown `KALAS_*` names are refused so a typo cannot go unnoticed."""
         values: dict[str, object] = {}
         for name, raw in environ.items():
-            if not name.startswith(ENV_PREFIX):
+            if not name.startswith(ENV_PREFIX) or name in OTHER_VARIABLES:
                 continue
             field = name[len(ENV_PREFIX) :].lower()
             if field not in cls.model_fields:

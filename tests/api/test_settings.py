@@ -20,6 +20,13 @@ def test_placeholder_or_short_secret_is_refused_outside_development():
     assert good.environment == "production"
 
 
+def test_the_scripts_and_compose_variables_are_left_to_them():
+    # Exported for training or benchmarks, or for compose, they must not stop the API from starting.
+    settings = Settings.from_env({"KALAS_SHARED_DATA": "/data/shared", "KALAS_IMAGE_TAG": "1.2", "KALAS_API_PORT": "9000",
+                                  "KALAS_DATABASE": "shop"})
+    assert settings.database == "shop"
+
+
 def test_unknown_and_invalid_variables_are_named():
     with pytest.raises(SettingsError, match="KALAS_MONGO_URL"):
         Settings.from_env({"KALAS_MONGO_URL": "mongodb://x"})
