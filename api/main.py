@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
         finally:
             if app.state.tasks:
                 await asyncio.wait(app.state.tasks, timeout=settings.callback_timeout_s)
+            await app.state.catalogues.aclose()
             if inference is None and app.state.inference is not None:
                 await app.state.inference.aclose()
             if indexes is None and hasattr(app.state.indexes, "close"):

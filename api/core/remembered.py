@@ -3,35 +3,48 @@
 Used where a value is read on every request but changes rarely (API keys, accounts, a shop's callbacks): a hit
 spares a database round trip, which on nx-27017 costs the database about a millisecond of CPU. The process that
 changes a value forgets it at once (`forget`, `clear`); another process sees the change within `ttl_s`.
+
+With `refresh_after_s` (shorter than `ttl_s`), `get_many_or_load` also refreshes ahead: a value older than that
+is still answered, and reloaded in the background for the requests after. A value read on every request then
+never costs one of them a round trip, and another process's change shows within `refresh_after_s` on a busy
+process, within `ttl_s` at worst. Only for values where one stale answer is harmless (a product's title), never
+for API keys, which must stop working when revoked.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Awaitable, Callable, Generic, Hashable, Sequence, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
+logger = logging.getLogger(__name__)
+
 # Bounded so that a flood of distinct keys (say, random API keys) cannot grow the memory without end.
 DEFAULT_MAX_ENTRIES = 10_000
 
 
 class Remembered(Generic[K, V]):
-    def __init__(self, ttl_s: float, *, max_entries: int = DEFAULT_MAX_ENTRIES,
+    def __init__(self, ttl_s: float, *, refresh_after_s: float | None = None, max_entries: int = DEFAULT_MAX_ENTRIES,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl_s = ttl_s
+        self.refresh_after_s = ttl_s if refresh_after_s is None else min(refresh_after_s, ttl_s)
         self.max_entries = max_entries
         self._clock = clock
-        self._entries: dict[K, tuple[float, V]] = {}
+        self._entries: dict[K, tuple[float, float, V]] = {}  # key -> (refresh from, expiry, value)
         # Counts forgets and clears: a value loaded before one of them may be stale, and is not remembered.
         self.generation = 0
+        self._refreshing: set[K] = set()
+        self._refreshes: set[asyncio.Task] = set()
 
     def get(self, key: K) -> V | None:
         """The remembered value, or None when there is none or it has expired."""
         hit = self._entries.get(key)
-        if hit is None or hit[0] <= self._clock():
+        if hit is None or hit[1] <= self._clock():
             return None
-        return hit[1]
+        return hit[2]
 
     def put(self, key: K, value: V, *, loaded_at: int | None = None) -> V:
         """Remember `value` (returned as it is); not when `loaded_at`, the generation read before loading it, is
@@ -42,7 +55,8 @@ class Remembered(Generic[K, V]):
             self._drop_expired()
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()  # still full of live entries: start over rather than grow
-        self._entries[key] = (self._clock() + self.ttl_s, value)
+        moment = self._clock()
+        self._entries[key] = (moment + self.refresh_after_s, moment + self.ttl_s, value)
         return value
 
     async def get_or_load(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
@@ -59,14 +73,54 @@ class Remembered(Generic[K, V]):
         self, keys: Sequence[K], load_many: Callable[[list[K]], Awaitable[dict[K, V]]]
     ) -> dict[K, V]:
         """`get_or_load` for several keys: the remembered values, plus `load_many(the others)` (one call, which
-        returns the values it found by key; those are remembered as `get_or_load` remembers)."""
-        found = {key: value for key in keys if (value := self.get(key)) is not None}
+        returns the values it found by key; those are remembered as `get_or_load` remembers). Values due for a
+        refresh are answered as they are and reloaded in the background (`refresh_after_s`)."""
+        moment = self._clock()
+        found: dict[K, V] = {}
+        due: list[K] = []
+        for key in keys:
+            hit = self._entries.get(key)
+            if hit is not None and moment < hit[1]:
+                found[key] = hit[2]
+                if hit[0] <= moment and key not in self._refreshing:
+                    due.append(key)
+        if due:
+            self._refresh_later(due, load_many)
         missing = [key for key in keys if key not in found]
         if missing:
             loaded_at = self.generation
             for key, value in (await load_many(missing)).items():
                 found[key] = self.put(key, value, loaded_at=loaded_at)
         return found
+
+    def _refresh_later(self, keys: list[K], load_many: Callable[[list[K]], Awaitable[dict[K, V]]]) -> None:
+        self._refreshing.update(keys)
+        loaded_at = self.generation
+
+        async def refresh() -> None:
+            try:
+                loaded = await load_many(keys)
+            except Exception:  # the old values stay until they expire, then a request loads them itself
+                logger.warning("refreshing %d remembered values failed", len(keys), exc_info=True)
+                return
+            finally:
+                self._refreshing.difference_update(keys)
+            for key in keys:
+                if key in loaded:
+                    self.put(key, loaded[key], loaded_at=loaded_at)
+                elif loaded_at == self.generation:
+                    self._entries.pop(key, None)  # gone from the database meanwhile
+
+        task = asyncio.get_running_loop().create_task(refresh())
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+    async def aclose(self) -> None:
+        """Cancel the refreshes under way (at shutdown, before the database client closes)."""
+        for task in list(self._refreshes):
+            task.cancel()
+        if self._refreshes:
+            await asyncio.wait(list(self._refreshes))
 
     def forget(self, key: K) -> None:
         self.generation += 1
@@ -78,5 +132,5 @@ class Remembered(Generic[K, V]):
 
     def _drop_expired(self) -> None:
         moment = self._clock()
-        for key in [key for key, (expiry, _) in self._entries.items() if expiry <= moment]:
+        for key in [key for key, (_, expiry, _) in self._entries.items() if expiry <= moment]:
             del self._entries[key]

@@ -113,3 +113,82 @@ def test_many_keys_load_only_the_ones_not_remembered_in_one_call() -> None:
 
     assert asyncio.run(remembered.get_many_or_load(["c"], forgetting)) == {"c": 0}
     assert remembered.get("c") is None
+
+
+def test_refresh_ahead_answers_the_remembered_value_and_reloads_it_in_the_background() -> None:
+    clock = Clock()
+    remembered: Remembered[str, str] = Remembered(60.0, refresh_after_s=5.0, clock=clock)
+    asked: list[list[str]] = []
+    titles = {"a": "old a", "b": "old b", "c": "old c"}
+
+    async def load_many(keys: list[str]) -> dict[str, str]:
+        asked.append(sorted(keys))
+        await asyncio.sleep(0)
+        return {key: titles[key] for key in keys if key in titles}
+
+    async def run() -> list[dict[str, str]]:
+        answers = [await remembered.get_many_or_load(["a", "b"], load_many)]
+        titles.update(a="new a")  # another process renames a and deletes b
+        del titles["b"]
+        clock.now += 4.0
+        answers.append(await remembered.get_many_or_load(["a", "b"], load_many))  # fresh: no lookup
+        clock.now += 2.0  # 6 s old: due
+        answers.append(await remembered.get_many_or_load(["a", "b", "c"], load_many))
+        answers.append(await remembered.get_many_or_load(["a", "b"], load_many))  # the refresh still under way
+        await asyncio.sleep(0.01)  # let it land
+        answers.append(await remembered.get_many_or_load(["a", "b"], load_many))
+        return answers
+
+    first, fresh, due, during, after = asyncio.run(run())
+    assert first == fresh == {"a": "old a", "b": "old b"}
+    assert due == {"a": "old a", "b": "old b", "c": "old c"}  # answered at once, c loaded in line
+    assert during == {"a": "old a", "b": "old b"}  # one refresh at a time
+    assert after == {"a": "new a"}  # b was gone when the refresh asked, and is not answered again
+    # The refresh of a and b once, then b asked for in line again (an absent value is not remembered).
+    assert asked == [["a", "b"], ["c"], ["a", "b"], ["b"]]
+
+
+def test_refresh_ahead_never_answers_a_value_past_its_lifetime_and_survives_a_failed_refresh() -> None:
+    clock = Clock()
+    remembered: Remembered[str, int] = Remembered(60.0, refresh_after_s=5.0, clock=clock)
+    loads = []
+
+    async def load_many(keys: list[str]) -> dict[str, int]:
+        loads.append(keys)
+        if len(loads) == 2:
+            raise ConnectionError("database away")
+        return {key: len(loads) for key in keys}
+
+    async def run() -> list[dict[str, int]]:
+        answers = [await remembered.get_many_or_load(["a"], load_many)]
+        clock.now += 10.0
+        answers.append(await remembered.get_many_or_load(["a"], load_many))  # due: its refresh fails
+        await asyncio.sleep(0.01)
+        clock.now += 51.0  # 61 s since it was read: expired, loaded in line
+        answers.append(await remembered.get_many_or_load(["a"], load_many))
+        return answers
+
+    assert asyncio.run(run()) == [{"a": 1}, {"a": 1}, {"a": 3}]
+    assert loads == [["a"], ["a"], ["a"]]
+
+
+def test_closing_cancels_refreshes_under_way() -> None:
+    clock = Clock()
+    remembered: Remembered[str, int] = Remembered(60.0, refresh_after_s=5.0, clock=clock)
+    blocked = []
+
+    async def load_many(keys: list[str]) -> dict[str, int]:
+        if blocked:
+            await asyncio.Event().wait()  # a lookup that never answers
+        blocked.append(keys)
+        return {key: 1 for key in keys}
+
+    async def run() -> dict[str, int] | None:
+        await remembered.get_many_or_load(["a"], load_many)
+        clock.now += 6.0
+        await remembered.get_many_or_load(["a"], load_many)
+        await asyncio.sleep(0)
+        await asyncio.wait_for(remembered.aclose(), timeout=5)
+        return remembered.get("a")
+
+    assert asyncio.run(run()) == 1  # the value stays; nothing is left running
