@@ -81,9 +81,10 @@ CMD ["torchserve", "--start", "--foreground", "--ncs", "--model-store", "/app/mo
 # ---- The API and the worker (default target) ----
 FROM source AS app
 COPY --from=console /src/web/dist/ /app/web/dist/
-RUN mkdir -p /var/lib/kalas/indexes && chown -R kalas /var/lib/kalas
+RUN mkdir -p /var/lib/kalas/indexes /var/lib/kalas/images && chown -R kalas /var/lib/kalas
 USER kalas
-ENV KALAS_ENVIRONMENT=production KALAS_INDEX_DIR=/var/lib/kalas/indexes KALAS_WEB_DIST=/app/web/dist
+ENV KALAS_ENVIRONMENT=production KALAS_INDEX_DIR=/var/lib/kalas/indexes KALAS_IMAGE_DIR=/var/lib/kalas/images \
+    KALAS_WEB_DIST=/app/web/dist
 EXPOSE 8000
 CMD ["uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000", \
      "--proxy-headers", "--no-server-header"]

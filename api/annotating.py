@@ -6,9 +6,10 @@ nothing our check would have kept from it, a photo either refuses is refused, an
 model's latency instead of adding to it. A crop has to be cut out first, so those photos are checked (decoded)
 before they are sent.
 
-Each photo succeeds or fails alone. Once the model has answered, each annotation and its image are written
-together in one round trip, before the answer goes out; a failed photo writes nothing, and if the write fails,
-whatever of it landed is removed again.
+Each photo succeeds or fails alone. An accepted photo's file is written while the model works (api/data/images.py);
+once the model has answered, each annotation and its image's document are written together in one round trip,
+before the answer goes out. A failed photo keeps nothing, and if the write fails, whatever of it landed is
+removed again, files included.
 """
 from __future__ import annotations
 
@@ -57,8 +58,8 @@ async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Pho
     return checked
 
 
-async def annotate(db: AsyncDatabase, inference: Any, account_id: str, submitted: Sequence[Submitted], max_bytes: int,
-                   render: Callable[[dict], T]) -> list[T | ApiError]:
+async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: Any, account_id: str,
+                   submitted: Sequence[Submitted], max_bytes: int, render: Callable[[dict], T]) -> list[T | ApiError]:
     """Per submitted photo: `render` of its stored annotation document, or the ApiError that photo got.
 
     `render` (what the caller answers with) runs while the write is in flight, but nothing is returned before
@@ -68,36 +69,51 @@ async def annotate(db: AsyncDatabase, inference: Any, account_id: str, submitted
     # The model's request is started first, so that it is on its way before this process decodes the photos.
     asking = asyncio.ensure_future(inference.annotate([submitted[i].data for i in direct])) if direct else None
     answers: dict[int, dict | InferenceError] = {}
+    filed: dict[int, images.NewImage] = {}
+    filing: asyncio.Future | None = None
     try:
         await asyncio.sleep(0)  # one turn of the loop, in which the model's requests go out
         checked = await _check_all(submitted, max_bytes)
+        # The accepted photos' files are written while the model works; the ones it then refuses are removed.
+        filed = {i: images.new_image(account_id, photo.data, photo.content_type, photo.width, photo.height)
+                 for i, photo in enumerate(checked) if isinstance(photo, Photo)}
+        filing = asyncio.ensure_future(files.write(list(filed.values())))
         if asking is not None:
             answers.update(zip(direct, await asking))
+        cropped = [i for i in filed if i not in answers]
+        if cropped:
+            answers.update(zip(cropped, await inference.annotate([checked[i].model_input for i in cropped])))
+        await filing
     except BaseException:
         if asking is not None and not asking.done():
             asking.cancel()
+        if filing is not None:
+            await asyncio.wait([filing])  # its thread cannot be stopped: let it finish, then undo it
+            if not filing.cancelled() and filing.exception() is None:
+                await files.remove([image.document for image in filed.values()])
         raise
-    cropped = [i for i, photo in enumerate(checked) if isinstance(photo, Photo) and i not in answers]
-    if cropped:
-        answers.update(zip(cropped, await inference.annotate([checked[i].model_input for i in cropped])))
 
     outcome: list[tuple[dict, dict] | ApiError] = []
+    refused: list[dict] = []
     for i, item in enumerate(submitted):
         photo, answer = checked[i], answers.get(i)
         if isinstance(photo, ApiError):
             outcome.append(photo)
         elif isinstance(answer, InferenceError):
             outcome.append(inference_error(answer))
+            refused.append(filed[i].document)
         else:
-            image = images.new_image(account_id, photo.data, photo.content_type, photo.width, photo.height)
             crop = item.crop.model_dump() if item.crop else None
+            image = filed[i].document
             outcome.append((annotations.new_annotation(account_id, image, item.source, crop, answer), image))
-    writing = asyncio.ensure_future(annotations.insert_with_images(
-        db, [result for result in outcome if not isinstance(result, ApiError)]))
+    stored = [result for result in outcome if not isinstance(result, ApiError)]
+    writing = asyncio.ensure_future(annotations.insert_with_images(db, stored))
     try:
         await asyncio.sleep(0)  # one turn of the loop, in which the write goes out
         rendered = [result if isinstance(result, ApiError) else render(result[0]) for result in outcome]
     finally:
         await asyncio.wait([writing])  # the write is never left running unwatched
+        failed = writing.cancelled() or writing.exception() is not None
+        await files.remove(refused + ([image for _, image in stored] if failed else []))
     writing.result()
     return rendered

@@ -170,46 +170,47 @@ async def embed_checked(inference: Any, data: bytes, crop: Crop | None, max_byte
     return answer
 
 
-async def create_product(db: AsyncDatabase, catalogues: Catalogues, inference: Any, account_id: str,
-                         fields: dict[str, Any], photos: Sequence[Photo]) -> dict:
+async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: Any,
+                         account_id: str, fields: dict[str, Any], photos: Sequence[Photo]) -> dict:
     """Embed, store images and product, index it. ApiError 409 for a taken SKU; nothing is left half-stored."""
     vectors = await embed(inference, photos)
-    stored_images = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
-    product = products.new_product(account_id, fields, stored_images, [v.tolist() for v in vectors])
-    await images.insert_many(db, stored_images)
+    new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
+    product = products.new_product(account_id, fields, [image.document for image in new], [v.tolist() for v in vectors])
+    await images.insert_many(db, files, new)
     if await products.insert(db, product) is None:
-        await images.delete(db, account_id, products.image_ids(product))
+        await images.delete(db, files, account_id, products.image_ids(product))
         raise ApiError(409, f"this shop already has a product with SKU {fields.get('sku')!r}: update that one instead",
                        "sku_taken")
     try:
         await catalogues.upsert(db, account_id, product)
     except Exception:
         await products.delete(db, account_id, product["_id"])
-        await images.delete(db, account_id, products.image_ids(product))
+        await images.delete(db, files, account_id, products.image_ids(product))
         raise
     return product
 
 
-async def replace_images(db: AsyncDatabase, catalogues: Catalogues, inference: Any, account_id: str,
-                         product: dict, photos: Sequence[Photo]) -> dict | None:
+async def replace_images(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: Any,
+                         account_id: str, product: dict, photos: Sequence[Photo]) -> dict | None:
     """Swap a product's images for new ones (re-embedded and re-indexed); the old images are deleted after."""
     vectors = await embed(inference, photos)
-    stored_images = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
-    await images.insert_many(db, stored_images)
-    changes = {"images": products.image_metas(stored_images), "embeddings": [v.tolist() for v in vectors]}
+    new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
+    await images.insert_many(db, files, new)
+    changes = {"images": products.image_metas([image.document for image in new]),
+               "embeddings": [v.tolist() for v in vectors]}
     updated = await products.update(db, account_id, product["_id"], changes)
     if updated is None:  # deleted meanwhile
-        await images.delete(db, account_id, products.image_ids(changes))
+        await images.delete(db, files, account_id, products.image_ids(changes))
         return None
     await catalogues.upsert(db, account_id, {**updated, **changes})
-    await images.delete(db, account_id, products.image_ids(product))
+    await images.delete(db, files, account_id, products.image_ids(product))
     return updated
 
 
-async def delete_product(db: AsyncDatabase, catalogues: Catalogues, account_id: str, product_id: str) -> dict | None:
+async def delete_product(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, account_id: str,
+                         product_id: str) -> dict | None:
     deleted = await products.delete(db, account_id, product_id)
     if deleted is not None:
         await catalogues.remove(db, account_id, product_id)
-        await images.delete(db, account_id, products.image_ids(deleted))
+        await images.delete(db, files, account_id, products.image_ids(deleted))
     return deleted
-

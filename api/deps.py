@@ -14,6 +14,7 @@ from api.core.remembered import Remembered
 from api.core.security import API_KEY_PREFIX, SESSION_PREFIX, token_hash
 from api.core.settings import Settings
 from api.data import accounts, keys, sessions
+from api.data.images import ImageFiles
 
 
 def app_settings(request: Request) -> Settings:
@@ -26,6 +27,10 @@ def app_db(request: Request) -> AsyncDatabase:
 
 def app_catalogues(request: Request) -> Catalogues:
     return request.app.state.catalogues
+
+
+def app_image_files(request: Request) -> ImageFiles:
+    return request.app.state.image_files
 
 
 # Plain values from app state, but `async def`: FastAPI runs a `def` dependency in its thread pool, a thread
@@ -52,10 +57,15 @@ async def _catalogues(request: Request) -> Catalogues:
     return app_catalogues(request)
 
 
+async def _image_files(request: Request) -> ImageFiles:
+    return app_image_files(request)
+
+
 Config = Annotated[Settings, Depends(_settings)]
 Db = Annotated[AsyncDatabase, Depends(_db)]
 Inference = Annotated[Any, Depends(_inference)]
 Indexes = Annotated[Catalogues, Depends(_catalogues)]
+Files = Annotated[ImageFiles, Depends(_image_files)]
 
 
 @dataclass(frozen=True)

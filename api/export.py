@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.concurrency import run_in_threadpool
 
 from api.data import annotations, images
+from api.data.images import ImageFiles
 from api.photos import training_jpeg
 
 COLUMNS = ("id", "category", "gender", "usage", "season", "colour")
@@ -32,7 +33,7 @@ def _row(annotation: dict) -> dict[str, str]:
             "usage": attributes.get("usage", ""), "season": attributes.get("season", ""), "colour": colours[0]}
 
 
-async def export_reviewed(db: AsyncDatabase, account_id: str, root: str) -> tuple[IO[bytes], int]:
+async def export_reviewed(db: AsyncDatabase, files: ImageFiles, account_id: str, root: str) -> tuple[IO[bytes], int]:
     """(a temporary file holding the zip, number of rows); the zip's entries sit under `root/`."""
     target = tempfile.TemporaryFile()
     rows: list[dict[str, str]] = []
@@ -41,9 +42,9 @@ async def export_reviewed(db: AsyncDatabase, account_id: str, root: str) -> tupl
         async for annotation in annotations.reviewed(db, account_id):
             chunk.append(annotation)
             if len(chunk) == _CHUNK:
-                await _flush(db, account_id, archive, chunk, rows, root)
+                await _flush(db, files, account_id, archive, chunk, rows, root)
                 chunk = []
-        await _flush(db, account_id, archive, chunk, rows, root)
+        await _flush(db, files, account_id, archive, chunk, rows, root)
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
@@ -53,7 +54,7 @@ async def export_reviewed(db: AsyncDatabase, account_id: str, root: str) -> tupl
     return target, len(rows)
 
 
-async def _flush(db: AsyncDatabase, account_id: str, archive: zipfile.ZipFile, chunk: list[dict],
+async def _flush(db: AsyncDatabase, files: ImageFiles, account_id: str, archive: zipfile.ZipFile, chunk: list[dict],
                  rows: list[dict[str, str]], root: str) -> None:
     if not chunk:
         return
@@ -64,7 +65,7 @@ async def _flush(db: AsyncDatabase, account_id: str, archive: zipfile.ZipFile, c
         for annotation in present:
             image = stored[annotation["image"]["id"]]
             archive.writestr(f"{root}/images/{annotation['_id']}.jpg",
-                             training_jpeg(bytes(image["data"]), annotation["crop"]))
+                             training_jpeg(files.read(image), annotation["crop"]))
 
     await run_in_threadpool(write)
     rows.extend(_row(a) for a in present)

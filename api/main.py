@@ -24,6 +24,7 @@ from api.core.remembered import Remembered
 from api.core.settings import Settings
 from api.core.spa import mount_console
 from api.data.db import ensure_indexes, open_client
+from api.data.images import ImageFiles
 from api.demo import DemoGallery
 from api.deps import ACCOUNT_CACHE_S, KEY_CACHE_S
 from api.fetch import SafeHttp
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
     app.state.accounts = Remembered(ACCOUNT_CACHE_S)  # account id -> account
     app.state.demo = DemoGallery(settings.demo_data_dir)
     app.state.callback_targets = Remembered(TARGETS_CACHE_S)  # account id -> its callbacks
+    app.state.image_files = ImageFiles(settings.image_dir)
     app.state.inference = app.state.indexes = app.state.db = None
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from api.core.settings import Settings
 from api.data import integrations, jobs
 from api.data.db import ensure_indexes, open_client
+from api.data.images import ImageFiles
 from api.fetch import FetchError, SafeHttp
 from api.integrations.backoff import Backoff
 from api.integrations.pipeline import KNOWN_FAILURES, JobFailure, Services, annotate_product, job_failure
@@ -180,7 +181,8 @@ async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> No
     inference = _open_inference(settings)
     if inference is None:
         raise SystemExit("the worker needs the models: set KALAS_INFERENCE_URL (TorchServe) or KALAS_MODEL_STORE")
-    services = Services(db, inference, fetcher, Catalogues(_open_indexes(settings)), settings.max_upload_bytes)
+    services = Services(db, inference, fetcher, Catalogues(_open_indexes(settings)), ImageFiles(settings.image_dir),
+                        settings.max_upload_bytes)
     try:
         log.info("worker started: %d lanes, lease %.0f s", options.lanes, options.lease_s)
         worker = Worker(services, Vault.from_secret_key(settings.secret_key), options)

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
         server = torchserve.start(store, home=home / "torchserve")
         port = mongo.free_port()
         env = dict(os.environ, KALAS_MONGO_URI=db.uri, KALAS_DATABASE="bench", KALAS_INFERENCE_URL=server.inference_url,
-                   KALAS_INDEX_DIR=str(home / "indexes"), KALAS_RATE_LIMIT_PER_MINUTE="1000000",
+                   KALAS_INDEX_DIR=str(home / "indexes"), KALAS_IMAGE_DIR=str(home / "images"), KALAS_RATE_LIMIT_PER_MINUTE="1000000",
                    KALAS_RATE_LIMIT_BURST="100000")
         api = start_api(env, home, port)
         base = f"http://127.0.0.1:{port}/api/v1"

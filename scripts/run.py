@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
         port = port_or_free(args.port)
         url = f"http://127.0.0.1:{port}"
         env = dict(os.environ, KALAS_MONGO_URI=database.uri, KALAS_INFERENCE_URL=models.inference_url,
-                   KALAS_INDEX_DIR=str(var / "indexes"), KALAS_SECRET_KEY=secret_key(var))
+                   KALAS_INDEX_DIR=str(var / "indexes"), KALAS_IMAGE_DIR=str(var / "images"),
+                   KALAS_SECRET_KEY=secret_key(var))
         api = spawn("api", ["-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
                             "--port", str(port), "--no-access-log"], env, logs)
         started.append(("the API", api))

@@ -15,7 +15,8 @@ from scripts.dataset import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_SECRET = "change-me-in-production"
-# A stored image is one MongoDB document (see api/data/images.py), and a document is capped at 16 MiB.
+# The largest upload the API can be set to accept: far above any product photo, and it bounds what one request
+# (a batch of up to max_batch photos) holds in memory.
 MAX_STORABLE_IMAGE = 15 * 1024 * 1024
 ENV_PREFIX = "KALAS_"
 # KALAS_ variables that are not the API's, left alone: where the training and benchmark scripts read the shared
@@ -42,6 +43,9 @@ class Settings(BaseModel):
     # With TorchServe's token authorization on (production): its key_file.json, re-read when a key changes.
     torchserve_key_file: Path | None = None
     index_dir: Path = ROOT / "var" / "indexes"
+    image_dir: Path = Field(ROOT / "var" / "images",
+                            description="where stored images' bytes are kept (api/data/images.py); every API "
+                                        "replica and the worker must see the same directory")
     demo_catalogue: str = Field("demo", description="the catalogue searched when a shop asks for the demo gallery")
     demo_data_dir: Path = Field(SHARED_DATA / "fashion-products",
                                 description="the shared-data-layout directory the demo gallery was built from")

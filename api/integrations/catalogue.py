@@ -36,11 +36,12 @@ async def add_to_catalogue(services: Any, job: dict, product: dict, photo: bytes
                   "url": product.get("permalink"), "metadata": origin(job["integration"], product["id"])}
         existing = await integrations.catalogue_product(db, account_id, job["integration"], product["id"])
         if existing is None:
-            stored = await catalogue.create_product(db, services.catalogues, services.inference, account_id, fields,
-                                                    [checked])
+            stored = await catalogue.create_product(db, services.files, services.catalogues, services.inference,
+                                                    account_id, fields, [checked])
             return stored["_id"]
         await products.update(db, account_id, existing["_id"], {"title": fields["title"], "url": fields["url"]})
-        await catalogue.replace_images(db, services.catalogues, services.inference, account_id, existing, [checked])
+        await catalogue.replace_images(db, services.files, services.catalogues, services.inference, account_id,
+                                       existing, [checked])
         return existing["_id"]
     except ApiError as error:
         raise CatalogueFailure(f"the photo could not enter the similar-item catalogue: {error.message}",

@@ -39,6 +39,7 @@ class Services:
     inference: Any
     fetcher: SafeHttp
     catalogues: Any  # api.catalogue.Catalogues over this process's index store
+    files: Any  # api.data.images.ImageFiles: where stored images' bytes go
     max_photo_bytes: int
 
 

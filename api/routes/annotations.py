@@ -10,7 +10,7 @@ from api.annotating import Submitted, annotate
 from api.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, images, reviews
-from api.deps import Config, CurrentAccount, Db, Inference, app_db, app_settings, owned
+from api.deps import Config, CurrentAccount, Db, Files, Inference, app_db, app_image_files, app_settings, owned
 from api.intake import CROP_HELP, fetch, parse_crops, read_upload
 from api.schemas import AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page
 from api.views import annotation_out, json_response
@@ -37,7 +37,7 @@ def _url(request: Request, item: ImageUrlIn, max_bytes: int):
 async def _answer(request: Request, account: CurrentAccount, db: Db, inference: Inference,
                   submitted: list[Submitted], background: BackgroundTasks) -> list[AnnotationOut | ApiError]:
     settings = request.app.state.settings
-    answers = await annotate(db, inference, account.id, submitted, settings.max_upload_bytes,
+    answers = await annotate(db, app_image_files(request), inference, account.id, submitted, settings.max_upload_bytes,
                              lambda annotation: annotation_out(settings, annotation))
     stored = [a for a in answers if not isinstance(a, ApiError)]
     if stored:
@@ -116,11 +116,11 @@ async def get_annotation(annotation: OwnedAnnotation, settings: Config) -> Annot
 
 
 @router.delete("/{annotation_id}", status_code=204)
-async def delete_annotation(annotation_id: str, account: CurrentAccount, db: Db) -> Response:
+async def delete_annotation(annotation_id: str, account: CurrentAccount, db: Db, files: Files) -> Response:
     """Delete an annotation with its image and its reviews."""
     deleted = await annotations.delete(db, account.id, annotation_id)
     if deleted is None:
         raise not_found("annotation", annotation_id)
-    await images.delete(db, account.id, [deleted["image"]["id"]])
+    await images.delete(db, files, account.id, [deleted["image"]["id"]])
     await reviews.delete_for_annotation(db, account.id, annotation_id)
     return Response(status_code=204)

@@ -6,14 +6,14 @@ from fastapi import APIRouter, Query, Response
 from api.core.errors import ApiError, not_found
 from api.core.security import image_signature_valid
 from api.data import images
-from api.deps import Config, Db, OptionalAccount
+from api.deps import Config, Db, Files, OptionalAccount
 
 router = APIRouter(prefix="/images", tags=["images"])
 
 
 @router.get("/{image_id}", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}, "description": "the image bytes as uploaded"}})
-async def get_image(image_id: str, db: Db, settings: Config, account: OptionalAccount,
+async def get_image(image_id: str, db: Db, files: Files, settings: Config, account: OptionalAccount,
                     expires: int | None = Query(None, description="from a signed URL"),
                     signature: str | None = Query(None, description="from a signed URL")) -> Response:
     """The image as uploaded. Image URLs in API answers carry `expires` and `signature`; without them, send credentials."""
@@ -30,5 +30,5 @@ async def get_image(image_id: str, db: Db, settings: Config, account: OptionalAc
         raise ApiError(401, "send the signed link's `expires` and `signature`, or credentials (X-API-Key)")
     if image is None:
         raise not_found("image", image_id)
-    return Response(bytes(image["data"]), media_type=image["content_type"],
+    return Response(await files.load(image), media_type=image["content_type"],
                     headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})

@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 from api.catalogue import create_product, delete_product, replace_images
 from api.core.errors import ApiError, not_found
 from api.data import products
-from api.deps import Config, CurrentAccount, Db, Indexes, Inference, owned
+from api.deps import Config, CurrentAccount, Db, Files, Indexes, Inference, owned
 from api.intake import from_uploads, from_urls
 from api.schemas import ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields, ProductImportIn, ProductIn, ProductOut, ProductPatch
 from api.views import product_out
@@ -21,12 +21,12 @@ OwnedProduct = Annotated[dict, owned("product", products.get, "product_id")]
 
 
 @router.post("", status_code=201, response_model=ProductOut, responses={409: {"description": "SKU already used"}})
-async def add_product(body: ProductIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
-                      catalogues: Indexes, settings: Config) -> ProductOut:
+async def add_product(body: ProductIn, request: Request, account: CurrentAccount, db: Db, files: Files,
+                      inference: Inference, catalogues: Indexes, settings: Config) -> ProductOut:
     """Add a product whose images are at public URLs (fetched by the server)."""
     photos = await from_urls(request.app.state.http, body.image_urls, settings.max_upload_bytes)
     fields = body.model_dump(exclude={"image_urls"})
-    return product_out(settings, await create_product(db, catalogues, inference, account.id, fields, photos))
+    return product_out(settings, await create_product(db, files, catalogues, inference, account.id, fields, photos))
 
 
 def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | None) -> dict:
@@ -39,7 +39,8 @@ def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | N
 
 
 @router.post("/upload", status_code=201, response_model=ProductOut, responses={409: {"description": "SKU already used"}})
-async def upload_product(account: CurrentAccount, db: Db, inference: Inference, catalogues: Indexes, settings: Config,
+async def upload_product(account: CurrentAccount, db: Db, files: Files, inference: Inference, catalogues: Indexes,
+                         settings: Config,
                          images: list[UploadFile] = File(description="1 to 8 photos of the product"),
                          title: str = Form(), sku: str | None = Form(None), url: str | None = Form(None),
                          metadata: str | None = Form(None, description='a JSON object of strings, e.g. {"brand": "Acme"}')
@@ -49,18 +50,19 @@ async def upload_product(account: CurrentAccount, db: Db, inference: Inference, 
         raise ApiError(422, f"a product has 1 to 8 images; {len(images)} were sent")
     fields = _form_fields(title, sku, url, metadata)
     photos = await from_uploads(images, settings.max_upload_bytes)
-    return product_out(settings, await create_product(db, catalogues, inference, account.id, fields, photos))
+    return product_out(settings, await create_product(db, files, catalogues, inference, account.id, fields, photos))
 
 
 @router.post("/import", response_model=ImportOut)
-async def import_products(body: ProductImportIn, request: Request, account: CurrentAccount, db: Db,
+async def import_products(body: ProductImportIn, request: Request, account: CurrentAccount, db: Db, files: Files,
                           inference: Inference, catalogues: Indexes, settings: Config) -> ImportOut:
     """Add up to 100 products at once; each succeeds or fails alone (see each item's `error`)."""
     items = []
     for position, item in enumerate(body.products):
         try:
             photos = await from_urls(request.app.state.http, item.image_urls, settings.max_upload_bytes)
-            stored = await create_product(db, catalogues, inference, account.id, item.model_dump(exclude={"image_urls"}), photos)
+            stored = await create_product(db, files, catalogues, inference, account.id,
+                                          item.model_dump(exclude={"image_urls"}), photos)
             items.append(ImportItemOut(index=position, product=product_out(settings, stored)))
         except ApiError as error:
             items.append(ImportItemOut(index=position, error=ErrorDetail(code=error.code, message=error.message)))
@@ -82,7 +84,7 @@ async def get_product(product: OwnedProduct, settings: Config) -> ProductOut:
 
 @router.patch("/{product_id}", response_model=ProductOut)
 async def update_product(body: ProductPatch, product: OwnedProduct, request: Request, account: CurrentAccount, db: Db,
-                         inference: Inference, catalogues: Indexes, settings: Config) -> ProductOut:
+                         files: Files, inference: Inference, catalogues: Indexes, settings: Config) -> ProductOut:
     """Change fields; `image_urls` replaces every image (re-embedded and re-indexed)."""
     changes = body.model_dump(exclude_unset=True, exclude={"image_urls"})
     if "title" in changes and changes["title"] is None:
@@ -96,28 +98,29 @@ async def update_product(body: ProductPatch, product: OwnedProduct, request: Req
         raise ApiError(409, f"this shop already has a product with SKU {changes.get('sku')!r}", "sku_taken") from None
     catalogues.forget_product(account.id, product["_id"])
     if updated is not None and photos:
-        updated = await replace_images(db, catalogues, inference, account.id, updated, photos)
+        updated = await replace_images(db, files, catalogues, inference, account.id, updated, photos)
     if updated is None:
         raise not_found("product", product["_id"])
     return product_out(settings, updated)
 
 
 @router.put("/{product_id}/images", response_model=ProductOut)
-async def upload_images(product: OwnedProduct, account: CurrentAccount, db: Db, inference: Inference,
+async def upload_images(product: OwnedProduct, account: CurrentAccount, db: Db, files: Files, inference: Inference,
                         catalogues: Indexes, settings: Config,
                         images: list[UploadFile] = File(description="1 to 8 photos replacing the current ones")) -> ProductOut:
     if not 1 <= len(images) <= 8:
         raise ApiError(422, f"a product has 1 to 8 images; {len(images)} were sent")
     photos = await from_uploads(images, settings.max_upload_bytes)
-    updated = await replace_images(db, catalogues, inference, account.id, product, photos)
+    updated = await replace_images(db, files, catalogues, inference, account.id, product, photos)
     if updated is None:
         raise not_found("product", product["_id"])
     return product_out(settings, updated)
 
 
 @router.delete("/{product_id}", status_code=204)
-async def remove_product(product_id: str, account: CurrentAccount, db: Db, catalogues: Indexes) -> Response:
+async def remove_product(product_id: str, account: CurrentAccount, db: Db, files: Files,
+                         catalogues: Indexes) -> Response:
     """Delete a product, its images and its place in the index."""
-    if await delete_product(db, catalogues, account.id, product_id) is None:
+    if await delete_product(db, files, catalogues, account.id, product_id) is None:
         raise not_found("product", product_id)
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from api.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, reviews
-from api.deps import CurrentAccount, Db, owned
+from api.deps import CurrentAccount, Db, Files, owned
 from api.export import export_reviewed
 from api.schemas import Page, ReviewIn, ReviewOut
 from api.views import review_out
@@ -65,9 +65,9 @@ async def list_reviews(account: CurrentAccount, db: Db, offset: int = Query(0, g
 @router.get("/reviews/export", response_class=StreamingResponse,
             responses={200: {"content": {"application/zip": {}},
                              "description": "labels.csv (id,category,gender,usage,season,colour) + images/<id>.jpg"}})
-async def export_reviews(account: CurrentAccount, db: Db) -> StreamingResponse:
+async def export_reviews(account: CurrentAccount, db: Db, files: Files) -> StreamingResponse:
     """Every reviewed annotation as a zipped training directory: unzip it and pass the folder to the training command."""
-    archive, rows = await export_reviewed(db, account.id, "reviewed")
+    archive, rows = await export_reviewed(db, files, account.id, "reviewed")
 
     def chunks():
         with archive:

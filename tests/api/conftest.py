@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from api.core.settings import Settings
 from api.inference import InProcessClient
 from api.main import create_app
+from tests.support.data_dirs import image_dir_beside
 from tests.support.image_host import ImageHost, start_image_host, stop_image_host
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -24,6 +25,8 @@ PASSWORD = "a long enough password"
 
 def make_settings(mongo_uri: str, database: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"environment": "test", "secret_key": SECRET, "mongo_uri": mongo_uri, "database": database}
+    if "index_dir" in overrides and "image_dir" not in overrides:
+        values["image_dir"] = image_dir_beside(Path(overrides["index_dir"]))
     return Settings(**(values | overrides))
 
 
@@ -42,6 +45,11 @@ class Shop:
     @property
     def headers(self) -> dict[str, str]:
         return {"X-API-Key": self.key}
+
+
+def image_files(settings: Settings) -> list[Path]:
+    """The stored images' files (api/data/images.py), as the server keeps them."""
+    return sorted(p for p in settings.image_dir.rglob("*") if p.is_file()) if settings.image_dir.exists() else []
 
 
 def create_shop(client: TestClient, name: str = "shop-a") -> Shop:

@@ -1,7 +1,7 @@
-"""An annotation and its image are written together: all pairs of a request, or none (real nx-27017).
+"""An annotation and its image's document are written together: all pairs of a request, or none (real nx-27017).
 
-Each test runs both ways the write can go: as one bulkWrite command (small writes on a standalone server, the
-annotate route's case) and through pymongo's bulk_write (writes over ONE_COMMAND_BYTES)."""
+Each test runs both ways the write can go: as one bulkWrite command (a standalone server, the annotate route's
+case) and through pymongo's bulk_write (what a replica set gets, chosen here by hand)."""
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +17,7 @@ RESULT = {"category": [{"label": "tshirt", "name": "T-Shirt", "score": 0.9}], "a
 
 
 def _pair(account: str, data: bytes) -> tuple[dict, dict]:
-    image = images.new_image(account, data, "image/jpeg", 20, 10)
+    image = images.new_image(account, data, "image/jpeg", 20, 10).document
     return annotations.new_annotation(account, image, {"kind": "upload", "filename": "a.jpg"}, None, RESULT), image
 
 
@@ -28,12 +28,12 @@ async def _counts(db) -> tuple[int, int]:
 @pytest.fixture(params=["one command", "bulk_write"])
 def way(request, monkeypatch) -> str:
     if request.param == "bulk_write":
-        monkeypatch.setattr(annotations, "ONE_COMMAND_BYTES", 0)
+        monkeypatch.setattr(annotations, "_send_as_command", lambda db: False)
     return request.param
 
 
-def _check_way(db, way: str, stored: list[tuple[dict, dict]]) -> None:
-    assert annotations._one_command_fits(db, annotations.as_writes(stored)) == (way == "one command")
+def _check_way(db, way: str) -> None:
+    assert annotations._send_as_command(db) == (way == "one command")
 
 
 def test_pairs_are_stored_together(mongo_server, mongo_database, way):
@@ -43,15 +43,15 @@ def test_pairs_are_stored_together(mongo_server, mongo_database, way):
         try:
             stored = [_pair("shop", b"one"), _pair("shop", b"two")]
             await db.command("ping")  # the topology is known from here on, as after the app's start-up
-            _check_way(db, way, stored)
+            _check_way(db, way)
             await annotations.insert_with_images(db, stored)
             found = await annotations.get(db, "shop", stored[1][0]["_id"])
             image = await images.get(db, "shop", found["image"]["id"])
-            return await _counts(db), image["data"]
+            return await _counts(db), image["size"]
         finally:
             await client.close()
 
-    assert asyncio.run(run()) == ((2, 2), b"two")
+    assert asyncio.run(run()) == ((2, 2), len(b"two"))
 
 
 def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_database, way):
@@ -66,7 +66,7 @@ def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_databa
             clash = _pair("shop", b"clash")
             clash[0]["_id"] = earlier[0]["_id"]
             request = [_pair("shop", b"first"), clash]
-            _check_way(db, way, request)
+            _check_way(db, way)
             with pytest.raises(ClientBulkWriteException) as failed:
                 await annotations.insert_with_images(db, request)
             assert [e["idx"] for e in failed.value.write_errors] == [3]  # the clashing annotation, after 3 writes
@@ -78,17 +78,13 @@ def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_databa
     assert asyncio.run(run()) == ((1, 1), True)  # only the earlier request's pair, untouched
 
 
-def test_only_small_writes_to_a_standalone_server_go_as_one_command(mongo_server, mongo_database, monkeypatch):
+def test_a_standalone_server_gets_one_command(mongo_server, mongo_database):
     async def run():
         client = open_client(mongo_server.uri)
-        db = client[mongo_database]
         try:
-            await db.command("ping")
-            writes = [("images", images.new_image("shop", b"x" * 1000, "image/jpeg", 20, 10)), ("annotations", {})]
-            small = annotations._one_command_fits(db, writes)
-            monkeypatch.setattr(annotations, "ONE_COMMAND_BYTES", 999)
-            return small, annotations._one_command_fits(db, writes)
+            await client[mongo_database].command("ping")
+            return annotations._send_as_command(client[mongo_database])
         finally:
             await client.close()
 
-    assert asyncio.run(run()) == (True, False)
+    assert asyncio.run(run()) is True

@@ -6,7 +6,7 @@ import json
 
 from PIL import Image
 
-from tests.api.conftest import create_shop
+from tests.api.conftest import create_shop, image_files
 from tests.support import images as make
 
 
@@ -16,7 +16,7 @@ def _check_annotation(body: dict) -> None:
     assert body["colours"] and body["model"]["name"] == "fashion-attributes"
 
 
-def test_upload_is_annotated_stored_and_listed(model_client, photos):
+def test_upload_is_annotated_stored_and_listed(model_client, model_settings, photos):
     shop = create_shop(model_client)
     answer = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("tee.jpg", photos[0], "image/jpeg")})
     assert answer.status_code == 201, answer.text
@@ -27,6 +27,9 @@ def test_upload_is_annotated_stored_and_listed(model_client, photos):
     # The signed image URL works without any header, as an <img> tag would load it.
     image = model_client.get(body["image"]["url"])
     assert image.status_code == 200 and image.content == photos[0] and image.headers["content-type"] == "image/jpeg"
+    # Its bytes are one file beside the database, named by the image's id.
+    [stored] = image_files(model_settings)
+    assert stored.name == body["image"]["id"] and stored.read_bytes() == photos[0]
 
     again = model_client.get(f"/api/v1/annotations/{body['id']}", headers=shop.headers).json()
     assert again["category"] == body["category"] and again["image"]["id"] == body["image"]["id"]
@@ -83,12 +86,14 @@ def test_batch_of_urls_with_crops(model_client, photos, image_host):
     assert got[2]["error"]["code"] == "url_not_allowed"
 
 
-def test_delete_removes_annotation_and_image(model_client, photos):
+def test_delete_removes_annotation_and_image(model_client, model_settings, photos):
     shop = create_shop(model_client)
     body = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])}).json()
+    assert len(image_files(model_settings)) == 1
     assert model_client.delete(f"/api/v1/annotations/{body['id']}", headers=shop.headers).status_code == 204
     assert model_client.get(f"/api/v1/annotations/{body['id']}", headers=shop.headers).status_code == 404
     assert model_client.get(body["image"]["url"]).status_code == 404
+    assert image_files(model_settings) == []
 
 
 def test_routes_needing_models_say_what_to_configure(client, photos):

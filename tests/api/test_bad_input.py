@@ -10,7 +10,7 @@ from pymongo import MongoClient
 
 from api.inference import InProcessClient
 from api.main import create_app
-from tests.api.conftest import create_shop, make_settings
+from tests.api.conftest import create_shop, image_files, make_settings
 from tests.support import images as awkward
 
 LIMIT = 200_000
@@ -30,10 +30,11 @@ def small_limits(mongo_server, mongo_database, tmp_path, image_host, served_mode
     asyncio.run(inference.aclose())
 
 
-def _nothing_stored(mongo_uri: str, database: str) -> None:
+def _nothing_stored(mongo_uri: str, settings) -> None:
     with MongoClient(mongo_uri) as mongo:
-        db = mongo[database]
+        db = mongo[settings.database]
         assert db.images.count_documents({}) == db.annotations.count_documents({}) == db.products.count_documents({}) == 0
+    assert image_files(settings) == []
 
 
 def _error(answer, status: int, *words: str) -> dict:
@@ -62,7 +63,7 @@ def test_bad_uploads(small_limits, photos, mongo_server, shared_data: Path):
     _error(post(photos[0], data={"crop": "{not json"}), 422, "crop")
     _error(post(photos[0], data={"crop": json.dumps({"x": 0, "y": 0, "width": 0, "height": 5})}), 422, "crop")
     _error(post(photos[0], data={"crop": json.dumps({"x": 0, "y": 0, "width": 5, "height": 5, "depth": 1})}), 422)
-    _nothing_stored(mongo_server.uri, settings.database)
+    _nothing_stored(mongo_server.uri, settings)
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ def test_batches_over_the_limits(small_limits, photos, mongo_server):
     _error(client.post("/api/v1/annotations/batch", headers=shop.headers, files=files), 413, "limit is 3")
     _error(client.post("/api/v1/annotations/batch", headers=shop.headers, files=files[:2],
                        data={"crops": json.dumps([None])}), 422, "1 crop boxes for 2 images")
-    _nothing_stored(mongo_server.uri, settings.database)
+    _nothing_stored(mongo_server.uri, settings)
 
 
 def test_unknown_fields_and_malformed_json(small_limits, image_host, photos):
@@ -159,7 +160,7 @@ def test_ssrf_urls_and_redirects_are_refused(small_limits, image_host, photos, m
     redirect = image_host.url("redirect?to=" + target.format(port=image_host.server.server_address[1]).replace(
         f"127.0.0.1:{image_host.server.server_address[1]}", f"127.0.0.2:{image_host.server.server_address[1]}"))
     _error(client.post("/api/v1/similar/url", headers=shop.headers, json={"url": redirect}), 400, "private")
-    _nothing_stored(mongo_server.uri, settings.database)
+    _nothing_stored(mongo_server.uri, settings)
 
 
 def test_slow_and_endless_downloads_are_cut_off(small_limits, image_host, mongo_server):
@@ -167,7 +168,7 @@ def test_slow_and_endless_downloads_are_cut_off(small_limits, image_host, mongo_
     _error(client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": image_host.url("slow")}), 504, "1.5 s")
     _error(client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": image_host.url("endless")}), 413)
     _error(client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": image_host.url("status/404")}), 422, "404")
-    _nothing_stored(mongo_server.uri, settings.database)
+    _nothing_stored(mongo_server.uri, settings)
 
 
 def test_a_product_with_one_bad_image_is_not_stored(small_limits, photos, mongo_server):
@@ -175,7 +176,7 @@ def test_a_product_with_one_bad_image_is_not_stored(small_limits, photos, mongo_
     answer = client.post("/api/v1/products/upload", headers=shop.headers, data={"title": "t"},
                          files=[("images", ("a.jpg", photos[0])), ("images", ("b.jpg", awkward.png_bomb()))])
     _error(answer, 413, "image 2")
-    _nothing_stored(mongo_server.uri, settings.database)
+    _nothing_stored(mongo_server.uri, settings)
 
 
 def test_unknown_routes_and_methods(client):

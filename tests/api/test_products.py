@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tests.api.conftest import create_shop
+from tests.api.conftest import create_shop, image_files
 
 
 def _upload(client, shop, photo: bytes, title: str, sku: str | None = None):
@@ -34,7 +34,7 @@ def test_added_products_are_found_by_their_own_photo(model_client, photos):
     assert listed["total"] == 4 and len(listed["items"]) == 3
 
 
-def test_update_delete_and_images_stay_in_step_with_the_index(model_client, photos, image_host):
+def test_update_delete_and_images_stay_in_step_with_the_index(model_client, model_settings, photos, image_host):
     shop = create_shop(model_client)
     product = _upload(model_client, shop, photos[0], "tee").json()
     other = _upload(model_client, shop, photos[1], "shirt").json()
@@ -55,6 +55,8 @@ def test_update_delete_and_images_stay_in_step_with_the_index(model_client, phot
     assert model_client.delete(f"/api/v1/products/{product['id']}", headers=shop.headers).status_code == 204
     assert [i["product"]["id"] for i in _similar(model_client, shop, photos[4], k=5)] == [other["id"]]
     assert model_client.get(f"/api/v1/products/{product['id']}", headers=shop.headers).status_code == 404
+    # Replaced and deleted images took their files with them: only the other product's one is left.
+    assert [p.name for p in image_files(model_settings)] == [other["images"][0]["id"]]
 
 
 def test_a_renamed_product_is_shown_renamed_by_similar_items_at_once(model_client, photos):
@@ -78,6 +80,7 @@ def test_sku_is_unique_per_shop_and_nothing_is_left_behind(model_client, photos,
     assert clash.status_code == 409 and clash.json()["error"]["code"] == "sku_taken"
     with MongoClient(mongo_server.uri) as mongo:
         assert mongo[model_settings.database].images.count_documents({}) == 1
+    assert len(image_files(model_settings)) == 1
     # Another shop may use the same SKU.
     other = create_shop(model_client, "shop-b")
     assert _upload(model_client, other, photos[1], "b", sku="S-1").status_code == 201

@@ -33,7 +33,7 @@ def test_unknown_and_invalid_variables_are_named():
     with pytest.raises(SettingsError, match="KALAS_MONGO_URI"):
         Settings.from_env({"KALAS_MONGO_URI": "postgres://x"})
     with pytest.raises(SettingsError, match="KALAS_MAX_UPLOAD_BYTES"):
-        Settings.from_env({"KALAS_MAX_UPLOAD_BYTES": str(64 * 2**20)})  # above what one document can hold
+        Settings.from_env({"KALAS_MAX_UPLOAD_BYTES": str(64 * 2**20)})  # above the 15 MiB the API allows
     with pytest.raises(SettingsError, match="not both"):
         Settings.from_env({"KALAS_INFERENCE_URL": "http://127.0.0.1:8080", "KALAS_MODEL_STORE": "model_store"})
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from scripts.mongo import stop_process
 from scripts.run import wait_for_api
+from tests.support.data_dirs import image_dir_beside
 from tests.support.mongo import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,5 +80,6 @@ def service_env(mongo_uri: str, database: str, index_dir: Path, allow_origins: l
     env = {k: v for k, v in os.environ.items() if not k.startswith("KALAS_")}
     return env | {"KALAS_ENVIRONMENT": "test", "KALAS_SECRET_KEY": SECRET, "KALAS_MONGO_URI": mongo_uri,
                   "KALAS_DATABASE": database, "KALAS_INDEX_DIR": str(index_dir),
+                  "KALAS_IMAGE_DIR": str(image_dir_beside(index_dir)),
                   "KALAS_FETCH_ALLOW_ORIGINS": ",".join(allow_origins), "KALAS_INFERENCE_URL": inference_url,
                   "PYTHONUNBUFFERED": "1"}

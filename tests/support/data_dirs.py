@@ -1,4 +1,5 @@
-"""Tiny directories in the shared-data layout, made from real photos for a test."""
+"""Tiny directories in the shared-data layout, made from real photos for a test; where a test's service keeps
+its stored images."""
 from __future__ import annotations
 
 import csv
@@ -21,3 +22,8 @@ def make_directory(source: Path, target: Path, count: int, rows_from: int = 0) -
     for row in rows:
         shutil.copy(source / "images" / f"{row['id']}.jpg", target / "images")
     return target
+
+
+def image_dir_beside(index_dir: Path) -> Path:
+    """The image directory of a test's service: beside its index directory, in the test's own space."""
+    return index_dir.with_name(index_dir.name + "-images")

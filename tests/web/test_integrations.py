@@ -33,6 +33,7 @@ def worker(service: Service, store: WooCommerceStore, tmp_path: Path) -> Iterato
     settings = service.settings
     env = {"KALAS_ENVIRONMENT": "test", "KALAS_SECRET_KEY": settings.secret_key, "KALAS_MONGO_URI": settings.mongo_uri,
            "KALAS_DATABASE": settings.database, "KALAS_INDEX_DIR": str(settings.index_dir),
+           "KALAS_IMAGE_DIR": str(settings.image_dir),
            "KALAS_MODEL_STORE": str(service.model_store),
            "KALAS_FETCH_ALLOW_ORIGINS": store.url.removeprefix("http://"), "PYTHONUNBUFFERED": "1"}
     processes = Processes({k: v for k, v in os.environ.items() if not k.startswith("KALAS_")} | env, tmp_path)
