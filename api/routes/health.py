@@ -3,7 +3,7 @@
 - `GET /healthz`: the process answers. A failing liveness probe restarts the container, so it checks nothing
   outside the process: a database outage must not restart every API replica.
 - `GET /readyz`: MongoDB answers a ping, the models answer (TorchServe's /ping: every model has its workers), and
-  the index directory is usable. 503 with each check's error while any fails: the load balancer stops sending
+  the index and image directories are usable. 503 with each check's error while any fails: the load balancer stops sending
   traffic, and nothing restarts. Each check has its own deadline so one hung dependency cannot hang the probe.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any, Awaitable
 
 from fastapi import APIRouter, Request
@@ -31,9 +32,10 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
-    names = ("mongodb", "models", "index")
+    names = ("mongodb", "models", "index", "images")
     results = await asyncio.gather(_timed(_mongodb(state.db)), _timed(_models(state.inference)),
-                                   _timed(asyncio.to_thread(_index, state.indexes, state.settings.demo_catalogue)))
+                                   _timed(asyncio.to_thread(_index, state.indexes, state.settings.demo_catalogue)),
+                                   _timed(asyncio.to_thread(_writable, state.image_files.root, "image")))
     checks = dict(zip(names, results))
     ready = all(check["ok"] for check in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
@@ -67,9 +69,12 @@ def _index(store: Any, demo_catalogue: str) -> dict[str, Any]:
     """The index directory must take new catalogues; the demo gallery, when there is one, must load."""
     if store is None:
         raise RuntimeError("no vector index store is configured (KALAS_INDEX_DIR)")
-    root = store.root
-    root.mkdir(parents=True, exist_ok=True)
-    if not os.access(root, os.W_OK):
-        raise PermissionError(f"the index directory {root} is not writable")
+    _writable(store.root, "index")
     demo = store.get(demo_catalogue) if store.exists(demo_catalogue) else None
     return {"catalogues": len(store.catalogues()), "demo_gallery": demo is not None}
+
+
+def _writable(root: Path, what: str) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    if not os.access(root, os.W_OK):
+        raise PermissionError(f"the {what} directory {root} is not writable")

@@ -27,7 +27,7 @@ def test_not_ready_without_models_and_says_which_setting_to_fix(client: TestClie
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "not ready"
-    assert body["checks"]["mongodb"]["ok"] and body["checks"]["index"]["ok"]
+    assert body["checks"]["mongodb"]["ok"] and body["checks"]["index"]["ok"] and body["checks"]["images"]["ok"]
     assert body["checks"]["models"] == {"ok": False, "error": "RuntimeError: no model is configured: set "
                                         "KALAS_INFERENCE_URL or KALAS_MODEL_STORE"}
 
@@ -64,13 +64,16 @@ def test_the_demo_gallery_is_loaded_and_a_corrupt_one_is_not_ready(settings, tmp
     assert index["ok"] is False and index["error"]
 
 
-def test_not_ready_when_the_index_directory_cannot_be_made(settings, tmp_path) -> None:
+@pytest.mark.parametrize("check, setting", [("index", "index_dir"), ("images", "image_dir")])
+def test_not_ready_when_a_data_directory_cannot_be_made(settings, tmp_path, check, setting) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("in the way")
-    with TestClient(create_app(settings.model_copy(update={"index_dir": blocker / "indexes"}))) as client:
+    with TestClient(create_app(settings.model_copy(update={setting: blocker / "data"}))) as client:
         response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["checks"]["index"]["ok"] is False
+    checks = response.json()["checks"]
+    assert checks[check]["ok"] is False and "a-file" in checks[check]["error"]
+    assert all(checks[name]["ok"] for name in ("mongodb", "index", "images") if name != check)
 
 
 @pytest.mark.slow
