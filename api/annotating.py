@@ -83,7 +83,7 @@ async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: Any, 
         cropped = [i for i in filed if i not in answers]
         if cropped:
             answers.update(zip(cropped, await inference.annotate([checked[i].model_input for i in cropped])))
-        await filing
+        await asyncio.shield(filing)  # a cancelled request must not cancel it: its thread would write on, unseen
     except BaseException:
         if asking is not None and not asking.done():
             asking.cancel()
