@@ -21,6 +21,10 @@ from urllib.parse import urlsplit
 import httptools
 
 MAX_IDLE = 64  # connections kept open between requests (a batch of photos is sent concurrently)
+# Requests in flight at once; more wait here for a free slot (within their timeout). TorchServe queues at most
+# job_queue_size (100) requests per model and refuses the rest with 503 "has no worker to serve inference
+# request": a reindex keeps 4 batches of 32 photos in flight, and a busy API more.
+MAX_IN_FLIGHT = 64
 
 
 class HttpFailure(Exception):
@@ -109,7 +113,7 @@ class KeepAliveHttp:
     Raises HttpFailure when the server cannot be reached or breaks the connection, TimeoutError past `timeout`.
     """
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"{base_url!r}: give TorchServe's address as http://host:port")
@@ -117,6 +121,8 @@ class KeepAliveHttp:
         self._host_header = f"Host: {parts.netloc}\r\n"
         self._idle: list[_Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._max_in_flight = max_in_flight
+        self._slots = asyncio.Semaphore(max_in_flight)
 
     async def request(self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None,
                       timeout: float) -> Answer:
@@ -124,17 +130,19 @@ class KeepAliveHttp:
         head += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         request = head.encode("latin-1") + b"\r\n" + body
         async with asyncio.timeout(timeout):
-            connection, reused = await self._take()
-            try:
-                answer = await connection.send(request)
-            except HttpFailure:
-                if not (reused and connection.answered_bytes == 0):
-                    raise
-                # The server closed the pooled connection while it was idle: nothing was answered, so send again.
-                connection = await self._open()
-                answer = await connection.send(request)
-            finally:
-                self._give_back(connection)
+            self._use_loop()
+            async with self._slots:
+                connection, reused = await self._take()
+                try:
+                    answer = await connection.send(request)
+                except HttpFailure:
+                    if not (reused and connection.answered_bytes == 0):
+                        raise
+                    # The server closed the pooled connection while it was idle: nothing was answered, so send again.
+                    connection = await self._open()
+                    answer = await connection.send(request)
+                finally:
+                    self._give_back(connection)
         return answer
 
     async def aclose(self) -> None:
@@ -142,12 +150,15 @@ class KeepAliveHttp:
         for connection in idle:
             connection.transport.close()
 
-    async def _take(self) -> tuple[_Connection, bool]:
+    def _use_loop(self) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            # Connections belong to the event loop that opened them; a client used from another loop (a script's
-            # second asyncio.run) starts afresh.
+            # Connections and the semaphore belong to the event loop that made them; a client used from another
+            # loop (a script's second asyncio.run) starts afresh.
             self._idle, self._loop = [], loop
+            self._slots = asyncio.Semaphore(self._max_in_flight)
+
+    async def _take(self) -> tuple[_Connection, bool]:
         while self._idle:
             connection = self._idle.pop()
             if connection.reusable and not connection.transport.is_closing():

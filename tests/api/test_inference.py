@@ -62,6 +62,23 @@ def test_a_refused_image_is_an_inference_error_and_the_others_are_answered(make_
         assert isinstance(answer, InferenceError) and answer.status == 400 and "truncated" in answer.message
 
 
+@pytest.mark.slow
+def test_more_photos_at_once_than_torchserve_queues_are_all_answered(make_inference_client, photos):
+    # TorchServe queues 100 requests per model and refuses more with 503 "has no worker to serve inference
+    # request": what a demo-gallery reindex (4 batches of 32 in flight) got before the client bounded its
+    # requests in flight.
+    async def run():
+        client = make_inference_client("torchserve")
+        try:
+            return await client.embed([photos[i % len(photos)] for i in range(160)])
+        finally:
+            await client.aclose()
+
+    answers = asyncio.run(run())
+    refused = [a for a in answers if isinstance(a, InferenceError)]
+    assert refused == [] and len(answers) == 160
+
+
 def test_an_unreachable_torchserve_is_a_503_per_image():
     (port,) = free_ports(1)
 

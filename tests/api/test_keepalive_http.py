@@ -26,6 +26,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path == "/slow":
             time.sleep(1.0)
+        if self.path == "/held":  # counts the requests it holds at once
+            with self.server.lock:  # type: ignore[attr-defined]
+                self.server.held += 1  # type: ignore[attr-defined]
+                self.server.peak = max(self.server.peak, self.server.held)  # type: ignore[attr-defined]
+            time.sleep(0.1)
+            with self.server.lock:  # type: ignore[attr-defined]
+                self.server.held -= 1  # type: ignore[attr-defined]
         if self.path == "/chunked":
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")
@@ -51,6 +58,7 @@ def server() -> Iterator[ThreadingHTTPServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.connections = set()  # type: ignore[attr-defined]
     httpd.drops = 0  # type: ignore[attr-defined]
+    httpd.lock, httpd.held, httpd.peak = threading.Lock(), 0, 0  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
@@ -135,6 +143,21 @@ def test_an_unreachable_server_and_a_slow_one_fail_clearly(server):
 
     with pytest.raises(TimeoutError):
         asyncio.run(slow())
+
+
+def test_requests_beyond_the_bound_wait_for_a_slot_instead_of_crowding_the_server(server):
+    async def run() -> list[bytes]:
+        http = KeepAliveHttp(_url(server), max_in_flight=3)
+        try:
+            answers = await asyncio.gather(*(http.request("POST", "/held", body=b"%d" % i, timeout=10)
+                                             for i in range(12)))
+        finally:
+            await http.aclose()
+        return [answer.body for answer in answers]
+
+    bodies = asyncio.run(run())
+    assert bodies == [b"echo:%d|" % i for i in range(12)]
+    assert server.peak == 3  # type: ignore[attr-defined]
 
 
 def test_only_plain_http_addresses_are_accepted():
