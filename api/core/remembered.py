@@ -100,8 +100,14 @@ class Remembered(Generic[K, V]):
         async def refresh() -> None:
             try:
                 loaded = await load_many(keys)
-            except Exception:  # the old values stay until they expire, then a request loads them itself
+            except Exception:
+                # The old values stay until they expire (then a request loads them itself), and are not tried
+                # again before another refresh_after_s: a database that is down is not asked on every request.
                 logger.warning("refreshing %d remembered values failed", len(keys), exc_info=True)
+                later = self._clock() + self.refresh_after_s
+                for key in keys:
+                    if (hit := self._entries.get(key)) is not None:
+                        self._entries[key] = (later, hit[1], hit[2])
                 return
             finally:
                 self._refreshing.difference_update(keys)

@@ -148,7 +148,7 @@ def test_refresh_ahead_answers_the_remembered_value_and_reloads_it_in_the_backgr
     assert asked == [["a", "b"], ["c"], ["a", "b"], ["b"]]
 
 
-def test_refresh_ahead_never_answers_a_value_past_its_lifetime_and_survives_a_failed_refresh() -> None:
+def test_refresh_ahead_never_answers_a_value_past_its_lifetime_and_waits_after_a_failed_refresh() -> None:
     clock = Clock()
     remembered: Remembered[str, int] = Remembered(60.0, refresh_after_s=5.0, clock=clock)
     loads = []
@@ -164,11 +164,14 @@ def test_refresh_ahead_never_answers_a_value_past_its_lifetime_and_survives_a_fa
         clock.now += 10.0
         answers.append(await remembered.get_many_or_load(["a"], load_many))  # due: its refresh fails
         await asyncio.sleep(0.01)
-        clock.now += 51.0  # 61 s since it was read: expired, loaded in line
+        clock.now += 1.0
+        answers.append(await remembered.get_many_or_load(["a"], load_many))  # not asked again this soon
+        await asyncio.sleep(0.01)
+        clock.now += 50.0  # 61 s since it was read: expired, loaded in line
         answers.append(await remembered.get_many_or_load(["a"], load_many))
         return answers
 
-    assert asyncio.run(run()) == [{"a": 1}, {"a": 1}, {"a": 3}]
+    assert asyncio.run(run()) == [{"a": 1}, {"a": 1}, {"a": 1}, {"a": 3}]
     assert loads == [["a"], ["a"], ["a"]]
 
 
