@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_SECRET = "change-me-in-production"
 # The largest upload the API can be set to accept: far above any product photo, and it bounds what one request
 # (a batch of up to max_batch photos) holds in memory.
-MAX_STORABLE_IMAGE = 15 * 1024 * 1024
+MAX_UPLOAD_LIMIT = 15 * 1024 * 1024
 ENV_PREFIX = "KALAS_"
 # KALAS_ variables that are not the API's, left alone: where the training and benchmark scripts read the shared
 # data (scripts/dataset.py), and what compose.yaml substitutes (image tag, published port).
@@ -50,7 +50,7 @@ class Settings(BaseModel):
     demo_data_dir: Path = Field(SHARED_DATA / "fashion-products",
                                 description="the shared-data-layout directory the demo gallery was built from")
 
-    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, le=MAX_STORABLE_IMAGE)
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, le=MAX_UPLOAD_LIMIT)
     max_batch: int = Field(16, gt=0, le=256)
     session_ttl_s: int = Field(7 * 24 * 3600, gt=0)
     image_url_ttl_s: int = Field(24 * 3600, gt=0)
