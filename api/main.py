@@ -13,18 +13,19 @@ import os
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from api.callbacks import TARGETS_CACHE_S
 from api.catalogue import Catalogues
-from api.core.errors import install_error_handlers
+from api.core.errors import error_body, install_error_handlers
 from api.core.limits import BodyLimit
 from api.core.ratelimit import RateLimiter
 from api.core.remembered import Remembered
 from api.core.settings import Settings
 from api.core.spa import mount_console
 from api.data.db import ensure_indexes, open_client
-from api.data.images import ImageFiles
+from api.data.images import ImageFileError, ImageFiles
 from api.demo import DemoGallery
 from api.deps import ACCOUNT_CACHE_S, KEY_CACHE_S
 from api.fetch import SafeHttp
@@ -51,6 +52,11 @@ def _open_inference(settings: Settings) -> Any:
     if settings.inference_url:
         return TorchServeClient(settings.inference_url, key_file=settings.torchserve_key_file)
     return InProcessClient.from_model_store(settings.model_store)
+
+
+async def _image_file_error(_: Request, error: ImageFileError) -> JSONResponse:
+    status = 503 if error.retryable else 500
+    return JSONResponse(error_body(status, error.message, error.code), status_code=status)
 
 
 def _open_indexes(settings: Settings) -> CatalogueStore:
@@ -110,6 +116,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
     app.state.image_files = ImageFiles(settings.image_dir)
     app.state.inference = app.state.indexes = app.state.db = None
     install_error_handlers(app)
+    app.add_exception_handler(ImageFileError, _image_file_error)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes,
                        max_batch_bytes=settings.max_upload_bytes * settings.max_batch)
     for router in ROUTERS:

@@ -12,6 +12,7 @@ from typing import Any
 from api import catalogue
 from api.core.errors import ApiError
 from api.data import integrations, products
+from api.data.images import ImageFileError
 from api.photos import prepare
 
 
@@ -46,3 +47,5 @@ async def add_to_catalogue(services: Any, job: dict, product: dict, photo: bytes
     except ApiError as error:
         raise CatalogueFailure(f"the photo could not enter the similar-item catalogue: {error.message}",
                                retryable=error.status >= 500) from None
+    except ImageFileError as error:
+        raise CatalogueFailure(f"the photo could not be stored: {error.message}", retryable=error.retryable) from None
