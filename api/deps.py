@@ -37,7 +37,7 @@ def app_image_files(request: Request) -> ImageFiles:
 # hand-off per dependency per request for nothing. Each dependency also costs FastAPI's resolver CPU on every
 # request (about 8 µs each on an annotate request after a pause, measured): the two upload routes the API is timed
 # by (annotate, similar items) and `_authenticate`, which every route runs, take what they need from app state
-# with `app_db`, `app_settings` and `app_catalogues` instead.
+# with `app_db`, `app_settings`, `app_catalogues` and `app_image_files` instead.
 async def _settings(request: Request) -> Settings:
     return app_settings(request)
 
