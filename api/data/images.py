@@ -125,10 +125,11 @@ class ImageFiles:
 
 async def insert_many(db: AsyncDatabase, files: ImageFiles, new: list[NewImage]) -> None:
     """Files first, then the documents; after a failed insert, neither."""
+    if not new:
+        return
     await files.write(new)
     try:
-        if new:
-            await db.images.insert_many([image.document for image in new])
+        await db.images.insert_many([image.document for image in new])
     except BaseException:
         # Should this fail too, its error is raised and the files stay: never a document without its bytes.
         await db.images.delete_many({"_id": {"$in": [image.document["_id"] for image in new]}})
@@ -154,8 +155,7 @@ async def delete(db: AsyncDatabase, files: ImageFiles, account_id: str, image_id
     """The documents first, then their files (a crash between leaves only unnamed files)."""
     if not image_ids:
         return 0
-    owned = {"_id": {"$in": image_ids}, "account": account_id}
-    found = [image async for image in db.images.find(owned, {"account": 1})]
-    deleted = (await db.images.delete_many(owned)).deleted_count
-    await files.remove(found)
+    deleted = (await db.images.delete_many({"_id": {"$in": image_ids}, "account": account_id})).deleted_count
+    # A file sits under its owner's folder, so an id of another shop names no file here: nothing to look up first.
+    await files.remove([{"_id": image_id, "account": account_id} for image_id in image_ids])
     return deleted
