@@ -33,7 +33,7 @@ from PIL import Image
 from handlers.archive import ROOT, build_archives
 from scripts import mongo, torchserve
 from scripts.dataset import SHARED_DATA, Record, read_records
-from scripts.run import wait_for_api
+from scripts.run import state_dirs_env, wait_for_api
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -90,8 +90,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
         server = torchserve.start(store, home=home / "torchserve")
         port = mongo.free_port()
         env = dict(os.environ, KALAS_MONGO_URI=db.uri, KALAS_DATABASE="bench", KALAS_INFERENCE_URL=server.inference_url,
-                   KALAS_INDEX_DIR=str(home / "indexes"), KALAS_IMAGE_DIR=str(home / "images"), KALAS_RATE_LIMIT_PER_MINUTE="1000000",
-                   KALAS_RATE_LIMIT_BURST="100000")
+                   KALAS_RATE_LIMIT_PER_MINUTE="1000000", KALAS_RATE_LIMIT_BURST="100000", **state_dirs_env(home))
         api = start_api(env, home, port)
         base = f"http://127.0.0.1:{port}/api/v1"
         with httpx.Client(timeout=60) as http:

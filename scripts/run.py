@@ -45,6 +45,11 @@ def secret_key(var: Path) -> str:
     return path.read_text().strip()
 
 
+def state_dirs_env(root: Path) -> dict[str, str]:
+    """Where the API and the worker keep their files (the FAISS indexes, the stored images), under `root`."""
+    return {"KALAS_INDEX_DIR": str(root / "indexes"), "KALAS_IMAGE_DIR": str(root / "images")}
+
+
 def port_or_free(port: int) -> int:
     with socket.socket() as sock:
         try:
@@ -106,21 +111,21 @@ def main(argv: list[str] | None = None) -> None:
         port = port_or_free(args.port)
         url = f"http://127.0.0.1:{port}"
         env = dict(os.environ, KALAS_MONGO_URI=database.uri, KALAS_INFERENCE_URL=models.inference_url,
-                   KALAS_INDEX_DIR=str(var / "indexes"), KALAS_IMAGE_DIR=str(var / "images"),
-                   KALAS_SECRET_KEY=secret_key(var))
+                   KALAS_SECRET_KEY=secret_key(var), **state_dirs_env(var))
         api = spawn("api", ["-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
                             "--port", str(port), "--no-access-log"], env, logs)
         started.append(("the API", api))
         wait_for_api(url, api, logs)
         if not args.no_worker:
             started.append(("the worker", spawn("worker", ["-m", "api.worker"], env, logs)))
-        reason = None if args.no_demo else needs_build(CatalogueStore(var / "indexes"), checkpoint_digest(args.checkpoint))
+        indexes = env["KALAS_INDEX_DIR"]
+        reason = None if args.no_demo else needs_build(CatalogueStore(indexes), checkpoint_digest(args.checkpoint))
         if reason:
             # The same build as scripts/demo_gallery.py, into this run's index directory; the API loads the
             # gallery on the first search after the build has swapped it in.
             print(f"building the demo gallery from {DEMO_DATA} in the background ({reason}; see {logs / 'demo-gallery.log'})")
             started.append(("the demo gallery build", spawn("demo-gallery", [
-                "-m", "scripts.reindex", str(DEMO_DATA), "--catalogue", DEMO_CATALOGUE, "--indexes", str(var / "indexes"),
+                "-m", "scripts.reindex", str(DEMO_DATA), "--catalogue", DEMO_CATALOGUE, "--indexes", indexes,
                 "--torchserve", models.inference_url], env, logs)))
         console = "the console" if (ROOT / "web" / "dist" / "index.html").is_file() else "the API (console not built: make web)"
         print(f"\nKalas-Iris is running: open {url}/ for {console}; API docs at {url}/api/v1/docs", flush=True)
