@@ -23,15 +23,18 @@ import tempfile
 import time
 from pathlib import Path
 
-# The policy scripts/torchserve.py gives TorchServe's workers, so that both sides run torch alike; it has to
-# be set before torch is imported (see WAIT_POLICY there).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from scripts import torchserve  # before torch: it does not import it
+
+# The wait policy TorchServe's workers get, so that both sides wait alike; it has to be set before torch is
+# imported. The thread count is not copied: in-process, one model has the whole machine (torch's default of a
+# thread per core), where TorchServe runs a one-thread worker per core for each model (WORKER_ENV).
+os.environ.setdefault("OMP_WAIT_POLICY", torchserve.WORKER_ENV["OMP_WAIT_POLICY"])
 
 import torch  # noqa: E402
 
 from api.inference import InferenceClient, InferenceError, InProcessClient, TorchServeClient  # noqa: E402
 from handlers.archive import ATTRIBUTES, EMBEDDER, ROOT  # noqa: E402
-from scripts import build_archives, torchserve  # noqa: E402
+from scripts import build_archives  # noqa: E402
 from scripts.dataset import SHARED_DATA, read_records  # noqa: E402
 
 BATCH_SIZE = 8  # as config.properties' batchSize, so both sides run the same batches

@@ -31,10 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config.properties"
 LOG_CONFIG = ROOT / "log4j2.xml"
 STATE_DIR = ROOT / "var" / "torchserve"
-# OpenMP threads that spin while waiting turn a busy 2-core machine pathological: measured here under load,
-# Lite0 on one image took 1.7-4.9 s with torch's default (spinning) 2 threads and 67 ms with PASSIVE.
-# Workers inherit it from the JVM; it must be in the environment before torch is imported.
-WAIT_POLICY = "PASSIVE"
+# The workers' OpenMP, set unless the caller's environment sets it (workers inherit it from the JVM; it must be
+# there before torch is imported):
+# - one thread per worker: config.properties runs a worker per core for each model instead. On this 2-core
+#   machine a lone photo took 2.6-3 ms less that way and a burst to one model ran 18-50% faster, while a burst
+#   to both models ran as before (docs/benchmarks.md, "Workers and threads");
+# - PASSIVE waiting, for whoever raises the thread count again: spinning OpenMP threads turn a busy 2-core
+#   machine pathological (Lite0 on one image took 1.7-4.9 s with torch's default 2 spinning threads, 67 ms
+#   with PASSIVE).
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 PORT_KEYS = ("inference_address", "management_address", "metrics_address", "grpc_inference_port", "grpc_management_port")
 
 
@@ -106,7 +111,7 @@ def start(model_store: Path, *, config: Path = CONFIG, home: Path | None = None,
     config_file = instance_config(Path(config), home, model_store, ports)
     env = dict(os.environ, TMPDIR=str(home / "tmp"), TEMP=str(home / "tmp"), LOG_LOCATION=str(home / "logs"),
                METRICS_LOCATION=str(home / "logs"))
-    env.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
+    env = {**WORKER_ENV, **env}
     command = [str(Path(sys.executable).with_name("torchserve")), "--start", "--foreground", "--ncs",
                "--model-store", str(model_store), "--ts-config", str(config_file), "--log-config", str(LOG_CONFIG)]
     with open(home / "logs" / "launcher.log", "ab") as log:
