@@ -6,6 +6,7 @@ probe. Signatures (image URLs, callbacks) are HMAC-SHA256 under keys derived fro
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -65,6 +66,7 @@ def new_id() -> str:
     return secrets.token_hex(12)
 
 
+@functools.lru_cache(maxsize=16)  # a similar-items answer signs ten image URLs: one derivation, not ten
 def _derived_key(secret_key: str, purpose: str) -> bytes:
     return hmac.new(secret_key.encode("utf-8"), purpose.encode("utf-8"), hashlib.sha256).digest()
 
