@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -25,9 +24,7 @@ from handlers.colours import dominant_colours
 
 
 class AttributesHandler(ImageBatchHandler):
-    def initialize(self, context: Any) -> None:
-        super().initialize(context)
-        model_dir = Path(context.system_properties["model_dir"])
+    def setup(self, model_dir: Path) -> None:
         self.labels = json.loads((model_dir / self.settings["labels"]).read_text(encoding="utf-8"))
         self.top_k = int(self.settings.get("top_k", 3))
         self.threshold = float(self.settings.get("attribute_threshold", 0.5))

@@ -3,10 +3,12 @@
 TorchServe hands a handler a list of requests. Each is decoded on its own; one that fails (not an image, a
 bomb, truncated) is answered with a 4xx and `{"error": ...}` for that request alone, while the good images of
 the same batch run through the model as ONE tensor. `handle` is TorchServe's own; only the hooks are here.
-Subclasses set nothing but `answer` (one image's response from the batch's outputs).
+Subclasses give `setup` (what their answers need, read once at start) and `answer` (one image's response from
+the batch's outputs). A worker answers a made-up photo before it reports ready (`warm_up`).
 """
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from handlers.images import ImageError, decode_image, to_tensor
 from handlers.malloc_tuning import keep_activations_in_heap
 
 logger = logging.getLogger(__name__)
+WARM_UP_RUNS = 2
 
 
 @dataclass
@@ -50,7 +53,24 @@ class ImageBatchHandler(BaseHandler):
         self.model = FrozenModel(model.eval().to(memory_format=torch.channels_last), self.preprocessing["image_size"])
         model = context.manifest["model"]
         self.identity = {"name": model["modelName"], "version": model.get("modelVersion", "1.0")}
+        self.setup(model_dir)
+        self.warm_up()
         self.initialized = True
+
+    def setup(self, model_dir: Path) -> None:
+        """A subclass reads what its answers need (labels, settings) here, before the warm-up."""
+
+    def warm_up(self) -> list[dict]:
+        """Answer a made-up photo WARM_UP_RUNS times before the worker reports ready; returns the last answers.
+
+        A worker's first photos otherwise pay for TorchScript profiling the graph on its first run and optimising
+        it on the second, and for the first call of the colour code: measured in-process (one thread), a worker's
+        first photo took 63 ms instead of 22 (attributes) and 34 ms instead of 17 (embedder).
+        """
+        requests = [{"body": warm_up_photo()}]
+        for _ in range(WARM_UP_RUNS):
+            answers = self.postprocess(self.inference(self.preprocess(requests)))
+        return answers
 
     def preprocess(self, data: list[dict]) -> DecodedBatch:
         batch = DecodedBatch(size=len(data))
@@ -93,6 +113,15 @@ class ImageBatchHandler(BaseHandler):
         # The reason phrase travels in an HTTP status line: keep it to ASCII; the body carries the full text.
         self.context.set_response_status(status, message.encode("ascii", "replace").decode(), idx)
         return {"error": message}
+
+
+def warm_up_photo() -> bytes:
+    """A JPEG shaped like a product photo: a dark blue garment-sized block on a light background."""
+    image = Image.new("RGB", (240, 320), (236, 236, 232))
+    image.paste((30, 50, 110), (60, 60, 180, 280))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
 
 
 def request_body(request: dict) -> bytes:

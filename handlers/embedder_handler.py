@@ -5,7 +5,7 @@ archive's `embedding_dim` setting and is checked against the model's output.
 """
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import torch.nn.functional as F
 from PIL import Image
@@ -14,8 +14,7 @@ from handlers.base_handler import ImageBatchHandler
 
 
 class EmbedderHandler(ImageBatchHandler):
-    def initialize(self, context: Any) -> None:
-        super().initialize(context)
+    def setup(self, model_dir: Path) -> None:
         self.dim = int(self.settings["embedding_dim"])
 
     def answer(self, outputs: dict, row: int, image: Image.Image) -> dict:

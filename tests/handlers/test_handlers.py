@@ -73,6 +73,15 @@ def test_embedder_answers_unit_vectors_and_refuses_bad_input(served_models: dict
     assert bad_status == 400 and "not an image" in bad_body["error"]
 
 
+def test_the_warm_up_photo_goes_the_whole_way_through_each_handler(served_models: dict[str, ServedModel]):
+    # The warm-up (before a worker reports ready) must run what a shop's photo runs, not be refused at decoding.
+    (attributes,) = served_models[ATTRIBUTES].handler.warm_up()
+    assert attributes["category"] and attributes["colours"] and "error" not in attributes
+    assert attributes["colours"][0]["name"] in {"Blue", "Navy"}  # the dark blue block, not the light background
+    (embedding,) = served_models[EMBEDDER].handler.warm_up()
+    assert embedding["dim"] == len(embedding["embedding"]) == 256
+
+
 def _workers(torchserve, model: str) -> list[tuple[int, str]]:
     """(pid, status) of each of the model's workers."""
     (description,) = httpx.get(f"{torchserve.management_url}/models/{model}", timeout=10).json()
