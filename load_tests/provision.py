@@ -9,9 +9,8 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.core.settings import Settings
 from api.inference import torchserve_key
-from load_tests.stack import Stack
+from load_tests.stack import RATE_LIMIT_BURST, Stack
 from scripts.dataset import SHARED_DATA, read_records, split
 
 WEBHOOK_SECRET = "load-test webhook secret"
@@ -67,7 +66,8 @@ def provision(stack: Stack, home: Path, shops: int = 8) -> dict:
         "shops": [{"key": s["key"]} for s in annotating],
         "catalogue_shop": {"key": catalogue["key"]},
         "probe_key": probe["key"],
-        "probe_requests": Settings.model_fields["rate_limit_burst"].default + 10,
+        # Sent at once; at most ~20 tokens refill while the API answers them, so about 20 must be refused.
+        "probe_requests": RATE_LIMIT_BURST + 40,
         "webhooks": {"delivery_path": urlsplit(delivery_url).path, "secret": WEBHOOK_SECRET, "webhook_id": webhook.id,
                      "products": [stack.store.catalogue.view(p["id"]) for p in products], "burst": BURST},
         "torchserve": {"inference_url": stack.torchserve.inference_url, "key": torchserve_key(stack.key_file)},

@@ -15,6 +15,13 @@ from tests.support.production_torchserve import build_model_store, key_file, sta
 from tests.support.woocommerce import WooCommerceStore
 
 DATABASE = "kalas_load"
+# Each API key's limit for the run. The annotators are closed loops that find the service's capacity, one key
+# each; with two one-thread TorchServe workers per model one of them reached about 10 requests a second here,
+# the default limit (600 a minute), so the run measured the limiter instead of the service (35 annotate 429s
+# in a 2-minute run). 30 a second is above what one annotator reaches, and far below what /auth/me is answered
+# at, so the rate-limit probe's burst still overruns its key (load_tests/provision.py).
+RATE_LIMIT_PER_MINUTE = 1800
+RATE_LIMIT_BURST = 20
 
 
 @dataclass
@@ -46,7 +53,8 @@ def start_stack(home: Path, checkpoint: Path) -> Stack:
         started.append(store.stop)
         env = service_env(database.uri, DATABASE, home / "indexes", [f"127.0.0.1:{store.port}"], torchserve.inference_url)
         env |= {"KALAS_ENVIRONMENT": "production", "KALAS_SECRET_KEY": secrets.token_urlsafe(48),
-                "KALAS_TORCHSERVE_KEY_FILE": str(key_file(torchserve))}
+                "KALAS_TORCHSERVE_KEY_FILE": str(key_file(torchserve)),
+                "KALAS_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT_PER_MINUTE), "KALAS_RATE_LIMIT_BURST": str(RATE_LIMIT_BURST)}
         service = Service(env, home)
         started.append(service.stop)
         service.start_api()
