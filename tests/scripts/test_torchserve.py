@@ -40,6 +40,20 @@ def test_a_second_instance_runs_beside_the_first_and_stops_without_leftovers(tor
     assert httpx.get(f"{torchserve.inference_url}/ping", timeout=5).status_code == 200  # the first one still serves
 
 
+def test_each_model_has_two_workers_each_running_torch_on_one_thread(torchserve):
+    workers = {model: httpx.get(f"{torchserve.management_url}/models/{model}", timeout=10).json()[0]["workers"]
+               for model in torchserve.models()}
+    assert {model: len(found) for model, found in workers.items()} == {"fashion-attributes": 2, "fashion-embedder": 2}
+    for found in workers.values():
+        for worker in found:
+            process = psutil.Process(worker["pid"])
+            # one thread unless the environment running the tests asks for another count (WORKER_ENV yields to it)
+            wanted = ts.os.environ.get("OMP_NUM_THREADS", ts.WORKER_ENV["OMP_NUM_THREADS"])
+            assert process.environ()["OMP_NUM_THREADS"] == wanted, process.cmdline()
+            if wanted == "1":
+                assert process.num_threads() <= 2, process.cmdline()
+
+
 def test_the_instance_config_keeps_the_shipped_settings_and_replaces_the_ports(tmp_path: Path):
     config = ts.instance_config(ts.CONFIG, tmp_path, tmp_path / "store", [1001, 1002, 1003, 1004, 1005]).read_text()
     assert "inference_address=http://127.0.0.1:1001" in config
