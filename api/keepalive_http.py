@@ -122,7 +122,7 @@ class KeepAliveHttp:
         self._idle: list[_Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._max_in_flight = max_in_flight
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._slots: asyncio.Semaphore | None = None  # made with the event loop's connections (_slots_here)
 
     async def request(self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None,
                       timeout: float) -> Answer:
@@ -130,8 +130,7 @@ class KeepAliveHttp:
         head += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         request = head.encode("latin-1") + b"\r\n" + body
         async with asyncio.timeout(timeout):
-            self._use_loop()
-            async with self._slots:
+            async with self._slots_here():
                 connection, reused = await self._take()
                 try:
                     answer = await connection.send(request)
@@ -150,13 +149,15 @@ class KeepAliveHttp:
         for connection in idle:
             connection.transport.close()
 
-    def _use_loop(self) -> None:
+    def _slots_here(self) -> asyncio.Semaphore:
+        """The bound on requests in flight, for the running event loop."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
+        if self._loop is not loop:  # also the first time: no loop yet
             # Connections and the semaphore belong to the event loop that made them; a client used from another
             # loop (a script's second asyncio.run) starts afresh.
             self._idle, self._loop = [], loop
             self._slots = asyncio.Semaphore(self._max_in_flight)
+        return self._slots
 
     async def _take(self) -> tuple[_Connection, bool]:
         while self._idle:
