@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from api.core.settings import Settings
 from api.inference import InProcessClient
 from api.main import create_app
-from tests.support.data_dirs import image_dir_beside
+from tests.support.data_dirs import files_under, image_dir_beside
 from tests.support.image_host import ImageHost, start_image_host, stop_image_host
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -49,7 +49,7 @@ class Shop:
 
 def image_files(settings: Settings) -> list[Path]:
     """The stored images' files (api/data/images.py), as the server keeps them."""
-    return sorted(p for p in settings.image_dir.rglob("*") if p.is_file()) if settings.image_dir.exists() else []
+    return files_under(settings.image_dir)
 
 
 def create_shop(client: TestClient, name: str = "shop-a") -> Shop:

@@ -12,6 +12,7 @@ from api.data.images import ImageFiles, new_image
 from api.inference import InProcessClient
 from api.main import create_app
 from tests.api.conftest import create_shop, image_files, make_settings
+from tests.support.data_dirs import files_under
 from tests.support.mongo import start_mongo, stop_mongo
 
 
@@ -72,7 +73,7 @@ def test_files_are_written_whole_or_not_at_all(tmp_path):
     files.write_all([good])
     assert files.read(good.document) == b"first"
     files.remove_all([good.document, good.document])  # removing twice is harmless
-    assert [p for p in (tmp_path / "images").rglob("*") if p.is_file()] == []
+    assert files_under(tmp_path / "images") == []
 
 
 def test_an_unwritable_image_directory_is_a_clear_503_and_stores_nothing(model_client, model_settings, mongo_server,

@@ -15,6 +15,7 @@ from api.inference import InProcessClient
 from api.integrations.catalogue import CatalogueFailure, add_to_catalogue
 from api.integrations.pipeline import Services
 from index import CatalogueStore
+from tests.support.data_dirs import files_under
 
 ACCOUNT, INTEGRATION = "a1b2c3", "d4e5f6"
 PRODUCT = {"id": 17, "name": "Linen shirt", "permalink": "https://shop.example/linen-shirt"}
@@ -50,7 +51,7 @@ def test_a_store_photo_enters_the_catalogue_with_its_file(mongo_server, mongo_da
     images = tmp_path / "images"
     product_id, failure, counts = _add(mongo_server, mongo_database, served_models, tmp_path, images, photo)
     assert failure is None and product_id and counts == (1, 1)
-    [stored] = [p for p in images.rglob("*") if p.is_file()]
+    [stored] = files_under(images)
     assert stored.read_bytes() == photo and stored.parent.name == ACCOUNT
 
 

@@ -27,3 +27,8 @@ def make_directory(source: Path, target: Path, count: int, rows_from: int = 0) -
 def image_dir_beside(index_dir: Path) -> Path:
     """The image directory of a test's service: beside its index directory, in the test's own space."""
     return index_dir.with_name(index_dir.name + "-images")
+
+
+def files_under(directory: Path) -> list[Path]:
+    """Every file below `directory` (none when it does not exist), sorted: what an image store holds."""
+    return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
