@@ -1,8 +1,9 @@
 """Cache of the frozen backbone's output per image, so training runs many epochs without re-decoding photos.
 
 For each data directory the output of Lite0's stem and blocks [0, tune_from) (fp16, [192, 7, 7] at 224 px) is
-stored under `var/cache/features/<key>/part-*.pt`, where the key covers the directory, the input size, the
-split block, the backbone weights' sha256 and the view, so a change to any of them never reuses a stale tensor.
+stored under `var/cache/features/<key>/part-*.pt`, where the key covers the directory, the input size, how the
+model is framed a photo (handlers/images.py), the split block, the backbone weights' sha256 and the view, so a
+change to any of them never reuses a stale tensor.
 View 0 is the photo as served; view v > 0 is an augmented copy (`augment`: a random crop, a mirror, a little
 light), seeded by (image id, v) so the same view is the same pixels on every machine and every run. Parts are
 written every `PART_SIZE` images: an interrupted run keeps what it finished, and a grown directory (a newer
@@ -21,7 +22,7 @@ import torch
 from PIL import Image, ImageEnhance
 from tqdm import tqdm
 
-from handlers.images import decode_image, to_tensor
+from handlers.images import FRAMING, decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, EfficientNetLite0
 from scripts.dataset import Record, iter_batches
 
@@ -31,8 +32,8 @@ CACHE_ROOT = Path("var/cache/features")
 
 
 def cache_dir(data_dir: Path, tune_from: int, weights_sha: str, root: Path = CACHE_ROOT, view: int = 0) -> Path:
-    key = f"{data_dir.resolve()}|{INPUT_SIZE}|{tune_from}|{weights_sha}"
-    if view:  # view 0 keeps the key it always had: existing caches stay valid
+    key = f"{data_dir.resolve()}|{INPUT_SIZE}|{FRAMING}|{tune_from}|{weights_sha}"
+    if view:
         key += f"|view{view}"
     return root / f"{data_dir.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from handlers.images import ImageError, decode_image, to_tensor
+from handlers.images import CLOSE_UP, ImageError, decode_image, is_studio_shot, model_view, to_tensor
+from scripts.dataset import read_records, split
 from tests.support import images as make
 
 
@@ -113,7 +114,56 @@ def test_min_side_decodes_large_jpegs_smaller_but_not_below_it() -> None:
     assert image.size[0] < 2400
 
 
-def test_to_tensor_pads_to_square_on_white_and_normalises() -> None:
+def garment_on(background: tuple[int, int, int], size: tuple[int, int] = (120, 160)) -> Image.Image:
+    """A blue garment-sized block in the middle of a portrait photo on `background`."""
+    image = Image.new("RGB", size, background)
+    width, height = size
+    image.paste(make.BLUE, (width // 4, height // 6, 3 * width // 4, 5 * height // 6))
+    return image
+
+
+def blue_pixels(view: np.ndarray) -> int:
+    return int(np.sum((view[..., 2] > 200) & (view[..., 0] < 60)))
+
+
+def test_a_studio_shot_is_shown_whole_padded_to_a_square_on_white() -> None:
+    photo = garment_on((250, 250, 248))
+    assert is_studio_shot(photo)
+    view = model_view(photo, 64)
+    assert view.shape == (64, 64, 3) and view.dtype == np.uint8
+    assert view[32, 0].tolist() == [255, 255, 255]  # the padding at the sides
+    assert view[0, 32].tolist() == [250, 250, 248]  # the photo's own top edge: nothing cut off
+    assert blue_pixels(view) == pytest.approx(64 * 0.75 * 0.5 * 64 * 2 / 3, rel=0.1)
+
+
+@pytest.mark.parametrize("background", [(150, 100, 60), (200, 200, 200), (240, 240, 200)], ids=["carpet", "grey", "cream"])
+def test_any_other_photo_is_shown_closer(background: tuple[int, int, int]) -> None:
+    photo = garment_on(background)
+    studio = garment_on((250, 250, 248))
+    assert not is_studio_shot(photo)
+    view, whole = model_view(photo, 64), model_view(studio, 64)
+    assert view.shape == (64, 64, 3)
+    # The same garment, CLOSE_UP times closer: CLOSE_UP² as many of its pixels, and the photo's top edge cut off.
+    assert blue_pixels(view) / blue_pixels(whole) == pytest.approx(CLOSE_UP**2, rel=0.05)
+    assert view[0, 32].tolist() == list(background)
+
+
+def test_a_white_border_with_a_garment_touching_it_is_still_a_studio_shot() -> None:
+    photo = Image.new("RGB", (120, 160), (255, 255, 255))
+    photo.paste(make.BLUE, (30, 40, 90, 160))  # trousers on a model: the legs reach the bottom edge
+    assert is_studio_shot(photo)
+
+
+def test_shop_photos_are_studio_shots_and_consumer_photos_are_not(shared_data: Path) -> None:
+    def studio_share(name: str) -> float:
+        records = split(read_records(shared_data / name))[1][:60]
+        return np.mean([is_studio_shot(decode_image(r.image.read_bytes(), min_side=224)) for r in records])
+
+    assert studio_share("fashion-products") >= 0.95
+    assert studio_share("clothing") <= 0.05
+
+
+def test_to_tensor_normalises_the_framed_view() -> None:
     portrait = Image.new("RGB", (50, 100), (0, 0, 0))
     mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
     batch = to_tensor([portrait, portrait], 32, mean, std)

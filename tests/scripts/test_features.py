@@ -8,6 +8,7 @@ import torch
 from handlers.images import decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, load_efficientnet_lite0
 from scripts.dataset import read_records
+from scripts import features
 from scripts.features import augment, cache_dir, cached_features, load_cached
 
 
@@ -44,10 +45,13 @@ def test_cache_is_filled_once_and_grows_by_the_new_images_only(photos: Path, tmp
     assert torch.allclose(grown[3].float(), direct[0], atol=2e-2, rtol=1e-2)
 
 
-def test_cache_key_covers_directory_split_block_and_weights(photos: Path, tmp_path: Path) -> None:
+def test_cache_key_covers_directory_framing_split_block_and_weights(photos: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     keys = {cache_dir(photos, 14, "a", tmp_path), cache_dir(photos, 13, "a", tmp_path), cache_dir(photos, 14, "b", tmp_path),
             cache_dir(tmp_path, 14, "a", tmp_path), cache_dir(photos, 14, "a", tmp_path, view=1)}
-    assert len(keys) == 5
+    monkeypatch.setattr(features, "FRAMING", "another framing")  # as if handlers/images.py framed photos otherwise
+    keys.add(cache_dir(photos, 14, "a", tmp_path))
+    assert len(keys) == 6
 
 
 def test_augmented_views_are_seeded_by_photo_and_view(photos: Path, tmp_path: Path) -> None:
