@@ -9,13 +9,14 @@ and is built on first use, about 7,700 images through whichever inference client
 or from a shell: python -m scripts.demo_gallery [--torchserve URL | --model-store DIR | --checkpoint DIR]
 
 A gallery embedded by one model is meaningless to another (the embedding spaces differ), so the gallery's
-directory records the sha256 of the checkpoint's weights it was built with (`model.sha256`): `make run` rebuilds
-a gallery whose stamp is missing or names other weights (`is_current`).
+directory records a digest of the checkpoint's weights and of how photos were framed for them (`model.sha256`):
+`make run` rebuilds a gallery whose stamp is missing or names another model (`is_current`).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import sys
 from pathlib import Path
 
@@ -33,35 +34,38 @@ DEMO_INDEXES = ROOT / "var" / "indexes"
 MODEL_STAMP = "model.sha256"
 
 
-def checkpoint_digest(checkpoint_dir: Path = DEFAULT_CHECKPOINT) -> str:
-    """What identifies the embedder's weights: the sha256 of the checkpoint's heads.pt (the tuned blocks and heads)."""
+def embedder_digest(checkpoint_dir: Path = DEFAULT_CHECKPOINT) -> str:
+    """What identifies the embedder: the sha256 of the checkpoint's heads.pt (the tuned blocks and heads) together
+    with how photos are framed for it (handlers/images.py): a change to either gives other vectors."""
+    from handlers import images
     from handlers.models.fashion import WEIGHTS_FILE
     from scripts.provenance import file_sha256
 
-    return file_sha256(Path(checkpoint_dir) / WEIGHTS_FILE)
+    weights = file_sha256(Path(checkpoint_dir) / WEIGHTS_FILE)
+    return hashlib.sha256(f"{weights}|{images.FRAMING}".encode()).hexdigest()
 
 
 def stamp_model(store: CatalogueStore, digest: str) -> None:
-    """Record that the demo gallery is (being) embedded by the weights with `digest`."""
+    """Record that the demo gallery is (being) embedded by the model with `digest` (`embedder_digest`)."""
     directory = store.directory(DEMO_CATALOGUE)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MODEL_STAMP).write_text(digest + "\n", encoding="utf-8")
 
 
 def is_current(store: CatalogueStore, digest: str) -> bool:
-    """True when the demo gallery exists and was embedded by the weights with `digest`."""
+    """True when the demo gallery exists and was embedded by the model with `digest`."""
     stamp = store.directory(DEMO_CATALOGUE) / MODEL_STAMP
     return store.exists(DEMO_CATALOGUE) and stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest
 
 
 def needs_build(store: CatalogueStore, weights: str | None, *, rebuild: bool = False) -> str | None:
-    """Why the demo gallery must be built now (None: it is usable as it is). A gallery embedded by other weights
+    """Why the demo gallery must be built now (None: it is usable as it is). A gallery embedded by another model
     (or when `rebuild`) is dropped first; `weights` (None when unknown) is stamped on the one about to be built."""
     if store.exists(DEMO_CATALOGUE):
         if rebuild:
             reason = "a rebuild was asked for"
         elif weights and not is_current(store, weights):
-            reason = "it was embedded by other model weights"
+            reason = "it was embedded by another model (other weights or framing)"
         else:
             return None
         store.drop(DEMO_CATALOGUE)
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     store = CatalogueStore(DEMO_INDEXES)
     # Embedded here from a checkpoint, its weights are known; through a server or a model store they are not.
-    weights = None if (args.torchserve or args.model_store) else checkpoint_digest(args.checkpoint or DEFAULT_CHECKPOINT)
+    weights = None if (args.torchserve or args.model_store) else embedder_digest(args.checkpoint or DEFAULT_CHECKPOINT)
     reason = needs_build(store, weights, rebuild=args.rebuild)
     if reason:
         print(f"building the demo gallery: {reason}", file=sys.stderr)

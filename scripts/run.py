@@ -25,7 +25,7 @@ import httpx
 from handlers.archive import DEFAULT_CHECKPOINT, ROOT
 from index import CatalogueStore
 from scripts import build_archives, mongo, torchserve
-from scripts.demo_gallery import DEMO_CATALOGUE, DEMO_DATA, checkpoint_digest, needs_build
+from scripts.demo_gallery import DEMO_CATALOGUE, DEMO_DATA, embedder_digest, needs_build
 
 
 class Stop(Exception):
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_worker:
             started.append(("the worker", spawn("worker", ["-m", "api.worker"], env, logs)))
         indexes = env["KALAS_INDEX_DIR"]
-        reason = None if args.no_demo else needs_build(CatalogueStore(indexes), checkpoint_digest(args.checkpoint))
+        reason = None if args.no_demo else needs_build(CatalogueStore(indexes), embedder_digest(args.checkpoint))
         if reason:
             # The same build as scripts/demo_gallery.py, into this run's index directory; the API loads the
             # gallery on the first search after the build has swapped it in.
