@@ -20,7 +20,7 @@ MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 # Transparent product cut-outs are shown on white in shops, so that is what the model should see.
 BACKGROUND = (255, 255, 255)
-# How the model is framed a photo (`model_view`). A studio shot, a backdrop of near-white pixels (every channel at
+# How a photo is framed for the model (`model_view`). A studio shot, a backdrop of near-white pixels (every channel at
 # least STUDIO_WHITE, within STUDIO_SPREAD of each other) on at least STUDIO_SHARE of its border ring, is shown
 # whole. Any other photo (a garment on a bed, a floor, a rail) is shown CLOSE_UP times closer, its edges cut off.
 STUDIO_WHITE = 225
@@ -30,7 +30,7 @@ CLOSE_UP = 8 / 7
 RING_GRID = 48  # the border ring is read on a copy this many pixels square...
 RING_WIDTH = 4  # ...this many pixels deep
 # Named in the training feature caches' keys (scripts/features.py): features cached under another framing are stale.
-FRAMING = f"studio{STUDIO_WHITE}-{STUDIO_SPREAD}-{STUDIO_SHARE}|close{CLOSE_UP:.4f}"
+FRAMING = f"studio{STUDIO_WHITE}-{STUDIO_SPREAD}-{STUDIO_SHARE}-{RING_GRID}/{RING_WIDTH}|close{CLOSE_UP:.4f}"
 
 
 class ImageError(ValueError):

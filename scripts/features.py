@@ -1,9 +1,9 @@
 """Cache of the frozen backbone's output per image, so training runs many epochs without re-decoding photos.
 
 For each data directory the output of Lite0's stem and blocks [0, tune_from) (fp16, [192, 7, 7] at 224 px) is
-stored under `var/cache/features/<key>/part-*.pt`, where the key covers the directory, the input size, how the
-model is framed a photo (handlers/images.py), the split block, the backbone weights' sha256 and the view, so a
-change to any of them never reuses a stale tensor.
+stored under `var/cache/features/<key>/part-*.pt`, where the key covers the directory, the input size, how a
+photo is framed for the model (handlers/images.py), the split block, the backbone weights' sha256 and the view,
+so a change to any of them never reuses a stale tensor.
 View 0 is the photo as served; view v > 0 is an augmented copy (`augment`: a random crop, a mirror, a little
 light), seeded by (image id, v) so the same view is the same pixels on every machine and every run. Parts are
 written every `PART_SIZE` images: an interrupted run keeps what it finished, and a grown directory (a newer
