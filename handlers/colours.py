@@ -154,7 +154,8 @@ def centre_weights(mask: np.ndarray) -> np.ndarray:
 
 def downscale(image: Image.Image) -> np.ndarray:
     """sRGB in [0, 1] as [H, W, 3], the longer side at most `WORK_SIDE`."""
-    image = image.convert("RGB")
+    if image.mode != "RGB":  # convert() copies even an RGB image: the whole decoded photo, for nothing
+        image = image.convert("RGB")
     longest = max(image.size)
     if longest > WORK_SIDE:
         # reduce() by an integer factor first is much faster than resampling a phone photo in one step.

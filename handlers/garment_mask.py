@@ -84,13 +84,19 @@ def _background_distance(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     return np.sqrt((difference[..., 0] / 2) ** 2 + difference[..., 1] ** 2 + difference[..., 2] ** 2)
 
 
-def _border_pixels(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ring's pixels [N, 3] and the angular segment around the centre each lies in."""
-    height, width, _ = lab.shape
+def border_ring(height: int, width: int) -> np.ndarray:
+    """Boolean [H, W]: the frame's border ring, BORDER_FRACTION of the shorter side deep (also what
+    handlers/images.py reads a studio backdrop from)."""
     ring = max(1, round(min(height, width) * BORDER_FRACTION))
     mask = np.zeros((height, width), dtype=bool)
     mask[:ring, :] = mask[-ring:, :] = mask[:, :ring] = mask[:, -ring:] = True
-    rows, columns = np.nonzero(mask)
+    return mask
+
+
+def _border_pixels(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ring's pixels [N, 3] and the angular segment around the centre each lies in."""
+    height, width, _ = lab.shape
+    rows, columns = np.nonzero(border_ring(height, width))
     angles = np.arctan2(rows - (height - 1) / 2, columns - (width - 1) / 2)
     segments = ((angles + np.pi) / (2 * np.pi) * BORDER_SEGMENTS).astype(int) % BORDER_SEGMENTS
     return lab[rows, columns], segments

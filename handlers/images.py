@@ -15,6 +15,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from handlers.colours import WORK_SIDE, downscale
+from handlers.garment_mask import BORDER_FRACTION, border_ring
+
 MAX_BYTES = 20 * 1024 * 1024
 # 40 megapixels covers every phone and shop camera; beyond it decoding costs hundreds of MB per image.
 MAX_PIXELS = 40_000_000
@@ -23,14 +26,14 @@ BACKGROUND = (255, 255, 255)
 # How a photo is framed for the model (`model_view`). A studio shot, a backdrop of near-white pixels (every channel at
 # least STUDIO_WHITE, within STUDIO_SPREAD of each other) on at least STUDIO_SHARE of its border ring, is shown
 # whole. Any other photo (a garment on a bed, a floor, a rail) is shown CLOSE_UP times closer, its edges cut off.
-STUDIO_WHITE = 225
-STUDIO_SPREAD = 15
+STUDIO_WHITE = 225 / 255
+STUDIO_SPREAD = 15 / 255
 STUDIO_SHARE = 0.5
 CLOSE_UP = 8 / 7
-RING_GRID = 48  # the border ring is read on a copy this many pixels square...
-RING_WIDTH = 4  # ...this many pixels deep
-# Named in the training feature caches' keys (scripts/features.py): features cached under another framing are stale.
-FRAMING = f"studio{STUDIO_WHITE}-{STUDIO_SPREAD}-{STUDIO_SHARE}-{RING_GRID}/{RING_WIDTH}|close{CLOSE_UP:.4f}"
+# Named in the training feature caches' keys (scripts/features.py): features cached under another framing are
+# stale. The ring is read the way the garment mask reads it, on the colour code's small copy of the photo.
+FRAMING = (f"studio{STUDIO_WHITE:.4f}-{STUDIO_SPREAD:.4f}-{STUDIO_SHARE}-{WORK_SIDE}/{BORDER_FRACTION:.4f}"
+           f"|close{CLOSE_UP:.4f}")
 
 
 class ImageError(ValueError):
@@ -149,31 +152,26 @@ def model_view(image: Image.Image, size: int) -> np.ndarray:
 
     The photo is padded to a square on white and resized, so the whole garment stays in view undistorted (a
     centre crop of the photo itself would cut the hem or the sleeves off a portrait). A photo that is not a
-    studio shot (`is_studio_shot`) is then shown CLOSE_UP times closer: padded at 8/7 of `size`, its central
-    `size` pixels. Training shows the network crops keeping 55–100% of a photo (scripts/features.py), so it
-    knows garments a little larger than the whole frame shows them; on consumer photos the closer view scored
-    about two points higher, on studio shots a little lower (docs/model_card.md, "Framing").
+    studio shot (`is_studio_shot`) is shown CLOSE_UP times closer: padded at 8/7 of `size`, its central `size`
+    pixels. Training shows the network crops keeping 55–100% of a photo (scripts/features.py), so it knows
+    garments a little larger than the whole frame shows them; on consumer photos the closer view scored about
+    two points higher, on studio shots a little lower (docs/model_card.md, "Framing").
     """
-    if is_studio_shot(image):
-        return np.asarray(ImageOps.pad(image, (size, size), method=Image.Resampling.BILINEAR, color=BACKGROUND))
-    wide = round(size * CLOSE_UP)
-    offset = (wide - size) // 2
+    wide = size if is_studio_shot(image) else round(size * CLOSE_UP)
     padded = ImageOps.pad(image, (wide, wide), method=Image.Resampling.BILINEAR, color=BACKGROUND)
-    return np.asarray(padded.crop((offset, offset, offset + size, offset + size)))
+    offset = (wide - size) // 2
+    return np.asarray(padded.crop((offset, offset, offset + size, offset + size)) if offset else padded)
 
 
 def is_studio_shot(image: Image.Image) -> bool:
     """Whether the photo's border ring is mostly a white backdrop (the module's STUDIO_* settings).
 
-    Read on a RING_GRID-pixel copy: about 0.2 ms for a 224-pixel photo and 0.3 ms for a 400×533 one (the model
-    takes about 13.5 ms). On the validation photos, 99.65% of fashion-products' shop photos and 0.5% of
-    clothing's consumer photos are studio shots by this test.
+    Read on the small copy the colour code works on (`downscale`), over the ring the garment mask reads its
+    background from (`border_ring`). On the validation photos, 99.9% of fashion-products' shop photos and 0.5%
+    of clothing's consumer photos are studio shots by this test.
     """
-    # reduce() by an integer factor first: resampling the whole photo in one step costs three times as much.
-    reduced = image.reduce(max(1, min(image.size) // RING_GRID))
-    small = np.asarray(reduced.resize((RING_GRID, RING_GRID), Image.Resampling.BOX), dtype=np.int16)
-    inner = small[RING_WIDTH:-RING_WIDTH]
-    ring = np.concatenate([small[:RING_WIDTH].reshape(-1, 3), small[-RING_WIDTH:].reshape(-1, 3),
-                           inner[:, :RING_WIDTH].reshape(-1, 3), inner[:, -RING_WIDTH:].reshape(-1, 3)])
-    backdrop = (ring.min(axis=1) >= STUDIO_WHITE) & (np.ptp(ring, axis=1) <= STUDIO_SPREAD)
+    small = downscale(image)
+    ring = small[border_ring(*small.shape[:2])]
+    low = ring.min(axis=1)
+    backdrop = (low >= STUDIO_WHITE) & (ring.max(axis=1) - low <= STUDIO_SPREAD)
     return bool(backdrop.mean() >= STUDIO_SHARE)
