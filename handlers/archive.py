@@ -15,6 +15,7 @@ model-config.yaml would override it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -35,6 +36,34 @@ PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "fashion"
 SETTINGS = {"top_k": 5, "attribute_threshold": 0.3, "colours": 3}
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weights_digest(weights: Path) -> str:
+    """What identifies a model's answers: the sha256 of its trained weights together with how photos are framed
+    for it (handlers/images.py). A change to either gives other scores and other vectors, and embeddings of two
+    digests do not compare with each other."""
+    from handlers import images
+
+    return hashlib.sha256(f"{file_sha256(weights)}|{images.FRAMING}".encode()).hexdigest()
+
+
+def archived_weights(model_dir: Path, settings: dict) -> Path:
+    """The archive's trained weights: the default model's heads.pt (its tuned blocks and heads; the backbone's
+    ImageNet part is the package's, fixed by its version) or the MMFashion checkpoint."""
+    spec = settings["model"]
+    if spec["kind"] == "fashion":
+        from handlers.models.fashion import WEIGHTS_FILE
+
+        return model_dir / spec["checkpoint"] / WEIGHTS_FILE
+    return model_dir / spec["weights"]
 
 
 def load_archived_model(model_dir: Path, settings: dict) -> tuple[nn.Module, dict]:

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from ts.torch_handler.base_handler import BaseHandler
 
-from handlers.archive import load_archived_model
+from handlers.archive import archived_weights, load_archived_model, weights_digest
 from handlers.frozen_model import FrozenModel
 from handlers.images import ImageError, decode_image, to_tensor
 from handlers.malloc_tuning import keep_activations_in_heap
@@ -52,7 +52,10 @@ class ImageBatchHandler(BaseHandler):
         # 34 ms for one image. Freezing then folds batch norm into them (handlers/frozen_model.py).
         self.model = FrozenModel(model.eval().to(memory_format=torch.channels_last), self.preprocessing["image_size"])
         model = context.manifest["model"]
-        self.identity = {"name": model["modelName"], "version": model.get("modelVersion", "1.0")}
+        # The digest tells answers of two builds apart even under one version: an embedding is only comparable
+        # with embeddings of the same digest (api/reembed.py).
+        self.identity = {"name": model["modelName"], "version": model.get("modelVersion", "1.0"),
+                         "digest": weights_digest(archived_weights(model_dir, self.settings))}
         self.setup(model_dir)
         self.warm_up()
         self.initialized = True

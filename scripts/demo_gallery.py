@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import sys
 from pathlib import Path
 
 from api.inference import InferenceClient
-from handlers.archive import DEFAULT_CHECKPOINT
+from handlers.archive import DEFAULT_CHECKPOINT, weights_digest
+from handlers.models.fashion import WEIGHTS_FILE
 from index import CatalogueIndex, CatalogueStore
 from scripts.catalogue_reader import DirectoryReader
 from scripts.dataset import SHARED_DATA
@@ -35,14 +35,8 @@ MODEL_STAMP = "model.sha256"
 
 
 def embedder_digest(checkpoint_dir: Path = DEFAULT_CHECKPOINT) -> str:
-    """What identifies the embedder: the sha256 of the checkpoint's heads.pt (the tuned blocks and heads) together
-    with how photos are framed for it (handlers/images.py): a change to either gives other vectors."""
-    from handlers import images
-    from handlers.models.fashion import WEIGHTS_FILE
-    from scripts.provenance import file_sha256
-
-    weights = file_sha256(Path(checkpoint_dir) / WEIGHTS_FILE)
-    return hashlib.sha256(f"{weights}|{images.FRAMING}".encode()).hexdigest()
+    """The digest the embedder built from this checkpoint reports in its answers (handlers/archive.py)."""
+    return weights_digest(Path(checkpoint_dir) / WEIGHTS_FILE)
 
 
 def stamp_model(store: CatalogueStore, digest: str) -> None:

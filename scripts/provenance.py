@@ -1,18 +1,9 @@
-"""Where a trained artefact came from: file digests, the git commit, portable data paths."""
+"""Where a trained artefact came from: the git commit, portable data paths (file digests: handlers/archive.py)."""
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 from pathlib import Path
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def git_commit() -> str:

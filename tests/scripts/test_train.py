@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from handlers.archive import DEFAULT_CHECKPOINT
+from handlers.archive import DEFAULT_CHECKPOINT, file_sha256
 from handlers.images import decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, build_model, load_efficientnet_lite0, load_fashion_model
 from handlers.taxonomy import load_taxonomy
 from scripts.dataset import is_validation, read_records
-from scripts.provenance import file_sha256, portable_path
+from scripts.provenance import portable_path
 from scripts.train import PhotoRows, Trainer, main, parse_args, train
 from scripts.train_data import Examples, label_space, node_labels, read_examples, split_examples
 from scripts.train_metrics import validate
