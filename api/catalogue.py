@@ -98,17 +98,31 @@ class Catalogues:
         self._products.forget((account_id, product_id))
 
     async def upsert(self, db: AsyncDatabase, account_id: str, product: dict) -> None:
-        self.forget_product(account_id, product["_id"])
-        vectors = np.asarray(product["embeddings"], dtype=np.float32)
+        await self.upsert_many(db, account_id, [product])
+
+    async def upsert_many(self, db: AsyncDatabase, account_id: str, changed: Sequence[dict]) -> None:
+        """Index these products' stored vectors (added, or replacing theirs), saving the index once."""
+        if not changed:
+            return
+        for product in changed:
+            self.forget_product(account_id, product["_id"])
         await self.index(db, account_id)
 
         def write() -> None:
-            index = self.store.get_or_create(account_id, vectors.shape[1])
-            index.upsert(product["_id"], vectors, images=products.image_ids(product))
+            for product in changed:
+                vectors = np.asarray(product["embeddings"], dtype=np.float32)
+                index = self.store.get_or_create(account_id, vectors.shape[1])
+                index.upsert(product["_id"], vectors, images=products.image_ids(product))
             self.store.save(account_id)
 
         async with self.lock(account_id):
             await run_in_threadpool(write)
+            self._seen[account_id] = self._mtime(account_id)
+
+    async def rebuild(self, db: AsyncDatabase, account_id: str) -> None:
+        """Build the shop's index afresh from the stored vectors (an IVF index is trained on them again)."""
+        async with self.lock(account_id):
+            await run_in_threadpool(self._rebuild, account_id, await products.vectors(db, account_id))
             self._seen[account_id] = self._mtime(account_id)
 
     async def remove(self, db: AsyncDatabase, account_id: str, product_id: str) -> None:
@@ -142,40 +156,53 @@ async def _search(index: CatalogueIndex, vector: np.ndarray, k: int) -> list[Hit
     return await run_in_threadpool(index.search, vector, k)
 
 
-async def embed(inference: Any, photos: Sequence[Photo]) -> list[np.ndarray]:
-    """One embedding per photo; the first refused photo fails the whole call (a product is stored whole or not)."""
+def digest(embedder: dict | None) -> str | None:
+    """An embedder identity's digest (handlers/archive.py): vectors compare only with vectors of the same one."""
+    return (embedder or {}).get("digest")
+
+
+async def embed(inference: Any, photos: Sequence[Photo]) -> tuple[list[np.ndarray], dict | None]:
+    """One embedding per photo and the identity of the embedder that made them; the first refused photo fails
+    the whole call (a product is stored whole or not)."""
     answers = await inference.embed([photo.model_input for photo in photos])
     for position, answer in enumerate(answers):
         if isinstance(answer, InferenceError):
             error = inference_error(answer)
             raise ApiError(error.status, f"image {position + 1}: {error.message}", error.code)
-    return answers
+    return answers, inference.embedder
 
 
-async def embed_checked(inference: Any, data: bytes, crop: Crop | None, max_bytes: int) -> np.ndarray:
-    """The embedding of one photo that is checked meanwhile (see api/annotating.py for why that is safe)."""
+async def embed_checked(inference: Any, data: bytes, crop: Crop | None, max_bytes: int) -> tuple[np.ndarray, dict | None]:
+    """The embedding of one photo that is checked meanwhile (see api/annotating.py for why that is safe), and
+    the identity of the embedder that made it."""
     if crop is not None:
         photo = await check(data, crop, max_bytes)
-        return (await embed(inference, [photo]))[0]
+        vectors, embedder = await embed(inference, [photo])
+        return vectors[0], embedder
+    async def ask() -> tuple[np.ndarray | InferenceError, dict | None]:
+        answer = (await inference.embed([data]))[0]
+        return answer, inference.embedder  # read at once: other requests' answers may change it later
+
     # The model's request is started first, so that it is on its way before this process decodes the photo.
-    asking = asyncio.ensure_future(inference.embed([data]))
+    asking = asyncio.ensure_future(ask())
     try:
         await asyncio.sleep(0)
         await check(data, None, max_bytes)  # a refused photo is refused with our decoder's message
     finally:
         await asyncio.wait([asking])
-    answer = asking.result()[0]
+    answer, embedder = asking.result()
     if isinstance(answer, InferenceError):
         raise inference_error(answer)
-    return answer
+    return answer, embedder
 
 
 async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: Any,
                          account_id: str, fields: dict[str, Any], photos: Sequence[Photo]) -> dict:
     """Embed, store images and product, index it. ApiError 409 for a taken SKU; nothing is left half-stored."""
-    vectors = await embed(inference, photos)
+    vectors, embedder = await embed(inference, photos)
     new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
-    product = products.new_product(account_id, fields, [image.document for image in new], [v.tolist() for v in vectors])
+    product = products.new_product(account_id, fields, [image.document for image in new], [v.tolist() for v in vectors],
+                                   digest(embedder))
     await images.insert_many(db, files, new)
     if await products.insert(db, product) is None:
         await images.delete(db, files, account_id, products.image_ids(product))
@@ -193,11 +220,11 @@ async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues
 async def replace_images(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: Any,
                          account_id: str, product: dict, photos: Sequence[Photo]) -> dict | None:
     """Swap a product's images for new ones (re-embedded and re-indexed); the old images are deleted after."""
-    vectors = await embed(inference, photos)
+    vectors, embedder = await embed(inference, photos)
     new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
     await images.insert_many(db, files, new)
     changes = {"images": products.image_metas([image.document for image in new]),
-               "embeddings": [v.tolist() for v in vectors]}
+               "embeddings": [v.tolist() for v in vectors], "embedder": digest(embedder)}
     updated = await products.update(db, account_id, product["_id"], changes)
     if updated is None:  # deleted meanwhile
         await images.delete(db, files, account_id, products.image_ids(changes))

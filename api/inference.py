@@ -39,15 +39,26 @@ class InferenceClient(Protocol):
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]: ...
 
+    embedder: dict | None  # the identity of the embedder behind the last embedding returned (see _Embeddings)
+
     async def ping(self) -> None: ...
 
     async def aclose(self) -> None: ...
 
 
-def _as_embedding(answer: dict | InferenceError) -> np.ndarray | InferenceError:
-    if isinstance(answer, InferenceError):
-        return answer
-    return np.asarray(answer["embedding"], dtype=np.float32)
+class _Embeddings:
+    """What both clients do with an embedding answer: keep its vector, and remember whose it is."""
+
+    # The identity (name, version, digest) of the embedder behind the last embedding returned: read right after
+    # `await client.embed(...)`, it names the one that made that call's last vector. Vectors only compare with
+    # vectors of the same digest (api/reembed.py).
+    embedder: dict | None = None
+
+    def _as_embedding(self, answer: dict | InferenceError) -> np.ndarray | InferenceError:
+        if isinstance(answer, InferenceError):
+            return answer
+        self.embedder = answer.get("model")
+        return np.asarray(answer["embedding"], dtype=np.float32)
 
 
 def torchserve_key(key_file: str | Path, kind: str = "inference") -> str:
@@ -64,7 +75,7 @@ def _is_key_refusal(answer: Answer) -> bool:
     return answer.status in (400, 401) and b"InvalidKeyException" in answer.body
 
 
-class TorchServeClient:
+class TorchServeClient(_Embeddings):
     """TorchServe's inference API over HTTP, on kept-alive connections (api/keepalive_http.py says why not aiohttp).
 
     With token authorization on, pass the inference key as `token`, or better TorchServe's `key_file`: the key is
@@ -86,7 +97,7 @@ class TorchServeClient:
         return await self._predict_all(ATTRIBUTES, images)
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]:
-        return [_as_embedding(answer) for answer in await self._predict_all(EMBEDDER, images)]
+        return [self._as_embedding(answer) for answer in await self._predict_all(EMBEDDER, images)]
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -146,7 +157,7 @@ def _error_message(answer: Answer) -> str:
     return str(body)
 
 
-class InProcessClient:
+class InProcessClient(_Embeddings):
     """The handlers run in this process on a model store's .mar files or on directories of archive files."""
 
     def __init__(self, models: dict[str, ServedModel], *, max_batch: int = 16, cleanup: Any = None) -> None:
@@ -176,7 +187,7 @@ class InProcessClient:
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]:
         # Only the vector is kept, and a Python float survives JSON unchanged: no round trip (0.14 ms per image).
-        return await self._run(EMBEDDER, images, _as_embedding)
+        return await self._run(EMBEDDER, images, self._as_embedding)
 
     async def ping(self) -> None:
         """The models live in this process: loaded at construction, so always ready."""

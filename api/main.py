@@ -30,6 +30,7 @@ from api.demo import DemoGallery
 from api.deps import ACCOUNT_CACHE_S, KEY_CACHE_S
 from api.fetch import SafeHttp
 from api.metrics import install_metrics
+from api.reembed import Reembedder
 from api.routes import ROUTERS, TAGS
 from api.routes import health
 from api.schemas import ErrorOut
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
         app.state.inference = inference if inference is not None else _open_inference(settings)
         app.state.indexes = indexes if indexes is not None else _open_indexes(settings)
         app.state.catalogues = Catalogues(app.state.indexes)
+        app.state.reembedder = Reembedder(app.state.catalogues, app.state.image_files)
         app.state.http = SafeHttp(timeout_s=settings.fetch_timeout_s, max_bytes=settings.max_upload_bytes,
                                   allow_origins=settings.fetch_allow_origins)
         app.state.tasks = set()  # background work (callback deliveries) awaited at shutdown
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None, *, inference: Any = None, index
         finally:
             if app.state.tasks:
                 await asyncio.wait(app.state.tasks, timeout=settings.callback_timeout_s)
+            await app.state.reembedder.aclose()
             await app.state.catalogues.aclose()
             if inference is None and app.state.inference is not None:
                 await app.state.inference.aclose()

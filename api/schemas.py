@@ -112,6 +112,8 @@ class Colour(Response):
 class ModelInfo(Response):
     name: str = Field(examples=["fashion-attributes"])
     version: str = Field(examples=["1.0"])
+    digest: str | None = Field(None, description="identifies the exact weights and photo framing that answered; "
+                               "null for answers stored before digests were kept", examples=["9f2c…"])
 
 
 class ImageOut(Response):

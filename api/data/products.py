@@ -1,7 +1,9 @@
 """Catalogue products: title, shop SKU, images and one embedding per image (what the shop's vector index holds).
 
 The embeddings are stored with the product so an index can be rebuilt from the database without the models
-(api/catalogue.py does that when an index and the database disagree).
+(api/catalogue.py does that when an index and the database disagree), together with the digest of the embedder
+that made them (`embedder`; absent on products stored before 2026-11-25), so that vectors of a replaced embedder
+can be found and made again (api/reembed.py).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from api.core.security import new_id
 from api.data.common import now, page, stamped
 
-_NO_VECTORS = {"embeddings": 0}
+_NO_VECTORS = {"embeddings": 0, "embedder": 0}
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -33,10 +35,11 @@ def image_ids(product: dict) -> list[str]:
     return [image["id"] for image in product["images"]]
 
 
-def new_product(account_id: str, fields: dict[str, Any], stored_images: list[dict], embeddings: list[list[float]]) -> dict:
+def new_product(account_id: str, fields: dict[str, Any], stored_images: list[dict], embeddings: list[list[float]],
+                embedder: str | None) -> dict:
     moment = now()
     return {"_id": new_id(), "account": account_id, **fields, "images": image_metas(stored_images),
-            "embeddings": embeddings, "created": moment, "updated": moment}
+            "embeddings": embeddings, "embedder": embedder, "created": moment, "updated": moment}
 
 
 async def insert(db: AsyncDatabase, product: dict) -> dict | None:
@@ -79,3 +82,27 @@ async def vectors(db: AsyncDatabase, account_id: str) -> list[dict]:
     """Every product of a shop with its image ids and embeddings: what rebuilding its index needs."""
     cursor = db.products.find({"account": account_id}, {"images": 1, "embeddings": 1})
     return await cursor.to_list(length=None)
+
+
+def _made_by_others(account_id: str, embedder: str) -> dict:
+    # Also matches products without the field, as MongoDB's $ne would; nx-27017's updates skip those under $ne.
+    return {"account": account_id, "embedder": {"$nin": [embedder]}}
+
+
+async def made_by_others(db: AsyncDatabase, account_id: str, embedder: str) -> list[dict]:
+    """The shop's products whose vectors another embedder made (or an unrecorded one), with their images."""
+    return await db.products.find(_made_by_others(account_id, embedder), {"images": 1}).to_list(length=None)
+
+
+async def count_made_by_others(db: AsyncDatabase, account_id: str, embedder: str) -> int:
+    return await db.products.count_documents(_made_by_others(account_id, embedder))
+
+
+async def set_embeddings(db: AsyncDatabase, account_id: str, product_id: str, embeddings: list[list[float]],
+                         embedder: str) -> bool:
+    """Store vectors made again by `embedder`; False when the product is gone or already has this embedder's
+    (its images were replaced meanwhile). `updated` is left alone: the product did not change for the shop."""
+    result = await db.products.update_one(
+        {**_made_by_others(account_id, embedder), "_id": product_id},
+        {"$set": {"embeddings": embeddings, "embedder": embedder}})
+    return result.modified_count == 1

@@ -17,17 +17,18 @@ EMBEDDER = ModelInfo(name="fashion-embedder", version="1.0")
 
 async def _similar(request: Request, data: bytes, crop: Crop | None, k: int, catalogue: Literal["shop", "demo"],
                    account_id: str, db: Db, inference: Inference, catalogues: Catalogues, settings: Config) -> SimilarOut:
-    vector = await embed_checked(inference, data, crop, settings.max_upload_bytes)
+    vector, embedder = await embed_checked(inference, data, crop, settings.max_upload_bytes)
     if catalogue == "demo":
         hits = await catalogues.search_catalogue(settings.demo_catalogue, vector, k)
         found = {hit.product_id: request.app.state.demo.item_out(settings, hit.product_id) for hit in hits}
     else:
+        request.app.state.reembedder.note(db, inference, account_id, embedder)  # stored vectors of another embedder
         hits = await catalogues.search(db, account_id, vector, k)
         found = {pid: product_out(settings, p) for pid, p in
                  (await catalogues.products(db, account_id, [hit.product_id for hit in hits])).items()}
     items = [SimilarItem(score=round(hit.score, 6), product=found[hit.product_id])
              for hit in hits if found.get(hit.product_id) is not None]
-    return SimilarOut(catalogue=catalogue, items=items, model=EMBEDDER)
+    return SimilarOut(catalogue=catalogue, items=items, model=ModelInfo(**embedder) if embedder else EMBEDDER)
 
 
 @router.post("", response_model=SimilarOut)

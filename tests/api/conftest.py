@@ -6,6 +6,7 @@ inference client running the real handlers on the session's archives, and an ima
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -94,12 +95,19 @@ def model_settings(mongo_server, mongo_database, tmp_path, image_host) -> Settin
                          fetch_allow_origins=frozenset({image_host.origin}), callback_backoff_s=0.05)
 
 
-@pytest.fixture
-def model_client(model_settings: Settings, served_models) -> Iterator[TestClient]:
-    """The real app with the real handlers in-process (the session's archives) and a fetchable image host."""
+@contextmanager
+def model_app(settings: Settings, served_models) -> Iterator[TestClient]:
+    """The real app with the real handlers in-process (the session's archives), its lifespan run."""
     inference = InProcessClient(dict(served_models))
     try:
-        with TestClient(create_app(model_settings, inference=inference)) as test_client:
+        with TestClient(create_app(settings, inference=inference)) as test_client:
             yield test_client
     finally:
         asyncio.run(inference.aclose())
+
+
+@pytest.fixture
+def model_client(model_settings: Settings, served_models) -> Iterator[TestClient]:
+    """The real app with the real handlers in-process and a fetchable image host."""
+    with model_app(model_settings, served_models) as test_client:
+        yield test_client

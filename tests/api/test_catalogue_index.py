@@ -10,7 +10,7 @@ def test_an_empty_catalogue_has_an_empty_index(client):
     shop = create_shop(client)
     answer = client.get("/api/v1/catalogue/index", headers=shop.headers)
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"products": 0, "indexed": 0, "vectors": 0, "kind": None, "dim": None}
+    assert answer.json() == {"products": 0, "indexed": 0, "vectors": 0, "kind": None, "dim": None, "stale": None}
 
 
 def test_index_status_needs_credentials(client):

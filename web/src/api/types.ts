@@ -55,6 +55,8 @@ export interface Colour {
 export interface ModelInfo {
   name: string;
   version: string;
+  /** The exact weights and photo framing that answered (null on answers stored before digests were kept). */
+  digest?: string | null;
 }
 
 export interface StoredImage {
@@ -137,6 +139,8 @@ export interface IndexStatus {
   vectors: number;
   kind: string | null;
   dim: number | null;
+  /** Products whose vectors an older model made: embedded again in the background (null: not known yet). */
+  stale: number | null;
 }
 
 export interface IntegrationIn {

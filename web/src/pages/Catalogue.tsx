@@ -10,6 +10,12 @@ import { useTask } from "../useTask";
 
 const LIMIT = 20;
 
+function indexState(status: IndexStatus): string {
+  if (status.indexed !== status.products) return "behind";
+  if (status.stale) return `${status.stale} from an older model`;
+  return "up to date";
+}
+
 function IndexCard({ status }: { status: IndexStatus }) {
   return (
     <div className="stat-row" data-testid="index-status">
@@ -31,7 +37,7 @@ function IndexCard({ status }: { status: IndexStatus }) {
       </div>
       <div className="stat">
         <span className="muted">State</span>
-        <strong data-testid="index-state">{status.indexed === status.products ? "up to date" : "behind"}</strong>
+        <strong data-testid="index-state">{indexState(status)}</strong>
       </div>
     </div>
   );

@@ -1,0 +1,147 @@
+"""Making a shop's stored vectors again when the embedder that serves changes.
+
+Every product stores the digest of the embedder that made its vectors (api/data/products.py). Vectors of two
+embedders do not compare, so after a new checkpoint, or a change to how photos are framed for the model, a query
+would be matched against vectors of another space. The first similar-items query of a shop that meets a digest
+this process has not seen for that shop starts a pass in the background: the shop's products made by any other
+embedder (or stored before digests were kept) are embedded again from their stored image files, a batch at a
+time, each batch stored and indexed as it is done; at the end the shop's index is built afresh from the stored
+vectors, so an IVF index is trained on the new ones. Queries are answered meanwhile from the index as it stands:
+products not yet done rank by their old vectors.
+
+One pass per shop at a time; a pass for a newer digest waits for the one before it. A pass stops when the
+embedder changes under it (the next query starts the next one) or the model server fails (the shop is checked
+again at its next query). A product whose image file is missing is left as it is and logged: its old vectors stay
+searchable until a shop replaces its images.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Sequence
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from api.catalogue import Catalogues, digest
+from api.data import images, products
+from api.inference import InferenceError
+
+log = logging.getLogger(__name__)
+
+# Products per batch: one model call and one index save each (a save writes the whole index file).
+BATCH = 32
+
+
+class Reembedder:
+    def __init__(self, catalogues: Catalogues, files: images.ImageFiles, *, batch: int = BATCH) -> None:
+        self.catalogues = catalogues
+        self.files = files
+        self.batch = batch
+        self._checked: set[tuple[str, str]] = set()  # (shop, digest): made current, or a pass is on its way
+        self._passes: dict[str, asyncio.Task] = {}  # shop -> its latest pass
+
+    def note(self, db: AsyncDatabase, inference: Any, account_id: str, embedder: dict | None) -> None:
+        """Called with the identity of the embedder that just answered a query of this shop: starts a pass when
+        the shop has not been checked against it in this process. Costs a set lookup otherwise."""
+        current = digest(embedder)
+        if current is None or (account_id, current) in self._checked:
+            return
+        self._checked.add((account_id, current))
+        before = self._passes.get(account_id)
+        task = asyncio.create_task(self._pass(db, inference, account_id, current, before),
+                                   name=f"re-embed {account_id}")
+        self._passes[account_id] = task
+        task.add_done_callback(lambda ended: self._forget(account_id, ended))
+
+    def _forget(self, account_id: str, ended: asyncio.Task) -> None:
+        if self._passes.get(account_id) is ended:
+            del self._passes[account_id]
+
+    async def wait(self, account_id: str) -> None:
+        """Until the shop's latest pass has ended (tests, and a shutdown that lets passes finish)."""
+        task = self._passes.get(account_id)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def aclose(self) -> None:
+        """Stop the passes under way: what they stored stays; the rest is done at the shop's next query."""
+        for task in list(self._passes.values()):
+            task.cancel()
+        if self._passes:
+            await asyncio.wait(list(self._passes.values()))
+
+    async def _pass(self, db: AsyncDatabase, inference: Any, account_id: str, current: str,
+                    before: asyncio.Task | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            done = await self.reembed(db, inference, account_id, current)
+        except asyncio.CancelledError:
+            self._checked.discard((account_id, current))
+            raise
+        except Exception:
+            log.exception("shop %s: re-embedding its catalogue failed; it is tried again at its next query", account_id)
+            self._checked.discard((account_id, current))
+            return
+        if not done:
+            self._checked.discard((account_id, current))
+
+    async def reembed(self, db: AsyncDatabase, inference: Any, account_id: str, current: str) -> bool:
+        """Embed again the shop's products that another embedder made; True when the pass went through (a product
+        whose image file is missing, or that the model now refuses, is skipped and logged), False when it stopped
+        early."""
+        stale = await products.made_by_others(db, account_id, current)
+        if not stale:
+            return True
+        log.info("shop %s: re-embedding %d products made by another embedder than %s", account_id, len(stale),
+                 current[:12])
+        redone = skipped = 0
+        for start in range(0, len(stale), self.batch):
+            photos = await self._photos(db, account_id, stale[start : start + self.batch])
+            skipped += sum(1 for _, data in photos if data is None)
+            photos = [(product, data) for product, data in photos if data is not None]
+            if not photos:
+                continue
+            answers = await inference.embed([photo for _, data in photos for photo in data])
+            if digest(inference.embedder) != current:
+                log.info("shop %s: the embedder changed during its re-embedding; the next query starts it again",
+                         account_id)
+                return False
+            failed = next((a for a in answers if isinstance(a, InferenceError) and a.status >= 500), None)
+            if failed is not None:
+                log.warning("shop %s: the model server failed while re-embedding (%s); tried again at the next query",
+                            account_id, failed)
+                return False
+            changed, position = [], 0
+            for product, data in photos:
+                answered = answers[position : position + len(data)]
+                position += len(data)
+                refused = next((a for a in answered if isinstance(a, InferenceError)), None)
+                if refused is not None:  # a stored image the model now refuses: the product cannot be redone
+                    log.warning("shop %s: product %s keeps its old vectors: the model refused its image (%s)",
+                                account_id, product["_id"], refused)
+                    skipped += 1
+                    continue
+                vectors = [vector.tolist() for vector in answered]
+                if await products.set_embeddings(db, account_id, product["_id"], vectors, current):
+                    changed.append({**product, "embeddings": vectors})
+            await self.catalogues.upsert_many(db, account_id, changed)
+            redone += len(changed)
+        await self.catalogues.rebuild(db, account_id)
+        log.info("shop %s: re-embedded %d products; %d kept their old vectors (see the warnings)", account_id, redone,
+                 skipped)
+        return True
+
+    async def _photos(self, db: AsyncDatabase, account_id: str,
+                      batch: Sequence[dict]) -> list[tuple[dict, list[bytes] | None]]:
+        """Each product with its stored images' bytes in its own order, or None when one of them is missing."""
+        found = await images.get_many(db, account_id, [i for product in batch for i in products.image_ids(product)])
+        out: list[tuple[dict, list[bytes] | None]] = []
+        for product in batch:
+            try:
+                out.append((product, [await self.files.load(found[i]) for i in products.image_ids(product)]))
+            except (KeyError, images.ImageFileError) as error:
+                log.warning("shop %s: product %s keeps its old vectors: a stored image is missing (%s)",
+                            account_id, product["_id"], error)
+                out.append((product, None))
+        return out
