@@ -39,7 +39,7 @@ class InferenceClient(Protocol):
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]: ...
 
-    embedder: dict | None  # the identity of the embedder behind the last embedding returned (see _Embeddings)
+    embedder: dict | None  # the identity of the embedder behind the last call's vectors (see _Embeddings)
 
     async def ping(self) -> None: ...
 
@@ -47,18 +47,19 @@ class InferenceClient(Protocol):
 
 
 class _Embeddings:
-    """What both clients do with an embedding answer: keep its vector, and remember whose it is."""
+    """What both clients do with embedding answers: keep their vectors, and remember whose they are."""
 
-    # The identity (name, version, digest) of the embedder behind the last embedding returned: read right after
-    # `await client.embed(...)`, it names the one that made that call's last vector. Vectors only compare with
-    # vectors of the same digest (api/reembed.py).
+    # The identity (name, version, digest) of the embedder behind the last call's vectors: read right after
+    # `await client.embed(...)`. None when that call's vectors came from more than one embedder (a model switch
+    # landed between its images): such vectors are stored as of no known embedder and made again later. Vectors
+    # only compare with vectors of the same digest (api/reembed.py).
     embedder: dict | None = None
 
-    def _as_embedding(self, answer: dict | InferenceError) -> np.ndarray | InferenceError:
-        if isinstance(answer, InferenceError):
-            return answer
-        self.embedder = answer.get("model")
-        return np.asarray(answer["embedding"], dtype=np.float32)
+    def _as_embeddings(self, answers: Sequence[dict | InferenceError]) -> list[np.ndarray | InferenceError]:
+        identities = [a.get("model") for a in answers if not isinstance(a, InferenceError)]
+        if identities:
+            self.embedder = identities[0] if all(i == identities[0] for i in identities[1:]) else None
+        return [a if isinstance(a, InferenceError) else np.asarray(a["embedding"], dtype=np.float32) for a in answers]
 
 
 def torchserve_key(key_file: str | Path, kind: str = "inference") -> str:
@@ -97,7 +98,7 @@ class TorchServeClient(_Embeddings):
         return await self._predict_all(ATTRIBUTES, images)
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]:
-        return [self._as_embedding(answer) for answer in await self._predict_all(EMBEDDER, images)]
+        return self._as_embeddings(await self._predict_all(EMBEDDER, images))
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -187,7 +188,7 @@ class InProcessClient(_Embeddings):
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]:
         # Only the vector is kept, and a Python float survives JSON unchanged: no round trip (0.14 ms per image).
-        return await self._run(EMBEDDER, images, self._as_embedding)
+        return self._as_embeddings(await self._run(EMBEDDER, images, lambda answer: answer))
 
     async def ping(self) -> None:
         """The models live in this process: loaded at construction, so always ready."""
