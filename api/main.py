@@ -33,16 +33,12 @@ from api.metrics import install_metrics
 from api.reembed import Reembedder
 from api.routes import ROUTERS, TAGS
 from api.routes import health
-from api.schemas import ErrorOut
+from api.schemas import error_responses
 from index import CatalogueStore
 
 API_PREFIX = "/api/v1"
-# Declared on the app so every operation in the OpenAPI document shows the error shape.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "missing, unknown or expired credentials"},
-    422: {"model": ErrorOut, "description": "the request does not match the schema"},
-    429: {"model": ErrorOut, "description": "rate limit exceeded; retry after the Retry-After header's seconds"},
-}
+# Declared on the app so every operation in the OpenAPI document shows the error shape; routes add their own.
+ERROR_RESPONSES = error_responses()
 
 
 def _open_inference(settings: Settings) -> Any:

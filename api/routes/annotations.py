@@ -12,7 +12,10 @@ from api.core.errors import ApiError, not_found
 from api.data import annotations, images, reviews
 from api.deps import Config, CurrentAccount, Db, Files, Inference, app_db, app_image_files, app_settings, owned
 from api.intake import CROP_HELP, fetch, parse_crops, read_upload
-from api.schemas import AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page
+from api.schemas import (
+    BATCH_TOO_LARGE, PHOTO_ERRORS, URL_ERRORS, AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn,
+    ImageUrlIn, Page, error_responses,
+)
 from api.views import annotation_out, json_response
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])
@@ -57,7 +60,7 @@ def _batch(results: list[AnnotationOut | ApiError]) -> BatchOut:
                            for i, r in enumerate(results)])
 
 
-@router.post("", status_code=201, response_model=AnnotationOut)
+@router.post("", status_code=201, response_model=AnnotationOut, responses=error_responses(*PHOTO_ERRORS))
 async def annotate_upload(request: Request, account: CurrentAccount, inference: Inference, background: BackgroundTasks,
                           file: UploadFile = File(description="the photo: JPEG, PNG, WebP, GIF, BMP or TIFF"),
                           crop: str | None = Form(None, description=CROP_HELP)) -> Response:
@@ -68,7 +71,7 @@ async def annotate_upload(request: Request, account: CurrentAccount, inference: 
     return json_response(_single(answers[0]), 201)
 
 
-@router.post("/url", status_code=201, response_model=AnnotationOut)
+@router.post("/url", status_code=201, response_model=AnnotationOut, responses=error_responses(*URL_ERRORS))
 async def annotate_url(body: ImageUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
                        settings: Config, background: BackgroundTasks) -> Response:
     """Annotate the photo at a public http(s) URL (fetched by the server; private addresses are refused)."""
@@ -81,7 +84,7 @@ def _check_batch_size(count: int, limit: int) -> None:
         raise ApiError(413, f"{count} images in one batch; the limit is {limit}: split it into several requests")
 
 
-@router.post("/batch", response_model=BatchOut)
+@router.post("/batch", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE))
 async def annotate_batch(request: Request, account: CurrentAccount, db: Db, inference: Inference, settings: Config,
                           background: BackgroundTasks,
                          files: list[UploadFile] = File(description="the photos, one `files` part each"),
@@ -93,7 +96,7 @@ async def annotate_batch(request: Request, account: CurrentAccount, db: Db, infe
     return _batch(await _answer(request, account, db, inference, submitted, background))
 
 
-@router.post("/batch/url", response_model=BatchOut)
+@router.post("/batch/url", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE))
 async def annotate_batch_url(body: ImageUrlBatchIn, request: Request, account: CurrentAccount, db: Db,
                              inference: Inference, settings: Config, background: BackgroundTasks) -> BatchOut:
     _check_batch_size(len(body.items), settings.max_batch)

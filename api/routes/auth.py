@@ -7,7 +7,7 @@ from api.core.errors import ApiError
 from api.core.security import hash_password, new_session_token, verify_password
 from api.data import accounts, sessions
 from api.deps import Config, CurrentAccount, Db
-from api.schemas import AccountOut, LoginIn, SessionOut, SignupIn
+from api.schemas import EMAIL_TAKEN, AccountOut, LoginIn, SessionOut, SignupIn, error_responses
 from api.views import account_out
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -19,7 +19,7 @@ async def _open_session(db: Db, settings: Config, account: dict) -> SessionOut:
     return SessionOut(token=token, expires=session["expires"], account=account_out(account))
 
 
-@router.post("/signup", status_code=201, response_model=SessionOut, responses={409: {"description": "e-mail taken"}})
+@router.post("/signup", status_code=201, response_model=SessionOut, responses=error_responses(EMAIL_TAKEN))
 async def signup(body: SignupIn, db: Db, settings: Config) -> SessionOut:
     """Create a shop account and log it in."""
     account = await accounts.create(db, body.email, body.shop_name, hash_password(body.password))

@@ -13,14 +13,17 @@ from api.core.errors import ApiError, not_found
 from api.data import products
 from api.deps import Config, CurrentAccount, Db, Files, Indexes, Inference, owned
 from api.intake import from_uploads, from_urls
-from api.schemas import ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields, ProductImportIn, ProductIn, ProductOut, ProductPatch
+from api.schemas import (
+    PHOTO_ERRORS, PRODUCT_NOT_FOUND, SKU_TAKEN, URL_ERRORS, ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields,
+    ProductImportIn, ProductIn, ProductOut, ProductPatch, error_responses,
+)
 from api.views import product_out
 
 router = APIRouter(prefix="/products", tags=["products"])
 OwnedProduct = Annotated[dict, owned("product", products.get, "product_id")]
 
 
-@router.post("", status_code=201, response_model=ProductOut, responses={409: {"description": "SKU already used"}})
+@router.post("", status_code=201, response_model=ProductOut, responses=error_responses(*URL_ERRORS, SKU_TAKEN))
 async def add_product(body: ProductIn, request: Request, account: CurrentAccount, db: Db, files: Files,
                       inference: Inference, catalogues: Indexes, settings: Config) -> ProductOut:
     """Add a product whose images are at public URLs (fetched by the server)."""
@@ -38,7 +41,7 @@ def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | N
                             '{"brand": "Acme"}') from None
 
 
-@router.post("/upload", status_code=201, response_model=ProductOut, responses={409: {"description": "SKU already used"}})
+@router.post("/upload", status_code=201, response_model=ProductOut, responses=error_responses(*PHOTO_ERRORS, SKU_TAKEN))
 async def upload_product(account: CurrentAccount, db: Db, files: Files, inference: Inference, catalogues: Indexes,
                          settings: Config,
                          images: list[UploadFile] = File(description="1 to 8 photos of the product"),
@@ -77,12 +80,13 @@ async def list_products(account: CurrentAccount, db: Db, settings: Config, offse
     return Page[ProductOut](items=[product_out(settings, p) for p in found], total=total, offset=offset, limit=limit)
 
 
-@router.get("/{product_id}", response_model=ProductOut)
+@router.get("/{product_id}", response_model=ProductOut, responses=error_responses(PRODUCT_NOT_FOUND))
 async def get_product(product: OwnedProduct, settings: Config) -> ProductOut:
     return product_out(settings, product)
 
 
-@router.patch("/{product_id}", response_model=ProductOut)
+@router.patch("/{product_id}", response_model=ProductOut,
+              responses=error_responses(*URL_ERRORS, SKU_TAKEN, PRODUCT_NOT_FOUND))
 async def update_product(body: ProductPatch, product: OwnedProduct, request: Request, account: CurrentAccount, db: Db,
                          files: Files, inference: Inference, catalogues: Indexes, settings: Config) -> ProductOut:
     """Change fields; `image_urls` replaces every image (re-embedded and re-indexed)."""
@@ -104,7 +108,7 @@ async def update_product(body: ProductPatch, product: OwnedProduct, request: Req
     return product_out(settings, updated)
 
 
-@router.put("/{product_id}/images", response_model=ProductOut)
+@router.put("/{product_id}/images", response_model=ProductOut, responses=error_responses(*PHOTO_ERRORS, PRODUCT_NOT_FOUND))
 async def upload_images(product: OwnedProduct, account: CurrentAccount, db: Db, files: Files, inference: Inference,
                         catalogues: Indexes, settings: Config,
                         images: list[UploadFile] = File(description="1 to 8 photos replacing the current ones")) -> ProductOut:
@@ -117,7 +121,7 @@ async def upload_images(product: OwnedProduct, account: CurrentAccount, db: Db, 
     return product_out(settings, updated)
 
 
-@router.delete("/{product_id}", status_code=204)
+@router.delete("/{product_id}", status_code=204, responses=error_responses(PRODUCT_NOT_FOUND))
 async def remove_product(product_id: str, account: CurrentAccount, db: Db, files: Files,
                          catalogues: Indexes) -> Response:
     """Delete a product, its images and its place in the index."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from api.catalogue import Catalogues, embed_checked
 from api.deps import Config, CurrentAccount, Db, Indexes, Inference, app_catalogues, app_db, app_settings
 from api.intake import CROP_HELP, fetch, parse_crops, read_upload
-from api.schemas import Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn
+from api.schemas import PHOTO_ERRORS, URL_ERRORS, Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn, error_responses
 from api.views import json_response, product_out
 
 router = APIRouter(prefix="/similar", tags=["similar items"])
@@ -31,7 +31,7 @@ async def _similar(request: Request, data: bytes, crop: Crop | None, k: int, cat
     return SimilarOut(catalogue=catalogue, items=items, model=ModelInfo(**embedder) if embedder else EMBEDDER)
 
 
-@router.post("", response_model=SimilarOut)
+@router.post("", response_model=SimilarOut, responses=error_responses(*PHOTO_ERRORS))
 async def similar_upload(request: Request, account: CurrentAccount, inference: Inference,
                          file: UploadFile = File(description="the photo to match"),
                          crop: str | None = Form(None, description=CROP_HELP),
@@ -47,7 +47,7 @@ async def similar_upload(request: Request, account: CurrentAccount, inference: I
                                         app_db(request), inference, app_catalogues(request), settings))
 
 
-@router.post("/url", response_model=SimilarOut)
+@router.post("/url", response_model=SimilarOut, responses=error_responses(*URL_ERRORS))
 async def similar_url(body: SimilarUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
                       catalogues: Indexes, settings: Config) -> Response:
     data = await fetch(request.app.state.http, body.url, settings.max_upload_bytes)

@@ -1,7 +1,9 @@
 """Bad input: each gets a clear 4xx that says what was wrong, and nothing is stored half-way."""
 from __future__ import annotations
 
+import functools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -37,12 +39,31 @@ def _nothing_stored(mongo_uri: str, settings) -> None:
     assert image_files(settings) == []
 
 
+@functools.cache
+def _openapi() -> dict:
+    return create_app().openapi()  # the document every app serves at /api/v1/openapi.json
+
+
+def _documented(answer, error: dict) -> None:
+    """The route's OpenAPI entry lists this status with an example of this error code (api/schemas.py)."""
+    request = answer.request
+    for template, operations in _openapi()["paths"].items():
+        operation = operations.get(request.method.lower())
+        if operation and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), request.url.path):
+            documented = operation["responses"].get(str(answer.status_code))
+            assert documented, (request.method, template, answer.status_code, "not documented")
+            examples = documented["content"]["application/json"]["examples"]
+            assert error["code"] in examples, (request.method, template, error["code"], sorted(examples))
+            return
+
+
 def _error(answer, status: int, *words: str) -> dict:
     assert answer.status_code == status, (answer.status_code, answer.text)
     error = answer.json()["error"]
     assert set(error) == {"code", "message"}
     for word in words:
         assert word in error["message"], (word, error["message"])
+    _documented(answer, error)
     return error
 
 

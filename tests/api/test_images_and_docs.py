@@ -32,6 +32,11 @@ def test_openapi_documents_examples_errors_and_auth(client):
     error = spec["components"]["schemas"]["ErrorOut"]
     assert error["properties"]["error"]["$ref"].endswith("ErrorDetail")
     annotate = paths["/api/v1/annotations/url"]["post"]
-    assert {"401", "422", "429"} <= set(annotate["responses"])
+    assert {"400", "401", "413", "422", "429", "503", "504"} <= set(annotate["responses"])
+    # Each error status of a photo route carries example answers, one per error code (tests/api/test_bad_input.py
+    # checks that the codes the API really answers with are among them).
+    examples = paths["/api/v1/annotations"]["post"]["responses"]["400"]["content"]["application/json"]["examples"]
+    assert {"not_an_image", "invalid_image"} <= set(examples)
+    assert examples["not_an_image"]["value"]["error"]["message"].startswith("the data is not an image")
     assert spec["components"]["schemas"]["Crop"]["properties"]["x"]["examples"] == [10]
     assert client.get("/api/v1/docs").status_code == 200
