@@ -171,10 +171,11 @@ class ModelInfo(Response):
 
 
 class ImageOut(Response):
-    id: str
-    url: str = Field(description="signed; works in an <img> tag without headers until it expires")
-    width: int
-    height: int
+    id: str = Field(examples=["3f1c9a7be20d46a58c0e9b71"])
+    url: str = Field(description="signed; works in an <img> tag without headers until it expires",
+                     examples=["/api/v1/images/3f1c9a7be20d46a58c0e9b71?expires=1767229200&signature=Qm9r4c…"])
+    width: int = Field(examples=[800])
+    height: int = Field(examples=[1066])
 
 
 class ReviewIn(Request):
@@ -188,10 +189,11 @@ class ReviewIn(Request):
 class ReviewOut(Response):
     id: str
     annotation_id: str
-    category: str
-    attributes: dict[str, str]
-    colours: list[str]
-    reviewer: str = Field(description="the account e-mail, or the API key's prefix, that made the correction")
+    category: str = Field(examples=["polo"])
+    attributes: dict[str, str] = Field(examples=[{"gender": "men", "usage": "casual"}])
+    colours: list[str] = Field(examples=[["Navy Blue", "White"]])
+    reviewer: str = Field(description="the account e-mail, or the API key's prefix, that made the correction",
+                          examples=["owner@shop.example"])
     created: datetime
 
 
@@ -245,11 +247,11 @@ class ProductImportIn(Request):
 
 
 class ProductOut(Response):
-    id: str
-    sku: str | None
-    title: str
-    url: str | None
-    metadata: dict[str, str]
+    id: str = Field(examples=["6650c3f2a1b4c5d6e7f80912"])
+    sku: str | None = Field(examples=["TEE-NAVY-M"])
+    title: str = Field(examples=["Navy crew-neck tee"])
+    url: str | None = Field(examples=["https://shop.example/products/navy-tee"])
+    metadata: dict[str, str] = Field(examples=[{"brand": "Acme"}])
     images: list[ImageOut]
     created: datetime | None = Field(description="null for items of the demo gallery")
     updated: datetime | None = Field(description="null for items of the demo gallery")
@@ -273,7 +275,7 @@ class SimilarUrlIn(ImageUrlIn):
 
 
 class SimilarItem(Response):
-    score: float = Field(description="cosine similarity, 1 is identical")
+    score: float = Field(description="cosine similarity, 1 is identical", examples=[0.87])
     product: ProductOut
 
 
