@@ -34,6 +34,7 @@ ERROR_STATUSES = {
     404: "no such object in this shop",
     409: "conflicts with what already exists (see the code)",
     413: "too large: over the upload limit, too many pixels, or too many images in one request",
+    415: "the body is not in the media type the route reads (multipart/form-data for uploads, JSON otherwise)",
     422: "the request does not match the schema, or a crop box or fetched URL is unusable",
     429: "rate limit exceeded; retry after the Retry-After header's seconds",
     503: "the model server is down or failed; retry shortly",
@@ -46,7 +47,7 @@ COMMON_ERRORS = (
     (422, "invalid_request", "unknown field 'colour' (remove it; see the schema in /api/v1/docs)"),
     (429, "rate_limited", "rate limit exceeded for this credential; retry in 2.5 s"),
 )
-PHOTO_ERRORS = (
+IMAGE_ERRORS = (
     (400, "not_an_image", "the data is not an image Pillow can read (send JPEG, PNG, WebP, GIF, BMP or TIFF)"),
     # A photo whose header passes goes to the model while the API checks it; what the model's decoder refuses then:
     (400, "invalid_image", "the model refused the image: the image is truncated or corrupt (OSError: image file is "
@@ -58,7 +59,14 @@ PHOTO_ERRORS = (
                               "ConnectionRefusedError); retry shortly"),
     (503, "unavailable", "no model is configured on this server: set KALAS_INFERENCE_URL or KALAS_MODEL_STORE"),
 )
-URL_ERRORS = PHOTO_ERRORS + (
+MULTIPART_EXPECTED = (415, "unsupported_media_type", "POST /api/v1/annotations takes a multipart/form-data body "
+                                                     "(fields 'file', 'crop'); the request was sent as image/jpeg")
+JSON_EXPECTED = (415, "unsupported_media_type", "POST /api/v1/annotations/url takes a JSON body (Content-Type: "
+                                                "application/json); the request was sent as multipart/form-data")
+PHOTO_ERRORS = (*IMAGE_ERRORS, MULTIPART_EXPECTED)
+URL_ERRORS = (
+    *IMAGE_ERRORS,
+    JSON_EXPECTED,
     (400, "url_not_allowed", "127.0.0.1 resolves to a private, loopback or link-local address (127.0.0.1); only "
                              "public http(s) URLs are fetched"),
     (422, "fetch_failed", "https://shop.example/img/tee.jpg answered HTTP 404, not an image"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -55,13 +55,38 @@ def _validation_message(error: RequestValidationError) -> str:
     return "; ".join(problems) or "the request does not match the schema"
 
 
+def _media_type_mismatch(request: Request) -> str | None:
+    """What was wrong when a request that failed validation sent its body in another media type than its route
+    reads (an image as the raw body, a form to a JSON route), or None. Asked only after validation failed, so a
+    request that validates is never refused for its Content-Type."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    if body is None:
+        return None
+    sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if isinstance(body.field_info, params.Form):  # File is a Form: uploads need multipart
+        accepted = {"multipart/form-data"} | (set() if isinstance(body.field_info, params.File)
+                                              else {"application/x-www-form-urlencoded"})
+        if sent in accepted:
+            return None
+        fields = ", ".join(repr(field.alias) for field in request.scope["route"].dependant.body_params)
+        wanted = f"a multipart/form-data body (fields {fields})"
+    else:
+        if sent in ("", "application/json") or sent.endswith("+json"):
+            return None
+        wanted = "a JSON body (Content-Type: application/json)"
+    return f"{request.method} {request.url.path} takes {wanted}; the request was sent as {sent or 'no Content-Type'}"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.status, exc.message, exc.code), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        wrong_type = _media_type_mismatch(request)
+        if wrong_type is not None:
+            return JSONResponse(error_body(415, wrong_type), status_code=415)
         return JSONResponse(error_body(422, _validation_message(exc)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -13,8 +13,8 @@ from api.data import annotations, images, reviews
 from api.deps import Config, CurrentAccount, Db, Files, Inference, app_db, app_image_files, app_settings, owned
 from api.intake import CROP_HELP, fetch, parse_crops, read_upload
 from api.schemas import (
-    BATCH_TOO_LARGE, PHOTO_ERRORS, URL_ERRORS, AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn,
-    ImageUrlIn, Page, error_responses,
+    BATCH_TOO_LARGE, JSON_EXPECTED, MULTIPART_EXPECTED, PHOTO_ERRORS, URL_ERRORS, AnnotationOut, BatchItemOut, BatchOut,
+    Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page, error_responses,
 )
 from api.views import annotation_out, json_response
 
@@ -84,7 +84,7 @@ def _check_batch_size(count: int, limit: int) -> None:
         raise ApiError(413, f"{count} images in one batch; the limit is {limit}: split it into several requests")
 
 
-@router.post("/batch", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE))
+@router.post("/batch", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, MULTIPART_EXPECTED))
 async def annotate_batch(request: Request, account: CurrentAccount, db: Db, inference: Inference, settings: Config,
                           background: BackgroundTasks,
                          files: list[UploadFile] = File(description="the photos, one `files` part each"),
@@ -96,7 +96,7 @@ async def annotate_batch(request: Request, account: CurrentAccount, db: Db, infe
     return _batch(await _answer(request, account, db, inference, submitted, background))
 
 
-@router.post("/batch/url", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE))
+@router.post("/batch/url", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, JSON_EXPECTED))
 async def annotate_batch_url(body: ImageUrlBatchIn, request: Request, account: CurrentAccount, db: Db,
                              inference: Inference, settings: Config, background: BackgroundTasks) -> BatchOut:
     _check_batch_size(len(body.items), settings.max_batch)

@@ -203,3 +203,22 @@ def test_a_product_with_one_bad_image_is_not_stored(small_limits, photos, mongo_
 def test_unknown_routes_and_methods(client):
     _error(client.get("/api/v1/nothing-here"), 404, "/api/v1/docs")
     _error(client.put("/api/v1/auth/login", json={}), 405)
+
+
+def test_a_body_in_another_media_type_than_the_route_reads(small_limits, photos, mongo_server):
+    client, shop, settings = small_limits
+    # The photo as the raw body, and a JSON body, to the upload route.
+    raw = client.post("/api/v1/annotations", headers=shop.headers | {"Content-Type": "image/jpeg"}, content=photos[0])
+    _error(raw, 415, "multipart/form-data", "'file'", "image/jpeg")
+    _error(client.post("/api/v1/annotations", headers=shop.headers, json={"url": "https://shop.example/a.jpg"}),
+           415, "multipart/form-data", "application/json")
+    # A form, and JSON text labelled as plain text, to a JSON route.
+    _error(client.post("/api/v1/annotations/url", headers=shop.headers, data={"url": "https://shop.example/a.jpg"}),
+           415, "application/json", "application/x-www-form-urlencoded")
+    plain = client.post("/api/v1/similar/url", headers=shop.headers | {"Content-Type": "text/plain"},
+                        content=b'{"url": "https://shop.example/a.jpg"}')
+    _error(plain, 415, "JSON body", "text/plain")
+    # The right media type with a missing field is still a 422 that names the field.
+    _error(client.post("/api/v1/annotations", headers=shop.headers, files={"image": ("a.jpg", photos[0])}),
+           422, "'file' is required")
+    _nothing_stored(mongo_server.uri, settings)
