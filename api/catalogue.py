@@ -139,10 +139,10 @@ class Catalogues:
         index = await self.index(db, account_id)
         return [] if index is None else await _search(index, vector, k)
 
-    async def search_catalogue(self, catalogue: str, vector: np.ndarray, k: int) -> list[Hit]:
-        """A catalogue that is not a shop's (the demo gallery): searched as it is on disk."""
+    async def search_catalogue(self, catalogue: str, vector: np.ndarray, k: int) -> list[Hit] | None:
+        """A catalogue that is not a shop's (the demo gallery): searched as it is on disk; None when there is none."""
         index = await run_in_threadpool(self.store.get, catalogue)
-        return [] if index is None else await _search(index, vector, k)
+        return None if index is None else await _search(index, vector, k)
 
 
 # Below this many vectors an exact search takes well under a millisecond: cheaper on the event loop than the

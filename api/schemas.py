@@ -75,6 +75,9 @@ URL_ERRORS = (
 SKU_TAKEN = (409, "sku_taken", "this shop already has a product with SKU 'TEE-NAVY-M': update that one instead")
 EMAIL_TAKEN = (409, "email_taken", "an account with the e-mail 'owner@shop.example' already exists: log in instead")
 PRODUCT_NOT_FOUND = (404, "product_not_found", "no product with id '6650c3f2a1b4c5d6e7f80912' in this shop")
+DEMO_NOT_BUILT = (503, "demo_not_built", "this server has no demo gallery yet: the run command builds it in the "
+                                          "background on its first start (about a minute), or build it with python -m "
+                                          "scripts.demo_gallery; search your own catalogue meanwhile")
 BATCH_TOO_LARGE = (413, "too_large", "20 images in one batch; the limit is 16: split it into several requests")
 
 

@@ -6,9 +6,12 @@ from typing import Literal
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from api.catalogue import Catalogues, embed_checked
+from api.core.errors import ApiError
 from api.deps import Config, CurrentAccount, Db, Indexes, Inference, app_catalogues, app_db, app_settings
 from api.intake import CROP_HELP, fetch, parse_crops, read_upload
-from api.schemas import PHOTO_ERRORS, URL_ERRORS, Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn, error_responses
+from api.schemas import (
+    DEMO_NOT_BUILT, PHOTO_ERRORS, URL_ERRORS, Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn, error_responses,
+)
 from api.views import json_response, product_out
 
 router = APIRouter(prefix="/similar", tags=["similar items"])
@@ -20,6 +23,9 @@ async def _similar(request: Request, data: bytes, crop: Crop | None, k: int, cat
     vector, embedder = await embed_checked(inference, data, crop, settings.max_upload_bytes)
     if catalogue == "demo":
         hits = await catalogues.search_catalogue(settings.demo_catalogue, vector, k)
+        if hits is None:  # rather than an empty answer that reads as "nothing similar"
+            status, code, message = DEMO_NOT_BUILT
+            raise ApiError(status, message, code)
         found = {hit.product_id: request.app.state.demo.item_out(settings, hit.product_id) for hit in hits}
     else:
         request.app.state.reembedder.note(db, inference, account_id, embedder)  # stored vectors of another embedder
@@ -31,7 +37,7 @@ async def _similar(request: Request, data: bytes, crop: Crop | None, k: int, cat
     return SimilarOut(catalogue=catalogue, items=items, model=ModelInfo(**embedder) if embedder else EMBEDDER)
 
 
-@router.post("", response_model=SimilarOut, responses=error_responses(*PHOTO_ERRORS))
+@router.post("", response_model=SimilarOut, responses=error_responses(*PHOTO_ERRORS, DEMO_NOT_BUILT))
 async def similar_upload(request: Request, account: CurrentAccount, inference: Inference,
                          file: UploadFile = File(description="the photo to match"),
                          crop: str | None = Form(None, description=CROP_HELP),
@@ -47,7 +53,7 @@ async def similar_upload(request: Request, account: CurrentAccount, inference: I
                                         app_db(request), inference, app_catalogues(request), settings))
 
 
-@router.post("/url", response_model=SimilarOut, responses=error_responses(*URL_ERRORS))
+@router.post("/url", response_model=SimilarOut, responses=error_responses(*URL_ERRORS, DEMO_NOT_BUILT))
 async def similar_url(body: SimilarUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
                       catalogues: Indexes, settings: Config) -> Response:
     data = await fetch(request.app.state.http, body.url, settings.max_upload_bytes)

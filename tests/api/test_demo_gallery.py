@@ -41,3 +41,21 @@ def test_demo_items_are_found_titled_and_served(model_settings, served_models, s
             assert own["catalogue"] == "shop" and own["items"] == []
     finally:
         asyncio.run(inference.aclose())
+
+
+def test_a_server_without_a_demo_gallery_says_so(model_client, photos, image_host):
+    shop = create_shop(model_client)
+    # No demo index in this app's index directory (make run builds it in the background on its first start).
+    answers = [model_client.post("/api/v1/similar", headers=shop.headers, files={"file": ("q.jpg", photos[0])},
+                                 data={"catalogue": "demo"}),
+               model_client.post("/api/v1/similar/url", headers=shop.headers,
+                                 json={"url": image_host.add("q.jpg", photos[0]), "catalogue": "demo"})]
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "demo_not_built" and "scripts.demo_gallery" in error["message"]
+    documented = model_client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/similar"]["post"]["responses"]["503"]
+    assert "demo_not_built" in documented["content"]["application/json"]["examples"]
+    # The shop's own catalogue answers as before: empty, not an error.
+    own = model_client.post("/api/v1/similar", headers=shop.headers, files={"file": ("q.jpg", photos[0])})
+    assert own.status_code == 200 and own.json()["items"] == []
