@@ -4,10 +4,16 @@ Every product stores the digest of the embedder that made its vectors (api/data/
 embedders do not compare, so after a new checkpoint, or a change to how photos are framed for the model, a query
 would be matched against vectors of another space. The first similar-items query of a shop that meets a digest
 this process has not seen for that shop starts a pass in the background: the shop's products made by any other
-embedder (or stored before digests were kept) are embedded again from their stored image files, a batch at a
-time, each batch stored and indexed as it is done; at the end the shop's index is built afresh from the stored
-vectors, so an IVF index is trained on the new ones. Queries are answered meanwhile from the index as it stands:
-products not yet done rank by their old vectors.
+embedder (or stored before digests were kept, or by two embedders at once) are embedded again from their stored
+image files, a few at a time. Each product's new vectors are stored as they come; the shop's index takes them in
+at most every INDEX_EVERY_S seconds (a save writes the whole index file: once per batch would write a large
+catalogue's index hundreds of times), and at the end the index is built afresh from the stored vectors, so an IVF
+index is trained on the new ones. Queries are answered meanwhile from the index as it stands: products not yet
+done rank by their old vectors. Small batches keep the pass's photos from queueing long ahead of live requests
+at the model server.
+
+The database marks a pass as begun until its rebuild is done: a pass cut off (a crash, a shutdown) leaves stored
+vectors ahead of the index file, and the next pass rebuilds the index even when nothing is left to embed.
 
 One pass per shop at a time; a pass for a newer digest waits for the one before it. A pass stops when the
 embedder changes under it (the next query starts the next one) or the model server fails (the shop is checked
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Sequence
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -28,15 +35,19 @@ from api.inference import InferenceError
 
 log = logging.getLogger(__name__)
 
-# Products per batch: one model call and one index save each (a save writes the whole index file).
-BATCH = 32
+# Products per model call: few, so that a live request waits behind at most their photos at the model server.
+BATCH = 8
+# The longest the index goes without the vectors stored since (the end of the pass takes in the rest).
+INDEX_EVERY_S = 10.0
 
 
 class Reembedder:
-    def __init__(self, catalogues: Catalogues, files: images.ImageFiles, *, batch: int = BATCH) -> None:
+    def __init__(self, catalogues: Catalogues, files: images.ImageFiles, *, batch: int = BATCH,
+                 index_every_s: float = INDEX_EVERY_S) -> None:
         self.catalogues = catalogues
         self.files = files
         self.batch = batch
+        self.index_every_s = index_every_s
         self._checked: set[tuple[str, str]] = set()  # (shop, digest): made current, or a pass is on its way
         self._passes: dict[str, asyncio.Task] = {}  # shop -> its latest pass
 
@@ -92,10 +103,16 @@ class Reembedder:
         early."""
         stale = await products.made_by_others(db, account_id, current)
         if not stale:
+            if await products.reembedding_begun(db, account_id):  # an earlier pass was cut off before its rebuild
+                await self.catalogues.rebuild(db, account_id)
+                await products.end_reembedding(db, account_id)
             return True
         log.info("shop %s: re-embedding %d products made by another embedder than %s", account_id, len(stale),
                  current[:12])
+        await products.begin_reembedding(db, account_id, current)
         redone = skipped = 0
+        unindexed: list[dict] = []  # stored with their new vectors, not yet in the index
+        indexed_at = time.monotonic()
         for start in range(0, len(stale), self.batch):
             photos = await self._photos(db, account_id, stale[start : start + self.batch])
             skipped += sum(1 for _, data in photos if data is None)
@@ -106,13 +123,15 @@ class Reembedder:
             if digest(inference.embedder) != current:
                 log.info("shop %s: the embedder changed during its re-embedding; the next query starts it again",
                          account_id)
+                await self.catalogues.upsert_many(db, account_id, unindexed)
                 return False
             failed = next((a for a in answers if isinstance(a, InferenceError) and a.status >= 500), None)
             if failed is not None:
                 log.warning("shop %s: the model server failed while re-embedding (%s); tried again at the next query",
                             account_id, failed)
+                await self.catalogues.upsert_many(db, account_id, unindexed)
                 return False
-            changed, position = [], 0
+            position = 0
             for product, data in photos:
                 answered = answers[position : position + len(data)]
                 position += len(data)
@@ -123,11 +142,16 @@ class Reembedder:
                     skipped += 1
                     continue
                 vectors = [vector.tolist() for vector in answered]
+                # Stored first, and only while the product still has another embedder's vectors: a product whose
+                # images the shop replaced meanwhile keeps the vectors (and index entry) that replacement made.
                 if await products.set_embeddings(db, account_id, product["_id"], vectors, current):
-                    changed.append({**product, "embeddings": vectors})
-            await self.catalogues.upsert_many(db, account_id, changed)
-            redone += len(changed)
+                    unindexed.append({**product, "embeddings": vectors})
+                    redone += 1
+            if time.monotonic() - indexed_at >= self.index_every_s:
+                await self.catalogues.upsert_many(db, account_id, unindexed)
+                unindexed, indexed_at = [], time.monotonic()
         await self.catalogues.rebuild(db, account_id)
+        await products.end_reembedding(db, account_id)
         log.info("shop %s: re-embedded %d products; %d kept their old vectors (see the warnings)", account_id, redone,
                  skipped)
         return True

@@ -106,3 +106,18 @@ async def set_embeddings(db: AsyncDatabase, account_id: str, product_id: str, em
         {**_made_by_others(account_id, embedder), "_id": product_id},
         {"$set": {"embeddings": embeddings, "embedder": embedder}})
     return result.modified_count == 1
+
+
+# A shop whose re-embedding pass has begun and not ended (`api/reembed.py`): its stored vectors may be ahead of
+# its index file. Kept in the database so that a pass cut off by a crash is finished by the next one.
+async def begin_reembedding(db: AsyncDatabase, account_id: str, embedder: str) -> None:
+    await db.reembedding.update_one({"_id": account_id}, {"$set": {"embedder": embedder, "started": now()}},
+                                    upsert=True)
+
+
+async def reembedding_begun(db: AsyncDatabase, account_id: str) -> bool:
+    return await db.reembedding.find_one({"_id": account_id}) is not None
+
+
+async def end_reembedding(db: AsyncDatabase, account_id: str) -> None:
+    await db.reembedding.delete_one({"_id": account_id})

@@ -8,8 +8,12 @@ its index is built from those stale vectors.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
+
+from api.reembed import INDEX_EVERY_S
+from index import CatalogueIndex, CatalogueStore
 
 from scripts.demo_gallery import embedder_digest
 from tests.api.conftest import create_shop, model_app
@@ -40,7 +44,9 @@ def test_a_product_records_the_embedder_of_its_vectors(model_client, model_setti
     assert "embedder" not in model_client.get(f"/api/v1/products/{product['id']}", headers=shop.headers).json()
 
 
-def test_vectors_of_another_embedder_are_made_again_from_the_stored_images(model_settings, served_models, photos):
+@pytest.mark.parametrize("index_every_s", [0.0, INDEX_EVERY_S], ids=["indexed-every-batch", "indexed-at-the-end"])
+def test_vectors_of_another_embedder_are_made_again_from_the_stored_images(model_settings, served_models, photos,
+                                                                         index_every_s):
     with model_app(model_settings, served_models) as client:
         shop = create_shop(client)
         ids = [_upload(client, shop, photo, f"product {i}").json()["id"] for i, photo in enumerate(photos[:4])]
@@ -63,6 +69,7 @@ def test_vectors_of_another_embedder_are_made_again_from_the_stored_images(model
         index_file.unlink()  # so the next app builds its index from the stale vectors in the database
 
     with model_app(model_settings, served_models) as client:
+        client.app.state.reembedder.batch, client.app.state.reembedder.index_every_s = 2, index_every_s
         status = client.get("/api/v1/catalogue/index", headers=shop.headers).json()
         assert status["stale"] is None  # this app has embedded nothing yet: it cannot tell
         assert _similar(client, shop, photos[0])[0]["score"] < 0.5  # answered from the stale vectors; a pass starts
@@ -90,3 +97,28 @@ def test_a_catalogue_of_the_serving_embedder_is_left_alone(model_client, model_s
     assert _products(model_settings)[product["id"]] == before
     status = model_client.get("/api/v1/catalogue/index", headers=shop.headers).json()
     assert status["stale"] == 0 and status["indexed"] == 1
+
+
+def test_a_pass_cut_off_before_its_rebuild_is_finished_by_the_next(model_settings, served_models, photos):
+    """A crash after a pass stored new vectors but before the index took them in: the database holds the current
+    embedder's vectors, the index file older ones of the same products, and the pass's mark is still set."""
+    with model_app(model_settings, served_models) as client:
+        shop = create_shop(client)
+        ids = [_upload(client, shop, photo, f"product {i}").json()["id"] for i, photo in enumerate(photos[:3])]
+    stored = _products(model_settings)
+    account = stored[ids[0]]["account"]
+    store = CatalogueStore(model_settings.index_dir)
+    keys = [stored[i]["images"][0]["id"] for i in ids]
+    old = np.random.default_rng(1).standard_normal((3, 256)).astype(np.float32)
+    store.replace(account, CatalogueIndex.build(256, ids, old / np.linalg.norm(old, axis=1, keepdims=True), images=keys))
+    with MongoClient(model_settings.mongo_uri) as mongo:
+        mongo[model_settings.database].reembedding.insert_one({"_id": account, "embedder": embedder_digest()})
+
+    with model_app(model_settings, served_models) as client:
+        assert _similar(client, shop, photos[0])[0]["score"] < 0.5  # the index file's old vectors
+        _wait_for_passes(client, account)
+        for position, photo in enumerate(photos[:3]):
+            best = _similar(client, shop, photo)[0]
+            assert best["product"]["id"] == ids[position] and best["score"] > 0.999
+    with MongoClient(model_settings.mongo_uri) as mongo:
+        assert mongo[model_settings.database].reembedding.count_documents({}) == 0  # the mark goes with the rebuild
