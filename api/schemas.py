@@ -37,7 +37,7 @@ ERROR_STATUSES = {
     415: "the body is not in the media type the route reads (multipart/form-data for uploads, JSON otherwise)",
     422: "the request does not match the schema, or a crop box or fetched URL is unusable",
     429: "rate limit exceeded; retry after the Retry-After header's seconds",
-    503: "the model server is down or failed; retry shortly",
+    503: "not available now: the model server (down or failing) or the demo gallery (not built yet); see the code",
     504: "the image URL did not answer in time",
 }
 # (status, code, an example message) of the errors every route, a route taking a photo, and one taking an image
@@ -184,7 +184,7 @@ class ModelInfo(Response):
 class ImageOut(Response):
     id: str = Field(examples=["3f1c9a7be20d46a58c0e9b71"])
     url: str = Field(description="signed; works in an <img> tag without headers until it expires",
-                     examples=["/api/v1/images/3f1c9a7be20d46a58c0e9b71?expires=1767229200&signature=Qm9r4c…"])
+                     examples=["/api/v1/images/3f1c9a7be20d46a58c0e9b71?expires=1767229200&signature=4cf0994d…"])
     width: int = Field(examples=[800])
     height: int = Field(examples=[1066])
 
