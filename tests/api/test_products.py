@@ -123,10 +123,20 @@ def test_index_is_rebuilt_from_the_database_when_its_file_is_lost(model_settings
         asyncio.run(inference.aclose())
 
 
-def test_demo_gallery_is_searched_when_asked(model_client, photos):
+def test_the_demo_catalogue_of_a_server_without_a_gallery_says_so(model_client, photos, image_host):
     shop = create_shop(model_client)
     _upload(model_client, shop, photos[0], "mine")
-    answer = model_client.post("/api/v1/similar", headers=shop.headers, files={"file": ("q.jpg", photos[0])},
-                               data={"catalogue": "demo"})
-    # No demo gallery was built for this test: the demo catalogue is empty, and the shop's products never leak into it.
-    assert answer.status_code == 200 and answer.json() == {**answer.json(), "catalogue": "demo", "items": []}
+    # No demo gallery was built for this app (make run builds it in the background on its first start): a 503
+    # that says so, not an empty list that reads as "nothing similar", and not the shop's own products.
+    answers = [model_client.post("/api/v1/similar", headers=shop.headers, files={"file": ("q.jpg", photos[0])},
+                                 data={"catalogue": "demo"}),
+               model_client.post("/api/v1/similar/url", headers=shop.headers,
+                                 json={"url": image_host.add("q.jpg", photos[0]), "catalogue": "demo"})]
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "demo_not_built" and "scripts.demo_gallery" in error["message"]
+    documented = model_client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/similar"]["post"]["responses"]["503"]
+    assert "demo_not_built" in documented["content"]["application/json"]["examples"]
+    own = model_client.post("/api/v1/similar", headers=shop.headers, files={"file": ("q.jpg", photos[0])})
+    assert own.status_code == 200 and own.json()["items"][0]["product"]["title"] == "mine"
