@@ -190,11 +190,12 @@ class ImageOut(Response):
 
 
 class ReviewIn(Request):
-    """A person's correction: taxonomy labels, as the training command reads them."""
+    """A person's correction: taxonomy labels (GET /taxonomy), or the names an annotation shows, in any case;
+    stored as labels, which the training command reads."""
 
-    category: str = Field(min_length=1, max_length=80, examples=["tshirt"])
+    category: str = Field(min_length=1, max_length=80, examples=["polo"])
     attributes: dict[str, str] = Field(default_factory=dict, examples=[{"gender": "men", "usage": "casual", "season": "summer"}])
-    colours: list[str] = Field(default_factory=list, max_length=8, examples=[["Navy Blue"]])
+    colours: list[str] = Field(default_factory=list, max_length=8, examples=[["navy", "White"]])
 
 
 class ReviewOut(Response):
@@ -202,7 +203,7 @@ class ReviewOut(Response):
     annotation_id: str
     category: str = Field(examples=["polo"])
     attributes: dict[str, str] = Field(examples=[{"gender": "men", "usage": "casual"}])
-    colours: list[str] = Field(examples=[["Navy Blue", "White"]])
+    colours: list[str] = Field(examples=[["navy", "white"]])
     reviewer: str = Field(description="the account e-mail, or the API key's prefix, that made the correction",
                           examples=["owner@shop.example"])
     created: datetime

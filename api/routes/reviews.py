@@ -19,32 +19,44 @@ router = APIRouter(tags=["reviews"])
 OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
 
 
-def _check_labels(body: ReviewIn) -> None:
-    """Refuse labels the taxonomy does not know, naming the valid ones, so the export always trains."""
+def _by_label_or_name(terms) -> dict[str, str]:
+    """Each term's label and display name, in any case, to its label."""
+    return {key.casefold(): term.label for term in terms for key in (term.label, term.name)}
+
+
+def _in_labels(body: ReviewIn) -> ReviewIn:
+    """The correction in taxonomy labels, each value given as a label ("navy") or as the name an annotation shows
+    ("Navy Blue"), in any case; unknown values are refused naming the valid labels, so the export always trains."""
     taxonomy = load_taxonomy()
-    categories = {c.label for c in taxonomy.categories}
-    if body.category not in categories:
+    category = _by_label_or_name(taxonomy.categories).get(body.category.casefold())
+    if category is None:
         raise ApiError(422, f"unknown category {body.category!r}; use a taxonomy label such as "
-                            f"{', '.join(sorted(taxonomy.leaves)[:8])}, ...", "unknown_label")
+                            f"{', '.join(sorted(taxonomy.leaves)[:8])}, ... (GET /api/v1/taxonomy lists them)",
+                       "unknown_label")
+    attributes = {}
     for group, value in body.attributes.items():
         if group not in taxonomy.attributes:
             raise ApiError(422, f"unknown attribute group {group!r}; the groups are {', '.join(taxonomy.attributes)}",
                            "unknown_label")
-        allowed = [t.label for t in taxonomy.attributes[group]]
-        if value not in allowed:
-            raise ApiError(422, f"{value!r} is not a {group} label; use one of {', '.join(allowed)}", "unknown_label")
-    colours = [c.label for c in taxonomy.colours]
+        attributes[group] = _by_label_or_name(taxonomy.attributes[group]).get(value.casefold())
+        if attributes[group] is None:
+            allowed = ", ".join(term.label for term in taxonomy.attributes[group])
+            raise ApiError(422, f"{value!r} is not a {group} label; use one of {allowed}", "unknown_label")
+    colours, known = [], _by_label_or_name(taxonomy.colours)
     for colour in body.colours:
-        if colour not in colours:
-            raise ApiError(422, f"unknown colour {colour!r}; use one of {', '.join(colours)}", "unknown_label")
+        if colour.casefold() not in known:
+            allowed = ", ".join(c.label for c in taxonomy.colours)
+            raise ApiError(422, f"unknown colour {colour!r}; use one of {allowed}", "unknown_label")
+        colours.append(known[colour.casefold()])
+    return ReviewIn(category=category, attributes=attributes, colours=colours)
 
 
 @router.post("/annotations/{annotation_id}/review", status_code=201, response_model=ReviewOut)
 async def review_annotation(body: ReviewIn, annotation: OwnedAnnotation, request: Request, account: CurrentAccount,
                             db: Db, background: BackgroundTasks) -> ReviewOut:
-    """Correct an annotation (taxonomy labels). The latest correction is the one exported for training."""
-    _check_labels(body)
-    review = reviews.new_review(account.id, annotation["_id"], body.model_dump(), account.reviewer)
+    """Correct an annotation: taxonomy labels, or the names the annotation showed (stored as labels). The latest
+    correction is the one exported for training."""
+    review = reviews.new_review(account.id, annotation["_id"], _in_labels(body).model_dump(), account.reviewer)
     await reviews.insert(db, review)
     if await annotations.set_review(db, account.id, annotation["_id"], review) is None:
         await reviews.delete_for_annotation(db, account.id, annotation["_id"])  # deleted meanwhile: keep nothing

@@ -41,6 +41,23 @@ def test_review_records_who_and_when_and_keeps_history(model_client, photos):
     assert reviewed["total"] == 1 and unreviewed["total"] == 0
 
 
+def test_the_names_an_annotation_shows_are_taken_as_their_labels(model_client, photos):
+    shop = create_shop(model_client)
+    annotation = _annotate(model_client, shop, photos[0])
+    # What a shop's script has at hand: the annotation's own names ("T-Shirt", "Men", "Navy Blue"), in any case.
+    shown = {"category": annotation["category"][0]["name"].upper(),
+             "attributes": {group: values[0]["name"] for group, values in annotation["attributes"].items() if values},
+             "colours": [colour["name"] for colour in annotation["colours"]] + ["Navy Blue", "WHITE"]}
+    review = model_client.post(f"/api/v1/annotations/{annotation['id']}/review", headers=shop.headers, json=shown)
+    assert review.status_code == 201, review.text
+    taxonomy = load_taxonomy()
+    colour_labels = {c.name: c.label for c in taxonomy.colours}
+    assert review.json()["category"] == annotation["category"][0]["label"]
+    assert review.json()["attributes"] == {group: values[0]["label"]
+                                           for group, values in annotation["attributes"].items() if values}
+    assert review.json()["colours"] == [colour_labels[c["name"]] for c in annotation["colours"]] + ["navy", "white"]
+
+
 def test_labels_outside_the_taxonomy_are_refused_with_the_valid_ones(model_client, photos):
     shop = create_shop(model_client)
     annotation = _annotate(model_client, shop, photos[0])
@@ -84,3 +101,13 @@ def test_export_is_a_training_directory_the_training_code_reads(model_client, ph
     tees = examples.records.index(next(r for r in examples.records if r.id == whole["id"]))
     marked = {leaves[i] for i in examples.category_mask[tees].nonzero().flatten().tolist()}
     assert marked == set(taxonomy.leaves_under("tees"))
+
+
+def test_no_label_or_name_stands_for_two_terms():
+    # Reviews take either (api/routes/reviews.py): a taxonomy edit that made one ambiguous would store a guess.
+    taxonomy = load_taxonomy()
+    for terms in (taxonomy.categories, taxonomy.colours, *taxonomy.attributes.values()):
+        meaning: dict[str, str] = {}
+        for term in terms:
+            for key in {term.label.casefold(), term.name.casefold()}:
+                assert meaning.setdefault(key, term.label) == term.label, (key, meaning[key], term.label)
