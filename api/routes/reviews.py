@@ -1,7 +1,7 @@
 """Reviews: people correct annotations (checked against the taxonomy), list them, and export them for training."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Sequence
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import StreamingResponse
@@ -13,42 +13,34 @@ from api.deps import CurrentAccount, Db, Files, owned
 from api.export import export_reviewed
 from api.schemas import Page, ReviewIn, ReviewOut
 from api.views import review_out
-from handlers.taxonomy import load_taxonomy
+from handlers.taxonomy import Term, load_taxonomy
 
 router = APIRouter(tags=["reviews"])
 OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
 
 
-def _by_label_or_name(terms) -> dict[str, str]:
-    """Each term's label and display name, in any case, to its label."""
-    return {key.casefold(): term.label for term in terms for key in (term.label, term.name)}
+def _label(terms: Sequence[Term], value: str, what: str) -> str:
+    """The label of the term `value` names, by its label ("navy") or by the name an annotation shows ("Navy
+    Blue"), in any case; 422 naming the valid labels otherwise, so that the export always trains."""
+    for term in terms:
+        if value.casefold() in (term.label.casefold(), term.name.casefold()):
+            return term.label
+    labels = [term.label for term in terms]
+    valid = ", ".join(labels) if len(labels) <= 20 else f"{', '.join(sorted(labels)[:8])}, ... (GET /api/v1/taxonomy)"
+    raise ApiError(422, f"unknown {what} {value!r}; use one of {valid}", "unknown_label")
 
 
 def _in_labels(body: ReviewIn) -> ReviewIn:
-    """The correction in taxonomy labels, each value given as a label ("navy") or as the name an annotation shows
-    ("Navy Blue"), in any case; unknown values are refused naming the valid labels, so the export always trains."""
+    """The correction with each value as its taxonomy label."""
     taxonomy = load_taxonomy()
-    category = _by_label_or_name(taxonomy.categories).get(body.category.casefold())
-    if category is None:
-        raise ApiError(422, f"unknown category {body.category!r}; use a taxonomy label such as "
-                            f"{', '.join(sorted(taxonomy.leaves)[:8])}, ... (GET /api/v1/taxonomy lists them)",
-                       "unknown_label")
-    attributes = {}
-    for group, value in body.attributes.items():
+    for group in body.attributes:
         if group not in taxonomy.attributes:
             raise ApiError(422, f"unknown attribute group {group!r}; the groups are {', '.join(taxonomy.attributes)}",
                            "unknown_label")
-        attributes[group] = _by_label_or_name(taxonomy.attributes[group]).get(value.casefold())
-        if attributes[group] is None:
-            allowed = ", ".join(term.label for term in taxonomy.attributes[group])
-            raise ApiError(422, f"{value!r} is not a {group} label; use one of {allowed}", "unknown_label")
-    colours, known = [], _by_label_or_name(taxonomy.colours)
-    for colour in body.colours:
-        if colour.casefold() not in known:
-            allowed = ", ".join(c.label for c in taxonomy.colours)
-            raise ApiError(422, f"unknown colour {colour!r}; use one of {allowed}", "unknown_label")
-        colours.append(known[colour.casefold()])
-    return ReviewIn(category=category, attributes=attributes, colours=colours)
+    return ReviewIn(category=_label(taxonomy.categories, body.category, "category"),
+                    attributes={group: _label(taxonomy.attributes[group], value, group)
+                                for group, value in body.attributes.items()},
+                    colours=[_label(taxonomy.colours, colour, "colour") for colour in body.colours])
 
 
 @router.post("/annotations/{annotation_id}/review", status_code=201, response_model=ReviewOut)
