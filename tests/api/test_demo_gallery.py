@@ -45,4 +45,3 @@ def test_demo_items_are_found_titled_and_served(model_settings, served_models, s
             assert own["catalogue"] == "shop" and [i["product"]["id"] for i in own["items"]] == [mine]
     finally:
         asyncio.run(inference.aclose())
-

@@ -14,7 +14,6 @@ from pymongo import MongoClient
 
 from api.reembed import INDEX_EVERY_S
 from index import CatalogueIndex, CatalogueStore
-
 from scripts.demo_gallery import embedder_digest
 from tests.api.conftest import create_shop, model_app
 from tests.api.test_products import _similar, _upload
