@@ -45,6 +45,7 @@ FROM deps AS source
 WORKDIR /app
 COPY handlers/ handlers/
 COPY index/ index/
+COPY kalas/ kalas/
 COPY api/ api/
 COPY scripts/ scripts/
 COPY checkpoints/ checkpoints/

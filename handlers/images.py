@@ -30,7 +30,7 @@ STUDIO_WHITE = 225 / 255
 STUDIO_SPREAD = 15 / 255
 STUDIO_SHARE = 0.5
 CLOSE_UP = 8 / 7
-# Named in the training feature caches' keys (scripts/features.py): features cached under another framing are
+# Named in the training feature caches' keys (kalas/features.py): features cached under another framing are
 # stale. The ring is read the way the garment mask reads it, on the colour code's small copy of the photo.
 FRAMING = (f"studio{STUDIO_WHITE:.4f}-{STUDIO_SPREAD:.4f}-{STUDIO_SHARE}-{WORK_SIDE}/{BORDER_FRACTION:.4f}"
            f"|close{CLOSE_UP:.4f}")
@@ -153,7 +153,7 @@ def model_view(image: Image.Image, size: int) -> np.ndarray:
     The photo is padded to a square on white and resized, so the whole garment stays in view undistorted (a
     centre crop of the photo itself would cut the hem or the sleeves off a portrait). A photo that is not a
     studio shot (`is_studio_shot`) is shown CLOSE_UP times closer: padded at 8/7 of `size`, its central `size`
-    pixels. Training shows the network crops keeping 55–100% of a photo (scripts/features.py), so it knows
+    pixels. Training shows the network crops keeping 55–100% of a photo (kalas/features.py), so it knows
     garments a little larger than the whole frame shows them; on consumer photos the closer view scored about
     two points higher, on studio shots a little lower (docs/model_card.md, "Framing").
     """

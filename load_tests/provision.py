@@ -10,8 +10,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.inference import torchserve_key
+from kalas.dataset import SHARED_DATA, read_records, split
 from load_tests.stack import RATE_LIMIT_BURST, Stack
-from scripts.dataset import SHARED_DATA, read_records, split
 
 WEBHOOK_SECRET = "load-test webhook secret"
 CATALOGUE_PRODUCTS = 12

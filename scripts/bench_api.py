@@ -31,8 +31,8 @@ import psutil
 from PIL import Image
 
 from handlers.archive import ROOT, build_archives
+from kalas.dataset import SHARED_DATA, Record, read_records
 from scripts import mongo, torchserve
-from scripts.dataset import SHARED_DATA, Record, read_records
 from scripts.run import state_dirs_env, wait_for_api
 
 

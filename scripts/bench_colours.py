@@ -22,7 +22,7 @@ from PIL import Image
 from handlers.colours import default_palette, dominant_colours, garment_pixels, load_palette
 from handlers.images import decode_image
 from handlers.models import INPUT_SIZE
-from scripts.dataset import SHARED_DATA, read_records
+from kalas.dataset import SHARED_DATA, read_records
 
 
 def timings(images: list[Image.Image], work: Callable[[Image.Image], object], rounds: int = 3) -> tuple[list, list]:

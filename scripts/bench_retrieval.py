@@ -4,7 +4,7 @@
         [--data ../shared/data/fashion-products] [--json PATH]
 
 1. Single-query search latency (one OpenMP thread) p50/p95 at each size, exact and approximate (IVF), and
-   recall@10 of approximate against exact. Vectors: seeded, clustered, 256-d (scripts/synthetic_vectors.py).
+   recall@10 of approximate against exact. Vectors: seeded, clustered, 256-d (kalas/synthetic_vectors.py).
 2. End-to-end similar items for one photo: embed it in-process (the real embedder) + search the 100k index.
 3. The original system's method: for each query, re-embed every gallery photo one by one and compare in a
    per-image Python cosine loop, against ours (embed the query, search the index) on the same small gallery;
@@ -39,10 +39,10 @@ from api.inference import InProcessClient  # noqa: E402
 from handlers.archive import EMBEDDER, stage_archives  # noqa: E402
 from handlers.in_process import ServedModel, open_archive  # noqa: E402
 from index import CatalogueIndex, CatalogueStore  # noqa: E402
-from scripts.catalogue_reader import DirectoryReader  # noqa: E402
-from scripts.dataset import SHARED_DATA, read_records  # noqa: E402
+from kalas.dataset import SHARED_DATA, read_records  # noqa: E402
+from kalas.readers import DirectoryReader  # noqa: E402
+from kalas.synthetic_vectors import ClusteredVectors  # noqa: E402
 from scripts.reindex import reindex  # noqa: E402
-from scripts.synthetic_vectors import ClusteredVectors  # noqa: E402
 
 DIM = 256
 

@@ -34,8 +34,8 @@ import torch  # noqa: E402
 
 from api.inference import InferenceClient, InferenceError, InProcessClient, TorchServeClient  # noqa: E402
 from handlers.archive import ATTRIBUTES, EMBEDDER, ROOT  # noqa: E402
+from kalas.dataset import SHARED_DATA, read_records  # noqa: E402
 from scripts import build_archives  # noqa: E402
-from scripts.dataset import SHARED_DATA, read_records  # noqa: E402
 
 BATCH_SIZE = 8  # as config.properties' batchSize, so both sides run the same batches
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 
 from handlers.archive import DEFAULT_CHECKPOINT, build_archives
+from kalas.dataset import SHARED_DATA
 from scripts import torchserve
-from scripts.dataset import SHARED_DATA
 from tests.integrations.live import WORKER_ARGS, start_live, stop_live, wait_for
 from tests.support.mongo import start_mongo, stop_mongo
 

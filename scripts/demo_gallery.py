@@ -23,8 +23,8 @@ from api.inference import InferenceClient
 from handlers.archive import DEFAULT_CHECKPOINT, weights_digest
 from handlers.models.fashion import WEIGHTS_FILE
 from index import CatalogueIndex, CatalogueStore
-from scripts.catalogue_reader import DirectoryReader
-from scripts.dataset import SHARED_DATA
+from kalas.dataset import SHARED_DATA
+from kalas.readers import DirectoryReader
 from scripts.reindex import reindex
 
 ROOT = Path(__file__).resolve().parents[1]

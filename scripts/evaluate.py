@@ -8,8 +8,8 @@ By default the validation split (scripts/dataset.split) is scored, with the mode
 (checkpoints/fashion) and answers asked for with no attribute threshold, so each group's best value is scored
 even when the served threshold would hide it. Labels are read through the taxonomy's mapping of the data
 set (handlers/taxonomy.yaml): a category prediction is right when the truth is the predicted leaf or one of
-its groups. The JSON holds category, attribute and colour figures (scripts/metrics.py), MMFashion's own
-figures beside them, and the images that failed; `--out` adds the pictures (scripts/report_plots.py).
+its groups. The JSON holds category, attribute and colour figures (kalas/metrics.py), MMFashion's own
+figures beside them, and the images that failed; `--out` adds the pictures (kalas/plots.py).
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ from api.inference import InferenceClient, InferenceError, InProcessClient, Torc
 from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, stage_archives
 from handlers.in_process import open_archive
 from handlers.taxonomy import Annotation, Taxonomy, load_taxonomy
-from scripts import report_plots
-from scripts.dataset import Record, iter_batches, read_records, split
-from scripts.metrics import confusion, mmfashion_attribute_recall, mmfashion_category_recall, ranked_accuracy
+from kalas import plots
+from kalas.dataset import Record, iter_batches, read_records, split
+from kalas.metrics import confusion, mmfashion_attribute_recall, mmfashion_category_recall, ranked_accuracy
 
 # Wide enough that every category and attribute value comes back scored (no group has more than 10 values).
 EVALUATION_SETTINGS = {"top_k": 10, "attribute_threshold": 0.0, "colours": 3}
@@ -109,10 +109,10 @@ def draw_pictures(report: dict, records: Sequence[Record], answers: Sequence[dic
     mistakes.sort(key=lambda m: -m[0])
     kind = report["data"]["kind"]
     return [str(p) for p in (
-        report_plots.confusion_png(confusion(truths, predicted, classes), classes, out / "confusion.png",
+        plots.confusion_png(confusion(truths, predicted, classes), classes, out / "confusion.png",
                                    f"{kind}: category"),
-        report_plots.per_class_png(per_class, out / "per_class.png", f"{kind}: category"),
-        report_plots.mistakes_png([(image, truth, f"{said} {score:.2f}") for score, image, truth, said
+        plots.per_class_png(per_class, out / "per_class.png", f"{kind}: category"),
+        plots.mistakes_png([(image, truth, f"{said} {score:.2f}") for score, image, truth, said
                                    in mistakes[:WORST_MISTAKES]], out / "mistakes.png",
                                   f"{kind}: the {min(WORST_MISTAKES, len(mistakes))} most confident category mistakes"),
     )]

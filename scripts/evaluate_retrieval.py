@@ -3,7 +3,7 @@
     python -m scripts.evaluate_retrieval DATA_DIR --json PATH [--sheet PATH.png]
         [--torchserve URL | --model-store DIR | --checkpoint DIR] [--indexes DIR]
 
-Gallery: the train split, indexed by the batch reindex. Queries: the validation split (scripts/dataset.py), so no
+Gallery: the train split, indexed by the batch reindex. Queries: the validation split (kalas/dataset.py), so no
 query is in the gallery. A result is relevant when it has the query's article type (`--type-column`, default
 articleType, else label), and, measured separately, the same type and colour (`--colour-column`, default
 baseColour when present). Reported: precision@k and hit@k for k in 1, 5, 10, overall and macro over types (the
@@ -28,9 +28,9 @@ from PIL import Image
 
 from api.inference import InferenceClient, InferenceError
 from index import CatalogueIndex, CatalogueStore, Hit, load
-from scripts.catalogue_reader import DirectoryReader
-from scripts.contact_sheet import draw_contact_sheet
-from scripts.dataset import Record, iter_batches, read_records, split
+from kalas.contact_sheet import draw_contact_sheet
+from kalas.dataset import Record, iter_batches, read_records, split
+from kalas.readers import DirectoryReader
 from scripts.reindex import open_client, reindex
 
 KS = (1, 5, 10)

@@ -23,7 +23,7 @@ from handlers.colour_classifier import CLASSIFIER_PATH, describe
 from handlers.colours import PROTOTYPES_PATH, load_palette, named_clusters
 from handlers.images import decode_image
 from handlers.taxonomy import load_taxonomy
-from scripts.dataset import Record, read_records, split
+from kalas.dataset import Record, read_records, split
 
 SEED = 0
 WEIGHT_DECAY = 1e-2  # best of 1e-4..3e-2 on a held-out fifth of the training split

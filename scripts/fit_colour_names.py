@@ -22,7 +22,7 @@ from handlers.colour_space import ciede2000, kmeans
 from handlers.colours import LIGHTNESS_WEIGHT, MIN_CLUSTERS, PROTOTYPES_PATH, Palette, garment_pixels
 from handlers.images import decode_image
 from handlers.taxonomy import load_taxonomy
-from scripts.dataset import read_records, split
+from kalas.dataset import read_records, split
 
 ROUNDS = 2
 VOTES = 15

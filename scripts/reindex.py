@@ -30,9 +30,9 @@ bound_openmp_spinning()  # before torch is first imported: an in-process reindex
 
 from api.inference import InferenceClient, InferenceError  # noqa: E402
 from index import CatalogueIndex, CatalogueStore  # noqa: E402
-from scripts.catalogue_reader import CatalogueItem, CatalogueReader, DirectoryReader  # noqa: E402
-from scripts.dataset import iter_batches  # noqa: E402
-from scripts.reindex_journal import Journal  # noqa: E402
+from kalas.dataset import iter_batches  # noqa: E402
+from kalas.journal import Journal  # noqa: E402
+from kalas.readers import CatalogueItem, CatalogueReader, DirectoryReader  # noqa: E402
 
 JOURNAL = "reindex.journal"
 EXIT_SKIPPED = 3

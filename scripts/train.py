@@ -3,12 +3,12 @@
     python -m scripts.train DATA_DIR [DATA_DIR ...] --name NAME [--epochs N] [--seed S] [--resume]
 
 DATA_DIR is any folder in the shared-data layout: fashion-products, clothing, or the API's review export
-(detected from labels.csv's columns). Only the training side of `scripts.dataset.split` is trained on; the
+(detected from labels.csv's columns). Only the training side of `kalas.dataset.split` is trained on; the
 validation side is scored after every epoch. The frozen part of Lite0 runs once per image (cached under
 var/cache/features). By default only the heads are trained, on features pooled once per run; with
 `--tune-from 12..15` the last blocks are fine-tuned too, on the cached tensors (slower on a CPU by the cost
 of those blocks per image and epoch). `--views K` caches K augmented views of every training photo
-(scripts/features.py `augment`) and draws each example's view at random per epoch: the cheap stand-in for
+(kalas/features.py `augment`) and draws each example's view at random per epoch: the cheap stand-in for
 on-the-fly augmentation when the backbone's first blocks are not run per step. `--tune-from 0` trains the whole
 network on the photos themselves, each epoch a fresh augmented view of every photo (decoded by `--workers`
 processes): the way to train on a GPU (`--device cuda`, bf16 autocast). `--instance-dim` of the
@@ -50,11 +50,11 @@ from handlers.models.fashion import (  # noqa: E402
     EARLIEST_TUNED, FROZEN, WEIGHTS_FILE, WHOLE, FashionModel, load_fashion_model,
 )
 from handlers.taxonomy import load_taxonomy  # noqa: E402
-from scripts.dataset import Record  # noqa: E402
-from scripts.features import CACHE_ROOT, cache_dir, cached_features, view_image  # noqa: E402
-from scripts.provenance import git_commit, portable_path  # noqa: E402
-from scripts.train_data import Examples, label_space, node_labels, read_examples, split_examples  # noqa: E402
-from scripts.train_metrics import validate  # noqa: E402
+from kalas.dataset import Record  # noqa: E402
+from kalas.features import CACHE_ROOT, cache_dir, cached_features, view_image  # noqa: E402
+from kalas.provenance import git_commit, portable_path  # noqa: E402
+from kalas.training_data import Examples, label_space, node_labels, read_examples, split_examples  # noqa: E402
+from kalas.training_metrics import validate  # noqa: E402
 
 EMBEDDING_DIM = 256
 # Cosine-softmax scale for the embedding's proxy losses (a temperature of 1/16).

@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,17 @@ def test_secrets_and_local_state_stay_out_of_the_build_context() -> None:
     for path in (".git", ".venv", ".env", "var/indexes", "model_store/fashion-attributes.mar", "web/node_modules"):
         assert dockerignored(path), f"{path} would be sent into the image build"
     assert not dockerignored("handlers/images.py") and not dockerignored("checkpoints")
+    assert not dockerignored("kalas/dataset.py")
+
+
+def test_every_package_the_project_installs_is_copied_into_the_image() -> None:
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    copied = {args.split()[0].rstrip("/") for op, args in dockerfile() if op == "COPY" and "--from=" not in args}
+    packages = [pattern.rstrip("*") for pattern in include]
+    assert "kalas" in packages
+    for package in packages:
+        assert package in copied, f"the Dockerfile does not copy {package}/, which the project installs"
+        assert (ROOT / package / "__init__.py").is_file(), f"{package} is not a package"
 
 
 def test_cuda_is_a_build_argument_that_swaps_in_faiss_gpu() -> None:

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from api.inference import InProcessClient
 from api.main import create_app
 from index import CatalogueIndex, CatalogueStore
-from scripts.dataset import read_records
+from kalas.dataset import read_records
 from tests.api.conftest import create_shop
 
 

@@ -6,8 +6,8 @@ import io
 import zipfile
 
 from handlers.taxonomy import load_taxonomy
-from scripts.dataset import read_records
-from scripts.train_data import read_examples
+from kalas.dataset import read_records
+from kalas.training_data import read_examples
 from tests.api.conftest import create_shop
 
 CORRECTION = {"category": "tees", "attributes": {"gender": "women", "usage": "casual", "season": "summer"},

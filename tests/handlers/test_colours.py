@@ -10,10 +10,10 @@ from PIL import Image, ImageDraw
 
 from handlers.colour_space import ciede2000, hex_to_rgb, lab_to_srgb, srgb_to_lab
 from handlers.colours import Palette, default_palette, dominant_colours, downscale, load_palette
+from handlers.garment_mask import garment_mask
 from handlers.images import decode_image
 from handlers.taxonomy import load_taxonomy
-from scripts.dataset import read_records, split
-from handlers.garment_mask import garment_mask
+from kalas.dataset import read_records, split
 
 PALETTE = Palette.from_pairs(
     [("Black", "#1C1C1C"), ("White", "#F5F5F5"), ("Grey", "#8C8C8C"), ("Red", "#C0282D"), ("Blue", "#2F5DA8"),

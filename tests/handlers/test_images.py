@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from handlers.images import CLOSE_UP, ImageError, decode_image, is_studio_shot, model_view, to_tensor
-from scripts.dataset import read_records, split
+from kalas.dataset import read_records, split
 from tests.support import images as make
 
 

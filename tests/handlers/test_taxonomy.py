@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from handlers.taxonomy import LabelError, load_taxonomy, parse_taxonomy
-from scripts.dataset import read_records
+from kalas.dataset import read_records
 
 REVIEW_COLUMNS = ["id", "category", "gender", "usage", "season", "colour"]
 

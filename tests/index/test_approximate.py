@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from index import EXACT_LIMIT, CatalogueIndex, choose_kind
-from scripts.synthetic_vectors import ClusteredVectors
+from kalas.synthetic_vectors import ClusteredVectors
 
 DIM = 64
 N = 20_000

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from index import CatalogueIndex
-from scripts.synthetic_vectors import ClusteredVectors
+from kalas.synthetic_vectors import ClusteredVectors
 
 DIM = 32
 

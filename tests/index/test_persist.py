@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from index import CatalogueIndex, load, save
-from scripts.synthetic_vectors import ClusteredVectors
+from kalas.synthetic_vectors import ClusteredVectors
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from index import CatalogueIndex, CatalogueStore
-from scripts.synthetic_vectors import ClusteredVectors
+from kalas.synthetic_vectors import ClusteredVectors
 
 DIM = 16
 

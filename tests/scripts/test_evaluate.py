@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 
 from api.inference import InferenceError
-from handlers.colours import dominant_colours
 from handlers.archive import DEFAULT_CHECKPOINT
+from handlers.colours import dominant_colours
 from handlers.images import decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, load_fashion_model
 from handlers.taxonomy import load_taxonomy
-from scripts.dataset import Record, read_records
+from kalas.dataset import Record, read_records
 from scripts.evaluate import evaluate, main
 from tests.support.data_dirs import make_directory
 

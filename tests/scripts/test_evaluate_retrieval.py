@@ -12,8 +12,8 @@ from PIL import Image
 
 from index import CatalogueIndex, CatalogueStore, save
 
+from kalas.dataset import is_validation
 from scripts import evaluate_retrieval
-from scripts.dataset import is_validation
 
 N = 40
 

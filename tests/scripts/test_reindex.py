@@ -19,8 +19,8 @@ import pytest
 
 from api.inference import InferenceClient, InferenceError, TorchServeClient
 from index import CatalogueStore
+from kalas.readers import DirectoryReader
 from scripts import reindex as reindex_script
-from scripts.catalogue_reader import DirectoryReader
 from scripts.reindex import EmbedderFailed, reindex
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,11 +11,11 @@ from handlers.archive import DEFAULT_CHECKPOINT, file_sha256
 from handlers.images import decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, build_model, load_efficientnet_lite0, load_fashion_model
 from handlers.taxonomy import load_taxonomy
-from scripts.dataset import is_validation, read_records
-from scripts.provenance import portable_path
+from kalas.dataset import is_validation, read_records
+from kalas.provenance import portable_path
+from kalas.training_data import Examples, label_space, node_labels, read_examples, split_examples
+from kalas.training_metrics import validate
 from scripts.train import PhotoRows, Trainer, main, parse_args, train
-from scripts.train_data import Examples, label_space, node_labels, read_examples, split_examples
-from scripts.train_metrics import validate
 
 pytestmark = pytest.mark.slow
 REVIEW_COLUMNS = ["id", "category", "gender", "usage", "season", "colour"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from scripts.dataset import Record, read_records, split
+from kalas.dataset import Record, read_records, split
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class DirectoryReader:
 
     Categories are the product taxonomy's labels (handlers/taxonomy.yaml maps the data set's own column), so a
     similar-item search can be filtered by the category the attributes model predicts.
-    `part` is "all", "train" or "validation" (scripts/dataset.py's one split).
+    `part` is "all", "train" or "validation" (kalas/dataset.py's one split).
     """
 
     def __init__(self, data_dir: str | Path, part: str = "all") -> None:

@@ -10,7 +10,7 @@ from typing import Callable
 from PIL import Image, ImageDraw, ImageOps
 
 from index import Hit
-from scripts.dataset import Record
+from kalas.dataset import Record
 
 TILE = 128
 CAPTION = 28

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 from handlers.taxonomy import Taxonomy
-from scripts.train_data import Examples
+from kalas.training_data import Examples
 
 BATCH = 256
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.reindex_journal import Journal
+from kalas.journal import Journal
 
 
 def test_a_torn_last_line_is_dropped_and_the_journal_carries_on(tmp_path: Path) -> None:

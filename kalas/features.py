@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from handlers.images import FRAMING, decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, EfficientNetLite0
-from scripts.dataset import Record, iter_batches
+from kalas.dataset import Record, iter_batches
 
 PART_SIZE = 128
 BATCH_SIZE = 32

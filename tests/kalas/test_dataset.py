@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.dataset import SHARED_DATA as SHARED, find_shared_data, is_validation, read_records, split
+from kalas.dataset import SHARED_DATA as SHARED, find_shared_data, is_validation, read_records, split
 
 
 def write_layout(root: Path, ids: list[str]) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.metrics import confusion, mmfashion_attribute_recall, mmfashion_category_recall, ranked_accuracy
+from kalas.metrics import confusion, mmfashion_attribute_recall, mmfashion_category_recall, ranked_accuracy
 
 TRUTHS = ["shirt", "shirt", "shirt", "jeans"]
 RANKINGS = [

@@ -7,9 +7,9 @@ import torch
 
 from handlers.images import decode_image, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, load_efficientnet_lite0
-from scripts import features
-from scripts.dataset import read_records
-from scripts.features import augment, cache_dir, cached_features, load_cached
+from kalas import features
+from kalas.dataset import read_records
+from kalas.features import augment, cache_dir, cached_features, load_cached
 
 
 @pytest.fixture(scope="module")

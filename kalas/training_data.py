@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from handlers.taxonomy import Taxonomy
-from scripts.dataset import Record, read_records, split
+from kalas.dataset import Record, read_records, split
 
 
 @dataclass
@@ -105,7 +105,7 @@ def read_examples(data_dirs: list[Path], taxonomy: Taxonomy) -> tuple[Examples, 
 
 
 def split_examples(examples: Examples) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row indices (train, validation) by the project's one split (`scripts.dataset.split`)."""
+    """Row indices (train, validation) by the project's one split (`kalas.dataset.split`)."""
     train, val = split(examples.records)
     val_ids = {id(r) for r in val}
     is_val = torch.tensor([id(r) in val_ids for r in examples.records])
