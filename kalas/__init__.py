@@ -1,8 +1,8 @@
 """Kalas-Iris's shared library: the code the commands (scripts/), the load run (load_tests/) and the tests share.
 
-A module per idea, none of them a command: the shared-data reader and its one split (`dataset`), catalogue readers
-for a reindex (`readers`), the reindex journal (`journal`), the training feature cache (`features`), training
-examples and their validation figures (`training_data`, `training_metrics`), evaluation metrics and pictures
-(`metrics`, `plots`, `contact_sheet`), seeded test vectors (`synthetic_vectors`), provenance of trained artefacts
-(`provenance`).
+A module per idea, none of them a command and none doing anything at import (no process started, no environment
+read): the shared-data reader and its one split (`dataset`), catalogue readers for a reindex (`readers`), the
+reindex journal (`journal`), the training feature cache (`features`), training examples and their validation
+figures (`training_data`, `training_metrics`), evaluation metrics and pictures (`metrics`, `plots`,
+`contact_sheet`), seeded test vectors (`synthetic_vectors`), provenance of trained artefacts (`provenance`).
 """

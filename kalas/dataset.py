@@ -6,6 +6,7 @@ directory catalogue) goes through here, so that "which images are validation" ha
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import os
 import subprocess
@@ -35,7 +36,10 @@ def find_shared_data(root: Path = ROOT) -> Path:
     return cloned_from if cloned_from is not None and cloned_from.is_dir() else beside
 
 
-SHARED_DATA = find_shared_data()
+@functools.cache
+def shared_data() -> Path:
+    """`find_shared_data()` for this checkout, looked up on the first call (it may run git) and kept."""
+    return find_shared_data()
 
 
 @dataclass(frozen=True)

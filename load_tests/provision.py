@@ -10,7 +10,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.inference import torchserve_key
-from kalas.dataset import SHARED_DATA, read_records, split
+from kalas.dataset import read_records, shared_data, split
 from load_tests.stack import RATE_LIMIT_BURST, Stack
 
 WEBHOOK_SECRET = "load-test webhook secret"
@@ -23,7 +23,7 @@ def load_photos(per_set: int = 32) -> list[Path]:
     """Validation photos of both data sets: product shots (224x224) and people's photos (400x533)."""
     photos: list[Path] = []
     for name in ("fashion-products", "clothing"):
-        _, validation = split(read_records(SHARED_DATA / name))
+        _, validation = split(read_records(shared_data() / name))
         photos += [record.image for record in validation[:per_set]]
     return photos
 

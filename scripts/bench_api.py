@@ -31,7 +31,7 @@ import psutil
 from PIL import Image
 
 from handlers.archive import ROOT, build_archives
-from kalas.dataset import SHARED_DATA, Record, read_records
+from kalas.dataset import Record, read_records, shared_data
 from scripts import mongo, torchserve
 from scripts.run import state_dirs_env, wait_for_api
 
@@ -74,10 +74,10 @@ def shop_sized(records: list[Record], side: int) -> list[bytes]:
 
 
 def run(args: argparse.Namespace, home: Path) -> dict:
-    products = read_records(SHARED_DATA / "fashion-products")
+    products = read_records(shared_data() / "fashion-products")
     catalogue = [r.image.read_bytes() for r in products[: args.catalogue]]
     if args.photo_side:
-        queries = shop_sized(read_records(SHARED_DATA / "clothing")[:50], args.photo_side)
+        queries = shop_sized(read_records(shared_data() / "clothing")[:50], args.photo_side)
     else:
         queries = [r.image.read_bytes() for r in products[args.catalogue : args.catalogue + 50]]
     store = args.model_store

@@ -22,7 +22,7 @@ from PIL import Image
 from handlers.colours import default_palette, dominant_colours, garment_pixels, load_palette
 from handlers.images import decode_image
 from handlers.models import INPUT_SIZE
-from kalas.dataset import SHARED_DATA, read_records
+from kalas.dataset import read_records, shared_data
 
 
 def timings(images: list[Image.Image], work: Callable[[Image.Image], object], rounds: int = 3) -> tuple[list, list]:
@@ -42,7 +42,7 @@ def timings(images: list[Image.Image], work: Callable[[Image.Image], object], ro
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=100, help="photos per data set")
-    parser.add_argument("--data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--data", type=Path, default=shared_data())
     args = parser.parse_args(argv)
     fitted, references = default_palette(), load_palette(None)
     print(f"load average before: {os.getloadavg()[0]:.1f}")

@@ -39,7 +39,7 @@ from api.inference import InProcessClient  # noqa: E402
 from handlers.archive import EMBEDDER, stage_archives  # noqa: E402
 from handlers.in_process import ServedModel, open_archive  # noqa: E402
 from index import CatalogueIndex, CatalogueStore  # noqa: E402
-from kalas.dataset import SHARED_DATA, read_records  # noqa: E402
+from kalas.dataset import read_records, shared_data  # noqa: E402
 from kalas.readers import DirectoryReader  # noqa: E402
 from kalas.synthetic_vectors import ClusteredVectors  # noqa: E402
 from scripts.reindex import reindex  # noqa: E402
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=300, help="single queries timed per index")
-    parser.add_argument("--data", type=Path, default=SHARED_DATA / "fashion-products")
+    parser.add_argument("--data", type=Path, default=shared_data() / "fashion-products")
     parser.add_argument("--photos", type=int, default=50, help="photos timed end to end")
     parser.add_argument("--original-gallery", type=int, default=100, help="gallery size for the original method")
     parser.add_argument("--reindex-images", type=int, default=1024)

@@ -34,7 +34,7 @@ import torch  # noqa: E402
 
 from api.inference import InferenceClient, InferenceError, InProcessClient, TorchServeClient  # noqa: E402
 from handlers.archive import ATTRIBUTES, EMBEDDER, ROOT  # noqa: E402
-from kalas.dataset import SHARED_DATA, read_records  # noqa: E402
+from kalas.dataset import read_records, shared_data  # noqa: E402
 from scripts import build_archives  # noqa: E402
 
 BATCH_SIZE = 8  # as config.properties' batchSize, so both sides run the same batches
@@ -42,8 +42,8 @@ BATCH_SIZE = 8  # as config.properties' batchSize, so both sides run the same ba
 
 def sample_photos(count: int) -> list[bytes]:
     """Half consumer photos (about 400x533), half shop photos (224x224), interleaved."""
-    clothing = read_records(SHARED_DATA / "clothing")[: count // 2]
-    products = read_records(SHARED_DATA / "fashion-products")[: count - len(clothing)]
+    clothing = read_records(shared_data() / "clothing")[: count // 2]
+    products = read_records(shared_data() / "fashion-products")[: count - len(clothing)]
     mixed = [r for pair in zip(clothing, products) for r in pair]
     return [record.image.read_bytes() for record in mixed]
 

@@ -25,12 +25,10 @@ from pathlib import Path
 import httpx
 
 from handlers.archive import DEFAULT_CHECKPOINT, build_archives
-from kalas.dataset import SHARED_DATA
+from kalas.dataset import shared_data
 from scripts import torchserve
 from tests.integrations.live import WORKER_ARGS, start_live, stop_live, wait_for
 from tests.support.mongo import start_mongo, stop_mongo
-
-PHOTOS = SHARED_DATA / "fashion-products" / "images"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -103,7 +101,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    photos = sorted(PHOTOS.glob("*.jpg"))[:100]
+    photos = sorted((shared_data() / "fashion-products" / "images").glob("*.jpg"))[:100]
     with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as work:
         home = Path(work)
         build_archives(home / "model_store", checkpoint_dir=args.checkpoint)

@@ -23,15 +23,19 @@ from api.inference import InferenceClient
 from handlers.archive import DEFAULT_CHECKPOINT, weights_digest
 from handlers.models.fashion import WEIGHTS_FILE
 from index import CatalogueIndex, CatalogueStore
-from kalas.dataset import SHARED_DATA
+from kalas.dataset import shared_data
 from kalas.readers import DirectoryReader
 from scripts.reindex import reindex
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CATALOGUE = "demo"
-DEMO_DATA = SHARED_DATA / "fashion-products"
 DEMO_INDEXES = ROOT / "var" / "indexes"
 MODEL_STAMP = "model.sha256"
+
+
+def demo_data() -> Path:
+    """The photos the demo gallery is built from: the shared fashion-products set."""
+    return shared_data() / "fashion-products"
 
 
 def embedder_digest(checkpoint_dir: Path = DEFAULT_CHECKPOINT) -> str:
@@ -71,12 +75,14 @@ def needs_build(store: CatalogueStore, weights: str | None, *, rebuild: bool = F
 
 
 async def ensure_demo_gallery(client: InferenceClient, store: CatalogueStore | None = None, *,
-                              data_dir: Path = DEMO_DATA, progress: bool = True) -> CatalogueIndex:
-    """The demo catalogue's index: loaded if it exists, else built from `data_dir` (an interrupted build resumes)."""
+                              data_dir: Path | None = None, progress: bool = True) -> CatalogueIndex:
+    """The demo catalogue's index: loaded if it exists, else built from `data_dir` (`demo_data()` when not
+    given; an interrupted build resumes)."""
     store = store or CatalogueStore(DEMO_INDEXES)
     index = store.get(DEMO_CATALOGUE)
     if index is None:
-        summary = await reindex(DirectoryReader(data_dir), client, store, DEMO_CATALOGUE, progress=progress)
+        reader = DirectoryReader(data_dir or demo_data())
+        summary = await reindex(reader, client, store, DEMO_CATALOGUE, progress=progress)
         if progress:
             print("\n".join(summary.lines()), file=sys.stderr)
         index = store.get(DEMO_CATALOGUE)

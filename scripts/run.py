@@ -25,7 +25,7 @@ import httpx
 from handlers.archive import DEFAULT_CHECKPOINT, ROOT
 from index import CatalogueStore
 from scripts import build_archives, mongo, torchserve
-from scripts.demo_gallery import DEMO_CATALOGUE, DEMO_DATA, embedder_digest, needs_build
+from scripts.demo_gallery import DEMO_CATALOGUE, demo_data, embedder_digest, needs_build
 
 
 class Stop(Exception):
@@ -123,9 +123,9 @@ def main(argv: list[str] | None = None) -> None:
         if reason:
             # The same build as scripts/demo_gallery.py, into this run's index directory; the API loads the
             # gallery on the first search after the build has swapped it in.
-            print(f"building the demo gallery from {DEMO_DATA} in the background ({reason}; see {logs / 'demo-gallery.log'})")
+            print(f"building the demo gallery from {demo_data()} in the background ({reason}; see {logs / 'demo-gallery.log'})")
             started.append(("the demo gallery build", spawn("demo-gallery", [
-                "-m", "scripts.reindex", str(DEMO_DATA), "--catalogue", DEMO_CATALOGUE, "--indexes", indexes,
+                "-m", "scripts.reindex", str(demo_data()), "--catalogue", DEMO_CATALOGUE, "--indexes", indexes,
                 "--torchserve", models.inference_url], env, logs)))
         console = "the console" if (ROOT / "web" / "dist" / "index.html").is_file() else "the API (console not built: make web)"
         print(f"\nKalas-Iris is running: open {url}/ for {console}; API docs at {url}/api/v1/docs", flush=True)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from kalas.dataset import SHARED_DATA
+from kalas import dataset
 
 pytest_plugins = [
     "tests.support.mongo",
@@ -13,7 +13,8 @@ pytest_plugins = [
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The shared data sets (`kalas.dataset.SHARED_DATA`: `../shared/data`), read in place, never copied."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"the shared data set is missing: expected it at {SHARED_DATA}")
-    return SHARED_DATA
+    """The shared data sets (`kalas.dataset.shared_data()`: `../shared/data`), read in place, never copied."""
+    found = dataset.shared_data()
+    if not found.is_dir():
+        pytest.fail(f"the shared data set is missing: expected it at {found}")
+    return found

@@ -1,9 +1,13 @@
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from kalas.dataset import SHARED_DATA as SHARED, find_shared_data, is_validation, read_records, split
+from kalas.dataset import find_shared_data, is_validation, read_records, shared_data, split
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_layout(root: Path, ids: list[str]) -> None:
@@ -35,7 +39,7 @@ def test_split_is_stable_and_near_the_fraction() -> None:
 
 
 def test_split_partitions_the_shared_data() -> None:
-    records = read_records(SHARED / "clothing")
+    records = read_records(shared_data() / "clothing")
     train, val = split(records)
     assert len(train) + len(val) == len(records) > 4000
     assert not {r.id for r in train} & {r.id for r in val}
@@ -56,3 +60,23 @@ def test_the_shared_data_is_found_beside_the_checkout_or_beside_the_one_it_was_c
     assert find_shared_data(stray) == tmp_path / "shared" / "data"  # none found: where it is expected, named
     monkeypatch.setenv("KALAS_SHARED_DATA", str(tmp_path / "elsewhere"))
     assert find_shared_data(clone) == tmp_path / "elsewhere"
+
+
+def test_importing_the_module_starts_no_process_and_the_data_is_looked_up_once() -> None:
+    probe = (
+        "import subprocess\n"
+        "started = []\n"
+        "class Recording(subprocess.Popen):\n"
+        "    def __init__(self, args, *rest, **kwargs):\n"
+        "        started.append(args)\n"
+        "        super().__init__(args, *rest, **kwargs)\n"
+        "subprocess.Popen = Recording\n"
+        "import kalas.dataset\n"
+        "print(len(started))\n"
+        "first, second = kalas.dataset.shared_data(), kalas.dataset.shared_data()\n"
+        "print(first is second, kalas.dataset.shared_data.cache_info().misses)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KALAS_SHARED_DATA"}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "True", "1"]
