@@ -2,7 +2,8 @@
 
 A module per idea, none of them a command and none doing anything at import (no process started, no environment
 read): the shared-data reader and its one split (`dataset`), catalogue readers for a reindex (`readers`), the
-reindex journal (`journal`), the training feature cache (`features`), training examples and their validation
-figures (`training_data`, `training_metrics`), evaluation metrics and pictures (`metrics`, `plots`,
-`contact_sheet`), seeded test vectors (`synthetic_vectors`), provenance of trained artefacts (`provenance`).
+reindex journal (`journal`), the training feature cache (`features`), training examples, metrics and the training
+run itself (`training_data`, `training_metrics`, `trainer`, `training_inputs`, `training`), evaluation metrics
+and pictures (`metrics`, `plots`, `contact_sheet`), seeded test vectors (`synthetic_vectors`), provenance of trained
+artefacts (`provenance`).
 """

@@ -1,4 +1,5 @@
-"""scripts/train.py on a handful of real photos of all three kinds of data directory, in a temp dir."""
+"""A training run (kalas/training.py, as scripts/train.py's arguments ask for it) on a handful of real photos of all
+three kinds of data directory, in a temp dir."""
 import csv
 import json
 import shutil
@@ -13,9 +14,12 @@ from handlers.models import INPUT_SIZE, MEAN, STD, build_model, load_efficientne
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import is_validation, read_records
 from kalas.provenance import portable_path
+from kalas.trainer import Trainer
+from kalas.training import train
 from kalas.training_data import Examples, label_space, node_labels, read_examples, split_examples
+from kalas.training_inputs import PhotoRows
 from kalas.training_metrics import validate
-from scripts.train import PhotoRows, Trainer, main, parse_args, train
+from scripts.train import main, parse_args
 
 pytestmark = pytest.mark.slow
 REVIEW_COLUMNS = ["id", "category", "gender", "usage", "season", "colour"]
