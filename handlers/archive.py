@@ -23,10 +23,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from torch import nn
+
+if TYPE_CHECKING:  # torch is imported where a model is built: the API names archives without it
+    from torch import nn
 
 ATTRIBUTES = "fashion-attributes"
 EMBEDDER = "fashion-embedder"

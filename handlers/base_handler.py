@@ -20,7 +20,8 @@ from ts.torch_handler.base_handler import BaseHandler
 
 from handlers.archive import archived_weights, load_archived_model, weights_digest
 from handlers.frozen_model import FrozenModel
-from handlers.images import ImageError, decode_image, to_tensor
+from handlers.decoding import ImageError, decode_image
+from handlers.images import to_tensor
 from handlers.malloc_tuning import keep_activations_in_heap
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class ImageBatchHandler(BaseHandler):
         self.model = FrozenModel(model.eval().to(memory_format=torch.channels_last), self.preprocessing["image_size"])
         model = context.manifest["model"]
         # The digest tells answers of two builds apart even under one version: an embedding is only comparable
-        # with embeddings of the same digest (api/reembed.py).
+        # with embeddings of the same digest (api/domain/reembedder.py).
         self.identity = {"name": model["modelName"], "version": model.get("modelVersion", "1.0"),
                          "digest": weights_digest(archived_weights(model_dir, self.settings))}
         self.setup(model_dir)

