@@ -4,68 +4,64 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Awaitable, Callable
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.catalogue import Catalogues
-from api.core.errors import ApiError, not_found
-from api.core.ratelimit import RateLimiter
-from api.core.remembered import Remembered
+from api.clients.inference import InferenceClient
+from api.core.errors import ApiError, domain_status, not_found
 from api.core.security import API_KEY_PREFIX, SESSION_PREFIX, token_hash
 from api.core.settings import Settings
 from api.data import accounts, keys, sessions
 from api.data.images import ImageFiles
+from api.domain.catalogue import Catalogues
+from api.intake.fetch import FetchError
+from api.services import Services
 
 
-def app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def install_services(app: FastAPI, services: Services) -> None:
+    """Called by the app's lifespan: from now on every request reaches `services` through `services_of`."""
+    app.state.services = services
 
 
-def app_db(request: Request) -> AsyncDatabase:
-    return request.app.state.db
+def services_of(request: Request) -> Services:
+    """The process's services: the one place that reads `app.state`."""
+    return request.app.state.services
 
 
-def app_catalogues(request: Request) -> Catalogues:
-    return request.app.state.catalogues
+# `async def`: FastAPI runs a `def` dependency in its thread pool, a thread hand-off per dependency per request for
+# nothing. Each dependency also costs FastAPI's resolver CPU on every request (about 8 µs each on an annotate request
+# after a pause, measured): the two upload routes the API is timed by (annotate, similar items) and
+# `_authenticate`, which every route runs, call `services_of(request)` once instead of taking several dependencies.
+async def _services(request: Request) -> Services:
+    return services_of(request)
 
 
-def app_image_files(request: Request) -> ImageFiles:
-    return request.app.state.image_files
-
-
-# Plain values from app state, but `async def`: FastAPI runs a `def` dependency in its thread pool, a thread
-# hand-off per dependency per request for nothing. Each dependency also costs FastAPI's resolver CPU on every
-# request (about 8 µs each on an annotate request after a pause, measured): the two upload routes the API is timed
-# by (annotate, similar items) and `_authenticate`, which every route runs, take what they need from app state
-# with `app_db`, `app_settings`, `app_catalogues` and `app_image_files` instead.
 async def _settings(request: Request) -> Settings:
-    return app_settings(request)
+    return services_of(request).settings
 
 
 async def _db(request: Request) -> AsyncDatabase:
-    return app_db(request)
+    return services_of(request).db
 
 
-async def _inference(request: Request) -> Any:
-    client = request.app.state.inference
-    if client is None:
-        raise ApiError(503, "no model is configured on this server: set KALAS_INFERENCE_URL or KALAS_MODEL_STORE")
-    return client
+async def _models(request: Request) -> InferenceClient:
+    return services_of(request).models
 
 
 async def _catalogues(request: Request) -> Catalogues:
-    return app_catalogues(request)
+    return services_of(request).catalogues
 
 
-async def _image_files(request: Request) -> ImageFiles:
-    return app_image_files(request)
+async def _images(request: Request) -> ImageFiles:
+    return services_of(request).images
 
 
+Svc = Annotated[Services, Depends(_services)]
 Config = Annotated[Settings, Depends(_settings)]
 Db = Annotated[AsyncDatabase, Depends(_db)]
-Inference = Annotated[Any, Depends(_inference)]
+Models = Annotated[InferenceClient, Depends(_models)]
 Indexes = Annotated[Catalogues, Depends(_catalogues)]
-Files = Annotated[ImageFiles, Depends(_image_files)]
+Files = Annotated[ImageFiles, Depends(_images)]
 
 
 @dataclass(frozen=True)
@@ -88,25 +84,16 @@ class Account:
 _AUTH_HELP = "send an API key as `X-API-Key: ki_...` or a console session as `Authorization: Bearer kis_...`"
 
 
-# Keys and accounts are read on every request and change rarely: each process remembers them a few seconds,
-# sparing a database round trip per request. Revoking a key through this process forgets every remembered key
-# at once; a key revoked through another API process stops working here within KEY_CACHE_S. Accounts never
-# change through this API once created.
-KEY_CACHE_S = 5.0
-ACCOUNT_CACHE_S = 30.0
-
-
-async def _key(request: Request, db: AsyncDatabase, key_hash: str) -> dict | None:
-    remembered: Remembered[str, dict] = request.app.state.keys
-    key = await remembered.get_or_load(key_hash, lambda: keys.live(db, key_hash))
+async def _key(services: Services, key_hash: str) -> dict | None:
+    db = services.db
+    key = await services.memory.keys.get_or_load(key_hash, lambda: keys.live(db, key_hash))
     if key is not None:
         await keys.record_use(db, key)
     return key
 
 
-async def _account(request: Request, db: AsyncDatabase, account_id: str) -> dict | None:
-    remembered: Remembered[str, dict] = request.app.state.accounts
-    return await remembered.get_or_load(account_id, lambda: accounts.by_id(db, account_id))
+async def _account(services: Services, account_id: str) -> dict | None:
+    return await services.memory.accounts.get_or_load(account_id, lambda: accounts.by_id(services.db, account_id))
 
 
 async def _authenticate(
@@ -115,12 +102,13 @@ async def _authenticate(
     authorization: Annotated[str | None, Header(description="`Bearer <session token>`, for the console")] = None,
 ) -> Account | None:
     """The account behind the request's credentials; None when it sent none; 401 when they are bad."""
-    db = app_db(request)
+    services = services_of(request)
+    db = services.db
     session_hash = None
     if x_api_key:
         if not x_api_key.startswith(API_KEY_PREFIX):
             raise ApiError(401, f"the X-API-Key header does not hold an API key ({_AUTH_HELP})")
-        key = await _key(request, db, token_hash(x_api_key))
+        key = await _key(services, token_hash(x_api_key))
         if key is None:
             raise ApiError(401, "the API key is unknown or revoked: create a new one in the console under Keys")
         account_id, credential, bucket = key["account"], f"key:{key['prefix']}", key["key_id"]
@@ -136,12 +124,12 @@ async def _authenticate(
     else:
         return None
 
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter = services.rate_limiter
     wait = limiter.acquire(bucket)
     if wait:
         raise ApiError(429, f"rate limit exceeded for this credential; retry in {wait:.1f} s",
                        headers={"Retry-After": limiter.retry_after(wait)})
-    account = await _account(request, db, account_id)
+    account = await _account(services, account_id)
     if account is None:  # deleted account whose key or session survived
         raise ApiError(401, "the account behind this credential no longer exists")
     return Account(account["_id"], account["email"], account["shop_name"], account["created"], credential, session_hash)
@@ -172,3 +160,13 @@ def owned(kind: str, fetch: Callable[[AsyncDatabase, str, str], Awaitable[dict |
         return found
 
     return Depends(load)
+
+
+async def checked_url(services: Services, url: str, field: str | None = None) -> None:
+    """Refuse a URL a shop registers (a callback, a store) now rather than at its first use. A host too slow to
+    resolve is the registration's fault (422), not a gateway time-out of ours."""
+    try:
+        await services.http.check(url)
+    except FetchError as error:
+        status = 422 if error.code == "fetch_timeout" else domain_status(error)
+        raise ApiError(status, f"{field}: {error.message}" if field else error.message, error.code) from None

@@ -1,6 +1,7 @@
 """One error shape for every failure: `{"error": {"code": "...", "message": "..."}}`.
 
-Routes raise `ApiError` (or the helpers below); FastAPI's own validation errors and Starlette's HTTP errors
+Routes raise `ApiError` (or the helpers below); domain code raises `DomainError`s, whose codes are mapped to
+HTTP statuses here and nowhere else (`DOMAIN_STATUS`); FastAPI's own validation errors and Starlette's HTTP errors
 are rewritten into the same shape so that a client needs one parser. Messages say what was wrong and how to fix it.
 """
 from __future__ import annotations
@@ -12,11 +13,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.domain.errors import DomainError
+
 log = logging.getLogger(__name__)
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
           408: "timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
           429: "rate_limited", 502: "bad_gateway", 503: "unavailable", 504: "upstream_timeout"}
+
+
+# The HTTP status of each domain error code; a code not listed is 503 when it may pass, 500 otherwise.
+DOMAIN_STATUS = {
+    "not_an_image": 400, "invalid_image": 400, "too_large": 413, "crop_outside_image": 422,
+    "url_not_allowed": 400, "fetch_failed": 422, "too_many_redirects": 422, "fetch_timeout": 504,
+    "sku_taken": 409, "inference_failed": 503, "models_not_configured": 503,
+}
+
+
+def domain_status(error: DomainError) -> int:
+    return DOMAIN_STATUS.get(error.code) or (503 if error.retryable else 500)
 
 
 class ApiError(Exception):
@@ -81,6 +96,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.status, exc.message, exc.code), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        status = domain_status(exc)
+        return JSONResponse(error_body(status, exc.message, exc.code), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

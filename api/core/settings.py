@@ -2,16 +2,18 @@
 
 Every value has a working default for development on one machine. Outside development the service refuses
 to start with the placeholder secret, because signed image URLs and callback signatures would be forgeable.
+Environment variables are `KALAS_<FIELD>` in upper case (pydantic-settings); a `KALAS_` name that is no setting
+is refused, so a typo cannot go unnoticed. `load_settings()` turns every refusal into one `SettingsError`.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from scripts.dataset import SHARED_DATA
+from kalas.dataset import shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_SECRET = "change-me-in-production"
@@ -20,7 +22,7 @@ PLACEHOLDER_SECRET = "change-me-in-production"
 MAX_UPLOAD_LIMIT = 15 * 1024 * 1024
 ENV_PREFIX = "KALAS_"
 # KALAS_ variables that are not the API's, left alone: where the training and benchmark scripts read the shared
-# data (scripts/dataset.py), and what compose.yaml substitutes (image tag, published port).
+# data (kalas/dataset.py), and what compose.yaml substitutes (image tag, published port).
 OTHER_VARIABLES = frozenset({"KALAS_SHARED_DATA", "KALAS_IMAGE_TAG", "KALAS_API_PORT"})
 
 
@@ -28,10 +30,23 @@ class SettingsError(RuntimeError):
     """The configuration cannot work; the message names the variable to fix."""
 
 
-class Settings(BaseModel):
-    """Everything the API reads from its environment. Environment variables are `KALAS_<FIELD>` in upper case."""
+class _KnownVariablesOnly(EnvSettingsSource):
+    """pydantic-settings' environment source, refusing `KALAS_*` names that are no setting (it ignores them)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    def __call__(self) -> dict:
+        fields = self.settings_cls.model_fields
+        unknown = sorted(name.upper() for name in self.env_vars if name.upper().startswith(ENV_PREFIX)
+                         and name.upper() not in OTHER_VARIABLES and name[len(ENV_PREFIX):].lower() not in fields)
+        if unknown:
+            known = ", ".join(sorted(ENV_PREFIX + field.upper() for field in fields))
+            raise SettingsError(f"unknown setting {', '.join(unknown)}; known: {known}")
+        return super().__call__()
+
+
+class Settings(BaseSettings):
+    """Everything the API and the worker read from their environment: `KALAS_<FIELD>` in upper case."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     environment: Literal["development", "test", "production"] = "development"
     secret_key: str = Field(PLACEHOLDER_SECRET, description="signs image URLs; at least 32 characters in production")
@@ -47,7 +62,7 @@ class Settings(BaseModel):
                             description="where stored images' bytes are kept (api/data/images.py); every API "
                                         "replica and the worker must see the same directory")
     demo_catalogue: str = Field("demo", description="the catalogue searched when a shop asks for the demo gallery")
-    demo_data_dir: Path = Field(SHARED_DATA / "fashion-products",
+    demo_data_dir: Path = Field(default_factory=lambda: shared_data() / "fashion-products",
                                 description="the shared-data-layout directory the demo gallery was built from")
 
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, le=MAX_UPLOAD_LIMIT)
@@ -60,13 +75,16 @@ class Settings(BaseModel):
     fetch_timeout_s: float = Field(10.0, gt=0)
     # Hosts ("host:port") a shop's images may be fetched from although they resolve to a private address,
     # e.g. an intranet image server. Empty by default: every private, loopback and link-local address is refused.
-    fetch_allow_origins: frozenset[str] = frozenset()
+    # Comma-separated in the environment.
+    fetch_allow_origins: Annotated[frozenset[str], NoDecode] = frozenset()
 
-    callback_timeout_s: float = Field(5.0, gt=0)
-    callback_retries: int = Field(4, ge=0, le=10)
-    callback_backoff_s: float = Field(2.0, ge=0)
 
     web_dist: Path = ROOT / "web" / "dist"
+
+    @field_validator("fetch_allow_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return frozenset(filter(None, value.split(","))) if isinstance(value, str) else value
 
     @field_validator("mongo_uri")
     @classmethod
@@ -88,20 +106,18 @@ class Settings(BaseModel):
         return self
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Build from `KALAS_*` variables; unknown `KALAS_*` names are refused so a typo cannot go unnoticed."""
-        values: dict[str, object] = {}
-        for name, raw in environ.items():
-            if not name.startswith(ENV_PREFIX) or name in OTHER_VARIABLES:
-                continue
-            field = name[len(ENV_PREFIX) :].lower()
-            if field not in cls.model_fields:
-                raise SettingsError(f"unknown setting {name}; known: {', '.join(sorted(ENV_PREFIX + f.upper() for f in cls.model_fields))}")
-            values[field] = frozenset(filter(None, raw.split(","))) if field == "fetch_allow_origins" else raw
-        try:
-            return cls(**values)
-        except ValidationError as error:
-            problems = "; ".join(
-                (f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "") + e["msg"] for e in error.errors()
-            )
-            raise SettingsError(f"invalid settings: {problems}") from None
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Values given in code (tests), then the environment; no dotenv or secrets directory is read.
+        return init_settings, _KnownVariablesOnly(settings_cls)
+
+
+def load_settings() -> Settings:
+    """The settings from the process environment; SettingsError naming each variable to fix."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            (f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "") + e["msg"] for e in error.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

@@ -32,7 +32,7 @@ BULK_WRITE_WIRE_VERSION = 25
 
 async def insert_with_images(db: AsyncDatabase, stored: list[tuple[dict, dict]]) -> None:
     """Each (annotation, image document) pair, image first, in one round trip: all of them or, after a failure
-    (raised again), none; the images' files are the caller's (api/annotating.py). One client-level bulkWrite,
+    (raised again), none; the images' files are the caller's (api/domain/annotations.py). One client-level bulkWrite,
     ordered, saves a round trip per request (about 0.3 ms of this process's CPU on nx-27017): sent as a plain
     command where that is safe (`_send_as_command`), otherwise through pymongo's bulk_write; servers before
     MongoDB 8.0 have no bulkWrite, and get two inserts."""

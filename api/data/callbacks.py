@@ -39,8 +39,30 @@ async def delete(db: AsyncDatabase, account_id: str, callback_id: str) -> bool:
     return (await db.callbacks.delete_one({"_id": callback_id, "account": account_id})).deleted_count == 1
 
 
+async def with_secret(db: AsyncDatabase, account_id: str, callback_id: str) -> dict | None:
+    """The callback with its sealed secret (for signing)."""
+    return await db.callbacks.find_one({"_id": callback_id, "account": account_id})
+
+
 async def record_delivery(db: AsyncDatabase, delivery: dict[str, Any]) -> None:
     await db.deliveries.replace_one({"_id": delivery["_id"]}, delivery, upsert=True)
+
+
+async def get_delivery(db: AsyncDatabase, delivery_id: str) -> dict | None:
+    return await db.deliveries.find_one({"_id": delivery_id})
+
+
+async def record_attempt(db: AsyncDatabase, delivery_id: str, response_status: int | None, error: str | None, *,
+                         delivered: Any = None) -> None:
+    """One attempt's answer; with `delivered` (its time) the delivery is settled as delivered."""
+    changes: dict[str, Any] = {"response_status": response_status, "last_error": error}
+    if delivered is not None:
+        changes |= {"status": "delivered", "delivered": delivered}
+    await db.deliveries.update_one({"_id": delivery_id}, {"$set": changes, "$inc": {"attempts": 1}})
+
+
+async def settle_delivery(db: AsyncDatabase, delivery_id: str, status: str, error: str) -> None:
+    await db.deliveries.update_one({"_id": delivery_id}, {"$set": {"status": status, "last_error": error}})
 
 
 def new_delivery(account_id: str, callback_id: str, event: str, url: str) -> dict:

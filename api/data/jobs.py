@@ -1,11 +1,16 @@
-"""A durable job queue in MongoDB: one job annotates one store product.
+"""The durable job queue in MongoDB: all background work of the service, one job per piece of work.
+
+Kinds (`kind`): `product` annotates one WooCommerce store product, `sync` syncs a store, `callback` delivers one
+event to a shop's callback URL, `reembed` makes a shop's stored vectors again under a new embedder. The runner that
+claims them is api/jobs/runner.py; what each kind does is in api/jobs/.
 
 - Claiming is one atomic `find_one_and_update` that takes a lease; a job whose lease ran out (its worker died) is
   claimed again, and `attempts` counts every claim.
 - Every write a worker makes afterwards is fenced by the attempt it claimed, so a worker that lost its lease cannot
   overwrite the work of the one that took over.
-- At most one job per product waits in the queue: `queued_key` is unique, holds `<integration>:<product>` while the
-  job is queued and a throw-away value once it is claimed, so deliveries arriving meanwhile join the waiting job.
+- At most one job per piece of work waits in the queue: `queued_key` is unique, holds the job's `wait_key`
+  (`<integration>:<product>` for a store product) while the job is queued and a throw-away value once it is
+  claimed, so deliveries arriving meanwhile join the waiting job.
 - Every step goes to `job_steps`, so the shop can see what happened to each delivery.
 
 Times are epoch seconds (floats): nx-27017 stores a datetime written by `$set` as a string, which would break
@@ -32,9 +37,13 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.job_steps.create_index([("job", ASCENDING), ("at", ASCENDING)])
 
 
-def _waiting_key(integration_id: str, product_id: int | None) -> str:
+def _store_key(integration_id: str, product_id: int | None) -> str:
     # A sync job has no product: one sync at most waits per store.
     return f"{integration_id}:{'sync' if product_id is None else product_id}"
+
+
+def _waiting_key(job: dict) -> str:
+    return job.get("wait_key") or _store_key(job["integration"], job["product_id"])
 
 
 def _claimed_key() -> str:
@@ -43,13 +52,22 @@ def _claimed_key() -> str:
 
 async def enqueue(db: AsyncDatabase, account_id: str, integration_id: str, product_id: int | None,
                   reason: str) -> tuple[dict, bool]:
-    """(the job waiting for this product — or the store's sync job when `product_id` is None —, whether it was
-    created now rather than joined)."""
+    """(the job waiting for this store product — or the store's sync job when `product_id` is None —, whether it
+    was created now rather than joined)."""
+    return await enqueue_kind(db, "sync" if product_id is None else "product", account_id,
+                              _store_key(integration_id, product_id), reason,
+                              {"integration": integration_id, "product_id": product_id})
+
+
+async def enqueue_kind(db: AsyncDatabase, kind: str, account_id: str, wait_key: str, reason: str,
+                       fields: dict[str, Any] | None = None) -> tuple[dict, bool]:
+    """(the job of `kind` waiting under `wait_key`, whether it was created now rather than joined). `fields` are
+    the kind's own (what it works on)."""
     for _ in range(5):
         moment = time.time()
-        job = {"_id": new_id(), "account": account_id, "integration": integration_id, "product_id": product_id,
-               "kind": "sync" if product_id is None else "product",
-               "reason": reason, "state": QUEUED, "queued_key": _waiting_key(integration_id, product_id),
+        job = {"integration": None, "product_id": None, **(fields or {}),
+               "_id": new_id(), "account": account_id, "kind": kind, "wait_key": wait_key,
+               "reason": reason, "state": QUEUED, "queued_key": wait_key,
                "attempts": 0, "run_after": moment, "lease_until": 0.0, "worker": None, "last_error": None,
                "outcome": None, "created": moment, "updated": moment}
         try:
@@ -57,11 +75,11 @@ async def enqueue(db: AsyncDatabase, account_id: str, integration_id: str, produ
             await add_step(db, job, "queued", reason)
             return job, True
         except DuplicateKeyError:
-            waiting = await db.jobs.find_one({"queued_key": job["queued_key"]})
+            waiting = await db.jobs.find_one({"queued_key": wait_key})
             if waiting is not None:
                 return waiting, False
             # Claimed between our insert and our look-up: the key is free again, insert once more.
-    raise RuntimeError(f"could not enqueue a job for product {product_id}: the queue kept changing under us")
+    raise RuntimeError(f"could not enqueue a {kind} job ({wait_key}): the queue kept changing under us")
 
 
 async def claim(db: AsyncDatabase, worker: str, lease_s: float) -> dict | None:
@@ -85,7 +103,7 @@ def _fence(job: dict) -> dict:
 async def add_step(db: AsyncDatabase, job: dict, step: str, detail: str = "", ok: bool = True,
                    lease_s: float | None = None) -> bool:
     """Record a step; with `lease_s` also extend the lease. False when the job's lease was lost to another worker."""
-    await db.job_steps.insert_one({"_id": new_id(), "job": job["_id"], "integration": job["integration"],
+    await db.job_steps.insert_one({"_id": new_id(), "job": job["_id"], "integration": job.get("integration"),
                                    "attempt": job["attempts"], "at": time.time(), "step": step, "detail": detail[:500],
                                    "ok": ok})
     if lease_s is None:
@@ -111,11 +129,11 @@ async def finish(db: AsyncDatabase, job: dict, outcome: str) -> bool:
 
 
 async def retry_later(db: AsyncDatabase, job: dict, delay_s: float, error: str) -> str:
-    """Back to the queue after `delay_s`. If another job for the product is already waiting, that one will do the
-    work, and this one is marked superseded. Returns the state the job ended in ("" if the lease was lost)."""
+    """Back to the queue after `delay_s`. If another job for the same work is already waiting, that one will do
+    the work, and this one is marked superseded. Returns the state the job ended in ("" if the lease was lost)."""
     moment = time.time()
     changes = {"state": QUEUED, "run_after": moment + delay_s, "lease_until": 0.0, "last_error": error,
-               "queued_key": _waiting_key(job["integration"], job["product_id"]), "updated": moment}
+               "queued_key": _waiting_key(job), "updated": moment}
     try:
         result = await db.jobs.update_one(_fence(job), {"$set": changes})
     except DuplicateKeyError:
@@ -139,7 +157,7 @@ async def dead_letter(db: AsyncDatabase, job: dict, error: str) -> bool:
 
 async def retry(db: AsyncDatabase, account_id: str, job_id: str) -> dict | None:
     """Put a finished or dead job back in the queue now, with its attempts reset; None if the shop has no such
-    job. When another job for the product is already waiting, that one is returned instead."""
+    job. When another job for the same work is already waiting, that one is returned instead."""
     job = await db.jobs.find_one({"_id": job_id, "account": account_id})
     if job is None or job["state"] in (QUEUED, RUNNING):
         return job
@@ -147,9 +165,9 @@ async def retry(db: AsyncDatabase, account_id: str, job_id: str) -> dict | None:
     try:
         await db.jobs.update_one({"_id": job_id, "state": job["state"]}, {"$set": {
             "state": QUEUED, "attempts": 0, "run_after": moment, "lease_until": 0.0, "updated": moment,
-            "queued_key": _waiting_key(job["integration"], job["product_id"]), "reason": "retried by the shop"}})
+            "queued_key": _waiting_key(job), "reason": "retried by the shop"}})
     except DuplicateKeyError:
-        return await db.jobs.find_one({"queued_key": _waiting_key(job["integration"], job["product_id"])})
+        return await db.jobs.find_one({"queued_key": _waiting_key(job)})
     await add_step(db, job, "retried", "put back in the queue by the shop")
     return await db.jobs.find_one({"_id": job_id})
 

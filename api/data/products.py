@@ -1,9 +1,9 @@
 """Catalogue products: title, shop SKU, images and one embedding per image (what the shop's vector index holds).
 
 The embeddings are stored with the product so an index can be rebuilt from the database without the models
-(api/catalogue.py does that when an index and the database disagree), together with the digest of the embedder
+(api/domain/catalogue.py does that when an index and the database disagree), together with the digest of the embedder
 that made them (`embedder`; absent on products stored before 2026-11-25), so that vectors of a replaced embedder
-can be found and made again (api/reembed.py).
+can be found and made again (api/domain/reembedder.py).
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ async def set_embeddings(db: AsyncDatabase, account_id: str, product_id: str, em
     return result.modified_count == 1
 
 
-# A shop whose re-embedding pass has begun and not ended (`api/reembed.py`): its stored vectors may be ahead of
+# A shop whose re-embedding pass has begun and not ended (`api/domain/reembedder.py`): its stored vectors may be ahead of
 # its index file. Kept in the database so that a pass cut off by a crash is finished by the next one.
 async def begin_reembedding(db: AsyncDatabase, account_id: str, embedder: str) -> None:
     await db.reembedding.update_one({"_id": account_id}, {"$set": {"embedder": embedder, "started": now()}},

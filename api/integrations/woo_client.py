@@ -11,20 +11,20 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from api.domain.errors import DomainError
+
 API_PATH = "/wp-json/wc/v3"
 PAGE_SIZE = 100
 
 
-class StoreError(Exception):
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status  # None: the store could not be reached or did not answer in time
-        self.retry_after = retry_after
+class StoreError(DomainError):
+    """The store refused or failed a request; `status` None when it could not be reached or did not answer in time.
+    It may pass when the store was away, overloaded (429) or failing (5xx)."""
 
-    @property
-    def retryable(self) -> bool:
-        return self.status is None or self.status == 429 or self.status >= 500
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, "store_failed", retryable=status is None or status == 429 or status >= 500,
+                         retry_after=retry_after)
+        self.status = status
 
 
 def retry_after_seconds(value: str | None) -> float | None:

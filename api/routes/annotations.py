@@ -6,17 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, Response, UploadFile
 
-from api.annotating import Submitted, annotate
-from api.callbacks import notify
+from api.domain.annotations import Submitted, annotate
+from api.domain.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, images, reviews
-from api.deps import Config, CurrentAccount, Db, Files, Inference, app_db, app_image_files, app_settings, owned
-from api.intake import CROP_HELP, fetch, parse_crops, read_upload
+from api.deps import Account, Config, CurrentAccount, Db, Files, Svc, owned, services_of
+from api.domain.errors import DomainError
+from api.services import Services
+from api.intake.sources import CROP_HELP, fetch, parse_crops, read_upload
 from api.schemas import (
     BATCH_TOO_LARGE, JSON_EXPECTED, MULTIPART_EXPECTED, PHOTO_ERRORS, URL_ERRORS, AnnotationOut, BatchItemOut, BatchOut,
     Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page, error_responses,
 )
-from api.views import annotation_out, json_response
+from api.presenters import annotation_out, json_response
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])
 OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
@@ -25,7 +27,7 @@ OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotati
 async def _submit(reading, crop: Crop | None, source: dict[str, str]) -> Submitted:
     try:
         return Submitted(source, data=await reading, crop=crop)
-    except ApiError as error:
+    except DomainError as error:
         return Submitted(source, error=error)
 
 
@@ -33,50 +35,51 @@ def _upload(upload: UploadFile, crop: Crop | None, max_bytes: int):
     return _submit(read_upload(upload, max_bytes), crop, {"kind": "upload", "filename": upload.filename or ""})
 
 
-def _url(request: Request, item: ImageUrlIn, max_bytes: int):
-    return _submit(fetch(request.app.state.http, item.url, max_bytes), item.crop, {"kind": "url", "url": item.url})
+def _url(services: Services, item: ImageUrlIn):
+    max_bytes = services.settings.max_upload_bytes
+    return _submit(fetch(services.http, item.url, max_bytes), item.crop, {"kind": "url", "url": item.url})
 
 
-async def _answer(request: Request, account: CurrentAccount, db: Db, inference: Inference,
-                  submitted: list[Submitted], background: BackgroundTasks) -> list[AnnotationOut | ApiError]:
-    settings = request.app.state.settings
-    answers = await annotate(db, app_image_files(request), inference, account.id, submitted, settings.max_upload_bytes,
-                             lambda annotation: annotation_out(settings, annotation))
-    stored = [a for a in answers if not isinstance(a, ApiError)]
+async def _answer(services: Services, account: Account, submitted: list[Submitted],
+                  background: BackgroundTasks) -> list[AnnotationOut | DomainError]:
+    settings = services.settings
+    answers = await annotate(services.db, services.images, services.models, account.id, submitted,
+                             settings.max_upload_bytes, lambda annotation: annotation_out(settings, annotation))
+    stored = [a for a in answers if not isinstance(a, DomainError)]
     if stored:
-        background.add_task(notify, request.app, account.id, "annotation.created", stored)
+        background.add_task(notify, services, account.id, "annotation.created", stored)
     return answers
 
 
-def _single(result: AnnotationOut | ApiError) -> AnnotationOut:
-    if isinstance(result, ApiError):
+def _single(result: AnnotationOut | DomainError) -> AnnotationOut:
+    if isinstance(result, DomainError):
         raise result
     return result
 
 
-def _batch(results: list[AnnotationOut | ApiError]) -> BatchOut:
+def _batch(results: list[AnnotationOut | DomainError]) -> BatchOut:
     return BatchOut(items=[BatchItemOut(index=i, error=ErrorDetail(code=r.code, message=r.message))
-                           if isinstance(r, ApiError) else BatchItemOut(index=i, annotation=r)
+                           if isinstance(r, DomainError) else BatchItemOut(index=i, annotation=r)
                            for i, r in enumerate(results)])
 
 
 @router.post("", status_code=201, response_model=AnnotationOut, responses=error_responses(*PHOTO_ERRORS))
-async def annotate_upload(request: Request, account: CurrentAccount, inference: Inference, background: BackgroundTasks,
+async def annotate_upload(request: Request, account: CurrentAccount, background: BackgroundTasks,
                           file: UploadFile = File(description="the photo: JPEG, PNG, WebP, GIF, BMP or TIFF"),
                           crop: str | None = Form(None, description=CROP_HELP)) -> Response:
     """Annotate one uploaded photo (multipart form: `file`, optional `crop`). Stored with its image."""
-    # The database and settings from app state, not as dependencies: the route the API is timed by (api/deps.py).
-    submitted = await _upload(file, parse_crops(crop, 1)[0], app_settings(request).max_upload_bytes)
-    answers = await _answer(request, account, app_db(request), inference, [submitted], background)
+    # The services from the request, not as dependencies: the route the API is timed by (api/deps.py).
+    services = services_of(request)
+    submitted = await _upload(file, parse_crops(crop, 1)[0], services.settings.max_upload_bytes)
+    answers = await _answer(services, account, [submitted], background)
     return json_response(_single(answers[0]), 201)
 
 
 @router.post("/url", status_code=201, response_model=AnnotationOut, responses=error_responses(*URL_ERRORS))
-async def annotate_url(body: ImageUrlIn, request: Request, account: CurrentAccount, db: Db, inference: Inference,
-                       settings: Config, background: BackgroundTasks) -> Response:
+async def annotate_url(body: ImageUrlIn, account: CurrentAccount, services: Svc, background: BackgroundTasks) -> Response:
     """Annotate the photo at a public http(s) URL (fetched by the server; private addresses are refused)."""
-    submitted = await _url(request, body, settings.max_upload_bytes)
-    return json_response(_single((await _answer(request, account, db, inference, [submitted], background))[0]), 201)
+    submitted = await _url(services, body)
+    return json_response(_single((await _answer(services, account, [submitted], background))[0]), 201)
 
 
 def _check_batch_size(count: int, limit: int) -> None:
@@ -85,23 +88,23 @@ def _check_batch_size(count: int, limit: int) -> None:
 
 
 @router.post("/batch", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, MULTIPART_EXPECTED))
-async def annotate_batch(request: Request, account: CurrentAccount, db: Db, inference: Inference, settings: Config,
-                          background: BackgroundTasks,
+async def annotate_batch(account: CurrentAccount, services: Svc, background: BackgroundTasks,
                          files: list[UploadFile] = File(description="the photos, one `files` part each"),
                          crops: str | None = Form(None, description="a JSON list with one crop box or null per file")) -> BatchOut:
     """Annotate several uploads at once; each image gets its annotation or its own error."""
+    settings = services.settings
     _check_batch_size(len(files), settings.max_batch)
     boxes = parse_crops(crops, len(files))
     submitted = [await _upload(f, c, settings.max_upload_bytes) for f, c in zip(files, boxes)]
-    return _batch(await _answer(request, account, db, inference, submitted, background))
+    return _batch(await _answer(services, account, submitted, background))
 
 
 @router.post("/batch/url", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, JSON_EXPECTED))
-async def annotate_batch_url(body: ImageUrlBatchIn, request: Request, account: CurrentAccount, db: Db,
-                             inference: Inference, settings: Config, background: BackgroundTasks) -> BatchOut:
-    _check_batch_size(len(body.items), settings.max_batch)
-    submitted = list(await asyncio.gather(*(_url(request, item, settings.max_upload_bytes) for item in body.items)))
-    return _batch(await _answer(request, account, db, inference, submitted, background))
+async def annotate_batch_url(body: ImageUrlBatchIn, account: CurrentAccount, services: Svc,
+                             background: BackgroundTasks) -> BatchOut:
+    _check_batch_size(len(body.items), services.settings.max_batch)
+    submitted = list(await asyncio.gather(*(_url(services, item) for item in body.items)))
+    return _batch(await _answer(services, account, submitted, background))
 
 
 @router.get("", response_model=Page[AnnotationOut])

@@ -8,7 +8,7 @@ from api.core.security import hash_password, new_session_token, verify_password
 from api.data import accounts, sessions
 from api.deps import Config, CurrentAccount, Db
 from api.schemas import EMAIL_TAKEN, AccountOut, LoginIn, SessionOut, SignupIn, error_responses
-from api.views import account_out
+from api.presenters import account_out
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

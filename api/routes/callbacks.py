@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from api.callbacks import forget_targets
-from api.core.errors import ApiError, not_found
+from api.domain.callbacks import forget_targets
+from api.core.errors import not_found
 from api.data import callbacks
-from api.deps import Config, CurrentAccount, Db
-from api.fetch import FetchError
-from api.integrations.vault import Vault
+from api.deps import CurrentAccount, Db, Svc, checked_url
 from api.schemas import CallbackCreated, CallbackIn, CallbackOut, DeliveryOut, Page
 
 router = APIRouter(prefix="/callbacks", tags=["callbacks"])
@@ -21,17 +19,13 @@ def _out(doc: dict) -> CallbackOut:
 
 
 @router.post("", status_code=201, response_model=CallbackCreated)
-async def register(body: CallbackIn, request: Request, account: CurrentAccount, db: Db, settings: Config) -> CallbackCreated:
+async def register(body: CallbackIn, account: CurrentAccount, services: Svc) -> CallbackCreated:
     """Register a URL. Verify each POST: `X-Kalas-Signature: t=<unix>,v1=<hex>` is HMAC-SHA256 of `"<t>." + body`
     under the `secret` returned here (shown once)."""
-    try:
-        await request.app.state.http.check(body.url)
-    except FetchError as error:
-        raise ApiError(error.status if error.status != 504 else 422, error.message, error.code) from None
+    await checked_url(services, body.url)
     secret = "whsec_" + secrets.token_urlsafe(32)
-    stored = await callbacks.create(db, account.id, body.url, list(body.events),
-                                    Vault.from_secret_key(settings.secret_key).seal(secret))
-    forget_targets(request.app, account.id)
+    stored = await callbacks.create(services.db, account.id, body.url, list(body.events), services.vault.seal(secret))
+    forget_targets(services, account.id)
     return CallbackCreated(**_out(stored).model_dump(), secret=secret)
 
 
@@ -61,8 +55,8 @@ async def list_deliveries(callback_id: str, account: CurrentAccount, db: Db, off
 
 
 @router.delete("/{callback_id}", status_code=204)
-async def delete_callback(callback_id: str, request: Request, account: CurrentAccount, db: Db) -> Response:
-    if not await callbacks.delete(db, account.id, callback_id):
+async def delete_callback(callback_id: str, account: CurrentAccount, services: Svc) -> Response:
+    if not await callbacks.delete(services.db, account.id, callback_id):
         raise not_found("callback", callback_id)
-    forget_targets(request.app, account.id)
+    forget_targets(services, account.id)
     return Response(status_code=204)

@@ -1,15 +1,15 @@
 """The state of a shop's similar-items index, for the console's Catalogue page: how many products the database
 holds, how many the FAISS index serves, and the index's kind. Reading it first brings the index in step with the
 database (Catalogues.index rebuilds it from stored embeddings when the two disagree), and how many products still have
-vectors of another embedder than the one serving (api/reembed.py)."""
+vectors of another embedder than the one serving (api/domain/reembedder.py)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from api.catalogue import digest
+from api.domain.catalogue import digest
 from api.data import products
-from api.deps import CurrentAccount, Db, Indexes
+from api.deps import CurrentAccount, Db, Indexes, services_of
 from api.schemas import Response
 
 router = APIRouter(tags=["products"])
@@ -30,7 +30,7 @@ class IndexStatusOut(Response):
 async def index_status(request: Request, account: CurrentAccount, db: Db, catalogues: Indexes) -> IndexStatusOut:
     index = await catalogues.index(db, account.id)
     count = len(await products.ids(db, account.id))
-    serving = digest(getattr(request.app.state.inference, "embedder", None))
+    serving = digest(getattr(services_of(request).inference, "embedder", None))
     stale = None if serving is None else await products.count_made_by_others(db, account.id, serving)
     if index is None:
         return IndexStatusOut(products=count, indexed=0, vectors=0, stale=stale)

@@ -6,8 +6,8 @@ from fastapi.responses import FileResponse
 
 from api.core.errors import ApiError, not_found
 from api.core.security import image_signature_valid
-from api.demo import demo_signing_id
-from api.deps import Config
+from api.domain.gallery import demo_signing_id
+from api.deps import Config, services_of
 
 router = APIRouter(prefix="/demo", tags=["similar items"])
 
@@ -19,7 +19,7 @@ async def demo_image(item_id: str, request: Request, settings: Config, expires: 
     if not image_signature_valid(settings.secret_key, demo_signing_id(item_id), expires, signature):
         raise ApiError(403, "this image link has expired or its signature is wrong: search again for a fresh link",
                        "bad_signature")
-    path = request.app.state.demo.image(item_id)
+    path = services_of(request).gallery.image(item_id)
     if path is None:
         raise not_found("demo item", item_id)
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})

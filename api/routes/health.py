@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.data import db as database
+from api.deps import services_of
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -31,11 +32,12 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> JSONResponse:
-    state = request.app.state
+    services = services_of(request)
     names = ("mongodb", "models", "index", "images")
-    results = await asyncio.gather(_timed(_mongodb(state.db)), _timed(_models(state.inference)),
-                                   _timed(asyncio.to_thread(_index, state.indexes, state.settings.demo_catalogue)),
-                                   _timed(asyncio.to_thread(_writable, state.image_files.root, "image")))
+    results = await asyncio.gather(_timed(_mongodb(services.db)), _timed(_models(services.inference)),
+                                   _timed(asyncio.to_thread(_index, services.catalogues.store,
+                                                            services.settings.demo_catalogue)),
+                                   _timed(asyncio.to_thread(_writable, services.images.root, "image")))
     checks = dict(zip(names, results))
     ready = all(check["ok"] for check in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)

@@ -10,20 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from api.core.errors import ApiError, not_found
-from api.core.settings import Settings
 from api.data import integrations, jobs
-from api.fetch import FetchError
-from api.deps import Config, CurrentAccount, Db
+from api.deps import CurrentAccount, Db, Svc, checked_url, services_of
 from api.integrations.schemas import DeliveryOut, IntegrationIn, IntegrationOut, JobOut, StepOut, SyncOut
-from api.integrations.vault import Vault, mask
+from api.integrations.vault import mask
 from api.schemas import Page
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 WEBHOOK_PATH = "/api/v1/webhooks/woocommerce/{id}"
-
-
-def vault_for(settings: Settings) -> Vault:
-    return Vault.from_secret_key(settings.secret_key)
 
 
 def _delivery_url(request: Request, integration_id: str) -> str:
@@ -31,7 +25,7 @@ def _delivery_url(request: Request, integration_id: str) -> str:
 
 
 def _out(request: Request, doc: dict, counts: dict[str, int]) -> IntegrationOut:
-    vault = vault_for(request.app.state.settings)
+    vault = services_of(request).vault
     return IntegrationOut(
         id=doc["_id"], kind=doc["kind"], store_url=doc["store_url"], created=doc["created"],
         consumer_key=mask(vault.open(doc["consumer_key"])), consumer_secret=mask(vault.open(doc["consumer_secret"])),
@@ -54,15 +48,12 @@ async def _owned(db: Db, account: CurrentAccount, integration_id: str) -> dict:
 
 
 @router.post("", status_code=201, response_model=IntegrationOut)
-async def register(body: IntegrationIn, request: Request, account: CurrentAccount, db: Db, config: Config) -> IntegrationOut:
+async def register(body: IntegrationIn, request: Request, account: CurrentAccount, services: Svc) -> IntegrationOut:
     """Register a WooCommerce store. Then create a webhook in the store for each of the topics Product created and
     Product updated, with the returned `delivery_url` and the same webhook secret."""
-    try:  # the worker will call this URL with the store's keys: never a private address
-        await request.app.state.http.check(body.store_url)
-    except FetchError as error:
-        raise ApiError(error.status if error.status != 504 else 422, f"store_url: {error.message}", error.code) from None
-    vault = vault_for(config)
-    stored = await integrations.create(db, account.id, {
+    await checked_url(services, body.store_url, "store_url")  # the worker calls it with the store's keys
+    vault = services.vault
+    stored = await integrations.create(services.db, account.id, {
         "store_url": body.store_url.rstrip("/"), "consumer_key": vault.seal(body.consumer_key),
         "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret)})
     return _out(request, stored, {})

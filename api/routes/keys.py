@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query, Request
 from api.core.errors import not_found
 from api.core.security import new_api_key
 from api.data import keys
-from api.deps import CurrentAccount, Db
+from api.deps import CurrentAccount, Db, services_of
 from api.schemas import KeyCreated, KeyIn, KeyOut, Page
-from api.views import key_out
+from api.presenters import key_out
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
@@ -40,7 +40,7 @@ async def get_key(key_id: str, account: CurrentAccount, db: Db) -> KeyOut:
 async def revoke_key(key_id: str, request: Request, account: CurrentAccount, db: Db) -> KeyOut:
     """Revoke a key at once; it stays listed with its revocation time."""
     key = await keys.revoke(db, account.id, key_id)
-    request.app.state.keys.clear()  # revocations are rare: forgetting every remembered key is simplest
+    services_of(request).memory.keys.clear()  # revocations are rare: forgetting every remembered key is simplest
     if key is None:
         raise not_found("key", key_id)
     return key_out(key)

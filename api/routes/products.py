@@ -8,16 +8,17 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
-from api.catalogue import create_product, delete_product, replace_images
+from api.domain.catalogue import create_product, delete_product, replace_images
 from api.core.errors import ApiError, not_found
+from api.domain.errors import DomainError, SkuTaken
 from api.data import products
-from api.deps import Config, CurrentAccount, Db, Files, Indexes, Inference, owned
-from api.intake import from_uploads, from_urls
+from api.deps import Config, CurrentAccount, Db, Files, Indexes, Models, owned, services_of
+from api.intake.sources import from_uploads, from_urls
 from api.schemas import (
     PHOTO_ERRORS, PRODUCT_NOT_FOUND, SKU_TAKEN, URL_ERRORS, ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields,
     ProductImportIn, ProductIn, ProductOut, ProductPatch, error_responses,
 )
-from api.views import product_out
+from api.presenters import product_out
 
 router = APIRouter(prefix="/products", tags=["products"])
 OwnedProduct = Annotated[dict, owned("product", products.get, "product_id")]
@@ -25,9 +26,9 @@ OwnedProduct = Annotated[dict, owned("product", products.get, "product_id")]
 
 @router.post("", status_code=201, response_model=ProductOut, responses=error_responses(*URL_ERRORS, SKU_TAKEN))
 async def add_product(body: ProductIn, request: Request, account: CurrentAccount, db: Db, files: Files,
-                      inference: Inference, catalogues: Indexes, settings: Config) -> ProductOut:
+                      inference: Models, catalogues: Indexes, settings: Config) -> ProductOut:
     """Add a product whose images are at public URLs (fetched by the server)."""
-    photos = await from_urls(request.app.state.http, body.image_urls, settings.max_upload_bytes)
+    photos = await from_urls(services_of(request).http, body.image_urls, settings.max_upload_bytes)
     fields = body.model_dump(exclude={"image_urls"})
     return product_out(settings, await create_product(db, files, catalogues, inference, account.id, fields, photos))
 
@@ -42,7 +43,7 @@ def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | N
 
 
 @router.post("/upload", status_code=201, response_model=ProductOut, responses=error_responses(*PHOTO_ERRORS, SKU_TAKEN))
-async def upload_product(account: CurrentAccount, db: Db, files: Files, inference: Inference, catalogues: Indexes,
+async def upload_product(account: CurrentAccount, db: Db, files: Files, inference: Models, catalogues: Indexes,
                          settings: Config,
                          images: list[UploadFile] = File(description="1 to 8 photos of the product"),
                          title: str = Form(), sku: str | None = Form(None), url: str | None = Form(None),
@@ -58,16 +59,16 @@ async def upload_product(account: CurrentAccount, db: Db, files: Files, inferenc
 
 @router.post("/import", response_model=ImportOut)
 async def import_products(body: ProductImportIn, request: Request, account: CurrentAccount, db: Db, files: Files,
-                          inference: Inference, catalogues: Indexes, settings: Config) -> ImportOut:
+                          inference: Models, catalogues: Indexes, settings: Config) -> ImportOut:
     """Add up to 100 products at once; each succeeds or fails alone (see each item's `error`)."""
     items = []
     for position, item in enumerate(body.products):
         try:
-            photos = await from_urls(request.app.state.http, item.image_urls, settings.max_upload_bytes)
+            photos = await from_urls(services_of(request).http, item.image_urls, settings.max_upload_bytes)
             stored = await create_product(db, files, catalogues, inference, account.id,
                                           item.model_dump(exclude={"image_urls"}), photos)
             items.append(ImportItemOut(index=position, product=product_out(settings, stored)))
-        except ApiError as error:
+        except DomainError as error:
             items.append(ImportItemOut(index=position, error=ErrorDetail(code=error.code, message=error.message)))
     created = sum(1 for i in items if i.product is not None)
     return ImportOut(created=created, failed=len(items) - created, items=items)
@@ -88,18 +89,18 @@ async def get_product(product: OwnedProduct, settings: Config) -> ProductOut:
 @router.patch("/{product_id}", response_model=ProductOut,
               responses=error_responses(*URL_ERRORS, SKU_TAKEN, PRODUCT_NOT_FOUND))
 async def update_product(body: ProductPatch, product: OwnedProduct, request: Request, account: CurrentAccount, db: Db,
-                         files: Files, inference: Inference, catalogues: Indexes, settings: Config) -> ProductOut:
+                         files: Files, inference: Models, catalogues: Indexes, settings: Config) -> ProductOut:
     """Change fields; `image_urls` replaces every image (re-embedded and re-indexed)."""
     changes = body.model_dump(exclude_unset=True, exclude={"image_urls"})
     if "title" in changes and changes["title"] is None:
         raise ApiError(422, "'title' cannot be null: leave it out to keep the current title")
     if "metadata" in changes and changes["metadata"] is None:
         changes["metadata"] = {}
-    photos = await from_urls(request.app.state.http, body.image_urls, settings.max_upload_bytes) if body.image_urls else None
+    photos = await from_urls(services_of(request).http, body.image_urls, settings.max_upload_bytes) if body.image_urls else None
     try:
         updated = await products.update(db, account.id, product["_id"], changes) if changes else product
     except DuplicateKeyError:
-        raise ApiError(409, f"this shop already has a product with SKU {changes.get('sku')!r}", "sku_taken") from None
+        raise SkuTaken(changes.get("sku")) from None
     catalogues.forget_product(account.id, product["_id"])
     if updated is not None and photos:
         updated = await replace_images(db, files, catalogues, inference, account.id, updated, photos)
@@ -109,7 +110,7 @@ async def update_product(body: ProductPatch, product: OwnedProduct, request: Req
 
 
 @router.put("/{product_id}/images", response_model=ProductOut, responses=error_responses(*PHOTO_ERRORS, PRODUCT_NOT_FOUND))
-async def upload_images(product: OwnedProduct, account: CurrentAccount, db: Db, files: Files, inference: Inference,
+async def upload_images(product: OwnedProduct, account: CurrentAccount, db: Db, files: Files, inference: Models,
                         catalogues: Indexes, settings: Config,
                         images: list[UploadFile] = File(description="1 to 8 photos replacing the current ones")) -> ProductOut:
     if not 1 <= len(images) <= 8:

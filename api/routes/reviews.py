@@ -6,13 +6,13 @@ from typing import Annotated, Sequence
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.callbacks import notify
+from api.domain.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, reviews
-from api.deps import CurrentAccount, Db, Files, owned
-from api.export import export_reviewed
+from api.deps import CurrentAccount, Db, Files, owned, services_of
+from api.domain.export import export_reviewed
 from api.schemas import Page, ReviewIn, ReviewOut
-from api.views import review_out
+from api.presenters import review_out
 from handlers.taxonomy import Term, load_taxonomy
 
 router = APIRouter(tags=["reviews"])
@@ -54,7 +54,7 @@ async def review_annotation(body: ReviewIn, annotation: OwnedAnnotation, request
         await reviews.delete_for_annotation(db, account.id, annotation["_id"])  # deleted meanwhile: keep nothing
         raise not_found("annotation", annotation["_id"])
     out = review_out(review)
-    background.add_task(notify, request.app, account.id, "annotation.reviewed", out.model_dump(mode="json"))
+    background.add_task(notify, services_of(request), account.id, "annotation.reviewed", out.model_dump(mode="json"))
     return out
 
 

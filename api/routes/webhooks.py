@@ -12,19 +12,19 @@ from fastapi import APIRouter, Request
 
 from api.core.errors import ApiError
 from api.data import integrations, jobs
-from api.deps import Config, Db
+from api.deps import Svc
 from api.integrations.merge import is_annotated
 from api.integrations.signature import is_ping, verify
-from api.routes.integrations import vault_for
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 PRODUCT_TOPICS = ("product.created", "product.updated")
 
 
 @router.post("/woocommerce/{integration_id}")
-async def woocommerce_delivery(integration_id: str, request: Request, db: Db, config: Config) -> dict:
+async def woocommerce_delivery(integration_id: str, request: Request, services: Svc) -> dict:
     """A delivery from WooCommerce (`X-WC-Webhook-*` headers, body signed with the webhook secret), or the ping
     sent when the webhook is saved (form body `webhook_id=<id>`, unsigned)."""
+    db = services.db
     body = await request.body()
     signature = request.headers.get("X-WC-Webhook-Signature")
     integration = await integrations.by_id(db, integration_id)
@@ -34,7 +34,7 @@ async def woocommerce_delivery(integration_id: str, request: Request, db: Db, co
     if is_ping(body, signature):
         await integrations.record_ping(db, integration_id, int(body.decode().split("=", 1)[1]))
         return {"status": "pong"}
-    if not verify(body, vault_for(config).open(integration["webhook_secret"]), signature):
+    if not verify(body, services.vault.open(integration["webhook_secret"]), signature):
         raise ApiError(401, "X-WC-Webhook-Signature is missing or does not match the body: the webhook's Secret in "
                             "WooCommerce must equal the webhook secret registered here", code="bad_signature")
 

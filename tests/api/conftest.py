@@ -6,6 +6,7 @@ inference client running the real handlers on the session's archives, and an ima
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +14,15 @@ from typing import Any, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pymongo import MongoClient
 
 from api.core.settings import Settings
-from api.inference import InProcessClient
+from api.clients.in_process import InProcessClient
+from api.jobs.backoff import Backoff
+from api.jobs.runner import Options
 from api.main import create_app
+from api.jobs.reembed import ReembedJobs
+from api.worker import job_kinds, run_jobs
 from tests.support.data_dirs import files_under, image_dir_beside
 from tests.support.image_host import ImageHost, start_image_host, stop_image_host
 
@@ -46,6 +52,18 @@ class Shop:
     @property
     def headers(self) -> dict[str, str]:
         return {"X-API-Key": self.key}
+
+
+def wait_for_jobs(settings: Settings, kind: str, timeout_s: float = 60.0) -> list[dict]:
+    """Every job of `kind` once none is queued or running (the job runner of `model_app` does them)."""
+    deadline = time.monotonic() + timeout_s
+    with MongoClient(settings.mongo_uri) as mongo:
+        while True:
+            found = list(mongo[settings.database].jobs.find({"kind": kind}))
+            if not any(job["state"] in ("queued", "running") for job in found):
+                return found
+            assert time.monotonic() < deadline, f"{kind} jobs still waiting after {timeout_s} s: {found}"
+            time.sleep(0.05)
 
 
 def image_files(settings: Settings) -> list[Path]:
@@ -92,15 +110,40 @@ def photos(shared_data: Path) -> list[bytes]:
 @pytest.fixture
 def model_settings(mongo_server, mongo_database, tmp_path, image_host) -> Settings:
     return make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
-                         fetch_allow_origins=frozenset({image_host.origin}), callback_backoff_s=0.05)
+                         fetch_allow_origins=frozenset({image_host.origin}))
+
+
+# The worker's production semantics with short waits, so that retries resolve within a test's time.
+QUICK_JOBS = Options(lanes=2, lease_s=10.0, idle_poll_s=0.02, backoff=Backoff(0.05, 0.2, 8))
 
 
 @contextmanager
-def model_app(settings: Settings, served_models) -> Iterator[TestClient]:
-    """The real app with the real handlers in-process (the session's archives), its lifespan run."""
+def running_jobs(client: TestClient, options: Options = QUICK_JOBS, reembed: dict | None = None) -> Iterator[None]:
+    """The worker's job runner (api/worker.py) in the app's own event loop, over the app's own services;
+    `reembed`: the re-embedding pass's options (batch, index_every_s)."""
+    services = client.app.state.services
+    kinds = job_kinds(services) | {"reembed": ReembedJobs(services, **(reembed or {}))}
+    stop = client.portal.call(_event)
+    running = client.portal.start_task_soon(run_jobs, services, options, stop, kinds)
+    try:
+        yield
+    finally:
+        client.portal.call(stop.set)
+        running.result(timeout=60)
+
+
+async def _event() -> asyncio.Event:
+    return asyncio.Event()
+
+
+@contextmanager
+def model_app(settings: Settings, served_models, reembed: dict | None = None) -> Iterator[TestClient]:
+    """The real app with the real handlers in-process (the session's archives), its lifespan run, and the worker's
+    job runner beside it (callbacks, re-embedding)."""
     inference = InProcessClient(dict(served_models))
     try:
-        with TestClient(create_app(settings, inference=inference)) as test_client:
+        with TestClient(create_app(settings, inference=inference)) as test_client, \
+                running_jobs(test_client, reembed=reembed):
             yield test_client
     finally:
         asyncio.run(inference.aclose())

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
-from api.inference import InProcessClient
+from api.clients.in_process import InProcessClient
 from api.main import create_app
 from tests.api.conftest import create_shop, image_files, make_settings
 from tests.support import images as awkward

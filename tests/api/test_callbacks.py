@@ -4,8 +4,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import signal
 import time
 
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from kalas.stack.service import Service, service_env
 from tests.api.conftest import create_shop
 
 
@@ -62,3 +68,49 @@ def test_callback_can_be_deleted(model_client, image_host):
     callback = model_client.post("/api/v1/callbacks", headers=shop.headers, json={"url": image_host.url("/echo/x")}).json()
     assert model_client.delete(f"/api/v1/callbacks/{callback['id']}", headers=shop.headers).status_code == 204
     assert model_client.get(f"/api/v1/callbacks/{callback['id']}", headers=shop.headers).status_code == 404
+
+
+@pytest.mark.slow
+def test_a_callback_pending_when_the_api_is_killed_is_delivered_after_it_restarts(
+        mongo_server, mongo_database, torchserve, image_host, photos, tmp_path):
+    """The API and the worker as real processes: the API queues the delivery and is SIGKILLed before any worker
+    has run; after the restart a worker delivers it, signed, once."""
+    env = service_env(mongo_server.uri, mongo_database, tmp_path / "indexes", [image_host.origin], torchserve.inference_url)
+    service = Service(env, tmp_path)
+    path = f"/echo/killed-{time.monotonic_ns()}"
+    try:
+        service.start_api()
+        shop = create_shop(_Remote(service.url))
+        registered = httpx.post(f"{service.url}/api/v1/callbacks", headers=shop.headers,
+                                json={"url": image_host.url(path)}, timeout=30)
+        assert registered.status_code == 201, registered.text
+        annotated = httpx.post(f"{service.url}/api/v1/annotations", headers=shop.headers,
+                               files={"file": ("a.jpg", photos[0])}, timeout=60)
+        assert annotated.status_code == 201, annotated.text
+        with MongoClient(mongo_server.uri) as mongo:  # queued after the answer went out: wait until it is recorded
+            _wait(lambda: mongo[mongo_database].jobs.find_one({"kind": "callback", "state": "queued"}))
+        service.api.send_signal(signal.SIGKILL)  # no shutdown: nothing the process held in memory survives
+        service.api.wait(timeout=10)
+        assert not [p for p in image_host.posts if p[0] == path]  # nothing was delivered before the kill
+
+        service.start_api()
+        service.start_worker("--backoff", "0.05", "--backoff-cap", "0.2")
+        [(_, headers, body)] = _wait(lambda: [p for p in image_host.posts if p[0] == path])
+        assert _verify(registered.json()["secret"], headers["X-Kalas-Signature"], body)
+        assert json.loads(body)["data"][0]["id"] == annotated.json()["id"]
+        listing = f"{service.url}/api/v1/callbacks/{registered.json()['id']}/deliveries"
+        settled = _wait(lambda: [d for d in httpx.get(listing, headers=shop.headers, timeout=30).json()["items"]
+                                 if d["status"] != "pending"])
+        assert [(d["status"], d["attempts"]) for d in settled] == [("delivered", 1)]
+    finally:
+        service.stop()
+
+
+class _Remote:
+    """Enough of a TestClient for `create_shop` against a running API process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def post(self, path: str, **kwargs) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", timeout=30, **kwargs)

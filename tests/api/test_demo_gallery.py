@@ -6,7 +6,7 @@ import asyncio
 import numpy as np
 from fastapi.testclient import TestClient
 
-from api.inference import InProcessClient
+from api.clients.in_process import InProcessClient
 from api.main import create_app
 from index import CatalogueIndex, CatalogueStore
 from kalas.dataset import read_records

@@ -5,7 +5,8 @@ import asyncio
 
 import pytest
 
-from api.fetch import FetchError, SafeHttp
+from api.core.errors import domain_status
+from api.intake.fetch import FetchError, SafeHttp
 from tests.support.image_host import start_image_host, stop_image_host
 
 
@@ -46,7 +47,7 @@ def test_an_allowed_origin_is_fetched(host):
 ])
 def test_private_loopback_and_link_local_addresses_are_refused(url):
     error = refused(url)
-    assert error.status == 400 and error.code == "url_not_allowed"
+    assert domain_status(error) == 400 and error.code == "url_not_allowed"
 
 
 def test_the_local_server_itself_is_refused_without_an_allow_entry(host):
@@ -70,21 +71,21 @@ def test_schemes_other_than_http_are_refused():
 
 def test_slow_download_is_cut_off_at_the_deadline(host):
     error = refused(host.url("slow"), allow_origins=frozenset({host.origin}), timeout_s=1.0)
-    assert error.status == 504 and error.code == "fetch_timeout"
+    assert domain_status(error) == 504 and error.code == "fetch_timeout"
 
 
 def test_endless_download_is_cut_off_at_the_size_limit(host):
     error = refused(host.url("endless"), allow_origins=frozenset({host.origin}), max_bytes=256 * 1024)
-    assert error.status == 413 and error.code == "too_large"
+    assert domain_status(error) == 413 and error.code == "too_large"
 
 
 def test_declared_oversize_is_refused_before_reading(host):
     url = host.add("big.jpg", b"x" * 300_000)
-    assert refused(url, allow_origins=frozenset({host.origin}), max_bytes=100_000).status == 413
+    assert domain_status(refused(url, allow_origins=frozenset({host.origin}), max_bytes=100_000)) == 413
 
 
 def test_error_status_and_redirect_loops(host):
     allowed = frozenset({host.origin})
-    assert refused(host.url("status/404"), allow_origins=allowed).status == 422
+    assert domain_status(refused(host.url("status/404"), allow_origins=allowed)) == 422
     loop = host.url("redirect?to=" + host.url("redirect?to=" + host.url("status/200")))
     assert refused(loop, allow_origins=allowed, max_redirects=1).code == "too_many_redirects"

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from api.data.images import ImageFiles, new_image
-from api.inference import InProcessClient
+from api.clients.in_process import InProcessClient
 from api.main import create_app
 from tests.api.conftest import create_shop, image_files, make_settings
 from tests.support.data_dirs import files_under

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from api.inference import InferenceError, InProcessClient, TorchServeClient
+from api.clients.inference import InferenceError, TorchServeClient
+
+from api.clients.in_process import InProcessClient
 from handlers.archive import DEFAULT_CHECKPOINT, EMBEDDER, build_archives
 from handlers.in_process import open_archive
 from handlers.models.fashion import WEIGHTS_FILE
-from scripts.torchserve import free_ports
+from kalas.stack.torchserve import free_ports
 from tests.support import images as make
 from tests.support.annotations import assert_same_annotation
 
@@ -153,4 +155,4 @@ def test_vectors_of_two_embedders_in_one_call_name_no_embedder(served_models, tm
     assert one["digest"] != replaced["digest"] and one["name"] == replaced["name"] == EMBEDDER
     vectors, mixed = asyncio.run(run(_SwitchingModels(served_models, other)))
     assert all(v.shape == (256,) for v in vectors)
-    assert mixed is None  # stored as of no known embedder: api/reembed.py makes them again
+    assert mixed is None  # stored as of no known embedder: api/domain/reembedder.py makes them again

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from api.keepalive_http import HttpFailure, KeepAliveHttp
+from api.clients.keepalive_http import HttpFailure, KeepAliveHttp
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -108,7 +108,7 @@ def test_index_is_rebuilt_from_the_database_when_its_file_is_lost(model_settings
 
     from fastapi.testclient import TestClient
 
-    from api.inference import InProcessClient
+    from api.clients.in_process import InProcessClient
     from api.main import create_app
 
     inference = InProcessClient(dict(served_models))

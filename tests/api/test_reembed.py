@@ -1,4 +1,4 @@
-"""Stored vectors of another embedder are made again from the stored images (api/reembed.py).
+"""Stored vectors of another embedder are made again from the stored images (api/domain/reembedder.py).
 
 A catalogue embedded by an earlier model is staged the way it would be found after an upgrade: the products'
 stored vectors and embedder digests are replaced in the database (random unit vectors under an older digest, and
@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
-from api.reembed import INDEX_EVERY_S
+from api.domain.reembedder import INDEX_EVERY_S
 from index import CatalogueIndex, CatalogueStore
 from scripts.demo_gallery import embedder_digest
-from tests.api.conftest import create_shop, model_app
+from tests.api.conftest import create_shop, model_app, wait_for_jobs
 from tests.api.test_products import _similar, _upload
 
 
-def _wait_for_passes(client: TestClient, account: str) -> None:
-    client.portal.call(client.app.state.reembedder.wait, account)
+def _wait_for_passes(settings) -> list[dict]:
+    """The re-embedding jobs, every one ended (the worker's job runner beside the app runs them)."""
+    return wait_for_jobs(settings, "reembed")
 
 
 def _products(settings) -> dict[str, dict]:
@@ -67,12 +67,12 @@ def test_vectors_of_another_embedder_are_made_again_from_the_stored_images(model
     for index_file in [path for path in model_settings.index_dir.rglob("*") if path.is_file()]:
         index_file.unlink()  # so the next app builds its index from the stale vectors in the database
 
-    with model_app(model_settings, served_models) as client:
-        client.app.state.reembedder.batch, client.app.state.reembedder.index_every_s = 2, index_every_s
+    with model_app(model_settings, served_models, reembed={"batch": 2, "index_every_s": index_every_s}) as client:
         status = client.get("/api/v1/catalogue/index", headers=shop.headers).json()
         assert status["stale"] is None  # this app has embedded nothing yet: it cannot tell
         assert _similar(client, shop, photos[0])[0]["score"] < 0.5  # answered from the stale vectors; a pass starts
-        _wait_for_passes(client, account)
+        [job] = _wait_for_passes(model_settings)
+        assert job["state"] == "done" and job["account"] == account
 
         stored = _products(model_settings)
         for product_id in ids[:3]:
@@ -92,7 +92,7 @@ def test_a_catalogue_of_the_serving_embedder_is_left_alone(model_client, model_s
     product = _upload(model_client, shop, photos[0], "tee").json()
     before = _products(model_settings)[product["id"]]
     _similar(model_client, shop, photos[0])
-    _wait_for_passes(model_client, before["account"])
+    assert _wait_for_passes(model_settings) == []  # nothing to make again: no job
     assert _products(model_settings)[product["id"]] == before
     status = model_client.get("/api/v1/catalogue/index", headers=shop.headers).json()
     assert status["stale"] == 0 and status["indexed"] == 1
@@ -115,7 +115,8 @@ def test_a_pass_cut_off_before_its_rebuild_is_finished_by_the_next(model_setting
 
     with model_app(model_settings, served_models) as client:
         assert _similar(client, shop, photos[0])[0]["score"] < 0.5  # the index file's old vectors
-        _wait_for_passes(client, account)
+        [job] = _wait_for_passes(model_settings)
+        assert job["state"] == "done" and job["account"] == account
         for position, photo in enumerate(photos[:3]):
             best = _similar(client, shop, photo)[0]
             assert best["product"]["id"] == ids[position] and best["score"] > 0.999

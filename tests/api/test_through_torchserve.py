@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.inference import InProcessClient
+from api.clients.in_process import InProcessClient
 from api.main import create_app
 from tests.api.conftest import create_shop
 from tests.support.annotations import assert_same_annotation

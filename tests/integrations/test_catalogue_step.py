@@ -1,4 +1,4 @@
-"""The worker's catalogue step (api/integrations/catalogue.py) on the real database and models: a store product's
+"""The worker's catalogue step (api/jobs/woocommerce.py) on the real database and models: a store product's
 photo enters the shop's similar-item catalogue, and a disk that cannot take it is a retryable job failure that
 leaves nothing behind."""
 from __future__ import annotations
@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from api.catalogue import Catalogues
-from api.data.db import open_client
-from api.data.images import ImageFiles
-from api.inference import InProcessClient
-from api.integrations.catalogue import CatalogueFailure, add_to_catalogue
-from api.integrations.pipeline import Services
-from index import CatalogueStore
+from api.clients.in_process import InProcessClient
+from api.domain.errors import DomainError
+from api.jobs.woocommerce import add_to_catalogue
+from api.services import open_services
+from tests.api.conftest import make_settings
 from tests.support.data_dirs import files_under
 
 ACCOUNT, INTEGRATION = "a1b2c3", "d4e5f6"
@@ -22,24 +20,23 @@ PRODUCT = {"id": 17, "name": "Linen shirt", "permalink": "https://shop.example/l
 
 
 def _add(mongo_server, mongo_database, served_models, tmp_path: Path, image_dir: Path, photo: bytes):
-    """(catalogue product id or None, the CatalogueFailure or None, (products, images) stored afterwards)."""
+    """(catalogue product id or None, the DomainError or None, (products, images) stored afterwards)."""
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes", image_dir=image_dir)
+
     async def go():
-        client = open_client(mongo_server.uri)
-        db = client[mongo_database]
         inference = InProcessClient(dict(served_models))
-        catalogues = Catalogues(CatalogueStore(tmp_path / "indexes"))
-        services = Services(db, inference, None, catalogues, ImageFiles(image_dir), 10 * 2**20)
         product_id = failure = None
         try:
-            product_id = await add_to_catalogue(services, {"account": ACCOUNT, "integration": INTEGRATION}, PRODUCT,
-                                                photo, 10 * 2**20)
-        except CatalogueFailure as error:
-            failure = error
-        try:
-            return product_id, failure, (await db.products.count_documents({}), await db.images.count_documents({}))
+            async with open_services(settings, inference=inference) as services:
+                try:
+                    product_id = await add_to_catalogue(services, {"account": ACCOUNT, "integration": INTEGRATION},
+                                                        PRODUCT, photo)
+                except DomainError as error:
+                    failure = error
+                return product_id, failure, (await services.db.products.count_documents({}),
+                                             await services.db.images.count_documents({}))
         finally:
             await inference.aclose()
-            await client.close()
 
     return asyncio.run(go())
 

@@ -1,7 +1,7 @@
 """Annotating photos for a shop: checked, sent to the model as one batch, stored with their images.
 
 Photos without a crop box go to the model as they came while this process checks their headers
-(api/photos.py): the handlers decode with the same guarded decoder (handlers/images.py), so the model sees
+(api/intake/photo.py): the handlers decode with the same guarded decoder (handlers/images.py), so the model sees
 nothing our check would have kept from it, a photo either refuses is refused, and the check hides behind the
 model's latency instead of adding to it. A crop has to be cut out first, so those photos are checked (decoded)
 before they are sent.
@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.core.errors import ApiError
+from api.clients.inference import InferenceClient, InferenceError
 from api.data import annotations, images
-from api.inference import InferenceError
-from api.photos import Photo, check
+from api.domain.errors import DomainError, PhotoRejected, model_refusal
+from api.intake.photo import Photo, check
 from api.schemas import Crop
 
 T = TypeVar("T")
@@ -35,32 +35,25 @@ class Submitted:
     source: dict[str, str]
     data: bytes | None = None
     crop: Crop | None = None
-    error: ApiError | None = None
+    error: DomainError | None = None
 
 
-def inference_error(error: InferenceError) -> ApiError:
-    if 400 <= error.status < 500:
-        code = "too_large" if error.status == 413 else "invalid_image"
-        return ApiError(error.status, f"the model refused the image: {error.message}", code)
-    return ApiError(503, f"the model server failed ({error.status}: {error.message}); retry shortly", "inference_failed")
-
-
-async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Photo | ApiError]:
-    checked: list[Photo | ApiError] = []
+async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Photo | DomainError]:
+    checked: list[Photo | DomainError] = []
     for item in submitted:
         if item.data is None:
-            checked.append(item.error or ApiError(400, "the image could not be read"))
+            checked.append(item.error or PhotoRejected("the image could not be read", "not_an_image"))
             continue
         try:
             checked.append(await check(item.data, item.crop, max_bytes))
-        except ApiError as error:
+        except DomainError as error:
             checked.append(error)
     return checked
 
 
-async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: Any, account_id: str,
-                   submitted: Sequence[Submitted], max_bytes: int, render: Callable[[dict], T]) -> list[T | ApiError]:
-    """Per submitted photo: `render` of its stored annotation document, or the ApiError that photo got.
+async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: InferenceClient, account_id: str,
+                   submitted: Sequence[Submitted], max_bytes: int, render: Callable[[dict], T]) -> list[T | DomainError]:
+    """Per submitted photo: `render` of its stored annotation document, or the DomainError that photo got.
 
     `render` (what the caller answers with) runs while the write is in flight, but nothing is returned before
     the write has succeeded: a failed write raises (having removed what it wrote).
@@ -93,24 +86,24 @@ async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: Any, 
                 await files.remove([image.document for image in filed.values()])
         raise
 
-    outcome: list[tuple[dict, dict] | ApiError] = []
+    outcome: list[tuple[dict, dict] | DomainError] = []
     refused: list[dict] = []
     for i, item in enumerate(submitted):
         photo, answer = checked[i], answers.get(i)
-        if isinstance(photo, ApiError):
+        if isinstance(photo, DomainError):
             outcome.append(photo)
         elif isinstance(answer, InferenceError):
-            outcome.append(inference_error(answer))
+            outcome.append(model_refusal(answer.status, answer.message))
             refused.append(filed[i].document)
         else:
             crop = item.crop.model_dump() if item.crop else None
             image = filed[i].document
             outcome.append((annotations.new_annotation(account_id, image, item.source, crop, answer), image))
-    stored = [result for result in outcome if not isinstance(result, ApiError)]
+    stored = [result for result in outcome if not isinstance(result, DomainError)]
     writing = asyncio.ensure_future(annotations.insert_with_images(db, stored))
     try:
         await asyncio.sleep(0)  # one turn of the loop, in which the write goes out
-        rendered = [result if isinstance(result, ApiError) else render(result[0]) for result in outcome]
+        rendered = [result if isinstance(result, DomainError) else render(result[0]) for result in outcome]
     finally:
         await asyncio.wait([writing])  # the write is never left running unwatched
         failed = writing.cancelled() or writing.exception() is not None

@@ -1,4 +1,8 @@
-"""Getting a photo in, from a multipart upload or a URL: size-checked, decoded safely, crop box checked."""
+"""Getting a photo in, from a multipart upload or a URL: size-checked, then checked by api/intake/photo.py.
+
+The API and the WooCommerce worker read URLs through the same `SafeHttp` and check photos with the same `check`:
+one policy for what a photo may be, wherever it comes from.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -9,8 +13,9 @@ from fastapi import UploadFile
 from pydantic import TypeAdapter, ValidationError
 
 from api.core.errors import ApiError
-from api.fetch import FetchError, SafeHttp
-from api.photos import Photo, check
+from api.domain.errors import DomainError, PhotoRejected
+from api.intake.fetch import SafeHttp
+from api.intake.photo import Photo, check
 from api.schemas import Crop
 
 _CROPS = TypeAdapter(list[Crop | None])
@@ -33,29 +38,24 @@ def parse_crops(raw: str | None, count: int) -> list[Crop | None]:
 
 
 async def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
-    """The upload's bytes, unchecked; ApiError 413 over the limit."""
+    """The upload's bytes, unchecked; PhotoRejected (too_large) over the limit."""
     if upload.size is not None and upload.size > max_bytes:
         # Refused from the size the multipart parser counted, before the file is read into memory.
-        raise ApiError(413, f"{upload.filename!r} is {upload.size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.1f} MiB",
-                       "too_large")
+        raise PhotoRejected(f"{upload.filename!r} is {upload.size / 2**20:.1f} MiB; the limit is "
+                            f"{max_bytes / 2**20:.1f} MiB", "too_large")
     return await upload.read()
 
 
 async def fetch(http: SafeHttp, url: str, max_bytes: int) -> bytes:
-    """The URL's bytes, unchecked; ApiError 400 refused URL, 413 too large, 422 failed fetch, 504 too slow."""
-    try:
-        return (await http.get(url, max_bytes=max_bytes)).body
-    except FetchError as error:
-        raise ApiError(error.status, error.message, error.code) from None
+    """The URL's bytes, unchecked; FetchError when the URL is refused, too large, failing or too slow."""
+    return (await http.get(url, max_bytes=max_bytes)).body
 
 
 async def from_upload(upload: UploadFile, crop: Crop | None, max_bytes: int) -> Photo:
-    """Raises ApiError (413 over the limit, 400 not an image, 422 crop outside)."""
     return await check(await read_upload(upload, max_bytes), crop, max_bytes)
 
 
 async def from_url(http: SafeHttp, url: str, crop: Crop | None, max_bytes: int) -> Photo:
-    """Raises ApiError (as `fetch`, and 400 not an image, 422 crop outside)."""
     return await check(await fetch(http, url, max_bytes), crop, max_bytes)
 
 
@@ -65,8 +65,8 @@ async def from_uploads(uploads: Sequence[UploadFile], max_bytes: int) -> list[Ph
     for position, upload in enumerate(uploads):
         try:
             photos.append(await from_upload(upload, None, max_bytes))
-        except ApiError as error:
-            raise ApiError(error.status, f"image {position + 1} ({upload.filename}): {error.message}", error.code) from None
+        except DomainError as error:
+            raise error.about(f"image {position + 1} ({upload.filename})") from None
     return photos
 
 
@@ -74,8 +74,8 @@ async def from_urls(http: SafeHttp, urls: Sequence[str], max_bytes: int) -> list
     """All or nothing, fetched concurrently; the first bad URL raises, naming which one."""
     results = await asyncio.gather(*(from_url(http, url, None, max_bytes) for url in urls), return_exceptions=True)
     for url, result in zip(urls, results):
-        if isinstance(result, ApiError):
-            raise ApiError(result.status, f"{url}: {result.message}", result.code)
+        if isinstance(result, DomainError):
+            raise result.about(url)
         if isinstance(result, BaseException):
             raise result
     return list(results)

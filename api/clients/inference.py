@@ -3,24 +3,22 @@
 Two clients with the same contract (docs/architecture.md, "Inference client"):
 - `TorchServeClient` sends each image as its own request to TorchServe (kept-alive connections), concurrently,
   so that TorchServe's dynamic batching forms the batches; a refused image comes back as `InferenceError(status, message)`.
-- `InProcessClient` runs the very same handler classes in this process on the archives' files (or on
-  archives staged from checkpoints), one batch as one tensor, on a single worker thread.
+- `InProcessClient` (api/clients/in_process.py, imported only where it is chosen: it loads torch) runs the very
+  same handler classes in this process on the archives' files (or on archives staged from checkpoints), one batch
+  as one tensor, on a single worker thread.
 Both return, per image, the handler's JSON answer (`annotate`) or the embedding as float32 (`embed`).
 """
 from __future__ import annotations
 
 import asyncio
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
-from api.keepalive_http import Answer, HttpFailure, KeepAliveHttp
-from handlers.archive import ATTRIBUTES, EMBEDDER, stage_archives
-from handlers.in_process import ServedModel, open_archive
-from handlers.openmp_pool import release_openmp_workers
+from api.clients.keepalive_http import Answer, HttpFailure, KeepAliveHttp
+from handlers.archive import ATTRIBUTES, EMBEDDER
 
 Result = dict | Exception
 
@@ -39,20 +37,20 @@ class InferenceClient(Protocol):
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]: ...
 
-    embedder: dict | None  # the identity of the embedder behind the last call's vectors (see _Embeddings)
+    embedder: dict | None  # the identity of the embedder behind the last call's vectors (see Embeddings)
 
     async def ping(self) -> None: ...
 
     async def aclose(self) -> None: ...
 
 
-class _Embeddings:
+class Embeddings:
     """What both clients do with embedding answers: keep their vectors, and remember whose they are."""
 
     # The identity (name, version, digest) of the embedder behind the last call's vectors: read right after
     # `await client.embed(...)`. None when that call's vectors came from more than one embedder (a model switch
     # landed between its images): such vectors are stored as of no known embedder and made again later. Vectors
-    # only compare with vectors of the same digest (api/reembed.py).
+    # only compare with vectors of the same digest (api/domain/reembedder.py).
     embedder: dict | None = None
 
     def _as_embeddings(self, answers: Sequence[dict | InferenceError]) -> list[np.ndarray | InferenceError]:
@@ -76,8 +74,8 @@ def _is_key_refusal(answer: Answer) -> bool:
     return answer.status in (400, 401) and b"InvalidKeyException" in answer.body
 
 
-class TorchServeClient(_Embeddings):
-    """TorchServe's inference API over HTTP, on kept-alive connections (api/keepalive_http.py says why not aiohttp).
+class TorchServeClient(Embeddings):
+    """TorchServe's inference API over HTTP, on kept-alive connections (api/clients/keepalive_http.py says why not aiohttp).
 
     With token authorization on, pass the inference key as `token`, or better TorchServe's `key_file`: the key is
     read from it, and read again when TorchServe refuses it (a restart or a rotation writes a new one), so the
@@ -156,66 +154,3 @@ def _error_message(answer: Answer) -> str:
     if isinstance(body, dict):
         return str(body.get("error") or body.get("message") or body)
     return str(body)
-
-
-class InProcessClient(_Embeddings):
-    """The handlers run in this process on a model store's .mar files or on directories of archive files."""
-
-    def __init__(self, models: dict[str, ServedModel], *, max_batch: int = 16, cleanup: Any = None) -> None:
-        self._models = models
-        self._max_batch = max_batch
-        self._cleanup = cleanup
-        # One thread: a handler is not re-entrant, and torch already uses every core for one batch.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="in-process-inference")
-        # The models were built on this thread and run on the executor's from now on: this thread's OpenMP workers
-        # would make a second team on the same cores, which slows both (handlers/openmp_pool.py).
-        release_openmp_workers()
-
-    @classmethod
-    def from_model_store(cls, model_store: str | Path, **kwargs: Any) -> "InProcessClient":
-        """Open `fashion-attributes` and `fashion-embedder` from `<name>.mar` files or `<name>/` directories."""
-        return cls({name: open_archive(Path(model_store), name) for name in (ATTRIBUTES, EMBEDDER)}, **kwargs)
-
-    @classmethod
-    def from_checkpoints(cls, checkpoint_dir: str | Path | None = None, **kwargs: Any) -> "InProcessClient":
-        """Stage the archives' files from checkpoints into a temporary directory (what the build would pack)."""
-        staged = stage_archives(checkpoint_dir)
-        models = {name: open_archive(Path(staged.name), name) for name in (ATTRIBUTES, EMBEDDER)}
-        return cls(models, cleanup=staged, **kwargs)
-
-    async def annotate(self, images: Sequence[bytes]) -> list[dict | InferenceError]:
-        return await self._run(ATTRIBUTES, images, _as_json)
-
-    async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]:
-        # Only the vector is kept, and a Python float survives JSON unchanged: no round trip (0.14 ms per image).
-        return self._as_embeddings(await self._run(EMBEDDER, images, lambda answer: answer))
-
-    async def ping(self) -> None:
-        """The models live in this process: loaded at construction, so always ready."""
-
-    async def aclose(self) -> None:
-        self._executor.shutdown(wait=True)
-        if self._cleanup is not None:
-            self._cleanup.cleanup()
-
-    async def _run(self, name: str, images: Sequence[bytes], convert: Callable[[Any], Any]) -> list:
-        loop = asyncio.get_running_loop()
-        results: list = []
-        for start in range(0, len(images), self._max_batch):
-            chunk = list(images[start : start + self._max_batch])
-            answers = await loop.run_in_executor(self._executor, self._handle, name, chunk)
-            # Converted here, not on the model's thread, which meanwhile starts the next queued batch.
-            results += [convert(answer) for answer in answers]
-        return results
-
-    def _handle(self, name: str, images: list[bytes]) -> list[dict | InferenceError]:
-        try:
-            answers = self._models[name].handle(images)
-        except Exception as error:  # TorchServe answers a failed batch with 503 for each request; so do we
-            return [InferenceError(503, f"prediction failed: {type(error).__name__}: {error}") for _ in images]
-        return [body if status == 200 else InferenceError(status, body["error"]) for status, body in answers]
-
-
-def _as_json(answer: dict | InferenceError) -> dict | InferenceError:
-    """A JSON round trip, as over HTTP: both clients hand back plain JSON types."""
-    return answer if isinstance(answer, InferenceError) else json.loads(json.dumps(answer))

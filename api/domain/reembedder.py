@@ -3,7 +3,8 @@
 Every product stores the digest of the embedder that made its vectors (api/data/products.py). Vectors of two
 embedders do not compare, so after a new checkpoint, or a change to how photos are framed for the model, a query
 would be matched against vectors of another space. The first similar-items query of a shop that meets a digest
-this process has not seen for that shop starts a pass in the background: the shop's products made by any other
+this process has not seen for that shop queues a `reembed` job (`note`), which a worker runs (api/jobs/reembed.py)
+as a pass: the shop's products made by any other
 embedder (or stored before digests were kept, or by two embedders at once) are embedded again from their stored
 image files, a few at a time. Each product's new vectors are stored as they come; the shop's index takes them in
 at most every INDEX_EVERY_S seconds (a save writes the whole index file: once per batch would write a large
@@ -15,23 +16,22 @@ at the model server.
 The database marks a pass as begun until its rebuild is done: a pass cut off (a crash, a shutdown) leaves stored
 vectors ahead of the index file, and the next pass rebuilds the index even when nothing is left to embed.
 
-One pass per shop at a time; a pass for a newer digest waits for the one before it. A pass stops when the
-embedder changes under it (the next query starts the next one) or the model server fails (the shop is checked
-again at its next query). A product whose image file is missing is left as it is and logged: its old vectors stay
+One job per shop waits at a time (the queue's `wait_key`), and a job runs under one lease. A pass stops when the
+embedder changes under it or the model server fails; its job is then retried with backoff. A product whose image file is missing is left as it is and logged: its old vectors stay
 searchable until a shop replaces its images.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.catalogue import Catalogues, digest
-from api.data import images, products
-from api.inference import InferenceError
+from api.clients.inference import InferenceClient, InferenceError
+from api.data import images, jobs, products
+from api.domain.catalogue import Catalogues, digest
+from api.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -41,66 +41,32 @@ BATCH = 8
 INDEX_EVERY_S = 10.0
 
 
+async def note(services: Services, account_id: str, embedder: dict | None) -> None:
+    """Called with the identity of the embedder that just answered a query of this shop: queues a `reembed` job
+    (api/jobs/reembed.py) when this process has not checked the shop against it yet. A set lookup otherwise."""
+    current = digest(embedder)
+    checked = services.memory.reembed_checked
+    if current is None or (account_id, current) in checked:
+        return
+    checked.add((account_id, current))
+    if await products.count_made_by_others(services.db, account_id, current) or \
+            await products.reembedding_begun(services.db, account_id):
+        await jobs.enqueue_kind(services.db, "reembed", account_id, f"reembed:{account_id}",
+                                f"stored vectors of another embedder than {current[:12]}", {"embedder": current})
+
+
 class Reembedder:
-    def __init__(self, catalogues: Catalogues, files: images.ImageFiles, *, batch: int = BATCH,
-                 index_every_s: float = INDEX_EVERY_S) -> None:
-        self.catalogues = catalogues
-        self.files = files
+    def __init__(self, db: AsyncDatabase, inference: InferenceClient, catalogues: Catalogues, files: images.ImageFiles,
+                 *, batch: int = BATCH, index_every_s: float = INDEX_EVERY_S) -> None:
+        self.db, self.inference, self.catalogues, self.files = db, inference, catalogues, files
         self.batch = batch
         self.index_every_s = index_every_s
-        self._checked: set[tuple[str, str]] = set()  # (shop, digest): made current, or a pass is on its way
-        self._passes: dict[str, asyncio.Task] = {}  # shop -> its latest pass
 
-    def note(self, db: AsyncDatabase, inference: Any, account_id: str, embedder: dict | None) -> None:
-        """Called with the identity of the embedder that just answered a query of this shop: starts a pass when
-        the shop has not been checked against it in this process. Costs a set lookup otherwise."""
-        current = digest(embedder)
-        if current is None or (account_id, current) in self._checked:
-            return
-        self._checked.add((account_id, current))
-        before = self._passes.get(account_id)
-        task = asyncio.create_task(self._pass(db, inference, account_id, current, before),
-                                   name=f"re-embed {account_id}")
-        self._passes[account_id] = task
-        task.add_done_callback(lambda ended: self._forget(account_id, ended))
-
-    def _forget(self, account_id: str, ended: asyncio.Task) -> None:
-        if self._passes.get(account_id) is ended:
-            del self._passes[account_id]
-
-    async def wait(self, account_id: str) -> None:
-        """Until the shop's latest pass has ended (tests, and a shutdown that lets passes finish)."""
-        task = self._passes.get(account_id)
-        if task is not None:
-            await asyncio.wait([task])
-
-    async def aclose(self) -> None:
-        """Stop the passes under way: what they stored stays; the rest is done at the shop's next query."""
-        for task in list(self._passes.values()):
-            task.cancel()
-        if self._passes:
-            await asyncio.wait(list(self._passes.values()))
-
-    async def _pass(self, db: AsyncDatabase, inference: Any, account_id: str, current: str,
-                    before: asyncio.Task | None) -> None:
-        if before is not None:
-            await asyncio.wait([before])
-        try:
-            done = await self.reembed(db, inference, account_id, current)
-        except asyncio.CancelledError:
-            self._checked.discard((account_id, current))
-            raise
-        except Exception:
-            log.exception("shop %s: re-embedding its catalogue failed; it is tried again at its next query", account_id)
-            self._checked.discard((account_id, current))
-            return
-        if not done:
-            self._checked.discard((account_id, current))
-
-    async def reembed(self, db: AsyncDatabase, inference: Any, account_id: str, current: str) -> bool:
+    async def reembed(self, account_id: str, current: str) -> bool:
         """Embed again the shop's products that another embedder made; True when the pass went through (a product
         whose image file is missing, or that the model now refuses, is skipped and logged), False when it stopped
         early."""
+        db, inference = self.db, self.inference
         stale = await products.made_by_others(db, account_id, current)
         if not stale:
             if await products.reembedding_begun(db, account_id):  # an earlier pass was cut off before its rebuild
@@ -114,20 +80,20 @@ class Reembedder:
         unindexed: list[dict] = []  # stored with their new vectors, not yet in the index
         indexed_at = time.monotonic()
         for start in range(0, len(stale), self.batch):
-            photos = await self._photos(db, account_id, stale[start : start + self.batch])
+            photos = await self._photos(account_id, stale[start : start + self.batch])
             skipped += sum(1 for _, data in photos if data is None)
             photos = [(product, data) for product, data in photos if data is not None]
             if not photos:
                 continue
             answers = await inference.embed([photo for _, data in photos for photo in data])
             if digest(inference.embedder) != current:
-                log.info("shop %s: the embedder changed during its re-embedding; the next query starts it again",
+                log.info("shop %s: the embedder changed during its re-embedding; it is tried again",
                          account_id)
                 await self.catalogues.upsert_many(db, account_id, unindexed)
                 return False
             failed = next((a for a in answers if isinstance(a, InferenceError) and a.status >= 500), None)
             if failed is not None:
-                log.warning("shop %s: the model server failed while re-embedding (%s); tried again at the next query",
+                log.warning("shop %s: the model server failed while re-embedding (%s); it is tried again",
                             account_id, failed)
                 await self.catalogues.upsert_many(db, account_id, unindexed)
                 return False
@@ -156,10 +122,9 @@ class Reembedder:
                  skipped)
         return True
 
-    async def _photos(self, db: AsyncDatabase, account_id: str,
-                      batch: Sequence[dict]) -> list[tuple[dict, list[bytes] | None]]:
+    async def _photos(self, account_id: str, batch: Sequence[dict]) -> list[tuple[dict, list[bytes] | None]]:
         """Each product with its stored images' bytes in its own order, or None when one of them is missing."""
-        found = await images.get_many(db, account_id, [i for product in batch for i in products.image_ids(product)])
+        found = await images.get_many(self.db, account_id, [i for product in batch for i in products.image_ids(product)])
         out: list[tuple[dict, list[bytes] | None]] = []
         for product in batch:
             try:

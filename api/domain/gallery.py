@@ -13,7 +13,7 @@ from pathlib import Path
 from api.core.security import sign_image
 from api.core.settings import Settings
 from api.schemas import ImageOut, ProductOut
-from scripts.dataset import Record, read_records
+from kalas.dataset import Record, read_records
 
 DEMO_IMAGE_PATH = "/api/v1/demo/images"
 

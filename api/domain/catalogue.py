@@ -12,14 +12,12 @@ from typing import Any, Sequence
 
 import numpy as np
 from pymongo.asynchronous.database import AsyncDatabase
-from starlette.concurrency import run_in_threadpool
 
-from api.annotating import inference_error
-from api.core.errors import ApiError
+from api.clients.inference import InferenceClient, InferenceError
 from api.core.remembered import Remembered
 from api.data import images, products
-from api.inference import InferenceError
-from api.photos import Photo, check
+from api.domain.errors import SkuTaken, model_refusal
+from api.intake.photo import Photo, check
 from api.schemas import Crop
 from index import CatalogueIndex, CatalogueStore, Hit
 
@@ -59,12 +57,12 @@ class Catalogues:
         async with self.lock(account_id):
             mtime = self._mtime(account_id)
             if account_id in self._seen and mtime is not None:
-                await run_in_threadpool(self.store.reload, account_id)  # written by another process
+                await asyncio.to_thread(self.store.reload, account_id)  # written by another process
                 self._products.clear()  # which may have changed products too
-            current = await run_in_threadpool(self.store.get, account_id)
+            current = await asyncio.to_thread(self.store.get, account_id)
             indexed = set(current.products()) if current is not None else set()
             if indexed != set(await products.ids(db, account_id)):
-                current = await run_in_threadpool(self._rebuild, account_id, await products.vectors(db, account_id))
+                current = await asyncio.to_thread(self._rebuild, account_id, await products.vectors(db, account_id))
             self._seen[account_id] = self._mtime(account_id)
         return current
 
@@ -116,13 +114,13 @@ class Catalogues:
             self.store.save(account_id)
 
         async with self.lock(account_id):
-            await run_in_threadpool(write)
+            await asyncio.to_thread(write)
             self._seen[account_id] = self._mtime(account_id)
 
     async def rebuild(self, db: AsyncDatabase, account_id: str) -> None:
         """Build the shop's index afresh from the stored vectors (an IVF index is trained on them again)."""
         async with self.lock(account_id):
-            await run_in_threadpool(self._rebuild, account_id, await products.vectors(db, account_id))
+            await asyncio.to_thread(self._rebuild, account_id, await products.vectors(db, account_id))
             self._seen[account_id] = self._mtime(account_id)
 
     async def remove(self, db: AsyncDatabase, account_id: str, product_id: str) -> None:
@@ -132,7 +130,7 @@ class Catalogues:
             return
         async with self.lock(account_id):
             if index.remove(product_id):
-                await run_in_threadpool(self.store.save, account_id)
+                await asyncio.to_thread(self.store.save, account_id)
                 self._seen[account_id] = self._mtime(account_id)
 
     async def search(self, db: AsyncDatabase, account_id: str, vector: np.ndarray, k: int) -> list[Hit]:
@@ -141,7 +139,7 @@ class Catalogues:
 
     async def search_catalogue(self, catalogue: str, vector: np.ndarray, k: int) -> list[Hit] | None:
         """A catalogue that is not a shop's (the demo gallery): searched as it is on disk; None when there is none."""
-        index = await run_in_threadpool(self.store.get, catalogue)
+        index = await asyncio.to_thread(self.store.get, catalogue)
         return None if index is None else await _search(index, vector, k)
 
 
@@ -153,7 +151,7 @@ INLINE_SEARCH_VECTORS = 20_000
 async def _search(index: CatalogueIndex, vector: np.ndarray, k: int) -> list[Hit]:
     if index.n_vectors < INLINE_SEARCH_VECTORS:
         return index.search(vector, k)
-    return await run_in_threadpool(index.search, vector, k)
+    return await asyncio.to_thread(index.search, vector, k)
 
 
 def digest(embedder: dict | None) -> str | None:
@@ -161,19 +159,18 @@ def digest(embedder: dict | None) -> str | None:
     return (embedder or {}).get("digest")
 
 
-async def embed(inference: Any, photos: Sequence[Photo]) -> tuple[list[np.ndarray], dict | None]:
+async def embed(inference: InferenceClient, photos: Sequence[Photo]) -> tuple[list[np.ndarray], dict | None]:
     """One embedding per photo and the identity of the embedder that made them; the first refused photo fails
     the whole call (a product is stored whole or not)."""
     answers = await inference.embed([photo.model_input for photo in photos])
     for position, answer in enumerate(answers):
         if isinstance(answer, InferenceError):
-            error = inference_error(answer)
-            raise ApiError(error.status, f"image {position + 1}: {error.message}", error.code)
+            raise model_refusal(answer.status, answer.message).about(f"image {position + 1}")
     return answers, inference.embedder
 
 
-async def embed_checked(inference: Any, data: bytes, crop: Crop | None, max_bytes: int) -> tuple[np.ndarray, dict | None]:
-    """The embedding of one photo that is checked meanwhile (see api/annotating.py for why that is safe), and
+async def embed_checked(inference: InferenceClient, data: bytes, crop: Crop | None, max_bytes: int) -> tuple[np.ndarray, dict | None]:
+    """The embedding of one photo that is checked meanwhile (see api/domain/annotations.py for why that is safe), and
     the identity of the embedder that made it."""
     if crop is not None:
         photo = await check(data, crop, max_bytes)
@@ -192,13 +189,13 @@ async def embed_checked(inference: Any, data: bytes, crop: Crop | None, max_byte
         await asyncio.wait([asking])
     answer, embedder = asking.result()
     if isinstance(answer, InferenceError):
-        raise inference_error(answer)
+        raise model_refusal(answer.status, answer.message)
     return answer, embedder
 
 
-async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: Any,
+async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: InferenceClient,
                          account_id: str, fields: dict[str, Any], photos: Sequence[Photo]) -> dict:
-    """Embed, store images and product, index it. ApiError 409 for a taken SKU; nothing is left half-stored."""
+    """Embed, store images and product, index it. SkuTaken for a taken SKU; nothing is left half-stored."""
     vectors, embedder = await embed(inference, photos)
     new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
     product = products.new_product(account_id, fields, [image.document for image in new], [v.tolist() for v in vectors],
@@ -206,8 +203,7 @@ async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues
     await images.insert_many(db, files, new)
     if await products.insert(db, product) is None:
         await images.delete(db, files, account_id, products.image_ids(product))
-        raise ApiError(409, f"this shop already has a product with SKU {fields.get('sku')!r}: update that one instead",
-                       "sku_taken")
+        raise SkuTaken(fields.get("sku"))
     try:
         await catalogues.upsert(db, account_id, product)
     except Exception:
@@ -217,7 +213,7 @@ async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues
     return product
 
 
-async def replace_images(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: Any,
+async def replace_images(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: InferenceClient,
                          account_id: str, product: dict, photos: Sequence[Photo]) -> dict | None:
     """Swap a product's images for new ones (re-embedded and re-indexed); the old images are deleted after."""
     vectors, embedder = await embed(inference, photos)

@@ -8,6 +8,7 @@ straight to the training and evaluation commands. The latest review of each anno
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import tempfile
@@ -15,11 +16,10 @@ import zipfile
 from typing import IO
 
 from pymongo.asynchronous.database import AsyncDatabase
-from starlette.concurrency import run_in_threadpool
 
 from api.data import annotations, images
 from api.data.images import ImageFiles
-from api.photos import training_jpeg
+from api.intake.photo import training_jpeg
 
 COLUMNS = ("id", "category", "gender", "usage", "season", "colour")
 _CHUNK = 50
@@ -67,5 +67,5 @@ async def _flush(db: AsyncDatabase, files: ImageFiles, account_id: str, archive:
             archive.writestr(f"{root}/images/{annotation['_id']}.jpg",
                              training_jpeg(files.read(image), annotation["crop"]))
 
-    await run_in_threadpool(write)
+    await asyncio.to_thread(write)
     rows.extend(_row(a) for a in present)

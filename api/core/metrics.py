@@ -14,11 +14,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.data import jobs
+from api.deps import services_of
 
 # Annotating one photo takes tens of milliseconds; a batch or a slow image download takes seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -95,19 +96,12 @@ class MetricsMiddleware:
                 time.perf_counter() - started)
 
 
-router = APIRouter(tags=["operations"])
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    state = request.app.state
-    if state.db is not None:
-        await state.metrics.refresh_jobs(state.db)
-    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-
 def install_metrics(app: FastAPI) -> None:
-    """Measure every request of `app` and serve the figures at `/metrics`."""
-    app.state.metrics = Metrics()
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.include_router(router)
+    """Measure every request of `app` and serve the figures at `/metrics` (outside the shops' API)."""
+    figures = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=figures)
+
+    @app.get("/metrics", include_in_schema=False, tags=["operations"])
+    async def metrics(request: Request) -> Response:
+        await figures.refresh_jobs(services_of(request).db)
+        return Response(figures.render(), media_type=CONTENT_TYPE_LATEST)

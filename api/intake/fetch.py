@@ -18,17 +18,21 @@ from urllib.parse import urljoin
 
 import httpx
 
+from api.domain.errors import DomainError
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class FetchError(Exception):
-    """A URL that could not be used: status (400 refused, 413 too large, 422 failed, 504 too slow) and why."""
+# Failures that may pass: the host did not answer, answered an error, redirected too often, or was too slow.
+_PASSING = frozenset({"fetch_failed", "fetch_timeout", "too_many_redirects"})
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+
+class FetchError(DomainError):
+    """A URL that could not be used: refused (`url_not_allowed`), `too_large`, `fetch_failed`, `too_many_redirects`
+    or `fetch_timeout`, and why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code, retryable=code in _PASSING)
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class SafeHttp:
         """GET `url`, following checked redirects; a non-2xx final answer is a FetchError."""
         fetched = await self._run(self._exchange("GET", url, b"", {}, max_bytes or self.max_bytes, follow=True))
         if not 200 <= fetched.status < 300:
-            raise FetchError(422, "fetch_failed", f"{fetched.url} answered HTTP {fetched.status}, not an image")
+            raise FetchError("fetch_failed", f"{fetched.url} answered HTTP {fetched.status}, not an image")
         return fetched
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Fetched:
@@ -81,7 +85,7 @@ class SafeHttp:
             async with asyncio.timeout(self.timeout_s):
                 return await work
         except TimeoutError:
-            raise FetchError(504, "fetch_timeout",
+            raise FetchError("fetch_timeout",
                              f"the URL did not answer in full within {self.timeout_s:g} s; host the file somewhere faster") from None
 
     async def _exchange(self, method: str, url: str, body: bytes, headers: dict[str, str], max_bytes: int,
@@ -97,7 +101,7 @@ class SafeHttp:
             try:
                 response = await self._http.send(request, stream=True)
             except httpx.HTTPError as error:
-                raise FetchError(422, "fetch_failed", f"could not fetch {url}: {type(error).__name__} {error}") from None
+                raise FetchError("fetch_failed", f"could not fetch {url}: {type(error).__name__} {error}") from None
             try:
                 location = response.headers.get("location")
                 if follow and response.status_code in (301, 302, 303, 307, 308) and location:
@@ -107,7 +111,7 @@ class SafeHttp:
                                response.headers.get("content-type", ""), url)
             finally:
                 await response.aclose()
-        raise FetchError(422, "too_many_redirects", f"more than {self.max_redirects} redirects starting at {url}")
+        raise FetchError("too_many_redirects", f"more than {self.max_redirects} redirects starting at {url}")
 
     async def _resolve(self, url: httpx.URL) -> str:
         """The address to connect to, after checking that every address of the host is public."""
@@ -116,12 +120,12 @@ class SafeHttp:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror:
-            raise FetchError(422, "fetch_failed", f"the host {host!r} does not resolve") from None
+            raise FetchError("fetch_failed", f"the host {host!r} does not resolve") from None
         addresses = [info[4][0] for info in infos]
         if f"{host}:{port}" not in self.allow_origins:
             private = [a for a in addresses if not _is_public(a)]
             if private:
-                raise FetchError(400, "url_not_allowed",
+                raise FetchError("url_not_allowed",
                                  f"{host} resolves to a private, loopback or link-local address ({private[0]}); "
                                  "only public http(s) URLs are fetched")
         return addresses[0]
@@ -131,9 +135,9 @@ def _parse(url: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as error:
-        raise FetchError(400, "url_not_allowed", f"{url!r} is not a valid URL: {error}") from None
+        raise FetchError("url_not_allowed", f"{url!r} is not a valid URL: {error}") from None
     if parsed.scheme not in DEFAULT_PORTS or not parsed.host:
-        raise FetchError(400, "url_not_allowed", f"{url!r} is not an http(s) URL with a host")
+        raise FetchError("url_not_allowed", f"{url!r} is not an http(s) URL with a host")
     return parsed
 
 
@@ -144,7 +148,7 @@ def _host_header(url: httpx.URL) -> str:
 
 async def _read_limited(response: httpx.Response, max_bytes: int, url: str) -> bytes:
     declared = response.headers.get("content-length", "")
-    too_large = FetchError(413, "too_large", f"{url} is larger than the limit of {max_bytes / 2**20:.1f} MiB")
+    too_large = FetchError("too_large", f"{url} is larger than the limit of {max_bytes / 2**20:.1f} MiB")
     if declared.isdigit() and int(declared) > max_bytes:
         raise too_large
     chunks, size = [], 0

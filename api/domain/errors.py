@@ -1,0 +1,45 @@
+"""The failures domain code raises: a stable code, a message that says what was wrong and how to fix it, and
+whether trying again may help.
+
+Nothing here knows HTTP. The API maps a code to its status in one place (api/core/errors.py, `DOMAIN_STATUS`);
+the job runner (api/jobs/runner.py) retries what is `retryable` and dead-letters the rest.
+"""
+from __future__ import annotations
+
+from typing import Self
+
+
+class DomainError(Exception):
+    def __init__(self, message: str, code: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.retryable, self.retry_after = message, code, retryable, retry_after
+
+    def about(self, what: str) -> Self:
+        """The same failure, its message prefixed with which of several things it concerns ("image 2")."""
+        error = type(self).__new__(type(self))
+        DomainError.__init__(error, f"{what}: {self.message}", self.code, retryable=self.retryable,
+                             retry_after=self.retry_after)
+        return error
+
+
+class PhotoRejected(DomainError):
+    """A photo that cannot be used: not an image, too large, corrupt, or a crop box outside it."""
+
+
+class ModelUnavailable(DomainError):
+    """The models could not answer (not configured, down, failing): nothing was wrong with the request."""
+
+    def __init__(self, message: str, code: str = "inference_failed") -> None:
+        super().__init__(message, code, retryable=True)
+
+
+class SkuTaken(DomainError):
+    def __init__(self, sku: str | None) -> None:
+        super().__init__(f"this shop already has a product with SKU {sku!r}: update that one instead", "sku_taken")
+
+
+def model_refusal(status: int, message: str) -> DomainError:
+    """What the model server's answer for one photo means: a refused photo, or the models unavailable."""
+    if 400 <= status < 500 and status != 429:
+        return PhotoRejected(f"the model refused the image: {message}", "too_large" if status == 413 else "invalid_image")
+    return ModelUnavailable(f"the model server failed ({status}: {message}); retry shortly")

@@ -1,0 +1,158 @@
+"""Running the durable queue's jobs (api/data/jobs.py), whatever their kind.
+
+Up to a few jobs at a time ("lanes") run in one process, each claimed with a lease, and each records its fate:
+done, back in the queue after a backoff with jitter (a peer that failed or was too slow, the models unavailable,
+429 after its Retry-After), or dead-lettered (a refusal that will not pass, or the tries used up). A job whose
+worker died is claimed again when its lease runs out; a heartbeat extends the lease while the job runs, so a slow
+job keeps it and a dead worker loses it. A dead job can be put back in the queue by the shop (the console).
+
+What a job does is its kind's (`Kind`): one module per kind in this folder, looked up by the job's `kind`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from api.data import jobs
+from api.domain.errors import DomainError
+from api.jobs.backoff import Backoff
+from api.services import Services
+
+log = logging.getLogger("kalas.worker")
+
+Step = Callable[..., Awaitable[None]]  # step(name, detail="", fence=False): record a step; fence: check the lease
+
+
+class JobFailure(Exception):
+    def __init__(self, message: str, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message, self.retryable, self.retry_after = message, retryable, retry_after
+
+
+class Kind(Protocol):
+    async def run(self, job: dict, step: Step) -> str:
+        """Do the job; the outcome in words. Raise DomainError (or JobFailure) when it cannot finish."""
+
+    async def gave_up(self, job: dict, reason: str) -> None:
+        """The job is dead-lettered: record it where the shop looks."""
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    lanes: int = 4
+    lease_s: float = 60.0
+    idle_poll_s: float = 0.05
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (ours was too slow or presumed dead): stop touching it."""
+
+
+class Runner:
+    def __init__(self, services: Services, kinds: Mapping[str, Kind], options: Options = Options(),
+                 name: str | None = None) -> None:
+        self.services, self.kinds, self.options = services, kinds, options
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """One claimer feeds up to `lanes` jobs at a time: a single poller keeps an idle worker's load on the
+        database low while a new job is still picked up within `idle_poll_s`."""
+        free = asyncio.Semaphore(self.options.lanes)
+        running: set[asyncio.Task] = set()
+        pause = 0.005
+        while not stop.is_set():
+            await free.acquire()
+            if stop.is_set():  # stopped while every lane was busy
+                free.release()
+                break
+            try:
+                job = await jobs.claim(self.services.db, self.name, self.options.lease_s)
+            except Exception:  # the database away for a moment: wait and claim again
+                log.exception("claiming a job failed")
+                job = None
+            if job is None:
+                free.release()
+                pause = min(self.options.idle_poll_s, pause * 2)
+                try:
+                    await asyncio.wait_for(stop.wait(), pause)
+                except TimeoutError:
+                    pass
+                continue
+            pause = 0.005
+            task = asyncio.create_task(self._run(job))
+            running.add(task)
+            task.add_done_callback(lambda done: (running.discard(done), free.release()))
+        if running:  # stopping: finish the jobs in hand, claim no more
+            await asyncio.gather(*running)
+
+    async def _run(self, job: dict) -> None:
+        try:
+            await self.handle(job)
+        except Exception:  # recording the outcome failed: the lease runs out and the job is claimed again
+            log.exception("job %s: its outcome could not be recorded", job["_id"])
+
+    async def handle(self, job: dict) -> str:
+        """Run one claimed job to its recorded end; returns the state it ended in."""
+        kind = self.kinds.get(job.get("kind") or "product")
+        try:
+            if kind is None:
+                raise JobFailure(f"no worker here runs jobs of kind {job.get('kind')!r}", retryable=False)
+            outcome = await self._with_heartbeat(job, kind.run(job, self._stepper(job)))
+        except LeaseLost:
+            log.warning("job %s: lease lost to another worker", job["_id"])
+            return "lease lost"
+        except JobFailure as failure:
+            return await self._failed(job, kind, failure)
+        except DomainError as error:
+            return await self._failed(job, kind, JobFailure(error.message, error.retryable, error.retry_after))
+        except Exception as error:  # a bug or an unforeseen outage: retried with backoff, and visible to the shop
+            log.exception("job %s failed", job["_id"])
+            return await self._failed(job, kind, JobFailure(f"{type(error).__name__}: {error}", retryable=True))
+        await jobs.finish(self.services.db, job, outcome)
+        return jobs.DONE
+
+    def _stepper(self, job: dict) -> Step:
+        async def step(name: str, detail: str = "", fence: bool = False) -> None:
+            lease = self.options.lease_s if fence else None
+            if not await jobs.add_step(self.services.db, job, name, detail, lease_s=lease):
+                raise LeaseLost(job["_id"])
+
+        return step
+
+    async def _with_heartbeat(self, job: dict, work: Awaitable[str]) -> str:
+        """Run `work`, extending the lease every third of it: a slow step (a cold model, a slow store) keeps the
+        job, and only a worker that stopped beating loses it."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.options.lease_s / 3)
+                if done:
+                    return task.result()
+                if not await jobs.extend_lease(self.services.db, job, self.options.lease_s):
+                    raise LeaseLost(job["_id"])
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _failed(self, job: dict, kind: Kind | None, failure: JobFailure) -> str:
+        db, backoff = self.services.db, self.options.backoff
+        if failure.retryable and not backoff.exhausted(job["attempts"]):
+            return await jobs.retry_later(db, job, backoff.delay(job["attempts"], failure.retry_after),
+                                          failure.message)
+        reason = failure.message if not failure.retryable else f"gave up after {job['attempts']} attempts: {failure.message}"
+        if await jobs.dead_letter(db, job, reason) and kind is not None:
+            await kind.gave_up(job, reason)
+        return jobs.DEAD
+
+    async def aclose(self) -> None:
+        for kind in self.kinds.values():
+            await kind.aclose()

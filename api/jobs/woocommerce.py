@@ -1,0 +1,155 @@
+"""The WooCommerce jobs: `product` annotates one store product and writes the result back; `sync` finds what the
+webhooks missed (api/integrations/sync.py).
+
+A product job, in order: read the product as it is now (never trust the webhook's copy: deliveries come late,
+twice, or out of order) → skip it if its current photos are already annotated → fetch its main photo (SSRF-safe,
+size and time limits) and check it by the API's own policy (api/intake/photo.py) → annotate it, and meanwhile
+embed it into the shop's similar-item catalogue → find or create the category and tags → PUT them merged with the
+merchant's own, with the marker that stops the `product.updated` loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from api.data import integrations, products
+from api.domain import catalogue
+from api.domain.errors import DomainError, model_refusal
+from api.clients.inference import InferenceError
+from api.integrations.merge import MARKER_KEY, Merge, is_annotated, marker, marker_value, merge_terms, prediction_from
+from api.integrations.sync import describe, sync_store
+from api.integrations.woo_client import StoreError, WooClient
+from api.intake.fetch import FetchError
+from api.intake.photo import check
+from api.jobs.runner import JobFailure, Step
+from api.services import Services
+
+STORE_TIMEOUT_S = 15.0
+
+
+def origin(integration_id: str, product_id: int) -> dict[str, str]:
+    """What a catalogue product made from a store product carries in `metadata`: annotating the store product again
+    (new photos) replaces that entry's images instead of adding a second product."""
+    return {"source": "woocommerce", "integration": integration_id, "store_product_id": str(product_id)}
+
+
+class WooCommerceJobs:
+    """Both kinds; one client per store, kept: its connections and the store's term ids are reused job to job."""
+
+    def __init__(self, services: Services, store_timeout_s: float = STORE_TIMEOUT_S) -> None:
+        self.services = services
+        self.store_timeout_s = store_timeout_s
+        self._stores: dict[str, tuple[tuple, WooClient]] = {}
+
+    async def run(self, job: dict, step: Step) -> str:
+        integration = await integrations.by_id(self.services.db, job["integration"])
+        if integration is None:
+            return "the integration was deleted"
+        try:
+            await self.services.http.check(integration["store_url"])
+        except FetchError as error:
+            raise JobFailure(f"the store URL is not allowed: {error.message}", retryable=False) from None
+        store = await self._store(integration)
+        if job.get("kind") == "sync":
+            return describe(await sync_store(self.services.db, integration, store))
+        return await annotate_product(self.services, job, store, step)
+
+    async def gave_up(self, job: dict, reason: str) -> None:
+        """The job's own record (the integration's job list) is what the shop reads."""
+
+    async def _store(self, integration: dict) -> WooClient:
+        identity = (integration["store_url"], integration["consumer_key"], integration["consumer_secret"])
+        known = self._stores.get(integration["_id"])
+        if known is not None and known[0] == identity:
+            return known[1]
+        if known is not None:
+            await known[1].aclose()
+        vault = self.services.vault
+        store = WooClient(integration["store_url"], vault.open(integration["consumer_key"]),
+                          vault.open(integration["consumer_secret"]), timeout=self.store_timeout_s)
+        self._stores[integration["_id"]] = (identity, store)
+        return store
+
+    async def aclose(self) -> None:
+        for _, store in self._stores.values():
+            await store.aclose()
+        self._stores.clear()
+
+
+async def annotate_product(services: Services, job: dict, store: WooClient, step: Step) -> str:
+    """The outcome, in words; raises a DomainError when it cannot finish (the runner decides on a retry)."""
+    product = await store.get_product(job["product_id"])
+    if product is None:
+        return "the product no longer exists in the store"
+    await step("product read", f"{product.get('name', '')!r}, {len(product.get('images', []))} photo(s)")
+    if is_annotated(product):
+        return "already annotated for its current photos"
+    if not product.get("images"):
+        return "the product has no photo yet (it is annotated when one is added)"
+
+    source = product["images"][0]["src"]
+    max_bytes = services.settings.max_upload_bytes
+    try:
+        data = (await services.http.get(source, max_bytes=max_bytes)).body
+    except FetchError as error:
+        raise error.about("the product photo could not be fetched") from None
+    await step("photo fetched", f"{len(data)} bytes from {source}")
+    # Annotating and indexing need only the photo: run them side by side (the model server batches them).
+    [annotation], catalogue_id = await asyncio.gather(
+        services.models.annotate([data]), add_to_catalogue(services, job, product, data))
+    if isinstance(annotation, InferenceError):
+        raise model_refusal(annotation.status, annotation.message)
+    prediction = prediction_from(annotation)
+    await step("annotated", f"category {prediction.category}; tags {', '.join(prediction.tags) or 'none'}")
+    # The last check that the job is still ours before writing to the store.
+    await step("indexed", f"catalogue product {catalogue_id} in the shop's similar-item search", fence=True)
+
+    previous = marker(product) or {}
+    categories = merge_terms(product.get("categories", []), [prediction.category] if prediction.category else [],
+                             previous.get("added_categories", []), drop_placeholder=True)
+    tags = merge_terms(product.get("tags", []), list(prediction.tags), previous.get("added_tags", []))
+    at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    meta = [{"key": MARKER_KEY, "value": marker_value(product, prediction, categories, tags, at)}]
+    try:
+        changes = await _changes(store, categories, tags, meta)
+        await store.update_product(product["id"], changes)
+    except StoreError as error:
+        if error.status != 400:
+            raise
+        store.forget_terms()  # a remembered term was deleted in the store meanwhile: look every name up again
+        changes = await _changes(store, categories, tags, meta)
+        await store.update_product(product["id"], changes)
+    await step("written back", f"{len(changes['categories'])} categories, {len(changes['tags'])} tags")
+    return f"category {prediction.category}; added tags: {', '.join(tags.add_names) or 'none'}"
+
+
+async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes) -> str:
+    """The id of the catalogue product made from the store product (created, or its images replaced), through the
+    API's own catalogue code (database first, index second, saved so the API process reloads it)."""
+    db, account_id = services.db, job["account"]
+    try:
+        photo = await check(data, None, services.settings.max_upload_bytes)
+        fields = {"title": product.get("name") or f"WooCommerce product {product['id']}", "sku": None,
+                  "url": product.get("permalink"), "metadata": origin(job["integration"], product["id"])}
+        existing = await integrations.catalogue_product(db, account_id, job["integration"], product["id"])
+        if existing is None:
+            stored = await catalogue.create_product(db, services.images, services.catalogues, services.models,
+                                                    account_id, fields, [photo])
+            return stored["_id"]
+        await products.update(db, account_id, existing["_id"], {"title": fields["title"], "url": fields["url"]})
+        await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
+                                       existing, [photo])
+        return existing["_id"]
+    except DomainError as error:
+        raise error.about("the photo could not enter the similar-item catalogue") from None
+
+
+async def _changes(store: WooClient, categories: Merge, tags: Merge, meta: list[dict]) -> dict:
+    return {"categories": await _term_refs(store, "categories", categories),
+            "tags": await _term_refs(store, "tags", tags), "meta_data": meta}
+
+
+async def _term_refs(store: WooClient, kind: str, merge: Merge) -> list[dict]:
+    # WooCommerce assigns terms by id only, so every name is found or created first.
+    ids = list(merge.keep_ids) + [await store.term_id(kind, name) for name in merge.add_names]
+    return [{"id": term_id} for term_id in dict.fromkeys(ids)]

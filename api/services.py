@@ -1,0 +1,112 @@
+"""What a process opens once and every request or job shares, as one typed object.
+
+`open_services(settings)` opens the database (and makes its indexes), the inference client, the index store, the
+image store and the HTTP client, and closes what it opened. The API's lifespan (api/main.py) and the worker
+(api/worker.py) both call it; routes receive the `Services` through api/deps.py, jobs as an argument. Nothing
+else reads `app.state`.
+
+Tests may pass an inference client or index store they already opened and share across apps: those are left open.
+"""
+from __future__ import annotations
+
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from api.clients.inference import InferenceClient
+from api.core.ratelimit import RateLimiter
+from api.core.remembered import Remembered
+from api.core.settings import Settings
+from api.data.db import ensure_indexes, open_client
+from api.data.images import ImageFiles
+from api.domain.catalogue import Catalogues
+from api.domain.errors import ModelUnavailable
+from api.domain.gallery import DemoGallery
+from api.integrations.vault import Vault
+from api.intake.fetch import SafeHttp
+from index import CatalogueStore
+
+# Keys and accounts are read on every request and change rarely: each process remembers them a few seconds,
+# sparing a database round trip per request. Revoking a key through this process forgets every remembered key
+# at once; a key revoked through another API process stops working here within KEY_CACHE_S. Accounts never
+# change through this API once created.
+KEY_CACHE_S = 5.0
+ACCOUNT_CACHE_S = 30.0
+# Most shops register no callback; remembering each shop's list a few seconds spares a database query per
+# annotation. This process forgets a shop's list when the shop changes it here; another API process sees the
+# change within TARGETS_CACHE_S.
+TARGETS_CACHE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Memory:
+    """This process's short memories of what every request reads (api/core/remembered.py)."""
+
+    keys: Remembered[str, dict] = field(default_factory=lambda: Remembered(KEY_CACHE_S))  # key hash -> live key
+    accounts: Remembered[str, dict] = field(default_factory=lambda: Remembered(ACCOUNT_CACHE_S))
+    callback_targets: Remembered[str, list[dict]] = field(default_factory=lambda: Remembered(TARGETS_CACHE_S))
+    # (shop, embedder digest) pairs whose stored vectors this process has had checked (api/domain/reembedder.py)
+    reembed_checked: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: AsyncDatabase
+    inference: InferenceClient | None  # None when the server has no models configured
+    catalogues: Catalogues  # each shop's similar-item index, kept in step with the database
+    images: ImageFiles  # where stored images' bytes go
+    http: SafeHttp  # every outgoing request to a URL a shop gave (photos, callbacks, stores)
+    vault: Vault  # seals the secrets shops give us
+    gallery: DemoGallery
+    rate_limiter: RateLimiter
+    memory: Memory
+
+    @property
+    def models(self) -> InferenceClient:
+        """The inference client; ModelUnavailable when the server has none configured."""
+        if self.inference is None:
+            raise ModelUnavailable("no model is configured on this server: set KALAS_INFERENCE_URL or "
+                                   "KALAS_MODEL_STORE", "models_not_configured")
+        return self.inference
+
+
+def open_inference(settings: Settings) -> InferenceClient | None:
+    """TorchServe over HTTP, or the archives in this process (torch is imported only then); None without either."""
+    if settings.inference_url:
+        from api.clients.inference import TorchServeClient
+
+        return TorchServeClient(settings.inference_url, key_file=settings.torchserve_key_file)
+    if settings.model_store:
+        from api.clients.in_process import InProcessClient
+
+        return InProcessClient.from_model_store(settings.model_store)
+    return None  # routes that need the models answer 503 saying what to configure
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, *, inference: InferenceClient | None = None,
+                        indexes: CatalogueStore | None = None) -> AsyncIterator[Services]:
+    async with AsyncExitStack() as stack:
+        client = open_client(settings.mongo_uri)
+        stack.push_async_callback(client.close)
+        db = client[settings.database]
+        await ensure_indexes(db)  # also proves the database answers before the first request
+        if inference is None:
+            inference = open_inference(settings)
+            if inference is not None:
+                stack.push_async_callback(inference.aclose)
+        if indexes is None:
+            indexes = CatalogueStore(settings.index_dir)
+        catalogues = Catalogues(indexes)
+        stack.push_async_callback(catalogues.aclose)
+        http = SafeHttp(timeout_s=settings.fetch_timeout_s, max_bytes=settings.max_upload_bytes,
+                        allow_origins=settings.fetch_allow_origins)
+        stack.push_async_callback(http.aclose)
+        yield Services(settings=settings, db=db, inference=inference, catalogues=catalogues,
+                       images=ImageFiles(settings.image_dir), http=http,
+                       vault=Vault.from_secret_key(settings.secret_key), gallery=DemoGallery(settings.demo_data_dir),
+                       rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+                       memory=Memory())
