@@ -72,7 +72,7 @@ USER kalas
 # TorchServe writes key_file.json (its generated inference and management keys) into its working directory:
 # keys/ is a volume shared read-only with the API and the worker.
 WORKDIR /var/lib/torchserve/keys
-# OMP_NUM_THREADS and OMP_WAIT_POLICY: as scripts/torchserve.py starts it (WORKER_ENV: one thread per worker,
+# OMP_NUM_THREADS and OMP_WAIT_POLICY: as kalas/stack/torchserve.py starts it (WORKER_ENV: one thread per worker,
 # a worker per core in config.production.properties; idle OpenMP threads must not spin on a shared CPU).
 ENV LOG_LOCATION=/var/lib/torchserve/logs METRICS_LOCATION=/var/lib/torchserve/logs TEMP=/var/lib/torchserve/tmp \
     OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE

@@ -5,5 +5,6 @@ read): the shared-data reader and its one split (`dataset`), catalogue readers f
 reindex journal (`journal`), the training feature cache (`features`), training examples, metrics and the training
 run itself (`training_data`, `training_metrics`, `trainer`, `training_inputs`, `training`), evaluation metrics
 and pictures (`metrics`, `plots`, `contact_sheet`), seeded test vectors (`synthetic_vectors`), provenance of trained
-artefacts (`provenance`).
+artefacts (`provenance`); the service's parts started for real (`stack`) and the outside services emulated
+(`emulators`), for the run command, the benchmarks, the load run and the tests.
 """

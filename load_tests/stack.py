@@ -8,11 +8,11 @@ from pathlib import Path
 
 import psutil
 
-from scripts import mongo
-from scripts import torchserve as torchserve_script
-from tests.integrations.harness import Service, service_env
-from tests.support.production_torchserve import build_model_store, key_file, start_production_torchserve
-from tests.support.woocommerce import WooCommerceStore
+from kalas.emulators.woocommerce import WooCommerceStore
+from kalas.stack import mongo
+from kalas.stack import torchserve as torchserve_script
+from kalas.stack.production_torchserve import build_model_store, key_file, start_production_torchserve
+from kalas.stack.service import Service, service_env
 
 DATABASE = "kalas_load"
 # Each API key's limit for the run. The annotators are closed loops that find the service's capacity, one key

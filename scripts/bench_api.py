@@ -32,8 +32,9 @@ from PIL import Image
 
 from handlers.archive import ROOT, build_archives
 from kalas.dataset import Record, read_records, shared_data
-from scripts import mongo, torchserve
-from scripts.run import state_dirs_env, wait_for_api
+from kalas.stack import mongo, torchserve
+from kalas.stack.service import wait_for_api
+from scripts.run import state_dirs_env
 
 
 def percentile(values: list[float], q: float) -> float:

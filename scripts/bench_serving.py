@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts import torchserve  # before torch: it does not import it
+from kalas.stack import torchserve  # before torch: it does not import it
 
 # The wait policy TorchServe's workers get, so that both sides wait alike; it has to be set before torch is
 # imported. The thread count is not copied: in-process, one model has the whole machine (torch's default of a

@@ -1,9 +1,10 @@
 """Benchmark: time from a WooCommerce webhook delivery to the product updated in the store.
 
 Everything runs for real on this machine — nx-27017, TorchServe serving the archives, the API under uvicorn and
-`python -m api.worker` — against the emulated WooCommerce store of the tests (a real HTTP server that sends
-signed webhooks). Products are created at a steady rate, as a merchant's import does; for each one the clock
-starts when the store sends `product.created` and stops when the service's PUT reaches the store.
+`python -m api.worker` — against the emulated WooCommerce store the tests use too (kalas/emulators/woocommerce.py,
+a real HTTP server that sends signed webhooks). Products are created at a steady rate, as a merchant's import
+does; for each one the clock starts when the store sends `product.created` and stops when the service's PUT reaches
+the store.
 
     python -m scripts.bench_webhooks                      # 200 products at 4/s, worker lanes 4 (and 1 as baseline)
     python -m scripts.bench_webhooks --products 50 --rate 2 --lanes 4 --json webhooks.json
@@ -26,9 +27,8 @@ import httpx
 
 from handlers.archive import DEFAULT_CHECKPOINT, build_archives
 from kalas.dataset import shared_data
-from scripts import torchserve
-from tests.integrations.live import WORKER_ARGS, start_live, stop_live, wait_for
-from tests.support.mongo import start_mongo, stop_mongo
+from kalas.stack import mongo, torchserve
+from kalas.stack.live import WORKER_ARGS, start_live, stop_live, wait_for
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -105,14 +105,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as work:
         home = Path(work)
         build_archives(home / "model_store", checkpoint_dir=args.checkpoint)
-        mongo, server = start_mongo(home / "mongo")
+        database = mongo.start(home / "mongo")
         models = torchserve.start(home / "model_store", home=home / "torchserve")
         try:
-            results = [run_once(server.uri, models.inference_url, home / f"run{lanes}", photos, args.products,
+            results = [run_once(database.uri, models.inference_url, home / f"run{lanes}", photos, args.products,
                                 args.rate, lanes) for lanes in args.lanes]
         finally:
             torchserve.stop(models)
-            stop_mongo(mongo)
+            mongo.stop(database)
     print(f"webhook delivery → product updated in the store, {args.products} products at {args.rate:g}/s "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: the machine is shared)")
     for r in results:

@@ -24,7 +24,9 @@ import httpx
 
 from handlers.archive import DEFAULT_CHECKPOINT, ROOT
 from index import CatalogueStore
-from scripts import build_archives, mongo, torchserve
+from kalas.stack import mongo, torchserve
+from kalas.stack.service import wait_for_api
+from scripts import build_archives
 from scripts.demo_gallery import DEMO_CATALOGUE, demo_data, embedder_digest, needs_build
 
 
@@ -65,20 +67,6 @@ def spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> subpro
     # Its own session: a Ctrl-C in the terminal reaches this script only, which then stops children in order.
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
-
-
-def wait_for_api(url: str, api: subprocess.Popen, logs: Path, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if api.poll() is not None:
-            raise RuntimeError(f"the API exited with {api.returncode}; see {logs / 'api.log'}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the API did not answer within {timeout_s:.0f} s; see {logs / 'api.log'}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integrations.live import WORKER_ARGS, Live, start_live, stop_live, wait_for
+from kalas.stack.live import WORKER_ARGS, Live, start_live, stop_live, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Registering a store and receiving its webhooks through the real app, on the real nx-27017 server."""
+from kalas.emulators.woocommerce import WooCommerceStore
+from kalas.emulators.woocommerce_catalogue import Webhook
 from tests.api.conftest import create_shop
-from tests.support.woo_catalogue import Webhook
-from tests.support.woocommerce import WooCommerceStore
 
 WEBHOOK_SECRET = "webhook secret typed in wp-admin"
 

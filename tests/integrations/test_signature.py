@@ -1,7 +1,7 @@
 """Webhook signatures checked against bytes signed the way WooCommerce signs them (the emulator's own code)."""
 from api.integrations.signature import is_ping, sign, verify
-from tests.support.woo_catalogue import Webhook
-from tests.support.woocommerce import WooCommerceStore
+from kalas.emulators.woocommerce import WooCommerceStore
+from kalas.emulators.woocommerce_catalogue import Webhook
 
 
 def _delivery(secret: str = "s3cret/with'quote"):

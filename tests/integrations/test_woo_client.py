@@ -4,7 +4,7 @@ import asyncio
 import pytest
 
 from api.integrations.woo_client import StoreError, WooClient, retry_after_seconds
-from tests.support.woocommerce import WooCommerceStore
+from kalas.emulators.woocommerce import WooCommerceStore
 
 
 def _client(store: WooCommerceStore, secret: str | None = None) -> WooClient:

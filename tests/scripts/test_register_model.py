@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from api.inference import TorchServeClient, torchserve_key
 from api.main import create_app
-from scripts import torchserve as torchserve_script
+from kalas.stack import torchserve as torchserve_script
+from kalas.stack.production_torchserve import build_model_store, key_file, start_production_torchserve
 from scripts.register_model import RegistrationError, TorchServeAdmin, main, read_archive, register
 from tests.api.conftest import make_settings
-from tests.support.production_torchserve import build_model_store, key_file, start_production_torchserve
 
 pytestmark = pytest.mark.slow
 

@@ -5,9 +5,9 @@ from api.data import integrations, jobs
 from api.data.db import open_client
 from api.integrations.merge import MARKER_KEY, images_fingerprint
 from api.integrations.vault import Vault
+from kalas.emulators.woocommerce import WooCommerceStore
+from kalas.stack.service import SECRET, service_env
 from scripts.sync_woocommerce import main
-from tests.integrations.harness import SECRET, service_env
-from tests.support.woocommerce import WooCommerceStore
 
 
 def _register(uri: str, database: str, store: WooCommerceStore) -> str:

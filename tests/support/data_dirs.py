@@ -6,6 +6,10 @@ import csv
 import shutil
 from pathlib import Path
 
+from kalas.stack.service import image_dir_beside
+
+__all__ = ["files_under", "image_dir_beside", "make_directory"]
+
 
 def make_directory(source: Path, target: Path, count: int, rows_from: int = 0) -> Path:
     """Rows `rows_from`.. `rows_from + count` (those with images) of a shared data set, copied under `target`."""
@@ -22,11 +26,6 @@ def make_directory(source: Path, target: Path, count: int, rows_from: int = 0) -
     for row in rows:
         shutil.copy(source / "images" / f"{row['id']}.jpg", target / "images")
     return target
-
-
-def image_dir_beside(index_dir: Path) -> Path:
-    """The image directory of a test's service: beside its index directory, in the test's own space."""
-    return index_dir.with_name(index_dir.name + "-images")
 
 
 def files_under(directory: Path) -> list[Path]:

@@ -1,6 +1,6 @@
 """Fixtures: a real nx-27017 MongoDB-protocol server process for the session, and a fresh database per test.
 
-The server (started by scripts/mongo.py) listens on a free loopback port with its data, log and pid file in
+The server (started by kalas/stack/mongo.py) listens on a free loopback port with its data, log and pid file in
 a temporary directory, and is stopped when the session ends. Each test gets its own database name, so tests
 never see each other's documents.
 """
@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 from pymongo import MongoClient
 
-from scripts.mongo import MongoServer, free_port, start, stop, stop_process
+from kalas.stack.mongo import MongoServer, free_port, start, stop, stop_process
 
 __all__ = ["MongoServer", "free_port", "mongo_database", "mongo_server", "start_mongo", "stop_mongo"]
 

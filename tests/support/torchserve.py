@@ -25,7 +25,7 @@ import pytest
 from api.inference import InferenceClient, InProcessClient, TorchServeClient
 from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, EMBEDDER, build_archives
 from handlers.in_process import ServedModel, open_archive
-from scripts import torchserve as torchserve_script
+from kalas.stack import torchserve as torchserve_script
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -24,9 +24,9 @@ from pymongo import MongoClient
 
 from api.core.settings import Settings
 from api.main import create_app
+from kalas.emulators.woocommerce import WooCommerceStore
 from tests.api.conftest import make_settings
 from tests.support.image_host import ImageHost, start_image_host, stop_image_host
-from tests.support.woocommerce import WooCommerceStore
 from tests.web.browser import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[2]

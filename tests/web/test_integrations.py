@@ -14,8 +14,8 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.integrations.harness import Service as Processes
-from tests.support.woocommerce import WooCommerceStore
+from kalas.emulators.woocommerce import WooCommerceStore
+from kalas.stack.service import Service as Processes
 from tests.web.conftest import Service, screenshot, shared_photo, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -9,9 +9,9 @@ from typing import Callable
 
 import httpx
 
-from tests.integrations.harness import Service, service_env
-from tests.support.tcp_proxy import TcpProxy
-from tests.support.woocommerce import WooCommerceStore
+from kalas.emulators.woocommerce import WooCommerceStore
+from kalas.stack.service import Service, service_env
+from kalas.stack.tcp_proxy import TcpProxy
 
 WEBHOOK_SECRET = "the secret typed in the webhook form"
 # Short lease and backoff so that faults resolve within a test's time; the semantics are the production ones.

@@ -1,7 +1,8 @@
 """The service as it runs: the API (uvicorn) and the worker (`python -m api.worker`) as real processes.
 
 Both read the same KALAS_* environment, as `make run` and compose start them, so a test can kill the worker
-mid-job or restart the API between a delivery and its work, and see what survives.
+mid-job or restart the API between a delivery and its work, and see what survives; the webhook benchmark and the
+load run start the service the same way.
 """
 from __future__ import annotations
 
@@ -13,11 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 
-from scripts.mongo import stop_process
-from scripts.run import wait_for_api
-from tests.support.data_dirs import image_dir_beside
-from tests.support.mongo import free_port
+from kalas.stack.mongo import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "integration-tests-secret-key-0123456789abcdef"
@@ -73,6 +72,26 @@ class Service:
             stop_process(worker)
         self.workers.clear()
         self.stop_api()
+
+
+def wait_for_api(url: str, api: subprocess.Popen, logs: Path, timeout_s: float = 120.0) -> None:
+    """Returns once the API at `url` answers /healthz; RuntimeError naming its log if it exits or stays silent."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise RuntimeError(f"the API exited with {api.returncode}; see {logs / 'api.log'}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the API did not answer within {timeout_s:.0f} s; see {logs / 'api.log'}")
+
+
+def image_dir_beside(index_dir: Path) -> Path:
+    """The image directory of a test's service: beside its index directory, in the test's own space."""
+    return index_dir.with_name(index_dir.name + "-images")
 
 
 def service_env(mongo_uri: str, database: str, index_dir: Path, allow_origins: list[str],

@@ -1,6 +1,6 @@
 """The WooCommerce store's data, as its REST API v3 shows it: products, categories, tags, webhooks.
 
-Plain in-memory state behind one lock; `tests/support/woocommerce.py` puts HTTP in front of it. Field names and
+Plain in-memory state behind one lock; `kalas/emulators/woocommerce.py` puts HTTP in front of it. Field names and
 shapes follow the documented v3 resources (woocommerce.github.io/woocommerce-rest-api-docs), only the subset the
 integration reads and writes.
 """

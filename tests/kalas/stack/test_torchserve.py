@@ -7,7 +7,7 @@ import httpx
 import psutil
 import pytest
 
-from scripts import torchserve as ts
+from kalas.stack import torchserve as ts
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from handlers.archive import ATTRIBUTES, build_archives
-from scripts import torchserve as torchserve_script
+from kalas.stack.torchserve import Server, start
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_CONFIG = ROOT / "config.production.properties"
@@ -37,10 +37,10 @@ def production_config(home: Path, model_store: Path) -> Path:
     return path
 
 
-def start_production_torchserve(home: Path, model_store: Path) -> torchserve_script.Server:
+def start_production_torchserve(home: Path, model_store: Path) -> Server:
     """Started and ready; its key file is `<server.home>/key_file.json`."""
-    return torchserve_script.start(model_store, config=production_config(home, model_store), home=home / "torchserve")
+    return start(model_store, config=production_config(home, model_store), home=home / "torchserve")
 
 
-def key_file(server: torchserve_script.Server) -> Path:
+def key_file(server: Server) -> Path:
     return Path(server.home) / "key_file.json"

@@ -1,5 +1,5 @@
-"""A WooCommerce store for the tests: a real HTTP server speaking the REST API v3 subset the integration uses, that
-sends real signed webhooks, with faults to switch on (5xx, 429 with Retry-After, down).
+"""A WooCommerce store for the tests and the webhook benchmark: a real HTTP server speaking the REST API v3 subset
+the integration uses, that sends real signed webhooks, with faults to switch on (5xx, 429 with Retry-After, down).
 
 Faithful where the integration could go wrong: Basic auth with ck_/cs_ keys, `X-WP-Total`/`X-WP-TotalPages`,
 terms assigned by id only, `term_exists` on a duplicate name, and webhook deliveries built as class-wc-webhook.php
@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.support.woo_catalogue import Catalogue, StoreError, Webhook
+from kalas.emulators.woocommerce_catalogue import Catalogue, StoreError, Webhook
 
 API = "/wp-json/wc/v3"
 MAX_FAILURES = 5

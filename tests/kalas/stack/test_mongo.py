@@ -1,12 +1,12 @@
-"""The embedded database as scripts/mongo.py starts it: threaded, answering many connections at once, and
-without a log line per command (scripts/nx_server.py)."""
+"""The embedded database as kalas/stack/mongo.py starts it: threaded, answering many connections at once, and
+without a log line per command (its `NX_SERVER`)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
 from pymongo import MongoClient
 
-from scripts import mongo
+from kalas.stack import mongo
 
 
 def test_the_server_answers_concurrent_clients_and_logs_no_line_per_command(tmp_path):

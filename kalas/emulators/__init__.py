@@ -1,0 +1,1 @@
+"""Stand-ins for the outside services the product talks to, real enough to test and benchmark against."""
