@@ -1,8 +1,9 @@
 """Which FAISS index a catalogue gets: exact below EXACT_LIMIT vectors, IVF above it.
 
-Every kind takes ids (`add_with_ids`), removes by id and reconstructs a vector by id:
-- "flat": `IndexIDMap2(IndexFlatIP)`, exact inner product (cosine: vectors are L2-normalised).
-- "ivf": `IndexIVFFlat` keeping the ids itself, with a hash-table direct map for reconstruct/remove. Its coarse
+Every kind is a `faiss.index_factory` description (`factory_string`), takes ids (`add_with_ids`), removes by id
+and reconstructs a vector by id:
+- "flat": "IDMap2,Flat", exact inner product (cosine: vectors are L2-normalised).
+- "ivf": "IVF<n>,Flat", keeping the ids itself, with a hash-table direct map for reconstruct/remove. Its coarse
   quantizer is flat up to HNSW_QUANTIZER_FROM lists and HNSW above (millions of vectors), where a flat scan of
   the centroids would dominate a query. HNSW as the main index is not used: it cannot remove vectors, and a
   shop's catalogue changes every day.
@@ -36,21 +37,24 @@ def default_nprobe(nlist: int) -> int:
     return max(32, nlist // 128)
 
 
-def new_index(kind: str, dim: int, nlist: int | None = None) -> faiss.Index:
-    """An empty index of `kind`; an "ivf" one still needs `train`."""
+def factory_string(kind: str, nlist: int | None = None) -> str:
+    """The kind as a `faiss.index_factory` description."""
     if kind == "flat":
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        return "IDMap2,Flat"
     if kind == "ivf":
         if not nlist:
             raise ValueError("an ivf index needs nlist (see ivf_lists)")
-        quantizer = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT) if nlist >= HNSW_QUANTIZER_FROM \
-            else faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.own_fields = True
-        quantizer.this.disown()  # the IVF index frees its quantizer
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)
-        return index
+        quantizer = "_HNSW32" if nlist >= HNSW_QUANTIZER_FROM else ""
+        return f"IVF{nlist}{quantizer},Flat"
     raise ValueError(f"unknown index kind {kind!r}: use one of {KINDS}")
+
+
+def new_index(kind: str, dim: int, nlist: int | None = None) -> faiss.Index:
+    """An empty index of `kind` for inner product; an "ivf" one still needs `train`."""
+    index = faiss.index_factory(dim, factory_string(kind, nlist), faiss.METRIC_INNER_PRODUCT)
+    if kind == "ivf":
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
+    return index
 
 
 def train(index: faiss.Index, vectors: np.ndarray, *, seed: int = 1234, max_per_list: int = 40) -> None:
