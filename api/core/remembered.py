@@ -17,6 +17,8 @@ import logging
 import time
 from typing import Awaitable, Callable, Generic, Hashable, Sequence, TypeVar
 
+from cachetools import TTLCache
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -26,14 +28,24 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_ENTRIES = 10_000
 
 
+class _Entry(Generic[V]):
+    __slots__ = ("refresh_from", "value")
+
+    def __init__(self, refresh_from: float, value: V) -> None:
+        self.refresh_from, self.value = refresh_from, value
+
+
 class Remembered(Generic[K, V]):
+    """Values kept in a `cachetools.TTLCache` (expiry after `ttl_s`, least recently used dropped beyond
+    `max_entries`), with what the cache does not do: loading a missing value once per request, refreshing ahead,
+    and never remembering a value loaded across a `forget`."""
+
     def __init__(self, ttl_s: float, *, refresh_after_s: float | None = None, max_entries: int = DEFAULT_MAX_ENTRIES,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl_s = ttl_s
         self.refresh_after_s = ttl_s if refresh_after_s is None else min(refresh_after_s, ttl_s)
-        self.max_entries = max_entries
         self._clock = clock
-        self._entries: dict[K, tuple[float, float, V]] = {}  # key -> (refresh from, expiry, value)
+        self._entries: TTLCache[K, _Entry[V]] = TTLCache(max_entries, ttl_s, timer=clock)
         # Counts forgets and clears: a value loaded before one of them may be stale, and is not remembered.
         self.generation = 0
         self._refreshing: set[K] = set()
@@ -42,21 +54,14 @@ class Remembered(Generic[K, V]):
     def get(self, key: K) -> V | None:
         """The remembered value, or None when there is none or it has expired."""
         hit = self._entries.get(key)
-        if hit is None or hit[1] <= self._clock():
-            return None
-        return hit[2]
+        return None if hit is None else hit.value
 
     def put(self, key: K, value: V, *, loaded_at: int | None = None) -> V:
         """Remember `value` (returned as it is); not when `loaded_at`, the generation read before loading it, is
         no longer current: a key revoked while its lookup was under way must not be remembered as live."""
         if loaded_at is not None and loaded_at != self.generation:
             return value
-        if len(self._entries) >= self.max_entries:
-            self._drop_expired()
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()  # still full of live entries: start over rather than grow
-        moment = self._clock()
-        self._entries[key] = (moment + self.refresh_after_s, moment + self.ttl_s, value)
+        self._entries[key] = _Entry(self._clock() + self.refresh_after_s, value)
         return value
 
     async def get_or_load(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
@@ -80,9 +85,9 @@ class Remembered(Generic[K, V]):
         due: list[K] = []
         for key in keys:
             hit = self._entries.get(key)
-            if hit is not None and moment < hit[1]:
-                found[key] = hit[2]
-                if hit[0] <= moment and key not in self._refreshing:
+            if hit is not None:
+                found[key] = hit.value
+                if hit.refresh_from <= moment and key not in self._refreshing:
                     due.append(key)
         if due:
             self._refresh_later(due, load_many)
@@ -107,7 +112,7 @@ class Remembered(Generic[K, V]):
                 later = self._clock() + self.refresh_after_s
                 for key in keys:
                     if (hit := self._entries.get(key)) is not None:
-                        self._entries[key] = (later, hit[1], hit[2])
+                        hit.refresh_from = later  # in place: its expiry stays as it was
                 return
             finally:
                 self._refreshing.difference_update(keys)
@@ -135,8 +140,3 @@ class Remembered(Generic[K, V]):
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()
-
-    def _drop_expired(self) -> None:
-        moment = self._clock()
-        for key in [key for key, (_, expiry, _) in self._entries.items() if expiry <= moment]:
-            del self._entries[key]

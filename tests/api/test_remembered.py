@@ -68,8 +68,8 @@ def test_the_memory_stays_bounded() -> None:
     assert [remembered.get(k) for k in range(4)] == [None, None, None, 3]
     for key in (4, 5):
         remembered.put(key, key)
-    remembered.put(6, 6)  # full of live entries: starts over rather than growing
-    assert [remembered.get(k) for k in (3, 4, 5, 6)] == [None, None, None, 6]
+    remembered.put(6, 6)  # full of live entries: the least recently used one makes room
+    assert [remembered.get(k) for k in (3, 4, 5, 6)] == [None, 4, 5, 6]
 
 
 def test_a_value_loaded_while_it_was_forgotten_is_not_remembered() -> None:
