@@ -1,7 +1,5 @@
-"""An annotation and its image's document are written together: all pairs of a request, or none (real nx-27017).
-
-Each test runs both ways the write can go: as one bulkWrite command (a standalone server, the annotate route's
-case) and through pymongo's bulk_write (what a replica set gets, chosen here by hand)."""
+"""An annotation and its image's document are written together, as one client-level bulkWrite: all pairs of a
+request, or none (real nx-27017)."""
 from __future__ import annotations
 
 import asyncio
@@ -25,25 +23,13 @@ async def _counts(db) -> tuple[int, int]:
     return await db.images.count_documents({}), await db.annotations.count_documents({})
 
 
-@pytest.fixture(params=["one command", "bulk_write"])
-def way(request, monkeypatch) -> str:
-    if request.param == "bulk_write":
-        monkeypatch.setattr(annotations, "_send_as_command", lambda db: False)
-    return request.param
-
-
-def _check_way(db, way: str) -> None:
-    assert annotations._send_as_command(db) == (way == "one command")
-
-
-def test_pairs_are_stored_together(mongo_server, mongo_database, way):
+def test_pairs_are_stored_together(mongo_server, mongo_database):
     async def run():
         client = open_client(mongo_server.uri)
         db = client[mongo_database]
         try:
             stored = [_pair("shop", b"one"), _pair("shop", b"two")]
             await db.command("ping")  # the topology is known from here on, as after the app's start-up
-            _check_way(db, way)
             await annotations.insert_with_images(db, stored)
             found = await annotations.get(db, "shop", stored[1][0]["_id"])
             image = await images.get(db, "shop", found["image"]["id"])
@@ -54,7 +40,7 @@ def test_pairs_are_stored_together(mongo_server, mongo_database, way):
     assert asyncio.run(run()) == ((2, 2), len(b"two"))
 
 
-def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_database, way):
+def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_database):
     async def run():
         client = open_client(mongo_server.uri)
         db = client[mongo_database]
@@ -66,7 +52,6 @@ def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_databa
             clash = _pair("shop", b"clash")
             clash[0]["_id"] = earlier[0]["_id"]
             request = [_pair("shop", b"first"), clash]
-            _check_way(db, way)
             with pytest.raises(ClientBulkWriteException) as failed:
                 await annotations.insert_with_images(db, request)
             assert [e["idx"] for e in failed.value.write_errors] == [3]  # the clashing annotation, after 3 writes
@@ -76,15 +61,3 @@ def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_databa
             await client.close()
 
     assert asyncio.run(run()) == ((1, 1), True)  # only the earlier request's pair, untouched
-
-
-def test_a_standalone_server_gets_one_command(mongo_server, mongo_database):
-    async def run():
-        client = open_client(mongo_server.uri)
-        try:
-            await client[mongo_database].command("ping")
-            return annotations._send_as_command(client[mongo_database])
-        finally:
-            await client.close()
-
-    assert asyncio.run(run()) is True
