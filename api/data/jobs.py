@@ -34,6 +34,7 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.jobs.create_index([("queued_key", ASCENDING)], unique=True)
     await db.jobs.create_index([("state", ASCENDING), ("run_after", ASCENDING)])
     await db.jobs.create_index([("integration", ASCENDING), ("created", DESCENDING)])
+    await db.jobs.create_index([("wait_key", ASCENDING), ("created", DESCENDING)])
     await db.job_steps.create_index([("job", ASCENDING), ("at", ASCENDING)])
 
 
@@ -170,6 +171,11 @@ async def retry(db: AsyncDatabase, account_id: str, job_id: str) -> dict | None:
         return await db.jobs.find_one({"queued_key": _waiting_key(job)})
     await add_step(db, job, "retried", "put back in the queue by the shop")
     return await db.jobs.find_one({"_id": job_id})
+
+
+async def for_work(db: AsyncDatabase, account_id: str, wait_key: str) -> dict | None:
+    """The latest job of the shop for this piece of work (its `wait_key`), whatever its state."""
+    return await db.jobs.find_one({"account": account_id, "wait_key": wait_key}, sort=[("created", DESCENDING)])
 
 
 async def get(db: AsyncDatabase, account_id: str, job_id: str) -> dict | None:

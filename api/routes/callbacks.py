@@ -6,12 +6,16 @@ import secrets
 from fastapi import APIRouter, Query, Response
 
 from api.domain.callbacks import forget_targets
-from api.core.errors import not_found
-from api.data import callbacks
+from api.core.errors import ApiError, not_found
+from api.data import callbacks, jobs
 from api.deps import CurrentAccount, Db, Svc, checked_url
 from api.schemas import CallbackCreated, CallbackIn, CallbackOut, DeliveryOut, Page
 
 router = APIRouter(prefix="/callbacks", tags=["callbacks"])
+
+
+def _delivery_out(doc: dict) -> DeliveryOut:
+    return DeliveryOut(id=doc["_id"], **{k: doc[k] for k in DeliveryOut.model_fields if k != "id"})
 
 
 def _out(doc: dict) -> CallbackOut:
@@ -50,8 +54,23 @@ async def list_deliveries(callback_id: str, account: CurrentAccount, db: Db, off
     if await callbacks.get(db, account.id, callback_id) is None:
         raise not_found("callback", callback_id)
     found, total = await callbacks.deliveries(db, account.id, callback_id, offset, limit)
-    items = [DeliveryOut(id=d["_id"], **{k: d[k] for k in DeliveryOut.model_fields if k != "id"}) for d in found]
+    items = [_delivery_out(d) for d in found]
     return Page[DeliveryOut](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.post("/{callback_id}/deliveries/{delivery_id}/retry", response_model=DeliveryOut)
+async def retry_delivery(callback_id: str, delivery_id: str, account: CurrentAccount, db: Db) -> DeliveryOut:
+    """Send a failed delivery again: its job goes back in the queue now, its attempts reset."""
+    delivery = await callbacks.get_delivery(db, delivery_id)
+    if delivery is None or delivery["account"] != account.id or delivery["callback_id"] != callback_id:
+        raise not_found("delivery", delivery_id)
+    if delivery["status"] == "failed":
+        job = await jobs.for_work(db, account.id, f"callback:{delivery_id}")
+        if job is None or await jobs.retry(db, account.id, job["_id"]) is None:
+            raise ApiError(409, f"delivery {delivery_id} has no job to retry; register the callback again")
+        await callbacks.settle_delivery(db, delivery_id, "pending", "retried by the shop")
+        delivery = await callbacks.get_delivery(db, delivery_id)
+    return _delivery_out(delivery)
 
 
 @router.delete("/{callback_id}", status_code=204)

@@ -55,6 +55,27 @@ def test_annotation_is_posted_signed_after_retries(model_client, photos, image_h
     assert deliveries[0]["attempts"] == 3 and deliveries[0]["response_status"] == 200
 
 
+def test_a_delivery_that_used_up_its_tries_is_failed_and_can_be_sent_again(model_client, photos, image_host):
+    shop = create_shop(model_client)
+    path = f"/echo/{time.monotonic_ns()}"
+    callback = model_client.post("/api/v1/callbacks", headers=shop.headers, json={"url": image_host.url(path)}).json()
+    image_host.echo_statuses[:] = [500] * 8  # the worker beside the app tries 8 times (tests/api/conftest.py)
+    model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])})
+    listing = f"/api/v1/callbacks/{callback['id']}/deliveries"
+    [failed] = _wait(lambda: [d for d in model_client.get(listing, headers=shop.headers).json()["items"]
+                              if d["status"] == "failed"], timeout_s=30)
+    assert failed["attempts"] == 8 and failed["response_status"] == 500 and "gave up after 8" in failed["last_error"]
+
+    retried = model_client.post(f"{listing}/{failed['id']}/retry", headers=shop.headers)
+    assert retried.status_code == 200 and retried.json()["status"] == "pending"
+    [delivered] = _wait(lambda: [d for d in model_client.get(listing, headers=shop.headers).json()["items"]
+                                 if d["status"] == "delivered"])
+    assert delivered["id"] == failed["id"] and delivered["attempts"] == 9
+    assert len([p for p in image_host.posts if p[0] == path]) == 9
+    other = create_shop(model_client, "shop-b")  # another shop cannot send it again
+    assert model_client.post(f"{listing}/{failed['id']}/retry", headers=other.headers).status_code == 404
+
+
 def test_private_callback_urls_are_refused(model_client):
     shop = create_shop(model_client)
     for url in ("http://169.254.169.254/hook", "http://localhost:9/hook", "http://10.0.0.5/hook"):
