@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.inference import torchserve_key
+from api.clients.inference import torchserve_key
 from kalas.dataset import read_records, shared_data, split
 from load_tests.stack import RATE_LIMIT_BURST, Stack
 

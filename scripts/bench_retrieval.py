@@ -26,23 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
+from api.clients.in_process import InProcessClient
+from handlers.archive import EMBEDDER, stage_archives
+from handlers.in_process import ServedModel, open_archive
 from handlers.openmp_pool import bound_openmp_spinning
-
-# OpenMP's spinning bounded as the reindex script bounds it, before torch is imported, for the forward pass and the
-# reindex alike: alone, as fast as libgomp's default (measured); beside a busy process, neither crawls
-# (handlers/openmp_pool.py).
-bound_openmp_spinning()
-
-import torch  # noqa: E402
-
-from api.inference import InProcessClient  # noqa: E402
-from handlers.archive import EMBEDDER, stage_archives  # noqa: E402
-from handlers.in_process import ServedModel, open_archive  # noqa: E402
-from index import CatalogueIndex, CatalogueStore  # noqa: E402
-from kalas.dataset import read_records, shared_data  # noqa: E402
-from kalas.readers import DirectoryReader  # noqa: E402
-from kalas.synthetic_vectors import ClusteredVectors  # noqa: E402
-from scripts.reindex import reindex  # noqa: E402
+from index import CatalogueIndex, CatalogueStore
+from kalas.dataset import read_records, shared_data
+from kalas.readers import DirectoryReader
+from kalas.synthetic_vectors import ClusteredVectors
+from scripts.reindex import reindex
 
 DIM = 256
 
@@ -153,6 +145,8 @@ async def bench_original(client: InProcessClient, gallery: list[bytes], queries:
 def forward_rate(served: ServedModel, photos: list[bytes], batch_size: int, rounds: int = 12) -> float:
     """Images/s of the model's forward pass alone, at its steady rate: the median of `rounds` timed passes over the
     batch the handler itself prepares from `photos` (decoding and preprocessing excluded)."""
+    import torch  # imported once main() has bounded OpenMP's spinning
+
     handler = served.handler
     batch = handler.preprocess([{"body": bytearray(p)} for p in photos[:batch_size]]).tensor
     times = []
@@ -168,6 +162,8 @@ def forward_rate(served: ServedModel, photos: list[bytes], batch_size: int, roun
 async def bench_reindex(served: ServedModel, data_dir: Path, n_images: int, batch_size: int) -> dict:
     """The reindex against the forward pass measured on this thread just before and just after it; the faster of
     the two is the baseline (the model's best steady rate here), so the ratio is never flattered by a slow one."""
+    import torch  # imported once main() has bounded OpenMP's spinning
+
     reader = DirectoryReader(data_dir)
     reader.records = reader.records[:n_images]
     photos = [r.image.read_bytes() for r in reader.records[:batch_size]]
@@ -205,6 +201,10 @@ async def bench_models(args: argparse.Namespace, served: ServedModel, approximat
 
 
 def main(argv: list[str] | None = None) -> int:
+    # OpenMP's spinning bounded as the reindex script bounds it, before torch is imported (the model, below), for
+    # the forward pass and the reindex alike: alone, as fast as libgomp's default (measured); beside a busy
+    # process, neither crawls (handlers/openmp_pool.py).
+    bound_openmp_spinning()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=300, help="single queries timed per index")

@@ -23,19 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from kalas.stack import torchserve  # before torch: it does not import it
+from api.clients.inference import InferenceClient, InferenceError, TorchServeClient
 
-# The wait policy TorchServe's workers get, so that both sides wait alike; it has to be set before torch is
-# imported. The thread count is not copied: in-process, one model has the whole machine (torch's default of a
-# thread per core), where TorchServe runs a one-thread worker per core for each model (WORKER_ENV).
-os.environ.setdefault("OMP_WAIT_POLICY", torchserve.WORKER_ENV["OMP_WAIT_POLICY"])
-
-import torch  # noqa: E402
-
-from api.inference import InferenceClient, InferenceError, InProcessClient, TorchServeClient  # noqa: E402
-from handlers.archive import ATTRIBUTES, EMBEDDER, ROOT  # noqa: E402
-from kalas.dataset import read_records, shared_data  # noqa: E402
-from scripts import build_archives  # noqa: E402
+from api.clients.in_process import InProcessClient
+from handlers.archive import ATTRIBUTES, EMBEDDER, ROOT
+from kalas.dataset import read_records, shared_data
+from kalas.stack import torchserve
+from scripts import build_archives
 
 BATCH_SIZE = 8  # as config.properties' batchSize, so both sides run the same batches
 
@@ -126,6 +120,13 @@ def report(figures: dict) -> None:
 
 
 def main() -> dict:
+    # The wait policy TorchServe's workers get, so that both sides wait alike; it has to be set before torch is
+    # imported (here, and by the in-process client). The thread count is not copied: in-process, one model has
+    # the whole machine (torch's default of a thread per core), where TorchServe runs a one-thread worker per
+    # core for each model (WORKER_ENV).
+    os.environ.setdefault("OMP_WAIT_POLICY", torchserve.WORKER_ENV["OMP_WAIT_POLICY"])
+    import torch
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
     parser.add_argument("--photos", type=int, default=32)

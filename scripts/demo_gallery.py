@@ -19,9 +19,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from api.inference import InferenceClient
+from api.clients.inference import InferenceClient
 from handlers.archive import DEFAULT_CHECKPOINT, weights_digest
-from handlers.models.fashion import WEIGHTS_FILE
 from index import CatalogueIndex, CatalogueStore
 from kalas.dataset import shared_data
 from kalas.readers import DirectoryReader
@@ -40,6 +39,8 @@ def demo_data() -> Path:
 
 def embedder_digest(checkpoint_dir: Path = DEFAULT_CHECKPOINT) -> str:
     """The digest the embedder built from this checkpoint reports in its answers (handlers/archive.py)."""
+    from handlers.models.fashion import WEIGHTS_FILE  # imports torch: not before a command has bounded OpenMP
+
     return weights_digest(Path(checkpoint_dir) / WEIGHTS_FILE)
 
 

@@ -22,7 +22,9 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from api.inference import InferenceClient, InferenceError, InProcessClient, TorchServeClient
+from api.clients.inference import InferenceClient, InferenceError, TorchServeClient
+
+from api.clients.in_process import InProcessClient
 from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, stage_archives
 from handlers.in_process import open_archive
 from handlers.taxonomy import Annotation, Taxonomy, load_taxonomy

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from api.inference import InferenceClient, InferenceError
+from api.clients.inference import InferenceClient, InferenceError
 from index import CatalogueIndex, CatalogueStore, Hit, load
 from kalas.contact_sheet import draw_contact_sheet
 from kalas.dataset import Record, iter_batches, read_records, split

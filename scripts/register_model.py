@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from api.inference import InferenceError, torchserve_key
+from api.clients.inference import InferenceError, torchserve_key
 
 # What a new version inherits from the serving one (the management API's description -> registration parameters).
 INHERITED = {"batchSize": "batch_size", "maxBatchDelay": "max_batch_delay", "responseTimeout": "response_timeout"}

@@ -24,15 +24,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from api.clients.inference import InferenceClient, InferenceError
 from handlers.openmp_pool import bound_openmp_spinning
-
-bound_openmp_spinning()  # before torch is first imported: an in-process reindex shares the machine gracefully
-
-from api.inference import InferenceClient, InferenceError  # noqa: E402
-from index import CatalogueIndex, CatalogueStore  # noqa: E402
-from kalas.dataset import iter_batches  # noqa: E402
-from kalas.journal import Journal  # noqa: E402
-from kalas.readers import CatalogueItem, CatalogueReader, DirectoryReader  # noqa: E402
+from index import CatalogueIndex, CatalogueStore
+from kalas.dataset import iter_batches
+from kalas.journal import Journal
+from kalas.readers import CatalogueItem, CatalogueReader, DirectoryReader
 
 JOURNAL = "reindex.journal"
 EXIT_SKIPPED = 3
@@ -137,7 +134,11 @@ def _build(items: list[CatalogueItem], journal: Journal, summary: Summary) -> Ca
 
 
 def open_client(args: argparse.Namespace) -> InferenceClient:
-    from api.inference import InProcessClient, TorchServeClient
+    # Before torch is first imported (an in-process client loads it): an in-process reindex shares the machine
+    # gracefully (handlers/openmp_pool.py).
+    bound_openmp_spinning()
+    from api.clients.inference import TorchServeClient
+    from api.clients.in_process import InProcessClient
 
     if args.torchserve:
         return TorchServeClient(args.torchserve)

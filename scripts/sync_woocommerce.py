@@ -17,7 +17,7 @@ import sys
 from api.core.settings import Settings
 from api.data import integrations
 from api.data.db import ensure_indexes, open_client
-from api.fetch import FetchError, SafeHttp
+from api.intake.fetch import FetchError, SafeHttp
 from api.integrations.sync import describe, sync_store
 from api.integrations.vault import Vault
 from api.integrations.woo_client import StoreError, WooClient
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--all", action="store_true", help="every registered store")
     which.add_argument("--integration", action="append", metavar="ID", help="a store's integration id (repeatable)")
     args = parser.parse_args(argv)
-    return 1 if asyncio.run(sync(Settings.from_env(os.environ), args.integration)) else 0
+    return 1 if asyncio.run(sync(Settings.load_settings(), args.integration)) else 0
 
 
 if __name__ == "__main__":

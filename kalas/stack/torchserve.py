@@ -56,7 +56,7 @@ class Server:
     def headers(self, kind: str) -> dict[str, str]:
         """The `kind` key when token authorization is on (config.production.properties): TorchServe writes
         key_file.json into its working directory, this instance's home."""
-        from api.inference import InferenceError, torchserve_key
+        from api.clients.inference import InferenceError, torchserve_key
 
         key_file = Path(self.home) / "key_file.json"
         try:

@@ -1,6 +1,6 @@
 import random
 
-from api.integrations.backoff import Backoff
+from api.jobs.backoff import Backoff
 
 
 def test_delays_double_within_jittered_bounds_up_to_the_cap():

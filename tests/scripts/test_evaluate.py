@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from api.inference import InferenceError
+from api.clients.inference import InferenceError
 from handlers.archive import DEFAULT_CHECKPOINT
 from handlers.colours import dominant_colours
 from handlers.images import decode_image, to_tensor

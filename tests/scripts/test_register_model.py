@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.inference import TorchServeClient, torchserve_key
+from api.clients.inference import TorchServeClient, torchserve_key
 from api.main import create_app
 from kalas.stack import torchserve as torchserve_script
 from kalas.stack.production_torchserve import build_model_store, key_file, start_production_torchserve

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pytest
 
-from api.inference import InferenceClient, InferenceError, TorchServeClient
+from api.clients.inference import InferenceClient, InferenceError, TorchServeClient
 from index import CatalogueStore
 from kalas.readers import DirectoryReader
 from scripts import reindex as reindex_script

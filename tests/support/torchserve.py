@@ -22,7 +22,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from api.inference import InferenceClient, InProcessClient, TorchServeClient
+from api.clients.inference import InferenceClient, TorchServeClient
+
+from api.clients.in_process import InProcessClient
 from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, EMBEDDER, build_archives
 from handlers.in_process import ServedModel, open_archive
 from kalas.stack import torchserve as torchserve_script
