@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageOps
 
 from handlers.colours import WORK_SIDE, downscale
-from handlers.decoding import BACKGROUND, ImageError, decode_image  # noqa: F401  (scripts import them from here until moved)
+from handlers.decoding import BACKGROUND
 from handlers.garment_mask import BORDER_FRACTION, border_ring
 
 # How a photo is framed for the model (`model_view`). A studio shot, a backdrop of near-white pixels (every channel at

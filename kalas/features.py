@@ -22,7 +22,8 @@ import torch
 from PIL import Image, ImageEnhance
 from tqdm import tqdm
 
-from handlers.images import FRAMING, decode_image, to_tensor
+from handlers.decoding import decode_image
+from handlers.images import FRAMING, to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, EfficientNetLite0
 from kalas.dataset import Record, iter_batches
 

@@ -20,7 +20,7 @@ from typing import Callable
 from PIL import Image
 
 from handlers.colours import default_palette, dominant_colours, garment_pixels, load_palette
-from handlers.images import decode_image
+from handlers.decoding import decode_image
 from handlers.models import INPUT_SIZE
 from kalas.dataset import read_records, shared_data
 

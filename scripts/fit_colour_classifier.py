@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from handlers.colour_classifier import CLASSIFIER_PATH, describe
 from handlers.colours import PROTOTYPES_PATH, load_palette, named_clusters
-from handlers.images import decode_image
+from handlers.decoding import decode_image
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import Record, read_records, split
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from handlers.colour_space import ciede2000, kmeans
 from handlers.colours import LIGHTNESS_WEIGHT, MIN_CLUSTERS, PROTOTYPES_PATH, Palette, garment_pixels
-from handlers.images import decode_image
+from handlers.decoding import decode_image
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import read_records, split
 

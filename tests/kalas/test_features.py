@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from handlers.images import decode_image, to_tensor
+from handlers.decoding import decode_image
+from handlers.images import to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, load_efficientnet_lite0
 from kalas import features
 from kalas.dataset import read_records

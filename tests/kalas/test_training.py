@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from handlers.archive import DEFAULT_CHECKPOINT, file_sha256
-from handlers.images import decode_image, to_tensor
+from handlers.decoding import decode_image
+from handlers.images import to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, build_model, load_efficientnet_lite0, load_fashion_model
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import is_validation, read_records

@@ -12,7 +12,8 @@ from PIL import Image
 from api.clients.inference import InferenceError
 from handlers.archive import DEFAULT_CHECKPOINT
 from handlers.colours import dominant_colours
-from handlers.images import decode_image, to_tensor
+from handlers.decoding import decode_image
+from handlers.images import to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, load_fashion_model
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import Record, read_records
