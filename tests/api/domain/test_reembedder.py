@@ -15,7 +15,7 @@ from api.domain.reembedder import INDEX_EVERY_S
 from index import CatalogueIndex, CatalogueStore
 from scripts.demo_gallery import embedder_digest
 from tests.api.conftest import create_shop, model_app, wait_for_jobs
-from tests.api.test_products import _similar, _upload
+from tests.api.routes.test_products import _similar, _upload
 
 
 def _wait_for_passes(settings) -> list[dict]:
