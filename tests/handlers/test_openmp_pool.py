@@ -65,5 +65,16 @@ def test_the_spin_bound_is_set_before_torch_comes_in_and_refused_after():
 
 
 def test_the_reindex_script_and_its_benchmark_bound_spinning_before_importing_torch():
+    # Importing them sets nothing and loads no torch; running them bounds the spinning before torch comes in: the
+    # reindex where it opens its inference client (an in-process one loads torch), the benchmark first in main().
     for module in ("scripts.reindex", "scripts.bench_retrieval"):
-        assert run_clean(f"import os, {module}; print(os.environ['GOMP_SPINCOUNT'])") == "10000"
+        assert run_clean(f"import os, sys, {module}; print('GOMP_SPINCOUNT' in os.environ, 'torch' in sys.modules)") \
+            == "False False"
+    opened = run_clean("import argparse, os, sys; from scripts.reindex import open_client;"
+                       "open_client(argparse.Namespace(torchserve='http://127.0.0.1:9', model_store=None, checkpoint=None));"
+                       "print(os.environ['GOMP_SPINCOUNT'], 'torch' in sys.modules)")
+    assert opened == "10000 False"
+    benchmark = run_clean("import os, sys; from scripts.bench_retrieval import main\n"
+                          "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+                          "print(os.environ['GOMP_SPINCOUNT'], 'torch' in sys.modules)")
+    assert benchmark.splitlines()[-1] == "10000 False"
