@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import sys
 
-from api.core.settings import Settings
+from api.core.settings import Settings, load_settings
 from api.data import integrations
 from api.data.db import ensure_indexes, open_client
 from api.intake.fetch import FetchError, SafeHttp
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--all", action="store_true", help="every registered store")
     which.add_argument("--integration", action="append", metavar="ID", help="a store's integration id (repeatable)")
     args = parser.parse_args(argv)
-    return 1 if asyncio.run(sync(Settings.load_settings(), args.integration)) else 0
+    return 1 if asyncio.run(sync(load_settings(), args.integration)) else 0
 
 
 if __name__ == "__main__":

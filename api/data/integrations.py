@@ -21,6 +21,7 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.integrations.create_index([("account", ASCENDING), ("created", DESCENDING)])
     await db.webhook_deliveries.create_index([("integration", ASCENDING), ("delivery_key", ASCENDING)], unique=True)
     await db.webhook_deliveries.create_index([("integration", ASCENDING), ("received", DESCENDING)])
+    await db.store_writes.create_index([("integration", ASCENDING), ("product_id", ASCENDING)], unique=True)
 
 
 async def create(db: AsyncDatabase, account_id: str, fields: dict[str, Any]) -> dict:
@@ -56,18 +57,34 @@ async def record_sync(db: AsyncDatabase, integration_id: str, sync: dict[str, An
     await db.integrations.update_one({"_id": integration_id}, {"$set": {"last_sync": sync}})
 
 
-async def seen_delivery(db: AsyncDatabase, integration_id: str, delivery_key: str) -> dict | None:
-    return await db.webhook_deliveries.find_one({"integration": integration_id, "delivery_key": delivery_key})
-
-
-async def record_delivery(db: AsyncDatabase, integration_id: str, delivery_key: str, fields: dict[str, Any]) -> bool:
-    """False when this delivery was recorded already (a concurrent duplicate)."""
+async def record_delivery(db: AsyncDatabase, integration_id: str, delivery_key: str, fields: dict[str, Any]) -> str | None:
+    """The new record's id; None when this delivery was recorded already, however close together the two came
+    (the unique key decides, not a look-up before the insert)."""
+    record = {"_id": new_id(), "integration": integration_id, "delivery_key": delivery_key, "received": time.time(),
+              **fields}
     try:
-        await db.webhook_deliveries.insert_one({"_id": new_id(), "integration": integration_id,
-                                                "delivery_key": delivery_key, "received": time.time(), **fields})
+        await db.webhook_deliveries.insert_one(record)
     except DuplicateKeyError:
-        return False
-    return True
+        return None
+    return record["_id"]
+
+
+async def update_delivery(db: AsyncDatabase, record_id: str, fields: dict[str, Any]) -> None:
+    await db.webhook_deliveries.update_one({"_id": record_id}, {"$set": fields})
+
+
+async def our_write(db: AsyncDatabase, integration_id: str, product_id: int) -> dict | None:
+    """What the service last wrote, or is writing, to this store product (`record_write`): its `state` is
+    "writing" from just before the PUT until "written" after it."""
+    return await db.store_writes.find_one({"integration": integration_id, "product_id": product_id})
+
+
+async def record_write(db: AsyncDatabase, integration_id: str, product_id: int, written: dict[str, Any],
+                       state: str) -> None:
+    """Remember a write-back: the fingerprint of the photos annotated, the terms added, when; recorded as "writing"
+    before the PUT (the store may fire `product.updated` before the PUT has answered) and "written" after it."""
+    await db.store_writes.update_one({"integration": integration_id, "product_id": product_id},
+                                     {"$set": {**written, "state": state, "at": time.time()}}, upsert=True)
 
 
 async def deliveries(db: AsyncDatabase, integration_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
@@ -78,9 +95,15 @@ async def deliveries(db: AsyncDatabase, integration_id: str, offset: int, limit:
 
 
 async def catalogue_product(db: AsyncDatabase, account_id: str, integration_id: str, product_id: int) -> dict | None:
-    """The shop's catalogue product made from this store product, if any."""
-    return await db.products.find_one({"account": account_id, "source.integration": integration_id,
-                                       "source.product_id": product_id}, {"embeddings": 0})
+    """The shop's catalogue product made from this store product, if any (by its `source`; an entry stored before
+    `source` was kept is found by the origin in its `metadata`)."""
+    found = await db.products.find_one({"account": account_id, "source.integration": integration_id,
+                                        "source.product_id": product_id}, {"embeddings": 0})
+    if found is None:
+        found = await db.products.find_one({"account": account_id, "source": {"$exists": False},
+                                            "metadata.integration": integration_id,
+                                            "metadata.store_product_id": str(product_id)}, {"embeddings": 0})
+    return found
 
 
 async def every(db: AsyncDatabase, integration_ids: list[str] | None = None) -> list[dict]:

@@ -24,6 +24,9 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     # Partial: SKUs are optional, and any number of products may have none.
     await db.products.create_index([("account", ASCENDING), ("sku", ASCENDING)], unique=True,
                                    partialFilterExpression={"sku": {"$type": "string"}})
+    # A store product's catalogue entry (api/jobs/woocommerce.py): found again when its photos change.
+    await db.products.create_index([("account", ASCENDING), ("source.integration", ASCENDING),
+                                    ("source.product_id", ASCENDING)])
 
 
 def image_metas(stored_images: list[dict]) -> list[dict]:

@@ -2,8 +2,9 @@
 
 The service adds a category (the predicted one) and tags (attribute values and colour names); it never removes what
 the merchant chose. What it added is remembered on the product itself, in the `kalas_iris` meta entry, with a
-fingerprint of the images it looked at. That marker is what stops the loop: the service's own write fires
-`product.updated`, whose payload carries a marker matching the current images, so there is nothing to do. When the
+fingerprint of the images it looked at. That marker, and the service's own record of the same write (kept in
+its database, for stores that drop `meta_data`), is what stops the loop: the service's own write fires
+`product.updated`, whose photos match what was written, so there is nothing to do. When the
 merchant changes the photos the fingerprint no longer matches and the product is annotated again; the terms the
 service added last time are then replaced, the merchant's stay.
 """
@@ -57,10 +58,12 @@ def marker(product: dict) -> dict | None:
     return None
 
 
-def is_annotated(product: dict) -> bool:
-    """True when the service already wrote its annotation for the product's current photos."""
-    found = marker(product)
-    return found is not None and found.get("images") == images_fingerprint(product)
+def is_annotated(product: dict, written: dict | None = None) -> bool:
+    """True when the service already wrote its annotation for the product's current photos: by the marker on the
+    product, or by the service's own record of its last write to it (`written`, api/data/integrations.py), which
+    holds whatever the store does with `meta_data` (some plugins strip it, some stores never send it back)."""
+    fingerprint = images_fingerprint(product)
+    return any(found is not None and found.get("images") == fingerprint for found in (marker(product), written))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ A product job, in order: read the product as it is now (never trust the webhook'
 twice, or out of order) → skip it if its current photos are already annotated → fetch its main photo (SSRF-safe,
 size and time limits) and check it by the API's own policy (api/intake/photo.py) → annotate it, and meanwhile
 embed it into the shop's similar-item catalogue → find or create the category and tags → PUT them merged with the
-merchant's own, with the marker that stops the `product.updated` loop.
+merchant's own, with the marker that stops the `product.updated` loop, and record the write in the service's own
+database too (a store that drops `meta_data` must not make it loop).
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ STORE_TIMEOUT_S = 15.0
 
 
 def origin(integration_id: str, product_id: int) -> dict[str, str]:
-    """What a catalogue product made from a store product carries in `metadata`: annotating the store product again
-    (new photos) replaces that entry's images instead of adding a second product."""
+    """What a catalogue product made from a store product shows the shop in `metadata`. The entry is found again by
+    its `source` (not by `metadata`, which the shop may edit): annotating the store product again (new photos)
+    replaces that entry's images instead of adding a second product."""
     return {"source": "woocommerce", "integration": integration_id, "store_product_id": str(product_id)}
 
 
@@ -82,7 +84,8 @@ async def annotate_product(services: Services, job: dict, store: WooClient, step
     if product is None:
         return "the product no longer exists in the store"
     await step("product read", f"{product.get('name', '')!r}, {len(product.get('images', []))} photo(s)")
-    if is_annotated(product):
+    written = await integrations.our_write(services.db, job["integration"], int(product["id"]))
+    if is_annotated(product, written if written and written["state"] == "written" else None):
         return "already annotated for its current photos"
     if not product.get("images"):
         return "the product has no photo yet (it is annotated when one is added)"
@@ -104,12 +107,14 @@ async def annotate_product(services: Services, job: dict, store: WooClient, step
     # The last check that the job is still ours before writing to the store.
     await step("indexed", f"catalogue product {catalogue_id} in the shop's similar-item search", fence=True)
 
-    previous = marker(product) or {}
+    previous = marker(product) or written or {}  # what the service added last time, to replace
     categories = merge_terms(product.get("categories", []), [prediction.category] if prediction.category else [],
                              previous.get("added_categories", []), drop_placeholder=True)
     tags = merge_terms(product.get("tags", []), list(prediction.tags), previous.get("added_tags", []))
     at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    meta = [{"key": MARKER_KEY, "value": marker_value(product, prediction, categories, tags, at)}]
+    value = marker_value(product, prediction, categories, tags, at)
+    meta = [{"key": MARKER_KEY, "value": value}]
+    await integrations.record_write(services.db, job["integration"], int(product["id"]), value, "writing")
     try:
         changes = await _changes(store, categories, tags, meta)
         await store.update_product(product["id"], changes)
@@ -119,6 +124,7 @@ async def annotate_product(services: Services, job: dict, store: WooClient, step
         store.forget_terms()  # a remembered term was deleted in the store meanwhile: look every name up again
         changes = await _changes(store, categories, tags, meta)
         await store.update_product(product["id"], changes)
+    await integrations.record_write(services.db, job["integration"], int(product["id"]), value, "written")
     await step("written back", f"{len(changes['categories'])} categories, {len(changes['tags'])} tags")
     return f"category {prediction.category}; added tags: {', '.join(tags.add_names) or 'none'}"
 
@@ -130,8 +136,9 @@ async def add_to_catalogue(services: Services, job: dict, product: dict, data: b
     try:
         photo = await check(data, None, services.settings.max_upload_bytes)
         fields = {"title": product.get("name") or f"WooCommerce product {product['id']}", "sku": None,
-                  "url": product.get("permalink"), "metadata": origin(job["integration"], product["id"])}
-        existing = await integrations.catalogue_product(db, account_id, job["integration"], product["id"])
+                  "url": product.get("permalink"), "metadata": origin(job["integration"], product["id"]),
+                  "source": {"integration": job["integration"], "product_id": int(product["id"])}}
+        existing = await integrations.catalogue_product(db, account_id, job["integration"], int(product["id"]))
         if existing is None:
             stored = await catalogue.create_product(db, services.images, services.catalogues, services.models,
                                                     account_id, fields, [photo])

@@ -42,25 +42,33 @@ async def woocommerce_delivery(integration_id: str, request: Request, services: 
     delivery_id = request.headers.get("X-WC-Webhook-Delivery-ID", "")
     # WooCommerce's delivery id is hash(webhook id . current second): the body tells two deliveries apart.
     delivery_key = f"{delivery_id}:{hashlib.sha256(body).hexdigest()[:24]}"
-    if await integrations.seen_delivery(db, integration_id, delivery_key):
+    product = _product(body, topic) if topic in PRODUCT_TOPICS else None
+    record = {"delivery_id": delivery_id, "topic": topic, "product_id": product and int(product["id"]),
+              "job": None, "outcome": "received"}
+    # Recorded first, under a unique key: of two identical deliveries arriving at the same instant, one is.
+    record_id = await integrations.record_delivery(db, integration_id, delivery_key, record)
+    if record_id is None:
         return {"status": "duplicate"}
-    record = {"delivery_id": delivery_id, "topic": topic, "product_id": None, "job": None}
-    if topic not in PRODUCT_TOPICS:
-        await integrations.record_delivery(db, integration_id, delivery_key, record | {"outcome": "ignored topic"})
+    if product is None:
+        await integrations.update_delivery(db, record_id, {"outcome": "ignored topic"})
         return {"status": "ignored", "topic": topic}
-    try:
-        product = json.loads(body)
-        product_id = int(product["id"])
-    except (ValueError, KeyError, TypeError):
-        raise ApiError(400, f"a {topic} delivery must be the product as JSON with its numeric id") from None
 
-    record["product_id"] = product_id
-    if is_annotated(product):
+    product_id = record["product_id"]
+    if is_annotated(product, await integrations.our_write(db, integration_id, product_id)):
         # Our own write-back (or a merchant's edit that left the photos alone): nothing to do, and no loop.
-        await integrations.record_delivery(db, integration_id, delivery_key, record | {"outcome": "already annotated"})
+        await integrations.update_delivery(db, record_id, {"outcome": "already annotated"})
         return {"status": "already annotated", "product_id": product_id}
     job, created = await jobs.enqueue(db, integration["account"], integration_id, product_id,
                                       f"{topic} (delivery {delivery_id[:12]})")
     outcome = "queued" if created else "joined a waiting job"
-    await integrations.record_delivery(db, integration_id, delivery_key, record | {"outcome": outcome, "job": job["_id"]})
+    await integrations.update_delivery(db, record_id, {"outcome": outcome, "job": job["_id"]})
     return {"status": outcome, "job_id": job["_id"], "product_id": product_id}
+
+
+def _product(body: bytes, topic: str) -> dict:
+    try:
+        product = json.loads(body)
+        int(product["id"])
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(400, f"a {topic} delivery must be the product as JSON with its numeric id") from None
+    return product

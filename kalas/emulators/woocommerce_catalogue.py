@@ -54,6 +54,8 @@ class Catalogue:
     terms: dict[str, dict[int, dict]] = field(default_factory=lambda: {"categories": {}, "tags": {}})
     webhooks: dict[int, Webhook] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # A store whose plugin drops custom fields on save: `meta_data` written through the API is not kept.
+    strips_meta_data: bool = False
     _ids: itertools.count = field(default_factory=lambda: itertools.count(10))
 
     def next_id(self) -> int:
@@ -126,7 +128,7 @@ class Catalogue:
         for kind in ("categories", "tags"):
             if kind in fields:
                 product[kind] = self._term_refs(kind, fields[kind])
-        for meta in fields.get("meta_data", []):
+        for meta in [] if self.strips_meta_data else fields.get("meta_data", []):
             current = next((m for m in product["meta_data"] if m["key"] == meta["key"]), None)
             if current is None:
                 product["meta_data"].append({"id": self.next_id(), "key": meta["key"], "value": meta["value"]})
