@@ -215,6 +215,9 @@ class AnnotationOut(Response):
     source: dict[str, str] = Field(examples=[{"kind": "upload", "filename": "tee.jpg"}])
     crop: Crop | None
     category: list[Scored]
+    groups: list[Scored] = Field(default_factory=list, description=(
+        "the taxonomy's groups above the best category, nearest first, each scored with the probability of all its "
+        "categories together (e.g. Footwear when it is unclear which shoe)"))
     attributes: dict[str, list[Scored]]
     colours: list[Colour]
     model: ModelInfo

@@ -38,6 +38,7 @@ PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "fashion"
 SETTINGS = {"top_k": 5, "attribute_threshold": 0.3, "colours": 3}
+CALIBRATION_FILE = "calibration.json"
 
 
 def file_sha256(path: str | Path) -> str:
@@ -118,7 +119,12 @@ def _stage_fashion(checkpoint_dir: Path, inputs: Path) -> tuple[Path, dict, dict
     spec = {"kind": "fashion", "checkpoint": "checkpoint", "weights": backbone.name}
     labels = _fashion_labels(meta)
     preprocessing = {"image_size": INPUT_SIZE, "mean": list(MEAN), "std": list(STD)}
-    return backbone, {**spec, "embedding_dim": meta["embedding_dim"]}, {"labels": labels, "preprocessing": preprocessing}
+    extra = {"labels": labels, "preprocessing": preprocessing}
+    calibration = checkpoint_dir / CALIBRATION_FILE  # scripts/calibrate.py: temperatures and policy thresholds
+    if calibration.is_file():
+        fitted = json.loads(calibration.read_text())
+        extra["calibration"] = {"temperatures": fitted["temperatures"], "policy": fitted["policy"]}
+    return backbone, {**spec, "embedding_dim": meta["embedding_dim"]}, extra
 
 
 def _stage_mmfashion(checkpoint: Path, arch: str, labels_file: Path | None, inputs: Path) -> tuple[Path, dict, dict]:
@@ -169,6 +175,8 @@ def build_archives(
         (inputs / "extra" / "labels.json").write_text(json.dumps(extra["labels"], indent=1, ensure_ascii=False))
         handler_settings = {**SETTINGS, **(settings or {}), "labels": "labels.json",
                             "model": spec, "preprocessing": extra["preprocessing"], "embedding_dim": spec["embedding_dim"]}
+        if "calibration" in extra:
+            handler_settings["calibration"] = extra["calibration"]
         config = inputs / "model-config.yaml"
         config.write_text(yaml.safe_dump({"handler": handler_settings}, sort_keys=False))
         served = extra.get("served", [ATTRIBUTES, EMBEDDER])

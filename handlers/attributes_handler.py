@@ -2,13 +2,20 @@
 
 Per image it answers (docs/architecture.md, "Annotation"):
 - `category`: the `top_k` most probable categories (softmax over the category head), best first;
+- `groups`: the taxonomy's groups above the best category, nearest first, each scored with the probability of
+  all its categories together: when the leaf is unsure its group may be sure ("Footwear" when it is unclear which
+  shoe);
 - `attributes`: per attribute group, the values whose softmax probability within the group is at least
   `attribute_threshold`, best first, at most `top_k`. An MMFashion model has one multi-label head instead:
   each attribute scores its own sigmoid, and those at least `attribute_threshold` are listed under `attributes`
   (and `category` is empty when the checkpoint has no category predictor);
+- `policy`: per target precision, the scores at or above which a category, a group or an attribute value is sure
+  enough to apply (what a shop's tagging policy reads);
 - `colours`: up to `colours` dominant colours of the garment's own pixels (handlers/colours.py); when the model
   has a colour head, its log-probabilities join the learned namer's in naming the first.
-`top_k`, `attribute_threshold`, `colours` and the label file come from the archive's model config.
+`top_k`, `attribute_threshold`, `colours`, the label file and the heads' temperatures (`calibration`, fitted on
+validation photos by scripts/calibrate.py: every score is softmax(logits / T), a probability that means what it
+says) come from the archive's model config.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import torch
 from PIL import Image
 
 from handlers.base_handler import ImageBatchHandler
+from handlers.category_groups import category_groups
 from handlers.colours import dominant_colours
 
 
@@ -30,29 +38,51 @@ class AttributesHandler(ImageBatchHandler):
         self.threshold = float(self.settings.get("attribute_threshold", 0.5))
         self.colours_k = int(self.settings.get("colours", 3))
         self.colour_order = _colour_order(self.labels.get("colours"))
+        calibration = self.settings.get("calibration") or {}
+        # Per target precision ("0.97"), the lowest calibrated score at which a category, a group or an attribute
+        # value may be applied (scripts/calibrate.py); what a shop's tagging policy reads. Empty when uncalibrated.
+        self.policy = calibration.get("policy", {})
+        temperatures = calibration.get("temperatures", {})
+        self.temperature = {"category": float(temperatures.get("category", 1.0)),
+                            "colour": float(temperatures.get("colour", 1.0))}
+        self.temperature.update({f"attributes.{group}": float(t) for group, t in temperatures.get("attributes", {}).items()})
+        self.groups = category_groups(self.labels["category"]) if self.labels.get("category") else []
 
     def answer(self, outputs: dict, row: int, image: Image.Image) -> dict:
         attributes = outputs["attributes"]
         if isinstance(attributes, torch.Tensor):  # MMFashion: one multi-label head
-            groups = {"attributes": _ranked(attributes[row].sigmoid(), self.labels["attributes"], self.threshold, None)}
+            values = {"attributes": _ranked(attributes[row].sigmoid(), self.labels["attributes"], self.threshold, None)}
         else:
-            groups = {
-                group: _ranked(logits[row].softmax(-1), self.labels["attributes"][group], self.threshold, self.top_k)
+            values = {
+                group: _ranked(self._probabilities(f"attributes.{group}", logits[row]), self.labels["attributes"][group],
+                               self.threshold, self.top_k)
                 for group, logits in attributes.items()
             }
         category = outputs.get("category")  # an MMFashion attribute model may have no category head
+        probabilities = None if category is None else self._probabilities("category", category[row])
         return {
-            "category": [] if category is None else _ranked(category[row].softmax(-1), self.labels["category"], 0.0, self.top_k),
-            "attributes": groups,
+            "category": [] if category is None else _ranked(probabilities, self.labels["category"], 0.0, self.top_k),
+            "groups": [] if category is None else self._groups_of_best(probabilities),
+            "attributes": values,
             "colours": dominant_colours(image, self.colours_k, prior=self._colour_prior(outputs, row)),
             "model": self.identity,
+            "policy": self.policy,
         }
+
+    def _probabilities(self, head: str, logits: torch.Tensor) -> torch.Tensor:
+        return (logits / self.temperature.get(head, 1.0)).softmax(-1)
+
+    def _groups_of_best(self, probabilities: torch.Tensor) -> list[dict]:
+        best = int(probabilities.argmax())
+        scores = probabilities.numpy()
+        return [{"label": group.label, "name": group.name, "score": round(float(scores[group.members].sum()), 6)}
+                for group in self.groups if best in group.members_set]
 
     def _colour_prior(self, outputs: dict, row: int) -> np.ndarray | None:
         """The colour head's log-probabilities in the taxonomy's vocabulary order, or None without one."""
         if self.colour_order is None or "colour" not in outputs:
             return None
-        return outputs["colour"][row].log_softmax(-1).numpy()[self.colour_order]
+        return (outputs["colour"][row] / self.temperature["colour"]).log_softmax(-1).numpy()[self.colour_order]
 
 
 def _colour_order(colours: list[dict] | None) -> np.ndarray | None:

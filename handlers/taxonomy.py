@@ -13,6 +13,7 @@ decision for the YAML, never a silent skip. A value mapped to null, or an empty 
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -79,17 +80,24 @@ class DatasetMapping:
     attributes: dict[str, ColumnMap]
     colour: ColumnMap | None
 
-    def annotate(self, row: Mapping[str, str]) -> Annotation:
-        attributes = {}
-        for group, column_map in self.attributes.items():
-            value = column_map.apply(self.name, row)
-            if value is not None:
-                attributes[group] = value
-        return Annotation(
-            category=self.category.apply(self.name, row) if self.category else None,
-            attributes=attributes,
-            colour=self.colour.apply(self.name, row) if self.colour else None,
-        )
+    def annotate(self, row: Mapping[str, str], unknown: Counter | None = None) -> Annotation:
+        """The row's labels in the taxonomy. A value taxonomy.yaml does not map raises LabelError, or, given an
+        `unknown` counter, is left unlabelled and counted there as "column: value" (the rest of the row is kept)."""
+
+        def read(column_map: ColumnMap | None) -> str | None:
+            if column_map is None:
+                return None
+            try:
+                return column_map.apply(self.name, row)
+            except LabelError:
+                if unknown is None:
+                    raise
+                unknown[f"{column_map.column}: {(row.get(column_map.column) or '').strip()}"] += 1
+                return None
+
+        attributes = {group: value for group, column_map in self.attributes.items()
+                      if (value := read(column_map)) is not None}
+        return Annotation(category=read(self.category), attributes=attributes, colour=read(self.colour))
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,11 @@ class Taxonomy:
     def leaves(self) -> list[str]:
         parents = {c.parent for c in self.categories}
         return [c.label for c in self.categories if c.label not in parents]
+
+    def groups(self) -> list[str]:
+        """Categories that stand for others (every node some category names as its parent), in file order."""
+        parents = {c.parent for c in self.categories}
+        return [c.label for c in self.categories if c.label in parents]
 
     def category(self, label: str) -> Category:
         for c in self.categories:

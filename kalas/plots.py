@@ -84,3 +84,35 @@ def _save(image: Image.Image, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
     return path
+
+
+def reliability_png(bins: Sequence[dict], curve: Sequence[dict], path: Path, title: str) -> Path:
+    """Left: the reliability diagram (accuracy per confidence bin, against the diagonal a calibrated model keeps);
+    right: the risk-coverage curve (accuracy of what is kept, from the most confident down)."""
+    side, pad = 240, 40
+    image = Image.new("RGB", (2 * side + 3 * pad, side + 2 * pad + 14), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((6, 4), title, fill=INK)
+
+    def frame(x0: int, label_x: str, label_y: str) -> tuple[int, int]:
+        top = pad + 10
+        draw.rectangle((x0, top, x0 + side, top + side), outline=GREY)
+        draw.text((x0, top + side + 4), label_x, fill=INK)
+        draw.text((x0 + 4, top + 4), label_y, fill=INK)
+        return x0, top
+
+    x0, top = frame(pad, "confidence (bins)", "accuracy")
+    draw.line((x0, top + side, x0 + side, top), fill=GREY)
+    width = side / max(len(bins), 1)
+    for i, b in enumerate(bins):
+        if b["count"] and b["accuracy"] is not None:
+            height = round(b["accuracy"] * side)
+            draw.rectangle((round(x0 + i * width) + 1, top + side - height, round(x0 + (i + 1) * width) - 1, top + side),
+                           fill=BLUE if b["accuracy"] >= (b["confidence"] or 0) else RED)
+    x1, top = frame(2 * pad + side, "coverage (fraction kept)", "accuracy of the kept")
+    floor = min([p["accuracy"] for p in curve] + [0.5])
+    points = [(x1 + p["coverage"] * side, top + side - (p["accuracy"] - floor) / (1 - floor + 1e-9) * side) for p in curve]
+    if len(points) > 1:
+        draw.line(points, fill=BLUE, width=2)
+    draw.text((x1 + 4, top + side - 14), f"y from {floor:.2f} to 1", fill=INK)
+    return _save(image, path)

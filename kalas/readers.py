@@ -7,6 +7,8 @@ exception) when the image cannot be had, and the job then skips that image and r
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -56,7 +58,7 @@ class DirectoryReader:
 
 def _category_reader(records: list[Record]) -> Callable[[Record], str | None]:
     """Taxonomy category of a record, or None for a layout or value taxonomy.yaml does not map."""
-    from handlers.taxonomy import LabelError, load_taxonomy
+    from handlers.taxonomy import load_taxonomy
 
     if not records:
         return lambda record: None
@@ -66,9 +68,6 @@ def _category_reader(records: list[Record]) -> Callable[[Record], str | None]:
         return lambda record: None
 
     def category(record: Record) -> str | None:
-        try:
-            return mapping.annotate(record.labels).category
-        except LabelError:
-            return None
+        return mapping.annotate(record.labels, Counter()).category  # a value the taxonomy lacks: no category
 
     return category

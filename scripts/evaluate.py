@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -29,24 +30,29 @@ from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, stage_archives
 from handlers.in_process import open_archive
 from handlers.taxonomy import Annotation, Taxonomy, load_taxonomy
 from kalas import plots
+from kalas.calibration import expected_calibration_error, reliability, risk_coverage
 from kalas.dataset import Record, iter_batches, read_records, split
 from kalas.metrics import confusion, mmfashion_attribute_recall, mmfashion_category_recall, ranked_accuracy
 
 # Wide enough that every category and attribute value comes back scored (no group has more than 10 values).
 EVALUATION_SETTINGS = {"top_k": 10, "attribute_threshold": 0.0, "colours": 3}
 BATCH = 16
+# The shipped default policy applies a category or tag only at or above a 97% target precision.
+DEFAULT_TARGET = "0.97"
 WORST_MISTAKES = 24
 
 
 def evaluate(records: Sequence[Record], answers: Sequence[dict | InferenceError], taxonomy: Taxonomy) -> dict:
     """The report over paired records and answers (the annotation contract of docs/architecture.md)."""
     mapping = taxonomy.detect(records[0].labels.keys())
-    truths = [mapping.annotate(record.labels) for record in records]
+    unknown: Counter = Counter()  # labels taxonomy.yaml does not map: left unlabelled, listed in the report
+    truths = [mapping.annotate(record.labels, unknown) for record in records]
     failed = [{"id": r.id, "status": a.status, "error": a.message} for r, a in zip(records, answers)
               if isinstance(a, InferenceError)]
     # A failed image is scored as an empty answer: a wrong one, never a silently smaller test set.
     answers = [{} if isinstance(a, InferenceError) else a for a in answers]
-    report: dict = {"data": {"kind": mapping.name, "images": len(records), "failed": failed}}
+    report: dict = {"data": {"kind": mapping.name, "images": len(records), "failed": failed,
+                             "unknown_labels": dict(unknown.most_common())}}
     model = next((a["model"] for a in answers if a.get("model")), None)
     if model:
         report["model"] = model
@@ -56,7 +62,14 @@ def evaluate(records: Sequence[Record], answers: Sequence[dict | InferenceError]
         report["category"] = {
             **ranked_accuracy(truth, ranking, k=5, matches=taxonomy.matches),
             "mmfashion_recall": mmfashion_category_recall(truth, ranking, matches=taxonomy.matches),
+            **_confidence(*zip(*[(a["category"][0]["score"] if a.get("category") else 0.0,
+                                  bool(a.get("category")) and taxonomy.matches(a["category"][0]["label"], t.category))
+                                 for t, a in zip(truths, answers) if t.category])),
         }
+        policy = next((a["policy"].get(DEFAULT_TARGET) for a in answers if a.get("policy")), None)
+        if policy:
+            report["auto_apply"] = {"target": float(DEFAULT_TARGET), "category": _auto_apply(
+                [(t.category, a) for t, a in zip(truths, answers) if t.category], policy["category"], taxonomy)}
     report["attributes"] = _attributes(truths, answers)
     colours = [(t.colour, [_colour_label(taxonomy, c["name"]) for c in a.get("colours", [])])
                for t, a in zip(truths, answers) if t.colour]
@@ -72,6 +85,10 @@ def _attributes(truths: Sequence[Annotation], answers: Sequence[dict]) -> dict:
                 for t, a in zip(truths, answers) if group in t.attributes]
         stats = ranked_accuracy(*zip(*rows), k=1)
         groups[group] = {key: stats[key] for key in ("count", "top1", "macro_top1", "per_class")}
+        scored = [(values[0]["score"] if values else 0.0, bool(values) and values[0]["label"] == t.attributes[group])
+                  for t, a in zip(truths, answers) if group in t.attributes
+                  for values in [a.get("attributes", {}).get(group, [])]]
+        groups[group].update(_confidence(*zip(*scored)))
     # MMFashion scores every (group, value) as one binary attribute, ranked by score across groups.
     positives = [{f"{g}:{v}" for g, v in t.attributes.items()} for t in truths]
     rankings = []
@@ -82,6 +99,31 @@ def _attributes(truths: Sequence[Annotation], answers: Sequence[dict]) -> dict:
     if values:
         groups["mmfashion"] = mmfashion_attribute_recall(positives, rankings, values)
     return groups
+
+
+def _confidence(scores: Sequence[float], right: Sequence[bool]) -> dict:
+    """How well the top answer's score means what it says (kalas/calibration.py)."""
+    return {"ece": expected_calibration_error(scores, right), "reliability": reliability(scores, right),
+            "risk_coverage": risk_coverage(scores, right)}
+
+
+def _auto_apply(scored: Sequence[tuple[str, dict]], thresholds: dict, taxonomy: Taxonomy) -> dict:
+    """What the policy's category thresholds do: a leaf at or above `leaf`, else the nearest group at or above
+    `group`, else nothing. Precision of what is applied (a group is right when the truth lies within it, or it
+    within the truth), coverage (a leaf or a group) and leaf coverage."""
+    leaves = groups = right = 0
+    for truth, answer in scored:
+        best = (answer.get("category") or [None])[0]
+        nearest = (answer.get("groups") or [None])[0]
+        if best and best["score"] >= thresholds["leaf"]:
+            leaves += 1
+            right += taxonomy.matches(best["label"], truth)
+        elif nearest and nearest["score"] >= thresholds["group"]:
+            groups += 1
+            right += taxonomy.matches(nearest["label"], truth) or nearest["label"] in taxonomy.ancestors(truth)
+    applied = leaves + groups
+    return {"precision": round(right / applied, 4) if applied else None, "coverage": round(applied / len(scored), 4),
+            "leaf_coverage": round(leaves / len(scored), 4), "thresholds": thresholds}
 
 
 def _colour_label(taxonomy: Taxonomy, name: str) -> str:
@@ -98,7 +140,7 @@ def draw_pictures(report: dict, records: Sequence[Record], answers: Sequence[dic
     classes = list(per_class)
     truths, predicted, mistakes = [], [], []
     for record, answer in zip(records, answers):
-        truth = mapping.annotate(record.labels).category
+        truth = mapping.annotate(record.labels, Counter()).category  # unknown labels: counted in the report
         top = (answer.get("category") or [None])[0] if isinstance(answer, dict) else None
         if truth is None:
             continue
@@ -117,6 +159,8 @@ def draw_pictures(report: dict, records: Sequence[Record], answers: Sequence[dic
         plots.mistakes_png([(image, truth, f"{said} {score:.2f}") for score, image, truth, said
                                    in mistakes[:WORST_MISTAKES]], out / "mistakes.png",
                                   f"{kind}: the {min(WORST_MISTAKES, len(mistakes))} most confident category mistakes"),
+        plots.reliability_png(report["category"]["reliability"], report["category"]["risk_coverage"],
+                              out / "reliability.png", f"{kind}: category, ECE {report['category']['ece']:.3f}"),
     )]
 
 
@@ -161,13 +205,21 @@ async def run(args: argparse.Namespace) -> dict:
 def summary(report: dict) -> str:
     lines = [f"{report['data']['directory']} ({report['data']['split']}, {report['data']['images']} images, "
              f"{len(report['data']['failed'])} failed)"]
+    if report["data"]["unknown_labels"]:
+        lines.append("labels the taxonomy lacks (left unlabelled, the rest scored): "
+                     + ", ".join(f"{label} ×{n}" for label, n in report["data"]["unknown_labels"].items()))
     if "category" in report:
         c = report["category"]
         lines.append(f"category  top1 {c['top1']:.3f}  top5 {c['top5']:.3f}  macro top1 {c['macro_top1']:.3f}  "
-                     f"(MMFashion per-class recall top1 {c['mmfashion_recall']['top1']:.3f})")
+                     f"(MMFashion per-class recall top1 {c['mmfashion_recall']['top1']:.3f})  ECE {c['ece']:.3f}")
+    if "auto_apply" in report:
+        a = report["auto_apply"]["category"]
+        lines.append(f"auto-apply at {report['auto_apply']['target']:.0%}: precision {a['precision']}, coverage "
+                     f"{a['coverage']:.3f}, leaf coverage {a['leaf_coverage']:.3f}")
     for group, stats in report["attributes"].items():
         if group != "mmfashion":
-            lines.append(f"{group:<9} top1 {stats['top1']:.3f}  macro top1 {stats['macro_top1']:.3f}")
+            lines.append(f"{group:<9} top1 {stats['top1']:.3f}  macro top1 {stats['macro_top1']:.3f}  "
+                         f"ECE {stats['ece']:.3f}")
     if "colour" in report:
         lines.append(f"colour    top1 {report['colour']['top1']:.3f}  top3 {report['colour']['top3']:.3f}  "
                      f"macro top1 {report['colour']['macro_top1']:.3f}")

@@ -20,6 +20,7 @@ import json
 import random
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from api.clients.inference import InferenceClient, InferenceError
+from handlers.taxonomy import load_taxonomy
 from index import CatalogueIndex, CatalogueStore, Hit, load
 from kalas.contact_sheet import draw_contact_sheet
 from kalas.dataset import Record, iter_batches, read_records, split
@@ -95,6 +97,19 @@ async def embedded_split(data_dir: Path, client: InferenceClient, store: Catalog
     return gallery, ids, np.stack([first_vector(source, q) for q in ids])
 
 
+def unknown_labels(records: list[Record]) -> dict[str, int]:
+    """Labels taxonomy.yaml does not map, with their counts: listed, never a reason to stop (retrieval is scored on
+    the data set's own columns)."""
+    unknown: Counter = Counter()
+    try:
+        mapping = load_taxonomy().detect(records[0].labels.keys())
+    except ValueError:  # a layout the taxonomy does not know at all
+        return {}
+    for record in records:
+        mapping.annotate(record.labels, unknown)
+    return dict(unknown.most_common())
+
+
 def first_vector(index: CatalogueIndex, product_id: str) -> np.ndarray:
     return next(iter(index.vectors_of(product_id).values()))
 
@@ -114,6 +129,7 @@ async def evaluate(data_dir: Path, client: InferenceClient, store: CatalogueStor
         return same_type(a, b) and a.labels[colour_column] == b.labels[colour_column]
 
     report = {"data": str(data_dir), "gallery_images": gallery.n_vectors, "queries": len(queries),
+              "unknown_labels": unknown_labels(list(records.values())),
               "type_column": type_column, "same_type": retrieval_metrics(queries, results, records, same_type)}
     p5 = [np.mean([same_type(q, records[h.product_id]) for h in r[:5]]) for q, r in zip(queries, results)]
     report["same_type"]["macro_precision@5"] = macro(queries, p5, lambda q: q.labels[type_column])

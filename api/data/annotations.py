@@ -20,7 +20,8 @@ def new_annotation(account_id: str, image: dict, source: dict[str, Any], crop: d
     """`image` is the stored image's document; its id and size are copied so lists never load image bytes."""
     meta = {"id": image["_id"], "width": image["width"], "height": image["height"]}
     return {"_id": new_id(), "account": account_id, "image": meta, "source": source, "crop": crop,
-            "category": result["category"], "attributes": result["attributes"], "colours": result["colours"],
+            "category": result["category"], "groups": result.get("groups", []), "attributes": result["attributes"],
+            "colours": result["colours"],
             "model": result["model"], "created": now(), "reviewed": False, "review": None}
 
 

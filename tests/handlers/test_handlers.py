@@ -170,3 +170,32 @@ def test_a_colour_head_naming_another_vocabulary_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="retrain the model"):
         _colour_order(colours[:-1])
     assert _colour_order(None) is None
+
+
+def test_scores_are_the_calibrated_softmax_and_groups_sum_their_categories(served_models: dict[str, ServedModel],
+                                                                           photos: list[Path]):
+    """A score is softmax(logits / T) with the head's fitted temperature (checkpoints/fashion/calibration.json); a
+    group's score is the probability of all its categories together; the policy table travels with the answer."""
+    import json
+
+    from handlers.archive import CALIBRATION_FILE, DEFAULT_CHECKPOINT
+    from handlers.taxonomy import load_taxonomy
+
+    served = served_models[ATTRIBUTES]
+    calibration = json.loads((DEFAULT_CHECKPOINT / CALIBRATION_FILE).read_text())
+    batch = served.handler.preprocess([{"body": photos[0].read_bytes()}])
+    _, outputs = served.handler.inference(batch)
+    probabilities = (outputs["category"][0] / calibration["temperatures"]["category"]).softmax(-1)
+    [(status, answer)] = served.handle([photos[0].read_bytes()])
+    assert status == 200
+    labels = [c["label"] for c in served.handler.labels["category"]]
+    for scored in answer["category"]:
+        assert scored["score"] == pytest.approx(float(probabilities[labels.index(scored["label"])]), abs=1e-5)
+    taxonomy = load_taxonomy()
+    best = answer["category"][0]["label"]
+    assert [g["label"] for g in answer["groups"]] == taxonomy.ancestors(best)[1:]  # nearest first, to the department
+    for group in answer["groups"]:
+        rows = [labels.index(leaf) for leaf in taxonomy.leaves_under(group["label"])]
+        assert group["score"] == pytest.approx(float(probabilities[rows].sum()), abs=1e-5)
+        assert group["score"] >= answer["category"][0]["score"] - 1e-6
+    assert answer["policy"] == calibration["policy"]

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from api.clients.inference import InferenceError
-from handlers.archive import DEFAULT_CHECKPOINT
+from handlers.archive import CALIBRATION_FILE, DEFAULT_CHECKPOINT
 from handlers.colours import dominant_colours
 from handlers.decoding import decode_image
 from handlers.images import to_tensor
@@ -65,6 +65,38 @@ def test_figures_from_hand_made_answers() -> None:
     assert report["attributes"]["usage"]["top1"] == 0.0  # no answer had a usage: every one is wrong
     assert report["data"]["failed"] == [{"id": "4", "status": 400, "error": "the image header is corrupt"}]
     assert report["model"] == {"name": "fashion-attributes", "version": "1.0"}
+    assert "auto_apply" not in report  # these answers carry no policy (an uncalibrated model)
+
+
+def test_the_policy_applies_a_leaf_a_group_or_nothing() -> None:
+    """A leaf at or above its threshold; else the nearest group at or above the group threshold; else nothing."""
+    records = [fashion_record(str(i), article, "Black") for i, article in
+               enumerate(["Casual Shoes", "Casual Shoes", "Heels", "Jeans", "Tshirts"])]
+
+    def scored(leaf: str, leaf_score: float, group: str, group_score: float) -> dict:
+        return answer([leaf], ["Black"], ["men"]) | {
+            "category": [{"label": leaf, "name": leaf, "score": leaf_score}],
+            "groups": [{"label": group, "name": group, "score": group_score}],
+            "policy": {"0.97": {"category": {"leaf": 0.9, "group": 0.8}, "attributes": {}}}}
+
+    answers = [scored("casual-shoes", 0.95, "shoes", 0.99),  # leaf applied, right
+               scored("sports-shoes", 0.6, "shoes", 0.97),  # group applied, right
+               scored("flats", 0.6, "shoes", 0.9),  # group applied, right (heels are shoes)
+               scored("shorts", 0.5, "bottomwear", 0.85),  # group applied, right (jeans are bottomwear)
+               scored("shirt", 0.5, "topwear", 0.7)]  # nothing applied
+    applied = evaluate(records, answers, load_taxonomy())["auto_apply"]
+    assert applied == {"target": 0.97, "category": {"precision": 1.0, "coverage": 0.8, "leaf_coverage": 0.2,
+                                                    "thresholds": {"leaf": 0.9, "group": 0.8}}}
+
+
+def test_labels_the_taxonomy_lacks_are_listed_and_the_rest_scored() -> None:
+    records = [fashion_record("1", "Waistcoat", "Black"), fashion_record("2", "Jeans", "Blue"),
+               fashion_record("3", "Waistcoat", "Ochre")]
+    answers = [answer(["jeans"], ["Blue"], ["men"])] * 3
+    report = evaluate(records, answers, load_taxonomy())
+    assert report["data"]["unknown_labels"] == {"articleType: Waistcoat": 2, "baseColour: Ochre": 1}
+    assert report["category"]["count"] == 1 and report["category"]["top1"] == 1.0  # the jeans, scored
+    assert report["attributes"]["gender"]["count"] == 3  # the rest of an unknown row still counts
 
 
 @pytest.mark.slow
@@ -77,7 +109,10 @@ def test_a_run_on_real_product_photos_through_the_served_archives(
                  "--out", str(pictures)]) == 0
     report = json.loads(report_path.read_text())
     assert report["data"] == {"kind": "fashion-products", "images": 12, "failed": [], "directory": "products",
-                              "split": "all"}
+                              "split": "all", "unknown_labels": {}}
+    assert 0.0 <= report["category"]["ece"] <= 1.0 and report["category"]["risk_coverage"][-1]["coverage"] == 1.0
+    applied = report["auto_apply"]["category"]  # under the shipped policy, fitted by scripts/calibrate.py
+    assert report["auto_apply"]["target"] == 0.97 and 0.0 <= applied["leaf_coverage"] <= applied["coverage"] <= 1.0
     for figure in ("top1", "top5", "macro_top1"):
         assert 0.0 <= report["category"][figure] <= 1.0
     assert report["category"]["top1"] <= report["category"]["top5"]
@@ -94,21 +129,25 @@ def test_a_run_on_real_product_photos_through_the_served_archives(
             image = decode_image(record.image.read_bytes(), min_side=INPUT_SIZE)
             local.append(dominant_colours(image, prior=head(image))[0]["name"] == names[truth])
     assert report["colour"]["top1"] == pytest.approx(sum(local) / len(local))
-    for name in ("confusion.png", "per_class.png", "mistakes.png"):
+    for name in ("confusion.png", "per_class.png", "mistakes.png", "reliability.png"):
         with Image.open(pictures / name) as image:
             assert image.format == "PNG" and image.width > 200 and image.height > 100
 
 
 def colour_head_prior(taxonomy):
-    """image -> the committed model's colour log-probabilities in vocabulary order (None without a colour head)."""
+    """image -> the committed model's colour log-probabilities in vocabulary order, at the head's calibrated
+    temperature (None without a colour head)."""
     model, meta = load_fashion_model(DEFAULT_CHECKPOINT)
     if "colours" not in meta:
         return lambda image: None
     order = [meta["colours"].index(c.label) for c in taxonomy.colours]
+    calibration = DEFAULT_CHECKPOINT / CALIBRATION_FILE
+    temperature = json.loads(calibration.read_text())["temperatures"]["colour"] if calibration.is_file() else 1.0
 
     def prior(image: Image.Image) -> np.ndarray:
         with torch.inference_mode():
-            return model(to_tensor([image], INPUT_SIZE, MEAN, STD))["colour"].log_softmax(-1)[0].numpy()[order]
+            logits = model(to_tensor([image], INPUT_SIZE, MEAN, STD))["colour"] / temperature
+            return logits.log_softmax(-1)[0].numpy()[order]
 
     return prior
 

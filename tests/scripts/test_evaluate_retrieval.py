@@ -70,3 +70,12 @@ def test_a_missing_column_is_named(tmp_path: Path, shared_data: Path, capsys: py
     with pytest.raises(SystemExit):
         evaluate_retrieval.main([str(data), "--json", str(tmp_path / "r.json"), "--type-column", "material"])
     assert "labels.csv has no column 'material'" in capsys.readouterr().err
+
+
+def test_labels_the_taxonomy_lacks_are_listed_with_their_counts(tmp_path):
+    from scripts.evaluate_retrieval import unknown_labels
+    from tests.scripts.test_evaluate import fashion_record
+
+    records = [fashion_record("1", "Waistcoat", "Black"), fashion_record("2", "Waistcoat", "Black"),
+               fashion_record("3", "Jeans", "Blue")]
+    assert unknown_labels(records) == {"articleType: Waistcoat": 2}

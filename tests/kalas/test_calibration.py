@@ -1,0 +1,66 @@
+"""Temperature scaling, calibration error, risk-coverage and policy thresholds on seeded data with known answers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kalas.calibration import (expected_calibration_error, fit_temperature, in_calibration_half, reliability,
+                               risk_coverage, softmax, threshold_for)
+
+
+def _sampled(temperature: float, n: int = 4000, classes: int = 6, seed: int = 0):
+    """Logits, and labels drawn from softmax(logits / temperature): a model that is right to exactly that degree."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3, (n, classes))
+    probabilities = softmax(logits, temperature)
+    labels = [int(rng.choice(classes, p=row)) for row in probabilities]
+    return logits, [[label] for label in labels]
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 1.0, 2.5])
+def test_the_fitted_temperature_is_the_one_the_labels_were_drawn_with(true_temperature):
+    logits, targets = _sampled(true_temperature)
+    assert fit_temperature(logits, targets) == pytest.approx(true_temperature, rel=0.1)
+
+
+def test_calibrated_scores_have_a_small_error_and_overconfident_ones_a_large_one():
+    logits, targets = _sampled(2.0)
+    truth = np.array([t[0] for t in targets])
+    for temperature, low, high in ((1.0, 0.08, 1.0), (2.0, 0.0, 0.03)):
+        probabilities = softmax(logits, temperature)
+        confidence, right = probabilities.max(axis=1), probabilities.argmax(axis=1) == truth
+        assert low <= expected_calibration_error(confidence, right) <= high
+    bins = reliability([0.05, 0.95, 0.97], [False, True, False], bins=10)
+    assert [b["count"] for b in bins] == [1, 0, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert bins[9]["accuracy"] == 0.5 and bins[9]["confidence"] == pytest.approx(0.96)
+
+
+def test_a_coarse_target_accepts_every_class_under_it():
+    logits = np.array([[2.0, 2.0, -5.0]] * 50)
+    # the truth is "either of the first two": the sum of their probabilities, so sharper is better
+    assert fit_temperature(logits, [[0, 1]] * 50) < 0.1
+
+
+def test_risk_coverage_keeps_the_most_confident_first():
+    confidence = [0.9, 0.8, 0.7, 0.6]
+    right = [True, True, False, False]
+    curve = risk_coverage(confidence, right, points=4)
+    assert [(p["coverage"], p["accuracy"]) for p in curve] == [(0.25, 1.0), (0.5, 1.0), (0.75, 0.6667), (1.0, 0.5)]
+    assert [p["threshold"] for p in curve] == [0.9, 0.8, 0.7, 0.6]
+
+
+def test_the_policy_threshold_is_the_lowest_score_that_keeps_the_precision():
+    confidence = [0.99, 0.95, 0.9, 0.85, 0.8, 0.5]
+    right = [True, True, True, False, True, False]
+    assert threshold_for(confidence, right, 1.0) == 0.9
+    assert threshold_for(confidence, right, 0.8) == 0.8  # 4 of 5 kept are right
+    assert threshold_for([0.9, 0.8], [False, True], 0.99) > 1  # no threshold reaches it: nothing is applied
+    # answers tied at the threshold are kept together
+    assert threshold_for([0.9, 0.9, 0.8], [True, False, True], 1.0) > 1
+
+
+def test_the_calibration_half_is_stable_and_about_half():
+    ids = [f"photo-{i}" for i in range(2000)]
+    chosen = [i for i in ids if in_calibration_half(i)]
+    assert 900 < len(chosen) < 1100
+    assert chosen == [i for i in ids if in_calibration_half(i)]
