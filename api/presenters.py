@@ -40,7 +40,7 @@ def review_out(doc: dict) -> ReviewOut:
 
 
 def annotation_out(settings: Settings, doc: dict) -> AnnotationOut:
-    fields = _fields(doc, "account", "image", "review", "reviewed")
+    fields = _fields(doc, "account", "image", "review", "reviewed", "queue_rank")
     review = doc.get("review")
     return AnnotationOut(**fields, image=image_out(settings, {"_id": doc["image"]["id"], **doc["image"]}),
                          review=review_out(review) if review else None)

@@ -209,6 +209,13 @@ class ReviewOut(Response):
     created: datetime
 
 
+class PolicyOutcome(Response):
+    state: Literal["applied", "held"] = Field(description="held: not sure enough, nothing written; waits for review")
+    category: str | None = Field(description="the category written (the shop's word for it), or null when held")
+    tags: list[str]
+    level: Literal["leaf", "group"] | None = Field(description="a category, or its group when only the group was sure")
+
+
 class AnnotationOut(Response):
     id: str
     image: ImageOut
@@ -223,6 +230,7 @@ class AnnotationOut(Response):
     model: ModelInfo
     created: datetime
     review: ReviewOut | None = None
+    policy: PolicyOutcome | None = Field(None, description="for a store product: what the store's tagging policy did")
 
 
 class BatchItemOut(Response):

@@ -26,7 +26,8 @@ log = logging.getLogger("kalas.worker")
 def job_kinds(services: Services) -> dict[str, Kind]:
     """Every kind of job, by the name it is queued under (api/data/jobs.py)."""
     store = WooCommerceJobs(services)
-    return {"product": store, "sync": store, "callback": CallbackJobs(services), "reembed": ReembedJobs(services)}
+    return {"product": store, "sync": store, "correction": store, "callback": CallbackJobs(services),
+            "reembed": ReembedJobs(services)}
 
 
 async def run_jobs(services: Services, options: Options, stop: asyncio.Event,

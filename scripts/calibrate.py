@@ -151,8 +151,10 @@ def calibrate(heads: dict[str, Head], labels: dict) -> dict:
             rule["category"] = category_policy(softmax(logits, temperatures["category"]), targets, groups, target)
             for kind in sorted(set(category.kinds)):
                 test_logits, test_targets = category.part(fitting=False, kind=kind)
-                held_out[kind].setdefault("auto_apply", {})[f"{target:.2f}"] = apply_category_policy(
-                    softmax(test_logits, temperatures["category"]), test_targets, groups, rule["category"])
+                figures = apply_category_policy(softmax(test_logits, temperatures["category"]), test_targets, groups,
+                                                rule["category"])
+                held_out[kind].setdefault("auto_apply", {})[f"{target:.2f}"] = figures
+                rule.setdefault("held_out", {})[kind] = figures  # what the target buys, shown where shops choose it
         for group, t in temperatures["attributes"].items():
             logits, targets = heads[f"attributes.{group}"].part(fitting=True)
             _, confidence, right = _top(softmax(logits, t), targets)

@@ -14,15 +14,22 @@ from api.data.common import now, page
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.annotations.create_index([("account", ASCENDING), ("created", DESCENDING)])
     await db.annotations.create_index([("account", ASCENDING), ("reviewed", ASCENDING)])
+    await db.annotations.create_index([("account", ASCENDING), ("reviewed", ASCENDING), ("queue_rank", ASCENDING),
+                                       ("created", DESCENDING)])
 
 
-def new_annotation(account_id: str, image: dict, source: dict[str, Any], crop: dict | None, result: dict) -> dict:
-    """`image` is the stored image's document; its id and size are copied so lists never load image bytes."""
+def new_annotation(account_id: str, image: dict, source: dict[str, Any], crop: dict | None, result: dict,
+                   policy: dict | None = None) -> dict:
+    """`image` is the stored image's document; its id and size are copied so lists never load image bytes.
+    `policy`: what a store's tagging policy did with it (api/integrations/policy.py), for the review queue."""
     meta = {"id": image["_id"], "width": image["width"], "height": image["height"]}
-    return {"_id": new_id(), "account": account_id, "image": meta, "source": source, "crop": crop,
-            "category": result["category"], "groups": result.get("groups", []), "attributes": result["attributes"],
-            "colours": result["colours"],
-            "model": result["model"], "created": now(), "reviewed": False, "review": None}
+    document = {"_id": new_id(), "account": account_id, "image": meta, "source": source, "crop": crop,
+                "category": result["category"], "groups": result.get("groups", []), "attributes": result["attributes"],
+                "colours": result["colours"],
+                "model": result["model"], "created": now(), "reviewed": False, "review": None}
+    if policy is not None:  # held products first in the review queue, then the applied ones
+        document |= {"policy": policy, "queue_rank": 0 if policy["state"] == "held" else 1}
+    return document
 
 
 async def insert_with_images(db: AsyncDatabase, stored: list[tuple[dict, dict]]) -> None:
@@ -99,3 +106,11 @@ async def reviewed(db: AsyncDatabase, account_id: str) -> AsyncIterator[dict]:
     cursor = db.annotations.find({"account": account_id, "reviewed": True}).sort([("created", ASCENDING), ("_id", ASCENDING)])
     async for annotation in cursor:
         yield annotation
+
+
+async def review_queue(db: AsyncDatabase, account_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
+    """The shop's store products annotated and not yet reviewed: held ones first, then applied, newest first."""
+    query = {"account": account_id, "reviewed": False, "queue_rank": {"$exists": True}}
+    total = await db.annotations.count_documents(query)
+    cursor = db.annotations.find(query).sort([("queue_rank", ASCENDING), ("created", DESCENDING), ("_id", ASCENDING)])
+    return await cursor.skip(offset).limit(limit).to_list(length=limit), total

@@ -48,6 +48,10 @@ async def delete(db: AsyncDatabase, account_id: str, integration_id: str) -> boo
     return (await db.integrations.delete_one({"_id": integration_id, "account": account_id})).deleted_count == 1
 
 
+async def set_policy(db: AsyncDatabase, account_id: str, integration_id: str, policy: dict[str, Any]) -> None:
+    await db.integrations.update_one({"_id": integration_id, "account": account_id}, {"$set": {"policy": policy}})
+
+
 async def record_ping(db: AsyncDatabase, integration_id: str, webhook_id: int) -> None:
     await db.integrations.update_one({"_id": integration_id},
                                      {"$set": {"last_ping": {"webhook_id": webhook_id, "at": time.time()}}})

@@ -52,8 +52,10 @@ async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Pho
 
 
 async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: InferenceClient, account_id: str,
-                   submitted: Sequence[Submitted], max_bytes: int, render: Callable[[dict], T]) -> list[T | DomainError]:
+                   submitted: Sequence[Submitted], max_bytes: int, render: Callable[[dict], T],
+                   policy: Callable[[dict], dict] | None = None) -> list[T | DomainError]:
     """Per submitted photo: `render` of its stored annotation document, or the DomainError that photo got.
+    `policy`: what a tagging policy does with the model's answer, stored with the annotation (the review queue).
 
     `render` (what the caller answers with) runs while the write is in flight, but nothing is returned before
     the write has succeeded: a failed write raises (having removed what it wrote).
@@ -98,7 +100,8 @@ async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: Infer
         else:
             crop = item.crop.model_dump() if item.crop else None
             image = filed[i].document
-            outcome.append((annotations.new_annotation(account_id, image, item.source, crop, answer), image))
+            decided = policy(answer) if policy is not None else None
+            outcome.append((annotations.new_annotation(account_id, image, item.source, crop, answer, decided), image))
     stored = [result for result in outcome if not isinstance(result, DomainError)]
     writing = asyncio.ensure_future(annotations.insert_with_images(db, stored))
     try:

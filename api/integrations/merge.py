@@ -1,7 +1,7 @@
-"""From an annotation to the product's WooCommerce categories and tags, merged with the merchant's own.
+"""What the service writes to a WooCommerce product, merged with the merchant's own categories and tags.
 
-The service adds a category (the predicted one) and tags (attribute values and colour names); it never removes what
-the merchant chose. What it added is remembered on the product itself, in the `kalas_iris` meta entry, with a
+The service adds a category and tags (what the shop's policy decided: api/integrations/policy.py); it never
+removes what the merchant chose. What it added is remembered on the product itself, in the `kalas_iris` meta entry, with a
 fingerprint of the images it looked at. That marker, and the service's own record of the same write (kept in
 its database, for stores that drop `meta_data`), is what stops the loop: the service's own write fires
 `product.updated`, whose photos match what was written, so there is nothing to do. When the
@@ -14,29 +14,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from api.integrations.policy import Decision
+
 MARKER_KEY = "kalas_iris"
 # WooCommerce puts every product without a category in "Uncategorized"; a real category replaces it.
 PLACEHOLDER_CATEGORY = "uncategorized"
-
-
-@dataclass(frozen=True)
-class Prediction:
-    category: str | None
-    tags: tuple[str, ...]
-    model: str
-
-
-def prediction_from(annotation: dict, *, min_score: float = 0.5, min_colour_share: float = 0.15,
-                    max_colours: int = 2) -> Prediction:
-    """Top category; each attribute group's best value when it is likely enough; the main colours."""
-    category = annotation["category"][0]["name"] if annotation.get("category") else None
-    tags: list[str] = []
-    for values in annotation.get("attributes", {}).values():
-        if values and values[0]["score"] >= min_score:
-            tags.append(values[0]["name"])
-    colours = [c["name"] for c in annotation.get("colours", []) if c["share"] >= min_colour_share][:max_colours]
-    model = annotation.get("model", {})
-    return Prediction(category, tuple(dict.fromkeys(tags + colours)), f"{model.get('name')}:{model.get('version')}")
 
 
 def images_fingerprint(product: dict) -> str:
@@ -99,6 +81,6 @@ def merge_terms(current: list[dict], predicted: list[str], previously_added: lis
     return Merge(tuple(keep), add, added)
 
 
-def marker_value(product: dict, prediction: Prediction, categories: Merge, tags: Merge, at: str) -> dict:
-    return {"images": images_fingerprint(product), "model": prediction.model, "category": prediction.category,
+def marker_value(product: dict, decision: Decision, categories: Merge, tags: Merge, at: str) -> dict:
+    return {"images": images_fingerprint(product), "model": decision.model, "category": decision.category,
             "added_categories": list(categories.added), "added_tags": list(tags.added), "annotated_at": at}

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from api.integrations.policy import TaggingPolicy
 from api.schemas import HttpUrl, Request, Response
 
 
@@ -69,3 +70,16 @@ class DeliveryOut(Response):
 
 class SyncOut(Response):
     job: JobOut
+
+
+class PolicyOption(Response):
+    target: str = Field(examples=["0.97"])
+    held_out: dict[str, dict] = Field(default_factory=dict, description=(
+        "what this target did on held-out validation photos, per kind of photo (fashion-products: shop photos; "
+        "clothing: consumer photos): precision of what was applied, coverage (a category or its group), leaf coverage"))
+
+
+class PolicyOut(Response):
+    policy: TaggingPolicy
+    options: list[PolicyOption] = Field(description="the targets the served model was calibrated for; empty when "
+                                                    "it is not calibrated (nothing is then applied automatically)")

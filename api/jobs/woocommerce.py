@@ -1,23 +1,27 @@
-"""The WooCommerce jobs: `product` annotates one store product and writes the result back; `sync` finds what the
-webhooks missed (api/integrations/sync.py).
+"""The WooCommerce jobs: `product` annotates one store product and writes back what the shop's policy applies;
+`correction` writes a person's review of it; `sync` finds what the webhooks missed (api/integrations/sync.py).
 
 A product job, in order: read the product as it is now (never trust the webhook's copy: deliveries come late,
 twice, or out of order) → skip it if its current photos are already annotated → fetch its main photo (SSRF-safe,
 size and time limits) and check it by the API's own policy (api/intake/photo.py) → annotate it, and meanwhile
-embed it into the shop's similar-item catalogue → find or create the category and tags → PUT them merged with the
-merchant's own, with the marker that stops the `product.updated` loop, and record the write in the service's own
-database too (a store that drops `meta_data` must not make it loop).
+embed it into the shop's similar-item catalogue, and store the annotation as the shop's, with what its tagging
+policy decided (api/integrations/policy.py) → a held product waits in the review queue, nothing written → else
+find or create the category and tags → PUT them merged with the merchant's own, with the marker that stops the
+`product.updated` loop, and record the write in the service's own database too (a store that drops `meta_data`
+must not make it loop).
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 
-from api.data import integrations, products
+from api.data import annotations, integrations, products
 from api.domain import catalogue
-from api.domain.errors import DomainError, model_refusal
-from api.clients.inference import InferenceError
-from api.integrations.merge import MARKER_KEY, Merge, is_annotated, marker, marker_value, merge_terms, prediction_from
+from api.domain.annotations import Submitted, annotate
+from api.domain.errors import DomainError
+from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
+                                    merge_terms)
+from api.integrations.policy import Decision, decide, from_review, policy_of
 from api.integrations.sync import describe, sync_store
 from api.integrations.woo_client import StoreError, WooClient
 from api.intake.fetch import FetchError
@@ -54,7 +58,9 @@ class WooCommerceJobs:
         store = await self._store(integration)
         if job.get("kind") == "sync":
             return describe(await sync_store(self.services.db, integration, store))
-        return await annotate_product(self.services, job, store, step)
+        if job.get("kind") == "correction":
+            return await write_correction(self.services, job, integration, store, step)
+        return await annotate_product(self.services, job, integration, store, step)
 
     async def gave_up(self, job: dict, reason: str) -> None:
         """The job's own record (the integration's job list) is what the shop reads."""
@@ -78,15 +84,17 @@ class WooCommerceJobs:
         self._stores.clear()
 
 
-async def annotate_product(services: Services, job: dict, store: WooClient, step: Step) -> str:
+async def annotate_product(services: Services, job: dict, integration: dict, store: WooClient, step: Step) -> str:
     """The outcome, in words; raises a DomainError when it cannot finish (the runner decides on a retry)."""
+    db = services.db
     product = await store.get_product(job["product_id"])
     if product is None:
         return "the product no longer exists in the store"
     await step("product read", f"{product.get('name', '')!r}, {len(product.get('images', []))} photo(s)")
-    written = await integrations.our_write(services.db, job["integration"], int(product["id"]))
-    if is_annotated(product, written if written and written["state"] == "written" else None):
-        return "already annotated for its current photos"
+    written = await integrations.our_write(db, job["integration"], int(product["id"]))
+    if is_annotated(product, written if written and written["state"] != "writing" else None):
+        return "already annotated for its current photos" + (" (held for review)" if written and
+                                                              written["state"] == "held" else "")
     if not product.get("images"):
         return "the product has no photo yet (it is annotated when one is added)"
 
@@ -97,24 +105,44 @@ async def annotate_product(services: Services, job: dict, store: WooClient, step
     except FetchError as error:
         raise error.about("the product photo could not be fetched") from None
     await step("photo fetched", f"{len(data)} bytes from {source}")
-    # Annotating and indexing need only the photo: run them side by side (the model server batches them).
+    policy = policy_of(integration)
+    origin = {"kind": "woocommerce", "integration": job["integration"], "product_id": str(product["id"])}
+    # Annotating (stored as the shop's annotation, with what the policy did) and indexing need only the photo: run
+    # them side by side (the model server batches them).
     [annotation], catalogue_id = await asyncio.gather(
-        services.models.annotate([data]), add_to_catalogue(services, job, product, data))
-    if isinstance(annotation, InferenceError):
-        raise model_refusal(annotation.status, annotation.message)
-    prediction = prediction_from(annotation)
-    await step("annotated", f"category {prediction.category}; tags {', '.join(prediction.tags) or 'none'}")
+        annotate(db, services.images, services.models, job["account"], [Submitted(origin, data=data)], max_bytes,
+                 lambda document: document, lambda answer: decide(answer, policy).describe()),
+        add_to_catalogue(services, job, product, data))
+    if isinstance(annotation, DomainError):
+        raise annotation
+    decided = annotation["policy"]
+    await step("annotated", f"annotation {annotation['_id']}: {decided['state']}, category {decided['category']}; "
+                            f"tags {', '.join(decided['tags']) or 'none'}")
     # The last check that the job is still ours before writing to the store.
     await step("indexed", f"catalogue product {catalogue_id} in the shop's similar-item search", fence=True)
+    if decided["state"] == "held":
+        await integrations.record_write(db, job["integration"], int(product["id"]),
+                                        {"images": images_fingerprint(product), "annotation": annotation["_id"]}, "held")
+        return f"held for review: the category is not sure enough for {policy.target} precision"
+    decision = Decision(decided["category"], tuple(decided["tags"]), decided["level"],
+                        f"{annotation['model']['name']}:{annotation['model']['version']}")
+    changes = await write_back(services, job["integration"], store, product, decision, written)
+    await step("written back", f"{len(changes['categories'])} categories, {len(changes['tags'])} tags")
+    return f"category {decision.category}; tags: {', '.join(decision.tags) or 'none'}"
 
+
+async def write_back(services: Services, integration_id: str, store: WooClient, product: dict, decision: Decision,
+                     written: dict | None) -> dict:
+    """PUT the decision's category and tags merged with the merchant's own (what the service added last time is
+    replaced), with the marker; the write recorded in the service's own database before and after."""
     previous = marker(product) or written or {}  # what the service added last time, to replace
-    categories = merge_terms(product.get("categories", []), [prediction.category] if prediction.category else [],
+    categories = merge_terms(product.get("categories", []), [decision.category] if decision.category else [],
                              previous.get("added_categories", []), drop_placeholder=True)
-    tags = merge_terms(product.get("tags", []), list(prediction.tags), previous.get("added_tags", []))
+    tags = merge_terms(product.get("tags", []), list(decision.tags), previous.get("added_tags", []))
     at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    value = marker_value(product, prediction, categories, tags, at)
+    value = marker_value(product, decision, categories, tags, at)
     meta = [{"key": MARKER_KEY, "value": value}]
-    await integrations.record_write(services.db, job["integration"], int(product["id"]), value, "writing")
+    await integrations.record_write(services.db, integration_id, int(product["id"]), value, "writing")
     try:
         changes = await _changes(store, categories, tags, meta)
         await store.update_product(product["id"], changes)
@@ -124,9 +152,24 @@ async def annotate_product(services: Services, job: dict, store: WooClient, step
         store.forget_terms()  # a remembered term was deleted in the store meanwhile: look every name up again
         changes = await _changes(store, categories, tags, meta)
         await store.update_product(product["id"], changes)
-    await integrations.record_write(services.db, job["integration"], int(product["id"]), value, "written")
-    await step("written back", f"{len(changes['categories'])} categories, {len(changes['tags'])} tags")
-    return f"category {prediction.category}; added tags: {', '.join(tags.add_names) or 'none'}"
+    await integrations.record_write(services.db, integration_id, int(product["id"]), value, "written")
+    return changes
+
+
+async def write_correction(services: Services, job: dict, integration: dict, store: WooClient, step: Step) -> str:
+    """A person's review of an integration's annotation, written to its store product (the merchant's terms kept)."""
+    db = services.db
+    annotation = await annotations.get(db, job["account"], job["annotation"])
+    if annotation is None or annotation.get("review") is None:
+        return "the annotation or its review is gone"
+    product = await store.get_product(job["product_id"])
+    if product is None:
+        return "the product no longer exists in the store"
+    decision = from_review(annotation["review"], policy_of(integration))
+    written = await integrations.our_write(db, job["integration"], int(product["id"]))
+    changes = await write_back(services, job["integration"], store, product, decision, written)
+    await step("written back", f"{len(changes['categories'])} categories, {len(changes['tags'])} tags (a review)")
+    return f"corrected: category {decision.category}; tags: {', '.join(decision.tags) or 'none'}"
 
 
 async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes) -> str:

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Query, Request
 from api.core.errors import ApiError, not_found
 from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Svc, checked_url, services_of
-from api.integrations.schemas import DeliveryOut, IntegrationIn, IntegrationOut, JobOut, StepOut, SyncOut
+from api.integrations.policy import TaggingPolicy, policy_of, served_policy
+from api.integrations.schemas import (DeliveryOut, IntegrationIn, IntegrationOut, JobOut, PolicyOption, PolicyOut,
+                                      StepOut, SyncOut)
 from api.integrations.vault import mask
 from api.schemas import Page
 
@@ -78,6 +80,23 @@ async def delete_integration(integration_id: str, account: CurrentAccount, db: D
     """Forget the store and its keys; its webhooks will then be answered 404 (WooCommerce disables them)."""
     if not await integrations.delete(db, account.id, integration_id):
         raise not_found("integration", integration_id)
+
+
+@router.get("/{integration_id}/policy", response_model=PolicyOut)
+async def get_policy(integration_id: str, account: CurrentAccount, services: Svc) -> PolicyOut:
+    """The store's tagging policy, and for each target precision what it bought on held-out photos."""
+    doc = await _owned(services.db, account, integration_id)
+    table = await served_policy(services.models)
+    options = [PolicyOption(target=target, held_out=table[target].get("held_out", {})) for target in sorted(table)]
+    return PolicyOut(policy=policy_of(doc), options=options)
+
+
+@router.put("/{integration_id}/policy", response_model=PolicyOut)
+async def set_policy(integration_id: str, body: TaggingPolicy, account: CurrentAccount, services: Svc) -> PolicyOut:
+    """Set the store's tagging policy; it applies to the products annotated from now on."""
+    await _owned(services.db, account, integration_id)
+    await integrations.set_policy(services.db, account.id, integration_id, body.model_dump())
+    return await get_policy(integration_id, account, services)
 
 
 @router.get("/{integration_id}/deliveries", response_model=Page[DeliveryOut])

@@ -8,11 +8,11 @@ from fastapi.responses import StreamingResponse
 
 from api.domain.callbacks import notify
 from api.core.errors import ApiError, not_found
-from api.data import annotations, reviews
-from api.deps import CurrentAccount, Db, Files, owned, services_of
+from api.data import annotations, jobs, reviews
+from api.deps import Config, CurrentAccount, Db, Files, owned, services_of
 from api.domain.export import export_reviewed
-from api.schemas import Page, ReviewIn, ReviewOut
-from api.presenters import review_out
+from api.presenters import annotation_out, review_out
+from api.schemas import AnnotationOut, Page, ReviewIn, ReviewOut
 from handlers.taxonomy import Term, load_taxonomy
 
 router = APIRouter(tags=["reviews"])
@@ -47,15 +47,32 @@ def _in_labels(body: ReviewIn) -> ReviewIn:
 async def review_annotation(body: ReviewIn, annotation: OwnedAnnotation, request: Request, account: CurrentAccount,
                             db: Db, background: BackgroundTasks) -> ReviewOut:
     """Correct an annotation: taxonomy labels, or the names the annotation showed (stored as labels). The latest
-    correction is the one exported for training."""
+    correction is the one exported for training; a store product's is also written to the store, merged with the
+    merchant's own terms."""
     review = reviews.new_review(account.id, annotation["_id"], _in_labels(body).model_dump(), account.reviewer)
     await reviews.insert(db, review)
     if await annotations.set_review(db, account.id, annotation["_id"], review) is None:
         await reviews.delete_for_annotation(db, account.id, annotation["_id"])  # deleted meanwhile: keep nothing
         raise not_found("annotation", annotation["_id"])
+    source = annotation.get("source") or {}
+    if source.get("kind") == "woocommerce":  # the correction goes to the store product (api/jobs/woocommerce.py)
+        await jobs.enqueue_kind(db, "correction", account.id, f"correction:{annotation['_id']}",
+                                f"reviewed by {account.reviewer}", {"integration": source["integration"],
+                                                                    "product_id": int(source["product_id"]),
+                                                                    "annotation": annotation["_id"]})
     out = review_out(review)
     background.add_task(notify, services_of(request), account.id, "annotation.reviewed", out.model_dump(mode="json"))
     return out
+
+
+@router.get("/reviews/queue", response_model=Page[AnnotationOut])
+async def review_queue(account: CurrentAccount, db: Db, settings: Config, offset: int = Query(0, ge=0),
+                       limit: int = Query(20, ge=1, le=100)) -> Page[AnnotationOut]:
+    """Store products annotated by an integration and not reviewed yet: those held by the tagging policy (nothing
+    was written) first, then those applied; newest first in each. A review is written to the store."""
+    found, total = await annotations.review_queue(db, account.id, offset, limit)
+    return Page[AnnotationOut](items=[annotation_out(settings, a) for a in found], total=total, offset=offset,
+                               limit=limit)
 
 
 @router.get("/reviews", response_model=Page[ReviewOut])

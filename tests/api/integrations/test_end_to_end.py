@@ -286,3 +286,65 @@ def test_a_stopped_worker_finishes_the_job_in_hand_and_claims_no_more(live: Live
     [job] = live.jobs_of(created["id"])
     assert job["state"] == "done" and job["attempts"] == 1
     service.start_worker(*WORKER_ARGS)
+
+
+def _noise_photo(seed: int) -> bytes:
+    """A photo of nothing in particular: the model cannot be sure what garment it shows."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 255, (240, 240, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_an_unsure_product_is_held_and_its_review_is_written_to_the_store(live: Live):
+    policy = live.api("PUT", f"/integrations/{live.integration['id']}/policy",
+                      json={"target": "0.97", "rename": {"Women": "Damen"}})
+    assert policy.status_code == 200, policy.text
+    assert policy.json()["policy"]["rename"] == {"Women": "Damen"}
+    assert {o["target"] for o in policy.json()["options"]} == {"0.90", "0.95", "0.97", "0.99"}
+    assert set(policy.json()["options"][2]["held_out"]) == {"fashion-products", "clothing"}
+    try:
+        created = live.store.create_product("Mystery", [_noise_photo(1)], categories=["Sale"], tags=["Merchant tag"])
+        job = wait_for(lambda: (j := live.jobs_of(created["id"])) and j[0]["state"] == "done" and j[0], 60,
+                       "the product's job done")
+        assert job["outcome"].startswith("held for review"), job
+        assert created["id"] not in live.store.writes  # held: nothing written
+        live.store.edit_product(created["id"], {"name": "Mystery (renamed)"})  # photos unchanged: no new work
+        live.store.wait_for_deliveries()
+        assert len(live.jobs_of(created["id"])) == 1
+
+        queue = live.api("GET", "/reviews/queue").json()["items"]
+        held = [a for a in queue if a["source"].get("product_id") == str(created["id"])]
+        assert len(held) == 1 and held[0]["policy"]["state"] == "held" and queue[0]["policy"]["state"] == "held"
+        review = live.api("POST", f"/annotations/{held[0]['id']}/review",
+                          json={"category": "dress", "attributes": {"gender": "women", "age": "adult"},
+                                "colours": ["red"]})
+        assert review.status_code == 201, review.text
+
+        def corrected() -> dict | None:
+            product = live.store.catalogue.view(created["id"])
+            return product if "Dress" in names(product["categories"]) else None
+
+        product = wait_for(corrected, 60, "the correction written to the store")
+        assert names(product["categories"]) == {"Sale", "Dress"}  # the merchant's category kept
+        assert names(product["tags"]) == {"Merchant tag", "Damen", "Red"}  # no age tag; the shop's word for Women
+        assert len(live.store.writes[created["id"]]) == 1
+        kinds = sorted(j["kind"] for j in live.jobs_of(created["id"]))
+        assert kinds == ["correction", "product"]
+        queue = live.api("GET", "/reviews/queue").json()["items"]
+        assert not [a for a in queue if a["id"] == held[0]["id"]]  # reviewed: out of the queue
+        export = live.api("GET", "/reviews/export")
+        assert export.status_code == 200
+        import io
+        import zipfile
+
+        with zipfile.ZipFile(io.BytesIO(export.content)) as archive:
+            rows = archive.read(next(n for n in archive.namelist() if n.endswith("/labels.csv"))).decode()
+            assert f"{held[0]['id']},dress,women," in rows
+    finally:
+        live.api("PUT", f"/integrations/{live.integration['id']}/policy", json={})

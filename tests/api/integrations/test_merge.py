@@ -1,6 +1,6 @@
 """Merging predicted terms with the merchant's: never wipe theirs, replace only what the service added."""
-from api.integrations.merge import (MARKER_KEY, images_fingerprint, is_annotated, marker_value, merge_terms,
-                                    prediction_from)
+from api.integrations.merge import MARKER_KEY, images_fingerprint, is_annotated, marker_value, merge_terms
+from api.integrations.policy import TaggingPolicy, decide
 
 ANNOTATION = {
     "category": [{"label": "tshirt", "name": "T-Shirt", "score": 0.93}, {"label": "top", "name": "Top", "score": 0.04}],
@@ -9,14 +9,9 @@ ANNOTATION = {
     "colours": [{"name": "Navy Blue", "hex": "#1F2A44", "share": 0.62}, {"name": "White", "hex": "#FFFFFF", "share": 0.2},
                 {"name": "Red", "hex": "#FF0000", "share": 0.05}],
     "model": {"name": "fashion-attributes", "version": "1.0"},
+    "groups": [{"label": "tees", "name": "T-Shirts & Polos", "score": 0.97}],
+    "policy": {"0.97": {"category": {"leaf": 0.9, "group": 0.8}, "attributes": {"gender": 0.8, "usage": 0.3}}},
 }
-
-
-def test_a_prediction_takes_the_top_category_likely_attributes_and_main_colours():
-    prediction = prediction_from(ANNOTATION)
-    assert prediction.category == "T-Shirt"
-    assert prediction.tags == ("Men", "Navy Blue", "White")  # Casual at 0.31 and Red at 5 % are left out
-    assert prediction.model == "fashion-attributes:1.0"
 
 
 def test_the_merchants_terms_are_kept_and_duplicates_not_added():
@@ -45,9 +40,9 @@ def test_uncategorized_gives_way_to_a_real_category_only():
 def test_the_marker_matches_only_the_photos_it_was_made_for():
     product = {"id": 5, "images": [{"id": 9, "src": "https://shop/a.jpg"}], "meta_data": []}
     assert not is_annotated(product)
-    prediction = prediction_from(ANNOTATION)
+    decision = decide(ANNOTATION, TaggingPolicy())
     merge = merge_terms([], ["T-Shirt"], [])
-    product["meta_data"] = [{"id": 1, "key": MARKER_KEY, "value": marker_value(product, prediction, merge, merge, "t")}]
+    product["meta_data"] = [{"id": 1, "key": MARKER_KEY, "value": marker_value(product, decision, merge, merge, "t")}]
     assert is_annotated(product)
     changed = dict(product, images=[{"id": 10, "src": "https://shop/b.jpg"}])
     assert images_fingerprint(changed) != images_fingerprint(product)

@@ -1,0 +1,121 @@
+"""A shop's tagging policy: what of an annotation is sure enough to write into its store, in the shop's words.
+
+The model answers calibrated scores and, per target precision, the scores at or above which a category, its
+nearest group or an attribute value may be applied (handlers/attributes_handler.py, scripts/calibrate.py). The
+policy picks the target, the attribute groups that become tags (no `age` by default: "Adult" says nothing to a
+shopper), whether the main colours become tags, and a rename table for any term ("Men" → "Herren").
+
+`decide` turns an annotation into what is written: the category (a leaf, or its group when only the group is sure
+enough), the tags, or a hold when not even the group is sure: a held product gets nothing written and waits in the
+review queue. `from_review` does the same for a person's correction, which is always applied.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from PIL import Image
+from pydantic import Field
+
+from api.clients.inference import InferenceClient, InferenceError
+from api.domain.errors import model_refusal
+from api.schemas import Request
+from handlers.taxonomy import load_taxonomy
+
+TARGETS = ("0.90", "0.95", "0.97", "0.99")
+DEFAULT_TARGET = "0.97"
+MIN_COLOUR_SHARE = 0.15  # a colour covering less of the garment is a detail, not its colour
+MAX_COLOURS = 2
+
+
+class TaggingPolicy(Request):
+    target: Literal["0.90", "0.95", "0.97", "0.99"] = Field(
+        DEFAULT_TARGET, description="the precision that what is written must reach (measured on validation photos)")
+    attribute_groups: list[Literal["gender", "age", "usage", "season"]] = Field(
+        default_factory=lambda: ["gender", "usage", "season"], description="attribute groups whose value becomes a tag")
+    colours: bool = Field(True, description="the garment's main colours (up to two) become tags")
+    rename: dict[str, str] = Field(default_factory=dict, max_length=200,
+                                   description="the shop's word for any term the service writes",
+                                   examples=[{"Men": "Herren", "Fall": "Autumn"}])
+
+
+def policy_of(integration: dict) -> TaggingPolicy:
+    """The integration's policy; the default (97 %, no age tags, colours, no renames) until the shop sets one."""
+    return TaggingPolicy.model_validate(integration.get("policy") or {})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy writes: a category name (None: held for review), tags, and why."""
+
+    category: str | None
+    tags: tuple[str, ...]
+    level: Literal["leaf", "group", "review"] | None
+    model: str
+
+    @property
+    def held(self) -> bool:
+        return self.category is None
+
+    def describe(self) -> dict:
+        return {"state": "held" if self.held else "applied", "category": self.category, "tags": list(self.tags),
+                "level": self.level}
+
+
+def decide(annotation: dict, policy: TaggingPolicy) -> Decision:
+    thresholds = (annotation.get("policy") or {}).get(policy.target)
+    model = annotation.get("model", {})
+    identity = f"{model.get('name')}:{model.get('version')}"
+    if thresholds is None:  # an uncalibrated model: its scores say nothing about precision, so nothing is applied
+        return Decision(None, (), None, identity)
+    best = (annotation.get("category") or [None])[0]
+    nearest = (annotation.get("groups") or [None])[0]
+    if best and best["score"] >= thresholds["category"]["leaf"]:
+        category, level = best["name"], "leaf"
+    elif nearest and nearest["score"] >= thresholds["category"]["group"]:
+        category, level = nearest["name"], "group"
+    else:
+        return Decision(None, (), None, identity)
+    tags = [values[0]["name"] for group, values in annotation.get("attributes", {}).items()
+            if group in policy.attribute_groups and values
+            and values[0]["score"] >= thresholds["attributes"].get(group, 1.01)]
+    if policy.colours:
+        tags += [c["name"] for c in annotation.get("colours", []) if c["share"] >= MIN_COLOUR_SHARE][:MAX_COLOURS]
+    return Decision(_renamed(category, policy), tuple(dict.fromkeys(_renamed(t, policy) for t in tags)), level, identity)
+
+
+def from_review(review: dict, policy: TaggingPolicy) -> Decision:
+    """A person's correction (taxonomy labels), in the shop's words; applied whatever the scores said."""
+    taxonomy = load_taxonomy()
+    attributes = {group: {t.label: t.name for t in terms} for group, terms in taxonomy.attributes.items()}
+    colours = {c.label: c.name for c in taxonomy.colours}
+    tags = [attributes[group][value] for group, value in review.get("attributes", {}).items()
+            if group in policy.attribute_groups]
+    if policy.colours:
+        tags += [colours[label] for label in review.get("colours", [])][:MAX_COLOURS]
+    return Decision(_renamed(taxonomy.name(review["category"]), policy),
+                    tuple(dict.fromkeys(_renamed(t, policy) for t in tags)), "review", f"review:{review['_id']}")
+
+
+def _renamed(term: str, policy: TaggingPolicy) -> str:
+    return policy.rename.get(term, term)
+
+
+@cache
+def _probe_photo() -> bytes:
+    image = Image.new("RGB", (64, 64), (236, 236, 232))
+    image.paste((30, 50, 110), (16, 12, 48, 56))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+async def served_policy(models: InferenceClient) -> dict:
+    """The served model's policy table (per target: its thresholds and what they bought on held-out photos), read
+    off its answer for a small made-up photo: the table travels with every answer, whatever runtime serves it."""
+    [answer] = await models.annotate([_probe_photo()])
+    if isinstance(answer, InferenceError):
+        raise model_refusal(answer.status, answer.message)
+    return answer.get("policy") or {}

@@ -1,0 +1,37 @@
+"""A shop's tagging policy on hand-made calibrated answers: a leaf, a group or a hold; tags; the shop's words."""
+from api.integrations.policy import TaggingPolicy, decide, from_review
+from tests.api.integrations.test_merge import ANNOTATION
+
+
+def test_a_sure_leaf_is_applied_with_the_sure_attribute_values_and_main_colours():
+    decision = decide(ANNOTATION, TaggingPolicy())
+    assert (decision.category, decision.level, decision.held) == ("T-Shirt", "leaf", False)
+    # Casual (0.31) passes its 0.3 threshold; Red at 5 % of the garment is a detail; age is never a tag by default
+    assert decision.tags == ("Men", "Casual", "Navy Blue", "White")
+    assert decision.model == "fashion-attributes:1.0"
+
+
+def test_an_unsure_leaf_backs_off_to_a_sure_group_and_an_unsure_group_is_held():
+    unsure = dict(ANNOTATION, category=[{"label": "tshirt", "name": "T-Shirt", "score": 0.6}])
+    decision = decide(unsure, TaggingPolicy())
+    assert (decision.category, decision.level) == ("T-Shirts & Polos", "group")
+    held = dict(unsure, groups=[{"label": "tees", "name": "T-Shirts & Polos", "score": 0.7}])
+    decision = decide(held, TaggingPolicy())
+    assert decision.held and decision.category is None and decision.tags == ()
+    assert decision.describe() == {"state": "held", "category": None, "tags": [], "level": None}
+
+
+def test_a_stricter_target_an_uncalibrated_model_and_the_shops_words():
+    assert decide(ANNOTATION, TaggingPolicy(target="0.99")).held  # the model has no thresholds for 99 %: held
+    assert decide(dict(ANNOTATION, policy={}), TaggingPolicy()).held  # uncalibrated scores: nothing applied
+    policy = TaggingPolicy(attribute_groups=["gender"], colours=False, rename={"Men": "Herren", "T-Shirt": "T-Shirts"})
+    decision = decide(ANNOTATION, policy)
+    assert (decision.category, decision.tags) == ("T-Shirts", ("Herren",))
+
+
+def test_a_correction_is_applied_in_the_shops_words():
+    review = {"_id": "r1", "category": "polo", "attributes": {"gender": "women", "age": "adult"},
+              "colours": ["navy", "white", "red"]}
+    decision = from_review(review, TaggingPolicy(rename={"Women": "Damen"}))
+    assert (decision.category, decision.level) == ("Polo Shirt", "review")
+    assert decision.tags == ("Damen", "Navy Blue", "White")  # no age tag, two colours at most
