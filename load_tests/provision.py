@@ -51,16 +51,17 @@ def provision(stack: Stack, home: Path, shops: int = 8) -> dict:
             added.raise_for_status()
         probe = new_shop(api, "probe-shop")
         woo = new_shop(api, "woo-shop")
+        # Products first, the store connected after (its webhooks are registered then): these products reach the
+        # service only through the load's deliveries.
+        products = [stack.store.create_product(f"store product {i}", [photos[i % len(photos)].read_bytes()])
+                    for i in range(STORE_PRODUCTS)]
         integration = api.post("/api/v1/integrations", headers={"Authorization": f"Bearer {woo['token']}"}, json={
             "store_url": stack.store.url, "consumer_key": stack.store.consumer_key,
             "consumer_secret": stack.store.consumer_secret, "webhook_secret": WEBHOOK_SECRET})
         integration.raise_for_status()
-    # Products first, webhooks after: these products reach the service only through the load's deliveries.
-    products = [stack.store.create_product(f"store product {i}", [photos[i % len(photos)].read_bytes()])
-                for i in range(STORE_PRODUCTS)]
     delivery_url = integration.json()["delivery_url"]
-    webhook = stack.store.add_webhook("product.created", delivery_url, WEBHOOK_SECRET)
-    stack.store.add_webhook("product.updated", delivery_url, WEBHOOK_SECRET)
+    webhook = next(w for w in stack.store.catalogue.webhooks.values()
+                   if w.topic == "product.created" and w.delivery_url == delivery_url)
     return {
         "photos": [str(p) for p in photos],
         "shops": [{"key": s["key"]} for s in annotating],

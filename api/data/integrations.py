@@ -48,6 +48,12 @@ async def delete(db: AsyncDatabase, account_id: str, integration_id: str) -> boo
     return (await db.integrations.delete_one({"_id": integration_id, "account": account_id})).deleted_count == 1
 
 
+async def set_webhooks(db: AsyncDatabase, integration_id: str, delivery_url: str, webhooks: dict[str, Any]) -> None:
+    """Where the store delivers (the API's URL as the shop reached it) and how the service's webhooks stand."""
+    await db.integrations.update_one({"_id": integration_id},
+                                     {"$set": {"delivery_url": delivery_url, "webhooks": webhooks}})
+
+
 async def set_policy(db: AsyncDatabase, account_id: str, integration_id: str, policy: dict[str, Any]) -> None:
     await db.integrations.update_one({"_id": integration_id, "account": account_id}, {"$set": {"policy": policy}})
 

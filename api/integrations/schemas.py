@@ -20,6 +20,14 @@ class IntegrationIn(Request):
                                 description="the Secret typed into the WooCommerce webhook form")
 
 
+class WebhooksOut(Response):
+    state: Literal["registered", "manual"] = Field(description="manual: the merchant creates the webhooks by hand")
+    ids: dict[str, int] = Field(default_factory=dict, description="the store's webhook id per topic")
+    created: list[str] = []
+    reactivated: list[str] = Field(default_factory=list, description="disabled by the store, made active again")
+    error: str | None = Field(None, description="why the webhooks are not the service's own, and what to do")
+
+
 class IntegrationOut(Response):
     id: str
     kind: Literal["woocommerce"]
@@ -33,6 +41,9 @@ class IntegrationOut(Response):
     last_ping: float | None = Field(None, description="when WooCommerce last pinged the delivery URL (epoch seconds)")
     last_sync: dict | None = None
     jobs: dict[str, int] = Field(default_factory=dict, description="jobs by state")
+    webhooks: WebhooksOut | None = Field(None, description="the service's webhooks in the store")
+
+
 
 
 class StepOut(Response):

@@ -35,6 +35,11 @@ async def sync_store(db, integration: dict, store: WooClient) -> dict:
     return summary
 
 
-def describe(summary: dict) -> str:
-    return (f"{summary['listed']} product(s) changed since {summary['modified_after'] or 'the beginning'}; "
+def describe(summary: dict, hooks: dict | None = None) -> str:
+    said = (f"{summary['listed']} product(s) changed since {summary['modified_after'] or 'the beginning'}; "
             f"{summary['queued']} queued for annotation")
+    if hooks and hooks["reactivated"]:
+        said += f"; webhooks made active again: {', '.join(hooks['reactivated'])}"
+    if hooks and hooks["error"]:
+        said += f"; webhooks: {hooks['error']}"
+    return said

@@ -91,6 +91,26 @@ class WooClient:
                 yield product
             page += 1
 
+    async def webhooks(self) -> list[dict]:
+        found: list[dict] = []
+        page, pages = 1, 1
+        while page <= pages:
+            response = await self._call("GET", "/webhooks", params={"per_page": PAGE_SIZE, "page": page})
+            pages = int(response.headers.get("X-WP-TotalPages", "1"))
+            found += response.json()
+            page += 1
+        return found
+
+    async def create_webhook(self, fields: dict) -> dict:
+        """The store pings the delivery URL when it creates the webhook (and keeps it whatever the ping's answer)."""
+        return (await self._call("POST", "/webhooks", json=fields)).json()
+
+    async def update_webhook(self, webhook_id: int, changes: dict) -> dict:
+        return (await self._call("PUT", f"/webhooks/{webhook_id}", json=changes)).json()
+
+    async def delete_webhook(self, webhook_id: int) -> None:
+        await self._call("DELETE", f"/webhooks/{webhook_id}", params={"force": "true"})  # webhooks are not trashed
+
     async def term_id(self, kind: str, name: str) -> int:
         """The id of the product category or tag (`kind`: categories | tags) named `name`, created if missing."""
         key = (kind, name.strip().lower())

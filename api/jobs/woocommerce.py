@@ -21,6 +21,7 @@ from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
                                     merge_terms)
+from api.integrations.hooks import ensure_webhooks
 from api.integrations.policy import Decision, decide, from_review, policy_of
 from api.integrations.sync import describe, sync_store
 from api.integrations.woo_client import StoreError, WooClient
@@ -57,7 +58,12 @@ class WooCommerceJobs:
             raise JobFailure(f"the store URL is not allowed: {error.message}", retryable=False) from None
         store = await self._store(integration)
         if job.get("kind") == "sync":
-            return describe(await sync_store(self.services.db, integration, store))
+            hooks = None
+            if integration.get("delivery_url"):  # the webhooks the store disabled after failed deliveries, back on
+                secret = self.services.vault.open(integration["webhook_secret"])
+                hooks = await ensure_webhooks(store, integration["delivery_url"], secret)
+                await integrations.set_webhooks(self.services.db, integration["_id"], integration["delivery_url"], hooks)
+            return describe(await sync_store(self.services.db, integration, store), hooks)
         if job.get("kind") == "correction":
             return await write_correction(self.services, job, integration, store, step)
         return await annotate_product(self.services, job, integration, store, step)

@@ -5,6 +5,7 @@ merchant pastes into WooCommerce's webhook form.
 """
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -12,13 +13,17 @@ from fastapi import APIRouter, Query, Request
 from api.core.errors import ApiError, not_found
 from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Svc, checked_url, services_of
+from api.integrations.hooks import ensure_webhooks, remove_webhooks
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy
+from api.integrations.woo_client import StoreError, WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationIn, IntegrationOut, JobOut, PolicyOption, PolicyOut,
                                       StepOut, SyncOut)
 from api.integrations.vault import mask
 from api.schemas import Page
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
+log = logging.getLogger(__name__)
+STORE_TIMEOUT_S = 10.0  # a connect or disconnect waits for the store this long at most
 WEBHOOK_PATH = "/api/v1/webhooks/woocommerce/{id}"
 
 
@@ -32,7 +37,8 @@ def _out(request: Request, doc: dict, counts: dict[str, int]) -> IntegrationOut:
         id=doc["_id"], kind=doc["kind"], store_url=doc["store_url"], created=doc["created"],
         consumer_key=mask(vault.open(doc["consumer_key"])), consumer_secret=mask(vault.open(doc["consumer_secret"])),
         webhook_secret=mask(vault.open(doc["webhook_secret"])), delivery_url=_delivery_url(request, doc["_id"]),
-        last_ping=(doc.get("last_ping") or {}).get("at"), last_sync=doc.get("last_sync"), jobs=counts)
+        last_ping=(doc.get("last_ping") or {}).get("at"), last_sync=doc.get("last_sync"), jobs=counts,
+        webhooks=doc.get("webhooks"))
 
 
 def job_out(job: dict, steps: list[dict] = ()) -> JobOut:
@@ -51,13 +57,22 @@ async def _owned(db: Db, account: CurrentAccount, integration_id: str) -> dict:
 
 @router.post("", status_code=201, response_model=IntegrationOut)
 async def register(body: IntegrationIn, request: Request, account: CurrentAccount, services: Svc) -> IntegrationOut:
-    """Register a WooCommerce store. Then create a webhook in the store for each of the topics Product created and
-    Product updated, with the returned `delivery_url` and the same webhook secret."""
+    """Register a WooCommerce store. The service creates its webhooks in the store (Product created and Product
+    updated, to the returned `delivery_url` with the webhook secret); when the store's key may not (a Read-only
+    key), `webhooks.error` says so and the merchant creates them by hand with the same URL and secret."""
     await checked_url(services, body.store_url, "store_url")  # the worker calls it with the store's keys
     vault = services.vault
     stored = await integrations.create(services.db, account.id, {
         "store_url": body.store_url.rstrip("/"), "consumer_key": vault.seal(body.consumer_key),
         "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret)})
+    delivery_url = _delivery_url(request, stored["_id"])
+    store = WooClient(stored["store_url"], body.consumer_key, body.consumer_secret, timeout=STORE_TIMEOUT_S)
+    try:
+        hooks = await ensure_webhooks(store, delivery_url, body.webhook_secret)
+    finally:
+        await store.aclose()
+    stored |= {"delivery_url": delivery_url, "webhooks": hooks}
+    await integrations.set_webhooks(services.db, stored["_id"], delivery_url, hooks)
     return _out(request, stored, {})
 
 
@@ -76,9 +91,21 @@ async def get_integration(integration_id: str, request: Request, account: Curren
 
 
 @router.delete("/{integration_id}", status_code=204)
-async def delete_integration(integration_id: str, account: CurrentAccount, db: Db) -> None:
-    """Forget the store and its keys; its webhooks will then be answered 404 (WooCommerce disables them)."""
-    if not await integrations.delete(db, account.id, integration_id):
+async def delete_integration(integration_id: str, account: CurrentAccount, services: Svc) -> None:
+    """Forget the store and its keys, deleting the service's webhooks in the store first (a webhook that could not
+    be deleted is answered 404 from now on, and WooCommerce disables it)."""
+    doc = await _owned(services.db, account, integration_id)
+    if doc.get("delivery_url"):
+        vault = services.vault
+        store = WooClient(doc["store_url"], vault.open(doc["consumer_key"]), vault.open(doc["consumer_secret"]),
+                          timeout=STORE_TIMEOUT_S)
+        try:
+            await remove_webhooks(store, doc["delivery_url"])
+        except StoreError as error:
+            log.warning("integration %s: its webhooks could not be deleted from the store: %s", integration_id, error)
+        finally:
+            await store.aclose()
+    if not await integrations.delete(services.db, account.id, integration_id):
         raise not_found("integration", integration_id)
 
 

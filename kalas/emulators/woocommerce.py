@@ -66,6 +66,7 @@ class WooCommerceStore:
         self.port = 0
         self.down = False
         self.photo_delay_s = 0.0  # a slow image host: keeps a job busy long enough to kill its worker
+        self.read_only_key = False  # the merchant gave a key with Read permissions only: every write is refused
 
     # Life cycle.
     def start(self) -> "WooCommerceStore":
@@ -132,6 +133,26 @@ class WooCommerceStore:
         product = self.catalogue.update_product(product_id, fields)
         self.fire("product.updated", product)
         return product
+
+    def create_webhook(self, fields: dict) -> Webhook:
+        """Through the REST API, as class-wc-rest-webhooks-v1-controller.php does: saved, then pinged; the ping's
+        answer does not matter."""
+        topic = str(fields.get("topic", ""))
+        if topic.split(".")[0] not in ("product", "order", "coupon", "customer") or "." not in topic:
+            raise StoreError(400, "woocommerce_rest_shop_webhook_invalid_topic", "Webhook topic is required and must be valid.")
+        url = str(fields.get("delivery_url", ""))
+        if not url.startswith(("http://", "https://")):
+            raise StoreError(400, "woocommerce_rest_shop_webhook_invalid_delivery_url",
+                             "Webhook delivery URL must be a valid URL starting with http:// or https://.")
+        webhook = Webhook(self.catalogue.next_id(), topic, url, fields.get("secret") or secrets.token_urlsafe(37),
+                          status=fields.get("status") or "active")
+        self.catalogue.webhooks[webhook.id] = webhook
+        try:
+            httpx.post(url, content=f"webhook_id={webhook.id}".encode(), timeout=10,
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+        except httpx.HTTPError:
+            pass
+        return webhook
 
     def add_webhook(self, topic: str, delivery_url: str, secret: str) -> Webhook:
         """Create a webhook as wp-admin does: it is saved only if the ping to the delivery URL answers 200."""
@@ -212,6 +233,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._serve("PUT")
 
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
     def _serve(self, method: str) -> None:
         store = self.store
         if store.down:
@@ -240,6 +264,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return 401, {"code": "woocommerce_rest_authentication_error", "message": "Consumer key is invalid.",
                          "data": {"status": 401}}, {}
+        if store.read_only_key and method != "GET":  # a key created with Read permissions only
+            return 401, {"code": "woocommerce_rest_cannot_create", "message": "Sorry, you are not allowed to create "
+                         "resources.", "data": {"status": 401}}, {}
         try:
             return _route(store, method, path, {k: v[0] for k, v in query.items()}, body)
         except StoreError as error:
@@ -293,6 +320,23 @@ def _route(store: WooCommerceStore, method: str, path: str, query: dict, body: d
             store.fire("product.updated", product)
             return 200, product, {}
         return 200, catalogue.view(product_id), {}
-    if path == "/webhooks" and method == "GET":
+    if path == "/webhooks":
+        if method == "POST":
+            return 201, store.create_webhook(body).view(), {}
         return _page([w.view() for w in catalogue.webhooks.values()], query)
+    if match := re.fullmatch(r"/webhooks/(\d+)", path):
+        webhook = catalogue.webhooks.get(int(match.group(1)))
+        if webhook is None:
+            raise StoreError(404, "woocommerce_rest_shop_webhook_invalid_id", "Invalid ID.")
+        if method == "DELETE":
+            if query.get("force") != "true":
+                raise StoreError(501, "woocommerce_rest_trash_not_supported", "Webhooks do not support trashing.")
+            del catalogue.webhooks[webhook.id]
+        elif method == "PUT":
+            for field in ("status", "delivery_url", "secret", "topic"):
+                if body.get(field):
+                    setattr(webhook, field, body[field])
+            if body.get("status") == "active":
+                webhook.failure_count = 0
+        return 200, webhook.view(), {}
     raise StoreError(404, "rest_no_route", "No route was found matching the URL and request method.")

@@ -71,8 +71,10 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     assert store.consumer_secret not in card.inner_text()  # the store's keys are shown masked only
     card.get_by_text("No deliveries yet.").wait_for()
 
-    # The merchant pastes the URL and the secret into WooCommerce (which pings the URL before saving the webhook).
-    store.add_webhook("product.created", delivery_url, secret)
+    # The service registered its webhooks through the store's REST API (the store pinged the URL on creating each).
+    assert sorted(w.topic for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url) == [
+        "product.created", "product.updated"]
+    store.updated_grace_s = 10.0  # as WooCommerce: no product.updated within 10 s of the product's creation
     product = store.create_product("Navy tee", [shared_photo(shared_data, "fashion-products", 5).read_bytes()])
     store.wait_for_deliveries()
     assert store.deliveries[-1].status == 200
@@ -103,11 +105,12 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     kinds = [j["kind"] for j in httpx.get(service.api(f"/integrations/{integration_id}/jobs"), headers=session).json()["items"]]
     assert "sync" in kinds, kinds
 
-    # Disconnecting forgets the store: its webhook is refused from then on.
+    # Disconnecting forgets the store and deletes the service's webhooks in it.
     desktop.once("dialog", lambda dialog: dialog.accept())
     card.get_by_role("button", name="Disconnect").click()
     desktop.get_by_text("No store connected yet.").wait_for()
     assert httpx.get(service.api(f"/integrations/{integration_id}"), headers=session).status_code == 404
+    assert not [w for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url]
 
 
 def test_a_refused_store_form_says_what_is_wrong(desktop, service) -> None:

@@ -105,3 +105,51 @@ def test_a_dead_job_can_be_retried_and_sync_queues_one_sync_job(api):
     second = api.post(f"{base}/sync", headers=shop.session)
     assert first.status_code == 202 and first.json()["job"]["id"] == second.json()["job"]["id"]
     assert api.post(f"{base}/jobs/unknown/retry", headers=shop.session).status_code == 404
+
+
+def register_with(api, shop, store: WooCommerceStore) -> dict:
+    response = api.post("/api/v1/integrations", headers=shop.session, json={
+        "store_url": store.url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
+        "webhook_secret": WEBHOOK_SECRET})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def ours(store: WooCommerceStore, integration: dict) -> dict[str, Webhook]:
+    return {w.topic: w for w in store.catalogue.webhooks.values() if w.delivery_url == integration["delivery_url"]}
+
+
+def test_the_service_registers_its_webhooks_reactivates_and_removes_them(api, woo_store):
+    from tests.api.conftest import running_jobs, wait_for_jobs
+
+    shop = create_shop(api)
+    integration = register_with(api, shop, woo_store)
+    hooks = integration["webhooks"]
+    assert hooks["state"] == "registered" and hooks["error"] is None
+    registered = ours(woo_store, integration)
+    assert sorted(registered) == ["product.created", "product.updated"]
+    assert {t: w.id for t, w in registered.items()} == hooks["ids"]
+    assert all(w.secret == WEBHOOK_SECRET and w.status == "active" for w in registered.values())
+
+    registered["product.updated"].status = "disabled"  # as WooCommerce does after failed deliveries
+    with running_jobs(api):
+        assert api.post(f"/api/v1/integrations/{integration['id']}/sync", headers=shop.session).status_code == 202
+        [sync] = wait_for_jobs(api.app.state.services.settings, "sync")
+    assert sync["state"] == "done" and "made active again: product.updated" in sync["outcome"]
+    assert ours(woo_store, integration)["product.updated"].status == "active"
+    assert len(ours(woo_store, integration)) == 2  # none added twice
+    shown = api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["webhooks"]
+    assert shown["reactivated"] == ["product.updated"]
+
+    assert api.delete(f"/api/v1/integrations/{integration['id']}", headers=shop.session).status_code == 204
+    assert ours(woo_store, integration) == {}
+
+
+def test_a_key_that_may_not_manage_webhooks_leaves_the_manual_way_with_a_clear_message(api, woo_store):
+    woo_store.read_only_key = True
+    shop = create_shop(api)
+    integration = register_with(api, shop, woo_store)
+    assert integration["webhooks"]["state"] == "manual" and integration["webhooks"]["ids"] == {}
+    message = integration["webhooks"]["error"]
+    assert "Read/Write key" in message and "not allowed" in message and "Settings → Advanced → Webhooks" in message
+    assert woo_store.catalogue.webhooks == {}

@@ -1,0 +1,53 @@
+"""The service's own webhooks in a connected store, kept through the store's REST API (`/wp-json/wc/v3/webhooks`).
+
+Registered when a store is connected (product.created and product.updated, to the integration's delivery URL with
+its secret), re-activated at each sync when the store disabled them after failed deliveries (WooCommerce does that
+after more than five in a row), and deleted when the store is disconnected. A key that may not manage webhooks
+(WooCommerce gives a Read-only key 401 `woocommerce_rest_cannot_create`) leaves the merchant the manual way,
+with a message that says so.
+"""
+from __future__ import annotations
+
+from api.integrations.woo_client import StoreError, WooClient
+
+TOPICS = ("product.created", "product.updated")
+MANUAL = ("create them by hand instead: WooCommerce → Settings → Advanced → Webhooks, one for Product created and one "
+          "for Product updated, with the delivery URL and webhook secret shown here")
+
+
+async def ensure_webhooks(store: WooClient, delivery_url: str, secret: str) -> dict:
+    """Our webhooks as the store has them now: `{"state", "ids": {topic: id}, "created", "reactivated", "error"}`;
+    `state` is "registered", or "manual" when the store refused (its `error` says why and what to do)."""
+    created, reactivated = [], []
+    try:
+        ours = {w["topic"]: w for w in await store.webhooks() if w.get("delivery_url") == delivery_url}
+        for topic in TOPICS:
+            found = ours.get(topic)
+            if found is None:
+                ours[topic] = await store.create_webhook({"name": f"Kalas-Iris {topic}", "topic": topic,
+                                                          "delivery_url": delivery_url, "secret": secret,
+                                                          "status": "active"})
+                created.append(topic)
+            elif found.get("status") != "active":
+                ours[topic] = await store.update_webhook(found["id"], {"status": "active"})
+                reactivated.append(topic)
+    except StoreError as error:
+        if error.status in (401, 403):
+            return {"state": "manual", "ids": {}, "created": created, "reactivated": reactivated,
+                    "error": f"the store refused the key ({error.message}): webhooks need a Read/Write key of this "
+                             f"store; {MANUAL}"}
+        return {"state": "manual", "ids": {}, "created": created, "reactivated": reactivated,
+                "error": f"the webhooks could not be registered ({error.message}); the next sync tries again, or "
+                         f"{MANUAL}"}
+    return {"state": "registered", "ids": {topic: int(ours[topic]["id"]) for topic in TOPICS}, "created": created,
+            "reactivated": reactivated, "error": None}
+
+
+async def remove_webhooks(store: WooClient, delivery_url: str) -> list[int]:
+    """Delete every webhook of the store that delivers to `delivery_url`; the ids deleted."""
+    removed = []
+    for webhook in await store.webhooks():
+        if webhook.get("delivery_url") == delivery_url:
+            await store.delete_webhook(int(webhook["id"]))
+            removed.append(int(webhook["id"]))
+    return removed
