@@ -9,6 +9,7 @@ Playwright drives it through `executable_path` and never downloads one of its ow
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import threading
@@ -25,6 +26,7 @@ from pymongo import MongoClient
 from api.core.settings import Settings
 from api.main import create_app
 from kalas.emulators.woocommerce import WooCommerceStore
+from kalas.stack.service import Service as Processes
 from tests.api.conftest import make_settings
 from tests.support.image_host import ImageHost, start_image_host, stop_image_host
 from tests.web.browser import CHROMIUM, launch_chromium
@@ -154,7 +156,7 @@ def sign_in(page: Any, service: Service, name: str, path: str = "/annotate") -> 
     return shop
 
 
-_TITLES = {"/similar": "Similar items", "/reviews": "Past reviews", "/catalogue": "Catalogue",
+_TITLES = {"/queue": "Review queue", "/similar": "Similar items", "/reviews": "Past reviews", "/catalogue": "Catalogue",
            "/integrations": "Integrations", "/keys": "API keys"}
 
 
@@ -179,3 +181,22 @@ def shared_photo(shared_data: Path, folder: str, index: int = 0) -> Path:
     return photos[index]
 
 
+@pytest.fixture
+def store(service: Service) -> WooCommerceStore:
+    """The session's store: the service was started allowed to reach it (store URLs on private addresses are refused)."""
+    return service.store
+
+
+@pytest.fixture
+def worker(service: Service, store: WooCommerceStore, tmp_path: Path) -> Iterator[Processes]:
+    """`python -m api.worker` on the service's database and models, allowed to reach the emulated store."""
+    settings = service.settings
+    env = {"KALAS_ENVIRONMENT": "test", "KALAS_SECRET_KEY": settings.secret_key, "KALAS_MONGO_URI": settings.mongo_uri,
+           "KALAS_DATABASE": settings.database, "KALAS_INDEX_DIR": str(settings.index_dir),
+           "KALAS_IMAGE_DIR": str(settings.image_dir),
+           "KALAS_MODEL_STORE": str(service.model_store),
+           "KALAS_FETCH_ALLOW_ORIGINS": store.url.removeprefix("http://"), "PYTHONUNBUFFERED": "1"}
+    processes = Processes({k: v for k, v in os.environ.items() if not k.startswith("KALAS_")} | env, tmp_path)
+    processes.start_worker("--lanes", "1", "--backoff", "0.3", "--backoff-cap", "1", "--max-attempts", "3")
+    yield processes
+    processes.stop()

@@ -5,41 +5,16 @@ The store is the project's WooCommerce emulator (a real HTTP server, the one net
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 
-from kalas.emulators.woocommerce import WooCommerceStore
-from kalas.stack.service import Service as Processes
-from tests.web.conftest import Service, screenshot, shared_photo, sign_in
+from tests.web.conftest import screenshot, shared_photo, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture
-def store(service: Service) -> WooCommerceStore:
-    """The session's store: the service was started allowed to reach it (store URLs on private addresses are refused)."""
-    return service.store
-
-
-@pytest.fixture
-def worker(service: Service, store: WooCommerceStore, tmp_path: Path) -> Iterator[Processes]:
-    """`python -m api.worker` on the service's database and models, allowed to reach the emulated store."""
-    settings = service.settings
-    env = {"KALAS_ENVIRONMENT": "test", "KALAS_SECRET_KEY": settings.secret_key, "KALAS_MONGO_URI": settings.mongo_uri,
-           "KALAS_DATABASE": settings.database, "KALAS_INDEX_DIR": str(settings.index_dir),
-           "KALAS_IMAGE_DIR": str(settings.image_dir),
-           "KALAS_MODEL_STORE": str(service.model_store),
-           "KALAS_FETCH_ALLOW_ORIGINS": store.url.removeprefix("http://"), "PYTHONUNBUFFERED": "1"}
-    processes = Processes({k: v for k, v in os.environ.items() if not k.startswith("KALAS_")} | env, tmp_path)
-    processes.start_worker("--lanes", "1", "--backoff", "0.3", "--backoff-cap", "1", "--max-attempts", "3")
-    yield processes
-    processes.stop()
 
 
 def refresh_until(page, state: str, timeout_s: float = 90.0) -> None:

@@ -6,6 +6,7 @@ import { AuthPage } from "./pages/Auth";
 import { CataloguePage } from "./pages/Catalogue";
 import { IntegrationsPage } from "./pages/Integrations";
 import { KeysPage } from "./pages/Keys";
+import { QueuePage } from "./pages/Queue";
 import { ReviewsPage } from "./pages/Reviews";
 import { SimilarPage } from "./pages/Similar";
 import { Link, navigate, usePath } from "./router";
@@ -19,6 +20,7 @@ interface Route {
 const ROUTES: Route[] = [
   { path: "/annotate", title: "Annotate", page: () => <AnnotatePage /> },
   { path: "/similar", title: "Similar items", page: () => <SimilarPage /> },
+  { path: "/queue", title: "Review queue", page: () => <QueuePage /> },
   { path: "/reviews", title: "Past reviews", page: () => <ReviewsPage /> },
   { path: "/catalogue", title: "Catalogue", page: () => <CataloguePage /> },
   { path: "/integrations", title: "Integrations", page: () => <IntegrationsPage /> },

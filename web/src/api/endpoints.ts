@@ -1,6 +1,6 @@
 // One function per API route the console uses (paths as in api/routes/*.py).
 import { request } from "./client";
-import type { Account, Annotation, Delivery, IndexStatus, Integration, IntegrationIn, Job, Taxonomy, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, Session, SimilarResult } from "./types";
+import type { Account, Annotation, Delivery, IndexStatus, Integration, IntegrationIn, Job, PolicyOut, Taxonomy, TaggingPolicy, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, Session, SimilarResult } from "./types";
 
 export const auth = {
   signup: (email: string, password: string, shop_name: string) =>
@@ -30,6 +30,8 @@ export const annotations = {
     request<Page<Annotation>>("/annotations", { query: { offset, limit, reviewed } }),
   review: (id: string, correction: ReviewIn) =>
     request<Review>(`/annotations/${encodeURIComponent(id)}/review`, { method: "POST", json: correction }),
+  /** Store products annotated and not reviewed yet: held ones first. */
+  queue: (offset: number, limit: number) => request<Page<Annotation>>("/reviews/queue", { query: { offset, limit } }),
 };
 
 export const similar = {
@@ -66,6 +68,9 @@ export const integrations = {
   retry: (id: string, jobId: string) =>
     request<Job>(`/integrations/${encodeURIComponent(id)}/jobs/${encodeURIComponent(jobId)}/retry`, { method: "POST" }),
   sync: (id: string) => request<{ job: Job }>(`/integrations/${encodeURIComponent(id)}/sync`, { method: "POST" }),
+  policy: (id: string) => request<PolicyOut>(`/integrations/${encodeURIComponent(id)}/policy`),
+  setPolicy: (id: string, policy: TaggingPolicy) =>
+    request<PolicyOut>(`/integrations/${encodeURIComponent(id)}/policy`, { method: "PUT", json: policy }),
 };
 
 let taxonomyOnce: Promise<Taxonomy> | null = null;

@@ -90,6 +90,44 @@ export interface Annotation {
   model: ModelInfo;
   created: string;
   review: Review | null;
+  groups?: Scored[];
+  policy?: PolicyOutcome | null;
+}
+
+export interface PolicyOutcome {
+  state: "applied" | "held";
+  category: string | null;
+  tags: string[];
+  level: "leaf" | "group" | null;
+}
+
+export type Target = "0.90" | "0.95" | "0.97" | "0.99";
+
+export interface TaggingPolicy {
+  target: Target;
+  attribute_groups: string[];
+  colours: boolean;
+  rename: Record<string, string>;
+}
+
+export interface HeldOutFigures {
+  precision: number | null;
+  coverage: number;
+  leaf_coverage: number;
+  photos: number;
+}
+
+export interface PolicyOut {
+  policy: TaggingPolicy;
+  options: { target: Target; held_out: Record<string, HeldOutFigures> }[];
+}
+
+export interface Webhooks {
+  state: "registered" | "manual";
+  ids: Record<string, number>;
+  created: string[];
+  reactivated: string[];
+  error: string | null;
 }
 
 export interface Product {
@@ -162,6 +200,7 @@ export interface Integration {
   last_ping: number | null;
   last_sync: Record<string, unknown> | null;
   jobs: Record<string, number>;
+  webhooks?: Webhooks | null;
 }
 
 export type JobState = "queued" | "running" | "done" | "dead" | "superseded";

@@ -5,6 +5,7 @@ import { integrations } from "../api/endpoints";
 import type { Integration, IntegrationIn } from "../api/types";
 import { CopyField } from "../components/CopyField";
 import { DeliveryLog } from "../components/DeliveryLog";
+import { PolicyForm } from "../components/PolicyForm";
 import { Empty, ErrorMessage, Notice, Spinner } from "../components/Status";
 import { useTask } from "../useTask";
 
@@ -92,10 +93,17 @@ function StoreCard({ integration, secret, onRemoved }: { integration: Integratio
         Key {integration.consumer_key} · connected {new Date(integration.created).toLocaleString()}
         {integration.last_ping && ` · last ping ${new Date(integration.last_ping * 1000).toLocaleString()}`}
       </p>
-      <p>
-        In WooCommerce → Settings → Advanced → Webhooks, add webhooks for the topics <strong>Product created</strong> and{" "}
-        <strong>Product updated</strong> (API version WP REST API v3) with this delivery URL and the secret you chose.
-      </p>
+      {integration.webhooks?.state === "registered" ? (
+        <p data-testid="webhooks-state">The service created its webhooks in the store (Product created, Product updated); a sync turns them back on if the store disables them.</p>
+      ) : (
+        <>
+          {integration.webhooks?.error && <ErrorMessage error={integration.webhooks.error} />}
+          <p>
+            In WooCommerce → Settings → Advanced → Webhooks, add webhooks for the topics <strong>Product created</strong> and{" "}
+            <strong>Product updated</strong> (API version WP REST API v3) with this delivery URL and the secret you chose.
+          </p>
+        </>
+      )}
       <CopyField id={`delivery-${integration.id}`} label="Delivery URL" value={integration.delivery_url} />
       {secret && <CopyField id={`secret-${integration.id}`} label="Webhook secret (shown only now; the service keeps it encrypted)" value={secret} />}
       {Object.keys(integration.jobs).length > 0 && (
@@ -114,13 +122,14 @@ function StoreCard({ integration, secret, onRemoved }: { integration: Integratio
           type="button"
           className="danger"
           disabled={remove.busy}
-          onClick={() => window.confirm(`Disconnect ${integration.store_url}? Its webhooks will be refused from now on.`) && remove.run()}
+          onClick={() => window.confirm(`Disconnect ${integration.store_url}? The service's webhooks are removed from it.`) && remove.run()}
         >
           Disconnect
         </button>
       </div>
       {synced && <Notice>Sync queued: products changed in the store since the last sync will be annotated.</Notice>}
       <ErrorMessage error={sync.error ?? remove.error} />
+      <PolicyForm integrationId={integration.id} />
       <DeliveryLog integration={integration} />
     </article>
   );

@@ -1,0 +1,102 @@
+"""The trust loop in the console: a store's tagging policy set on the Integrations page, a product the policy held
+shown first in the review queue, and its correction written to the store — at desktop and at phone width."""
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.web.conftest import Service, screenshot, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def noise_photo(seed: int) -> bytes:
+    """A photo of nothing in particular: the model cannot be sure what garment it shows, so the policy holds it."""
+    pixels = np.random.default_rng(seed).integers(0, 255, (240, 240, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def wait_for(check, timeout_s: float = 60.0, what: str = ""):
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+    return result
+
+
+def choose(choice, legend: str, name: str) -> None:
+    """Pick `name` in a correction's choice: its radio when the model listed it, else from "another value"."""
+    listed = choice.get_by_role("radio", name=re.compile(rf"^{re.escape(name)}\b"))
+    if listed.count():
+        listed.check()
+    else:
+        choice.get_by_label(f"{legend}: choose another value").select_option(label=name)
+
+
+def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop, phone, service: Service, store, worker):
+    shop = sign_in(desktop, service, "queue-shop", "/integrations")
+    desktop.get_by_label("Store URL").fill(store.url)
+    desktop.get_by_label("Consumer key").fill(store.consumer_key)
+    desktop.get_by_label("Consumer secret").fill(store.consumer_secret)
+    desktop.get_by_role("button", name="Connect store").click()
+    card = desktop.get_by_test_id("integration")
+    card.get_by_test_id("webhooks-state").wait_for()  # registered through the store's REST API
+
+    form = card.get_by_test_id("policy-form")
+    target = form.get_by_label("Write a category or tag when it is at least")
+    target.wait_for()
+    options = target.locator("option").all_inner_texts()
+    assert len(options) == 4 and all("shop photos" in o and "consumer photos" in o for o in options), options
+    assert target.input_value() == "0.97"  # the default
+    form.get_by_label("Season", exact=True).uncheck()
+    assert not form.get_by_label("Age", exact=True).is_checked()  # no age tag by default
+    form.get_by_label(re.compile("^Your words")).fill("Women = Damen\nnot a rule")
+    form.get_by_role("button", name="Save policy").click()
+    form.get_by_text('Line 2 should read "Term = the shop\'s word"').wait_for()  # a wrong line is named
+    form.get_by_label(re.compile("^Your words")).fill("Women = Damen")
+    form.get_by_role("button", name="Save policy").click()
+    form.get_by_text("Policy saved").wait_for()
+    session = {"Authorization": f"Bearer {shop.token}"}
+    [integration] = httpx.get(service.api("/integrations"), headers=session).json()["items"]
+    saved = httpx.get(service.api(f"/integrations/{integration['id']}/policy"), headers=session).json()["policy"]
+    assert saved == {"target": "0.97", "attribute_groups": ["gender", "usage"], "colours": True,
+                     "rename": {"Women": "Damen"}}
+    screenshot(desktop, "policy")
+
+    product = store.create_product("Mystery garment", [noise_photo(7)], categories=["Sale"], tags=["Merchant"])
+    wait_for(lambda: [j for j in httpx.get(service.api(f"/integrations/{integration['id']}/jobs"),
+                                          headers=session).json()["items"] if j["state"] == "done"], what="the job")
+    assert product["id"] not in store.writes  # held: nothing written
+
+    desktop.get_by_role("navigation", name="Console").get_by_role("link", name="Review queue").click()
+    item = desktop.get_by_test_id("queue-item").first
+    item.get_by_test_id("queue-state").get_by_text(re.compile("^Held")).wait_for()
+    assert f"Store product {product['id']}" in item.inner_text()
+    screenshot(desktop, "queue")
+
+    phone.goto("/login")  # the same queue on a phone
+    phone.get_by_label("E-mail").fill(shop.email)
+    phone.get_by_label("Password").fill(shop.password)
+    phone.get_by_role("button", name="Log in").click()
+    phone.get_by_role("heading", name="Annotate a photo").wait_for()
+    phone.goto("/queue")
+    phone.get_by_test_id("queue-item").first.get_by_test_id("queue-state").wait_for()
+    screenshot(phone, "queue-phone")
+
+    choose(item.get_by_test_id("choice-category"), "Category", "Dress")
+    choose(item.get_by_test_id("choice-gender"), "Gender", "Women")
+    item.get_by_role("button", name="Save and write to the store").click()
+    desktop.get_by_text("1 correction sent to the store.").wait_for()
+    desktop.get_by_text("Nothing waits for a review.").wait_for()
+    written = wait_for(lambda: "Dress" in {c["name"] for c in store.catalogue.view(product["id"])["categories"]}
+                       and store.catalogue.view(product["id"]), what="the correction in the store")
+    assert {c["name"] for c in written["categories"]} == {"Sale", "Dress"}
+    assert {"Merchant", "Damen"} <= {t["name"] for t in written["tags"]}

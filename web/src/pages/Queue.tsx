@@ -1,0 +1,97 @@
+// The review queue: store products an integration annotated and nobody reviewed yet. Those the tagging policy held
+// (nothing was written to the store) come first, then those it applied. Saving a correction writes it to the store,
+// the merchant's own categories and tags kept, and makes it training data.
+import { useCallback, useEffect, useState } from "react";
+import { annotations, taxonomy as fetchTaxonomy } from "../api/endpoints";
+import type { Annotation, Page, ReviewIn, Taxonomy } from "../api/types";
+import { correctionProblem, initialCorrection } from "../correction";
+import { Pager } from "../components/Pager";
+import { Predictions } from "../components/Predictions";
+import { Empty, ErrorMessage, Notice, Spinner } from "../components/Status";
+import { useTask } from "../useTask";
+
+const LIMIT = 5;
+
+function Outcome({ annotation }: { annotation: Annotation }) {
+  const policy = annotation.policy;
+  if (!policy) return null;
+  if (policy.state === "held") return <p className="badge warn" data-testid="queue-state">Held: not sure enough, nothing written to the store</p>;
+  const written = [policy.category, ...policy.tags].filter(Boolean).join(", ");
+  return (
+    <p className="badge ok" data-testid="queue-state">
+      Applied{policy.level === "group" ? " (its group)" : ""}: {written}
+    </p>
+  );
+}
+
+function QueueItem({ annotation, taxonomy, onReviewed }: { annotation: Annotation; taxonomy: Taxonomy; onReviewed: () => void }) {
+  const [correction, setCorrection] = useState<ReviewIn>(() => initialCorrection(annotation, taxonomy));
+  const [problem, setProblem] = useState<string | null>(null);
+  const save = useTask(
+    useCallback(
+      async (value: ReviewIn) => {
+        await annotations.review(annotation.id, value);
+        onReviewed();
+      },
+      [annotation.id, onReviewed],
+    ),
+  );
+  const submit = () => {
+    const found = correctionProblem(correction);
+    setProblem(found);
+    if (!found) save.run(correction);
+  };
+  return (
+    <article className="card review" data-testid="queue-item" aria-labelledby={`queue-${annotation.id}`}>
+      <div className="review-photo">
+        <img src={annotation.image.url} alt="The store product's photo" loading="lazy" />
+      </div>
+      <div>
+        <h2 id={`queue-${annotation.id}`}>Store product {annotation.source.product_id}</h2>
+        <p className="muted">Annotated {new Date(annotation.created).toLocaleString()}</p>
+        <Outcome annotation={annotation} />
+        <Predictions annotation={annotation} taxonomy={taxonomy} value={correction} onChange={setCorrection} />
+        <ErrorMessage error={problem ?? save.error} />
+        <div className="button-row">
+          <button type="button" className="primary" onClick={submit} disabled={save.busy}>
+            {save.busy ? "Saving…" : "Save and write to the store"}
+          </button>
+        </div>
+      </div>
+    </article>
+  );
+}
+
+export function QueuePage() {
+  const [offset, setOffset] = useState(0);
+  const [page, setPage] = useState<Page<Annotation> | null>(null);
+  const [taxonomy, setTaxonomy] = useState<Taxonomy | null>(null);
+  const [written, setWritten] = useState(0);
+  const load = useTask(
+    useCallback(async (from: number) => {
+      const [found, labels] = await Promise.all([annotations.queue(from, LIMIT), fetchTaxonomy()]);
+      setPage(found);
+      setTaxonomy(labels);
+    }, []),
+  );
+  const { run } = load;
+  useEffect(() => {
+    run(offset);
+  }, [offset, run]);
+  const reviewed = useCallback(() => {
+    setWritten((count) => count + 1);
+    run(offset);
+  }, [offset, run]);
+  return (
+    <section>
+      <h1 tabIndex={-1}>Review queue</h1>
+      <p className="lead">Store products waiting for a person: the held ones first. A saved correction is written to the store.</p>
+      {written > 0 && <Notice>{written === 1 ? "1 correction" : `${written} corrections`} sent to the store.</Notice>}
+      <ErrorMessage error={load.error} />
+      {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun="products" />}
+      {load.busy && !page && <Spinner label="Loading the queue…" />}
+      {page && !page.items.length && <Empty>Nothing waits for a review.</Empty>}
+      {page && taxonomy && page.items.map((annotation) => <QueueItem key={annotation.id} annotation={annotation} taxonomy={taxonomy} onReviewed={reviewed} />)}
+    </section>
+  );
+}
