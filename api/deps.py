@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Awaitable, Callable
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.clients.inference import InferenceClient
@@ -55,6 +55,11 @@ async def _catalogues(request: Request) -> Catalogues:
 async def _images(request: Request) -> ImageFiles:
     return services_of(request).images
 
+
+# A list's position: past any shop's real size, and far inside the database's 64-bit integers (an offset of 2^63 once
+# reached MongoDB and answered 500).
+MAX_OFFSET = 10_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="how many items to skip (at most 10,000,000)")]
 
 Svc = Annotated[Services, Depends(_services)]
 Config = Annotated[Settings, Depends(_settings)]

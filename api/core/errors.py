@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
+MULTIPART_HEADER_LIMIT = 4096 + 128  # python-multipart's longest header line in a part
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
           408: "timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
@@ -61,7 +62,12 @@ def _validation_message(error: RequestValidationError) -> str:
     problems = []
     for item in error.errors():
         where = _location(tuple(item.get("loc", ())))
-        if item.get("type") == "extra_forbidden":
+        if item.get("type") == "json_invalid":
+            position = item.get("loc", ("body", "?"))[-1]
+            reason = (item.get("ctx") or {}).get("error", "not JSON")
+            problems.append(f"the body is not valid JSON: {reason} at character {position} (send a JSON object, "
+                            f"e.g. {{\"name\": \"value\"}}, with Content-Type: application/json)")
+        elif item.get("type") == "extra_forbidden":
             problems.append(f"unknown field '{where}' (remove it; see the schema in /api/v1/docs)")
         elif item.get("type") == "missing":
             problems.append(f"'{where}' is required")
@@ -112,7 +118,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        if exc.status_code == 404 and message == "Not Found":
+        if exc.status_code == 400 and message == "Invalid multipart data.":  # what Starlette says for any parse error
+            message = (f"the multipart/form-data body could not be read: a part's header line is over "
+                       f"{MULTIPART_HEADER_LIMIT} bytes (a very long file name?) or the body is malformed; send the "
+                       "photo as the form field 'file' with a file name under 255 characters")
+        elif exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}; the API is documented at /api/v1/docs"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
@@ -121,5 +131,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body(500, "internal error; it has been logged", "internal"), status_code=500)
+        # Closed after the answer, and said so: a client reusing a connection the server drops would get a reset.
+        return JSONResponse(error_body(500, "internal error; it has been logged", "internal"), status_code=500,
+                            headers={"Connection": "close"})
 

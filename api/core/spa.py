@@ -19,6 +19,8 @@ def mount_console(app: FastAPI, dist: Path, api_prefix: str) -> None:
     async def console(path: str) -> FileResponse:
         if path.startswith(api_prefix.strip("/")):
             raise ApiError(404, f"no route /{path}; the API is documented at {api_prefix}/docs")
+        if any(ord(character) < 32 or ord(character) == 127 for character in path):
+            raise ApiError(404, "no page at a path holding a control character (such as %00)")
         candidate = (root / path).resolve()
         # resolve() then is_relative_to: "../" in the path cannot step outside dist/.
         if path and candidate.is_relative_to(root) and candidate.is_file():

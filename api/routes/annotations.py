@@ -10,7 +10,7 @@ from api.domain.annotations import Submitted, annotate
 from api.domain.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, images, reviews
-from api.deps import Account, Config, CurrentAccount, Db, Files, Svc, owned, services_of
+from api.deps import Account, Config, CurrentAccount, Db, Files, Offset, Svc, owned, services_of
 from api.domain.errors import DomainError
 from api.services import Services
 from api.intake.sources import CROP_HELP, fetch, parse_crops, read_upload
@@ -108,7 +108,7 @@ async def annotate_batch_url(body: ImageUrlBatchIn, account: CurrentAccount, ser
 
 
 @router.get("", response_model=Page[AnnotationOut])
-async def list_annotations(account: CurrentAccount, db: Db, settings: Config, offset: int = Query(0, ge=0),
+async def list_annotations(account: CurrentAccount, db: Db, settings: Config, offset: Offset = 0,
                            limit: int = Query(20, ge=1, le=100),
                            reviewed: bool | None = Query(None, description="only reviewed (true) or unreviewed (false)")
                            ) -> Page[AnnotationOut]:

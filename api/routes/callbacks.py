@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from api.domain.callbacks import forget_targets
 from api.core.errors import ApiError, not_found
 from api.data import callbacks, jobs
-from api.deps import CurrentAccount, Db, Svc, checked_url
+from api.deps import CurrentAccount, Db, Offset, Svc, checked_url
 from api.schemas import CallbackCreated, CallbackIn, CallbackOut, DeliveryOut, Page
 
 router = APIRouter(prefix="/callbacks", tags=["callbacks"])
@@ -34,7 +34,7 @@ async def register(body: CallbackIn, account: CurrentAccount, services: Svc) -> 
 
 
 @router.get("", response_model=Page[CallbackOut])
-async def list_callbacks(account: CurrentAccount, db: Db, offset: int = Query(0, ge=0),
+async def list_callbacks(account: CurrentAccount, db: Db, offset: Offset = 0,
                          limit: int = Query(50, ge=1, le=200)) -> Page[CallbackOut]:
     found, total = await callbacks.list_for(db, account.id, offset, limit)
     return Page[CallbackOut](items=[_out(c) for c in found], total=total, offset=offset, limit=limit)
@@ -49,7 +49,7 @@ async def get_callback(callback_id: str, account: CurrentAccount, db: Db) -> Cal
 
 
 @router.get("/{callback_id}/deliveries", response_model=Page[DeliveryOut])
-async def list_deliveries(callback_id: str, account: CurrentAccount, db: Db, offset: int = Query(0, ge=0),
+async def list_deliveries(callback_id: str, account: CurrentAccount, db: Db, offset: Offset = 0,
                           limit: int = Query(50, ge=1, le=200)) -> Page[DeliveryOut]:
     if await callbacks.get(db, account.id, callback_id) is None:
         raise not_found("callback", callback_id)

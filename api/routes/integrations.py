@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.core.errors import ApiError, not_found
 from api.data import integrations, jobs
-from api.deps import CurrentAccount, Db, Svc, checked_url, services_of
+from api.deps import CurrentAccount, Db, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import ensure_webhooks, remove_webhooks
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy
 from api.integrations.woo_client import StoreError, WooClient
@@ -77,7 +77,7 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
 
 
 @router.get("", response_model=Page[IntegrationOut])
-async def list_integrations(request: Request, account: CurrentAccount, db: Db, offset: int = Query(0, ge=0),
+async def list_integrations(request: Request, account: CurrentAccount, db: Db, offset: Offset = 0,
                             limit: int = Query(50, ge=1, le=200)) -> Page[IntegrationOut]:
     found, total = await integrations.list_for(db, account.id, offset, limit)
     items = [_out(request, doc, await jobs.counts(db, doc["_id"])) for doc in found]
@@ -127,7 +127,7 @@ async def set_policy(integration_id: str, body: TaggingPolicy, account: CurrentA
 
 
 @router.get("/{integration_id}/deliveries", response_model=Page[DeliveryOut])
-async def list_deliveries(integration_id: str, account: CurrentAccount, db: Db, offset: int = Query(0, ge=0),
+async def list_deliveries(integration_id: str, account: CurrentAccount, db: Db, offset: Offset = 0,
                           limit: int = Query(50, ge=1, le=200)) -> Page[DeliveryOut]:
     """Webhook deliveries received, newest first, each with the job it started or joined and that job's steps."""
     await _owned(db, account, integration_id)
@@ -145,7 +145,7 @@ async def list_deliveries(integration_id: str, account: CurrentAccount, db: Db, 
 @router.get("/{integration_id}/jobs", response_model=Page[JobOut])
 async def list_jobs(integration_id: str, account: CurrentAccount, db: Db,
                     state: Annotated[str | None, Query(pattern="^(queued|running|done|dead|superseded)$")] = None,
-                    offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=200)) -> Page[JobOut]:
+                    offset: Offset = 0, limit: int = Query(50, ge=1, le=200)) -> Page[JobOut]:
     await _owned(db, account, integration_id)
     found, total = await jobs.list_for(db, account.id, integration_id, offset, limit, state)
     steps = await jobs.steps(db, [j["_id"] for j in found])

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from api.core.errors import not_found
 from api.core.security import new_api_key
 from api.data import keys
-from api.deps import CurrentAccount, Db, services_of
+from api.deps import CurrentAccount, Db, Offset, services_of
 from api.schemas import KeyCreated, KeyIn, KeyOut, Page
 from api.presenters import key_out
 
@@ -22,7 +22,7 @@ async def create_key(body: KeyIn, account: CurrentAccount, db: Db) -> KeyCreated
 
 
 @router.get("", response_model=Page[KeyOut])
-async def list_keys(account: CurrentAccount, db: Db, offset: int = Query(0, ge=0),
+async def list_keys(account: CurrentAccount, db: Db, offset: Offset = 0,
                     limit: int = Query(50, ge=1, le=200)) -> Page[KeyOut]:
     found, total = await keys.list_for(db, account.id, offset, limit)
     return Page[KeyOut](items=[key_out(k) for k in found], total=total, offset=offset, limit=limit)

@@ -12,7 +12,7 @@ from api.domain.catalogue import create_product, delete_product, replace_images
 from api.core.errors import ApiError, not_found
 from api.domain.errors import DomainError, SkuTaken
 from api.data import products
-from api.deps import Config, CurrentAccount, Db, Files, Indexes, Models, owned, services_of
+from api.deps import Config, CurrentAccount, Db, Files, Indexes, Models, Offset, owned, services_of
 from api.intake.sources import from_uploads, from_urls
 from api.schemas import (
     PHOTO_ERRORS, PRODUCT_NOT_FOUND, SKU_TAKEN, URL_ERRORS, ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields,
@@ -75,7 +75,7 @@ async def import_products(body: ProductImportIn, request: Request, account: Curr
 
 
 @router.get("", response_model=Page[ProductOut])
-async def list_products(account: CurrentAccount, db: Db, settings: Config, offset: int = Query(0, ge=0),
+async def list_products(account: CurrentAccount, db: Db, settings: Config, offset: Offset = 0,
                         limit: int = Query(20, ge=1, le=100)) -> Page[ProductOut]:
     found, total = await products.list_for(db, account.id, offset, limit)
     return Page[ProductOut](items=[product_out(settings, p) for p in found], total=total, offset=offset, limit=limit)

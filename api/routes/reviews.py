@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from api.domain.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, jobs, reviews
-from api.deps import Config, CurrentAccount, Db, Files, owned, services_of
+from api.deps import Config, CurrentAccount, Db, Files, Offset, owned, services_of
 from api.domain.export import export_reviewed
 from api.presenters import annotation_out, review_out
 from api.schemas import AnnotationOut, Page, ReviewIn, ReviewOut
@@ -66,7 +66,7 @@ async def review_annotation(body: ReviewIn, annotation: OwnedAnnotation, request
 
 
 @router.get("/reviews/queue", response_model=Page[AnnotationOut])
-async def review_queue(account: CurrentAccount, db: Db, settings: Config, offset: int = Query(0, ge=0),
+async def review_queue(account: CurrentAccount, db: Db, settings: Config, offset: Offset = 0,
                        limit: int = Query(20, ge=1, le=100)) -> Page[AnnotationOut]:
     """Store products annotated by an integration and not reviewed yet: those held by the tagging policy (nothing
     was written) first, then those applied; newest first in each. A review is written to the store."""
@@ -76,7 +76,7 @@ async def review_queue(account: CurrentAccount, db: Db, settings: Config, offset
 
 
 @router.get("/reviews", response_model=Page[ReviewOut])
-async def list_reviews(account: CurrentAccount, db: Db, offset: int = Query(0, ge=0), limit: int = Query(20, ge=1, le=100),
+async def list_reviews(account: CurrentAccount, db: Db, offset: Offset = 0, limit: int = Query(20, ge=1, le=100),
                        annotation_id: str | None = Query(None, description="only the reviews of this annotation")
                        ) -> Page[ReviewOut]:
     found, total = await reviews.list_for(db, account.id, offset, limit, annotation_id)

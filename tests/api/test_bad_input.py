@@ -222,3 +222,39 @@ def test_a_body_in_another_media_type_than_the_route_reads(small_limits, photos,
     _error(client.post("/api/v1/annotations", headers=shop.headers, files={"image": ("a.jpg", photos[0])}),
            422, "'file' is required")
     _nothing_stored(mongo_server.uri, settings)
+
+
+def test_what_an_outside_probe_found_answers_4xx_saying_what_was_wrong(client):
+    """Each case answered 500 or a message nobody could act on before (the black-box probe of every route)."""
+    shop = create_shop(client)
+    for route in ("/api/v1/annotations", "/api/v1/keys", "/api/v1/reviews", "/api/v1/products", "/api/v1/callbacks",
+                  "/api/v1/integrations", "/api/v1/reviews/queue"):
+        for offset in (2**63, 2**64, 10_000_001):  # past the database's 64-bit integers, and past the bound
+            _error(client.get(route, params={"offset": offset}, headers=shop.session), 422, "offset", "10000000")
+        assert client.get(route, params={"offset": 10_000_000}, headers=shop.session).status_code == 200
+    malformed = client.post("/api/v1/keys", headers=shop.session | {"Content-Type": "application/json"},
+                            content=b'{"name": "x",,}')
+    _error(malformed, 422, "not valid JSON", "at character 13")
+    long_name = client.post("/api/v1/annotations", headers=shop.headers,
+                            files={"file": ("a" * 5000 + ".jpg", b"\xff\xd8 not really a photo")})
+    assert long_name.status_code == 400  # refused by the form parser, before the route: no route-specific code
+    assert "header line is over 4224 bytes" in long_name.json()["error"]["message"]
+
+
+def test_a_console_path_with_a_control_character_is_a_404_and_a_500_closes_its_connection(settings, tmp_path):
+    web_dist = tmp_path / "dist"
+    web_dist.mkdir()
+    (web_dist / "index.html").write_text("<!doctype html><title>console</title>")
+    with TestClient(create_app(settings.model_copy(update={"web_dist": web_dist}))) as console:
+        _error(console.get("/%00/etc/passwd"), 404, "control character")
+        assert console.get("/annotate").status_code == 200  # the console itself still served
+    broken = create_app(settings.model_copy(update={"web_dist": tmp_path / "no-console"}))  # no catch-all route
+
+    @broken.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(broken, raise_server_exceptions=False) as client:
+        answer = client.get("/boom")
+        assert answer.status_code == 500 and answer.headers["connection"] == "close"
+        assert answer.json()["error"]["code"] == "internal"
