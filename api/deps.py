@@ -9,6 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from api.clients.inference import InferenceClient
 from api.core.errors import ApiError, domain_status, not_found
+from api.core.guessing import retry_after
 from api.core.security import API_KEY_PREFIX, SESSION_PREFIX, token_hash
 from api.core.settings import Settings
 from api.data import accounts, keys, sessions
@@ -110,11 +111,16 @@ async def _authenticate(
     services = services_of(request)
     db = services.db
     session_hash = None
+    guessing = f"address:{client_address(request)}"
+    if x_api_key or authorization:
+        if wait := services.memory.guesses.wait(guessing):
+            raise too_many_guesses(wait)
     if x_api_key:
         if not x_api_key.startswith(API_KEY_PREFIX):
             raise ApiError(401, f"the X-API-Key header does not hold an API key ({_AUTH_HELP})")
         key = await _key(services, token_hash(x_api_key))
         if key is None:
+            services.memory.guesses.failed(guessing)
             raise ApiError(401, "the API key is unknown or revoked: create a new one in the console under Keys")
         account_id, credential, bucket = key["account"], f"key:{key['prefix']}", key["key_id"]
     elif authorization:
@@ -124,6 +130,7 @@ async def _authenticate(
         session_hash = token_hash(token)
         account_id = await sessions.account_for(db, session_hash)
         if account_id is None:
+            services.memory.guesses.failed(guessing)
             raise ApiError(401, "the session has expired or was logged out: log in again")
         credential, bucket = "session", session_hash
     else:
@@ -165,6 +172,16 @@ def owned(kind: str, fetch: Callable[[AsyncDatabase, str, str], Awaitable[dict |
         return found
 
     return Depends(load)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server saw it (behind a proxy, uvicorn's --proxy-headers puts the client's here)."""
+    return request.client.host if request.client else "unknown"
+
+
+def too_many_guesses(wait_s: float) -> ApiError:
+    return ApiError(429, f"too many failed attempts with wrong credentials from this address; try again in "
+                         f"{retry_after(wait_s)} s", "too_many_guesses", headers={"Retry-After": retry_after(wait_s)})
 
 
 async def checked_url(services: Services, url: str, field: str | None = None) -> None:

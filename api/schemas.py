@@ -74,6 +74,8 @@ URL_ERRORS = (
 )
 SKU_TAKEN = (409, "sku_taken", "this shop already has a product with SKU 'TEE-NAVY-M': update that one instead")
 EMAIL_TAKEN = (409, "email_taken", "an account with the e-mail 'owner@shop.example' already exists: log in instead")
+TOO_MANY_GUESSES = (429, "too_many_guesses", "too many failed attempts with wrong credentials from this address; try "
+                                             "again in 8 s")
 PRODUCT_NOT_FOUND = (404, "product_not_found", "no product with id '6650c3f2a1b4c5d6e7f80912' in this shop")
 DEMO_NOT_BUILT = (503, "demo_not_built", "this server has no demo gallery yet: the run command builds it in the "
                                           "background on its first start (about a minute), or build it with python -m "

@@ -16,6 +16,7 @@ from typing import AsyncIterator
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.clients.inference import InferenceClient
+from api.core.guessing import GuessThrottle
 from api.core.ratelimit import RateLimiter
 from api.core.remembered import Remembered
 from api.core.settings import Settings
@@ -49,6 +50,7 @@ class Memory:
     callback_targets: Remembered[str, list[dict]] = field(default_factory=lambda: Remembered(TARGETS_CACHE_S))
     # (shop, embedder digest) pairs whose stored vectors this process has had checked (api/domain/reembedder.py)
     reembed_checked: set[tuple[str, str]] = field(default_factory=set)
+    guesses: GuessThrottle = field(default_factory=GuessThrottle)  # failed credentials (api/core/guessing.py)
 
 
 @dataclass(frozen=True)

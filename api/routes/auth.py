@@ -1,13 +1,13 @@
 """Sign up, log in, log out, and who am I: the console's session lifecycle."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from api.core.errors import ApiError
 from api.core.security import hash_password, new_session_token, verify_password
 from api.data import accounts, sessions
-from api.deps import Config, CurrentAccount, Db
-from api.schemas import EMAIL_TAKEN, AccountOut, LoginIn, SessionOut, SignupIn, error_responses
+from api.deps import Config, CurrentAccount, Db, Svc, client_address, too_many_guesses
+from api.schemas import EMAIL_TAKEN, TOO_MANY_GUESSES, AccountOut, LoginIn, SessionOut, SignupIn, error_responses
 from api.presenters import account_out
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -28,13 +28,22 @@ async def signup(body: SignupIn, db: Db, settings: Config) -> SessionOut:
     return await _open_session(db, settings, account)
 
 
-@router.post("/login", response_model=SessionOut)
-async def login(body: LoginIn, db: Db, settings: Config) -> SessionOut:
-    account = await accounts.by_email(db, body.email)
+@router.post("/login", response_model=SessionOut, responses=error_responses(TOO_MANY_GUESSES))
+async def login(body: LoginIn, request: Request, services: Svc) -> SessionOut:
+    """Log in. Repeated wrong passwords from one address make it wait longer and longer (429 with Retry-After);
+    another address, the owner's, is not slowed by them."""
+    address = client_address(request)
+    keys = (f"address:{address}", f"login:{body.email.lower()}@{address}")
+    guesses = services.memory.guesses
+    if wait := guesses.wait(*keys):
+        raise too_many_guesses(wait)
+    account = await accounts.by_email(services.db, body.email)
     # verify_password hashes even when the account is missing, so timing does not tell which e-mails exist.
     if not verify_password(body.password, account["password_hash"] if account else None) or account is None:
+        guesses.failed(*keys)
         raise ApiError(401, "wrong e-mail or password", "bad_credentials")
-    return await _open_session(db, settings, account)
+    guesses.succeeded(keys[1])
+    return await _open_session(services.db, services.settings, account)
 
 
 @router.post("/logout", status_code=204)

@@ -66,3 +66,33 @@ def test_signup_validation_names_the_field(client):
     extra = client.post("/api/v1/auth/signup",
                         json={"email": "a@b.example", "password": "long enough password", "shop_name": "x", "admin": True})
     assert extra.status_code == 422 and "unknown field 'admin'" in extra.json()["error"]["message"]
+
+
+def test_guessing_is_slowed_with_retry_after_and_the_owner_elsewhere_still_logs_in(client):
+    from fastapi.testclient import TestClient
+
+    shop = create_shop(client)
+    wrong = {"email": shop.email, "password": "not the password"}
+    answers = [client.post("/api/v1/auth/login", json=wrong) for _ in range(8)]
+    assert [a.status_code for a in answers[:6]] == [401] * 6  # the first few mistakes cost nothing
+    assert {a.status_code for a in answers[6:]} == {429}
+    limited = answers[-1]
+    assert limited.json()["error"]["code"] == "too_many_guesses" and int(limited.headers["Retry-After"]) >= 1
+    # Even the right password waits from the guessing address: the attacker learns nothing by trying it.
+    right = {"email": shop.email, "password": "a long enough password"}
+    assert client.post("/api/v1/auth/login", json=right).status_code == 429
+    # The owner, from their own address, is not kept out.
+    with TestClient(client.app, client=("198.51.100.7", 50000)) as owner:
+        assert owner.post("/api/v1/auth/login", json=right).status_code == 200
+        assert owner.get("/api/v1/auth/me", headers=shop.headers).status_code == 200
+
+
+def test_unknown_api_keys_from_one_address_are_slowed(client):
+    from fastapi.testclient import TestClient
+
+    shop = create_shop(client)
+    statuses = [client.get("/api/v1/auth/me", headers={"X-API-Key": f"ki_unknown{i:030d}"}).status_code
+                for i in range(12)]
+    assert statuses[:6] == [401] * 6 and set(statuses[6:]) == {429}
+    with TestClient(client.app, client=("198.51.100.8", 50000)) as elsewhere:  # a real key elsewhere still works
+        assert elsewhere.get("/api/v1/auth/me", headers=shop.headers).status_code == 200

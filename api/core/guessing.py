@@ -1,0 +1,51 @@
+"""Throttled guessing of credentials (OWASP's authentication guidance): growing delays, never a lock-out.
+
+Failed attempts are counted per key for FORGET_S: a client address, and an account *as tried from* an address.
+The first FREE failures cost nothing; each one after that makes the key wait twice as long before its next try
+(1 s, 2 s, 4 s, … at most CAP_S), answered 429 with Retry-After. Keying an account by the address that guesses
+means an attacker elsewhere cannot keep the real owner out: the owner's own address has its own count. A success
+clears the account's count from that address.
+
+Kept per process (a TTLCache, bounded): with several API replicas each counts what it sees, so an attacker spread
+over them gets a few more free tries per replica, never unthrottled ones.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+from cachetools import TTLCache
+
+FREE = 5
+BASE_S = 1.0
+CAP_S = 900.0
+FORGET_S = 3600.0
+MAX_KEYS = 100_000
+
+
+class GuessThrottle:
+    def __init__(self, *, free: int = FREE, base_s: float = BASE_S, cap_s: float = CAP_S, forget_s: float = FORGET_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.free, self.base_s, self.cap_s = free, base_s, cap_s
+        self._clock = clock
+        self._failures: TTLCache[str, tuple[int, float]] = TTLCache(MAX_KEYS, forget_s, timer=clock)  # key -> (n, until)
+
+    def wait(self, *keys: str) -> float:
+        """Seconds before any of `keys` may try again (0: now)."""
+        moment = self._clock()
+        return max([0.0] + [until - moment for _, until in filter(None, map(self._failures.get, keys))])
+
+    def failed(self, *keys: str) -> None:
+        moment = self._clock()
+        for key in keys:
+            count = self._failures.get(key, (0, 0.0))[0] + 1
+            delay = 0.0 if count <= self.free else min(self.cap_s, self.base_s * 2 ** (count - self.free - 1))
+            self._failures[key] = (count, moment + delay)
+
+    def succeeded(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+
+def retry_after(wait_s: float) -> str:
+    return str(max(1, math.ceil(wait_s)))
