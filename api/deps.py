@@ -1,10 +1,11 @@
 """Typed dependencies: a route's signature says what it needs (`account: CurrentAccount, db: Db`)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Awaitable, Callable
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.clients.inference import InferenceClient
@@ -61,6 +62,12 @@ async def _images(request: Request) -> ImageFiles:
 # reached MongoDB and answered 500).
 MAX_OFFSET = 10_000_000
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="how many items to skip (at most 10,000,000)")]
+
+# Every id the API gives out is 24 lowercase hexadecimal characters (api/core/security.py, new_id); one in any other
+# form names nothing, and is refused before a database (nx-27017 matches ids whatever their case) could say otherwise.
+ID_PATTERN = r"^[0-9a-f]{24}$"
+ID_HELP = "an id as the API gives them: 24 lowercase hexadecimal characters"
+Id = Annotated[str, Path(pattern=ID_PATTERN, description=ID_HELP, examples=["6650c3f2a1b4c5d6e7f80912"])]
 
 Svc = Annotated[Services, Depends(_services)]
 Config = Annotated[Settings, Depends(_settings)]
@@ -166,6 +173,8 @@ def owned(kind: str, fetch: Callable[[AsyncDatabase, str, str], Awaitable[dict |
 
     async def load(request: Request, account: CurrentAccount, db: Db) -> dict:
         object_id = request.path_params[param]
+        if not re.fullmatch(ID_PATTERN, object_id):
+            raise ApiError(422, f"'{param}' must be {ID_HELP}; got {object_id[:40]!r}")
         found = await fetch(db, account.id, object_id)
         if found is None:
             raise not_found(kind, object_id)

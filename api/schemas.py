@@ -4,9 +4,36 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+# Characters a shop's text may not carry: C0 and C1 controls (NUL, ESC, CR, LF, …) and the bidirectional overrides that
+# make a title read differently from what it holds (U+202A–U+202E, U+2066–U+2069).
+_FORBIDDEN = {*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+
+def _plain(value: str) -> str:
+    for position, character in enumerate(value):
+        if ord(character) in _FORBIDDEN:
+            raise ValueError(f"holds the control character U+{ord(character):04X} at position {position}: remove it")
+    return value
+
+
+def _metadata_key(value: str) -> str:
+    if value.startswith("$") or "." in value:
+        raise ValueError(f"{value[:40]!r} may not start with '$' or hold '.' (MongoDB reads those as operators and "
+                         "paths): use letters, digits, '-' or '_'")
+    return _plain(value)
+
+
+# One line of a shop's text: no control characters (refused, not stripped, so nothing is stored other than sent).
+Text = Annotated[str, AfterValidator(_plain)]
+MAX_METADATA_KEYS = 50
+Metadata = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_metadata_key)],
+         Annotated[str, Field(max_length=1000), AfterValidator(_plain)]],
+    Field(max_length=MAX_METADATA_KEYS, description="at most 50 entries; keys of 1-64 characters without '$' or '.', "
+                                                    "values of at most 1,000; no control characters")]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["owner@shop.example"])]
 HttpUrl = Annotated[str, Field(pattern=r"^https?://", max_length=2048, examples=["https://shop.example/img/tee.jpg"])]
 
@@ -106,7 +133,7 @@ class Page(Response, Generic[T]):
 class SignupIn(Request):
     email: Email
     password: str = Field(min_length=10, max_length=256, examples=["correct horse battery"])
-    shop_name: str = Field(min_length=1, max_length=120, examples=["Tee Shop"])
+    shop_name: Text = Field(min_length=1, max_length=120, examples=["Tee Shop"])
 
 
 class LoginIn(Request):
@@ -128,7 +155,7 @@ class SessionOut(Response):
 
 
 class KeyIn(Request):
-    name: str = Field(min_length=1, max_length=80, examples=["catalogue sync script"])
+    name: Text = Field(min_length=1, max_length=80, examples=["catalogue sync script"])
 
 
 class KeyOut(Response):
@@ -249,10 +276,10 @@ class BatchOut(Response):
 
 # --- catalogue and similar items ----------------------------------------------------------------------------
 class ProductFields(Request):
-    title: str = Field(min_length=1, max_length=300, examples=["Navy crew-neck tee"])
-    sku: str | None = Field(None, min_length=1, max_length=100, examples=["TEE-NAVY-M"])
+    title: Text = Field(min_length=1, max_length=300, examples=["Navy crew-neck tee"])
+    sku: Text | None = Field(None, min_length=1, max_length=100, examples=["TEE-NAVY-M"])
     url: HttpUrl | None = Field(None, description="the product's page in the shop")
-    metadata: dict[str, str] = Field(default_factory=dict, examples=[{"brand": "Acme"}])
+    metadata: Metadata = Field(default_factory=dict, examples=[{"brand": "Acme"}])
 
 
 class ProductIn(ProductFields):
@@ -260,10 +287,10 @@ class ProductIn(ProductFields):
 
 
 class ProductPatch(Request):
-    title: str | None = Field(None, min_length=1, max_length=300)
-    sku: str | None = Field(None, min_length=1, max_length=100)
+    title: Text | None = Field(None, min_length=1, max_length=300)
+    sku: Text | None = Field(None, min_length=1, max_length=100)
     url: HttpUrl | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Metadata | None = None
     image_urls: list[HttpUrl] | None = Field(None, min_length=1, max_length=8, description="replaces every image")
 
 

@@ -67,6 +67,9 @@ def _validation_message(error: RequestValidationError) -> str:
             reason = (item.get("ctx") or {}).get("error", "not JSON")
             problems.append(f"the body is not valid JSON: {reason} at character {position} (send a JSON object, "
                             f"e.g. {{\"name\": \"value\"}}, with Content-Type: application/json)")
+        elif item.get("type") == "string_pattern_mismatch" and item.get("loc", ("",))[0] == "path":
+            problems.append(f"'{item['loc'][-1]}' must be an id as the API gives them: 24 lowercase hexadecimal "
+                            f"characters; got {str(item.get('input'))[:40]!r}")
         elif item.get("type") == "extra_forbidden":
             problems.append(f"unknown field '{where}' (remove it; see the schema in /api/v1/docs)")
         elif item.get("type") == "missing":

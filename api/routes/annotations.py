@@ -10,7 +10,7 @@ from api.domain.annotations import Submitted, annotate
 from api.domain.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, images, reviews
-from api.deps import Account, Config, CurrentAccount, Db, Files, Offset, Svc, owned, services_of
+from api.deps import Account, Config, CurrentAccount, Db, Files, Id, Offset, Svc, owned, services_of
 from api.domain.errors import DomainError
 from api.services import Services
 from api.intake.sources import CROP_HELP, fetch, parse_crops, read_upload
@@ -122,7 +122,7 @@ async def get_annotation(annotation: OwnedAnnotation, settings: Config) -> Annot
 
 
 @router.delete("/{annotation_id}", status_code=204)
-async def delete_annotation(annotation_id: str, account: CurrentAccount, db: Db, files: Files) -> Response:
+async def delete_annotation(annotation_id: Id, account: CurrentAccount, db: Db, files: Files) -> Response:
     """Delete an annotation with its image and its reviews."""
     deleted = await annotations.delete(db, account.id, annotation_id)
     if deleted is None:

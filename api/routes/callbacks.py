@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from api.domain.callbacks import forget_targets
 from api.core.errors import ApiError, not_found
 from api.data import callbacks, jobs
-from api.deps import CurrentAccount, Db, Offset, Svc, checked_url
+from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url
 from api.schemas import CallbackCreated, CallbackIn, CallbackOut, DeliveryOut, Page
 
 router = APIRouter(prefix="/callbacks", tags=["callbacks"])
@@ -41,7 +41,7 @@ async def list_callbacks(account: CurrentAccount, db: Db, offset: Offset = 0,
 
 
 @router.get("/{callback_id}", response_model=CallbackOut)
-async def get_callback(callback_id: str, account: CurrentAccount, db: Db) -> CallbackOut:
+async def get_callback(callback_id: Id, account: CurrentAccount, db: Db) -> CallbackOut:
     found = await callbacks.get(db, account.id, callback_id)
     if found is None:
         raise not_found("callback", callback_id)
@@ -49,7 +49,7 @@ async def get_callback(callback_id: str, account: CurrentAccount, db: Db) -> Cal
 
 
 @router.get("/{callback_id}/deliveries", response_model=Page[DeliveryOut])
-async def list_deliveries(callback_id: str, account: CurrentAccount, db: Db, offset: Offset = 0,
+async def list_deliveries(callback_id: Id, account: CurrentAccount, db: Db, offset: Offset = 0,
                           limit: int = Query(50, ge=1, le=200)) -> Page[DeliveryOut]:
     if await callbacks.get(db, account.id, callback_id) is None:
         raise not_found("callback", callback_id)
@@ -59,7 +59,7 @@ async def list_deliveries(callback_id: str, account: CurrentAccount, db: Db, off
 
 
 @router.post("/{callback_id}/deliveries/{delivery_id}/retry", response_model=DeliveryOut)
-async def retry_delivery(callback_id: str, delivery_id: str, account: CurrentAccount, db: Db) -> DeliveryOut:
+async def retry_delivery(callback_id: Id, delivery_id: Id, account: CurrentAccount, db: Db) -> DeliveryOut:
     """Send a failed delivery again: its job goes back in the queue now, its attempts reset."""
     delivery = await callbacks.get_delivery(db, delivery_id)
     if delivery is None or delivery["account"] != account.id or delivery["callback_id"] != callback_id:
@@ -74,7 +74,7 @@ async def retry_delivery(callback_id: str, delivery_id: str, account: CurrentAcc
 
 
 @router.delete("/{callback_id}", status_code=204)
-async def delete_callback(callback_id: str, account: CurrentAccount, services: Svc) -> Response:
+async def delete_callback(callback_id: Id, account: CurrentAccount, services: Svc) -> Response:
     if not await callbacks.delete(services.db, account.id, callback_id):
         raise not_found("callback", callback_id)
     forget_targets(services, account.id)

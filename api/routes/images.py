@@ -6,14 +6,14 @@ from fastapi import APIRouter, Query, Response
 from api.core.errors import ApiError, not_found
 from api.core.security import image_signature_valid
 from api.data import images
-from api.deps import Config, Db, Files, OptionalAccount
+from api.deps import Config, Db, Files, Id, OptionalAccount
 
 router = APIRouter(prefix="/images", tags=["images"])
 
 
 @router.get("/{image_id}", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}, "description": "the image bytes as uploaded"}})
-async def get_image(image_id: str, db: Db, files: Files, settings: Config, account: OptionalAccount,
+async def get_image(image_id: Id, db: Db, files: Files, settings: Config, account: OptionalAccount,
                     expires: int | None = Query(None, description="from a signed URL"),
                     signature: str | None = Query(None, description="from a signed URL")) -> Response:
     """The image as uploaded. Image URLs in API answers carry `expires` and `signature`; without them, send credentials."""

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.core.errors import ApiError, not_found
 from api.data import integrations, jobs
-from api.deps import CurrentAccount, Db, Offset, Svc, checked_url, services_of
+from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import ensure_webhooks, remove_webhooks
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy
 from api.integrations.woo_client import StoreError, WooClient
@@ -85,13 +85,13 @@ async def list_integrations(request: Request, account: CurrentAccount, db: Db, o
 
 
 @router.get("/{integration_id}", response_model=IntegrationOut)
-async def get_integration(integration_id: str, request: Request, account: CurrentAccount, db: Db) -> IntegrationOut:
+async def get_integration(integration_id: Id, request: Request, account: CurrentAccount, db: Db) -> IntegrationOut:
     doc = await _owned(db, account, integration_id)
     return _out(request, doc, await jobs.counts(db, integration_id))
 
 
 @router.delete("/{integration_id}", status_code=204)
-async def delete_integration(integration_id: str, account: CurrentAccount, services: Svc) -> None:
+async def delete_integration(integration_id: Id, account: CurrentAccount, services: Svc) -> None:
     """Forget the store and its keys, deleting the service's webhooks in the store first (a webhook that could not
     be deleted is answered 404 from now on, and WooCommerce disables it)."""
     doc = await _owned(services.db, account, integration_id)
@@ -110,7 +110,7 @@ async def delete_integration(integration_id: str, account: CurrentAccount, servi
 
 
 @router.get("/{integration_id}/policy", response_model=PolicyOut)
-async def get_policy(integration_id: str, account: CurrentAccount, services: Svc) -> PolicyOut:
+async def get_policy(integration_id: Id, account: CurrentAccount, services: Svc) -> PolicyOut:
     """The store's tagging policy, and for each target precision what it bought on held-out photos."""
     doc = await _owned(services.db, account, integration_id)
     table = await served_policy(services.models)
@@ -119,7 +119,7 @@ async def get_policy(integration_id: str, account: CurrentAccount, services: Svc
 
 
 @router.put("/{integration_id}/policy", response_model=PolicyOut)
-async def set_policy(integration_id: str, body: TaggingPolicy, account: CurrentAccount, services: Svc) -> PolicyOut:
+async def set_policy(integration_id: Id, body: TaggingPolicy, account: CurrentAccount, services: Svc) -> PolicyOut:
     """Set the store's tagging policy; it applies to the products annotated from now on."""
     await _owned(services.db, account, integration_id)
     await integrations.set_policy(services.db, account.id, integration_id, body.model_dump())
@@ -127,7 +127,7 @@ async def set_policy(integration_id: str, body: TaggingPolicy, account: CurrentA
 
 
 @router.get("/{integration_id}/deliveries", response_model=Page[DeliveryOut])
-async def list_deliveries(integration_id: str, account: CurrentAccount, db: Db, offset: Offset = 0,
+async def list_deliveries(integration_id: Id, account: CurrentAccount, db: Db, offset: Offset = 0,
                           limit: int = Query(50, ge=1, le=200)) -> Page[DeliveryOut]:
     """Webhook deliveries received, newest first, each with the job it started or joined and that job's steps."""
     await _owned(db, account, integration_id)
@@ -143,7 +143,7 @@ async def list_deliveries(integration_id: str, account: CurrentAccount, db: Db, 
 
 
 @router.get("/{integration_id}/jobs", response_model=Page[JobOut])
-async def list_jobs(integration_id: str, account: CurrentAccount, db: Db,
+async def list_jobs(integration_id: Id, account: CurrentAccount, db: Db,
                     state: Annotated[str | None, Query(pattern="^(queued|running|done|dead|superseded)$")] = None,
                     offset: Offset = 0, limit: int = Query(50, ge=1, le=200)) -> Page[JobOut]:
     await _owned(db, account, integration_id)
@@ -153,7 +153,7 @@ async def list_jobs(integration_id: str, account: CurrentAccount, db: Db,
 
 
 @router.post("/{integration_id}/jobs/{job_id}/retry", response_model=JobOut)
-async def retry_job(integration_id: str, job_id: str, account: CurrentAccount, db: Db) -> JobOut:
+async def retry_job(integration_id: Id, job_id: Id, account: CurrentAccount, db: Db) -> JobOut:
     """Put a dead (or finished) job back in the queue now, its attempts reset."""
     await _owned(db, account, integration_id)
     job = await jobs.get(db, account.id, job_id)
@@ -166,7 +166,7 @@ async def retry_job(integration_id: str, job_id: str, account: CurrentAccount, d
 
 
 @router.post("/{integration_id}/sync", status_code=202, response_model=SyncOut)
-async def sync(integration_id: str, account: CurrentAccount, db: Db) -> SyncOut:
+async def sync(integration_id: Id, account: CurrentAccount, db: Db) -> SyncOut:
     """Ask the worker to list the store's products changed since the last sync and annotate those not yet
     annotated: what WooCommerce dropped (it does not retry a failed delivery, and disables a webhook after
     5 failures in a row) is caught up this way."""

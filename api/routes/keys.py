@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from api.core.errors import not_found
 from api.core.security import new_api_key
 from api.data import keys
-from api.deps import CurrentAccount, Db, Offset, services_of
+from api.deps import CurrentAccount, Db, Id, Offset, services_of
 from api.schemas import KeyCreated, KeyIn, KeyOut, Page
 from api.presenters import key_out
 
@@ -29,7 +29,7 @@ async def list_keys(account: CurrentAccount, db: Db, offset: Offset = 0,
 
 
 @router.get("/{key_id}", response_model=KeyOut)
-async def get_key(key_id: str, account: CurrentAccount, db: Db) -> KeyOut:
+async def get_key(key_id: Id, account: CurrentAccount, db: Db) -> KeyOut:
     key = await keys.get(db, account.id, key_id)
     if key is None:
         raise not_found("key", key_id)
@@ -37,7 +37,7 @@ async def get_key(key_id: str, account: CurrentAccount, db: Db) -> KeyOut:
 
 
 @router.delete("/{key_id}", response_model=KeyOut)
-async def revoke_key(key_id: str, request: Request, account: CurrentAccount, db: Db) -> KeyOut:
+async def revoke_key(key_id: Id, request: Request, account: CurrentAccount, db: Db) -> KeyOut:
     """Revoke a key at once; it stays listed with its revocation time."""
     key = await keys.revoke(db, account.id, key_id)
     services_of(request).memory.keys.clear()  # revocations are rare: forgetting every remembered key is simplest

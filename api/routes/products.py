@@ -12,7 +12,7 @@ from api.domain.catalogue import create_product, delete_product, replace_images
 from api.core.errors import ApiError, not_found
 from api.domain.errors import DomainError, SkuTaken
 from api.data import products
-from api.deps import Config, CurrentAccount, Db, Files, Indexes, Models, Offset, owned, services_of
+from api.deps import Config, CurrentAccount, Db, Files, Id, Indexes, Models, Offset, owned, services_of
 from api.intake.sources import from_uploads, from_urls
 from api.schemas import (
     PHOTO_ERRORS, PRODUCT_NOT_FOUND, SKU_TAKEN, URL_ERRORS, ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields,
@@ -123,7 +123,7 @@ async def upload_images(product: OwnedProduct, account: CurrentAccount, db: Db, 
 
 
 @router.delete("/{product_id}", status_code=204, responses=error_responses(PRODUCT_NOT_FOUND))
-async def remove_product(product_id: str, account: CurrentAccount, db: Db, files: Files,
+async def remove_product(product_id: Id, account: CurrentAccount, db: Db, files: Files,
                          catalogues: Indexes) -> Response:
     """Delete a product, its images and its place in the index."""
     if await delete_product(db, files, catalogues, account.id, product_id) is None:

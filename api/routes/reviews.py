@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from api.domain.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, jobs, reviews
-from api.deps import Config, CurrentAccount, Db, Files, Offset, owned, services_of
+from api.deps import Config, CurrentAccount, Db, Files, Id, Offset, owned, services_of
 from api.domain.export import export_reviewed
 from api.presenters import annotation_out, review_out
 from api.schemas import AnnotationOut, Page, ReviewIn, ReviewOut
@@ -100,7 +100,7 @@ async def export_reviews(account: CurrentAccount, db: Db, files: Files) -> Strea
 
 
 @router.get("/reviews/{review_id}", response_model=ReviewOut)
-async def get_review(review_id: str, account: CurrentAccount, db: Db) -> ReviewOut:
+async def get_review(review_id: Id, account: CurrentAccount, db: Db) -> ReviewOut:
     found = await reviews.get(db, account.id, review_id)
     if found is None:
         raise not_found("review", review_id)

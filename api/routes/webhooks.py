@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 
 from api.core.errors import ApiError
 from api.data import integrations, jobs
-from api.deps import Svc
+from api.deps import Id, Svc
 from api.integrations.merge import is_annotated
 from api.integrations.signature import is_ping, verify
 
@@ -21,7 +21,7 @@ PRODUCT_TOPICS = ("product.created", "product.updated")
 
 
 @router.post("/woocommerce/{integration_id}")
-async def woocommerce_delivery(integration_id: str, request: Request, services: Svc) -> dict:
+async def woocommerce_delivery(integration_id: Id, request: Request, services: Svc) -> dict:
     """A delivery from WooCommerce (`X-WC-Webhook-*` headers, body signed with the webhook secret), or the ping
     sent when the webhook is saved (form body `webhook_id=<id>`, unsigned)."""
     db = services.db

@@ -258,3 +258,29 @@ def test_a_console_path_with_a_control_character_is_a_404_and_a_500_closes_its_c
         answer = client.get("/boom")
         assert answer.status_code == 500 and answer.headers["connection"] == "close"
         assert answer.json()["error"]["code"] == "internal"
+
+
+def test_text_metadata_and_ids_are_bounded_and_plain(small_limits, image_host, photos, mongo_server):
+    client, shop, settings = small_limits
+    url = image_host.add("bounded.jpg", photos[0])
+
+    def product(**fields):
+        return client.post("/api/v1/products", headers=shop.headers, json={"title": "Tee", "image_urls": [url]} | fields)
+
+    _error(product(metadata={f"k{i}": "v" for i in range(51)}), 422, "metadata", "at most 50")
+    _error(product(metadata={"care": "x" * 1001}), 422, "at most 1000 characters")
+    _error(product(metadata={"$where": "1"}), 422, "may not start with '$'")
+    _error(product(metadata={"a.b": "1"}), 422, "hold '.'")
+    _error(product(title="Tee\x00"), 422, "'title'", "U+0000")
+    _error(product(title="Tee \u202egnirts"), 422, "U+202E")
+    _error(product(sku="TEE\r\nX-Injected: 1"), 422, "'sku'", "U+000D")
+    _error(product(metadata={"brand\x1b[31m": "Acme"}), 422, "U+001B")
+    _nothing_stored(mongo_server.uri, settings)
+    made = product(metadata={"brand": "Acme", "care": "30 °C"})
+    assert made.status_code == 201, made.text
+    product_id = made.json()["id"]
+    assert client.get(f"/api/v1/products/{product_id}", headers=shop.headers).status_code == 200
+    # One canonical form: the same id in capitals names nothing (nx-27017 would otherwise find it).
+    _error(client.get(f"/api/v1/products/{product_id.upper()}", headers=shop.headers), 422,
+           "24 lowercase hexadecimal characters")
+    _error(client.delete(f"/api/v1/products/{product_id.upper()}", headers=shop.headers), 422, "'product_id'")

@@ -57,7 +57,8 @@ def test_the_creation_ping_is_answered_200_and_recorded(api):
     ping = api.post(path, content=b"webhook_id=12", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert ping.status_code == 200
     assert api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["last_ping"] is not None
-    assert api.post("/api/v1/webhooks/woocommerce/nope", content=b"webhook_id=12").status_code == 404
+    assert api.post(f"/api/v1/webhooks/woocommerce/{'0' * 24}", content=b"webhook_id=12").status_code == 404
+    assert api.post("/api/v1/webhooks/woocommerce/nope", content=b"webhook_id=12").status_code == 422
 
 
 def test_bad_signatures_are_refused_and_nothing_is_queued(api):
@@ -104,7 +105,7 @@ def test_a_dead_job_can_be_retried_and_sync_queues_one_sync_job(api):
     first = api.post(f"{base}/sync", headers=shop.session)
     second = api.post(f"{base}/sync", headers=shop.session)
     assert first.status_code == 202 and first.json()["job"]["id"] == second.json()["job"]["id"]
-    assert api.post(f"{base}/jobs/unknown/retry", headers=shop.session).status_code == 404
+    assert api.post(f"{base}/jobs/{'0' * 24}/retry", headers=shop.session).status_code == 404
 
 
 def register_with(api, shop, store: WooCommerceStore) -> dict:

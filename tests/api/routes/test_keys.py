@@ -39,8 +39,10 @@ def test_key_authenticates_records_last_use_and_revokes(client):
 
 def test_unknown_key_id_is_404(client):
     shop = create_shop(client)
-    missing = client.delete("/api/v1/keys/does-not-exist", headers=shop.session)
+    missing = client.delete(f"/api/v1/keys/{'0' * 24}", headers=shop.session)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "key_not_found"
+    malformed = client.delete("/api/v1/keys/does-not-exist", headers=shop.session)  # not an id at all
+    assert malformed.status_code == 422 and "24 lowercase hexadecimal" in malformed.json()["error"]["message"]
 
 
 def test_pagination_of_keys(client):
