@@ -8,7 +8,6 @@ the batch's outputs). A worker answers a made-up photo before it reports ready (
 """
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from ts.torch_handler.base_handler import BaseHandler
 
 from handlers.archive import archived_weights, load_archived_model, weights_digest
 from handlers.frozen_model import FrozenModel
-from handlers.decoding import ImageError, decode_image
+from handlers.decoding import ImageError, decode_image, warm_up_photo
 from handlers.images import to_tensor
 from handlers.malloc_tuning import keep_activations_in_heap
 
@@ -117,15 +116,6 @@ class ImageBatchHandler(BaseHandler):
         # The reason phrase travels in an HTTP status line: keep it to ASCII; the body carries the full text.
         self.context.set_response_status(status, message.encode("ascii", "replace").decode(), idx)
         return {"error": message}
-
-
-def warm_up_photo() -> bytes:
-    """A JPEG shaped like a product photo: a dark blue garment-sized block on a light background."""
-    image = Image.new("RGB", (240, 320), (236, 236, 232))
-    image.paste((30, 50, 110), (60, 60, 180, 280))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def request_body(request: dict) -> bytes:

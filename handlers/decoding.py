@@ -113,3 +113,13 @@ def _scale_to_8bit(image: Image.Image) -> Image.Image:
         top = 255.0
     scaled = np.clip(pixels * (255.0 / top), 0, 255).round().astype(np.uint8)
     return Image.fromarray(scaled, mode="L")
+
+
+def warm_up_photo() -> bytes:
+    """A JPEG shaped like a product photo: a dark blue garment-sized block on a light background. A handler answers
+    it before it reports ready; the API asks the models about it to read what their answers carry."""
+    image = Image.new("RGB", (240, 320), (236, 236, 232))
+    image.paste((30, 50, 110), (60, 60, 180, 280))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()

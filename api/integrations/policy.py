@@ -11,17 +11,15 @@ review queue. `from_review` does the same for a person's correction, which is al
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
-from functools import cache
 from typing import Literal
 
-from PIL import Image
 from pydantic import Field
 
 from api.clients.inference import InferenceClient, InferenceError
 from api.domain.errors import model_refusal
 from api.schemas import Request
+from handlers.decoding import warm_up_photo
 from handlers.taxonomy import load_taxonomy
 
 TARGETS = ("0.90", "0.95", "0.97", "0.99")
@@ -103,19 +101,10 @@ def _renamed(term: str, policy: TaggingPolicy) -> str:
     return policy.rename.get(term, term)
 
 
-@cache
-def _probe_photo() -> bytes:
-    image = Image.new("RGB", (64, 64), (236, 236, 232))
-    image.paste((30, 50, 110), (16, 12, 48, 56))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
-
-
 async def served_policy(models: InferenceClient) -> dict:
     """The served model's policy table (per target: its thresholds and what they bought on held-out photos), read
     off its answer for a small made-up photo: the table travels with every answer, whatever runtime serves it."""
-    [answer] = await models.annotate([_probe_photo()])
+    [answer] = await models.annotate([warm_up_photo()])
     if isinstance(answer, InferenceError):
         raise model_refusal(answer.status, answer.message)
     return answer.get("policy") or {}

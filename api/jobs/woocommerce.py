@@ -41,7 +41,8 @@ def origin(integration_id: str, product_id: int) -> dict[str, str]:
 
 
 class WooCommerceJobs:
-    """Both kinds; one client per store, kept: its connections and the store's term ids are reused job to job."""
+    """The store kinds (product, correction, sync); one client per store, kept: its connections and the store's term
+    ids are reused job to job."""
 
     def __init__(self, services: Services, store_timeout_s: float = STORE_TIMEOUT_S) -> None:
         self.services = services
