@@ -154,6 +154,15 @@ class SessionOut(Response):
     account: AccountOut
 
 
+class AccountDeleteIn(Request):
+    password: str = Field(min_length=1, max_length=200, description="the account's password, entered again")
+
+
+class AccountDeletedOut(Response):
+    deleted: dict[str, int] = Field(description="what was deleted: documents per collection, image files, the index",
+                                    examples=[{"products": 120, "annotations": 340, "image_files": 460, "index": 1}])
+
+
 class KeyIn(Request):
     name: Text = Field(min_length=1, max_length=80, examples=["catalogue sync script"])
 

@@ -1,5 +1,5 @@
 """One router per resource, mounted under /api/v1 by the app factory in this order."""
-from api.routes import (annotations, auth, callbacks, catalogue_index, demo, images, integrations, keys, products, reviews,
+from api.routes import (account, annotations, auth, callbacks, catalogue_index, demo, images, integrations, keys, products, reviews,
                         similar, taxonomy, webhooks)
 
 # Busiest first: a request is matched against the routers in this order, and each router passed over costs about
@@ -7,7 +7,8 @@ from api.routes import (annotations, auth, callbacks, catalogue_index, demo, ima
 # route of a router it passes). No two routers share a path, so the order changes nothing else; the documentation
 # keeps its own order (TAGS).
 ROUTERS = [annotations.router, similar.router, auth.router, keys.router, reviews.router, images.router, demo.router,
-           products.router, callbacks.router, integrations.router, webhooks.router, taxonomy.router, catalogue_index.router]
+           products.router, callbacks.router, integrations.router, webhooks.router, taxonomy.router, catalogue_index.router,
+           account.router]
 
 # The order of the sections in the API documentation (/api/v1/docs).
 TAGS = ["auth", "keys", "annotations", "reviews", "images", "similar items", "products", "callbacks", "integrations",

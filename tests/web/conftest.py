@@ -156,7 +156,7 @@ def sign_in(page: Any, service: Service, name: str, path: str = "/annotate") -> 
     return shop
 
 
-_TITLES = {"/queue": "Review queue", "/similar": "Similar items", "/reviews": "Past reviews", "/catalogue": "Catalogue",
+_TITLES = {"/account": "Account", "/queue": "Review queue", "/similar": "Similar items", "/reviews": "Past reviews", "/catalogue": "Catalogue",
            "/integrations": "Integrations", "/keys": "API keys"}
 
 

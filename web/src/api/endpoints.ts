@@ -10,6 +10,11 @@ export const auth = {
   me: () => request<Account>("/auth/me"),
 };
 
+export const account = {
+  remove: (password: string) =>
+    request<{ deleted: Record<string, number> }>("/account", { method: "DELETE", json: { password } }),
+};
+
 export const keys = {
   list: () => request<Page<ApiKey>>("/keys", { query: { limit: 200 } }),
   create: (name: string) => request<ApiKeyCreated>("/keys", { method: "POST", json: { name } }),

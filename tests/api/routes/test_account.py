@@ -1,0 +1,111 @@
+"""A shop's export, then its deletion: every kind of document it owns, its image files, its index directory and its
+webhooks in its store are gone afterwards, and another shop's are untouched."""
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+
+from pymongo import MongoClient
+
+from api.data.ownership import _queries
+from kalas.emulators.woocommerce import WooCommerceStore
+from tests.api.conftest import PASSWORD, create_shop, make_settings, model_app
+
+SECRET = "webhook secret typed in wp-admin"
+
+
+def owned(settings, account_id: str) -> dict[str, int]:
+    """Documents per collection the shop owns, counted straight from the database."""
+    import asyncio
+
+    from api.data.db import open_client
+
+    async def count() -> dict[str, int]:
+        client = open_client(settings.mongo_uri)
+        try:
+            db = client[settings.database]
+            return {name: await db[name].count_documents(query) for name, query in (await _queries(db, account_id)).items()}
+        finally:
+            await client.close()
+
+    return asyncio.run(count())
+
+
+def wait_for(check, timeout_s: float = 60.0):
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return result
+
+
+def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_database, tmp_path, image_host, photos,
+                                                        served_models):
+    store = WooCommerceStore().start()
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             fetch_allow_origins=frozenset({image_host.origin, f"127.0.0.1:{store.port}"}))
+    try:
+        with model_app(settings, served_models) as client:
+            shop, other = create_shop(client), create_shop(client, "shop-b")
+            account_id = client.get("/api/v1/auth/me", headers=shop.headers).json()["id"]
+            for i in range(2):
+                made = client.post("/api/v1/products/upload", headers=shop.headers, data={"title": f"p{i}"},
+                                   files=[("images", ("p.jpg", photos[i]))])
+                assert made.status_code == 201, made.text
+            client.post("/api/v1/products/upload", headers=other.headers, data={"title": "theirs"},
+                        files=[("images", ("p.jpg", photos[3]))])
+            annotation = client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[2])}).json()
+            assert client.post(f"/api/v1/annotations/{annotation['id']}/review", headers=shop.headers,
+                               json={"category": "tshirt"}).status_code == 201
+            client.post("/api/v1/callbacks", headers=shop.headers, json={"url": image_host.url("/echo/account")})
+            client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("b.jpg", photos[4])})
+            integration = client.post("/api/v1/integrations", headers=shop.session, json={
+                "store_url": store.url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
+                "webhook_secret": SECRET}).json()
+            assert integration["webhooks"]["state"] == "registered"
+            webhook = store.catalogue.webhooks[integration["webhooks"]["ids"]["product.created"]]
+            product = store.catalogue.create_product({"name": "store tee"}, [store.upload(photos[5])])
+            delivery = store.signed_delivery(webhook, product)
+            path = integration["delivery_url"].split("://", 1)[1].split("/", 1)[1]
+            assert client.post("/" + path, content=delivery.body, headers=delivery.headers).status_code == 200
+            wait_for(lambda: store.writes.get(product["id"]))  # the worker beside the app wrote it back
+            with MongoClient(settings.mongo_uri) as mongo:  # every job of the shop (the store's, callbacks) ended
+                jobs = mongo[settings.database].jobs
+                wait_for(lambda: jobs.count_documents({"account": account_id}) >= 2 and not jobs.count_documents(
+                    {"account": account_id, "state": {"$in": ["queued", "running"]}}))
+
+            before = owned(settings, account_id)
+            assert all(before[name] > 0 for name in before if name != "reembedding"), before
+            shop_files = settings.image_dir / account_id
+            assert len([p for p in shop_files.rglob("*") if p.is_file()]) >= 5
+            assert (settings.index_dir / account_id).is_dir()
+
+            export = client.get("/api/v1/account/export", headers=shop.session)
+            assert export.status_code == 200 and export.headers["content-type"] == "application/zip"
+            with zipfile.ZipFile(io.BytesIO(export.content)) as bundle:
+                names = set(bundle.namelist())
+                assert {"products.json", "annotations.json", "reviews.json", "integrations.json"} <= names
+                assert len([n for n in names if n.startswith("images/")]) >= 5
+                integrations = json.loads(bundle.read("integrations.json"))
+                assert "consumer_secret" not in integrations[0] and store.consumer_secret not in export.text
+                assert "embeddings" not in json.loads(bundle.read("products.json"))[0]
+
+            wrong = client.request("DELETE", "/api/v1/account", headers=shop.session, json={"password": "not it"})
+            assert wrong.status_code == 403 and owned(settings, account_id) == before  # nothing touched
+
+            gone = client.request("DELETE", "/api/v1/account", headers=shop.session, json={"password": PASSWORD})
+            assert gone.status_code == 200, gone.text
+            assert gone.json()["deleted"]["products"] == 3 and gone.json()["deleted"]["index"] == 1
+            assert owned(settings, account_id) == dict.fromkeys(before, 0)
+            assert not shop_files.exists() and not (settings.index_dir / account_id).exists()
+            assert not [w for w in store.catalogue.webhooks.values() if w.delivery_url == integration["delivery_url"]]
+            assert client.get("/api/v1/auth/me", headers=shop.session).status_code == 401
+            assert client.get("/api/v1/auth/me", headers=shop.headers).status_code == 401
+            # The other shop keeps everything.
+            assert client.get("/api/v1/products", headers=other.headers).json()["total"] == 1
+            with MongoClient(settings.mongo_uri) as mongo:
+                assert mongo[settings.database].accounts.count_documents({}) == 1
+    finally:
+        store.stop()
