@@ -79,7 +79,8 @@ def sign_image(secret_key: str, image_id: str, expires: int) -> str:
 def image_signature_valid(secret_key: str, image_id: str, expires: int, signature: str) -> bool:
     if expires < time.time():
         return False
-    return hmac.compare_digest(sign_image(secret_key, image_id, expires), signature)
+    # As bytes: compare_digest refuses str with non-ASCII characters, and a signature is whatever the URL holds.
+    return hmac.compare_digest(sign_image(secret_key, image_id, expires).encode(), signature.encode("utf-8"))
 
 
 def sign_callback(secret: str, timestamp: int, body: bytes) -> str:

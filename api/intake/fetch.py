@@ -121,6 +121,8 @@ class SafeHttp:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror:
             raise FetchError("fetch_failed", f"the host {host!r} does not resolve") from None
+        except UnicodeError:  # a label empty or over 63 characters cannot be encoded for DNS at all
+            raise FetchError("url_not_allowed", f"{host[:80]!r} is not a valid host name") from None
         addresses = [info[4][0] for info in infos]
         if f"{host}:{port}" not in self.allow_origins:
             private = [a for a in addresses if not _is_public(a)]
