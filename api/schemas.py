@@ -182,13 +182,17 @@ class KeyCreated(KeyOut):
 
 
 # --- images and annotations ---------------------------------------------------------------------------------
+MAX_SIDE = 100_000
+
+
 class Crop(Request):
     """A box in the (EXIF-upright) image's pixels: left, top, width, height."""
 
-    x: int = Field(ge=0, examples=[10])
-    y: int = Field(ge=0, examples=[20])
-    width: int = Field(gt=0, examples=[200])
-    height: int = Field(gt=0, examples=[260])
+    # Bounded far above any photo's side (40 megapixels at most), and far inside the database's integers.
+    x: int = Field(ge=0, le=MAX_SIDE, examples=[10])
+    y: int = Field(ge=0, le=MAX_SIDE, examples=[20])
+    width: int = Field(gt=0, le=MAX_SIDE, examples=[200])
+    height: int = Field(gt=0, le=MAX_SIDE, examples=[260])
 
 
 class ImageUrlIn(Request):
