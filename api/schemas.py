@@ -236,8 +236,10 @@ class ReviewIn(Request):
     stored as labels, which the training command reads."""
 
     category: str = Field(min_length=1, max_length=80, examples=["polo"])
-    attributes: dict[str, str] = Field(default_factory=dict, examples=[{"gender": "men", "usage": "casual", "season": "summer"}])
-    colours: list[str] = Field(default_factory=list, max_length=8, examples=[["navy", "White"]])
+    attributes: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=80)]] = Field(
+        default_factory=dict, max_length=10, examples=[{"gender": "men", "usage": "casual", "season": "summer"}])
+    colours: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=8,
+                                                               examples=[["navy", "White"]])
 
 
 class ReviewOut(Response):
@@ -356,7 +358,7 @@ CallbackEvent = Literal["annotation.created", "annotation.reviewed"]
 
 class CallbackIn(Request):
     url: HttpUrl
-    events: list[CallbackEvent] = Field(default_factory=lambda: ["annotation.created"], min_length=1)
+    events: list[CallbackEvent] = Field(default_factory=lambda: ["annotation.created"], min_length=1, max_length=2)
 
 
 class CallbackOut(Response):

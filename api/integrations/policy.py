@@ -35,7 +35,8 @@ class TaggingPolicy(Request):
     target: Literal["0.90", "0.95", "0.97", "0.99"] = Field(
         DEFAULT_TARGET, description="the precision that what is written must reach (measured on validation photos)")
     attribute_groups: list[Literal["gender", "age", "usage", "season"]] = Field(
-        default_factory=lambda: ["gender", "usage", "season"], description="attribute groups whose value becomes a tag")
+        default_factory=lambda: ["gender", "usage", "season"], max_length=4,
+        description="attribute groups whose value becomes a tag")
     colours: bool = Field(True, description="the garment's main colours (up to two) become tags")
     rename: dict[Term, Term] = Field(default_factory=dict, max_length=200,
                                      description="the shop's word for any term the service writes",

@@ -13,9 +13,9 @@ from api.schemas import HttpUrl, Request, Response
 class IntegrationIn(Request):
     store_url: HttpUrl = Field(description="the store's home page; its REST API is under /wp-json/wc/v3",
                                examples=["https://shop.example"])
-    consumer_key: str = Field(pattern=r"^ck_[A-Za-z0-9]{8,}$", description="WooCommerce → Settings → Advanced → REST API",
+    consumer_key: str = Field(pattern=r"^ck_[A-Za-z0-9]{8,}$", max_length=200, description="WooCommerce → Settings → Advanced → REST API",
                               examples=["ck_0123456789abcdef0123456789abcdef01234567"])
-    consumer_secret: str = Field(pattern=r"^cs_[A-Za-z0-9]{8,}$", examples=["cs_0123456789abcdef0123456789abcdef01234567"])
+    consumer_secret: str = Field(pattern=r"^cs_[A-Za-z0-9]{8,}$", max_length=200, examples=["cs_0123456789abcdef0123456789abcdef01234567"])
     webhook_secret: str = Field(min_length=8, max_length=200,
                                 description="the Secret typed into the WooCommerce webhook form")
 
