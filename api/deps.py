@@ -118,16 +118,16 @@ async def _authenticate(
     services = services_of(request)
     db = services.db
     session_hash = None
-    guessing = f"address:{client_address(request)}"
-    if x_api_key or authorization:
-        if wait := services.memory.guesses.wait(guessing):
-            raise too_many_guesses(wait)
     if x_api_key:
         if not x_api_key.startswith(API_KEY_PREFIX):
             raise ApiError(401, f"the X-API-Key header does not hold an API key ({_AUTH_HELP})")
         key = await _key(services, token_hash(x_api_key))
         if key is None:
-            services.memory.guesses.failed(guessing)
+            # Throttled after the look-up, not before: a real key from a guessing address is never slowed.
+            addresses, guessing = services.memory.guessing_addresses, f"address:{client_address(request)}"
+            if wait := addresses.wait(guessing):
+                raise too_many_guesses(wait)
+            addresses.failed(guessing)
             raise ApiError(401, "the API key is unknown or revoked: create a new one in the console under Keys")
         account_id, credential, bucket = key["account"], f"key:{key['prefix']}", key["key_id"]
     elif authorization:
@@ -136,8 +136,7 @@ async def _authenticate(
             raise ApiError(401, f"the Authorization header must be `Bearer <session token>` ({_AUTH_HELP})")
         session_hash = token_hash(token)
         account_id = await sessions.account_for(db, session_hash)
-        if account_id is None:
-            services.memory.guesses.failed(guessing)
+        if account_id is None:  # a token we issued that ended, not a guess: not counted
             raise ApiError(401, "the session has expired or was logged out: log in again")
         credential, bucket = "session", session_hash
     else:

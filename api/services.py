@@ -16,7 +16,7 @@ from typing import AsyncIterator
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.clients.inference import InferenceClient
-from api.core.guessing import GuessThrottle
+from api.core.guessing import ADDRESS_FREE, GuessThrottle
 from api.core.ratelimit import RateLimiter
 from api.core.remembered import Remembered
 from api.core.settings import Settings
@@ -50,7 +50,9 @@ class Memory:
     callback_targets: Remembered[str, list[dict]] = field(default_factory=lambda: Remembered(TARGETS_CACHE_S))
     # (shop, embedder digest) pairs whose stored vectors this process has had checked (api/domain/reembedder.py)
     reembed_checked: set[tuple[str, str]] = field(default_factory=set)
-    guesses: GuessThrottle = field(default_factory=GuessThrottle)  # failed credentials (api/core/guessing.py)
+    # failed credentials (api/core/guessing.py): per account as tried from an address, and per address
+    guesses: GuessThrottle = field(default_factory=GuessThrottle)
+    guessing_addresses: GuessThrottle = field(default_factory=lambda: GuessThrottle(free=ADDRESS_FREE))
 
 
 @dataclass(frozen=True)

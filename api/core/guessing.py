@@ -1,8 +1,10 @@
 """Throttled guessing of credentials (OWASP's authentication guidance): growing delays, never a lock-out.
 
-Failed attempts are counted per key for FORGET_S: a client address, and an account *as tried from* an address.
-The first FREE failures cost nothing; each one after that makes the key wait twice as long before its next try
-(1 s, 2 s, 4 s, … at most CAP_S), answered 429 with Retry-After. Keying an account by the address that guesses
+Failed attempts are counted per key for FORGET_S: an account *as tried from* an address (FREE failures free), and a
+client address as a whole (ADDRESS_FREE: an office behind one address mistypes more than one person). Past its
+free failures each further one makes the key wait twice as long before its next try (1 s, 2 s, 4 s, … at most
+CAP_S), answered 429 with Retry-After. Only guesses count: wrong passwords and unknown API keys, not a session that
+expired (its token was issued by us, not guessed). Keying an account by the address that guesses
 means an attacker elsewhere cannot keep the real owner out: the owner's own address has its own count. A success
 clears the account's count from that address.
 
@@ -18,6 +20,7 @@ from typing import Callable
 from cachetools import TTLCache
 
 FREE = 5
+ADDRESS_FREE = 20
 BASE_S = 1.0
 CAP_S = 900.0
 FORGET_S = 3600.0

@@ -33,16 +33,18 @@ async def login(body: LoginIn, request: Request, services: Svc) -> SessionOut:
     """Log in. Repeated wrong passwords from one address make it wait longer and longer (429 with Retry-After);
     another address, the owner's, is not slowed by them."""
     address = client_address(request)
-    keys = (f"address:{address}", f"login:{body.email.lower()}@{address}")
-    guesses = services.memory.guesses
-    if wait := guesses.wait(*keys):
+    by_address, by_account = f"address:{address}", f"login:{body.email.lower()}@{address}"
+    memory = services.memory
+    # Checked before the password is hashed: a throttled guess costs no argon2 work.
+    if wait := max(memory.guessing_addresses.wait(by_address), memory.guesses.wait(by_account)):
         raise too_many_guesses(wait)
     account = await accounts.by_email(services.db, body.email)
     # verify_password hashes even when the account is missing, so timing does not tell which e-mails exist.
     if not verify_password(body.password, account["password_hash"] if account else None) or account is None:
-        guesses.failed(*keys)
+        memory.guessing_addresses.failed(by_address)
+        memory.guesses.failed(by_account)
         raise ApiError(401, "wrong e-mail or password", "bad_credentials")
-    guesses.succeeded(keys[1])
+    memory.guesses.succeeded(by_account)
     return await _open_session(services.db, services.settings, account)
 
 

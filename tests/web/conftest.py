@@ -14,6 +14,7 @@ import re
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -74,6 +75,13 @@ def inference(make_inference_client: Callable[[str], Any]) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def service(mongo_server, model_store: Path, inference, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with serve_console(mongo_server, model_store, inference, tmp_path_factory.mktemp("indexes")) as running:
+        yield running
+
+
+@contextmanager
+def serve_console(mongo_server, model_store: Path, inference, index_dir: Path) -> Iterator[Service]:
+    """The real service with the console on a free loopback port, its own database, image host and store."""
     if not (DIST / "index.html").is_file():
         pytest.fail(f"the console is not built ({DIST} has no index.html): run `make web` (npm ci && npm run build in web/)")
     if not Path(CHROMIUM).is_file():
@@ -81,7 +89,7 @@ def service(mongo_server, model_store: Path, inference, tmp_path_factory: pytest
     host = start_image_host()
     store = WooCommerceStore().start()
     database = f"web_e2e_{time.monotonic_ns() % 10**9}"
-    settings = make_settings(mongo_server.uri, database, index_dir=tmp_path_factory.mktemp("indexes"),
+    settings = make_settings(mongo_server.uri, database, index_dir=index_dir,
                              web_dist=DIST,
                              fetch_allow_origins=frozenset({host.origin, store.url.removeprefix("http://")}))
     app = create_app(settings, inference=inference)

@@ -8,27 +8,37 @@ raised), and a signed-image link whose signature holds a non-ASCII character (co
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from tests.web.conftest import Service, create_shop
+from tests.web.conftest import Service, create_shop, serve_console
 
 pytestmark = pytest.mark.slow
 EXAMPLES = 40
 
 
 @pytest.fixture(scope="module")
-def api_schema(service: Service):
-    return schemathesis.openapi.from_url(service.api("/openapi.json"))
+def fuzzed(mongo_server, model_store, inference, tmp_path_factory) -> Iterator[Service]:
+    """A service of its own: the fuzzing's thousands of wrong log-ins from this address slow down that address's
+    log-ins (api/core/guessing.py), and must not slow the console tests' service."""
+    with serve_console(mongo_server, model_store, inference, tmp_path_factory.mktemp("fuzz-indexes")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def shop_headers(service: Service) -> dict[str, str]:
-    shop = create_shop(service, "fuzzed-shop")
-    key = httpx.post(service.api("/keys"), json={"name": "fuzz"}, headers={"Authorization": f"Bearer {shop.token}"})
+def api_schema(fuzzed: Service):
+    return schemathesis.openapi.from_url(fuzzed.api("/openapi.json"))
+
+
+@pytest.fixture(scope="module")
+def shop_headers(fuzzed: Service) -> dict[str, str]:
+    shop = create_shop(fuzzed, "fuzzed-shop")
+    key = httpx.post(fuzzed.api("/keys"), json={"name": "fuzz"}, headers={"Authorization": f"Bearer {shop.token}"})
     return {"X-API-Key": key.json()["secret"]}
 
 
