@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import shutil
 import tempfile
 import zipfile
@@ -18,11 +17,9 @@ from typing import IO
 from pydantic_core import to_jsonable_python
 
 from api.data import integrations, ownership
-from api.integrations.hooks import remove_webhooks
-from api.integrations.woo_client import StoreError, WooClient
+from api.integrations.hooks import disconnect
 from api.services import Services
 
-log = logging.getLogger(__name__)
 EXPORTED = ("accounts", "products", "images", "annotations", "reviews", "api_keys", "integrations", "jobs", "callbacks",
             "deliveries")
 
@@ -48,8 +45,10 @@ async def export_account(services: Services, account_id: str) -> IO[bytes]:
 
 async def delete_account(services: Services, account_id: str) -> dict[str, int]:
     """What was deleted, per collection, plus the files and the index."""
-    for integration in (await ownership.documents(services.db, account_id, ("integrations",)))["integrations"]:
-        await _remove_store_webhooks(services, integration["_id"])
+    for listed in (await ownership.documents(services.db, account_id, ("integrations",)))["integrations"]:
+        integration = await integrations.by_id(services.db, listed["_id"])  # with its sealed keys
+        if integration is not None:
+            await disconnect(services.vault, integration)
     shop_files = services.images.root / account_id
     files = sum(1 for path in shop_files.rglob("*") if path.is_file()) if shop_files.is_dir() else 0
     await asyncio.to_thread(shutil.rmtree, shop_files, True)
@@ -59,17 +58,3 @@ async def delete_account(services: Services, account_id: str) -> dict[str, int]:
     services.memory.keys.clear()
     services.memory.callback_targets.forget(account_id)
     return deleted | {"image_files": files, "index": int(index)}
-
-
-async def _remove_store_webhooks(services: Services, integration_id: str) -> None:
-    doc = await integrations.by_id(services.db, integration_id)  # with its sealed keys
-    if not doc or not doc.get("delivery_url"):
-        return
-    vault = services.vault
-    store = WooClient(doc["store_url"], vault.open(doc["consumer_key"]), vault.open(doc["consumer_secret"]), timeout=10)
-    try:
-        await remove_webhooks(store, doc["delivery_url"])
-    except StoreError as error:
-        log.warning("integration %s: its webhooks could not be deleted from the store: %s", integration_id, error)
-    finally:
-        await store.aclose()

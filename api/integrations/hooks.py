@@ -8,7 +8,13 @@ with a message that says so.
 """
 from __future__ import annotations
 
+import logging
+
+from api.integrations.vault import Vault
 from api.integrations.woo_client import StoreError, WooClient
+
+log = logging.getLogger(__name__)
+STORE_TIMEOUT_S = 10.0  # a connect or a disconnect waits for the store this long at most
 
 TOPICS = ("product.created", "product.updated")
 MANUAL = ("create them by hand instead: WooCommerce → Settings → Advanced → Webhooks, one for Product created and one "
@@ -51,3 +57,18 @@ async def remove_webhooks(store: WooClient, delivery_url: str) -> list[int]:
             await store.delete_webhook(int(webhook["id"]))
             removed.append(int(webhook["id"]))
     return removed
+
+
+async def disconnect(vault: Vault, integration: dict) -> None:
+    """Best effort when a store is disconnected (or its shop leaves): the service's webhooks deleted from it. A store
+    that cannot be reached keeps them; the API then answers them 404, and WooCommerce disables them."""
+    if not integration.get("delivery_url"):
+        return
+    store = WooClient(integration["store_url"], vault.open(integration["consumer_key"]),
+                      vault.open(integration["consumer_secret"]), timeout=STORE_TIMEOUT_S)
+    try:
+        await remove_webhooks(store, integration["delivery_url"])
+    except StoreError as error:
+        log.warning("integration %s: its webhooks could not be deleted from the store: %s", integration["_id"], error)
+    finally:
+        await store.aclose()

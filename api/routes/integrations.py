@@ -5,7 +5,6 @@ merchant pastes into WooCommerce's webhook form.
 """
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -13,17 +12,15 @@ from fastapi import APIRouter, Query, Request
 from api.core.errors import ApiError, not_found
 from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
-from api.integrations.hooks import ensure_webhooks, remove_webhooks
+from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy
-from api.integrations.woo_client import StoreError, WooClient
+from api.integrations.woo_client import WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationIn, IntegrationOut, JobOut, PolicyOption, PolicyOut,
                                       StepOut, SyncOut)
 from api.integrations.vault import mask
 from api.schemas import Page
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
-log = logging.getLogger(__name__)
-STORE_TIMEOUT_S = 10.0  # a connect or disconnect waits for the store this long at most
 WEBHOOK_PATH = "/api/v1/webhooks/woocommerce/{id}"
 
 
@@ -94,17 +91,7 @@ async def get_integration(integration_id: Id, request: Request, account: Current
 async def delete_integration(integration_id: Id, account: CurrentAccount, services: Svc) -> None:
     """Forget the store and its keys, deleting the service's webhooks in the store first (a webhook that could not
     be deleted is answered 404 from now on, and WooCommerce disables it)."""
-    doc = await _owned(services.db, account, integration_id)
-    if doc.get("delivery_url"):
-        vault = services.vault
-        store = WooClient(doc["store_url"], vault.open(doc["consumer_key"]), vault.open(doc["consumer_secret"]),
-                          timeout=STORE_TIMEOUT_S)
-        try:
-            await remove_webhooks(store, doc["delivery_url"])
-        except StoreError as error:
-            log.warning("integration %s: its webhooks could not be deleted from the store: %s", integration_id, error)
-        finally:
-            await store.aclose()
+    await disconnect(services.vault, await _owned(services.db, account, integration_id))
     if not await integrations.delete(services.db, account.id, integration_id):
         raise not_found("integration", integration_id)
 
