@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import re
-import time
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
+from kalas.stack.live import wait_for
 from tests.web.conftest import Service, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -22,14 +22,6 @@ def noise_photo(seed: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
-
-
-def wait_for(check, timeout_s: float = 60.0, what: str = ""):
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-    return result
 
 
 def choose(choice, legend: str, name: str) -> None:
@@ -73,7 +65,7 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
 
     product = store.create_product("Mystery garment", [noise_photo(7)], categories=["Sale"], tags=["Merchant"])
     wait_for(lambda: [j for j in httpx.get(service.api(f"/integrations/{integration['id']}/jobs"),
-                                          headers=session).json()["items"] if j["state"] == "done"], what="the job")
+                                          headers=session).json()["items"] if j["state"] == "done"], 60, "the job")
     assert product["id"] not in store.writes  # held: nothing written
 
     desktop.get_by_role("navigation", name="Console").get_by_role("link", name="Review queue").click()
@@ -97,6 +89,6 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
     desktop.get_by_text("1 correction sent to the store.").wait_for()
     desktop.get_by_text("Nothing waits for a review.").wait_for()
     written = wait_for(lambda: "Dress" in {c["name"] for c in store.catalogue.view(product["id"])["categories"]}
-                       and store.catalogue.view(product["id"]), what="the correction in the store")
+                       and store.catalogue.view(product["id"]), 60, "the correction in the store")
     assert {c["name"] for c in written["categories"]} == {"Sale", "Dress"}
     assert {"Merchant", "Damen"} <= {t["name"] for t in written["tags"]}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 
 from pymongo import MongoClient
 
 from api.data.ownership import _queries
 from kalas.emulators.woocommerce import WooCommerceStore
+from kalas.stack.live import wait_for
 from tests.api.conftest import PASSWORD, create_shop, make_settings, model_app
 
 SECRET = "webhook secret typed in wp-admin"
@@ -31,14 +31,6 @@ def owned(settings, account_id: str) -> dict[str, int]:
             await client.close()
 
     return asyncio.run(count())
-
-
-def wait_for(check, timeout_s: float = 60.0):
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return result
 
 
 def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_database, tmp_path, image_host, photos,
@@ -70,11 +62,11 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
             delivery = store.signed_delivery(webhook, product)
             path = integration["delivery_url"].split("://", 1)[1].split("/", 1)[1]
             assert client.post("/" + path, content=delivery.body, headers=delivery.headers).status_code == 200
-            wait_for(lambda: store.writes.get(product["id"]))  # the worker beside the app wrote it back
+            wait_for(lambda: store.writes.get(product["id"]), 60, "the product written back")  # by the worker beside the app
             with MongoClient(settings.mongo_uri) as mongo:  # every job of the shop (the store's, callbacks) ended
                 jobs = mongo[settings.database].jobs
                 wait_for(lambda: jobs.count_documents({"account": account_id}) >= 2 and not jobs.count_documents(
-                    {"account": account_id, "state": {"$in": ["queued", "running"]}}))
+                    {"account": account_id, "state": {"$in": ["queued", "running"]}}), 60, "the shop's jobs ended")
 
             before = owned(settings, account_id)
             assert all(before[name] > 0 for name in before if name != "reembedding"), before
