@@ -13,6 +13,7 @@ decision for the YAML, never a silent skip. A value mapped to null, or an empty 
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -73,18 +74,34 @@ class ColumnMap:
 
 
 @dataclass(frozen=True)
+class WordMap:
+    """A value read from the words of a free-text column (a product title): `words` maps a lower-case word to a
+    value, `refines` a finer value to the coarser one it wins over; a text naming no value, or two values neither
+    of which refines the other, is unlabelled (None)."""
+
+    column: str
+    words: Mapping[str, str]
+    refines: Mapping[str, str]
+
+    def apply(self, dataset: str, row: Mapping[str, str]) -> str | None:
+        named = {self.words[w] for w in re.findall(r"[a-z]+", (row.get(self.column) or "").lower()) if w in self.words}
+        named -= {self.refines[v] for v in named if v in self.refines}
+        return named.pop() if len(named) == 1 else None
+
+
+@dataclass(frozen=True)
 class DatasetMapping:
     name: str
     detect_columns: tuple[str, ...]
     category: ColumnMap | None
-    attributes: dict[str, ColumnMap]
+    attributes: dict[str, ColumnMap | WordMap]
     colour: ColumnMap | None
 
     def annotate(self, row: Mapping[str, str], unknown: Counter | None = None) -> Annotation:
         """The row's labels in the taxonomy. A value taxonomy.yaml does not map raises LabelError, or, given an
         `unknown` counter, is left unlabelled and counted there as "column: value" (the rest of the row is kept)."""
 
-        def read(column_map: ColumnMap | None) -> str | None:
+        def read(column_map: ColumnMap | WordMap | None) -> str | None:
             if column_map is None:
                 return None
             try:
@@ -154,7 +171,13 @@ def _terms(entries: list[dict], kind: type[Term] = Term) -> tuple:
     return tuple(kind(**entry) for entry in entries)
 
 
-def _column_map(spec: dict, vocabulary: frozenset[str], where: str) -> ColumnMap:
+def _column_map(spec: dict, vocabulary: frozenset[str], where: str) -> ColumnMap | WordMap:
+    if "words" in spec:
+        refines = dict(spec.get("refines", {}))
+        for label in [*spec["words"].values(), *refines, *refines.values()]:
+            if label not in vocabulary:
+                raise ValueError(f"taxonomy.yaml {where}: {label!r} is not in the vocabulary")
+        return WordMap(spec["column"], dict(spec["words"]), refines)
     values = None if spec["map"] == "identity" else dict(spec["map"])
     for raw, label in (values or {}).items():
         if label is not None and label not in vocabulary:

@@ -1,6 +1,6 @@
 """A shop's reviewed annotations as a training directory in the shared-data layout, zipped.
 
-    labels.csv        id,category,gender,usage,season,colour   (taxonomy labels; empty = not given)
+    labels.csv        id,category,gender,usage,season,pattern,colour   (taxonomy labels; empty = not given)
     images/<id>.jpg   the image as the model saw it (crop applied), JPEG
 
 handlers/taxonomy.yaml's `review` mapping reads exactly these columns, so the unzipped directory goes
@@ -21,7 +21,7 @@ from api.data import annotations, images
 from api.data.images import ImageFiles
 from api.intake.photo import training_jpeg
 
-COLUMNS = ("id", "category", "gender", "usage", "season", "colour")
+COLUMNS = ("id", "category", "gender", "usage", "season", "pattern", "colour")
 _CHUNK = 50
 
 
@@ -29,8 +29,8 @@ def _row(annotation: dict) -> dict[str, str]:
     review = annotation["review"]
     attributes = review.get("attributes", {})
     colours = review.get("colours") or [""]
-    return {"id": annotation["_id"], "category": review["category"], "gender": attributes.get("gender", ""),
-            "usage": attributes.get("usage", ""), "season": attributes.get("season", ""), "colour": colours[0]}
+    return {"id": annotation["_id"], "category": review["category"], "colour": colours[0],
+            **{group: attributes.get(group, "") for group in ("gender", "usage", "season", "pattern")}}
 
 
 async def export_reviewed(db: AsyncDatabase, files: ImageFiles, account_id: str, root: str) -> tuple[IO[bytes], int]:

@@ -85,7 +85,7 @@ async def list_reviews(account: CurrentAccount, db: Db, offset: Offset = 0, limi
 
 @router.get("/reviews/export", response_class=StreamingResponse,
             responses={200: {"content": {"application/zip": {}},
-                             "description": "labels.csv (id,category,gender,usage,season,colour) + images/<id>.jpg"}})
+                             "description": "labels.csv (id,category,gender,usage,season,pattern,colour) + images/<id>.jpg"}})
 async def export_reviews(account: CurrentAccount, db: Db, files: Files) -> StreamingResponse:
     """Every reviewed annotation as a zipped training directory: unzip it and pass the folder to the training command."""
     archive, rows = await export_reviewed(db, files, account.id, "reviewed")

@@ -35,6 +35,30 @@ def test_fashion_products_row_maps_every_group(taxonomy) -> None:
     assert annotation.colour == "navy"
 
 
+@pytest.mark.parametrize("title, pattern", [
+    ("Basics Men White Slim Fit Checked Shirt", "checked"),
+    ("ADIDAS Men Sf Striped Hood Blue Sweatshirts", "striped"),
+    ("W Women Floral Print Green Kurta", "floral"),            # floral refines printed
+    ("Roxy Women Green Graphic Printed T-Shirt", "graphic"),   # graphic refines printed
+    ("ADIDAS Men Stripes Solid Grey Sweaters", None),          # two patterns: unlabelled
+    ("Guess Men Chase Steel Watch", None),                     # none named
+    ("", None),
+])
+def test_the_pattern_is_read_from_the_title_by_the_rule_in_the_yaml(taxonomy, title: str, pattern: str | None) -> None:
+    row = {"title": title, "articleType": "Tshirts", "gender": "Men", "usage": "Casual", "season": "Fall",
+           "baseColour": "Blue"}
+    assert taxonomy.datasets["fashion-products"].annotate(row).attributes.get("pattern") == pattern
+
+
+def test_a_word_rule_naming_an_unknown_value_is_refused_at_load() -> None:
+    data = {
+        "categories": [], "colours": [], "attributes": {"pattern": [{"label": "solid", "name": "Solid"}]},
+        "datasets": {"x": {"detect": ["title"], "attributes": {"pattern": {"column": "title", "words": {"plaid": "tartan"}}}}},
+    }
+    with pytest.raises(ValueError, match=r"'tartan' is not in the vocabulary"):
+        parse_taxonomy(data)
+
+
 def test_groups_stand_for_their_leaves(taxonomy) -> None:
     assert set(taxonomy.leaves_under("tees")) == {"tshirt", "polo"}
     assert taxonomy.matches("heels", "shoes") and taxonomy.matches("heels", "heels")

@@ -85,7 +85,7 @@ def test_export_is_a_training_directory_the_training_code_reads(model_client, ph
     zipfile.ZipFile(io.BytesIO(export.content)).extractall(tmp_path)
     directory = tmp_path / "reviewed"
     rows = list(csv.DictReader((directory / "labels.csv").open()))
-    assert list(rows[0]) == ["id", "category", "gender", "usage", "season", "colour"]
+    assert list(rows[0]) == ["id", "category", "gender", "usage", "season", "pattern", "colour"]
     assert {r["id"]: r["category"] for r in rows} == {whole["id"]: "tees", cropped["id"]: "jeans"}
     assert next(r for r in rows if r["id"] == cropped["id"])["colour"] == ""
 
