@@ -352,6 +352,24 @@ class SimilarOut(Response):
     model: ModelInfo
 
 
+class SearchItem(Response):
+    score: float = Field(description="the photo's cosine to the query plus the weighted share of the query's words "
+                                     "in the product's own title, tags and categories", examples=[0.71])
+    photo: float = Field(description="cosine of the product's best photo to the query (0: matched by its words only)")
+    words: float = Field(description="share of the query's words in the product's own text, 0 to 1")
+    product: ProductOut
+
+
+class SearchOut(Response):
+    query: str
+    catalogue: Literal["shop", "demo"]
+    items: list[SearchItem]
+
+
+EMPTY_QUERY = (422, "empty_query", "the query has no words to search for")
+TEXT_SEARCH_UNAVAILABLE = (503, "text_search_unavailable", "no text encoder, or one trained for another embedder")
+
+
 # --- callbacks ---------------------------------------------------------------------------------------------
 CallbackEvent = Literal["annotation.created", "annotation.reviewed"]
 

@@ -9,6 +9,7 @@ Tests may pass an inference client or index store they already opened and share 
 """
 from __future__ import annotations
 
+import logging
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator
@@ -27,7 +28,10 @@ from api.domain.errors import ModelUnavailable
 from api.domain.gallery import DemoGallery
 from api.integrations.vault import Vault
 from api.intake.fetch import SafeHttp
+from handlers.text_encoder import TextEncoder
 from index import CatalogueStore
+
+log = logging.getLogger(__name__)
 
 # Keys and accounts are read on every request and change rarely: each process remembers them a few seconds,
 # sparing a database round trip per request. Revoking a key through this process forgets every remembered key
@@ -90,6 +94,17 @@ def open_inference(settings: Settings) -> InferenceClient | None:
     return None  # routes that need the models answer 503 saying what to configure
 
 
+def open_text_encoder(settings: Settings) -> TextEncoder | None:
+    """The text encoder text search uses; None (logged: text search then answers 503 saying why) without one."""
+    if settings.text_encoder is None:
+        return None
+    try:
+        return TextEncoder.load(settings.text_encoder)
+    except (OSError, ValueError) as error:
+        log.warning("text search is off: %s", error)
+        return None
+
+
 @asynccontextmanager
 async def open_services(settings: Settings, *, inference: InferenceClient | None = None,
                         indexes: CatalogueStore | None = None) -> AsyncIterator[Services]:
@@ -102,6 +117,8 @@ async def open_services(settings: Settings, *, inference: InferenceClient | None
             inference = open_inference(settings)
             if inference is not None:
                 stack.push_async_callback(inference.aclose)
+        if inference is not None and inference.text_encoder is None:
+            inference.text_encoder = open_text_encoder(settings)
         if indexes is None:
             indexes = CatalogueStore(settings.index_dir)
         catalogues = Catalogues(indexes)

@@ -28,8 +28,16 @@ class Trainer:
         device = next(model.parameters()).device  # drawn on the CPU: the same start on every device
         self.node_proxies = torch.nn.Parameter((torch.randn(nodes, semantic_dim) * 0.01).to(device))
         self.colour_proxies = torch.nn.Parameter((torch.randn(colours, semantic_dim) * 0.01).to(device))
-        heads = list(model.heads.parameters()) + [self.node_proxies, self.colour_proxies]
-        tail = [p for p in model.trainable_parameters() if all(p is not h for h in heads)]
+        if getattr(args, "new_heads_only", False):
+            # Only the heads of the attribute groups the --init checkpoint lacked learn; nothing it had moves.
+            model.requires_grad_(False)
+            heads = [p for group in args.new_groups for p in model.heads.attributes[group].parameters()]
+            for parameter in heads:
+                parameter.requires_grad_(True)
+            tail = []
+        else:
+            heads = list(model.heads.parameters()) + [self.node_proxies, self.colour_proxies]
+            tail = [p for p in model.trainable_parameters() if all(p is not h for h in heads)]
         self.optimizer = torch.optim.AdamW(
             [{"params": heads, "lr": args.lr}, {"params": tail, "lr": args.lr * 0.3}], weight_decay=1e-4
         )

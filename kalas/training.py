@@ -115,7 +115,7 @@ def train(args: argparse.Namespace) -> dict:
             return {"stopped_after": epoch + 1, "validation": history[-1]["validation"]}
 
     model.eval()
-    if args.instance_dim:
+    if args.instance_dim and not getattr(args, "new_heads_only", False):
         pooled = training_pooled(model, inputs, examples, train_index, args)
         model.heads.fit_instance_projection(pooled[:, :FEATURE_DIM].float())
         if history:  # the retrieval figure changes with the instance part: score the model as saved
@@ -222,6 +222,16 @@ def start_from(checkpoint: Path, expected: dict, args: argparse.Namespace) -> tu
         model, meta = load_fashion_model(checkpoint)
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"--init: {error}") from None
+    args.new_groups = [group for group in expected["attributes"] if group not in meta["attributes"]]
+    if args.new_groups:
+        # Attribute groups the taxonomy gained since that checkpoint: a fresh head each, the rest as trained.
+        for group in args.new_groups:
+            model.heads.attributes[group] = torch.nn.Linear(model.heads.category.in_features,
+                                                            len(expected["attributes"][group]))
+        meta = {**meta, "attributes": {**meta["attributes"],
+                                       **{group: expected["attributes"][group] for group in args.new_groups}}}
+    elif args.new_heads_only:
+        raise SystemExit(f"--new-heads-only: {checkpoint} already has a head for every attribute group of the taxonomy")
     wanted = {**expected, "embedding_dim": EMBEDDING_DIM, "instance_dim": args.instance_dim}
     found = {**meta, "instance_dim": meta.get("instance_dim", 0), "colours": meta.get("colours", [])}
     differ = [key for key, value in wanted.items() if found.get(key) != value]

@@ -50,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="train on from this checkpoint (e.g. checkpoints/fashion with a review export) instead of from ImageNet",
     )
     parser.add_argument(
+        "--new-heads-only", action="store_true",
+        help="with --init: train only the heads of attribute groups the taxonomy gained since that checkpoint "
+        "(everything the checkpoint has stays exactly as it is)",
+    )
+    parser.add_argument(
         "--colour-weight", type=float, default=0.3,
         help="weight of the colour proxy loss on the embedding (0: neighbours share the category only)",
     )
@@ -90,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stop-after", type=int, help="stop after this epoch (continue later with --resume)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.new_heads_only and (args.init is None or args.tune_from != FROZEN):
+        parser.error("--new-heads-only needs --init and the heads-only default of --tune-from")
     args.repeat = parse_repeats(parser, args.repeat, [d.name for d in args.data_dirs])
     args.command = " ".join(["python -m scripts.train", *(sys.argv[1:] if argv is None else argv)])
     return args

@@ -18,7 +18,9 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from api.clients.keepalive_http import Answer, HttpFailure, KeepAliveHttp
+from api.domain.errors import ModelUnavailable
 from handlers.archive import ATTRIBUTES, EMBEDDER
+from handlers.text_encoder import TextEncoder
 
 Result = dict | Exception
 
@@ -37,6 +39,8 @@ class InferenceClient(Protocol):
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]: ...
 
+    async def encode_text(self, text: str) -> np.ndarray: ...
+
     embedder: dict | None  # the identity of the embedder behind the last call's vectors (see Embeddings)
 
     async def ping(self) -> None: ...
@@ -45,13 +49,29 @@ class InferenceClient(Protocol):
 
 
 class Embeddings:
-    """What both clients do with embedding answers: keep their vectors, and remember whose they are."""
+    """What both clients do with embedding answers: keep their vectors, and remember whose they are; and text
+    queries, encoded into the same space by the text encoder in this process (handlers/text_encoder.py says why)."""
+
+    text_encoder: TextEncoder | None = None
 
     # The identity (name, version, digest) of the embedder behind the last call's vectors: read right after
     # `await client.embed(...)`. None when that call's vectors came from more than one embedder (a model switch
     # landed between its images): such vectors are stored as of no known embedder and made again later. Vectors
     # only compare with vectors of the same digest (api/domain/reembedder.py).
     embedder: dict | None = None
+
+    async def encode_text(self, text: str) -> np.ndarray:
+        """The query as a vector of the image embedding's space (all zeros when the encoder knows none of its words).
+        ModelUnavailable when there is no text encoder, or when the embedder that answered last is not the one the
+        encoder was trained against (its vectors would not compare)."""
+        encoder = self.text_encoder
+        if encoder is None:
+            raise ModelUnavailable("text search is not configured: no text encoder at KALAS_TEXT_ENCODER "
+                                   "(train one with python -m scripts.train_text)", "text_search_unavailable")
+        if self.embedder is not None and self.embedder.get("digest") != encoder.embedder_digest:
+            raise ModelUnavailable("the text encoder was trained for another image embedder than the one serving now: "
+                                   "train it again with python -m scripts.train_text", "text_search_unavailable")
+        return encoder.encode([text])[0]
 
     def _as_embeddings(self, answers: Sequence[dict | InferenceError]) -> list[np.ndarray | InferenceError]:
         identities = [a.get("model") for a in answers if not isinstance(a, InferenceError)]

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     demo_catalogue: str = Field("demo", description="the catalogue searched when a shop asks for the demo gallery")
     demo_data_dir: Path = Field(default_factory=lambda: shared_data() / "fashion-products",
                                 description="the shared-data-layout directory the demo gallery was built from")
+    text_encoder: Path | None = Field(ROOT / "checkpoints" / "fashion-text",
+                                      description="the text encoder text search uses (scripts/train_text.py); "
+                                                  "a missing directory leaves text search answering 503")
 
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, le=MAX_UPLOAD_LIMIT)
     max_batch: int = Field(16, gt=0, le=256)

@@ -15,8 +15,11 @@ from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
 from api.data.common import now, page, stamped
+from handlers.text_encoder import words
 
-_NO_VECTORS = {"embeddings": 0, "embedder": 0}
+_NO_VECTORS = {"embeddings": 0, "embedder": 0, "words": 0}
+# The fields whose words a text search matches (api/domain/text_search.py), kept case-folded in `words`.
+WORDED_FIELDS = ("title", "tags", "categories")
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -27,6 +30,27 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     # A store product's catalogue entry (api/jobs/woocommerce.py): found again when its photos change.
     await db.products.create_index([("account", ASCENDING), ("source.integration", ASCENDING),
                                     ("source.product_id", ASCENDING)])
+    await db.products.create_index([("account", ASCENDING), ("words", ASCENDING)])
+    # Products stored before text search have no `words` yet: given theirs once, in batches.
+    async for product in db.products.find({"words": {"$exists": False}}, {field: 1 for field in WORDED_FIELDS}):
+        await db.products.update_one({"_id": product["_id"]}, {"$set": {"words": own_words(product)}})
+
+
+def own_words(product: dict[str, Any]) -> list[str]:
+    """The distinct case-folded words of a product's title, tags and categories (what text search matches)."""
+    texts: list[str] = []
+    for field in WORDED_FIELDS:
+        value = product.get(field)
+        texts += [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+    return sorted({w for text in texts for w in words(text)})
+
+
+async def word_matches(db: AsyncDatabase, account_id: str, asked: list[str], limit: int) -> dict[str, int]:
+    """{product id: how many of the words `asked` its own text has}, for at most `limit` of the shop's products
+    that have any (most matching words first)."""
+    found = db.products.find({"account": account_id, "words": {"$in": asked}}, {"words": 1}).limit(limit * 4)
+    counts = {p["_id"]: len(set(asked) & set(p["words"])) async for p in found}
+    return dict(sorted(counts.items(), key=lambda item: -item[1])[:limit])
 
 
 def image_metas(stored_images: list[dict]) -> list[dict]:
@@ -41,8 +65,9 @@ def image_ids(product: dict) -> list[str]:
 def new_product(account_id: str, fields: dict[str, Any], stored_images: list[dict], embeddings: list[list[float]],
                 embedder: str | None) -> dict:
     moment = now()
-    return {"_id": new_id(), "account": account_id, **fields, "images": image_metas(stored_images),
-            "embeddings": embeddings, "embedder": embedder, "created": moment, "updated": moment}
+    return {"_id": new_id(), "account": account_id, **fields, "words": own_words(fields),
+            "images": image_metas(stored_images), "embeddings": embeddings, "embedder": embedder, "created": moment,
+            "updated": moment}
 
 
 async def insert(db: AsyncDatabase, product: dict) -> dict | None:
@@ -74,7 +99,12 @@ async def ids(db: AsyncDatabase, account_id: str) -> list[str]:
 async def update(db: AsyncDatabase, account_id: str, product_id: str, changes: dict[str, Any]) -> dict | None:
     """The product after the change; None if this shop has no such product. DuplicateKeyError for a taken SKU."""
     result = await db.products.update_one({"_id": product_id, "account": account_id}, stamped(changes, "updated"))
-    return await get(db, account_id, product_id) if result.matched_count else None
+    if not result.matched_count:
+        return None
+    product = await get(db, account_id, product_id)
+    if product is not None and any(field in changes for field in WORDED_FIELDS):
+        await db.products.update_one({"_id": product_id, "account": account_id}, {"$set": {"words": own_words(product)}})
+    return product
 
 
 async def delete(db: AsyncDatabase, account_id: str, product_id: str) -> dict | None:

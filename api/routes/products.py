@@ -2,23 +2,25 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
+from api.domain import text_search
 from api.domain.catalogue import create_product, delete_product, replace_images
 from api.core.errors import ApiError, not_found
 from api.domain.errors import DomainError, SkuTaken
 from api.data import products
-from api.deps import Config, CurrentAccount, Db, Files, Id, Indexes, Models, Offset, owned, services_of
+from api.deps import Config, CurrentAccount, Db, Files, Id, Indexes, Models, Offset, Svc, owned, services_of
 from api.intake.sources import from_uploads, from_urls
 from api.schemas import (
-    PHOTO_ERRORS, PRODUCT_NOT_FOUND, SKU_TAKEN, URL_ERRORS, ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields,
-    ProductImportIn, ProductIn, ProductOut, ProductPatch, error_responses,
+    DEMO_NOT_BUILT, EMPTY_QUERY, PHOTO_ERRORS, PRODUCT_NOT_FOUND, SKU_TAKEN, TEXT_SEARCH_UNAVAILABLE, URL_ERRORS,
+    ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields, ProductImportIn, ProductIn, ProductOut, ProductPatch,
+    SearchItem, SearchOut, error_responses,
 )
-from api.presenters import product_out
+from api.presenters import json_response, product_out
 
 router = APIRouter(prefix="/products", tags=["products"])
 OwnedProduct = Annotated[dict, owned("product", products.get, "product_id")]
@@ -79,6 +81,31 @@ async def list_products(account: CurrentAccount, db: Db, settings: Config, offse
                         limit: int = Query(20, ge=1, le=100)) -> Page[ProductOut]:
     found, total = await products.list_for(db, account.id, offset, limit)
     return Page[ProductOut](items=[product_out(settings, p) for p in found], total=total, offset=offset, limit=limit)
+
+
+@router.get("/search", response_model=SearchOut,
+            responses=error_responses(EMPTY_QUERY, TEXT_SEARCH_UNAVAILABLE, DEMO_NOT_BUILT))
+async def search_products(account: CurrentAccount, services: Svc,
+                          q: str = Query(min_length=1, max_length=200, description="words: \"striped shirt\", \"navy blue dress\""),
+                          k: int = Query(20, ge=1, le=100),
+                          catalogue: Literal["shop", "demo"] = Query("shop", description="your catalogue, or the demo gallery"),
+                          ) -> Response:
+    """Products ranked by a text query: what their photos show (with or without a title), and the shop's own
+    words (title, tags, categories) where they exist."""
+    settings = services.settings
+    if catalogue == "demo":
+        hits = await text_search.search_gallery(services.catalogues, services.models, settings.demo_catalogue, q, k)
+        if hits is None:
+            status, code, message = DEMO_NOT_BUILT
+            raise ApiError(status, message, code)
+        found = {hit.product_id: services.gallery.item_out(settings, hit.product_id) for hit in hits}
+    else:
+        hits = await text_search.search_shop(services.db, services.catalogues, services.models, account.id, q, k)
+        found = {pid: product_out(settings, p) for pid, p in
+                 (await services.catalogues.products(services.db, account.id, [h.product_id for h in hits])).items()}
+    items = [SearchItem(score=round(h.score, 6), photo=round(h.photo, 6), words=round(h.words, 4), product=found[h.product_id])
+             for h in hits if found.get(h.product_id) is not None]
+    return json_response(SearchOut(query=q, catalogue=catalogue, items=items))
 
 
 @router.get("/{product_id}", response_model=ProductOut, responses=error_responses(PRODUCT_NOT_FOUND))

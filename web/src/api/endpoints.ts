@@ -1,6 +1,6 @@
 // One function per API route the console uses (paths as in api/routes/*.py).
 import { request } from "./client";
-import type { Account, Annotation, Delivery, IndexStatus, Integration, IntegrationIn, Job, PolicyOut, Taxonomy, TaggingPolicy, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, Session, SimilarResult } from "./types";
+import type { Account, Annotation, Delivery, IndexStatus, Integration, IntegrationIn, Job, PolicyOut, Taxonomy, TaggingPolicy, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, SearchResult, Session, SimilarResult } from "./types";
 
 export const auth = {
   signup: (email: string, password: string, shop_name: string) =>
@@ -58,6 +58,9 @@ export const products = {
     return request<Product>("/products/upload", { method: "POST", form });
   },
   import: (items: ProductIn[]) => request<ImportResult>("/products/import", { method: "POST", json: { products: items } }),
+  /** Products ranked by words: what their photos show, and their own titles and tags. */
+  search: (q: string, k: number, catalogue: "shop" | "demo") =>
+    request<SearchResult>("/products/search", { query: { q, k, catalogue } }),
 };
 
 export const catalogue = {

@@ -165,6 +165,17 @@ export interface SimilarItem {
   product: Product;
 }
 
+export interface SearchItem extends SimilarItem {
+  photo: number;
+  words: number;
+}
+
+export interface SearchResult {
+  query: string;
+  catalogue: "shop" | "demo";
+  items: SearchItem[];
+}
+
 export interface SimilarResult {
   catalogue: "shop" | "demo";
   items: SimilarItem[];

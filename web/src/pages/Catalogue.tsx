@@ -5,6 +5,7 @@ import type { IndexStatus, Page, Product } from "../api/types";
 import { AddProductForm } from "../components/AddProductForm";
 import { ImportForm } from "../components/ImportForm";
 import { Pager } from "../components/Pager";
+import { TextSearch } from "../components/TextSearch";
 import { Empty, ErrorMessage, Spinner } from "../components/Status";
 import { useTask } from "../useTask";
 
@@ -69,6 +70,8 @@ export function CataloguePage() {
         <AddProductForm onAdded={reload} />
         <ImportForm onImported={reload} />
       </div>
+      <h2>Search</h2>
+      <TextSearch />
       <h2>Products</h2>
       {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun="products" />}
       {load.busy && !page && <Spinner label="Loading products…" />}

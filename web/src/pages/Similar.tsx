@@ -5,6 +5,7 @@ import type { SimilarResult } from "../api/types";
 import { CropBox } from "../components/CropBox";
 import { Gallery } from "../components/Gallery";
 import { PhotoPicker } from "../components/PhotoPicker";
+import { TextSearch } from "../components/TextSearch";
 import { Empty, ErrorMessage, Spinner } from "../components/Status";
 import { usePhoto } from "../usePhoto";
 import { useTask } from "../useTask";
@@ -26,7 +27,8 @@ export function SimilarPage() {
   return (
     <section>
       <h1 tabIndex={-1}>Similar items</h1>
-      <p className="lead">Find the products of your catalogue that look most like a photo.</p>
+      <p className="lead">Find the products of your catalogue that look most like a photo, or that match a few words.</p>
+      <TextSearch chooseCatalogue />
       <PhotoPicker
         onPhoto={(file) => {
           photo.setFile(file);

@@ -1,0 +1,138 @@
+"""Learning the text encoder (handlers/text_encoder.py) against the served image embedding, which stays frozen.
+
+Two kinds of (text, photo) examples, from the training split only:
+- a product's title and its own photo (fashion-products has titles): the photo is the one right answer;
+- a short phrase of the taxonomy's names for a photo's labels ("Men Striped T-Shirt", "navy blue", "Footwear"),
+  drawn afresh each epoch from its category (the leaf's name, its groups' names, the data set's own label),
+  colour, gender and pattern: every photo in the batch whose labels include all the phrase names is right.
+The loss is a softmax over the batch's photos against the share of right photos (a CLIP-style contrastive loss
+with several positives). Everything is seeded and runs on one CPU thread with deterministic kernels, so the same
+data gives the same encoder bit for bit.
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from handlers.taxonomy import Taxonomy
+from handlers.text_encoder import TextEncoder, tokens
+from kalas.dataset import Record
+
+SCALE = 20.0  # logit scale of the contrastive softmax (a temperature of 0.05)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A training photo: its served embedding's row, its title (may be empty) and the terms its labels satisfy."""
+
+    row: int
+    title: str
+    terms: frozenset[str]               # "category:tees", "colour:navy", ...: what a phrase may ask of it
+    names: dict[str, list[tuple[str, str]]]  # per label kind, (a name a shop might type, the term it asks)
+
+
+def describe(record: Record, row: int, taxonomy: Taxonomy) -> Photo:
+    mapping = taxonomy.detect(["id", *record.labels])
+    annotation = mapping.annotate(record.labels, unknown=Counter())
+    terms: set[str] = set()
+    names: dict[str, list[tuple[str, str]]] = {}
+    if annotation.category is not None:
+        chain = taxonomy.ancestors(annotation.category)
+        terms |= {f"category:{c}" for c in chain + taxonomy.leaves_under(annotation.category)}
+        names["category"] = [(taxonomy.name(c), f"category:{c}") for c in chain]
+        raw = record.labels.get(mapping.category.column, "") if mapping.category else ""
+        if raw:
+            names["category"].append((raw, f"category:{annotation.category}"))
+    if annotation.colour is not None:
+        terms.add(f"colour:{annotation.colour}")
+        colour_names = {c.label: c.name for c in taxonomy.colours}
+        names["colour"] = [(colour_names[annotation.colour], f"colour:{annotation.colour}")]
+        raw = record.labels.get(mapping.colour.column, "") if mapping.colour else ""
+        if raw:
+            names["colour"].append((raw, f"colour:{annotation.colour}"))
+    for group in ("gender", "pattern"):
+        value = annotation.attributes.get(group)
+        if value is not None:
+            terms.add(f"{group}:{value}")
+            names[group] = [(next(t.name for t in taxonomy.attributes[group] if t.label == value), f"{group}:{value}")]
+    return Photo(row, record.labels.get("title", "").strip(), frozenset(terms), names)
+
+
+def phrase(photo: Photo, rng: random.Random) -> tuple[str, frozenset[str]]:
+    """A random phrase of names for `photo`'s labels, and the terms a photo must satisfy to answer it."""
+    kinds = [k for k in ("gender", "colour", "pattern", "category") if k in photo.names]
+    chosen = [k for k in kinds if rng.random() < 0.5] or [rng.choice(kinds)]
+    picks = [rng.choice(photo.names[k]) for k in chosen]
+    return " ".join(name for name, _ in picks), frozenset(term for _, term in picks)
+
+
+def vocabulary_of(photos: list[Photo], min_count: int) -> dict[str, int]:
+    """Every token of a title seen at least `min_count` times, and every token of every name."""
+    counts = Counter(t for p in photos if p.title for t in set(tokens(p.title)))
+    kept = {t for t, n in counts.items() if n >= min_count}
+    kept |= {t for p in photos for options in p.names.values() for name, _ in options for t in tokens(name)}
+    return {t: i for i, t in enumerate(sorted(kept))}
+
+
+def train_text_encoder(photos: list[Photo], embeddings: np.ndarray, embedder_digest: str, *, epochs: int = 30,
+                       batch_size: int = 512, lr: float = 0.05, seed: int = 0, min_count: int = 2,
+                       phrases_per_photo: int = 2) -> TextEncoder:
+    """The encoder learned from `photos` (their rows of `embeddings`, [N, D] L2-normalised, stay fixed)."""
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        vocabulary = vocabulary_of(photos, min_count)
+        term_index = {t: i for i, t in enumerate(sorted({t for p in photos for t in p.terms}))}
+        photo_terms = torch.zeros(len(photos), len(term_index))
+        for i, p in enumerate(photos):
+            photo_terms[i, [term_index[t] for t in p.terms]] = 1.0
+        images = torch.from_numpy(np.ascontiguousarray(embeddings[[p.row for p in photos]], dtype=np.float32))
+        table = torch.nn.EmbeddingBag(len(vocabulary), images.shape[1], mode="mean")
+        torch.nn.init.normal_(table.weight, std=0.01)
+        optimizer = torch.optim.Adam(table.parameters(), lr=lr)
+        rng = random.Random(seed)
+        titled = [i for i, p in enumerate(photos) if p.title]
+        for _ in range(epochs):
+            # (text, the terms it asks, or None for a title, whose own photo is its one answer; the photo)
+            examples = [(photos[i].title, None, i) for i in titled]
+            examples += [(*phrase(p, rng), i) for i, p in enumerate(photos) for _ in range(phrases_per_photo) if p.names]
+            rng.shuffle(examples)
+            for start in range(0, len(examples), batch_size):
+                batch = examples[start:start + batch_size]
+                asked = torch.zeros(len(batch), len(term_index))
+                for row, (_, terms, _) in enumerate(batch):
+                    if terms is not None:
+                        asked[row, [term_index[t] for t in terms]] = 1.0
+                _step(table, optimizer, batch, asked, photo_terms, images, vocabulary)
+        weights = table.weight.detach().numpy().astype(np.float32)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(False)
+    meta = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "min_count": min_count,
+            "phrases_per_photo": phrases_per_photo, "photos": len(photos), "dim": int(images.shape[1])}
+    return TextEncoder(vocabulary, weights, embedder_digest, meta)
+
+
+def _step(table: torch.nn.EmbeddingBag, optimizer: torch.optim.Optimizer, batch: list, asked: torch.Tensor,
+          photo_terms: torch.Tensor, images: torch.Tensor, vocabulary: dict[str, int]) -> None:
+    ids, offsets = [], []
+    for text, _, _ in batch:
+        offsets.append(len(ids))
+        ids.extend(vocabulary[t] for t in tokens(text) if t in vocabulary)
+    queries = F.normalize(table(torch.tensor(ids, dtype=torch.long), torch.tensor(offsets, dtype=torch.long)), dim=1)
+    rows = torch.tensor([i for _, _, i in batch])
+    # Right answers: a title's own photo; for a phrase, every photo of the batch that has all the terms it asks.
+    counts = asked.sum(dim=1, keepdim=True)
+    right = torch.where(counts > 0, (asked @ photo_terms[rows].T == counts).float(), torch.eye(len(batch)))
+    target = right / right.sum(dim=1, keepdim=True)
+    loss = F.cross_entropy(SCALE * queries @ images[rows].T, target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()

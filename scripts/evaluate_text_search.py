@@ -1,0 +1,105 @@
+"""Score text search on any directory in the shared-data layout, by the protocol of Marqo's fashion leaderboard.
+
+    python -m scripts.evaluate_text_search DATA_DIR [--all] [--json PATH] [--encoder checkpoints/fashion-text]
+
+Gallery: the photos of DATA_DIR's validation split (`kalas.dataset.split`; the text encoder never learned from
+them), or every photo with `--all`, each as its served embedding (kalas/served_outputs.py). Queries are ranked by
+the very function the API ranks a catalogue's photos with (api/domain/text_search.py `rank_photos`); titles are
+never indexed as text here, so every figure is the photos' alone.
+- category_to_product: one query per category the gallery holds, its name as the data set writes it ("Tshirts",
+  "Casual Shoes", "T-Shirt"); relevant: the photos of that category. P@1 and P@10, averaged over the queries.
+- colour_to_product: one query per colour name the gallery holds ("Navy Blue"); relevant: photos of that colour. P@1.
+- title_to_image: each gallery photo's title is a query and the photo itself its one answer. R@1 and R@10.
+A data set without colours or titles (clothing) gets only the figures its labels allow.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from api.domain.text_search import rank_photos
+from handlers.archive import DEFAULT_CHECKPOINT
+from handlers.taxonomy import load_taxonomy
+from handlers.text_encoder import TextEncoder
+from kalas.dataset import read_records, split
+from kalas.served_outputs import served_outputs
+from scripts.train_text import DEFAULT_OUT
+
+
+def precision_at(ranked: np.ndarray, relevant: np.ndarray, k: int) -> float:
+    return float(relevant[ranked[:k]].mean())
+
+
+def by_name(records: list, column: str | None) -> dict[str, np.ndarray]:
+    """{a label as the data set writes it: the gallery rows that carry it}."""
+    rows: dict[str, list[int]] = defaultdict(list)
+    if column:
+        for i, record in enumerate(records):
+            if value := (record.labels.get(column) or "").strip():
+                rows[value].append(i)
+    return {name: np.array(found) for name, found in rows.items()}
+
+
+def label_queries(encoder: TextEncoder, gallery: np.ndarray, groups: dict[str, np.ndarray], ks: tuple[int, ...]) -> dict:
+    scores = {f"p@{k}": [] for k in ks}
+    for name, rows in sorted(groups.items()):
+        relevant = np.zeros(len(gallery), dtype=bool)
+        relevant[rows] = True
+        ranked = rank_photos(encoder.encode([name])[0], gallery, max(ks))
+        for k in ks:
+            scores[f"p@{k}"].append(precision_at(ranked, relevant, k))
+    return {"queries": len(groups), **{key: round(float(np.mean(v)), 4) for key, v in scores.items()}}
+
+
+def title_queries(encoder: TextEncoder, gallery: np.ndarray, titles: list[str]) -> dict:
+    rows = [i for i, title in enumerate(titles) if title]
+    if not rows:
+        return {}
+    queries = encoder.encode([titles[i] for i in rows])
+    hits = {1: 0, 10: 0}
+    for query, row in zip(queries, rows):
+        ranked = rank_photos(query, gallery, 10)
+        for k in hits:
+            hits[k] += int(row in ranked[:k])
+    return {"queries": len(rows), **{f"r@{k}": round(n / len(rows), 4) for k, n in hits.items()}}
+
+
+def evaluate(data_dir: Path, encoder: TextEncoder, checkpoint: Path, use_all: bool) -> dict:
+    records = read_records(data_dir)
+    gallery_records = records if use_all else split(records)[1]
+    gallery = served_outputs(gallery_records, data_dir, checkpoint)["embedding"]
+    mapping = load_taxonomy().detect(["id", *records[0].labels])
+    report = {"data": str(data_dir), "gallery": len(gallery_records), "split": "all" if use_all else "validation",
+              "encoder": {k: encoder.meta.get(k) for k in ("git_commit", "epochs", "seed")}}
+    category_column = mapping.category.column if mapping.category else None
+    report["category_to_product"] = label_queries(encoder, gallery, by_name(gallery_records, category_column), (1, 10))
+    colours = by_name(gallery_records, mapping.colour.column if mapping.colour else None)
+    if colours:
+        report["colour_to_product"] = label_queries(encoder, gallery, colours, (1,))
+    titles = title_queries(encoder, gallery, [(r.labels.get("title") or "").strip() for r in gallery_records])
+    if titles:
+        report["title_to_image"] = titles
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--all", action="store_true", help="the gallery is every photo, not the validation split")
+    parser.add_argument("--encoder", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="the image model the encoder was trained against")
+    parser.add_argument("--json", type=Path, help="also write the report here")
+    args = parser.parse_args(argv)
+    report = evaluate(args.data_dir, TextEncoder.load(args.encoder), args.checkpoint, args.all)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

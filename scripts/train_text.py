@@ -1,0 +1,62 @@
+"""Train the text encoder (handlers/text_encoder.py) on the training split of data directories, against the
+served image embedding of a checkpoint, and write it where the inference client finds it.
+
+    python -m scripts.train_text ../shared/data/fashion-products ../shared/data/clothing \
+        [--checkpoint checkpoints/fashion] [--out checkpoints/fashion-text] [--epochs 30] [--seed 0]
+
+The photos' embeddings come from the served-outputs cache (kalas/served_outputs.py: computed once per photo and
+checkpoint). Only `kalas.dataset.split`'s training side is learned from; scripts/evaluate_text_search.py scores
+the validation side. The encoder records the embedder digest it was trained against: the API refuses to compare
+its vectors with another embedder's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from handlers.archive import DEFAULT_CHECKPOINT, weights_digest
+from handlers.models.fashion import WEIGHTS_FILE
+from handlers.taxonomy import load_taxonomy
+from kalas.dataset import read_records, split
+from kalas.provenance import git_commit, portable_path
+from kalas.served_outputs import served_outputs
+from kalas.text_training import describe, train_text_encoder
+
+DEFAULT_OUT = DEFAULT_CHECKPOINT.with_name("fashion-text")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dirs", nargs="+", type=Path)
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="the image model whose embedding space to learn")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    taxonomy = load_taxonomy()
+    photos, vectors, data = [], [], []
+    for data_dir in args.data_dirs:
+        train, _ = split(read_records(data_dir))
+        embeddings = served_outputs(train, data_dir, args.checkpoint)["embedding"]
+        photos += [describe(record, len(vectors) + i, taxonomy) for i, record in enumerate(train)]
+        vectors.append(embeddings)
+        data.append({"dir": portable_path(data_dir), "train": len(train)})
+    started = time.perf_counter()
+    encoder = train_text_encoder(photos, np.concatenate(vectors), weights_digest(args.checkpoint / WEIGHTS_FILE),
+                                 epochs=args.epochs, seed=args.seed)
+    seconds = time.perf_counter() - started
+    encoder.meta.update({"data": data, "checkpoint": portable_path(args.checkpoint), "git_commit": git_commit(),
+                         "train_seconds": round(seconds, 1),
+                         "command": " ".join(["python -m scripts.train_text", *(sys.argv[1:] if argv is None else argv)])})
+    files = encoder.save(args.out)
+    print(json.dumps({"out": str(args.out), "tokens": len(encoder.vocabulary), "train_seconds": round(seconds, 1),
+                      "bytes": sum(f.stat().st_size for f in files)}))
+
+
+if __name__ == "__main__":
+    main()
