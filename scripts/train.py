@@ -50,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="train on from this checkpoint (e.g. checkpoints/fashion with a review export) instead of from ImageNet",
     )
     parser.add_argument(
+        "--texture-groups", nargs="*", default=["pattern"], metavar="GROUP",
+        help="attribute groups whose heads read block 14's texture statistics, not the shared hidden layer",
+    )
+    parser.add_argument(
         "--new-heads-only", action="store_true",
         help="with --init: train only the heads of attribute groups the taxonomy gained since that checkpoint "
         "(everything the checkpoint has stays exactly as it is)",

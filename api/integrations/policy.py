@@ -19,6 +19,7 @@ from pydantic import Field
 from api.clients.inference import InferenceClient, InferenceError
 from api.domain.errors import model_refusal
 from api.schemas import Request, Text
+from handlers.category_groups import backed_off
 from handlers.decoding import warm_up_photo
 from handlers.taxonomy import load_taxonomy
 
@@ -34,8 +35,8 @@ Term = Annotated[Text, Field(min_length=1, max_length=100)]
 class TaggingPolicy(Request):
     target: Literal["0.90", "0.95", "0.97", "0.99"] = Field(
         DEFAULT_TARGET, description="the precision that what is written must reach (measured on validation photos)")
-    attribute_groups: list[Literal["gender", "age", "usage", "season"]] = Field(
-        default_factory=lambda: ["gender", "usage", "season"], max_length=4,
+    attribute_groups: list[Literal["gender", "age", "usage", "season", "pattern"]] = Field(
+        default_factory=lambda: ["gender", "usage", "season", "pattern"], max_length=5,
         description="attribute groups whose value becomes a tag")
     colours: bool = Field(True, description="the garment's main colours (up to two) become tags")
     rename: dict[Term, Term] = Field(default_factory=dict, max_length=200,
@@ -73,13 +74,12 @@ def decide(annotation: dict, policy: TaggingPolicy) -> Decision:
     if thresholds is None:  # an uncalibrated model: its scores say nothing about precision, so nothing is applied
         return Decision(None, (), None, identity)
     best = (annotation.get("category") or [None])[0]
-    nearest = (annotation.get("groups") or [None])[0]
-    if best and best["score"] >= thresholds["category"]["leaf"]:
-        category, level = best["name"], "leaf"
-    elif nearest and nearest["score"] >= thresholds["category"]["group"]:
-        category, level = nearest["name"], "group"
-    else:
+    groups = annotation.get("groups") or []
+    chosen = None if best is None else backed_off(best["score"], [g["score"] for g in groups],
+                                                  thresholds["category"]["leaf"], thresholds["category"]["group"])
+    if chosen is None:
         return Decision(None, (), None, identity)
+    category, level = (best["name"], "leaf") if chosen < 0 else (groups[chosen]["name"], "group")
     tags = [values[0]["name"] for group, values in annotation.get("attributes", {}).items()
             if group in policy.attribute_groups and values
             and values[0]["score"] >= thresholds["attributes"].get(group, 1.01)]

@@ -247,6 +247,33 @@ def test_training_on_from_the_shipped_checkpoint_starts_from_its_network_and_kee
         assert again[kind]["attributes"] == provenance["validation"][kind]["attributes"]
 
 
+def test_a_group_the_checkpoint_lacks_gets_its_own_head_and_nothing_the_checkpoint_had_moves(
+    data: list[Path], workdir: Path
+) -> None:
+    """How the pattern reached the shipped model: its head alone trained on a checkpoint without one."""
+    start = workdir / "without-pattern"
+    if not start.exists():
+        shutil.copytree(DEFAULT_CHECKPOINT, start)
+        meta = json.loads((start / "meta.json").read_text())
+        meta["attributes"].pop("pattern")
+        meta["texture_groups"] = []
+        (start / "meta.json").write_text(json.dumps(meta))
+        weights = torch.load(start / "heads.pt")
+        torch.save({k: v for k, v in weights.items() if not k.startswith("heads.texture.")}, start / "heads.pt")
+    provenance = run(data, workdir, "grafted", "--init", str(start), "--new-heads-only", "--colour-head-weight", "1.0",
+                     "--epochs", "2")
+    out = workdir / "checkpoints" / "grafted"
+    stored, before = torch.load(out / "heads.pt"), torch.load(start / "heads.pt")
+    added = set(stored) - set(before)
+    assert added and all(k.startswith("heads.texture.pattern.") for k in added)
+    assert all(torch.equal(stored[k], before[k]) for k in before)  # bit for bit: the embedding is the start's
+    _, meta = load_fashion_model(out)
+    assert meta["texture_groups"] == ["pattern"] and "pattern" in meta["attributes"]
+    assert provenance["validation"]["fashion-products"]["attributes"]["pattern"]["count"] > 0
+    with pytest.raises(SystemExit, match="already has a head for every attribute group"):
+        run(data, workdir, "grafted-again", "--init", str(out), "--new-heads-only", "--colour-head-weight", "1.0")
+
+
 def test_proxies_are_seeded_at_the_mean_embedding_of_their_rows() -> None:
     taxonomy = load_taxonomy()
     space = label_space(taxonomy)

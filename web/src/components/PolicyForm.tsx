@@ -7,7 +7,7 @@ import { humanise, percent } from "../correction";
 import { ErrorMessage, Notice, Spinner } from "./Status";
 import { useTask } from "../useTask";
 
-const GROUPS = ["gender", "age", "usage", "season"];
+const GROUPS = ["gender", "age", "usage", "season", "pattern"];
 const KINDS: Record<string, string> = { "fashion-products": "shop photos", clothing: "consumer photos" };
 
 function renameText(rename: Record<string, string>): string {
