@@ -4,6 +4,7 @@ one class only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -30,3 +31,14 @@ def category_groups(categories: list[dict]) -> list[CategoryGroup]:
             group = CategoryGroup(label, taxonomy.name(label), np.array(members), frozenset(members))
             groups.append((len(taxonomy.ancestors(label)), group))
     return [group for _, group in sorted(groups, key=lambda pair: -pair[0])]
+
+
+def backed_off(leaf_score: float, group_scores: Sequence[float], leaf: float, group: float) -> int | None:
+    """What a tagging policy applies, given the best category's score and its groups' scores (nearest first):
+    -1 for the category itself when it reaches `leaf`; else the index of the nearest group that reaches `group`
+    (a group's score is its categories' together, so a farther group is surer and coarser); None when nothing is
+    sure enough (the product is held for a person). The one rule the API (api/integrations/policy.py), the
+    evaluation (scripts/evaluate.py) and the calibration that fits the thresholds (scripts/calibrate.py) apply."""
+    if leaf_score >= leaf:
+        return -1
+    return next((i for i, score in enumerate(group_scores) if score >= group), None)

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from handlers.archive import ATTRIBUTES, CALIBRATION_FILE, DEFAULT_CHECKPOINT, stage_archives
-from handlers.category_groups import category_groups
+from handlers.category_groups import backed_off, category_groups
 from handlers.in_process import open_archive
 from handlers.taxonomy import Taxonomy, load_taxonomy
 from kalas.calibration import (expected_calibration_error, fit_temperature, in_calibration_half, softmax,
@@ -90,38 +90,56 @@ def _top(probabilities: np.ndarray, targets: list[list[int]]) -> tuple[np.ndarra
     return best, probabilities.max(axis=1), np.array([b in t for b, t in zip(best, targets)])
 
 
-def _category_candidates(probabilities: np.ndarray, targets: list[list[int]], groups: list) -> tuple[np.ndarray, ...]:
-    """Per photo: the top leaf's score and rightness, and its nearest group's score and rightness (right when the
-    truth's categories lie within the group, or the group within the truth's)."""
+@dataclass(frozen=True)
+class Candidates:
+    """Per photo: the top category's score and rightness, and its groups' scores and rightness, nearest first (a
+    group is right when the truth's categories lie within it, or it within the truth's)."""
+
+    leaf: np.ndarray
+    right: np.ndarray
+    groups: list[list[tuple[float, bool]]]
+
+    def outcomes(self, policy: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(applied, right) per photo under `policy`'s thresholds, by the rule the API applies (`backed_off`)."""
+        applied, right = np.zeros(len(self.leaf), dtype=bool), np.zeros(len(self.leaf), dtype=bool)
+        for i, (score, groups) in enumerate(zip(self.leaf, self.groups)):
+            chosen = backed_off(score, [g for g, _ in groups], policy["leaf"], policy["group"])
+            if chosen is not None:
+                applied[i], right[i] = True, self.right[i] if chosen < 0 else groups[chosen][1]
+        return applied, right
+
+
+def _category_candidates(probabilities: np.ndarray, targets: list[list[int]], groups: list) -> Candidates:
     best, confidence, right = _top(probabilities, targets)
-    group_score, group_right = np.zeros(len(best)), np.zeros(len(best), dtype=bool)
-    for i, (leaf, accepted) in enumerate(zip(best, targets)):
-        nearest = next((g for g in groups if leaf in g.members_set), None)
-        if nearest is not None:
-            group_score[i] = probabilities[i, nearest.members].sum()
-            group_right[i] = set(accepted) <= nearest.members_set or nearest.members_set <= set(accepted)
-    return confidence, right, group_score, group_right
+    above = [[(float(probabilities[i, g.members].sum()), set(accepted) <= g.members_set or g.members_set <= set(accepted))
+              for g in groups if leaf in g.members_set] for i, (leaf, accepted) in enumerate(zip(best, targets))]
+    return Candidates(confidence, right, above)
 
 
 def category_policy(probabilities: np.ndarray, targets: list[list[int]], groups: list, precision: float) -> dict:
-    """The leaf and group thresholds for `precision`: a leaf is applied at or above `leaf`; otherwise its nearest
-    group at or above `group`."""
-    confidence, right, group_score, group_right = _category_candidates(probabilities, targets, groups)
-    leaf = threshold_for(confidence, right, precision)
-    rest = confidence < leaf
-    return {"leaf": leaf, "group": threshold_for(group_score[rest], group_right[rest], precision)}
+    """The leaf and group thresholds for `precision`: the lowest leaf threshold whose leaves are that right, then
+    the lowest group threshold at which what the policy applies in all (leaves, and the nearest group that reaches
+    it for the rest) stays that right."""
+    candidates = _category_candidates(probabilities, targets, groups)
+    leaf = threshold_for(candidates.leaf, candidates.right, precision)
+    scores = sorted({round(score, 6) for i in np.flatnonzero(candidates.leaf < leaf) for score, _ in candidates.groups[i]})
+    group = 1.01
+    for threshold in reversed(scores):  # from the surest down: the lowest that still keeps the precision wins
+        applied, right = candidates.outcomes({"leaf": leaf, "group": threshold})
+        if applied.any() and right[applied].mean() >= precision:
+            group = threshold
+    return {"leaf": leaf, "group": group}
 
 
 def apply_category_policy(probabilities: np.ndarray, targets: list[list[int]], groups: list, policy: dict) -> dict:
     """What the policy does on these photos: precision of what it applies, coverage (a leaf or a group) and leaf
     coverage."""
-    confidence, right, group_score, group_right = _category_candidates(probabilities, targets, groups)
-    leaf = confidence >= policy["leaf"]
-    group = ~leaf & (group_score >= policy["group"])
-    applied = int(leaf.sum() + group.sum())
-    correct = int(right[leaf].sum() + group_right[group].sum())
-    return {"precision": round(correct / applied, 4) if applied else None, "coverage": round(applied / len(right), 4),
-            "leaf_coverage": round(int(leaf.sum()) / len(right), 4), "photos": len(right)}
+    candidates = _category_candidates(probabilities, targets, groups)
+    applied, right = candidates.outcomes(policy)
+    leaves = int((candidates.leaf >= policy["leaf"]).sum())
+    return {"precision": round(float(right[applied].mean()), 4) if applied.any() else None,
+            "coverage": round(int(applied.sum()) / len(right), 4), "leaf_coverage": round(leaves / len(right), 4),
+            "photos": len(right)}
 
 
 def calibrate(heads: dict[str, Head], labels: dict) -> dict:

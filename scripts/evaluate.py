@@ -27,6 +27,7 @@ from api.clients.inference import InferenceClient, InferenceError, TorchServeCli
 
 from api.clients.in_process import InProcessClient
 from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, stage_archives
+from handlers.category_groups import backed_off
 from handlers.in_process import open_archive
 from handlers.taxonomy import Annotation, Taxonomy, load_taxonomy
 from kalas import plots
@@ -108,19 +109,22 @@ def _confidence(scores: Sequence[float], right: Sequence[bool]) -> dict:
 
 
 def _auto_apply(scored: Sequence[tuple[str, dict]], thresholds: dict, taxonomy: Taxonomy) -> dict:
-    """What the policy's category thresholds do: a leaf at or above `leaf`, else the nearest group at or above
-    `group`, else nothing. Precision of what is applied (a group is right when the truth lies within it, or it
-    within the truth), coverage (a leaf or a group) and leaf coverage."""
+    """What the policy's category thresholds do (handlers/category_groups.py `backed_off`: the leaf at or above
+    `leaf`, else the nearest group at or above `group`, else nothing). Precision of what is applied (a group is
+    right when the truth lies within it, or it within the truth), coverage (a leaf or a group) and leaf coverage."""
     leaves = groups = right = 0
     for truth, answer in scored:
         best = (answer.get("category") or [None])[0]
-        nearest = (answer.get("groups") or [None])[0]
-        if best and best["score"] >= thresholds["leaf"]:
+        above = answer.get("groups") or []
+        chosen = None if best is None else backed_off(best["score"], [g["score"] for g in above],
+                                                      thresholds["leaf"], thresholds["group"])
+        if chosen == -1:
             leaves += 1
             right += taxonomy.matches(best["label"], truth)
-        elif nearest and nearest["score"] >= thresholds["group"]:
+        elif chosen is not None:
             groups += 1
-            right += taxonomy.matches(nearest["label"], truth) or nearest["label"] in taxonomy.ancestors(truth)
+            label = above[chosen]["label"]
+            right += taxonomy.matches(label, truth) or label in taxonomy.ancestors(truth)
     applied = leaves + groups
     return {"precision": round(right / applied, 4) if applied else None, "coverage": round(applied / len(scored), 4),
             "leaf_coverage": round(leaves / len(scored), 4), "thresholds": thresholds}

@@ -15,7 +15,12 @@ def test_an_unsure_leaf_backs_off_to_a_sure_group_and_an_unsure_group_is_held():
     unsure = dict(ANNOTATION, category=[{"label": "tshirt", "name": "T-Shirt", "score": 0.6}])
     decision = decide(unsure, TaggingPolicy())
     assert (decision.category, decision.level) == ("T-Shirts & Polos", "group")
-    held = dict(unsure, groups=[{"label": "tees", "name": "T-Shirts & Polos", "score": 0.7}])
+    # The nearest group is unsure, the department above it sure: the department is applied.
+    farther = dict(unsure, groups=[{"label": "tees", "name": "T-Shirts & Polos", "score": 0.7},
+                                   {"label": "topwear", "name": "Topwear", "score": 0.99}])
+    assert (decide(farther, TaggingPolicy()).category, decide(farther, TaggingPolicy()).level) == ("Topwear", "group")
+    held = dict(unsure, groups=[{"label": "tees", "name": "T-Shirts & Polos", "score": 0.7},
+                                {"label": "topwear", "name": "Topwear", "score": 0.75}])
     decision = decide(held, TaggingPolicy())
     assert decision.held and decision.category is None and decision.tags == ()
     assert decision.describe() == {"state": "held", "category": None, "tags": [], "level": None}
