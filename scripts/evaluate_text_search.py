@@ -6,9 +6,11 @@ Gallery: the photos of DATA_DIR's validation split (`kalas.dataset.split`; the t
 them), or every photo with `--all`, each as its served embedding (kalas/served_outputs.py). Queries are ranked by
 the very function the API ranks a catalogue's photos with (api/domain/text_search.py `rank_photos`); titles are
 never indexed as text here, so every figure is the photos' alone.
-- category_to_product: one query per category the gallery holds, its name as the data set writes it ("Tshirts",
-  "Casual Shoes", "T-Shirt"); relevant: the photos of that category. P@1 and P@10, averaged over the queries.
-- colour_to_product: one query per colour name the gallery holds ("Navy Blue"); relevant: photos of that colour. P@1.
+- category_to_product: one query per category, its name as the data set writes it ("Tshirts", "Casual Shoes",
+  "T-Shirt"); relevant: the photos of that category. P@1 and P@10 (right answers in the top k / k, as BEIR counts
+  them for Marqo's leaderboard), averaged over the categories with at least 10 photos in the gallery, whose top
+  10 can be all right; `all_labels` gives the same over every category.
+- colour_to_product: one query per colour name ("Navy Blue"); relevant: photos of that colour. P@1, likewise.
 - title_to_image: each gallery photo's title is a query and the photo itself its one answer. R@1 and R@10.
 A data set without colours or titles (clothing) gets only the figures its labels allow.
 """
@@ -29,6 +31,8 @@ from kalas.dataset import read_records, split
 from kalas.served_outputs import served_outputs
 from scripts.train_text import DEFAULT_OUT
 
+MIN_RELEVANT = 10
+
 
 def precision_at(ranked: np.ndarray, relevant: np.ndarray, k: int) -> float:
     return float(relevant[ranked[:k]].mean())
@@ -45,14 +49,21 @@ def by_name(records: list, column: str | None) -> dict[str, np.ndarray]:
 
 
 def label_queries(encoder: TextEncoder, gallery: np.ndarray, groups: dict[str, np.ndarray], ks: tuple[int, ...]) -> dict:
-    scores = {f"p@{k}": [] for k in ks}
+    """P@k averaged over the labels with at least `MIN_RELEVANT` photos in the gallery (a label with fewer cannot
+    fill the top 10), and under `all_labels` the same over every label (P@k = right answers in the top k / k)."""
+    scores: dict[str, list[float]] = {f"p@{k}": [] for k in ks}
+    every: dict[str, list[float]] = {f"p@{k}": [] for k in ks}
     for name, rows in sorted(groups.items()):
         relevant = np.zeros(len(gallery), dtype=bool)
         relevant[rows] = True
         ranked = rank_photos(encoder.encode([name])[0], gallery, max(ks))
         for k in ks:
-            scores[f"p@{k}"].append(precision_at(ranked, relevant, k))
-    return {"queries": len(groups), **{key: round(float(np.mean(v)), 4) for key, v in scores.items()}}
+            every[f"p@{k}"].append(precision_at(ranked, relevant, k))
+            if len(rows) >= MIN_RELEVANT:
+                scores[f"p@{k}"].append(every[f"p@{k}"][-1])
+    mean = lambda values: round(float(np.mean(values)), 4) if values else None  # noqa: E731
+    return {"queries": len(scores[f"p@{ks[0]}"]), **{key: mean(v) for key, v in scores.items()},
+            "all_labels": {"queries": len(groups), **{key: mean(v) for key, v in every.items()}}}
 
 
 def title_queries(encoder: TextEncoder, gallery: np.ndarray, titles: list[str]) -> dict:

@@ -52,6 +52,15 @@ def test_build_a_catalogue_and_search_it(desktop, service, shared_data: Path) ->
     assert desktop.get_by_test_id("index-state").inner_text() == "up to date"
     screenshot(desktop, "catalogue")
 
+    # Words find a product: its own title's words put it first, with its photo beside it.
+    search = desktop.get_by_role("search")
+    search.get_by_label("Search by words").fill(titles[2])
+    search.get_by_role("button", name="Search").click()
+    desktop.get_by_role("heading", name=re.compile(r"best for")).wait_for()
+    found = desktop.get_by_test_id("similar-item")
+    assert found.first.get_attribute("aria-label").startswith(f"1. {titles[2]}, similarity")
+    screenshot(desktop, "catalogue-search")
+
     # A bad import row is refused with its row named, and nothing is sent.
     desktop.get_by_label("Or paste the list").fill("title,sku,url,image_urls\nNo photo,,,")
     desktop.get_by_role("button", name="Import", exact=True).click()
@@ -59,6 +68,8 @@ def test_build_a_catalogue_and_search_it(desktop, service, shared_data: Path) ->
 
     # Search with the photo of an imported product: that product comes first, at full similarity.
     desktop.get_by_role("link", name="Similar items").click()
+    # (The page's words search offers the demo gallery too.)
+    assert desktop.get_by_role("search").get_by_label("in", exact=True).input_value() == "shop"
     desktop.get_by_test_id("photo-input").set_input_files(photos[1])
     items = desktop.get_by_test_id("similar-item")
     items.first.wait_for()
