@@ -10,7 +10,8 @@ Per image it answers (docs/architecture.md, "Annotation"):
   each attribute scores its own sigmoid, and those at least `attribute_threshold` are listed under `attributes`
   (and `category` is empty when the checkpoint has no category predictor);
 - `policy`: per target precision, the scores at or above which a category, a group or an attribute value is sure
-  enough to apply (what a shop's tagging policy reads);
+  enough to apply (what a shop's tagging policy reads), fitted for the photo's kind (a studio shot or an everyday
+  photo, handlers/images.py `photo_kind`), whose scores are also read with that kind's temperatures;
 - `colours`: up to `colours` dominant colours of the garment's own pixels (handlers/colours.py); when the model
   has a colour head, its log-probabilities join the learned namer's in naming the first.
 `top_k`, `attribute_threshold`, `colours`, the label file and the heads' temperatures (`calibration`, fitted on
@@ -27,8 +28,10 @@ import torch
 from PIL import Image
 
 from handlers.base_handler import ImageBatchHandler
+from handlers.calibration import Calibration
 from handlers.category_groups import category_groups
 from handlers.colours import dominant_colours
+from handlers.images import photo_kind
 
 
 class AttributesHandler(ImageBatchHandler):
@@ -39,38 +42,35 @@ class AttributesHandler(ImageBatchHandler):
         self.colours_k = int(self.settings.get("colours", 3))
         self.colour_order = _colour_order(self.labels.get("colours"))
         calibration = self.settings.get("calibration") or {}
-        # Per target precision ("0.97"), the lowest calibrated score at which a category, a group or an attribute
-        # value may be applied (scripts/calibrate.py); what a shop's tagging policy reads. Empty when uncalibrated.
-        self.policy = calibration.get("policy", {})
-        temperatures = calibration.get("temperatures", {})
-        self.temperature = {"category": float(temperatures.get("category", 1.0)),
-                            "colour": float(temperatures.get("colour", 1.0))}
-        self.temperature.update({f"attributes.{group}": float(t) for group, t in temperatures.get("attributes", {}).items()})
+        # Per kind of photo (handlers/images.py `photo_kind`), or for every photo when the calibration has no kinds:
+        # the heads' temperatures, and per target precision ("0.97") the lowest calibrated score at which a
+        # category, a group or an attribute value may be applied (scripts/calibrate.py), what a shop's tagging
+        # policy reads. Empty when uncalibrated.
+        self.calibrations = {kind: Calibration.of(fitted) for kind, fitted in calibration.get("photo_kinds", {}).items()}
+        self.calibration = Calibration.of(calibration)
         self.groups = category_groups(self.labels["category"]) if self.labels.get("category") else []
 
     def answer(self, outputs: dict, row: int, image: Image.Image) -> dict:
+        calibration = self.calibrations.get(photo_kind(image), self.calibration) if self.calibrations else self.calibration
         attributes = outputs["attributes"]
         if isinstance(attributes, torch.Tensor):  # MMFashion: one multi-label head
             values = {"attributes": _ranked(attributes[row].sigmoid(), self.labels["attributes"], self.threshold, None)}
         else:
             values = {
-                group: _ranked(self._probabilities(f"attributes.{group}", logits[row]), self.labels["attributes"][group],
-                               self.threshold, self.top_k)
+                group: _ranked(calibration.probabilities(f"attributes.{group}", logits[row]),
+                               self.labels["attributes"][group], self.threshold, self.top_k)
                 for group, logits in attributes.items()
             }
         category = outputs.get("category")  # an MMFashion attribute model may have no category head
-        probabilities = None if category is None else self._probabilities("category", category[row])
+        probabilities = None if category is None else calibration.probabilities("category", category[row])
         return {
             "category": [] if category is None else _ranked(probabilities, self.labels["category"], 0.0, self.top_k),
             "groups": [] if category is None else self._groups_of_best(probabilities),
             "attributes": values,
-            "colours": dominant_colours(image, self.colours_k, prior=self._colour_prior(outputs, row)),
+            "colours": dominant_colours(image, self.colours_k, prior=self._colour_prior(outputs, row, calibration)),
             "model": self.identity,
-            "policy": self.policy,
+            "policy": calibration.policy,
         }
-
-    def _probabilities(self, head: str, logits: torch.Tensor) -> torch.Tensor:
-        return (logits / self.temperature.get(head, 1.0)).softmax(-1)
 
     def _groups_of_best(self, probabilities: torch.Tensor) -> list[dict]:
         best = int(probabilities.argmax())
@@ -78,11 +78,11 @@ class AttributesHandler(ImageBatchHandler):
         return [{"label": group.label, "name": group.name, "score": round(float(scores[group.members].sum()), 6)}
                 for group in self.groups if best in group.members_set]
 
-    def _colour_prior(self, outputs: dict, row: int) -> np.ndarray | None:
+    def _colour_prior(self, outputs: dict, row: int, calibration: Calibration) -> np.ndarray | None:
         """The colour head's log-probabilities in the taxonomy's vocabulary order, or None without one."""
         if self.colour_order is None or "colour" not in outputs:
             return None
-        return (outputs["colour"][row] / self.temperature["colour"]).log_softmax(-1).numpy()[self.colour_order]
+        return (outputs["colour"][row] / calibration.temperature("colour")).log_softmax(-1).numpy()[self.colour_order]
 
 
 def _colour_order(colours: list[dict] | None) -> np.ndarray | None:

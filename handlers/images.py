@@ -62,6 +62,15 @@ def model_view(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(padded.crop((offset, offset, offset + size, offset + size)) if offset else padded)
 
 
+PHOTO_KINDS = ("studio", "everyday")
+
+
+def photo_kind(image: Image.Image) -> str:
+    """"studio" (a shop's photo on a white backdrop) or "everyday" (a garment on a bed, a floor, a person): the
+    two score differently, so the handler reads each with its own calibration (scripts/calibrate.py)."""
+    return PHOTO_KINDS[0] if is_studio_shot(image) else PHOTO_KINDS[1]
+
+
 def is_studio_shot(image: Image.Image) -> bool:
     """Whether the photo's border ring is mostly a white backdrop (the module's STUDIO_* settings).
 

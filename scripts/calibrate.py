@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from handlers.archive import ATTRIBUTES, CALIBRATION_FILE, DEFAULT_CHECKPOINT, stage_archives
 from handlers.category_groups import backed_off, category_groups
+from handlers.images import PHOTO_KINDS, photo_kind
 from handlers.in_process import open_archive
 from handlers.taxonomy import Taxonomy, load_taxonomy
 from kalas.calibration import (expected_calibration_error, fit_temperature, in_calibration_half, softmax,
@@ -28,6 +29,7 @@ from kalas.calibration import (expected_calibration_error, fit_temperature, in_c
 from kalas.dataset import iter_batches, read_records, split
 
 TARGETS = (0.90, 0.95, 0.97, 0.99)
+MIN_PHOTOS = 50
 BATCH = 32
 
 
@@ -39,15 +41,21 @@ class Head:
     targets: list[list[int]] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     fitting: list[bool] = field(default_factory=list)
+    photos: list[str] = field(default_factory=list)  # the photo's kind as the handler tells it (`photo_kind`)
 
-    def add(self, logits: np.ndarray, targets: list[int], kind: str, fitting: bool) -> None:
+    def add(self, logits: np.ndarray, targets: list[int], kind: str, fitting: bool, photo: str) -> None:
         self.logits.append(logits)
         self.targets.append(targets)
         self.kinds.append(kind)
         self.fitting.append(fitting)
+        self.photos.append(photo)
 
-    def part(self, fitting: bool, kind: str | None = None) -> tuple[np.ndarray, list[list[int]]]:
-        rows = [i for i, f in enumerate(self.fitting) if f == fitting and kind in (None, self.kinds[i])]
+    def part(self, fitting: bool, kind: str | None = None,
+             photo: str | None = None) -> tuple[np.ndarray, list[list[int]]]:
+        rows = [i for i, f in enumerate(self.fitting)
+                if f == fitting and kind in (None, self.kinds[i]) and photo in (None, self.photos[i])]
+        if not rows:
+            return np.zeros((0, self.logits[0].shape[0])), []
         return np.stack([self.logits[i] for i in rows]), [self.targets[i] for i in rows]
 
 
@@ -69,18 +77,20 @@ def collect(data_dirs: list[Path], checkpoint: Path, taxonomy: Taxonomy) -> tupl
             for row, position in enumerate(decoded.positions):
                 record = batch[position]
                 truth, fitting = mapping.annotate(record.labels), in_calibration_half(record.id)
+                photo = photo_kind(decoded.images[row])
                 if truth.category:
                     accepted = [category_rows[leaf] for leaf in taxonomy.leaves_under(truth.category)
                                 if leaf in category_rows] or [category_rows[truth.category]]
                     heads.setdefault("category", Head()).add(outputs["category"][row].numpy(), accepted,
-                                                             mapping.name, fitting)
+                                                             mapping.name, fitting, photo)
                 for group, value in truth.attributes.items():
                     if value in value_rows.get(group, {}):
                         heads.setdefault(f"attributes.{group}", Head()).add(
-                            outputs["attributes"][group][row].numpy(), [value_rows[group][value]], mapping.name, fitting)
+                            outputs["attributes"][group][row].numpy(), [value_rows[group][value]], mapping.name,
+                            fitting, photo)
                 if truth.colour in colour_rows and "colour" in outputs:
                     heads.setdefault("colour", Head()).add(outputs["colour"][row].numpy(), [colour_rows[truth.colour]],
-                                                           mapping.name, fitting)
+                                                           mapping.name, fitting, photo)
     staged.cleanup()
     return heads, labels
 
@@ -131,54 +141,91 @@ def category_policy(probabilities: np.ndarray, targets: list[list[int]], groups:
     return {"leaf": leaf, "group": group}
 
 
-def apply_category_policy(probabilities: np.ndarray, targets: list[list[int]], groups: list, policy: dict) -> dict:
-    """What the policy does on these photos: precision of what it applies, coverage (a leaf or a group) and leaf
-    coverage."""
+def category_outcomes(probabilities: np.ndarray, targets: list[list[int]], groups: list,
+                      policy: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per photo: whether the policy applies something, whether that is right, whether it is a leaf."""
     candidates = _category_candidates(probabilities, targets, groups)
     applied, right = candidates.outcomes(policy)
-    leaves = int((candidates.leaf >= policy["leaf"]).sum())
+    return applied, right, candidates.leaf >= policy["leaf"]
+
+
+def summary(applied: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> dict:
+    """Precision of what is applied, coverage (a leaf or a group) and leaf coverage."""
     return {"precision": round(float(right[applied].mean()), 4) if applied.any() else None,
-            "coverage": round(int(applied.sum()) / len(right), 4), "leaf_coverage": round(leaves / len(right), 4),
-            "photos": len(right)}
+            "coverage": round(float(applied.mean()), 4) if len(applied) else None,
+            "leaf_coverage": round(float(leaf.mean()), 4) if len(leaf) else None, "photos": len(applied)}
 
 
-def calibrate(heads: dict[str, Head], labels: dict) -> dict:
-    groups = category_groups(labels["category"])
+def fit(heads: dict[str, Head], groups: list, photo: str | None) -> dict:
+    """Temperatures and the policy table fitted on the calibration half's photos of one kind (None: all). A head
+    with fewer than MIN_PHOTOS of that kind (consumer photos have no gender labels) is fitted on all photos."""
     temperatures: dict = {"attributes": {}}
-    held_out: dict = {}
+    def rows(head: Head) -> tuple[np.ndarray, list[list[int]]]:
+        logits, targets = head.part(fitting=True, photo=photo)
+        return head.part(fitting=True) if len(targets) < MIN_PHOTOS else (logits, targets)
     for name, head in sorted(heads.items()):
-        logits, targets = head.part(fitting=True)
-        temperature = fit_temperature(logits, targets)
+        temperature = fit_temperature(*rows(head))
         if name.startswith("attributes."):
             temperatures["attributes"][name.split(".", 1)[1]] = temperature
         else:
             temperatures[name] = temperature
-        for kind in sorted(set(head.kinds)):
-            test_logits, test_targets = head.part(fitting=False, kind=kind)
-            before, after = (_top(softmax(test_logits, t), test_targets) for t in (1.0, temperature))
-            held_out.setdefault(kind, {})[name] = {
-                "photos": len(test_targets), "temperature": temperature,
-                "ece_before": expected_calibration_error(before[1], before[2]),
-                "ece": expected_calibration_error(after[1], after[2])}
     policy: dict = {}
-    category = heads.get("category")
     for target in TARGETS:
         rule: dict = {"attributes": {}}
-        if category is not None:
-            logits, targets = category.part(fitting=True)
+        if "category" in heads:
+            logits, targets = rows(heads["category"])
             rule["category"] = category_policy(softmax(logits, temperatures["category"]), targets, groups, target)
-            for kind in sorted(set(category.kinds)):
-                test_logits, test_targets = category.part(fitting=False, kind=kind)
-                figures = apply_category_policy(softmax(test_logits, temperatures["category"]), test_targets, groups,
-                                                rule["category"])
-                held_out[kind].setdefault("auto_apply", {})[f"{target:.2f}"] = figures
-                rule.setdefault("held_out", {})[kind] = figures  # what the target buys, shown where shops choose it
         for group, t in temperatures["attributes"].items():
-            logits, targets = heads[f"attributes.{group}"].part(fitting=True)
+            logits, targets = rows(heads[f"attributes.{group}"])
             _, confidence, right = _top(softmax(logits, t), targets)
             rule["attributes"][group] = threshold_for(confidence, right, target)
         policy[f"{target:.2f}"] = rule
-    return {"temperatures": temperatures, "policy": policy, "held_out": held_out}
+    return {"temperatures": temperatures, "policy": policy}
+
+
+def temperature_of(fitted: dict, name: str) -> float:
+    return fitted["temperatures"]["attributes"][name.split(".", 1)[1]] if name.startswith("attributes.") \
+        else fitted["temperatures"][name]
+
+
+def calibrate(heads: dict[str, Head], labels: dict) -> dict:
+    """Fitted per kind of photo as the handler tells them apart (`photo_kind`: studio shots and everyday photos
+    score differently), and on all photos for a handler that cannot tell; held-out figures per data set, each photo
+    scored with its own kind's fit."""
+    groups = category_groups(labels["category"])
+    overall = fit(heads, groups, None)
+    present = {photo for head in heads.values() for photo, f in zip(head.photos, head.fitting) if f}
+    by_photo = {photo: fit(heads, groups, photo) for photo in PHOTO_KINDS if photo in present}
+    held_out: dict = {}
+    for name, head in sorted(heads.items()):
+        for kind in sorted(set(head.kinds)):
+            confidence, right, before_confidence, before_right = [], [], [], []
+            for photo, fitted in by_photo.items():
+                logits, targets = head.part(fitting=False, kind=kind, photo=photo)
+                if targets:
+                    for t, (conf, ok) in ((temperature_of(fitted, name), (confidence, right)), (1.0, (before_confidence, before_right))):
+                        _, c, r = _top(softmax(logits, t), targets)
+                        conf.extend(c)
+                        ok.extend(r)
+            held_out.setdefault(kind, {})[name] = {
+                "photos": len(right), "ece_before": expected_calibration_error(before_confidence, before_right),
+                "ece": expected_calibration_error(confidence, right)}
+    if "category" in heads:
+        category = heads["category"]
+        for kind in sorted(set(category.kinds)):
+            for target in TARGETS:
+                outcomes = []
+                for photo, fitted in by_photo.items():
+                    logits, targets = category.part(fitting=False, kind=kind, photo=photo)
+                    if targets:
+                        outcomes.append(category_outcomes(softmax(logits, fitted["temperatures"]["category"]), targets,
+                                                          groups, fitted["policy"][f"{target:.2f}"]["category"]))
+                figures = summary(*(np.concatenate(parts) for parts in zip(*outcomes)))
+                held_out[kind].setdefault("auto_apply", {})[f"{target:.2f}"] = figures
+                # What a target buys, shown where shops choose it, in every table a photo may be scored with.
+                for fitted in (overall, *by_photo.values()):
+                    fitted["policy"][f"{target:.2f}"].setdefault("held_out", {})[kind] = figures
+    return {**overall, "photo_kinds": by_photo, "held_out": held_out}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,9 +30,14 @@ def test_calibration_is_fitted_written_and_carried_by_the_archives(shared_data: 
     stricter = [fitted["policy"][f"{t:.2f}"]["category"]["leaf"] for t in TARGETS]
     assert stricter == sorted(stricter)  # a higher target never applies at a lower score
     assert set(fitted["held_out"]) == {"fashion-products", "clothing"}
+    # Studio shots and everyday photos get a fit each (the handler tells them apart by their backdrop).
+    assert set(fitted["photo_kinds"]) == {"studio", "everyday"}
+    for kind in fitted["photo_kinds"].values():
+        assert set(kind["policy"]) == set(fitted["policy"]) and 0.05 <= kind["temperatures"]["category"] <= 20
     staged = stage_archives(checkpoint)
     try:
         config = yaml.safe_load((Path(staged.name) / "fashion-attributes" / "model-config.yaml").read_text())
-        assert config["handler"]["calibration"] == {"temperatures": temperatures, "policy": fitted["policy"]}
+        assert config["handler"]["calibration"] == {"temperatures": temperatures, "policy": fitted["policy"],
+                                                    "photo_kinds": fitted["photo_kinds"]}
     finally:
         staged.cleanup()
