@@ -67,10 +67,9 @@ def evaluate(records: Sequence[Record], answers: Sequence[dict | InferenceError]
                                   bool(a.get("category")) and taxonomy.matches(a["category"][0]["label"], t.category))
                                  for t, a in zip(truths, answers) if t.category])),
         }
-        policy = next((a["policy"].get(DEFAULT_TARGET) for a in answers if a.get("policy")), None)
-        if policy:
+        if any(a.get("policy") for a in answers):
             report["auto_apply"] = {"target": float(DEFAULT_TARGET), "category": _auto_apply(
-                [(t.category, a) for t, a in zip(truths, answers) if t.category], policy["category"], taxonomy)}
+                [(t.category, a) for t, a in zip(truths, answers) if t.category], DEFAULT_TARGET, taxonomy)}
     report["attributes"] = _attributes(truths, answers)
     colours = [(t.colour, [_colour_label(taxonomy, c["name"]) for c in a.get("colours", [])])
                for t, a in zip(truths, answers) if t.colour]
@@ -108,16 +107,21 @@ def _confidence(scores: Sequence[float], right: Sequence[bool]) -> dict:
             "risk_coverage": risk_coverage(scores, right)}
 
 
-def _auto_apply(scored: Sequence[tuple[str, dict]], thresholds: dict, taxonomy: Taxonomy) -> dict:
-    """What the policy's category thresholds do (handlers/category_groups.py `backed_off`: the leaf at or above
-    `leaf`, else the nearest group at or above `group`, else nothing). Precision of what is applied (a group is
-    right when the truth lies within it, or it within the truth), coverage (a leaf or a group) and leaf coverage."""
+def _auto_apply(scored: Sequence[tuple[str, dict]], target: str, taxonomy: Taxonomy) -> dict:
+    """What each answer's own policy table (the thresholds for its kind of photo) does at `target`
+    (handlers/category_groups.py `backed_off`: the leaf at or above `leaf`, else the nearest group at or above
+    `group`, else nothing). Precision of what is applied (a group is right when the truth lies within it, or it
+    within the truth), coverage (a leaf or a group) and leaf coverage; `thresholds`: the tables met."""
     leaves = groups = right = 0
+    met: list[dict] = []
     for truth, answer in scored:
         best = (answer.get("category") or [None])[0]
         above = answer.get("groups") or []
-        chosen = None if best is None else backed_off(best["score"], [g["score"] for g in above],
-                                                      thresholds["leaf"], thresholds["group"])
+        thresholds = ((answer.get("policy") or {}).get(target) or {}).get("category")
+        if thresholds is not None and thresholds not in met:
+            met.append(thresholds)
+        chosen = None if best is None or thresholds is None else backed_off(
+            best["score"], [g["score"] for g in above], thresholds["leaf"], thresholds["group"])
         if chosen == -1:
             leaves += 1
             right += taxonomy.matches(best["label"], truth)
@@ -127,7 +131,7 @@ def _auto_apply(scored: Sequence[tuple[str, dict]], thresholds: dict, taxonomy: 
             right += taxonomy.matches(label, truth) or label in taxonomy.ancestors(truth)
     applied = leaves + groups
     return {"precision": round(right / applied, 4) if applied else None, "coverage": round(applied / len(scored), 4),
-            "leaf_coverage": round(leaves / len(scored), 4), "thresholds": thresholds}
+            "leaf_coverage": round(leaves / len(scored), 4), "thresholds": met}
 
 
 def _colour_label(taxonomy: Taxonomy, name: str) -> str:

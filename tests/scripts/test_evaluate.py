@@ -69,24 +69,28 @@ def test_figures_from_hand_made_answers() -> None:
 
 
 def test_the_policy_applies_a_leaf_a_group_or_nothing() -> None:
-    """A leaf at or above its threshold; else the nearest group at or above the group threshold; else nothing."""
+    """A leaf at or above its threshold; else the nearest group at or above the group threshold; else nothing.
+    Each answer is read with its own table (a studio shot's and an everyday photo's differ)."""
     records = [fashion_record(str(i), article, "Black") for i, article in
-               enumerate(["Casual Shoes", "Casual Shoes", "Heels", "Jeans", "Tshirts"])]
+               enumerate(["Casual Shoes", "Casual Shoes", "Heels", "Jeans", "Tshirts", "Shirts"])]
+    studio, everyday = {"leaf": 0.9, "group": 0.8}, {"leaf": 0.97, "group": 0.95}
 
-    def scored(leaf: str, leaf_score: float, group: str, group_score: float) -> dict:
+    def scored(leaf: str, leaf_score: float, groups: list[tuple[str, float]], table: dict = studio) -> dict:
         return answer([leaf], ["Black"], ["men"]) | {
             "category": [{"label": leaf, "name": leaf, "score": leaf_score}],
-            "groups": [{"label": group, "name": group, "score": group_score}],
-            "policy": {"0.97": {"category": {"leaf": 0.9, "group": 0.8}, "attributes": {}}}}
+            "groups": [{"label": group, "name": group, "score": score} for group, score in groups],
+            "policy": {"0.97": {"category": table, "attributes": {}}}}
 
-    answers = [scored("casual-shoes", 0.95, "shoes", 0.99),  # leaf applied, right
-               scored("sports-shoes", 0.6, "shoes", 0.97),  # group applied, right
-               scored("flats", 0.6, "shoes", 0.9),  # group applied, right (heels are shoes)
-               scored("shorts", 0.5, "bottomwear", 0.85),  # group applied, right (jeans are bottomwear)
-               scored("shirt", 0.5, "topwear", 0.7)]  # nothing applied
+    answers = [scored("casual-shoes", 0.95, [("shoes", 0.99)]),  # leaf applied, right
+               scored("sports-shoes", 0.6, [("shoes", 0.97)]),  # group applied, right
+               scored("flats", 0.6, [("shoes", 0.7), ("footwear", 0.9)]),  # department applied, right (heels)
+               scored("shorts", 0.5, [("bottomwear", 0.85)]),  # group applied, right (jeans are bottomwear)
+               scored("shirt", 0.5, [("topwear", 0.7)]),  # nothing applied
+               scored("shirt", 0.95, [("topwear", 0.99)], everyday)]  # another kind's table: its group applied
     applied = evaluate(records, answers, load_taxonomy())["auto_apply"]
-    assert applied == {"target": 0.97, "category": {"precision": 1.0, "coverage": 0.8, "leaf_coverage": 0.2,
-                                                    "thresholds": {"leaf": 0.9, "group": 0.8}}}
+    assert applied == {"target": 0.97, "category": {"precision": 1.0, "coverage": round(5 / 6, 4),
+                                                    "leaf_coverage": round(1 / 6, 4),
+                                                    "thresholds": [studio, everyday]}}
 
 
 def test_labels_the_taxonomy_lacks_are_listed_and_the_rest_scored() -> None:
