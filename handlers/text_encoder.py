@@ -50,6 +50,10 @@ class TextEncoder:
         """The tokens of `text` this encoder has a row for."""
         return [t for t in tokens(text) if t in self.vocabulary]
 
+    def unknown_words(self, text: str) -> list[str]:
+        """The words of `text` this encoder has no row for."""
+        return [w for w in words(text) if w not in self.vocabulary]
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """[len(texts), dim] float32, each row L2-normalised; a text with no known token gives a zero row."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -79,8 +79,8 @@ def vocabulary_of(photos: list[Photo], min_count: int) -> dict[str, int]:
     return {t: i for i, t in enumerate(sorted(kept))}
 
 
-def train_text_encoder(photos: list[Photo], embeddings: np.ndarray, embedder_digest: str, *, epochs: int = 30,
-                       batch_size: int = 512, lr: float = 0.05, seed: int = 0, min_count: int = 2,
+def train_text_encoder(photos: list[Photo], embeddings: np.ndarray, embedder_digest: str, *, epochs: int = 40,
+                       batch_size: int = 1024, lr: float = 0.05, seed: int = 0, min_count: int = 2,
                        phrases_per_photo: int = 2) -> TextEncoder:
     """The encoder learned from `photos` (their rows of `embeddings`, [N, D] L2-normalised, stay fixed)."""
     torch.manual_seed(seed)

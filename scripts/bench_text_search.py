@@ -17,6 +17,7 @@ import os
 import statistics
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -55,12 +56,13 @@ def catalogue(products: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
 def store(uri: str, account_id: str, vectors: np.ndarray, titles: list[str], embedder: str) -> None:
     with MongoClient(uri) as client:
         products = client["bench"].products
+        moment = datetime.now(timezone.utc)
         batch = []
         for vector, title in zip(vectors, titles):
             fields = {"title": title, "sku": None, "url": None, "metadata": {}}
             batch.append({"_id": new_id(), "account": account_id, **fields, "words": own_words(fields),
                           "images": [{"id": new_id(), "width": 224, "height": 224}],
-                          "embeddings": [vector.tolist()], "embedder": embedder})
+                          "embeddings": [vector.tolist()], "embedder": embedder, "created": moment, "updated": moment})
             if len(batch) == 2000:
                 products.insert_many(batch, ordered=False)
                 batch = []
@@ -94,7 +96,9 @@ def run(args: argparse.Namespace, home: Path) -> dict:
             search = lambda q: http.get(f"{base}/products/search", params={"q": q, "k": 20}, headers=headers)  # noqa: E731
             started = time.perf_counter()
             first = search(queries[0])  # builds the shop's index from the database
-            first.raise_for_status()
+            if first.status_code != 200:
+                log = (home / "api.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the first search answered {first.status_code}: {first.text[:300]}\n{log}")
             index_s = time.perf_counter() - started
             for q in queries:
                 timed(lambda: search(q))

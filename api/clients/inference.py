@@ -39,7 +39,7 @@ class InferenceClient(Protocol):
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]: ...
 
-    async def encode_text(self, text: str) -> np.ndarray: ...
+    async def encode_text(self, text: str) -> tuple[np.ndarray, list[str]]: ...
 
     embedder: dict | None  # the identity of the embedder behind the last call's vectors (see Embeddings)
 
@@ -60,10 +60,11 @@ class Embeddings:
     # only compare with vectors of the same digest (api/domain/reembedder.py).
     embedder: dict | None = None
 
-    async def encode_text(self, text: str) -> np.ndarray:
-        """The query as a vector of the image embedding's space (all zeros when the encoder knows none of its words).
-        ModelUnavailable when there is no text encoder, or when the embedder that answered last is not the one the
-        encoder was trained against (its vectors would not compare)."""
+    async def encode_text(self, text: str) -> tuple[np.ndarray, list[str]]:
+        """The query as a vector of the image embedding's space (all zeros when the encoder knows none of its words),
+        and the words of the query the encoder does not know. ModelUnavailable when there is no text encoder, or
+        when the embedder that answered last is not the one the encoder was trained against (its vectors would not
+        compare)."""
         encoder = self.text_encoder
         if encoder is None:
             raise ModelUnavailable("text search is not configured: no text encoder at KALAS_TEXT_ENCODER "
@@ -71,7 +72,7 @@ class Embeddings:
         if self.embedder is not None and self.embedder.get("digest") != encoder.embedder_digest:
             raise ModelUnavailable("the text encoder was trained for another image embedder than the one serving now: "
                                    "train it again with python -m scripts.train_text", "text_search_unavailable")
-        return encoder.encode([text])[0]
+        return encoder.encode([text])[0], encoder.unknown_words(text)
 
     def _as_embeddings(self, answers: Sequence[dict | InferenceError]) -> list[np.ndarray | InferenceError]:
         identities = [a.get("model") for a in answers if not isinstance(a, InferenceError)]

@@ -17,7 +17,7 @@ from api.core.security import new_id
 from api.data.common import now, page, stamped
 from handlers.text_encoder import words
 
-_NO_VECTORS = {"embeddings": 0, "embedder": 0, "words": 0}
+_NO_VECTORS = {"embeddings": 0, "embedder": 0}
 # The fields whose words a text search matches (api/domain/text_search.py), kept case-folded in `words`.
 WORDED_FIELDS = ("title", "tags", "categories")
 
@@ -45,12 +45,11 @@ def own_words(product: dict[str, Any]) -> list[str]:
     return sorted({w for text in texts for w in words(text)})
 
 
-async def word_matches(db: AsyncDatabase, account_id: str, asked: list[str], limit: int) -> dict[str, int]:
-    """{product id: how many of the words `asked` its own text has}, for at most `limit` of the shop's products
-    that have any (most matching words first)."""
-    found = db.products.find({"account": account_id, "words": {"$in": asked}}, {"words": 1}).limit(limit * 4)
-    counts = {p["_id"]: len(set(asked) & set(p["words"])) async for p in found}
-    return dict(sorted(counts.items(), key=lambda item: -item[1])[:limit])
+async def with_words(db: AsyncDatabase, account_id: str, asked: list[str], limit: int) -> list[dict]:
+    """At most `limit` of the shop's products whose own words include any of `asked` (MongoDB answers this from
+    the (account, words) index; nx-27017 scans the shop's products, so text search asks it only for words its
+    encoder does not know: api/domain/text_search.py)."""
+    return await db.products.find({"account": account_id, "words": {"$in": asked}}, _NO_VECTORS).to_list(limit)
 
 
 def image_metas(stored_images: list[dict]) -> list[dict]:

@@ -100,9 +100,9 @@ async def search_products(account: CurrentAccount, services: Svc,
             raise ApiError(status, message, code)
         found = {hit.product_id: services.gallery.item_out(settings, hit.product_id) for hit in hits}
     else:
-        hits = await text_search.search_shop(services.db, services.catalogues, services.models, account.id, q, k)
-        found = {pid: product_out(settings, p) for pid, p in
-                 (await services.catalogues.products(services.db, account.id, [h.product_id for h in hits])).items()}
+        ranked = await text_search.search_shop(services.db, services.catalogues, services.models, account.id, q, k)
+        hits = [hit for hit, _ in ranked]
+        found = {hit.product_id: product_out(settings, doc) for hit, doc in ranked}
     items = [SearchItem(score=round(h.score, 6), photo=round(h.photo, 6), words=round(h.words, 4), product=found[h.product_id])
              for h in hits if found.get(h.product_id) is not None]
     return json_response(SearchOut(query=q, catalogue=catalogue, items=items))
