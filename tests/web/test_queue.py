@@ -50,6 +50,7 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
     assert target.input_value() == "0.97"  # the default
     form.get_by_label("Season", exact=True).uncheck()
     assert not form.get_by_label("Age", exact=True).is_checked()  # no age tag by default
+    assert form.get_by_label("Pattern", exact=True).is_checked()  # the pattern is a tag by default
     form.get_by_label(re.compile("^Your words")).fill("Women = Damen\nnot a rule")
     form.get_by_role("button", name="Save policy").click()
     form.get_by_text('Line 2 should read "Term = the shop\'s word"').wait_for()  # a wrong line is named
@@ -59,7 +60,7 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
     session = {"Authorization": f"Bearer {shop.token}"}
     [integration] = httpx.get(service.api("/integrations"), headers=session).json()["items"]
     saved = httpx.get(service.api(f"/integrations/{integration['id']}/policy"), headers=session).json()["policy"]
-    assert saved == {"target": "0.97", "attribute_groups": ["gender", "usage"], "colours": True,
+    assert saved == {"target": "0.97", "attribute_groups": ["gender", "usage", "pattern"], "colours": True,
                      "rename": {"Women": "Damen"}}
     screenshot(desktop, "policy")
 
