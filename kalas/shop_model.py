@@ -1,0 +1,310 @@
+"""A shop's own model: its categories (one per product) and its tags (any number), learned from its catalogue.
+
+    examples = Examples(features, categories, tags)   # per product: the served embedding, its terms
+    model, report = train(examples)                   # held-out scores of that training in `report`
+    model.predict(features) -> list[Prediction]       # calibrated scores of the shop's own terms
+    ShopModel.from_arrays(model.to_arrays())          # what MongoDB stores (numpy arrays as bytes)
+
+It rests on the served embedding alone (`fashion-embedder`'s vector, which every catalogue product already has
+stored), so a shop's model trains from the database in seconds and answers in well under a millisecond, with no
+model server call of its own. Two learners read it and their probabilities are averaged (measured in
+docs/benchmarks.md, "Shop models"):
+- a similarity-weighted vote of the K nearest catalogue products (it knows every product, and is right on near
+  duplicates: a shop's colourways of one article);
+- a logistic head per term set (multinomial over the categories; one-vs-rest over the tags), which generalises
+  across products where the neighbours disagree.
+Scores are then calibrated: a temperature on the category's log-probabilities and one on the tags' log-odds,
+fitted on the held-out products of the same training, so that a category scored 0.9 is right about 9 times in 10
+and the trust-loop policy's target precision can be read off them.
+
+A training splits the shop's products by id hash (HELD_OUT_FRACTION), learns on the rest, scores the held-out
+products (the report), fits the temperatures on them, then learns again on every product with those settings.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from kalas.calibration import expected_calibration_error, fit_temperature, threshold_for
+
+K = 10
+HELD_OUT_FRACTION = 0.2
+# The logistic heads' inverse regularisation strength, on features scaled by FEATURE_SCALE (the embedding is
+# L2-normalised: its coordinates are about 1/16 each).
+C = 1.0
+FEATURE_SCALE = 4.0
+KNN_WEIGHT = 0.5  # the vote's share of the averaged probability (the head has the rest)
+TAG_THRESHOLD = 0.5  # a calibrated tag probability at least this is predicted (micro-F1 in the report)
+MIN_EXAMPLES = 5  # a term with fewer products is not learned (the console says how many more it needs)
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Per product: an id (the held-out split's key), its feature row, its category (or None) and its tags."""
+
+    ids: list[str]
+    features: np.ndarray  # [N, D] float32
+    categories: list[str | None]
+    tags: list[list[str]]
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if self.features.ndim != 2 or self.features.shape[0] != n or len(self.categories) != n or len(self.tags) != n:
+            raise ValueError(f"examples disagree in length: {n} ids, features {self.features.shape}, "
+                             f"{len(self.categories)} categories, {len(self.tags)} tag lists")
+
+    def subset(self, rows: np.ndarray) -> "Examples":
+        return Examples([self.ids[i] for i in rows], self.features[rows], [self.categories[i] for i in rows],
+                        [self.tags[i] for i in rows])
+
+
+def is_held_out(product_id: str, fraction: float = HELD_OUT_FRACTION) -> bool:
+    """A stable split by id hash: a product is held out at every training or at none."""
+    digest = hashlib.sha256(f"shop-model|{product_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def term_counts(examples: Examples) -> tuple[dict[str, int], dict[str, int]]:
+    """(products per category, products per tag)."""
+    categories: dict[str, int] = {}
+    tags: dict[str, int] = {}
+    for category, product_tags in zip(examples.categories, examples.tags):
+        if category is not None:
+            categories[category] = categories.get(category, 0) + 1
+        for tag in set(product_tags):
+            tags[tag] = tags.get(tag, 0) + 1
+    return categories, tags
+
+
+@dataclass
+class Prediction:
+    """The shop's own terms for one photo: categories best first (all of them, scored), tags scored."""
+
+    categories: list[tuple[str, float]]
+    tags: list[tuple[str, float]]
+
+
+@dataclass
+class ShopModel:
+    categories: list[str]
+    tags: list[str]
+    memory: np.ndarray  # [N, D] float32: the training products' features (the vote's neighbours)
+    memory_category: np.ndarray  # [N] int: index in `categories`, -1 for none
+    memory_tags: np.ndarray  # [N, T] bool
+    category_coef: np.ndarray  # [D, C] (empty when fewer than two categories)
+    category_bias: np.ndarray  # [C]
+    tag_coef: np.ndarray  # [D, T]
+    tag_bias: np.ndarray  # [T]
+    category_temperature: float = 1.0
+    tag_temperature: float = 1.0
+    settings: dict = field(default_factory=lambda: {"k": K, "knn_weight": KNN_WEIGHT, "c": C})
+
+    # -- answering ---------------------------------------------------------------------------------------------
+    def probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated ([B, C] category probabilities, [B, T] tag probabilities) for [B, D] features."""
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != self.memory.shape[1]:
+            raise ValueError(f"features of shape {features.shape}; the model reads [B, {self.memory.shape[1]}]")
+        votes_c, votes_t = self._votes(features)
+        head_c, head_t = self._heads(features)
+        w = self.settings["knn_weight"]
+        category = _calibrated_softmax((1 - w) * head_c + w * votes_c, self.category_temperature)
+        tags = _calibrated_sigmoid((1 - w) * head_t + w * votes_t, self.tag_temperature)
+        return category, tags
+
+    def predict(self, features: np.ndarray) -> list[Prediction]:
+        category, tags = self.probabilities(features)
+        out = []
+        for c_row, t_row in zip(category, tags):
+            order = np.argsort(-c_row)
+            out.append(Prediction([(self.categories[i], float(c_row[i])) for i in order],
+                                  [(self.tags[i], float(t_row[i])) for i in np.argsort(-t_row)]))
+        return out
+
+    def _votes(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The K nearest products' share of the similarity behind each term (each row sums to 1 over categories)."""
+        k = min(self.settings["k"], len(self.memory))
+        similarity = features @ self.memory.T
+        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k] if k < len(self.memory) else \
+            np.broadcast_to(np.arange(len(self.memory)), (len(features), len(self.memory)))
+        weight = np.clip(np.take_along_axis(similarity, nearest, axis=1), 1e-6, None)  # [B, k]
+        weight = weight / weight.sum(axis=1, keepdims=True)
+        categories = np.zeros((len(features), len(self.categories)), dtype=np.float32)
+        labelled = self.memory_category[nearest]  # [B, k]
+        rows = np.repeat(np.arange(len(features)), k).reshape(len(features), k)
+        mask = labelled >= 0
+        np.add.at(categories, (rows[mask], labelled[mask]), weight[mask])
+        tags = np.einsum("bk,bkt->bt", weight, self.memory_tags[nearest].astype(np.float32))
+        return categories, tags
+
+    def _heads(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = features * FEATURE_SCALE
+        category = (_softmax(x @ self.category_coef + self.category_bias) if self.category_coef.size
+                    else np.ones((len(x), len(self.categories)), dtype=np.float32))
+        tags = _sigmoid(x @ self.tag_coef + self.tag_bias) if self.tag_coef.size else \
+            np.zeros((len(x), len(self.tags)), dtype=np.float32)
+        return category, tags
+
+    # -- storing -----------------------------------------------------------------------------------------------
+    ARRAYS = ("memory", "memory_category", "memory_tags", "category_coef", "category_bias", "tag_coef", "tag_bias")
+
+    def to_arrays(self) -> dict:
+        """The model as plain values and numpy arrays (the data layer stores arrays as bytes)."""
+        return {"categories": list(self.categories), "tags": list(self.tags),
+                "category_temperature": self.category_temperature, "tag_temperature": self.tag_temperature,
+                "settings": dict(self.settings), **{name: getattr(self, name) for name in self.ARRAYS}}
+
+    @classmethod
+    def from_arrays(cls, values: dict) -> "ShopModel":
+        return cls(**{name: values[name] for name in ("categories", "tags", *cls.ARRAYS, "category_temperature",
+                                                      "tag_temperature", "settings")})
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def _calibrated_softmax(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    return _softmax(np.log(np.clip(probabilities, 1e-6, 1.0)) / temperature)
+
+
+def _calibrated_sigmoid(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    p = np.clip(probabilities, 1e-6, 1 - 1e-6)
+    return _sigmoid(np.log(p / (1 - p)) / temperature)
+
+
+class NotEnoughExamples(ValueError):
+    """The shop has no term with MIN_EXAMPLES products: it keeps the generic taxonomy."""
+
+
+def fit(examples: Examples, categories: list[str], tags: list[str], settings: dict | None = None) -> ShopModel:
+    """A model of these terms learned on `examples`, uncalibrated (temperatures 1)."""
+    settings = {"k": K, "knn_weight": KNN_WEIGHT, "c": C, **(settings or {})}
+    x = np.ascontiguousarray(examples.features, dtype=np.float32)
+    category_index = {c: i for i, c in enumerate(categories)}
+    memory_category = np.array([category_index.get(c, -1) if c is not None else -1 for c in examples.categories])
+    tag_index = {t: i for i, t in enumerate(tags)}
+    memory_tags = np.zeros((len(x), len(tags)), dtype=bool)
+    for row, product_tags in enumerate(examples.tags):
+        for tag in product_tags:
+            if tag in tag_index:
+                memory_tags[row, tag_index[tag]] = True
+    d = x.shape[1]
+    category_coef, category_bias = np.zeros((d, 0), np.float32), np.zeros(0, np.float32)
+    labelled = memory_category >= 0
+    if len(set(memory_category[labelled])) >= 2:
+        head = LogisticRegression(C=settings["c"], max_iter=500).fit(x[labelled] * FEATURE_SCALE,
+                                                                     memory_category[labelled])
+        category_coef = np.zeros((d, len(categories)), np.float32)
+        category_bias = np.full(len(categories), -30.0, np.float32)  # a term absent from these examples
+        if len(head.classes_) == 2:  # sklearn gives one column for two classes: the second class's log-odds
+            coef, bias = np.stack([-head.coef_[0], head.coef_[0]]) / 2, np.array([-head.intercept_[0], head.intercept_[0]]) / 2
+        else:
+            coef, bias = head.coef_, head.intercept_
+        category_coef[:, head.classes_] = coef.T
+        category_bias[head.classes_] = bias
+    tag_coef, tag_bias = np.zeros((d, len(tags)), np.float32), np.full(len(tags), -30.0, np.float32)
+    for column in range(len(tags)):
+        target = memory_tags[:, column]
+        if target.all() or not target.any():
+            tag_bias[column] = 30.0 if target.all() else -30.0
+            continue
+        head = LogisticRegression(C=settings["c"], max_iter=500).fit(x * FEATURE_SCALE, target)
+        tag_coef[:, column], tag_bias[column] = head.coef_[0], head.intercept_[0]
+    return ShopModel(list(categories), list(tags), x, memory_category, memory_tags, category_coef, category_bias,
+                     tag_coef, tag_bias, settings=settings)
+
+
+def train(examples: Examples, settings: dict | None = None, *, min_examples: int = MIN_EXAMPLES
+          ) -> tuple[ShopModel, dict]:
+    """The shop's model on every example, calibrated on its held-out products, and the report of that training:
+    `held_out` (top-1, tag micro-F1, calibration, per-term precision and recall), `terms` (examples per term),
+    `train_seconds`. NotEnoughExamples when no term has `min_examples` products."""
+    start = time.perf_counter()
+    category_counts, tag_counts = term_counts(examples)
+    categories = sorted(c for c, n in category_counts.items() if n >= min_examples)
+    tags = sorted(t for t, n in tag_counts.items() if n >= min_examples)
+    if not categories and not tags:
+        raise NotEnoughExamples(f"no category or tag has {min_examples} products yet "
+                                f"(the most: {max([*category_counts.values(), *tag_counts.values(), 0])})")
+    held = np.array([is_held_out(i) for i in examples.ids], dtype=bool)
+    report: dict = {"held_out": None}
+    temperatures = (1.0, 1.0)
+    if held.any() and (~held).sum() >= 2:
+        learned = fit(examples.subset(np.flatnonzero(~held)), categories, tags, settings)
+        scored = examples.subset(np.flatnonzero(held))
+        temperatures = calibrate(learned, scored)
+        learned.category_temperature, learned.tag_temperature = temperatures
+        report["held_out"] = score(learned, scored)
+    model = fit(examples, categories, tags, settings)
+    model.category_temperature, model.tag_temperature = temperatures
+    report["terms"] = {"categories": category_counts, "tags": tag_counts, "min_examples": min_examples}
+    report["products"] = len(examples.ids)
+    report["train_seconds"] = round(time.perf_counter() - start, 3)
+    return model, report
+
+
+def _truth(model: ShopModel, examples: Examples) -> tuple[np.ndarray, np.ndarray]:
+    index = {c: i for i, c in enumerate(model.categories)}
+    category = np.array([index.get(c, -1) if c is not None else -1 for c in examples.categories])
+    tags = np.array([[t in set(product_tags) for t in model.tags] for product_tags in examples.tags],
+                    dtype=bool).reshape(len(examples.ids), len(model.tags))
+    return category, tags
+
+
+def calibrate(model: ShopModel, examples: Examples) -> tuple[float, float]:
+    """The temperatures (category, tags) minimising the negative log-likelihood of `examples` (held out)."""
+    saved = model.category_temperature, model.tag_temperature
+    model.category_temperature = model.tag_temperature = 1.0
+    category_p, tag_p = model.probabilities(examples.features)
+    model.category_temperature, model.tag_temperature = saved
+    truth_c, truth_t = _truth(model, examples)
+    rows = truth_c >= 0
+    category_t = 1.0
+    if rows.any() and len(model.categories) > 1:
+        category_t = fit_temperature(np.log(np.clip(category_p[rows], 1e-6, 1.0)), [[c] for c in truth_c[rows]])
+    tag_t = 1.0
+    if truth_t.size:  # each (product, tag) a two-way choice: softmax([0, z] / T) is sigmoid(z / T)
+        p = np.clip(tag_p.ravel(), 1e-6, 1 - 1e-6)
+        logits = np.stack([np.zeros_like(p), np.log(p / (1 - p))], axis=1)
+        tag_t = fit_temperature(logits, [[int(t)] for t in truth_t.ravel()])
+    return category_t, tag_t
+
+
+def score(model: ShopModel, examples: Examples, threshold: float = TAG_THRESHOLD) -> dict:
+    """Held-out figures: category top-1 and expected calibration error, tag micro-F1, per-term precision/recall."""
+    category_p, tag_p = model.probabilities(examples.features)
+    truth_c, truth_t = _truth(model, examples)
+    out: dict = {"products": len(examples.ids)}
+    rows = truth_c >= 0
+    if rows.any():
+        predicted = category_p[rows].argmax(axis=1)
+        right = predicted == truth_c[rows]
+        out["category_top1"] = round(float(right.mean()), 4)
+        out["category_scored"] = int(rows.sum())
+        out["category_ece"] = round(expected_calibration_error(category_p[rows].max(axis=1), right), 4)
+        out["categories"] = {name: _precision_recall(predicted == i, truth_c[rows] == i)
+                             for i, name in enumerate(model.categories)}
+    if truth_t.size:
+        predicted_t = tag_p >= threshold
+        tp = float((predicted_t & truth_t).sum())
+        fp, fn = float((predicted_t & ~truth_t).sum()), float((~predicted_t & truth_t).sum())
+        out["tag_micro_f1"] = round(2 * tp / (2 * tp + fp + fn), 4) if tp + fp + fn else None
+        out["tags"] = {name: _precision_recall(predicted_t[:, i], truth_t[:, i]) for i, name in enumerate(model.tags)}
+    return out
+
+
+def _precision_recall(predicted: np.ndarray, truth: np.ndarray) -> dict:
+    tp = int((predicted & truth).sum())
+    return {"precision": round(tp / int(predicted.sum()), 4) if predicted.any() else None,
+            "recall": round(tp / int(truth.sum()), 4) if truth.any() else None, "support": int(truth.sum())}

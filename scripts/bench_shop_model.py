@@ -1,0 +1,180 @@
+"""Shop models on simulated shops: how well a shop's own categories and tags are learned from its catalogue.
+
+    python -m scripts.bench_shop_model DATA_DIR [--json PATH] [--checkpoint checkpoints/fashion]
+
+Reads any directory in the shared-data layout whose columns the taxonomy maps (kalas/dataset.py,
+handlers/taxonomy.yaml) and simulates shops from it:
+- `de-categories`: each product's category is its subCategory × gender, named in German ("Herren-Oberteile"),
+  every pair with at least MIN_TERM_PRODUCTS products (the shop's own, finer vocabulary);
+- `pattern-tags`: each product whose title names its pattern carries that word as its tag (the taxonomy's
+  title rule, `annotate(row).attributes["pattern"]`); the other products are not in this shop.
+Every photo's served outputs (the embedding `fashion-embedder` answers) come from the checkpoint, cached under
+var/cache/served (kalas/served_outputs.py). Each shop's products split 80/20 by id hash (kalas/shop_model.py
+`is_held_out`): the model learns from the 80 and is scored on the 20. Per shop the JSON has `products`,
+`category_top1`, `tag_micro_f1`, `train_seconds` (one whole training as the service runs it: learn, score the
+held-out products, calibrate, learn again on all), the same figures for the vote alone and the head alone, and
+`unseen`: the held-out products whose photos the served model never saw in its own training (kalas/dataset.py's
+validation split). `cold_start.<n>.category_top1`: `de-categories` learned from n products per term. `serving`:
+milliseconds per photo to answer the shop's terms from an embedding (one photo at a time), and the training time
+of a 10,000-product shop.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from handlers.taxonomy import load_taxonomy
+from kalas.dataset import Record, is_validation, read_records
+from kalas.served_outputs import served_outputs
+from kalas.shop_model import Examples, calibrate, fit, is_held_out, score, train
+
+MIN_TERM_PRODUCTS = 20
+COLD_START = (5, 10, 20, 50)
+SCALE_PRODUCTS = 10_000
+# The German shop's words: its own names, not the taxonomy's (a real shop's categories are its own).
+GERMAN_GENDER = {"Men": "Herren", "Women": "Damen", "Unisex": "Unisex", "Boys": "Jungen", "Girls": "Mädchen"}
+GERMAN_SUBCATEGORY = {
+    "Topwear": "Oberteile", "Bottomwear": "Hosen & Röcke", "Shoes": "Schuhe", "Sandal": "Sandalen",
+    "Flip Flops": "Zehentrenner", "Bags": "Taschen", "Watches": "Uhren", "Eyewear": "Brillen",
+    "Innerwear": "Unterwäsche", "Wallets": "Geldbörsen", "Belts": "Gürtel", "Socks": "Socken", "Headwear": "Mützen & Hüte",
+    "Ties": "Krawatten", "Fragrance": "Düfte", "Accessories": "Accessoires", "Dress": "Kleider", "Mufflers": "Schals",
+    "Scarves": "Tücher", "Cufflinks": "Manschettenknöpfe", "Gloves": "Handschuhe", "Jewellery": "Schmuck",
+}
+
+
+def german_category(row: dict) -> str | None:
+    sub, gender = row.get("subCategory"), row.get("gender")
+    if sub not in GERMAN_SUBCATEGORY or gender not in GERMAN_GENDER:
+        return None
+    return f"{GERMAN_GENDER[gender]}-{GERMAN_SUBCATEGORY[sub]}"
+
+
+def simulated_shops(records: list[Record]) -> dict[str, list[tuple[int, str | None, list[str]]]]:
+    """Per shop: (record row, category, tags) of its products."""
+    mapping = load_taxonomy().detect(records[0].labels.keys()) if records else None
+    categories = [german_category(r.labels) for r in records]
+    counts = Counter(c for c in categories if c)
+    shops: dict[str, list] = {
+        "de-categories": [(row, c, []) for row, c in enumerate(categories) if c and counts[c] >= MIN_TERM_PRODUCTS]}
+    patterns = [mapping.annotate(r.labels).attributes.get("pattern") if mapping else None for r in records]
+    if any(patterns):
+        shops["pattern-tags"] = [(row, None, [p]) for row, p in enumerate(patterns) if p]
+    else:
+        print("no product's title names a pattern the taxonomy knows: the pattern-tags shop is left out",
+              file=sys.stderr)
+    return {name: products for name, products in shops.items() if products}
+
+
+def examples_of(records: list[Record], features: np.ndarray, products: list[tuple[int, str | None, list[str]]]
+                ) -> Examples:
+    rows = np.array([row for row, _, _ in products])
+    return Examples([records[row].id for row in rows], features[rows], [c for _, c, _ in products],
+                    [t for _, _, t in products])
+
+
+def held_out_figures(examples: Examples, settings: dict | None = None) -> tuple[dict, dict]:
+    """(figures on every held-out product, on those the served model never trained on) for a model learned on the
+    rest of `examples` and calibrated on the held-out ones."""
+    held = np.array([is_held_out(i) for i in examples.ids])
+    model = fit(examples.subset(np.flatnonzero(~held)), *_terms(examples), settings)
+    scored = examples.subset(np.flatnonzero(held))
+    model.category_temperature, model.tag_temperature = calibrate(model, scored)
+    unseen = scored.subset(np.array([i for i, pid in enumerate(scored.ids) if is_validation(pid)], dtype=int))
+    return _headline(score(model, scored)), _headline(score(model, unseen))
+
+
+def _terms(examples: Examples) -> tuple[list[str], list[str]]:
+    return (sorted({c for c in examples.categories if c is not None}),
+            sorted({t for tags in examples.tags for t in tags}))
+
+
+def _headline(figures: dict) -> dict:
+    return {k: figures.get(k) for k in ("products", "category_top1", "category_ece", "tag_micro_f1")
+            if figures.get(k) is not None}
+
+
+def cold_start(examples: Examples, per_term: int, seed: int = 0) -> dict:
+    """Learned from `per_term` products of each category (drawn from the 80), scored on the whole held-out 20."""
+    held = np.array([is_held_out(i) for i in examples.ids])
+    by_term: dict[str, list[int]] = {}
+    for row in np.flatnonzero(~held):
+        by_term.setdefault(examples.categories[row], []).append(int(row))
+    rng = random.Random(seed)
+    chosen = [row for rows in by_term.values() for row in rng.sample(rows, min(per_term, len(rows)))]
+    model = fit(examples.subset(np.array(chosen)), *_terms(examples))
+    figures = score(model, examples.subset(np.flatnonzero(held)))
+    return {"category_top1": figures.get("category_top1"), "tag_micro_f1": figures.get("tag_micro_f1"),
+            "products": len(chosen)}
+
+
+def serving_ms(examples: Examples, photos: int = 500) -> float:
+    model, _ = train(examples)
+    queries = examples.features[:photos]
+    model.probabilities(queries[:1])
+    start = time.perf_counter()
+    for row in range(len(queries)):
+        model.predict(queries[row:row + 1])
+    return round((time.perf_counter() - start) / len(queries) * 1e3, 3)
+
+
+def scale_train_seconds(examples: Examples, products: int = SCALE_PRODUCTS, seed: int = 0) -> float:
+    """One training of a shop of `products` products: the shop's own products, and copies of them with a
+    little noise on the embedding (new ids) until it has that many."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(examples.ids), products - len(examples.ids))
+    noisy = examples.features[rows] + rng.normal(0, 0.02, (len(rows), examples.features.shape[1])).astype(np.float32)
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    grown = Examples(examples.ids + [f"copy-{i}" for i in range(len(rows))],
+                     np.concatenate([examples.features, noisy]), examples.categories + [examples.categories[r] for r in rows],
+                     examples.tags + [examples.tags[r] for r in rows])
+    return train(grown)[1]["train_seconds"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/fashion"))
+    parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    parser.add_argument("--no-scale", action="store_true", help="skip the 10,000-product training")
+    args = parser.parse_args(argv)
+
+    records = read_records(args.data_dir)
+    outputs = served_outputs(records, args.data_dir, args.checkpoint)
+    features = outputs["embedding"]
+    result: dict = {"data": str(args.data_dir), "feature": "embedding", "dim": int(features.shape[1]), "shops": {}}
+    shops = {name: examples_of(records, features, products) for name, products in simulated_shops(records).items()}
+    for name, examples in shops.items():
+        model, report = train(examples)
+        held = report["held_out"] or {}
+        figures, unseen = held_out_figures(examples)
+        shop = {"products": report["products"], "categories": len(model.categories), "tags": len(model.tags),
+                "category_top1": held.get("category_top1"), "tag_micro_f1": held.get("tag_micro_f1"),
+                "category_ece": held.get("category_ece"), "train_seconds": report["train_seconds"],
+                "held_out_products": held.get("products"), "unseen": unseen,
+                "vote_alone": held_out_figures(examples, {"knn_weight": 1.0})[0],
+                "head_alone": held_out_figures(examples, {"knn_weight": 0.0})[0]}
+        result["shops"][name] = shop
+        print(f"{name}: {json.dumps(shop)}", flush=True)
+    if "de-categories" in shops:
+        result["cold_start"] = {str(n): cold_start(shops["de-categories"], n) for n in COLD_START}
+        print(f"cold start: {json.dumps(result['cold_start'])}", flush=True)
+        biggest = shops["de-categories"]
+        result["serving"] = {"ms_per_photo": serving_ms(biggest), "catalogue_products": len(biggest.ids)}
+        if not args.no_scale:
+            result["serving"]["train_seconds_10000_products"] = scale_train_seconds(biggest)
+        print(f"serving: {json.dumps(result['serving'])}", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
