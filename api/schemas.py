@@ -6,6 +6,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from api.shop_schemas import ShopTermsOut
+
 T = TypeVar("T")
 # Characters a shop's text may not carry: C0 and C1 controls (NUL, ESC, CR, LF, …) and the bidirectional overrides that
 # make a title read differently from what it holds (U+202A–U+202E, U+2066–U+2069).
@@ -275,6 +277,7 @@ class AnnotationOut(Response):
     created: datetime
     review: ReviewOut | None = None
     policy: PolicyOutcome | None = Field(None, description="for a store product: what the store's tagging policy did")
+    shop: ShopTermsOut | None = Field(None, description="the shop's own categories and tags, when it has a model")
 
 
 class BatchItemOut(Response):
@@ -290,11 +293,21 @@ class BatchOut(Response):
 
 
 # --- catalogue and similar items ----------------------------------------------------------------------------
+# A shop's own category or tag name, as its store names it ("Herren > Hemden"): what its own model learns from.
+ShopTerm = Annotated[Text, Field(min_length=1, max_length=100, pattern=r"\S"), AfterValidator(str.strip)]
+ShopCategories = Annotated[list[ShopTerm], Field(max_length=10, examples=[["Herren-Oberteile"]], description=(
+    "the shop's own categories (at most 10 names of 1-100 characters); its model learns the first"))]
+ShopTags = Annotated[list[ShopTerm], Field(max_length=30, examples=[["gestreift"]],
+                                           description="the shop's own tags (at most 30 names of 1-100 characters)")]
+
+
 class ProductFields(Request):
     title: Text = Field(min_length=1, max_length=300, examples=["Navy crew-neck tee"])
     sku: Text | None = Field(None, min_length=1, max_length=100, examples=["TEE-NAVY-M"])
     url: HttpUrl | None = Field(None, description="the product's page in the shop")
     metadata: Metadata = Field(default_factory=dict, examples=[{"brand": "Acme"}])
+    categories: ShopCategories = Field(default_factory=list)
+    tags: ShopTags = Field(default_factory=list)
 
 
 class ProductIn(ProductFields):
@@ -306,6 +319,8 @@ class ProductPatch(Request):
     sku: Text | None = Field(None, min_length=1, max_length=100)
     url: HttpUrl | None = None
     metadata: Metadata | None = None
+    categories: ShopCategories | None = None
+    tags: ShopTags | None = None
     image_urls: list[HttpUrl] | None = Field(None, min_length=1, max_length=8, description="replaces every image")
 
 
@@ -319,6 +334,8 @@ class ProductOut(Response):
     title: str = Field(examples=["Navy crew-neck tee"])
     url: str | None = Field(examples=["https://shop.example/products/navy-tee"])
     metadata: dict[str, str] = Field(examples=[{"brand": "Acme"}])
+    categories: list[str] = Field(default_factory=list, examples=[["Herren-Oberteile"]])
+    tags: list[str] = Field(default_factory=list, examples=[["gestreift"]])
     images: list[ImageOut]
     created: datetime | None = Field(description="null for items of the demo gallery")
     updated: datetime | None = Field(description="null for items of the demo gallery")

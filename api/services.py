@@ -26,6 +26,7 @@ from api.data.images import ImageFiles
 from api.domain.catalogue import Catalogues
 from api.domain.errors import ModelUnavailable
 from api.domain.gallery import DemoGallery
+from api.domain.shop_models import ShopModels
 from api.integrations.vault import Vault
 from api.intake.fetch import SafeHttp
 from handlers.text_encoder import TextEncoder
@@ -71,6 +72,7 @@ class Services:
     gallery: DemoGallery
     rate_limiter: RateLimiter
     memory: Memory
+    shop_models: ShopModels = field(default_factory=ShopModels)  # each shop's own model, loaded per version
 
     @property
     def models(self) -> InferenceClient:

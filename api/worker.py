@@ -17,6 +17,7 @@ from api.jobs.backoff import Backoff
 from api.jobs.callbacks import CallbackJobs
 from api.jobs.reembed import ReembedJobs
 from api.jobs.runner import Kind, Options, Runner
+from api.jobs.shop_model import ShopModelJobs
 from api.jobs.woocommerce import WooCommerceJobs
 from api.services import Services, open_services
 
@@ -27,7 +28,7 @@ def job_kinds(services: Services) -> dict[str, Kind]:
     """Every kind of job, by the name it is queued under (api/data/jobs.py)."""
     store = WooCommerceJobs(services)
     return {"product": store, "sync": store, "correction": store, "callback": CallbackJobs(services),
-            "reembed": ReembedJobs(services)}
+            "reembed": ReembedJobs(services), "shop_model": ShopModelJobs(services)}
 
 
 async def run_jobs(services: Services, options: Options, stop: asyncio.Event,

@@ -13,7 +13,9 @@ Per image it answers (docs/architecture.md, "Annotation"):
   enough to apply (what a shop's tagging policy reads), fitted for the photo's kind (a studio shot or an everyday
   photo, handlers/images.py `photo_kind`), whose scores are also read with that kind's temperatures;
 - `colours`: up to `colours` dominant colours of the garment's own pixels (handlers/colours.py); when the model
-  has a colour head, its log-probabilities join the learned namer's in naming the first.
+  has a colour head, its log-probabilities join the learned namer's in naming the first;
+- `embedding`: the photo's retrieval embedding (the model's own, as `fashion-embedder` answers it), which a shop's
+  own model reads (api/domain/shop_models.py) without a second call; the API keeps it out of what it answers.
 `top_k`, `attribute_threshold`, `colours`, the label file and the heads' temperatures (`calibration`, fitted on
 validation photos by scripts/calibrate.py: every score is softmax(logits / T), a probability that means what it
 says) come from the archive's model config.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from handlers.base_handler import ImageBatchHandler
@@ -63,7 +66,7 @@ class AttributesHandler(ImageBatchHandler):
             }
         category = outputs.get("category")  # an MMFashion attribute model may have no category head
         probabilities = None if category is None else calibration.probabilities("category", category[row])
-        return {
+        answer = {
             "category": [] if category is None else _ranked(probabilities, self.labels["category"], 0.0, self.top_k),
             "groups": [] if category is None else self._groups_of_best(probabilities),
             "attributes": values,
@@ -71,6 +74,9 @@ class AttributesHandler(ImageBatchHandler):
             "model": self.identity,
             "policy": calibration.policy,
         }
+        if "embedding" in outputs:
+            answer["embedding"] = F.normalize(outputs["embedding"][row].float(), dim=0).tolist()
+        return answer
 
     def _groups_of_best(self, probabilities: torch.Tensor) -> list[dict]:
         best = int(probabilities.argmax())

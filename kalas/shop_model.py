@@ -27,8 +27,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-
 from kalas.calibration import expected_calibration_error, fit_temperature, threshold_for
 
 K = 10
@@ -189,6 +187,9 @@ class NotEnoughExamples(ValueError):
 
 def fit(examples: Examples, categories: list[str], tags: list[str], settings: dict | None = None) -> ShopModel:
     """A model of these terms learned on `examples`, uncalibrated (temperatures 1)."""
+    # Imported here: a process that only answers with stored models (the API) never loads scikit-learn.
+    from sklearn.linear_model import LogisticRegression
+
     settings = {"k": K, "knn_weight": KNN_WEIGHT, "c": C, **(settings or {})}
     x = np.ascontiguousarray(examples.features, dtype=np.float32)
     category_index = {c: i for i, c in enumerate(categories)}

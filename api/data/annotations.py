@@ -27,6 +27,8 @@ def new_annotation(account_id: str, image: dict, source: dict[str, Any], crop: d
                 "category": result["category"], "groups": result.get("groups", []), "attributes": result["attributes"],
                 "colours": result["colours"],
                 "model": result["model"], "created": now(), "reviewed": False, "review": None}
+    if result.get("shop"):  # the shop's own terms (api/domain/shop_models.py)
+        document["shop"] = result["shop"]
     if policy is not None:  # held products first in the review queue, then the applied ones
         document |= {"policy": policy, "queue_rank": 0 if policy["state"] == "held" else 1}
     return document

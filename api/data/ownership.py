@@ -11,10 +11,11 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 OWNED_BY_ACCOUNT = ("annotations", "images", "reviews", "products", "api_keys", "sessions", "integrations", "jobs",
-                    "callbacks", "deliveries")
+                    "callbacks", "deliveries", "shop_models")
 # What an export leaves out: secrets (sealed or hashed) and the vectors (the model's, remade from the photos).
 PRIVATE_FIELDS = {"api_keys": ("_id",), "integrations": ("consumer_key", "consumer_secret", "webhook_secret"),
-                  "callbacks": ("secret",), "products": ("embeddings",), "accounts": ("password_hash",)}
+                  "callbacks": ("secret",), "products": ("embeddings",),
+                  "shop_models": ("arrays",), "accounts": ("password_hash",)}
 
 
 async def _queries(db: AsyncDatabase, account_id: str) -> dict[str, dict[str, Any]]:

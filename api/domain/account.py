@@ -21,7 +21,7 @@ from api.integrations.hooks import disconnect
 from api.services import Services
 
 EXPORTED = ("accounts", "products", "images", "annotations", "reviews", "api_keys", "integrations", "jobs", "callbacks",
-            "deliveries")
+            "deliveries", "shop_models")
 
 
 async def export_account(services: Services, account_id: str) -> IO[bytes]:

@@ -22,6 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from api.clients.inference import InferenceClient, InferenceError
 from api.data import annotations, images
 from api.domain.errors import DomainError, PhotoRejected, model_refusal
+from api.domain.shop_models import LoadedModel
 from api.intake.photo import Photo, check
 from api.schemas import Crop
 
@@ -53,9 +54,11 @@ async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Pho
 
 async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: InferenceClient, account_id: str,
                    submitted: Sequence[Submitted], max_bytes: int, render: Callable[[dict], T],
-                   policy: Callable[[dict], dict] | None = None) -> list[T | DomainError]:
+                   policy: Callable[[dict], dict] | None = None, shop_model: LoadedModel | None = None
+                   ) -> list[T | DomainError]:
     """Per submitted photo: `render` of its stored annotation document, or the DomainError that photo got.
-    `policy`: what a tagging policy does with the model's answer, stored with the annotation (the review queue).
+    `policy`: what a tagging policy does with the model's answer (and the shop's own terms), stored with the
+    annotation (the review queue). `shop_model`: the shop's own model, whose terms join each answer (`shop`).
 
     `render` (what the caller answers with) runs while the write is in flight, but nothing is returned before
     the write has succeeded: a failed write raises (having removed what it wrote).
@@ -100,6 +103,8 @@ async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: Infer
         else:
             crop = item.crop.model_dump() if item.crop else None
             image = filed[i].document
+            if shop_model is not None:  # the shop's terms, from the embedding that came with the answer
+                answer = {**answer, "shop": shop_model.answer(answer.get("embedding"), answer["model"].get("digest"))}
             decided = policy(answer) if policy is not None else None
             outcome.append((annotations.new_annotation(account_id, image, item.source, crop, answer, decided), image))
     stored = [result for result in outcome if not isinstance(result, DomainError)]

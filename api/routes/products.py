@@ -12,6 +12,7 @@ from api.domain import text_search
 from api.domain.catalogue import create_product, delete_product, replace_images
 from api.core.errors import ApiError, not_found
 from api.domain.errors import DomainError, SkuTaken
+from api.domain.shop_models import retrain_if_due
 from api.data import products
 from api.deps import Config, CurrentAccount, Db, Files, Id, Indexes, Models, Offset, Svc, owned, services_of
 from api.intake.sources import from_uploads, from_urls
@@ -32,16 +33,28 @@ async def add_product(body: ProductIn, request: Request, account: CurrentAccount
     """Add a product whose images are at public URLs (fetched by the server)."""
     photos = await from_urls(services_of(request).http, body.image_urls, settings.max_upload_bytes)
     fields = body.model_dump(exclude={"image_urls"})
-    return product_out(settings, await create_product(db, files, catalogues, inference, account.id, fields, photos))
+    created = await create_product(db, files, catalogues, inference, account.id, fields, photos)
+    await _teaches(db, account.id, created)
+    return product_out(settings, created)
 
 
-def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | None) -> dict:
+async def _teaches(db: Db, account_id: str, *changed: dict) -> None:
+    """A product with the shop's own terms teaches its model: queue a training when enough changed."""
+    if any(p.get("categories") or p.get("tags") for p in changed):
+        await retrain_if_due(db, account_id)
+
+
+def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | None, categories: str | None,
+                 tags: str | None) -> dict:
     try:
-        parsed = json.loads(metadata) if metadata else {}
-        return ProductFields(title=title, sku=sku or None, url=url or None, metadata=parsed).model_dump()
+        return ProductFields(title=title, sku=sku or None, url=url or None,
+                             metadata=json.loads(metadata) if metadata else {},
+                             categories=json.loads(categories) if categories else [],
+                             tags=json.loads(tags) if tags else []).model_dump()
     except (ValueError, ValidationError) as error:
         raise ApiError(422, f"invalid product fields: {error}. `metadata` is a JSON object of strings, e.g. "
-                            '{"brand": "Acme"}') from None
+                            '{"brand": "Acme"}; `categories` and `tags` JSON lists of names, e.g. ["Herren-Oberteile"]'
+                       ) from None
 
 
 @router.post("/upload", status_code=201, response_model=ProductOut, responses=error_responses(*PHOTO_ERRORS, SKU_TAKEN))
@@ -49,14 +62,19 @@ async def upload_product(account: CurrentAccount, db: Db, files: Files, inferenc
                          settings: Config,
                          images: list[UploadFile] = File(description="1 to 8 photos of the product"),
                          title: str = Form(), sku: str | None = Form(None), url: str | None = Form(None),
-                         metadata: str | None = Form(None, description='a JSON object of strings, e.g. {"brand": "Acme"}')
-                         ) -> ProductOut:
+                         metadata: str | None = Form(None, description='a JSON object of strings, e.g. {"brand": "Acme"}'),
+                         categories: str | None = Form(None, description='the shop\'s categories, a JSON list of names, '
+                                                                          'e.g. ["Herren-Oberteile"]'),
+                         tags: str | None = Form(None, description='the shop\'s tags, a JSON list of names, '
+                                                                  'e.g. ["gestreift"]')) -> ProductOut:
     """Add a product with uploaded images (multipart form)."""
     if not 1 <= len(images) <= 8:
         raise ApiError(422, f"a product has 1 to 8 images; {len(images)} were sent")
-    fields = _form_fields(title, sku, url, metadata)
+    fields = _form_fields(title, sku, url, metadata, categories, tags)
     photos = await from_uploads(images, settings.max_upload_bytes)
-    return product_out(settings, await create_product(db, files, catalogues, inference, account.id, fields, photos))
+    created = await create_product(db, files, catalogues, inference, account.id, fields, photos)
+    await _teaches(db, account.id, created)
+    return product_out(settings, created)
 
 
 @router.post("/import", response_model=ImportOut)
@@ -73,6 +91,7 @@ async def import_products(body: ProductImportIn, request: Request, account: Curr
         except DomainError as error:
             items.append(ImportItemOut(index=position, error=ErrorDetail(code=error.code, message=error.message)))
     created = sum(1 for i in items if i.product is not None)
+    await _teaches(db, account.id, *[i.product.model_dump() for i in items if i.product is not None])
     return ImportOut(created=created, failed=len(items) - created, items=items)
 
 
@@ -121,8 +140,9 @@ async def update_product(body: ProductPatch, product: OwnedProduct, request: Req
     changes = body.model_dump(exclude_unset=True, exclude={"image_urls"})
     if "title" in changes and changes["title"] is None:
         raise ApiError(422, "'title' cannot be null: leave it out to keep the current title")
-    if "metadata" in changes and changes["metadata"] is None:
-        changes["metadata"] = {}
+    for name, empty in (("metadata", {}), ("categories", []), ("tags", [])):
+        if name in changes and changes[name] is None:
+            changes[name] = empty
     photos = await from_urls(services_of(request).http, body.image_urls, settings.max_upload_bytes) if body.image_urls else None
     try:
         updated = await products.update(db, account.id, product["_id"], changes) if changes else product
@@ -133,6 +153,7 @@ async def update_product(body: ProductPatch, product: OwnedProduct, request: Req
         updated = await replace_images(db, files, catalogues, inference, account.id, updated, photos)
     if updated is None:
         raise not_found("product", product["_id"])
+    await _teaches(db, account.id, product, updated)
     return product_out(settings, updated)
 
 
@@ -153,6 +174,8 @@ async def upload_images(product: OwnedProduct, account: CurrentAccount, db: Db, 
 async def remove_product(product_id: Id, account: CurrentAccount, db: Db, files: Files,
                          catalogues: Indexes) -> Response:
     """Delete a product, its images and its place in the index."""
-    if await delete_product(db, files, catalogues, account.id, product_id) is None:
+    deleted = await delete_product(db, files, catalogues, account.id, product_id)
+    if deleted is None:
         raise not_found("product", product_id)
+    await _teaches(db, account.id, deleted)
     return Response(status_code=204)

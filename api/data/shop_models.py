@@ -1,0 +1,94 @@
+"""Each shop's own models (kalas/shop_model.py), one document per trained version, and the examples they learn from.
+
+A version holds the model's arrays as one compressed `.npz` blob (a 10,000-product shop's is a few MB, well
+within a document's 16 MB), the report of its training (held-out figures, examples per term) and when it was
+trained. The newest version answers; KEEP_VERSIONS are kept so that a shop can see how its model moved.
+"""
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from bson import Binary
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from api.core.security import new_id
+from api.data.common import now
+
+KEEP_VERSIONS = 5
+_NO_ARRAYS = {"arrays": 0}
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    await db.shop_models.create_index([("account", ASCENDING), ("version", DESCENDING)], unique=True)
+
+
+def pack(arrays: dict[str, np.ndarray]) -> Binary:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return Binary(buffer.getvalue())
+
+
+def unpack(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+async def insert_version(db: AsyncDatabase, account_id: str, values: dict[str, Any], arrays: dict[str, np.ndarray],
+                         report: dict[str, Any]) -> dict:
+    """Store a newly trained model as the shop's next version (older ones beyond KEEP_VERSIONS are deleted)."""
+    for _ in range(5):
+        latest = await db.shop_models.find_one({"account": account_id}, {"version": 1}, sort=[("version", DESCENDING)])
+        document = {"_id": new_id(), "account": account_id, "version": (latest["version"] + 1) if latest else 1,
+                    **values, "arrays": pack(arrays), "report": report, "created": now()}
+        try:
+            await db.shop_models.insert_one(document)
+            break
+        except DuplicateKeyError:  # two trainings finished at once: the later one takes the next number
+            continue
+    else:
+        raise RuntimeError("could not number the shop model's version: the versions kept changing")
+    await db.shop_models.delete_many({"account": account_id, "version": {"$lte": document["version"] - KEEP_VERSIONS}})
+    return document
+
+
+async def latest(db: AsyncDatabase, account_id: str, *, with_arrays: bool = False) -> dict | None:
+    return await db.shop_models.find_one({"account": account_id}, None if with_arrays else _NO_ARRAYS,
+                                         sort=[("version", DESCENDING)])
+
+
+async def latest_version(db: AsyncDatabase, account_id: str) -> int | None:
+    found = await db.shop_models.find_one({"account": account_id}, {"version": 1}, sort=[("version", DESCENDING)])
+    return None if found is None else found["version"]
+
+
+async def versions(db: AsyncDatabase, account_id: str) -> list[dict]:
+    """The kept versions, newest first, without their arrays or per-term figures."""
+    cursor = db.shop_models.find({"account": account_id}, {"version": 1, "created": 1, "report.held_out.category_top1": 1,
+                                                           "report.held_out.tag_micro_f1": 1, "report.products": 1,
+                                                           "report.train_seconds": 1}).sort("version", DESCENDING)
+    return await cursor.to_list(length=KEEP_VERSIONS)
+
+
+async def examples(db: AsyncDatabase, account_id: str) -> list[dict]:
+    """The shop's products that carry any of its own terms, with their vectors: what its model learns from."""
+    query = {"account": account_id, "$or": [{"categories.0": {"$exists": True}}, {"tags.0": {"$exists": True}}]}
+    cursor = db.products.find(query, {"categories": 1, "tags": 1, "embeddings": 1, "embedder": 1})
+    return await cursor.to_list(length=None)
+
+
+async def term_lists(db: AsyncDatabase, account_id: str) -> list[dict]:
+    """The shop's products that carry any of its own terms, with those terms only."""
+    query = {"account": account_id, "$or": [{"categories.0": {"$exists": True}}, {"tags.0": {"$exists": True}}]}
+    return await db.products.find(query, {"categories": 1, "tags": 1}).to_list(length=None)
+
+
+async def changed_since(db: AsyncDatabase, account_id: str, moment: Any) -> int:
+    """How many of the shop's products were created or changed after `moment` (None: every product)."""
+    query: dict[str, Any] = {"account": account_id}
+    if moment is not None:
+        query["updated"] = {"$gt": moment}
+    return await db.products.count_documents(query)
