@@ -73,17 +73,21 @@ async def versions(db: AsyncDatabase, account_id: str) -> list[dict]:
     return await cursor.to_list(length=KEEP_VERSIONS)
 
 
+# Which products carry terms is decided here, not in the query: nx-27017 matches no array element by `$type`,
+# `$gt` or `field.0` (checked with 0.8.1), and a non-empty list has no other portable test.
+async def _with_terms(db: AsyncDatabase, account_id: str, projection: dict[str, int]) -> list[dict]:
+    cursor = db.products.find({"account": account_id}, {"categories": 1, "tags": 1, **projection})
+    return [p async for p in cursor if p.get("categories") or p.get("tags")]
+
+
 async def examples(db: AsyncDatabase, account_id: str) -> list[dict]:
     """The shop's products that carry any of its own terms, with their vectors: what its model learns from."""
-    query = {"account": account_id, "$or": [{"categories.0": {"$exists": True}}, {"tags.0": {"$exists": True}}]}
-    cursor = db.products.find(query, {"categories": 1, "tags": 1, "embeddings": 1, "embedder": 1})
-    return await cursor.to_list(length=None)
+    return await _with_terms(db, account_id, {"embeddings": 1, "embedder": 1})
 
 
 async def term_lists(db: AsyncDatabase, account_id: str) -> list[dict]:
     """The shop's products that carry any of its own terms, with those terms only."""
-    query = {"account": account_id, "$or": [{"categories.0": {"$exists": True}}, {"tags.0": {"$exists": True}}]}
-    return await db.products.find(query, {"categories": 1, "tags": 1}).to_list(length=None)
+    return await _with_terms(db, account_id, {})
 
 
 async def changed_since(db: AsyncDatabase, account_id: str, moment: Any) -> int:

@@ -43,7 +43,7 @@ def examples_of(documents: list[dict], embedder: str | None) -> Examples:
             rows.append(vector)
             categories.append(product["categories"][0] if product.get("categories") else None)
             tags.append(list(product.get("tags") or []))
-    features = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+    features = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1) if rows else np.zeros((0, 0), np.float32)
     return Examples(ids, features, categories, tags)
 
 
@@ -102,14 +102,21 @@ async def queue_training(db: AsyncDatabase, account_id: str, reason: str) -> dic
 
 
 async def retrain_if_due(db: AsyncDatabase, account_id: str) -> bool:
-    """Queue a training when enough of the shop's catalogue changed since its model's (or, without a model, when
-    some term has MIN_EXAMPLES products); True when one was queued or was already waiting."""
+    """Queue a training when a term has MIN_EXAMPLES products that the shop's model does not know yet (the first
+    model too), or when enough of its catalogue changed since the model's training; True when one was queued or
+    was already waiting."""
     latest = await shop_models.latest(db, account_id)
+    categories, tags = await term_counts_of(db, account_id)
+    learnable = {name for counts in (categories, tags) for name, n in counts.items() if n >= MIN_EXAMPLES}
     if latest is None:
-        categories, tags = await term_counts_of(db, account_id)
-        if max([*categories.values(), *tags.values(), 0]) < MIN_EXAMPLES:
+        if not learnable:
             return False
         await queue_training(db, account_id, f"a term has {MIN_EXAMPLES} products: the shop's first model")
+        return True
+    new_terms = learnable - set(latest["categories"]) - set(latest["tags"])
+    if new_terms:
+        await queue_training(db, account_id, f"{len(new_terms)} term(s) now have {MIN_EXAMPLES} products: "
+                                             f"{', '.join(sorted(new_terms)[:5])}")
         return True
     changed = await shop_models.changed_since(db, account_id, latest["created"])
     if changed < max(RETRAIN_CHANGES, RETRAIN_SHARE * latest["report"]["products"]):

@@ -20,7 +20,8 @@ def two_shops(model_client, photos, image_host):
     a, b = create_shop(client, "shop-a"), create_shop(client, "shop-b")
     annotation = client.post("/api/v1/annotations", headers=a.headers, files={"file": ("a.jpg", photos[0])}).json()
     review = client.post(f"/api/v1/annotations/{annotation['id']}/review", headers=a.headers, json=REVIEW).json()
-    product = client.post("/api/v1/products/upload", headers=a.headers, data={"title": "A's tee", "sku": "A-1"},
+    product = client.post("/api/v1/products/upload", headers=a.headers,
+                          data={"title": "A's tee", "sku": "A-1", "categories": '["A-Kategorie"]', "tags": '["A-Tag"]'},
                           files=[("images", ("p.jpg", photos[1]))]).json()
     key = client.get("/api/v1/keys", headers=a.session).json()["items"][0]
     callback = client.post("/api/v1/callbacks", headers=a.headers, json={"url": image_host.url("/echo/a")}).json()
@@ -80,6 +81,9 @@ def test_shop_b_cannot_reach_shop_a_objects(two_shops):
     found = client.post("/api/v1/similar", headers=b.headers, files={"file": ("q.jpg", client.get(
         f"/api/v1/images/{ids['product_image']}", headers=a.headers).content)}).json()
     assert found["items"] == []
+    # B's shop model knows none of A's terms, and training it learns nothing of A's products.
+    model_b = client.get("/api/v1/shop-model", headers=b.headers).json()
+    assert model_b["state"] == "none" and model_b["categories"] == model_b["tags"] == [] and model_b["current"] is None
     # B's export holds none of A's reviewed annotations.
     assert client.get("/api/v1/reviews/export", headers=b.headers).headers["x-rows"] == "0"
 
