@@ -259,7 +259,7 @@ class PolicyOutcome(Response):
     state: Literal["applied", "held"] = Field(description="held: not sure enough, nothing written; waits for review")
     category: str | None = Field(description="the category written (the shop's word for it), or null when held")
     tags: list[str]
-    level: Literal["leaf", "group"] | None = Field(description="a category, or its group when only the group was sure")
+    level: Literal["leaf", "group", "shop"] | None = Field(description="a category, its group, or the shop's own term")
 
 
 class AnnotationOut(Response):

@@ -27,7 +27,7 @@ log = logging.getLogger("kalas.worker")
 def job_kinds(services: Services) -> dict[str, Kind]:
     """Every kind of job, by the name it is queued under (api/data/jobs.py)."""
     store = WooCommerceJobs(services)
-    return {"product": store, "sync": store, "correction": store, "callback": CallbackJobs(services),
+    return {"product": store, "sync": store, "correction": store, "import": store, "callback": CallbackJobs(services),
             "reembed": ReembedJobs(services), "shop_model": ShopModelJobs(services)}
 
 

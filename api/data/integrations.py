@@ -67,6 +67,12 @@ async def record_sync(db: AsyncDatabase, integration_id: str, sync: dict[str, An
     await db.integrations.update_one({"_id": integration_id}, {"$set": {"last_sync": sync}})
 
 
+async def record_import(db: AsyncDatabase, integration_id: str, progress: dict[str, Any]) -> None:
+    """Where the store's catalogue import stands (api/integrations/catalogue_import.py): the next page to read,
+    pages, products seen, imported and failed, its state; a retried import goes on from `next_page`."""
+    await db.integrations.update_one({"_id": integration_id}, {"$set": {"import": progress}})
+
+
 async def record_delivery(db: AsyncDatabase, integration_id: str, delivery_key: str, fields: dict[str, Any]) -> str | None:
     """The new record's id; None when this delivery was recorded already, however close together the two came
     (the unique key decides, not a look-up before the insert)."""

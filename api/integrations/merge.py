@@ -48,6 +48,17 @@ def is_annotated(product: dict, written: dict | None = None) -> bool:
     return any(found is not None and found.get("images") == fingerprint for found in (marker(product), written))
 
 
+def merchant_terms(product: dict, written: dict | None = None) -> tuple[list[str], list[str]]:
+    """(categories, tags) the merchant gave the product: its terms less those the service added (by the marker, or
+    the service's own record of its write) and WooCommerce's "Uncategorized" placeholder. What the shop's own
+    model learns from: never its own predictions."""
+    ours = marker(product) or written or {}
+    added = {kind: {name.lower() for name in ours.get(f"added_{kind}", [])} for kind in ("categories", "tags")}
+    return tuple(  # type: ignore[return-value]
+        [t["name"] for t in product.get(kind, []) if t.get("name") and t["name"].lower() not in added[kind]
+         and t.get("slug") != PLACEHOLDER_CATEGORY] for kind in ("categories", "tags"))
+
+
 @dataclass(frozen=True)
 class Merge:
     """Term ids to keep as they are, names to add (the caller finds or creates them), names the service owns."""

@@ -55,7 +55,7 @@ class Decision:
 
     category: str | None
     tags: tuple[str, ...]
-    level: Literal["leaf", "group", "review"] | None
+    level: Literal["leaf", "group", "review", "shop"] | None
     model: str
 
     @property
@@ -68,9 +68,12 @@ class Decision:
 
 
 def decide(annotation: dict, policy: TaggingPolicy) -> Decision:
-    thresholds = (annotation.get("policy") or {}).get(policy.target)
     model = annotation.get("model", {})
     identity = f"{model.get('name')}:{model.get('version')}"
+    shop = annotation.get("shop")
+    if shop and shop["categories"]:
+        return _decide_shop(shop, policy, identity)
+    thresholds = (annotation.get("policy") or {}).get(policy.target)
     if thresholds is None:  # an uncalibrated model: its scores say nothing about precision, so nothing is applied
         return Decision(None, (), None, identity)
     best = (annotation.get("category") or [None])[0]
@@ -86,6 +89,16 @@ def decide(annotation: dict, policy: TaggingPolicy) -> Decision:
     if policy.colours:
         tags += [c["name"] for c in annotation.get("colours", []) if c["share"] >= MIN_COLOUR_SHARE][:MAX_COLOURS]
     return Decision(_renamed(category, policy), tuple(dict.fromkeys(_renamed(t, policy) for t in tags)), level, identity)
+
+
+def _decide_shop(shop: dict, policy: TaggingPolicy, identity: str) -> Decision:
+    """The shop's own terms (its model's scores are calibrated on its held-out products): its best category and
+    its tags scored at or above the target precision, in its own words (no renames); held when the category is not."""
+    target = float(policy.target)
+    best = shop["categories"][0]
+    if best["score"] < target:
+        return Decision(None, (), None, identity)
+    return Decision(best["name"], tuple(t["name"] for t in shop["tags"] if t["score"] >= target), "shop", identity)
 
 
 def from_review(review: dict, policy: TaggingPolicy) -> Decision:

@@ -40,6 +40,9 @@ class IntegrationOut(Response):
     created: datetime
     last_ping: float | None = Field(None, description="when WooCommerce last pinged the delivery URL (epoch seconds)")
     last_sync: dict | None = None
+    catalogue_import: dict | None = Field(None, description=(
+        "the store's catalogue import at connect: state (running, done), next_page, pages, total, seen, imported, "
+        "failed"))
     jobs: dict[str, int] = Field(default_factory=dict, description="jobs by state")
     webhooks: WebhooksOut | None = Field(None, description="the service's webhooks in the store")
 

@@ -91,6 +91,13 @@ class WooClient:
                 yield product
             page += 1
 
+    async def products_page(self, page: int, per_page: int = PAGE_SIZE) -> tuple[list[dict], int, int]:
+        """(the products of page `page`, oldest first, the number of pages, the number of products)."""
+        response = await self._call("GET", "/products", params={"per_page": per_page, "page": page, "orderby": "id",
+                                                                "order": "asc"})
+        return (response.json(), int(response.headers.get("X-WP-TotalPages", "1")),
+                int(response.headers.get("X-WP-Total", "0")))
+
     async def webhooks(self) -> list[dict]:
         found: list[dict] = []
         page, pages = 1, 1
@@ -116,6 +123,16 @@ class WooClient:
         key = (kind, name.strip().lower())
         if key not in self._terms:
             self._terms[key] = await self._find_or_create(kind, name)
+        return self._terms[key]
+
+    async def existing_term_id(self, kind: str, name: str) -> int | None:
+        """The id of the store's own category or tag named `name`; None when the store has none (nothing created)."""
+        key = (kind, name.strip().lower())
+        if key not in self._terms:
+            found = await self._find_term(kind, name)
+            if found is None:
+                return None
+            self._terms[key] = found
         return self._terms[key]
 
     async def _find_or_create(self, kind: str, name: str) -> int:

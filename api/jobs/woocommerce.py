@@ -19,8 +19,10 @@ from api.data import annotations, integrations, products
 from api.domain import catalogue
 from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
+from api.domain.shop_models import queue_training
+from api.integrations.catalogue_import import import_catalogue, store_fields
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
-                                    merge_terms)
+                                    merchant_terms, merge_terms)
 from api.integrations.hooks import ensure_webhooks
 from api.integrations.policy import Decision, decide, from_review, policy_of
 from api.integrations.sync import describe, sync_store
@@ -31,13 +33,6 @@ from api.jobs.runner import JobFailure, Step
 from api.services import Services
 
 STORE_TIMEOUT_S = 15.0
-
-
-def origin(integration_id: str, product_id: int) -> dict[str, str]:
-    """What a catalogue product made from a store product shows the shop in `metadata`. The entry is found again by
-    its `source` (not by `metadata`, which the shop may edit): annotating the store product again (new photos)
-    replaces that entry's images instead of adding a second product."""
-    return {"source": "woocommerce", "integration": integration_id, "store_product_id": str(product_id)}
 
 
 class WooCommerceJobs:
@@ -67,6 +62,8 @@ class WooCommerceJobs:
             return describe(await sync_store(self.services.db, integration, store), hooks)
         if job.get("kind") == "correction":
             return await write_correction(self.services, job, integration, store, step)
+        if job.get("kind") == "import":
+            return await import_catalogue(self.services, integration, store, step)
         return await annotate_product(self.services, job, integration, store, step)
 
     async def gave_up(self, job: dict, reason: str) -> None:
@@ -99,6 +96,8 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
         return "the product no longer exists in the store"
     await step("product read", f"{product.get('name', '')!r}, {len(product.get('images', []))} photo(s)")
     written = await integrations.our_write(db, job["integration"], int(product["id"]))
+    if await follow_merchant_terms(services, job, product, written):
+        await step("terms followed", "the merchant changed the product's own terms: its shop model retrains")
     if is_annotated(product, written if written and written["state"] != "writing" else None):
         return "already annotated for its current photos" + (" (held for review)" if written and
                                                               written["state"] == "held" else "")
@@ -116,10 +115,11 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     origin = {"kind": "woocommerce", "integration": job["integration"], "product_id": str(product["id"])}
     # Annotating (stored as the shop's annotation, with what the policy did) and indexing need only the photo: run
     # them side by side (the model server batches them).
+    shop_model = await services.shop_models.current(db, job["account"])
     [annotation], catalogue_id = await asyncio.gather(
         annotate(db, services.images, services.models, job["account"], [Submitted(origin, data=data)], max_bytes,
-                 lambda document: document, lambda answer: decide(answer, policy).describe()),
-        add_to_catalogue(services, job, product, data))
+                 lambda document: document, lambda answer: decide(answer, policy).describe(), shop_model=shop_model),
+        add_to_catalogue(services, job, product, data, written))
     if isinstance(annotation, DomainError):
         raise annotation
     decided = annotation["policy"]
@@ -133,6 +133,9 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
         return f"held for review: the category is not sure enough for {policy.target} precision"
     decision = Decision(decided["category"], tuple(decided["tags"]), decided["level"],
                         f"{annotation['model']['name']}:{annotation['model']['version']}")
+    if decided["level"] == "shop":  # the shop's own terms: its existing ones, by id, never a new one
+        decision = Decision(decided["category"], tuple(decided["tags"]), "shop",
+                            f"shop-model:{annotation['shop']['version']}")
     changes = await write_back(services, job["integration"], store, product, decision, written)
     await step("written back", f"{len(changes['categories'])} categories, {len(changes['tags'])} tags")
     return f"category {decision.category}; tags: {', '.join(decision.tags) or 'none'}"
@@ -151,13 +154,13 @@ async def write_back(services: Services, integration_id: str, store: WooClient, 
     meta = [{"key": MARKER_KEY, "value": value}]
     await integrations.record_write(services.db, integration_id, int(product["id"]), value, "writing")
     try:
-        changes = await _changes(store, categories, tags, meta)
+        changes = await _changes(store, categories, tags, meta, decision.level == "shop")
         await store.update_product(product["id"], changes)
     except StoreError as error:
         if error.status != 400:
             raise
         store.forget_terms()  # a remembered term was deleted in the store meanwhile: look every name up again
-        changes = await _changes(store, categories, tags, meta)
+        changes = await _changes(store, categories, tags, meta, decision.level == "shop")
         await store.update_product(product["id"], changes)
     await integrations.record_write(services.db, integration_id, int(product["id"]), value, "written")
     return changes
@@ -179,21 +182,35 @@ async def write_correction(services: Services, job: dict, integration: dict, sto
     return f"corrected: category {decision.category}; tags: {', '.join(decision.tags) or 'none'}"
 
 
-async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes) -> str:
+async def follow_merchant_terms(services: Services, job: dict, product: dict, written: dict | None) -> bool:
+    """Bring the store product's catalogue entry's terms in step with the merchant's (a correction in the store);
+    True when they changed, and then the shop's model is queued to retrain on them."""
+    existing = await integrations.catalogue_product(services.db, job["account"], job["integration"], int(product["id"]))
+    if existing is None:
+        return False
+    categories, tags = merchant_terms(product, written)
+    if [existing.get("categories") or [], existing.get("tags") or []] == [categories[:10], tags[:30]]:
+        return False
+    await products.update(services.db, job["account"], existing["_id"], {"categories": categories[:10],
+                                                                          "tags": tags[:30]})
+    services.catalogues.forget_product(job["account"], existing["_id"])
+    await queue_training(services.db, job["account"], f"the merchant changed the terms of store product {product['id']}")
+    return True
+
+
+async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes, written: dict | None) -> str:
     """The id of the catalogue product made from the store product (created, or its images replaced), through the
     API's own catalogue code (database first, index second, saved so the API process reloads it)."""
     db, account_id = services.db, job["account"]
     try:
         photo = await check(data, None, services.settings.max_upload_bytes)
-        fields = {"title": product.get("name") or f"WooCommerce product {product['id']}", "sku": None,
-                  "url": product.get("permalink"), "metadata": origin(job["integration"], product["id"]),
-                  "source": {"integration": job["integration"], "product_id": int(product["id"])}}
+        fields = store_fields(job["integration"], product, written)
         existing = await integrations.catalogue_product(db, account_id, job["integration"], int(product["id"]))
         if existing is None:
             stored = await catalogue.create_product(db, services.images, services.catalogues, services.models,
                                                     account_id, fields, [photo])
             return stored["_id"]
-        await products.update(db, account_id, existing["_id"], {"title": fields["title"], "url": fields["url"]})
+        await products.update(db, account_id, existing["_id"], {k: fields[k] for k in ("title", "url", "categories", "tags")})
         await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
                                        existing, [photo])
         return existing["_id"]
@@ -201,12 +218,14 @@ async def add_to_catalogue(services: Services, job: dict, product: dict, data: b
         raise error.about("the photo could not enter the similar-item catalogue") from None
 
 
-async def _changes(store: WooClient, categories: Merge, tags: Merge, meta: list[dict]) -> dict:
-    return {"categories": await _term_refs(store, "categories", categories),
-            "tags": await _term_refs(store, "tags", tags), "meta_data": meta}
+async def _changes(store: WooClient, categories: Merge, tags: Merge, meta: list[dict], existing_only: bool) -> dict:
+    return {"categories": await _term_refs(store, "categories", categories, existing_only),
+            "tags": await _term_refs(store, "tags", tags, existing_only), "meta_data": meta}
 
 
-async def _term_refs(store: WooClient, kind: str, merge: Merge) -> list[dict]:
-    # WooCommerce assigns terms by id only, so every name is found or created first.
-    ids = list(merge.keep_ids) + [await store.term_id(kind, name) for name in merge.add_names]
+async def _term_refs(store: WooClient, kind: str, merge: Merge, existing_only: bool = False) -> list[dict]:
+    # WooCommerce assigns terms by id only, so every name is found (or, for the generic taxonomy, created) first.
+    # The shop's own terms are its existing ones: one the merchant deleted meanwhile is left out, never re-created.
+    found = [await (store.existing_term_id if existing_only else store.term_id)(kind, name) for name in merge.add_names]
+    ids = list(merge.keep_ids) + [term_id for term_id in found if term_id is not None]
     return [{"id": term_id} for term_id in dict.fromkeys(ids)]

@@ -35,6 +35,7 @@ def _out(request: Request, doc: dict, counts: dict[str, int]) -> IntegrationOut:
         consumer_key=mask(vault.open(doc["consumer_key"])), consumer_secret=mask(vault.open(doc["consumer_secret"])),
         webhook_secret=mask(vault.open(doc["webhook_secret"])), delivery_url=_delivery_url(request, doc["_id"]),
         last_ping=(doc.get("last_ping") or {}).get("at"), last_sync=doc.get("last_sync"), jobs=counts,
+        catalogue_import=doc.get("import"),
         webhooks=doc.get("webhooks"))
 
 
@@ -70,6 +71,9 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
         await store.aclose()
     stored |= {"delivery_url": delivery_url, "webhooks": hooks}
     await integrations.set_webhooks(services.db, stored["_id"], delivery_url, hooks)
+    # The store's existing catalogue comes in as a job: its products, photos and the merchant's own terms.
+    await jobs.enqueue_kind(services.db, "import", account.id, f"import:{stored['_id']}",
+                            "the store was connected: its catalogue is imported", {"integration": stored["_id"]})
     return _out(request, stored, {})
 
 

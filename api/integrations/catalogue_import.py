@@ -1,0 +1,103 @@
+"""A connected store's existing catalogue, imported: every product with its photos and the merchant's own
+categories and tags, into the shop's catalogue and similar-item index, where the shop's own model learns from it.
+
+The `import` job (api/jobs/woocommerce.py) reads the store's products a page at a time, oldest first, and records
+after each page where it stands (`integration.import`: next page, pages, products seen, imported, failed): a job
+retried after a crash or a store outage goes on from the page it had reached, and re-importing a product replaces
+its catalogue entry instead of adding a second. Nothing is written to the store: a product the merchant has
+already categorised is recorded as such (the service's own record of writes, state "imported"), so no webhook or
+sync annotates it later unless its photos change. At the end the shop's model is trained when it has enough.
+"""
+from __future__ import annotations
+
+import time
+
+from api.data import integrations, products
+from api.domain import catalogue
+from api.domain.errors import DomainError
+from api.domain.shop_models import retrain_if_due
+from api.integrations.merge import images_fingerprint, merchant_terms
+from api.integrations.woo_client import WooClient
+from api.intake.fetch import FetchError
+from api.intake.photo import check
+from api.jobs.runner import Step
+from api.services import Services
+
+PAGE_SIZE = 20
+MAX_PHOTOS = 8  # a catalogue product's limit (api/schemas.py)
+
+
+def store_fields(integration_id: str, product: dict, written: dict | None = None) -> dict:
+    """The catalogue fields of a store product: its name, page, the merchant's own terms and where it came from."""
+    categories, tags = merchant_terms(product, written)
+    return {"title": product.get("name") or f"WooCommerce product {product['id']}", "sku": None,
+            "url": product.get("permalink"), "categories": categories[:10], "tags": tags[:30],
+            "metadata": {"source": "woocommerce", "integration": integration_id,
+                         "store_product_id": str(product["id"])},
+            "source": {"integration": integration_id, "product_id": int(product["id"])}}
+
+
+async def import_catalogue(services: Services, integration: dict, store: WooClient, step: Step) -> str:
+    db, integration_id = services.db, integration["_id"]
+    progress = dict(integration.get("import") or {})
+    if progress.get("state") == "done":
+        return "the store's catalogue was imported already"
+    progress = {"state": "running", "next_page": 1, "pages": None, "total": None, "seen": 0, "imported": 0,
+                "failed": 0, "started": time.time(), **{k: v for k, v in progress.items() if k != "state"},
+                "state": "running"}
+    while True:
+        page = progress["next_page"]
+        found, pages, total = await store.products_page(page, PAGE_SIZE)
+        for product in found:
+            progress["seen"] += 1
+            try:
+                await import_product(services, integration, product)
+                progress["imported"] += 1
+            except DomainError as error:  # one product's photo: the rest go on; the count says how many failed
+                progress["failed"] += 1
+                await step("product skipped", f"store product {product.get('id')}: {error.message}")
+        progress |= {"next_page": page + 1, "pages": pages, "total": total}
+        await integrations.record_import(db, integration_id, progress)
+        await step("page imported", f"page {page} of {pages}: {progress['imported']} of {total} products imported",
+                   fence=True)
+        if page >= pages:
+            break
+    progress |= {"state": "done", "finished": time.time()}
+    await integrations.record_import(db, integration_id, progress)
+    trained = await retrain_if_due(db, integration["account"])
+    return (f"{progress['imported']} of {progress['total']} products imported ({progress['failed']} failed)"
+            + ("; the shop's model is being trained" if trained else ""))
+
+
+async def import_product(services: Services, integration: dict, product: dict) -> dict | None:
+    """The store product in the shop's catalogue (created, or its entry brought up to date); None without photos."""
+    db, account_id = services.db, integration["account"]
+    if not product.get("images"):
+        return None
+    fields = store_fields(integration["_id"], product)
+    existing = await integrations.catalogue_product(db, account_id, integration["_id"], int(product["id"]))
+    fingerprint = images_fingerprint(product)
+    if existing is not None and existing.get("store_images") == fingerprint:
+        return await products.update(db, account_id, existing["_id"], _without_photos(fields))
+    photos = []
+    for image in product["images"][:MAX_PHOTOS]:
+        try:
+            data = (await services.http.get(image["src"], max_bytes=services.settings.max_upload_bytes)).body
+        except FetchError as error:
+            raise error.about(f"photo {image.get('src')} could not be fetched") from None
+        photos.append(await check(data, None, services.settings.max_upload_bytes))
+    if existing is None:
+        stored = await catalogue.create_product(db, services.images, services.catalogues, services.models, account_id,
+                                                {**fields, "store_images": fingerprint}, photos)
+    else:
+        await products.update(db, account_id, existing["_id"], {**_without_photos(fields), "store_images": fingerprint})
+        stored = await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
+                                                existing, photos)
+    if fields["categories"]:  # already categorised by the merchant: the service writes nothing to it
+        await integrations.record_write(db, integration["_id"], int(product["id"]),
+                                        {"images": fingerprint, "imported": True}, "imported")
+    return stored
+
+
+def _without_photos(fields: dict) -> dict:
+    return {k: v for k, v in fields.items() if k not in ("sku", "source")}
