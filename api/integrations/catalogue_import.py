@@ -37,6 +37,16 @@ def store_fields(integration_id: str, product: dict, written: dict | None = None
             "source": {"integration": integration_id, "product_id": int(product["id"])}}
 
 
+def terms_moved(entry: dict | None, product: dict, written: dict | None) -> tuple[list[str], list[str]] | None:
+    """The merchant's (categories, tags) of the store product when they differ from its catalogue entry's (a
+    correction in the store); None when they agree or the product has no entry."""
+    if entry is None:
+        return None
+    categories, tags = merchant_terms(product, written)
+    terms = (categories[:10], tags[:30])
+    return None if [entry.get("categories") or [], entry.get("tags") or []] == list(terms) else terms
+
+
 async def import_catalogue(services: Services, integration: dict, store: WooClient, step: Step) -> str:
     db, integration_id = services.db, integration["_id"]
     progress = dict(integration.get("import") or {})

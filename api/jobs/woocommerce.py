@@ -20,9 +20,9 @@ from api.domain import catalogue
 from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training
-from api.integrations.catalogue_import import import_catalogue, store_fields
+from api.integrations.catalogue_import import import_catalogue, store_fields, terms_moved
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
-                                    merchant_terms, merge_terms)
+                                    merge_terms)
 from api.integrations.hooks import ensure_webhooks
 from api.integrations.policy import Decision, decide, from_review, policy_of
 from api.integrations.sync import describe, sync_store
@@ -186,13 +186,11 @@ async def follow_merchant_terms(services: Services, job: dict, product: dict, wr
     """Bring the store product's catalogue entry's terms in step with the merchant's (a correction in the store);
     True when they changed, and then the shop's model is queued to retrain on them."""
     existing = await integrations.catalogue_product(services.db, job["account"], job["integration"], int(product["id"]))
-    if existing is None:
+    moved = terms_moved(existing, product, written)
+    if moved is None:
         return False
-    categories, tags = merchant_terms(product, written)
-    if [existing.get("categories") or [], existing.get("tags") or []] == [categories[:10], tags[:30]]:
-        return False
-    await products.update(services.db, job["account"], existing["_id"], {"categories": categories[:10],
-                                                                          "tags": tags[:30]})
+    categories, tags = moved
+    await products.update(services.db, job["account"], existing["_id"], {"categories": categories, "tags": tags})
     services.catalogues.forget_product(job["account"], existing["_id"])
     await queue_training(services.db, job["account"], f"the merchant changed the terms of store product {product['id']}")
     return True

@@ -74,8 +74,12 @@ def wait_for(check: Callable[[], object], timeout_s: float, what: str | Callable
         time.sleep(0.1)
 
 
-def start_live(mongo_uri: str, database: str, home: Path, torchserve_url: str, photos: list[Path]) -> Live:
+def start_live(mongo_uri: str, database: str, home: Path, torchserve_url: str, photos: list[Path],
+               stock: Callable[[WooCommerceStore], object] | None = None) -> Live:
+    """`stock`: fills the store before it is connected (its existing catalogue, which the connect imports)."""
     store = WooCommerceStore().start()
+    if stock is not None:
+        stock(store)
     host, port = torchserve_url.split("://", 1)[1].rsplit(":", 1)
     models = TcpProxy(host, int(port)).start()
     env = service_env(mongo_uri, database, home / "indexes", [f"127.0.0.1:{store.port}"], models.url)

@@ -1,0 +1,99 @@
+"""A store with 200 categorised products is connected: its catalogue imported, its own model trained; a new product
+gets the store's own category and tags by their existing ids; a merchant's correction in the store retrains the
+model and moves the next prediction. Everything real but the store (the WooCommerce emulator): TorchServe,
+nx-27017, the API under uvicorn and `python -m api.worker`, as processes."""
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from handlers.taxonomy import load_taxonomy
+from kalas.stack.live import Live, start_live, stop_live, wait_for
+
+pytestmark = pytest.mark.slow
+# The store's own words for four kinds of product (subCategory, gender) in the photos.
+KINDS = {("Topwear", "Men"): "Herren-Oberteile", ("Topwear", "Women"): "Damen-Oberteile",
+         ("Shoes", "Men"): "Herren-Schuhe", ("Bags", "Women"): "Damen-Taschen"}
+PER_KIND = 50
+
+
+@pytest.fixture(scope="module")
+def stock(shared_data: Path) -> dict[str, list[tuple[str, Path, str | None]]]:
+    """Per category: PER_KIND + 1 products (title, photo, the pattern its title names); the last is the new one."""
+    root = shared_data / "fashion-products"
+    mapping = None
+    found: dict[str, list] = {name: [] for name in KINDS.values()}
+    with (root / "labels.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            mapping = mapping or load_taxonomy().detect(row.keys())
+            name = KINDS.get((row["subCategory"], row["gender"]))
+            if name and len(found[name]) <= PER_KIND:
+                pattern = mapping.annotate(row).attributes.get("pattern")
+                found[name].append((row["title"], root / "images" / f"{row['id']}.jpg", pattern))
+    return found
+
+
+@pytest.fixture(scope="module")
+def live(mongo_server, torchserve, tmp_path_factory, stock) -> Iterator[Live]:
+    def fill(store) -> None:
+        for name, products in stock.items():
+            for title, photo, pattern in products[:PER_KIND]:
+                store.create_product(title, [photo.read_bytes()], categories=[name], tags=[pattern] if pattern else [])
+
+    database = f"t_shop_e2e_{time.monotonic_ns() % 10**9}"
+    live = start_live(mongo_server.uri, database, tmp_path_factory.mktemp("shop"), torchserve.inference_url, [],
+                      stock=fill)
+    yield live
+    stop_live(live)
+
+
+def shop_answer(live: Live, photo: Path) -> dict:
+    answer = live.api("POST", "/annotations", files={"file": ("p.jpg", photo.read_bytes(), "image/jpeg")})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["shop"]
+
+
+def test_a_connected_store_is_imported_and_teaches_its_model_which_writes_its_own_terms(live: Live, stock):
+    integration = f"/integrations/{live.integration['id']}"
+    imported = wait_for(lambda: (live.api("GET", integration).json().get("catalogue_import") or {}).get("state") == "done"
+                        and live.api("GET", integration).json()["catalogue_import"], 180, "the catalogue imported")
+    assert imported["imported"] == imported["total"] == 4 * PER_KIND and imported["failed"] == 0, imported
+    assert live.api("GET", "/products", params={"limit": 1}).json()["total"] == 4 * PER_KIND
+    model = wait_for(lambda: (page := live.api("GET", "/shop-model").json())["state"] == "trained" and page, 120,
+                     "the shop's model trained")
+    assert {t["name"]: t["examples"] for t in model["categories"]} == {name: PER_KIND for name in KINDS.values()}
+    assert model["current"]["held_out"]["category_top1"] >= 0.8, model["current"]
+    assert live.store.writes == {}  # nothing written to the merchant's categorised products
+
+    # A new product: the store's own category, by the id it already has; no term created.
+    policy = live.api("PUT", f"{integration}/policy", json={"target": "0.90"})
+    assert policy.status_code == 200, policy.text
+    terms_before = dict(live.store.catalogue.terms["categories"])
+    title, photo, _ = stock["Herren-Oberteile"][PER_KIND]
+    before = shop_answer(live, photo)
+    assert before["categories"][0]["name"] == "Herren-Oberteile", before
+    created = live.store.create_product("Neues Hemd", [photo.read_bytes()])
+    product = live.annotated(created["id"])
+    herren = live.store.catalogue.find_term("categories", "Herren-Oberteile")["id"]
+    assert [c["id"] for c in product["categories"]] == [herren], product["categories"]
+    assert live.store.catalogue.terms["categories"].keys() == terms_before.keys()
+
+    # The merchant corrects it in the store: the model retrains on the correction and the next answer moves.
+    damen = live.store.catalogue.find_term("categories", "Damen-Oberteile")["id"]
+    live.store.edit_product(created["id"], {"categories": [{"id": damen}]})
+    retrained = wait_for(lambda: (page := live.api("GET", "/shop-model").json())["current"]["version"]
+                         > model["current"]["version"] and page["training"]["state"] == "done" and page, 120,
+                         "the model retrained on the correction")
+    time.sleep(5.5)  # the API process looks for a newer version every 5 s (api/domain/shop_models.py)
+    after = shop_answer(live, photo)
+    assert after["version"] == retrained["current"]["version"] > before["version"]
+
+    def score(answer: dict, name: str) -> float:
+        return next((c["score"] for c in answer["categories"] if c["name"] == name), 0.0)
+
+    assert score(after, "Damen-Oberteile") > score(before, "Damen-Oberteile"), (before, after)
+    assert len(live.store.writes[created["id"]]) == 1  # the correction itself is never written over
