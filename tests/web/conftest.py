@@ -165,7 +165,7 @@ def sign_in(page: Any, service: Service, name: str, path: str = "/annotate") -> 
 
 
 _TITLES = {"/account": "Account", "/queue": "Review queue", "/similar": "Similar items", "/reviews": "Past reviews", "/catalogue": "Catalogue",
-           "/integrations": "Integrations", "/keys": "API keys"}
+           "/integrations": "Integrations", "/keys": "API keys", "/shop-model": "Shop model"}
 
 
 def screenshot(page: Any, name: str) -> None:

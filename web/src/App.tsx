@@ -6,6 +6,7 @@ import { AuthPage } from "./pages/Auth";
 import { CataloguePage } from "./pages/Catalogue";
 import { IntegrationsPage } from "./pages/Integrations";
 import { KeysPage } from "./pages/Keys";
+import { ShopModelPage } from "./pages/ShopModel";
 import { AccountPage } from "./pages/Account";
 import { QueuePage } from "./pages/Queue";
 import { ReviewsPage } from "./pages/Reviews";
@@ -25,6 +26,7 @@ const ROUTES: Route[] = [
   { path: "/reviews", title: "Past reviews", page: () => <ReviewsPage /> },
   { path: "/catalogue", title: "Catalogue", page: () => <CataloguePage /> },
   { path: "/integrations", title: "Integrations", page: () => <IntegrationsPage /> },
+  { path: "/shop-model", title: "Shop model", page: () => <ShopModelPage /> },
   { path: "/keys", title: "API keys", page: () => <KeysPage /> },
   { path: "/account", title: "Account", page: () => <AccountPage /> },
 ];

@@ -1,6 +1,6 @@
 // One function per API route the console uses (paths as in api/routes/*.py).
 import { request } from "./client";
-import type { Account, Annotation, Delivery, IndexStatus, Integration, IntegrationIn, Job, PolicyOut, Taxonomy, TaggingPolicy, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, SearchResult, Session, SimilarResult } from "./types";
+import type { ShopModel, ShopModelTraining, Account, Annotation, Delivery, IndexStatus, Integration, IntegrationIn, Job, PolicyOut, Taxonomy, TaggingPolicy, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, SearchResult, Session, SimilarResult } from "./types";
 
 export const auth = {
   signup: (email: string, password: string, shop_name: string) =>
@@ -91,3 +91,8 @@ export function taxonomy(): Promise<Taxonomy> {
   });
   return taxonomyOnce;
 }
+
+export const shopModel = {
+  get: () => request<ShopModel>("/shop-model"),
+  train: () => request<ShopModelTraining>("/shop-model/train", { method: "POST" }),
+};

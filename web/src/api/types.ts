@@ -259,3 +259,41 @@ export interface Taxonomy {
   attributes: Record<string, Term[]>;
   colours: (Term & { hex: string })[];
 }
+
+/** A shop's own model (GET /shop-model). */
+export interface ShopTerm {
+  name: string;
+  examples: number;
+  needs: number;
+  precision: number | null;
+  recall: number | null;
+  support: number;
+}
+
+export interface ShopModelVersion {
+  version: number;
+  created: string;
+  products: number;
+  train_seconds: number;
+  held_out: { products: number; category_top1: number | null; category_ece: number | null; tag_micro_f1: number | null } | null;
+}
+
+export interface ShopModelTraining {
+  id: string;
+  state: string;
+  reason: string;
+  outcome: string | null;
+  last_error: string | null;
+  created: number;
+  updated: number;
+}
+
+export interface ShopModel {
+  state: "trained" | "none";
+  min_examples: number;
+  categories: ShopTerm[];
+  tags: ShopTerm[];
+  current: ShopModelVersion | null;
+  versions: ShopModelVersion[];
+  training: ShopModelTraining | null;
+}

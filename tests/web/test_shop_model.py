@@ -1,0 +1,56 @@
+"""The shop model page: the shop's terms with their examples, what each still needs, held-out precision and recall
+bars, the last training, and a retrain through the worker."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kalas.shop_model import MIN_EXAMPLES
+from tests.web.conftest import screenshot, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+TERMS = {"Shirts": "Herren > Hemden", "Casual Shoes": "Schuhe"}
+
+
+def photos_of(shared_data: Path, kind: str, n: int) -> list[bytes]:
+    root = shared_data / "fashion-products"
+    with (root / "labels.csv").open(newline="", encoding="utf-8") as handle:
+        ids = [row["id"] for row in csv.DictReader(handle) if row["articleType"] == kind][:n]
+    return [(root / "images" / f"{i}.jpg").read_bytes() for i in ids]
+
+
+def test_terms_figures_and_a_retrain(desktop, service, worker, shared_data) -> None:
+    shop = sign_in(desktop, service, "shop-model", "/shop-model")
+    desktop.get_by_text("No product carries a category or tag of your own yet").wait_for()
+    session = {"Authorization": f"Bearer {shop.token}"}
+    for kind, name in TERMS.items():
+        for i, photo in enumerate(photos_of(shared_data, kind, MIN_EXAMPLES + 1)):
+            tags = ["selten"] if kind == "Shirts" and i < 2 else []
+            answer = httpx.post(service.api("/products/upload"), headers=session, timeout=60,
+                                files=[("images", ("p.jpg", photo))],
+                                data={"title": f"{kind} {i}", "categories": json.dumps([name]), "tags": json.dumps(tags)})
+            assert answer.status_code == 201, answer.text
+
+    desktop.reload()
+    summary = desktop.get_by_test_id("shop-model-summary")
+    summary.get_by_text(re.compile(r"Version \d+")).wait_for(timeout=60_000)
+    categories = desktop.get_by_test_id("categories")
+    for name in TERMS.values():
+        term = categories.get_by_test_id("term").filter(has_text=name)
+        assert f"{MIN_EXAMPLES + 1} examples" in term.inner_text()
+        assert term.get_by_role("img", name=re.compile("^precision")).count() == 1
+        assert term.get_by_role("img", name=re.compile("^recall")).count() == 1
+    rare = desktop.get_by_test_id("tags").get_by_test_id("term").filter(has_text="selten")
+    assert f"needs {MIN_EXAMPLES - 2} more" in rare.inner_text()
+    screenshot(desktop, "shop-model")
+
+    version = int(re.search(r"Version (\d+)", summary.inner_text()).group(1))
+    desktop.get_by_role("button", name="Retrain now").click()
+    summary.get_by_text(f"Version {version + 1}").wait_for(timeout=60_000)
+    assert "done" in desktop.get_by_test_id("training").inner_text()
+    desktop.get_by_test_id("versions").get_by_text(f"Version {version}:").wait_for()
