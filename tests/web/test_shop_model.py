@@ -54,3 +54,20 @@ def test_terms_figures_and_a_retrain(desktop, service, worker, shared_data) -> N
     summary.get_by_text(f"Version {version + 1}").wait_for(timeout=60_000)
     assert "done" in desktop.get_by_test_id("training").inner_text()
     desktop.get_by_test_id("versions").get_by_text(f"Version {version}:").wait_for()
+
+
+def test_a_products_own_terms_are_edited_in_the_catalogue(desktop, service, shared_data) -> None:
+    shop = sign_in(desktop, service, "catalogue-terms", "/catalogue")
+    [photo] = photos_of(shared_data, "Shirts", 1)
+    created = httpx.post(service.api("/products/upload"), headers={"Authorization": f"Bearer {shop.token}"}, timeout=60,
+                         files=[("images", ("p.jpg", photo))], data={"title": "Leinenhemd"})
+    assert created.status_code == 201, created.text
+    desktop.reload()
+    desktop.get_by_role("button", name="Edit the terms of Leinenhemd").click()
+    desktop.get_by_label("Categories").fill("Herren > Hemden")
+    desktop.get_by_label("Tags").fill("Leinen, gestreift")
+    desktop.get_by_role("button", name="Save").click()
+    desktop.get_by_test_id("product-terms").get_by_text("Herren > Hemden, #Leinen, #gestreift").wait_for()
+    stored = httpx.get(service.api(f"/products/{created.json()['id']}"), headers={"Authorization": f"Bearer {shop.token}"})
+    assert (stored.json()["categories"], stored.json()["tags"]) == (["Herren > Hemden"], ["Leinen", "gestreift"])
+    screenshot(desktop, "catalogue-terms")

@@ -61,6 +61,8 @@ export const products = {
   /** Products ranked by words: what their photos show, and their own titles and tags. */
   search: (q: string, k: number, catalogue: "shop" | "demo") =>
     request<SearchResult>("/products/search", { query: { q, k, catalogue } }),
+  setTerms: (id: string, categories: string[], tags: string[]) =>
+    request<Product>(`/products/${encodeURIComponent(id)}`, { method: "PATCH", json: { categories, tags } }),
 };
 
 export const catalogue = {

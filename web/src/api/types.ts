@@ -136,6 +136,8 @@ export interface Product {
   title: string;
   url: string | null;
   metadata: Record<string, string>;
+  categories: string[];
+  tags: string[];
   images: StoredImage[];
   created: string;
   updated: string;

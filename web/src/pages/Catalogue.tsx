@@ -3,6 +3,7 @@ import { useCallback, useEffect, useState } from "react";
 import { catalogue, products } from "../api/endpoints";
 import type { IndexStatus, Page, Product } from "../api/types";
 import { AddProductForm } from "../components/AddProductForm";
+import { TermsEditor } from "../components/TermsEditor";
 import { ImportForm } from "../components/ImportForm";
 import { Pager } from "../components/Pager";
 import { TextSearch } from "../components/TextSearch";
@@ -84,6 +85,7 @@ export function CataloguePage() {
                 <th scope="col">Image</th>
                 <th scope="col">Title</th>
                 <th scope="col">SKU</th>
+                <th scope="col">Your categories and tags</th>
                 <th scope="col">Added</th>
               </tr>
             </thead>
@@ -93,6 +95,9 @@ export function CataloguePage() {
                   <td>{product.images[0] ? <img src={product.images[0].url} alt="" width={48} height={48} style={{ objectFit: "contain" }} /> : "—"}</td>
                   <td className="wrap">{product.url ? <a href={product.url}>{product.title}</a> : product.title}</td>
                   <td className="mono">{product.sku ?? "—"}</td>
+                  <td className="wrap">
+                    <TermsEditor product={product} onSaved={reload} />
+                  </td>
                   <td>{new Date(product.created).toLocaleDateString()}</td>
                 </tr>
               ))}

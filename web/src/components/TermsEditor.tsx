@@ -1,0 +1,49 @@
+// A product's own categories and tags (what the shop model learns from): shown, and edited as comma-separated names.
+import { useCallback, useState, type FormEvent } from "react";
+import { products } from "../api/endpoints";
+import type { Product } from "../api/types";
+import { ErrorMessage } from "./Status";
+import { useTask } from "../useTask";
+
+const names = (text: string) => text.split(",").map((name) => name.trim()).filter(Boolean);
+
+export function TermsEditor({ product, onSaved }: { product: Product; onSaved: () => void }) {
+  const [editing, setEditing] = useState(false);
+  const [categories, setCategories] = useState(product.categories.join(", "));
+  const [tags, setTags] = useState(product.tags.join(", "));
+  const save = useTask(
+    useCallback(async () => {
+      await products.setTerms(product.id, names(categories), names(tags));
+      setEditing(false);
+      onSaved();
+    }, [product.id, categories, tags, onSaved]),
+  );
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    save.run();
+  };
+  if (!editing) {
+    const shown = [...product.categories, ...product.tags.map((tag) => `#${tag}`)];
+    return (
+      <span data-testid="product-terms">
+        {shown.length ? shown.join(", ") : <span className="muted">none</span>}{" "}
+        <button type="button" onClick={() => setEditing(true)}>
+          Edit<span className="visually-hidden"> the terms of {product.title}</span>
+        </button>
+      </span>
+    );
+  }
+  const id = `terms-${product.id}`;
+  return (
+    <form onSubmit={submit} className="terms-form">
+      <label htmlFor={`${id}-categories`}>Categories</label>
+      <input id={`${id}-categories`} value={categories} onChange={(event) => setCategories(event.target.value)} placeholder="Herren > Hemden" />
+      <label htmlFor={`${id}-tags`}>Tags</label>
+      <input id={`${id}-tags`} value={tags} onChange={(event) => setTags(event.target.value)} placeholder="Leinen, gestreift" />
+      <button type="submit" className="primary" disabled={save.busy}>
+        {save.busy ? "Saving…" : "Save"}
+      </button>
+      <ErrorMessage error={save.error} onDismiss={save.clearError} />
+    </form>
+  );
+}
