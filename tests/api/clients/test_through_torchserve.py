@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Iterator
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -30,9 +31,14 @@ def test_annotation_through_torchserve_matches_in_process(served_client, served_
     local = InProcessClient(dict(served_models))
     try:
         [expected] = asyncio.run(local.annotate([photos[0]]))
+        [embedded] = asyncio.run(local.embed([photos[0]]))
     finally:
         asyncio.run(local.aclose())
     body = answer.json()
+    # The model answers the photo's embedding too (a shop's own model reads it), the embedder's very vector; the
+    # API never answers it.
+    np.testing.assert_allclose(expected.pop("embedding"), embedded, atol=1e-5)
+    assert "embedding" not in body
     # The model's policy table (thresholds per target precision) is read by the worker, not kept per annotation;
     # an annotation's own `policy` says what a store's policy did, and an upload has none.
     table = expected.pop("policy")
