@@ -196,7 +196,8 @@ async def follow_merchant_terms(services: Services, job: dict, product: dict, wr
     return True
 
 
-async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes, written: dict | None) -> str:
+async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes,
+                           written: dict | None = None) -> str:
     """The id of the catalogue product made from the store product (created, or its images replaced), through the
     API's own catalogue code (database first, index second, saved so the API process reloads it)."""
     db, account_id = services.db, job["account"]

@@ -1,0 +1,75 @@
+"""A store's catalogue import (api/integrations/catalogue_import.py) on the real database, models and the store
+emulator: paged, resumed after a failure from the page it had reached, never doubling a product, writing nothing
+to the store, and recording the merchant's categorised products as theirs."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from api.clients.in_process import InProcessClient
+from api.data import integrations
+from api.integrations.catalogue_import import PAGE_SIZE, import_catalogue
+from api.integrations.woo_client import StoreError, WooClient
+from api.services import open_services
+from kalas.emulators.woocommerce import WooCommerceStore
+from tests.api.conftest import make_settings
+
+PRODUCTS = 2 * PAGE_SIZE + 5
+SHOP = "a1b2c3"  # an account id of the API's form
+
+
+@pytest.mark.slow
+def test_an_import_cut_off_goes_on_from_its_page_and_doubles_nothing(mongo_server, mongo_database, served_models,
+                                                                       tmp_path: Path, shared_data):
+    photos = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:PRODUCTS]
+    store = WooCommerceStore().start()
+    try:
+        for i, photo in enumerate(photos):  # every third product uncategorised, the rest the merchant's own
+            store.create_product(f"Produkt {i}", [photo.read_bytes()], categories=[] if i % 3 == 0 else ["Hemden"],
+                                 tags=["Leinen"] if i % 2 else [])
+        settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                                 image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
+        steps: list[str] = []
+
+        async def step(name: str, detail: str = "", fence: bool = False) -> None:
+            steps.append(detail)
+            if len(steps) == 1:  # the store fails right after the first page
+                store.fail_next(500, times=1)
+
+        async def go():
+            inference = InProcessClient(dict(served_models))
+            client = WooClient(store.url, store.consumer_key, store.consumer_secret)
+            try:
+                async with open_services(settings, inference=inference) as services:
+                    integration = await integrations.create(services.db, SHOP, {"store_url": store.url})
+                    with pytest.raises(StoreError):
+                        await import_catalogue(services, integration, client, step)
+                    cut_off = (await integrations.by_id(services.db, integration["_id"]))["import"]
+                    outcome = await import_catalogue(services, await integrations.by_id(services.db, integration["_id"]),
+                                                     client, step)
+                    again = await import_catalogue(services, await integrations.by_id(services.db, integration["_id"]),
+                                                   client, step)
+                    stored = await services.db.products.find({"account": SHOP}).to_list(length=None)
+                    writes = await services.db.store_writes.find({"integration": integration["_id"]}).to_list(length=None)
+                    index = await services.catalogues.index(services.db, SHOP)
+                    return cut_off, outcome, again, stored, writes, index.n_vectors
+            finally:
+                await client.aclose()
+                await inference.aclose()
+
+        cut_off, outcome, again, stored, writes, vectors = asyncio.run(go())
+    finally:
+        store.stop()
+    assert (cut_off["state"], cut_off["next_page"], cut_off["imported"]) == ("running", 2, PAGE_SIZE)
+    assert outcome.startswith(f"{PRODUCTS} of {PRODUCTS} products imported (0 failed)"), outcome
+    assert again == "the store's catalogue was imported already"
+    assert [d.split(":")[0] for d in steps] == ["page 1 of 3", "page 2 of 3", "page 3 of 3"]  # page 1 read once
+    assert len(stored) == vectors == PRODUCTS  # resumed, nothing doubled
+    by_title = {p["title"]: p for p in stored}
+    assert by_title["Produkt 1"]["categories"] == ["Hemden"] and by_title["Produkt 1"]["tags"] == ["Leinen"]
+    assert by_title["Produkt 3"]["categories"] == [] and by_title["Produkt 0"]["tags"] == []
+    assert store.writes == {}  # nothing written to the store
+    categorised = sum(1 for i in range(PRODUCTS) if i % 3)
+    assert len(writes) == categorised and {w["state"] for w in writes} == {"imported"}
