@@ -385,34 +385,3 @@ class SearchOut(Response):
 
 EMPTY_QUERY = (422, "empty_query", "the query has no words to search for")
 TEXT_SEARCH_UNAVAILABLE = (503, "text_search_unavailable", "no text encoder, or one trained for another embedder")
-
-
-# --- callbacks ---------------------------------------------------------------------------------------------
-CallbackEvent = Literal["annotation.created", "annotation.reviewed"]
-
-
-class CallbackIn(Request):
-    url: HttpUrl
-    events: list[CallbackEvent] = Field(default_factory=lambda: ["annotation.created"], min_length=1, max_length=2)
-
-
-class CallbackOut(Response):
-    id: str
-    url: str
-    events: list[str]
-    created: datetime
-
-
-class CallbackCreated(CallbackOut):
-    secret: str = Field(description="verifies `X-Kalas-Signature`; shown only in this response")
-
-
-class DeliveryOut(Response):
-    id: str
-    event: str
-    status: Literal["pending", "delivered", "failed"]
-    attempts: int
-    response_status: int | None
-    last_error: str | None
-    created: datetime
-    delivered: datetime | None

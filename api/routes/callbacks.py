@@ -9,7 +9,8 @@ from api.domain.callbacks import forget_targets
 from api.core.errors import ApiError, not_found
 from api.data import callbacks, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url
-from api.schemas import CallbackCreated, CallbackIn, CallbackOut, DeliveryOut, Page
+from api.callback_schemas import CallbackCreated, CallbackIn, CallbackOut, DeliveryOut
+from api.schemas import Page
 
 router = APIRouter(prefix="/callbacks", tags=["callbacks"])
 
