@@ -53,10 +53,13 @@ def merchant_terms(product: dict, written: dict | None = None) -> tuple[list[str
     the service's own record of its write) and WooCommerce's "Uncategorized" placeholder. What the shop's own
     model learns from: never its own predictions."""
     ours = marker(product) or written or {}
-    added = {kind: {name.lower() for name in ours.get(f"added_{kind}", [])} for kind in ("categories", "tags")}
-    return tuple(  # type: ignore[return-value]
-        [t["name"] for t in product.get(kind, []) if t.get("name") and t["name"].lower() not in added[kind]
-         and t.get("slug") != PLACEHOLDER_CATEGORY] for kind in ("categories", "tags"))
+
+    def own(kind: str) -> list[str]:
+        added = {name.lower() for name in ours.get(f"added_{kind}", [])}
+        return [t["name"] for t in product.get(kind, [])
+                if t.get("name") and t["name"].lower() not in added and t.get("slug") != PLACEHOLDER_CATEGORY]
+
+    return own("categories"), own("tags")
 
 
 @dataclass(frozen=True)

@@ -47,3 +47,18 @@ def test_the_marker_matches_only_the_photos_it_was_made_for():
     changed = dict(product, images=[{"id": 10, "src": "https://shop/b.jpg"}])
     assert images_fingerprint(changed) != images_fingerprint(product)
     assert not is_annotated(changed)
+
+
+def test_the_merchants_own_terms_leave_out_the_services_and_the_placeholder():
+    from api.integrations.merge import merchant_terms
+
+    product = {"categories": [{"id": 1, "name": "Uncategorized", "slug": "uncategorized"},
+                              {"id": 2, "name": "Herren > Hemden", "slug": "herren-hemden"},
+                              {"id": 3, "name": "T-Shirt", "slug": "t-shirt"}],
+               "tags": [{"id": 4, "name": "Leinen"}, {"id": 5, "name": "Navy"}],
+               "meta_data": [{"key": "kalas_iris", "value": {"added_categories": ["t-shirt"], "added_tags": ["Navy"]}}]}
+    assert merchant_terms(product) == (["Herren > Hemden"], ["Leinen"])
+    # A store that dropped the marker: the service's own record of its write says the same.
+    bare = {**product, "meta_data": []}
+    assert merchant_terms(bare, {"added_categories": ["T-Shirt"], "added_tags": ["navy"]}) == (["Herren > Hemden"], ["Leinen"])
+    assert merchant_terms(bare) == (["Herren > Hemden", "T-Shirt"], ["Leinen", "Navy"])
