@@ -10,6 +10,7 @@ Tests may pass an inference client or index store they already opened and share 
 from __future__ import annotations
 
 import logging
+import asyncio
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator
@@ -58,6 +59,8 @@ class Memory:
     # failed credentials (api/core/guessing.py): per account as tried from an address, and per address
     guesses: GuessThrottle = field(default_factory=GuessThrottle)
     guessing_addresses: GuessThrottle = field(default_factory=lambda: GuessThrottle(free=ADDRESS_FREE))
+    # (integration, store product) -> the lock its catalogue entry is made under (api/integrations/catalogue_import.py)
+    store_entries: dict[tuple[str, int], asyncio.Lock] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

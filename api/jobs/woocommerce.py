@@ -20,7 +20,7 @@ from api.domain import catalogue
 from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training
-from api.integrations.catalogue_import import import_catalogue, store_fields, terms_moved
+from api.integrations.catalogue_import import entry_lock, import_catalogue, store_fields, terms_moved
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
                                     merge_terms)
 from api.integrations.hooks import ensure_webhooks
@@ -204,15 +204,17 @@ async def add_to_catalogue(services: Services, job: dict, product: dict, data: b
     try:
         photo = await check(data, None, services.settings.max_upload_bytes)
         fields = store_fields(job["integration"], product, written)
-        existing = await integrations.catalogue_product(db, account_id, job["integration"], int(product["id"]))
-        if existing is None:
-            stored = await catalogue.create_product(db, services.images, services.catalogues, services.models,
-                                                    account_id, fields, [photo])
-            return stored["_id"]
-        await products.update(db, account_id, existing["_id"], {k: fields[k] for k in ("title", "url", "categories", "tags")})
-        await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
-                                       existing, [photo])
-        return existing["_id"]
+        async with entry_lock(services, job["integration"], product["id"]):
+            existing = await integrations.catalogue_product(db, account_id, job["integration"], int(product["id"]))
+            if existing is None:
+                stored = await catalogue.create_product(db, services.images, services.catalogues, services.models,
+                                                        account_id, fields, [photo])
+                return stored["_id"]
+            await products.update(db, account_id, existing["_id"],
+                                  {k: fields[k] for k in ("title", "url", "categories", "tags")})
+            await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
+                                           existing, [photo])
+            return existing["_id"]
     except DomainError as error:
         raise error.about("the photo could not enter the similar-item catalogue") from None
 

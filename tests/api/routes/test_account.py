@@ -10,6 +10,7 @@ from pymongo import MongoClient
 
 from api.data.ownership import _queries
 from kalas.emulators.woocommerce import WooCommerceStore
+from kalas.shop_model import MIN_EXAMPLES
 from kalas.stack.live import wait_for
 from tests.api.conftest import PASSWORD, create_shop, make_settings, model_app
 
@@ -42,9 +43,10 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
         with model_app(settings, served_models) as client:
             shop, other = create_shop(client), create_shop(client, "shop-b")
             account_id = client.get("/api/v1/auth/me", headers=shop.headers).json()["id"]
-            for i in range(2):
-                made = client.post("/api/v1/products/upload", headers=shop.headers, data={"title": f"p{i}"},
-                                   files=[("images", ("p.jpg", photos[i]))])
+            for i in range(MIN_EXAMPLES):  # enough products of one own category for the shop's model to train
+                made = client.post("/api/v1/products/upload", headers=shop.headers,
+                                   data={"title": f"p{i}", "categories": '["Kategorie"]'},
+                                   files=[("images", ("p.jpg", photos[i % 2]))])
                 assert made.status_code == 201, made.text
             client.post("/api/v1/products/upload", headers=other.headers, data={"title": "theirs"},
                         files=[("images", ("p.jpg", photos[3]))])
@@ -89,7 +91,7 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
 
             gone = client.request("DELETE", "/api/v1/account", headers=shop.session, json={"password": PASSWORD})
             assert gone.status_code == 200, gone.text
-            assert gone.json()["deleted"]["products"] == 3 and gone.json()["deleted"]["index"] == 1
+            assert gone.json()["deleted"]["products"] == MIN_EXAMPLES + 1 and gone.json()["deleted"]["index"] == 1
             assert owned(settings, account_id) == dict.fromkeys(before, 0)
             assert not shop_files.exists() and not (settings.index_dir / account_id).exists()
             assert not [w for w in store.catalogue.webhooks.values() if w.delivery_url == integration["delivery_url"]]
