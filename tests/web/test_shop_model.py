@@ -51,7 +51,7 @@ def test_terms_figures_and_a_retrain(desktop, service, worker, shared_data) -> N
 
     version = int(re.search(r"Version (\d+)", summary.inner_text()).group(1))
     desktop.get_by_role("button", name="Retrain now").click()
-    summary.get_by_text(f"Version {version + 1}").wait_for(timeout=60_000)
+    summary.get_by_text(f"Version {version + 1}", exact=True).wait_for(timeout=60_000)
     assert "done" in desktop.get_by_test_id("training").inner_text()
     desktop.get_by_test_id("versions").get_by_text(f"Version {version}:").wait_for()
 

@@ -27,8 +27,8 @@ export function TermsEditor({ product, onSaved }: { product: Product; onSaved: (
     return (
       <span data-testid="product-terms">
         {shown.length ? shown.join(", ") : <span className="muted">none</span>}{" "}
-        <button type="button" onClick={() => setEditing(true)}>
-          Edit<span className="visually-hidden"> the terms of {product.title}</span>
+        <button type="button" aria-label={`Edit the terms of ${product.title}`} onClick={() => setEditing(true)}>
+          Edit
         </button>
       </span>
     );
