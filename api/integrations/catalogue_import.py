@@ -11,6 +11,7 @@ sync annotates it later unless its photos change. At the end the shop's model is
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 
 from api.data import integrations, products
@@ -61,6 +62,8 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
         found, pages, total = await store.products_page(page, PAGE_SIZE)
         for product in found:
             progress["seen"] += 1
+            if created_since_connect(product, integration):
+                continue  # a product made after the connect is the webhooks' (annotated and written like any new one)
             try:
                 await import_product(services, integration, product)
                 progress["imported"] += 1
@@ -78,6 +81,15 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
     trained = await retrain_if_due(db, integration["account"])
     return (f"{progress['imported']} of {progress['total']} products imported ({progress['failed']} failed)"
             + ("; the shop's model is being trained" if trained else ""))
+
+
+def created_since_connect(product: dict, integration: dict) -> bool:
+    """True for a store product created at or after the store was connected (`date_created_gmt`, to the second)."""
+    connected = integration.get("created")
+    made = product.get("date_created_gmt")
+    if connected is None or not made:
+        return False
+    return made >= connected.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def entry_lock(services: Services, integration_id: str, product_id: int) -> asyncio.Lock:

@@ -80,6 +80,7 @@ def start_live(mongo_uri: str, database: str, home: Path, torchserve_url: str, p
     store = WooCommerceStore().start()
     if stock is not None:
         stock(store)
+        time.sleep(1.1)  # connected after its products were made: the import takes what predates the connect (to the second)
     host, port = torchserve_url.split("://", 1)[1].rsplit(":", 1)
     models = TcpProxy(host, int(port)).start()
     env = service_env(mongo_uri, database, home / "indexes", [f"127.0.0.1:{store.port}"], models.url)

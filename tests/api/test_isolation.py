@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import create_shop
+from tests.api.conftest import create_shop, wait_for_jobs
 
 REVIEW = {"category": "tees", "attributes": {"gender": "men"}, "colours": ["navy"]}
 INTEGRATION = {"consumer_key": "ck_" + "a1" * 20, "consumer_secret": "cs_" + "b2" * 20,
@@ -29,6 +29,7 @@ def two_shops(model_client, photos, image_host):
     integration = client.post("/api/v1/integrations", headers=a.session,
                               json=INTEGRATION | {"store_url": image_host.url("/")})
     assert integration.status_code == 201, integration.text
+    wait_for_jobs(client.app.state.services.settings, "import")  # the connect's catalogue import, ended
     ids = {"annotation": annotation["id"], "image": annotation["image"]["id"], "review": review["id"],
            "product": product["id"], "product_image": product["images"][0]["id"], "key": key["id"],
            "callback": callback["id"], "integration": integration.json()["id"]}

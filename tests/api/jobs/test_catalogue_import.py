@@ -4,6 +4,7 @@ to the store, and recording the merchant's categorised products as theirs."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ def test_an_import_cut_off_goes_on_from_its_page_and_doubles_nothing(mongo_serve
         for i, photo in enumerate(photos):  # every third product uncategorised, the rest the merchant's own
             store.create_product(f"Produkt {i}", [photo.read_bytes()], categories=[] if i % 3 == 0 else ["Hemden"],
                                  tags=["Leinen"] if i % 2 else [])
+        time.sleep(1.1)  # the store is connected after its products were made (creation times are to the second)
         settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
                                  image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
         steps: list[str] = []
