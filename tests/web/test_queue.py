@@ -66,7 +66,8 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
 
     product = store.create_product("Mystery garment", [noise_photo(7)], categories=["Sale"], tags=["Merchant"])
     wait_for(lambda: [j for j in httpx.get(service.api(f"/integrations/{integration['id']}/jobs"),
-                                          headers=session).json()["items"] if j["state"] == "done"], 60, "the job")
+                                          headers=session).json()["items"]
+                       if j["product_id"] == product["id"] and j["state"] == "done"], 60, "the product's job")
     assert product["id"] not in store.writes  # held: nothing written
 
     desktop.get_by_role("navigation", name="Console").get_by_role("link", name="Review queue").click()
