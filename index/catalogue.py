@@ -69,6 +69,8 @@ class CatalogueIndex:
         self._most_images = 1  # an upper bound on images per product, for how far a search must over-fetch
         self._replica: faiss.Index | None = None
         self._replica_stale = True
+        # How far this copy has followed its source's changes (the API's change sequence); None when unknown.
+        self.position: int | None = None
 
     # -- building ------------------------------------------------------------------------------------------
 
@@ -229,7 +231,7 @@ class CatalogueIndex:
         products = list(self._product_slots)
         return {
             "dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe,
-            "next_slot": self._next_slot, "most_images": self._most_images,
+            "next_slot": self._next_slot, "most_images": self._most_images, "position": self.position,
             "products": products,
             "categories": [self._category[p] for p in products],
             "slots": [self._product_slots[p] for p in products],
@@ -247,6 +249,7 @@ class CatalogueIndex:
             index._remember(product, slots, images, category)
         index._next_slot = meta["next_slot"]
         index._most_images = meta["most_images"]
+        index.position = meta.get("position")
         if len(index._slot_product) != faiss_index.ntotal:
             raise ValueError(f"the index file is inconsistent: {len(index._slot_product)} images in its metadata, "
                              f"{faiss_index.ntotal} vectors in its FAISS index")

@@ -4,10 +4,11 @@ from __future__ import annotations
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.data import accounts, annotations, callbacks, images, integrations, jobs, keys, products, reviews, sessions
+from api.data import (accounts, annotations, callbacks, changes, images, integrations, jobs, keys, products, reviews,
+                      sessions)
 
 # Each resource module declares its own indexes; start-up creates them all (idempotent on every start).
-_MODULES = (accounts, sessions, keys, images, annotations, products, reviews, callbacks, integrations, jobs)
+_MODULES = (accounts, sessions, keys, images, annotations, products, changes, reviews, callbacks, integrations, jobs)
 
 Database = AsyncDatabase
 
