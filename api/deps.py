@@ -14,7 +14,7 @@ from api.core.guessing import retry_after
 from api.core.security import API_KEY_PREFIX, SESSION_PREFIX, token_hash
 from api.core.settings import Settings
 from api.data import accounts, keys, sessions
-from api.data.images import ImageFiles
+from api.data.images import ImageStore
 from api.domain.catalogue import Catalogues
 from api.intake.fetch import FetchError
 from api.services import Services
@@ -54,7 +54,7 @@ async def _catalogues(request: Request) -> Catalogues:
     return services_of(request).catalogues
 
 
-async def _images(request: Request) -> ImageFiles:
+async def _images(request: Request) -> ImageStore:
     return services_of(request).images
 
 
@@ -74,7 +74,7 @@ Config = Annotated[Settings, Depends(_settings)]
 Db = Annotated[AsyncDatabase, Depends(_db)]
 Models = Annotated[InferenceClient, Depends(_models)]
 Indexes = Annotated[Catalogues, Depends(_catalogues)]
-Files = Annotated[ImageFiles, Depends(_images)]
+Files = Annotated[ImageStore, Depends(_images)]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from api.core.ratelimit import RateLimiter
 from api.core.remembered import Remembered
 from api.core.settings import Settings
 from api.data.db import ensure_indexes, open_client
-from api.data.images import ImageFiles
+from api.data.images import ImageFiles, ImageStore
+from api.data.images_gridfs import GridFsImages
 from api.domain.catalogue import Catalogues
 from api.domain.errors import ModelUnavailable
 from api.domain.gallery import DemoGallery
@@ -65,7 +66,7 @@ class Services:
     db: AsyncDatabase
     inference: InferenceClient | None  # None when the server has no models configured
     catalogues: Catalogues  # each shop's similar-item index, kept in step with the database
-    images: ImageFiles  # where stored images' bytes go
+    images: ImageStore  # where stored images' bytes go
     http: SafeHttp  # every outgoing request to a URL a shop gave (photos, callbacks, stores)
     vault: Vault  # seals the secrets shops give us
     gallery: DemoGallery
@@ -105,6 +106,10 @@ def open_text_encoder(settings: Settings) -> TextEncoder | None:
         return None
 
 
+def open_image_store(settings: Settings, db: AsyncDatabase) -> ImageStore:
+    return GridFsImages(db) if settings.image_store == "gridfs" else ImageFiles(settings.image_dir)
+
+
 @asynccontextmanager
 async def open_services(settings: Settings, *, inference: InferenceClient | None = None,
                         indexes: CatalogueStore | None = None) -> AsyncIterator[Services]:
@@ -127,7 +132,7 @@ async def open_services(settings: Settings, *, inference: InferenceClient | None
                         allow_origins=settings.fetch_allow_origins)
         stack.push_async_callback(http.aclose)
         yield Services(settings=settings, db=db, inference=inference, catalogues=catalogues,
-                       images=ImageFiles(settings.image_dir), http=http,
+                       images=open_image_store(settings, db), http=http,
                        vault=Vault.from_secret_key(settings.secret_key), gallery=DemoGallery(settings.demo_data_dir),
                        rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
                        memory=Memory())

@@ -58,9 +58,12 @@ class Settings(BaseSettings):
     # With TorchServe's token authorization on (production): its key_file.json, re-read when a key changes.
     torchserve_key_file: Path | None = None
     index_dir: Path = ROOT / "var" / "indexes"
+    image_store: Literal["directory", "gridfs"] = Field(
+        "directory", description="where stored images' bytes are kept: `directory` (image_dir, one host) or `gridfs` "
+                                 "(the same MongoDB, which every API replica reaches)")
     image_dir: Path = Field(ROOT / "var" / "images",
-                            description="where stored images' bytes are kept (api/data/images.py); every API "
-                                        "replica and the worker must see the same directory")
+                            description="the image directory of image_store=directory (api/data/images.py); every "
+                                        "process that stores or serves images must see the same directory")
     demo_catalogue: str = Field("demo", description="the catalogue searched when a shop asks for the demo gallery")
     demo_data_dir: Path = Field(default_factory=lambda: shared_data() / "fashion-products",
                                 description="the shared-data-layout directory the demo gallery was built from")

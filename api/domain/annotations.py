@@ -51,7 +51,7 @@ async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Pho
     return checked
 
 
-async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: InferenceClient, account_id: str,
+async def annotate(db: AsyncDatabase, files: images.ImageStore, inference: InferenceClient, account_id: str,
                    submitted: Sequence[Submitted], max_bytes: int, render: Callable[[dict], T],
                    policy: Callable[[dict], dict] | None = None) -> list[T | DomainError]:
     """Per submitted photo: `render` of its stored annotation document, or the DomainError that photo got.

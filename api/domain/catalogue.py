@@ -252,7 +252,7 @@ async def embed_checked(inference: InferenceClient, data: bytes, crop: Crop | No
     return answer, embedder
 
 
-async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: InferenceClient,
+async def create_product(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, inference: InferenceClient,
                          account_id: str, fields: dict[str, Any], photos: Sequence[Photo]) -> dict:
     """Embed, store images and product, index it. SkuTaken for a taken SKU; nothing is left half-stored."""
     vectors, embedder = await embed(inference, photos)
@@ -274,7 +274,7 @@ async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues
     return product
 
 
-async def replace_images(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: InferenceClient,
+async def replace_images(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, inference: InferenceClient,
                          account_id: str, product: dict, photos: Sequence[Photo]) -> dict | None:
     """Swap a product's images for new ones (re-embedded and re-indexed); the old images are deleted after."""
     vectors, embedder = await embed(inference, photos)
@@ -292,7 +292,7 @@ async def replace_images(db: AsyncDatabase, files: images.ImageFiles, catalogues
     return updated
 
 
-async def delete_product(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, account_id: str,
+async def delete_product(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, account_id: str,
                          product_id: str) -> dict | None:
     deleted = await products.delete(db, account_id, product_id)
     if deleted is not None:
