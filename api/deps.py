@@ -125,9 +125,9 @@ async def _authenticate(
         if key is None:
             # Throttled after the look-up, not before: a real key from a guessing address is never slowed.
             addresses, guessing = services.memory.guessing_addresses, f"address:{client_address(request)}"
-            if wait := addresses.wait(guessing):
+            if wait := await addresses.check(guessing):
                 raise too_many_guesses(wait)
-            addresses.failed(guessing)
+            await addresses.record_failure(guessing)
             raise ApiError(401, "the API key is unknown or revoked: create a new one in the console under Keys")
         account_id, credential, bucket = key["account"], f"key:{key['prefix']}", key["key_id"]
     elif authorization:
@@ -143,7 +143,7 @@ async def _authenticate(
         return None
 
     limiter = services.rate_limiter
-    wait = limiter.acquire(bucket)
+    wait = await limiter.take(bucket)
     if wait:
         raise ApiError(429, f"rate limit exceeded for this credential; retry in {wait:.1f} s",
                        headers={"Retry-After": limiter.retry_after(wait)})

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     image_url_ttl_s: int = Field(24 * 3600, gt=0)
     rate_limit_per_minute: int = Field(600, gt=0)
     rate_limit_burst: int = Field(60, gt=0)
+    limits_store: Literal["process", "database"] = Field(
+        "process", description="where rate limits and failed-credential counts are kept: `process` (each replica its "
+                               "own) or `database` (shared by every replica; one round trip per request)")
 
     fetch_timeout_s: float = Field(10.0, gt=0)
     # Hosts ("host:port") a shop's images may be fetched from although they resolve to a private address,

@@ -4,11 +4,12 @@ from __future__ import annotations
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.data import (accounts, annotations, callbacks, changes, images, integrations, jobs, keys, products, reviews,
-                      sessions)
+from api.data import (accounts, annotations, callbacks, changes, images, integrations, jobs, keys, limits, products,
+                      reviews, sessions)
 
 # Each resource module declares its own indexes; start-up creates them all (idempotent on every start).
-_MODULES = (accounts, sessions, keys, images, annotations, products, changes, reviews, callbacks, integrations, jobs)
+_MODULES = (accounts, sessions, keys, images, annotations, products, changes, reviews, callbacks, integrations, jobs,
+            limits)
 
 Database = AsyncDatabase
 
