@@ -23,7 +23,7 @@ MAX_UPLOAD_LIMIT = 15 * 1024 * 1024
 ENV_PREFIX = "KALAS_"
 # KALAS_ variables that are not the API's, left alone: where the training and benchmark scripts read the shared
 # data (kalas/dataset.py), and what compose.yaml substitutes (image tag, published port).
-OTHER_VARIABLES = frozenset({"KALAS_SHARED_DATA", "KALAS_IMAGE_TAG", "KALAS_API_PORT"})
+OTHER_VARIABLES = frozenset({"KALAS_SHARED_DATA", "KALAS_IMAGE_TAG", "KALAS_API_PORT", "KALAS_API_PORTS"})
 
 
 class SettingsError(RuntimeError):
