@@ -82,9 +82,9 @@ class CatalogueIndex:
         if len(product_ids) != len(vectors):
             raise ValueError(f"{len(product_ids)} product ids for {len(vectors)} vectors")
         kind = kinds.choose_kind(len(vectors)) if kind == "auto" else kind
-        nlist = kinds.ivf_lists(len(vectors)) if kind == "ivf" else None
+        nlist = kinds.ivf_lists(len(vectors)) if kind in kinds.APPROXIMATE else None
         index = cls(dim, kind=kind, nlist=nlist)
-        if kind == "ivf":
+        if kind in kinds.APPROXIMATE:
             kinds.train(index._index, vectors)
         rows: dict[str, list[int]] = {}
         for row, product in enumerate(product_ids):
@@ -206,7 +206,7 @@ class CatalogueIndex:
             if selector is None:
                 members = np.fromiter(self._category_slots.get(category, ()), dtype=np.int64)
                 selector = self._selectors[category] = faiss.IDSelectorBatch(members)
-        if self.kind == "ivf":
+        if self.kind in kinds.APPROXIMATE:
             return faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
         return faiss.SearchParameters(sel=selector) if selector is not None else None
 
@@ -268,6 +268,11 @@ class CatalogueIndex:
     def n_vectors(self) -> int:
         return int(self._index.ntotal)
 
+    def memory_bytes(self) -> int:
+        """The FAISS index's own size (vectors or codes, ids, trained parts); the id maps here come on top."""
+        with self._lock.reading():
+            return kinds.memory_bytes(self._index)
+
     def products(self) -> list[str]:
         return list(self._product_slots)
 
@@ -276,6 +281,8 @@ class CatalogueIndex:
 
     def vectors_of(self, product_id: str) -> dict[str, np.ndarray]:
         """The stored (normalised) vector of each image of a product, by image key."""
+        if self.kind == "pq":
+            raise ValueError("a compressed (pq) index keeps no exact vectors: read them from the database")
         with self._lock.reading():
             slots = self._product_slots[product_id]
             return {self._slot_image[s]: self._index.reconstruct(s) for s in slots}
