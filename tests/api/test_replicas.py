@@ -20,8 +20,7 @@ from pymongo import MongoClient
 from api.core.security import new_id
 from api.data.products import new_product
 from kalas.stack.live import WORKER_ARGS
-from kalas.stack.mongo import stop_process
-from kalas.stack.service import Service, service_env, wait_for_api
+from kalas.stack.service import Service, service_env
 
 PASSWORD = "a long enough password"
 WITHIN_S = 2.0
