@@ -14,7 +14,7 @@ from api.core.guessing import retry_after
 from api.core.security import API_KEY_PREFIX, SESSION_PREFIX, token_hash
 from api.core.settings import Settings
 from api.data import accounts, keys, sessions
-from api.data.images import ImageFiles
+from api.data.images import ImageStore
 from api.domain.catalogue import Catalogues
 from api.intake.fetch import FetchError
 from api.services import Services
@@ -54,7 +54,7 @@ async def _catalogues(request: Request) -> Catalogues:
     return services_of(request).catalogues
 
 
-async def _images(request: Request) -> ImageFiles:
+async def _images(request: Request) -> ImageStore:
     return services_of(request).images
 
 
@@ -74,7 +74,7 @@ Config = Annotated[Settings, Depends(_settings)]
 Db = Annotated[AsyncDatabase, Depends(_db)]
 Models = Annotated[InferenceClient, Depends(_models)]
 Indexes = Annotated[Catalogues, Depends(_catalogues)]
-Files = Annotated[ImageFiles, Depends(_images)]
+Files = Annotated[ImageStore, Depends(_images)]
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,9 @@ async def _authenticate(
         if key is None:
             # Throttled after the look-up, not before: a real key from a guessing address is never slowed.
             addresses, guessing = services.memory.guessing_addresses, f"address:{client_address(request)}"
-            if wait := addresses.wait(guessing):
+            if wait := await addresses.check(guessing):
                 raise too_many_guesses(wait)
-            addresses.failed(guessing)
+            await addresses.record_failure(guessing)
             raise ApiError(401, "the API key is unknown or revoked: create a new one in the console under Keys")
         account_id, credential, bucket = key["account"], f"key:{key['prefix']}", key["key_id"]
     elif authorization:
@@ -143,7 +143,7 @@ async def _authenticate(
         return None
 
     limiter = services.rate_limiter
-    wait = limiter.acquire(bucket)
+    wait = await limiter.take(bucket)
     if wait:
         raise ApiError(429, f"rate limit exceeded for this credential; retry in {wait:.1f} s",
                        headers={"Retry-After": limiter.retry_after(wait)})

@@ -18,12 +18,13 @@ from typing import AsyncIterator
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.clients.inference import InferenceClient
-from api.core.guessing import ADDRESS_FREE, GuessThrottle
-from api.core.ratelimit import RateLimiter
+from api.core.guessing import ADDRESS_FREE, GuessThrottle, SharedGuessThrottle
+from api.core.ratelimit import RateLimiter, SharedRateLimiter
 from api.core.remembered import Remembered
 from api.core.settings import Settings
 from api.data.db import ensure_indexes, open_client
-from api.data.images import ImageFiles
+from api.data.images import ImageFiles, ImageStore
+from api.data.images_gridfs import GridFsImages
 from api.domain.catalogue import Catalogues
 from api.domain.errors import ModelUnavailable
 from api.domain.gallery import DemoGallery
@@ -69,7 +70,7 @@ class Services:
     db: AsyncDatabase
     inference: InferenceClient | None  # None when the server has no models configured
     catalogues: Catalogues  # each shop's similar-item index, kept in step with the database
-    images: ImageFiles  # where stored images' bytes go
+    images: ImageStore  # where stored images' bytes go
     http: SafeHttp  # every outgoing request to a URL a shop gave (photos, callbacks, stores)
     vault: Vault  # seals the secrets shops give us
     gallery: DemoGallery
@@ -110,6 +111,22 @@ def open_text_encoder(settings: Settings) -> TextEncoder | None:
         return None
 
 
+def open_rate_limiter(settings: Settings, db: AsyncDatabase) -> RateLimiter:
+    if settings.limits_store == "database":
+        return SharedRateLimiter(db, settings.rate_limit_per_minute, settings.rate_limit_burst)
+    return RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+
+
+def open_memory(settings: Settings, db: AsyncDatabase) -> Memory:
+    if settings.limits_store == "database":  # failed credentials counted once, whichever replica sees them
+        return Memory(guesses=SharedGuessThrottle(db), guessing_addresses=SharedGuessThrottle(db, free=ADDRESS_FREE))
+    return Memory()
+
+
+def open_image_store(settings: Settings, db: AsyncDatabase) -> ImageStore:
+    return GridFsImages(db) if settings.image_store == "gridfs" else ImageFiles(settings.image_dir)
+
+
 @asynccontextmanager
 async def open_services(settings: Settings, *, inference: InferenceClient | None = None,
                         indexes: CatalogueStore | None = None) -> AsyncIterator[Services]:
@@ -132,7 +149,6 @@ async def open_services(settings: Settings, *, inference: InferenceClient | None
                         allow_origins=settings.fetch_allow_origins)
         stack.push_async_callback(http.aclose)
         yield Services(settings=settings, db=db, inference=inference, catalogues=catalogues,
-                       images=ImageFiles(settings.image_dir), http=http,
+                       images=open_image_store(settings, db), http=http,
                        vault=Vault.from_secret_key(settings.secret_key), gallery=DemoGallery(settings.demo_data_dir),
-                       rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
-                       memory=Memory())
+                       rate_limiter=open_rate_limiter(settings, db), memory=open_memory(settings, db))

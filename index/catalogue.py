@@ -69,6 +69,8 @@ class CatalogueIndex:
         self._most_images = 1  # an upper bound on images per product, for how far a search must over-fetch
         self._replica: faiss.Index | None = None
         self._replica_stale = True
+        # How far this copy has followed its source's changes (the API's change sequence); None when unknown.
+        self.position: int | None = None
 
     # -- building ------------------------------------------------------------------------------------------
 
@@ -80,9 +82,9 @@ class CatalogueIndex:
         if len(product_ids) != len(vectors):
             raise ValueError(f"{len(product_ids)} product ids for {len(vectors)} vectors")
         kind = kinds.choose_kind(len(vectors)) if kind == "auto" else kind
-        nlist = kinds.ivf_lists(len(vectors)) if kind == "ivf" else None
+        nlist = kinds.ivf_lists(len(vectors)) if kind in kinds.APPROXIMATE else None
         index = cls(dim, kind=kind, nlist=nlist)
-        if kind == "ivf":
+        if kind in kinds.APPROXIMATE:
             kinds.train(index._index, vectors)
         rows: dict[str, list[int]] = {}
         for row, product in enumerate(product_ids):
@@ -204,7 +206,7 @@ class CatalogueIndex:
             if selector is None:
                 members = np.fromiter(self._category_slots.get(category, ()), dtype=np.int64)
                 selector = self._selectors[category] = faiss.IDSelectorBatch(members)
-        if self.kind == "ivf":
+        if self.kind in kinds.APPROXIMATE:
             return faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
         return faiss.SearchParameters(sel=selector) if selector is not None else None
 
@@ -229,7 +231,7 @@ class CatalogueIndex:
         products = list(self._product_slots)
         return {
             "dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe,
-            "next_slot": self._next_slot, "most_images": self._most_images,
+            "next_slot": self._next_slot, "most_images": self._most_images, "position": self.position,
             "products": products,
             "categories": [self._category[p] for p in products],
             "slots": [self._product_slots[p] for p in products],
@@ -247,6 +249,7 @@ class CatalogueIndex:
             index._remember(product, slots, images, category)
         index._next_slot = meta["next_slot"]
         index._most_images = meta["most_images"]
+        index.position = meta.get("position")
         if len(index._slot_product) != faiss_index.ntotal:
             raise ValueError(f"the index file is inconsistent: {len(index._slot_product)} images in its metadata, "
                              f"{faiss_index.ntotal} vectors in its FAISS index")
@@ -265,6 +268,11 @@ class CatalogueIndex:
     def n_vectors(self) -> int:
         return int(self._index.ntotal)
 
+    def memory_bytes(self) -> int:
+        """The FAISS index's own size (vectors or codes, ids, trained parts); the id maps here come on top."""
+        with self._lock.reading():
+            return kinds.memory_bytes(self._index)
+
     def products(self) -> list[str]:
         return list(self._product_slots)
 
@@ -273,6 +281,8 @@ class CatalogueIndex:
 
     def vectors_of(self, product_id: str) -> dict[str, np.ndarray]:
         """The stored (normalised) vector of each image of a product, by image key."""
+        if self.kind == "pq":
+            raise ValueError("a compressed (pq) index keeps no exact vectors: read them from the database")
         with self._lock.reading():
             slots = self._product_slots[product_id]
             return {self._slot_image[s]: self._index.reconstruct(s) for s in slots}

@@ -1,4 +1,5 @@
-"""Which FAISS index a catalogue gets: exact below EXACT_LIMIT vectors, IVF above it.
+"""Which FAISS index a catalogue gets: exact below EXACT_LIMIT vectors, IVF above it, compressed IVF-PQ from
+COMPRESS_FROM.
 
 Every kind is a `faiss.index_factory` description (`factory_string`), takes ids (`add_with_ids`), removes by id
 and reconstructs a vector by id:
@@ -7,6 +8,11 @@ and reconstructs a vector by id:
   quantizer is flat up to HNSW_QUANTIZER_FROM lists and HNSW above (millions of vectors), where a flat scan of
   the centroids would dominate a query. HNSW as the main index is not used: it cannot remove vectors, and a
   shop's catalogue changes every day.
+- "pq": "IVF<n>,PQ<dim/2>", product quantisation of each vector's residual from its list's centroid, one byte per
+  two dimensions (128 bytes for 256-d, against 1,024 as floats), plus the 8-byte id IVF keeps. No direct map (a
+  hash table would cost more bytes per vector than the codes save): a removal scans the lists, and a compressed
+  vector cannot be read back exactly (the database holds the exact ones). What was tried and measured, recall
+  against exact search included: docs/benchmarks.md, "Compressed vectors".
 """
 from __future__ import annotations
 
@@ -16,12 +22,17 @@ import faiss
 import numpy as np
 
 EXACT_LIMIT = 50_000
+COMPRESS_FROM = 500_000  # 0.5 GB of floats per replica; from here memory matters more than the last % of recall
 HNSW_QUANTIZER_FROM = 16_384
-KINDS = ("flat", "ivf")
+PQ_POINTS_PER_CODE = 64
+KINDS = ("flat", "ivf", "pq")
+APPROXIMATE = ("ivf", "pq")
 
 
 def choose_kind(n_vectors: int) -> str:
-    return "flat" if n_vectors < EXACT_LIMIT else "ivf"
+    if n_vectors < EXACT_LIMIT:
+        return "flat"
+    return "ivf" if n_vectors < COMPRESS_FROM else "pq"
 
 
 def ivf_lists(n_vectors: int) -> int:
@@ -37,24 +48,42 @@ def default_nprobe(nlist: int) -> int:
     return max(32, nlist // 128)
 
 
-def factory_string(kind: str, nlist: int | None = None) -> str:
+def factory_string(kind: str, nlist: int | None = None, dim: int = 256) -> str:
     """The kind as a `faiss.index_factory` description."""
     if kind == "flat":
         return "IDMap2,Flat"
-    if kind == "ivf":
+    if kind in APPROXIMATE:
         if not nlist:
-            raise ValueError("an ivf index needs nlist (see ivf_lists)")
+            raise ValueError(f"an {kind} index needs nlist (see ivf_lists)")
         quantizer = "_HNSW32" if nlist >= HNSW_QUANTIZER_FROM else ""
-        return f"IVF{nlist}{quantizer},Flat"
+        if kind == "ivf":
+            return f"IVF{nlist}{quantizer},Flat"
+        if dim % 2:
+            raise ValueError(f"a pq index codes two dimensions per byte: {dim} is odd")
+        return f"IVF{nlist}{quantizer},PQ{dim // 2}"
     raise ValueError(f"unknown index kind {kind!r}: use one of {KINDS}")
 
 
 def new_index(kind: str, dim: int, nlist: int | None = None) -> faiss.Index:
-    """An empty index of `kind` for inner product; an "ivf" one still needs `train`."""
-    index = faiss.index_factory(dim, factory_string(kind, nlist), faiss.METRIC_INNER_PRODUCT)
+    """An empty index of `kind` for inner product; an "ivf" or "pq" one still needs `train`."""
+    index = faiss.index_factory(dim, factory_string(kind, nlist, dim), faiss.METRIC_INNER_PRODUCT)
     if kind == "ivf":
         index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
     return index
+
+
+def memory_bytes(index: faiss.Index) -> int:
+    """The index's own size as FAISS writes it: codes or vectors, ids, and what training made (centroids,
+    codebooks), counted without making a copy."""
+    total = 0
+
+    def count(chunk: bytes) -> int:
+        nonlocal total
+        total += len(chunk)
+        return len(chunk)
+
+    faiss.write_index(index, faiss.PyCallbackIOWriter(count))
+    return total
 
 
 def train(index: faiss.Index, vectors: np.ndarray, *, seed: int = 1234, max_per_list: int = 40) -> None:
@@ -65,7 +94,15 @@ def train(index: faiss.Index, vectors: np.ndarray, *, seed: int = 1234, max_per_
     if len(vectors) < nlist:
         raise ValueError(f"training an IVF index of {nlist} lists needs at least {nlist} vectors, got {len(vectors)}")
     rng = np.random.default_rng(seed)
-    sample_size = min(len(vectors), nlist * max_per_list)
+    if hasattr(index, "pq"):
+        # The codebooks learn from at most 64 residuals per code (FAISS warns below 39) in 10 rounds: 128 k-means of
+        # 256 codes took 53 s on 20,000 vectors with FAISS's defaults (256 per code, 25 rounds) on one busy core.
+        index.pq.cp.max_points_per_centroid = PQ_POINTS_PER_CODE
+        index.pq.cp.niter = 10
+        # FAISS's factory turns on polysemous training (reordering codes for Hamming filtering, which searches here
+        # never use): it took 4 of the 5 minutes of training 20,000 vectors.
+        index.do_polysemous_training = False
+    sample_size = min(len(vectors), max(nlist * max_per_list, 256 * PQ_POINTS_PER_CODE if hasattr(index, "pq") else 0))
     sample = vectors[np.sort(rng.choice(len(vectors), sample_size, replace=False))]
     index.cp.seed = seed
     index.cp.niter = 10

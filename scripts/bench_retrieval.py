@@ -1,10 +1,14 @@
 """Retrieval speed, in one run, with every ratio taken against a baseline measured in the same process.
 
     python -m scripts.bench_retrieval [--sizes 10000 100000 1000000] [--checkpoint DIR | --model-store DIR]
-        [--data ../shared/data/fashion-products] [--json PATH]
+        [--data ../shared/data/fashion-products] [--real-data DIR ...] [--search-only] [--json PATH]
 
-1. Single-query search latency (one OpenMP thread) p50/p95 at each size, exact and approximate (IVF), and
-   recall@10 of approximate against exact. Vectors: seeded, clustered, 256-d (kalas/synthetic_vectors.py).
+1. Single-query search latency (one OpenMP thread) p50/p95 at each size, exact, approximate (IVF) and compressed
+   (IVF-PQ), recall@10 of each approximate one against exact, and `bytes_per_vector`: each index's own memory
+   (vectors or codes, ids, trained parts; index/kinds.py `memory_bytes`) divided by its vectors. Vectors: seeded,
+   clustered, 256-d (kalas/synthetic_vectors.py); then the same on real embeddings of the shared-data photos
+   (`--real-data`, embedded once by the served embedder and cached, kalas/photo_vectors.py) at their real count.
+   --search-only stops there (sections 2-4 need minutes of model time).
 2. End-to-end similar items for one photo: embed it in-process (the real embedder) + search the 100k index.
 3. The original system's method: for each query, re-embed every gallery photo one by one and compare in a
    per-image Python cosine loop, against ours (embed the query, search the index) on the same small gallery;
@@ -32,6 +36,7 @@ from handlers.in_process import ServedModel, open_archive
 from handlers.openmp_pool import bound_openmp_spinning
 from index import CatalogueIndex, CatalogueStore
 from kalas.dataset import read_records, shared_data
+from kalas.photo_vectors import photo_vectors
 from kalas.readers import DirectoryReader
 from kalas.synthetic_vectors import ClusteredVectors
 from scripts.reindex import reindex
@@ -54,36 +59,72 @@ def single_query_latency(index: CatalogueIndex, queries: np.ndarray) -> tuple[di
     return percentiles(times), results
 
 
+def recall_at_10(truth: list, found: list) -> float:
+    return float(np.mean([len({h.product_id for h in t} & {h.product_id for h in f}) / 10 for t, f in zip(truth, found)]))
+
+
+def bytes_per_vector(index: CatalogueIndex) -> float:
+    return round(index.memory_bytes() / index.n_vectors, 1)
+
+
+def measure_sizes(n: int, gallery: np.ndarray, queries: np.ndarray) -> tuple[dict, CatalogueIndex]:
+    """Exact, IVF and IVF-PQ over `gallery`; the row of figures and the IVF index."""
+    ids = [str(i) for i in range(n)]
+    exact = CatalogueIndex.build(DIM, ids, gallery, kind="flat")
+    exact_latency, truth = single_query_latency(exact, queries)
+    row = {"vectors": n, "exact": {**exact_latency, "bytes_per_vector": bytes_per_vector(exact)}}
+    del exact
+    gc.collect()
+    built = {}
+    for kind in ("ivf", "pq"):
+        started = time.perf_counter()
+        index = CatalogueIndex.build(DIM, ids, gallery, kind=kind)
+        build_s = time.perf_counter() - started
+        latency, found = single_query_latency(index, queries)
+        row["approximate" if kind == "ivf" else "compressed"] = {
+            **latency, "kind": kind, "nlist": index.nlist, "nprobe": index.nprobe, "build_s": round(build_s, 1),
+            "recall@10": round(recall_at_10(truth, found), 4), "bytes_per_vector": bytes_per_vector(index)}
+        built[kind] = index
+        if kind == "pq":
+            del index, built["pq"]
+            gc.collect()
+    row["recall@10"] = row["approximate"]["recall@10"]
+    row["bytes_per_vector"] = row["exact"]["bytes_per_vector"]
+    exact_row, ivf, pq = row["exact"], row["approximate"], row["compressed"]
+    print(f"search {n:>9,} vectors: exact p50 {exact_row['p50_ms']:.3f} ms ({exact_row['bytes_per_vector']:.0f} B/vector)"
+          f" | IVF{ivf['nlist']} nprobe {ivf['nprobe']}: p50 {ivf['p50_ms']:.3f} ms, recall@10 {ivf['recall@10']:.4f}, "
+          f"{ivf['bytes_per_vector']:.0f} B/vector | IVF-PQ: p50 {pq['p50_ms']:.3f} ms p95 {pq['p95_ms']:.3f} ms, "
+          f"recall@10 {pq['recall@10']:.4f}, {pq['bytes_per_vector']:.1f} B/vector (built in {pq['build_s']:.0f} s)",
+          flush=True)
+    return row, built["ivf"]
+
+
 def bench_search(sizes: list[int], n_queries: int) -> tuple[list[dict], CatalogueIndex]:
-    """Latency and recall per size; returns the approximate index of the size nearest 100k for the end-to-end run."""
+    """Latency, recall and bytes per size; returns the IVF index of the size nearest 100k for the end-to-end run."""
     generator = ClusteredVectors(DIM, n_clusters=1000, noise=1.0, seed=0)
     queries, _ = generator.sample(n_queries, stream=1)
     rows, kept = [], None
     for n in sizes:
         gallery, _ = generator.sample(n)
-        ids = [str(i) for i in range(n)]
-        exact = CatalogueIndex.build(DIM, ids, gallery, kind="flat")
-        exact_latency, truth = single_query_latency(exact, queries)
-        del exact
-        gc.collect()
-        started = time.perf_counter()
-        approximate = CatalogueIndex.build(DIM, ids, gallery, kind="ivf")
-        build_s = time.perf_counter() - started
+        row, approximate = measure_sizes(n, gallery, queries)
         del gallery
-        approx_latency, found = single_query_latency(approximate, queries)
-        recall = np.mean([len({h.product_id for h in t} & {h.product_id for h in f}) / 10 for t, f in zip(truth, found)])
-        rows.append({"vectors": n, "exact": exact_latency,
-                     "approximate": {**approx_latency, "nlist": approximate.nlist, "nprobe": approximate.nprobe,
-                                     "build_s": round(build_s, 1)},
-                     "recall@10": round(float(recall), 4)})
-        print(f"search {n:>9,} vectors: exact p50 {exact_latency['p50_ms']:.3f} ms p95 {exact_latency['p95_ms']:.3f} ms"
-              f" | IVF{approximate.nlist} nprobe {approximate.nprobe}: p50 {approx_latency['p50_ms']:.3f} ms"
-              f" p95 {approx_latency['p95_ms']:.3f} ms, recall@10 {recall:.4f} (built in {build_s:.0f} s)", flush=True)
+        rows.append(row)
         if kept is None or abs(math.log(n / 100_000)) < abs(math.log(kept.n_vectors / 100_000)):
             kept = approximate
         del approximate
         gc.collect()
     return rows, kept
+
+
+def bench_real(served: ServedModel, data_dirs: list[Path], n_queries: int) -> dict:
+    """The same measures on real embeddings of the photos, at their real count: queries are held-out photos."""
+    vectors = photo_vectors(served, data_dirs)
+    order = np.random.default_rng(0).permutation(len(vectors))
+    queries, gallery = vectors[order[:n_queries]], np.ascontiguousarray(vectors[order[n_queries:]])
+    print(f"real embeddings: {len(vectors):,} photos of {', '.join(d.name for d in data_dirs)} "
+          f"({n_queries} held out as queries)", flush=True)
+    row, _ = measure_sizes(len(gallery), gallery, queries)
+    return {**row, "photos": len(vectors), "data": [d.name for d in data_dirs]}
 
 
 async def bench_end_to_end(client: InProcessClient, photos: list[bytes], index: CatalogueIndex) -> dict:
@@ -215,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--checkpoint", type=Path, help="default: checkpoints/fashion")
     source.add_argument("--model-store", type=Path)
+    parser.add_argument("--real-data", type=Path, nargs="*",
+                        default=[shared_data() / "fashion-products", shared_data() / "clothing"],
+                        help="photos whose real embeddings are measured too (none: skip)")
+    parser.add_argument("--search-only", action="store_true", help="only section 1 (search, recall, bytes)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     load = os.getloadavg()
@@ -223,7 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     staged = None if args.model_store else stage_archives(args.checkpoint)
     served = open_archive(Path(args.model_store or staged.name), EMBEDDER)
     rows, approximate = bench_search(args.sizes, args.queries)
-    report = {"search": rows, **asyncio.run(bench_models(args, served, approximate))}
+    report: dict = {"search": rows}
+    if args.real_data:
+        report["search_real"] = bench_real(served, args.real_data, args.queries)
+    if not args.search_only:
+        report |= asyncio.run(bench_models(args, served, approximate))
     if staged is not None:
         staged.cleanup()
     report["load_average"] = {"start": round(load[0], 1), "end": round(os.getloadavg()[0], 1), "cores": os.cpu_count()}

@@ -161,6 +161,17 @@ def test_compose_runs_the_four_services_from_the_dockerfiles_stages() -> None:
             assert volume.split(":")[0] in declared, volume
 
 
+def test_compose_runs_two_api_replicas_that_share_no_disk() -> None:
+    services = compose()["services"]
+    assert services["api"]["deploy"]["replicas"] >= 2
+    assert re.fullmatch(r"\$\{KALAS_API_PORTS:-(\d+)-(\d+)\}:8000", services["api"]["ports"][0])
+    for name in ("api", "worker"):
+        environment = services[name]["environment"]
+        assert environment["KALAS_IMAGE_STORE"] == "gridfs" and environment["KALAS_LIMITS_STORE"] == "database"
+        mounted = {volume.split(":")[1] for volume in services[name].get("volumes", [])}
+        assert environment["KALAS_INDEX_DIR"] not in mounted, f"{name}: an index directory is a replica's own cache"
+
+
 def test_compose_settings_are_known_and_secrets_are_required() -> None:
     for name in ("api", "worker"):
         environment = compose()["services"][name]["environment"]

@@ -1,14 +1,23 @@
-"""Per-credential rate limiting: a token bucket per API key (or console session), kept in this process.
+"""Per-credential rate limiting, per API key (or console session): in this process, or shared by every replica.
 
-One bucket per credential: `burst` requests at once, refilled at `per_minute`. A refused request learns how
-many seconds until the next token (the Retry-After header). Several API processes would each keep their own
-buckets; a shared limit across replicas belongs in the load balancer or Redis, not here.
+`RateLimiter` (KALAS_LIMITS_STORE=process, the default): a token bucket per credential in this process, `burst`
+requests at once, refilled at `per_minute`. With several replicas each keeps its own buckets, so a client spread
+over n replicas gets n times the limit.
+`SharedRateLimiter` (KALAS_LIMITS_STORE=database): fixed windows of `burst / rate` seconds (6 s at the defaults),
+each allowing `burst` requests, counted in the database with one `$inc` per request (api/data/limits.py): the
+same average rate, at most 2 × burst across a window's edge, whichever replica a request reaches. It costs one
+database round trip per authenticated request (measured in docs/benchmarks.md, "Shared limits").
+A refused request learns how many seconds to wait (the Retry-After header).
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from api.data import limits
 
 
 @dataclass
@@ -37,6 +46,24 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
 
+    async def take(self, credential: str) -> float:
+        return self.acquire(credential)
+
     @staticmethod
     def retry_after(wait_s: float) -> str:
         return str(max(1, math.ceil(wait_s)))
+
+
+class SharedRateLimiter(RateLimiter):
+    def __init__(self, db: AsyncDatabase, per_minute: int, burst: int, clock=time.time) -> None:
+        super().__init__(per_minute, burst, clock)
+        self.db = db
+        self.window_s = self.burst / self.rate
+
+    async def take(self, credential: str) -> float:
+        """0 when the request may go ahead; otherwise the seconds until this credential's window ends."""
+        now = self._clock()
+        window = math.floor(now / self.window_s)
+        ends = (window + 1) * self.window_s
+        used = await limits.count(self.db, f"rate:{credential}:{window}", keep_until_s=ends + 60)
+        return 0.0 if used <= self.burst else ends - now

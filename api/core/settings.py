@@ -23,7 +23,7 @@ MAX_UPLOAD_LIMIT = 15 * 1024 * 1024
 ENV_PREFIX = "KALAS_"
 # KALAS_ variables that are not the API's, left alone: where the training and benchmark scripts read the shared
 # data (kalas/dataset.py), and what compose.yaml substitutes (image tag, published port).
-OTHER_VARIABLES = frozenset({"KALAS_SHARED_DATA", "KALAS_IMAGE_TAG", "KALAS_API_PORT"})
+OTHER_VARIABLES = frozenset({"KALAS_SHARED_DATA", "KALAS_IMAGE_TAG", "KALAS_API_PORT", "KALAS_API_PORTS"})
 
 
 class SettingsError(RuntimeError):
@@ -58,9 +58,12 @@ class Settings(BaseSettings):
     # With TorchServe's token authorization on (production): its key_file.json, re-read when a key changes.
     torchserve_key_file: Path | None = None
     index_dir: Path = ROOT / "var" / "indexes"
+    image_store: Literal["directory", "gridfs"] = Field(
+        "directory", description="where stored images' bytes are kept: `directory` (image_dir, one host) or `gridfs` "
+                                 "(the same MongoDB, which every API replica reaches)")
     image_dir: Path = Field(ROOT / "var" / "images",
-                            description="where stored images' bytes are kept (api/data/images.py); every API "
-                                        "replica and the worker must see the same directory")
+                            description="the image directory of image_store=directory (api/data/images.py); every "
+                                        "process that stores or serves images must see the same directory")
     demo_catalogue: str = Field("demo", description="the catalogue searched when a shop asks for the demo gallery")
     demo_data_dir: Path = Field(default_factory=lambda: shared_data() / "fashion-products",
                                 description="the shared-data-layout directory the demo gallery was built from")
@@ -74,6 +77,9 @@ class Settings(BaseSettings):
     image_url_ttl_s: int = Field(24 * 3600, gt=0)
     rate_limit_per_minute: int = Field(600, gt=0)
     rate_limit_burst: int = Field(60, gt=0)
+    limits_store: Literal["process", "database"] = Field(
+        "process", description="where rate limits and failed-credential counts are kept: `process` (each replica its "
+                               "own) or `database` (shared by every replica; one round trip per request)")
 
     fetch_timeout_s: float = Field(10.0, gt=0)
     # Hosts ("host:port") a shop's images may be fetched from although they resolve to a private address,

@@ -11,6 +11,10 @@ its document is inserted, and removed after its document is deleted (or when the
 the two can leave a file that no document names: disk space, never a lost image. Files sit at
 `<image_dir>/<shop id>/<image id>`; both ids are the API's own hex ids, checked before they make a path.
 Documents written before files existed carry their bytes in `data`, and are still read from there.
+
+That directory is the embedded default, for one host. API replicas on several hosts keep the bytes where every
+one of them reaches them: `KALAS_IMAGE_STORE=gridfs` puts them in the same MongoDB (api/data/images_gridfs.py,
+`GridFsImages`, the same methods as `ImageFiles`).
 """
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ import asyncio
 import os
 import re
 from dataclasses import dataclass
+import shutil
 from pathlib import Path
+from typing import AsyncIterator, Protocol
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
@@ -52,6 +58,17 @@ def new_image(account_id: str, data: bytes, content_type: str, width: int, heigh
     beside other writes)."""
     return NewImage({"_id": new_id(), "account": account_id, "content_type": content_type, "size": len(data),
                      "width": width, "height": height, "created": now()}, data)
+
+
+class ImageStore(Protocol):
+    """Where images' bytes live: this module's `ImageFiles` (a directory) or `GridFsImages` (api/data/images_gridfs.py)."""
+
+    async def write(self, new: list[NewImage]) -> None: ...
+    async def remove(self, documents: list[dict]) -> None: ...
+    async def load(self, document: dict) -> bytes: ...
+    async def check(self) -> None: ...
+    def shop_images(self, account_id: str) -> AsyncIterator[tuple[str, bytes]]: ...
+    async def remove_shop(self, account_id: str) -> int: ...
 
 
 class ImageFiles:
@@ -120,8 +137,30 @@ class ImageFiles:
     async def load(self, document: dict) -> bytes:
         return await asyncio.to_thread(self.read, document)
 
+    async def check(self) -> None:
+        """Readiness: the directory must take new images."""
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise PermissionError(f"the image directory {self.root} is not writable")
 
-async def insert_many(db: AsyncDatabase, files: ImageFiles, new: list[NewImage]) -> None:
+    async def shop_images(self, account_id: str) -> AsyncIterator[tuple[str, bytes]]:
+        """(image id, bytes) of every image of the shop that has its bytes here (an account's export)."""
+        folder = self.root / account_id if _ID.fullmatch(account_id) else None
+        paths = sorted(p for p in folder.rglob("*") if p.is_file()) if folder and folder.is_dir() else []
+        for path in paths:
+            yield path.relative_to(folder).as_posix(), await asyncio.to_thread(path.read_bytes)
+
+    async def remove_shop(self, account_id: str) -> int:
+        """Delete every image the shop has here; how many there were."""
+        folder = self.root / account_id if _ID.fullmatch(account_id) else None
+        if folder is None or not folder.is_dir():
+            return 0
+        count = sum(1 for path in folder.rglob("*") if path.is_file())
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        return count
+
+
+async def insert_many(db: AsyncDatabase, files: ImageStore, new: list[NewImage]) -> None:
     """Files first, then the documents; after a failed insert, neither."""
     if not new:
         return
@@ -149,7 +188,7 @@ async def get_many(db: AsyncDatabase, account_id: str, image_ids: list[str]) -> 
     return {image["_id"]: image async for image in found}
 
 
-async def delete(db: AsyncDatabase, files: ImageFiles, account_id: str, image_ids: list[str]) -> int:
+async def delete(db: AsyncDatabase, files: ImageStore, account_id: str, image_ids: list[str]) -> int:
     """The documents first, then their files (a crash between leaves only unnamed files)."""
     if not image_ids:
         return 0

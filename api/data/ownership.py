@@ -11,7 +11,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 OWNED_BY_ACCOUNT = ("annotations", "images", "reviews", "products", "api_keys", "sessions", "integrations", "jobs",
-                    "callbacks", "deliveries", "shop_models")
+                    "callbacks", "deliveries", "shop_models", "catalogue_changes")
 # What an export leaves out: secrets (sealed or hashed) and the vectors (the model's, remade from the photos).
 PRIVATE_FIELDS = {"api_keys": ("_id",), "integrations": ("consumer_key", "consumer_secret", "webhook_secret"),
                   "callbacks": ("secret",), "products": ("embeddings",),
@@ -24,7 +24,8 @@ async def _queries(db: AsyncDatabase, account_id: str) -> dict[str, dict[str, An
     job_ids = [j["_id"] async for j in db.jobs.find({"account": account_id}, {"_id": 1})]
     return {"accounts": {"_id": account_id}, **{name: {"account": account_id} for name in OWNED_BY_ACCOUNT},
             "job_steps": {"job": {"$in": job_ids}}, "webhook_deliveries": {"integration": {"$in": integration_ids}},
-            "store_writes": {"integration": {"$in": integration_ids}}, "reembedding": {"_id": account_id}}
+            "store_writes": {"integration": {"$in": integration_ids}}, "reembedding": {"_id": account_id},
+            "catalogue_seq": {"_id": account_id}}
 
 
 async def counts(db: AsyncDatabase, account_id: str) -> dict[str, int]:

@@ -110,9 +110,13 @@ async def delete(db: AsyncDatabase, account_id: str, product_id: str) -> dict | 
     return await db.products.find_one_and_delete({"_id": product_id, "account": account_id}, projection=_NO_VECTORS)
 
 
-async def vectors(db: AsyncDatabase, account_id: str) -> list[dict]:
-    """Every product of a shop with its image ids and embeddings: what rebuilding its index needs."""
-    cursor = db.products.find({"account": account_id}, {"images": 1, "embeddings": 1})
+async def vectors(db: AsyncDatabase, account_id: str, product_ids: list[str] | None = None) -> list[dict]:
+    """Every product of a shop (or these of its products that exist) with its image ids and embeddings: what
+    building or catching up its index needs."""
+    query: dict[str, Any] = {"account": account_id}
+    if product_ids is not None:
+        query["_id"] = {"$in": product_ids}
+    cursor = db.products.find(query, {"images": 1, "embeddings": 1})
     return await cursor.to_list(length=None)
 
 

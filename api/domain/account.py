@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import tempfile
 import zipfile
 from typing import IO
@@ -27,20 +26,15 @@ EXPORTED = ("accounts", "products", "images", "annotations", "reviews", "api_key
 async def export_account(services: Services, account_id: str) -> IO[bytes]:
     """The shop's data as a zip in a temporary file, read from its start."""
     found = await ownership.documents(services.db, account_id, EXPORTED)
-    shop_files = services.images.root / account_id
-
-    def write() -> IO[bytes]:
-        archive = tempfile.TemporaryFile()
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
-            for name, docs in found.items():
-                bundle.writestr(f"{name}.json", json.dumps(to_jsonable_python(docs), indent=1, ensure_ascii=False))
-            for path in sorted(shop_files.rglob("*")) if shop_files.is_dir() else []:
-                if path.is_file():
-                    bundle.write(path, f"images/{path.relative_to(shop_files)}")
-        archive.seek(0)
-        return archive
-
-    return await asyncio.to_thread(write)
+    archive = tempfile.TemporaryFile()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, docs in found.items():
+            text = json.dumps(to_jsonable_python(docs), indent=1, ensure_ascii=False)
+            await asyncio.to_thread(bundle.writestr, f"{name}.json", text)
+        async for image_id, data in services.images.shop_images(account_id):
+            await asyncio.to_thread(bundle.writestr, f"images/{image_id}", data)
+    archive.seek(0)
+    return archive
 
 
 async def delete_account(services: Services, account_id: str) -> dict[str, int]:
@@ -49,9 +43,7 @@ async def delete_account(services: Services, account_id: str) -> dict[str, int]:
         integration = await integrations.by_id(services.db, listed["_id"])  # with its sealed keys
         if integration is not None:
             await disconnect(services.vault, integration)
-    shop_files = services.images.root / account_id
-    files = sum(1 for path in shop_files.rglob("*") if path.is_file()) if shop_files.is_dir() else 0
-    await asyncio.to_thread(shutil.rmtree, shop_files, True)
+    files = await services.images.remove_shop(account_id)
     index = await asyncio.to_thread(services.catalogues.store.drop, account_id)
     deleted = await ownership.delete_all(services.db, account_id)
     services.memory.accounts.forget(account_id)

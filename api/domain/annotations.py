@@ -52,7 +52,7 @@ async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Pho
     return checked
 
 
-async def annotate(db: AsyncDatabase, files: images.ImageFiles, inference: InferenceClient, account_id: str,
+async def annotate(db: AsyncDatabase, files: images.ImageStore, inference: InferenceClient, account_id: str,
                    submitted: Sequence[Submitted], max_bytes: int, render: Callable[[dict], T],
                    policy: Callable[[dict], dict] | None = None, shop_model: LoadedModel | None = None
                    ) -> list[T | DomainError]:

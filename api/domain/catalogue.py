@@ -1,13 +1,18 @@
-"""A shop's catalogue kept in step across MongoDB (products, images, embeddings) and its FAISS index.
+"""A shop's catalogue kept in step across MongoDB (products, images, embeddings) and each process's FAISS index.
 
-Writes go database first, index second, and undo the database write if the index write fails; the index is
-saved to disk after each change. Should the two still disagree (a crash between the writes, an index file
-lost), the first use of a shop's index in a process compares it with the database and rebuilds it from the
-stored embeddings, without calling the models.
+MongoDB is the source of truth for vectors; each process's index directory is a cache of its own, shared with no
+other host. A change of a product's vectors is written to the database and numbered in the shop's change sequence
+(api/data/changes.py); every process holding the shop's index follows that sequence: before a search, at most every
+CHECK_EVERY_S, it reads the changes after its copy's number and makes each named product what the database holds
+now, saving its copy with the number reached. A process with no copy (a new replica, a lost directory), or one too
+far behind, builds the index from the stored vectors, without calling the models. This class is the one place an
+index is changed.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -15,67 +20,134 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from api.clients.inference import InferenceClient, InferenceError
 from api.core.remembered import Remembered
-from api.data import images, products
+from api.data import changes, images, products
 from api.domain.errors import SkuTaken, model_refusal
 from api.intake.photo import Photo, check
 from api.schemas import Crop
 from index import CatalogueIndex, CatalogueStore, Hit
 
+log = logging.getLogger(__name__)
 
 # A product changed through this process is forgotten at once; one changed by another process (the WooCommerce
 # worker renaming a product) shows its old fields in similar-items answers for about PRODUCT_REFRESH_S on a busy
 # process (a remembered product is reloaded in the background once it is that old), PRODUCT_CACHE_S at most.
 PRODUCT_REFRESH_S = 5.0
 PRODUCT_CACHE_S = 60.0
+# A search asks the database for the shop's new changes at most this often (one indexed query): a product changed
+# through another replica is found here within about this long.
+CHECK_EVERY_S = 0.5
+CHANGES_PER_READ = 2_000
+# A change logged with this product id stands for every product of the shop (a re-embedding's rebuild).
+EVERY_PRODUCT = "*"
 
 
 class Catalogues:
-    """The index store as the API uses it: each shop's catalogue (its id is the account id) checked against the
-    database before use, and reloaded when another process (the WooCommerce worker) saved it meanwhile."""
+    """The index store as the API uses it: each shop's catalogue (its id is the account id) following the shop's
+    change sequence in the database."""
 
-    def __init__(self, store: CatalogueStore) -> None:
+    def __init__(self, store: CatalogueStore, *, check_every_s: float = CHECK_EVERY_S) -> None:
         self.store = store
-        self._seen: dict[str, int | None] = {}  # catalogue -> mtime of the file this process last loaded or wrote
+        self.check_every_s = check_every_s
+        self._checked: dict[str, float] = {}  # shop -> when this process last read its changes (monotonic)
+        self._empty_at: dict[str, int] = {}  # shop without vectors -> the number its emptiness was read at
         self._locks: dict[str, asyncio.Lock] = {}
         self._products: Remembered[tuple[str, str], dict] = Remembered(  # (shop, id) -> product
             PRODUCT_CACHE_S, refresh_after_s=PRODUCT_REFRESH_S)
 
     def lock(self, account_id: str) -> asyncio.Lock:
-        # One writer per shop at a time: concurrent upserts and saves of one index must not interleave.
+        # One writer per shop at a time: catching up and saving one index must not interleave.
         return self._locks.setdefault(account_id, asyncio.Lock())
 
-    def _mtime(self, catalogue: str) -> int | None:
-        try:
-            return self.store.path(catalogue).stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
-
     async def index(self, db: AsyncDatabase, account_id: str) -> CatalogueIndex | None:
-        """The shop's index, made to agree with the database first when it may not."""
-        if account_id in self._seen and self._seen[account_id] == self._mtime(account_id):
+        """The shop's index, caught up with the database's changes when it was not checked lately."""
+        checked = self._checked.get(account_id)
+        if checked is not None and time.monotonic() - checked < self.check_every_s:
             return self.store.get(account_id)
-        async with self.lock(account_id):
-            mtime = self._mtime(account_id)
-            if account_id in self._seen and mtime is not None:
-                await asyncio.to_thread(self.store.reload, account_id)  # written by another process
-                self._products.clear()  # which may have changed products too
-            current = await asyncio.to_thread(self.store.get, account_id)
-            indexed = set(current.products()) if current is not None else set()
-            if indexed != set(await products.ids(db, account_id)):
-                current = await asyncio.to_thread(self._rebuild, account_id, await products.vectors(db, account_id))
-            self._seen[account_id] = self._mtime(account_id)
-        return current
+        return await self.catch_up(db, account_id)
 
-    def _rebuild(self, catalogue: str, stored: list[dict]) -> CatalogueIndex | None:
+    async def catch_up(self, db: AsyncDatabase, account_id: str) -> CatalogueIndex | None:
+        """Apply the shop's changes after this copy's number; build the index from the database when there is no
+        copy, or the changes it needs are lost."""
+        async with self.lock(account_id):
+            current = await asyncio.to_thread(self.store.get, account_id)
+            seq = current.position if current is not None else self._empty_at.get(account_id)
+            while seq is not None:
+                entries = await changes.since(db, account_id, seq, CHANGES_PER_READ)
+                following, after_gap = changes.in_order(entries, seq)
+                if any(entry["product"] == EVERY_PRODUCT for entry in following) or \
+                        (after_gap is not None and changes.gap_is_lost(after_gap)):
+                    seq = None
+                    break
+                if following:
+                    seq = following[-1]["seq"]
+                    current = await self._apply(db, account_id, [entry["product"] for entry in following], seq)
+                if after_gap is not None or len(entries) < CHANGES_PER_READ:
+                    break
+            if seq is None:
+                current = await self._rebuild(db, account_id)
+            self._checked[account_id] = time.monotonic()
+            return current
+
+    async def _apply(self, db: AsyncDatabase, account_id: str, product_ids: list[str], seq: int) -> CatalogueIndex | None:
+        product_ids = list(dict.fromkeys(product_ids))
+        stored = {p["_id"]: p for p in await products.vectors(db, account_id, product_ids)}
+        for product_id in product_ids:
+            self.forget_product(account_id, product_id)
+
+        def write() -> CatalogueIndex | None:
+            index = self.store.get(account_id)
+            for product_id in product_ids:
+                product = stored.get(product_id)
+                if product is None:
+                    if index is not None:
+                        index.remove(product_id)
+                    continue
+                vectors = np.asarray(product["embeddings"], dtype=np.float32)
+                if index is not None and index.dim != vectors.shape[1]:  # refused when written; a re-embedding's
+                    log.warning("shop %s: product %s has %d-d vectors in a %d-d index; left out until the index is "
+                                "rebuilt", account_id, product_id, vectors.shape[1], index.dim)
+                    continue
+                index = self.store.get_or_create(account_id, vectors.shape[1])
+                index.upsert(product_id, vectors, images=products.image_ids(product))
+            if index is None:
+                self._empty_at[account_id] = seq
+                return None
+            index.position = seq
+            self.store.save(account_id)
+            return index
+
+        return await asyncio.to_thread(write)
+
+    async def _rebuild(self, db: AsyncDatabase, account_id: str) -> CatalogueIndex | None:
+        # The number first, the vectors after: every change numbered up to it is in what is read (the database is
+        # written before the number); later ones are applied again harmlessly at the next catch-up.
+        seq = await changes.position(db, account_id)
+        stored = await products.vectors(db, account_id)
+        self._products.clear()
+        rebuilt = await asyncio.to_thread(self._build, account_id, stored, seq)
+        log.info("shop %s: index built from the database at change %d (%d products)", account_id, seq, len(stored))
+        return rebuilt
+
+    def _build(self, catalogue: str, stored: list[dict], seq: int) -> CatalogueIndex | None:
         if not stored:
             self.store.drop(catalogue)
+            self._empty_at[catalogue] = seq
             return None
         ids = [p["_id"] for p in stored for _ in p["images"]]
         keys = [image_id for p in stored for image_id in products.image_ids(p)]
         vectors = np.asarray([vector for p in stored for vector in p["embeddings"]], dtype=np.float32)
         rebuilt = CatalogueIndex.build(vectors.shape[1], ids, vectors, images=keys)
+        rebuilt.position = seq
+        self._empty_at.pop(catalogue, None)
         self.store.replace(catalogue, rebuilt)
         return rebuilt
+
+    async def check_dim(self, db: AsyncDatabase, account_id: str, dim: int) -> None:
+        """ValueError when the shop's index holds vectors of another dimension than `dim` (refused before any write,
+        since every replica would have to leave such a product out)."""
+        index = await self.index(db, account_id)
+        if index is not None and index.dim != dim:
+            raise ValueError(f"catalogue {account_id!r} holds {index.dim}-d vectors, not {dim}-d: reindex it")
 
     async def products(self, db: AsyncDatabase, account_id: str, product_ids: Sequence[str]) -> dict[str, dict]:
         """The shop's products with these ids (the ones that exist), without embeddings, as similar-items answers
@@ -99,39 +171,26 @@ class Catalogues:
         await self.upsert_many(db, account_id, [product])
 
     async def upsert_many(self, db: AsyncDatabase, account_id: str, changed: Sequence[dict]) -> None:
-        """Index these products' stored vectors (added, or replacing theirs), saving the index once."""
-        if not changed:
-            return
-        for product in changed:
-            self.forget_product(account_id, product["_id"])
-        await self.index(db, account_id)
-
-        def write() -> None:
-            for product in changed:
-                vectors = np.asarray(product["embeddings"], dtype=np.float32)
-                index = self.store.get_or_create(account_id, vectors.shape[1])
-                index.upsert(product["_id"], vectors, images=products.image_ids(product))
-            self.store.save(account_id)
-
-        async with self.lock(account_id):
-            await asyncio.to_thread(write)
-            self._seen[account_id] = self._mtime(account_id)
-
-    async def rebuild(self, db: AsyncDatabase, account_id: str) -> None:
-        """Build the shop's index afresh from the stored vectors (an IVF index is trained on them again)."""
-        async with self.lock(account_id):
-            await asyncio.to_thread(self._rebuild, account_id, await products.vectors(db, account_id))
-            self._seen[account_id] = self._mtime(account_id)
+        """These products' vectors were stored (added, or replacing theirs): number the change, and show it here
+        at once when this process holds the shop's index (a process that never searches it builds none)."""
+        await self.changed(db, account_id, [product["_id"] for product in changed])
 
     async def remove(self, db: AsyncDatabase, account_id: str, product_id: str) -> None:
-        self.forget_product(account_id, product_id)
-        index = await self.index(db, account_id)
-        if index is None:
+        """The product was deleted from the database."""
+        await self.changed(db, account_id, [product_id])
+
+    async def rebuild(self, db: AsyncDatabase, account_id: str) -> None:
+        """Every replica builds the shop's index afresh from the stored vectors (an IVF index is trained again)."""
+        await self.changed(db, account_id, [EVERY_PRODUCT])
+
+    async def changed(self, db: AsyncDatabase, account_id: str, product_ids: Sequence[str]) -> None:
+        if not product_ids:
             return
-        async with self.lock(account_id):
-            if index.remove(product_id):
-                await asyncio.to_thread(self.store.save, account_id)
-                self._seen[account_id] = self._mtime(account_id)
+        for product_id in product_ids:
+            self.forget_product(account_id, product_id)
+        await changes.record(db, account_id, product_ids)
+        if account_id in self._checked:
+            await self.catch_up(db, account_id)
 
     async def search(self, db: AsyncDatabase, account_id: str, vector: np.ndarray, k: int) -> list[Hit]:
         index = await self.index(db, account_id)
@@ -193,10 +252,11 @@ async def embed_checked(inference: InferenceClient, data: bytes, crop: Crop | No
     return answer, embedder
 
 
-async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: InferenceClient,
+async def create_product(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, inference: InferenceClient,
                          account_id: str, fields: dict[str, Any], photos: Sequence[Photo]) -> dict:
     """Embed, store images and product, index it. SkuTaken for a taken SKU; nothing is left half-stored."""
     vectors, embedder = await embed(inference, photos)
+    await catalogues.check_dim(db, account_id, len(vectors[0]))
     new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
     product = products.new_product(account_id, fields, [image.document for image in new], [v.tolist() for v in vectors],
                                    digest(embedder))
@@ -209,28 +269,30 @@ async def create_product(db: AsyncDatabase, files: images.ImageFiles, catalogues
     except Exception:
         await products.delete(db, account_id, product["_id"])
         await images.delete(db, files, account_id, products.image_ids(product))
+        await changes.record(db, account_id, [product["_id"]])  # replicas that took it in drop it again
         raise
     return product
 
 
-async def replace_images(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, inference: InferenceClient,
+async def replace_images(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, inference: InferenceClient,
                          account_id: str, product: dict, photos: Sequence[Photo]) -> dict | None:
     """Swap a product's images for new ones (re-embedded and re-indexed); the old images are deleted after."""
     vectors, embedder = await embed(inference, photos)
+    await catalogues.check_dim(db, account_id, len(vectors[0]))
     new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
     await images.insert_many(db, files, new)
-    changes = {"images": products.image_metas([image.document for image in new]),
+    replaced = {"images": products.image_metas([image.document for image in new]),
                "embeddings": [v.tolist() for v in vectors], "embedder": digest(embedder)}
-    updated = await products.update(db, account_id, product["_id"], changes)
+    updated = await products.update(db, account_id, product["_id"], replaced)
     if updated is None:  # deleted meanwhile
-        await images.delete(db, files, account_id, products.image_ids(changes))
+        await images.delete(db, files, account_id, products.image_ids(replaced))
         return None
-    await catalogues.upsert(db, account_id, {**updated, **changes})
+    await catalogues.upsert(db, account_id, {**updated, **replaced})
     await images.delete(db, files, account_id, products.image_ids(product))
     return updated
 
 
-async def delete_product(db: AsyncDatabase, files: images.ImageFiles, catalogues: Catalogues, account_id: str,
+async def delete_product(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, account_id: str,
                          product_id: str) -> dict | None:
     deleted = await products.delete(db, account_id, product_id)
     if deleted is not None:

@@ -18,7 +18,7 @@ from typing import IO
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.data import annotations, images
-from api.data.images import ImageFiles
+from api.data.images import ImageStore
 from api.intake.photo import training_jpeg
 
 COLUMNS = ("id", "category", "gender", "usage", "season", "pattern", "colour")
@@ -33,7 +33,7 @@ def _row(annotation: dict) -> dict[str, str]:
             **{group: attributes.get(group, "") for group in ("gender", "usage", "season", "pattern")}}
 
 
-async def export_reviewed(db: AsyncDatabase, files: ImageFiles, account_id: str, root: str) -> tuple[IO[bytes], int]:
+async def export_reviewed(db: AsyncDatabase, files: ImageStore, account_id: str, root: str) -> tuple[IO[bytes], int]:
     """(a temporary file holding the zip, number of rows); the zip's entries sit under `root/`."""
     target = tempfile.TemporaryFile()
     rows: list[dict[str, str]] = []
@@ -54,18 +54,18 @@ async def export_reviewed(db: AsyncDatabase, files: ImageFiles, account_id: str,
     return target, len(rows)
 
 
-async def _flush(db: AsyncDatabase, files: ImageFiles, account_id: str, archive: zipfile.ZipFile, chunk: list[dict],
+async def _flush(db: AsyncDatabase, files: ImageStore, account_id: str, archive: zipfile.ZipFile, chunk: list[dict],
                  rows: list[dict[str, str]], root: str) -> None:
     if not chunk:
         return
     stored = await images.get_many(db, account_id, [a["image"]["id"] for a in chunk])
     present = [a for a in chunk if a["image"]["id"] in stored]
+    data = {a["_id"]: await files.load(stored[a["image"]["id"]]) for a in present}
 
     def write() -> None:
         for annotation in present:
-            image = stored[annotation["image"]["id"]]
             archive.writestr(f"{root}/images/{annotation['_id']}.jpg",
-                             training_jpeg(files.read(image), annotation["crop"]))
+                             training_jpeg(data[annotation["_id"]], annotation["crop"]))
 
     await asyncio.to_thread(write)
     rows.extend(_row(a) for a in present)

@@ -56,7 +56,7 @@ async def note(services: Services, account_id: str, embedder: dict | None) -> No
 
 
 class Reembedder:
-    def __init__(self, db: AsyncDatabase, inference: InferenceClient, catalogues: Catalogues, files: images.ImageFiles,
+    def __init__(self, db: AsyncDatabase, inference: InferenceClient, catalogues: Catalogues, files: images.ImageStore,
                  *, batch: int = BATCH, index_every_s: float = INDEX_EVERY_S) -> None:
         self.db, self.inference, self.catalogues, self.files = db, inference, catalogues, files
         self.batch = batch

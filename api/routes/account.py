@@ -36,11 +36,11 @@ async def delete(body: AccountDeleteIn, request: Request, account: CurrentAccoun
     sessions, and the service's webhooks in its stores. The password is asked again; download the export first
     (GET /account/export): nothing can be recovered."""
     key = f"login:{account.email}@{client_address(request)}"
-    if wait := services.memory.guesses.wait(key):
+    if wait := await services.memory.guesses.check(key):
         raise too_many_guesses(wait)
     stored = await accounts.by_id(services.db, account.id)
     if stored is None or not verify_password(body.password, stored["password_hash"]):
-        services.memory.guesses.failed(key)
+        await services.memory.guesses.record_failure(key)
         # 403, not 401: the session is fine (a 401 would sign the console out); the password given is not.
         raise ApiError(403, "the password is wrong: the account was not deleted", "wrong_password")
     return AccountDeletedOut(deleted=await delete_account(services, account.id))

@@ -36,15 +36,15 @@ async def login(body: LoginIn, request: Request, services: Svc) -> SessionOut:
     by_address, by_account = f"address:{address}", f"login:{body.email.lower()}@{address}"
     memory = services.memory
     # Checked before the password is hashed: a throttled guess costs no argon2 work.
-    if wait := max(memory.guessing_addresses.wait(by_address), memory.guesses.wait(by_account)):
+    if wait := max(await memory.guessing_addresses.check(by_address), await memory.guesses.check(by_account)):
         raise too_many_guesses(wait)
     account = await accounts.by_email(services.db, body.email)
     # verify_password hashes even when the account is missing, so timing does not tell which e-mails exist.
     if not verify_password(body.password, account["password_hash"] if account else None) or account is None:
-        memory.guessing_addresses.failed(by_address)
-        memory.guesses.failed(by_account)
+        await memory.guessing_addresses.record_failure(by_address)
+        await memory.guesses.record_failure(by_account)
         raise ApiError(401, "wrong e-mail or password", "bad_credentials")
-    memory.guesses.succeeded(by_account)
+    await memory.guesses.record_success(by_account)
     return await _open_session(services.db, services.settings, account)
 
 

@@ -19,7 +19,7 @@ class IndexStatusOut(Response):
     products: int = Field(description="products in the catalogue")
     indexed: int = Field(description="products the similar-items index serves")
     vectors: int = Field(description="image vectors in the index (a product may have several images)")
-    kind: str | None = Field(None, description="flat (exact) or ivf (approximate); null while the catalogue is empty")
+    kind: str | None = Field(None, description="flat (exact), ivf (approximate) or pq (approximate, compressed); null while the catalogue is empty")
     dim: int | None = None
     stale: int | None = Field(None, description="products whose vectors another embedder made than the one now "
                               "serving: embedded again in the background after a similar-items query; null until "

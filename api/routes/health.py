@@ -37,7 +37,7 @@ async def readyz(request: Request) -> JSONResponse:
     results = await asyncio.gather(_timed(_mongodb(services.db)), _timed(_models(services.inference)),
                                    _timed(asyncio.to_thread(_index, services.catalogues.store,
                                                             services.settings.demo_catalogue)),
-                                   _timed(asyncio.to_thread(_writable, services.images.root, "image")))
+                                   _timed(services.images.check()))
     checks = dict(zip(names, results))
     ready = all(check["ok"] for check in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)

@@ -109,9 +109,12 @@ def test_a_pass_cut_off_before_its_rebuild_is_finished_by_the_next(model_setting
     store = CatalogueStore(model_settings.index_dir)
     keys = [stored[i]["images"][0]["id"] for i in ids]
     old = np.random.default_rng(1).standard_normal((3, 256)).astype(np.float32)
-    store.replace(account, CatalogueIndex.build(256, ids, old / np.linalg.norm(old, axis=1, keepdims=True), images=keys))
+    stale = CatalogueIndex.build(256, ids, old / np.linalg.norm(old, axis=1, keepdims=True), images=keys)
     with MongoClient(model_settings.mongo_uri) as mongo:
-        mongo[model_settings.database].reembedding.insert_one({"_id": account, "embedder": embedder_digest()})
+        db = mongo[model_settings.database]
+        db.reembedding.insert_one({"_id": account, "embedder": embedder_digest()})
+        stale.position = db.catalogue_seq.find_one({"_id": account})["seq"]  # a copy that followed every change
+    store.replace(account, stale)
 
     with model_app(model_settings, served_models) as client:
         assert _similar(client, shop, photos[0])[0]["score"] < 0.5  # the index file's old vectors

@@ -1,0 +1,74 @@
+"""Each shop's change sequence: how every API replica keeps its own copy of the shop's vector index in step.
+
+MongoDB is the source of truth for vectors (the `embeddings` of `products`); an index directory is a cache that
+no two hosts share. Every change of a product's vectors is written in this order:
+1. the product itself (inserted, its vectors replaced, or deleted);
+2. `catalogue_seq` {_id: shop, seq}: `$inc` gives the change its number, 1, 2, 3, … per shop, no number twice;
+3. `catalogue_changes` {account: shop, seq, product, at}: one entry per number.
+A replica whose copy is at number n reads the entries after n and makes each named product what the database
+now holds (present: its current vectors; absent: removed), which is right whatever order the writes landed in,
+since step 1 precedes the number. A number without its entry is a write between steps 2 and 3: a few
+milliseconds, or forever when that writer died there; the reader waits for it `GAP_WAIT_S` and then rebuilds from
+the database (api/domain/catalogue.py), which is also what a new replica does.
+
+Entries older than `KEEP_DAYS` expire (TTL index); a copy further behind finds a gap and rebuilds.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Iterable
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from api.data.common import now
+
+KEEP_DAYS = 7
+GAP_WAIT_S = 5.0
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    await db.catalogue_changes.create_index([("account", ASCENDING), ("seq", ASCENDING)], unique=True)
+    await db.catalogue_changes.create_index("at", expireAfterSeconds=KEEP_DAYS * 86_400)
+
+
+async def record(db: AsyncDatabase, shop: str, product_ids: Iterable[str]) -> int:
+    """Number the change of these products' vectors (written already) and log it; the shop's last number."""
+    products = list(dict.fromkeys(product_ids))
+    if not products:
+        return await position(db, shop)
+    counter = await db.catalogue_seq.find_one_and_update({"_id": shop}, {"$inc": {"seq": len(products)}},
+                                                         upsert=True, return_document=ReturnDocument.AFTER)
+    last, moment = int(counter["seq"]), now()
+    first = last - len(products) + 1
+    await db.catalogue_changes.insert_many(
+        [{"account": shop, "seq": first + i, "product": product, "at": moment} for i, product in enumerate(products)],
+        ordered=False)
+    return last
+
+
+async def position(db: AsyncDatabase, shop: str) -> int:
+    """The shop's last number (0 before its first change)."""
+    counter = await db.catalogue_seq.find_one({"_id": shop})
+    return int(counter["seq"]) if counter else 0
+
+
+async def since(db: AsyncDatabase, shop: str, seq: int, limit: int) -> list[dict]:
+    """The shop's entries numbered after `seq`, in order, at most `limit`."""
+    cursor = db.catalogue_changes.find({"account": shop, "seq": {"$gt": seq}}, {"_id": 0, "seq": 1, "product": 1, "at": 1})
+    return await cursor.sort("seq", ASCENDING).limit(limit).to_list(length=limit)
+
+
+def in_order(entries: list[dict], seq: int) -> tuple[list[dict], dict | None]:
+    """(the entries that follow `seq` without a gap, the first entry after a gap or None)."""
+    for offset, entry in enumerate(entries):
+        if entry["seq"] != seq + offset + 1:
+            return entries[:offset], entry
+    return entries, None
+
+
+def gap_is_lost(after_gap: dict) -> bool:
+    """A missing number whose successor was logged more than GAP_WAIT_S ago will not come (a writer died between
+    numbering and logging, or the entry expired)."""
+    return now() - after_gap["at"] > timedelta(seconds=GAP_WAIT_S)
+
