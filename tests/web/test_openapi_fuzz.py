@@ -20,6 +20,18 @@ from tests.web.conftest import Service, create_shop, serve_console
 
 pytestmark = pytest.mark.slow
 EXAMPLES = 40
+# A 503 that reports a state of this server, documented for its route, and not a failure: this service has no
+# demo gallery built (the run command builds one in the background), so a well-formed search of it says so.
+DOCUMENTED_STATES = {"demo_not_built"}
+
+
+def _documented_state(response) -> bool:  # a Schemathesis response
+    if response.status_code != 503:
+        return False
+    try:
+        return response.json()["error"]["code"] in DOCUMENTED_STATES
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +68,11 @@ def test_no_server_error_and_answers_match_their_schema(api_schema, shop_headers
         def call(case) -> None:
             if case.method == "DELETE" and case.path == "/api/v1/account":
                 case.body = {"password": "never the password"}  # the shop stays for the other operations
-            case.call_and_validate(headers=shop_headers, checks=[not_a_server_error, response_schema_conformance])
+            response = case.call(headers=shop_headers)
+            checks = [response_schema_conformance]
+            if not _documented_state(response):
+                checks.append(not_a_server_error)
+            case.validate_response(response, checks=checks)
 
         try:
             call()
