@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     for data_dir in args.data_dirs:
         train, _ = split(read_records(data_dir))
         embeddings = served_outputs(train, data_dir, args.checkpoint)["embedding"]
-        photos += [describe(record, len(vectors) + i, taxonomy) for i, record in enumerate(train)]
+        photos += [describe(record, len(photos) + i, taxonomy) for i, record in enumerate(train)]  # rows of all dirs
         vectors.append(embeddings)
         data.append({"dir": portable_path(data_dir), "train": len(train)})
     started = time.perf_counter()
