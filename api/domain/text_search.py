@@ -74,11 +74,12 @@ async def search_shop(db: AsyncDatabase, catalogues: Catalogues, inference: Infe
     their own words re-rank them. Words the encoder does not know ("hemd") are looked up in the products' own words
     as well, so a product is found by a word only its title has."""
     asked = query_words(q)
-    vector, unknown = await inference.encode_text(q)
-    hits = await catalogues.search(db, account_id, vector, k * CANDIDATES_PER_RESULT) if vector.any() else []
+    vector, unknown_to_encoder = await inference.encode_text(q)
+    candidates = k * CANDIDATES_PER_RESULT
+    hits = await catalogues.search(db, account_id, vector, candidates) if vector.any() else []
     docs = await catalogues.products(db, account_id, [h.product_id for h in hits])
-    if unknown := [w for w in asked if w in unknown]:
-        docs.update({doc["_id"]: doc for doc in await products.with_words(db, account_id, unknown, k * CANDIDATES_PER_RESULT)})
+    if unknown := [w for w in asked if w in unknown_to_encoder]:
+        docs.update({doc["_id"]: doc for doc in await products.with_words(db, account_id, unknown, candidates)})
     ranked = merge([(h.product_id, h.score) for h in hits if h.product_id in docs], docs, asked, k)
     return [(hit, docs[hit.product_id]) for hit in ranked]
 
