@@ -2,7 +2,8 @@
 
 For each photo of a data directory, as the served archive frames it (handlers/images.py), the checkpoint's:
 - `embedding`: the retrieval embedding `fashion-embedder` answers (L2-normalised);
-- `pooled`: the backbone's average- and max-pooled last feature map (the heads' input, 2 × 1280);
+- `pooled`: the heads' input (handlers/models/fashion.py `FashionModel.pooled`): the last feature map average- and
+  max-pooled (2 × 1280), then block 14's texture statistics (3 × 192);
 - `category`, `attributes.<group>`, `colour`: the heads' logits.
 Stored as float16 numpy arrays under `var/cache/served/<dir>-<key>/part-*.npz`; the key covers the directory,
 the weights' digest (their sha256 with the framing, as `model.digest` answers it) and the input size, so a changed
