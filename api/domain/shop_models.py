@@ -17,6 +17,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from cachetools import LRUCache
 import numpy as np
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -29,6 +30,7 @@ RETRAIN_SHARE = 0.1
 TOP_CATEGORIES = 3
 TAG_SHOWN = 0.5  # a tag scored at least this is answered (the same line its held-out micro-F1 is scored at)
 MODEL_CHECK_S = 5.0  # a process looks for a newer version of a shop's model at most this often
+MAX_LOADED_SHOPS = 256
 
 
 def examples_of(documents: list[dict], embedder: str | None) -> Examples:
@@ -145,8 +147,9 @@ class LoadedModel:
 class ShopModels:
     """Each shop's newest model, loaded once per version and kept in this process."""
 
-    def __init__(self) -> None:
-        self._loaded: dict[str, tuple[float, LoadedModel | None]] = {}  # shop -> (checked at, model)
+    def __init__(self, max_shops: int = MAX_LOADED_SHOPS) -> None:
+        # shop -> (checked at, model); the least recently used dropped beyond `max_shops`: a model holds its arrays
+        self._loaded: LRUCache[str, tuple[float, LoadedModel | None]] = LRUCache(maxsize=max_shops)
 
     def forget(self, account_id: str) -> None:
         self._loaded.pop(account_id, None)
