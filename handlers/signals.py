@@ -9,7 +9,9 @@ model's order, then colour. A shop's own model (kalas/shop_model.py) and the tex
 L2-normalised together. Measured in docs/benchmarks.md ("Shop models", "Text search").
 
     signals(heads)                       # [B, S] from FashionModel.heads' output (torch) or the cached logits
+    signal_terms(meta)                   # what each of the S columns is: "category:tshirt", "gender:men", ...
     joint(embeddings, signals)           # [B, D + S] float32, unit rows
+    joint_scores(query, cosines, signals, D)  # query · joint(e, s), knowing e only by its cosine with query[:D]
 """
 from __future__ import annotations
 
@@ -53,6 +55,14 @@ def signals(heads: Mapping) -> np.ndarray | None:
     return np.concatenate(parts, axis=1)
 
 
+def signal_terms(meta: Mapping) -> list[str]:
+    """The term each column of the signals stands for, from a checkpoint's meta (its `categories`, `attributes`
+    and `colours` label lists, in the heads' order): "category:<label>", "<group>:<value>", "colour:<label>"."""
+    return ([f"category:{label}" for label in meta.get("categories") or []]
+            + [f"{group}:{value}" for group, values in (meta.get("attributes") or {}).items() for value in values]
+            + [f"colour:{label}" for label in meta.get("colours") or []])
+
+
 def joint(embeddings: np.ndarray, signal_rows: np.ndarray, weight: float = JOINT_WEIGHT) -> np.ndarray:
     """[B, D + S] float32 unit rows: the embeddings beside `weight` × the signals."""
     embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -61,3 +71,19 @@ def joint(embeddings: np.ndarray, signal_rows: np.ndarray, weight: float = JOINT
         raise ValueError(f"embeddings {embeddings.shape} and signals {signal_rows.shape} are not one row per photo")
     rows = np.concatenate([embeddings, weight * signal_rows], axis=1)
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def joint_scores(query: np.ndarray, cosines: np.ndarray, signal_rows: np.ndarray | None, embedding_dim: int,
+                 weight: float = JOINT_WEIGHT) -> np.ndarray:
+    """[N]: `query` ([D + S], a text encoder's vector of the joint space) · joint(e, s) for N photos known by the
+    cosine of their embedding e with the query's embedding part (what a vector index of embeddings answers) and
+    their signals s ([N, S]; None: the photos have none, and the embedding part alone scores them).
+    joint(e, s)·q = (|q_e| cos + w s·q_s) / sqrt(1 + w² |s|²) for a unit embedding e."""
+    cosines = np.asarray(cosines, dtype=np.float32)
+    query_embedding, query_signals = query[:embedding_dim], query[embedding_dim:]
+    norm = float(np.linalg.norm(query_embedding))
+    if signal_rows is None or not len(query_signals):
+        return cosines if norm == 0 else cosines * norm
+    signal_rows = np.asarray(signal_rows, dtype=np.float32)
+    numerator = norm * cosines + weight * (signal_rows @ query_signals)
+    return numerator / np.sqrt(1.0 + weight * weight * np.einsum("ij,ij->i", signal_rows, signal_rows))
