@@ -6,8 +6,10 @@ Two kinds of (text, photo) examples, from the training split only:
   drawn afresh each epoch from its category (the leaf's name, its groups' names, the data set's own label),
   colour, gender and pattern: every photo in the batch whose labels include all the phrase names is right.
 The loss is a softmax over the batch's photos against the share of right photos (a CLIP-style contrastive loss
-with several positives). Everything is seeded and runs on one CPU thread with deterministic kernels, so the same
-data gives the same encoder bit for bit.
+with several positives). The bag of words' matrix is learned first; then, with a sentence model, the linear map
+of its sentence vectors into the same space, on the same kinds of examples and loss (`train_projection`). The
+photos' side is their joint vector (handlers/signals.py), fixed. Everything is seeded and runs on one CPU thread
+with deterministic kernels, so the same data gives the same encoder bit for bit.
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from handlers.taxonomy import Taxonomy
-from handlers.text_encoder import TextEncoder, tokens
+from handlers.sentence_model import NAME as SENTENCE_NAME
+from handlers.sentence_model import SentenceModel
+from handlers.text_encoder import SENTENCE_WEIGHT, TextEncoder, tokens
 from kalas.dataset import Record
 
 SCALE = 20.0  # logit scale of the contrastive softmax (a temperature of 0.05)
@@ -79,60 +83,114 @@ def vocabulary_of(photos: list[Photo], min_count: int) -> dict[str, int]:
     return {t: i for i, t in enumerate(sorted(kept))}
 
 
+class _Examples:
+    """The training photos' fixed side and, per epoch, the (text, terms asked, photo) examples in batches."""
+
+    def __init__(self, photos: list[Photo], embeddings: np.ndarray, seed: int, phrases_per_photo: int) -> None:
+        self.photos, self.phrases_per_photo = photos, phrases_per_photo
+        self.term_index = {t: i for i, t in enumerate(sorted({t for p in photos for t in p.terms}))}
+        self.photo_terms = torch.zeros(len(photos), len(self.term_index))
+        for i, p in enumerate(photos):
+            self.photo_terms[i, [self.term_index[t] for t in p.terms]] = 1.0
+        self.images = torch.from_numpy(np.ascontiguousarray(embeddings[[p.row for p in photos]], dtype=np.float32))
+        self.rng = random.Random(seed)
+        self.titled = [i for i, p in enumerate(photos) if p.title]
+
+    def epoch(self) -> list[tuple[str, frozenset[str] | None, int]]:
+        """(text, the terms it asks, or None for a title, whose own photo is its one answer; the photo), shuffled."""
+        examples = [(self.photos[i].title, None, i) for i in self.titled]
+        examples += [(*phrase(p, self.rng), i) for i, p in enumerate(self.photos)
+                     for _ in range(self.phrases_per_photo) if p.names]
+        self.rng.shuffle(examples)
+        return examples
+
+    def loss(self, queries: torch.Tensor, batch: list) -> torch.Tensor:
+        """The contrastive loss of the batch's unit query vectors against the batch's photos. Right answers: a
+        title's own photo; for a phrase, every photo of the batch that has all the terms it asks."""
+        asked = torch.zeros(len(batch), len(self.term_index))
+        for row, (_, terms, _) in enumerate(batch):
+            if terms is not None:
+                asked[row, [self.term_index[t] for t in terms]] = 1.0
+        rows = torch.tensor([i for _, _, i in batch])
+        counts = asked.sum(dim=1, keepdim=True)
+        right = torch.where(counts > 0, (asked @ self.photo_terms[rows].T == counts).float(), torch.eye(len(batch)))
+        return F.cross_entropy(SCALE * queries @ self.images[rows].T, right / right.sum(dim=1, keepdim=True))
+
+
+class _Deterministic:
+    """Seeded, one thread, deterministic kernels, for the `with` block."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __enter__(self) -> None:
+        torch.manual_seed(self.seed)
+        torch.use_deterministic_algorithms(True)
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *_: object) -> None:
+        torch.set_num_threads(self.threads)
+        torch.use_deterministic_algorithms(False)
+
+
+def _learn(module: torch.nn.Module, examples: _Examples, queries, epochs: int, batch_size: int, lr: float) -> None:
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    for _ in range(epochs):
+        texts = examples.epoch()
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start:start + batch_size]
+            loss = examples.loss(F.normalize(queries(batch), dim=1), batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+
 def train_text_encoder(photos: list[Photo], embeddings: np.ndarray, embedder_digest: str, *, epochs: int = 40,
                        batch_size: int = 1024, lr: float = 0.05, seed: int = 0, min_count: int = 2,
-                       phrases_per_photo: int = 2) -> TextEncoder:
-    """The encoder learned from `photos` (their rows of `embeddings`, [N, D] L2-normalised, stay fixed)."""
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        vocabulary = vocabulary_of(photos, min_count)
-        term_index = {t: i for i, t in enumerate(sorted({t for p in photos for t in p.terms}))}
-        photo_terms = torch.zeros(len(photos), len(term_index))
-        for i, p in enumerate(photos):
-            photo_terms[i, [term_index[t] for t in p.terms]] = 1.0
-        images = torch.from_numpy(np.ascontiguousarray(embeddings[[p.row for p in photos]], dtype=np.float32))
-        table = torch.nn.EmbeddingBag(len(vocabulary), images.shape[1], mode="mean")
+                       phrases_per_photo: int = 2, sentence: SentenceModel | None = None) -> TextEncoder:
+    """The encoder learned from `photos` (their rows of `embeddings`, [N, D] L2-normalised, stay fixed): its bag
+    of words, and with `sentence` its projection of that model's vectors (`train_projection`)."""
+    vocabulary = vocabulary_of(photos, min_count)
+    with _Deterministic(seed):
+        examples = _Examples(photos, embeddings, seed, phrases_per_photo)
+        table = torch.nn.EmbeddingBag(len(vocabulary), examples.images.shape[1], mode="mean")
         torch.nn.init.normal_(table.weight, std=0.01)
-        optimizer = torch.optim.Adam(table.parameters(), lr=lr)
-        rng = random.Random(seed)
-        titled = [i for i, p in enumerate(photos) if p.title]
-        for _ in range(epochs):
-            # (text, the terms it asks, or None for a title, whose own photo is its one answer; the photo)
-            examples = [(photos[i].title, None, i) for i in titled]
-            examples += [(*phrase(p, rng), i) for i, p in enumerate(photos) for _ in range(phrases_per_photo) if p.names]
-            rng.shuffle(examples)
-            for start in range(0, len(examples), batch_size):
-                batch = examples[start:start + batch_size]
-                asked = torch.zeros(len(batch), len(term_index))
-                for row, (_, terms, _) in enumerate(batch):
-                    if terms is not None:
-                        asked[row, [term_index[t] for t in terms]] = 1.0
-                _step(table, optimizer, batch, asked, photo_terms, images, vocabulary)
+
+        def queries(batch: list) -> torch.Tensor:
+            ids, offsets = [], []
+            for text, _, _ in batch:
+                offsets.append(len(ids))
+                ids.extend(vocabulary[t] for t in tokens(text) if t in vocabulary)
+            return table(torch.tensor(ids, dtype=torch.long), torch.tensor(offsets, dtype=torch.long))
+
+        _learn(table, examples, queries, epochs, batch_size, lr)
         weights = table.weight.detach().numpy().astype(np.float32)
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(False)
     meta = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "min_count": min_count,
-            "phrases_per_photo": phrases_per_photo, "photos": len(photos), "dim": int(images.shape[1])}
-    return TextEncoder(vocabulary, weights, embedder_digest, meta)
+            "phrases_per_photo": phrases_per_photo, "photos": len(photos), "dim": int(weights.shape[1])}
+    if sentence is None:
+        return TextEncoder(vocabulary, weights, embedder_digest, meta)
+    projection, settings = train_projection(photos, embeddings, sentence, seed=seed, batch_size=batch_size,
+                                            phrases_per_photo=phrases_per_photo)
+    meta["sentence"] = {"name": SENTENCE_NAME, "digest": sentence.digest, "weight": SENTENCE_WEIGHT, **settings}
+    return TextEncoder(vocabulary, weights, embedder_digest, meta, projection, sentence)
 
 
-def _step(table: torch.nn.EmbeddingBag, optimizer: torch.optim.Optimizer, batch: list, asked: torch.Tensor,
-          photo_terms: torch.Tensor, images: torch.Tensor, vocabulary: dict[str, int]) -> None:
-    ids, offsets = [], []
-    for text, _, _ in batch:
-        offsets.append(len(ids))
-        ids.extend(vocabulary[t] for t in tokens(text) if t in vocabulary)
-    queries = F.normalize(table(torch.tensor(ids, dtype=torch.long), torch.tensor(offsets, dtype=torch.long)), dim=1)
-    rows = torch.tensor([i for _, _, i in batch])
-    # Right answers: a title's own photo; for a phrase, every photo of the batch that has all the terms it asks.
-    counts = asked.sum(dim=1, keepdim=True)
-    right = torch.where(counts > 0, (asked @ photo_terms[rows].T == counts).float(), torch.eye(len(batch)))
-    target = right / right.sum(dim=1, keepdim=True)
-    loss = F.cross_entropy(SCALE * queries @ images[rows].T, target)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+def train_projection(photos: list[Photo], embeddings: np.ndarray, sentence: SentenceModel, *, epochs: int = 20,
+                     batch_size: int = 1024, lr: float = 1e-3, seed: int = 0, phrases_per_photo: int = 2
+                     ) -> tuple[np.ndarray, dict]:
+    """([sentence dim + 1, D] the linear map of `sentence`'s vectors into the photos' space, last row the bias;
+    its settings). Each distinct text is encoded once (the phrases repeat across epochs)."""
+    vectors: dict[str, np.ndarray] = {}
+    with _Deterministic(seed):
+        examples = _Examples(photos, embeddings, seed, phrases_per_photo)
+        linear = torch.nn.Linear(sentence.encode(["x"]).shape[1], examples.images.shape[1])
+
+        def queries(batch: list) -> torch.Tensor:
+            missing = list(dict.fromkeys(text for text, _, _ in batch if text not in vectors))
+            vectors.update(zip(missing, sentence.encode(missing)))
+            return linear(torch.from_numpy(np.stack([vectors[text] for text, _, _ in batch])))
+
+        _learn(linear, examples, queries, epochs, batch_size, lr)
+        projection = np.concatenate([linear.weight.detach().numpy().T, linear.bias.detach().numpy()[None, :]])
+    return projection.astype(np.float32), {"epochs": epochs, "lr": lr, "texts": len(vectors)}

@@ -3,9 +3,11 @@
     python -m scripts.evaluate_text_search DATA_DIR [--all] [--json PATH] [--encoder checkpoints/fashion-text]
 
 Gallery: the photos of DATA_DIR's validation split (`kalas.dataset.split`; the text encoder never learned from
-them), or every photo with `--all`, each as its served embedding (kalas/served_outputs.py). Queries are ranked by
-the very function the API ranks a catalogue's photos with (api/domain/text_search.py `rank_photos`); titles are
-never indexed as text here, so every figure is the photos' alone.
+them), or every photo with `--all`, each as its served embedding and signals (kalas/served_outputs.py,
+handlers/signals.py). Queries are scored by the very function the API scores a catalogue's photos with
+(api/domain/text_search.py `photo_scores`: the encoder's vector against each photo's joint vector, plus the photos'
+own probabilities of the taxonomy terms a query made only of such names asks for); titles are never indexed as
+text here, so every figure is the photos' alone.
 - category_to_product: one query per category, its name as the data set writes it ("Tshirts", "Casual Shoes",
   "T-Shirt"); relevant: the photos of that category. P@1 and P@10 (right answers in the top k / k, as BEIR counts
   them for Marqo's leaderboard), averaged over the categories with at least 10 photos in the gallery, whose top
@@ -23,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from api.domain.text_search import rank_photos
+from api.domain.text_search import photo_scores, query_terms, rank_photos
 from handlers.archive import DEFAULT_CHECKPOINT
 from handlers.taxonomy import load_taxonomy
+from handlers.signals import signals
 from handlers.text_encoder import TextEncoder
 from kalas.dataset import read_records, split
 from kalas.served_outputs import served_outputs
@@ -48,7 +51,22 @@ def by_name(records: list, column: str | None) -> dict[str, np.ndarray]:
     return {name: np.array(found) for name, found in rows.items()}
 
 
-def label_queries(encoder: TextEncoder, gallery: np.ndarray, groups: dict[str, np.ndarray], ks: tuple[int, ...]) -> dict:
+class Gallery:
+    """The photos a query is ranked against: their embeddings and signals."""
+
+    def __init__(self, embeddings: np.ndarray, signal_rows: np.ndarray | None) -> None:
+        self.embeddings, self.signals = embeddings.astype(np.float32), signal_rows
+
+    def __len__(self) -> int:
+        return len(self.embeddings)
+
+    def rank(self, encoder: TextEncoder, text: str, k: int) -> np.ndarray:
+        query = encoder.query(text)
+        scores = photo_scores(query, query_terms(text), self.embeddings @ query.photo_vector, self.signals)
+        return rank_photos(scores, k)
+
+
+def label_queries(encoder: TextEncoder, gallery: Gallery, groups: dict[str, np.ndarray], ks: tuple[int, ...]) -> dict:
     """P@k averaged over the labels with at least `MIN_RELEVANT` photos in the gallery (a label with fewer cannot
     fill the top 10), and under `all_labels` the same over every label (P@k = right answers in the top k / k)."""
     scores: dict[str, list[float]] = {f"p@{k}": [] for k in ks}
@@ -56,7 +74,7 @@ def label_queries(encoder: TextEncoder, gallery: np.ndarray, groups: dict[str, n
     for name, rows in sorted(groups.items()):
         relevant = np.zeros(len(gallery), dtype=bool)
         relevant[rows] = True
-        ranked = rank_photos(encoder.encode([name])[0], gallery, max(ks))
+        ranked = gallery.rank(encoder, name, max(ks))
         for k in ks:
             every[f"p@{k}"].append(precision_at(ranked, relevant, k))
             if len(rows) >= MIN_RELEVANT:
@@ -66,14 +84,13 @@ def label_queries(encoder: TextEncoder, gallery: np.ndarray, groups: dict[str, n
             "all_labels": {"queries": len(groups), **{key: mean(v) for key, v in every.items()}}}
 
 
-def title_queries(encoder: TextEncoder, gallery: np.ndarray, titles: list[str]) -> dict:
+def title_queries(encoder: TextEncoder, gallery: Gallery, titles: list[str]) -> dict:
     rows = [i for i, title in enumerate(titles) if title]
     if not rows:
         return {}
-    queries = encoder.encode([titles[i] for i in rows])
     hits = {1: 0, 10: 0}
-    for query, row in zip(queries, rows):
-        ranked = rank_photos(query, gallery, 10)
+    for row in rows:
+        ranked = gallery.rank(encoder, titles[row], 10)
         for k in hits:
             hits[k] += int(row in ranked[:k])
     return {"queries": len(rows), **{f"r@{k}": round(n / len(rows), 4) for k, n in hits.items()}}
@@ -82,7 +99,8 @@ def title_queries(encoder: TextEncoder, gallery: np.ndarray, titles: list[str]) 
 def evaluate(data_dir: Path, encoder: TextEncoder, checkpoint: Path, use_all: bool) -> dict:
     records = read_records(data_dir)
     gallery_records = records if use_all else split(records)[1]
-    gallery = served_outputs(gallery_records, data_dir, checkpoint)["embedding"]
+    outputs = served_outputs(gallery_records, data_dir, checkpoint)
+    gallery = Gallery(outputs["embedding"], signals(outputs))
     mapping = load_taxonomy().detect(["id", *records[0].labels])
     report = {"data": str(data_dir), "gallery": len(gallery_records), "split": "all" if use_all else "validation",
               "encoder": {k: encoder.meta.get(k) for k in ("git_commit", "epochs", "seed")}}

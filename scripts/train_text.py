@@ -4,7 +4,8 @@ served image embedding of a checkpoint, and write it where the inference client 
     python -m scripts.train_text ../shared/data/fashion-products ../shared/data/clothing \
         [--checkpoint checkpoints/fashion] [--out checkpoints/fashion-text] [--epochs 30] [--seed 0]
 
-The photos' embeddings come from the served-outputs cache (kalas/served_outputs.py: computed once per photo and
+The encoder learns the **joint vector** of each photo (handlers/signals.py: the served embedding beside the heads'
+probabilities), which both come from the served-outputs cache (kalas/served_outputs.py: computed once per photo and
 checkpoint). Only `kalas.dataset.split`'s training side is learned from; scripts/evaluate_text_search.py scores
 the validation side. The encoder records the embedder digest it was trained against: the API refuses to compare
 its vectors with another embedder's.
@@ -21,6 +22,7 @@ import numpy as np
 
 from handlers.archive import DEFAULT_CHECKPOINT, weights_digest
 from handlers.models.fashion import WEIGHTS_FILE
+from handlers.signals import JOINT_WEIGHT, joint, signal_terms, signals
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import read_records, split
 from kalas.provenance import git_commit, portable_path
@@ -42,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     photos, vectors, data = [], [], []
     for data_dir in args.data_dirs:
         train, _ = split(read_records(data_dir))
-        embeddings = served_outputs(train, data_dir, args.checkpoint)["embedding"]
+        outputs = served_outputs(train, data_dir, args.checkpoint)
+        embeddings = joint(outputs["embedding"], signals(outputs))
         photos += [describe(record, len(photos) + i, taxonomy) for i, record in enumerate(train)]  # rows of all dirs
         vectors.append(embeddings)
         data.append({"dir": portable_path(data_dir), "train": len(train)})
@@ -50,7 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     encoder = train_text_encoder(photos, np.concatenate(vectors), weights_digest(args.checkpoint / WEIGHTS_FILE),
                                  epochs=args.epochs, seed=args.seed)
     seconds = time.perf_counter() - started
-    encoder.meta.update({"data": data, "checkpoint": portable_path(args.checkpoint), "git_commit": git_commit(),
+    checkpoint_meta = json.loads((args.checkpoint / "meta.json").read_text(encoding="utf-8"))
+    encoder.meta.update({"space": {"embedding_dim": int(checkpoint_meta["embedding_dim"]), "joint_weight": JOINT_WEIGHT,
+                                   "signal_terms": signal_terms(checkpoint_meta)},
+                         "data": data, "checkpoint": portable_path(args.checkpoint), "git_commit": git_commit(),
                          "train_seconds": round(seconds, 1),
                          "command": " ".join(["python -m scripts.train_text", *(sys.argv[1:] if argv is None else argv)])})
     files = encoder.save(args.out)

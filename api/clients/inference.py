@@ -20,7 +20,7 @@ import numpy as np
 from api.clients.keepalive_http import Answer, HttpFailure, KeepAliveHttp
 from api.domain.errors import ModelUnavailable
 from handlers.archive import ATTRIBUTES, EMBEDDER
-from handlers.text_encoder import TextEncoder
+from handlers.text_encoder import TextEncoder, TextQuery
 
 Result = dict | Exception
 
@@ -39,7 +39,7 @@ class InferenceClient(Protocol):
 
     async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]: ...
 
-    async def encode_text(self, text: str) -> tuple[np.ndarray, list[str]]: ...
+    async def encode_text(self, text: str) -> TextQuery: ...
 
     embedder: dict | None  # the identity of the embedder behind the last call's vectors (see Embeddings)
 
@@ -60,9 +60,9 @@ class Embeddings:
     # only compare with vectors of the same digest (api/domain/reembedder.py).
     embedder: dict | None = None
 
-    async def encode_text(self, text: str) -> tuple[np.ndarray, list[str]]:
-        """The query as a vector of the image embedding's space (all zeros when the encoder knows none of its words),
-        and the words of the query the encoder does not know. ModelUnavailable when there is no text encoder, or
+    async def encode_text(self, text: str) -> TextQuery:
+        """The query as a vector of the photos' joint space (all zeros when the encoder knows none of its words),
+        with the words of the query the encoder does not know and how to read the vector (handlers/text_encoder.py). ModelUnavailable when there is no text encoder, or
         when the embedder that answered last is not the one the encoder was trained against (its vectors would not
         compare)."""
         encoder = self.text_encoder
@@ -72,7 +72,7 @@ class Embeddings:
         if self.embedder is not None and self.embedder.get("digest") != encoder.embedder_digest:
             raise ModelUnavailable("the text encoder was trained for another image embedder than the one serving now: "
                                    "train it again with python -m scripts.train_text", "text_search_unavailable")
-        return encoder.encode([text])[0], encoder.unknown_words(text)
+        return encoder.query(text)
 
     def _as_embeddings(self, answers: Sequence[dict | InferenceError]) -> list[np.ndarray | InferenceError]:
         identities = [a.get("model") for a in answers if not isinstance(a, InferenceError)]

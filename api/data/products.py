@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -50,6 +52,28 @@ async def with_words(db: AsyncDatabase, account_id: str, asked: list[str], limit
     the (account, words) index; nx-27017 scans the shop's products, so text search asks it only for words its
     encoder does not know: api/domain/text_search.py)."""
     return await db.products.find({"account": account_id, "words": {"$in": asked}}, _NO_VECTORS).to_list(limit)
+
+
+async def hit_signals(db: AsyncDatabase, account_id: str, hits: list) -> np.ndarray | None:
+    """[len(hits), S]: the stored signals (handlers/signals.py) of each hit's matching photo (`Hit.image`), for text
+    search to score them in the joint space; None when a hit's product or photo has none (stored before products
+    kept signals, or by a model without them): then every hit is scored by its embedding alone."""
+    if not hits:
+        return None
+    found = {doc["_id"]: doc for doc in await db.products.find(
+        {"account": account_id, "_id": {"$in": list({h.product_id for h in hits})}},
+        {"images.id": 1, "signals": 1}).to_list(None)}
+    rows = []
+    for hit in hits:
+        doc = found.get(hit.product_id) or {}
+        keys = [image["id"] for image in doc.get("images", [])]
+        stored = doc.get("signals") or []
+        if hit.image not in keys or len(stored) != len(keys):
+            return None
+        rows.append(stored[keys.index(hit.image)])
+    if len({len(row) for row in rows}) != 1:
+        return None
+    return np.asarray(rows, dtype=np.float32)
 
 
 def image_metas(stored_images: list[dict]) -> list[dict]:
