@@ -47,7 +47,7 @@ def annotation_out(settings: Settings, doc: dict) -> AnnotationOut:
 
 
 def product_out(settings: Settings, doc: dict) -> ProductOut:
-    fields = _fields(doc, "account", "images", "embeddings", "embedder", "words")
+    fields = _fields(doc, "account", "images", "embeddings", "signals", "embedder", "words")
     return ProductOut(**{"sku": None, "url": None, "metadata": {}, **fields},
                       images=[image_out(settings, {"_id": i["id"], **i}) for i in doc["images"]])
 

@@ -14,8 +14,9 @@ Per image it answers (docs/architecture.md, "Annotation"):
   photo, handlers/images.py `photo_kind`), whose scores are also read with that kind's temperatures;
 - `colours`: up to `colours` dominant colours of the garment's own pixels (handlers/colours.py); when the model
   has a colour head, its log-probabilities join the learned namer's in naming the first;
-- `embedding`: the photo's retrieval embedding (the model's own, as `fashion-embedder` answers it), which a shop's
-  own model reads (api/domain/shop_models.py) without a second call; the API keeps it out of what it answers.
+- `embedding` and `signals`: the photo's retrieval embedding and the heads' uncalibrated probabilities
+  (handlers/signals.py; none from an MMFashion model), as `fashion-embedder` answers them, which a shop's own model
+  reads (api/domain/shop_models.py) without a second call; the API keeps both out of what it answers.
 `top_k`, `attribute_threshold`, `colours`, the label file and the heads' temperatures (`calibration`, fitted on
 validation photos by scripts/calibrate.py: every score is softmax(logits / T), a probability that means what it
 says) come from the archive's model config.

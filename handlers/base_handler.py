@@ -4,7 +4,9 @@ TorchServe hands a handler a list of requests. Each is decoded on its own; one t
 bomb, truncated) is answered with a 4xx and `{"error": ...}` for that request alone, while the good images of
 the same batch run through the model as ONE tensor. `handle` is TorchServe's own; only the hooks are here.
 Subclasses give `setup` (what their answers need, read once at start) and `answer` (one image's response from
-the batch's outputs). A worker answers a made-up photo before it reports ready (`warm_up`).
+the batch's outputs). Every answer of a model with signals carries the photo's `signals` beside it (the heads'
+probabilities, handlers/signals.py, computed once per batch); an MMFashion model answers none. A worker answers
+a made-up photo before it reports ready (`warm_up`).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from handlers.frozen_model import FrozenModel
 from handlers.decoding import ImageError, decode_image, warm_up_photo
 from handlers.images import to_tensor
 from handlers.malloc_tuning import keep_activations_in_heap
+from handlers.signals import signals
 
 logger = logging.getLogger(__name__)
 WARM_UP_RUNS = 2
@@ -100,9 +103,12 @@ class ImageBatchHandler(BaseHandler):
         responses: list[dict] = [{}] * batch.size
         for idx, error in batch.errors.items():
             responses[idx] = self._refuse(idx, error.status, error.message)
+        signal_rows = signals(outputs) if isinstance(outputs, dict) else None
         for row, (idx, image) in enumerate(zip(batch.positions, batch.images)):
             try:
                 responses[idx] = self.answer(outputs, row, image)
+                if signal_rows is not None:
+                    responses[idx]["signals"] = signal_rows[row].tolist()
             except Exception as error:  # one image's post-processing must not cost the batch its answers
                 logger.exception("post-processing failed for request %d", idx)
                 responses[idx] = self._refuse(idx, 500, f"post-processing failed: {type(error).__name__}: {error}")

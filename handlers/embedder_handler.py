@@ -1,7 +1,9 @@
 """TorchServe handler of `fashion-embedder`: one L2-normalised retrieval embedding per image.
 
-Answers `{"embedding": [...], "dim": D, "model": {...}}` (docs/architecture.md, "Embedding"); D is the
-archive's `embedding_dim` setting and is checked against the model's output.
+Answers `{"embedding": [...], "dim": D, "model": {...}, "signals": [...]}` (docs/architecture.md, "Embedding");
+D is the archive's `embedding_dim` setting and is checked against the model's output. `signals` (the heads'
+probabilities, handlers/signals.py; none from an MMFashion model) is what a shop's own model reads beside the
+embedding, stored with the catalogue's products.
 """
 from __future__ import annotations
 

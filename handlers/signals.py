@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import torch
 
 # The signals' share of the joint vector: each head's probabilities sum to 1, the embedding has norm 1. Chosen on
 # the simulated shops and the text search protocol (docs/benchmarks.md): 0.3 and 0.5 were within noise of each
@@ -47,7 +46,7 @@ def signals(heads: Mapping) -> np.ndarray | None:
         return None
     parts = []
     for values in logits:
-        if isinstance(values, torch.Tensor):
+        if hasattr(values, "detach"):  # a torch tensor (torch is not imported here: the API reads `joint` without it)
             values = values.detach().float().cpu().numpy()
         values = np.asarray(values, dtype=np.float32)
         shifted = np.exp(values - values.max(axis=1, keepdims=True))

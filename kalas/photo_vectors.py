@@ -57,7 +57,7 @@ async def _embed(served: ServedModel, paths: list[Path]) -> np.ndarray:
     try:
         for start in range(0, len(paths), BATCH):
             answers = await client.embed([path.read_bytes() for path in paths[start : start + BATCH]])
-            out += [a for a in answers if not isinstance(a, InferenceError)]
+            out += [a.vector for a in answers if not isinstance(a, InferenceError)]
             if start % (BATCH * 40) == 0:
                 print(f"embedded {start + BATCH:,}/{len(paths):,} photos ({time.perf_counter() - started:.0f} s)",
                       flush=True)

@@ -132,8 +132,8 @@ async def bench_end_to_end(client: InProcessClient, photos: list[bytes], index: 
     times = []
     for photo in photos:
         start = time.perf_counter()
-        (vector,) = await client.embed([photo])
-        index.search(vector, k=10)
+        (answer,) = await client.embed([photo])
+        index.search(answer.vector, k=10)
         times.append(time.perf_counter() - start)
     result = {"gallery_vectors": index.n_vectors, "photos": len(photos), **percentiles(times)}
     print(f"end to end (embed one photo in-process + search {index.n_vectors:,}): p50 {result['p50_ms']:.1f} ms, "
@@ -156,20 +156,20 @@ async def bench_original(client: InProcessClient, gallery: list[bytes], queries:
     for query in queries:
         start = time.perf_counter()
         (q,) = await client.embed([query])
-        q_list = q.tolist()
+        q_list = q.vector.tolist()
         scores = []
         for photo in gallery:  # the gallery was re-embedded for every query, one photo at a time
             (g,) = await client.embed([photo])
-            scores.append(python_cosine(q_list, g.tolist()))
+            scores.append(python_cosine(q_list, g.vector.tolist()))
         sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:10]
         original.append(time.perf_counter() - start)
-    vectors = await client.embed(gallery)
+    vectors = [answer.vector for answer in await client.embed(gallery)]
     index = CatalogueIndex.build(DIM, [str(i) for i in range(len(gallery))], np.stack(vectors))
     ours = []
     for query in queries * 5:
         start = time.perf_counter()
         (q,) = await client.embed([query])
-        index.search(q, k=10)
+        index.search(q.vector, k=10)
         ours.append(time.perf_counter() - start)
     original_s, ours_s = float(np.median(original)), float(np.median(ours))
     per_image = original_s / len(gallery)

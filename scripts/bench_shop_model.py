@@ -8,15 +8,18 @@ handlers/taxonomy.yaml) and simulates shops from it:
   every pair with at least MIN_TERM_PRODUCTS products (the shop's own, finer vocabulary);
 - `pattern-tags`: each product whose title names its pattern carries that word as its tag (the taxonomy's
   title rule, `annotate(row).attributes["pattern"]`); the other products are not in this shop.
-Every photo's served outputs (the embedding `fashion-embedder` answers) come from the checkpoint, cached under
-var/cache/served (kalas/served_outputs.py). Each shop's products split 80/20 by id hash (kalas/shop_model.py
-`is_held_out`): the model learns from the 80 and is scored on the 20. Per shop the JSON has `products`,
-`category_top1`, `tag_micro_f1`, `train_seconds` (one whole training as the service runs it: learn, score the
-held-out products, calibrate, learn again on all), the same figures for the vote alone and the head alone, and
-`unseen`: the held-out products whose photos the served model never saw in its own training (kalas/dataset.py's
-validation split). `cold_start.<n>.category_top1`: `de-categories` learned from n products per term. `serving`:
-milliseconds per photo to answer the shop's terms from an embedding (one photo at a time), and the training time
-of a 10,000-product shop.
+Every photo's served outputs (the embedding and the heads' logits the handlers answer from) come from the
+checkpoint, cached under var/cache/served (kalas/served_outputs.py). A shop model reads each photo's joint vector,
+as the service builds it from the stored embedding and signals (handlers/signals.py). Each shop's products split
+80/20 by id hash (kalas/shop_model.py `is_held_out`): the model learns from the 80 and is scored on the 20. Per
+shop the JSON has `products`, `category_top1`, `tag_micro_f1`, `train_seconds` (one whole training as the service
+runs it: learn, score the held-out products, calibrate, learn again on all), the same figures for the vote alone
+and the head alone, `unseen`: the held-out products whose photos the served model never saw in its own training
+(kalas/dataset.py's validation split), and `embedding_alone`: the held-out figures of a model reading the bare
+embedding (what shops whose products were stored before signals get). `cold_start.<n>.category_top1`:
+`de-categories` learned from n products per term (`embedding_alone` beside). `serving`: milliseconds per photo to
+answer the shop's terms from an embedding and its signals (one photo at a time, the joint vector included), and
+the training time of a 10,000-product shop.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from handlers.signals import JOINT_WEIGHT, joint, signals
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import Record, is_validation, read_records
 from kalas.served_outputs import served_outputs
@@ -114,14 +118,14 @@ def cold_start(examples: Examples, per_term: int, seed: int = 0) -> dict:
             "products": len(chosen)}
 
 
-def serving_ms(examples: Examples, photos: int = 500) -> float:
+def serving_ms(examples: Examples, embeddings: np.ndarray, signal_rows: np.ndarray, photos: int = 500) -> float:
+    """Per photo, as the service answers one: its joint vector from its embedding and signals, then the model."""
     model, _ = train(examples)
-    queries = examples.features[:photos]
-    model.probabilities(queries[:1])
+    model.probabilities(examples.features[:1])
     start = time.perf_counter()
-    for row in range(len(queries)):
-        model.predict(queries[row:row + 1])
-    return round((time.perf_counter() - start) / len(queries) * 1e3, 3)
+    for row in range(photos):
+        model.predict(joint(embeddings[row:row + 1], signal_rows[row:row + 1]))
+    return round((time.perf_counter() - start) / photos * 1e3, 3)
 
 
 def scale_train_seconds(examples: Examples, products: int = SCALE_PRODUCTS, seed: int = 0) -> float:
@@ -147,9 +151,13 @@ def main(argv: list[str] | None = None) -> int:
 
     records = read_records(args.data_dir)
     outputs = served_outputs(records, args.data_dir, args.checkpoint)
-    features = outputs["embedding"]
-    result: dict = {"data": str(args.data_dir), "feature": "embedding", "dim": int(features.shape[1]), "shops": {}}
-    shops = {name: examples_of(records, features, products) for name, products in simulated_shops(records).items()}
+    embeddings, signal_rows = outputs["embedding"], signals(outputs)
+    features = joint(embeddings, signal_rows)
+    result: dict = {"data": str(args.data_dir), "feature": "joint", "joint_weight": JOINT_WEIGHT,
+                    "dim": int(features.shape[1]), "shops": {}}
+    simulated = simulated_shops(records)
+    shops = {name: examples_of(records, features, products) for name, products in simulated.items()}
+    bare = {name: examples_of(records, embeddings, products) for name, products in simulated.items()}
     for name, examples in shops.items():
         model, report = train(examples)
         held = report["held_out"] or {}
@@ -160,13 +168,18 @@ def main(argv: list[str] | None = None) -> int:
                 "held_out_products": held.get("products"), "unseen": unseen,
                 "vote_alone": held_out_figures(examples, {"knn_weight": 1.0})[0],
                 "head_alone": held_out_figures(examples, {"knn_weight": 0.0})[0]}
+        alone, alone_unseen = held_out_figures(bare[name])
+        shop["embedding_alone"] = {**alone, "unseen": alone_unseen}
         result["shops"][name] = shop
         print(f"{name}: {json.dumps(shop)}", flush=True)
     if "de-categories" in shops:
-        result["cold_start"] = {str(n): cold_start(shops["de-categories"], n) for n in COLD_START}
+        result["cold_start"] = {str(n): {**cold_start(shops["de-categories"], n),
+                                         "embedding_alone": cold_start(bare["de-categories"], n)["category_top1"]}
+                                for n in COLD_START}
         print(f"cold start: {json.dumps(result['cold_start'])}", flush=True)
         biggest = shops["de-categories"]
-        result["serving"] = {"ms_per_photo": serving_ms(biggest), "catalogue_products": len(biggest.ids)}
+        result["serving"] = {"ms_per_photo": serving_ms(biggest, embeddings, signal_rows),
+                             "catalogue_products": len(biggest.ids)}
         if not args.no_scale:
             result["serving"]["train_seconds_10000_products"] = scale_train_seconds(biggest)
         print(f"serving: {json.dumps(result['serving'])}", flush=True)

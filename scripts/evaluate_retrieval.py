@@ -75,7 +75,7 @@ def cropped_copy(image_bytes: bytes, crop: float = 0.04, quality: int = 85) -> b
 async def embed_all(client: InferenceClient, images: list[bytes], batch_size: int = 32) -> list[np.ndarray | None]:
     out: list[np.ndarray | None] = []
     for batch in iter_batches(images, batch_size):
-        out += [None if isinstance(r, InferenceError) else r for r in await client.embed(batch)]
+        out += [None if isinstance(r, InferenceError) else r.vector for r in await client.embed(batch)]
     return out
 
 

@@ -113,7 +113,7 @@ async def _embed_batch(batch: list[CatalogueItem], client: InferenceClient, jour
         if isinstance(result, InferenceError):
             journal.skip(item.key, item.category, f"refused by the embedder: {result.message}")
         else:
-            journal.record(item.key, item.category, result)
+            journal.record(item.key, item.category, result.vector)
     journal.sync()
 
 

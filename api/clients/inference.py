@@ -6,12 +6,14 @@ Two clients with the same contract (docs/architecture.md, "Inference client"):
 - `InProcessClient` (api/clients/in_process.py, imported only where it is chosen: it loads torch) runs the very
   same handler classes in this process on the archives' files (or on archives staged from checkpoints), one batch
   as one tensor, on a single worker thread.
-Both return, per image, the handler's JSON answer (`annotate`) or the embedding as float32 (`embed`).
+Both return, per image, the handler's JSON answer (`annotate`) or the embedding and the signals as float32
+(`embed`, an `Embedded`).
 """
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -34,10 +36,19 @@ class InferenceError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """What the embedder answers for one photo: its embedding, and its signals (the heads' probabilities,
+    handlers/signals.py), which a shop's own model reads beside it; None from a model without them (MMFashion)."""
+
+    vector: np.ndarray  # [D] float32, unit norm
+    signals: np.ndarray | None  # [S] float32
+
+
 class InferenceClient(Protocol):
     async def annotate(self, images: Sequence[bytes]) -> list[dict | InferenceError]: ...
 
-    async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]: ...
+    async def embed(self, images: Sequence[bytes]) -> list[Embedded | InferenceError]: ...
 
     async def encode_text(self, text: str) -> TextQuery: ...
 
@@ -74,11 +85,18 @@ class Embeddings:
                                    "train it again with python -m scripts.train_text", "text_search_unavailable")
         return encoder.query(text)
 
-    def _as_embeddings(self, answers: Sequence[dict | InferenceError]) -> list[np.ndarray | InferenceError]:
+    def _as_embeddings(self, answers: Sequence[dict | InferenceError]) -> list[Embedded | InferenceError]:
         identities = [a.get("model") for a in answers if not isinstance(a, InferenceError)]
         if identities:
             self.embedder = identities[0] if all(i == identities[0] for i in identities[1:]) else None
-        return [a if isinstance(a, InferenceError) else np.asarray(a["embedding"], dtype=np.float32) for a in answers]
+        return [a if isinstance(a, InferenceError) else _embedded(a) for a in answers]
+
+
+def _embedded(answer: dict) -> Embedded:
+    """The embedding and the signals of an embedder's (or the attributes model's) answer."""
+    signals = answer.get("signals")
+    return Embedded(np.asarray(answer["embedding"], dtype=np.float32),
+                    None if signals is None else np.asarray(signals, dtype=np.float32))
 
 
 def torchserve_key(key_file: str | Path, kind: str = "inference") -> str:
@@ -116,7 +134,7 @@ class TorchServeClient(Embeddings):
     async def annotate(self, images: Sequence[bytes]) -> list[dict | InferenceError]:
         return await self._predict_all(ATTRIBUTES, images)
 
-    async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]:
+    async def embed(self, images: Sequence[bytes]) -> list[Embedded | InferenceError]:
         return self._as_embeddings(await self._predict_all(EMBEDDER, images))
 
     async def aclose(self) -> None:

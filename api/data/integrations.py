@@ -114,11 +114,11 @@ async def catalogue_product(db: AsyncDatabase, account_id: str, integration_id: 
     """The shop's catalogue product made from this store product, if any (by its `source`; an entry stored before
     `source` was kept is found by the origin in its `metadata`)."""
     found = await db.products.find_one({"account": account_id, "source.integration": integration_id,
-                                        "source.product_id": product_id}, {"embeddings": 0})
+                                        "source.product_id": product_id}, {"embeddings": 0, "signals": 0})
     if found is None:
         found = await db.products.find_one({"account": account_id, "source": {"$exists": False},
                                             "metadata.integration": integration_id,
-                                            "metadata.store_product_id": str(product_id)}, {"embeddings": 0})
+                                            "metadata.store_product_id": str(product_id)}, {"embeddings": 0, "signals": 0})
     return found
 
 

@@ -14,7 +14,7 @@ OWNED_BY_ACCOUNT = ("annotations", "images", "reviews", "products", "api_keys", 
                     "callbacks", "deliveries", "shop_models", "catalogue_changes")
 # What an export leaves out: secrets (sealed or hashed) and the vectors (the model's, remade from the photos).
 PRIVATE_FIELDS = {"api_keys": ("_id",), "integrations": ("consumer_key", "consumer_secret", "webhook_secret"),
-                  "callbacks": ("secret",), "products": ("embeddings",),
+                  "callbacks": ("secret",), "products": ("embeddings", "signals"),
                   "shop_models": ("arrays",), "accounts": ("password_hash",)}
 
 

@@ -3,7 +3,9 @@
 The embeddings are stored with the product so an index can be rebuilt from the database without the models
 (api/domain/catalogue.py does that when an index and the database disagree), together with the digest of the embedder
 that made them (`embedder`; absent on products stored before 2026-11-25), so that vectors of a replaced embedder
-can be found and made again (api/domain/reembedder.py).
+can be found and made again (api/domain/reembedder.py). Beside them, per image, the signals the embedder answered
+(`signals`, handlers/signals.py), which the shop's own model reads (api/domain/shop_models.py): None from an embedder
+without them, absent on products stored before 2026-12-06. Neither is ever answered by the API.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from api.core.security import new_id
 from api.data.common import now, page, stamped
 from handlers.text_encoder import words
 
-_NO_VECTORS = {"embeddings": 0, "embedder": 0}
+_NO_VECTORS = {"embeddings": 0, "signals": 0, "embedder": 0}
 # The fields whose words a text search matches (api/domain/text_search.py), kept case-folded in `words`.
 WORDED_FIELDS = ("title", "tags", "categories")
 
@@ -85,12 +87,11 @@ def image_ids(product: dict) -> list[str]:
     return [image["id"] for image in product["images"]]
 
 
-def new_product(account_id: str, fields: dict[str, Any], stored_images: list[dict], embeddings: list[list[float]],
-                embedder: str | None) -> dict:
+def new_product(account_id: str, fields: dict[str, Any], stored_images: list[dict], vectors: dict[str, Any]) -> dict:
+    """`vectors`: the photos' `embeddings`, `signals` and their `embedder` (api/domain/catalogue.py `vectors_of`)."""
     moment = now()
     return {"_id": new_id(), "account": account_id, **fields, "words": own_words(fields),
-            "images": image_metas(stored_images), "embeddings": embeddings, "embedder": embedder, "created": moment,
-            "updated": moment}
+            "images": image_metas(stored_images), **vectors, "created": moment, "updated": moment}
 
 
 async def insert(db: AsyncDatabase, product: dict) -> dict | None:
@@ -158,13 +159,12 @@ async def count_made_by_others(db: AsyncDatabase, account_id: str, embedder: str
     return await db.products.count_documents(_made_by_others(account_id, embedder))
 
 
-async def set_embeddings(db: AsyncDatabase, account_id: str, product_id: str, embeddings: list[list[float]],
-                         embedder: str) -> bool:
-    """Store vectors made again by `embedder`; False when the product is gone or already has this embedder's
-    (its images were replaced meanwhile). `updated` is left alone: the product did not change for the shop."""
-    result = await db.products.update_one(
-        {**_made_by_others(account_id, embedder), "_id": product_id},
-        {"$set": {"embeddings": embeddings, "embedder": embedder}})
+async def set_embeddings(db: AsyncDatabase, account_id: str, product_id: str, vectors: dict[str, Any]) -> bool:
+    """Store vectors made again (`embeddings`, `signals`, `embedder`: api/domain/catalogue.py `vectors_of`); False
+    when the product is gone or already has this embedder's (its images were replaced meanwhile). `updated` is left
+    alone: the product did not change for the shop."""
+    result = await db.products.update_one({**_made_by_others(account_id, vectors["embedder"]), "_id": product_id},
+                                          {"$set": vectors})
     return result.modified_count == 1
 
 

@@ -82,7 +82,7 @@ async def _with_terms(db: AsyncDatabase, account_id: str, projection: dict[str, 
 
 async def examples(db: AsyncDatabase, account_id: str) -> list[dict]:
     """The shop's products that carry any of its own terms, with their vectors: what its model learns from."""
-    return await _with_terms(db, account_id, {"embeddings": 1, "embedder": 1})
+    return await _with_terms(db, account_id, {"embeddings": 1, "signals": 1, "embedder": 1})
 
 
 async def term_lists(db: AsyncDatabase, account_id: str) -> list[dict]:

@@ -103,8 +103,9 @@ async def annotate(db: AsyncDatabase, files: images.ImageStore, inference: Infer
         else:
             crop = item.crop.model_dump() if item.crop else None
             image = filed[i].document
-            if shop_model is not None:  # the shop's terms, from the embedding that came with the answer
-                answer = {**answer, "shop": shop_model.answer(answer.get("embedding"), answer["model"].get("digest"))}
+            if shop_model is not None:  # the shop's terms, from the embedding and signals that came with the answer
+                answer = {**answer, "shop": shop_model.answer(answer.get("embedding"), answer.get("signals"),
+                                                              answer["model"].get("digest"))}
             decided = policy(answer) if policy is not None else None
             outcome.append((annotations.new_annotation(account_id, image, item.source, crop, answer, decided), image))
     stored = [result for result in outcome if not isinstance(result, DomainError)]

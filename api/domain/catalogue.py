@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.clients.inference import InferenceClient, InferenceError
+from api.clients.inference import Embedded, InferenceClient, InferenceError
 from api.core.remembered import Remembered
 from api.data import changes, images, products
 from api.domain.errors import SkuTaken, model_refusal
@@ -218,9 +218,9 @@ def digest(embedder: dict | None) -> str | None:
     return (embedder or {}).get("digest")
 
 
-async def embed(inference: InferenceClient, photos: Sequence[Photo]) -> tuple[list[np.ndarray], dict | None]:
-    """One embedding per photo and the identity of the embedder that made them; the first refused photo fails
-    the whole call (a product is stored whole or not)."""
+async def embed(inference: InferenceClient, photos: Sequence[Photo]) -> tuple[list[Embedded], dict | None]:
+    """One embedding (and its signals) per photo and the identity of the embedder that made them; the first
+    refused photo fails the whole call (a product is stored whole or not)."""
     answers = await inference.embed([photo.model_input for photo in photos])
     for position, answer in enumerate(answers):
         if isinstance(answer, InferenceError):
@@ -228,14 +228,23 @@ async def embed(inference: InferenceClient, photos: Sequence[Photo]) -> tuple[li
     return answers, inference.embedder
 
 
+def vectors_of(answers: Sequence[Embedded], embedder: dict | None) -> dict[str, Any]:
+    """A product's stored vectors: per photo its embedding and its signals (None when the embedder answers none,
+    so that no other embedder's signals stay beside new embeddings), and the embedder's digest."""
+    signals = [answer.signals for answer in answers]
+    return {"embeddings": [answer.vector.tolist() for answer in answers],
+            "signals": None if any(s is None for s in signals) else [s.tolist() for s in signals],
+            "embedder": digest(embedder)}
+
+
 async def embed_checked(inference: InferenceClient, data: bytes, crop: Crop | None, max_bytes: int) -> tuple[np.ndarray, dict | None]:
     """The embedding of one photo that is checked meanwhile (see api/domain/annotations.py for why that is safe), and
     the identity of the embedder that made it."""
     if crop is not None:
         photo = await check(data, crop, max_bytes)
-        vectors, embedder = await embed(inference, [photo])
-        return vectors[0], embedder
-    async def ask() -> tuple[np.ndarray | InferenceError, dict | None]:
+        answers, embedder = await embed(inference, [photo])
+        return answers[0].vector, embedder
+    async def ask() -> tuple[Embedded | InferenceError, dict | None]:
         answer = (await inference.embed([data]))[0]
         return answer, inference.embedder  # read at once: other requests' answers may change it later
 
@@ -249,17 +258,16 @@ async def embed_checked(inference: InferenceClient, data: bytes, crop: Crop | No
     answer, embedder = asking.result()
     if isinstance(answer, InferenceError):
         raise model_refusal(answer.status, answer.message)
-    return answer, embedder
+    return answer.vector, embedder
 
 
 async def create_product(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, inference: InferenceClient,
                          account_id: str, fields: dict[str, Any], photos: Sequence[Photo]) -> dict:
     """Embed, store images and product, index it. SkuTaken for a taken SKU; nothing is left half-stored."""
-    vectors, embedder = await embed(inference, photos)
-    await catalogues.check_dim(db, account_id, len(vectors[0]))
+    answers, embedder = await embed(inference, photos)
+    await catalogues.check_dim(db, account_id, len(answers[0].vector))
     new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
-    product = products.new_product(account_id, fields, [image.document for image in new], [v.tolist() for v in vectors],
-                                   digest(embedder))
+    product = products.new_product(account_id, fields, [image.document for image in new], vectors_of(answers, embedder))
     await images.insert_many(db, files, new)
     if await products.insert(db, product) is None:
         await images.delete(db, files, account_id, products.image_ids(product))
@@ -277,12 +285,11 @@ async def create_product(db: AsyncDatabase, files: images.ImageStore, catalogues
 async def replace_images(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, inference: InferenceClient,
                          account_id: str, product: dict, photos: Sequence[Photo]) -> dict | None:
     """Swap a product's images for new ones (re-embedded and re-indexed); the old images are deleted after."""
-    vectors, embedder = await embed(inference, photos)
-    await catalogues.check_dim(db, account_id, len(vectors[0]))
+    answers, embedder = await embed(inference, photos)
+    await catalogues.check_dim(db, account_id, len(answers[0].vector))
     new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
     await images.insert_many(db, files, new)
-    replaced = {"images": products.image_metas([image.document for image in new]),
-               "embeddings": [v.tolist() for v in vectors], "embedder": digest(embedder)}
+    replaced = {"images": products.image_metas([image.document for image in new]), **vectors_of(answers, embedder)}
     updated = await products.update(db, account_id, product["_id"], replaced)
     if updated is None:  # deleted meanwhile
         await images.delete(db, files, account_id, products.image_ids(replaced))

@@ -6,7 +6,7 @@ would be matched against vectors of another space. The first similar-items query
 this process has not seen for that shop queues a `reembed` job (`note`), which a worker runs (api/jobs/reembed.py)
 as a pass: the shop's products made by any other
 embedder (or stored before digests were kept, or by two embedders at once) are embedded again from their stored
-image files, a few at a time. Each product's new vectors are stored as they come; the shop's index takes them in
+image files, a few at a time. Each product's new vectors (embeddings and signals) are stored as they come; the shop's index takes them in
 at most every INDEX_EVERY_S seconds (a save writes the whole index file: once per batch would write a large
 catalogue's index hundreds of times), and at the end the index is built afresh from the stored vectors, so an IVF
 index is trained on the new ones. Queries are answered meanwhile from the index as it stands: products not yet
@@ -30,7 +30,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from api.clients.inference import InferenceClient, InferenceError
 from api.data import images, jobs, products
-from api.domain.catalogue import Catalogues, digest
+from api.domain.catalogue import Catalogues, digest, vectors_of
 from api.services import Services
 
 log = logging.getLogger(__name__)
@@ -107,11 +107,11 @@ class Reembedder:
                                 account_id, product["_id"], refused)
                     skipped += 1
                     continue
-                vectors = [vector.tolist() for vector in answered]
+                vectors = vectors_of(answered, inference.embedder)
                 # Stored first, and only while the product still has another embedder's vectors: a product whose
                 # images the shop replaced meanwhile keeps the vectors (and index entry) that replacement made.
-                if await products.set_embeddings(db, account_id, product["_id"], vectors, current):
-                    unindexed.append({**product, "embeddings": vectors})
+                if await products.set_embeddings(db, account_id, product["_id"], vectors):
+                    unindexed.append({**product, **vectors})
                     redone += 1
             if time.monotonic() - indexed_at >= self.index_every_s:
                 await self.catalogues.upsert_many(db, account_id, unindexed)

@@ -1,15 +1,17 @@
 """A shop's own model in the service: learned from its catalogue as a job, stored versioned, answering annotations.
 
 The shop's products that carry its own categories or tags (their first category, all their tags) are the examples;
-each photo's stored embedding is its feature row (kalas/shop_model.py learns from those alone, so a training
-needs no model server). A training is a `shop_model` job on the durable queue (api/jobs/shop_model.py): queued
+each photo's feature row is its joint vector, its stored embedding beside its stored signals (handlers/signals.py),
+or the bare embedding when some of those products were stored before signals were (`features` says which; the
+joint vector is measured better in docs/benchmarks.md, "Shop models"). A training reads the database alone: no
+model server. A training is a `shop_model` job on the durable queue (api/jobs/shop_model.py): queued
 by the shop (the console's retrain button) or when enough of its catalogue changed since the last training
 (`retrain_if_due`, after every product write). Each training is stored as a new version with its held-out figures
 (api/data/shop_models.py).
 
 An annotation of a shop with a model also answers the shop's own terms: its categories, best first, and the tags
 scored at least TAG_SHOWN, with calibrated scores. They come from the same model answer as the generic taxonomy
-(`fashion-attributes` answers the photo's embedding too), so a shop's terms cost no second model call.
+(`fashion-attributes` answers the photo's embedding and signals too), so a shop's terms cost no second model call.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import numpy as np
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.data import jobs, shop_models
+from handlers.signals import joint
 from kalas.shop_model import MIN_EXAMPLES, Examples, NotEnoughExamples, ShopModel, train
 
 # Retrained when at least this many products changed since the last training, or this share of the catalogue.
@@ -31,22 +34,31 @@ TOP_CATEGORIES = 3
 TAG_SHOWN = 0.5  # a tag scored at least this is answered (the same line its held-out micro-F1 is scored at)
 MODEL_CHECK_S = 5.0  # a process looks for a newer version of a shop's model at most this often
 MAX_LOADED_SHOPS = 256
+JOINT, EMBEDDING = "joint", "embedding"  # what a model reads: the joint vector, or the bare embedding
 
 
-def examples_of(documents: list[dict], embedder: str | None) -> Examples:
+def features_of(embeddings: list, signals: list, kind: str) -> np.ndarray:
+    """[N, D] feature rows of `kind` for N photos' embeddings and (read only for JOINT) signals."""
+    rows = np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1)
+    return rows if kind == EMBEDDING else joint(rows, np.asarray(signals, dtype=np.float32).reshape(len(rows), -1))
+
+
+def examples_of(documents: list[dict], embedder: str | None) -> tuple[Examples, str]:
     """One row per photo of each product whose vectors `embedder` made (vectors of two embedders do not compare);
-    the product's id is every row's, so a product's photos are held out together."""
-    ids, rows, categories, tags = [], [], [], []
-    for product in documents:
-        if product.get("embedder") != embedder:
-            continue
-        for vector in product["embeddings"]:
+    the product's id is every row's, so a product's photos are held out together. The rows are joint vectors when
+    every such product has its photos' signals, else bare embeddings (JOINT or EMBEDDING, returned beside)."""
+    chosen = [product for product in documents if product.get("embedder") == embedder]
+    kind = JOINT if chosen and all(product.get("signals") for product in chosen) else EMBEDDING
+    ids, embeddings, signals, categories, tags = [], [], [], [], []
+    for product in chosen:
+        embeddings += product["embeddings"]
+        signals += product["signals"] if kind == JOINT else []
+        for _ in product["embeddings"]:
             ids.append(product["_id"])
-            rows.append(vector)
             categories.append(product["categories"][0] if product.get("categories") else None)
             tags.append(list(product.get("tags") or []))
-    features = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1) if rows else np.zeros((0, 0), np.float32)
-    return Examples(ids, features, categories, tags)
+    features = features_of(embeddings, signals, kind) if ids else np.zeros((0, 0), np.float32)
+    return Examples(ids, features, categories, tags), kind
 
 
 def _main_embedder(documents: list[dict]) -> str | None:
@@ -68,7 +80,7 @@ async def train_shop(db: AsyncDatabase, account_id: str) -> dict:
     NotEnoughExamples when no term has MIN_EXAMPLES products: the shop keeps the generic taxonomy alone."""
     documents = await shop_models.examples(db, account_id)
     embedder = _main_embedder(documents)
-    examples = examples_of(documents, embedder)
+    examples, features = examples_of(documents, embedder)
     if not examples.ids:
         raise NotEnoughExamples("no product of this shop carries a category or tag of its own yet: give products "
                                 "their `categories` and `tags` (or connect a store, whose catalogue is imported)")
@@ -76,7 +88,8 @@ async def train_shop(db: AsyncDatabase, account_id: str) -> dict:
     model, report = await asyncio.to_thread(train, examples)
     report["needs"] = needs(report)
     arrays = model.to_arrays()
-    values = {"embedder": embedder, "categories": arrays.pop("categories"), "tags": arrays.pop("tags"),
+    values = {"embedder": embedder, "features": features, "dim": int(examples.features.shape[1]),
+              "categories": arrays.pop("categories"), "tags": arrays.pop("tags"),
               "category_temperature": arrays.pop("category_temperature"),
               "tag_temperature": arrays.pop("tag_temperature"), "settings": arrays.pop("settings"),
               "examples_since": started}
@@ -132,13 +145,18 @@ class LoadedModel:
     version: int
     embedder: str | None
     model: ShopModel
+    features: str = EMBEDDING  # JOINT or EMBEDDING: what the model reads (versions stored before signals: EMBEDDING)
 
-    def answer(self, embedding: list[float] | None, embedder: str | None) -> dict | None:
-        """The shop's terms for a photo's embedding; None when the embedding is another embedder's (the model
-        is retrained on the shop's re-embedded catalogue) or missing."""
-        if embedding is None or embedder != self.embedder:
+    def answer(self, embedding: list[float] | None, signals: list[float] | None, embedder: str | None) -> dict | None:
+        """The shop's terms for a photo's embedding and signals (as the model server answered them); None when
+        the embedding is another embedder's (the model is retrained on the shop's re-embedded catalogue), or when
+        what the model reads is missing or of another size."""
+        if embedding is None or embedder != self.embedder or (self.features == JOINT and signals is None):
             return None
-        [prediction] = self.model.predict(np.asarray(embedding, dtype=np.float32)[None, :])
+        features = features_of([embedding], [signals], self.features)
+        if features.shape[1] != self.model.memory.shape[1]:
+            return None
+        [prediction] = self.model.predict(features)
         return {"version": self.version,
                 "categories": [{"name": n, "score": round(s, 6)} for n, s in prediction.categories[:TOP_CATEGORIES]],
                 "tags": [{"name": n, "score": round(s, 6)} for n, s in prediction.tags if s >= TAG_SHOWN]}
@@ -172,4 +190,4 @@ def _load(document: dict) -> LoadedModel:
     values = {name: document[name] for name in ("categories", "tags", "category_temperature", "tag_temperature",
                                                  "settings")}
     model = ShopModel.from_arrays({**values, **shop_models.unpack(document["arrays"])})
-    return LoadedModel(document["version"], document.get("embedder"), model)
+    return LoadedModel(document["version"], document.get("embedder"), model, document.get("features", EMBEDDING))

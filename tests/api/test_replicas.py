@@ -132,8 +132,9 @@ def test_a_replica_started_after_ten_thousand_products_serves_them_after_warming
         vectors = rng.standard_normal((WARM_PRODUCTS, 256)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         image = lambda: {"_id": new_id(), "width": 60, "height": 80}  # noqa: E731 (metadata only: no bytes needed)
-        documents = [new_product(stored["account"], {"title": f"product {n}"}, [image()], [vector.tolist()],
-                                 stored["embedder"]) for n, vector in enumerate(vectors)]
+        documents = [new_product(stored["account"], {"title": f"product {n}"}, [image()],
+                                 {"embeddings": [vector.tolist()], "embedder": stored["embedder"]})
+                     for n, vector in enumerate(vectors)]
         for start in range(0, WARM_PRODUCTS, 1000):
             db.products.insert_many(documents[start : start + 1000])
         assert db.products.count_documents({"account": stored["account"]}) == WARM_PRODUCTS + 1

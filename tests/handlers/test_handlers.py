@@ -82,6 +82,36 @@ def test_the_warm_up_photo_goes_the_whole_way_through_each_handler(served_models
     assert embedding["dim"] == len(embedding["embedding"]) == 256
 
 
+def test_both_handlers_answer_the_heads_probabilities_as_signals(served_models: dict[str, ServedModel],
+                                                                  photos: list[Path]):
+    """Beside its answer, each handler answers the photo's signals (handlers/signals.py): one probability
+    distribution per head (category, each attribute group, colour), from the batch's own outputs."""
+    import numpy as np
+
+    from handlers.signals import signals
+
+    attributes = served_models[ATTRIBUTES]
+    labels = attributes.handler.labels
+    sizes = [len(labels["category"]), *(len(values) for values in labels["attributes"].values()), len(labels["colours"])]
+    data = [photo.read_bytes() for photo in photos]
+    batch = attributes.handler.preprocess([{"body": photo} for photo in data])
+    _, outputs = attributes.handler.inference(batch)
+    expected = signals(outputs)
+    annotated = attributes.handle(data + [make.not_an_image()])
+    embedded = served_models[EMBEDDER].handle(data)
+    assert "signals" not in annotated[-1][1]  # a refused photo has none
+    for row, ((_, annotation), (_, embedding)) in enumerate(zip(annotated, embedded)):
+        for answer in (annotation, embedding):
+            found = np.asarray(answer["signals"])
+            assert len(found) == sum(sizes) == 122
+            heads = np.split(found, np.cumsum(sizes)[:-1])
+            assert all(abs(head.sum() - 1.0) < 1e-5 and (head >= 0).all() for head in heads)
+            np.testing.assert_allclose(found, expected[row], atol=1e-5)
+        # The category head's part, uncalibrated (T = 1), ranks the categories as the calibrated answer does.
+        best = int(np.argmax(heads[0]))
+        assert labels["category"][best]["label"] == annotation["category"][0]["label"]
+
+
 def _workers(torchserve, model: str) -> list[tuple[int, str]]:
     """(pid, status) of each of the model's workers."""
     (description,) = httpx.get(f"{torchserve.management_url}/models/{model}", timeout=10).json()

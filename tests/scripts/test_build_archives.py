@@ -96,6 +96,7 @@ def test_an_mmfashion_checkpoint_builds_archives_that_serve_it(mmfashion_vgg: Pa
     assert all(a["label"].startswith("a") and a["score"] >= 0.3 for a in annotation["attributes"]["attributes"])
     [(status, embedding)] = open_archive(tmp_path / "store", EMBEDDER).handle([photo])
     assert status == 200 and embedding["dim"] == 16 and len(embedding["embedding"]) == 16
+    assert "signals" not in annotation and "signals" not in embedding  # no per-group heads: an MMFashion model has none
 
 
 def test_an_mmfashion_checkpoint_of_the_other_architecture_is_refused(mmfashion_vgg: Path, tmp_path: Path, capsys):

@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import pytest
 
-from api.clients.inference import InferenceClient, InferenceError, TorchServeClient
+from api.clients.inference import Embedded, InferenceClient, InferenceError, TorchServeClient
 from index import CatalogueStore
 from kalas.readers import DirectoryReader
 from scripts import reindex as reindex_script
@@ -51,7 +50,7 @@ class RecordingClient:
         self.inner = inner
         self.seen: list[str] = []
 
-    async def embed(self, images: Sequence[bytes]) -> list[np.ndarray | InferenceError]:
+    async def embed(self, images: Sequence[bytes]) -> list[Embedded | InferenceError]:
         self.seen += [hashlib.sha256(image).hexdigest() for image in images]
         return await self.inner.embed(images)
 
@@ -98,7 +97,7 @@ def test_reindex_indexes_every_readable_image_and_reports_the_rest(
     async def self_search(client: InferenceClient) -> list[str]:
         paths = [data / "images" / f"{item.product_id}.jpg" for item in reader[2:6]]
         vectors = await client.embed([p.read_bytes() for p in paths])
-        return [index.search(v, k=1)[0].product_id for v in vectors]
+        return [index.search(v.vector, k=1)[0].product_id for v in vectors]
     found, _ = run(make_inference_client, self_search)
     assert found == [item.product_id for item in reader[2:6]]
 

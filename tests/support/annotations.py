@@ -16,6 +16,8 @@ def assert_same_annotation(served: dict, local: dict) -> None:
         _assert_same_ranking(served["attributes"][group], local["attributes"][group], group)
     assert served["colours"] == local["colours"]
     assert served["model"] == local["model"]
+    for a, b in zip(served.get("signals", []), local.get("signals", [])):
+        assert math.isclose(a, b, abs_tol=SCORE_TOLERANCE), ("signals", a, b)
 
 
 def _assert_same_ranking(served: list[dict], local: list[dict], what: str) -> None:

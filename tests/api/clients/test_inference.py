@@ -47,10 +47,14 @@ def test_both_clients_annotate_and_embed_alike(make_inference_client, photos):
     assert len(served_annotations) == len(local_annotations) == len(photos)
     for served, local in zip(served_annotations, local_annotations):
         assert_same_annotation(served, local)
-    for served, local in zip(served_embeddings, local_embeddings):
-        assert served.dtype == local.dtype == np.float32 and served.shape == local.shape == (256,)
-        assert np.allclose(served, local, atol=1e-5)
-        assert abs(float(np.linalg.norm(served)) - 1.0) < 1e-5
+    for served, local, annotation in zip(served_embeddings, local_embeddings, local_annotations):
+        assert served.vector.dtype == local.vector.dtype == np.float32 and served.vector.shape == local.vector.shape == (256,)
+        assert np.allclose(served.vector, local.vector, atol=1e-5)
+        assert abs(float(np.linalg.norm(served.vector)) - 1.0) < 1e-5
+        # The signals travel beside the vector, the same from both paths and from both models.
+        assert served.signals.dtype == local.signals.dtype == np.float32 and served.signals.shape == (122,)
+        assert np.allclose(served.signals, local.signals, atol=1e-5)
+        assert np.allclose(local.signals, annotation["signals"], atol=1e-5)
 
 
 @pytest.mark.slow
@@ -154,5 +158,5 @@ def test_vectors_of_two_embedders_in_one_call_name_no_embedder(served_models, tm
     _, replaced = asyncio.run(run({EMBEDDER: other}))
     assert one["digest"] != replaced["digest"] and one["name"] == replaced["name"] == EMBEDDER
     vectors, mixed = asyncio.run(run(_SwitchingModels(served_models, other)))
-    assert all(v.shape == (256,) for v in vectors)
+    assert all(v.vector.shape == (256,) and v.signals.shape == (122,) for v in vectors)
     assert mixed is None  # stored as of no known embedder: api/domain/reembedder.py makes them again

@@ -37,8 +37,9 @@ def test_annotation_through_torchserve_matches_in_process(served_client, served_
     body = answer.json()
     # The model answers the photo's embedding too (a shop's own model reads it), the embedder's very vector; the
     # API never answers it.
-    np.testing.assert_allclose(expected.pop("embedding"), embedded, atol=1e-5)
-    assert "embedding" not in body
+    np.testing.assert_allclose(expected.pop("embedding"), embedded.vector, atol=1e-5)
+    np.testing.assert_allclose(expected.pop("signals"), embedded.signals, atol=1e-5)
+    assert "embedding" not in body and "signals" not in body
     # The model's policy table (thresholds per target precision) is read by the worker, not kept per annotation;
     # an annotation's own `policy` says what a store's policy did, and an upload has none.
     table = expected.pop("policy")

@@ -39,8 +39,15 @@ def test_a_product_records_the_embedder_of_its_vectors(model_client, model_setti
     # Both archives are built from that checkpoint, so annotations name the same digest.
     annotated = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])})
     assert annotated.json()["model"]["digest"] == embedder_digest()
-    # Listing and reading a product never shows the vectors or their embedder.
-    assert "embedder" not in model_client.get(f"/api/v1/products/{product['id']}", headers=shop.headers).json()
+    # Beside each photo's embedding, its signals (what the shop's own model reads): one distribution per head.
+    assert len(stored["signals"]) == len(stored["embeddings"]) == 1 and len(stored["signals"][0]) == 122
+    assert abs(sum(stored["signals"][0]) - 7.0) < 1e-4  # category, five attribute groups, colour
+    # Listing and reading a product never shows the vectors, the signals or their embedder.
+    read = model_client.get(f"/api/v1/products/{product['id']}", headers=shop.headers).json()
+    listed = model_client.get("/api/v1/products", headers=shop.headers).json()["items"]
+    similar = _similar(model_client, shop, photos[0])[0]["product"]
+    for shown in (read, *listed, similar):
+        assert not {"embeddings", "signals", "embedder"} & shown.keys()
 
 
 @pytest.mark.parametrize("index_every_s", [0.0, INDEX_EVERY_S], ids=["indexed-every-batch", "indexed-at-the-end"])
@@ -57,9 +64,9 @@ def test_vectors_of_another_embedder_are_made_again_from_the_stored_images(model
         for position, product_id in enumerate(ids):
             stale = rng.standard_normal((1, 256))
             stale /= np.linalg.norm(stale, axis=1, keepdims=True)
-            if position == 1:  # stored before digests were kept
+            if position == 1:  # stored before digests (and signals) were kept
                 products.update_one({"_id": product_id}, {"$set": {"embeddings": stale.tolist()},
-                                                          "$unset": {"embedder": ""}})
+                                                          "$unset": {"embedder": "", "signals": ""}})
             else:
                 products.update_one({"_id": product_id}, {"$set": {"embeddings": stale.tolist(),
                                                                    "embedder": "an-older-digest"}})
@@ -78,6 +85,7 @@ def test_vectors_of_another_embedder_are_made_again_from_the_stored_images(model
         for product_id in ids[:3]:
             assert stored[product_id]["embedder"] == embedder_digest()
             np.testing.assert_allclose(stored[product_id]["embeddings"], fresh[product_id]["embeddings"], atol=1e-5)
+            np.testing.assert_allclose(stored[product_id]["signals"], fresh[product_id]["signals"], atol=1e-5)
             assert stored[product_id]["updated"] == fresh[product_id]["updated"]  # not a change the shop made
         assert stored[ids[3]]["embedder"] == "an-older-digest"  # its image is gone: it keeps its old vectors
         status = client.get("/api/v1/catalogue/index", headers=shop.headers).json()

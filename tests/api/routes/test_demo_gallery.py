@@ -18,7 +18,7 @@ def test_demo_items_are_found_titled_and_served(model_settings, served_models, s
     records = read_records(data_dir)[:5]
     inference = InProcessClient(dict(served_models))
     try:
-        vectors = asyncio.run(inference.embed([r.image.read_bytes() for r in records]))
+        vectors = [answer.vector for answer in asyncio.run(inference.embed([r.image.read_bytes() for r in records]))]
         # A small demo catalogue built the way scripts/demo_gallery.py builds it: keyed by the data set's ids.
         index = CatalogueIndex.build(len(vectors[0]), [r.id for r in records], np.stack(vectors), images=[r.id for r in records])
         CatalogueStore(model_settings.index_dir).replace("demo", index)

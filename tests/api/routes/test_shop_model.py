@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+from pymongo import MongoClient
 
 from kalas.shop_model import MIN_EXAMPLES
 from tests.api.conftest import create_shop, wait_for_jobs
@@ -49,6 +50,8 @@ def test_a_shop_learns_its_own_terms_and_annotations_answer_them(model_client, m
 
     page = client.get("/api/v1/shop-model", headers=a.session).json()
     assert page["state"] == "trained" and page["current"]["version"] >= 1
+    # Every product stored its photos' signals: the model reads the joint vector (256-d embedding, 122 signals).
+    assert _stored_version(model_settings, page["current"]["version"]) == {"features": "joint", "dim": 378}
     assert {t["name"]: (t["examples"], t["needs"]) for t in page["categories"]} == \
         {name: (PER_TERM, 0) for name in TERMS.values()}
     assert page["tags"] == [{**page["tags"][0], "name": "neu", "examples": PER_TERM, "needs": 0}]
@@ -60,7 +63,7 @@ def test_a_shop_learns_its_own_terms_and_annotations_answer_them(model_client, m
         answer = client.post("/api/v1/annotations", headers=a.headers, files={"file": ("new.jpg", new_photo)}).json()
         assert answer["shop"]["categories"][0]["name"] == name, answer["shop"]
         assert answer["shop"]["version"] == page["current"]["version"]
-        assert "embedding" not in answer
+        assert "embedding" not in answer and "signals" not in answer
         stored = client.get(f"/api/v1/annotations/{answer['id']}", headers=a.headers).json()
         assert stored["shop"] == answer["shop"]
         # Shop B has no model: its answer for the same photo is the generic one alone.
@@ -77,6 +80,35 @@ def test_a_shop_learns_its_own_terms_and_annotations_answer_them(model_client, m
     dead = client.get("/api/v1/shop-model", headers=b.session).json()["training"]
     assert dead["state"] == "dead" and "no product of this shop carries a category or tag" in dead["last_error"]
     assert client.get("/api/v1/shop-model", headers=a.session).json()["current"] == page["current"]
+
+
+def test_a_shop_whose_products_have_no_signals_learns_from_their_embeddings(model_client, model_settings,
+                                                                           catalogue_photos):
+    """Products stored before signals were have none: the shop's model reads their bare embeddings, and answers
+    annotations from the embedding alone."""
+    client = model_client
+    shop = create_shop(client)
+    for kind, name in TERMS.items():
+        for i, photo in enumerate(catalogue_photos[kind][:PER_TERM]):
+            add(client, shop, photo, f"{kind} {i}", [name])
+    wait_for_jobs(model_settings, "shop_model")
+    with MongoClient(model_settings.mongo_uri) as mongo:
+        db = mongo[model_settings.database]
+        db.products.update_many({}, {"$unset": {"signals": ""}})
+    assert client.post("/api/v1/shop-model/train", headers=shop.headers).status_code == 202
+    wait_for_jobs(model_settings, "shop_model")
+    version = client.get("/api/v1/shop-model", headers=shop.session).json()["current"]["version"]
+    assert _stored_version(model_settings, version) == {"features": "embedding", "dim": 256}
+    for kind, name in TERMS.items():
+        answer = client.post("/api/v1/annotations", headers=shop.headers,
+                             files={"file": ("new.jpg", catalogue_photos[kind][PER_TERM])}).json()
+        assert answer["shop"]["version"] == version and answer["shop"]["categories"][0]["name"] == name
+
+
+def _stored_version(settings, version: int) -> dict:
+    """What the stored version says it reads."""
+    with MongoClient(settings.mongo_uri) as mongo:
+        return mongo[settings.database].shop_models.find_one({"version": version}, {"_id": 0, "features": 1, "dim": 1})
 
 
 BAD_TERMS = [
