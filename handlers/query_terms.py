@@ -3,7 +3,7 @@
     lexicon = Lexicon.of(load_taxonomy())
     lexicon.read("Men's striped shirts")     # QueryTerms(terms=("gender:men", "pattern:striped", "category:shirt"),
                                                #            whole=True)
-    term_probabilities(terms, signals, layout) # [N]: per photo, the heads' mean probability of those terms
+    term_probabilities(terms, signals, layout) # [N]: per photo, the heads' probability of all those terms
 
 A name is any of the taxonomy's own names of a category (leaf or group), a colour, a gender, a pattern, a usage or
 a season, and every data set's own word for one (its labels.csv values and title words: "Tshirts", "Navy Blue",
@@ -104,10 +104,11 @@ def term_columns(term: str, layout: Sequence[str], taxonomy: Taxonomy) -> list[i
 
 def term_probabilities(terms: Sequence[str], signals: np.ndarray, layout: Sequence[str], taxonomy: Taxonomy
                        ) -> np.ndarray | None:
-    """[N]: per photo (rows of `signals`), the mean over `terms` of the heads' probability of each; None when the
-    model has no head for any of them."""
+    """[N]: per photo (rows of `signals`), the heads' probability that it has every one of `terms` (the product of
+    each term's, as if the heads were independent: a striped T-shirt is not half an answer to "striped shirt");
+    None when the model has no head for any of them."""
     columns = [c for term in terms if (c := term_columns(term, layout, taxonomy))]
     if not columns:
         return None
     signals = np.asarray(signals, dtype=np.float32)
-    return np.mean([signals[:, c].sum(axis=1) for c in columns], axis=0)
+    return np.prod([signals[:, c].sum(axis=1) for c in columns], axis=0)

@@ -22,6 +22,7 @@ import numpy as np
 
 from handlers.archive import DEFAULT_CHECKPOINT, weights_digest
 from handlers.models.fashion import WEIGHTS_FILE
+from handlers.sentence_model import SentenceModel
 from handlers.signals import JOINT_WEIGHT, joint, signal_terms, signals
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import read_records, split
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-sentence-model", action="store_true",
+                        help="the bag of words alone, without the packaged sentence model's projection")
     args = parser.parse_args(argv)
     taxonomy = load_taxonomy()
     photos, vectors, data = [], [], []
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         data.append({"dir": portable_path(data_dir), "train": len(train)})
     started = time.perf_counter()
     encoder = train_text_encoder(photos, np.concatenate(vectors), weights_digest(args.checkpoint / WEIGHTS_FILE),
-                                 epochs=args.epochs, seed=args.seed)
+                                 epochs=args.epochs, seed=args.seed,
+                                 sentence=None if args.no_sentence_model else SentenceModel.load(threads=2))
     seconds = time.perf_counter() - started
     checkpoint_meta = json.loads((args.checkpoint / "meta.json").read_text(encoding="utf-8"))
     encoder.meta.update({"space": {"embedding_dim": int(checkpoint_meta["embedding_dim"]), "joint_weight": JOINT_WEIGHT,

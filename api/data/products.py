@@ -64,7 +64,7 @@ async def hit_signals(db: AsyncDatabase, account_id: str, hits: list) -> np.ndar
         return None
     found = {doc["_id"]: doc for doc in await db.products.find(
         {"account": account_id, "_id": {"$in": list({h.product_id for h in hits})}},
-        {"images.id": 1, "signals": 1}).to_list(None)}
+        {"images": 1, "signals": 1}).to_list(None)}
     rows = []
     for hit in hits:
         doc = found.get(hit.product_id) or {}

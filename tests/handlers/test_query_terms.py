@@ -33,5 +33,6 @@ def test_a_groups_probability_is_the_sum_of_its_leaves_and_terms_the_model_lacks
     signals[0, footwear[1]] = 0.3
     signals[1, layout.index("colour:navy")] = 0.8
     assert np.allclose(term_probabilities(["category:footwear"], signals, layout, taxonomy), [0.9, 0.0])
-    assert np.allclose(term_probabilities(["category:footwear", "colour:navy"], signals, layout, taxonomy), [0.45, 0.4])
+    signals[1, footwear[2]] = 0.5
+    assert np.allclose(term_probabilities(["category:footwear", "colour:navy"], signals, layout, taxonomy), [0.0, 0.4])
     assert term_probabilities(["category:no-such"], signals, layout, taxonomy) is None
