@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -56,26 +54,15 @@ async def with_words(db: AsyncDatabase, account_id: str, asked: list[str], limit
     return await db.products.find({"account": account_id, "words": {"$in": asked}}, _NO_VECTORS).to_list(limit)
 
 
-async def hit_signals(db: AsyncDatabase, account_id: str, hits: list) -> np.ndarray | None:
-    """[len(hits), S]: the stored signals (handlers/signals.py) of each hit's matching photo (`Hit.image`), for text
-    search to score them in the joint space; None when a hit's product or photo has none (stored before products
-    kept signals, or by a model without them): then every hit is scored by its embedding alone."""
-    if not hits:
-        return None
-    found = {doc["_id"]: doc for doc in await db.products.find(
-        {"account": account_id, "_id": {"$in": list({h.product_id for h in hits})}},
-        {"images": 1, "signals": 1}).to_list(None)}
-    rows = []
-    for hit in hits:
-        doc = found.get(hit.product_id) or {}
-        keys = [image["id"] for image in doc.get("images", [])]
+async def signals_by_image(db: AsyncDatabase, account_id: str, product_ids: list[str]) -> dict[str, dict[str, list]]:
+    """Per product of these ids that exists: {image id: its stored signals}, empty when it has none."""
+    found = db.products.find({"account": account_id, "_id": {"$in": product_ids}}, {"images": 1, "signals": 1})
+    answer = {}
+    async for doc in found:
         stored = doc.get("signals") or []
-        if hit.image not in keys or len(stored) != len(keys):
-            return None
-        rows.append(stored[keys.index(hit.image)])
-    if len({len(row) for row in rows}) != 1:
-        return None
-    return np.asarray(rows, dtype=np.float32)
+        keys = image_ids(doc)
+        answer[doc["_id"]] = dict(zip(keys, stored)) if len(stored) == len(keys) else {}
+    return answer
 
 
 def image_metas(stored_images: list[dict]) -> list[dict]:

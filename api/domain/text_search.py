@@ -125,7 +125,7 @@ async def search_shop(db: AsyncDatabase, catalogues: Catalogues, inference: Infe
     hits = [h for h in hits if h.product_id in docs]
     if unknown := [w for w in asked if w in query.unknown_words]:
         docs.update({doc["_id"]: doc for doc in await products.with_words(db, account_id, unknown, candidates)})
-    photo_hits = _rescored(query, query_terms(q), hits, await products.hit_signals(db, account_id, hits))
+    photo_hits = _rescored(query, query_terms(q), hits, await catalogues.hit_signals(db, account_id, hits))
     ranked = merge(photo_hits, docs, asked, k)
     return [(hit, docs[hit.product_id]) for hit in ranked]
 
