@@ -24,6 +24,7 @@ import numpy as np
 EXACT_LIMIT = 50_000
 COMPRESS_FROM = 500_000  # 0.5 GB of floats per replica; from here memory matters more than the last % of recall
 HNSW_QUANTIZER_FROM = 16_384
+RERANK_CANDIDATES = 100  # the compressed kind's candidates re-ranked by exact vectors (see the module's docstring)
 PQ_POINTS_PER_CODE = 64
 KINDS = ("flat", "ivf", "pq")
 APPROXIMATE = ("ivf", "pq")

@@ -136,7 +136,9 @@ class Catalogues:
         ids = [p["_id"] for p in stored for _ in p["images"]]
         keys = [image_id for p in stored for image_id in products.image_ids(p)]
         vectors = np.asarray([vector for p in stored for vector in p["embeddings"]], dtype=np.float32)
-        rebuilt = CatalogueIndex.build(vectors.shape[1], ids, vectors, images=keys)
+        # A compressed index writes its exact vectors straight into the catalogue's directory (index/exact_vectors.py).
+        rebuilt = CatalogueIndex.build(vectors.shape[1], ids, vectors, images=keys,
+                                       directory=self.store.directory(catalogue))
         rebuilt.position = seq
         self._empty_at.pop(catalogue, None)
         self.store.replace(catalogue, rebuilt)
