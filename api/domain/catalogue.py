@@ -69,7 +69,7 @@ class Catalogues:
         """Apply the shop's changes after this copy's number; build the index from the database when there is no
         copy, or the changes it needs are lost."""
         async with self.lock(account_id):
-            current = await asyncio.to_thread(self.store.get, account_id)
+            current = await asyncio.to_thread(self._local_copy, account_id)
             seq = current.position if current is not None else self._empty_at.get(account_id)
             while seq is not None:
                 entries = await changes.since(db, account_id, seq, CHANGES_PER_READ)
@@ -87,6 +87,15 @@ class Catalogues:
                 current = await self._rebuild(db, account_id)
             self._checked[account_id] = time.monotonic()
             return current
+
+    def _local_copy(self, account_id: str) -> CatalogueIndex | None:
+        """This replica's copy of the shop's index, or None when its files cannot be read (torn, or a compressed
+        index's exact vectors lost): the files are a cache, and the database rebuilds them."""
+        try:
+            return self.store.get(account_id)
+        except ValueError as error:
+            log.warning("shop %s: its index files cannot be read (%s); rebuilding from the database", account_id, error)
+            return None
 
     async def _apply(self, db: AsyncDatabase, account_id: str, product_ids: list[str], seq: int) -> CatalogueIndex | None:
         product_ids = list(dict.fromkeys(product_ids))
