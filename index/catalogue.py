@@ -8,11 +8,15 @@ so a product with five photos takes one place in the top k, not five.
     index.upsert("sku-1", vectors, images=["front", "back"], category="tshirts")
     index.search(query, k=10, category="tshirts", exclude={"sku-1"}) -> list[Hit]
 
+A compressed ("pq") index re-ranks its candidates by their exact vectors, kept on disk (index/exact_vectors.py):
+`build(..., directory=...)` puts that file where the index will be saved.
+
 Thread safety: searches run concurrently; add/update/remove wait for them and run alone (ReadWriteLock).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ContextManager, Iterable, Sequence
 
 import faiss
@@ -20,6 +24,7 @@ import numpy as np
 
 from index import kinds
 from index.device import batch_threads, omp_threads, search_replica
+from index.exact_vectors import ExactVectors
 from index.locks import ReadWriteLock
 
 
@@ -51,11 +56,17 @@ def _ids(exclude: Iterable[str]) -> set[str]:
 
 class CatalogueIndex:
     def __init__(self, dim: int, *, kind: str = "flat", nlist: int | None = None, nprobe: int | None = None,
-                 faiss_index: faiss.Index | None = None) -> None:
+                 faiss_index: faiss.Index | None = None, exact: ExactVectors | None = None,
+                 rerank: int | None = None) -> None:
         self.dim = dim
         self.kind = kind
         self.nlist = nlist
         self.nprobe = nprobe or (kinds.default_nprobe(nlist) if nlist else None)
+        # The compressed kind's exact vectors (row = slot), and how many candidates a search re-ranks by them (at
+        # least; 0 keeps the codes' order).
+        self._exact = (exact or ExactVectors.create(dim)) if kind == "pq" else None
+        self.rerank = (kinds.RERANK_CANDIDATES if rerank is None else rerank) if kind == "pq" else None
+        assert self._exact is None or self._exact.dim == dim
         self._index = faiss_index if faiss_index is not None else kinds.new_index(kind, dim, nlist)
         assert self._index.d == dim, f"the FAISS index has dimension {self._index.d}, not {dim}"
         self._lock = ReadWriteLock()
@@ -76,14 +87,17 @@ class CatalogueIndex:
 
     @classmethod
     def build(cls, dim: int, product_ids: Sequence[str], vectors: np.ndarray, *, images: Sequence[str] | None = None,
-              categories: Sequence[str | None] | None = None, kind: str = "auto") -> "CatalogueIndex":
-        """A new index of these images (row i belongs to product_ids[i]); "auto" picks exact or IVF by size."""
+              categories: Sequence[str | None] | None = None, kind: str = "auto",
+              directory: str | Path | None = None) -> "CatalogueIndex":
+        """A new index of these images (row i belongs to product_ids[i]); "auto" picks the kind by size. A
+        compressed one writes its exact vectors into `directory` (where it will be saved) or a temporary file."""
         vectors = as_vectors(vectors, dim)
         if len(product_ids) != len(vectors):
             raise ValueError(f"{len(product_ids)} product ids for {len(vectors)} vectors")
         kind = kinds.choose_kind(len(vectors)) if kind == "auto" else kind
         nlist = kinds.ivf_lists(len(vectors)) if kind in kinds.APPROXIMATE else None
-        index = cls(dim, kind=kind, nlist=nlist)
+        exact = ExactVectors.create(dim, directory) if kind == "pq" else None
+        index = cls(dim, kind=kind, nlist=nlist, exact=exact)
         if kind in kinds.APPROXIMATE:
             kinds.train(index._index, vectors)
         rows: dict[str, list[int]] = {}
@@ -93,7 +107,10 @@ class CatalogueIndex:
             for product, product_rows in rows.items():
                 index._register(product, [images[r] if images else str(r) for r in product_rows],
                                 categories[product_rows[0]] if categories else None)
-            index._index.add_with_ids(vectors, index._slots_in_row_order(rows, len(vectors)))
+            slots = index._slots_in_row_order(rows, len(vectors))
+            if index._exact is not None:
+                index._exact.write(slots, vectors)
+            index._index.add_with_ids(vectors, slots)
         return index
 
     def _slots_in_row_order(self, rows: dict[str, list[int]], n: int) -> np.ndarray:
@@ -115,8 +132,10 @@ class CatalogueIndex:
             raise ValueError(f"product {product_id!r} has repeated image keys: {images}")
         with self._lock.writing():
             self._unregister(product_id)
-            slots = self._register(product_id, images, category)
-            self._index.add_with_ids(vectors, np.asarray(slots, dtype=np.int64))
+            slots = np.asarray(self._register(product_id, images, category), dtype=np.int64)
+            if self._exact is not None:
+                self._exact.write(slots, vectors)  # a new product's rows; the old ones stay, unreferenced
+            self._index.add_with_ids(vectors, slots)
             self._replica_stale = True
 
     def add(self, product_id: str, vectors: np.ndarray, **kwargs: object) -> None:
@@ -188,10 +207,13 @@ class CatalogueIndex:
         with self._lock.reading():
             if self._index.ntotal == 0:
                 return [[] for _ in queries]
-            fetch = min(self._index.ntotal, (k + len(exclude)) * self._most_images)
+            fetch = (k + len(exclude)) * self._most_images
+            fetch = min(self._index.ntotal, max(fetch, self.rerank or 0))
             # A category filter runs on the CPU master: GPU indexes do not take FAISS's ID selectors.
             searcher = self._index if category is not None else self._searcher()
             scores, slots = searcher.search(queries, fetch, params=self._params(category))
+            if self._exact is not None and self.rerank:
+                scores, slots = self._exact.rerank(queries, slots)
             return [self._hits(row_scores, row_slots, k, exclude) for row_scores, row_slots in zip(scores, slots)]
 
     def _searcher(self) -> faiss.Index:
@@ -230,7 +252,7 @@ class CatalogueIndex:
         """(metadata as JSON-able dict, the FAISS index); hold `reading()` while the FAISS index is written."""
         products = list(self._product_slots)
         return {
-            "dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe,
+            "dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe, "rerank": self.rerank,
             "next_slot": self._next_slot, "most_images": self._most_images, "position": self.position,
             "products": products,
             "categories": [self._category[p] for p in products],
@@ -242,9 +264,17 @@ class CatalogueIndex:
         """Hold off mutations (not searches) for the duration, e.g. while the index is written to disk."""
         return self._lock.reading()
 
+    @property
+    def exact_vectors(self) -> ExactVectors | None:
+        """The compressed kind's file of exact vectors (None for the others), which a save keeps beside the index."""
+        return self._exact
+
     @classmethod
-    def restore(cls, meta: dict, faiss_index: faiss.Index) -> "CatalogueIndex":
-        index = cls(meta["dim"], kind=meta["kind"], nlist=meta["nlist"], nprobe=meta["nprobe"], faiss_index=faiss_index)
+    def restore(cls, meta: dict, faiss_index: faiss.Index, exact: ExactVectors | None = None) -> "CatalogueIndex":
+        if meta["kind"] == "pq" and exact is None:
+            raise ValueError("a compressed index needs its file of exact vectors: rebuild it from the database")
+        index = cls(meta["dim"], kind=meta["kind"], nlist=meta["nlist"], nprobe=meta["nprobe"], faiss_index=faiss_index,
+                    exact=exact, rerank=meta.get("rerank"))
         for product, category, slots, images in zip(meta["products"], meta["categories"], meta["slots"], meta["images"]):
             index._remember(product, slots, images, category)
         index._next_slot = meta["next_slot"]
@@ -273,6 +303,10 @@ class CatalogueIndex:
         with self._lock.reading():
             return kinds.memory_bytes(self._index)
 
+    def disk_bytes(self) -> int:
+        """The compressed kind's exact vectors on disk (removed products' rows included until a rebuild); else 0."""
+        return self._exact.disk_bytes() if self._exact is not None else 0
+
     def products(self) -> list[str]:
         return list(self._product_slots)
 
@@ -280,9 +314,10 @@ class CatalogueIndex:
         return self._category[product_id]
 
     def vectors_of(self, product_id: str) -> dict[str, np.ndarray]:
-        """The stored (normalised) vector of each image of a product, by image key."""
-        if self.kind == "pq":
-            raise ValueError("a compressed (pq) index keeps no exact vectors: read them from the database")
+        """The stored (normalised) vector of each image of a product, by image key (the compressed kind reads its
+        exact vectors' file)."""
         with self._lock.reading():
             slots = self._product_slots[product_id]
+            if self._exact is not None:
+                return dict(zip((self._slot_image[s] for s in slots), self._exact.read(np.asarray(slots))))
             return {self._slot_image[s]: self._index.reconstruct(s) for s in slots}

@@ -6,6 +6,10 @@ writes it (streamed through a callback writer, so a 1 GB index is not copied in 
 A save writes a temporary file in the same directory, fsyncs it, `os.replace`s it over the target and fsyncs the
 directory: a crash at any moment leaves either the previous file or the new one, never a torn one. Temporary
 files are named `.<name>.<pid>.tmp`; one left by a killed process is ignored by `load` and removed by `save`.
+
+A compressed index's exact vectors live in a second file beside it, `<name>.<token>.vectors`, which the metadata
+names (index/exact_vectors.py): that file is made durable first, and the index file's replace commits the pair.
+Once committed, the directory's other vector files of that index go (a rebuilt index leaves no old file behind).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from pathlib import Path
 import faiss
 
 from index.catalogue import CatalogueIndex
+from index.exact_vectors import SUFFIX, ExactVectors
 
 MAGIC = b"KALAS-IRIS-INDEX/1\n"
 
@@ -29,6 +34,10 @@ def save(index: CatalogueIndex, path: str | Path) -> Path:
     try:
         with index.reading(), open(temporary, "wb") as handle:
             meta, faiss_index = index.snapshot()
+            exact = index.exact_vectors
+            if exact is not None:
+                meta["exact_vectors"] = f"{path.name}.{exact.token}{SUFFIX}"
+                exact.keep_as(path.parent / meta["exact_vectors"])
             header = json.dumps(meta, separators=(",", ":")).encode("utf-8")
             handle.write(MAGIC + struct.pack("<Q", len(header)) + header)
             faiss.write_index(faiss_index, faiss.PyCallbackIOWriter(handle.write))
@@ -39,6 +48,7 @@ def save(index: CatalogueIndex, path: str | Path) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+    _remove_stale_vectors(path, keep=meta.get("exact_vectors"))
     return path
 
 
@@ -57,7 +67,10 @@ def load(path: str | Path) -> CatalogueIndex:
             faiss_index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
         except RuntimeError as error:
             raise ValueError(f"{path} has an unreadable FAISS index: {error}") from None
-    return CatalogueIndex.restore(meta, faiss_index)
+    exact = None
+    if meta.get("exact_vectors"):
+        exact = ExactVectors.open(path.parent / meta["exact_vectors"], meta["dim"], meta["next_slot"])
+    return CatalogueIndex.restore(meta, faiss_index, exact)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -67,6 +80,18 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _remove_stale_vectors(path: Path, keep: str | None) -> None:
+    """The directory's vector files of this index other than `keep`, and unsaved ones of dead processes. An index
+    still running on a removed file keeps reading it (its map holds the file) and copies it back if saved again."""
+    for stale in path.parent.glob(f"{path.name}.*{SUFFIX}"):
+        if stale.name != keep:
+            stale.unlink(missing_ok=True)
+    for unsaved in path.parent.glob(f".unsaved.*{SUFFIX}"):
+        pid = unsaved.name.split(".")[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            unsaved.unlink(missing_ok=True)
 
 
 def _remove_dead_temporaries(path: Path) -> None:

@@ -1,11 +1,16 @@
 """Retrieval speed, in one run, with every ratio taken against a baseline measured in the same process.
 
     python -m scripts.bench_retrieval [--sizes 10000 100000 1000000] [--checkpoint DIR | --model-store DIR]
-        [--data ../shared/data/fashion-products] [--real-data DIR ...] [--search-only] [--json PATH]
+        [--data ../shared/data/fashion-products] [--real-data DIR ...] [--vectors-cache DIR] [--search-only]
+        [--json PATH]
 
 1. Single-query search latency (one OpenMP thread) p50/p95 at each size, exact, approximate (IVF) and compressed
-   (IVF-PQ), recall@10 of each approximate one against exact, and `bytes_per_vector`: each index's own memory
-   (vectors or codes, ids, trained parts; index/kinds.py `memory_bytes`) divided by its vectors. Vectors: seeded,
+   (IVF-PQ, re-ranking its candidates by the exact vectors in its file on disk), recall@10 of each approximate one
+   against exact, and `bytes_per_vector`: each index's own memory (vectors or codes, ids, trained parts;
+   index/kinds.py `memory_bytes`) divided by its vectors; for the compressed one also `disk_bytes_per_vector` (its
+   file of exact vectors), its latency with that file evicted from the page cache before every query (`cold`:
+   the re-ranking then reads the disk), and recall and p50 by candidates re-ranked (`rerank`; 0: the codes'
+   order). Page cache warm otherwise: the file was just written, and a serving replica reads it all day. Vectors: seeded,
    clustered, 256-d (kalas/synthetic_vectors.py); then the same on real embeddings of the shared-data photos
    (`--real-data`, embedded once by the served embedder and cached, kalas/photo_vectors.py) at their real count.
    --search-only stops there (sections 2-4 need minutes of model time).
@@ -36,12 +41,13 @@ from handlers.in_process import ServedModel, open_archive
 from handlers.openmp_pool import bound_openmp_spinning
 from index import CatalogueIndex, CatalogueStore
 from kalas.dataset import read_records, shared_data
-from kalas.photo_vectors import photo_vectors
+from kalas.photo_vectors import CACHE_ROOT, photo_vectors
 from kalas.readers import DirectoryReader
 from kalas.synthetic_vectors import ClusteredVectors
 from scripts.reindex import reindex
 
 DIM = 256
+RERANK_SWEEP = (0, 50, 100, 200)  # candidates re-ranked by the compressed index's exact vectors; 0: none
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -67,6 +73,33 @@ def bytes_per_vector(index: CatalogueIndex) -> float:
     return round(index.memory_bytes() / index.n_vectors, 1)
 
 
+def cold_latency(index: CatalogueIndex, queries: np.ndarray) -> dict:
+    """Single queries with the exact vectors' file dropped from the page cache before each (the codes stay in RAM)."""
+    times = []
+    for query in queries:
+        index.exact_vectors.evict()
+        start = time.perf_counter()
+        index.search(query, k=10)
+        times.append(time.perf_counter() - start)
+    return percentiles(times)
+
+
+def by_rerank(index: CatalogueIndex, queries: np.ndarray, truth: list) -> dict:
+    """recall@10 and p50 by candidates re-ranked (0: the codes' own order, no re-ranking), with the page cache warm,
+    then every p50 again from the disk (after the warm ones: an eviction would leave the next warm run cold)."""
+    chosen, out = index.rerank, {}
+    for candidates in RERANK_SWEEP:
+        index.rerank = candidates
+        latency, found = single_query_latency(index, queries)
+        out[str(candidates)] = {"recall@10": round(recall_at_10(truth, found), 4), "p50_ms": latency["p50_ms"]}
+    for candidates in RERANK_SWEEP[1:]:
+        index.rerank = candidates
+        cold = cold_latency(index, queries)
+        out[str(candidates)] |= {"cold_p50_ms": cold["p50_ms"], "cold_p95_ms": cold["p95_ms"]}
+    index.rerank = chosen
+    return out
+
+
 def measure_sizes(n: int, gallery: np.ndarray, queries: np.ndarray) -> tuple[dict, CatalogueIndex]:
     """Exact, IVF and IVF-PQ over `gallery`; the row of figures and the IVF index."""
     ids = [str(i) for i in range(n)]
@@ -76,25 +109,37 @@ def measure_sizes(n: int, gallery: np.ndarray, queries: np.ndarray) -> tuple[dic
     del exact
     gc.collect()
     built = {}
+    scratch = tempfile.TemporaryDirectory(prefix="kalas-bench-")  # the compressed index's exact vectors, on disk
     for kind in ("ivf", "pq"):
         started = time.perf_counter()
-        index = CatalogueIndex.build(DIM, ids, gallery, kind=kind)
+        index = CatalogueIndex.build(DIM, ids, gallery, kind=kind, directory=scratch.name)
         build_s = time.perf_counter() - started
         latency, found = single_query_latency(index, queries)
-        row["approximate" if kind == "ivf" else "compressed"] = {
+        figures = row["approximate" if kind == "ivf" else "compressed"] = {
             **latency, "kind": kind, "nlist": index.nlist, "nprobe": index.nprobe, "build_s": round(build_s, 1),
             "recall@10": round(recall_at_10(truth, found), 4), "bytes_per_vector": bytes_per_vector(index)}
         built[kind] = index
         if kind == "pq":
+            sweep = by_rerank(index, queries, truth)
+            figures |= {"rerank": index.rerank, "disk_bytes_per_vector": round(index.disk_bytes() / index.n_vectors, 1),
+                        "cold": {k.removeprefix("cold_"): v for k, v in sweep.get(str(index.rerank), {}).items() if "cold" in k},
+                        "by_rerank": sweep}
+            index.exact_vectors.close()
             del index, built["pq"]
             gc.collect()
+    scratch.cleanup()
     row["recall@10"] = row["approximate"]["recall@10"]
     row["bytes_per_vector"] = row["exact"]["bytes_per_vector"]
     exact_row, ivf, pq = row["exact"], row["approximate"], row["compressed"]
     print(f"search {n:>9,} vectors: exact p50 {exact_row['p50_ms']:.3f} ms ({exact_row['bytes_per_vector']:.0f} B/vector)"
           f" | IVF{ivf['nlist']} nprobe {ivf['nprobe']}: p50 {ivf['p50_ms']:.3f} ms, recall@10 {ivf['recall@10']:.4f}, "
           f"{ivf['bytes_per_vector']:.0f} B/vector | IVF-PQ: p50 {pq['p50_ms']:.3f} ms p95 {pq['p95_ms']:.3f} ms, "
-          f"recall@10 {pq['recall@10']:.4f}, {pq['bytes_per_vector']:.1f} B/vector (built in {pq['build_s']:.0f} s)",
+          f"recall@10 {pq['recall@10']:.4f}, {pq['bytes_per_vector']:.1f} B/vector in memory + "
+          f"{pq['disk_bytes_per_vector']:.0f} on disk (built in {pq['build_s']:.0f} s); re-ranking {pq['rerank']} "
+          f"from the disk, not the page cache: p50 {pq['cold']['p50_ms']:.3f} ms p95 {pq['cold']['p95_ms']:.3f} ms; by "
+          f"candidates re-ranked: " + ", ".join(f"{r}: recall {v['recall@10']:.4f} p50 {v['p50_ms']:.3f} ms"
+                                                f" (cold {v.get('cold_p50_ms', v['p50_ms']):.3f})"
+                                                for r, v in pq["by_rerank"].items()) + f"; load average {os.getloadavg()[0]:.1f}",
           flush=True)
     return row, built["ivf"]
 
@@ -116,9 +161,9 @@ def bench_search(sizes: list[int], n_queries: int) -> tuple[list[dict], Catalogu
     return rows, kept
 
 
-def bench_real(served: ServedModel, data_dirs: list[Path], n_queries: int) -> dict:
+def bench_real(served: ServedModel, data_dirs: list[Path], n_queries: int, cache: Path) -> dict:
     """The same measures on real embeddings of the photos, at their real count: queries are held-out photos."""
-    vectors = photo_vectors(served, data_dirs)
+    vectors = photo_vectors(served, data_dirs, root=cache)
     order = np.random.default_rng(0).permutation(len(vectors))
     queries, gallery = vectors[order[:n_queries]], np.ascontiguousarray(vectors[order[n_queries:]])
     print(f"real embeddings: {len(vectors):,} photos of {', '.join(d.name for d in data_dirs)} "
@@ -259,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-data", type=Path, nargs="*",
                         default=[shared_data() / "fashion-products", shared_data() / "clothing"],
                         help="photos whose real embeddings are measured too (none: skip)")
+    parser.add_argument("--vectors-cache", type=Path, default=CACHE_ROOT, help="where the real embeddings are kept")
     parser.add_argument("--search-only", action="store_true", help="only section 1 (search, recall, bytes)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -270,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, approximate = bench_search(args.sizes, args.queries)
     report: dict = {"search": rows}
     if args.real_data:
-        report["search_real"] = bench_real(served, args.real_data, args.queries)
+        report["search_real"] = bench_real(served, args.real_data, args.queries, args.vectors_cache)
     if not args.search_only:
         report |= asyncio.run(bench_models(args, served, approximate))
     if staged is not None:

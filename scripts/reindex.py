@@ -91,7 +91,7 @@ async def reindex(reader: CatalogueReader, client: InferenceClient, store: Catal
     summary.seconds = time.perf_counter() - started
     summary.embedded -= sum(1 for i in todo if journal.entries[i.key].vector is None)
     summary.images_per_second = summary.embedded / summary.seconds if summary.seconds else 0.0
-    index = _build(items, journal, summary)
+    index = _build(items, journal, summary, store.directory(catalogue_id))
     summary.index_path = str(store.replace(catalogue_id, index))
     summary.index_kind = index.kind
     journal.remove()
@@ -117,7 +117,7 @@ async def _embed_batch(batch: list[CatalogueItem], client: InferenceClient, jour
     journal.sync()
 
 
-def _build(items: list[CatalogueItem], journal: Journal, summary: Summary) -> CatalogueIndex:
+def _build(items: list[CatalogueItem], journal: Journal, summary: Summary, directory: Path) -> CatalogueIndex:
     kept = []
     for item in items:
         entry = journal.entries[item.key]
@@ -130,7 +130,8 @@ def _build(items: list[CatalogueItem], journal: Journal, summary: Summary) -> Ca
     vectors = np.stack([entry.vector for _, entry in kept])
     summary.products = len({item.product_id for item, _ in kept})
     return CatalogueIndex.build(vectors.shape[1], [i.product_id for i, _ in kept], vectors,
-                                images=[i.image for i, _ in kept], categories=[e.category for _, e in kept])
+                                images=[i.image for i, _ in kept], categories=[e.category for _, e in kept],
+                                directory=directory)
 
 
 def open_client(args: argparse.Namespace) -> InferenceClient:

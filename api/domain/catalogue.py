@@ -73,7 +73,7 @@ class Catalogues:
         """Apply the shop's changes after this copy's number; build the index from the database when there is no
         copy, or the changes it needs are lost."""
         async with self.lock(account_id):
-            current = await asyncio.to_thread(self.store.get, account_id)
+            current = await asyncio.to_thread(self._local_copy, account_id)
             seq = current.position if current is not None else self._empty_at.get(account_id)
             while seq is not None:
                 entries = await changes.since(db, account_id, seq, CHANGES_PER_READ)
@@ -91,6 +91,15 @@ class Catalogues:
                 current = await self._rebuild(db, account_id)
             self._checked[account_id] = time.monotonic()
             return current
+
+    def _local_copy(self, account_id: str) -> CatalogueIndex | None:
+        """This replica's copy of the shop's index, or None when its files cannot be read (torn, or a compressed
+        index's exact vectors lost): the files are a cache, and the database rebuilds them."""
+        try:
+            return self.store.get(account_id)
+        except ValueError as error:
+            log.warning("shop %s: its index files cannot be read (%s); rebuilding from the database", account_id, error)
+            return None
 
     async def _apply(self, db: AsyncDatabase, account_id: str, product_ids: list[str], seq: int) -> CatalogueIndex | None:
         product_ids = list(dict.fromkeys(product_ids))
@@ -141,7 +150,9 @@ class Catalogues:
         ids = [p["_id"] for p in stored for _ in p["images"]]
         keys = [image_id for p in stored for image_id in products.image_ids(p)]
         vectors = np.asarray([vector for p in stored for vector in p["embeddings"]], dtype=np.float32)
-        rebuilt = CatalogueIndex.build(vectors.shape[1], ids, vectors, images=keys)
+        # A compressed index writes its exact vectors straight into the catalogue's directory (index/exact_vectors.py).
+        rebuilt = CatalogueIndex.build(vectors.shape[1], ids, vectors, images=keys,
+                                       directory=self.store.directory(catalogue))
         rebuilt.position = seq
         self._empty_at.pop(catalogue, None)
         self.store.replace(catalogue, rebuilt)

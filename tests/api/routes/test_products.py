@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.api.conftest import create_shop, image_files
 
@@ -117,6 +118,30 @@ def test_index_is_rebuilt_from_the_database_when_its_file_is_lost(model_settings
             shop = create_shop(client)
             product = _upload(client, shop, photos[0], "kept").json()
         shutil.rmtree(model_settings.index_dir)  # the index files are gone; the database still has the embeddings
+        with TestClient(create_app(model_settings, inference=inference)) as client:
+            assert _similar(client, shop, photos[0])[0]["product"]["id"] == product["id"]
+    finally:
+        asyncio.run(inference.aclose())
+
+
+def test_index_is_rebuilt_from_the_database_when_its_file_cannot_be_read(model_settings, served_models, photos):
+    import asyncio
+
+    from fastapi.testclient import TestClient
+
+    from api.clients.in_process import InProcessClient
+    from api.main import create_app
+    from index.store import INDEX_FILE
+
+    inference = InProcessClient(dict(served_models))
+    try:
+        with TestClient(create_app(model_settings, inference=inference)) as client:
+            shop = create_shop(client)
+            product = _upload(client, shop, photos[0], "kept").json()
+        # What a replica finds after a torn disk, or a compressed index whose exact vectors' file is gone: a file
+        # that load refuses (ValueError). The files are a cache: the database rebuilds them, no 500.
+        (cached,) = Path(model_settings.index_dir).glob(f"*/{INDEX_FILE}")
+        cached.write_bytes(cached.read_bytes()[:100])
         with TestClient(create_app(model_settings, inference=inference)) as client:
             assert _similar(client, shop, photos[0])[0]["product"]["id"] == product["id"]
     finally:
