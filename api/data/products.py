@@ -56,9 +56,8 @@ async def with_words(db: AsyncDatabase, account_id: str, asked: list[str], limit
 
 async def signals_by_image(db: AsyncDatabase, account_id: str, product_ids: list[str]) -> dict[str, dict[str, list]]:
     """Per product of these ids that exists: {image id: its stored signals}, empty when it has none."""
-    found = db.products.find({"account": account_id, "_id": {"$in": product_ids}}, {"images": 1, "signals": 1})
     answer = {}
-    async for doc in found:
+    async for doc in _by_ids(db, account_id, product_ids, {"account": 1, "images": 1, "signals": 1}):
         stored = doc.get("signals") or []
         keys = image_ids(doc)
         answer[doc["_id"]] = dict(zip(keys, stored)) if len(stored) == len(keys) else {}
@@ -95,8 +94,17 @@ async def get(db: AsyncDatabase, account_id: str, product_id: str) -> dict | Non
 
 
 async def get_many(db: AsyncDatabase, account_id: str, product_ids: list[str]) -> dict[str, dict]:
-    found = db.products.find({"account": account_id, "_id": {"$in": product_ids}}, _NO_VECTORS)
-    return {product["_id"]: product async for product in found}
+    """The shop's products of these ids that exist."""
+    return {product["_id"]: product async for product in _by_ids(db, account_id, product_ids, _NO_VECTORS)}
+
+
+async def _by_ids(db: AsyncDatabase, account_id: str, product_ids: list[str], projection: dict):
+    """The shop's products of these ids. Asked by `_id` alone and the shop checked here: nx-27017 answers an `_id`
+    `$in` from its primary key, but with the account beside it scans the collection (40 ids among 30,000 products:
+    4 ms against 23 ms; at 100,000 products that scan, refreshing remembered products, doubled text search's p50)."""
+    async for product in db.products.find({"_id": {"$in": product_ids}}, projection):
+        if product.get("account") == account_id:
+            yield product
 
 
 async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
