@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from index.files import written_whole
+
 SUFFIX = ".vectors"
 _WRITE_ROWS = 16_384  # rows per write when a whole index is written (16 MiB at 256-d), not one 1 GB copy
 
@@ -149,17 +151,9 @@ class ExactVectors:
         os.fsync(self._handle.fileno())
 
     def _copy_to(self, target: Path) -> Path:
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            with open(temporary, "wb") as out:
-                self._handle.seek(0)
-                shutil.copyfileobj(self._handle, out, 16 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        with written_whole(target) as out:
+            self._handle.seek(0)
+            shutil.copyfileobj(self._handle, out, 16 << 20)
         return target
 
     def _adopt(self, path: Path) -> None:

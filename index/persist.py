@@ -22,6 +22,7 @@ import faiss
 
 from index.catalogue import CatalogueIndex
 from index.exact_vectors import SUFFIX, ExactVectors
+from index.files import written_whole
 
 MAGIC = b"KALAS-IRIS-INDEX/1\n"
 
@@ -30,23 +31,15 @@ def save(index: CatalogueIndex, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temporaries(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with index.reading(), open(temporary, "wb") as handle:
-            meta, faiss_index = index.snapshot()
-            exact = index.exact_vectors
-            if exact is not None:
-                meta["exact_vectors"] = f"{path.name}.{exact.token}{SUFFIX}"
-                exact.keep_as(path.parent / meta["exact_vectors"])
-            header = json.dumps(meta, separators=(",", ":")).encode("utf-8")
-            handle.write(MAGIC + struct.pack("<Q", len(header)) + header)
-            faiss.write_index(faiss_index, faiss.PyCallbackIOWriter(handle.write))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with index.reading(), written_whole(path) as handle:
+        meta, faiss_index = index.snapshot()
+        exact = index.exact_vectors
+        if exact is not None:
+            meta["exact_vectors"] = f"{path.name}.{exact.token}{SUFFIX}"
+            exact.keep_as(path.parent / meta["exact_vectors"])
+        header = json.dumps(meta, separators=(",", ":")).encode("utf-8")
+        handle.write(MAGIC + struct.pack("<Q", len(header)) + header)
+        faiss.write_index(faiss_index, faiss.PyCallbackIOWriter(handle.write))
     _fsync_directory(path.parent)
     _remove_stale_vectors(path, keep=meta.get("exact_vectors"))
     return path

@@ -2,8 +2,11 @@
 served image embedding of a checkpoint, and write it where the inference client finds it.
 
     python -m scripts.train_text ../shared/data/fashion-products ../shared/data/clothing \
-        [--checkpoint checkpoints/fashion] [--out checkpoints/fashion-text] [--epochs 30] [--seed 0]
+        [--checkpoint checkpoints/fashion] [--out checkpoints/fashion-text] [--epochs 40] [--seed 0] \
+        [--no-sentence-model]
 
+The bag of words is learned first, then the projection of the packaged sentence model's vectors
+(handlers/sentence_model.py; `--no-sentence-model` leaves it out: a bag of words alone, numpy only).
 The encoder learns the **joint vector** of each photo (handlers/signals.py: the served embedding beside the heads'
 probabilities), which both come from the served-outputs cache (kalas/served_outputs.py: computed once per photo and
 checkpoint). Only `kalas.dataset.split`'s training side is learned from; scripts/evaluate_text_search.py scores

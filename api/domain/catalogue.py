@@ -180,8 +180,8 @@ class Catalogues:
         """[len(hits), S]: the stored signals (handlers/signals.py) of each hit's matching photo (`Hit.image`), for
         text search to score them in the joint space; None when one has none (a product stored before products kept
         signals, or by a model without them): then every hit is scored by its embedding alone. Remembered: read from
-        nx-27017 on every query, or refreshed ahead like `products`, they cost a 100,000-product shop's text search
-        about 20 ms a query (docs/benchmarks.md, "Text search")."""
+        nx-27017 on every query they made a 100,000-product shop's text search p50 31 ms against 20 ms
+        (docs/benchmarks.md, "Text search")."""
         async def load(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
             found = await products.signals_by_image(db, account_id, [pid for _, pid in keys])
             return {(account_id, pid): by_image for pid, by_image in found.items()}
