@@ -1,9 +1,17 @@
 """The catalogue: products with images, their embeddings and the shop's FAISS index kept in step."""
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+
+from api.clients.in_process import InProcessClient
+from api.main import create_app
+from index.store import INDEX_FILE
 from tests.api.conftest import create_shop, image_files
 
 
@@ -103,45 +111,26 @@ def test_bulk_import_reports_each_item(model_client, photos, image_host):
     assert model_client.get("/api/v1/products", headers=shop.headers).json()["total"] == 2
 
 
-def test_index_is_rebuilt_from_the_database_when_its_file_is_lost(model_settings, served_models, photos):
-    import asyncio
-    import shutil
+def _lose_the_files(index_dir: Path) -> None:
+    shutil.rmtree(index_dir)  # the index files are gone; the database still has the embeddings
 
-    from fastapi.testclient import TestClient
 
-    from api.clients.in_process import InProcessClient
-    from api.main import create_app
+def _tear_the_file(index_dir: Path) -> None:
+    # What a replica finds after a torn disk, or a compressed index whose exact vectors' file is gone: a file that
+    # load refuses (ValueError). The files are a cache: the database rebuilds them, no 500.
+    (cached,) = index_dir.glob(f"*/{INDEX_FILE}")
+    cached.write_bytes(cached.read_bytes()[:100])
 
+
+@pytest.mark.parametrize("damage", [_lose_the_files, _tear_the_file], ids=["lost", "unreadable"])
+def test_index_is_rebuilt_from_the_database_when_its_file_is_lost_or_unreadable(model_settings, served_models, photos,
+                                                                                  damage):
     inference = InProcessClient(dict(served_models))
     try:
         with TestClient(create_app(model_settings, inference=inference)) as client:
             shop = create_shop(client)
             product = _upload(client, shop, photos[0], "kept").json()
-        shutil.rmtree(model_settings.index_dir)  # the index files are gone; the database still has the embeddings
-        with TestClient(create_app(model_settings, inference=inference)) as client:
-            assert _similar(client, shop, photos[0])[0]["product"]["id"] == product["id"]
-    finally:
-        asyncio.run(inference.aclose())
-
-
-def test_index_is_rebuilt_from_the_database_when_its_file_cannot_be_read(model_settings, served_models, photos):
-    import asyncio
-
-    from fastapi.testclient import TestClient
-
-    from api.clients.in_process import InProcessClient
-    from api.main import create_app
-    from index.store import INDEX_FILE
-
-    inference = InProcessClient(dict(served_models))
-    try:
-        with TestClient(create_app(model_settings, inference=inference)) as client:
-            shop = create_shop(client)
-            product = _upload(client, shop, photos[0], "kept").json()
-        # What a replica finds after a torn disk, or a compressed index whose exact vectors' file is gone: a file
-        # that load refuses (ValueError). The files are a cache: the database rebuilds them, no 500.
-        (cached,) = Path(model_settings.index_dir).glob(f"*/{INDEX_FILE}")
-        cached.write_bytes(cached.read_bytes()[:100])
+        damage(Path(model_settings.index_dir))
         with TestClient(create_app(model_settings, inference=inference)) as client:
             assert _similar(client, shop, photos[0])[0]["product"]["id"] == product["id"]
     finally:
