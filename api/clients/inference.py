@@ -72,10 +72,10 @@ class Embeddings:
     embedder: dict | None = None
 
     async def encode_text(self, text: str) -> TextQuery:
-        """The query as a vector of the photos' joint space (all zeros when the encoder knows none of its words),
-        with the words of the query the encoder does not know and how to read the vector (handlers/text_encoder.py). ModelUnavailable when there is no text encoder, or
-        when the embedder that answered last is not the one the encoder was trained against (its vectors would not
-        compare)."""
+        """The query as a vector of the photos' joint space, with the words of the query the encoder does not know
+        and how to read the vector (handlers/text_encoder.py `TextQuery`). ModelUnavailable when there is no text
+        encoder, or when the embedder that answered last is not the one the encoder was trained against (its
+        vectors would not compare)."""
         encoder = self.text_encoder
         if encoder is None:
             raise ModelUnavailable("text search is not configured: no text encoder at KALAS_TEXT_ENCODER "
