@@ -75,11 +75,12 @@ class Remembered(Generic[K, V]):
         return value
 
     async def get_many_or_load(
-        self, keys: Sequence[K], load_many: Callable[[list[K]], Awaitable[dict[K, V]]]
+        self, keys: Sequence[K], load_many: Callable[[list[K]], Awaitable[dict[K, V]]], *, refresh_ahead: bool = True
     ) -> dict[K, V]:
         """`get_or_load` for several keys: the remembered values, plus `load_many(the others)` (one call, which
         returns the values it found by key; those are remembered as `get_or_load` remembers). Values due for a
-        refresh are answered as they are and reloaded in the background (`refresh_after_s`)."""
+        refresh are answered as they are and reloaded in the background (`refresh_after_s`), unless the caller
+        would rather not pay for that (`refresh_ahead=False`: they are then reloaded when they expire)."""
         moment = self._clock()
         found: dict[K, V] = {}
         due: list[K] = []
@@ -87,7 +88,7 @@ class Remembered(Generic[K, V]):
             hit = self._entries.get(key)
             if hit is not None:
                 found[key] = hit.value
-                if hit.refresh_from <= moment and key not in self._refreshing:
+                if refresh_ahead and hit.refresh_from <= moment and key not in self._refreshing:
                     due.append(key)
         if due:
             self._refresh_later(due, load_many)

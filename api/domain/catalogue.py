@@ -165,15 +165,20 @@ class Catalogues:
         if index is not None and index.dim != dim:
             raise ValueError(f"catalogue {account_id!r} holds {index.dim}-d vectors, not {dim}-d: reindex it")
 
-    async def products(self, db: AsyncDatabase, account_id: str, product_ids: Sequence[str]) -> dict[str, dict]:
+    async def products(self, db: AsyncDatabase, account_id: str, product_ids: Sequence[str], *,
+                       refresh_ahead: bool = True) -> dict[str, dict]:
         """The shop's products with these ids (the ones that exist), without embeddings, as similar-items answers
         show them. Remembered (see PRODUCT_REFRESH_S): answers name the same products again and again, and
-        looking ten up by id costs nx-27017 about 2 ms, and this process about 0.5 ms of CPU."""
+        looking ten up by id costs nx-27017 about 2 ms, and this process about 0.5 ms of CPU. `refresh_ahead=False`
+        (text search, which reads dozens of candidates a query): a product is read again only once PRODUCT_CACHE_S
+        old; the background reads cost its p50 at 100,000 products on nx-27017 as much as all its other work
+        (docs/benchmarks.md, "Text search")."""
         async def load(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
             docs = await products.get_many(db, account_id, [pid for _, pid in keys])
             return {(account_id, pid): doc for pid, doc in docs.items()}
 
-        found = await self._products.get_many_or_load([(account_id, pid) for pid in product_ids], load)
+        found = await self._products.get_many_or_load([(account_id, pid) for pid in product_ids], load,
+                                                      refresh_ahead=refresh_ahead)
         return {pid: doc for (_, pid), doc in found.items()}
 
     async def hit_signals(self, db: AsyncDatabase, account_id: str, hits: Sequence[Hit]) -> np.ndarray | None:

@@ -121,7 +121,7 @@ async def search_shop(db: AsyncDatabase, catalogues: Catalogues, inference: Infe
     query = await inference.encode_text(q)
     candidates = max(k * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
     hits = await catalogues.search(db, account_id, query.photo_vector, candidates) if query.vector.any() else []
-    docs = await catalogues.products(db, account_id, [h.product_id for h in hits])
+    docs = await catalogues.products(db, account_id, [h.product_id for h in hits], refresh_ahead=False)
     hits = [h for h in hits if h.product_id in docs]
     if unknown := [w for w in asked if w in query.unknown_words]:
         docs.update({doc["_id"]: doc for doc in await products.with_words(db, account_id, unknown, candidates)})

@@ -148,6 +148,30 @@ def test_refresh_ahead_answers_the_remembered_value_and_reloads_it_in_the_backgr
     assert asked == [["a", "b"], ["c"], ["a", "b"], ["b"]]
 
 
+def test_a_caller_may_decline_the_refresh_ahead_and_then_reads_again_only_at_expiry() -> None:
+    clock = Clock()
+    remembered: Remembered[str, str] = Remembered(60.0, refresh_after_s=5.0, clock=clock)
+    asked: list[list[str]] = []
+    titles = {"a": "old a"}
+
+    async def load_many(keys: list[str]) -> dict[str, str]:
+        asked.append(sorted(keys))
+        return {key: titles[key] for key in keys if key in titles}
+
+    async def run() -> list[dict[str, str]]:
+        answers = [await remembered.get_many_or_load(["a"], load_many, refresh_ahead=False)]
+        titles["a"] = "new a"
+        clock.now += 30.0  # due for a refresh, which this caller declines
+        answers.append(await remembered.get_many_or_load(["a"], load_many, refresh_ahead=False))
+        await asyncio.sleep(0.01)
+        clock.now += 31.0  # past its lifetime: read again, in line
+        answers.append(await remembered.get_many_or_load(["a"], load_many, refresh_ahead=False))
+        return answers
+
+    assert asyncio.run(run()) == [{"a": "old a"}, {"a": "old a"}, {"a": "new a"}]
+    assert asked == [["a"], ["a"]]
+
+
 def test_refresh_ahead_never_answers_a_value_past_its_lifetime_and_waits_after_a_failed_refresh() -> None:
     clock = Clock()
     remembered: Remembered[str, int] = Remembered(60.0, refresh_after_s=5.0, clock=clock)
