@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from handlers.taxonomy import Taxonomy
+from handlers.sentence_model import DIM as SENTENCE_DIM
 from handlers.sentence_model import NAME as SENTENCE_NAME
 from handlers.sentence_model import SentenceModel
+from handlers.taxonomy import Taxonomy
 from handlers.text_encoder import SENTENCE_WEIGHT, TextEncoder, tokens
 from kalas.dataset import Record
 
@@ -117,20 +120,17 @@ class _Examples:
         return F.cross_entropy(SCALE * queries @ self.images[rows].T, right / right.sum(dim=1, keepdim=True))
 
 
-class _Deterministic:
-    """Seeded, one thread, deterministic kernels, for the `with` block."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def __enter__(self) -> None:
-        torch.manual_seed(self.seed)
-        torch.use_deterministic_algorithms(True)
-        self.threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *_: object) -> None:
-        torch.set_num_threads(self.threads)
+@contextmanager
+def _deterministic(seed: int) -> Iterator[None]:
+    """The block seeded, on one thread, with deterministic kernels; torch's settings put back after."""
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(False)
 
 
@@ -152,7 +152,7 @@ def train_text_encoder(photos: list[Photo], embeddings: np.ndarray, embedder_dig
     """The encoder learned from `photos` (their rows of `embeddings`, [N, D] L2-normalised, stay fixed): its bag
     of words, and with `sentence` its projection of that model's vectors (`train_projection`)."""
     vocabulary = vocabulary_of(photos, min_count)
-    with _Deterministic(seed):
+    with _deterministic(seed):
         examples = _Examples(photos, embeddings, seed, phrases_per_photo)
         table = torch.nn.EmbeddingBag(len(vocabulary), examples.images.shape[1], mode="mean")
         torch.nn.init.normal_(table.weight, std=0.01)
@@ -182,9 +182,9 @@ def train_projection(photos: list[Photo], embeddings: np.ndarray, sentence: Sent
     """([sentence dim + 1, D] the linear map of `sentence`'s vectors into the photos' space, last row the bias;
     its settings). Each distinct text is encoded once (the phrases repeat across epochs)."""
     vectors: dict[str, np.ndarray] = {}
-    with _Deterministic(seed):
+    with _deterministic(seed):
         examples = _Examples(photos, embeddings, seed, phrases_per_photo)
-        linear = torch.nn.Linear(sentence.encode(["x"]).shape[1], examples.images.shape[1])
+        linear = torch.nn.Linear(SENTENCE_DIM, examples.images.shape[1])
 
         def queries(batch: list) -> torch.Tensor:
             missing = list(dict.fromkeys(text for text, _, _ in batch if text not in vectors))

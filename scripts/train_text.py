@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     encoder = train_text_encoder(photos, np.concatenate(vectors), weights_digest(args.checkpoint / WEIGHTS_FILE),
                                  epochs=args.epochs, seed=args.seed,
-                                 sentence=None if args.no_sentence_model else SentenceModel.load(threads=2))
+                                 sentence=None if args.no_sentence_model else SentenceModel.load())
     seconds = time.perf_counter() - started
     checkpoint_meta = json.loads((args.checkpoint / "meta.json").read_text(encoding="utf-8"))
     encoder.meta.update({"space": {"embedding_dim": int(checkpoint_meta["embedding_dim"]), "joint_weight": JOINT_WEIGHT,

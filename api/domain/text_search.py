@@ -9,8 +9,8 @@ own probability of those terms (handlers/query_terms.py). The shop's own words (
 products' `words`, api/data/products.py) then re-rank them: a product scores its best photo's score plus
 `WORD_WEIGHT` times the share of the query's words it carries. Words the encoder does not know are also looked up
 among all the shop's products' own words, so a product whose title says "Hemd" comes first for "hemd" although
-the encoder never learned that word. (Looking every word up that way would be simpler; on nx-27017, which scans a collection for a
-match inside an array, it cost 240 ms at 20,000 products, against well under a millisecond of work for the words
+the encoder never learned that word. (Looking every word up that way would be simpler; on nx-27017, which scans a
+collection for a match inside an array, it cost 240 ms at 20,000 products, against well under a millisecond of work for the words
 of a few dozen candidates: docs/benchmarks.md, "Text search".) scripts/evaluate_text_search.py scores the photo side
 alone with the same `photo_scores`.
 """
