@@ -89,10 +89,10 @@ class Embeddings:
         identities = [a.get("model") for a in answers if not isinstance(a, InferenceError)]
         if identities:
             self.embedder = identities[0] if all(i == identities[0] for i in identities[1:]) else None
-        return [a if isinstance(a, InferenceError) else _embedded(a) for a in answers]
+        return [a if isinstance(a, InferenceError) else embedded_of(a) for a in answers]
 
 
-def _embedded(answer: dict) -> Embedded:
+def embedded_of(answer: dict) -> Embedded:
     """The embedding and the signals of an embedder's (or the attributes model's) answer."""
     signals = answer.get("signals")
     return Embedded(np.asarray(answer["embedding"], dtype=np.float32),

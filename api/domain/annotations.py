@@ -53,10 +53,12 @@ async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Pho
 
 
 async def annotate(db: AsyncDatabase, files: images.ImageStore, inference: InferenceClient, account_id: str,
-                   submitted: Sequence[Submitted], max_bytes: int, render: Callable[[dict], T],
+                   submitted: Sequence[Submitted], max_bytes: int, render: Callable[[dict, dict], T],
                    policy: Callable[[dict], dict] | None = None, shop_model: LoadedModel | None = None
                    ) -> list[T | DomainError]:
-    """Per submitted photo: `render` of its stored annotation document, or the DomainError that photo got.
+    """Per submitted photo: `render` of its stored annotation document and the model's answer it was made from
+    (which also carries what the API never answers: the photo's embedding and signals), or the DomainError that
+    photo got.
     `policy`: what a tagging policy does with the model's answer (and the shop's own terms), stored with the
     annotation (the review queue). `shop_model`: the shop's own model, whose terms join each answer (`shop`).
 
@@ -91,7 +93,7 @@ async def annotate(db: AsyncDatabase, files: images.ImageStore, inference: Infer
                 await files.remove([image.document for image in filed.values()])
         raise
 
-    outcome: list[tuple[dict, dict] | DomainError] = []
+    outcome: list[tuple[dict, dict, dict] | DomainError] = []
     refused: list[dict] = []
     for i, item in enumerate(submitted):
         photo, answer = checked[i], answers.get(i)
@@ -107,12 +109,13 @@ async def annotate(db: AsyncDatabase, files: images.ImageStore, inference: Infer
                 answer = {**answer, "shop": shop_model.answer(answer.get("embedding"), answer.get("signals"),
                                                               answer["model"].get("digest"))}
             decided = policy(answer) if policy is not None else None
-            outcome.append((annotations.new_annotation(account_id, image, item.source, crop, answer, decided), image))
-    stored = [result for result in outcome if not isinstance(result, DomainError)]
+            outcome.append((annotations.new_annotation(account_id, image, item.source, crop, answer, decided), image,
+                            answer))
+    stored = [result[:2] for result in outcome if not isinstance(result, DomainError)]
     writing = asyncio.ensure_future(annotations.insert_with_images(db, stored))
     try:
         await asyncio.sleep(0)  # one turn of the loop, in which the write goes out
-        rendered = [result if isinstance(result, DomainError) else render(result[0]) for result in outcome]
+        rendered = [result if isinstance(result, DomainError) else render(result[0], result[2]) for result in outcome]
     finally:
         await asyncio.wait([writing])  # the write is never left running unwatched
         failed = writing.cancelled() or writing.exception() is not None

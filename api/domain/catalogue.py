@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.clients.inference import Embedded, InferenceClient, InferenceError
+from api.clients.inference import Embedded, InferenceClient, InferenceError, embedded_of
 from api.core.remembered import Remembered
 from api.data import changes, images, products
 from api.domain.errors import SkuTaken, model_refusal
@@ -262,9 +262,26 @@ def digest(embedder: dict | None) -> str | None:
     return (embedder or {}).get("digest")
 
 
-async def embed(inference: InferenceClient, photos: Sequence[Photo]) -> tuple[list[Embedded], dict | None]:
+Made = tuple[list[Embedded], dict | None]  # the photos' embeddings and the identity of the embedder that made them
+
+
+def made_by_annotation(answer: dict, inference: InferenceClient) -> Made | None:
+    """The embedding an annotation's answer carries (the attributes model answers it beside its heads), when that
+    model has the serving embedder's weights (the same digest): a store product's photo then goes through the
+    network once, for its annotation and its catalogue entry alike. None when the embedder is another network,
+    or not known yet in this process (its first answer tells it)."""
+    model = answer.get("model")
+    if "embedding" not in answer or digest(model) is None or digest(model) != digest(inference.embedder):
+        return None
+    return [embedded_of(answer)], inference.embedder
+
+
+async def embed(inference: InferenceClient, photos: Sequence[Photo], made: Made | None = None) -> Made:
     """One embedding (and its signals) per photo and the identity of the embedder that made them; the first
-    refused photo fails the whole call (a product is stored whole or not)."""
+    refused photo fails the whole call (a product is stored whole or not). `made`: already made (by the annotating
+    model, `made_by_annotation`), then no model is asked."""
+    if made is not None:
+        return made
     answers = await inference.embed([photo.model_input for photo in photos])
     for position, answer in enumerate(answers):
         if isinstance(answer, InferenceError):
@@ -306,9 +323,11 @@ async def embed_checked(inference: InferenceClient, data: bytes, crop: Crop | No
 
 
 async def create_product(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, inference: InferenceClient,
-                         account_id: str, fields: dict[str, Any], photos: Sequence[Photo]) -> dict:
-    """Embed, store images and product, index it. SkuTaken for a taken SKU; nothing is left half-stored."""
-    answers, embedder = await embed(inference, photos)
+                         account_id: str, fields: dict[str, Any], photos: Sequence[Photo], made: Made | None = None
+                         ) -> dict:
+    """Embed (unless `made`), store images and product, index it. SkuTaken for a taken SKU; nothing is left
+    half-stored."""
+    answers, embedder = await embed(inference, photos, made)
     await catalogues.check_dim(db, account_id, len(answers[0].vector))
     new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
     product = products.new_product(account_id, fields, [image.document for image in new], vectors_of(answers, embedder))
@@ -327,9 +346,11 @@ async def create_product(db: AsyncDatabase, files: images.ImageStore, catalogues
 
 
 async def replace_images(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, inference: InferenceClient,
-                         account_id: str, product: dict, photos: Sequence[Photo]) -> dict | None:
-    """Swap a product's images for new ones (re-embedded and re-indexed); the old images are deleted after."""
-    answers, embedder = await embed(inference, photos)
+                         account_id: str, product: dict, photos: Sequence[Photo], made: Made | None = None
+                         ) -> dict | None:
+    """Swap a product's images for new ones (re-embedded unless `made`, and re-indexed); the old images are deleted
+    after."""
+    answers, embedder = await embed(inference, photos, made)
     await catalogues.check_dim(db, account_id, len(answers[0].vector))
     new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
     await images.insert_many(db, files, new)

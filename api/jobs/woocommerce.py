@@ -3,20 +3,20 @@
 
 A product job, in order: read the product as it is now (never trust the webhook's copy: deliveries come late,
 twice, or out of order) → skip it if its current photos are already annotated → fetch its main photo (SSRF-safe,
-size and time limits) and check it by the API's own policy (api/intake/photo.py) → annotate it, and meanwhile
-embed it into the shop's similar-item catalogue, and store the annotation as the shop's, with what its tagging
-policy decided (api/integrations/policy.py) → a held product waits in the review queue, nothing written → else
+size and time limits) and check it by the API's own policy (api/intake/photo.py) → annotate it and store the
+annotation as the shop's, with what its tagging policy decided (api/integrations/policy.py) → put it in the shop's
+similar-item catalogue with the embedding that came with the annotation → a held product waits in the review queue, nothing written → else
 find or create the category and tags → PUT them merged with the merchant's own, with the marker that stops the
 `product.updated` loop, and record the write in the service's own database too (a store that drops `meta_data`
 must not make it loop).
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from api.data import annotations, integrations, products
 from api.domain import catalogue
+from api.domain.catalogue import Made, made_by_annotation
 from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training
@@ -113,15 +113,18 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     await step("photo fetched", f"{len(data)} bytes from {source}")
     policy = policy_of(integration)
     origin = {"kind": "woocommerce", "integration": job["integration"], "product_id": str(product["id"])}
-    # Annotating (stored as the shop's annotation, with what the policy did) and indexing need only the photo: run
-    # them side by side (the model server batches them).
+    # Annotated (stored as the shop's annotation, with what the policy did), then indexed with the embedding the
+    # annotation's answer carries: one pass through the network for both (a second model only when the embedder
+    # is another network). A shop's import is bound by the models' throughput (docs/benchmarks.md, "A shop's import").
     shop_model = await services.shop_models.current(db, job["account"])
-    [annotation], catalogue_id = await asyncio.gather(
-        annotate(db, services.images, services.models, job["account"], [Submitted(origin, data=data)], max_bytes,
-                 lambda document: document, lambda answer: decide(answer, policy).describe(), shop_model=shop_model),
-        add_to_catalogue(services, job, product, data, written))
-    if isinstance(annotation, DomainError):
-        raise annotation
+    [annotated] = await annotate(db, services.images, services.models, job["account"], [Submitted(origin, data=data)],
+                                 max_bytes, lambda document, answer: (document, answer),
+                                 lambda answer: decide(answer, policy).describe(), shop_model=shop_model)
+    if isinstance(annotated, DomainError):
+        raise annotated
+    annotation, answer = annotated
+    catalogue_id = await add_to_catalogue(services, job, product, data, written,
+                                          made_by_annotation(answer, services.models))
     decided = annotation["policy"]
     await step("annotated", f"annotation {annotation['_id']}: {decided['state']}, category {decided['category']}; "
                             f"tags {', '.join(decided['tags']) or 'none'}")
@@ -197,9 +200,10 @@ async def follow_merchant_terms(services: Services, job: dict, product: dict, wr
 
 
 async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes,
-                           written: dict | None = None) -> str:
+                           written: dict | None = None, made: Made | None = None) -> str:
     """The id of the catalogue product made from the store product (created, or its images replaced), through the
-    API's own catalogue code (database first, index second, saved so the API process reloads it)."""
+    API's own catalogue code (database first, index second, saved so the API process reloads it). `made`: the
+    photo's embedding already made (else the embedder is asked)."""
     db, account_id = services.db, job["account"]
     try:
         photo = await check(data, None, services.settings.max_upload_bytes)
@@ -208,12 +212,12 @@ async def add_to_catalogue(services: Services, job: dict, product: dict, data: b
             existing = await integrations.catalogue_product(db, account_id, job["integration"], int(product["id"]))
             if existing is None:
                 stored = await catalogue.create_product(db, services.images, services.catalogues, services.models,
-                                                        account_id, fields, [photo])
+                                                        account_id, fields, [photo], made)
                 return stored["_id"]
             await products.update(db, account_id, existing["_id"],
                                   {k: fields[k] for k in ("title", "url", "categories", "tags")})
             await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
-                                           existing, [photo])
+                                           existing, [photo], made)
             return existing["_id"]
     except DomainError as error:
         raise error.about("the photo could not enter the similar-item catalogue") from None

@@ -44,7 +44,7 @@ async def _answer(services: Services, account: Account, submitted: list[Submitte
                   background: BackgroundTasks) -> list[AnnotationOut | DomainError]:
     settings = services.settings
     answers = await annotate(services.db, services.images, services.models, account.id, submitted,
-                             settings.max_upload_bytes, lambda annotation: annotation_out(settings, annotation),
+                             settings.max_upload_bytes, lambda annotation, _: annotation_out(settings, annotation),
                              shop_model=await services.shop_models.current(services.db, account.id))
     stored = [a for a in answers if not isinstance(a, DomainError)]
     if stored:

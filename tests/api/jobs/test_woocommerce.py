@@ -1,14 +1,16 @@
 """The worker's catalogue step (api/jobs/woocommerce.py) on the real database and models: a store product's
-photo enters the shop's similar-item catalogue, and a disk that cannot take it is a retryable job failure that
-leaves nothing behind."""
+photo enters the shop's similar-item catalogue, with the embedding its annotation came with when that is the
+embedder's network, and a disk that cannot take it is a retryable job failure that leaves nothing behind."""
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from api.clients.in_process import InProcessClient
+from api.domain.catalogue import made_by_annotation
 from api.domain.errors import DomainError
 from api.jobs.woocommerce import add_to_catalogue
 from api.services import open_services
@@ -17,6 +19,16 @@ from tests.support.data_dirs import files_under
 
 ACCOUNT, INTEGRATION = "a1b2c3", "d4e5f6"
 PRODUCT = {"id": 17, "name": "Linen shirt", "permalink": "https://shop.example/linen-shirt"}
+
+
+class CountingClient(InProcessClient):
+    """The in-process models, counting the embedder's calls."""
+
+    embed_calls = 0
+
+    async def embed(self, images):
+        self.embed_calls += 1
+        return await super().embed(images)
 
 
 def _add(mongo_server, mongo_database, served_models, tmp_path: Path, image_dir: Path, photo: bytes):
@@ -62,3 +74,38 @@ def test_a_disk_that_cannot_take_the_photo_is_a_retryable_failure_leaving_nothin
     assert product_id is None and failure is not None and failure.retryable
     assert "could not be stored" in str(failure)
     assert counts == (0, 0)
+
+
+@pytest.mark.slow
+def test_the_annotations_embedding_enters_the_catalogue_without_a_second_model_call(
+        mongo_server, mongo_database, served_models, tmp_path, shared_data):
+    photo = next((shared_data / "fashion-products" / "images").glob("*.jpg")).read_bytes()
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             image_dir=tmp_path / "images")
+
+    async def go():
+        inference = CountingClient(dict(served_models))
+        try:
+            [answer] = await inference.annotate([photo])
+            unknown = made_by_annotation(answer, inference)  # which network the embedder is: not known yet
+            [embedded] = await inference.embed([photo])
+            made = made_by_annotation(answer, inference)
+            other = made_by_annotation({**answer, "model": {**answer["model"], "digest": "another network"}}, inference)
+            async with open_services(settings, inference=inference) as services:
+                calls = inference.embed_calls
+                product_id = await add_to_catalogue(services, {"account": ACCOUNT, "integration": INTEGRATION},
+                                                    PRODUCT, photo, None, made)
+                stored = await services.db.products.find_one({"_id": product_id})
+                return unknown, embedded, made, other, inference.embed_calls - calls, stored
+        finally:
+            await inference.aclose()
+
+    unknown, embedded, made, other, embed_calls, stored = asyncio.run(go())
+    assert unknown is None and other is None
+    [vector], identity = made
+    # The attributes model answers the embedder's own vector and signals (one network, two heads' worth of answers).
+    np.testing.assert_allclose(vector.vector, embedded.vector, atol=1e-5)
+    np.testing.assert_allclose(vector.signals, embedded.signals, atol=1e-5)
+    assert embed_calls == 0
+    assert stored["embedder"] == identity["digest"]
+    np.testing.assert_allclose(stored["embeddings"][0], vector.vector, atol=1e-6)
