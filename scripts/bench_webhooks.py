@@ -17,8 +17,8 @@ Prints p50/p95/max latency and throughput per worker configuration; the target i
 fires its webhooks: every delivery must still be acknowledged at once (WooCommerce disables a webhook after
 failed or timed-out deliveries; target p99 ≤ 1 s) and every product settled (written back, or held by the tagging
 policy) with nothing lost, while the queue drains. The drain rate is printed beside the models' own throughput on
-the same work (each product's photo annotated and embedded, many requests in flight), measured in the same run
-just before the burst; target ≥ 80 % of it.
+the same work (each product's photo annotated, many requests in flight: the annotation's answer carries the
+embedding its catalogue entry takes), measured in the same run just before the burst; target ≥ 80 % of it.
 """
 from __future__ import annotations
 
@@ -111,14 +111,15 @@ def run_once(mongo_uri: str, inference_url: str, home: Path, photos: list[Path],
 
 
 async def _models_throughput(inference_url: str, photos: list[Path], count: int, in_flight: int = 32) -> float:
-    """Products per second the models answer on their own: each photo annotated and embedded, `in_flight` at once."""
+    """Products per second the models answer on their own: each photo annotated (which a product job asks of them:
+    its catalogue entry takes the embedding that comes with the annotation), `in_flight` at once."""
     client = TorchServeClient(inference_url)
     data = [photos[i % len(photos)].read_bytes() for i in range(count)]
     slots = asyncio.Semaphore(in_flight)
 
     async def one(photo: bytes) -> None:
         async with slots:
-            await asyncio.gather(client.annotate([photo]), client.embed([photo]))
+            await client.annotate([photo])
 
     try:
         await asyncio.gather(*(one(photo) for photo in data[: in_flight]))  # warm
