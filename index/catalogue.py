@@ -307,6 +307,11 @@ class CatalogueIndex:
         """The compressed kind's exact vectors on disk (removed products' rows included until a rebuild); else 0."""
         return self._exact.disk_bytes() if self._exact is not None else 0
 
+    def outgrown(self) -> str | None:
+        """Why this index should be built again for its present size (index/kinds.py `outgrown`), or None."""
+        rows = self._exact.rows if self._exact is not None else 0
+        return kinds.outgrown(self.kind, self.nlist, self.n_vectors, rows)
+
     def products(self) -> list[str]:
         return list(self._product_slots)
 

@@ -34,6 +34,9 @@ HNSW_QUANTIZER_FROM = 16_384
 # 0.995; p50 1.02 ms with the file in the page cache and 1.94 ms read from the disk at 50, 1.05 and 2.50 ms at 100.
 RERANK_CANDIDATES = 50
 PQ_POINTS_PER_CODE = 64
+# A compressed index is compacted (built again from the live vectors) once its file holds more removed rows than
+# live ones, and at least this many (256 MB at 256-d).
+COMPACT_FROM_ROWS = 250_000
 KINDS = ("flat", "ivf", "pq")
 APPROXIMATE = ("ivf", "pq")
 
@@ -42,6 +45,22 @@ def choose_kind(n_vectors: int) -> str:
     if n_vectors < EXACT_LIMIT:
         return "flat"
     return "ivf" if n_vectors < COMPRESS_FROM else "pq"
+
+
+def outgrown(kind: str, nlist: int | None, n_vectors: int, rows_on_disk: int = 0) -> str | None:
+    """Why an index should be built again at its present size, or None. The kind, the lists and the compressed
+    kind's file are chosen when an index is built, while a shop's catalogue grows a product at a time: without this a
+    shop that grew past EXACT_LIMIT through the API would keep scanning every vector, past COMPRESS_FROM keep a GB of
+    floats per million in every replica, and a compressed index would keep every removed product's row on disk."""
+    wanted = choose_kind(n_vectors)
+    if KINDS.index(wanted) > KINDS.index(kind):  # never back down: a shrinking shop's index still answers well
+        return f"{n_vectors:,} vectors call for a {wanted} index, not {kind}"
+    if kind in APPROXIMATE and nlist and n_vectors > 4 * (nlist / 4) ** 2:  # 4× what `ivf_lists` sized them for
+        return f"{n_vectors:,} vectors in {nlist} lists, sized for {(nlist // 4) ** 2:,}"
+    removed = rows_on_disk - n_vectors
+    if removed > max(n_vectors, COMPACT_FROM_ROWS):
+        return f"{removed:,} removed vectors' rows on disk beside {n_vectors:,} live ones"
+    return None
 
 
 def ivf_lists(n_vectors: int) -> int:

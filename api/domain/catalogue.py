@@ -52,6 +52,7 @@ class Catalogues:
         self._checked: dict[str, float] = {}  # shop -> when this process last read its changes (monotonic)
         self._empty_at: dict[str, int] = {}  # shop without vectors -> the number its emptiness was read at
         self._locks: dict[str, asyncio.Lock] = {}
+        self._reshaping: dict[str, asyncio.Task] = {}  # shop -> its index being built again for its size
         self._products: Remembered[tuple[str, str], dict] = Remembered(  # (shop, id) -> product
             PRODUCT_CACHE_S, refresh_after_s=PRODUCT_REFRESH_S)
         # (shop, id) -> {image id: signals}. A photo's signals never change (new photos get new ids; a new model
@@ -90,7 +91,38 @@ class Catalogues:
             if seq is None:
                 current = await self._rebuild(db, account_id)
             self._checked[account_id] = time.monotonic()
-            return current
+        if current is not None and account_id not in self._reshaping and (why := current.outgrown()):
+            self._reshaping[account_id] = asyncio.create_task(self._reshape(db, account_id, why))
+        return current
+
+    async def _reshape(self, db: AsyncDatabase, account_id: str, why: str) -> None:
+        """Build the shop's index again from the database for its present size while the one it outgrew answers
+        searches; swap it in, then catch it up with the changes made meanwhile. (A build holds both in memory
+        for a while: at 1M vectors about 140 MB of codes beside the old index.)"""
+        try:
+            log.info("shop %s: its index is built again (%s)", account_id, why)
+            started = time.monotonic()
+            seq = await changes.position(db, account_id)
+            stored = await products.vectors(db, account_id)
+            fresh = await asyncio.to_thread(self._fresh, account_id, stored, seq)
+            async with self.lock(account_id):
+                if fresh is not None:
+                    await asyncio.to_thread(self.store.replace, account_id, fresh)
+                self._checked.pop(account_id, None)
+            current = await self.catch_up(db, account_id)
+            log.info("shop %s: its index is now %s (%d vectors, built in %.1f s)", account_id,
+                     current.kind if current else "empty", current.n_vectors if current else 0,
+                     time.monotonic() - started)
+        except Exception:  # the old index goes on answering; the next catch-up tries again
+            log.exception("shop %s: building its index again failed", account_id)
+        finally:
+            self._reshaping.pop(account_id, None)
+
+    async def reshaped(self, account_id: str) -> None:
+        """Wait for the shop's index being built again, if it is (tests, and a clean shutdown)."""
+        task = self._reshaping.get(account_id)
+        if task is not None:
+            await asyncio.wait([task])
 
     def _local_copy(self, account_id: str) -> CatalogueIndex | None:
         """This replica's copy of the shop's index, or None when its files cannot be read (torn, or a compressed
@@ -143,20 +175,27 @@ class Catalogues:
         return rebuilt
 
     def _build(self, catalogue: str, stored: list[dict], seq: int) -> CatalogueIndex | None:
-        if not stored:
+        rebuilt = self._fresh(catalogue, stored, seq)
+        if rebuilt is None:
             self.store.drop(catalogue)
             self._empty_at[catalogue] = seq
+            return None
+        self._empty_at.pop(catalogue, None)
+        self.store.replace(catalogue, rebuilt)
+        return rebuilt
+
+    def _fresh(self, catalogue: str, stored: list[dict], seq: int) -> CatalogueIndex | None:
+        """A new index of the stored vectors, of the kind their number calls for, at change `seq`; None if none."""
+        if not stored:
             return None
         ids = [p["_id"] for p in stored for _ in p["images"]]
         keys = [image_id for p in stored for image_id in products.image_ids(p)]
         vectors = np.asarray([vector for p in stored for vector in p["embeddings"]], dtype=np.float32)
         # A compressed index writes its exact vectors straight into the catalogue's directory (index/exact_vectors.py).
-        rebuilt = CatalogueIndex.build(vectors.shape[1], ids, vectors, images=keys,
-                                       directory=self.store.directory(catalogue))
-        rebuilt.position = seq
-        self._empty_at.pop(catalogue, None)
-        self.store.replace(catalogue, rebuilt)
-        return rebuilt
+        fresh = CatalogueIndex.build(vectors.shape[1], ids, vectors, images=keys,
+                                     directory=self.store.directory(catalogue))
+        fresh.position = seq
+        return fresh
 
     async def check_dim(self, db: AsyncDatabase, account_id: str, dim: int) -> None:
         """ValueError when the shop's index holds vectors of another dimension than `dim` (refused before any write,
@@ -203,6 +242,9 @@ class Catalogues:
         return np.asarray(rows, dtype=np.float32)
 
     async def aclose(self) -> None:
+        for task in list(self._reshaping.values()):
+            task.cancel()
+        await asyncio.gather(*self._reshaping.values(), return_exceptions=True)
         await self._products.aclose()
         await self._signals.aclose()
 

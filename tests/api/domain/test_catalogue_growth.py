@@ -1,0 +1,81 @@
+"""A shop's index follows its size (api/domain/catalogue.py `Catalogues`, index/kinds.py `outgrown`): a catalogue that
+grows a product at a time past the exact kind's limit is built again as an IVF index from the database while the old
+one answers, and nothing added meanwhile is lost. Real nx-27017, real FAISS; the limit is lowered so that a few
+hundred vectors stand for 50,000."""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from api.data import products
+from api.data.db import open_client
+from api.domain.catalogue import Catalogues
+from index import CatalogueStore, kinds
+
+SHOP = "growing-shop"
+DIM = 32
+
+
+def test_kinds_outgrown_names_what_the_size_calls_for():
+    assert kinds.outgrown("flat", None, kinds.EXACT_LIMIT - 1) is None
+    assert "ivf index" in kinds.outgrown("flat", None, kinds.EXACT_LIMIT)
+    assert "pq index" in kinds.outgrown("ivf", kinds.ivf_lists(kinds.EXACT_LIMIT), kinds.COMPRESS_FROM)
+    assert kinds.outgrown("ivf", kinds.ivf_lists(kinds.EXACT_LIMIT), 3 * kinds.EXACT_LIMIT) is None
+    assert "lists" in kinds.outgrown("ivf", kinds.ivf_lists(kinds.EXACT_LIMIT), 6 * kinds.EXACT_LIMIT)
+    assert kinds.outgrown("ivf", 256, 1_000) is None  # a shrinking shop keeps its kind
+    live = kinds.COMPRESS_FROM
+    assert kinds.outgrown("pq", kinds.ivf_lists(live), live, rows_on_disk=2 * live) is None
+    assert "removed" in kinds.outgrown("pq", kinds.ivf_lists(live), live, rows_on_disk=2 * live + 1)
+
+
+def _products(rng: np.random.Generator, n: int) -> list[dict]:
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return [products.new_product(SHOP, {"title": f"product {i}"}, [{"_id": f"img-{i}-{rng.integers(1 << 30)}",
+                                                                     "width": 60, "height": 80}],
+                                 {"embeddings": [vector.tolist()], "embedder": "d"}) for i, vector in enumerate(vectors)]
+
+
+@pytest.mark.slow
+def test_a_catalogue_grown_past_the_exact_limit_is_rebuilt_as_ivf_losing_nothing(mongo_server, mongo_database,
+                                                                                  tmp_path, monkeypatch):
+    monkeypatch.setattr(kinds, "EXACT_LIMIT", 300)
+    rng = np.random.default_rng(7)
+
+    async def go():
+        client = open_client(mongo_server.uri)
+        db = client[mongo_database]
+        catalogues = Catalogues(CatalogueStore(tmp_path / "indexes"))
+        try:
+            added = []
+
+            async def add(n: int) -> None:
+                batch = _products(rng, n)
+                await db.products.insert_many(batch)
+                await catalogues.upsert_many(db, SHOP, batch)
+                added.extend(batch)
+
+            await add(250)
+            first = await catalogues.index(db, SHOP)
+            kinds_seen = [first.kind]
+            await add(100)  # 350: past the limit; built again in the background
+            await add(20)  # made while it is being built
+            await catalogues.reshaped(SHOP)
+            await add(5)  # after the swap
+            grown = await catalogues.catch_up(db, SHOP)
+            kinds_seen.append(grown.kind)
+            queries = np.asarray([p["embeddings"][0] for p in added], dtype=np.float32)
+            found = [hits[0].product_id for hits in grown.search_many(queries, 1)]
+            on_disk = CatalogueStore(tmp_path / "indexes").get(SHOP)
+            return kinds_seen, grown.n_vectors, found, [p["_id"] for p in added], on_disk.kind, on_disk.n_vectors
+        finally:
+            await catalogues.aclose()
+            await client.close()
+
+    kinds_seen, n_vectors, found, ids, saved_kind, saved_vectors = asyncio.run(go())
+    assert kinds_seen == ["flat", "ivf"]
+    assert n_vectors == len(ids) == 375 and (saved_kind, saved_vectors) == ("ivf", 375)
+    # Every product, the ones added while the index was built again included, finds itself first.
+    assert sum(f == i for f, i in zip(found, ids)) >= 0.98 * len(ids)
