@@ -1,7 +1,7 @@
 """A shop's index follows its size (api/domain/catalogue.py `Catalogues`, index/kinds.py `outgrown`): a catalogue that
 grows a product at a time past the exact kind's limit is built again as an IVF index from the database while the old
-one answers, and nothing added meanwhile is lost. Real nx-27017, real FAISS; the limit is lowered so that a few
-hundred vectors stand for 50,000."""
+one answers, and nothing added meanwhile is lost; a large copy is saved at most every SAVE_EVERY_S, and at shutdown.
+Real nx-27017, real FAISS; the limits are lowered so that a few hundred vectors stand for 50,000."""
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +11,7 @@ import pytest
 
 from api.data import products
 from api.data.db import open_client
+from api.domain import catalogue
 from api.domain.catalogue import Catalogues
 from index import CatalogueStore, kinds
 
@@ -79,3 +80,35 @@ def test_a_catalogue_grown_past_the_exact_limit_is_rebuilt_as_ivf_losing_nothing
     assert n_vectors == len(ids) == 375 and (saved_kind, saved_vectors) == ("ivf", 375)
     # Every product, the ones added while the index was built again included, finds itself first.
     assert sum(f == i for f, i in zip(found, ids)) >= 0.98 * len(ids)
+
+
+@pytest.mark.slow
+def test_a_large_copy_is_saved_at_most_every_so_often_and_at_shutdown(mongo_server, mongo_database, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setattr(catalogue, "SAVE_AT_ONCE_BELOW", 100)
+    monkeypatch.setattr(catalogue, "SAVE_EVERY_S", 3600.0)
+    rng = np.random.default_rng(3)
+
+    def on_disk() -> int:
+        return CatalogueStore(tmp_path / "indexes").get(SHOP).n_vectors
+
+    async def go():
+        client = open_client(mongo_server.uri)
+        db = client[mongo_database]
+        catalogues = Catalogues(CatalogueStore(tmp_path / "indexes"))
+        seen = []
+        try:
+            for n in (150, 30, 20):  # the first catch-up saves (none saved yet), the next ones wait for the hour
+                batch = _products(rng, n)
+                await db.products.insert_many(batch)
+                await catalogues.upsert_many(db, SHOP, batch)
+                if n == 150:
+                    await catalogues.index(db, SHOP)
+                seen.append(((await catalogues.index(db, SHOP)).n_vectors, on_disk()))
+        finally:
+            await catalogues.aclose()
+            await client.close()
+        return seen, on_disk()
+
+    seen, at_shutdown = asyncio.run(go())
+    assert seen == [(150, 150), (180, 150), (200, 150)] and at_shutdown == 200
