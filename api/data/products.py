@@ -130,6 +130,12 @@ async def delete(db: AsyncDatabase, account_id: str, product_id: str) -> dict | 
     return await db.products.find_one_and_delete({"_id": product_id, "account": account_id}, projection=_NO_VECTORS)
 
 
+async def vector_dim(db: AsyncDatabase, account_id: str) -> int | None:
+    """The length of the vectors of the shop's newest product; None for a shop without any."""
+    newest = await db.products.find_one({"account": account_id}, {"embeddings": 1}, sort=[("created", DESCENDING)])
+    return len(newest["embeddings"][0]) if newest and newest.get("embeddings") else None
+
+
 async def vectors(db: AsyncDatabase, account_id: str, product_ids: list[str] | None = None) -> list[dict]:
     """Every product of a shop (or these of its products that exist) with its image ids and embeddings: what
     building or catching up its index needs."""

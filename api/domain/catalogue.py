@@ -217,10 +217,13 @@ class Catalogues:
 
     async def check_dim(self, db: AsyncDatabase, account_id: str, dim: int) -> None:
         """ValueError when the shop's index holds vectors of another dimension than `dim` (refused before any write,
-        since every replica would have to leave such a product out)."""
-        index = await self.index(db, account_id)
-        if index is not None and index.dim != dim:
-            raise ValueError(f"catalogue {account_id!r} holds {index.dim}-d vectors, not {dim}-d: reindex it")
+        since every replica would have to leave such a product out). Read from this process's copy when it follows
+        the shop (it searches it), else from the shop's newest product: a process that only writes (the worker, an
+        import) then builds no index of its own, which it would have caught up and saved at every product."""
+        copy = self.store.get(account_id) if account_id in self._checked else None
+        held = copy.dim if copy is not None else await products.vector_dim(db, account_id)
+        if held is not None and held != dim:
+            raise ValueError(f"catalogue {account_id!r} holds {held}-d vectors, not {dim}-d: reindex it")
 
     async def products(self, db: AsyncDatabase, account_id: str, product_ids: Sequence[str], *,
                        refresh_ahead: bool = True) -> dict[str, dict]:

@@ -202,8 +202,9 @@ async def follow_merchant_terms(services: Services, job: dict, product: dict, wr
 async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes,
                            written: dict | None = None, made: Made | None = None) -> str:
     """The id of the catalogue product made from the store product (created, or its images replaced), through the
-    API's own catalogue code (database first, index second, saved so the API process reloads it). `made`: the
-    photo's embedding already made (else the embedder is asked)."""
+    API's own catalogue code (the database, then the shop's change sequence, which the API's replicas follow to
+    update their indexes; the worker builds none). `made`: the photo's embedding already made (else the embedder is
+    asked)."""
     db, account_id = services.db, job["account"]
     try:
         photo = await check(data, None, services.settings.max_upload_bytes)

@@ -112,3 +112,28 @@ def test_a_large_copy_is_saved_at_most_every_so_often_and_at_shutdown(mongo_serv
 
     seen, at_shutdown = asyncio.run(go())
     assert seen == [(150, 150), (180, 150), (200, 150)] and at_shutdown == 200
+
+
+@pytest.mark.slow
+def test_the_dimension_check_reads_the_database_in_a_process_that_does_not_search(mongo_server, mongo_database,
+                                                                                 tmp_path):
+    rng = np.random.default_rng(5)
+
+    async def go():
+        client = open_client(mongo_server.uri)
+        db = client[mongo_database]
+        catalogues = Catalogues(CatalogueStore(tmp_path / "indexes"))
+        try:
+            await catalogues.check_dim(db, SHOP, 16)  # a shop without vectors takes any
+            batch = _products(rng, 3)
+            await db.products.insert_many(batch)
+            await catalogues.upsert_many(db, SHOP, batch)
+            await catalogues.check_dim(db, SHOP, DIM)
+            with pytest.raises(ValueError, match=f"holds {DIM}-d vectors, not 16-d"):
+                await catalogues.check_dim(db, SHOP, 16)
+        finally:
+            await catalogues.aclose()
+            await client.close()
+
+    asyncio.run(go())
+    assert not (tmp_path / "indexes" / SHOP).exists()  # checked without building an index

@@ -62,6 +62,8 @@ def test_a_store_photo_enters_the_catalogue_with_its_file(mongo_server, mongo_da
     assert failure is None and product_id and counts == (1, 1)
     [stored] = files_under(images)
     assert stored.read_bytes() == photo and stored.parent.name == ACCOUNT
+    # The worker builds no index of its own: the API's replicas build theirs from the database when they search.
+    assert not (tmp_path / "indexes" / ACCOUNT).exists()
 
 
 @pytest.mark.slow
