@@ -5,6 +5,9 @@ Real nx-27017, real FAISS; the limits are lowered so that a few hundred vectors 
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
 
 import numpy as np
 import pytest
@@ -31,6 +34,30 @@ def test_kinds_outgrown_names_what_the_size_calls_for():
     assert "removed" in kinds.outgrown("pq", kinds.ivf_lists(live), live, rows_on_disk=2 * live + 1)
 
 
+class Shop:
+    """One shop's products in the real database and a process's Catalogues over its own index directory."""
+
+    def __init__(self, db, catalogues: Catalogues, rng: np.random.Generator) -> None:
+        self.db, self.catalogues, self.rng, self.added = db, catalogues, rng, []
+
+    async def add(self, n: int) -> None:
+        batch = _products(self.rng, n)
+        await self.db.products.insert_many(batch)
+        await self.catalogues.upsert_many(self.db, SHOP, batch)
+        self.added.extend(batch)
+
+
+@asynccontextmanager
+async def opened(mongo_server, database: str, indexes: Path, seed: int) -> AsyncIterator[Shop]:
+    client = open_client(mongo_server.uri)
+    catalogues = Catalogues(CatalogueStore(indexes))
+    try:
+        yield Shop(client[database], catalogues, np.random.default_rng(seed))
+    finally:
+        await catalogues.aclose()
+        await client.close()
+
+
 def _products(rng: np.random.Generator, n: int) -> list[dict]:
     vectors = rng.standard_normal((n, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -43,37 +70,21 @@ def _products(rng: np.random.Generator, n: int) -> list[dict]:
 def test_a_catalogue_grown_past_the_exact_limit_is_rebuilt_as_ivf_losing_nothing(mongo_server, mongo_database,
                                                                                   tmp_path, monkeypatch):
     monkeypatch.setattr(kinds, "EXACT_LIMIT", 300)
-    rng = np.random.default_rng(7)
 
     async def go():
-        client = open_client(mongo_server.uri)
-        db = client[mongo_database]
-        catalogues = Catalogues(CatalogueStore(tmp_path / "indexes"))
-        try:
-            added = []
-
-            async def add(n: int) -> None:
-                batch = _products(rng, n)
-                await db.products.insert_many(batch)
-                await catalogues.upsert_many(db, SHOP, batch)
-                added.extend(batch)
-
-            await add(250)
-            first = await catalogues.index(db, SHOP)
-            kinds_seen = [first.kind]
-            await add(100)  # 350: past the limit; built again in the background
-            await add(20)  # made while it is being built
-            await catalogues.reshaped(SHOP)
-            await add(5)  # after the swap
-            grown = await catalogues.catch_up(db, SHOP)
+        async with opened(mongo_server, mongo_database, tmp_path / "indexes", 7) as shop:
+            await shop.add(250)
+            kinds_seen = [(await shop.catalogues.index(shop.db, SHOP)).kind]
+            await shop.add(100)  # 350: past the limit; built again in the background
+            await shop.add(20)  # made while it is being built
+            await shop.catalogues.reshaped(SHOP)
+            await shop.add(5)  # after the swap
+            grown = await shop.catalogues.catch_up(shop.db, SHOP)
             kinds_seen.append(grown.kind)
-            queries = np.asarray([p["embeddings"][0] for p in added], dtype=np.float32)
+            queries = np.asarray([p["embeddings"][0] for p in shop.added], dtype=np.float32)
             found = [hits[0].product_id for hits in grown.search_many(queries, 1)]
             on_disk = CatalogueStore(tmp_path / "indexes").get(SHOP)
-            return kinds_seen, grown.n_vectors, found, [p["_id"] for p in added], on_disk.kind, on_disk.n_vectors
-        finally:
-            await catalogues.aclose()
-            await client.close()
+            return kinds_seen, grown.n_vectors, found, [p["_id"] for p in shop.added], on_disk.kind, on_disk.n_vectors
 
     kinds_seen, n_vectors, found, ids, saved_kind, saved_vectors = asyncio.run(go())
     assert kinds_seen == ["flat", "ivf"]
@@ -87,27 +98,16 @@ def test_a_large_copy_is_saved_at_most_every_so_often_and_at_shutdown(mongo_serv
                                                                       monkeypatch):
     monkeypatch.setattr(catalogue, "SAVE_AT_ONCE_BELOW", 100)
     monkeypatch.setattr(catalogue, "SAVE_EVERY_S", 3600.0)
-    rng = np.random.default_rng(3)
 
     def on_disk() -> int:
         return CatalogueStore(tmp_path / "indexes").get(SHOP).n_vectors
 
     async def go():
-        client = open_client(mongo_server.uri)
-        db = client[mongo_database]
-        catalogues = Catalogues(CatalogueStore(tmp_path / "indexes"))
         seen = []
-        try:
+        async with opened(mongo_server, mongo_database, tmp_path / "indexes", 3) as shop:
             for n in (150, 30, 20):  # the first catch-up saves (none saved yet), the next ones wait for the hour
-                batch = _products(rng, n)
-                await db.products.insert_many(batch)
-                await catalogues.upsert_many(db, SHOP, batch)
-                if n == 150:
-                    await catalogues.index(db, SHOP)
-                seen.append(((await catalogues.index(db, SHOP)).n_vectors, on_disk()))
-        finally:
-            await catalogues.aclose()
-            await client.close()
+                await shop.add(n)
+                seen.append(((await shop.catalogues.index(shop.db, SHOP)).n_vectors, on_disk()))
         return seen, on_disk()
 
     seen, at_shutdown = asyncio.run(go())
@@ -117,23 +117,13 @@ def test_a_large_copy_is_saved_at_most_every_so_often_and_at_shutdown(mongo_serv
 @pytest.mark.slow
 def test_the_dimension_check_reads_the_database_in_a_process_that_does_not_search(mongo_server, mongo_database,
                                                                                  tmp_path):
-    rng = np.random.default_rng(5)
-
     async def go():
-        client = open_client(mongo_server.uri)
-        db = client[mongo_database]
-        catalogues = Catalogues(CatalogueStore(tmp_path / "indexes"))
-        try:
-            await catalogues.check_dim(db, SHOP, 16)  # a shop without vectors takes any
-            batch = _products(rng, 3)
-            await db.products.insert_many(batch)
-            await catalogues.upsert_many(db, SHOP, batch)
-            await catalogues.check_dim(db, SHOP, DIM)
+        async with opened(mongo_server, mongo_database, tmp_path / "indexes", 5) as shop:
+            await shop.catalogues.check_dim(shop.db, SHOP, 16)  # a shop without vectors takes any
+            await shop.add(3)
+            await shop.catalogues.check_dim(shop.db, SHOP, DIM)
             with pytest.raises(ValueError, match=f"holds {DIM}-d vectors, not 16-d"):
-                await catalogues.check_dim(db, SHOP, 16)
-        finally:
-            await catalogues.aclose()
-            await client.close()
+                await shop.catalogues.check_dim(shop.db, SHOP, 16)
 
     asyncio.run(go())
     assert not (tmp_path / "indexes" / SHOP).exists()  # checked without building an index
