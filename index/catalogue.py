@@ -26,6 +26,7 @@ from index import kinds
 from index.device import batch_threads, omp_threads, search_replica
 from index.exact_vectors import ExactVectors
 from index.locks import ReadWriteLock
+from index.slots import Slots
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,8 @@ class CatalogueIndex:
         self._index = faiss_index if faiss_index is not None else kinds.new_index(kind, dim, nlist)
         assert self._index.d == dim, f"the FAISS index has dimension {self._index.d}, not {dim}"
         self._lock = ReadWriteLock()
-        self._next_slot = 0
-        self._slot_product: dict[int, str] = {}
-        self._slot_image: dict[int, str] = {}
-        self._product_slots: dict[str, list[int]] = {}
-        self._category: dict[str, str | None] = {}
-        self._category_slots: dict[str, set[int]] = {}
+        self._slots = Slots()  # slot -> (product, image); product -> slots, category (index/slots.py)
         self._selectors: dict[str, faiss.IDSelector] = {}
-        self._most_images = 1  # an upper bound on images per product, for how far a search must over-fetch
         self._replica: faiss.Index | None = None
         self._replica_stale = True
         # How far this copy has followed its source's changes (the API's change sequence); None when unknown.
@@ -103,21 +98,15 @@ class CatalogueIndex:
         rows: dict[str, list[int]] = {}
         for row, product in enumerate(product_ids):
             rows.setdefault(product, []).append(row)
+        slots = np.empty(len(vectors), dtype=np.int64)  # row i's slot
         with omp_threads(batch_threads()):
             for product, product_rows in rows.items():
-                index._register(product, [images[r] if images else str(r) for r in product_rows],
-                                categories[product_rows[0]] if categories else None)
-            slots = index._slots_in_row_order(rows, len(vectors))
+                slots[product_rows] = index._slots.add(product, [images[r] if images else str(r) for r in product_rows],
+                                                       categories[product_rows[0]] if categories else None)
             if index._exact is not None:
                 index._exact.write(slots, vectors)
             index._index.add_with_ids(vectors, slots)
         return index
-
-    def _slots_in_row_order(self, rows: dict[str, list[int]], n: int) -> np.ndarray:
-        slots = np.empty(n, dtype=np.int64)
-        for product, product_rows in rows.items():
-            slots[product_rows] = self._product_slots[product]
-        return slots
 
     # -- mutations -----------------------------------------------------------------------------------------
 
@@ -132,7 +121,9 @@ class CatalogueIndex:
             raise ValueError(f"product {product_id!r} has repeated image keys: {images}")
         with self._lock.writing():
             self._unregister(product_id)
-            slots = np.asarray(self._register(product_id, images, category), dtype=np.int64)
+            slots = self._slots.add(product_id, images, category)
+            if category is not None:
+                self._selectors.pop(category, None)
             if self._exact is not None:
                 self._exact.write(slots, vectors)  # a new product's rows; the old ones stay, unreferenced
             self._index.add_with_ids(vectors, slots)
@@ -155,34 +146,13 @@ class CatalogueIndex:
         with self._lock.writing():
             return self._unregister(product_id)
 
-    def _register(self, product_id: str, images: list[str], category: str | None) -> list[int]:
-        slots = list(range(self._next_slot, self._next_slot + len(images)))
-        self._next_slot += len(images)
-        self._remember(product_id, slots, images, category)
-        return slots
-
-    def _remember(self, product_id: str, slots: list[int], images: list[str], category: str | None) -> None:
-        """The id bookkeeping of one product's slots (shared by adding and restoring from a saved file)."""
-        self._product_slots[product_id] = slots
-        self._category[product_id] = category
-        for slot, image in zip(slots, images):
-            self._slot_product[slot] = product_id
-            self._slot_image[slot] = image
-        if category is not None:
-            self._category_slots.setdefault(category, set()).update(slots)
-            self._selectors.pop(category, None)
-        self._most_images = max(self._most_images, len(slots))
-
     def _unregister(self, product_id: str) -> bool:
-        slots = self._product_slots.pop(product_id, None)
-        if slots is None:
+        removed = self._slots.remove(product_id)
+        if removed is None:
             return False
-        self._index.remove_ids(np.asarray(slots, dtype=np.int64))
-        category = self._category.pop(product_id)
-        for slot in slots:
-            del self._slot_product[slot], self._slot_image[slot]
+        slots, category = removed
+        self._index.remove_ids(slots)
         if category is not None:
-            self._category_slots[category].difference_update(slots)
             self._selectors.pop(category, None)
         self._replica_stale = True
         return True
@@ -207,7 +177,7 @@ class CatalogueIndex:
         with self._lock.reading():
             if self._index.ntotal == 0:
                 return [[] for _ in queries]
-            fetch = (k + len(exclude)) * self._most_images
+            fetch = (k + len(exclude)) * self._slots.most_images
             fetch = min(self._index.ntotal, max(fetch, self.rerank or 0))
             # A category filter runs on the CPU master: GPU indexes do not take FAISS's ID selectors.
             searcher = self._index if category is not None else self._searcher()
@@ -226,8 +196,7 @@ class CatalogueIndex:
         if category is not None:
             selector = self._selectors.get(category)
             if selector is None:
-                members = np.fromiter(self._category_slots.get(category, ()), dtype=np.int64)
-                selector = self._selectors[category] = faiss.IDSelectorBatch(members)
+                selector = self._selectors[category] = faiss.IDSelectorBatch(self._slots.in_category(category))
         if self.kind in kinds.APPROXIMATE:
             return faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
         return faiss.SearchParameters(sel=selector) if selector is not None else None
@@ -238,27 +207,23 @@ class CatalogueIndex:
         for score, slot in zip(scores.tolist(), slots.tolist()):
             if slot < 0:  # FAISS pads with -1 when fewer than `fetch` vectors qualify
                 break
-            product = self._slot_product[slot]
+            product = self._slots.product_of(slot)
             if product not in seen:
                 seen.add(product)
-                hits.append(Hit(product, score, self._slot_image[slot]))
+                hits.append(Hit(product, score, self._slots.image_of(slot)))
                 if len(hits) == k:
                     break
         return hits
 
     # -- persistence (index/persist.py writes these two parts) ---------------------------------------------
 
-    def snapshot(self) -> tuple[dict, faiss.Index]:
-        """(metadata as JSON-able dict, the FAISS index); hold `reading()` while the FAISS index is written."""
-        products = list(self._product_slots)
+    def snapshot(self) -> tuple[dict, dict[str, np.ndarray], faiss.Index]:
+        """(metadata as JSON-able dict, the slots' arrays, the FAISS index); hold `reading()` while they are
+        written."""
         return {
             "dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe, "rerank": self.rerank,
-            "next_slot": self._next_slot, "most_images": self._most_images, "position": self.position,
-            "products": products,
-            "categories": [self._category[p] for p in products],
-            "slots": [self._product_slots[p] for p in products],
-            "images": [[self._slot_image[s] for s in self._product_slots[p]] for p in products],
-        }, self._index
+            "next_slot": self._slots.next_slot, "most_images": self._slots.most_images, "position": self.position,
+        }, self._slots.arrays(), self._index
 
     def reading(self) -> ContextManager[None]:
         """Hold off mutations (not searches) for the duration, e.g. while the index is written to disk."""
@@ -270,29 +235,32 @@ class CatalogueIndex:
         return self._exact
 
     @classmethod
-    def restore(cls, meta: dict, faiss_index: faiss.Index, exact: ExactVectors | None = None) -> "CatalogueIndex":
+    def restore(cls, meta: dict, arrays: dict[str, np.ndarray] | None, faiss_index: faiss.Index,
+                exact: ExactVectors | None = None) -> "CatalogueIndex":
+        """`arrays`: the slots' arrays; None for a file of the first format, whose metadata lists them."""
         if meta["kind"] == "pq" and exact is None:
             raise ValueError("a compressed index needs its file of exact vectors: rebuild it from the database")
         index = cls(meta["dim"], kind=meta["kind"], nlist=meta["nlist"], nprobe=meta["nprobe"], faiss_index=faiss_index,
                     exact=exact, rerank=meta.get("rerank"))
-        for product, category, slots, images in zip(meta["products"], meta["categories"], meta["slots"], meta["images"]):
-            index._remember(product, slots, images, category)
-        index._next_slot = meta["next_slot"]
-        index._most_images = meta["most_images"]
+        if arrays is None:
+            index._slots = Slots.from_lists(meta["products"], meta["categories"], meta["slots"], meta["images"],
+                                            meta["next_slot"], meta["most_images"])
+        else:
+            index._slots = Slots.from_arrays(arrays, meta["next_slot"], meta["most_images"])
         index.position = meta.get("position")
-        if len(index._slot_product) != faiss_index.ntotal:
-            raise ValueError(f"the index file is inconsistent: {len(index._slot_product)} images in its metadata, "
+        if index._slots.live != faiss_index.ntotal:
+            raise ValueError(f"the index file is inconsistent: {index._slots.live} images in its metadata, "
                              f"{faiss_index.ntotal} vectors in its FAISS index")
         return index
 
     # -- inspection ----------------------------------------------------------------------------------------
 
     def __contains__(self, product_id: object) -> bool:
-        return product_id in self._product_slots
+        return product_id in self._slots
 
     def __len__(self) -> int:
         """Number of products."""
-        return len(self._product_slots)
+        return len(self._slots)
 
     @property
     def n_vectors(self) -> int:
@@ -312,17 +280,23 @@ class CatalogueIndex:
         rows = self._exact.rows if self._exact is not None else 0
         return kinds.outgrown(self.kind, self.nlist, self.n_vectors, rows)
 
+    def map_bytes(self) -> int:
+        """What the slots' bookkeeping holds (index/slots.py), beside the FAISS index's own `memory_bytes`."""
+        with self._lock.reading():
+            return self._slots.memory_bytes()
+
     def products(self) -> list[str]:
-        return list(self._product_slots)
+        return self._slots.products()
 
     def category_of(self, product_id: str) -> str | None:
-        return self._category[product_id]
+        return self._slots.category_of(product_id)
 
     def vectors_of(self, product_id: str) -> dict[str, np.ndarray]:
         """The stored (normalised) vector of each image of a product, by image key (the compressed kind reads its
         exact vectors' file)."""
         with self._lock.reading():
-            slots = self._product_slots[product_id]
+            slots = self._slots.slots_of(product_id)
+            images = [self._slots.image_of(s) for s in slots]
             if self._exact is not None:
-                return dict(zip((self._slot_image[s] for s in slots), self._exact.read(np.asarray(slots))))
-            return {self._slot_image[s]: self._index.reconstruct(s) for s in slots}
+                return dict(zip(images, self._exact.read(slots)))
+            return {image: self._index.reconstruct(int(s)) for image, s in zip(images, slots)}

@@ -1,7 +1,9 @@
 """Saving and loading a CatalogueIndex as ONE file, crash-safely.
 
-Layout: MAGIC, an 8-byte little-endian length, the metadata as JSON, then the FAISS index as `faiss.write_index`
-writes it (streamed through a callback writer, so a 1 GB index is not copied in memory first).
+Layout: MAGIC, an 8-byte little-endian length, the metadata as JSON (naming the arrays that follow, their dtype and
+length), the slots' arrays' bytes (index/slots.py), then the FAISS index as `faiss.write_index` writes it (streamed
+through a callback writer, so a 1 GB index is not copied in memory first). A file of the first format (its slots as
+JSON lists in the metadata) still loads.
 
 A save writes a temporary file in the same directory, fsyncs it, `os.replace`s it over the target and fsyncs the
 directory: a crash at any moment leaves either the previous file or the new one, never a torn one. Temporary
@@ -19,12 +21,14 @@ import struct
 from pathlib import Path
 
 import faiss
+import numpy as np
 
 from index.catalogue import CatalogueIndex
 from index.exact_vectors import SUFFIX, ExactVectors
 from index.files import written_whole
 
-MAGIC = b"KALAS-IRIS-INDEX/1\n"
+MAGIC = b"KALAS-IRIS-INDEX/2\n"
+FIRST_FORMAT = b"KALAS-IRIS-INDEX/1\n"
 
 
 def save(index: CatalogueIndex, path: str | Path) -> Path:
@@ -32,13 +36,16 @@ def save(index: CatalogueIndex, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temporaries(path)
     with index.reading(), written_whole(path) as handle:
-        meta, faiss_index = index.snapshot()
+        meta, arrays, faiss_index = index.snapshot()
         exact = index.exact_vectors
         if exact is not None:
             meta["exact_vectors"] = f"{path.name}.{exact.token}{SUFFIX}"
             exact.keep_as(path.parent / meta["exact_vectors"])
+        meta["arrays"] = [[name, array.dtype.str, len(array)] for name, array in arrays.items()]
         header = json.dumps(meta, separators=(",", ":")).encode("utf-8")
         handle.write(MAGIC + struct.pack("<Q", len(header)) + header)
+        for array in arrays.values():
+            handle.write(np.ascontiguousarray(array).tobytes())
         faiss.write_index(faiss_index, faiss.PyCallbackIOWriter(handle.write))
     _fsync_directory(path.parent)
     _remove_stale_vectors(path, keep=meta.get("exact_vectors"))
@@ -49,13 +56,15 @@ def load(path: str | Path) -> CatalogueIndex:
     """The index saved at `path`; ValueError saying what is wrong with a file that is not one."""
     path = Path(path)
     with open(path, "rb") as handle:
-        if handle.read(len(MAGIC)) != MAGIC:
+        magic = handle.read(len(MAGIC))
+        if magic not in (MAGIC, FIRST_FORMAT):
             raise ValueError(f"{path} is not a Kalas-Iris index file (wrong magic bytes)")
         (length,) = struct.unpack("<Q", handle.read(8))
         try:
             meta = json.loads(handle.read(length))
         except ValueError as error:
             raise ValueError(f"{path} has unreadable metadata: {error}") from None
+        arrays = _read_arrays(handle, meta.get("arrays", []), path) if magic == MAGIC else None
         try:
             faiss_index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
         except RuntimeError as error:
@@ -63,7 +72,18 @@ def load(path: str | Path) -> CatalogueIndex:
     exact = None
     if meta.get("exact_vectors"):
         exact = ExactVectors.open(path.parent / meta["exact_vectors"], meta["dim"], meta["next_slot"])
-    return CatalogueIndex.restore(meta, faiss_index, exact)
+    return CatalogueIndex.restore(meta, arrays, faiss_index, exact)
+
+
+def _read_arrays(handle, described: list, path: Path) -> dict[str, np.ndarray]:
+    arrays = {}
+    for name, dtype, length in described:
+        kind = np.dtype(dtype)
+        data = handle.read(kind.itemsize * length)
+        if len(data) != kind.itemsize * length:
+            raise ValueError(f"{path} ends inside its {name!r} array: the file is cut short")
+        arrays[name] = np.frombuffer(data, dtype=kind).copy()
+    return arrays
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -7,7 +7,9 @@
 1. Single-query search latency (one OpenMP thread) p50/p95 at each size, exact, approximate (IVF) and compressed
    (IVF-PQ, re-ranking its candidates by the exact vectors in its file on disk), recall@10 of each approximate one
    against exact, and `bytes_per_vector`: each index's own memory (vectors or codes, ids, trained parts;
-   index/kinds.py `memory_bytes`) divided by its vectors; for the compressed one also `disk_bytes_per_vector` (its
+   index/kinds.py `memory_bytes`) divided by its vectors, and `map_bytes_per_vector`: what the index keeps beside
+   FAISS to name each slot's product and image (index/slots.py; products named by 24-character ids, as the API
+   names them); for the compressed one also `disk_bytes_per_vector` (its
    file of exact vectors), its latency with that file evicted from the page cache before every query (`cold`:
    the re-ranking then reads the disk), and recall and p50 by candidates re-ranked (`rerank`; 0: the codes'
    order). Page cache warm otherwise: the file was just written, and a serving replica reads it all day. Vectors: seeded,
@@ -73,6 +75,10 @@ def bytes_per_vector(index: CatalogueIndex) -> float:
     return round(index.memory_bytes() / index.n_vectors, 1)
 
 
+def map_bytes_per_vector(index: CatalogueIndex) -> float:
+    return round(index.map_bytes() / index.n_vectors, 1)
+
+
 def cold_latency(index: CatalogueIndex, queries: np.ndarray) -> dict:
     """Single queries with the exact vectors' file dropped from the page cache before each (the codes stay in RAM)."""
     times = []
@@ -102,10 +108,11 @@ def by_rerank(index: CatalogueIndex, queries: np.ndarray, truth: list) -> dict:
 
 def measure_sizes(n: int, gallery: np.ndarray, queries: np.ndarray) -> tuple[dict, CatalogueIndex]:
     """Exact, IVF and IVF-PQ over `gallery`; the row of figures and the IVF index."""
-    ids = [str(i) for i in range(n)]
+    ids = [f"{i:024x}" for i in range(n)]  # the API's product ids are 24 hexadecimal characters
     exact = CatalogueIndex.build(DIM, ids, gallery, kind="flat")
     exact_latency, truth = single_query_latency(exact, queries)
-    row = {"vectors": n, "exact": {**exact_latency, "bytes_per_vector": bytes_per_vector(exact)}}
+    row = {"vectors": n, "exact": {**exact_latency, "bytes_per_vector": bytes_per_vector(exact),
+                                   "map_bytes_per_vector": map_bytes_per_vector(exact)}}
     del exact
     gc.collect()
     built = {}
@@ -117,7 +124,8 @@ def measure_sizes(n: int, gallery: np.ndarray, queries: np.ndarray) -> tuple[dic
         latency, found = single_query_latency(index, queries)
         figures = row["approximate" if kind == "ivf" else "compressed"] = {
             **latency, "kind": kind, "nlist": index.nlist, "nprobe": index.nprobe, "build_s": round(build_s, 1),
-            "recall@10": round(recall_at_10(truth, found), 4), "bytes_per_vector": bytes_per_vector(index)}
+            "recall@10": round(recall_at_10(truth, found), 4), "bytes_per_vector": bytes_per_vector(index),
+            "map_bytes_per_vector": map_bytes_per_vector(index)}
         built[kind] = index
         if kind == "pq":
             sweep = by_rerank(index, queries, truth)
@@ -134,7 +142,8 @@ def measure_sizes(n: int, gallery: np.ndarray, queries: np.ndarray) -> tuple[dic
     print(f"search {n:>9,} vectors: exact p50 {exact_row['p50_ms']:.3f} ms ({exact_row['bytes_per_vector']:.0f} B/vector)"
           f" | IVF{ivf['nlist']} nprobe {ivf['nprobe']}: p50 {ivf['p50_ms']:.3f} ms, recall@10 {ivf['recall@10']:.4f}, "
           f"{ivf['bytes_per_vector']:.0f} B/vector | IVF-PQ: p50 {pq['p50_ms']:.3f} ms p95 {pq['p95_ms']:.3f} ms, "
-          f"recall@10 {pq['recall@10']:.4f}, {pq['bytes_per_vector']:.1f} B/vector in memory + "
+          f"recall@10 {pq['recall@10']:.4f}, {pq['bytes_per_vector']:.1f} B/vector in memory (+ "
+          f"{pq['map_bytes_per_vector']:.0f} naming the slots) + "
           f"{pq['disk_bytes_per_vector']:.0f} on disk (built in {pq['build_s']:.0f} s); re-ranking {pq['rerank']} "
           f"from the disk, not the page cache: p50 {pq['cold']['p50_ms']:.3f} ms p95 {pq['cold']['p95_ms']:.3f} ms; by "
           f"candidates re-ranked: " + ", ".join(f"{r}: recall {v['recall@10']:.4f} p50 {v['p50_ms']:.3f} ms"
