@@ -97,6 +97,14 @@ class DatasetMapping:
     attributes: dict[str, ColumnMap | WordMap]
     colour: ColumnMap | None
 
+    def category_labels(self, taxonomy: "Taxonomy") -> frozenset[str]:
+        """The taxonomy's categories this data set's labels can name (every one for an `identity` column)."""
+        if self.category is None:
+            return frozenset()
+        if self.category.values is None:
+            return frozenset(c.label for c in taxonomy.categories)
+        return frozenset(label for label in self.category.values.values() if label)
+
     def annotate(self, row: Mapping[str, str], unknown: Counter | None = None) -> Annotation:
         """The row's labels in the taxonomy. A value taxonomy.yaml does not map raises LabelError, or, given an
         `unknown` counter, is left unlabelled and counted there as "column: value" (the rest of the row is kept)."""
@@ -152,6 +160,12 @@ class Taxonomy:
 
     def matches(self, predicted: str, truth: str) -> bool:
         return truth in self.ancestors(predicted)
+
+    def checked(self, leaf: str, labels: frozenset[str]) -> str:
+        """What a data set whose labels name `labels` can check of a prediction of `leaf`: the nearest of its
+        ancestors (itself first) among them ("shoes" for "heels" when the labels say only "Shoes"); `leaf`
+        itself when none is (no truth of that data set accepts it)."""
+        return next((label for label in self.ancestors(leaf) if label in labels), leaf)
 
     def name(self, label: str) -> str:
         return self.category(label).name

@@ -1,11 +1,14 @@
-"""Fit the annotation model's calibration: a temperature per head, and the thresholds a tagging policy applies.
+"""Fit the annotation model's calibration: a temperature per head, the category's top scaling, and the thresholds
+a tagging policy applies.
 
     python -m scripts.calibrate ../shared/data/fashion-products ../shared/data/clothing [--checkpoint DIR]
 
 The model runs as served (the archive's own handler, staged from the checkpoint) over the validation photos of
-each directory. Half of them (kalas/calibration.py, `in_calibration_half`) fit one temperature per head and then,
-per target precision (90/95/97/99%), the lowest score at which a category, a category group or an attribute
-value is applied; the other half is held out and the figures printed (and written) are read on it. The result
+each directory. Half of them (kalas/calibration.py, `in_calibration_half`) fit one temperature per head, then for
+the category a scaling of its top score (`fit_top_scaling`, fitted on the score of what each photo's label checks:
+the top leaf, or the group a coarse label such as "Shoes" names), and then, per target precision (90/95/97/99%),
+the lowest score at which a category, a category group or an attribute value is applied; the other half is held
+out and the figures printed (and written) are read on it, ECE as `ECE_MEASURED` says. The result
 is `<checkpoint>/calibration.json`, which the archives carry in their model config (handlers/archive.py) and the
 handler applies (handlers/attributes_handler.py).
 """
@@ -15,6 +18,7 @@ import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -24,13 +28,27 @@ from handlers.category_groups import backed_off, category_groups
 from handlers.images import PHOTO_KINDS, photo_kind
 from handlers.in_process import open_archive
 from handlers.taxonomy import Taxonomy, load_taxonomy
-from kalas.calibration import (expected_calibration_error, fit_temperature, in_calibration_half, softmax,
-                               threshold_for)
+from kalas.calibration import (ECE_MEASURED, claim_confidence, ece_noise, expected_calibration_error, fit_temperature,
+                               fit_top_scaling, in_calibration_half, softmax, threshold_for, top_scaled)
 from kalas.dataset import iter_batches, read_records, split
 
 TARGETS = (0.90, 0.95, 0.97, 0.99)
 MIN_PHOTOS = 50
 BATCH = 32
+
+
+class Part(NamedTuple):
+    """Some of a head's photos: their logits, the classes each truth accepts, and per photo, for each class the
+    model may put first, the classes its label checks of that answer (`Taxonomy.checked`: the group "Shoes" for
+    a shoe when the data set's labels say no more; the class alone for a label as fine as the model's classes)."""
+
+    logits: np.ndarray
+    targets: list[list[int]]
+    checks: list[list[list[int]]]
+
+    def claims(self, probabilities: np.ndarray) -> list[list[int]]:
+        """Per photo, the classes of what its label checks of its top answer."""
+        return [checks[best] for checks, best in zip(self.checks, probabilities.argmax(axis=1))]
 
 
 @dataclass
@@ -42,21 +60,24 @@ class Head:
     kinds: list[str] = field(default_factory=list)
     fitting: list[bool] = field(default_factory=list)
     photos: list[str] = field(default_factory=list)  # the photo's kind as the handler tells it (`photo_kind`)
+    checks: list[list[list[int]]] = field(default_factory=list)  # as `Part.checks`, one table per data set
 
-    def add(self, logits: np.ndarray, targets: list[int], kind: str, fitting: bool, photo: str) -> None:
+    def add(self, logits: np.ndarray, targets: list[int], kind: str, fitting: bool, photo: str,
+            checks: list[list[int]] | None = None) -> None:
         self.logits.append(logits)
         self.targets.append(targets)
         self.kinds.append(kind)
         self.fitting.append(fitting)
         self.photos.append(photo)
+        self.checks.append(checks if checks is not None else [[row] for row in range(len(logits))])
 
-    def part(self, fitting: bool, kind: str | None = None,
-             photo: str | None = None) -> tuple[np.ndarray, list[list[int]]]:
+    def part(self, fitting: bool, kind: str | None = None, photo: str | None = None) -> Part:
         rows = [i for i, f in enumerate(self.fitting)
                 if f == fitting and kind in (None, self.kinds[i]) and photo in (None, self.photos[i])]
         if not rows:
-            return np.zeros((0, self.logits[0].shape[0])), []
-        return np.stack([self.logits[i] for i in rows]), [self.targets[i] for i in rows]
+            return Part(np.zeros((0, self.logits[0].shape[0])), [], [])
+        return Part(np.stack([self.logits[i] for i in rows]), [self.targets[i] for i in rows],
+                    [self.checks[i] for i in rows])
 
 
 def collect(data_dirs: list[Path], checkpoint: Path, taxonomy: Taxonomy) -> tuple[dict[str, Head], dict]:
@@ -71,6 +92,9 @@ def collect(data_dirs: list[Path], checkpoint: Path, taxonomy: Taxonomy) -> tupl
     for data_dir in data_dirs:
         _, validation = split(read_records(data_dir))
         mapping = taxonomy.detect(validation[0].labels.keys())
+        labels_named = mapping.category_labels(taxonomy)
+        checks = [[category_rows[leaf] for leaf in taxonomy.leaves_under(checked) if leaf in category_rows] or [row]
+                  for row, checked in enumerate(taxonomy.checked(c["label"], labels_named) for c in labels["category"])]
         for batch in tqdm(list(iter_batches(validation, BATCH)), desc=f"{data_dir.name} validation", unit="batch"):
             decoded = handler.preprocess([{"body": record.image.read_bytes()} for record in batch])
             _, outputs = handler.inference(decoded)
@@ -82,7 +106,7 @@ def collect(data_dirs: list[Path], checkpoint: Path, taxonomy: Taxonomy) -> tupl
                     accepted = [category_rows[leaf] for leaf in taxonomy.leaves_under(truth.category)
                                 if leaf in category_rows] or [category_rows[truth.category]]
                     heads.setdefault("category", Head()).add(outputs["category"][row].numpy(), accepted,
-                                                             mapping.name, fitting, photo)
+                                                             mapping.name, fitting, photo, checks)
                 for group, value in truth.attributes.items():
                     if value in value_rows.get(group, {}):
                         heads.setdefault(f"attributes.{group}", Head()).add(
@@ -119,7 +143,7 @@ class Candidates:
         return applied, right
 
 
-def _category_candidates(probabilities: np.ndarray, targets: list[list[int]], groups: list) -> Candidates:
+def category_candidates(probabilities: np.ndarray, targets: list[list[int]], groups: list) -> Candidates:
     best, confidence, right = _top(probabilities, targets)
     above = [[(float(probabilities[i, g.members].sum()), set(accepted) <= g.members_set or g.members_set <= set(accepted))
               for g in groups if leaf in g.members_set] for i, (leaf, accepted) in enumerate(zip(best, targets))]
@@ -127,10 +151,13 @@ def _category_candidates(probabilities: np.ndarray, targets: list[list[int]], gr
 
 
 def category_policy(probabilities: np.ndarray, targets: list[list[int]], groups: list, precision: float) -> dict:
-    """The leaf and group thresholds for `precision`: the lowest leaf threshold whose leaves are that right, then
-    the lowest group threshold at which what the policy applies in all (leaves, and the nearest group that reaches
-    it for the rest) stays that right."""
-    candidates = _category_candidates(probabilities, targets, groups)
+    """The leaf and group thresholds for `precision` (`policy_for`) over these photos' scores."""
+    return policy_for(category_candidates(probabilities, targets, groups), precision)
+
+
+def policy_for(candidates: Candidates, precision: float) -> dict:
+    """The lowest leaf threshold whose leaves are `precision` right, then the lowest group threshold at which
+    what the policy applies in all (leaves, and the nearest group that reaches it for the rest) stays that right."""
     leaf = threshold_for(candidates.leaf, candidates.right, precision)
     scores = sorted({round(score, 6) for i in np.flatnonzero(candidates.leaf < leaf) for score, _ in candidates.groups[i]})
     group = 1.01
@@ -144,7 +171,7 @@ def category_policy(probabilities: np.ndarray, targets: list[list[int]], groups:
 def category_outcomes(probabilities: np.ndarray, targets: list[list[int]], groups: list,
                       policy: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per photo: whether the policy applies something, whether that is right, whether it is a leaf."""
-    candidates = _category_candidates(probabilities, targets, groups)
+    candidates = category_candidates(probabilities, targets, groups)
     applied, right = candidates.outcomes(policy)
     return applied, right, candidates.leaf >= policy["leaf"]
 
@@ -157,41 +184,66 @@ def summary(applied: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> dict:
 
 
 def fit(heads: dict[str, Head], groups: list, photo: str | None) -> dict:
-    """Temperatures and the policy table fitted on the calibration half's photos of one kind (None: all). A head
-    with fewer than MIN_PHOTOS of that kind (consumer photos have no gender labels) is fitted on all photos."""
-    temperatures: dict = {"attributes": {}}
-    def rows(head: Head) -> tuple[np.ndarray, list[list[int]]]:
-        logits, targets = head.part(fitting=True, photo=photo)
-        return head.part(fitting=True) if len(targets) < MIN_PHOTOS else (logits, targets)
+    """Temperatures, the category's top scaling and the policy table fitted on the calibration half's photos of
+    one kind (None: all). A head with fewer than MIN_PHOTOS of that kind (consumer photos have no gender labels)
+    is fitted on all photos."""
+    def rows(head: Head) -> Part:
+        part = head.part(fitting=True, photo=photo)
+        return head.part(fitting=True) if len(part.targets) < MIN_PHOTOS else part
+
+    fitted: dict = {"temperatures": {"attributes": {}}, "top": {}}
     for name, head in sorted(heads.items()):
-        temperature = fit_temperature(*rows(head))
+        temperature = fit_temperature(*rows(head)[:2])
         if name.startswith("attributes."):
-            temperatures["attributes"][name.split(".", 1)[1]] = temperature
+            fitted["temperatures"]["attributes"][name.split(".", 1)[1]] = temperature
         else:
-            temperatures[name] = temperature
+            fitted["temperatures"][name] = temperature
+    if "category" in heads:
+        # A second step for the category alone, whose labels are often coarser than its leaves: the temperature
+        # fits the probability of the truth's whole group, the top scaling the score of what each label checks.
+        part = rows(heads["category"])
+        probabilities = softmax(part.logits, fitted["temperatures"]["category"])
+        fitted["top"]["category"] = list(fit_top_scaling(probabilities, part.claims(probabilities),
+                                                         _top(probabilities, part.targets)[2]))
     policy: dict = {}
     for target in TARGETS:
         rule: dict = {"attributes": {}}
         if "category" in heads:
-            logits, targets = rows(heads["category"])
-            rule["category"] = category_policy(softmax(logits, temperatures["category"]), targets, groups, target)
-        for group, t in temperatures["attributes"].items():
-            logits, targets = rows(heads[f"attributes.{group}"])
-            _, confidence, right = _top(softmax(logits, t), targets)
+            part = rows(heads["category"])
+            rule["category"] = category_policy(scores(fitted, "category", part.logits), part.targets, groups, target)
+        for group in fitted["temperatures"]["attributes"]:
+            part = rows(heads[f"attributes.{group}"])
+            _, confidence, right = _top(scores(fitted, f"attributes.{group}", part.logits), part.targets)
             rule["attributes"][group] = threshold_for(confidence, right, target)
         policy[f"{target:.2f}"] = rule
-    return {"temperatures": temperatures, "policy": policy}
+    fitted["policy"] = policy
+    return fitted
 
 
-def temperature_of(fitted: dict, name: str) -> float:
-    return fitted["temperatures"]["attributes"][name.split(".", 1)[1]] if name.startswith("attributes.") \
-        else fitted["temperatures"][name]
+def scores(fitted: dict | None, name: str, logits: np.ndarray, *, top: bool = True) -> np.ndarray:
+    """A head's probabilities as the handler answers them under `fitted` (handlers/calibration.py): the
+    temperature's softmax, then the top scaling when the head has one (`top=False`: the temperature alone).
+    `fitted` None: the raw softmax (T = 1)."""
+    if fitted is None:
+        return softmax(logits)
+    temperatures = fitted["temperatures"]
+    temperature = temperatures["attributes"][name.split(".", 1)[1]] if name.startswith("attributes.") \
+        else temperatures[name]
+    probabilities = softmax(logits, temperature)
+    scaling = fitted.get("top", {}).get(name)
+    return top_scaled(probabilities, *scaling) if top and scaling else probabilities
+
+
+def checked_scores(probabilities: np.ndarray, part: Part) -> tuple[np.ndarray, np.ndarray]:
+    """Per photo, the score of what its label checks of the top answer (the top class, or the group a coarse
+    label names: the score the handler answers for that group), and whether it is right."""
+    return claim_confidence(probabilities, part.claims(probabilities)), _top(probabilities, part.targets)[2]
 
 
 def calibrate(heads: dict[str, Head], labels: dict) -> dict:
     """Fitted per kind of photo as the handler tells them apart (`photo_kind`: studio shots and everyday photos
     score differently), and on all photos for a handler that cannot tell; held-out figures per data set, each photo
-    scored with its own kind's fit."""
+    scored with its own kind's fit: ECE as raw (T = 1), with the temperature alone and as shipped."""
     groups = category_groups(labels["category"])
     overall = fit(heads, groups, None)
     present = {photo for head in heads.values() for photo, f in zip(head.photos, head.fitting) if f}
@@ -199,33 +251,39 @@ def calibrate(heads: dict[str, Head], labels: dict) -> dict:
     held_out: dict = {}
     for name, head in sorted(heads.items()):
         for kind in sorted(set(head.kinds)):
-            confidence, right, before_confidence, before_right = [], [], [], []
+            measured: dict[str, tuple[list, list]] = {"before": ([], []), "temperature": ([], []), "shipped": ([], [])}
             for photo, fitted in by_photo.items():
-                logits, targets = head.part(fitting=False, kind=kind, photo=photo)
-                if targets:
-                    for t, (conf, ok) in ((temperature_of(fitted, name), (confidence, right)), (1.0, (before_confidence, before_right))):
-                        _, c, r = _top(softmax(logits, t), targets)
-                        conf.extend(c)
-                        ok.extend(r)
-            held_out.setdefault(kind, {})[name] = {
-                "photos": len(right), "ece_before": expected_calibration_error(before_confidence, before_right),
-                "ece": expected_calibration_error(confidence, right)}
+                part = head.part(fitting=False, kind=kind, photo=photo)
+                if part.targets:
+                    for step, probabilities in (("before", scores(None, name, part.logits)),
+                                                ("temperature", scores(fitted, name, part.logits, top=False)),
+                                                ("shipped", scores(fitted, name, part.logits))):
+                        confidence, right = checked_scores(probabilities, part)
+                        measured[step][0].extend(confidence)
+                        measured[step][1].extend(right)
+            figures = {"photos": len(measured["shipped"][1]),
+                       **{f"ece_{step}" if step != "shipped" else "ece": expected_calibration_error(*pair)
+                          for step, pair in measured.items()},
+                       "ece_noise": ece_noise(measured["shipped"][0])}
+            if name != "category" or figures["ece_temperature"] == figures["ece"]:
+                figures.pop("ece_temperature")  # no second step: the temperature is what is shipped
+            held_out.setdefault(kind, {})[name] = figures
     if "category" in heads:
         category = heads["category"]
         for kind in sorted(set(category.kinds)):
             for target in TARGETS:
                 outcomes = []
                 for photo, fitted in by_photo.items():
-                    logits, targets = category.part(fitting=False, kind=kind, photo=photo)
-                    if targets:
-                        outcomes.append(category_outcomes(softmax(logits, fitted["temperatures"]["category"]), targets,
+                    part = category.part(fitting=False, kind=kind, photo=photo)
+                    if part.targets:
+                        outcomes.append(category_outcomes(scores(fitted, "category", part.logits), part.targets,
                                                           groups, fitted["policy"][f"{target:.2f}"]["category"]))
                 figures = summary(*(np.concatenate(parts) for parts in zip(*outcomes)))
                 held_out[kind].setdefault("auto_apply", {})[f"{target:.2f}"] = figures
                 # What a target buys, shown where shops choose it, in every table a photo may be scored with.
                 for fitted in (overall, *by_photo.values()):
                     fitted["policy"][f"{target:.2f}"].setdefault("held_out", {})[kind] = figures
-    return {**overall, "photo_kinds": by_photo, "held_out": held_out}
+    return {**overall, "photo_kinds": by_photo, "held_out": held_out, "ece_measured": ECE_MEASURED}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -239,7 +297,8 @@ def main(argv: list[str] | None = None) -> None:
                            "photos": {name: sum(head.fitting) for name, head in heads.items()},
                            "rule": "validation photos with in_calibration_half(id); figures on the other half"}
     (args.checkpoint / CALIBRATION_FILE).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({"temperatures": result["temperatures"], "held_out": result["held_out"]}, indent=2))
+    print(json.dumps({"temperatures": result["temperatures"], "top": result["top"], "held_out": result["held_out"]},
+                     indent=2))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from handlers.category_groups import backed_off
 from handlers.in_process import open_archive
 from handlers.taxonomy import Annotation, Taxonomy, load_taxonomy
 from kalas import plots
-from kalas.calibration import expected_calibration_error, reliability, risk_coverage
+from kalas.calibration import ECE_MEASURED, ece_noise, expected_calibration_error, reliability, risk_coverage
 from kalas.dataset import Record, iter_batches, read_records, split
 from kalas.metrics import confusion, mmfashion_attribute_recall, mmfashion_category_recall, ranked_accuracy
 
@@ -60,12 +60,22 @@ def evaluate(records: Sequence[Record], answers: Sequence[dict | InferenceError]
     labelled = [(t.category, [c["label"] for c in a.get("category", [])]) for t, a in zip(truths, answers) if t.category]
     if labelled:
         truth, ranking = zip(*labelled)
+        scored = [(t.category, a) for t, a in zip(truths, answers) if t.category]
+        top_scores, right = zip(*[(a["category"][0]["score"] if a.get("category") else 0.0,
+                                   bool(a.get("category")) and taxonomy.matches(a["category"][0]["label"], t))
+                                  for t, a in scored])
+        checked = [_checked_score(a, mapping.category_labels(taxonomy), taxonomy) for _, a in scored]
         report["category"] = {
             **ranked_accuracy(truth, ranking, k=5, matches=taxonomy.matches),
             "mmfashion_recall": mmfashion_category_recall(truth, ranking, matches=taxonomy.matches),
-            **_confidence(*zip(*[(a["category"][0]["score"] if a.get("category") else 0.0,
-                                  bool(a.get("category")) and taxonomy.matches(a["category"][0]["label"], t.category))
-                                 for t, a in zip(truths, answers) if t.category])),
+            # Calibration of what the labels check: a coarse label ("Shoes") checks the top leaf's group, so the
+            # group's score is set against it, not the leaf's (which says how sure the leaf itself is).
+            **_confidence(checked, right),
+            "ece_measured": ECE_MEASURED,
+            "ece_noise": ece_noise(checked),
+            "ece_top_score": expected_calibration_error(top_scores, right),
+            # How well the top category's own score ranks right answers above wrong ones.
+            "risk_coverage": risk_coverage(top_scores, right),
         }
         if any(a.get("policy") for a in answers):
             report["auto_apply"] = {"target": float(DEFAULT_TARGET), "category": _auto_apply(
@@ -105,6 +115,21 @@ def _confidence(scores: Sequence[float], right: Sequence[bool]) -> dict:
     """How well the top answer's score means what it says (kalas/calibration.py)."""
     return {"ece": expected_calibration_error(scores, right), "reliability": reliability(scores, right),
             "risk_coverage": risk_coverage(scores, right)}
+
+
+def _checked_score(answer: dict, labels: frozenset[str], taxonomy: Taxonomy) -> float:
+    """The answer's score for what a data set naming `labels` checks of its top category (`Taxonomy.checked`):
+    the top category's own score, or the score the answer gives the group the labels name (its categories'
+    together; summed over the categories answered when the answer has no groups)."""
+    best = (answer.get("category") or [None])[0]
+    if best is None:
+        return 0.0
+    claim = taxonomy.checked(best["label"], labels)
+    if claim == best["label"]:
+        return best["score"]
+    group = next((g["score"] for g in answer.get("groups") or [] if g["label"] == claim), None)
+    return group if group is not None else sum(c["score"] for c in answer["category"]
+                                               if taxonomy.matches(c["label"], claim))
 
 
 def _auto_apply(scored: Sequence[tuple[str, dict]], target: str, taxonomy: Taxonomy) -> dict:
@@ -168,7 +193,8 @@ def draw_pictures(report: dict, records: Sequence[Record], answers: Sequence[dic
                                    in mistakes[:WORST_MISTAKES]], out / "mistakes.png",
                                   f"{kind}: the {min(WORST_MISTAKES, len(mistakes))} most confident category mistakes"),
         plots.reliability_png(report["category"]["reliability"], report["category"]["risk_coverage"],
-                              out / "reliability.png", f"{kind}: category, ECE {report['category']['ece']:.3f}"),
+                              out / "reliability.png", f"{kind}: category, ECE {report['category']['ece']:.3f} of what the "
+                              f"labels check (by chance alone {report['category']['ece_noise']:.3f})"),
     )]
 
 
@@ -219,7 +245,8 @@ def summary(report: dict) -> str:
     if "category" in report:
         c = report["category"]
         lines.append(f"category  top1 {c['top1']:.3f}  top5 {c['top5']:.3f}  macro top1 {c['macro_top1']:.3f}  "
-                     f"(MMFashion per-class recall top1 {c['mmfashion_recall']['top1']:.3f})  ECE {c['ece']:.3f}")
+                     f"(MMFashion per-class recall top1 {c['mmfashion_recall']['top1']:.3f})  ECE {c['ece']:.3f} "
+                     f"(by chance alone {c['ece_noise']:.3f})")
     if "auto_apply" in report:
         a = report["auto_apply"]["category"]
         lines.append(f"auto-apply at {report['auto_apply']['target']:.0%}: precision {a['precision']}, coverage "

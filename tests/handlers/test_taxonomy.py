@@ -66,6 +66,18 @@ def test_groups_stand_for_their_leaves(taxonomy) -> None:
     assert "shoes" not in taxonomy.leaves and "heels" in taxonomy.leaves
 
 
+def test_a_coarse_label_checks_the_group_of_the_leaf_it_names(taxonomy) -> None:
+    """What a data set's labels can check of a predicted leaf: the nearest label it names above it."""
+    clothing = taxonomy.datasets["clothing"].category_labels(taxonomy)
+    products = taxonomy.datasets["fashion-products"].category_labels(taxonomy)
+    assert {"shoes", "pants", "headwear", "tshirt", "polo"} <= clothing and "heels" not in clothing
+    assert taxonomy.checked("heels", clothing) == "shoes" and taxonomy.checked("polo", clothing) == "polo"
+    assert taxonomy.checked("polo", products) == "tees" and taxonomy.checked("heels", products) == "heels"
+    assert taxonomy.checked("perfume", clothing) == "perfume"  # no clothing label accepts it: the leaf itself
+    review = taxonomy.detect(REVIEW_COLUMNS).category_labels(taxonomy)
+    assert taxonomy.checked("heels", review) == "heels"  # reviews name leaves
+
+
 def test_colour_vocabulary_has_at_least_twelve_names_with_hex(taxonomy) -> None:
     assert len(taxonomy.colours) >= 12
     assert len({c.name for c in taxonomy.colours}) == len(taxonomy.colours)

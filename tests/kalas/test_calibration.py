@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kalas.calibration import (expected_calibration_error, fit_temperature, in_calibration_half, reliability,
-                               risk_coverage, softmax, threshold_for)
+from kalas.calibration import (claim_confidence, ece_noise, expected_calibration_error, fit_temperature,
+                               fit_top_scaling, in_calibration_half, reliability, risk_coverage, softmax,
+                               threshold_for, top_scaled)
 
 
 def _sampled(temperature: float, n: int = 4000, classes: int = 6, seed: int = 0):
@@ -39,6 +40,41 @@ def test_a_coarse_target_accepts_every_class_under_it():
     logits = np.array([[2.0, 2.0, -5.0]] * 50)
     # the truth is "either of the first two": the sum of their probabilities, so sharper is better
     assert fit_temperature(logits, [[0, 1]] * 50) < 0.1
+
+
+def test_the_top_scaling_keeps_the_distribution_and_its_order():
+    probabilities = softmax(np.random.default_rng(1).normal(0, 2, (200, 6)))
+    scaled = top_scaled(probabilities, 0.6, 0.4)
+    assert np.allclose(scaled.sum(axis=1), 1.0)
+    assert (np.argsort(-scaled, axis=1) == np.argsort(-probabilities, axis=1)).all()
+    assert np.allclose(top_scaled(probabilities, 1.0, 0.0), probabilities)  # the identity
+    top = probabilities.max(axis=1)
+    assert np.allclose(scaled.max(axis=1), 1 / (1 + np.exp(-(0.6 * np.log(top / (1 - top)) + 0.4))))
+
+
+def test_the_fitted_top_scaling_is_the_one_the_answers_were_drawn_with():
+    """Rightness drawn from sigmoid(slope · logit(p) + bias) of the top probability: the fit finds them."""
+    rng = np.random.default_rng(2)
+    probabilities = softmax(rng.normal(0, 3, (6000, 5)))
+    truth = top_scaled(probabilities, 0.5, 0.8).max(axis=1)
+    right = rng.random(len(truth)) < truth
+    claims = [[int(best)] for best in probabilities.argmax(axis=1)]
+    slope, bias = fit_top_scaling(probabilities, claims, right)
+    assert slope == pytest.approx(0.5, abs=0.1) and bias == pytest.approx(0.8, abs=0.2)
+    assert fit_top_scaling(probabilities[:0], [], []) == (1.0, 0.0)
+
+
+def test_a_coarse_claim_is_scored_with_its_whole_group():
+    probabilities = np.array([[0.5, 0.4, 0.1], [0.5, 0.4, 0.1]])
+    assert claim_confidence(probabilities, [[0], [0, 1]]).tolist() == pytest.approx([0.5, 0.9])
+
+
+def test_the_noise_floor_is_what_a_calibrated_model_measures_by_chance():
+    confidence = np.random.default_rng(3).uniform(0.5, 1.0, 300)
+    floor = ece_noise(confidence)
+    assert 0.02 < floor < 0.08  # 300 answers over 15 bins cannot tell a few points of error from none
+    assert ece_noise(np.tile(confidence, 30)) < floor / 3  # thirty times the answers: about a fifth
+    assert ece_noise([]) == 0.0
 
 
 def test_risk_coverage_keeps_the_most_confident_first():

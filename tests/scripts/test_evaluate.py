@@ -16,6 +16,7 @@ from handlers.decoding import decode_image
 from handlers.images import to_tensor
 from handlers.models import INPUT_SIZE, MEAN, STD, load_fashion_model
 from handlers.taxonomy import load_taxonomy
+from kalas.calibration import expected_calibration_error
 from kalas.dataset import Record, read_records
 from scripts.evaluate import evaluate, main
 from tests.support.data_dirs import make_directory
@@ -91,6 +92,28 @@ def test_the_policy_applies_a_leaf_a_group_or_nothing() -> None:
     assert applied == {"target": 0.97, "category": {"precision": 1.0, "coverage": round(5 / 6, 4),
                                                     "leaf_coverage": round(1 / 6, 4),
                                                     "thresholds": [studio, everyday]}}
+
+
+def test_calibration_is_measured_on_what_the_labels_check() -> None:
+    """A coarse label ("Tshirts": the group tees) checks the top leaf's group, so the group's score is set against
+    it; a label as fine as the leaf, the leaf's own score. The top category's own score still ranks the curve."""
+    records = [fashion_record("1", "Tshirts", "Black"), fashion_record("2", "Jeans", "Blue"),
+               fashion_record("3", "Jeans", "Blue")]
+
+    def scored(leaf: str, score: float, groups: list[tuple[str, float]]) -> dict:
+        return answer([leaf], ["Black"], ["men"]) | {
+            "category": [{"label": leaf, "name": leaf, "score": score}],
+            "groups": [{"label": group, "name": group, "score": s} for group, s in groups]}
+
+    answers = [scored("polo", 0.55, [("tees", 0.95), ("topwear", 0.99)]),  # right: tees' score is checked
+               scored("jeans", 0.85, [("pants", 0.9), ("bottomwear", 0.97)]),  # right: the leaf's own
+               scored("shorts", 0.65, [("bottomwear", 0.96)])]  # wrong: the leaf's own (the labels name shorts)
+    category = evaluate(records, answers, load_taxonomy())["category"]
+    assert category["ece"] == expected_calibration_error([0.95, 0.85, 0.65], [True, True, False])
+    assert category["ece_top_score"] == expected_calibration_error([0.55, 0.85, 0.65], [True, True, False])
+    assert [b["count"] for b in category["reliability"] if b["count"]] == [1, 1, 1]
+    assert [p["threshold"] for p in category["risk_coverage"]][-1] == 0.55  # ranked by the top category's score
+    assert category["ece_noise"] > 0 and "label" in category["ece_measured"]
 
 
 def test_labels_the_taxonomy_lacks_are_listed_and_the_rest_scored() -> None:
