@@ -21,6 +21,7 @@ import hashlib
 from typing import Sequence
 
 import numpy as np
+from scipy.optimize import minimize, minimize_scalar
 
 BINS = 15
 # How the category's ECE is measured, as the evaluation's and the calibration's reports say it.
@@ -65,31 +66,21 @@ def claim_confidence(probabilities: np.ndarray, claims: Sequence[Sequence[int]])
 def fit_top_scaling(probabilities: np.ndarray, claims: Sequence[Sequence[int]],
                     correct: Sequence[bool]) -> tuple[float, float]:
     """(slope, bias) of `top_scaled` minimising the negative log-likelihood of the claims' rightness, slope in
-    [0.2, 5] so that the ranking never flips: coordinate descent by golden-section search, the loss being smooth
-    in each. (1, 0), the identity, without photos."""
+    [0.2, 5] (so that the ranking never flips) and bias in [-4, 4]: scipy's bounded L-BFGS-B from the identity,
+    (1, 0), which is also the answer without photos."""
     correct = np.asarray(correct, dtype=bool)
     if not len(correct):
         return 1.0, 0.0
+    probabilities = np.asarray(probabilities, dtype=np.float64)  # float32 would hide the finite-difference gradient
 
-    def loss(slope: float, bias: float) -> float:
-        confidence = np.clip(claim_confidence(top_scaled(probabilities, slope, bias), claims), 1e-7, 1 - 1e-7)
+    def loss(point: np.ndarray) -> float:
+        log_slope, bias = point
+        scaled = top_scaled(probabilities, float(np.exp(log_slope)), float(bias))
+        confidence = np.clip(claim_confidence(scaled, claims), 1e-7, 1 - 1e-7)
         return float(-np.where(correct, np.log(confidence), np.log(1 - confidence)).mean())
 
-    def golden(f, low: float, high: float) -> float:
-        ratio = (np.sqrt(5) - 1) / 2
-        for _ in range(30):
-            a, b = high - ratio * (high - low), low + ratio * (high - low)
-            if f(a) < f(b):
-                high = b
-            else:
-                low = a
-        return (low + high) / 2
-
-    slope, bias = 1.0, 0.0
-    for _ in range(8):
-        slope = float(np.exp(golden(lambda s: loss(float(np.exp(s)), bias), np.log(0.2), np.log(5.0))))
-        bias = golden(lambda b: loss(slope, b), -4.0, 4.0)
-    return round(float(slope), 4), round(float(bias), 4)
+    found = minimize(loss, np.zeros(2), method="L-BFGS-B", bounds=[(np.log(0.2), np.log(5.0)), (-4.0, 4.0)])
+    return round(float(np.exp(found.x[0])), 4), round(float(found.x[1]), 4)
 
 
 def nll(logits: np.ndarray, targets: Sequence[Sequence[int]], temperature: float) -> float:
@@ -99,22 +90,16 @@ def nll(logits: np.ndarray, targets: Sequence[Sequence[int]], temperature: float
 
 
 def fit_temperature(logits: np.ndarray, targets: Sequence[Sequence[int]]) -> float:
-    """The temperature in [0.05, 20] minimising the NLL: a coarse grid in log space, then golden-section search
-    around its best point (the NLL is smooth and unimodal in log T)."""
+    """The temperature in [0.05, 20] minimising the NLL: a coarse grid in log space (which also finds a bound when
+    the loss only falls towards it, flat to the last digit), then scipy's bounded scalar search between the best
+    point's neighbours."""
     if len(targets) == 0:
         return 1.0
-    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 41))
-    losses = [nll(logits, targets, t) for t in grid]
-    best = int(np.argmin(losses))
-    low, high = np.log(grid[max(best - 1, 0)]), np.log(grid[min(best + 1, len(grid) - 1)])
-    ratio = (np.sqrt(5) - 1) / 2
-    for _ in range(40):
-        a, b = high - ratio * (high - low), low + ratio * (high - low)
-        if nll(logits, targets, float(np.exp(a))) < nll(logits, targets, float(np.exp(b))):
-            high = b
-        else:
-            low = a
-    return round(float(np.exp((low + high) / 2)), 4)
+    grid = np.linspace(np.log(0.05), np.log(20.0), 41)
+    best = int(np.argmin([nll(logits, targets, float(np.exp(t))) for t in grid]))
+    found = minimize_scalar(lambda log_t: nll(logits, targets, float(np.exp(log_t))), method="bounded",
+                            bounds=(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]), options={"xatol": 1e-5})
+    return round(float(np.exp(found.x)), 4)
 
 
 def reliability(confidence: Sequence[float], correct: Sequence[bool], bins: int = BINS) -> list[dict]:
