@@ -118,8 +118,6 @@ async def reviewed_terms(db: AsyncDatabase, account_id: str, annotation: dict, t
     """A review's shop terms ({"category", "tags"}) spelt as the shop's products spell them; UnknownShopTerm for a
     name none of its products carries (a review teaches the store's existing terms, it never makes one), and
     NotAStoreProduct when the annotation is not a store product's (nothing would learn from them)."""
-    if (annotation.get("source") or {}).get("kind") != "woocommerce":
-        raise NotAStoreProduct()
     known: dict[str, dict[str, str]] = {"category": {}, "tag": {}}
     for product in await shop_models.term_lists(db, account_id):
         known["category"].update({name.casefold(): name for name in product.get("categories") or []})
@@ -132,8 +130,11 @@ async def reviewed_terms(db: AsyncDatabase, account_id: str, annotation: dict, t
         return found
 
     category = terms.get("category")
-    return {"category": spelt("category", category) if category else None,
-            "tags": list(dict.fromkeys(spelt("tag", tag) for tag in terms.get("tags") or []))}
+    spelt_terms = {"category": spelt("category", category) if category else None,
+                   "tags": list(dict.fromkeys(spelt("tag", tag) for tag in terms.get("tags") or []))}
+    if (annotation.get("source") or {}).get("kind") != "woocommerce":  # checked second: an unknown term says so first
+        raise NotAStoreProduct()
+    return spelt_terms
 
 
 async def teach_from_review(db: AsyncDatabase, account_id: str, annotation: dict, terms: dict) -> dict | None:
