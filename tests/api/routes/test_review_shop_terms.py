@@ -83,6 +83,15 @@ def test_a_review_with_the_shops_terms_teaches_its_catalogue_and_writes_the_exis
     assert {kind: set(store.catalogue.terms[kind]) for kind in ("categories", "tags")} == terms_before
     assert not store.catalogue.find_term("categories", "T-Shirt")  # not the generic category
 
+    # A later review in the taxonomy's terms alone leaves the shop's own terms in the store: nothing generic over them.
+    again = client.post(f"/api/v1/annotations/{annotation['id']}/review", headers=shop.headers, json={"category": "tshirt"})
+    assert again.status_code == 201 and again.json()["shop"] is None, again.text
+    wait_for_jobs(settings, "correction")
+    with MongoClient(settings.mongo_uri) as mongo:
+        last = mongo[settings.database].jobs.find_one({"kind": "correction"}, sort=[("created", -1)])
+    assert last["outcome"].startswith("not written: the product carries the shop's own terms"), last
+    assert store.catalogue.view(new["id"])["categories"] == product["categories"]
+
 
 def test_a_term_the_shop_does_not_have_is_refused_naming_it(shop_with_store):
     client, settings, shop, store, new, annotation = shop_with_store
