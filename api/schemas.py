@@ -242,6 +242,14 @@ class ReviewIn(Request):
         default_factory=dict, max_length=10, examples=[{"gender": "men", "usage": "casual", "season": "summer"}])
     colours: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=8,
                                                                examples=[["navy", "White"]])
+    shop: ReviewShopTermsIn | None = Field(None, description=(
+        "the shop's own category and tags for a store product's annotation (GET /shop-model lists them): its catalogue "
+        "product takes them, its model retrains, and they are written to the store by their existing term ids"))
+
+
+class ReviewShopTerms(Response):
+    category: str | None = Field(examples=["Herren-Oberteile"])
+    tags: list[str] = Field(examples=[["gestreift"]])
 
 
 class ReviewOut(Response):
@@ -252,6 +260,7 @@ class ReviewOut(Response):
     colours: list[str] = Field(examples=[["navy", "white"]])
     reviewer: str = Field(description="the account e-mail, or the API key's prefix, that made the correction",
                           examples=["owner@shop.example"])
+    shop: ReviewShopTerms | None = Field(None, description="the shop's own terms the correction gave, if any")
     created: datetime
 
 
@@ -299,6 +308,17 @@ ShopCategories = Annotated[list[ShopTerm], Field(max_length=10, examples=[["Herr
     "the shop's own categories (at most 10 names of 1-100 characters); its model learns the first"))]
 ShopTags = Annotated[list[ShopTerm], Field(max_length=30, examples=[["gestreift"]],
                                            description="the shop's own tags (at most 30 names of 1-100 characters)")]
+
+
+
+class ReviewShopTermsIn(Request):
+    """The shop's own terms, by their names in any case: each must be one the shop's products carry."""
+
+    category: ShopTerm | None = Field(None, examples=["Herren-Oberteile"])
+    tags: ShopTags = Field(default_factory=list)
+
+
+ReviewIn.model_rebuild()
 
 
 class ProductFields(Request):

@@ -38,6 +38,23 @@ class SkuTaken(DomainError):
         super().__init__(f"this shop already has a product with SKU {sku!r}: update that one instead", "sku_taken")
 
 
+class UnknownShopTerm(DomainError):
+    """A review named a category or tag that none of the shop's products carries (the shop's terms are its store's
+    existing ones: a review never makes a new one)."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        shown = ", ".join(repr(k) for k in known[:12]) + (", ..." if len(known) > 12 else "")
+        super().__init__(f"the shop has no {kind} {name!r}: use one its products carry ({shown or 'none yet'}; "
+                         f"GET /api/v1/shop-model lists them), or give a product that {kind} first", "unknown_shop_term")
+
+
+class NotAStoreProduct(DomainError):
+    def __init__(self) -> None:
+        super().__init__("the shop's own terms are taught through a store product's annotation (the review queue); "
+                         "this annotation has no catalogue product: give the product its terms with PATCH "
+                         "/api/v1/products/{id}", "not_a_store_product")
+
+
 def model_refusal(status: int, message: str) -> DomainError:
     """What the model server's answer for one photo means: a refused photo, or the models unavailable."""
     if 400 <= status < 500 and status != 429:

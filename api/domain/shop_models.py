@@ -3,7 +3,9 @@
 The shop's products that carry its own categories or tags (their first category, all their tags) are the examples;
 each photo's feature row is its joint vector, its stored embedding beside its stored signals (handlers/signals.py),
 or the bare embedding when some of those products were stored before signals were (`features` says which; the
-joint vector is measured better in docs/benchmarks.md, "Shop models"). A training reads the database alone: no
+joint vector is measured better in docs/benchmarks.md, "Shop models"). A person's review of a store product's
+annotation may give the shop's own terms (`reviewed_terms`, `teach_from_review`): its catalogue product takes them,
+category first, and the model retrains on them. A training reads the database alone: no
 model server. A training is a `shop_model` job on the durable queue (api/jobs/shop_model.py): queued
 by the shop (the console's retrain button) or when enough of its catalogue changed since the last training
 (`retrain_if_due`, after every product write). Each training is stored as a new version with its held-out figures
@@ -23,7 +25,8 @@ from cachetools import LRUCache
 import numpy as np
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.data import jobs, shop_models
+from api.data import integrations, jobs, products, shop_models
+from api.domain.errors import NotAStoreProduct, UnknownShopTerm
 from handlers.signals import joint
 from kalas.shop_model import MIN_EXAMPLES, Examples, NotEnoughExamples, ShopModel, train
 
@@ -109,6 +112,46 @@ async def term_counts_of(db: AsyncDatabase, account_id: str) -> tuple[dict[str, 
         for name in set(product.get("tags") or []):
             tags[name] = tags.get(name, 0) + 1
     return categories, tags
+
+
+async def reviewed_terms(db: AsyncDatabase, account_id: str, annotation: dict, terms: dict) -> dict:
+    """A review's shop terms ({"category", "tags"}) spelt as the shop's products spell them; UnknownShopTerm for a
+    name none of its products carries (a review teaches the store's existing terms, it never makes one), and
+    NotAStoreProduct when the annotation is not a store product's (nothing would learn from them)."""
+    known: dict[str, dict[str, str]] = {"category": {}, "tag": {}}
+    for product in await shop_models.term_lists(db, account_id):
+        known["category"].update({name.casefold(): name for name in product.get("categories") or []})
+        known["tag"].update({name.casefold(): name for name in product.get("tags") or []})
+
+    def spelt(kind: str, name: str) -> str:
+        found = known[kind].get(name.casefold())
+        if found is None:
+            raise UnknownShopTerm(kind, name, sorted(known[kind].values()))
+        return found
+
+    category = terms.get("category")
+    spelt_terms = {"category": spelt("category", category) if category else None,
+                   "tags": list(dict.fromkeys(spelt("tag", tag) for tag in terms.get("tags") or []))}
+    if (annotation.get("source") or {}).get("kind") != "woocommerce":  # checked second: an unknown term says so first
+        raise NotAStoreProduct()
+    return spelt_terms
+
+
+async def teach_from_review(db: AsyncDatabase, account_id: str, annotation: dict, terms: dict) -> dict | None:
+    """The reviewed store product's catalogue entry takes the review's terms (`reviewed_terms`): its category first
+    (the one the model learns), the merchant's others after it; the tags added to its own. A training is queued.
+    The entry after the change; None when the store product has no catalogue entry (nothing to learn from)."""
+    source = annotation["source"]
+    entry = await integrations.catalogue_product(db, account_id, source["integration"], int(source["product_id"]))
+    if entry is None:
+        return None
+    categories = entry.get("categories") or []
+    if terms["category"]:
+        categories = [terms["category"], *(c for c in categories if c != terms["category"])][:10]
+    tags = list(dict.fromkeys([*(entry.get("tags") or []), *terms["tags"]]))[:30]
+    updated = await products.update(db, account_id, entry["_id"], {"categories": categories, "tags": tags})
+    await queue_training(db, account_id, f"a review of store product {source['product_id']} gave it the shop's terms")
+    return updated
 
 
 async def queue_training(db: AsyncDatabase, account_id: str, reason: str) -> dict:

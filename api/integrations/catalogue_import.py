@@ -41,12 +41,15 @@ def store_fields(integration_id: str, product: dict, written: dict | None = None
 
 def terms_moved(entry: dict | None, product: dict, written: dict | None) -> tuple[list[str], list[str]] | None:
     """The merchant's (categories, tags) of the store product when they differ from its catalogue entry's (a
-    correction in the store); None when they agree or the product has no entry."""
+    correction in the store); None when they agree, in any order, or the product has no entry."""
     if entry is None:
         return None
     categories, tags = merchant_terms(product, written)
     terms = (categories[:10], tags[:30])
-    return None if [entry.get("categories") or [], entry.get("tags") or []] == list(terms) else terms
+    # The same terms in another order are no change: a store lists a product's terms in its own order, and the
+    # entry keeps the order a review gave it (its category first: the one the shop's model learns).
+    same = all(sorted(entry.get(kind) or []) == sorted(names) for kind, names in zip(("categories", "tags"), terms))
+    return None if same else terms
 
 
 async def import_catalogue(services: Services, integration: dict, store: WooClient, step: Step) -> str:

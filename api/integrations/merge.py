@@ -96,5 +96,9 @@ def merge_terms(current: list[dict], predicted: list[str], previously_added: lis
 
 
 def marker_value(product: dict, decision: Decision, categories: Merge, tags: Merge, at: str) -> dict:
+    """What the write is remembered by. A person's own terms for the shop (`decision.by_person`) are not counted as
+    the service's: they stay the merchant's, which a later annotation never replaces and the shop's model learns."""
+    ours = not decision.by_person
     return {"images": images_fingerprint(product), "model": decision.model, "category": decision.category,
-            "added_categories": list(categories.added), "added_tags": list(tags.added), "annotated_at": at}
+            "level": decision.level, "added_categories": list(categories.added) if ours else [],
+            "added_tags": list(tags.added) if ours else [], "annotated_at": at}

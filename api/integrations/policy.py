@@ -7,7 +7,8 @@ shopper), whether the main colours become tags, and a rename table for any term 
 
 `decide` turns an annotation into what is written: the category (a leaf, or its group when only the group is sure
 enough), the tags, or a hold when not even the group is sure: a held product gets nothing written and waits in the
-review queue. `from_review` does the same for a person's correction, which is always applied.
+review queue. `from_review` does the same for a person's correction, which is always applied: in the shop's own
+terms when the review gave them (written by their existing ids, as the merchant's own), else in the taxonomy's.
 """
 from __future__ import annotations
 
@@ -51,12 +52,15 @@ def policy_of(integration: dict) -> TaggingPolicy:
 
 @dataclass(frozen=True)
 class Decision:
-    """What the policy writes: a category name (None: held for review), tags, and why."""
+    """What the policy writes: a category name (None: held for review), tags, and why. `by_person`: a review's own
+    terms for the shop, written as the merchant's (a later annotation never replaces them; the shop's model learns
+    them)."""
 
     category: str | None
     tags: tuple[str, ...]
     level: Literal["leaf", "group", "review", "shop"] | None
     model: str
+    by_person: bool = False
 
     @property
     def held(self) -> bool:
@@ -102,7 +106,13 @@ def _decide_shop(shop: dict, policy: TaggingPolicy, identity: str) -> Decision:
 
 
 def from_review(review: dict, policy: TaggingPolicy) -> Decision:
-    """A person's correction (taxonomy labels), in the shop's words; applied whatever the scores said."""
+    """A person's correction, applied whatever the scores said: the shop's own terms when it gave them (level
+    "shop", as they are: the policy's renames are for the taxonomy's words), else its taxonomy labels in the shop's
+    words (level "review")."""
+    shop = review.get("shop")
+    if shop and (shop.get("category") or shop.get("tags")):
+        return Decision(shop.get("category"), tuple(shop.get("tags") or ()), "shop", f"review:{review['_id']}",
+                        by_person=True)
     taxonomy = load_taxonomy()
     attributes = {group: {t.label: t.name for t in terms} for group, terms in taxonomy.attributes.items()}
     colours = {c.label: c.name for c in taxonomy.colours}

@@ -180,9 +180,18 @@ async def write_correction(services: Services, job: dict, integration: dict, sto
         return "the product no longer exists in the store"
     decision = from_review(annotation["review"], policy_of(integration))
     written = await integrations.our_write(db, job["integration"], int(product["id"]))
+    if decision.level == "review" and _shop_level(marker(product) or written):
+        return ("not written: the product carries the shop's own terms, and the review gave none of them (a review's "
+                "`shop` terms are written in their place)")
     changes = await write_back(services, job["integration"], store, product, decision, written)
     await step("written back", f"{len(changes['categories'])} categories, {len(changes['tags'])} tags (a review)")
     return f"corrected: category {decision.category}; tags: {', '.join(decision.tags) or 'none'}"
+
+
+def _shop_level(previous: dict | None) -> bool:
+    """True when the service's last write to the product was in the shop's own terms (its model's, or a review's)."""
+    previous = previous or {}
+    return previous.get("level") == "shop" or str(previous.get("model", "")).startswith("shop-model:")
 
 
 async def follow_merchant_terms(services: Services, job: dict, product: dict, written: dict | None) -> bool:

@@ -1,4 +1,5 @@
-"""Reviews: people correct annotations (checked against the taxonomy), list them, and export them for training."""
+"""Reviews: people correct annotations (checked against the taxonomy and, for a store product, the shop's own
+terms), list them, and export them for training."""
 from __future__ import annotations
 
 from typing import Annotated, Sequence
@@ -11,11 +12,19 @@ from api.core.errors import ApiError, not_found
 from api.data import annotations, jobs, reviews
 from api.deps import Config, CurrentAccount, Db, Files, Id, Offset, owned, services_of
 from api.domain.export import export_reviewed
+from api.domain.shop_models import reviewed_terms, teach_from_review
 from api.presenters import annotation_out, review_out
-from api.schemas import AnnotationOut, Page, ReviewIn, ReviewOut
+from api.schemas import AnnotationOut, Page, ReviewIn, ReviewOut, error_responses
 from handlers.taxonomy import Term, load_taxonomy
 
 router = APIRouter(tags=["reviews"])
+REVIEW_ERRORS = (
+    (422, "unknown_label", "unknown category 'poloshirt'; use one of ... (GET /api/v1/taxonomy)"),
+    (422, "unknown_shop_term", "the shop has no category 'Herren-Hemden': use one its products carry ('Damen-Oberteile', "
+                               "'Herren-Oberteile'; GET /api/v1/shop-model lists them), or give a product that category first"),
+    (422, "not_a_store_product", "the shop's own terms are taught through a store product's annotation (the review "
+                                 "queue); this annotation has no catalogue product: ..."),
+)
 OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
 
 
@@ -40,21 +49,31 @@ def _in_labels(body: ReviewIn) -> ReviewIn:
     return ReviewIn(category=_label(taxonomy.categories, body.category, "category"),
                     attributes={group: _label(taxonomy.attributes[group], value, group)
                                 for group, value in body.attributes.items()},
-                    colours=[_label(taxonomy.colours, colour, "colour") for colour in body.colours])
+                    colours=[_label(taxonomy.colours, colour, "colour") for colour in body.colours], shop=body.shop)
 
 
-@router.post("/annotations/{annotation_id}/review", status_code=201, response_model=ReviewOut)
+@router.post("/annotations/{annotation_id}/review", status_code=201, response_model=ReviewOut,
+             responses=error_responses(*REVIEW_ERRORS))
 async def review_annotation(body: ReviewIn, annotation: OwnedAnnotation, request: Request, account: CurrentAccount,
                             db: Db, background: BackgroundTasks) -> ReviewOut:
     """Correct an annotation: taxonomy labels, or the names the annotation showed (stored as labels). The latest
     correction is the one exported for training; a store product's is also written to the store, merged with the
-    merchant's own terms."""
-    review = reviews.new_review(account.id, annotation["_id"], _in_labels(body).model_dump(), account.reviewer)
+    merchant's own terms. A store product's review may give the shop's own category and tags (`shop`, terms its
+    products already carry; 422 `unknown_shop_term` naming one that none does): its catalogue product takes them,
+    the shop's model retrains on them, and the store gets them by their existing term ids."""
+    correction = _in_labels(body).model_dump(exclude={"shop"})
+    if body.shop is not None and (body.shop.category or body.shop.tags):
+        correction["shop"] = await reviewed_terms(db, account.id, annotation, body.shop.model_dump())
+    review = reviews.new_review(account.id, annotation["_id"], correction, account.reviewer)
     await reviews.insert(db, review)
     if await annotations.set_review(db, account.id, annotation["_id"], review) is None:
         await reviews.delete_for_annotation(db, account.id, annotation["_id"])  # deleted meanwhile: keep nothing
         raise not_found("annotation", annotation["_id"])
     source = annotation.get("source") or {}
+    if correction.get("shop"):
+        entry = await teach_from_review(db, account.id, annotation, correction["shop"])
+        if entry is not None:  # this process shows the entry's new terms at once
+            services_of(request).catalogues.forget_product(account.id, entry["_id"])
     if source.get("kind") == "woocommerce":  # the correction goes to the store product (api/jobs/woocommerce.py)
         await jobs.enqueue_kind(db, "correction", account.id, f"correction:{annotation['_id']}",
                                 f"reviewed by {account.reviewer}", {"integration": source["integration"],

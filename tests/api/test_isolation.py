@@ -40,6 +40,7 @@ ATTEMPTS = [
     ("GET", "/annotations/{annotation}", None),
     ("DELETE", "/annotations/{annotation}", None),
     ("POST", "/annotations/{annotation}/review", {"json": REVIEW}),
+    ("POST", "/annotations/{annotation}/review", {"json": REVIEW | {"shop": {"category": "A-Kategorie"}}}),
     ("GET", "/images/{image}", None),
     ("GET", "/images/{product_image}", None),
     ("GET", "/reviews/{review}", None),
@@ -85,6 +86,13 @@ def test_shop_b_cannot_reach_shop_a_objects(two_shops):
     # B's shop model knows none of A's terms, and training it learns nothing of A's products.
     model_b = client.get("/api/v1/shop-model", headers=b.headers).json()
     assert model_b["state"] == "none" and model_b["categories"] == model_b["tags"] == [] and model_b["current"] is None
+    # B's own review cannot name A's terms, and its refusal lists none of them.
+    own = client.post("/api/v1/annotations", headers=b.headers, files={"file": ("b.jpg", client.get(
+        f"/api/v1/images/{ids['product_image']}", headers=a.headers).content)}).json()
+    refused = client.post(f"/api/v1/annotations/{own['id']}/review", headers=b.headers,
+                          json=REVIEW | {"shop": {"category": "a-kategorie", "tags": ["A-Tag"]}})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_shop_term"
+    assert "'A-Kategorie'" not in refused.json()["error"]["message"] and "none yet" in refused.json()["error"]["message"]
     # B's export holds none of A's reviewed annotations.
     assert client.get("/api/v1/reviews/export", headers=b.headers).headers["x-rows"] == "0"
 

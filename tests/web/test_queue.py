@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 import httpx
 import numpy as np
@@ -94,3 +95,61 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
                        and store.catalogue.view(product["id"]), 60, "the correction in the store")
     assert {c["name"] for c in written["categories"]} == {"Sale", "Dress"}
     assert {"Merchant", "Damen"} <= {t["name"] for t in written["tags"]}
+
+
+def test_a_shop_with_its_own_model_reviews_a_product_in_its_own_terms(desktop, service: Service, store, worker,
+                                                                      shared_data) -> None:
+    """The queue offers the shop's own category (its model's answer first, scored) and tags; the saved review writes
+    the chosen term to the store by the id it already has."""
+    shop = sign_in(desktop, service, "queue-own-terms", "/queue")
+    session = {"Authorization": f"Bearer {shop.token}"}
+    # The session's store is shared: the shops that other tests connected stop listening meanwhile, as when a
+    # merchant pauses webhooks (two shops' services on one store would each find the other's marker and skip it).
+    others = [webhook for webhook in store.catalogue.webhooks.values() if webhook.status == "active"]
+    for webhook in others:
+        webhook.status = "paused"
+    try:
+        _review_in_own_terms(desktop, service, store, shared_data, shop, session)
+    finally:
+        for webhook in others:
+            webhook.status = "active"
+
+
+def _review_in_own_terms(desktop, service: Service, store, shared_data, shop, session: dict) -> None:
+    from tests.web.test_shop_model import TERMS, photos_of
+
+    shirts = photos_of(shared_data, "Shirts", 8)
+    for kind, name in TERMS.items():
+        for i, photo in enumerate(shirts[:7] if kind == "Shirts" else photos_of(shared_data, kind, 7)):
+            store.create_product(f"{name} {i}", [photo], categories=[name], tags=["neu"] if i % 2 else [])
+    time.sleep(1.1)  # connected after its products were made (creation times are to the second)
+    connected = httpx.post(service.api("/integrations"), headers=session, timeout=30, json={
+        "store_url": store.url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
+        "webhook_secret": "a webhook secret"})
+    assert connected.status_code == 201, connected.text
+    wait_for(lambda: httpx.get(service.api("/shop-model"), headers=session).json()["state"] == "trained", 120,
+             "the shop's model trained on the imported catalogue")
+    product = store.create_product("Neues Hemd", [shirts[7]])
+    jobs = service.api(f"/integrations/{connected.json()['id']}/jobs")
+    wait_for(lambda: [j for j in httpx.get(jobs, headers=session).json()["items"]
+                      if j["product_id"] == product["id"] and j["state"] == "done"], 60, "the product's job")
+
+    desktop.reload()
+    item = desktop.get_by_test_id("queue-item").filter(has_text=f"Store product {product['id']}")
+    category = item.get_by_test_id("choice-shop-category")
+    category.wait_for()
+    assert category.get_by_role("radio", name=re.compile(r"^Herren > Hemden\b")).is_checked()  # its model's answer
+    screenshot(desktop, "queue-own-terms")
+    choose(category, "Your category", "Schuhe")  # the person's correction: another of the shop's own terms
+    item.get_by_test_id("choice-shop-tags").get_by_label("neu").check()
+    item.get_by_role("button", name="Save and write to the store").click()
+    desktop.get_by_text("1 correction sent to the store.").wait_for()
+
+    schuhe = store.catalogue.find_term("categories", "Schuhe")["id"]
+    written = wait_for(lambda: schuhe in {c["id"] for c in store.catalogue.view(product["id"])["categories"]}
+                       and store.catalogue.view(product["id"]), 60, "the review written to the store")
+    assert "neu" in {t["name"] for t in written["tags"]}
+    assert [t["name"] for t in store.catalogue.terms["categories"].values()].count("Schuhe") == 1  # none made
+    entry = next(p for p in httpx.get(service.api("/products"), headers=session, params={"limit": 100}).json()["items"]
+                 if p["title"] == "Neues Hemd")
+    assert entry["categories"] == ["Schuhe"] and entry["tags"] == ["neu"], entry

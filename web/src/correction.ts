@@ -1,6 +1,6 @@
 // The correction a person builds from an annotation: starts from the model's best guesses, and is what gets saved
 // as a review. Reviews speak taxonomy labels; annotations show colour names, mapped to labels through the taxonomy.
-import type { Annotation, ReviewIn, Taxonomy } from "./api/types";
+import type { Annotation, ReviewIn, ReviewShopTerms, Taxonomy } from "./api/types";
 
 export function colourLabel(taxonomy: Taxonomy, name: string): string | undefined {
   return taxonomy.colours.find((colour) => colour.name === name || colour.label === name)?.label;
@@ -18,6 +18,12 @@ export function initialCorrection(annotation: Annotation, taxonomy: Taxonomy): R
   }
   const colours = annotation.colours.map((colour) => colourLabel(taxonomy, colour.name)).filter((label): label is string => !!label);
   return { category: annotation.category[0]?.label ?? "", attributes, colours: Array.from(new Set(colours)) };
+}
+
+/** The shop's own terms to start from: the saved review's, else its model's best category and its tags. */
+export function initialShopTerms(annotation: Annotation): ReviewShopTerms {
+  if (annotation.review?.shop) return { category: annotation.review.shop.category, tags: [...annotation.review.shop.tags] };
+  return { category: annotation.shop?.categories[0]?.name ?? null, tags: (annotation.shop?.tags ?? []).map((tag) => tag.name) };
 }
 
 /** A problem that would make the API refuse the review, in words for the user; null when it can be saved. */

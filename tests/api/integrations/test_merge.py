@@ -62,3 +62,32 @@ def test_the_merchants_own_terms_leave_out_the_services_and_the_placeholder():
     bare = {**product, "meta_data": []}
     assert merchant_terms(bare, {"added_categories": ["T-Shirt"], "added_tags": ["navy"]}) == (["Herren > Hemden"], ["Leinen"])
     assert merchant_terms(bare) == (["Herren > Hemden", "T-Shirt"], ["Leinen", "Navy"])
+
+
+def test_a_persons_own_terms_for_the_shop_are_the_merchants_not_the_services():
+    from api.integrations.merge import merchant_terms
+    from api.integrations.policy import Decision
+
+    product = {"id": 5, "images": [{"id": 9, "src": "https://shop/a.jpg"}],
+               "categories": [{"id": 2, "name": "Herren-Oberteile"}, {"id": 7, "name": "Sale"}], "tags": []}
+    categories = merge_terms([{"id": 7, "name": "Sale"}, {"id": 3, "name": "Damen-Oberteile"}], ["Herren-Oberteile"],
+                             ["Damen-Oberteile"])  # the model's earlier, wrong, category is replaced
+    assert (categories.keep_ids, categories.add_names) == ((7,), ("Herren-Oberteile",))
+    tags = merge_terms([], [], [])
+    by_model = marker_value(product, Decision("Herren-Oberteile", (), "shop", "shop-model:3"), categories, tags, "t")
+    by_person = marker_value(product, Decision("Herren-Oberteile", (), "shop", "review:r1", by_person=True),
+                             categories, tags, "t")
+    assert by_model["added_categories"] == ["Herren-Oberteile"] and by_person["added_categories"] == []
+    assert by_person["level"] == "shop"
+    product["meta_data"] = [{"key": MARKER_KEY, "value": by_person}]
+    assert merchant_terms(product) == (["Herren-Oberteile", "Sale"], [])  # what the shop's model learns from
+
+
+def test_the_same_terms_in_another_order_are_no_move():
+    from api.integrations.catalogue_import import terms_moved
+
+    product = {"categories": [{"id": 7, "name": "Sale"}, {"id": 2, "name": "Herren-Oberteile"}],
+               "tags": [{"id": 4, "name": "Leinen"}], "meta_data": []}
+    assert terms_moved({"categories": ["Herren-Oberteile", "Sale"], "tags": ["Leinen"]}, product, None) is None
+    assert terms_moved({"categories": ["Herren-Oberteile"], "tags": ["Leinen"]}, product, None) == \
+        (["Sale", "Herren-Oberteile"], ["Leinen"])

@@ -40,3 +40,14 @@ def test_a_correction_is_applied_in_the_shops_words():
     decision = from_review(review, TaggingPolicy(rename={"Women": "Damen"}))
     assert (decision.category, decision.level) == ("Polo Shirt", "review")
     assert decision.tags == ("Damen", "Navy Blue", "White")  # no age tag, two colours at most
+
+
+def test_a_correction_with_the_shops_own_terms_writes_them_as_they_are():
+    review = {"_id": "r2", "category": "polo", "attributes": {"gender": "women"}, "colours": ["navy"],
+              "shop": {"category": "Herren-Oberteile", "tags": ["gestreift"]}}
+    decision = from_review(review, TaggingPolicy(rename={"Herren-Oberteile": "x", "Women": "Damen"}))
+    assert (decision.category, decision.tags, decision.level) == ("Herren-Oberteile", ("gestreift",), "shop")
+    assert decision.by_person and decision.model == "review:r2"
+    # Tags alone (a shop without categories of its own); no shop terms at all is the taxonomy's correction.
+    assert from_review({**review, "shop": {"category": None, "tags": ["gestreift"]}}, TaggingPolicy()).tags == ("gestreift",)
+    assert from_review({**review, "shop": None}, TaggingPolicy()).level == "review"

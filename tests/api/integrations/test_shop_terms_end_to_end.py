@@ -97,3 +97,59 @@ def test_a_connected_store_is_imported_and_teaches_its_model_which_writes_its_ow
 
     assert score(after, "Damen-Oberteile") > score(before, "Damen-Oberteile"), (before, after)
     assert len(live.store.writes[created["id"]]) == 1  # the correction itself is never written over
+
+
+def test_a_review_in_the_queue_writes_the_shops_existing_term_and_retrains_the_model(live: Live, stock):
+    integration = f"/integrations/{live.integration['id']}"
+    assert live.api("PUT", f"{integration}/policy", json={"target": "0.90"}).status_code == 200
+    version = live.api("GET", "/shop-model").json()["current"]["version"]
+    terms_before = {kind: dict(live.store.catalogue.terms[kind]) for kind in ("categories", "tags")}
+    _, photo, _ = stock["Damen-Oberteile"][PER_KIND]
+    before = shop_answer(live, photo)
+    created = live.store.create_product("Neues Top", [photo.read_bytes()])
+
+    def queued() -> dict | None:
+        items = live.api("GET", "/reviews/queue", params={"limit": 100}).json()["items"]
+        return next((a for a in items if a["source"].get("product_id") == str(created["id"])), None)
+
+    annotation = wait_for(queued, 60, "the new product in the review queue")
+    wait_for(lambda: [j for j in live.jobs_of(created["id"]) if j["state"] == "done"], 30, "its job done")
+    path = f"/annotations/{annotation['id']}/review"
+    unknown = live.api("POST", path, json={"category": "tshirt", "shop": {"category": "Herren-Hemden"}})
+    assert unknown.status_code == 422 and "'Herren-Hemden'" in unknown.json()["error"]["message"], unknown.text
+    tag = next(t for t in terms_before["tags"].values())["name"]  # one of the store's own (pattern) tags
+    reviewed_at = time.time()
+    review = live.api("POST", path, json={"category": "tshirt", "shop": {"category": "herren-oberteile", "tags": [tag]}})
+    assert review.status_code == 201 and review.json()["shop"]["category"] == "Herren-Oberteile", review.text
+
+    # Written to the store by the terms' existing ids: nothing created, the generic category not written.
+    herren = live.store.catalogue.find_term("categories", "Herren-Oberteile")["id"]
+    product = wait_for(lambda: (p := live.store.catalogue.view(created["id"]))["categories"]
+                       and [c["id"] for c in p["categories"]] == [herren] and p, 60,
+                       lambda: f"the review written to the store: {live.store.catalogue.view(created['id'])['categories']}")
+    assert [t["id"] for t in product["tags"]] == [live.store.catalogue.find_term("tags", tag)["id"]]
+    assert {kind: live.store.catalogue.terms[kind].keys() for kind in terms_before} == \
+        {kind: terms.keys() for kind, terms in terms_before.items()}
+
+    # The model retrains on the reviewed product, and the next answer for the photo moves towards the term.
+    # The latest training (queued by the review, or one waiting that it joined) ran after the review.
+    retrained = wait_for(lambda: (page := live.api("GET", "/shop-model").json())["current"]["version"] > version
+                         and page["training"]["state"] == "done" and page["training"]["updated"] >= reviewed_at
+                         and page, 120, "the model retrained on the review")
+    assert {t["name"]: t["examples"] for t in retrained["categories"]}["Herren-Oberteile"] == PER_KIND + 1
+    time.sleep(5.5)  # the API process looks for a newer version every 5 s (api/domain/shop_models.py)
+    after = shop_answer(live, photo)
+    assert after["version"] == retrained["current"]["version"]
+
+    def score(answer: dict, name: str) -> float:
+        return next((c["score"] for c in answer["categories"] if c["name"] == name), 0.0)
+
+    assert score(after, "Herren-Oberteile") > score(before, "Herren-Oberteile"), (before, after)
+    # The store's product.updated for the write did not take the reviewed term back from the catalogue entry.
+    live.store.wait_for_deliveries()
+    wait_for(lambda: not [j for j in live.jobs_of(created["id"]) if j["state"] in ("queued", "running")], 30,
+             "the product's jobs done")
+    entries = [p for offset in range(0, 4 * PER_KIND + 100, 100)
+               for p in live.api("GET", "/products", params={"limit": 100, "offset": offset}).json()["items"]]
+    [entry] = [p for p in entries if p["title"] == "Neues Top"]
+    assert entry["categories"] == ["Herren-Oberteile"] and entry["tags"] == [tag], entry

@@ -66,10 +66,17 @@ export interface StoredImage {
   height: number;
 }
 
+/** The shop's own terms a review gives a store product (names its products carry). */
+export interface ReviewShopTerms {
+  category: string | null;
+  tags: string[];
+}
+
 export interface ReviewIn {
   category: string;
   attributes: Record<string, string>;
   colours: string[];
+  shop?: ReviewShopTerms | null;
 }
 
 export interface Review extends ReviewIn {
@@ -92,13 +99,21 @@ export interface Annotation {
   review: Review | null;
   groups?: Scored[];
   policy?: PolicyOutcome | null;
+  shop?: ShopAnswer | null;
+}
+
+/** The shop's own terms for a photo, from its own model (scores calibrated on its held-out products). */
+export interface ShopAnswer {
+  version: number;
+  categories: { name: string; score: number }[];
+  tags: { name: string; score: number }[];
 }
 
 export interface PolicyOutcome {
   state: "applied" | "held";
   category: string | null;
   tags: string[];
-  level: "leaf" | "group" | null;
+  level: "leaf" | "group" | "shop" | null;
 }
 
 export type Target = "0.90" | "0.95" | "0.97" | "0.99";

@@ -12,7 +12,7 @@ interface Props {
   onChange: (value: ReviewIn) => void;
 }
 
-function ScoreBar({ score }: { score: number }) {
+export function ScoreBar({ score }: { score: number }) {
   return (
     <span className="score" aria-hidden="true">
       <span className="score-fill" style={{ width: percent(score) }} />
@@ -28,9 +28,11 @@ interface ChoiceProps {
   allowNone: boolean;
   onSelect: (label: string | undefined) => void;
   testId: string;
+  /** What "Another …" offers: the legend in lower case unless given. */
+  noun?: string;
 }
 
-function Choice({ legend, options, vocabulary, selected, allowNone, onSelect, testId }: ChoiceProps) {
+export function Choice({ legend, options, vocabulary, selected, allowNone, onSelect, testId, noun }: ChoiceProps) {
   const name = useId();
   const predicted = options.some((option) => option.label === selected);
   const other = selected !== undefined && !predicted;
@@ -61,7 +63,7 @@ function Choice({ legend, options, vocabulary, selected, allowNone, onSelect, te
           value={other ? selected : ""}
           onChange={(event) => event.target.value && onSelect(event.target.value)}
         >
-          <option value="">Another {legend.toLowerCase()}…</option>
+          <option value="">Another {noun ?? legend.toLowerCase()}…</option>
           {others.map((term) => (
             <option key={term.label} value={term.label}>
               {term.name}

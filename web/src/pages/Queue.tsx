@@ -1,31 +1,48 @@
 // The review queue: store products an integration annotated and nobody reviewed yet. Those the tagging policy held
 // (nothing was written to the store) come first, then those it applied. Saving a correction writes it to the store,
-// the merchant's own categories and tags kept, and makes it training data.
+// the merchant's own categories and tags kept, and makes it training data. A shop with its own model also picks
+// its own category and tags: written by their existing ids, and learned by its model.
 import { useCallback, useEffect, useState } from "react";
-import { annotations, taxonomy as fetchTaxonomy } from "../api/endpoints";
-import type { Annotation, Page, ReviewIn, Taxonomy } from "../api/types";
-import { correctionProblem, initialCorrection } from "../correction";
+import { annotations, shopModel, taxonomy as fetchTaxonomy } from "../api/endpoints";
+import type { Annotation, Page, ReviewIn, ReviewShopTerms, Taxonomy } from "../api/types";
+import { correctionProblem, initialCorrection, initialShopTerms } from "../correction";
 import { Pager } from "../components/Pager";
 import { Predictions } from "../components/Predictions";
+import { ShopTermsChoice } from "../components/ShopTermsChoice";
 import { Empty, ErrorMessage, Notice, Spinner } from "../components/Status";
 import { useTask } from "../useTask";
 
 const LIMIT = 5;
+
+/** The shop's own terms (every one its products carry), when it has a model. */
+interface ShopVocabulary {
+  categories: string[];
+  tags: string[];
+}
 
 function Outcome({ annotation }: { annotation: Annotation }) {
   const policy = annotation.policy;
   if (!policy) return null;
   if (policy.state === "held") return <p className="badge warn" data-testid="queue-state">Held: not sure enough, nothing written to the store</p>;
   const written = [policy.category, ...policy.tags].filter(Boolean).join(", ");
+  const level = policy.level === "group" ? " (its group)" : policy.level === "shop" ? " (your terms)" : "";
   return (
     <p className="badge ok" data-testid="queue-state">
-      Applied{policy.level === "group" ? " (its group)" : ""}: {written}
+      Applied{level}: {written}
     </p>
   );
 }
 
-function QueueItem({ annotation, taxonomy, onReviewed }: { annotation: Annotation; taxonomy: Taxonomy; onReviewed: () => void }) {
+interface ItemProps {
+  annotation: Annotation;
+  taxonomy: Taxonomy;
+  vocabulary: ShopVocabulary | null;
+  onReviewed: () => void;
+}
+
+function QueueItem({ annotation, taxonomy, vocabulary, onReviewed }: ItemProps) {
   const [correction, setCorrection] = useState<ReviewIn>(() => initialCorrection(annotation, taxonomy));
+  const [shopTerms, setShopTerms] = useState<ReviewShopTerms>(() => initialShopTerms(annotation));
   const [problem, setProblem] = useState<string | null>(null);
   const save = useTask(
     useCallback(
@@ -39,7 +56,7 @@ function QueueItem({ annotation, taxonomy, onReviewed }: { annotation: Annotatio
   const submit = () => {
     const found = correctionProblem(correction);
     setProblem(found);
-    if (!found) save.run(correction);
+    if (!found) save.run(vocabulary ? { ...correction, shop: shopTerms } : correction);
   };
   return (
     <article className="card review" data-testid="queue-item" aria-labelledby={`queue-${annotation.id}`}>
@@ -50,6 +67,13 @@ function QueueItem({ annotation, taxonomy, onReviewed }: { annotation: Annotatio
         <h2 id={`queue-${annotation.id}`}>Store product {annotation.source.product_id}</h2>
         <p className="muted">Annotated {new Date(annotation.created).toLocaleString()}</p>
         <Outcome annotation={annotation} />
+        {vocabulary && (
+          <>
+            <h3>Your own terms</h3>
+            <ShopTermsChoice annotation={annotation} categories={vocabulary.categories} tags={vocabulary.tags} value={shopTerms} onChange={setShopTerms} />
+            <h3>The taxonomy's terms</h3>
+          </>
+        )}
         <Predictions annotation={annotation} taxonomy={taxonomy} value={correction} onChange={setCorrection} />
         <ErrorMessage error={problem ?? save.error} />
         <div className="button-row">
@@ -66,12 +90,15 @@ export function QueuePage() {
   const [offset, setOffset] = useState(0);
   const [page, setPage] = useState<Page<Annotation> | null>(null);
   const [taxonomy, setTaxonomy] = useState<Taxonomy | null>(null);
+  const [vocabulary, setVocabulary] = useState<ShopVocabulary | null>(null);
   const [written, setWritten] = useState(0);
   const load = useTask(
     useCallback(async (from: number) => {
-      const [found, labels] = await Promise.all([annotations.queue(from, LIMIT), fetchTaxonomy()]);
+      const [found, labels, model] = await Promise.all([annotations.queue(from, LIMIT), fetchTaxonomy(), shopModel.get()]);
       setPage(found);
       setTaxonomy(labels);
+      const names = (terms: { name: string }[]) => terms.map((term) => term.name);
+      setVocabulary(model.state === "trained" ? { categories: names(model.categories), tags: names(model.tags) } : null);
     }, []),
   );
   const { run } = load;
@@ -91,7 +118,7 @@ export function QueuePage() {
       {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun="products" />}
       {load.busy && !page && <Spinner label="Loading the queue…" />}
       {page && !page.items.length && <Empty>Nothing waits for a review.</Empty>}
-      {page && taxonomy && page.items.map((annotation) => <QueueItem key={annotation.id} annotation={annotation} taxonomy={taxonomy} onReviewed={reviewed} />)}
+      {page && taxonomy && page.items.map((annotation) => <QueueItem key={annotation.id} annotation={annotation} taxonomy={taxonomy} vocabulary={vocabulary} onReviewed={reviewed} />)}
     </section>
   );
 }
