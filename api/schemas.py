@@ -310,7 +310,6 @@ ShopTags = Annotated[list[ShopTerm], Field(max_length=30, examples=[["gestreift"
                                            description="the shop's own tags (at most 30 names of 1-100 characters)")]
 
 
-
 class ReviewShopTermsIn(Request):
     """The shop's own terms, by their names in any case: each must be one the shop's products carry."""
 
