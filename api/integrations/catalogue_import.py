@@ -31,7 +31,7 @@ MAX_PHOTOS = 8  # a catalogue product's limit (api/schemas.py)
 
 def store_fields(integration_id: str, product: dict, written: dict | None = None) -> dict:
     """The catalogue fields of a store product: its name, page, the merchant's own terms and where it came from."""
-    categories, tags = merchant_terms(product, written)
+    categories, tags = merchant_terms(product, integration_id, written)
     return {"title": product.get("name") or f"WooCommerce product {product['id']}", "sku": None,
             "url": product.get("permalink"), "categories": categories[:10], "tags": tags[:30],
             "metadata": {"source": "woocommerce", "integration": integration_id,
@@ -39,12 +39,13 @@ def store_fields(integration_id: str, product: dict, written: dict | None = None
             "source": {"integration": integration_id, "product_id": int(product["id"])}}
 
 
-def terms_moved(entry: dict | None, product: dict, written: dict | None) -> tuple[list[str], list[str]] | None:
+def terms_moved(entry: dict | None, product: dict, integration_id: str,
+                written: dict | None) -> tuple[list[str], list[str]] | None:
     """The merchant's (categories, tags) of the store product when they differ from its catalogue entry's (a
     correction in the store); None when they agree, in any order, or the product has no entry."""
     if entry is None:
         return None
-    categories, tags = merchant_terms(product, written)
+    categories, tags = merchant_terms(product, integration_id, written)
     terms = (categories[:10], tags[:30])
     # The same terms in another order are no change: a store lists a product's terms in its own order, and the
     # entry keeps the order a review gave it (its category first: the one the shop's model learns).

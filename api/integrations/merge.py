@@ -27,7 +27,11 @@ def images_fingerprint(product: dict) -> str:
     return hashlib.sha256(json.dumps(sources).encode()).hexdigest()[:32]
 
 
-def marker(product: dict) -> dict | None:
+def marker(product: dict, integration_id: str) -> dict | None:
+    """The service's marker on the product when this integration wrote it. A store connected to two integrations
+    (a shop's staging and production accounts) carries one marker, the last writer's: the other integration's is
+    not this one's (each keeps its own record of its writes as well). A marker written before markers named their
+    integration counts as any integration's."""
     for meta in product.get("meta_data", []):
         if meta.get("key") == MARKER_KEY:
             value = meta.get("value")
@@ -36,23 +40,26 @@ def marker(product: dict) -> dict | None:
                     value = json.loads(value)
                 except ValueError:
                     return None
-            return value if isinstance(value, dict) else None
+            if not isinstance(value, dict):
+                return None
+            return value if value.get("integration", integration_id) == integration_id else None
     return None
 
 
-def is_annotated(product: dict, written: dict | None = None) -> bool:
+def is_annotated(product: dict, integration_id: str, written: dict | None = None) -> bool:
     """True when the service already wrote its annotation for the product's current photos: by the marker on the
     product, or by the service's own record of its last write to it (`written`, api/data/integrations.py), which
     holds whatever the store does with `meta_data` (some plugins strip it, some stores never send it back)."""
     fingerprint = images_fingerprint(product)
-    return any(found is not None and found.get("images") == fingerprint for found in (marker(product), written))
+    return any(found is not None and found.get("images") == fingerprint
+               for found in (marker(product, integration_id), written))
 
 
-def merchant_terms(product: dict, written: dict | None = None) -> tuple[list[str], list[str]]:
+def merchant_terms(product: dict, integration_id: str, written: dict | None = None) -> tuple[list[str], list[str]]:
     """(categories, tags) the merchant gave the product: its terms less those the service added (by the marker, or
     the service's own record of its write) and WooCommerce's "Uncategorized" placeholder. What the shop's own
     model learns from: never its own predictions."""
-    ours = marker(product) or written or {}
+    ours = marker(product, integration_id) or written or {}
 
     def own(kind: str) -> list[str]:
         added = {name.lower() for name in ours.get(f"added_{kind}", [])}
@@ -95,10 +102,12 @@ def merge_terms(current: list[dict], predicted: list[str], previously_added: lis
     return Merge(tuple(keep), add, added)
 
 
-def marker_value(product: dict, decision: Decision, categories: Merge, tags: Merge, at: str) -> dict:
+def marker_value(product: dict, integration_id: str, decision: Decision, categories: Merge, tags: Merge,
+                 at: str) -> dict:
     """What the write is remembered by. A person's own terms for the shop (`decision.by_person`) are not counted as
     the service's: they stay the merchant's, which a later annotation never replaces and the shop's model learns."""
     ours = not decision.by_person
-    return {"images": images_fingerprint(product), "model": decision.model, "category": decision.category,
+    return {"integration": integration_id, "images": images_fingerprint(product), "model": decision.model,
+            "category": decision.category,
             "level": decision.level, "added_categories": list(categories.added) if ours else [],
             "added_tags": list(tags.added) if ours else [], "annotated_at": at}

@@ -24,7 +24,7 @@ async def sync_store(db, integration: dict, store: WooClient) -> dict:
     listed = queued = 0
     async for product in store.products_modified_after(since):
         listed += 1
-        if is_annotated(product) or not product.get("images"):
+        if is_annotated(product, integration["_id"]) or not product.get("images"):
             continue
         _, created = await jobs.enqueue(db, integration["account"], integration["_id"], int(product["id"]),
                                         "sync: changed in the store and not annotated")

@@ -98,7 +98,7 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     written = await integrations.our_write(db, job["integration"], int(product["id"]))
     if await follow_merchant_terms(services, job, product, written):
         await step("terms followed", "the merchant changed the product's own terms: its shop model retrains")
-    if is_annotated(product, written if written and written["state"] != "writing" else None):
+    if is_annotated(product, job["integration"], written if written and written["state"] != "writing" else None):
         return "already annotated for its current photos" + (" (held for review)" if written and
                                                               written["state"] == "held" else "")
     if not product.get("images"):
@@ -148,12 +148,12 @@ async def write_back(services: Services, integration_id: str, store: WooClient, 
                      written: dict | None) -> dict:
     """PUT the decision's category and tags merged with the merchant's own (what the service added last time is
     replaced), with the marker; the write recorded in the service's own database before and after."""
-    previous = marker(product) or written or {}  # what the service added last time, to replace
+    previous = marker(product, integration_id) or written or {}  # what the service added last time, to replace
     categories = merge_terms(product.get("categories", []), [decision.category] if decision.category else [],
                              previous.get("added_categories", []), drop_placeholder=True)
     tags = merge_terms(product.get("tags", []), list(decision.tags), previous.get("added_tags", []))
     at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    value = marker_value(product, decision, categories, tags, at)
+    value = marker_value(product, integration_id, decision, categories, tags, at)
     meta = [{"key": MARKER_KEY, "value": value}]
     await integrations.record_write(services.db, integration_id, int(product["id"]), value, "writing")
     try:
@@ -180,7 +180,7 @@ async def write_correction(services: Services, job: dict, integration: dict, sto
         return "the product no longer exists in the store"
     decision = from_review(annotation["review"], policy_of(integration))
     written = await integrations.our_write(db, job["integration"], int(product["id"]))
-    if decision.level == "review" and _shop_level(marker(product) or written):
+    if decision.level == "review" and _shop_level(marker(product, job["integration"]) or written):
         return ("not written: the product carries the shop's own terms, and the review gave none of them (a review's "
                 "`shop` terms are written in their place)")
     changes = await write_back(services, job["integration"], store, product, decision, written)
@@ -198,7 +198,7 @@ async def follow_merchant_terms(services: Services, job: dict, product: dict, wr
     """Bring the store product's catalogue entry's terms in step with the merchant's (a correction in the store);
     True when they changed, and then the shop's model is queued to retrain on them."""
     existing = await integrations.catalogue_product(services.db, job["account"], job["integration"], int(product["id"]))
-    moved = terms_moved(existing, product, written)
+    moved = terms_moved(existing, product, job["integration"], written)
     if moved is None:
         return False
     categories, tags = moved

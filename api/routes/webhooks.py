@@ -56,9 +56,9 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
 
     product_id = record["product_id"]
     written = await integrations.our_write(db, integration_id, product_id)
-    if is_annotated(product, written) and terms_moved(
+    if is_annotated(product, integration_id, written) and terms_moved(
             await integrations.catalogue_product(db, integration["account"], integration_id, product_id),
-            product, written) is None:
+            product, integration_id, written) is None:
         # Our own write-back (or a merchant's edit that left the photos and the product's own terms alone): nothing to
         # do, and no loop. A merchant's change of terms is a job: the shop's model learns the correction.
         await integrations.update_delivery(db, record_id, {"outcome": "already annotated"})

@@ -104,7 +104,8 @@ def test_a_shop_with_its_own_model_reviews_a_product_in_its_own_terms(desktop, s
     shop = sign_in(desktop, service, "queue-own-terms", "/queue")
     session = {"Authorization": f"Bearer {shop.token}"}
     # The session's store is shared: the shops that other tests connected stop listening meanwhile, as when a
-    # merchant pauses webhooks (two shops' services on one store would each find the other's marker and skip it).
+    # merchant pauses webhooks (their services would write their own terms to this test's product too, which this
+    # shop then rightly reads as the merchant's).
     others = [webhook for webhook in store.catalogue.webhooks.values() if webhook.status == "active"]
     for webhook in others:
         webhook.status = "paused"

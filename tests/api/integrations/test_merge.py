@@ -2,6 +2,8 @@
 from api.integrations.merge import MARKER_KEY, images_fingerprint, is_annotated, marker_value, merge_terms
 from api.integrations.policy import TaggingPolicy, decide
 
+OURS, THEIRS = "our-integration", "another-integration"  # one store connected to two accounts
+
 ANNOTATION = {
     "category": [{"label": "tshirt", "name": "T-Shirt", "score": 0.93}, {"label": "top", "name": "Top", "score": 0.04}],
     "attributes": {"gender": [{"label": "men", "name": "Men", "score": 0.81}],
@@ -39,14 +41,21 @@ def test_uncategorized_gives_way_to_a_real_category_only():
 
 def test_the_marker_matches_only_the_photos_it_was_made_for():
     product = {"id": 5, "images": [{"id": 9, "src": "https://shop/a.jpg"}], "meta_data": []}
-    assert not is_annotated(product)
+    assert not is_annotated(product, OURS)
     decision = decide(ANNOTATION, TaggingPolicy())
     merge = merge_terms([], ["T-Shirt"], [])
-    product["meta_data"] = [{"id": 1, "key": MARKER_KEY, "value": marker_value(product, decision, merge, merge, "t")}]
-    assert is_annotated(product)
+    value = marker_value(product, OURS, decision, merge, merge, "t")
+    product["meta_data"] = [{"id": 1, "key": MARKER_KEY, "value": value}]
+    assert is_annotated(product, OURS)
     changed = dict(product, images=[{"id": 10, "src": "https://shop/b.jpg"}])
     assert images_fingerprint(changed) != images_fingerprint(product)
-    assert not is_annotated(changed)
+    assert not is_annotated(changed, OURS)
+    # Another integration of the same store annotated it: not this one's work, whose own record decides.
+    assert not is_annotated(product, THEIRS)
+    assert is_annotated(product, THEIRS, {"images": images_fingerprint(product)})
+    # A marker written before markers named their integration is any integration's.
+    legacy = {k: v for k, v in value.items() if k != "integration"}
+    assert is_annotated(dict(product, meta_data=[{"key": MARKER_KEY, "value": legacy}]), THEIRS)
 
 
 def test_the_merchants_own_terms_leave_out_the_services_and_the_placeholder():
@@ -57,11 +66,16 @@ def test_the_merchants_own_terms_leave_out_the_services_and_the_placeholder():
                               {"id": 3, "name": "T-Shirt", "slug": "t-shirt"}],
                "tags": [{"id": 4, "name": "Leinen"}, {"id": 5, "name": "Navy"}],
                "meta_data": [{"key": "kalas_iris", "value": {"added_categories": ["t-shirt"], "added_tags": ["Navy"]}}]}
-    assert merchant_terms(product) == (["Herren > Hemden"], ["Leinen"])
+    assert merchant_terms(product, OURS) == (["Herren > Hemden"], ["Leinen"])
     # A store that dropped the marker: the service's own record of its write says the same.
     bare = {**product, "meta_data": []}
-    assert merchant_terms(bare, {"added_categories": ["T-Shirt"], "added_tags": ["navy"]}) == (["Herren > Hemden"], ["Leinen"])
-    assert merchant_terms(bare) == (["Herren > Hemden", "T-Shirt"], ["Leinen", "Navy"])
+    assert merchant_terms(bare, OURS, {"added_categories": ["T-Shirt"], "added_tags": ["navy"]}) == \
+        (["Herren > Hemden"], ["Leinen"])
+    assert merchant_terms(bare, OURS) == (["Herren > Hemden", "T-Shirt"], ["Leinen", "Navy"])
+    # What another integration of the store added is, to this one, the merchant's.
+    theirs = {**product, "meta_data": [{"key": "kalas_iris", "value": {"integration": THEIRS, "added_categories":
+                                                                       ["t-shirt"], "added_tags": ["Navy"]}}]}
+    assert merchant_terms(theirs, OURS) == (["Herren > Hemden", "T-Shirt"], ["Leinen", "Navy"])
 
 
 def test_a_persons_own_terms_for_the_shop_are_the_merchants_not_the_services():
@@ -74,13 +88,14 @@ def test_a_persons_own_terms_for_the_shop_are_the_merchants_not_the_services():
                              ["Damen-Oberteile"])  # the model's earlier, wrong, category is replaced
     assert (categories.keep_ids, categories.add_names) == ((7,), ("Herren-Oberteile",))
     tags = merge_terms([], [], [])
-    by_model = marker_value(product, Decision("Herren-Oberteile", (), "shop", "shop-model:3"), categories, tags, "t")
-    by_person = marker_value(product, Decision("Herren-Oberteile", (), "shop", "review:r1", by_person=True),
+    by_model = marker_value(product, OURS, Decision("Herren-Oberteile", (), "shop", "shop-model:3"), categories, tags,
+                            "t")
+    by_person = marker_value(product, OURS, Decision("Herren-Oberteile", (), "shop", "review:r1", by_person=True),
                              categories, tags, "t")
     assert by_model["added_categories"] == ["Herren-Oberteile"] and by_person["added_categories"] == []
     assert by_person["level"] == "shop"
     product["meta_data"] = [{"key": MARKER_KEY, "value": by_person}]
-    assert merchant_terms(product) == (["Herren-Oberteile", "Sale"], [])  # what the shop's model learns from
+    assert merchant_terms(product, OURS) == (["Herren-Oberteile", "Sale"], [])  # what the shop's model learns from
 
 
 def test_the_same_terms_in_another_order_are_no_move():
@@ -88,6 +103,6 @@ def test_the_same_terms_in_another_order_are_no_move():
 
     product = {"categories": [{"id": 7, "name": "Sale"}, {"id": 2, "name": "Herren-Oberteile"}],
                "tags": [{"id": 4, "name": "Leinen"}], "meta_data": []}
-    assert terms_moved({"categories": ["Herren-Oberteile", "Sale"], "tags": ["Leinen"]}, product, None) is None
-    assert terms_moved({"categories": ["Herren-Oberteile"], "tags": ["Leinen"]}, product, None) == \
+    assert terms_moved({"categories": ["Herren-Oberteile", "Sale"], "tags": ["Leinen"]}, product, OURS, None) is None
+    assert terms_moved({"categories": ["Herren-Oberteile"], "tags": ["Leinen"]}, product, OURS, None) == \
         (["Sale", "Herren-Oberteile"], ["Leinen"])
