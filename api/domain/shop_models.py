@@ -118,10 +118,9 @@ async def reviewed_terms(db: AsyncDatabase, account_id: str, annotation: dict, t
     """A review's shop terms ({"category", "tags"}) spelt as the shop's products spell them; UnknownShopTerm for a
     name none of its products carries (a review teaches the store's existing terms, it never makes one), and
     NotAStoreProduct when the annotation is not a store product's (nothing would learn from them)."""
-    known: dict[str, dict[str, str]] = {"category": {}, "tag": {}}
-    for product in await shop_models.term_lists(db, account_id):
-        known["category"].update({name.casefold(): name for name in product.get("categories") or []})
-        known["tag"].update({name.casefold(): name for name in product.get("tags") or []})
+    categories, tags = await shop_models.term_names(db, account_id)
+    known = {kind: {name.casefold(): name for name in names if isinstance(name, str)}
+             for kind, names in (("category", categories), ("tag", tags))}
 
     def spelt(kind: str, name: str) -> str:
         found = known[kind].get(name.casefold())
