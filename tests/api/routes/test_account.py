@@ -74,6 +74,8 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
             assert all(before[name] > 0 for name in before if name != "reembedding"), before
             shop_files = settings.image_dir / account_id
             assert len([p for p in shop_files.rglob("*") if p.is_file()]) >= 5
+            similar = client.post("/api/v1/similar", headers=shop.headers, files={"file": ("q.jpg", photos[0])})
+            assert similar.status_code == 200 and similar.json()["items"]  # the API built the shop's index to answer
             assert (settings.index_dir / account_id).is_dir()
 
             export = client.get("/api/v1/account/export", headers=shop.session)

@@ -130,6 +130,7 @@ def test_index_is_rebuilt_from_the_database_when_its_file_is_lost_or_unreadable(
         with TestClient(create_app(model_settings, inference=inference)) as client:
             shop = create_shop(client)
             product = _upload(client, shop, photos[0], "kept").json()
+            _similar(client, shop, photos[0])  # this replica searches the shop: it builds and saves its index
         damage(Path(model_settings.index_dir))
         with TestClient(create_app(model_settings, inference=inference)) as client:
             assert _similar(client, shop, photos[0])[0]["product"]["id"] == product["id"]
