@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ import httpx
 from api.clients.inference import InferenceError, torchserve_key
 
 # What a new version inherits from the serving one (the management API's description -> registration parameters).
+READY_WITHIN_S = 60.0
 INHERITED = {"batchSize": "batch_size", "maxBatchDelay": "max_batch_delay", "responseTimeout": "response_timeout"}
 
 
@@ -86,9 +88,17 @@ class TorchServeAdmin:
                   "initial_workers": max(1, like.get("minWorkers", 1))}
         params |= {param: like[field] for field, param in INHERITED.items() if field in like}
         self._call("POST", "/models", params=params)
-        workers = self._call("GET", f"/models/{archive.name}/{archive.version}")[0]["workers"]
-        if not workers or any(worker["status"] != "READY" for worker in workers):
-            raise RegistrationError(f"{archive.name} {archive.version} registered but its workers are not ready: {workers}")
+        # Synchronous registration answers once the workers started; on a busy host one may still be restarted
+        # (seen in CI: READY + UNLOADING). Give them READY_WITHIN_S before calling the archive broken.
+        deadline = time.monotonic() + READY_WITHIN_S
+        while True:
+            workers = self._call("GET", f"/models/{archive.name}/{archive.version}")[0]["workers"]
+            if workers and all(worker["status"] == "READY" for worker in workers):
+                break
+            if time.monotonic() > deadline:
+                raise RegistrationError(f"{archive.name} {archive.version} registered but its workers are not ready "
+                                        f"after {READY_WITHIN_S:.0f} s: {workers}")
+            time.sleep(1.0)
         if like.get("maxWorkers", 0) > len(workers):
             self._call("PUT", f"/models/{archive.name}/{archive.version}",
                        params={"min_worker": like["minWorkers"], "max_worker": like["maxWorkers"], "synchronous": "true"})
