@@ -4,10 +4,11 @@ MongoDB is the source of truth for vectors; each process's index directory is a 
 other host. A change of a product's vectors is written to the database and numbered in the shop's change sequence
 (api/data/changes.py); every process holding the shop's index follows that sequence: before a search, at most every
 CHECK_EVERY_S, it reads the changes after its copy's number and makes each named product what the database holds
-now, saving its copy with the number reached (a large copy at most every SAVE_EVERY_S, and at shutdown). An
-index that its shop outgrew is built again in the background (`Catalogues._reshape`). A process with no copy (a new replica, a lost directory), or one too
-far behind, builds the index from the stored vectors, without calling the models. This class is the one place an
-index is changed.
+now, saving its copy with the number reached (a large copy at most every SAVE_EVERY_S, and at shutdown). A
+process with no copy (a new replica, a lost directory), or one too far behind, builds the index from the stored
+vectors, without calling the models; an index its shop outgrew is built again in the background
+(`Catalogues._reshape`). A process that never searches a shop (the worker) builds no index of it. This class is
+the one place an index is changed.
 """
 from __future__ import annotations
 
