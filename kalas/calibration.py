@@ -14,11 +14,13 @@
   are kept from the most confident down.
 - `threshold_for(confidence, correct, precision, level=...)`: the lowest confidence at which what is kept is at
   least `precision` right — with `level`, right with that confidence on new answers (`precision_lower_bound`: the
-  kept answers' one-sided Clopper–Pearson or Wilson bound) — the rule a tagging policy applies.
+  kept answers' one-sided Clopper–Pearson or Wilson bound); `Rule`: which, as the calibration picks a tagging
+  policy's thresholds (`SHIPPED_RULE`: 95% Clopper–Pearson).
 """
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -192,8 +194,37 @@ def threshold_for(confidence: Sequence[float], correct: Sequence[bool], precisio
     return 1.01 if best is None else round(float(confidence[order[best]]), 6)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """How a tagging policy's threshold is picked from the fitting photos: the lowest score whose kept photos reach
+    the target plus `margin` — as their `bound`'s one-sided lower confidence bound at `level` on precision
+    (`precision_lower_bound`), or as observed (`level` None). The shipped rule (`SHIPPED_RULE`): the 95%
+    Clopper–Pearson bound reaches the target, so that new photos like the fitting ones are the target right with
+    95% confidence (docs/model_card.md, "Thresholds that hold on new photos")."""
+
+    level: float | None = 0.95
+    bound: str = "clopper-pearson"
+    margin: float = 0.0
+
+    def threshold(self, confidence: np.ndarray, right: np.ndarray, target: float) -> float:
+        return threshold_for(confidence, right, min(target + self.margin, 1.0), level=self.level, method=self.bound)
+
+    def holds(self, right: np.ndarray, target: float) -> bool:
+        return bool(precision_lower_bound(right.sum(), len(right), self.level, self.bound) >= target + self.margin)
+
+    def describe(self) -> dict:
+        said = "as observed" if self.level is None else f"one-sided {self.level:.0%} {self.bound} lower bound"
+        return {"bound": self.bound if self.level is not None else None, "level": self.level, "margin": self.margin,
+                "rule": f"the lowest score whose kept photos' precision ({said}) reaches the target"
+                        + (f" + {self.margin}" if self.margin else "")}
+
+
+SHIPPED_RULE = Rule()
+
+
 def in_calibration_half(image_id: str) -> bool:
     """Half of the validation photos, by a hash of their id (independent of the train/validation split's): the
-    temperatures and thresholds are fitted on this half, and held-out figures are read on the other."""
+    calibration's figures are cross-fitted over the two halves (scripts/calibrate.py: each half's fit is read on
+    the other)."""
     digest = hashlib.sha256(f"{image_id}|calibration".encode("utf-8")).digest()
     return digest[0] < 128

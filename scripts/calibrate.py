@@ -42,9 +42,9 @@ from handlers.category_groups import backed_off, category_groups
 from handlers.images import PHOTO_KINDS, photo_kind
 from handlers.in_process import open_archive
 from handlers.taxonomy import Taxonomy, load_taxonomy
-from kalas.calibration import (BOUNDS, ECE_MEASURED, claim_confidence, ece_noise, expected_calibration_error,
-                               fit_temperature, fit_top_scaling, in_calibration_half, precision_lower_bound, softmax,
-                               threshold_for, top_scaled)
+from kalas.calibration import (BOUNDS, ECE_MEASURED, SHIPPED_RULE, Rule, claim_confidence, ece_noise,
+                               expected_calibration_error, fit_temperature, fit_top_scaling, in_calibration_half, softmax,
+                               top_scaled)
 from kalas.dataset import iter_batches, read_records, split
 
 TARGETS = (0.90, 0.95, 0.97, 0.99)
@@ -54,32 +54,6 @@ FOLDS = (True, False)  # fold 0 fits on the calibration half (`in_calibration_ha
 CROSS_FITTED = ("cross-fitted: the fit made on one half of the validation photos (in_calibration_half) scores the "
                 "other, then the halves swap; figures on the two scored halves pooled (each photo scored once by a "
                 "fit that never saw it), `folds` each fold's own (fold 0 fitted on in_calibration_half)")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """How a policy threshold is picked from the fitting photos: the lowest score whose kept photos reach the
-    target plus `margin` — as their `bound`'s one-sided lower confidence bound at `level` on precision
-    (kalas/calibration.py `precision_lower_bound`), or as observed (`level` None)."""
-
-    level: float | None = 0.95
-    bound: str = "clopper-pearson"
-    margin: float = 0.0
-
-    def threshold(self, confidence: np.ndarray, right: np.ndarray, target: float) -> float:
-        return threshold_for(confidence, right, min(target + self.margin, 1.0), level=self.level, method=self.bound)
-
-    def holds(self, right: np.ndarray, target: float) -> bool:
-        return bool(precision_lower_bound(right.sum(), len(right), self.level, self.bound) >= target + self.margin)
-
-    def describe(self) -> dict:
-        said = "as observed" if self.level is None else f"one-sided {self.level:.0%} {self.bound} lower bound"
-        return {"bound": self.bound if self.level is not None else None, "level": self.level, "margin": self.margin,
-                "rule": f"the lowest score whose kept photos' precision ({said}) reaches the target"
-                        + (f" + {self.margin}" if self.margin else "")}
-
-
-SHIPPED_RULE = Rule()
 
 
 class Part(NamedTuple):

@@ -42,10 +42,10 @@ from handlers.decoding import decode_image
 from handlers.images import photo_kind
 from handlers.models import INPUT_SIZE
 from handlers.taxonomy import load_taxonomy
-from kalas.calibration import fit_temperature, fit_top_scaling, in_calibration_half, softmax, top_scaled
+from kalas.calibration import Rule, fit_temperature, fit_top_scaling, in_calibration_half, softmax, top_scaled
 from kalas.dataset import read_records, split
 from kalas.served_outputs import served_outputs
-from scripts.calibrate import Candidates, Rule, category_candidates, policy_for, summary
+from scripts.calibrate import Candidates, category_candidates, policy_for, summary
 
 TARGET = 0.97
 AS_OBSERVED = Rule(level=None)

@@ -8,7 +8,7 @@ from scipy.stats import binomtest
 
 from kalas.calibration import (claim_confidence, ece_noise, expected_calibration_error, fit_temperature,
                                fit_top_scaling, in_calibration_half, precision_lower_bound, reliability, risk_coverage,
-                               softmax, threshold_for, top_scaled)
+                               Rule, SHIPPED_RULE, softmax, threshold_for, top_scaled)
 
 
 def _sampled(temperature: float, n: int = 4000, classes: int = 6, seed: int = 0):
@@ -123,6 +123,11 @@ def test_a_threshold_with_a_confidence_keeps_only_what_vouches_for_the_precision
     below = confidence >= confidence[confidence < vouched].max()  # one answer more: no longer vouched for
     assert binomtest(int(right[below].sum()), int(below.sum())).proportion_ci(confidence_level=0.90).low < 0.97
     assert threshold_for([0.9] * 20, [True] * 20, 0.97, level=0.95) > 1  # 20 of 20 right cannot vouch for 97%
+    # The rules a policy is fitted by: the shipped one vouches at 95%; as observed, with or without a margin.
+    assert SHIPPED_RULE.threshold(confidence, right, 0.97) == vouched
+    assert Rule(level=None).threshold(confidence, right, 0.97) == observed
+    assert Rule(level=None, margin=0.01).threshold(confidence, right, 0.97) == threshold_for(confidence, right, 0.98)
+    assert SHIPPED_RULE.holds(right[:260], 0.97) and not SHIPPED_RULE.holds(right[:261], 0.97)
 
 
 def test_the_calibration_half_is_stable_and_about_half():
