@@ -12,16 +12,20 @@
   `ece_noise(confidence)`: what a perfectly calibrated model with these scores would measure on so few answers.
 - `risk_coverage(confidence, correct)`: the accuracy of what is kept against the fraction kept, when answers
   are kept from the most confident down.
-- `threshold_for(confidence, correct, precision)`: the lowest confidence at which what is kept is at least
-  `precision` right — the rule a tagging policy applies.
+- `threshold_for(confidence, correct, precision, level=...)`: the lowest confidence at which what is kept is at
+  least `precision` right — with `level`, right with that confidence on new answers (`precision_lower_bound`: the
+  kept answers' one-sided Clopper–Pearson or Wilson bound); `Rule`: which, as the calibration picks a tagging
+  policy's thresholds (`SHIPPED_RULE`: 95% Clopper–Pearson).
 """
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
+from scipy.stats import beta, norm
 
 BINS = 15
 # How the category's ECE is measured, as the evaluation's and the calibration's reports say it.
@@ -151,12 +155,36 @@ def risk_coverage(confidence: Sequence[float], correct: Sequence[bool], points: 
     return curve
 
 
-def threshold_for(confidence: Sequence[float], correct: Sequence[bool], precision: float) -> float:
-    """The lowest threshold keeping answers at least `precision` right (kept: confidence ≥ threshold); above 1
+BOUNDS = ("clopper-pearson", "wilson")
+
+
+def precision_lower_bound(right: np.ndarray | int, kept: np.ndarray | int, level: float | None,
+                          method: str = "clopper-pearson") -> np.ndarray:
+    """The one-sided lower confidence bound at `level` on the precision of `kept` answers of which `right` are
+    right: below it with probability 1 - level. Clopper–Pearson (exact: the beta quantile, scipy's
+    `binomtest(...).proportion_ci(method="exact")` one-sided) or the Wilson score bound; `level` None: the
+    observed share itself."""
+    right, kept = np.asarray(right, dtype=float), np.asarray(kept, dtype=float)
+    if level is None:
+        return right / kept
+    if method == "clopper-pearson":
+        return np.where(right > 0, beta.ppf(1 - level, np.maximum(right, 1e-12), kept - right + 1), 0.0)
+    if method == "wilson":
+        z, share = norm.ppf(level), right / kept
+        centre, spread = share + z ** 2 / (2 * kept), z * np.sqrt(share * (1 - share) / kept + z ** 2 / (4 * kept ** 2))
+        return (centre - spread) / (1 + z ** 2 / kept)
+    raise ValueError(f"unknown bound {method!r}: use one of {', '.join(BOUNDS)}")
+
+
+def threshold_for(confidence: Sequence[float], correct: Sequence[bool], precision: float, *,
+                  level: float | None = None, method: str = "clopper-pearson") -> float:
+    """The lowest threshold keeping answers at least `precision` right (kept: confidence ≥ threshold); with
+    `level`, the lowest whose kept answers' lower bound on precision (`precision_lower_bound`) reaches it, so that
+    new answers kept at that threshold are `precision` right with that confidence, not just these ones. Above 1
     (nothing kept) when even the most confident answers miss it."""
     confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
     order = np.argsort(-confidence, kind="stable")
-    accuracy = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    accuracy = precision_lower_bound(np.cumsum(correct[order]), np.arange(1, len(order) + 1), level, method)
     best = None
     for position in range(len(order)):
         if position + 1 < len(order) and confidence[order[position + 1]] == confidence[order[position]]:
@@ -166,8 +194,37 @@ def threshold_for(confidence: Sequence[float], correct: Sequence[bool], precisio
     return 1.01 if best is None else round(float(confidence[order[best]]), 6)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """How a tagging policy's threshold is picked from the fitting photos: the lowest score whose kept photos reach
+    the target plus `margin` — as their `bound`'s one-sided lower confidence bound at `level` on precision
+    (`precision_lower_bound`), or as observed (`level` None). The shipped rule (`SHIPPED_RULE`): the 95%
+    Clopper–Pearson bound reaches the target, so that new photos like the fitting ones are the target right with
+    95% confidence (docs/model_card.md, "Thresholds that hold on new photos")."""
+
+    level: float | None = 0.95
+    bound: str = "clopper-pearson"
+    margin: float = 0.0
+
+    def threshold(self, confidence: np.ndarray, right: np.ndarray, target: float) -> float:
+        return threshold_for(confidence, right, min(target + self.margin, 1.0), level=self.level, method=self.bound)
+
+    def holds(self, right: np.ndarray, target: float) -> bool:
+        return bool(precision_lower_bound(right.sum(), len(right), self.level, self.bound) >= target + self.margin)
+
+    def describe(self) -> dict:
+        said = "as observed" if self.level is None else f"one-sided {self.level:.0%} {self.bound} lower bound"
+        return {"bound": self.bound if self.level is not None else None, "level": self.level, "margin": self.margin,
+                "rule": f"the lowest score whose kept photos' precision ({said}) reaches the target"
+                        + (f" + {self.margin}" if self.margin else "")}
+
+
+SHIPPED_RULE = Rule()
+
+
 def in_calibration_half(image_id: str) -> bool:
     """Half of the validation photos, by a hash of their id (independent of the train/validation split's): the
-    temperatures and thresholds are fitted on this half, and held-out figures are read on the other."""
+    calibration's figures are cross-fitted over the two halves (scripts/calibrate.py: each half's fit is read on
+    the other)."""
     digest = hashlib.sha256(f"{image_id}|calibration".encode("utf-8")).digest()
     return digest[0] < 128

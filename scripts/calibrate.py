@@ -2,15 +2,29 @@
 a tagging policy applies.
 
     python -m scripts.calibrate ../shared/data/fashion-products ../shared/data/clothing [--checkpoint DIR]
+        [--bound clopper-pearson|wilson|none] [--level 0.95] [--margin 0] [--out PATH]
 
 The model runs as served (the archive's own handler, staged from the checkpoint) over the validation photos of
-each directory. Half of them (kalas/calibration.py, `in_calibration_half`) fit one temperature per head, then for
-the category a scaling of its top score (`fit_top_scaling`, fitted on the score of what each photo's label checks:
+each directory, and each kind of photo (`photo_kind`) is fitted apart: one temperature per head, then for the
+category a scaling of its top score (`fit_top_scaling`, fitted on the score of what each photo's label checks:
 the top leaf, or the group a coarse label such as "Shoes" names), and then, per target precision (90/95/97/99%),
-the lowest score at which a category, a category group or an attribute value is applied; the other half is held
-out and the figures printed (and written) are read on it, ECE as `ECE_MEASURED` says. The result
-is `<checkpoint>/calibration.json`, which the archives carry in their model config (handlers/archive.py) and the
-handler applies (handlers/attributes_handler.py).
+the lowest score at which a category, a category group or an attribute value is applied with the precision
+holding on new photos with the stated confidence (`Rule`: by default the kept photos' one-sided 95%
+Clopper–Pearson lower bound reaches the target).
+
+**Figures are cross-fitted.** The validation photos are split in two halves (kalas/calibration.py,
+`in_calibration_half`); the whole fit is made on one half and read on the other (fold 0: fitted on the calibration
+half), then the halves swap (fold 1), and every figure is read on the two scored halves pooled: each validation
+photo scored once, by a fit that never saw it. Each figure says its folds beside it: how much the draw of half the
+photos moves it. ECE is measured as `ECE_MEASURED` says.
+
+**What ships is one fit on every validation photo** (both halves): twice the photos of either fold's fit, so
+steadier temperatures and tighter bounds; the cross-fitted figures are what the same procedure did on photos it
+never saw, with half the photos (so, if anything, a little pessimistic for the shipped fit). No figure of the
+shipped fit on its own photos is reported as held out. The result is `<checkpoint>/calibration.json`, which the
+archives carry in their model config (handlers/archive.py) and the handler applies
+(handlers/attributes_handler.py); each target's `held_out` (the coverage it buys, which the console shows) holds
+the cross-fitted figures.
 """
 from __future__ import annotations
 
@@ -28,13 +42,18 @@ from handlers.category_groups import backed_off, category_groups
 from handlers.images import PHOTO_KINDS, photo_kind
 from handlers.in_process import open_archive
 from handlers.taxonomy import Taxonomy, load_taxonomy
-from kalas.calibration import (ECE_MEASURED, claim_confidence, ece_noise, expected_calibration_error, fit_temperature,
-                               fit_top_scaling, in_calibration_half, softmax, threshold_for, top_scaled)
+from kalas.calibration import (BOUNDS, ECE_MEASURED, SHIPPED_RULE, Rule, claim_confidence, ece_noise,
+                               expected_calibration_error, fit_temperature, fit_top_scaling, in_calibration_half, softmax,
+                               top_scaled)
 from kalas.dataset import iter_batches, read_records, split
 
 TARGETS = (0.90, 0.95, 0.97, 0.99)
 MIN_PHOTOS = 50
 BATCH = 32
+FOLDS = (True, False)  # fold 0 fits on the calibration half (`in_calibration_half`), fold 1 on the other
+CROSS_FITTED = ("cross-fitted: the fit made on one half of the validation photos (in_calibration_half) scores the "
+                "other, then the halves swap; figures on the two scored halves pooled (each photo scored once by a "
+                "fit that never saw it), `folds` each fold's own (fold 0 fitted on in_calibration_half)")
 
 
 class Part(NamedTuple):
@@ -71,9 +90,10 @@ class Head:
         self.photos.append(photo)
         self.checks.append(checks if checks is not None else [[row] for row in range(len(logits))])
 
-    def part(self, fitting: bool, kind: str | None = None, photo: str | None = None) -> Part:
+    def part(self, fitting: bool | None, kind: str | None = None, photo: str | None = None) -> Part:
+        """The photos of one half (`in_calibration_half` True or False; None: both), data set and kind of photo."""
         rows = [i for i, f in enumerate(self.fitting)
-                if f == fitting and kind in (None, self.kinds[i]) and photo in (None, self.photos[i])]
+                if fitting in (None, f) and kind in (None, self.kinds[i]) and photo in (None, self.photos[i])]
         if not rows:
             return Part(np.zeros((0, self.logits[0].shape[0])), [], [])
         return Part(np.stack([self.logits[i] for i in rows]), [self.targets[i] for i in rows],
@@ -150,20 +170,21 @@ def category_candidates(probabilities: np.ndarray, targets: list[list[int]], gro
     return Candidates(confidence, right, above)
 
 
-def category_policy(probabilities: np.ndarray, targets: list[list[int]], groups: list, precision: float) -> dict:
+def category_policy(probabilities: np.ndarray, targets: list[list[int]], groups: list, precision: float,
+                    rule: Rule = SHIPPED_RULE) -> dict:
     """The leaf and group thresholds for `precision` (`policy_for`) over these photos' scores."""
-    return policy_for(category_candidates(probabilities, targets, groups), precision)
+    return policy_for(category_candidates(probabilities, targets, groups), precision, rule)
 
 
-def policy_for(candidates: Candidates, precision: float) -> dict:
-    """The lowest leaf threshold whose leaves are `precision` right, then the lowest group threshold at which
-    what the policy applies in all (leaves, and the nearest group that reaches it for the rest) stays that right."""
-    leaf = threshold_for(candidates.leaf, candidates.right, precision)
+def policy_for(candidates: Candidates, precision: float, rule: Rule = SHIPPED_RULE) -> dict:
+    """The lowest leaf threshold whose leaves reach `precision` by `rule`, then the lowest group threshold at which
+    what the policy applies in all (leaves, and the nearest group that reaches it for the rest) still does."""
+    leaf = rule.threshold(candidates.leaf, candidates.right, precision)
     scores = sorted({round(score, 6) for i in np.flatnonzero(candidates.leaf < leaf) for score, _ in candidates.groups[i]})
     group = 1.01
     for threshold in reversed(scores):  # from the surest down: the lowest that still keeps the precision wins
         applied, right = candidates.outcomes({"leaf": leaf, "group": threshold})
-        if applied.any() and right[applied].mean() >= precision:
+        if applied.any() and rule.holds(right[applied], precision):
             group = threshold
     return {"leaf": leaf, "group": group}
 
@@ -183,13 +204,15 @@ def summary(applied: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> dict:
             "leaf_coverage": round(float(leaf.mean()), 4) if len(leaf) else None, "photos": len(applied)}
 
 
-def fit(heads: dict[str, Head], groups: list, photo: str | None) -> dict:
-    """Temperatures, the category's top scaling and the policy table fitted on the calibration half's photos of
-    one kind (None: all). A head with fewer than MIN_PHOTOS of that kind (consumer photos have no gender labels)
-    is fitted on all photos."""
+def fit(heads: dict[str, Head], groups: list, photo: str | None, half: bool | None = None,
+        rule: Rule = SHIPPED_RULE) -> dict:
+    """Temperatures, the category's top scaling and the policy table (thresholds by `rule`) fitted on the photos of
+    one kind (None: all) in one half of the validation photos (`in_calibration_half` True or False; None: both).
+    A head with fewer than MIN_PHOTOS of that kind there (consumer photos have no gender labels) is fitted on all
+    that half's photos."""
     def rows(head: Head) -> Part:
-        part = head.part(fitting=True, photo=photo)
-        return head.part(fitting=True) if len(part.targets) < MIN_PHOTOS else part
+        part = head.part(fitting=half, photo=photo)
+        return head.part(fitting=half) if len(part.targets) < MIN_PHOTOS else part
 
     fitted: dict = {"temperatures": {"attributes": {}}, "top": {}}
     for name, head in sorted(heads.items()):
@@ -207,15 +230,16 @@ def fit(heads: dict[str, Head], groups: list, photo: str | None) -> dict:
                                                          _top(probabilities, part.targets)[2]))
     policy: dict = {}
     for target in TARGETS:
-        rule: dict = {"attributes": {}}
+        table: dict = {"attributes": {}}
         if "category" in heads:
             part = rows(heads["category"])
-            rule["category"] = category_policy(scores(fitted, "category", part.logits), part.targets, groups, target)
+            table["category"] = category_policy(scores(fitted, "category", part.logits), part.targets, groups,
+                                                target, rule)
         for group in fitted["temperatures"]["attributes"]:
             part = rows(heads[f"attributes.{group}"])
             _, confidence, right = _top(scores(fitted, f"attributes.{group}", part.logits), part.targets)
-            rule["attributes"][group] = threshold_for(confidence, right, target)
-        policy[f"{target:.2f}"] = rule
+            table["attributes"][group] = rule.threshold(confidence, right, target)
+        policy[f"{target:.2f}"] = table
     fitted["policy"] = policy
     return fitted
 
@@ -240,31 +264,39 @@ def checked_scores(probabilities: np.ndarray, part: Part) -> tuple[np.ndarray, n
     return claim_confidence(probabilities, part.claims(probabilities)), _top(probabilities, part.targets)[2]
 
 
-def calibrate(heads: dict[str, Head], labels: dict) -> dict:
-    """Fitted per kind of photo as the handler tells them apart (`photo_kind`: studio shots and everyday photos
-    score differently), and on all photos for a handler that cannot tell; held-out figures per data set, each photo
-    scored with its own kind's fit: ECE as raw (T = 1), with the temperature alone and as shipped."""
-    groups = category_groups(labels["category"])
-    overall = fit(heads, groups, None)
-    present = {photo for head in heads.values() for photo, f in zip(head.photos, head.fitting) if f}
-    by_photo = {photo: fit(heads, groups, photo) for photo in PHOTO_KINDS if photo in present}
+def _ece_figures(measured: dict[str, tuple[list, list]]) -> dict:
+    """ECE raw (T = 1), with the temperature alone and as shipped, and what chance alone measures on as many."""
+    return {"photos": len(measured["shipped"][1]),
+            **{f"ece_{step}" if step != "shipped" else "ece": expected_calibration_error(*pair)
+               for step, pair in measured.items()},
+            "ece_noise": ece_noise(measured["shipped"][0])}
+
+
+def cross_fitted(heads: dict[str, Head], groups: list, fits: dict[bool, dict[str, dict]]) -> dict:
+    """Per data set, each head's ECE and the category policy's precision, coverage and leaf coverage per target,
+    read on each fold's scored half with that fold's fit for the photo's kind (`fits[half][photo]`: fitted on
+    `half`), pooled over the folds (`CROSS_FITTED`)."""
     held_out: dict = {}
     for name, head in sorted(heads.items()):
         for kind in sorted(set(head.kinds)):
-            measured: dict[str, tuple[list, list]] = {"before": ([], []), "temperature": ([], []), "shipped": ([], [])}
-            for photo, fitted in by_photo.items():
-                part = head.part(fitting=False, kind=kind, photo=photo)
-                if part.targets:
-                    for step, probabilities in (("before", scores(None, name, part.logits)),
-                                                ("temperature", scores(fitted, name, part.logits, top=False)),
-                                                ("shipped", scores(fitted, name, part.logits))):
-                        confidence, right = checked_scores(probabilities, part)
-                        measured[step][0].extend(confidence)
-                        measured[step][1].extend(right)
-            figures = {"photos": len(measured["shipped"][1]),
-                       **{f"ece_{step}" if step != "shipped" else "ece": expected_calibration_error(*pair)
-                          for step, pair in measured.items()},
-                       "ece_noise": ece_noise(measured["shipped"][0])}
+            folds = []
+            for half, by_photo in fits.items():
+                measured: dict[str, tuple[list, list]] = {"before": ([], []), "temperature": ([], []),
+                                                          "shipped": ([], [])}
+                for photo, fitted in by_photo.items():
+                    part = head.part(fitting=not half, kind=kind, photo=photo)
+                    if part.targets:
+                        for step, probabilities in (("before", scores(None, name, part.logits)),
+                                                    ("temperature", scores(fitted, name, part.logits, top=False)),
+                                                    ("shipped", scores(fitted, name, part.logits))):
+                            confidence, right = checked_scores(probabilities, part)
+                            measured[step][0].extend(confidence)
+                            measured[step][1].extend(right)
+                folds.append(measured)
+            pooled = {step: tuple(sum((list(f[step][i]) for f in folds), []) for i in (0, 1)) for step in folds[0]}
+            figures = {**_ece_figures(pooled), "folds": [
+                {key: value for key, value in _ece_figures(f).items() if key in ("photos", "ece", "ece_noise")}
+                for f in folds]}
             if name != "category" or figures["ece_temperature"] == figures["ece"]:
                 figures.pop("ece_temperature")  # no second step: the temperature is what is shipped
             held_out.setdefault(kind, {})[name] = figures
@@ -272,34 +304,87 @@ def calibrate(heads: dict[str, Head], labels: dict) -> dict:
         category = heads["category"]
         for kind in sorted(set(category.kinds)):
             for target in TARGETS:
-                outcomes = []
-                for photo, fitted in by_photo.items():
-                    part = category.part(fitting=False, kind=kind, photo=photo)
-                    if part.targets:
-                        outcomes.append(category_outcomes(scores(fitted, "category", part.logits), part.targets,
-                                                          groups, fitted["policy"][f"{target:.2f}"]["category"]))
-                figures = summary(*(np.concatenate(parts) for parts in zip(*outcomes)))
-                held_out[kind].setdefault("auto_apply", {})[f"{target:.2f}"] = figures
-                # What a target buys, shown where shops choose it, in every table a photo may be scored with.
-                for fitted in (overall, *by_photo.values()):
-                    fitted["policy"][f"{target:.2f}"].setdefault("held_out", {})[kind] = figures
-    return {**overall, "photo_kinds": by_photo, "held_out": held_out, "ece_measured": ECE_MEASURED}
+                folds = []
+                for half, by_photo in fits.items():
+                    outcomes = [category_outcomes(scores(fitted, "category", part.logits), part.targets, groups,
+                                                  fitted["policy"][f"{target:.2f}"]["category"])
+                                for photo, fitted in by_photo.items()
+                                for part in [category.part(fitting=not half, kind=kind, photo=photo)] if part.targets]
+                    folds.append([np.concatenate(parts) for parts in zip(*outcomes)])
+                pooled = summary(*(np.concatenate(parts) for parts in zip(*folds)))
+                held_out[kind].setdefault("auto_apply", {})[f"{target:.2f}"] = {
+                    **pooled, "folds": [summary(*fold) for fold in folds]}
+    for name, head in sorted(heads.items()):
+        if name.startswith("attributes."):
+            for kind in sorted(set(head.kinds)):
+                held_out[kind][name]["auto_apply"] = {
+                    f"{target:.2f}": _attribute_outcomes(head, name, kind, target, fits) for target in TARGETS}
+    return held_out
+
+
+def _attribute_outcomes(head: Head, name: str, kind: str, target: float, fits: dict[bool, dict[str, dict]]) -> dict:
+    """Precision and coverage of an attribute group's best value applied at its policy threshold for `target`,
+    cross-fitted as `cross_fitted` reads the category."""
+    folds = []
+    for half, by_photo in fits.items():
+        applied, right = [], []
+        for photo, fitted in by_photo.items():
+            part = head.part(fitting=not half, kind=kind, photo=photo)
+            if part.targets:
+                _, confidence, correct = _top(scores(fitted, name, part.logits), part.targets)
+                applied.append(confidence >= fitted["policy"][f"{target:.2f}"]["attributes"][name.split(".", 1)[1]])
+                right.append(correct)
+        folds.append((np.concatenate(applied), np.concatenate(right)))
+
+    def figures(applied: np.ndarray, right: np.ndarray) -> dict:
+        return {k: v for k, v in summary(applied, right, applied).items() if k != "leaf_coverage"}
+    return {**figures(*(np.concatenate(parts) for parts in zip(*folds))), "folds": [figures(*f) for f in folds]}
+
+
+def calibrate(heads: dict[str, Head], labels: dict, rule: Rule = SHIPPED_RULE) -> dict:
+    """Fitted per kind of photo as the handler tells them apart (`photo_kind`: studio shots and everyday photos
+    score differently), and on all photos for a handler that cannot tell, on every validation photo: what ships.
+    The held-out figures are cross-fitted (`cross_fitted`: the same fits on each half, read on the other), per
+    data set, each photo scored with its own kind's fit."""
+    groups = category_groups(labels["category"])
+    present = {photo for head in heads.values() for photo in head.photos}
+    kinds = [photo for photo in PHOTO_KINDS if photo in present]
+    overall = fit(heads, groups, None, None, rule)
+    by_photo = {photo: fit(heads, groups, photo, None, rule) for photo in kinds}
+    folds = {half: {photo: fit(heads, groups, photo, half, rule) for photo in kinds} for half in FOLDS}
+    held_out = cross_fitted(heads, groups, folds)
+    for target in TARGETS:
+        # What a target buys, shown where shops choose it, in every table a photo may be scored with.
+        for fitted in (overall, *by_photo.values()):
+            fitted["policy"][f"{target:.2f}"]["held_out"] = {
+                kind: figures["auto_apply"][f"{target:.2f}"] for kind, figures in held_out.items()
+                if "auto_apply" in figures}
+    return {**overall, "photo_kinds": by_photo, "held_out": held_out, "held_out_measured": CROSS_FITTED,
+            "threshold_rule": rule.describe(), "ece_measured": ECE_MEASURED}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scripts.calibrate", description=__doc__.splitlines()[0])
     parser.add_argument("data_dirs", nargs="+", type=Path, help="directories in the shared-data layout")
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--bound", choices=(*BOUNDS, "none"), default=SHIPPED_RULE.bound,
+                        help="the lower bound on precision a threshold's kept photos must reach the target with "
+                             "(none: the observed precision)")
+    parser.add_argument("--level", type=float, default=SHIPPED_RULE.level, help="the bound's one-sided confidence")
+    parser.add_argument("--margin", type=float, default=SHIPPED_RULE.margin, help="added to each target")
+    parser.add_argument("--out", type=Path, help="where to write the result (default: <checkpoint>/"
+                                                 f"{CALIBRATION_FILE}, which the archives carry)")
     args = parser.parse_args(argv)
+    rule = Rule(None if args.bound == "none" else args.level, SHIPPED_RULE.bound if args.bound == "none"
+                else args.bound, args.margin)
     heads, labels = collect(args.data_dirs, args.checkpoint, load_taxonomy())
-    result = calibrate(heads, labels)
+    result = calibrate(heads, labels, rule)
     result["fitted_on"] = {"data": [d.name for d in args.data_dirs],
-                           "photos": {name: sum(head.fitting) for name, head in heads.items()},
-                           "rule": "validation photos with in_calibration_half(id); figures on the other half"}
-    (args.checkpoint / CALIBRATION_FILE).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({"temperatures": result["temperatures"], "top": result["top"], "held_out": result["held_out"]},
-                     indent=2))
-
+                           "photos": {name: len(head.fitting) for name, head in heads.items()},
+                           "rule": "every validation photo (both halves); held-out figures cross-fitted"}
+    (args.out or args.checkpoint / CALIBRATION_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({"temperatures": result["temperatures"], "top": result["top"],
+                      "threshold_rule": result["threshold_rule"], "held_out": result["held_out"]}, indent=2))
 
 if __name__ == "__main__":
     main()

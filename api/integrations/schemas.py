@@ -89,8 +89,9 @@ class SyncOut(Response):
 class PolicyOption(Response):
     target: str = Field(examples=["0.97"])
     held_out: dict[str, dict] = Field(default_factory=dict, description=(
-        "what this target did on held-out validation photos, per kind of photo (fashion-products: shop photos; "
-        "clothing: consumer photos): precision of what was applied, coverage (a category or its group), leaf coverage"))
+        "what this target did on validation photos, per kind of photo (fashion-products: shop photos; clothing: "
+        "consumer photos), cross-fitted (each photo scored by a fit made without it): precision of what was applied, "
+        "coverage (a category or its group), leaf coverage; `folds`: the same on each half"))
 
 
 class PolicyOut(Response):

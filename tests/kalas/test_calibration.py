@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scipy.stats import binomtest
+
 from kalas.calibration import (claim_confidence, ece_noise, expected_calibration_error, fit_temperature,
-                               fit_top_scaling, in_calibration_half, reliability, risk_coverage, softmax,
-                               threshold_for, top_scaled)
+                               fit_top_scaling, in_calibration_half, precision_lower_bound, reliability, risk_coverage,
+                               Rule, SHIPPED_RULE, softmax, threshold_for, top_scaled)
 
 
 def _sampled(temperature: float, n: int = 4000, classes: int = 6, seed: int = 0):
@@ -93,6 +95,39 @@ def test_the_policy_threshold_is_the_lowest_score_that_keeps_the_precision():
     assert threshold_for([0.9, 0.8], [False, True], 0.99) > 1  # no threshold reaches it: nothing is applied
     # answers tied at the threshold are kept together
     assert threshold_for([0.9, 0.9, 0.8], [True, False, True], 1.0) > 1
+
+
+@pytest.mark.parametrize("method, scipy_method", [("clopper-pearson", "exact"), ("wilson", "wilson")])
+def test_the_lower_bound_on_precision_is_the_one_sided_binomial_bound(method, scipy_method):
+    for right, kept in ((97, 100), (290, 300), (5, 5), (1, 40)):
+        # one-sided at 95%: the low end of scipy's two-sided 90% interval
+        expected = binomtest(right, kept).proportion_ci(confidence_level=0.90, method=scipy_method).low
+        assert precision_lower_bound(right, kept, 0.95, method) == pytest.approx(expected, abs=1e-9)
+    assert precision_lower_bound(0, 10, 0.95, method) == pytest.approx(0.0)
+    assert precision_lower_bound(9, 10, None, method) == 0.9  # no level: the observed share
+    with pytest.raises(ValueError, match="unknown bound"):
+        precision_lower_bound(9, 10, 0.95, "normal")
+
+
+def test_a_threshold_with_a_confidence_keeps_only_what_vouches_for_the_precision():
+    confidence = np.round(np.linspace(0.999, 0.5, 300), 6)
+    right = np.ones(300, dtype=bool)
+    right[[210, 230, 250, 260, 270, 280, 285, 290, 295, 299]] = False
+    observed = threshold_for(confidence, right, 0.97)
+    kept = confidence >= observed
+    assert (kept.sum(), right[kept].sum()) == (295, 287)  # 97.3% right here, but only 95.2% vouched for at 95%
+    vouched = threshold_for(confidence, right, 0.97, level=0.95)
+    kept = confidence >= vouched
+    assert vouched > observed and (kept.sum(), right[kept].sum()) == (260, 257)
+    assert binomtest(257, 260).proportion_ci(confidence_level=0.90).low >= 0.97
+    below = confidence >= confidence[confidence < vouched].max()  # one answer more: no longer vouched for
+    assert binomtest(int(right[below].sum()), int(below.sum())).proportion_ci(confidence_level=0.90).low < 0.97
+    assert threshold_for([0.9] * 20, [True] * 20, 0.97, level=0.95) > 1  # 20 of 20 right cannot vouch for 97%
+    # The rules a policy is fitted by: the shipped one vouches at 95%; as observed, with or without a margin.
+    assert SHIPPED_RULE.threshold(confidence, right, 0.97) == vouched
+    assert Rule(level=None).threshold(confidence, right, 0.97) == observed
+    assert Rule(level=None, margin=0.01).threshold(confidence, right, 0.97) == threshold_for(confidence, right, 0.98)
+    assert SHIPPED_RULE.holds(right[:260], 0.97) and not SHIPPED_RULE.holds(right[:261], 0.97)
 
 
 def test_the_calibration_half_is_stable_and_about_half():

@@ -1,21 +1,83 @@
 """The calibration command on small directories of real photos: temperatures and a policy table written beside the
-checkpoint, and carried by the archives built from it."""
+checkpoint, and carried by the archives built from it; its cross-fitted figures on seeded logits."""
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from handlers.archive import CALIBRATION_FILE, DEFAULT_CHECKPOINT, stage_archives
-from scripts.calibrate import TARGETS, main
+from handlers.category_groups import category_groups
+from kalas.calibration import Rule, in_calibration_half, precision_lower_bound
+from scripts.calibrate import TARGETS, Head, calibrate, category_outcomes, fit, main, scores, summary
 from tests.support.data_dirs import make_directory
 
-pytestmark = pytest.mark.slow
+
+def seeded_heads(photos: int = 300, seed: int = 0) -> tuple[dict[str, Head], dict]:
+    """A category head over the checkpoint's categories: shop photos (studio) and consumer photos (everyday), each
+    right about 85% of the time."""
+    labels = json.loads((DEFAULT_CHECKPOINT / "labels.json").read_text())
+    classes, rng, head = len(labels["category"]), np.random.default_rng(seed), Head()
+    for i in range(photos):
+        truth, shop = int(rng.integers(classes)), i % 3 != 0
+        logits = rng.normal(0.0, 1.0, classes)
+        logits[truth] += rng.normal(5.0 if shop else 4.0, 2.0)
+        head.add(logits, [truth], "shop" if shop else "consumer", in_calibration_half(f"photo-{i}"),
+                 "studio" if shop else "everyday")
+    return {"category": head}, labels
 
 
+def test_every_photo_is_scored_once_by_the_fit_of_the_other_half():
+    heads, labels = seeded_heads()
+    head, groups = heads["category"], category_groups(labels["category"])
+    result = calibrate(heads, labels)
+    for kind in ("shop", "consumer"):
+        photos = head.kinds.count(kind)
+        ece = result["held_out"][kind]["category"]
+        assert ece["photos"] == photos == sum(fold["photos"] for fold in ece["folds"])
+        for target in TARGETS:
+            pooled = result["held_out"][kind]["auto_apply"][f"{target:.2f}"]
+            assert pooled["photos"] == photos == sum(fold["photos"] for fold in pooled["folds"])
+            # The console's options show the cross-fitted figures, in every table a photo may be scored with.
+            for table in (result, *result["photo_kinds"].values()):
+                assert table["policy"][f"{target:.2f}"]["held_out"][kind] == pooled
+        # Fold 0: fitted on the calibration half alone, read on the other; fold 1 the other way round.
+        for number, half in enumerate((True, False)):
+            outcomes = []
+            for photo in ("studio", "everyday"):
+                fitted = fit(heads, groups, photo, half)
+                part = head.part(fitting=not half, kind=kind, photo=photo)
+                if part.targets:
+                    outcomes.append(category_outcomes(scores(fitted, "category", part.logits), part.targets, groups,
+                                                      fitted["policy"]["0.97"]["category"]))
+            expected = summary(*(np.concatenate(parts) for parts in zip(*outcomes)))
+            assert result["held_out"][kind]["auto_apply"]["0.97"]["folds"][number] == expected
+    # What ships is fitted on every photo, neither half alone.
+    shipped, on_all = result["photo_kinds"]["studio"]["policy"], fit(heads, groups, "studio", None)["policy"]
+    assert {t: table["category"] for t, table in shipped.items()} == {t: table["category"] for t, table in on_all.items()}
+    assert result["photo_kinds"]["studio"]["temperatures"] != fit(heads, groups, "studio", True)["temperatures"]
+    assert result["threshold_rule"]["level"] == 0.95 and result["threshold_rule"]["bound"] == "clopper-pearson"
+
+
+def test_the_shipped_thresholds_vouch_for_the_target_where_observed_ones_only_reach_it():
+    heads, labels = seeded_heads()
+    head, groups = heads["category"], category_groups(labels["category"])
+    for target in (0.90, 0.95):
+        observed = fit(heads, groups, "studio", None, Rule(level=None))["policy"][f"{target:.2f}"]["category"]
+        vouched = fit(heads, groups, "studio", None)["policy"][f"{target:.2f}"]["category"]
+        assert vouched["leaf"] > observed["leaf"]
+        part = head.part(fitting=None, photo="studio")
+        fitted = fit(heads, groups, "studio", None)
+        applied, right, _ = category_outcomes(scores(fitted, "category", part.logits), part.targets, groups, vouched)
+        # on the photos it was fitted on, what the policy applies is the target right at 95% confidence
+        assert precision_lower_bound(right[applied].sum(), applied.sum(), 0.95) >= target
+
+
+@pytest.mark.slow
 def test_calibration_is_fitted_written_and_carried_by_the_archives(shared_data: Path, tmp_path: Path):
     checkpoint = tmp_path / "checkpoint"
     shutil.copytree(DEFAULT_CHECKPOINT, checkpoint)
@@ -30,6 +92,10 @@ def test_calibration_is_fitted_written_and_carried_by_the_archives(shared_data: 
     stricter = [fitted["policy"][f"{t:.2f}"]["category"]["leaf"] for t in TARGETS]
     assert stricter == sorted(stricter)  # a higher target never applies at a lower score
     assert set(fitted["held_out"]) == {"fashion-products", "clothing"}
+    for kind, figures in fitted["held_out"].items():  # cross-fitted: both folds, every validation photo once
+        assert figures["category"]["photos"] == sum(fold["photos"] for fold in figures["category"]["folds"])
+        assert len(figures["auto_apply"]["0.97"]["folds"]) == 2
+    assert fitted["fitted_on"]["rule"].startswith("every validation photo")
     # Studio shots and everyday photos get a fit each (the handler tells them apart by their backdrop).
     assert set(fitted["photo_kinds"]) == {"studio", "everyday"}
     for kind in fitted["photo_kinds"].values():
