@@ -24,14 +24,26 @@ _NO_VECTORS = {"embeddings": 0, "signals": 0, "embedder": 0}
 WORDED_FIELDS = ("title", "tags", "categories")
 
 
+def store_key(integration_id: str, product_id: int | str) -> str:
+    """A catalogue entry's top-level key for the store product it was made from (`catalogue_product` in
+    api/data/integrations.py looks it up)."""
+    return f"{integration_id}:{int(product_id)}"
+
+
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.products.create_index([("account", ASCENDING), ("created", DESCENDING)])
     # Partial: SKUs are optional, and any number of products may have none.
     await db.products.create_index([("account", ASCENDING), ("sku", ASCENDING)], unique=True,
                                    partialFilterExpression={"sku": {"$type": "string"}})
-    # A store product's catalogue entry (api/jobs/woocommerce.py): found again when its photos change.
-    await db.products.create_index([("account", ASCENDING), ("source.integration", ASCENDING),
-                                    ("source.product_id", ASCENDING)])
+    # A store product's catalogue entry (api/jobs/woocommerce.py): found again when its photos change, by a top-level
+    # key (api/data/integrations.py `catalogue_product` says why); entries stored before it was kept get theirs once.
+    await db.products.create_index([("account", ASCENDING), ("store_key", ASCENDING)])
+    async for product in db.products.find({"store_key": {"$exists": False}, "$or": [
+            {"source.integration": {"$exists": True}}, {"metadata.source": "woocommerce"}]}, {"source": 1, "metadata": 1}):
+        source = product.get("source") or {"integration": product["metadata"].get("integration"),
+                                           "product_id": int(product["metadata"].get("store_product_id", -1))}
+        await db.products.update_one({"_id": product["_id"]}, {"$set": {
+            "source": source, "store_key": store_key(source["integration"], source["product_id"])}})
     await db.products.create_index([("account", ASCENDING), ("words", ASCENDING)])
     # Products stored before text search have no `words` yet: given theirs once, in batches.
     async for product in db.products.find({"words": {"$exists": False}}, {field: 1 for field in WORDED_FIELDS}):

@@ -36,7 +36,8 @@ def store_fields(integration_id: str, product: dict, written: dict | None = None
             "url": product.get("permalink"), "categories": categories[:10], "tags": tags[:30],
             "metadata": {"source": "woocommerce", "integration": integration_id,
                          "store_product_id": str(product["id"])},
-            "source": {"integration": integration_id, "product_id": int(product["id"])}}
+            "source": {"integration": integration_id, "product_id": int(product["id"])},
+            "store_key": products.store_key(integration_id, product["id"])}
 
 
 def terms_moved(entry: dict | None, product: dict, integration_id: str,
@@ -139,4 +140,4 @@ async def _import_product(services: Services, integration: dict, product: dict) 
 
 
 def _without_photos(fields: dict) -> dict:
-    return {k: v for k, v in fields.items() if k not in ("sku", "source")}
+    return {k: v for k, v in fields.items() if k not in ("sku", "source", "store_key")}

@@ -1,0 +1,44 @@
+"""A store product's catalogue entry is found by its top-level key (api/data/products.py `store_key`), on the real
+nx-27017: entries stored before the key was kept (with `source`, or only the origin in `metadata`) get theirs at
+start-up, and a store product without an entry is none, in another shop or integration too."""
+from __future__ import annotations
+
+import asyncio
+
+from api.data import integrations, products
+from api.data.db import open_client
+
+
+def _entry(account: str, n: int, **fields) -> dict:
+    return products.new_product(account, {"title": f"store product {n}", **fields},
+                                [{"_id": f"img-{account}-{n}", "width": 1, "height": 1}],
+                                {"embeddings": [[1.0, 0.0]], "embedder": "d"})
+
+
+def test_entries_are_found_by_their_store_key_old_ones_included(mongo_server, mongo_database):
+    async def go():
+        client = open_client(mongo_server.uri)
+        db = client[mongo_database]
+        try:
+            await db.products.insert_many([
+                _entry("shop", 1, source={"integration": "I", "product_id": 1},
+                       store_key=products.store_key("I", 1)),  # as stored now
+                _entry("shop", 2, source={"integration": "I", "product_id": 2}),  # before the key
+                _entry("shop", 3, metadata={"source": "woocommerce", "integration": "I", "store_product_id": "3"}),
+                _entry("other-shop", 4, source={"integration": "J", "product_id": 4}),
+            ])
+            await products.ensure_indexes(db)
+            found = {n: await integrations.catalogue_product(db, "shop", "I", n) for n in (1, 2, 3, 4, 5)}
+            elsewhere = [await integrations.catalogue_product(db, "shop", "J", 4),
+                         await integrations.catalogue_product(db, "other-shop", "I", 1)]
+            legacy = await db.products.find_one({"title": "store product 3"})
+            return found, elsewhere, legacy
+        finally:
+            await client.close()
+
+    found, elsewhere, legacy = asyncio.run(go())
+    assert {n: doc["title"] if doc else None for n, doc in found.items()} == {
+        1: "store product 1", 2: "store product 2", 3: "store product 3", 4: None, 5: None}
+    assert elsewhere == [None, None]
+    assert legacy["source"] == {"integration": "I", "product_id": 3} and legacy["store_key"] == "I:3"
+    assert "embeddings" not in found[1]
