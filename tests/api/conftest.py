@@ -23,6 +23,7 @@ from api.jobs.runner import Options
 from api.main import create_app
 from api.jobs.reembed import ReembedJobs
 from api.worker import job_kinds, run_jobs
+from kalas.emulators.woocommerce import WooCommerceStore
 from tests.support.data_dirs import files_under, image_dir_beside
 from tests.support.image_host import ImageHost, start_image_host, stop_image_host
 
@@ -154,3 +155,11 @@ def model_client(model_settings: Settings, served_models) -> Iterator[TestClient
     """The real app with the real handlers in-process and a fetchable image host."""
     with model_app(model_settings, served_models) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def woo_store() -> Iterator[WooCommerceStore]:
+    """A WooCommerce store emulator per test (it starts in milliseconds)."""
+    store = WooCommerceStore().start()
+    yield store
+    store.stop()

@@ -1,16 +1,5 @@
-"""Fixtures of the integration tests: a WooCommerce store emulator per test (it starts in milliseconds)."""
-from collections.abc import Iterator
-
+"""Fixtures of the integration tests (the store emulator, `woo_store`, is tests/api/conftest.py's)."""
 import pytest
-
-from kalas.emulators.woocommerce import WooCommerceStore
-
-
-@pytest.fixture
-def woo_store() -> Iterator[WooCommerceStore]:
-    store = WooCommerceStore().start()
-    yield store
-    store.stop()
 
 
 @pytest.fixture

@@ -4,27 +4,19 @@ shop's products carries is a 422 naming it. The real app, handlers in-process, t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from pymongo import MongoClient
 
-from kalas.emulators.woocommerce import WooCommerceStore
 from tests.api.conftest import create_shop, make_settings, model_app, wait_for_jobs
 from tests.api.routes.test_shop_model import PER_TERM, TERMS, catalogue_photos  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
-def store() -> Iterator[WooCommerceStore]:
-    store = WooCommerceStore().start()
-    yield store
-    store.stop()
-
-
-@pytest.fixture
-def shop_with_store(mongo_server, mongo_database, tmp_path, image_host, served_models, store, catalogue_photos):
+def shop_with_store(mongo_server, mongo_database, tmp_path, image_host, served_models, woo_store, catalogue_photos):
     """A shop whose connected store's categorised catalogue was imported and taught its model, and one new
     product of the store annotated (by a sync) and waiting in the review queue."""
+    store = woo_store
     for kind, name in TERMS.items():
         for i, photo in enumerate(catalogue_photos[kind][:PER_TERM]):
             store.create_product(f"{kind} {i}", [photo], categories=[name], tags=["neu"] if i % 2 else [])
