@@ -2,8 +2,9 @@
 variables as the API).
 
 It opens the same services as the API (api/services.py) and runs every kind of job (api/jobs/): WooCommerce
-products and syncs, callback deliveries, re-embedding passes. Scale by starting more of them: jobs are claimed
-under leases, so two workers never run one job at once.
+products and syncs, callback deliveries, re-embedding passes, shop-model trainings, and a daily housekeeping that
+deletes old job history. Scale by starting more of them: jobs are claimed under leases, so two workers never run
+one job at once.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import signal
 from api.core.settings import Settings, load_settings
 from api.jobs.backoff import Backoff
 from api.jobs.callbacks import CallbackJobs
+from api.jobs.housekeeping import HousekeepingJobs, queue_housekeeping
 from api.jobs.reembed import ReembedJobs
 from api.jobs.runner import Kind, Options, Runner
 from api.jobs.shop_model import ShopModelJobs
@@ -28,7 +30,8 @@ def job_kinds(services: Services) -> dict[str, Kind]:
     """Every kind of job, by the name it is queued under (api/data/jobs.py)."""
     store = WooCommerceJobs(services)
     return {"product": store, "sync": store, "correction": store, "import": store, "callback": CallbackJobs(services),
-            "reembed": ReembedJobs(services), "shop_model": ShopModelJobs(services)}
+            "reembed": ReembedJobs(services), "shop_model": ShopModelJobs(services),
+            "housekeeping": HousekeepingJobs(services)}
 
 
 async def run_jobs(services: Services, options: Options, stop: asyncio.Event,
@@ -46,6 +49,7 @@ async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> No
     async with open_services(settings) as services:
         if services.inference is None:
             raise SystemExit("the worker needs the models: set KALAS_INFERENCE_URL (TorchServe) or KALAS_MODEL_STORE")
+        await queue_housekeeping(services, "worker started")  # joins the one already waiting, if any
         log.info("worker started: %d lanes, lease %.0f s", options.lanes, options.lease_s)
         await run_jobs(services, options, stop)
 

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(16, gt=0, le=256)
     session_ttl_s: int = Field(7 * 24 * 3600, gt=0)
     image_url_ttl_s: int = Field(24 * 3600, gt=0)
+    job_history_days: float = Field(30.0, gt=0, description=(
+        "finished jobs, their steps and received webhook deliveries are kept this long, then deleted by the worker's "
+        "daily housekeeping job (api/jobs/housekeeping.py)"))
     rate_limit_per_minute: int = Field(600, gt=0)
     rate_limit_burst: int = Field(60, gt=0)
     limits_store: Literal["process", "database"] = Field(

@@ -86,6 +86,13 @@ async def record_delivery(db: AsyncDatabase, integration_id: str, delivery_key: 
     return record["_id"]
 
 
+async def prune_deliveries(db: AsyncDatabase, older_than_s: float) -> int:
+    """Delete the webhook deliveries received more than `older_than_s` ago (a duplicate comes within minutes or
+    hours, and a late one meets the product's own record of what was written); how many went."""
+    result = await db.webhook_deliveries.delete_many({"received": {"$lt": time.time() - older_than_s}})
+    return result.deleted_count
+
+
 async def update_delivery(db: AsyncDatabase, record_id: str, fields: dict[str, Any]) -> None:
     await db.webhook_deliveries.update_one({"_id": record_id}, {"$set": fields})
 

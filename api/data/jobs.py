@@ -1,8 +1,10 @@
 """The durable job queue in MongoDB: all background work of the service, one job per piece of work.
 
 Kinds (`kind`): `product` annotates one WooCommerce store product, `sync` syncs a store, `callback` delivers one
-event to a shop's callback URL, `reembed` makes a shop's stored vectors again under a new embedder. The runner that
-claims them is api/jobs/runner.py; what each kind does is in api/jobs/.
+event to a shop's callback URL, `reembed` makes a shop's stored vectors again under a new embedder, `correction`
+writes a review to the store, `import` brings a store's catalogue in, `shop_model` trains a shop's own model,
+`housekeeping` deletes old history (`prune`). The runner that claims them is api/jobs/runner.py; what each kind
+does is in api/jobs/.
 
 - Claiming reads the next due job and takes its lease with a compare-and-set on what was read (its state, attempts
   and lease): of two workers that read the same job, one takes it and the other looks again. A job whose lease ran
@@ -68,16 +70,16 @@ async def enqueue(db: AsyncDatabase, account_id: str, integration_id: str, produ
                               {"integration": integration_id, "product_id": product_id})
 
 
-async def enqueue_kind(db: AsyncDatabase, kind: str, account_id: str, wait_key: str, reason: str,
-                       fields: dict[str, Any] | None = None) -> tuple[dict, bool]:
+async def enqueue_kind(db: AsyncDatabase, kind: str, account_id: str | None, wait_key: str, reason: str,
+                       fields: dict[str, Any] | None = None, delay_s: float = 0.0) -> tuple[dict, bool]:
     """(the job of `kind` waiting under `wait_key`, whether it was created now rather than joined). `fields` are
-    the kind's own (what it works on)."""
+    the kind's own (what it works on); `delay_s`: not run before that many seconds from now."""
     for _ in range(5):
         moment = time.time()
         job = {"integration": None, "product_id": None, **(fields or {}),
                "_id": new_id(), "account": account_id, "kind": kind, "wait_key": wait_key,
                "reason": reason, "state": QUEUED, "queued_key": wait_key,
-               "attempts": 0, "run_after": moment, "lease_until": 0.0, "worker": None, "last_error": None,
+               "attempts": 0, "run_after": moment + delay_s, "lease_until": 0.0, "worker": None, "last_error": None,
                "outcome": None, "created": moment, "updated": moment}
         try:
             await db.jobs.insert_one(job)
@@ -112,6 +114,15 @@ async def claim(db: AsyncDatabase, worker: str, lease_s: float) -> dict | None:
             await add_step(db, job, "claimed", f"attempt {job['attempts']} by {worker}")
             return job
     return None  # others took every job this worker read: it asks again at its next turn
+
+
+async def prune(db: AsyncDatabase, older_than_s: float) -> dict[str, int]:
+    """Delete the finished jobs (done, dead, superseded) last changed more than `older_than_s` ago, and the steps
+    recorded before then; how many of each went."""
+    cutoff = time.time() - older_than_s
+    finished = await db.jobs.delete_many({"state": {"$in": [DONE, DEAD, SUPERSEDED]}, "updated": {"$lt": cutoff}})
+    steps = await db.job_steps.delete_many({"at": {"$lt": cutoff}})
+    return {"jobs": finished.deleted_count, "steps": steps.deleted_count}
 
 
 def _fence(job: dict) -> dict:

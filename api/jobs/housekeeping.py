@@ -1,0 +1,37 @@
+"""The `housekeeping` job: once a day, the history the service keeps of its background work goes after
+`job_history_days` (settings): finished jobs, their steps, received webhook deliveries. Without it those
+collections only grew (about a dozen documents a store product). The worker queues one when it starts (joining the
+one already waiting), and each run queues the next."""
+from __future__ import annotations
+
+from api.data import integrations, jobs
+from api.jobs.runner import Step
+from api.services import Services
+
+KIND, WAIT_KEY = "housekeeping", "housekeeping"
+EVERY_S = 24 * 3600.0
+
+
+async def queue_housekeeping(services: Services, reason: str, delay_s: float = 0.0) -> dict:
+    job, _ = await jobs.enqueue_kind(services.db, KIND, None, WAIT_KEY, reason, delay_s=delay_s)
+    return job
+
+
+class HousekeepingJobs:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def run(self, job: dict, step: Step) -> str:
+        keep_s = self.services.settings.job_history_days * 24 * 3600
+        pruned = await jobs.prune(self.services.db, keep_s)
+        deliveries = await integrations.prune_deliveries(self.services.db, keep_s)
+        await step("pruned", f"{pruned['jobs']} jobs, {pruned['steps']} steps, {deliveries} deliveries")
+        await queue_housekeeping(self.services, "the next day's housekeeping", delay_s=EVERY_S)
+        return (f"deleted what was older than {self.services.settings.job_history_days:g} days: {pruned['jobs']} "
+                f"finished jobs, {pruned['steps']} steps, {deliveries} webhook deliveries")
+
+    async def gave_up(self, job: dict, reason: str) -> None:
+        """Tried again at the next worker start (which queues a housekeeping job)."""
+
+    async def aclose(self) -> None:
+        pass
