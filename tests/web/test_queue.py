@@ -13,6 +13,7 @@ from PIL import Image
 
 from kalas.stack.live import wait_for
 from tests.web.conftest import Service, screenshot, sign_in
+from tests.web.stores import connect_store, others_paused, wait_for_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -66,9 +67,7 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
     screenshot(desktop, "policy")
 
     product = store.create_product("Mystery garment", [noise_photo(7)], categories=["Sale"], tags=["Merchant"])
-    wait_for(lambda: [j for j in httpx.get(service.api(f"/integrations/{integration['id']}/jobs"),
-                                          headers=session).json()["items"]
-                       if j["product_id"] == product["id"] and j["state"] == "done"], 60, "the product's job")
+    wait_for_job(service, session, integration["id"], product["id"])
     assert product["id"] not in store.writes  # held: nothing written
 
     desktop.get_by_role("navigation", name="Console").get_by_role("link", name="Review queue").click()
@@ -103,17 +102,8 @@ def test_a_shop_with_its_own_model_reviews_a_product_in_its_own_terms(desktop, s
     the chosen term to the store by the id it already has."""
     shop = sign_in(desktop, service, "queue-own-terms", "/queue")
     session = {"Authorization": f"Bearer {shop.token}"}
-    # The session's store is shared: the shops that other tests connected stop listening meanwhile, as when a
-    # merchant pauses webhooks (their services would write their own terms to this test's product too, which this
-    # shop then rightly reads as the merchant's).
-    others = [webhook for webhook in store.catalogue.webhooks.values() if webhook.status == "active"]
-    for webhook in others:
-        webhook.status = "paused"
-    try:
+    with others_paused(store):
         _review_in_own_terms(desktop, service, store, shared_data, shop, session)
-    finally:
-        for webhook in others:
-            webhook.status = "active"
 
 
 def _review_in_own_terms(desktop, service: Service, store, shared_data, shop, session: dict) -> None:
@@ -124,16 +114,11 @@ def _review_in_own_terms(desktop, service: Service, store, shared_data, shop, se
         for i, photo in enumerate(shirts[:7] if kind == "Shirts" else photos_of(shared_data, kind, 7)):
             store.create_product(f"{name} {i}", [photo], categories=[name], tags=["neu"] if i % 2 else [])
     time.sleep(1.1)  # connected after its products were made (creation times are to the second)
-    connected = httpx.post(service.api("/integrations"), headers=session, timeout=30, json={
-        "store_url": store.url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
-        "webhook_secret": "a webhook secret"})
-    assert connected.status_code == 201, connected.text
+    integration = connect_store(service, session, store)
     wait_for(lambda: httpx.get(service.api("/shop-model"), headers=session).json()["state"] == "trained", 120,
              "the shop's model trained on the imported catalogue")
     product = store.create_product("Neues Hemd", [shirts[7]])
-    jobs = service.api(f"/integrations/{connected.json()['id']}/jobs")
-    wait_for(lambda: [j for j in httpx.get(jobs, headers=session).json()["items"]
-                      if j["product_id"] == product["id"] and j["state"] == "done"], 60, "the product's job")
+    wait_for_job(service, session, integration, product["id"])
 
     desktop.reload()
     item = desktop.get_by_test_id("queue-item").filter(has_text=f"Store product {product['id']}")

@@ -1,14 +1,16 @@
-"""Past reviews: pages, the jump to a review by its number, and the export for training."""
+"""Past reviews: pages, the jump to a review by its number, the shop's own terms a review gave, and the export for
+training."""
 from __future__ import annotations
 
-import io
+import json
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.web.conftest import shared_photo, sign_in
+from tests.web.conftest import screenshot, shared_photo, sign_in
+from tests.web.stores import connect_store, others_paused, wait_for_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REVIEWED = 7  # more than one page of five
@@ -67,3 +69,39 @@ def test_pages_jump_and_export(desktop, service, shared_data: Path, tmp_path: Pa
         rows = archive.read("reviewed/labels.csv").decode().strip().splitlines()
         assert len(rows) == REVIEWED + 1  # header + one row per reviewed photo
         assert sum(name.startswith("reviewed/images/") for name in archive.namelist()) == REVIEWED
+
+
+def test_a_review_in_the_shops_own_terms_shows_them(desktop, service, store, worker, shared_data: Path) -> None:
+    """A store product's review that gave the shop's own category and tags shows them beside the taxonomy
+    correction, under the queue's labels; a review without them shows none."""
+    shop = sign_in(desktop, service, "reviewer-own-terms")
+    session = {"Authorization": f"Bearer {shop.token}"}
+    # The shop's own terms are those its products carry.
+    carried = httpx.post(service.api("/products/upload"), headers=session, timeout=60,
+                         files=[("images", ("p.jpg", shared_photo(shared_data, "clothing", 0).read_bytes()))],
+                         data={"title": "Altes Hemd", "categories": json.dumps(["Herren > Hemden"]),
+                               "tags": json.dumps(["neu"])})
+    assert carried.status_code == 201, carried.text
+    with others_paused(store):
+        integration = connect_store(service, session, store)
+        product = store.create_product("Neues Hemd", [shared_photo(shared_data, "clothing", 1).read_bytes()])
+        wait_for_job(service, session, integration, product["id"])
+    annotated = next(a for a in httpx.get(service.api("/annotations"), headers=session).json()["items"]
+                     if a["source"].get("product_id") == str(product["id"]))
+    reviewed = httpx.post(service.api(f"/annotations/{annotated['id']}/review"), headers=session, json={
+        "category": "shirt", "attributes": {}, "colours": [], "shop": {"category": "Herren > Hemden", "tags": ["neu"]}})
+    assert reviewed.status_code == 201, reviewed.text
+    review_photos(service, shop.token, [shared_photo(shared_data, "clothing", 2)])  # the newest: no shop terms
+
+    desktop.get_by_role("link", name="Past reviews").click()
+    plain = desktop.get_by_test_id("review").filter(has=desktop.get_by_role("heading", name="#1 ·"))
+    own = desktop.get_by_test_id("review").filter(has=desktop.get_by_role("heading", name="#2 ·"))
+    terms = own.get_by_role("table", name="Your shop's own terms")
+    terms.wait_for()
+    assert own.get_by_test_id("review-category").get_attribute("data-label") == "shirt"
+    assert terms.get_by_role("row", name="Your category").get_by_role("cell").inner_text() == "Herren > Hemden"
+    assert terms.get_by_role("row", name="Your tags").get_by_role("cell").inner_text() == "neu"
+    assert plain.get_by_test_id("review-category").is_visible()
+    assert plain.get_by_role("table", name="Your shop's own terms").count() == 0
+    assert "Your category" not in plain.inner_text()
+    screenshot(desktop, "reviews-own-terms")

@@ -1,9 +1,10 @@
 // Past reviews: every corrected annotation, newest first, with the photo, what the model said and what the
-// person changed it to. Pages of a few at a time, and a jump to any review by its number.
+// person changed it to, with the shop's own terms when the review gave them. Pages of a few at a time, and a jump
+// to any review by its number.
 import { useCallback, useEffect, useState } from "react";
 import { download } from "../api/client";
 import { annotations, taxonomy as fetchTaxonomy } from "../api/endpoints";
-import type { Annotation, Page, Taxonomy } from "../api/types";
+import type { Annotation, Page, ReviewShopTerms, Taxonomy } from "../api/types";
 import { humanise, percent } from "../correction";
 import { Pager } from "../components/Pager";
 import { Empty, ErrorMessage, Spinner } from "../components/Status";
@@ -35,6 +36,36 @@ function namer(taxonomy: Taxonomy | null) {
     attribute: (group: string, label: string) => (taxonomy ? find(taxonomy.attributes[group] ?? [], label) : label),
     colour: (label: string) => taxonomy?.colours.find((colour) => colour.label === label),
   };
+}
+
+/** The shop's own category and tags the review gave a store product (its store's names), under the queue's labels. */
+function ShopTerms({ terms }: { terms: ReviewShopTerms }) {
+  if (!terms.category && !terms.tags.length) return null;
+  return (
+    <table className="compare shop-terms">
+      <caption>Your shop's own terms</caption>
+      <tbody>
+        {terms.category && (
+          <tr>
+            <th scope="row">Your category</th>
+            <td data-testid="review-shop-category">{terms.category}</td>
+          </tr>
+        )}
+        {terms.tags.length > 0 && (
+          <tr>
+            <th scope="row">Your tags</th>
+            <td data-testid="review-shop-tags">
+              {terms.tags.map((tag) => (
+                <span key={tag} className="chip">
+                  {tag}
+                </span>
+              ))}
+            </td>
+          </tr>
+        )}
+      </tbody>
+    </table>
+  );
 }
 
 function Comparison({ annotation, index, taxonomy }: { annotation: Annotation; index: number; taxonomy: Taxonomy | null }) {
@@ -104,6 +135,7 @@ function Comparison({ annotation, index, taxonomy }: { annotation: Annotation; i
             </tr>
           </tbody>
         </table>
+        {review.shop && <ShopTerms terms={review.shop} />}
       </div>
     </article>
   );
