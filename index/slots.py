@@ -151,11 +151,11 @@ class Slots:
         return np.flatnonzero(members).astype(np.int64)
 
     def memory_bytes(self) -> int:
-        """What this bookkeeping holds: its arrays, the dict and list, and the id strings."""
+        """What this bookkeeping holds: its arrays (spare capacity included), the dict and list, the id strings and
+        the dict's numbers (sys.getsizeof; tracemalloc counts a little more: the allocator's own overhead)."""
         columns = (self._first, self._count, self._category, self._owner, self._image)
-        strings = sum(sys.getsizeof(product_id) for product_id in self._number)
-        return (sum(column.nbytes() for column in columns) + sys.getsizeof(self._number) + sys.getsizeof(self._ids)
-                + strings)
+        objects = sum(sys.getsizeof(product_id) + sys.getsizeof(number) for product_id, number in self._number.items())
+        return sum(column.nbytes() for column in columns) + sys.getsizeof(self._number) + sys.getsizeof(self._ids) + objects
 
     # -- persistence ---------------------------------------------------------------------------------------
 
