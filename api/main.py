@@ -22,7 +22,7 @@ from api.core.spa import mount_console
 from api.deps import install_services
 from api.routes import ROUTERS, TAGS
 from api.routes import health
-from api.schemas import error_responses
+from api.documented_errors import error_responses
 from api.services import open_services
 from index import CatalogueStore
 

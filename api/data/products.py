@@ -86,7 +86,7 @@ def image_ids(product: dict) -> list[str]:
 
 
 def new_product(account_id: str, fields: dict[str, Any], stored_images: list[dict], vectors: dict[str, Any]) -> dict:
-    """`vectors`: the photos' `embeddings`, `signals` and their `embedder` (api/domain/catalogue.py `vectors_of`)."""
+    """`vectors`: the photos' `embeddings`, `signals` and their `embedder` (api/domain/embedding.py `vectors_of`)."""
     moment = now()
     return {"_id": new_id(), "account": account_id, **fields, "words": own_words(fields),
             "images": image_metas(stored_images), **vectors, "created": moment, "updated": moment}
@@ -175,7 +175,7 @@ async def count_made_by_others(db: AsyncDatabase, account_id: str, embedder: str
 
 
 async def set_embeddings(db: AsyncDatabase, account_id: str, product_id: str, vectors: dict[str, Any]) -> bool:
-    """Store vectors made again (`embeddings`, `signals`, `embedder`: api/domain/catalogue.py `vectors_of`); False
+    """Store vectors made again (`embeddings`, `signals`, `embedder`: api/domain/embedding.py `vectors_of`); False
     when the product is gone or already has this embedder's (its images were replaced meanwhile). `updated` is left
     alone: the product did not change for the shop."""
     result = await db.products.update_one({**_made_by_others(account_id, vectors["embedder"]), "_id": product_id},

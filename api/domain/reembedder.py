@@ -30,7 +30,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from api.clients.inference import InferenceClient, InferenceError
 from api.data import images, jobs, products
-from api.domain.catalogue import Catalogues, digest, vectors_of
+from api.domain.catalogue import Catalogues
+from api.domain.embedding import digest, vectors_of
 from api.services import Services
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import datetime as dt
 
 from api.data import annotations, integrations, products
 from api.domain import catalogue
-from api.domain.catalogue import Made, made_by_annotation
+from api.domain.embedding import Made, made_by_annotation
 from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training

@@ -9,7 +9,8 @@ from api.core.security import verify_password
 from api.data import accounts
 from api.deps import CurrentAccount, Svc, client_address, too_many_guesses
 from api.domain.account import delete_account, export_account
-from api.schemas import TOO_MANY_GUESSES, AccountDeleteIn, AccountDeletedOut, error_responses
+from api.documented_errors import TOO_MANY_GUESSES, error_responses
+from api.schemas import AccountDeleteIn, AccountDeletedOut
 
 router = APIRouter(prefix="/account", tags=["auth"])
 

@@ -14,10 +14,10 @@ from api.deps import Account, Config, CurrentAccount, Db, Files, Id, Offset, Svc
 from api.domain.errors import DomainError
 from api.services import Services
 from api.intake.sources import CROP_HELP, fetch, parse_crops, read_upload
-from api.schemas import (
-    BATCH_TOO_LARGE, JSON_EXPECTED, MULTIPART_EXPECTED, PHOTO_ERRORS, URL_ERRORS, AnnotationOut, BatchItemOut, BatchOut,
-    Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page, error_responses,
+from api.documented_errors import (
+    BATCH_TOO_LARGE, JSON_EXPECTED, MULTIPART_EXPECTED, PHOTO_ERRORS, URL_ERRORS, error_responses,
 )
+from api.schemas import AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page
 from api.presenters import annotation_out, json_response
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])

@@ -7,7 +7,8 @@ from api.core.errors import ApiError
 from api.core.security import hash_password, new_session_token, verify_password
 from api.data import accounts, sessions
 from api.deps import Config, CurrentAccount, Db, Svc, client_address, too_many_guesses
-from api.schemas import EMAIL_TAKEN, TOO_MANY_GUESSES, AccountOut, LoginIn, SessionOut, SignupIn, error_responses
+from api.documented_errors import EMAIL_TAKEN, TOO_MANY_GUESSES, error_responses
+from api.schemas import AccountOut, LoginIn, SessionOut, SignupIn
 from api.presenters import account_out
 
 router = APIRouter(prefix="/auth", tags=["auth"])

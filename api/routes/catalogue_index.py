@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from api.domain.catalogue import digest
+from api.domain.embedding import digest
 from api.data import products
 from api.deps import CurrentAccount, Db, Indexes, services_of
 from api.schemas import Response

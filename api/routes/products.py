@@ -16,10 +16,13 @@ from api.domain.shop_models import retrain_if_due
 from api.data import products
 from api.deps import Config, CurrentAccount, Db, Files, Id, Indexes, Models, Offset, Svc, owned, services_of
 from api.intake.sources import from_uploads, from_urls
-from api.schemas import (
+from api.documented_errors import (
     DEMO_NOT_BUILT, EMPTY_QUERY, PHOTO_ERRORS, PRODUCT_NOT_FOUND, SKU_TAKEN, TEXT_SEARCH_UNAVAILABLE, URL_ERRORS,
+    error_responses,
+)
+from api.schemas import (
     ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields, ProductImportIn, ProductIn, ProductOut, ProductPatch,
-    SearchItem, SearchOut, error_responses,
+    SearchItem, SearchOut,
 )
 from api.presenters import json_response, product_out
 

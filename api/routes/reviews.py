@@ -14,7 +14,8 @@ from api.deps import Config, CurrentAccount, Db, Files, Id, Offset, owned, servi
 from api.domain.export import export_reviewed
 from api.domain.shop_models import reviewed_terms, teach_from_review
 from api.presenters import annotation_out, review_out
-from api.schemas import AnnotationOut, Page, ReviewIn, ReviewOut, error_responses
+from api.documented_errors import error_responses
+from api.schemas import AnnotationOut, Page, ReviewIn, ReviewOut
 from handlers.taxonomy import Term, load_taxonomy
 
 router = APIRouter(tags=["reviews"])

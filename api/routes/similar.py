@@ -6,14 +6,13 @@ from typing import Literal
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from api.domain import reembedder
-from api.domain.catalogue import embed_checked
+from api.domain.embedding import embed_checked
 from api.core.errors import ApiError
 from api.deps import CurrentAccount, Svc, services_of
 from api.services import Services
 from api.intake.sources import CROP_HELP, fetch, parse_crops, read_upload
-from api.schemas import (
-    DEMO_NOT_BUILT, PHOTO_ERRORS, URL_ERRORS, Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn, error_responses,
-)
+from api.documented_errors import DEMO_NOT_BUILT, PHOTO_ERRORS, URL_ERRORS, error_responses
+from api.schemas import Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn
 from api.presenters import json_response, product_out
 
 router = APIRouter(prefix="/similar", tags=["similar items"])

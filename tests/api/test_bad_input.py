@@ -45,7 +45,7 @@ def _openapi() -> dict:
 
 
 def _documented(answer, error: dict) -> None:
-    """The route's OpenAPI entry lists this status with an example of this error code (api/schemas.py)."""
+    """The route's OpenAPI entry lists this status with an example of this error code (api/documented_errors.py)."""
     request = answer.request
     for template, operations in _openapi()["paths"].items():
         operation = operations.get(request.method.lower())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from api.clients.in_process import InProcessClient
-from api.domain.catalogue import made_by_annotation
+from api.domain.embedding import made_by_annotation
 from api.domain.errors import DomainError
 from api.jobs.woocommerce import add_to_catalogue
 from api.services import open_services
