@@ -52,6 +52,7 @@ class Column:
 
 
 def _encoded(texts: Iterable[str]) -> np.ndarray:
+    """UTF-8 bytes in a numpy bytes array as wide as the longest (`S1` when there are none)."""
     return np.asarray([text.encode("utf-8") for text in texts], dtype=bytes)
 
 
@@ -161,11 +162,9 @@ class Slots:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Everything as arrays (what a save writes), removed products' numbers included."""
-        ids = np.asarray([(i or "").encode("utf-8") for i in self._ids], dtype=bytes) if self._ids else \
-            np.empty(0, dtype="S1")
-        return {"ids": ids, "first": self._first.values, "count": self._count.values,
-                "category": self._category.values, "owner": self._owner.values, "image": self._image.values,
-                "categories": _encoded(self._categories) if self._categories else np.empty(0, dtype="S1")}
+        return {"ids": _encoded(product_id or "" for product_id in self._ids), "first": self._first.values,
+                "count": self._count.values, "category": self._category.values, "owner": self._owner.values,
+                "image": self._image.values, "categories": _encoded(self._categories)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], next_slot: int, most_images: int) -> "Slots":
@@ -199,10 +198,10 @@ class Slots:
         names = sorted({c for c in categories if c is not None})
         codes = {name: code for code, name in enumerate(names)}
         return cls.from_arrays({
-            "ids": np.asarray([p.encode("utf-8") for p in products] or [b""], dtype=bytes)[: len(products)],
+            "ids": _encoded(products),
             "first": np.asarray([s[0] for s in slots], dtype=np.int64),
             "count": np.asarray([len(s) for s in slots], dtype=np.int32),
             "category": np.asarray([NO_CATEGORY if c is None else codes[c] for c in categories], dtype=np.int32),
-            "owner": owner, "image": np.asarray(keys or [b""], dtype=bytes)[:next_slot],
-            "categories": np.asarray([n.encode("utf-8") for n in names] or [b""], dtype=bytes)[: len(names)],
+            "owner": owner, "image": np.asarray(keys, dtype=bytes) if keys else _encoded([]),
+            "categories": _encoded(names),
         }, next_slot, most_images)
