@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 NEWEST_FIRST = [("created", DESCENDING), ("_id", DESCENDING)]
 
@@ -35,3 +37,17 @@ async def page(collection: AsyncCollection, query: dict[str, Any], offset: int, 
     total = await collection.count_documents(query)
     cursor = collection.find(query, projection).sort(NEWEST_FIRST).skip(offset).limit(limit)
     return await cursor.to_list(length=limit), total
+
+
+async def once(db: AsyncDatabase, name: str, backfill: Callable[[], Awaitable[None]]) -> None:
+    """Run a backfill of documents stored before a field existed once per database, recorded in `migrations`: its
+    query reads every document lacking the field, which nx-27017 answers by reading the whole collection (1.9 s at
+    20,000 products, at every start of every process; measured). Two processes starting together may both run it;
+    a backfill is idempotent."""
+    if await db.migrations.find_one({"_id": name}) is not None:
+        return
+    await backfill()
+    try:
+        await db.migrations.insert_one({"_id": name, "at": now()})
+    except DuplicateKeyError:
+        pass

@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
-from api.data.common import now, page, stamped
+from api.data.common import now, once, page, stamped
 from handlers.text_encoder import words
 
 _NO_VECTORS = {"embeddings": 0, "signals": 0, "embedder": 0}
@@ -38,14 +38,22 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     # A store product's catalogue entry (api/jobs/woocommerce.py): found again when its photos change, by a top-level
     # key (api/data/integrations.py `catalogue_product` says why); entries stored before it was kept get theirs once.
     await db.products.create_index([("account", ASCENDING), ("store_key", ASCENDING)])
+    await once(db, "products.store_key", lambda: _backfill_store_keys(db))
+    await db.products.create_index([("account", ASCENDING), ("words", ASCENDING)])
+    # Products stored before text search have no `words` yet: given theirs once.
+    await once(db, "products.words", lambda: _backfill_words(db))
+
+
+async def _backfill_store_keys(db: AsyncDatabase) -> None:
     async for product in db.products.find({"store_key": {"$exists": False}, "$or": [
             {"source.integration": {"$exists": True}}, {"metadata.source": "woocommerce"}]}, {"source": 1, "metadata": 1}):
         source = product.get("source") or {"integration": product["metadata"].get("integration"),
                                            "product_id": int(product["metadata"].get("store_product_id", -1))}
         await db.products.update_one({"_id": product["_id"]}, {"$set": {
             "source": source, "store_key": store_key(source["integration"], source["product_id"])}})
-    await db.products.create_index([("account", ASCENDING), ("words", ASCENDING)])
-    # Products stored before text search have no `words` yet: given theirs once, in batches.
+
+
+async def _backfill_words(db: AsyncDatabase) -> None:
     async for product in db.products.find({"words": {"$exists": False}}, {field: 1 for field in WORDED_FIELDS}):
         await db.products.update_one({"_id": product["_id"]}, {"$set": {"words": own_words(product)}})
 

@@ -1,6 +1,7 @@
 """A store product's catalogue entry is found by its top-level key (api/data/products.py `store_key`), on the real
 nx-27017: entries stored before the key was kept (with `source`, or only the origin in `metadata`) get theirs at
-start-up, and a store product without an entry is none, in another shop or integration too."""
+start-up, once per database (api/data/common.py `once`), and a store product without an entry is none, in another
+shop or integration too."""
 from __future__ import annotations
 
 import asyncio
@@ -32,13 +33,19 @@ def test_entries_are_found_by_their_store_key_old_ones_included(mongo_server, mo
             elsewhere = [await integrations.catalogue_product(db, "shop", "J", 4),
                          await integrations.catalogue_product(db, "other-shop", "I", 1)]
             legacy = await db.products.find_one({"title": "store product 3"})
-            return found, elsewhere, legacy
+            # The backfill ran once for this database: a later start reads no products for it.
+            await db.products.insert_one(_entry("shop", 6, source={"integration": "I", "product_id": 6}))
+            await products.ensure_indexes(db)
+            later = await db.products.find_one({"title": "store product 6"})
+            recorded = await db.migrations.find_one({"_id": "products.store_key"})
+            return found, elsewhere, legacy, (later.get("store_key"), recorded is not None)
         finally:
             await client.close()
 
-    found, elsewhere, legacy = asyncio.run(go())
+    found, elsewhere, legacy, (later_key, recorded) = asyncio.run(go())
     assert {n: doc["title"] if doc else None for n, doc in found.items()} == {
         1: "store product 1", 2: "store product 2", 3: "store product 3", 4: None, 5: None}
     assert elsewhere == [None, None]
     assert legacy["source"] == {"integration": "I", "product_id": 3} and legacy["store_key"] == "I:3"
     assert "embeddings" not in found[1]
+    assert later_key is None and recorded
