@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 from pymongo import MongoClient
 
 from api.clients.inference import TorchServeClient
@@ -63,6 +64,24 @@ def webhook_server_time(live) -> float | None:
     sums, counts = re.findall(line.format("sum"), text), re.findall(line.format("count"), text)
     total = sum(float(c) for c in counts)
     return sum(float(x) for x in sums) / total if total else None
+
+
+def cpu_seconds(parts: dict[str, list[int]], pgids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) each part of the stack has used so far: `parts` by process ids (their children
+    not included: they are this process's own), `pgids` by process group (TorchServe's JVM and its Python
+    workers)."""
+    def used(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+            return times.user + times.system
+        except psutil.Error:
+            return 0.0
+
+    found = {name: sum(used(p) for pid in pids for p in [psutil.Process(pid)])
+             for name, pids in parts.items()}
+    for name, pgid in pgids.items():
+        found[name] = sum(used(p) for p in psutil.process_iter() if torchserve.in_group(p, pgid))
+    return found
 
 
 def _use_lanes(live, lanes: int) -> None:
@@ -130,9 +149,10 @@ async def _models_throughput(inference_url: str, photos: list[Path], count: int,
         await client.aclose()
 
 
-def run_burst(mongo_uri: str, inference_url: str, home: Path, photos: list[Path], products: int, rate: float,
-              lanes: int) -> dict:
+def run_burst(database_server: mongo.MongoServer, model_server: torchserve.Server, home: Path, photos: list[Path],
+              products: int, rate: float, lanes: int) -> dict:
     home.mkdir(parents=True, exist_ok=True)
+    mongo_uri, inference_url = database_server.uri, model_server.inference_url
     models = asyncio.run(_models_throughput(inference_url, photos, 200))
     database = f"burst_{time.monotonic_ns() % 10**9}"
     live = start_live(mongo_uri, database, home, inference_url, photos)
@@ -141,6 +161,10 @@ def run_burst(mongo_uri: str, inference_url: str, home: Path, photos: list[Path]
         _use_lanes(live, lanes)
         warm = live.store.create_product("warm-up", [photos[0].read_bytes()])
         wait_for(lambda: live.jobs_of(warm["id"]) and live.jobs_of(warm["id"])[0]["state"] == "done", 120, "warm-up")
+        parts = {"nx-27017": [database_server.process.pid], "api": [live.service.api.pid],
+                 "worker": [worker.pid for worker in live.service.workers],
+                 "this process (the store emulator, the link to the models, the products' creation)": [os.getpid()]}
+        cpu_before = cpu_seconds(parts, {"torchserve": model_server.pgid})
         created, started, started_at = [], time.monotonic(), time.time()  # the jobs keep epoch seconds
         for n in range(products):
             created.append(live.store.create_product(f"burst {n}", [photos[n % len(photos)].read_bytes()])["id"])
@@ -155,6 +179,7 @@ def run_burst(mongo_uri: str, inference_url: str, home: Path, photos: list[Path]
             return done if len({j["product_id"] for j in done}) == len(wanted) else None
 
         jobs = wait_for(settled, 1800, "every product's job done")
+        cpu_after = cpu_seconds(parts, {"torchserve": model_server.pgid})
         drain_s = max(j["updated"] for j in jobs) - started_at
         answers = [d.answered_s for d in live.store.deliveries if d.topic == "product.created"
                    and json.loads(d.body)["id"] in wanted]
@@ -165,6 +190,8 @@ def run_burst(mongo_uri: str, inference_url: str, home: Path, photos: list[Path]
                 "answer_max": max(answers), "written": written, "held": len(created) - written,
                 "extra_writes": sum(len(live.store.writes[p]) - 1 for p in created if p in live.store.writes),
                 "drain_s": drain_s, "drain_rate": products / drain_s, "models_rate": models,
+                "cpu_ms_per_product": {name: 1000 * (cpu_after[name] - cpu_before[name]) / products
+                                       for name in cpu_after},
                 "webhooks_active": all(w.status == "active" for w in live.store.catalogue.webhooks.values())}
     finally:
         jobs_collection.database.client.close()
@@ -188,8 +215,7 @@ def main() -> None:
         models = torchserve.start(home / "model_store", home=home / "torchserve")
         try:
             if args.burst:
-                burst = run_burst(database.uri, models.inference_url, home / "burst", photos, args.burst, args.rate,
-                                  args.lanes[0])
+                burst = run_burst(database, models, home / "burst", photos, args.burst, args.rate, args.lanes[0])
             else:
                 results = [run_once(database.uri, models.inference_url, home / f"run{lanes}", photos, args.products,
                                     args.rate, lanes) for lanes in args.lanes]
@@ -231,6 +257,9 @@ def report_burst(r: dict, args: argparse.Namespace) -> None:
           f"tagging policy; extra writes {r['extra_writes']}")
     print(f"  drained in {r['drain_s']:.1f} s: {r['drain_rate']:.2f} products/s against the models' own "
           f"{r['models_rate']:.2f}/s on the same work = {r['drain_rate'] / r['models_rate']:.0%} (target ≥ 80 %)")
+    print("  CPU milliseconds per product, from the burst's first product to the last one settled: " + ", ".join(
+        f"{name} {ms:.1f}" for name, ms in r["cpu_ms_per_product"].items())
+          + f"; in all {sum(r['cpu_ms_per_product'].values()):.1f} (two cores give 2,000 a second)")
     if args.json:
         args.json.write_text(json.dumps({"burst": r, "rate": args.rate, "load_average": os.getloadavg()}, indent=2))
 

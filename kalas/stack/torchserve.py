@@ -159,7 +159,7 @@ def _model_ready(server: Server, name: str) -> bool:
 def stop(server: Server, timeout: float = 60.0) -> None:
     """Stop the JVM and its workers and wait until not one process of this instance is left."""
     try:
-        members = [p for p in psutil.process_iter() if _in_group(p, server.pgid)]
+        members = [p for p in psutil.process_iter() if in_group(p, server.pgid)]
     except psutil.Error:
         members = []
     for process in members:  # SIGTERM lets the JVM's shutdown hook stop its workers
@@ -174,7 +174,7 @@ def stop(server: Server, timeout: float = 60.0) -> None:
         psutil.wait_procs(alive, timeout=10)
 
 
-def _in_group(process: psutil.Process, pgid: int) -> bool:
+def in_group(process: psutil.Process, pgid: int) -> bool:
     try:
         return os.getpgid(process.pid) == pgid
     except (ProcessLookupError, PermissionError):
