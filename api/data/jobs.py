@@ -17,7 +17,9 @@ does is in api/jobs/.
 - At most one job per piece of work waits in the queue: `queued_key` is unique, holds the job's `wait_key`
   (`<integration>:<product>` for a store product) while the job is queued and a throw-away value once it is
   claimed, so deliveries arriving meanwhile join the waiting job.
-- Every step goes to `job_steps`, so the shop can see what happened to each delivery.
+- Every step goes to `job_steps`, so the shop can see what happened to each delivery. A worker writes a running
+  job's steps together (api/jobs/runner.py, `StepLog`): each of these functions takes the `earlier` steps not yet
+  written and writes them with its own in one round trip.
 
 Times are epoch seconds (floats): nx-27017 stores a datetime written by `$set` as a string, which would break
 the lease comparisons; numbers compare the same on every MongoDB-protocol server.
@@ -25,6 +27,7 @@ the lease comparisons; numbers compare the same on every MongoDB-protocol server
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -93,15 +96,24 @@ async def enqueue_kind(db: AsyncDatabase, kind: str, account_id: str | None, wai
     raise RuntimeError(f"could not enqueue a {kind} job ({wait_key}): the queue kept changing under us")
 
 
-async def claim(db: AsyncDatabase, worker: str, lease_s: float) -> dict | None:
+async def claim(db: AsyncDatabase, worker: str, lease_s: float, *, expired_first: bool = True,
+                steps: list[dict] | None = None) -> dict | None:
     """The next due job, now leased to `worker`: a running job whose lease expired (its worker died) first, else the
-    queued job due longest."""
+    queued job due longest. `expired_first=False`: the queued job first, and expired leases only when none is due
+    (a worker that looks for them first only now and then saves a query a claim). `steps`: the "claimed" step is
+    appended there, to be written with the job's next steps, instead of written now."""
     for _ in range(CLAIM_TRIES):
         moment = time.time()
-        candidate = (await db.jobs.find_one({"state": RUNNING, "lease_until": {"$lt": moment}},
-                                            sort=[("lease_until", ASCENDING)])
-                     or await db.jobs.find_one({"state": QUEUED, "run_after": {"$lte": moment}},
-                                               sort=[("run_after", ASCENDING)]))
+
+        async def expired() -> dict | None:
+            return await db.jobs.find_one({"state": RUNNING, "lease_until": {"$lt": moment}},
+                                          sort=[("lease_until", ASCENDING)])
+
+        async def due() -> dict | None:
+            return await db.jobs.find_one({"state": QUEUED, "run_after": {"$lte": moment}},
+                                          sort=[("run_after", ASCENDING)])
+
+        candidate = (await expired() or await due()) if expired_first else (await due() or await expired())
         if candidate is None:
             return None
         taken = {"state": RUNNING, "lease_until": moment + lease_s, "worker": worker, "queued_key": _claimed_key(),
@@ -111,7 +123,11 @@ async def claim(db: AsyncDatabase, worker: str, lease_s: float) -> dict | None:
         result = await db.jobs.update_one(as_read, {"$set": taken, "$inc": {"attempts": 1}})
         if result.modified_count:
             job = {**candidate, **taken, "attempts": candidate["attempts"] + 1}
-            await add_step(db, job, "claimed", f"attempt {job['attempts']} by {worker}")
+            claimed = step_record(job, "claimed", f"attempt {job['attempts']} by {worker}")
+            if steps is None:
+                await add_steps(db, [claimed])
+            else:
+                steps.append(claimed)
             return job
     return None  # others took every job this worker read: it asks again at its next turn
 
@@ -129,12 +145,22 @@ def _fence(job: dict) -> dict:
     return {"_id": job["_id"], "state": RUNNING, "attempts": job["attempts"]}
 
 
+def step_record(job: dict, step: str, detail: str = "", ok: bool = True) -> dict:
+    """A step of `job` as `job_steps` keeps it, timed now (written by `add_steps`, or with a later step)."""
+    return {"_id": new_id(), "job": job["_id"], "integration": job.get("integration"), "attempt": job["attempts"],
+            "at": time.time(), "step": step, "detail": detail[:500], "ok": ok}
+
+
+async def add_steps(db: AsyncDatabase, records: Sequence[dict]) -> None:
+    if records:
+        await db.job_steps.insert_many(list(records))
+
+
 async def add_step(db: AsyncDatabase, job: dict, step: str, detail: str = "", ok: bool = True,
-                   lease_s: float | None = None) -> bool:
-    """Record a step; with `lease_s` also extend the lease. False when the job's lease was lost to another worker."""
-    await db.job_steps.insert_one({"_id": new_id(), "job": job["_id"], "integration": job.get("integration"),
-                                   "attempt": job["attempts"], "at": time.time(), "step": step, "detail": detail[:500],
-                                   "ok": ok})
+                   lease_s: float | None = None, earlier: Sequence[dict] = ()) -> bool:
+    """Record a step (after the `earlier` ones not yet written); with `lease_s` also extend the lease. False when the
+    job's lease was lost to another worker."""
+    await add_steps(db, [*earlier, step_record(job, step, detail, ok)])
     if lease_s is None:
         return True
     moment = time.time()
@@ -149,15 +175,24 @@ async def extend_lease(db: AsyncDatabase, job: dict, lease_s: float) -> bool:
     return result.matched_count == 1
 
 
-async def finish(db: AsyncDatabase, job: dict, outcome: str) -> bool:
+async def _ended(db: AsyncDatabase, job: dict, matched: bool, step: str, detail: str, ok: bool,
+                 earlier: Sequence[dict]) -> bool:
+    """The job's last step recorded (after the `earlier` ones) when its end was written; else only the earlier ones
+    (what this attempt did before another worker took the job over)."""
+    if matched:
+        await add_step(db, job, step, detail, ok, earlier=earlier)
+    else:
+        await add_steps(db, earlier)
+    return matched
+
+
+async def finish(db: AsyncDatabase, job: dict, outcome: str, earlier: Sequence[dict] = ()) -> bool:
     result = await db.jobs.update_one(_fence(job), {"$set": {"state": DONE, "outcome": outcome, "last_error": None,
                                                              "lease_until": 0.0, "updated": time.time()}})
-    if result.matched_count:
-        await add_step(db, job, "done", outcome)
-    return result.matched_count == 1
+    return await _ended(db, job, result.matched_count == 1, "done", outcome, True, earlier)
 
 
-async def retry_later(db: AsyncDatabase, job: dict, delay_s: float, error: str) -> str:
+async def retry_later(db: AsyncDatabase, job: dict, delay_s: float, error: str, earlier: Sequence[dict] = ()) -> str:
     """Back to the queue after `delay_s`. If another job for the same work is already waiting, that one will do
     the work, and this one is marked superseded. Returns the state the job ended in ("" if the lease was lost)."""
     moment = time.time()
@@ -168,20 +203,18 @@ async def retry_later(db: AsyncDatabase, job: dict, delay_s: float, error: str) 
     except DuplicateKeyError:
         result = await db.jobs.update_one(_fence(job), {"$set": {"state": SUPERSEDED, "last_error": error,
                                                                  "lease_until": 0.0, "updated": moment}})
-        if result.matched_count:
-            await add_step(db, job, "superseded", "a newer job for this product is waiting and will do the work")
-        return SUPERSEDED if result.matched_count else ""
-    if result.matched_count:
-        await add_step(db, job, "retry scheduled", f"in {delay_s:.1f} s after: {error}", ok=False)
-    return QUEUED if result.matched_count else ""
+        superseded = await _ended(db, job, result.matched_count == 1, "superseded",
+                                  "a newer job for this product is waiting and will do the work", True, earlier)
+        return SUPERSEDED if superseded else ""
+    retried = await _ended(db, job, result.matched_count == 1, "retry scheduled", f"in {delay_s:.1f} s after: {error}",
+                           False, earlier)
+    return QUEUED if retried else ""
 
 
-async def dead_letter(db: AsyncDatabase, job: dict, error: str) -> bool:
+async def dead_letter(db: AsyncDatabase, job: dict, error: str, earlier: Sequence[dict] = ()) -> bool:
     result = await db.jobs.update_one(_fence(job), {"$set": {"state": DEAD, "last_error": error, "lease_until": 0.0,
                                                              "updated": time.time()}})
-    if result.matched_count:
-        await add_step(db, job, "dead-lettered", error, ok=False)
-    return result.matched_count == 1
+    return await _ended(db, job, result.matched_count == 1, "dead-lettered", error, False, earlier)
 
 
 async def retry(db: AsyncDatabase, account_id: str, job_id: str) -> dict | None:

@@ -7,6 +7,10 @@ worker died is claimed again when its lease runs out; a heartbeat extends the le
 job keeps it and a dead worker loses it. A dead job can be put back in the queue by the shop (the console).
 
 What a job does is its kind's (`Kind`): one module per kind in this folder, looked up by the job's `kind`.
+
+Each database round trip a job makes costs the database and the worker CPU on the machines the models share, so a
+job's steps are written together (`StepLog`), and a claim looks for expired leases first only now and then
+(docs/benchmarks.md, "A shop's import").
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -50,6 +55,49 @@ class Options:
     lease_s: float = 60.0
     idle_poll_s: float = 0.05
     backoff: Backoff = field(default_factory=Backoff)
+    steps_after_s: float = 0.5  # a step not yet written waits at most this long (StepLog)
+
+
+class StepLog:
+    """A running job's steps, written together: a step waits for the next fenced one (written with the lease's
+    extension), for the job's end, or `after_s` from the first step waiting, whichever comes first. A product job's
+    eight steps cost three writes instead of eight, and a slow job's progress still shows within `after_s`."""
+
+    def __init__(self, db, after_s: float, waiting: list[dict]) -> None:
+        self.db, self.after_s = db, after_s
+        self._waiting: list[dict] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._writes: set[asyncio.Task] = set()
+        for record in waiting:
+            self.add(record)
+
+    def add(self, record: dict) -> None:
+        self._waiting.append(record)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.after_s, self._write_now)
+
+    def take(self) -> list[dict]:
+        """The steps waiting, to be written with the caller's own (they are no longer this log's)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        taken, self._waiting = self._waiting, []
+        return taken
+
+    def _write_now(self) -> None:
+        self._timer = None
+        task = asyncio.create_task(jobs.add_steps(self.db, self.take()))
+        self._writes.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task) -> None:
+        self._writes.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # the job goes on; only its progress shows later
+            log.warning("a job's steps could not be written yet: %s", task.exception())
+
+    async def drain(self) -> None:
+        """Wait for the writes under way (the job's end is written after them)."""
+        await asyncio.gather(*self._writes, return_exceptions=True)
 
 
 class LeaseLost(Exception):
@@ -68,13 +116,20 @@ class Runner:
         free = asyncio.Semaphore(self.options.lanes)
         running: set[asyncio.Task] = set()
         pause = 0.005
+        expired_looked = -float("inf")
         while not stop.is_set():
             await free.acquire()
             if stop.is_set():  # stopped while every lane was busy
                 free.release()
                 break
+            # Expired leases first a few times a lease (and whenever no queued job is due): a crashed worker's job
+            # waits at most a quarter of a lease longer, and a claim in a busy queue is one query, not two.
+            expired_first = time.monotonic() - expired_looked >= self.options.lease_s / 4
+            expired_looked = time.monotonic() if expired_first else expired_looked
+            claimed: list[dict] = []
             try:
-                job = await jobs.claim(self.services.db, self.name, self.options.lease_s)
+                job = await jobs.claim(self.services.db, self.name, self.options.lease_s, expired_first=expired_first,
+                                       steps=claimed)
             except Exception:  # the database away for a moment: wait and claim again
                 log.exception("claiming a job failed")
                 job = None
@@ -87,42 +142,48 @@ class Runner:
                     pass
                 continue
             pause = 0.005
-            task = asyncio.create_task(self._run(job))
+            task = asyncio.create_task(self._run(job, StepLog(self.services.db, self.options.steps_after_s, claimed)))
             running.add(task)
             task.add_done_callback(lambda done: (running.discard(done), free.release()))
         if running:  # stopping: finish the jobs in hand, claim no more
             await asyncio.gather(*running)
 
-    async def _run(self, job: dict) -> None:
+    async def _run(self, job: dict, steps: StepLog) -> None:
         try:
-            await self.handle(job)
+            await self.handle(job, steps)
         except Exception:  # recording the outcome failed: the lease runs out and the job is claimed again
             log.exception("job %s: its outcome could not be recorded", job["_id"])
 
-    async def handle(self, job: dict) -> str:
+    async def handle(self, job: dict, steps: StepLog) -> str:
         """Run one claimed job to its recorded end; returns the state it ended in."""
         kind = self.kinds.get(job.get("kind") or "product")
         try:
             if kind is None:
                 raise JobFailure(f"no worker here runs jobs of kind {job.get('kind')!r}", retryable=False)
-            outcome = await self._with_heartbeat(job, kind.run(job, self._stepper(job)))
+            outcome = await self._with_heartbeat(job, kind.run(job, self._stepper(job, steps)))
         except LeaseLost:
             log.warning("job %s: lease lost to another worker", job["_id"])
+            await jobs.add_steps(self.services.db, steps.take())
             return "lease lost"
         except JobFailure as failure:
-            return await self._failed(job, kind, failure)
+            return await self._failed(job, kind, failure, steps)
         except DomainError as error:
-            return await self._failed(job, kind, JobFailure(error.message, error.retryable, error.retry_after))
+            return await self._failed(job, kind, JobFailure(error.message, error.retryable, error.retry_after), steps)
         except Exception as error:  # a bug or an unforeseen outage: retried with backoff, and visible to the shop
             log.exception("job %s failed", job["_id"])
-            return await self._failed(job, kind, JobFailure(f"{type(error).__name__}: {error}", retryable=True))
-        await jobs.finish(self.services.db, job, outcome)
+            return await self._failed(job, kind, JobFailure(f"{type(error).__name__}: {error}", retryable=True),
+                                      steps)
+        await steps.drain()
+        await jobs.finish(self.services.db, job, outcome, earlier=steps.take())
         return jobs.DONE
 
-    def _stepper(self, job: dict) -> Step:
+    def _stepper(self, job: dict, steps: StepLog) -> Step:
         async def step(name: str, detail: str = "", fence: bool = False) -> None:
-            lease = self.options.lease_s if fence else None
-            if not await jobs.add_step(self.services.db, job, name, detail, lease_s=lease):
+            if not fence:
+                steps.add(jobs.step_record(job, name, detail))
+                return
+            if not await jobs.add_step(self.services.db, job, name, detail, lease_s=self.options.lease_s,
+                                       earlier=steps.take()):
                 raise LeaseLost(job["_id"])
 
         return step
@@ -143,13 +204,14 @@ class Runner:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def _failed(self, job: dict, kind: Kind | None, failure: JobFailure) -> str:
+    async def _failed(self, job: dict, kind: Kind | None, failure: JobFailure, steps: StepLog) -> str:
         db, backoff = self.services.db, self.options.backoff
+        await steps.drain()
         if failure.retryable and not backoff.exhausted(job["attempts"]):
             return await jobs.retry_later(db, job, backoff.delay(job["attempts"], failure.retry_after),
-                                          failure.message)
+                                          failure.message, earlier=steps.take())
         reason = failure.message if not failure.retryable else f"gave up after {job['attempts']} attempts: {failure.message}"
-        if await jobs.dead_letter(db, job, reason) and kind is not None:
+        if await jobs.dead_letter(db, job, reason, earlier=steps.take()) and kind is not None:
             await kind.gave_up(job, reason)
         return jobs.DEAD
 

@@ -56,6 +56,24 @@ def test_an_expired_lease_is_taken_again_and_the_first_worker_is_fenced_off(db):
     assert (final["state"], final["outcome"]) == ("done", "annotated")
 
 
+def test_a_claim_that_looks_at_the_queue_first_still_takes_an_expired_lease_when_nothing_is_queued(db):
+    async def scenario(database):
+        await jobs.enqueue(database, "acct", "integ", 7, "created")
+        crashed = await jobs.claim(database, "crashed", lease_s=0.05)
+        await asyncio.sleep(0.1)
+        await jobs.enqueue(database, "acct", "integ", 8, "created")
+        steps: list[dict] = []
+        queued_first = await jobs.claim(database, "w2", lease_s=30, expired_first=False, steps=steps)
+        then_expired = await jobs.claim(database, "w2", lease_s=30, expired_first=False)
+        written = (await jobs.steps(database, [queued_first["_id"]]))[queued_first["_id"]]
+        return crashed, queued_first, then_expired, steps, [s["step"] for s in written]
+
+    crashed, queued_first, then_expired, steps, written = run(db, scenario)
+    assert queued_first["product_id"] == 8  # the queue first, though product 7's lease ran out earlier
+    assert then_expired["_id"] == crashed["_id"] and then_expired["attempts"] == 2
+    assert [s["step"] for s in steps] == ["claimed"] and written == ["queued"]  # "claimed" left to the caller
+
+
 def test_deliveries_for_a_waiting_product_join_its_job_but_not_a_running_one(db):
     async def scenario(database):
         a, a_new = await jobs.enqueue(database, "acct", "integ", 7, "created")
