@@ -46,7 +46,7 @@ async def run_jobs(services: Services, options: Options, stop: asyncio.Event,
 
 async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> None:
     """Open what the jobs share, run the lanes until `stop`, close everything."""
-    async with open_services(settings) as services:
+    async with open_services(settings, text_search=False) as services:  # the jobs search no text
         if services.inference is None:
             raise SystemExit("the worker needs the models: set KALAS_INFERENCE_URL (TorchServe) or KALAS_MODEL_STORE")
         await queue_housekeeping(services, "worker started")  # joins the one already waiting, if any
