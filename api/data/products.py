@@ -37,7 +37,9 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
                                    partialFilterExpression={"sku": {"$type": "string"}})
     # A store product's catalogue entry (api/jobs/woocommerce.py): found again when its photos change, by a top-level
     # key (api/data/integrations.py `catalogue_product` says why); entries stored before it was kept get theirs once.
-    await db.products.create_index([("account", ASCENDING), ("store_key", ASCENDING)])
+    # A single-field index: nx-27017 reads every product for a query an (account, store_key) index would answer
+    # (7.3 ms against 0.49 at 2,000 products with their vectors; measured), and the key names its store already.
+    await db.products.create_index([("store_key", ASCENDING)])
     await once(db, "products.store_key", lambda: _backfill_store_keys(db))
     await db.products.create_index([("account", ASCENDING), ("words", ASCENDING)])
     # Products stored before text search have no `words` yet: given theirs once.

@@ -49,3 +49,27 @@ def test_entries_are_found_by_their_store_key_old_ones_included(mongo_server, mo
     assert legacy["source"] == {"integration": "I", "product_id": 3} and legacy["store_key"] == "I:3"
     assert "embeddings" not in found[1]
     assert later_key is None and recorded
+
+
+def test_the_service_s_record_of_its_writes_is_kept_by_store_product_old_records_included(mongo_server, mongo_database):
+    async def go():
+        client = open_client(mongo_server.uri)
+        db = client[mongo_database]
+        try:
+            await integrations.ensure_indexes(db)
+            # A record made before they were kept under "<integration>:<product id>": an id of its own.
+            await db.store_writes.insert_one({"integration": "I", "product_id": 1, "state": "written", "images": "old"})
+            await integrations.record_write(db, "I", 1, {"images": "new"}, "writing")
+            await integrations.record_write(db, "I", 2, {"images": "first"}, "writing")
+            await integrations.record_write(db, "I", 2, {"images": "first"}, "written")
+            await integrations.record_write(db, "J", 2, {"images": "another store"}, "written")
+            read = {(i, p): await integrations.our_write(db, i, p) for i, p in (("I", 1), ("I", 2), ("J", 2), ("J", 1))}
+            return read, await db.store_writes.count_documents({})
+        finally:
+            await client.close()
+
+    read, count = asyncio.run(go())
+    assert count == 3  # each store product's one record, the old one updated in place
+    assert (read["I", 1]["images"], read["I", 1]["state"]) == ("new", "writing")
+    assert (read["I", 2]["_id"], read["I", 2]["images"], read["I", 2]["state"]) == ("I:2", "first", "written")
+    assert (read["J", 2]["images"], read["J", 1]) == ("another store", None)
