@@ -4,7 +4,8 @@ MongoDB is the source of truth for vectors (the `embeddings` of `products`); an 
 no two hosts share. Every change of a product's vectors is written in this order:
 1. the product itself (inserted, its vectors replaced, or deleted);
 2. `catalogue_seq` {_id: shop, seq}: `$inc` gives the change its number, 1, 2, 3, … per shop, no number twice;
-3. `catalogue_changes` {account: shop, seq, product, at}: one entry per number.
+3. `catalogue_changes` {account: shop, seq, key, product, at}: one entry per number (`key`: the shop and the number
+   in one string that sorts like the number, read by `since`).
 A replica whose copy is at number n reads the entries after n and makes each named product what the database
 now holds (present: its current vectors; absent: removed), which is right whatever order the writes landed in,
 since step 1 precedes the number. A number without its entry is a write between steps 2 and 3: a few
@@ -12,6 +13,10 @@ milliseconds, or forever when that writer died there; the reader waits for it `G
 the database (api/domain/catalogue.py), which is also what a new replica does.
 
 Entries older than `KEEP_DAYS` expire (TTL index); a copy further behind finds a gap and rebuilds.
+
+A replica reads the entries after its number by `key` (one string, with an index of its own) rather than by
+(account, seq): nx-27017 uses a single-field index only and reads a compound one whole, every catalogue's entries
+(14.2 ms against 0.35 for 4 new entries among 20,000; throwaway script), at every catch-up of every replica.
 """
 from __future__ import annotations
 
@@ -21,15 +26,31 @@ from typing import Iterable
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.data.common import now
+from api.data.common import now, once
 
 KEEP_DAYS = 7
 GAP_WAIT_S = 5.0
 
 
+NUMBER_DIGITS = 16
+
+
+def key(shop: str, seq: int) -> str:
+    """The entry's `key`: the shop and its number, zero-padded so that the strings sort like the numbers."""
+    return f"{shop}:{seq:0{NUMBER_DIGITS}d}"
+
+
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.catalogue_changes.create_index([("account", ASCENDING), ("seq", ASCENDING)], unique=True)
+    await db.catalogue_changes.create_index("key")
     await db.catalogue_changes.create_index("at", expireAfterSeconds=KEEP_DAYS * 86_400)
+    await once(db, "catalogue_changes.key", lambda: _backfill_keys(db))
+
+
+async def _backfill_keys(db: AsyncDatabase) -> None:
+    """Entries logged before they had a `key` get theirs (a replica reading by key would take them for a gap)."""
+    async for entry in db.catalogue_changes.find({"key": {"$exists": False}}, {"account": 1, "seq": 1}):
+        await db.catalogue_changes.update_one({"_id": entry["_id"]}, {"$set": {"key": key(entry["account"], entry["seq"])}})
 
 
 async def record(db: AsyncDatabase, shop: str, product_ids: Iterable[str]) -> int:
@@ -42,7 +63,8 @@ async def record(db: AsyncDatabase, shop: str, product_ids: Iterable[str]) -> in
     last, moment = int(counter["seq"]), now()
     first = last - len(products) + 1
     await db.catalogue_changes.insert_many(
-        [{"account": shop, "seq": first + i, "product": product, "at": moment} for i, product in enumerate(products)],
+        [{"account": shop, "seq": first + i, "key": key(shop, first + i), "product": product, "at": moment}
+         for i, product in enumerate(products)],
         ordered=False)
     return last
 
@@ -55,8 +77,9 @@ async def position(db: AsyncDatabase, shop: str) -> int:
 
 async def since(db: AsyncDatabase, shop: str, seq: int, limit: int) -> list[dict]:
     """The shop's entries numbered after `seq`, in order, at most `limit`."""
-    cursor = db.catalogue_changes.find({"account": shop, "seq": {"$gt": seq}}, {"_id": 0, "seq": 1, "product": 1, "at": 1})
-    return await cursor.sort("seq", ASCENDING).limit(limit).to_list(length=limit)
+    after = {"$gt": key(shop, seq), "$lte": key(shop, 10**NUMBER_DIGITS - 1)}
+    cursor = db.catalogue_changes.find({"key": after}, {"_id": 0, "seq": 1, "product": 1, "at": 1})
+    return await cursor.sort("key", ASCENDING).limit(limit).to_list(length=limit)
 
 
 def in_order(entries: list[dict], seq: int) -> tuple[list[dict], dict | None]:
