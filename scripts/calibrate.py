@@ -2,10 +2,11 @@
 a tagging policy applies.
 
     python -m scripts.calibrate ../shared/data/fashion-products ../shared/data/clothing [--checkpoint DIR]
-        [--bound clopper-pearson|wilson|none] [--level 0.95] [--margin 0] [--out PATH]
+        [--bound clopper-pearson|wilson|none] [--level 0.95] [--margin 0] [--cache DIR] [--out PATH]
 
 The model runs as served (the archive's own handler, staged from the checkpoint) over the validation photos of
-each directory, and each kind of photo (`photo_kind`) is fitted apart: one temperature per head, then for the
+each directory (once per checkpoint: its raw outputs per photo are kept under var/handler-outputs,
+kalas/handler_outputs.py, and a later fit reads them), and each kind of photo (`photo_kind`) is fitted apart: one temperature per head, then for the
 category a scaling of its top score (`fit_top_scaling`, fitted on the score of what each photo's label checks:
 the top leaf, or the group a coarse label such as "Shoes" names), and then, per target precision (90/95/97/99%),
 the lowest score at which a category, a category group or an attribute value is applied with the precision
@@ -45,7 +46,8 @@ from handlers.taxonomy import Taxonomy, load_taxonomy
 from kalas.calibration import (BOUNDS, ECE_MEASURED, SHIPPED_RULE, Rule, claim_confidence, ece_noise,
                                expected_calibration_error, fit_temperature, fit_top_scaling, in_calibration_half, softmax,
                                top_scaled)
-from kalas.dataset import iter_batches, read_records, split
+from kalas.dataset import Record, read_records, split
+from kalas.handler_outputs import CACHE_ROOT, Outputs, handler_outputs
 
 TARGETS = (0.90, 0.95, 0.97, 0.99)
 MIN_PHOTOS = 50
@@ -100,43 +102,83 @@ class Head:
                     [self.checks[i] for i in rows])
 
 
-def collect(data_dirs: list[Path], checkpoint: Path, taxonomy: Taxonomy) -> tuple[dict[str, Head], dict]:
-    """Every head's logits and truths over the validation photos of `data_dirs`, and the label files."""
-    staged = stage_archives(checkpoint)
-    served = open_archive(Path(staged.name), ATTRIBUTES)
-    handler, labels = served.handler, served.handler.labels
+def collect(data_dirs: list[Path], checkpoint: Path, taxonomy: Taxonomy,
+            cache: Path = CACHE_ROOT) -> tuple[dict[str, Head], dict]:
+    """Every head's logits and truths over the validation photos of `data_dirs`, and the label files. The handler's
+    outputs come from the cache (kalas/handler_outputs.py) when it holds them; else the staged archive's handler
+    runs once over the photos and the cache keeps them."""
+    served = _LazyHandler(checkpoint)
+    per_dir = []
+    for data_dir in data_dirs:
+        _, validation = split(read_records(data_dir))
+        per_dir.append((validation, handler_outputs(validation, data_dir, checkpoint, served.outputs, root=cache)))
+    served.close()
+    labels = per_dir[0][1].labels
     category_rows = {c["label"]: i for i, c in enumerate(labels["category"])}
     value_rows = {g: {v["label"]: i for i, v in enumerate(values)} for g, values in labels["attributes"].items()}
     colour_rows = {c["label"]: i for i, c in enumerate(labels.get("colours") or [])}
     heads: dict[str, Head] = {}
-    for data_dir in data_dirs:
-        _, validation = split(read_records(data_dir))
+    for validation, outputs in per_dir:
         mapping = taxonomy.detect(validation[0].labels.keys())
         labels_named = mapping.category_labels(taxonomy)
         checks = [[category_rows[leaf] for leaf in taxonomy.leaves_under(checked) if leaf in category_rows] or [row]
                   for row, checked in enumerate(taxonomy.checked(c["label"], labels_named) for c in labels["category"])]
-        for batch in tqdm(list(iter_batches(validation, BATCH)), desc=f"{data_dir.name} validation", unit="batch"):
-            decoded = handler.preprocess([{"body": record.image.read_bytes()} for record in batch])
-            _, outputs = handler.inference(decoded)
-            for row, position in enumerate(decoded.positions):
-                record = batch[position]
-                truth, fitting = mapping.annotate(record.labels), in_calibration_half(record.id)
-                photo = photo_kind(decoded.images[row])
-                if truth.category:
-                    accepted = [category_rows[leaf] for leaf in taxonomy.leaves_under(truth.category)
-                                if leaf in category_rows] or [category_rows[truth.category]]
-                    heads.setdefault("category", Head()).add(outputs["category"][row].numpy(), accepted,
-                                                             mapping.name, fitting, photo, checks)
-                for group, value in truth.attributes.items():
-                    if value in value_rows.get(group, {}):
-                        heads.setdefault(f"attributes.{group}", Head()).add(
-                            outputs["attributes"][group][row].numpy(), [value_rows[group][value]], mapping.name,
-                            fitting, photo)
-                if truth.colour in colour_rows and "colour" in outputs:
-                    heads.setdefault("colour", Head()).add(outputs["colour"][row].numpy(), [colour_rows[truth.colour]],
-                                                           mapping.name, fitting, photo)
-    staged.cleanup()
+        for row, record in enumerate(validation):
+            photo = outputs.kinds[row]
+            if not photo:
+                continue  # the handler refused the photo
+            truth, fitting = mapping.annotate(record.labels), in_calibration_half(record.id)
+            if truth.category:
+                accepted = [category_rows[leaf] for leaf in taxonomy.leaves_under(truth.category)
+                            if leaf in category_rows] or [category_rows[truth.category]]
+                heads.setdefault("category", Head()).add(outputs.logits["category"][row], accepted, mapping.name,
+                                                         fitting, photo, checks)
+            for group, value in truth.attributes.items():
+                if value in value_rows.get(group, {}) and f"attributes.{group}" in outputs.logits:
+                    heads.setdefault(f"attributes.{group}", Head()).add(
+                        outputs.logits[f"attributes.{group}"][row], [value_rows[group][value]], mapping.name,
+                        fitting, photo)
+            if truth.colour in colour_rows and "colour" in outputs.logits:
+                heads.setdefault("colour", Head()).add(outputs.logits["colour"][row], [colour_rows[truth.colour]],
+                                                       mapping.name, fitting, photo)
     return heads, labels
+
+
+class _LazyHandler:
+    """The archive's handler, staged from the checkpoint only when some photos' outputs are not cached."""
+
+    def __init__(self, checkpoint: Path) -> None:
+        self.checkpoint, self.staged, self.handler = checkpoint, None, None
+
+    def outputs(self, records: list[Record]) -> Outputs:
+        """Each head's logits and each photo's kind, as the served handler computes them (a refused photo: no
+        kind, NaN logits)."""
+        if self.handler is None:
+            self.staged = stage_archives(self.checkpoint)
+            self.handler = open_archive(Path(self.staged.name), ATTRIBUTES).handler
+        logits: dict[str, np.ndarray] = {}
+        kinds = [""] * len(records)
+        for start in tqdm(range(0, len(records), BATCH), desc="validation photos", unit="batch"):
+            batch = records[start:start + BATCH]
+            decoded = self.handler.preprocess([{"body": record.image.read_bytes()} for record in batch])
+            _, outputs = self.handler.inference(decoded)
+            if outputs is None:
+                continue  # no photo of the batch decoded
+            heads = {"category": outputs.get("category"), "colour": outputs.get("colour"),
+                     **{f"attributes.{g}": v for g, v in outputs.get("attributes", {}).items()}}
+            for name, tensor in heads.items():
+                if tensor is None:
+                    continue
+                table = logits.setdefault(name, np.full((len(records), tensor.shape[1]), np.nan, dtype=np.float32))
+                for row, position in enumerate(decoded.positions):
+                    table[start + position] = tensor[row].numpy()
+            for row, position in enumerate(decoded.positions):
+                kinds[start + position] = photo_kind(decoded.images[row])
+        return Outputs(logits, kinds, self.handler.labels)
+
+    def close(self) -> None:
+        if self.staged is not None:
+            self.staged.cleanup()
 
 
 def _top(probabilities: np.ndarray, targets: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -372,12 +414,14 @@ def main(argv: list[str] | None = None) -> None:
                              "(none: the observed precision)")
     parser.add_argument("--level", type=float, default=SHIPPED_RULE.level, help="the bound's one-sided confidence")
     parser.add_argument("--margin", type=float, default=SHIPPED_RULE.margin, help="added to each target")
+    parser.add_argument("--cache", type=Path, default=CACHE_ROOT,
+                        help="where the handler's outputs per photo are kept between runs (kalas/handler_outputs.py)")
     parser.add_argument("--out", type=Path, help="where to write the result (default: <checkpoint>/"
                                                  f"{CALIBRATION_FILE}, which the archives carry)")
     args = parser.parse_args(argv)
     rule = Rule(None if args.bound == "none" else args.level, SHIPPED_RULE.bound if args.bound == "none"
                 else args.bound, args.margin)
-    heads, labels = collect(args.data_dirs, args.checkpoint, load_taxonomy())
+    heads, labels = collect(args.data_dirs, args.checkpoint, load_taxonomy(), args.cache)
     result = calibrate(heads, labels, rule)
     result["fitted_on"] = {"data": [d.name for d in args.data_dirs],
                            "photos": {name: len(head.fitting) for name, head in heads.items()},

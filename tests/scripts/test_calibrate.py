@@ -84,8 +84,13 @@ def test_calibration_is_fitted_written_and_carried_by_the_archives(shared_data: 
     (checkpoint / CALIBRATION_FILE).unlink(missing_ok=True)
     products = make_directory(shared_data / "fashion-products", tmp_path / "products", 200)
     clothing = make_directory(shared_data / "clothing", tmp_path / "clothing", 120)
-    main([str(products), str(clothing), "--checkpoint", str(checkpoint)])
+    main([str(products), str(clothing), "--checkpoint", str(checkpoint), "--cache", str(tmp_path / "cache")])
     fitted = json.loads((checkpoint / CALIBRATION_FILE).read_text())
+    # The handler's outputs are kept per data directory: a second fit reads them and fits the same.
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    main([str(products), str(clothing), "--checkpoint", str(checkpoint), "--cache", str(tmp_path / "cache"),
+          "--out", str(tmp_path / "again.json")])
+    assert json.loads((tmp_path / "again.json").read_text()) == fitted
     temperatures = fitted["temperatures"]
     assert 0.05 <= temperatures["category"] <= 20 and set(temperatures["attributes"]) >= {"gender", "usage"}
     assert set(fitted["policy"]) == {f"{t:.2f}" for t in TARGETS}
