@@ -19,11 +19,16 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from handlers.archive import weights_digest
+from tqdm import tqdm
+
+from handlers.archive import ATTRIBUTES, stage_archives, weights_digest
+from handlers.images import photo_kind
+from handlers.in_process import open_archive
 from handlers.models.fashion import META_FILE, WEIGHTS_FILE
 from kalas.dataset import Record
 
 CACHE_ROOT = Path("var/handler-outputs")
+BATCH = 32
 KIND, LABELS = "kind", "labels"  # the photos' kinds and the archive's label file, beside the heads' logits
 
 
@@ -64,3 +69,41 @@ def handler_outputs(records: list[Record], data_dir: Path, checkpoint: Path,
              **{k: v.astype(np.float32) for k, v in outputs.logits.items()})
     tmp.rename(path)
     return outputs
+
+
+class StagedHandler:
+    """The attributes archive's handler, staged from the checkpoint when first asked for outputs (a fit whose
+    photos are all cached never stages it); `outputs` is `handler_outputs`'s `compute`."""
+
+    def __init__(self, checkpoint: Path) -> None:
+        self.checkpoint, self.staged, self.handler = checkpoint, None, None
+
+    def outputs(self, records: list[Record]) -> Outputs:
+        """Each head's logits and each photo's kind, as the served handler computes them (a refused photo: no
+        kind, NaN logits)."""
+        if self.handler is None:
+            self.staged = stage_archives(self.checkpoint)
+            self.handler = open_archive(Path(self.staged.name), ATTRIBUTES).handler
+        logits: dict[str, np.ndarray] = {}
+        kinds = [""] * len(records)
+        for start in tqdm(range(0, len(records), BATCH), desc="validation photos", unit="batch"):
+            batch = records[start:start + BATCH]
+            decoded = self.handler.preprocess([{"body": record.image.read_bytes()} for record in batch])
+            _, outputs = self.handler.inference(decoded)
+            if outputs is None:
+                continue  # no photo of the batch decoded
+            heads = {"category": outputs.get("category"), "colour": outputs.get("colour"),
+                     **{f"attributes.{g}": v for g, v in outputs.get("attributes", {}).items()}}
+            for name, tensor in heads.items():
+                if tensor is None:
+                    continue
+                table = logits.setdefault(name, np.full((len(records), tensor.shape[1]), np.nan, dtype=np.float32))
+                for row, position in enumerate(decoded.positions):
+                    table[start + position] = tensor[row].numpy()
+            for row, position in enumerate(decoded.positions):
+                kinds[start + position] = photo_kind(decoded.images[row])
+        return Outputs(logits, kinds, self.handler.labels)
+
+    def close(self) -> None:
+        if self.staged is not None:
+            self.staged.cleanup()

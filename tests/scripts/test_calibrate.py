@@ -105,12 +105,13 @@ def test_calibration_is_fitted_written_and_carried_by_the_archives(shared_data: 
     assert set(fitted["photo_kinds"]) == {"studio", "everyday"}
     for kind in fitted["photo_kinds"].values():
         assert set(kind["policy"]) == set(fitted["policy"]) and 0.05 <= kind["temperatures"]["category"] <= 20
-        slope, _ = kind["top"]["category"]  # the category's top scaling, which never flips the ranking
-        assert 0.2 <= slope <= 5
+        curve = kind["top_curve"]["category"]  # the category's top curve, which rises strictly: the ranking holds
+        assert curve["x"][0] == 0 and curve["x"][-1] == 1 and (np.diff(curve["y"]) > 0).all()
     staged = stage_archives(checkpoint)
     try:
         config = yaml.safe_load((Path(staged.name) / "fashion-attributes" / "model-config.yaml").read_text())
         assert config["handler"]["calibration"] == {"temperatures": temperatures, "top": fitted["top"],
-                                                    "policy": fitted["policy"], "photo_kinds": fitted["photo_kinds"]}
+                                                    "top_curve": fitted["top_curve"], "policy": fitted["policy"],
+                                                    "photo_kinds": fitted["photo_kinds"]}
     finally:
         staged.cleanup()
