@@ -253,7 +253,7 @@ def fit(heads: dict[str, Head], groups: list, photo: str | None, half: bool | No
             fitted["temperatures"][name] = temperature
     if "category" in heads:
         # A second step for the category alone, whose labels are often coarser than its leaves: the temperature
-        # fits the probability of the truth's whole group, the top scaling the score of what each label checks.
+        # fits the probability of the truth's whole group, the second step the score of what each label checks.
         part = rows(heads["category"])
         probabilities = softmax(part.logits, fitted["temperatures"]["category"])
         for key, value in calibrator.fit(probabilities, part.claims(probabilities),
