@@ -6,8 +6,8 @@ tells it (handlers/images.py `photo_kind`). Those do not change between fits, so
 directory under `var/handler-outputs/<dir>-<key>.npz` (float32, the logits as the handler computed them); the key
 covers the directory, the checkpoint's weights digest (with the framing, `weights_digest`) and its meta file (whose
 label order the archive's label file follows), so a changed model, framing or label order never reuses stale
-outputs. A fit of another calibrator then reads the file
-instead of running the network again.
+outputs. A fit of another calibrator then reads the file instead of running the network again. `StagedHandler`
+computes them: the attributes archive staged from the checkpoint, as scripts/calibrate.py always ran it.
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
-
 from tqdm import tqdm
 
 from handlers.archive import ATTRIBUTES, stage_archives, weights_digest
