@@ -123,7 +123,7 @@ def _stage_fashion(checkpoint_dir: Path, inputs: Path) -> tuple[Path, dict, dict
     calibration = checkpoint_dir / CALIBRATION_FILE  # scripts/calibrate.py: temperatures and policy thresholds
     if calibration.is_file():
         fitted = json.loads(calibration.read_text())
-        extra["calibration"] = {key: fitted[key] for key in ("temperatures", "top", "policy", "photo_kinds")
+        extra["calibration"] = {key: fitted[key] for key in ("temperatures", "top", "top_curve", "policy", "photo_kinds")
                                  if key in fitted}
     return backbone, {**spec, "embedding_dim": meta["embedding_dim"]}, extra
 

@@ -18,8 +18,8 @@ Per image it answers (docs/architecture.md, "Annotation"):
   (handlers/signals.py; none from an MMFashion model), as `fashion-embedder` answers them, which a shop's own model
   reads (api/domain/shop_models.py) without a second call; the API keeps both out of what it answers.
 `top_k`, `attribute_threshold`, `colours`, the label file and the heads' calibration (`calibration`, fitted on
-validation photos by scripts/calibrate.py: every score is softmax(logits / T), the category's then top-scaled
-(handlers/calibration.py), a probability that means what it says) come from the archive's model config.
+validation photos by scripts/calibrate.py: every score is softmax(logits / T), the category's top then read on
+its top curve (handlers/calibration.py), a probability that means what it says) come from the archive's model config.
 """
 from __future__ import annotations
 

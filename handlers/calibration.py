@@ -1,6 +1,6 @@
 """One fit of scripts/calibrate.py as the attributes handler applies it: a temperature per head (every score is
-softmax(logits / T)), for the category a scaling of its top score, and the policy table. Apart from the handler
-because a TorchServe handler file may hold one class only."""
+softmax(logits / T)), for the category a scaling of its top score or a rising curve through it, and the policy
+table. Apart from the handler because a TorchServe handler file may hold one class only."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,12 +10,13 @@ import torch
 
 @dataclass(frozen=True)
 class Calibration:
-    """One fit of scripts/calibrate.py: a temperature per head, (slope, bias) of the top scaling of the heads that
-    have one (`category`), and the policy table."""
+    """One fit of scripts/calibrate.py: a temperature per head, (slope, bias) of the top scaling or the knots (x, y)
+    of the top curve of the heads that have one (`category`), and the policy table."""
 
     temperatures: dict[str, float]
     policy: dict
     top: dict[str, tuple[float, float]] = field(default_factory=dict)
+    curves: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, fitted: dict) -> "Calibration":
@@ -23,20 +24,38 @@ class Calibration:
         temperatures = {head: float(given[head]) for head in ("category", "colour") if head in given}
         temperatures.update({f"attributes.{group}": float(t) for group, t in given.get("attributes", {}).items()})
         top = {head: (float(slope), float(bias)) for head, (slope, bias) in fitted.get("top", {}).items()}
-        return cls(temperatures, fitted.get("policy", {}), top)
+        curves = {head: (torch.tensor(knots["x"], dtype=torch.float64), torch.tensor(knots["y"], dtype=torch.float64))
+                  for head, knots in fitted.get("top_curve", {}).items()}
+        for x, y in curves.values():
+            assert len(x) == len(y) >= 2 and (x.diff() > 0).all() and (y.diff() >= 0).all(), "a rising curve"
+        return cls(temperatures, fitted.get("policy", {}), top, curves)
 
     def temperature(self, head: str) -> float:
         return self.temperatures.get(head, 1.0)
 
     def probabilities(self, head: str, logits: torch.Tensor) -> torch.Tensor:
         """softmax(logits / T) over the last dimension; with a top scaling, the top probability p then becomes
-        sigmoid(slope · logit(p) + bias) and the others are scaled by one factor, so the scores still sum to 1 and
-        keep their order (kalas/calibration.py `top_scaled`, the same arithmetic in numpy)."""
+        sigmoid(slope · logit(p) + bias), with a top curve its value on the curve (linear between knots, never
+        under the second class's rescaled score), and the others are scaled by one factor, so the scores still sum
+        to 1 and keep their order (kalas/calibration.py `top_scaled`, kalas/top_curve.py `top_curved`: the same
+        arithmetic in numpy)."""
         probabilities = (logits / self.temperature(head)).softmax(-1)
-        if head not in self.top:
+        if head not in self.top and head not in self.curves:
             return probabilities
-        slope, bias = self.top[head]
         top, best = probabilities.max(-1, keepdim=True)
         top = top.clamp(1e-7, 1 - 1e-7)
-        scaled = torch.sigmoid(slope * torch.logit(top) + bias)
+        if head in self.curves:
+            second = probabilities.topk(2, dim=-1).values[..., 1:] if probabilities.shape[-1] > 1 else 0 * top
+            scaled = torch.maximum(_interpolated(top, *self.curves[head]), second / (1 - top + second) + 1e-6)
+        else:
+            slope, bias = self.top[head]
+            scaled = torch.sigmoid(slope * torch.logit(top) + bias)
         return (probabilities * ((1 - scaled) / (1 - top))).scatter(-1, best, scaled)
+
+
+def _interpolated(values: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """np.interp in torch: linear between the knots (x rising), the end values beyond them."""
+    at = values.to(x.dtype).clamp(x[0], x[-1])
+    right = torch.searchsorted(x, at).clamp(1, len(x) - 1)
+    share = (at - x[right - 1]) / (x[right] - x[right - 1])
+    return (y[right - 1] + share * (y[right] - y[right - 1])).to(values.dtype)

@@ -1,16 +1,19 @@
-"""Fit the annotation model's calibration: a temperature per head, the category's top scaling, and the thresholds
-a tagging policy applies.
+"""Fit the annotation model's calibration: a temperature per head, the category's top curve, and the thresholds a
+tagging policy applies.
 
     python -m scripts.calibrate ../shared/data/fashion-products ../shared/data/clothing [--checkpoint DIR]
-        [--bound clopper-pearson|wilson|none] [--level 0.95] [--margin 0] [--out PATH]
+        [--bound clopper-pearson|wilson|none] [--level 0.95] [--margin 0]
+        [--calibrator isotonic|histogram|scaling] [--bins 10] [--cache DIR] [--out PATH]
 
 The model runs as served (the archive's own handler, staged from the checkpoint) over the validation photos of
-each directory, and each kind of photo (`photo_kind`) is fitted apart: one temperature per head, then for the
-category a scaling of its top score (`fit_top_scaling`, fitted on the score of what each photo's label checks:
-the top leaf, or the group a coarse label such as "Shoes" names), and then, per target precision (90/95/97/99%),
-the lowest score at which a category, a category group or an attribute value is applied with the precision
-holding on new photos with the stated confidence (`Rule`: by default the kept photos' one-sided 95%
-Clopper–Pearson lower bound reaches the target).
+each directory (once per checkpoint: its raw outputs per photo are kept under var/handler-outputs,
+kalas/handler_outputs.py, and a later fit reads them), and each kind of photo (`photo_kind`) is fitted apart: one
+temperature per head, then for the category a rising curve through its top score (`TopCalibrator`: isotonic
+regression by default, kalas/top_curve.py; fitted on the score of what each photo's label checks: the top leaf,
+or the group a coarse label such as "Shoes" names), and then, per target precision (90/95/97/99%), the lowest
+score at which a category, a category group or an attribute value is applied with the precision holding on new
+photos with the stated confidence (`Rule`: by default the kept photos' one-sided 95% Clopper–Pearson lower bound
+reaches the target).
 
 **Figures are cross-fitted.** The validation photos are split in two halves (kalas/calibration.py,
 `in_calibration_half`); the whole fit is made on one half and read on the other (fold 0: fitted on the calibration
@@ -35,21 +38,20 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from tqdm import tqdm
 
-from handlers.archive import ATTRIBUTES, CALIBRATION_FILE, DEFAULT_CHECKPOINT, stage_archives
+from handlers.archive import CALIBRATION_FILE, DEFAULT_CHECKPOINT
 from handlers.category_groups import backed_off, category_groups
-from handlers.images import PHOTO_KINDS, photo_kind
-from handlers.in_process import open_archive
+from handlers.images import PHOTO_KINDS
 from handlers.taxonomy import Taxonomy, load_taxonomy
 from kalas.calibration import (BOUNDS, ECE_MEASURED, SHIPPED_RULE, Rule, claim_confidence, ece_noise,
                                expected_calibration_error, fit_temperature, fit_top_scaling, in_calibration_half, softmax,
                                top_scaled)
-from kalas.dataset import iter_batches, read_records, split
+from kalas.dataset import read_records, split
+from kalas.handler_outputs import CACHE_ROOT, StagedHandler, handler_outputs
+from kalas.top_curve import fit_top_curve, top_curved
 
 TARGETS = (0.90, 0.95, 0.97, 0.99)
 MIN_PHOTOS = 50
-BATCH = 32
 FOLDS = (True, False)  # fold 0 fits on the calibration half (`in_calibration_half`), fold 1 on the other
 CROSS_FITTED = ("cross-fitted: the fit made on one half of the validation photos (in_calibration_half) scores the "
                 "other, then the halves swap; figures on the two scored halves pooled (each photo scored once by a "
@@ -100,42 +102,45 @@ class Head:
                     [self.checks[i] for i in rows])
 
 
-def collect(data_dirs: list[Path], checkpoint: Path, taxonomy: Taxonomy) -> tuple[dict[str, Head], dict]:
-    """Every head's logits and truths over the validation photos of `data_dirs`, and the label files."""
-    staged = stage_archives(checkpoint)
-    served = open_archive(Path(staged.name), ATTRIBUTES)
-    handler, labels = served.handler, served.handler.labels
+def collect(data_dirs: list[Path], checkpoint: Path, taxonomy: Taxonomy,
+            cache: Path = CACHE_ROOT) -> tuple[dict[str, Head], dict]:
+    """Every head's logits and truths over the validation photos of `data_dirs`, and the label files. The handler's
+    outputs come from the cache (kalas/handler_outputs.py) when it holds them; else the staged archive's handler
+    runs once over the photos and the cache keeps them."""
+    served = StagedHandler(checkpoint)
+    per_dir = []
+    for data_dir in data_dirs:
+        _, validation = split(read_records(data_dir))
+        per_dir.append((validation, handler_outputs(validation, data_dir, checkpoint, served.outputs, root=cache)))
+    served.close()
+    labels = per_dir[0][1].labels
     category_rows = {c["label"]: i for i, c in enumerate(labels["category"])}
     value_rows = {g: {v["label"]: i for i, v in enumerate(values)} for g, values in labels["attributes"].items()}
     colour_rows = {c["label"]: i for i, c in enumerate(labels.get("colours") or [])}
     heads: dict[str, Head] = {}
-    for data_dir in data_dirs:
-        _, validation = split(read_records(data_dir))
+    for validation, outputs in per_dir:
         mapping = taxonomy.detect(validation[0].labels.keys())
         labels_named = mapping.category_labels(taxonomy)
         checks = [[category_rows[leaf] for leaf in taxonomy.leaves_under(checked) if leaf in category_rows] or [row]
                   for row, checked in enumerate(taxonomy.checked(c["label"], labels_named) for c in labels["category"])]
-        for batch in tqdm(list(iter_batches(validation, BATCH)), desc=f"{data_dir.name} validation", unit="batch"):
-            decoded = handler.preprocess([{"body": record.image.read_bytes()} for record in batch])
-            _, outputs = handler.inference(decoded)
-            for row, position in enumerate(decoded.positions):
-                record = batch[position]
-                truth, fitting = mapping.annotate(record.labels), in_calibration_half(record.id)
-                photo = photo_kind(decoded.images[row])
-                if truth.category:
-                    accepted = [category_rows[leaf] for leaf in taxonomy.leaves_under(truth.category)
-                                if leaf in category_rows] or [category_rows[truth.category]]
-                    heads.setdefault("category", Head()).add(outputs["category"][row].numpy(), accepted,
-                                                             mapping.name, fitting, photo, checks)
-                for group, value in truth.attributes.items():
-                    if value in value_rows.get(group, {}):
-                        heads.setdefault(f"attributes.{group}", Head()).add(
-                            outputs["attributes"][group][row].numpy(), [value_rows[group][value]], mapping.name,
-                            fitting, photo)
-                if truth.colour in colour_rows and "colour" in outputs:
-                    heads.setdefault("colour", Head()).add(outputs["colour"][row].numpy(), [colour_rows[truth.colour]],
-                                                           mapping.name, fitting, photo)
-    staged.cleanup()
+        for row, record in enumerate(validation):
+            photo = outputs.kinds[row]
+            if not photo:
+                continue  # the handler refused the photo
+            truth, fitting = mapping.annotate(record.labels), in_calibration_half(record.id)
+            if truth.category:
+                accepted = [category_rows[leaf] for leaf in taxonomy.leaves_under(truth.category)
+                            if leaf in category_rows] or [category_rows[truth.category]]
+                heads.setdefault("category", Head()).add(outputs.logits["category"][row], accepted, mapping.name,
+                                                         fitting, photo, checks)
+            for group, value in truth.attributes.items():
+                if value in value_rows.get(group, {}) and f"attributes.{group}" in outputs.logits:
+                    heads.setdefault(f"attributes.{group}", Head()).add(
+                        outputs.logits[f"attributes.{group}"][row], [value_rows[group][value]], mapping.name,
+                        fitting, photo)
+            if truth.colour in colour_rows and "colour" in outputs.logits:
+                heads.setdefault("colour", Head()).add(outputs.logits["colour"][row], [colour_rows[truth.colour]],
+                                                       mapping.name, fitting, photo)
     return heads, labels
 
 
@@ -204,17 +209,42 @@ def summary(applied: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> dict:
             "leaf_coverage": round(float(leaf.mean()), 4) if len(leaf) else None, "photos": len(applied)}
 
 
+@dataclass(frozen=True)
+class TopCalibrator:
+    """The category's second step after its temperature, fitted on the score of what each label checks: a rising
+    curve for the top probability (kalas/top_curve.py, written as "top_curve": {"x", "y"}), by `isotonic`
+    regression (what ships: docs/model_card.md, "Top curve") or `histogram` binning in `bins` bins of equal count;
+    or `scaling`, a Platt scaling of the top probability's log-odds (`fit_top_scaling`, written as "top":
+    [slope, bias]; what shipped before 2026-12-06's isotonic curve)."""
+
+    kind: str = "isotonic"
+    bins: int = 10
+
+    def fit(self, probabilities: np.ndarray, claims: list[list[int]], right: np.ndarray) -> dict:
+        if self.kind == "scaling":
+            return {"top": list(fit_top_scaling(probabilities, claims, right))}
+        x, y = fit_top_curve(probabilities, claims, right, self.bins if self.kind == "histogram" else None)
+        return {"top_curve": {"x": x, "y": y}}
+
+    def describe(self) -> dict:
+        return {"calibrator": self.kind, **({"bins": self.bins} if self.kind == "histogram" else {})}
+
+
+CALIBRATORS = ("scaling", "isotonic", "histogram")
+SHIPPED_CALIBRATOR = TopCalibrator()
+
+
 def fit(heads: dict[str, Head], groups: list, photo: str | None, half: bool | None = None,
-        rule: Rule = SHIPPED_RULE) -> dict:
-    """Temperatures, the category's top scaling and the policy table (thresholds by `rule`) fitted on the photos of
-    one kind (None: all) in one half of the validation photos (`in_calibration_half` True or False; None: both).
-    A head with fewer than MIN_PHOTOS of that kind there (consumer photos have no gender labels) is fitted on all
-    that half's photos."""
+        rule: Rule = SHIPPED_RULE, calibrator: TopCalibrator = SHIPPED_CALIBRATOR) -> dict:
+    """Temperatures, the category's second step (`calibrator`) and the policy table (thresholds by `rule`) fitted on
+    the photos of one kind (None: all) in one half of the validation photos (`in_calibration_half` True or False;
+    None: both). A head with fewer than MIN_PHOTOS of that kind there (consumer photos have no gender labels) is
+    fitted on all that half's photos."""
     def rows(head: Head) -> Part:
         part = head.part(fitting=half, photo=photo)
         return head.part(fitting=half) if len(part.targets) < MIN_PHOTOS else part
 
-    fitted: dict = {"temperatures": {"attributes": {}}, "top": {}}
+    fitted: dict = {"temperatures": {"attributes": {}}, "top": {}, "top_curve": {}}
     for name, head in sorted(heads.items()):
         temperature = fit_temperature(*rows(head)[:2])
         if name.startswith("attributes."):
@@ -223,11 +253,14 @@ def fit(heads: dict[str, Head], groups: list, photo: str | None, half: bool | No
             fitted["temperatures"][name] = temperature
     if "category" in heads:
         # A second step for the category alone, whose labels are often coarser than its leaves: the temperature
-        # fits the probability of the truth's whole group, the top scaling the score of what each label checks.
+        # fits the probability of the truth's whole group, the second step the score of what each label checks.
         part = rows(heads["category"])
         probabilities = softmax(part.logits, fitted["temperatures"]["category"])
-        fitted["top"]["category"] = list(fit_top_scaling(probabilities, part.claims(probabilities),
-                                                         _top(probabilities, part.targets)[2]))
+        for key, value in calibrator.fit(probabilities, part.claims(probabilities),
+                                         _top(probabilities, part.targets)[2]).items():
+            fitted[key]["category"] = value
+    if not fitted["top_curve"]:
+        del fitted["top_curve"]  # a scaling's fit reads as it did before curves
     policy: dict = {}
     for target in TARGETS:
         table: dict = {"attributes": {}}
@@ -246,7 +279,8 @@ def fit(heads: dict[str, Head], groups: list, photo: str | None, half: bool | No
 
 def scores(fitted: dict | None, name: str, logits: np.ndarray, *, top: bool = True) -> np.ndarray:
     """A head's probabilities as the handler answers them under `fitted` (handlers/calibration.py): the
-    temperature's softmax, then the top scaling when the head has one (`top=False`: the temperature alone).
+    temperature's softmax, then the top scaling or the top curve when the head has one (`top=False`: the
+    temperature alone).
     `fitted` None: the raw softmax (T = 1)."""
     if fitted is None:
         return softmax(logits)
@@ -254,7 +288,9 @@ def scores(fitted: dict | None, name: str, logits: np.ndarray, *, top: bool = Tr
     temperature = temperatures["attributes"][name.split(".", 1)[1]] if name.startswith("attributes.") \
         else temperatures[name]
     probabilities = softmax(logits, temperature)
-    scaling = fitted.get("top", {}).get(name)
+    scaling, curve = fitted.get("top", {}).get(name), fitted.get("top_curve", {}).get(name)
+    if top and curve:
+        return top_curved(probabilities, curve["x"], curve["y"])
     return top_scaled(probabilities, *scaling) if top and scaling else probabilities
 
 
@@ -341,7 +377,8 @@ def _attribute_outcomes(head: Head, name: str, kind: str, target: float, fits: d
     return {**figures(*(np.concatenate(parts) for parts in zip(*folds))), "folds": [figures(*f) for f in folds]}
 
 
-def calibrate(heads: dict[str, Head], labels: dict, rule: Rule = SHIPPED_RULE) -> dict:
+def calibrate(heads: dict[str, Head], labels: dict, rule: Rule = SHIPPED_RULE,
+              calibrator: TopCalibrator = SHIPPED_CALIBRATOR) -> dict:
     """Fitted per kind of photo as the handler tells them apart (`photo_kind`: studio shots and everyday photos
     score differently), and on all photos for a handler that cannot tell, on every validation photo: what ships.
     The held-out figures are cross-fitted (`cross_fitted`: the same fits on each half, read on the other), per
@@ -349,9 +386,9 @@ def calibrate(heads: dict[str, Head], labels: dict, rule: Rule = SHIPPED_RULE) -
     groups = category_groups(labels["category"])
     present = {photo for head in heads.values() for photo in head.photos}
     kinds = [photo for photo in PHOTO_KINDS if photo in present]
-    overall = fit(heads, groups, None, None, rule)
-    by_photo = {photo: fit(heads, groups, photo, None, rule) for photo in kinds}
-    folds = {half: {photo: fit(heads, groups, photo, half, rule) for photo in kinds} for half in FOLDS}
+    overall = fit(heads, groups, None, None, rule, calibrator)
+    by_photo = {photo: fit(heads, groups, photo, None, rule, calibrator) for photo in kinds}
+    folds = {half: {photo: fit(heads, groups, photo, half, rule, calibrator) for photo in kinds} for half in FOLDS}
     held_out = cross_fitted(heads, groups, folds)
     for target in TARGETS:
         # What a target buys, shown where shops choose it, in every table a photo may be scored with.
@@ -360,7 +397,7 @@ def calibrate(heads: dict[str, Head], labels: dict, rule: Rule = SHIPPED_RULE) -
                 kind: figures["auto_apply"][f"{target:.2f}"] for kind, figures in held_out.items()
                 if "auto_apply" in figures}
     return {**overall, "photo_kinds": by_photo, "held_out": held_out, "held_out_measured": CROSS_FITTED,
-            "threshold_rule": rule.describe(), "ece_measured": ECE_MEASURED}
+            "threshold_rule": rule.describe(), "top_calibrator": calibrator.describe(), "ece_measured": ECE_MEASURED}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -372,18 +409,23 @@ def main(argv: list[str] | None = None) -> None:
                              "(none: the observed precision)")
     parser.add_argument("--level", type=float, default=SHIPPED_RULE.level, help="the bound's one-sided confidence")
     parser.add_argument("--margin", type=float, default=SHIPPED_RULE.margin, help="added to each target")
+    parser.add_argument("--calibrator", choices=CALIBRATORS, default=SHIPPED_CALIBRATOR.kind,
+                        help="the category's second step after its temperature (TopCalibrator)")
+    parser.add_argument("--bins", type=int, default=SHIPPED_CALIBRATOR.bins, help="the histogram calibrator's bins")
+    parser.add_argument("--cache", type=Path, default=CACHE_ROOT,
+                        help="where the handler's outputs per photo are kept between runs (kalas/handler_outputs.py)")
     parser.add_argument("--out", type=Path, help="where to write the result (default: <checkpoint>/"
                                                  f"{CALIBRATION_FILE}, which the archives carry)")
     args = parser.parse_args(argv)
     rule = Rule(None if args.bound == "none" else args.level, SHIPPED_RULE.bound if args.bound == "none"
                 else args.bound, args.margin)
-    heads, labels = collect(args.data_dirs, args.checkpoint, load_taxonomy())
-    result = calibrate(heads, labels, rule)
+    heads, labels = collect(args.data_dirs, args.checkpoint, load_taxonomy(), args.cache)
+    result = calibrate(heads, labels, rule, TopCalibrator(args.calibrator, args.bins))
     result["fitted_on"] = {"data": [d.name for d in args.data_dirs],
                            "photos": {name: len(head.fitting) for name, head in heads.items()},
                            "rule": "every validation photo (both halves); held-out figures cross-fitted"}
     (args.out or args.checkpoint / CALIBRATION_FILE).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({"temperatures": result["temperatures"], "top": result["top"],
+    print(json.dumps({"temperatures": result["temperatures"], "top": result["top"], "top_curve": result.get("top_curve"),
                       "threshold_rule": result["threshold_rule"], "held_out": result["held_out"]}, indent=2))
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ Per data set the JSON has, on the held-out half:
   candidate as the leaf score, groups scored by their probability), thresholds fitted on the calibration half.
 Candidates:
 - `temperature`: the top category's probability (what shipped before the top scaling);
-- `top_scaled`: the same after the category's top scaling (what ships: the same order, other thresholds);
+- `top_scaled`: the same after the category's top scaling (what shipped before the top curve; both keep the
+  temperature's order, so the ranking figures are the shipped curve's too; other thresholds);
 - `logistic`: a logistic regression on the top probability's log-odds, the margin to the second, the entropy and
   the photo's kind, fitted on the photos whose label names a leaf;
 - `logistic_knn`: the same and the share of the photo's 10 nearest training photos (by served embedding, same data

@@ -205,22 +205,26 @@ def test_a_colour_head_naming_another_vocabulary_is_refused_at_start() -> None:
 def test_scores_are_the_calibrated_softmax_and_groups_sum_their_categories(served_models: dict[str, ServedModel],
                                                                            photos: list[Path]):
     """A score is softmax(logits / T) with the head's fitted temperature for the photo's kind
-    (checkpoints/fashion/calibration.json), the category's then top-scaled as the calibration computes it in numpy
-    (kalas/calibration.py `top_scaled`); a group's score is the probability of all its categories together; the
-    policy table of that kind travels with the answer."""
+    (checkpoints/fashion/calibration.json), the category's top then read on its top curve as the calibration
+    computes it in numpy (kalas/top_curve.py `top_curved`); a group's score is the probability of all its
+    categories together; the policy table of that kind travels with the answer."""
     import json
+
+    import numpy as np
 
     from handlers.archive import CALIBRATION_FILE, DEFAULT_CHECKPOINT
     from handlers.images import photo_kind
     from handlers.taxonomy import load_taxonomy
-    from kalas.calibration import softmax, top_scaled
+    from kalas.calibration import softmax
+    from kalas.top_curve import top_curved
 
     served = served_models[ATTRIBUTES]
     batch = served.handler.preprocess([{"body": photos[0].read_bytes()}])
     calibration = json.loads((DEFAULT_CHECKPOINT / CALIBRATION_FILE).read_text())["photo_kinds"][photo_kind(batch.images[0])]
     _, outputs = served.handler.inference(batch)
-    probabilities = top_scaled(softmax(outputs["category"][:1].numpy(), calibration["temperatures"]["category"]),
-                               *calibration["top"]["category"])[0]
+    curve = calibration["top_curve"]["category"]
+    probabilities = top_curved(softmax(outputs["category"][:1].numpy().astype(np.float64),
+                                       calibration["temperatures"]["category"]), curve["x"], curve["y"])[0]
     [(status, answer)] = served.handle([photos[0].read_bytes()])
     assert status == 200
     labels = [c["label"] for c in served.handler.labels["category"]]

@@ -84,8 +84,13 @@ def test_calibration_is_fitted_written_and_carried_by_the_archives(shared_data: 
     (checkpoint / CALIBRATION_FILE).unlink(missing_ok=True)
     products = make_directory(shared_data / "fashion-products", tmp_path / "products", 200)
     clothing = make_directory(shared_data / "clothing", tmp_path / "clothing", 120)
-    main([str(products), str(clothing), "--checkpoint", str(checkpoint)])
+    main([str(products), str(clothing), "--checkpoint", str(checkpoint), "--cache", str(tmp_path / "cache")])
     fitted = json.loads((checkpoint / CALIBRATION_FILE).read_text())
+    # The handler's outputs are kept per data directory: a second fit reads them and fits the same.
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    main([str(products), str(clothing), "--checkpoint", str(checkpoint), "--cache", str(tmp_path / "cache"),
+          "--out", str(tmp_path / "again.json")])
+    assert json.loads((tmp_path / "again.json").read_text()) == fitted
     temperatures = fitted["temperatures"]
     assert 0.05 <= temperatures["category"] <= 20 and set(temperatures["attributes"]) >= {"gender", "usage"}
     assert set(fitted["policy"]) == {f"{t:.2f}" for t in TARGETS}
@@ -100,12 +105,13 @@ def test_calibration_is_fitted_written_and_carried_by_the_archives(shared_data: 
     assert set(fitted["photo_kinds"]) == {"studio", "everyday"}
     for kind in fitted["photo_kinds"].values():
         assert set(kind["policy"]) == set(fitted["policy"]) and 0.05 <= kind["temperatures"]["category"] <= 20
-        slope, _ = kind["top"]["category"]  # the category's top scaling, which never flips the ranking
-        assert 0.2 <= slope <= 5
+        curve = kind["top_curve"]["category"]  # the category's top curve, which rises strictly: the ranking holds
+        assert curve["x"][0] == 0 and curve["x"][-1] == 1 and (np.diff(curve["y"]) > 0).all()
     staged = stage_archives(checkpoint)
     try:
         config = yaml.safe_load((Path(staged.name) / "fashion-attributes" / "model-config.yaml").read_text())
         assert config["handler"]["calibration"] == {"temperatures": temperatures, "top": fitted["top"],
-                                                    "policy": fitted["policy"], "photo_kinds": fitted["photo_kinds"]}
+                                                    "top_curve": fitted["top_curve"], "policy": fitted["policy"],
+                                                    "photo_kinds": fitted["photo_kinds"]}
     finally:
         staged.cleanup()
