@@ -60,8 +60,9 @@ class Options:
 
 class StepLog:
     """A running job's steps, written together: a step waits for the next fenced one (written with the lease's
-    extension), for the job's end, or `after_s` from the first step waiting, whichever comes first. A product job's
-    eight steps cost three writes instead of eight, and a slow job's progress still shows within `after_s`."""
+    extension), for the job's end, or `after_s` from the first step waiting, whichever comes first. The seven steps
+    a worker records for a product job cost two writes instead of seven, and a slow job's progress still shows within
+    `after_s`; a step whose timed write failed is logged and lost, the job goes on."""
 
     def __init__(self, db, after_s: float, waiting: list[dict]) -> None:
         self.db, self.after_s = db, after_s
