@@ -6,8 +6,9 @@ strings (docs/benchmarks.md, "Compressed vectors"); these arrays cost the id's b
 
 Products are added one at a time (a catch-up follows the API's changes), and inserting one id into a sorted array
 moves all after it. So new ids wait in a small dict, `_recent`, and go into the sorted array together once the
-dict holds a 1/64 of what is sorted (at least MERGE_AT): one pass over the arrays per that many additions. A removed
-id is marked in the sorted array (its number GONE) and leaves it at that next merge.
+dict holds 1/64 of what is sorted (at least MERGE_AT): one pass over the arrays per that many additions. A removed
+id is marked in the sorted array (its number GONE) and leaves it at the next merge, or once the marked ones are a
+quarter of the array.
 
 An id ending in NUL is refused: a numpy bytes array drops trailing NULs, so "a\\0" could not be told from "a".
 Ids widen the array to the longest one held, as the image keys' column does.
@@ -33,6 +34,7 @@ class ProductIds:
         self._recent_ids: list[str | None] = []  # product number - _merged -> its id; None once removed
         self._stale = 0  # removed ids still in the sorted array
         self._held = 0
+        self._set(self._sorted, self._numbers, 0)
 
     # -- changes -------------------------------------------------------------------------------------------
 
@@ -52,10 +54,10 @@ class ProductIds:
         if number is not None:
             self._recent_ids[number - self._merged] = None
         else:
-            at = self._find(product_id)
-            if at is None:
+            found = self._find(product_id)
+            if found is None:
                 return None
-            number = int(self._numbers[at])
+            at, number = found
             self._numbers[at] = self._place[number] = GONE
             self._stale += 1
         self._held -= 1
@@ -63,7 +65,7 @@ class ProductIds:
         return number
 
     def _merge_if_due(self) -> None:
-        if len(self._recent_ids) + self._stale >= max(MERGE_AT, len(self._sorted) // MERGE_FRACTION):
+        if len(self._recent_ids) >= self._due or self._stale >= self._stale_due:
             self._merge()
 
     def _merge(self) -> None:
@@ -87,6 +89,11 @@ class ProductIds:
         self._place = np.full(merged, GONE, dtype=np.int32)
         self._place[numbers] = np.arange(len(numbers), dtype=np.int32)
         self._recent, self._recent_ids, self._stale = {}, [], 0
+        # What makes the next merge: additions, or removed ids (which cost no more than they did held, and leave
+        # at the next merge anyway: a quarter of the array, so that removals alone seldom pay for a pass).
+        self._due = max(MERGE_AT, len(ids) // MERGE_FRACTION)
+        self._stale_due = max(MERGE_AT, len(ids) // 4)
+        self._width = ids.dtype.itemsize
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -95,19 +102,22 @@ class ProductIds:
         number = self._recent.get(product_id)  # type: ignore[call-overload]
         if number is not None or not isinstance(product_id, str):
             return number
-        at = self._find(product_id)
-        return None if at is None else self._numbers.item(at)
+        found = self._find(product_id)
+        return None if found is None else found[1]
 
-    def _find(self, product_id: str) -> int | None:
-        """The held id's index in the sorted array, or None. (Scalar reads by `.item` and the array's own
-        `searchsorted`: a lookup is a few of them, and numpy's module-level function and scalars cost more.)"""
+    def _find(self, product_id: str) -> tuple[int, int] | None:
+        """(index in the sorted array, number) of a held id, or None. A lookup is a few scalar reads: by `.item`
+        and the array's own `searchsorted`, as numpy's module-level function and its scalars cost more."""
         key = product_id.encode("utf-8")
         # A key wider than the array would make numpy widen (copy) the whole array to compare; it is not there.
-        if len(key) > self._sorted.dtype.itemsize or key.endswith(b"\0"):
+        if len(key) > self._width:
             return None
         at = int(self._sorted.searchsorted(key))
-        if at < len(self._sorted) and self._sorted.item(at) == key and self._numbers.item(at) != GONE:
-            return at
+        # `.item` drops trailing NULs: a key ending in one (never held) differs from what it finds.
+        if at < len(self._sorted) and self._sorted.item(at) == key:
+            number = self._numbers.item(at)
+            if number != GONE:
+                return at, number
         return None
 
     def id_of(self, number: int) -> str:

@@ -9,6 +9,7 @@ and the dict 205. Saved as arrays, not JSON lists (index/persist.py).
 """
 from __future__ import annotations
 
+import sys
 from typing import Iterable
 
 import numpy as np
@@ -99,8 +100,9 @@ class Slots:
         if number is None:
             return None
         slots = self._slots(number)
-        category = self._name(int(self._category[number]))
-        self._owner[slots] = FREE
+        category = self._name(self._category.item(number))
+        if len(slots):
+            self._owner[slots[0] : slots[-1] + 1] = FREE  # consecutive: a slice, not a list of slots
         self._count[number] = 0
         self.live -= len(slots)
         return slots, category
@@ -163,11 +165,13 @@ class Slots:
         return np.flatnonzero(members).astype(np.int64)
 
     def memory_bytes(self) -> int:
-        """What this bookkeeping holds: its arrays (spare capacity included) and the product ids' (their recent
-        additions' dict, strings and numbers included; sys.getsizeof, where tracemalloc counts a little more: the
-        allocator's own overhead)."""
+        """What this bookkeeping holds: its arrays (spare capacity included), the product ids' (their recent
+        additions' dict, strings and numbers included) and the category names' (sys.getsizeof, where tracemalloc
+        counts a little more: the allocator's own overhead)."""
         columns = (self._first, self._count, self._category, self._owner, self._image)
-        return sum(column.nbytes() for column in columns) + self._ids.nbytes()
+        categories = sys.getsizeof(self._categories) + sys.getsizeof(self._codes) + sum(
+            sys.getsizeof(name) + sys.getsizeof(code) for name, code in self._codes.items())
+        return sum(column.nbytes() for column in columns) + self._ids.nbytes() + categories
 
     # -- persistence ---------------------------------------------------------------------------------------
 
