@@ -1,8 +1,10 @@
 """Product id ↔ product number for a catalogue index's slots (index/slots.py), in numpy arrays, not a dict.
 
-The ids, UTF-8 encoded, sit in one sorted numpy bytes array that `np.searchsorted` looks up, beside the number of
-each and, per number, its place in that array. A dict of str → int costs about 140 bytes per product with its
-strings (docs/benchmarks.md, "Compressed vectors"); these arrays cost the id's bytes and 8.
+The ids sit in one sorted numpy bytes array that `np.searchsorted` looks up, beside the number of each and, per
+number, its place in that array. A dict of str → int costs about 140 bytes per product with its strings
+(docs/benchmarks.md, "Compressed vectors"); these arrays cost the id's bytes and 8. While every id is 24 lowercase
+hexadecimal characters (the API's ObjectIds), the array holds their 12 bytes (`_packed`: 12 bytes a product less,
+the order the same); the first other id turns it back into the ids' UTF-8 for good.
 
 Products are added one at a time (a catch-up follows the API's changes), and inserting one id into a sorted array
 moves all after it. So new ids wait in a small dict, `_recent`, and go into the sorted array together once the
@@ -24,9 +26,15 @@ MERGE_AT = 1024  # the fewest recent additions and removals worth a pass over th
 MERGE_FRACTION = 64  # ... or this fraction of the sorted ids, whichever is more
 
 
+HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+NIBBLE = np.full(256, 16, dtype=np.uint8)  # a character's value as a hexadecimal digit; 16: not one
+NIBBLE[HEX] = np.arange(16, dtype=np.uint8)
+
+
 class ProductIds:
     def __init__(self) -> None:
-        self._sorted = np.empty(0, dtype="S1")  # ids of products numbered before `_merged`, sorted
+        self._packed = True  # the sorted ids are 12-byte ObjectIds (else UTF-8)
+        self._sorted = np.empty(0, dtype="S12")  # ids of products numbered before `_merged`, sorted
         self._numbers = np.empty(0, dtype=np.int32)  # each sorted id's product number, GONE once removed
         self._place = np.empty(0, dtype=np.int32)  # product number (< _merged) -> its id's index in _sorted, or GONE
         self._merged = 0  # product numbers below this are in the sorted arrays
@@ -75,6 +83,12 @@ class ProductIds:
             live = numbers != GONE
             ids, numbers = ids[live], numbers[live]
         new_ids = np.asarray([product_id.encode("utf-8") for product_id in self._recent], dtype=bytes)
+        if self._packed:
+            packed = _packed(new_ids)
+            if packed is None:  # not all ObjectIds: text from now on (the order stays the same)
+                self._packed, ids = False, _unpacked(ids)
+            else:
+                new_ids = packed
         new_numbers = np.fromiter(self._recent.values(), dtype=np.int32, count=len(self._recent))
         order = np.argsort(new_ids, kind="stable")
         new_ids, new_numbers = new_ids[order], new_numbers[order]
@@ -93,7 +107,7 @@ class ProductIds:
         # at the next merge anyway: a quarter of the array, so that removals alone seldom pay for a pass).
         self._due = max(MERGE_AT, len(ids) // MERGE_FRACTION)
         self._stale_due = max(MERGE_AT, len(ids) // 4)
-        self._width = ids.dtype.itemsize
+        self._width = 24 if self._packed else ids.dtype.itemsize  # the longest id a lookup may find (its text)
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -108,9 +122,11 @@ class ProductIds:
     def _find(self, product_id: str) -> tuple[int, int] | None:
         """(index in the sorted array, number) of a held id, or None. A lookup is a few scalar reads: by `.item`
         and the array's own `searchsorted`, as numpy's module-level function and its scalars cost more."""
-        key = product_id.encode("utf-8")
         # A key wider than the array would make numpy widen (copy) the whole array to compare; it is not there.
-        if len(key) > self._width:
+        if len(product_id) > self._width:
+            return None
+        key = _key(product_id) if self._packed else product_id.encode("utf-8")
+        if key is None or len(key) > self._width:
             return None
         at = int(self._sorted.searchsorted(key))
         # `.item` drops trailing NULs: a key ending in one (never held) differs from what it finds.
@@ -124,16 +140,20 @@ class ProductIds:
         """The id of a held product's number."""
         if number >= self._merged:
             return self._recent_ids[number - self._merged]  # type: ignore[return-value]
-        return self._sorted.item(self._place.item(number)).decode("utf-8")
+        raw = self._sorted.item(self._place.item(number))
+        return raw.ljust(12, b"\0").hex() if self._packed else raw.decode("utf-8")
 
     def __len__(self) -> int:
         return self._held
 
     def held(self) -> list[str]:
         """The held ids, by number (the order they were added in)."""
-        places = self._place[self._place != GONE]
-        return [raw.decode("utf-8") for raw in self._sorted[places].tolist()] + \
+        return [raw.decode("utf-8") for raw in self._text(self._place[self._place != GONE]).tolist()] + \
             [product_id for product_id in self._recent_ids if product_id is not None]
+
+    def _text(self, places: np.ndarray) -> np.ndarray:
+        """The sorted ids at `places` as UTF-8."""
+        return _unpacked(self._sorted[places]) if self._packed else self._sorted[places]
 
     def nbytes(self) -> int:
         """The arrays, and the recent ids' dict and list with their strings and numbers (sys.getsizeof)."""
@@ -146,10 +166,11 @@ class ProductIds:
     def encoded(self) -> np.ndarray:
         """Every number's id as a numpy bytes array as wide as the longest held id (b"" for a removed product)."""
         numbers = np.flatnonzero(self._place != GONE)
-        ids = self._sorted[self._place[numbers]]
-        recent = [(number, product_id.encode("utf-8")) for number, product_id in enumerate(self._recent_ids, self._merged)
-                  if product_id is not None]
-        encoded = np.zeros(self._merged + len(self._recent_ids), dtype=f"S{max([1, _width(ids)] + [len(raw) for _, raw in recent])}")
+        ids = self._text(self._place[numbers])
+        recent = [(number, product_id.encode("utf-8"))
+                  for number, product_id in enumerate(self._recent_ids, self._merged) if product_id is not None]
+        width = max([1, _width(ids)] + [len(raw) for _, raw in recent])
+        encoded = np.zeros(self._merged + len(self._recent_ids), dtype=f"S{width}")
         encoded[numbers] = ids
         for number, raw in recent:
             encoded[number] = raw
@@ -165,9 +186,38 @@ class ProductIds:
         twice = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
         if len(twice):
             raise ValueError(f"the index file holds product {sorted_ids[twice[0]].decode('utf-8')!r} twice")
-        product_ids._set(sorted_ids, numbers, len(ids))
+        packed = _packed(sorted_ids)
+        product_ids._packed = packed is not None
+        product_ids._set(sorted_ids if packed is None else packed, numbers, len(ids))
         product_ids._held = len(numbers)
         return product_ids
+
+
+def _key(product_id: str) -> bytes | None:
+    """An ObjectId's 12 bytes as the packed array gives them back (trailing NULs dropped); None if not one."""
+    try:
+        raw = bytes.fromhex(product_id)
+    except ValueError:
+        return None
+    return raw.rstrip(b"\0") if len(raw) == 12 and raw.hex() == product_id else None
+
+
+def _packed(ids: np.ndarray) -> np.ndarray | None:
+    """Ids of 24 lowercase hexadecimal characters (a numpy bytes array) as their 12 bytes; None if any is not one."""
+    if ids.dtype.itemsize != 24:
+        return None if len(ids) else np.empty(0, dtype="S12")
+    nibbles = NIBBLE[np.ascontiguousarray(ids).view(np.uint8).reshape(-1, 24)]
+    if (nibbles == 16).any():
+        return None
+    return np.ascontiguousarray(nibbles[:, 0::2] << 4 | nibbles[:, 1::2]).view("S12").ravel()
+
+
+def _unpacked(packed: np.ndarray) -> np.ndarray:
+    """12-byte ids as their 24 hexadecimal characters."""
+    raw = np.ascontiguousarray(packed).view(np.uint8).reshape(-1, 12)
+    text = np.empty((len(packed), 24), dtype=np.uint8)
+    text[:, 0::2], text[:, 1::2] = HEX[raw >> 4], HEX[raw & 15]
+    return text.view("S24").ravel()
 
 
 def _width(ids: np.ndarray) -> int:
