@@ -24,8 +24,6 @@ import numpy as np
 GONE = -1  # a removed product's place; a removed id's number in the sorted array until the next merge
 MERGE_AT = 1024  # the fewest recent additions and removals worth a pass over the sorted arrays
 MERGE_FRACTION = 64  # ... or this fraction of the sorted ids, whichever is more
-
-
 HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 NIBBLE = np.full(256, 16, dtype=np.uint8)  # a character's value as a hexadecimal digit; 16: not one
 NIBBLE[HEX] = np.arange(16, dtype=np.uint8)

@@ -1,11 +1,13 @@
 """Which product and image each FAISS slot of a catalogue index holds, and each product's slots and category.
 
 A product's images get consecutive slots when it is added, and slots are never reused, so a product is its first
-slot and its count; what a slot holds is its product's number and its image key's bytes, in growable numpy arrays.
-Only the product id → number lookup is a Python dict. Measured with tracemalloc at 200,000 one-photo products with
-the API's 24-character ids (docs/benchmarks.md, "Compressed vectors"): the dicts of slots, images and categories this
-replaces held 432 bytes per vector, their strings included, three times the compressed vector itself; these arrays
-and the dict 205. Saved as arrays, not JSON lists (index/persist.py).
+slot and its count; what a slot holds is its product's number and its image key's bytes, in growable numpy arrays;
+the product id ↔ number lookup is sorted arrays too (index/product_ids.py). Measured with tracemalloc over one-photo
+products with the API's 24-character ids (docs/benchmarks.md, "Compressed vectors"): the first version's dicts of
+slots, images and categories held 432 bytes per vector at 200,000, their strings included, three times the
+compressed vector itself; these arrays with a product-id dict 205 (186 at 1M); with the ids sorted, 64 at 200,000
+and at 1M as a load makes them (80 and 68 added one by one: the columns' spare capacity). Saved as arrays, not JSON
+lists (index/persist.py).
 """
 from __future__ import annotations
 

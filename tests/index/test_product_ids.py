@@ -95,7 +95,8 @@ def test_a_save_holding_an_id_twice_is_refused() -> None:
 
 
 def test_a_lookup_of_an_id_longer_than_any_held_copies_nothing() -> None:
-    ids = ProductIds.from_encoded(np.asarray([f"sku-{i:020d}".encode() for i in range(1000)]), np.ones(1000, dtype=bool))
+    skus = np.asarray([f"sku-{i:020d}".encode() for i in range(1000)])  # 24 characters, not hexadecimal
+    ids = ProductIds.from_encoded(skus, np.ones(1000, dtype=bool))
     before = ids._sorted
     assert ids.number("f" * 25) is None and ids.number(f"sku-{999:020d}") == 999
     assert ids._sorted is before and ids._sorted.dtype == np.dtype("S24")
