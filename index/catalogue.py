@@ -256,7 +256,9 @@ class CatalogueIndex:
     # -- inspection ----------------------------------------------------------------------------------------
 
     def __contains__(self, product_id: object) -> bool:
-        return product_id in self._slots
+        # Under the lock like every read of the slots: a lookup reads several arrays that a change replaces.
+        with self._lock.reading():
+            return product_id in self._slots
 
     def __len__(self) -> int:
         """Number of products."""
@@ -286,10 +288,12 @@ class CatalogueIndex:
             return self._slots.memory_bytes()
 
     def products(self) -> list[str]:
-        return self._slots.products()
+        with self._lock.reading():
+            return self._slots.products()
 
     def category_of(self, product_id: str) -> str | None:
-        return self._slots.category_of(product_id)
+        with self._lock.reading():
+            return self._slots.category_of(product_id)
 
     def vectors_of(self, product_id: str) -> dict[str, np.ndarray]:
         """The stored (normalised) vector of each image of a product, by image key (the compressed kind reads its

@@ -1,11 +1,13 @@
 """Which product and image each FAISS slot of a catalogue index holds, and each product's slots and category.
 
 A product's images get consecutive slots when it is added, and slots are never reused, so a product is its first
-slot and its count; what a slot holds is its product's number and its image key's bytes, in growable numpy arrays.
-Only the product id → number lookup is a Python dict. Measured with tracemalloc at 200,000 one-photo products with
-the API's 24-character ids (docs/benchmarks.md, "Compressed vectors"): the dicts of slots, images and categories this
-replaces held 432 bytes per vector, their strings included, three times the compressed vector itself; these arrays
-and the dict 205. Saved as arrays, not JSON lists (index/persist.py).
+slot and its count; what a slot holds is its product's number and its image key's bytes, in growable numpy arrays;
+the product id ↔ number lookup is sorted arrays too (index/product_ids.py). Measured with tracemalloc over one-photo
+products with the API's 24-character ids (docs/benchmarks.md, "Compressed vectors"): the first version's dicts of
+slots, images and categories held 432 bytes per vector at 200,000, their strings included, three times the
+compressed vector itself; these arrays with a product-id dict 205 (186 at 1M); with the ids sorted, 64 at 200,000
+and at 1M as a load makes them (80 and 68 added one by one: the columns' spare capacity). Saved as arrays, not JSON
+lists (index/persist.py).
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import sys
 from typing import Iterable
 
 import numpy as np
+
+from index.product_ids import ProductIds
 
 NO_CATEGORY = -1
 FREE = -1
@@ -44,6 +48,12 @@ class Column:
     def __getitem__(self, index):
         return self._array[: self.size][index]
 
+    def item(self, index: int) -> int | bytes:
+        """One filled value as a Python object (a lookup's few scalar reads: no view, no numpy scalar)."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"index {index} out of a column of {self.size}")
+        return self._array.item(index)
+
     def __setitem__(self, index, value) -> None:
         self._array[: self.size][index] = value
 
@@ -58,8 +68,7 @@ def _encoded(texts: Iterable[str]) -> np.ndarray:
 
 class Slots:
     def __init__(self) -> None:
-        self._number: dict[str, int] = {}  # product id -> product number (the one per-product Python structure)
-        self._ids: list[str | None] = []  # product number -> id (the dict's own key objects); None once removed
+        self._ids = ProductIds()  # product id <-> product number, held products only (index/product_ids.py)
         self._first = Column("int64")  # product number -> its first slot
         self._count = Column("int32")  # product number -> its number of slots (0 once removed)
         self._category = Column("int32")  # product number -> category code, NO_CATEGORY
@@ -75,9 +84,8 @@ class Slots:
 
     def add(self, product_id: str, images: list[str], category: str | None) -> np.ndarray:
         """New consecutive slots for the product's images (the product must not be held); their ids."""
-        number, first = len(self._ids), self.next_slot
-        self._number[product_id] = number
-        self._ids.append(product_id)
+        number, first = self._count.size, self.next_slot
+        self._ids.add(product_id, number)
         self._first.extend(np.asarray([first], dtype=np.int64))
         self._count.extend(np.asarray([len(images)], dtype=np.int32))
         self._category.extend(np.asarray([self._code(category)], dtype=np.int32))
@@ -90,13 +98,13 @@ class Slots:
 
     def remove(self, product_id: str) -> tuple[np.ndarray, str | None] | None:
         """The product's slots and category, now forgotten; None if it was not held."""
-        number = self._number.pop(product_id, None)
+        number = self._ids.remove(product_id)
         if number is None:
             return None
         slots = self._slots(number)
-        category = self._name(int(self._category[number]))
-        self._owner[slots] = FREE
-        self._ids[number] = None
+        category = self._name(self._category.item(number))
+        if len(slots):
+            self._owner[slots[0] : slots[-1] + 1] = FREE  # consecutive: a slice, not a list of slots
         self._count[number] = 0
         self.live -= len(slots)
         return slots, category
@@ -116,26 +124,33 @@ class Slots:
     # -- reading -------------------------------------------------------------------------------------------
 
     def __contains__(self, product_id: object) -> bool:
-        return product_id in self._number
+        return self._ids.number(product_id) is not None
 
     def __len__(self) -> int:
-        return len(self._number)
+        return len(self._ids)
 
     def products(self) -> list[str]:
-        return list(self._number)
+        """The held products' ids, in the order they were (last) added."""
+        return self._ids.held()
 
     def slots_of(self, product_id: str) -> np.ndarray:
-        return self._slots(self._number[product_id])
+        return self._slots(self._number(product_id))
+
+    def _number(self, product_id: str) -> int:
+        number = self._ids.number(product_id)
+        if number is None:
+            raise KeyError(product_id)
+        return number
 
     def _slots(self, number: int) -> np.ndarray:
-        first = int(self._first[number])
-        return np.arange(first, first + int(self._count[number]), dtype=np.int64)
+        first = self._first.item(number)
+        return np.arange(first, first + self._count.item(number), dtype=np.int64)
 
     def category_of(self, product_id: str) -> str | None:
-        return self._name(int(self._category[self._number[product_id]]))
+        return self._name(self._category.item(self._number(product_id)))
 
     def product_of(self, slot: int) -> str:
-        return self._ids[self._owner[slot]]  # type: ignore[return-value]
+        return self._ids.id_of(self._owner.item(slot))
 
     def image_of(self, slot: int) -> str:
         return self._image[slot].decode("utf-8")
@@ -152,17 +167,19 @@ class Slots:
         return np.flatnonzero(members).astype(np.int64)
 
     def memory_bytes(self) -> int:
-        """What this bookkeeping holds: its arrays (spare capacity included), the dict and list, the id strings and
-        the dict's numbers (sys.getsizeof; tracemalloc counts a little more: the allocator's own overhead)."""
+        """What this bookkeeping holds: its arrays (spare capacity included), the product ids' (their recent
+        additions' dict, strings and numbers included) and the category names' (sys.getsizeof, where tracemalloc
+        counts a little more: the allocator's own overhead)."""
         columns = (self._first, self._count, self._category, self._owner, self._image)
-        objects = sum(sys.getsizeof(product_id) + sys.getsizeof(number) for product_id, number in self._number.items())
-        return sum(column.nbytes() for column in columns) + sys.getsizeof(self._number) + sys.getsizeof(self._ids) + objects
+        categories = sys.getsizeof(self._categories) + sys.getsizeof(self._codes) + sum(
+            sys.getsizeof(name) + sys.getsizeof(code) for name, code in self._codes.items())
+        return sum(column.nbytes() for column in columns) + self._ids.nbytes() + categories
 
     # -- persistence ---------------------------------------------------------------------------------------
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Everything as arrays (what a save writes), removed products' numbers included."""
-        return {"ids": _encoded(product_id or "" for product_id in self._ids), "first": self._first.values,
+        return {"ids": self._ids.encoded(), "first": self._first.values,
                 "count": self._count.values, "category": self._category.values, "owner": self._owner.values,
                 "image": self._image.values, "categories": _encoded(self._categories)}
 
@@ -170,8 +187,7 @@ class Slots:
     def from_arrays(cls, arrays: dict[str, np.ndarray], next_slot: int, most_images: int) -> "Slots":
         slots = cls()
         counts = arrays["count"]
-        slots._ids = [raw.decode("utf-8") if count else None for raw, count in zip(arrays["ids"].tolist(), counts)]
-        slots._number = {product_id: n for n, product_id in enumerate(slots._ids) if product_id is not None}
+        slots._ids = ProductIds.from_encoded(arrays["ids"], counts > 0)  # a removed product's count is 0
         slots._first = Column("int64", arrays["first"])
         slots._count = Column("int32", counts)
         slots._category = Column("int32", arrays["category"])

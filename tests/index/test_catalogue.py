@@ -120,3 +120,35 @@ def test_a_search_leaves_this_threads_openmp_setting_as_it_was() -> None:
     index.search(unit(0), k=1)
     index.search_many(np.stack([unit(0), unit(1)]), k=1)
     assert faiss.omp_get_max_threads() == 2
+
+
+def test_lookups_beside_a_writer_see_every_held_product(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`in`, `products` and `category_of` take the read lock: a change may replace the arrays a lookup reads
+    (index/product_ids.py merges its recent ids every few changes here)."""
+    import threading
+
+    from index import product_ids
+
+    monkeypatch.setattr(product_ids, "MERGE_AT", 4)
+    monkeypatch.setattr(product_ids, "MERGE_FRACTION", 2)
+    index = CatalogueIndex(DIM)
+    held = [f"{i:024x}" for i in range(50)]
+    for product in held:
+        index.upsert(product, unit(0)[None], category="kept")
+    done, seen = threading.Event(), []
+
+    def write() -> None:
+        for i in range(50, 2050):
+            index.upsert(f"{i:024x}", unit(1)[None])
+            index.upsert(held[i % 50], unit(0)[None], category="kept")  # removed and added again, under the lock
+            if i % 3 == 0:
+                index.remove(f"{i - 1:024x}")
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while not done.is_set():
+        seen.append(all(product in index and index.category_of(product) == "kept" for product in held))
+        seen.append(set(held) <= set(index.products()))
+    writer.join()
+    assert seen and all(seen)
