@@ -40,7 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from handlers.archive import CALIBRATION_FILE, DEFAULT_CHECKPOINT
-from handlers.category_groups import backed_off, category_groups
+from handlers.category_groups import category_groups
 from handlers.images import PHOTO_KINDS
 from handlers.taxonomy import Taxonomy, load_taxonomy
 from kalas.calibration import (BOUNDS, ECE_MEASURED, SHIPPED_RULE, Rule, claim_confidence, ece_noise,
@@ -48,6 +48,7 @@ from kalas.calibration import (BOUNDS, ECE_MEASURED, SHIPPED_RULE, Rule, claim_c
                                top_scaled)
 from kalas.dataset import read_records, split
 from kalas.handler_outputs import CACHE_ROOT, StagedHandler, handler_outputs
+from kalas.policy_thresholds import category_outcomes, category_policy, summary, top_choice
 from kalas.top_curve import fit_top_curve, top_curved
 
 TARGETS = (0.90, 0.95, 0.97, 0.99)
@@ -144,71 +145,6 @@ def collect(data_dirs: list[Path], checkpoint: Path, taxonomy: Taxonomy,
     return heads, labels
 
 
-def _top(probabilities: np.ndarray, targets: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    best = probabilities.argmax(axis=1)
-    return best, probabilities.max(axis=1), np.array([b in t for b, t in zip(best, targets)])
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """Per photo: the top category's score and rightness, and its groups' scores and rightness, nearest first (a
-    group is right when the truth's categories lie within it, or it within the truth's)."""
-
-    leaf: np.ndarray
-    right: np.ndarray
-    groups: list[list[tuple[float, bool]]]
-
-    def outcomes(self, policy: dict) -> tuple[np.ndarray, np.ndarray]:
-        """(applied, right) per photo under `policy`'s thresholds, by the rule the API applies (`backed_off`)."""
-        applied, right = np.zeros(len(self.leaf), dtype=bool), np.zeros(len(self.leaf), dtype=bool)
-        for i, (score, groups) in enumerate(zip(self.leaf, self.groups)):
-            chosen = backed_off(score, [g for g, _ in groups], policy["leaf"], policy["group"])
-            if chosen is not None:
-                applied[i], right[i] = True, self.right[i] if chosen < 0 else groups[chosen][1]
-        return applied, right
-
-
-def category_candidates(probabilities: np.ndarray, targets: list[list[int]], groups: list) -> Candidates:
-    best, confidence, right = _top(probabilities, targets)
-    above = [[(float(probabilities[i, g.members].sum()), set(accepted) <= g.members_set or g.members_set <= set(accepted))
-              for g in groups if leaf in g.members_set] for i, (leaf, accepted) in enumerate(zip(best, targets))]
-    return Candidates(confidence, right, above)
-
-
-def category_policy(probabilities: np.ndarray, targets: list[list[int]], groups: list, precision: float,
-                    rule: Rule = SHIPPED_RULE) -> dict:
-    """The leaf and group thresholds for `precision` (`policy_for`) over these photos' scores."""
-    return policy_for(category_candidates(probabilities, targets, groups), precision, rule)
-
-
-def policy_for(candidates: Candidates, precision: float, rule: Rule = SHIPPED_RULE) -> dict:
-    """The lowest leaf threshold whose leaves reach `precision` by `rule`, then the lowest group threshold at which
-    what the policy applies in all (leaves, and the nearest group that reaches it for the rest) still does."""
-    leaf = rule.threshold(candidates.leaf, candidates.right, precision)
-    scores = sorted({round(score, 6) for i in np.flatnonzero(candidates.leaf < leaf) for score, _ in candidates.groups[i]})
-    group = 1.01
-    for threshold in reversed(scores):  # from the surest down: the lowest that still keeps the precision wins
-        applied, right = candidates.outcomes({"leaf": leaf, "group": threshold})
-        if applied.any() and rule.holds(right[applied], precision):
-            group = threshold
-    return {"leaf": leaf, "group": group}
-
-
-def category_outcomes(probabilities: np.ndarray, targets: list[list[int]], groups: list,
-                      policy: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per photo: whether the policy applies something, whether that is right, whether it is a leaf."""
-    candidates = category_candidates(probabilities, targets, groups)
-    applied, right = candidates.outcomes(policy)
-    return applied, right, candidates.leaf >= policy["leaf"]
-
-
-def summary(applied: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> dict:
-    """Precision of what is applied, coverage (a leaf or a group) and leaf coverage."""
-    return {"precision": round(float(right[applied].mean()), 4) if applied.any() else None,
-            "coverage": round(float(applied.mean()), 4) if len(applied) else None,
-            "leaf_coverage": round(float(leaf.mean()), 4) if len(leaf) else None, "photos": len(applied)}
-
-
 @dataclass(frozen=True)
 class TopCalibrator:
     """The category's second step after its temperature, fitted on the score of what each label checks: a rising
@@ -257,7 +193,7 @@ def fit(heads: dict[str, Head], groups: list, photo: str | None, half: bool | No
         part = rows(heads["category"])
         probabilities = softmax(part.logits, fitted["temperatures"]["category"])
         for key, value in calibrator.fit(probabilities, part.claims(probabilities),
-                                         _top(probabilities, part.targets)[2]).items():
+                                         top_choice(probabilities, part.targets)[2]).items():
             fitted[key]["category"] = value
     if not fitted["top_curve"]:
         del fitted["top_curve"]  # a scaling's fit reads as it did before curves
@@ -270,7 +206,7 @@ def fit(heads: dict[str, Head], groups: list, photo: str | None, half: bool | No
                                                 target, rule)
         for group in fitted["temperatures"]["attributes"]:
             part = rows(heads[f"attributes.{group}"])
-            _, confidence, right = _top(scores(fitted, f"attributes.{group}", part.logits), part.targets)
+            _, confidence, right = top_choice(scores(fitted, f"attributes.{group}", part.logits), part.targets)
             table["attributes"][group] = rule.threshold(confidence, right, target)
         policy[f"{target:.2f}"] = table
     fitted["policy"] = policy
@@ -297,7 +233,7 @@ def scores(fitted: dict | None, name: str, logits: np.ndarray, *, top: bool = Tr
 def checked_scores(probabilities: np.ndarray, part: Part) -> tuple[np.ndarray, np.ndarray]:
     """Per photo, the score of what its label checks of the top answer (the top class, or the group a coarse
     label names: the score the handler answers for that group), and whether it is right."""
-    return claim_confidence(probabilities, part.claims(probabilities)), _top(probabilities, part.targets)[2]
+    return claim_confidence(probabilities, part.claims(probabilities)), top_choice(probabilities, part.targets)[2]
 
 
 def _ece_figures(measured: dict[str, tuple[list, list]]) -> dict:
@@ -367,7 +303,7 @@ def _attribute_outcomes(head: Head, name: str, kind: str, target: float, fits: d
         for photo, fitted in by_photo.items():
             part = head.part(fitting=not half, kind=kind, photo=photo)
             if part.targets:
-                _, confidence, correct = _top(scores(fitted, name, part.logits), part.targets)
+                _, confidence, correct = top_choice(scores(fitted, name, part.logits), part.targets)
                 applied.append(confidence >= fitted["policy"][f"{target:.2f}"]["attributes"][name.split(".", 1)[1]])
                 right.append(correct)
         folds.append((np.concatenate(applied), np.concatenate(right)))

@@ -46,7 +46,7 @@ from handlers.taxonomy import load_taxonomy
 from kalas.calibration import Rule, fit_temperature, fit_top_scaling, in_calibration_half, softmax, top_scaled
 from kalas.dataset import read_records, split
 from kalas.served_outputs import served_outputs
-from scripts.calibrate import Candidates, category_candidates, policy_for, summary
+from kalas.policy_thresholds import Candidates, category_candidates, policy_for, summary
 
 TARGET = 0.97
 AS_OBSERVED = Rule(level=None)

@@ -13,7 +13,8 @@ import yaml
 from handlers.archive import CALIBRATION_FILE, DEFAULT_CHECKPOINT, stage_archives
 from handlers.category_groups import category_groups
 from kalas.calibration import Rule, in_calibration_half, precision_lower_bound
-from scripts.calibrate import TARGETS, Head, calibrate, category_outcomes, fit, main, scores, summary
+from kalas.policy_thresholds import category_outcomes, summary
+from scripts.calibrate import TARGETS, Head, calibrate, fit, main, scores
 from tests.support.data_dirs import make_directory
 
 
