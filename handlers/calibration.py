@@ -26,8 +26,10 @@ class Calibration:
         top = {head: (float(slope), float(bias)) for head, (slope, bias) in fitted.get("top", {}).items()}
         curves = {head: (torch.tensor(knots["x"], dtype=torch.float64), torch.tensor(knots["y"], dtype=torch.float64))
                   for head, knots in fitted.get("top_curve", {}).items()}
-        for x, y in curves.values():
-            assert len(x) == len(y) >= 2 and (x.diff() > 0).all() and (y.diff() >= 0).all(), "a rising curve"
+        for head, (x, y) in curves.items():
+            if not (len(x) == len(y) >= 2 and (x.diff() > 0).all() and (y.diff() >= 0).all()):
+                raise ValueError(f"the calibration's top curve of {head!r} is not a rising curve through two or more "
+                                 "knots: fit it again with scripts/calibrate.py")
         return cls(temperatures, fitted.get("policy", {}), top, curves)
 
     def temperature(self, head: str) -> float:

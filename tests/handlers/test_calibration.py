@@ -40,5 +40,5 @@ def test_a_top_scaling_is_still_applied_where_the_fit_has_no_curve():
 
 
 def test_a_curve_that_falls_is_refused():
-    with pytest.raises(AssertionError, match="a rising curve"):
+    with pytest.raises(ValueError, match="not a rising curve"):
         Calibration.of({"top_curve": {"category": {"x": [0.0, 0.5, 1.0], "y": [0.2, 0.1, 0.9]}}})
