@@ -113,6 +113,5 @@ async def reviewed(db: AsyncDatabase, account_id: str) -> AsyncIterator[dict]:
 async def review_queue(db: AsyncDatabase, account_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
     """The shop's store products annotated and not yet reviewed: held ones first, then applied, newest first."""
     query = {"account": account_id, "reviewed": False, "queue_rank": {"$exists": True}}
-    total = await db.annotations.count_documents(query)
-    cursor = db.annotations.find(query).sort([("queue_rank", ASCENDING), ("created", DESCENDING), ("_id", ASCENDING)])
-    return await cursor.skip(offset).limit(limit).to_list(length=limit), total
+    return await page(db.annotations, query, offset, limit,
+                      order=[("queue_rank", ASCENDING), ("created", DESCENDING), ("_id", ASCENDING)])

@@ -124,10 +124,8 @@ async def record_write(db: AsyncDatabase, integration_id: str, product_id: int, 
 
 
 async def deliveries(db: AsyncDatabase, integration_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
-    query = {"integration": integration_id}
-    total = await db.webhook_deliveries.count_documents(query)
-    cursor = db.webhook_deliveries.find(query).sort([("received", DESCENDING), ("_id", DESCENDING)])
-    return await cursor.skip(offset).limit(limit).to_list(length=limit), total
+    return await page(db.webhook_deliveries, {"integration": integration_id}, offset, limit,
+                      order=[("received", DESCENDING), ("_id", DESCENDING)])
 
 
 async def catalogue_product(db: AsyncDatabase, account_id: str, integration_id: str, product_id: int) -> dict | None:
