@@ -5,13 +5,16 @@
 Seeds `--rows` documents per collection (products with 256-float embeddings and 122-float signals, annotations,
 an integration's jobs and webhook deliveries, reviews; a tenth as many API keys), spread over `--shops` shops, in a
 fresh nx-27017 of its own unless --mongo-uri names a server. Then times each call (shops in turn), first page
-(20 rows) and the tenth, twice in one run on the same data:
+(20 rows) and the tenth, three times in one run on the same data:
 
 - before: the indexes the data layer creates less the single-field ones added for nx-27017 (`ADDED`), and totals
   counted by pymongo's `count_documents`;
+- count only: the same indexes, totals counted by `api.data.common.count`;
 - after: every index `ensure_indexes` creates, and totals counted by `api.data.common.count`.
 
-Each call's pages and totals must be the same in both (checked). Prints p50 in ms and the load average.
+Each call's pages and totals must be the same in all three (checked), and so must the answers of hot lookups beside
+the new indexes (a store product's catalogue entry, ten products' vectors, a key; the last is the catalogue entry's
+query as it was before it left the account out), timed before and after. Prints p50 in ms and the load average.
 """
 from __future__ import annotations
 
@@ -36,9 +39,12 @@ from api.data.db import ensure_indexes, open_client
 from kalas.stack import mongo
 
 # The single-field indexes added so that nx-27017 answers these lists from an index (collection, field).
-ADDED: set[tuple[str, str]] = set()
+ADDED = {("annotations", "account"), ("products", "account"), ("reviews", "account"), ("api_keys", "account"),
+         ("jobs", "integration"), ("webhook_deliveries", "integration")}
 DATABASE = "bench_lists"
 PAGE = 20
+# (phase, with the added indexes, with common.count)
+PHASES = (("before", False, False), ("count only", False, True), ("after", True, True))
 # A call slower than BUDGET_S / repeats is timed fewer times (MIN_REPEATS at least), so that the seconds-long calls
 # of the "before" side finish in minutes.
 MIN_REPEATS, BUDGET_S = 5, 5.0
@@ -64,7 +70,9 @@ def seed_documents(rows: int, shops: int, seed: int = 0) -> tuple[dict[str, list
         product = products.new_product(
             account, {"title": f"Linen shirt {i}", "sku": f"SKU-{i}", "tags": ["linen", "summer"], "categories": ["shirts"]},
             [image], {"embeddings": [_vector(rng, 256)], "signals": [_vector(rng, 122)], "embedder": "sha256:bench"})
-        docs["products"].append(product | {"created": moment, "updated": moment})
+        source = {"integration": store, "product_id": i}
+        docs["products"].append(product | {"created": moment, "updated": moment, "source": source,
+                                           "store_key": products.store_key(store, i)})
         result = {"category": {"label": "shirt", "score": 0.9}, "attributes": {"sleeve": {"label": "long", "score": 0.8}},
                   "colours": [{"name": "white", "share": 0.7}], "model": {"name": "fashion", "version": "1"}}
         policy = None if i % 2 else {"state": pick.choice(["held", "applied"]), "reasons": []}
@@ -83,7 +91,7 @@ def seed_documents(rows: int, shops: int, seed: int = 0) -> tuple[dict[str, list
         docs["webhook_deliveries"].append({"_id": new_id(), "integration": store, "delivery_key": f"{i}:{new_id()}",
                                            "received": epoch, "topic": "product.updated", "resource_id": i,
                                            "outcome": "queued"})
-        if i % 10 == 0:
+        if (i // shops) % 10 == 0:  # a tenth of each shop's rows
             docs["api_keys"].append({"_id": new_id(), "key_id": new_id(), "account": account, "name": f"key {i}",
                                      "prefix": "kls_abcd", "created": moment, "last_used": None, "revoked": None})
     return docs, accounts, stores
@@ -106,10 +114,42 @@ def calls(accounts: list[str], stores: list[str]) -> dict[str, Callable[[Any, in
     }
 
 
+def lookups(accounts: list[str], stores: list[str], docs: dict[str, list[dict]]) -> dict[str, Callable[[Any, int], Awaitable[Any]]]:
+    """Hot lookups beside the new indexes, each as (db, n) → what identifies its answer: they must not get slower.
+    The last is the catalogue entry's query as it was before it left the account out (api/data/integrations.py)."""
+    shop_products = [[p for p in docs["products"] if p["account"] == account] for account in accounts]
+    shop_keys = [[k for k in docs["api_keys"] if k["account"] == account] for account in accounts]
+
+    def entry(n: int) -> dict:
+        return shop_products[n % len(accounts)][(37 * n) % len(shop_products[0])]
+
+    async def catalogue(db: Any, n: int) -> Any:
+        found = await integrations.catalogue_product(db, entry(n)["account"], entry(n)["source"]["integration"],
+                                                     entry(n)["source"]["product_id"])
+        return found and found["_id"]
+
+    async def vectors(db: Any, n: int) -> Any:
+        at = (10 * n) % (len(shop_products[0]) - 10)
+        ids = [p["_id"] for p in shop_products[n % len(accounts)][at:at + 10]]
+        return sorted(p["_id"] for p in await products.vectors(db, accounts[n % len(accounts)], ids))
+
+    async def key(db: Any, n: int) -> Any:
+        found = await keys.get(db, accounts[n % len(accounts)], shop_keys[n % len(accounts)][n % len(shop_keys[0])]["key_id"])
+        return found and found["key_id"]
+
+    async def by_account_and_key(db: Any, n: int) -> Any:
+        found = await db.products.find_one({"account": entry(n)["account"], "store_key": entry(n)["store_key"]},
+                                           {"embeddings": 0, "signals": 0})
+        return found and found["_id"]
+
+    return {"catalogue entry": catalogue, "vectors of 10": vectors, "key": key,
+            "entry by (account, store_key)": by_account_and_key}
+
+
 @contextmanager
-def before_change() -> Iterator[None]:
-    """The data layer as it was before the single-field indexes and `common.count`: `create_index` skips `ADDED`
-    and totals come from pymongo's `count_documents`."""
+def data_layer(indexes: bool, counts: bool) -> Iterator[None]:
+    """The data layer without the change's parts that are False: without `indexes`, `create_index` skips `ADDED`;
+    without `counts`, totals come from pymongo's `count_documents` instead of `common.count`."""
     create_index, count = AsyncCollection.create_index, common.count
 
     async def without_added(self: AsyncCollection, keys: Any, **kwargs: Any) -> str:
@@ -120,11 +160,28 @@ def before_change() -> Iterator[None]:
     async def count_documents(collection: AsyncCollection, query: dict) -> int:
         return await collection.count_documents(query)
 
-    AsyncCollection.create_index, common.count = without_added, count_documents  # type: ignore[method-assign]
+    if not indexes:
+        AsyncCollection.create_index = without_added  # type: ignore[method-assign]
+    if not counts:
+        common.count = count_documents
     try:
         yield
     finally:
         AsyncCollection.create_index, common.count = create_index, count  # type: ignore[method-assign]
+
+
+async def time_lookups(db: Any, found: dict[str, Callable[[Any, int], Awaitable[Any]]], repeats: int) -> tuple[dict, dict]:
+    """({lookup: p50 ms}, {lookup: its answers})."""
+    timings, answers = {}, {}
+    for name, lookup in found.items():
+        await lookup(db, 0)  # warm-up
+        times, answers[name] = [], []
+        for n in range(max(repeats, 50)):
+            started = time.perf_counter()
+            answers[name].append(await lookup(db, n))
+            times.append(time.perf_counter() - started)
+        timings[name] = round(float(np.percentile(times, 50)) * 1e3, 3)
+    return timings, answers
 
 
 async def time_calls(db: Any, accounts: list[str], stores: list[str], repeats: int) -> tuple[dict, dict]:
@@ -157,18 +214,23 @@ async def measure(uri: str, rows: int, shops: int, repeats: int) -> dict:
             for at in range(0, len(documents), 500):
                 await db[name].insert_many(documents[at:at + 500])
         seeded_s = time.perf_counter() - started
-        with before_change():
-            await ensure_indexes(db)
-            before, before_answers = await time_calls(db, accounts, stores, repeats)
-        await ensure_indexes(db)
-        after, after_answers = await time_calls(db, accounts, stores, repeats)
-        differ = [name for name in before_answers if before_answers[name] != after_answers[name]]
+        hot = lookups(accounts, stores, docs)
+        timings, answers, lookup_ms, found = {}, {}, {}, {}
+        for phase, indexes, counts in PHASES:  # indexes only ever added: the phases run in this order
+            with data_layer(indexes, counts):
+                await ensure_indexes(db)
+                timings[phase], answers[phase] = await time_calls(db, accounts, stores, repeats)
+                if phase != "count only":
+                    lookup_ms[phase], found[phase] = await time_lookups(db, hot, repeats)
+        differ = sorted({name for phase in answers for name in answers[phase]
+                         if answers[phase][name] != answers["before"][name]}
+                        | {name for name in found["after"] if found["after"][name] != found["before"][name]})
         await client.drop_database(DATABASE)
     finally:
         await client.close()
-    return {"rows": rows, "shops": shops, "repeats": repeats, "seeded_s": round(seeded_s, 1),
-            "before_ms": before, "after_ms": after, "answers_differ": differ,
-            "totals": {name: after_answers[name]["first page"][1] for name in after_answers}}
+    return {"rows": rows, "shops": shops, "repeats": repeats, "seeded_s": round(seeded_s, 1), "lists_ms": timings,
+            "lookups_ms": lookup_ms, "answers_differ": differ,
+            "totals": {name: answers["after"][name]["first page"][1] for name in answers["after"]}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,9 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     result["load_average"] = {"start": round(load[0], 2), "end": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
     print(f"{args.rows} rows a collection over {args.shops} shops (keys: a tenth), p50 of up to {args.repeats} in ms "
           f"(at least {MIN_REPEATS}, within about {BUDGET_S:.0f} s a call and page)")
-    for name, pages in result["after_ms"].items():
-        cells = ", ".join(f"{label} {result['before_ms'][name][label]:.2f} → {ms:.2f}" for label, ms in pages.items())
+    lists, lookup_ms = result["lists_ms"], result["lookups_ms"]
+    print("  lists, before → count only → after")
+    for name, pages in lists["after"].items():
+        cells = ", ".join(f"{label} " + " → ".join(f"{lists[phase][name][label]:.2f}" for phase, _, _ in PHASES)
+                          for label in pages)
         print(f"  {name:14} (total {result['totals'][name]:5}): {cells}")
+    print("  lookups, before → after")
+    for name, ms in lookup_ms["after"].items():
+        print(f"  {name:29}: {lookup_ms['before'][name]:.3f} → {ms:.3f}")
     print(f"answers differ: {result['answers_differ'] or 'none'}; load average {load[0]:.2f} at start, "
           f"{result['load_average']['end']:.2f} at end, {os.cpu_count()} cores")
     print(json.dumps(result))
