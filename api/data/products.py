@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
-from api.data.common import now, once, page, stamped
+from api.data.common import count, now, once, page, stamped
 from handlers.text_encoder import words
 
 _NO_VECTORS = {"embeddings": 0, "signals": 0, "embedder": 0}
@@ -186,7 +186,11 @@ async def made_by_others(db: AsyncDatabase, account_id: str, embedder: str) -> l
 
 
 async def count_made_by_others(db: AsyncDatabase, account_id: str, embedder: str) -> int:
-    return await db.products.count_documents(_made_by_others(account_id, embedder))
+    """How many of the shop's products hold another embedder's vectors (the catalogue index's status asks, and a
+    shop's first similar-items query in a process: api/domain/reembedder.py). By `common.count`: pymongo's
+    `count_documents` read every product of the collection (4.9 s against 67 ms at 20,000 products over 5 shops;
+    scripts/bench_lists.py)."""
+    return await count(db.products, _made_by_others(account_id, embedder))
 
 
 async def set_embeddings(db: AsyncDatabase, account_id: str, product_id: str, vectors: dict[str, Any]) -> bool:

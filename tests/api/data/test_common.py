@@ -24,7 +24,8 @@ def _annotations() -> list[dict]:
 
 def test_count_answers_what_count_documents_answers(mongo_server, mongo_database):
     queries = [{"account": "a"}, {"account": "b", "reviewed": False}, {"account": "a", "queue_rank": {"$exists": True}},
-               {"account": "a", "reviewed": False, "queue_rank": {"$exists": True}}, {"account": "c"}, {}]
+               {"account": "a", "reviewed": False, "queue_rank": {"$exists": True}}, {"account": "c"}, {},
+               {"account": "a", "queue_rank": {"$nin": [0]}}]  # missing ones included, as in products' made_by_others
 
     async def go():
         client = open_client(mongo_server.uri)
