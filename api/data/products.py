@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
-from api.data.common import now, once, page, stamped
+from api.data.common import count, now, once, page, stamped
 from handlers.text_encoder import words
 
 _NO_VECTORS = {"embeddings": 0, "signals": 0, "embedder": 0}
@@ -32,6 +32,12 @@ def store_key(integration_id: str, product_id: int | str) -> str:
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.products.create_index([("account", ASCENDING), ("created", DESCENDING)])
+    # nx-27017 reads the whole collection, vectors and all, for a query on a field no single-field index names; with
+    # this one a shop's product list is answered from the index above (310 → 5.3 ms at 20,000 products over 5 shops;
+    # scripts/bench_lists.py). Lookups by a more selective field therefore leave the account out of the query and
+    # check it here (`_by_ids`; api/data/integrations.py `catalogue_product`): nx-27017's SQLite, without statistics,
+    # would read the shop's products through this index instead.
+    await db.products.create_index([("account", ASCENDING)])
     # Partial: SKUs are optional, and any number of products may have none.
     await db.products.create_index([("account", ASCENDING), ("sku", ASCENDING)], unique=True,
                                    partialFilterExpression={"sku": {"$type": "string"}})
@@ -123,7 +129,8 @@ async def get_many(db: AsyncDatabase, account_id: str, product_ids: list[str]) -
 async def _by_ids(db: AsyncDatabase, account_id: str, product_ids: list[str], projection: dict):
     """The shop's products of these ids. Asked by `_id` alone and the shop checked here: nx-27017 answers an `_id`
     `$in` from its primary key, but with the account beside it scans the collection (40 ids among 30,000 products:
-    4 ms against 23 ms; at 100,000 products that scan, refreshing remembered products, doubled text search's p50)."""
+    4 ms against 23 ms; at 100,000 products that scan, refreshing remembered products, doubled text search's p50),
+    and since `account` has an index of its own it would read the shop's products through that one instead."""
     async for product in db.products.find({"_id": {"$in": product_ids}}, projection):
         if product.get("account") == account_id:
             yield product
@@ -163,11 +170,10 @@ async def vector_dim(db: AsyncDatabase, account_id: str) -> int | None:
 async def vectors(db: AsyncDatabase, account_id: str, product_ids: list[str] | None = None) -> list[dict]:
     """Every product of a shop (or these of its products that exist) with its image ids and embeddings: what
     building or catching up its index needs."""
-    query: dict[str, Any] = {"account": account_id}
-    if product_ids is not None:
-        query["_id"] = {"$in": product_ids}
-    cursor = db.products.find(query, {"images": 1, "embeddings": 1})
-    return await cursor.to_list(length=None)
+    if product_ids is None:
+        return await db.products.find({"account": account_id}, {"images": 1, "embeddings": 1}).to_list(length=None)
+    found = _by_ids(db, account_id, product_ids, {"account": 1, "images": 1, "embeddings": 1})
+    return [{key: value for key, value in product.items() if key != "account"} async for product in found]
 
 
 def _made_by_others(account_id: str, embedder: str) -> dict:
@@ -181,7 +187,11 @@ async def made_by_others(db: AsyncDatabase, account_id: str, embedder: str) -> l
 
 
 async def count_made_by_others(db: AsyncDatabase, account_id: str, embedder: str) -> int:
-    return await db.products.count_documents(_made_by_others(account_id, embedder))
+    """How many of the shop's products hold another embedder's vectors (the catalogue index's status asks, and a
+    shop's first similar-items query in a process: api/domain/reembedder.py). By `common.count`: pymongo's
+    `count_documents` read every product of the collection (4.9 s against 67 ms at 20,000 products over 5 shops;
+    scripts/bench_lists.py)."""
+    return await count(db.products, _made_by_others(account_id, embedder))
 
 
 async def set_embeddings(db: AsyncDatabase, account_id: str, product_id: str, vectors: dict[str, Any]) -> bool:
