@@ -37,21 +37,26 @@ class Calibration:
 
     def probabilities(self, head: str, logits: torch.Tensor) -> torch.Tensor:
         """softmax(logits / T) over the last dimension; with a top scaling, the top probability p then becomes
-        sigmoid(slope · logit(p) + bias), with a top curve its value on the curve (linear between knots, never
-        under the second class's rescaled score), and the others are scaled by one factor, so the scores still sum
-        to 1 and keep their order (kalas/calibration.py `top_scaled`, kalas/top_curve.py `top_curved`: the same
-        arithmetic in numpy)."""
-        probabilities = (logits / self.temperature(head)).softmax(-1)
-        if head not in self.top and head not in self.curves:
+        sigmoid(slope · logit(p) + bias), with a top curve its value q on the curve (linear between knots, never
+        under the second class's rescaled score), and the others share 1 - q in their own proportions, so the scores
+        still sum to 1 and keep their order (kalas/calibration.py `top_scaled`, kalas/top_curve.py `top_curved`: the
+        same arithmetic in numpy)."""
+        scaled_logits = logits / self.temperature(head)
+        probabilities = scaled_logits.softmax(-1)
+        if head not in self.top and head not in self.curves or probabilities.shape[-1] < 2:
             return probabilities
         top, best = probabilities.max(-1, keepdim=True)
-        top = top.clamp(1e-7, 1 - 1e-7)
         if head in self.curves:
-            second = probabilities.topk(2, dim=-1).values[..., 1:] if probabilities.shape[-1] > 1 else 0 * top
-            scaled = torch.maximum(_interpolated(top, *self.curves[head]), second / (1 - top + second) + 1e-6)
-        else:
-            slope, bias = self.top[head]
-            scaled = torch.sigmoid(slope * torch.logit(top) + bias)
+            # The others among themselves from their logits, not as p_i / (1 - p): where p rounds to 1 in float32,
+            # 1 - p is not what the others hold, and a curve that keeps such a photo under 1 would hand them a share
+            # that no longer sums to 1 - q (the top block is scored 0.97, not 1: kalas/top_curve.py).
+            rest = scaled_logits.scatter(-1, best, float("-inf")).softmax(-1)
+            second = rest.max(-1, keepdim=True).values
+            curved = torch.maximum(_interpolated(top, *self.curves[head]), second / (1 + second) + 1e-6)
+            return (rest * (1 - curved)).scatter(-1, best, curved)
+        top = top.clamp(1e-7, 1 - 1e-7)
+        slope, bias = self.top[head]
+        scaled = torch.sigmoid(slope * torch.logit(top) + bias)
         return (probabilities * ((1 - scaled) / (1 - top))).scatter(-1, best, scaled)
 
 

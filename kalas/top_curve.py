@@ -8,7 +8,7 @@ calibration step where a Platt scaling (kalas/calibration.py `fit_top_scaling`) 
   regression (pool adjacent violators from one block per score, each block's q its own maximum-likelihood
   value, knots at each block's lowest and highest p as sklearn's `IsotonicRegression` interpolates); `bins`:
   histogram binning, that many bins of equal count, pooled where their values would fall, knots at each bin's
-  mean p. Flat beyond the outer knots (to p = 0 and 1), then mixed with the identity at weight TIE_BREAK (0.001)
+  mean p. The top block is scored no surer than its few photos show (`_not_sure_from_few`). Flat beyond the outer knots (to p = 0 and 1), then mixed with the identity at weight TIE_BREAK (0.001)
   so that it rises strictly: ties would merge photos the model tells apart, and move a policy's leaf threshold.
 - `top_curved(probabilities, x, y)`: the curve applied, linear between knots; the top class kept on top (q just
   above the lowest value at which the second class's rescaled score would reach it), every row summing to 1.
@@ -33,10 +33,19 @@ def _top(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def top_curved(probabilities: np.ndarray, x: Sequence[float], y: Sequence[float]) -> np.ndarray:
+    """The top probability q on the curve; the others share 1 - q in their own proportions (their sum, not 1 - p,
+    which rounding takes from them where p is near 1)."""
+    if probabilities.shape[1] < 2:
+        return probabilities
     rows, best, top = _top(probabilities)
-    second = np.sort(probabilities, axis=1)[:, -2] if probabilities.shape[1] > 1 else np.zeros(len(top))
-    curved = np.maximum(np.interp(top, x, y), second / (1 - top + second) + 1e-6)  # the top class stays on top
-    out = probabilities * ((1 - curved) / (1 - top))[:, None]
+    rest = probabilities.copy()
+    rest[rows, best] = 0.0
+    held = rest.sum(axis=1, keepdims=True)
+    rest = np.divide(rest, held, out=np.full_like(rest, 1 / (rest.shape[1] - 1)), where=held > 0)
+    rest[rows, best] = 0.0
+    second = rest.max(axis=1)
+    curved = np.maximum(np.interp(top, x, y), second / (1 + second) + 1e-6)  # the top class stays on top
+    out = rest * (1 - curved)[:, None]
     out[rows, best] = curved
     return out
 
@@ -51,6 +60,18 @@ def _best_q(a: np.ndarray, b: np.ndarray, right: np.ndarray) -> float:
         return float(-np.where(right, np.log(claimed), np.log(1 - claimed)).sum())
 
     return float(minimize_scalar(loss, bounds=(EDGE, 1 - EDGE), method="bounded", options={"xatol": 1e-7}).x)
+
+
+def _not_sure_from_few(blocks: list[tuple[int, int, float]], correct: np.ndarray) -> tuple[int, int, float]:
+    """The top block, its value no higher than the Jeffreys posterior mean of its claims' rightness, (k + ½) / (n + 1),
+    and no lower than the block below. Maximum likelihood scores a block whose claims were all right 1 (less EDGE):
+    "100 %" from 132 studio photos, or from 12 everyday ones (measured on the shipped fit), more than they can show.
+    Only the top block can be all right (any block above an all-right one pools with it), and the order of the
+    photos, which is all a policy's thresholds read, stays."""
+    first, last, q = blocks[-1]
+    right = correct[first:last]
+    floor = blocks[-2][2] if len(blocks) > 1 else 0.0
+    return first, last, max(floor, min(q, (float(right.sum()) + 0.5) / (len(right) + 1)))
 
 
 def fit_top_curve(probabilities: np.ndarray, claims: Sequence[Sequence[int]], correct: Sequence[bool],
@@ -77,6 +98,7 @@ def fit_top_curve(probabilities: np.ndarray, claims: Sequence[Sequence[int]], co
             first = blocks.pop()[0]
             block = (first, block[1], _best_q(a[first:block[1]], b[first:block[1]], correct[first:block[1]]))
         blocks.append(block)
+    blocks[-1] = _not_sure_from_few(blocks, correct)
     if bins is None:
         knots = [(float(top[i]), q) for first, last, q in blocks for i in sorted({first, last - 1})]
     else:

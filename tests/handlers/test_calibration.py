@@ -42,3 +42,17 @@ def test_a_top_scaling_is_still_applied_where_the_fit_has_no_curve():
 def test_a_curve_that_falls_is_refused():
     with pytest.raises(ValueError, match="not a rising curve"):
         Calibration.of({"top_curve": {"category": {"x": [0.0, 0.5, 1.0], "y": [0.2, 0.1, 0.9]}}})
+
+
+def test_a_photo_the_model_is_all_but_certain_of_still_sums_to_1_under_a_curve_that_keeps_it_below_1():
+    """Raw top 1 - 1e-9 (1.0 in float32), the curve's top 0.97: the others share 0.03 in their own order."""
+    logits = np.array([[30.0, 9.0, 8.0, 1.0], [2.0, 1.0, 0.5, 0.0]], dtype=np.float32)
+    x, y = [0.0, 0.5, 1.0], [0.0, 0.5, 0.97]
+    calibration = Calibration.of({"temperatures": {"category": 1.0}, "top_curve": {"category": {"x": x, "y": y}}})
+    served = calibration.probabilities("category", torch.from_numpy(logits)).numpy()
+    fitted = top_curved(softmax(logits.astype(np.float64)), x, y)
+    for scores in (served, fitted):
+        assert scores.sum(axis=1) == pytest.approx(1.0, abs=1e-6)
+        assert scores[0, 0] == pytest.approx(0.97, abs=1e-6) and scores[0, 1] > scores[0, 2] > scores[0, 3] > 0
+        assert (np.argsort(-scores, axis=1) == np.argsort(-logits, axis=1)).all()
+    assert served == pytest.approx(fitted, abs=1e-5)

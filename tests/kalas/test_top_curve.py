@@ -65,3 +65,20 @@ def test_the_curve_keeps_each_row_a_distribution_in_its_order_even_where_it_pull
     kept = np.isclose(curved.max(axis=1), pulled)  # where the curve leaves the top on top, its value as it is
     assert kept.any() and not kept.all()
     assert (curved.max(axis=1)[~kept] > pulled[~kept]).all()  # elsewhere just enough to stay on top
+
+
+def test_a_top_block_that_was_always_right_is_scored_no_surer_than_its_photos_show():
+    """The surest 12 photos all right, the 13th wrong, the rest right 80% of the time: the top block is scored
+    (12 + ½) / 13, not 1, and stays above the block below; the photos keep their order."""
+    rng = np.random.default_rng(5)
+    probabilities = softmax(rng.normal(0, 2.5, (400, 5)))
+    top = probabilities.max(axis=1)
+    surest = np.argsort(top)[-12:]
+    right = rng.random(400) < 0.8
+    right[surest] = True
+    right[np.argsort(top)[-13]] = False
+    claims = [[int(best)] for best in probabilities.argmax(axis=1)]
+    x, y = fit_top_curve(probabilities, claims, right)
+    curved = top_curved(probabilities, x, y).max(axis=1)
+    assert curved[surest].max() == pytest.approx(12.5 / 13, abs=2e-3)  # 0.962, not 1.000
+    assert (np.argsort(curved, kind="stable") == np.argsort(top, kind="stable")).all()
