@@ -10,13 +10,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from api.core.settings import Settings
+from api.data.db import open_client
 from api.clients.in_process import InProcessClient
 from api.jobs.backoff import Backoff
 from api.jobs.runner import Options
@@ -29,6 +30,20 @@ from tests.support.image_host import ImageHost, start_image_host, stop_image_hos
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "a long enough password"
+T = TypeVar("T")
+
+
+def on_database(mongo_server, mongo_database: str, scenario: Callable[[Any], Awaitable[T]]) -> T:
+    """`scenario(db)` run in an event loop of its own against this test's database on the real nx-27017, through
+    the API's own async client, opened and closed around it."""
+    async def go() -> T:
+        client = open_client(mongo_server.uri)
+        try:
+            return await scenario(client[mongo_database])
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
 
 
 def make_settings(mongo_uri: str, database: str, **overrides: Any) -> Settings:

@@ -3,11 +3,11 @@ creates: the list pages the shop's products newest first with its total, and the
 theirs alone (another shop's ids and unknown ones left out), with the fields the index builder reads."""
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from api.data import products
-from api.data.db import ensure_indexes, open_client
+from api.data.db import ensure_indexes
+from tests.api.conftest import on_database
 
 
 def _product(account: str, n: int) -> dict:
@@ -18,19 +18,14 @@ def _product(account: str, n: int) -> dict:
 
 
 def test_a_shop_s_list_and_vectors_are_its_own(mongo_server, mongo_database):
-    async def go():
-        client = open_client(mongo_server.uri)
-        db = client[mongo_database]
-        try:
-            await ensure_indexes(db)
-            await db.products.insert_many([_product(shop, n) for n in range(12) for shop in ("a", "b")])
-            pages = [await products.list_for(db, "a", offset, 5) for offset in (0, 5, 10)]
-            asked = ["a-03", "b-03", "a-07", "nowhere"]
-            return pages, await products.vectors(db, "a", asked), await products.vectors(db, "a")
-        finally:
-            await client.close()
+    async def go(db):
+        await ensure_indexes(db)
+        await db.products.insert_many([_product(shop, n) for n in range(12) for shop in ("a", "b")])
+        pages = [await products.list_for(db, "a", offset, 5) for offset in (0, 5, 10)]
+        asked = ["a-03", "b-03", "a-07", "nowhere"]
+        return pages, await products.vectors(db, "a", asked), await products.vectors(db, "a")
 
-    pages, some, every = asyncio.run(go())
+    pages, some, every = on_database(mongo_server, mongo_database, go)
     assert [doc["_id"] for found, _ in pages for doc in found] == [f"a-{n:02}" for n in range(11, -1, -1)]
     assert {total for _, total in pages} == {12}
     assert all("embeddings" not in doc and "signals" not in doc for found, _ in pages for doc in found)

@@ -4,10 +4,9 @@ start-up, once per database (api/data/common.py `once`), and a store product wit
 shop or integration too."""
 from __future__ import annotations
 
-import asyncio
 
 from api.data import integrations, products
-from api.data.db import open_client
+from tests.api.conftest import on_database
 
 
 def _entry(account: str, n: int, **fields) -> dict:
@@ -17,32 +16,27 @@ def _entry(account: str, n: int, **fields) -> dict:
 
 
 def test_entries_are_found_by_their_store_key_old_ones_included(mongo_server, mongo_database):
-    async def go():
-        client = open_client(mongo_server.uri)
-        db = client[mongo_database]
-        try:
-            await db.products.insert_many([
-                _entry("shop", 1, source={"integration": "I", "product_id": 1},
-                       store_key=products.store_key("I", 1)),  # as stored now
-                _entry("shop", 2, source={"integration": "I", "product_id": 2}),  # before the key
-                _entry("shop", 3, metadata={"source": "woocommerce", "integration": "I", "store_product_id": "3"}),
-                _entry("other-shop", 4, source={"integration": "J", "product_id": 4}),
-            ])
-            await products.ensure_indexes(db)
-            found = {n: await integrations.catalogue_product(db, "shop", "I", n) for n in (1, 2, 3, 4, 5)}
-            elsewhere = [await integrations.catalogue_product(db, "shop", "J", 4),
-                         await integrations.catalogue_product(db, "other-shop", "I", 1)]
-            legacy = await db.products.find_one({"title": "store product 3"})
-            # The backfill ran once for this database: a later start reads no products for it.
-            await db.products.insert_one(_entry("shop", 6, source={"integration": "I", "product_id": 6}))
-            await products.ensure_indexes(db)
-            later = await db.products.find_one({"title": "store product 6"})
-            recorded = await db.migrations.find_one({"_id": "products.store_key"})
-            return found, elsewhere, legacy, (later.get("store_key"), recorded is not None)
-        finally:
-            await client.close()
+    async def go(db):
+        await db.products.insert_many([
+            _entry("shop", 1, source={"integration": "I", "product_id": 1},
+                   store_key=products.store_key("I", 1)),  # as stored now
+            _entry("shop", 2, source={"integration": "I", "product_id": 2}),  # before the key
+            _entry("shop", 3, metadata={"source": "woocommerce", "integration": "I", "store_product_id": "3"}),
+            _entry("other-shop", 4, source={"integration": "J", "product_id": 4}),
+        ])
+        await products.ensure_indexes(db)
+        found = {n: await integrations.catalogue_product(db, "shop", "I", n) for n in (1, 2, 3, 4, 5)}
+        elsewhere = [await integrations.catalogue_product(db, "shop", "J", 4),
+                     await integrations.catalogue_product(db, "other-shop", "I", 1)]
+        legacy = await db.products.find_one({"title": "store product 3"})
+        # The backfill ran once for this database: a later start reads no products for it.
+        await db.products.insert_one(_entry("shop", 6, source={"integration": "I", "product_id": 6}))
+        await products.ensure_indexes(db)
+        later = await db.products.find_one({"title": "store product 6"})
+        recorded = await db.migrations.find_one({"_id": "products.store_key"})
+        return found, elsewhere, legacy, (later.get("store_key"), recorded is not None)
 
-    found, elsewhere, legacy, (later_key, recorded) = asyncio.run(go())
+    found, elsewhere, legacy, (later_key, recorded) = on_database(mongo_server, mongo_database, go)
     assert {n: doc["title"] if doc else None for n, doc in found.items()} == {
         1: "store product 1", 2: "store product 2", 3: "store product 3", 4: None, 5: None}
     assert elsewhere == [None, None]
@@ -52,23 +46,18 @@ def test_entries_are_found_by_their_store_key_old_ones_included(mongo_server, mo
 
 
 def test_the_service_s_record_of_its_writes_is_kept_by_store_product_old_records_included(mongo_server, mongo_database):
-    async def go():
-        client = open_client(mongo_server.uri)
-        db = client[mongo_database]
-        try:
-            await integrations.ensure_indexes(db)
-            # A record made before they were kept under "<integration>:<product id>": an id of its own.
-            await db.store_writes.insert_one({"integration": "I", "product_id": 1, "state": "written", "images": "old"})
-            await integrations.record_write(db, "I", 1, {"images": "new"}, "writing")
-            await integrations.record_write(db, "I", 2, {"images": "first"}, "writing")
-            await integrations.record_write(db, "I", 2, {"images": "first"}, "written")
-            await integrations.record_write(db, "J", 2, {"images": "another store"}, "written")
-            read = {(i, p): await integrations.our_write(db, i, p) for i, p in (("I", 1), ("I", 2), ("J", 2), ("J", 1))}
-            return read, await db.store_writes.count_documents({})
-        finally:
-            await client.close()
+    async def go(db):
+        await integrations.ensure_indexes(db)
+        # A record made before they were kept under "<integration>:<product id>": an id of its own.
+        await db.store_writes.insert_one({"integration": "I", "product_id": 1, "state": "written", "images": "old"})
+        await integrations.record_write(db, "I", 1, {"images": "new"}, "writing")
+        await integrations.record_write(db, "I", 2, {"images": "first"}, "writing")
+        await integrations.record_write(db, "I", 2, {"images": "first"}, "written")
+        await integrations.record_write(db, "J", 2, {"images": "another store"}, "written")
+        read = {(i, p): await integrations.our_write(db, i, p) for i, p in (("I", 1), ("I", 2), ("J", 2), ("J", 1))}
+        return read, await db.store_writes.count_documents({})
 
-    read, count = asyncio.run(go())
+    read, count = on_database(mongo_server, mongo_database, go)
     assert count == 3  # each store product's one record, the old one updated in place
     assert (read["I", 1]["images"], read["I", 1]["state"]) == ("new", "writing")
     assert (read["I", 2]["_id"], read["I", 2]["images"], read["I", 2]["state"]) == ("I:2", "first", "written")
