@@ -87,9 +87,13 @@ class ImageBatchHandler(BaseHandler):
                 batch.positions.append(idx)
             except ImageError as error:
                 batch.errors[idx] = error
+        return self.framed(batch)
+
+    def framed(self, batch: DecodedBatch) -> DecodedBatch:
+        """`batch` with its decoded images framed and stacked into the model's input tensor."""
         if batch.images:
-            batch.tensor = to_tensor(batch.images, size, self.preprocessing["mean"], self.preprocessing["std"],
-                                     memory_format=torch.channels_last)
+            batch.tensor = to_tensor(batch.images, self.preprocessing["image_size"], self.preprocessing["mean"],
+                                     self.preprocessing["std"], memory_format=torch.channels_last)
         return batch
 
     def inference(self, batch: DecodedBatch, *args: Any, **kwargs: Any) -> tuple[DecodedBatch, Any]:

@@ -5,40 +5,117 @@ compress differently. The file is keyed by the photos (directories and counts) a
 changed model or data set never reuses stale vectors:
 
     vectors = photo_vectors(served, [data / "fashion-products", data / "clothing"])   # [n, 256] float32
+
+A catalogue of a million products needs more vectors than the photos: `photo_views` adds views of each photo (a
+crop, a mirror image, a light change; `augmented_view`), embedded by the same handler, a pass over all the photos at a
+time, each pass kept as its own file, so a long run can stop and go on where it stopped:
+
+    views = photo_views(served, dirs, 1_000_000)   # rows p * n + i: pass p's view of photo i; pass 0 the photos
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
 
 from api.clients.in_process import InProcessClient
 from api.clients.inference import InferenceError
 from handlers.archive import EMBEDDER
 from handlers.in_process import ServedModel
+from handlers.base_handler import DecodedBatch
+from handlers.decoding import decode_image
 from kalas.dataset import read_records
 
 CACHE_ROOT = Path("var/cache/vectors")
 BATCH = 32
+VIEWS = "crop0.6-1.0/aspect0.8-1.25/mirror0.5/light0.85-1.15"  # `augmented_view`: in the cache's key
 
 
 def photo_vectors(served: ServedModel, data_dirs: Sequence[Path], *, root: Path = CACHE_ROOT) -> np.ndarray:
     """One L2-normalised vector per readable photo of `data_dirs`, in file order; refused photos are left out."""
-    paths = [record.image for data_dir in data_dirs for record in read_records(data_dir)]
-    key = hashlib.sha256(_archive_digest(served.model_dir).encode())
-    key.update("|".join([*(str(Path(d).resolve()) for d in data_dirs), str(len(paths))]).encode())
-    key = key.hexdigest()[:16]
-    cached = root / f"photos-{key}.npy"
+    paths = _photos(data_dirs)
+    cached = root / f"photos-{_key(served, data_dirs, paths)}.npy"
     if cached.is_file():
         return np.load(cached)
     vectors = asyncio.run(_embed(served, paths))
     cached.parent.mkdir(parents=True, exist_ok=True)
     np.save(cached, vectors)
     return vectors
+
+
+def photo_views(served: ServedModel, data_dirs: Sequence[Path], count: int, *, root: Path = CACHE_ROOT) -> np.ndarray:
+    """`count` L2-normalised vectors: `photo_vectors`' rows (pass 0), then pass 1's view of every photo, and so on.
+
+    Row p * n + i is pass p's view of photo i (n photos), so a photo's views are known by their row. Passes are
+    embedded and saved one at a time, and a saved pass is never embedded again.
+    """
+    photos = photo_vectors(served, data_dirs, root=root)
+    paths = _photos(data_dirs)
+    if len(photos) != len(paths):
+        raise ValueError(f"{len(paths) - len(photos)} of the photos were refused; views need every photo readable")
+    folder = root / f"views-{_key(served, data_dirs, paths)}-{hashlib.sha256(VIEWS.encode()).hexdigest()[:8]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    passes = [photos]
+    for number in range(1, -(-count // len(photos))):
+        saved = folder / f"pass-{number:03d}.npy"
+        if not saved.is_file():
+            vectors = _embed_views(served, paths, number)
+            np.save(saved.with_suffix(".partial.npy"), vectors)
+            saved.with_suffix(".partial.npy").rename(saved)
+        passes.append(np.load(saved))
+    return np.concatenate(passes)[:count]
+
+
+def augmented_view(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Another photo of the same garment as a shop might take it: a crop of 60-100% of its area at an aspect within
+    0.8-1.25 of the photo's, mirrored half the time, brightness, contrast and colour each within 15%."""
+    width, height = image.size
+    area, aspect = rng.uniform(0.6, 1.0), math.exp(rng.uniform(math.log(0.8), math.log(1.25)))
+    w = min(width, round(width * math.sqrt(area * aspect)))
+    h = min(height, round(height * math.sqrt(area / aspect)))
+    left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+    view = image.crop((left, top, left + w, top + h))
+    if rng.random() < 0.5:
+        view = ImageOps.mirror(view)
+    for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        view = enhance(view).enhance(rng.uniform(0.85, 1.15))
+    return view
+
+
+def _embed_views(served: ServedModel, paths: list[Path], number: int) -> np.ndarray:
+    """Pass `number`'s view of every photo, through the served handler's own framing, model and answer."""
+    handler = served.handler
+    size = handler.preprocessing["image_size"]
+    out = np.empty((len(paths), handler.dim), dtype=np.float32)
+    started = time.perf_counter()
+    for start in range(0, len(paths), BATCH):
+        chunk = paths[start : start + BATCH]
+        views = [augmented_view(decode_image(path.read_bytes(), min_side=size),
+                                np.random.default_rng([number, start + i])) for i, path in enumerate(chunk)]
+        batch = handler.framed(DecodedBatch(size=len(views), images=views, positions=list(range(len(views)))))
+        answers = handler.postprocess(handler.inference(batch))
+        out[start : start + len(chunk)] = [answer["embedding"] for answer in answers]
+        if start % (BATCH * 80) == 0:
+            print(f"pass {number}: {start + len(chunk):,}/{len(paths):,} views ({time.perf_counter() - started:.0f} s)",
+                  flush=True)
+    return out
+
+
+def _photos(data_dirs: Sequence[Path]) -> list[Path]:
+    return [record.image for data_dir in data_dirs for record in read_records(data_dir)]
+
+
+def _key(served: ServedModel, data_dirs: Sequence[Path], paths: list[Path]) -> str:
+    """The photos (directories and count) and the embedder's digest: a changed model or data set misses the cache."""
+    key = hashlib.sha256(_archive_digest(served.model_dir).encode())
+    key.update("|".join([*(str(Path(d).resolve()) for d in data_dirs), str(len(paths))]).encode())
+    return key.hexdigest()[:16]
 
 
 def _archive_digest(model_dir: Path) -> str:

@@ -2,7 +2,7 @@
 
     python -m scripts.bench_retrieval [--sizes 10000 100000 1000000] [--checkpoint DIR | --model-store DIR]
         [--data ../shared/data/fashion-products] [--real-data DIR ...] [--vectors-cache DIR] [--search-only]
-        [--json PATH]
+        [--real-views N [--prepare-only]] [--json PATH]
 
 1. Single-query search latency (one OpenMP thread) p50/p95 at each size, exact, approximate (IVF) and compressed
    (IVF-PQ, re-ranking its candidates by the exact vectors in its file on disk), recall@10 of each approximate one
@@ -14,7 +14,10 @@
    the re-ranking then reads the disk), and recall and p50 by candidates re-ranked (`rerank`; 0: the codes'
    order). Page cache warm otherwise: the file was just written, and a serving replica reads it all day. Vectors: seeded,
    clustered, 256-d (kalas/synthetic_vectors.py); then the same on real embeddings of the shared-data photos
-   (`--real-data`, embedded once by the served embedder and cached, kalas/photo_vectors.py) at their real count.
+   (`--real-data`, embedded once by the served embedder and cached, kalas/photo_vectors.py) at their real count,
+   or `--real-views N` vectors: the photos and views of them (a crop, a mirror image, a light change) embedded by the
+   same handler, a million in hours of both cores; `--prepare-only` embeds them and stops, and goes on where a
+   stopped run left off.
    --search-only stops there (sections 2-4 need minutes of model time).
 2. End-to-end similar items for one photo: embed it in-process (the real embedder) + search the 100k index.
 3. The original system's method: for each query, re-embed every gallery photo one by one and compare in a
@@ -43,7 +46,7 @@ from handlers.in_process import ServedModel, open_archive
 from handlers.openmp_pool import bound_openmp_spinning
 from index import CatalogueIndex, CatalogueStore
 from kalas.dataset import read_records, shared_data
-from kalas.photo_vectors import CACHE_ROOT, photo_vectors
+from kalas.photo_vectors import CACHE_ROOT, photo_vectors, photo_views
 from kalas.readers import DirectoryReader
 from kalas.synthetic_vectors import ClusteredVectors
 from scripts.reindex import reindex
@@ -170,15 +173,18 @@ def bench_search(sizes: list[int], n_queries: int) -> tuple[list[dict], Catalogu
     return rows, kept
 
 
-def bench_real(served: ServedModel, data_dirs: list[Path], n_queries: int, cache: Path) -> dict:
-    """The same measures on real embeddings of the photos, at their real count: queries are held-out photos."""
-    vectors = photo_vectors(served, data_dirs, root=cache)
-    order = np.random.default_rng(0).permutation(len(vectors))
-    queries, gallery = vectors[order[:n_queries]], np.ascontiguousarray(vectors[order[n_queries:]])
-    print(f"real embeddings: {len(vectors):,} photos of {', '.join(d.name for d in data_dirs)} "
-          f"({n_queries} held out as queries)", flush=True)
-    row, _ = measure_sizes(len(gallery), gallery, queries)
-    return {**row, "photos": len(vectors), "data": [d.name for d in data_dirs]}
+def bench_real(served: ServedModel, data_dirs: list[Path], n_queries: int, cache: Path, views: int = 0) -> dict:
+    """The same measures on real embeddings of the photos: at their real count, or `views` rows of the photos and
+    their views (kalas/photo_vectors.py). Queries are held-out photos, none of whose views is in the index."""
+    photos = photo_vectors(served, data_dirs, root=cache)
+    held = np.random.default_rng(0).permutation(len(photos))[:n_queries]
+    vectors = photo_views(served, data_dirs, views, root=cache) if views else photos
+    gallery = np.ascontiguousarray(vectors[~np.isin(np.arange(len(vectors)) % len(photos), held)])
+    print(f"real embeddings: {len(gallery):,} of {len(photos):,} photos of {', '.join(d.name for d in data_dirs)}"
+          f"{' and their views' if views > len(photos) else ''} ({n_queries} photos held out as queries, with their"
+          " views)", flush=True)
+    row, _ = measure_sizes(len(gallery), gallery, photos[held])
+    return {**row, "photos": len(photos), "views": len(vectors), "data": [d.name for d in data_dirs]}
 
 
 async def bench_end_to_end(client: InProcessClient, photos: list[bytes], index: CatalogueIndex) -> dict:
@@ -301,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     # process, neither crawls (handlers/openmp_pool.py).
     bound_openmp_spinning()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+                        help="synthetic vectors' sizes (none: skip them)")
     parser.add_argument("--queries", type=int, default=300, help="single queries timed per index")
     parser.add_argument("--data", type=Path, default=shared_data() / "fashion-products")
     parser.add_argument("--photos", type=int, default=50, help="photos timed end to end")
@@ -314,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
                         default=[shared_data() / "fashion-products", shared_data() / "clothing"],
                         help="photos whose real embeddings are measured too (none: skip)")
     parser.add_argument("--vectors-cache", type=Path, default=CACHE_ROOT, help="where the real embeddings are kept")
+    parser.add_argument("--real-views", type=int, default=0,
+                        help="measure this many real vectors: the photos and views of them (0: the photos alone)")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="embed the real views (hours for a million; a stopped run goes on where it stopped), then stop")
     parser.add_argument("--search-only", action="store_true", help="only section 1 (search, recall, bytes)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -322,10 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     # The model first: a checkpoint that does not load should fail before the long search part, not after it.
     staged = None if args.model_store else stage_archives(args.checkpoint)
     served = open_archive(Path(args.model_store or staged.name), EMBEDDER)
+    if args.prepare_only:
+        views = photo_views(served, args.real_data, args.real_views, root=args.vectors_cache)
+        print(f"{len(views):,} real vectors ready under {args.vectors_cache}")
+        return 0
     rows, approximate = bench_search(args.sizes, args.queries)
     report: dict = {"search": rows}
     if args.real_data:
-        report["search_real"] = bench_real(served, args.real_data, args.queries, args.vectors_cache)
+        report["search_real"] = bench_real(served, args.real_data, args.queries, args.vectors_cache, args.real_views)
     if not args.search_only:
         report |= asyncio.run(bench_models(args, served, approximate))
     if staged is not None:
