@@ -103,6 +103,7 @@ class CatalogueIndex:
             for product, product_rows in rows.items():
                 slots[product_rows] = index._slots.add(product, [images[r] if images else str(r) for r in product_rows],
                                                        categories[product_rows[0]] if categories else None)
+            index._slots.trim()
             if index._exact is not None:
                 index._exact.write(slots, vectors)
             index._index.add_with_ids(vectors, slots)
@@ -204,10 +205,7 @@ class CatalogueIndex:
     def _hits(self, scores: np.ndarray, slots: np.ndarray, k: int, exclude: set[str]) -> list[Hit]:
         hits: list[Hit] = []
         seen: set[str] = set(exclude)
-        for score, slot in zip(scores.tolist(), slots.tolist()):
-            if slot < 0:  # FAISS pads with -1 when fewer than `fetch` vectors qualify
-                break
-            product = self._slots.product_of(slot)
+        for score, (product, slot) in zip(scores.tolist(), self._slots.named(slots)):
             if product not in seen:
                 seen.add(product)
                 hits.append(Hit(product, score, self._slots.image_of(slot)))

@@ -8,16 +8,18 @@ and reconstructs a vector by id:
   quantizer is flat up to HNSW_QUANTIZER_FROM lists and HNSW above (millions of vectors), where a flat scan of
   the centroids would dominate a query. HNSW as the main index is not used: it cannot remove vectors, and a
   shop's catalogue changes every day.
-- "pq": "IVF<n>,PQ<dim/2>", product quantisation of each vector's residual from its list's centroid, one byte per
-  two dimensions (128 bytes for 256-d, against 1,024 as floats), plus the 8-byte id IVF keeps. No direct map (a
-  hash table would cost more bytes per vector than the codes save): a removal scans the lists. The codes alone
-  order close neighbours badly (recall@10 0.83 at 1M clustered vectors: the 10th and 11th neighbours differ by
-  less than the code's error, and OPQ's learned rotation gained 0.01), so a search takes the codes' best
-  RERANK_CANDIDATES (at least) and re-ranks them by exact inner product with the float vectors, read from a file
-  on disk through a memory map (index/exact_vectors.py): RAM holds the codes and ids, the disk 1,024 bytes per
-  vector, and a query reads its candidates' pages. FAISS's own IndexRefine would need the float vectors in RAM
-  (its refine index is an IndexFlat, addressed by position, so it cannot remove either). Measured, recall
-  against exact search included: docs/benchmarks.md, "Compressed vectors".
+- "pq": "PCAR<r>,IVF<n>,PQ<r/2>": a PCA with a random rotation to r = 13/16 of the dimensions (208 of 256), then
+  product quantisation of each vector's residual from its list's centroid, one byte per two of those dimensions
+  (104 bytes for 256-d, against 1,024 as floats), plus the 8-byte id IVF keeps. No direct map (a hash table would
+  cost more bytes per vector than the codes save): a removal scans the lists. The codes alone order close
+  neighbours badly (recall@10 0.83 at 1M clustered vectors with 128 bytes of code, 0.51 with these 104: the 10th
+  and 11th neighbours differ by less than the code's error), so a search takes the codes' best RERANK_CANDIDATES
+  (at least) and re-ranks them by exact inner product with the float vectors, read from a file on disk through a
+  memory map (index/exact_vectors.py): RAM holds the codes and ids, the disk 1,024 bytes per vector, and a query
+  reads its candidates' pages. FAISS's own IndexRefine would need the float vectors in RAM (its refine index is an
+  IndexFlat, addressed by position, so it cannot remove either). Measured, recall against exact search included,
+  and the codes not taken (PQ128 over all 256 dimensions; PQ112, PQ96, OPQ in place of the PCA): docs/benchmarks.md,
+  "Compressed vectors".
 """
 from __future__ import annotations
 
@@ -30,9 +32,11 @@ EXACT_LIMIT = 50_000
 COMPRESS_FROM = 500_000  # 0.5 GB of floats per replica; from here memory matters more than the last % of recall
 HNSW_QUANTIZER_FROM = 16_384
 # The compressed kind's candidates re-ranked by exact vectors. Measured at 1M clustered 256-d vectors, 200 queries
-# (scripts/bench_retrieval.py): the codes' own top 10 held 0.83 of the true ten, their top 50 0.9945, top 100 and 200
-# 0.995; p50 1.02 ms with the file in the page cache and 1.94 ms read from the disk at 50, 1.05 and 2.50 ms at 100.
-RERANK_CANDIDATES = 50
+# (docs/benchmarks.md, "Compressed vectors"): the 104-byte codes' best 50 held 0.894 of the true ten, their best 100
+# 0.970, 150 0.990 (the 128-byte codes' best 50 0.9945, at 36 bytes more per vector).
+RERANK_CANDIDATES = 100
+# The compressed kind's codes keep this fraction of the dimensions (PCA), at one byte per two of them.
+PQ_DIMENSIONS = 13 / 16
 PQ_POINTS_PER_CODE = 64
 # A compressed index is compacted (built again from the live vectors) once its file holds more removed rows than
 # live ones, and at least this many (256 MB at 256-d).
@@ -86,10 +90,14 @@ def factory_string(kind: str, nlist: int | None = None, dim: int = 256) -> str:
         quantizer = "_HNSW32" if nlist >= HNSW_QUANTIZER_FROM else ""
         if kind == "ivf":
             return f"IVF{nlist}{quantizer},Flat"
-        if dim % 2:
-            raise ValueError(f"a pq index codes two dimensions per byte: {dim} is odd")
-        return f"IVF{nlist}{quantizer},PQ{dim // 2}"
+        reduced = pq_dimensions(dim)
+        return f"PCAR{reduced},IVF{nlist}{quantizer},PQ{reduced // 2}"
     raise ValueError(f"unknown index kind {kind!r}: use one of {KINDS}")
+
+
+def pq_dimensions(dim: int) -> int:
+    """The dimensions the compressed kind's PCA keeps of `dim`: PQ_DIMENSIONS of them, an even number."""
+    return 2 * max(1, round(dim * PQ_DIMENSIONS / 2))
 
 
 def new_index(kind: str, dim: int, nlist: int | None = None) -> faiss.Index:
@@ -118,20 +126,22 @@ def train(index: faiss.Index, vectors: np.ndarray, *, seed: int = 1234, max_per_
     """k-means on a sample of at most `max_per_list` vectors per list (enough for stable centroids, and quick)."""
     if index.is_trained:
         return
-    nlist = index.nlist
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))  # the compressed kind's is behind its PCA
+    nlist = ivf.nlist
     if len(vectors) < nlist:
         raise ValueError(f"training an IVF index of {nlist} lists needs at least {nlist} vectors, got {len(vectors)}")
     rng = np.random.default_rng(seed)
-    if hasattr(index, "pq"):
+    coded = isinstance(ivf, faiss.IndexIVFPQ)
+    if coded:
         # The codebooks learn from at most 64 residuals per code (FAISS warns below 39) in 10 rounds: 128 k-means of
         # 256 codes took 53 s on 20,000 vectors with FAISS's defaults (256 per code, 25 rounds) on one busy core.
-        index.pq.cp.max_points_per_centroid = PQ_POINTS_PER_CODE
-        index.pq.cp.niter = 10
+        ivf.pq.cp.max_points_per_centroid = PQ_POINTS_PER_CODE
+        ivf.pq.cp.niter = 10
         # FAISS's factory turns on polysemous training (reordering codes for Hamming filtering, which searches here
         # never use): it took 4 of the 5 minutes of training 20,000 vectors.
-        index.do_polysemous_training = False
-    sample_size = min(len(vectors), max(nlist * max_per_list, 256 * PQ_POINTS_PER_CODE if hasattr(index, "pq") else 0))
+        ivf.do_polysemous_training = False
+    sample_size = min(len(vectors), max(nlist * max_per_list, 256 * PQ_POINTS_PER_CODE if coded else 0))
     sample = vectors[np.sort(rng.choice(len(vectors), sample_size, replace=False))]
-    index.cp.seed = seed
-    index.cp.niter = 10
+    ivf.cp.seed = seed
+    ivf.cp.niter = 10
     index.train(np.ascontiguousarray(sample, dtype=np.float32))

@@ -2,8 +2,8 @@
 
 Layout: MAGIC, an 8-byte little-endian length, the metadata as JSON (naming the arrays that follow, their dtype and
 length), the slots' arrays' bytes (index/slots.py), then the FAISS index as `faiss.write_index` writes it (streamed
-through a callback writer, so a 1 GB index is not copied in memory first). A file of the first format (its slots as
-JSON lists in the metadata) still loads.
+through a callback writer, so a 1 GB index is not copied in memory first). Files of the earlier formats still load:
+the first kept the slots as JSON lists in the metadata, the second a count per product and an owner per slot.
 
 A save writes a temporary file in the same directory, fsyncs it, `os.replace`s it over the target and fsyncs the
 directory: a crash at any moment leaves either the previous file or the new one, never a torn one. Temporary
@@ -27,7 +27,8 @@ from index.catalogue import CatalogueIndex
 from index.exact_vectors import SUFFIX, ExactVectors
 from index.files import written_whole
 
-MAGIC = b"KALAS-IRIS-INDEX/2\n"
+MAGIC = b"KALAS-IRIS-INDEX/3\n"
+SECOND_FORMAT = b"KALAS-IRIS-INDEX/2\n"  # the slots' arrays with an owner per slot (index/slots.py `from_arrays`)
 FIRST_FORMAT = b"KALAS-IRIS-INDEX/1\n"
 
 
@@ -57,14 +58,14 @@ def load(path: str | Path) -> CatalogueIndex:
     path = Path(path)
     with open(path, "rb") as handle:
         magic = handle.read(len(MAGIC))
-        if magic not in (MAGIC, FIRST_FORMAT):
+        if magic not in (MAGIC, SECOND_FORMAT, FIRST_FORMAT):
             raise ValueError(f"{path} is not a Kalas-Iris index file (wrong magic bytes)")
         (length,) = struct.unpack("<Q", handle.read(8))
         try:
             meta = json.loads(handle.read(length))
         except ValueError as error:
             raise ValueError(f"{path} has unreadable metadata: {error}") from None
-        arrays = _read_arrays(handle, meta.get("arrays", []), path) if magic == MAGIC else None
+        arrays = _read_arrays(handle, meta.get("arrays", []), path) if magic != FIRST_FORMAT else None
         try:
             faiss_index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
         except RuntimeError as error:

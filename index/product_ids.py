@@ -3,7 +3,7 @@
 The ids sit in one sorted numpy bytes array that `np.searchsorted` looks up, beside the number of each and, per
 number, its place in that array. A dict of str → int costs about 140 bytes per product with its strings
 (docs/benchmarks.md, "Compressed vectors"); these arrays cost the id's bytes and 8. While every id is 24 lowercase
-hexadecimal characters (the API's ObjectIds), the array holds their 12 bytes (`_packed`: 12 bytes a product less,
+hexadecimal characters (the API's ObjectIds), the array holds their 12 bytes (`as_objectids`: 12 bytes a product less,
 the order the same); the first other id turns it back into the ids' UTF-8 for good.
 
 Products are added one at a time (a catch-up follows the API's changes), and inserting one id into a sorted array
@@ -72,19 +72,21 @@ class ProductIds:
 
     def _merge_if_due(self) -> None:
         if len(self._recent_ids) >= self._due or self._stale >= self._stale_due:
-            self._merge()
+            self.merge()
 
-    def _merge(self) -> None:
+    def merge(self) -> None:
         """The recent ids into the sorted array, the removed ones out: one pass (numpy) over the arrays."""
+        if not self._recent_ids and not self._stale:
+            return
         ids, numbers = self._sorted, self._numbers
         if self._stale:
             live = numbers != GONE
             ids, numbers = ids[live], numbers[live]
         new_ids = np.asarray([product_id.encode("utf-8") for product_id in self._recent], dtype=bytes)
         if self._packed:
-            packed = _packed(new_ids)
+            packed = as_objectids(new_ids)
             if packed is None:  # not all ObjectIds: text from now on (the order stays the same)
-                self._packed, ids = False, _unpacked(ids)
+                self._packed, ids = False, as_text(ids)
             else:
                 new_ids = packed
         new_numbers = np.fromiter(self._recent.values(), dtype=np.int32, count=len(self._recent))
@@ -144,6 +146,13 @@ class ProductIds:
     def __len__(self) -> int:
         return self._held
 
+    def held_mask(self, numbers: int) -> np.ndarray:
+        """Whether each product number below `numbers` (all that were given) is held."""
+        held = np.zeros(numbers, dtype=bool)
+        held[: self._merged] = self._place != GONE
+        held[self._merged :] = [product_id is not None for product_id in self._recent_ids]
+        return held
+
     def held(self) -> list[str]:
         """The held ids, by number (the order they were added in)."""
         return [raw.decode("utf-8") for raw in self._text(self._place[self._place != GONE]).tolist()] + \
@@ -151,7 +160,7 @@ class ProductIds:
 
     def _text(self, places: np.ndarray) -> np.ndarray:
         """The sorted ids at `places` as UTF-8."""
-        return _unpacked(self._sorted[places]) if self._packed else self._sorted[places]
+        return as_text(self._sorted[places]) if self._packed else self._sorted[places]
 
     def nbytes(self) -> int:
         """The arrays, and the recent ids' dict and list with their strings and numbers (sys.getsizeof)."""
@@ -184,7 +193,7 @@ class ProductIds:
         twice = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
         if len(twice):
             raise ValueError(f"the index file holds product {sorted_ids[twice[0]].decode('utf-8')!r} twice")
-        packed = _packed(sorted_ids)
+        packed = as_objectids(sorted_ids)
         product_ids._packed = packed is not None
         product_ids._set(sorted_ids if packed is None else packed, numbers, len(ids))
         product_ids._held = len(numbers)
@@ -200,7 +209,7 @@ def _key(product_id: str) -> bytes | None:
     return raw.rstrip(b"\0") if len(raw) == 12 and raw.hex() == product_id else None
 
 
-def _packed(ids: np.ndarray) -> np.ndarray | None:
+def as_objectids(ids: np.ndarray) -> np.ndarray | None:
     """Ids of 24 lowercase hexadecimal characters (a numpy bytes array) as their 12 bytes; None if any is not one."""
     if ids.dtype.itemsize != 24:
         return None if len(ids) else np.empty(0, dtype="S12")
@@ -210,7 +219,7 @@ def _packed(ids: np.ndarray) -> np.ndarray | None:
     return np.ascontiguousarray(nibbles[:, 0::2] << 4 | nibbles[:, 1::2]).view("S12").ravel()
 
 
-def _unpacked(packed: np.ndarray) -> np.ndarray:
+def as_text(packed: np.ndarray) -> np.ndarray:
     """12-byte ids as their 24 hexadecimal characters."""
     raw = np.ascontiguousarray(packed).view(np.uint8).reshape(-1, 12)
     text = np.empty((len(packed), 24), dtype=np.uint8)

@@ -8,11 +8,11 @@
    (IVF-PQ, re-ranking its candidates by the exact vectors in its file on disk), recall@10 of each approximate one
    against exact, and `bytes_per_vector`: each index's own memory (vectors or codes, ids, trained parts;
    index/kinds.py `memory_bytes`) divided by its vectors, and `map_bytes_per_vector`: what the index keeps beside
-   FAISS to name each slot's product and image (index/slots.py; products named by 24-character ids, as the API
-   names them); for the compressed one also `disk_bytes_per_vector` (its
-   file of exact vectors), its latency with that file evicted from the page cache before every query (`cold`:
-   the re-ranking then reads the disk), and recall and p50 by candidates re-ranked (`rerank`; 0: the codes'
-   order). Page cache warm otherwise: the file was just written, and a serving replica reads it all day. Vectors: seeded,
+   FAISS to name each slot's product and image (index/slots.py; products and images named by 24-character ids, as
+   the API names them), and `whole_bytes_per_vector`, the two together; for the compressed one also
+   `disk_bytes_per_vector` (its file of exact vectors), its latency with that file evicted from the page cache
+   before every query (`cold`: the re-ranking then reads the disk), and recall and p50 by candidates re-ranked
+   (`rerank`; 0: the codes' order). Page cache warm otherwise: the file was just written, and a serving replica reads it all day. Vectors: seeded,
    clustered, 256-d (kalas/synthetic_vectors.py); then the same on real embeddings of the shared-data photos
    (`--real-data`, embedded once by the served embedder and cached, kalas/photo_vectors.py) at their real count,
    or `--real-views N` vectors: the photos and views of them (a crop, a mirror image, a light change) embedded by the
@@ -52,7 +52,7 @@ from kalas.synthetic_vectors import ClusteredVectors
 from scripts.reindex import reindex
 
 DIM = 256
-RERANK_SWEEP = (0, 50, 100, 200)  # candidates re-ranked by the compressed index's exact vectors; 0: none
+RERANK_SWEEP = (0, 50, 100, 150, 200)  # candidates re-ranked by the compressed index's exact vectors; 0: none
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -111,8 +111,9 @@ def by_rerank(index: CatalogueIndex, queries: np.ndarray, truth: list) -> dict:
 
 def measure_sizes(n: int, gallery: np.ndarray, queries: np.ndarray) -> tuple[dict, CatalogueIndex]:
     """Exact, IVF and IVF-PQ over `gallery`; the row of figures and the IVF index."""
-    ids = [f"{i:024x}" for i in range(n)]  # the API's product ids are 24 hexadecimal characters
-    exact = CatalogueIndex.build(DIM, ids, gallery, kind="flat")
+    ids = [f"{i:024x}" for i in range(n)]  # the API's product and image ids are 24 hexadecimal characters
+    images = [f"{n + i:024x}" for i in range(n)]
+    exact = CatalogueIndex.build(DIM, ids, gallery, images=images, kind="flat")
     exact_latency, truth = single_query_latency(exact, queries)
     row = {"vectors": n, "exact": {**exact_latency, "bytes_per_vector": bytes_per_vector(exact),
                                    "map_bytes_per_vector": map_bytes_per_vector(exact)}}
@@ -122,13 +123,14 @@ def measure_sizes(n: int, gallery: np.ndarray, queries: np.ndarray) -> tuple[dic
     scratch = tempfile.TemporaryDirectory(prefix="kalas-bench-")  # the compressed index's exact vectors, on disk
     for kind in ("ivf", "pq"):
         started = time.perf_counter()
-        index = CatalogueIndex.build(DIM, ids, gallery, kind=kind, directory=scratch.name)
+        index = CatalogueIndex.build(DIM, ids, gallery, images=images, kind=kind, directory=scratch.name)
         build_s = time.perf_counter() - started
         latency, found = single_query_latency(index, queries)
         figures = row["approximate" if kind == "ivf" else "compressed"] = {
             **latency, "kind": kind, "nlist": index.nlist, "nprobe": index.nprobe, "build_s": round(build_s, 1),
             "recall@10": round(recall_at_10(truth, found), 4), "bytes_per_vector": bytes_per_vector(index),
             "map_bytes_per_vector": map_bytes_per_vector(index)}
+        figures["whole_bytes_per_vector"] = round(figures["bytes_per_vector"] + figures["map_bytes_per_vector"], 1)
         built[kind] = index
         if kind == "pq":
             sweep = by_rerank(index, queries, truth)
@@ -146,7 +148,7 @@ def measure_sizes(n: int, gallery: np.ndarray, queries: np.ndarray) -> tuple[dic
           f" | IVF{ivf['nlist']} nprobe {ivf['nprobe']}: p50 {ivf['p50_ms']:.3f} ms, recall@10 {ivf['recall@10']:.4f}, "
           f"{ivf['bytes_per_vector']:.0f} B/vector | IVF-PQ: p50 {pq['p50_ms']:.3f} ms p95 {pq['p95_ms']:.3f} ms, "
           f"recall@10 {pq['recall@10']:.4f}, {pq['bytes_per_vector']:.1f} B/vector in memory (+ "
-          f"{pq['map_bytes_per_vector']:.0f} naming the slots) + "
+          f"{pq['map_bytes_per_vector']:.1f} naming the slots = {pq['whole_bytes_per_vector']:.1f}) + "
           f"{pq['disk_bytes_per_vector']:.0f} on disk (built in {pq['build_s']:.0f} s); re-ranking {pq['rerank']} "
           f"from the disk, not the page cache: p50 {pq['cold']['p50_ms']:.3f} ms p95 {pq['cold']['p95_ms']:.3f} ms; by "
           f"candidates re-ranked: " + ", ".join(f"{r}: recall {v['recall@10']:.4f} p50 {v['p50_ms']:.3f} ms"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from index import CatalogueIndex, choose_kind, load, save
-from index.kinds import COMPRESS_FROM, factory_string
+from index.kinds import COMPRESS_FROM, factory_string, pq_dimensions
 from kalas.synthetic_vectors import ClusteredVectors
 
 DIM = 64
@@ -28,17 +28,17 @@ def recall_at_10(exact: CatalogueIndex, approximate: CatalogueIndex, queries: np
 
 def test_size_picks_compression_for_large_catalogues() -> None:
     assert choose_kind(COMPRESS_FROM - 1) == "ivf" and choose_kind(COMPRESS_FROM) == "pq"
-    assert factory_string("pq", 4096, 256) == "IVF4096,PQ128"
-    with pytest.raises(ValueError, match="odd"):
-        factory_string("pq", 64, 255)
+    assert factory_string("pq", 4096, 256) == "PCAR208,IVF4096,PQ104"  # 13/16 of the dimensions, a byte per two
+    assert factory_string("pq", 64, 255) == "PCAR208,IVF64,PQ104"  # an odd dimension too
 
 
 def test_pq_takes_a_fraction_of_the_bytes_and_keeps_most_neighbours(indexes) -> None:
     exact, compressed, queries = indexes
     assert compressed.kind == "pq"
-    # Codes of DIM/2 bytes and an 8-byte id per vector, plus the centroids and codebooks (large beside 20k vectors).
+    # Codes of a byte per two of the PCA's dimensions and an 8-byte id per vector, plus the PCA, the centroids and
+    # the codebooks (large beside 20k vectors).
     per_vector = compressed.memory_bytes() / compressed.n_vectors
-    assert DIM / 2 + 8 <= per_vector < 0.6 * exact.memory_bytes() / exact.n_vectors
+    assert pq_dimensions(DIM) / 2 + 8 <= per_vector < 0.6 * exact.memory_bytes() / exact.n_vectors
     recall = recall_at_10(exact, compressed, queries)
     print(f"\npq: {per_vector:.0f} bytes per vector against {exact.memory_bytes() / exact.n_vectors:.0f}; "
           f"recall@10 {recall:.3f}")
