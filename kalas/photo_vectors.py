@@ -1,8 +1,8 @@
 """Real embeddings of the shared-data photos, made once by the served embedder and kept as one .npy file.
 
 The retrieval benchmark measures compressed indexes on these as well as on synthetic vectors, since the two
-compress differently. The file is keyed by the photos (directories and counts) and the embedder's digest, so a
-changed model or data set never reuses stale vectors:
+compress differently. The file is keyed by the photos (directories and counts) and the embedder's weights and
+framing (`_key`), so a changed model or data set never reuses stale vectors:
 
     vectors = photo_vectors(served, [data / "fashion-products", data / "clothing"])   # [n, 256] float32
 
@@ -115,19 +115,13 @@ def _photos(data_dirs: Sequence[Path]) -> list[Path]:
 
 
 def _key(served: ServedModel, data_dirs: Sequence[Path], paths: list[Path]) -> str:
-    """The photos (directories and count) and the embedder's digest: a changed model or data set misses the cache."""
-    key = hashlib.sha256(_archive_digest(served.model_dir).encode())
+    """The photos (directories and count) and what identifies the embedder's answers (its weights and framing,
+    handlers/archive.py `weights_digest`; its input size): another model or data set misses the cache, while a
+    change to code that leaves the answers alone keeps hours of views."""
+    handler = served.handler
+    key = hashlib.sha256(f"{handler.identity['digest']}|{handler.preprocessing['image_size']}".encode())
     key.update("|".join([*(str(Path(d).resolve()) for d in data_dirs), str(len(paths))]).encode())
     return key.hexdigest()[:16]
-
-
-def _archive_digest(model_dir: Path) -> str:
-    """The sha256 of every file of the unpacked archive (weights, config, handler)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(model_dir).rglob("*") if p.is_file() and "MAR-INF" not in p.parts):
-        digest.update(path.relative_to(model_dir).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 async def _embed(served: ServedModel, paths: list[Path]) -> np.ndarray:
