@@ -79,7 +79,8 @@ def kit_members(data_dirs: list[Path], side: int, quality: int, limit: int | Non
             members.append((f"data/{data_dir.name}/labels.csv", labels_of(data_dir / "labels.csv", kept)))
             photos = pool.map(_encode, [(r.image, side, quality) for r in records], chunksize=32)
             members += [(f"data/{data_dir.name}/images/{r.id}.webp", data) for r, data in zip(records, photos)]
-            print(f"{data_dir.name}: {len(records)} photos, {sum(len(d) for _, d in members[-len(records):]) / 2**20:.1f} MiB")
+            encoded = sum(len(data) for _, data in members[-len(records):])
+            print(f"{data_dir.name}: {len(records)} photos, {encoded / 2**20:.1f} MiB")
     return members
 
 
@@ -145,7 +146,8 @@ def write_parts(members: list[tuple[str, bytes]], wheels: list[Path], out: Path,
             for wheel in wheels:
                 shutil.copy2(wheel, folder / "wheels" / wheel.name)
         manifest = {**settings, "part": number, "parts": len(parts), "files": len(part),
-                    "photos_zip_sha256": hashlib.sha256(photos).hexdigest(), "wheels": [w.name for w in wheels] if number == 1 else []}
+                    "photos_zip_sha256": hashlib.sha256(photos).hexdigest(),
+                    "wheels": [w.name for w in wheels] if number == 1 else []}
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         folders.append(folder)
     return folders

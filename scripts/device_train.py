@@ -77,7 +77,8 @@ def train(into: Path, manifest: dict, args: argparse.Namespace, extra: list[str]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(into / "site"), str(ROOT)]), "PYTHONUNBUFFERED": "1"}
     print(" ".join(command), flush=True)
     with (args.out / "train.log").open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True)
         for line in process.stdout:
             print(line, end="", flush=True)
             log.write(line)
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = train(args.into, manifests[1], args, extra)
     provenance = json.loads((checkpoint / "provenance.json").read_text())
     summary = {"unpack_seconds": round(unpacked, 1), "total_seconds": round(time.perf_counter() - started, 1),
-               "train_seconds": provenance["train_seconds_this_run"], "kit": {k: manifests[1][k] for k in ("side", "quality", "photos")},
+               "train_seconds": provenance["train_seconds_this_run"],
+               "kit": {k: manifests[1][k] for k in ("side", "quality", "photos")},
                "validation_on_kit_copies": provenance["validation"], "history": provenance["history"],
                **pack(checkpoint, args.out)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
