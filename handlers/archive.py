@@ -6,6 +6,7 @@ PyPI package):
     handlers/             this package: the handler classes and the model definitions the weights fit
     model-config.yaml     TorchServe's model config; our settings under `handler:` (model, preprocessing,
                           labels, top_k, attribute_threshold, colours, embedding_dim)
+    precision             (in model-config.yaml) "fp32" (the default) or "bf16": what the served graph runs in
     labels.json           {"category": [{"label", "name"}], "attributes": {group: [{"label", "name"}]},
                           and "colours": [{"label", "name"}] when the model has a colour head}
     default model:   backbone.pth (the package's ImageNet Lite0) + checkpoint/ (meta.json + heads.pt)
@@ -39,6 +40,8 @@ ROOT = PACKAGE.parent
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "fashion"
 SETTINGS = {"top_k": 5, "attribute_threshold": 0.3, "colours": 3}
 CALIBRATION_FILE = "calibration.json"
+# What the served graph may run in (handlers/frozen_model.py); named here so that choosing needs no torch.
+PRECISIONS = ("fp32", "bf16")
 
 
 def file_sha256(path: str | Path) -> str:
@@ -49,13 +52,15 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def weights_digest(weights: Path) -> str:
+def weights_digest(weights: Path, precision: str = "fp32") -> str:
     """What identifies a model's answers: the sha256 of its trained weights together with how photos are framed
-    for it (handlers/images.py). A change to either gives other scores and other vectors, and embeddings of two
-    digests do not compare with each other."""
+    for it (handlers/images.py) and, when not float32, the precision it runs at (handlers/frozen_model.py). A
+    change to any gives other scores and other vectors, and embeddings of two digests do not compare with each
+    other. Float32's digest names no precision: it is the digest every archive had before there was a choice."""
     from handlers import images
 
-    return hashlib.sha256(f"{file_sha256(weights)}|{images.FRAMING}".encode()).hexdigest()
+    served = "" if precision == "fp32" else f"|{precision}"
+    return hashlib.sha256(f"{file_sha256(weights)}|{images.FRAMING}{served}".encode()).hexdigest()
 
 
 def archived_weights(model_dir: Path, settings: dict) -> Path:

@@ -52,13 +52,16 @@ class ImageBatchHandler(BaseHandler):
         model_dir = Path(context.system_properties["model_dir"])
         model, self.preprocessing = load_archived_model(model_dir, self.settings)
         # NHWC lets oneDNN pick its fast convolution kernels on CPU: measured here, Lite0 took 25 ms instead of
-        # 34 ms for one image. Freezing then folds batch norm into them (handlers/frozen_model.py).
-        self.model = FrozenModel(model.eval().to(memory_format=torch.channels_last), self.preprocessing["image_size"])
+        # 34 ms for one image. Freezing then folds batch norm into them (handlers/frozen_model.py), at the archive's
+        # `precision` (fp32 unless its model config says bf16).
+        precision = self.settings.get("precision", "fp32")
+        self.model = FrozenModel(model.eval().to(memory_format=torch.channels_last), self.preprocessing["image_size"],
+                                 precision)
         model = context.manifest["model"]
         # The digest tells answers of two builds apart even under one version: an embedding is only comparable
         # with embeddings of the same digest (api/domain/reembedder.py).
         self.identity = {"name": model["modelName"], "version": model.get("modelVersion", "1.0"),
-                         "digest": weights_digest(archived_weights(model_dir, self.settings))}
+                         "digest": weights_digest(archived_weights(model_dir, self.settings), precision)}
         self.setup(model_dir)
         self.warm_up()
         self.initialized = True

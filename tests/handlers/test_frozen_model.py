@@ -67,3 +67,33 @@ def test_a_model_that_returns_one_tensor_answers_one_tensor() -> None:
     images = torch.rand(2, 3, SIZE, SIZE)
     with torch.inference_mode():
         torch.testing.assert_close(FrozenModel(model, SIZE)(images), model(images), atol=1e-5, rtol=1e-5)
+
+
+def test_bf16_answers_float32_tensors_close_to_the_float32_model_and_leaves_the_model_as_it_was() -> None:
+    model = TwoHeads().eval()
+    frozen = FrozenModel(model, SIZE, "bf16")
+    assert next(model.parameters()).dtype == torch.float32  # the graph runs on a copy
+    images = torch.rand(3, 3, SIZE, SIZE)
+    with torch.inference_mode():
+        want, got = model(images), frozen(images)
+    assert got["category"].dtype == got["attributes"]["colour"].dtype == torch.float32
+    torch.testing.assert_close(got["category"], want["category"], atol=3e-2, rtol=3e-2)
+    torch.testing.assert_close(got["attributes"]["colour"], want["attributes"]["colour"], atol=3e-2, rtol=3e-2)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_bf16_still_refuses_a_forward_that_branches_on_its_input() -> None:
+    with pytest.raises(ValueError, match="category differs from the eager model's"):
+        FrozenModel(BranchesOnBatchSize().eval(), SIZE, "bf16")
+
+
+def test_an_unknown_precision_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="fp32, bf16"):
+        FrozenModel(TwoHeads().eval(), SIZE, "int8")
+
+
+def test_the_precisions_named_for_archives_are_those_the_graph_runs() -> None:
+    from handlers.archive import PRECISIONS
+    from handlers.frozen_model import DTYPES
+
+    assert tuple(DTYPES) == PRECISIONS

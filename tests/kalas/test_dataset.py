@@ -26,6 +26,14 @@ def test_reads_rows_with_images_only(tmp_path: Path) -> None:
     assert records[0].image == tmp_path / "images" / "a.jpg"
 
 
+def test_a_webp_copy_of_the_layout_reads_alike(tmp_path: Path) -> None:
+    write_layout(tmp_path, ["a", "b", "c"])
+    (tmp_path / "images" / "b.jpg").rename(tmp_path / "images" / "b.webp")  # as scripts/device_kit.py writes them
+    records = read_records(tmp_path)
+    assert [r.id for r in records] == ["a", "b"]
+    assert records[1].image == tmp_path / "images" / "b.webp"
+
+
 def test_missing_layout_names_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="labels.csv"):
         read_records(tmp_path)

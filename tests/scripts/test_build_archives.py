@@ -104,3 +104,17 @@ def test_an_mmfashion_checkpoint_of_the_other_architecture_is_refused(mmfashion_
         build_archives.main(["--mmfashion-checkpoint", str(mmfashion_vgg), "--mmfashion-arch", "resnet50",
                              "--output", str(tmp_path / "store")])
     assert "is an MMFashion vgg16 checkpoint, not resnet50" in capsys.readouterr().err
+
+
+def test_a_bf16_archive_answers_as_the_float32_one_does_under_its_own_digest(model_store: Path, tmp_path: Path,
+                                                                             pytestconfig, shared_data: Path):
+    output = tmp_path / "store"
+    build_archives.main(["--checkpoint", str(pytestconfig.getoption("--checkpoint")), "--output", str(output),
+                         "--precision", "bf16"])
+    with zipfile.ZipFile(output / f"{EMBEDDER}.mar") as mar:
+        assert yaml.safe_load(mar.read("model-config.yaml"))["handler"]["precision"] == "bf16"
+    photo = sorted((shared_data / "clothing" / "images").glob("*.jpg"))[0].read_bytes()
+    (_, bf16), = open_archive(output, EMBEDDER).handle([photo])
+    (_, fp32), = open_archive(model_store, EMBEDDER).handle([photo])
+    assert sum(a * b for a, b in zip(bf16["embedding"], fp32["embedding"])) > 0.99
+    assert bf16["model"]["digest"] != fp32["model"]["digest"]  # its vectors are not float32's
