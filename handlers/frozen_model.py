@@ -74,7 +74,6 @@ class FrozenModel(nn.Module):
                     "its forward must branch on the input, which a trace cannot follow"
                 )
 
-
     def _close(self, want: torch.Tensor, got: torch.Tensor) -> bool:
         if self.precision == "fp32":
             return torch.allclose(want, got, atol=TOLERANCE, rtol=TOLERANCE)
