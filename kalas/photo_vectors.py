@@ -28,7 +28,6 @@ from api.clients.in_process import InProcessClient
 from api.clients.inference import InferenceError
 from handlers.archive import EMBEDDER
 from handlers.in_process import ServedModel
-from handlers.base_handler import DecodedBatch
 from handlers.decoding import decode_image
 from kalas.dataset import read_records
 
@@ -93,6 +92,10 @@ def augmented_view(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 def _embed_views(served: ServedModel, paths: list[Path], number: int) -> np.ndarray:
     """Pass `number`'s view of every photo, through the served handler's own framing, model and answer."""
+    # Here, not at the top: the handler's module loads torch, which the benchmark importing this one must bound
+    # OpenMP's spinning for first (handlers/openmp_pool.py).
+    from handlers.base_handler import DecodedBatch
+
     handler = served.handler
     size = handler.preprocessing["image_size"]
     out = np.empty((len(paths), handler.dim), dtype=np.float32)
