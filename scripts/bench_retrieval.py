@@ -182,9 +182,9 @@ def bench_real(served: ServedModel, data_dirs: list[Path], n_queries: int, cache
     held = np.random.default_rng(0).permutation(len(photos))[:n_queries]
     vectors = photo_views(served, data_dirs, views, root=cache) if views else photos
     gallery = np.ascontiguousarray(vectors[~np.isin(np.arange(len(vectors)) % len(photos), held)])
-    print(f"real embeddings: {len(gallery):,} of {len(photos):,} photos of {', '.join(d.name for d in data_dirs)}"
-          f"{' and their views' if views > len(photos) else ''} ({n_queries} photos held out as queries, with their"
-          " views)", flush=True)
+    print(f"real embeddings: {len(gallery):,} vectors of the {len(photos):,} photos of "
+          f"{', '.join(d.name for d in data_dirs)}{' and views of them' if views > len(photos) else ''} "
+          f"({n_queries} photos held out as queries, with their views)", flush=True)
     row, _ = measure_sizes(len(gallery), gallery, photos[held])
     return {**row, "photos": len(photos), "views": len(vectors), "data": [d.name for d in data_dirs]}
 
