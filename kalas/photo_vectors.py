@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -55,7 +56,9 @@ def photo_views(served: ServedModel, data_dirs: Sequence[Path], count: int, *, r
     """`count` L2-normalised vectors: `photo_vectors`' rows (pass 0), then pass 1's view of every photo, and so on.
 
     Row p * n + i is pass p's view of photo i (n photos), so a photo's views are known by their row. Passes are
-    embedded and saved one at a time, and a saved pass is never embedded again.
+    embedded and saved one at a time, and a saved pass is never embedded again. Processes may share the work: each
+    claims a pass before embedding it (`_claim`), so two with one thread each (OMP_NUM_THREADS=1) embed passes side
+    by side, and a pass whose process is gone is taken over.
     """
     photos = photo_vectors(served, data_dirs, root=root)
     paths = _photos(data_dirs)
@@ -63,15 +66,55 @@ def photo_views(served: ServedModel, data_dirs: Sequence[Path], count: int, *, r
         raise ValueError(f"{len(paths) - len(photos)} of the photos were refused; views need every photo readable")
     folder = root / f"views-{_key(served, data_dirs, paths)}-{hashlib.sha256(VIEWS.encode()).hexdigest()[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
-    passes = [photos]
-    for number in range(1, -(-count // len(photos))):
-        saved = folder / f"pass-{number:03d}.npy"
-        if not saved.is_file():
-            vectors = _embed_views(served, paths, number)
-            np.save(saved.with_suffix(".partial.npy"), vectors)
-            saved.with_suffix(".partial.npy").rename(saved)
-        passes.append(np.load(saved))
-    return np.concatenate(passes)[:count]
+    numbers = range(1, -(-count // len(photos)))
+    while missing := [number for number in numbers if not _saved(folder, number).is_file()]:
+        number, claim = next(((n, c) for n in missing if (c := _claim(folder, n)) is not None), (None, None))
+        if claim is None:
+            time.sleep(5)  # every pass left is being embedded by another process
+            continue
+        try:
+            partial = folder / f"pass-{number:03d}.partial-{os.getpid()}.npy"
+            np.save(partial, _embed_views(served, paths, number))
+            partial.rename(_saved(folder, number))
+        finally:
+            if claim.is_file() and claim.read_text() == str(os.getpid()):
+                claim.unlink()
+    return np.concatenate([photos, *(np.load(_saved(folder, number)) for number in numbers)])[:count]
+
+
+def _saved(folder: Path, number: int) -> Path:
+    return folder / f"pass-{number:03d}.npy"
+
+
+def _claim(folder: Path, number: int) -> Path | None:
+    """Pass `number`'s claim, now this process's; None while a living process holds it. A claim is a file naming
+    its process, made whole or not at all (a hard link); one left by a process that is gone is taken over (two
+    takers at once would embed the same views twice: time lost, the same file)."""
+    claim, mine = folder / f"pass-{number:03d}.claim", folder / f".claim-{os.getpid()}"
+    mine.write_text(str(os.getpid()))
+    try:
+        os.link(mine, claim)
+    except FileExistsError:
+        try:
+            holder = int(claim.read_text())
+        except FileNotFoundError:
+            return None  # released meanwhile: the next look finds the pass saved or free
+        if _alive(holder):
+            return None
+        os.replace(mine, claim)
+    finally:
+        mine.unlink(missing_ok=True)
+    return claim
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def augmented_view(image: Image.Image, rng: np.random.Generator) -> Image.Image:

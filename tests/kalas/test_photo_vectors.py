@@ -1,7 +1,9 @@
 """The real vectors the retrieval benchmark measures: the photos as served, and views of them a pass at a time."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +74,17 @@ def test_views_follow_the_photos_pass_by_pass_and_a_saved_pass_is_never_embedded
     saved.unlink()
     monkeypatch.undo()
     assert np.array_equal(photo_views(served, [photos], 10, root=tmp_path), views)  # the same seeds, the same views
+
+
+def test_a_pass_is_claimed_by_one_living_process_at_a_time(tmp_path: Path):
+    assert module._claim(tmp_path, 1) is not None  # free: this process's now
+    assert (tmp_path / "pass-001.claim").read_text() == str(os.getpid())
+
+    with subprocess.Popen(["sleep", "30"]) as other:
+        (tmp_path / "pass-002.claim").write_text(str(other.pid))
+        assert module._claim(tmp_path, 2) is None  # held by a living process
+        other.kill()
+        other.wait()
+    assert module._claim(tmp_path, 2) is not None  # its process is gone: taken over
+    assert (tmp_path / "pass-002.claim").read_text() == str(os.getpid())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pass-001.claim", "pass-002.claim"]  # no leftovers
