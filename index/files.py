@@ -1,4 +1,5 @@
-"""Writing a file whole or not at all, the one way the index directory's files are written."""
+"""Writing a file whole or not at all, the one way the index directory's files are written; whether the process
+that named a file is still there."""
 from __future__ import annotations
 
 import os
@@ -23,3 +24,14 @@ def written_whole(target: Path) -> Iterator[BinaryIO]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (a temporary file or claim named by it is not left over)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

@@ -25,7 +25,7 @@ import numpy as np
 
 from index.catalogue import CatalogueIndex
 from index.exact_vectors import SUFFIX, ExactVectors
-from index.files import written_whole
+from index.files import process_alive, written_whole
 
 MAGIC = b"KALAS-IRIS-INDEX/3\n"
 SECOND_FORMAT = b"KALAS-IRIS-INDEX/2\n"  # the slots' arrays with an owner per slot (index/slots.py `from_arrays`)
@@ -104,22 +104,12 @@ def _remove_stale_vectors(path: Path, keep: str | None) -> None:
             stale.unlink(missing_ok=True)
     for unsaved in path.parent.glob(f".unsaved.*{SUFFIX}"):
         pid = unsaved.name.split(".")[-2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             unsaved.unlink(missing_ok=True)
 
 
 def _remove_dead_temporaries(path: Path) -> None:
     for temporary in path.parent.glob(f".{path.name}.*.tmp"):
         pid = temporary.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             temporary.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

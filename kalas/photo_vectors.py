@@ -28,8 +28,9 @@ from PIL import Image, ImageEnhance, ImageOps
 from api.clients.in_process import InProcessClient
 from api.clients.inference import InferenceError
 from handlers.archive import EMBEDDER
-from handlers.in_process import ServedModel
 from handlers.decoding import decode_image
+from handlers.in_process import ServedModel
+from index.files import process_alive
 from kalas.dataset import read_records
 
 CACHE_ROOT = Path("var/cache/vectors")
@@ -99,22 +100,13 @@ def _claim(folder: Path, number: int) -> Path | None:
             holder = int(claim.read_text())
         except FileNotFoundError:
             return None  # released meanwhile: the next look finds the pass saved or free
-        if _alive(holder):
+        if process_alive(holder):
             return None
         os.replace(mine, claim)
     finally:
         mine.unlink(missing_ok=True)
     return claim
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def augmented_view(image: Image.Image, rng: np.random.Generator) -> Image.Image:
