@@ -60,8 +60,13 @@ def _location(loc: tuple) -> str:
 
 
 def _validation_message(error: RequestValidationError) -> str:
+    return "; ".join(validation_problems(error.errors())) or "the request does not match the schema"
+
+
+def validation_problems(items: list) -> list[str]:
+    """One phrase per pydantic error item, named by where it is (`'crop.width': Input should be ...`)."""
     problems = []
-    for item in error.errors():
+    for item in items:
         where = _location(tuple(item.get("loc", ())))
         if item.get("type") == "json_invalid":
             position = item.get("loc", ("body", "?"))[-1]
@@ -77,7 +82,7 @@ def _validation_message(error: RequestValidationError) -> str:
             problems.append(f"'{where}' is required")
         else:
             problems.append(f"'{where}': {item.get('msg')}")
-    return "; ".join(problems) or "the request does not match the schema"
+    return problems
 
 
 def _media_type_mismatch(request: Request) -> str | None:

@@ -12,7 +12,7 @@ from typing import Sequence
 from fastapi import UploadFile
 from pydantic import TypeAdapter, ValidationError
 
-from api.core.errors import ApiError
+from api.core.errors import ApiError, validation_problems
 from api.domain.errors import DomainError, PhotoRejected
 from api.intake.fetch import SafeHttp
 from api.intake.photo import Photo, check
@@ -27,11 +27,19 @@ def parse_crops(raw: str | None, count: int) -> list[Crop | None]:
     """The `crop` form field: one JSON box (or a list of boxes/nulls, one per image in a batch)."""
     if raw is None or raw == "":
         return [None] * count
+    expected = f"'crop' must be {CROP_HELP} (a list of them, null for none, in a batch)"
     try:
         value = json.loads(raw)
-        crops = _CROPS.validate_python(value if isinstance(value, list) else [value])
-    except (ValueError, ValidationError) as error:
-        raise ApiError(422, f"'crop' must be {CROP_HELP} (a list of them, null for none, in a batch): {error}") from None
+    except ValueError as error:
+        raise ApiError(422, f"{expected}: it is not JSON ({error})") from None
+    boxes = value if isinstance(value, list) else [value]
+    try:
+        crops = _CROPS.validate_python(boxes)
+    except ValidationError as error:
+        # Each problem named where it is: `crop.width` for one box, `crop[1].width` in a batch's list.
+        items = [{**item, "loc": (f"crop[{item['loc'][0]}]" if isinstance(value, list) else "crop", *item["loc"][1:])}
+                 for item in error.errors(include_url=False)]
+        raise ApiError(422, f"{expected}: {'; '.join(validation_problems(items))}") from None
     if len(crops) != count:
         raise ApiError(422, f"{len(crops)} crop boxes for {count} images: give one per image, null for none")
     return crops

@@ -82,7 +82,11 @@ def test_bad_uploads(small_limits, photos, mongo_server, shared_data: Path):
     outside = post(photos[0], data={"crop": json.dumps({"x": 200, "y": 0, "width": 100, "height": 10})})
     assert _error(outside, 422, "x+width")["code"] == "crop_outside_image"
     _error(post(photos[0], data={"crop": "{not json"}), 422, "crop")
-    _error(post(photos[0], data={"crop": json.dumps({"x": 0, "y": 0, "width": 0, "height": 5})}), 422, "crop")
+    zero = _error(post(photos[0], data={"crop": json.dumps({"x": 0, "y": 0, "width": 0, "height": 5})}), 422,
+                  "'crop.width': Input should be greater than 0")
+    assert "errors.pydantic.dev" not in zero["message"]  # a client reads where and what, not the library's links
+    _error(post(photos[0], data={"crop": '{"x": -5, "y": 0, "width": 1e400, "height": 3}'}), 422,
+           "'crop.x': Input should be greater than or equal to 0; 'crop.width': Input should be a finite number")
     _error(post(photos[0], data={"crop": json.dumps({"x": 0, "y": 0, "width": 5, "height": 5, "depth": 1})}), 422)
     _nothing_stored(mongo_server.uri, settings)
 
@@ -155,6 +159,9 @@ def test_batches_over_the_limits(small_limits, photos, mongo_server):
     _error(client.post("/api/v1/annotations/batch", headers=shop.headers, files=files), 413, "limit is 3")
     _error(client.post("/api/v1/annotations/batch", headers=shop.headers, files=files[:2],
                        data={"crops": json.dumps([None])}), 422, "1 crop boxes for 2 images")
+    _error(client.post("/api/v1/annotations/batch", headers=shop.headers, files=files[:2],
+                       data={"crops": json.dumps([None, {"x": 0, "y": 0, "width": 5}])}), 422,
+           "'crop[1].height' is required")
     _nothing_stored(mongo_server.uri, settings)
 
 
