@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from api.domain import text_search
 from api.domain.catalogue import create_product, delete_product, replace_images
-from api.core.errors import ApiError, not_found
+from api.core.errors import ApiError, not_found, validation_problems
 from api.domain.errors import DomainError, SkuTaken
 from api.domain.shop_models import retrain_if_due
 from api.data import products
@@ -49,15 +49,18 @@ async def _teaches(db: Db, account_id: str, *changed: dict) -> None:
 
 def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | None, categories: str | None,
                  tags: str | None) -> dict:
+    expected = ('`metadata` is a JSON object of strings, e.g. {"brand": "Acme"}; `categories` and `tags` JSON lists '
+                'of names, e.g. ["Herren-Oberteile"]')
     try:
         return ProductFields(title=title, sku=sku or None, url=url or None,
                              metadata=json.loads(metadata) if metadata else {},
                              categories=json.loads(categories) if categories else [],
                              tags=json.loads(tags) if tags else []).model_dump()
-    except (ValueError, ValidationError) as error:
-        raise ApiError(422, f"invalid product fields: {error}. `metadata` is a JSON object of strings, e.g. "
-                            '{"brand": "Acme"}; `categories` and `tags` JSON lists of names, e.g. ["Herren-Oberteile"]'
-                       ) from None
+    except ValidationError as error:
+        problems = "; ".join(validation_problems(error.errors(include_url=False)))
+        raise ApiError(422, f"invalid product fields: {problems}. {expected}") from None
+    except ValueError as error:  # a form field that is not JSON
+        raise ApiError(422, f"invalid product fields: not JSON ({error}). {expected}") from None
 
 
 @router.post("/upload", status_code=201, response_model=ProductOut, responses=error_responses(*PHOTO_ERRORS, SKU_TAKEN))

@@ -204,6 +204,12 @@ def test_a_product_with_one_bad_image_is_not_stored(small_limits, photos, mongo_
     answer = client.post("/api/v1/products/upload", headers=shop.headers, data={"title": "t"},
                          files=[("images", ("a.jpg", photos[0])), ("images", ("b.jpg", awkward.png_bomb()))])
     _error(answer, 413, "image 2")
+    one = [("images", ("a.jpg", photos[0]))]
+    blank = _error(client.post("/api/v1/products/upload", headers=shop.headers, files=one,
+                               data={"title": "t", "tags": json.dumps(["striped", " "])}), 422, "'tags.1'", "blank")
+    assert "errors.pydantic.dev" not in blank["message"]
+    _error(client.post("/api/v1/products/upload", headers=shop.headers, files=one,
+                       data={"title": "t", "categories": "Herren-Oberteile"}), 422, "not JSON", '["Herren-Oberteile"]')
     _nothing_stored(mongo_server.uri, settings)
 
 

@@ -115,7 +115,7 @@ BAD_TERMS = [
     ({"categories": [f"K{i}" for i in range(11)]}, "at most 10"),
     ({"tags": [f"T{i}" for i in range(31)]}, "at most 30"),
     ({"categories": ["x" * 101]}, "at most 100"),
-    ({"tags": ["   "]}, "should match pattern"),
+    ({"tags": ["   "]}, "is blank"),
     ({"categories": "Herren"}, "valid list"),
     ({"tags": ["a\u202eb"]}, "control character U+202E"),
 ]
