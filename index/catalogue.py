@@ -219,7 +219,7 @@ class CatalogueIndex:
         """(metadata as JSON-able dict, the slots' arrays, the FAISS index); hold `reading()` while they are
         written."""
         return {
-            "dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe, "rerank": self.rerank,
+            "dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe,
             "next_slot": self._slots.next_slot, "most_images": self._slots.most_images, "position": self.position,
         }, self._slots.arrays(), self._index
 
@@ -238,8 +238,9 @@ class CatalogueIndex:
         """`arrays`: the slots' arrays; None for a file of the first format, whose metadata lists them."""
         if meta["kind"] == "pq" and exact is None:
             raise ValueError("a compressed index needs its file of exact vectors: rebuild it from the database")
+        # How many candidates to re-rank is today's setting, not the one a file saved before it names ("rerank").
         index = cls(meta["dim"], kind=meta["kind"], nlist=meta["nlist"], nprobe=meta["nprobe"], faiss_index=faiss_index,
-                    exact=exact, rerank=meta.get("rerank"))
+                    exact=exact)
         if arrays is None:
             index._slots = Slots.from_lists(meta["products"], meta["categories"], meta["slots"], meta["images"],
                                             meta["next_slot"], meta["most_images"])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from index import CatalogueIndex, choose_kind, load, save
-from index.kinds import COMPRESS_FROM, factory_string, pq_dimensions
+from index.kinds import COMPRESS_FROM, RERANK_CANDIDATES, factory_string, pq_dimensions
 from kalas.synthetic_vectors import ClusteredVectors
 
 DIM = 64
@@ -72,6 +72,11 @@ def test_pq_adds_updates_removes_and_persists(indexes, tmp_path) -> None:
     # The exact vector, read back from the file the compressed kind re-ranks from.
     assert compressed.vectors_of("new")["front"] == pytest.approx(queries[0] / np.linalg.norm(queries[0]))
     compressed.position = 42
-    loaded = load(save(compressed, tmp_path / "index.kidx"))
+    compressed.rerank = 7  # a search setting: the loaded index re-ranks as today's code says
+    try:
+        loaded = load(save(compressed, tmp_path / "index.kidx"))
+    finally:
+        compressed.rerank = RERANK_CANDIDATES
     assert loaded.kind == "pq" and loaded.position == 42 and loaded.n_vectors == compressed.n_vectors
+    assert loaded.rerank == RERANK_CANDIDATES
     assert [h.product_id for h in loaded.search(queries[1], k=10)] == [h.product_id for h in compressed.search(queries[1], k=10)]
