@@ -235,13 +235,13 @@ class BatchOut(Response):
 
 
 # --- catalogue and similar items ----------------------------------------------------------------------------
-# A shop's own category or tag name, as its store names it ("Herren > Hemden"): what its own model learns from.
 def _named(value: str) -> str:
     if not value.strip():
         raise ValueError("is blank: a category or tag needs a name")
     return value.strip()
 
 
+# A shop's own category or tag name, as its store names it ("Herren > Hemden"): what its own model learns from.
 ShopTerm = Annotated[Text, Field(min_length=1, max_length=100), AfterValidator(_named)]
 ShopCategories = Annotated[list[ShopTerm], Field(max_length=10, examples=[["Herren-Oberteile"]], description=(
     "the shop's own categories (at most 10 names of 1-100 characters); its model learns the first"))]
