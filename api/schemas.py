@@ -30,6 +30,12 @@ def _metadata_key(value: str) -> str:
 
 # One line of a shop's text: no control characters (refused, not stripped, so nothing is stored other than sent).
 Text = Annotated[str, AfterValidator(_plain)]
+
+
+def text(min_length: int, max_length: int):
+    """`Text` of min_length..max_length characters. The bounds sit on the string itself: put on `Text | None`,
+    pydantic checks them after the validator and words a long string as "at most N items"."""
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_plain)]
 MAX_METADATA_KEYS = 50
 Metadata = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_metadata_key)],
@@ -242,7 +248,7 @@ def _named(value: str) -> str:
 
 
 # A shop's own category or tag name, as its store names it ("Herren > Hemden"): what its own model learns from.
-ShopTerm = Annotated[Text, Field(min_length=1, max_length=100), AfterValidator(_named)]
+ShopTerm = Annotated[text(1, 100), AfterValidator(_named)]
 ShopCategories = Annotated[list[ShopTerm], Field(max_length=10, examples=[["Herren-Oberteile"]], description=(
     "the shop's own categories (at most 10 names of 1-100 characters); its model learns the first"))]
 ShopTags = Annotated[list[ShopTerm], Field(max_length=30, examples=[["gestreift"]],
@@ -259,9 +265,13 @@ class ReviewShopTermsIn(Request):
 ReviewIn.model_rebuild()
 
 
+Title = text(1, 300)
+Sku = text(1, 100)
+
+
 class ProductFields(Request):
-    title: Text = Field(min_length=1, max_length=300, examples=["Navy crew-neck tee"])
-    sku: Text | None = Field(None, min_length=1, max_length=100, examples=["TEE-NAVY-M"])
+    title: Title = Field(examples=["Navy crew-neck tee"])
+    sku: Sku | None = Field(None, examples=["TEE-NAVY-M"])
     url: HttpUrl | None = Field(None, description="the product's page in the shop")
     metadata: Metadata = Field(default_factory=dict, examples=[{"brand": "Acme"}])
     categories: ShopCategories = Field(default_factory=list)
@@ -273,8 +283,8 @@ class ProductIn(ProductFields):
 
 
 class ProductPatch(Request):
-    title: Text | None = Field(None, min_length=1, max_length=300)
-    sku: Text | None = Field(None, min_length=1, max_length=100)
+    title: Title | None = None
+    sku: Sku | None = None
     url: HttpUrl | None = None
     metadata: Metadata | None = None
     categories: ShopCategories | None = None

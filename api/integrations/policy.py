@@ -13,13 +13,13 @@ terms when the review gave them (written by their existing ids, as the merchant'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from api.clients.inference import InferenceClient, InferenceError
 from api.domain.errors import model_refusal
-from api.schemas import Request, Text
+from api.schemas import Request, ShopTerm
 from handlers.category_groups import backed_off
 from handlers.decoding import warm_up_photo
 from handlers.taxonomy import load_taxonomy
@@ -30,9 +30,6 @@ MIN_COLOUR_SHARE = 0.15  # a colour covering less of the garment is a detail, no
 MAX_COLOURS = 2
 
 
-Term = Annotated[Text, Field(min_length=1, max_length=100)]
-
-
 class TaggingPolicy(Request):
     target: Literal["0.90", "0.95", "0.97", "0.99"] = Field(
         DEFAULT_TARGET, description="the precision that what is written must reach (measured on validation photos)")
@@ -40,9 +37,9 @@ class TaggingPolicy(Request):
         default_factory=lambda: ["gender", "usage", "season", "pattern"], max_length=5,
         description="attribute groups whose value becomes a tag")
     colours: bool = Field(True, description="the garment's main colours (up to two) become tags")
-    rename: dict[Term, Term] = Field(default_factory=dict, max_length=200,
-                                     description="the shop's word for any term the service writes",
-                                     examples=[{"Men": "Herren", "Fall": "Autumn"}])
+    rename: dict[ShopTerm, ShopTerm] = Field(default_factory=dict, max_length=200,
+                                             description="the shop's word for any term the service writes",
+                                             examples=[{"Men": "Herren", "Fall": "Autumn"}])
 
 
 def policy_of(integration: dict) -> TaggingPolicy:

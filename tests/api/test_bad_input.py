@@ -208,6 +208,8 @@ def test_a_product_with_one_bad_image_is_not_stored(small_limits, photos, mongo_
     blank = _error(client.post("/api/v1/products/upload", headers=shop.headers, files=one,
                                data={"title": "t", "tags": json.dumps(["striped", " "])}), 422, "'tags.1'", "blank")
     assert "errors.pydantic.dev" not in blank["message"]
+    _error(client.post("/api/v1/products/upload", headers=shop.headers, files=one, data={"title": "t", "sku": "S" * 101}),
+           422, "'sku': String should have at most 100 characters")
     _error(client.post("/api/v1/products/upload", headers=shop.headers, files=one,
                        data={"title": "t", "categories": "Herren-Oberteile"}), 422, "not JSON", '["Herren-Oberteile"]')
     _nothing_stored(mongo_server.uri, settings)

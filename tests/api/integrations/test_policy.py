@@ -1,4 +1,7 @@
 """A shop's tagging policy on hand-made calibrated answers: a leaf, a group or a hold; tags; the shop's words."""
+import pytest
+from pydantic import ValidationError
+
 from api.integrations.policy import TaggingPolicy, decide, from_review
 from tests.api.integrations.test_merge import ANNOTATION
 
@@ -32,6 +35,12 @@ def test_a_stricter_target_an_uncalibrated_model_and_the_shops_words():
     policy = TaggingPolicy(attribute_groups=["gender"], colours=False, rename={"Men": "Herren", "T-Shirt": "T-Shirts"})
     decision = decide(ANNOTATION, policy)
     assert (decision.category, decision.tags) == ("T-Shirts", ("Herren",))
+    # A rename is a name the store can show: trimmed, never blank, never longer than a term.
+    assert TaggingPolicy(rename={" Men ": "Herren "}).rename == {"Men": "Herren"}
+    with pytest.raises(ValidationError, match="is blank"):
+        TaggingPolicy(rename={"Men": "  "})
+    with pytest.raises(ValidationError, match="at most 100 characters"):
+        TaggingPolicy(rename={"Men": "H" * 101})
 
 
 def test_a_correction_is_applied_in_the_shops_words():
