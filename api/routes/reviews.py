@@ -29,28 +29,31 @@ REVIEW_ERRORS = (
 OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
 
 
-def _label(terms: Sequence[Term], value: str, what: str) -> str:
+def _label(terms: Sequence[Term], value: str, what: str, problems: list[str]) -> str | None:
     """The label of the term `value` names, by its label ("navy") or by the name an annotation shows ("Navy
-    Blue"), in any case; 422 naming the valid labels otherwise, so that the export always trains."""
+    Blue"), in any case; None, with a problem naming the valid labels, otherwise."""
     for term in terms:
         if value.casefold() in (term.label.casefold(), term.name.casefold()):
             return term.label
     labels = [term.label for term in terms]
     valid = ", ".join(labels) if len(labels) <= 20 else f"{', '.join(sorted(labels)[:8])}, ... (GET /api/v1/taxonomy)"
-    raise ApiError(422, f"unknown {what} {value!r}; use one of {valid}", "unknown_label")
+    problems.append(f"unknown {what} {value!r}; use one of {valid}")
+    return None
 
 
 def _in_labels(body: ReviewIn) -> ReviewIn:
-    """The correction with each value as its taxonomy label."""
+    """The correction with each value as its taxonomy label; 422 naming every value the taxonomy lacks, so that
+    the export always trains."""
     taxonomy = load_taxonomy()
-    for group in body.attributes:
-        if group not in taxonomy.attributes:
-            raise ApiError(422, f"unknown attribute group {group!r}; the groups are {', '.join(taxonomy.attributes)}",
-                           "unknown_label")
-    return ReviewIn(category=_label(taxonomy.categories, body.category, "category"),
-                    attributes={group: _label(taxonomy.attributes[group], value, group)
-                                for group, value in body.attributes.items()},
-                    colours=[_label(taxonomy.colours, colour, "colour") for colour in body.colours], shop=body.shop)
+    problems = [f"unknown attribute group {group!r}; the groups are {', '.join(taxonomy.attributes)}"
+                for group in body.attributes if group not in taxonomy.attributes]
+    category = _label(taxonomy.categories, body.category, "category", problems)
+    attributes = {group: _label(taxonomy.attributes[group], value, group, problems)
+                  for group, value in body.attributes.items() if group in taxonomy.attributes}
+    colours = [_label(taxonomy.colours, colour, "colour", problems) for colour in body.colours]
+    if problems:
+        raise ApiError(422, "; ".join(problems), "unknown_label")
+    return ReviewIn(category=category, attributes=attributes, colours=colours, shop=body.shop)
 
 
 @router.post("/annotations/{annotation_id}/review", status_code=201, response_model=ReviewOut,

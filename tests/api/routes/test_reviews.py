@@ -68,6 +68,14 @@ def test_labels_outside_the_taxonomy_are_refused_with_the_valid_ones(model_clien
     assert bad_value.status_code == 422 and "men" in bad_value.json()["error"]["message"]
     bad_colour = model_client.post(url, headers=shop.headers, json=CORRECTION | {"colours": ["octarine"]})
     assert bad_colour.status_code == 422
+    # Every unknown value of one correction is named at once, not the first alone.
+    several = model_client.post(url, headers=shop.headers, json={
+        "category": "waistcoat", "attributes": {"gender": "robot", "sleeve": "long"}, "colours": ["navy", "octarine"]})
+    error = several.json()["error"]
+    assert several.status_code == 422 and error["code"] == "unknown_label"
+    for named in ("group 'sleeve'", "category 'waistcoat'", "gender 'robot'", "colour 'octarine'"):
+        assert named in error["message"], (named, error["message"])
+    assert "'navy'" not in error["message"]
     assert model_client.get("/api/v1/reviews", headers=shop.headers).json()["total"] == 0
 
 
