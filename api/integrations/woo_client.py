@@ -10,11 +10,21 @@ import time
 from collections.abc import AsyncIterator
 
 import httpx
+from cachetools import LRUCache
 
 from api.domain.errors import DomainError
 
 API_PATH = "/wp-json/wc/v3"
 PAGE_SIZE = 100
+
+# What a store's host needs beyond the documented way, learned from its answers and kept per store for the process
+# (WooCommerce's REST API documentation names both):
+# - QUERY_AUTH: PHP under CGI/FastCGI never sees the Authorization header, so Basic auth fails with 401 ("Consumer
+#   key is missing"); the keys are then sent as `consumer_key`/`consumer_secret` query parameters (over HTTPS).
+# - METHOD_OVERRIDE: a firewall (ModSecurity) answers PUT and DELETE "501 Method Not Implemented"; WordPress reads
+#   a POST with `?_method=PUT` as the PUT.
+QUERY_AUTH, METHOD_OVERRIDE = "query auth", "method override"
+_HOST_NEEDS: LRUCache[str, frozenset[str]] = LRUCache(maxsize=10_000)
 
 
 class StoreError(DomainError):
@@ -42,6 +52,7 @@ class WooClient:
     def __init__(self, store_url: str, consumer_key: str, consumer_secret: str, *, timeout: float = 15.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.store_url = store_url.rstrip("/")
+        self._keys = {"consumer_key": consumer_key, "consumer_secret": consumer_secret}
         self._http = httpx.AsyncClient(base_url=self.store_url + API_PATH, auth=(consumer_key, consumer_secret),
                                        timeout=timeout, transport=transport,
                                        headers={"User-Agent": "Kalas-Iris WooCommerce integration"})
@@ -55,9 +66,30 @@ class WooClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def host_needs(self) -> frozenset[str]:
+        """What this store's host was found to need (QUERY_AUTH, METHOD_OVERRIDE); empty for a plain store."""
+        return _HOST_NEEDS.get(self.store_url, frozenset())
+
+    async def _send(self, method: str, path: str, needs: frozenset[str], params: dict | None = None,
+                    **kwargs) -> httpx.Response:
+        params = dict(params or {})
+        if QUERY_AUTH in needs:
+            params |= self._keys
+            kwargs["auth"] = None
+        if METHOD_OVERRIDE in needs and method in ("PUT", "DELETE"):
+            method, params["_method"] = "POST", method
+        return await self._http.request(method, path, params=params or None, **kwargs)
+
     async def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        needs = self.host_needs
         try:
-            response = await self._http.request(method, path, **kwargs)
+            response = await self._send(method, path, needs, **kwargs)
+            # Each way around a host's refusal is tried once, and kept for this store if the store then answers.
+            if response.status_code == 401 and QUERY_AUTH not in needs:
+                response = await self._retried(response, method, path, needs | {QUERY_AUTH}, **kwargs)
+            if response.status_code in (405, 501) and method in ("PUT", "DELETE") and METHOD_OVERRIDE not in needs:
+                response = await self._retried(response, method, path, self.host_needs | {METHOD_OVERRIDE}, **kwargs)
         except httpx.TimeoutException as error:
             raise StoreError(f"{method} {path}: the store did not answer in time ({type(error).__name__})") from error
         except httpx.TransportError as error:
@@ -65,6 +97,15 @@ class WooClient:
         if response.status_code >= 400:
             raise StoreError(f"{method} {path}: the store answered {response.status_code}: {_reason(response)}",
                              response.status_code, retry_after_seconds(response.headers.get("Retry-After")))
+        return response
+
+    async def _retried(self, refused: httpx.Response, method: str, path: str, needs: frozenset[str],
+                       **kwargs) -> httpx.Response:
+        """The request sent again as `needs` say; they are kept for the store when it is not refused the same way."""
+        response = await self._send(method, path, needs, **kwargs)
+        if response.status_code == refused.status_code:
+            return refused
+        _HOST_NEEDS[self.store_url] = frozenset(needs)
         return response
 
     async def get_product(self, product_id: int) -> dict | None:

@@ -70,6 +70,12 @@ class WooCommerceStore:
         self.down = False
         self.photo_delay_s = 0.0  # a slow image host: keeps a job busy long enough to kill its worker
         self.read_only_key = False  # the merchant gave a key with Read permissions only: every write is refused
+        # Hosts that WooCommerce's documentation warns about: PHP under CGI/FastCGI that never sees the
+        # Authorization header (the keys then work only as `consumer_key`/`consumer_secret` query parameters), and a
+        # firewall such as ModSecurity that answers PUT and DELETE "501 Method Not Implemented" (WordPress reads a
+        # POST with `?_method=PUT` or `X-HTTP-Method-Override: PUT` as a PUT).
+        self.strips_authorization = False
+        self.refuses_put_delete = False
 
     # Life cycle.
     def start(self) -> "WooCommerceStore":
@@ -248,13 +254,19 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+        if store.refuses_put_delete and method in ("PUT", "DELETE"):
+            return self._send(501, b"<html><body><h1>Method Not Implemented</h1></body></html>",
+                              {"Content-Type": "text/html"})
+        query = parse_qs(url.query)
+        if method == "POST":  # WP_REST_Server::serve_request: the method a POST stands for
+            method = (query.get("_method", [None])[0] or self.headers.get("X-HTTP-Method-Override") or method).upper()
         if url.path.startswith("/wp-content/uploads/"):
             time.sleep(store.photo_delay_s)
             data = store.uploads.get(url.path.rsplit("/", 1)[1])
             return self._send(200 if data else 404, data or b"not found", {"Content-Type": "image/jpeg"})
         if not url.path.startswith(API):
             return self._json(404, {"code": "rest_no_route", "message": "No route was found.", "data": {"status": 404}})
-        status, payload, headers = self._api(method, url.path[len(API):], parse_qs(url.query), body)
+        status, payload, headers = self._api(method, url.path[len(API):], query, body)
         store.api_requests.append((method, url.path, status))
         self._json(status, payload, headers)
 
@@ -265,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
             fault.remaining -= 1
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             return fault.status, {"code": "fault", "message": "injected by the test", "data": {"status": fault.status}}, headers
-        if not self._authorised():
+        if not self._authorised(query):
             return 401, {"code": "woocommerce_rest_authentication_error", "message": "Consumer key is invalid.",
                          "data": {"status": 401}}, {}
         if store.read_only_key and method != "GET":  # a key created with Read permissions only
@@ -276,11 +288,14 @@ class _Handler(BaseHTTPRequestHandler):
         except StoreError as error:
             return error.status, error.body(), {}
 
-    def _authorised(self) -> bool:
+    def _authorised(self, query: dict) -> bool:
+        """Basic auth (unless the host strips the header), or the keys as query parameters, as WooCommerce takes
+        them over HTTPS."""
         scheme, _, value = (self.headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        key, _, secret = base64.b64decode(value).decode().partition(":")
+        if scheme.lower() == "basic" and not self.store.strips_authorization:
+            key, _, secret = base64.b64decode(value).decode().partition(":")
+        else:
+            key, secret = query.get("consumer_key", [""])[0], query.get("consumer_secret", [""])[0]
         return hmac.compare_digest(key, self.store.consumer_key) and hmac.compare_digest(secret, self.store.consumer_secret)
 
     def _json(self, status: int, payload: object, headers: dict | None = None) -> None:

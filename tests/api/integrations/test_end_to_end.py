@@ -122,6 +122,20 @@ def test_a_store_that_drops_meta_data_gets_one_write_per_product(live: Live):
         live.store.catalogue.strips_meta_data = False
 
 
+def test_a_host_that_drops_basic_auth_and_refuses_put_still_gets_its_product_written(live: Live):
+    """The store behind PHP that never sees the Authorization header and a firewall answering PUT 501: the worker
+    finds both from the answers and writes the product once, the merchant's terms kept."""
+    live.store.strips_authorization = live.store.refuses_put_delete = True
+    try:
+        created = live.store.create_product("Behind a firewall", [live.photos[15].read_bytes()], tags=["Merchant"])
+        product = live.annotated(created["id"])
+        assert "Merchant" in names(product["tags"]) and len(names(product["tags"])) > 1
+        assert len(live.store.writes[created["id"]]) == 1
+        assert live.done_job(created["id"])["state"] == "done"
+    finally:
+        live.store.strips_authorization = live.store.refuses_put_delete = False
+
+
 def test_two_identical_deliveries_at_the_same_instant_make_one_job(live: Live):
     created = live.store.create_product("Simultaneous", [live.photos[13].read_bytes()])
     live.annotated(created["id"])
