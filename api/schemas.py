@@ -36,6 +36,8 @@ def text(min_length: int, max_length: int):
     """`Text` of min_length..max_length characters. The bounds sit on the string itself: put on `Text | None`,
     pydantic checks them after the validator and words a long string as "at most N items"."""
     return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_plain)]
+
+
 MAX_METADATA_KEYS = 50
 Metadata = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_metadata_key)],
