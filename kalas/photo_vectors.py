@@ -44,7 +44,11 @@ VIEWS = "crop0.6-1.0/aspect0.8-1.25/mirror0.5/light0.85-1.15"  # `augmented_view
 def photo_vectors(served: ServedModel, data_dirs: Sequence[Path], *, root: Path = CACHE_ROOT) -> np.ndarray:
     """One L2-normalised vector per readable photo of `data_dirs`, in file order; refused photos are left out."""
     paths = _photos(data_dirs)
-    cached = root / f"photos-{_key(served, data_dirs, paths)}.npy"
+    return _photo_vectors(served, paths, _key(served, data_dirs, paths), root)
+
+
+def _photo_vectors(served: ServedModel, paths: list[Path], key: str, root: Path) -> np.ndarray:
+    cached = root / f"photos-{key}.npy"
     if cached.is_file():
         return np.load(cached)
     vectors = asyncio.run(_embed(served, paths))
@@ -61,11 +65,12 @@ def photo_views(served: ServedModel, data_dirs: Sequence[Path], count: int, *, r
     claims a pass before embedding it (`_claim`), so two with one thread each (OMP_NUM_THREADS=1) embed passes side
     by side, and a pass whose process is gone is taken over.
     """
-    photos = photo_vectors(served, data_dirs, root=root)
     paths = _photos(data_dirs)
+    key = _key(served, data_dirs, paths)
+    photos = _photo_vectors(served, paths, key, root)
     if len(photos) != len(paths):
         raise ValueError(f"{len(paths) - len(photos)} of the photos were refused; views need every photo readable")
-    folder = root / f"views-{_key(served, data_dirs, paths)}-{hashlib.sha256(VIEWS.encode()).hexdigest()[:8]}"
+    folder = root / f"views-{key}-{hashlib.sha256(VIEWS.encode()).hexdigest()[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
     numbers = range(1, -(-count // len(photos)))
     while missing := [number for number in numbers if not _saved(folder, number).is_file()]:
@@ -106,7 +111,6 @@ def _claim(folder: Path, number: int) -> Path | None:
     finally:
         mine.unlink(missing_ok=True)
     return claim
-
 
 
 def augmented_view(image: Image.Image, rng: np.random.Generator) -> Image.Image:
