@@ -2,9 +2,9 @@
 variables as the API).
 
 It opens the same services as the API (api/services.py) and runs every kind of job (api/jobs/): WooCommerce
-products and syncs, callback deliveries, re-embedding passes, shop-model trainings, and a daily housekeeping that
-deletes old job history. Scale by starting more of them: jobs are claimed under leases, so two workers never run
-one job at once.
+products and syncs, callback deliveries, re-embedding passes, shop-model trainings, a round of store syncs every
+`store_sync_minutes`, and a daily housekeeping that deletes old job history. Scale by starting more of them: jobs
+are claimed under leases, so two workers never run one job at once.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from api.jobs.housekeeping import HousekeepingJobs, queue_housekeeping
 from api.jobs.reembed import ReembedJobs
 from api.jobs.runner import Kind, Options, Runner
 from api.jobs.shop_model import ShopModelJobs
+from api.jobs.store_syncs import StoreSyncJobs, queue_store_syncs
 from api.jobs.woocommerce import WooCommerceJobs
 from api.services import Services, open_services
 
@@ -31,7 +32,7 @@ def job_kinds(services: Services) -> dict[str, Kind]:
     store = WooCommerceJobs(services)
     return {"product": store, "sync": store, "correction": store, "import": store, "callback": CallbackJobs(services),
             "reembed": ReembedJobs(services), "shop_model": ShopModelJobs(services),
-            "housekeeping": HousekeepingJobs(services)}
+            "housekeeping": HousekeepingJobs(services), "store_syncs": StoreSyncJobs(services)}
 
 
 async def run_jobs(services: Services, options: Options, stop: asyncio.Event,
@@ -50,6 +51,7 @@ async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> No
         if services.inference is None:
             raise SystemExit("the worker needs the models: set KALAS_INFERENCE_URL (TorchServe) or KALAS_MODEL_STORE")
         await queue_housekeeping(services, "worker started")  # joins the one already waiting, if any
+        await queue_store_syncs(services, "worker started")  # the same
         log.info("worker started: %d lanes, lease %.0f s", options.lanes, options.lease_s)
         await run_jobs(services, options, stop)
 

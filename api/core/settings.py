@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     job_history_days: float = Field(30.0, gt=0, description=(
         "finished jobs, their steps and received webhook deliveries are kept this long, then deleted by the worker's "
         "daily housekeeping job (api/jobs/housekeeping.py)"))
+    store_sync_minutes: float = Field(15.0, ge=0, le=7 * 24 * 60, description=(
+        "every connected store is synced this often by the worker (api/jobs/store_syncs.py): what its webhooks never "
+        "delivered is annotated without anyone asking; 0: only when asked (the console, scripts/sync_woocommerce.py)"))
     rate_limit_per_minute: int = Field(600, gt=0)
     rate_limit_burst: int = Field(60, gt=0)
     limits_store: Literal["process", "database"] = Field(

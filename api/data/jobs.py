@@ -3,8 +3,8 @@
 Kinds (`kind`): `product` annotates one WooCommerce store product, `sync` syncs a store, `callback` delivers one
 event to a shop's callback URL, `reembed` makes a shop's stored vectors again under a new embedder, `correction`
 writes a review to the store, `import` brings a store's catalogue in, `shop_model` trains a shop's own model,
-`housekeeping` deletes old history (`prune`). The runner that claims them is api/jobs/runner.py; what each kind
-does is in api/jobs/.
+`housekeeping` deletes old history (`prune`), `store_syncs` queues every store's sync. The runner that claims them
+is api/jobs/runner.py; what each kind does is in api/jobs/.
 
 - Claiming reads the next due job and takes its lease with a compare-and-set on what was read (its state, attempts
   and lease): of two workers that read the same job, one takes it and the other looks again. A job whose lease ran
@@ -98,6 +98,16 @@ async def enqueue_kind(db: AsyncDatabase, kind: str, account_id: str | None, wai
                 return waiting, False
             # Claimed between our insert and our look-up: the key is free again, insert once more.
     raise RuntimeError(f"could not enqueue a {kind} job ({wait_key}): the queue kept changing under us")
+
+
+async def due_by(db: AsyncDatabase, job: dict, moment: float) -> dict:
+    """The queued `job` due at `moment` at the latest (its `run_after` brought forward when it was later); as it is
+    when it was claimed meanwhile."""
+    if job["state"] == QUEUED and job["run_after"] > moment:
+        if (await db.jobs.update_one({"_id": job["_id"], "state": QUEUED, "run_after": job["run_after"]},
+                                     {"$set": {"run_after": moment, "updated": time.time()}})).modified_count:
+            return {**job, "run_after": moment}
+    return job
 
 
 async def claim(db: AsyncDatabase, worker: str, lease_s: float, *, expired_first: bool = True,

@@ -2,7 +2,8 @@
 
 WooCommerce does not retry a failed delivery and disables a webhook after 5 failures in a row, so a store can
 change products the service never hears of. A sync lists the products modified since the previous sync and
-queues those whose current photos are not annotated yet (the marker on the product says which are).
+queues those the service is not in step with (`in_step`: the same test a webhook delivery passes). The worker syncs
+every store every `store_sync_minutes` (api/jobs/store_syncs.py); a shop can ask for one from the console.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import datetime as dt
 import time
 
 from api.data import integrations, jobs
+from api.integrations.catalogue_import import terms_moved
 from api.integrations.merge import is_annotated
 from api.integrations.woo_client import WooClient
 
@@ -24,7 +26,7 @@ async def sync_store(db, integration: dict, store: WooClient) -> dict:
     listed = queued = 0
     async for product in store.products_modified_after(since):
         listed += 1
-        if is_annotated(product, integration["_id"]) or not product.get("images"):
+        if not product.get("images") or await in_step(db, integration, product):
             continue
         _, created = await jobs.enqueue(db, integration["account"], integration["_id"], int(product["id"]),
                                         "sync: changed in the store and not annotated")
@@ -33,6 +35,18 @@ async def sync_store(db, integration: dict, store: WooClient) -> dict:
                "next_after": (started - OVERLAP).strftime("%Y-%m-%dT%H:%M:%S")}
     await integrations.record_sync(db, integration["_id"], summary)
     return summary
+
+
+async def in_step(db, integration: dict, product: dict) -> bool:
+    """True when the service has nothing to do for the store product as it is now: its current photos are annotated
+    (by the marker on the product, or by the service's own record of its write, which holds whatever the store does
+    with `meta_data`; a product held for review counts) and the merchant's own terms are its catalogue entry's (a
+    change of them is a correction the shop's model learns)."""
+    integration_id, product_id = integration["_id"], int(product["id"])
+    written = await integrations.our_write(db, integration_id, product_id)
+    return is_annotated(product, integration_id, written) and terms_moved(
+        await integrations.catalogue_product(db, integration["account"], integration_id, product_id),
+        product, integration_id, written) is None
 
 
 def describe(summary: dict, hooks: dict | None = None) -> str:

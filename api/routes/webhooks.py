@@ -13,9 +13,8 @@ from fastapi import APIRouter, Request
 from api.core.errors import ApiError
 from api.data import integrations, jobs
 from api.deps import Id, Svc
-from api.integrations.catalogue_import import terms_moved
-from api.integrations.merge import is_annotated
 from api.integrations.signature import is_ping, verify
+from api.integrations.sync import in_step
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 PRODUCT_TOPICS = ("product.created", "product.updated")
@@ -55,10 +54,7 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
         return {"status": "ignored", "topic": topic}
 
     product_id = record["product_id"]
-    written = await integrations.our_write(db, integration_id, product_id)
-    if is_annotated(product, integration_id, written) and terms_moved(
-            await integrations.catalogue_product(db, integration["account"], integration_id, product_id),
-            product, integration_id, written) is None:
+    if await in_step(db, integration, product):
         # Our own write-back (or a merchant's edit that left the photos and the product's own terms alone): nothing to
         # do, and no loop. A merchant's change of terms is a job: the shop's model learns the correction.
         await integrations.update_delivery(db, record_id, {"outcome": "already annotated"})

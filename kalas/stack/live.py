@@ -75,8 +75,10 @@ def wait_for(check: Callable[[], object], timeout_s: float, what: str | Callable
 
 
 def start_live(mongo_uri: str, database: str, home: Path, torchserve_url: str, photos: list[Path],
-               stock: Callable[[WooCommerceStore], object] | None = None) -> Live:
-    """`stock`: fills the store before it is connected (its existing catalogue, which the connect imports)."""
+               stock: Callable[[WooCommerceStore], object] | None = None,
+               worker_env: dict[str, str] | None = None) -> Live:
+    """`stock`: fills the store before it is connected (its existing catalogue, which the connect imports);
+    `worker_env`: the worker's own KALAS_* settings."""
     store = WooCommerceStore().start()
     if stock is not None:
         stock(store)
@@ -97,7 +99,7 @@ def start_live(mongo_uri: str, database: str, home: Path, torchserve_url: str, p
     assert integration.status_code == 201, integration.text
     assert integration.json()["webhooks"]["state"] == "registered", integration.text  # through the store's REST API
     live = Live(store, models, service, session, {"X-API-Key": key.json()["secret"]}, integration.json(), photos)
-    service.start_worker(*WORKER_ARGS)
+    service.start_worker(*WORKER_ARGS, env=worker_env)
     return live
 
 

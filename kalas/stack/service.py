@@ -35,9 +35,10 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("ab")
-        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env | (env or {}), stdout=log,
+                                stderr=subprocess.STDOUT)
 
     def start_api(self, timeout_s: float = 60.0) -> None:
         self.api = self._spawn("api", ["-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
@@ -49,11 +50,12 @@ class Service:
             stop_process(self.api)
             self.api = None
 
-    def start_worker(self, *args: str, timeout_s: float = 60.0) -> subprocess.Popen:
-        """A worker process, returned once it says it is claiming jobs."""
+    def start_worker(self, *args: str, timeout_s: float = 60.0, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A worker process, returned once it says it is claiming jobs; `env`: its own KALAS_* settings beside the
+        service's."""
         name = f"worker-{self._started}"
         self._started += 1
-        worker = self._spawn(name, ["-m", "api.worker", *args])
+        worker = self._spawn(name, ["-m", "api.worker", *args], env)
         self.workers.append(worker)
         log, deadline = self.logs / f"{name}.log", time.monotonic() + timeout_s
         while b"worker started" not in log.read_bytes():
