@@ -28,6 +28,15 @@ class WebhooksOut(Response):
     error: str | None = Field(None, description="why the webhooks are not the service's own, and what to do")
 
 
+class SyncSummary(Response):
+    at: float = Field(description="when the sync finished (epoch seconds)")
+    modified_after: str | None = Field(description="the products listed were modified after this (store time); "
+                                                   "null: the store's first sync listed every product")
+    listed: int = Field(description="products changed in the store since the sync before")
+    queued: int = Field(description="of them, queued for annotation: those the service was not in step with")
+    next_after: str = Field(description="where the next sync starts")
+
+
 class IntegrationOut(Response):
     id: str
     kind: Literal["woocommerce"]
@@ -39,7 +48,8 @@ class IntegrationOut(Response):
                                           "with topics Product created and Product updated and API version WP REST API v3")
     created: datetime
     last_ping: float | None = Field(None, description="when WooCommerce last pinged the delivery URL (epoch seconds)")
-    last_sync: dict | None = None
+    last_sync: SyncSummary | None = Field(None, description=(
+        "the last sync: the worker's own every `store_sync_minutes`, or one asked for"))
     catalogue_import: dict | None = Field(None, description=(
         "the store's catalogue import at connect: state (running, done), next_page, pages, total, seen, imported, "
         "failed"))

@@ -45,6 +45,7 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     assert card.get_by_label(re.compile("^Webhook secret \\(shown only now")).input_value() == secret
     assert store.consumer_secret not in card.inner_text()  # the store's keys are shown masked only
     card.get_by_text("No deliveries yet.").wait_for()
+    assert card.get_by_test_id("last-sync").inner_text().startswith("Not synced yet.")
 
     # The service registered its webhooks through the store's REST API (the store pinged the URL on creating each).
     assert sorted(w.topic for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url) == [
@@ -79,8 +80,20 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     # Reconciliation on demand: a sync job is queued for the worker.
     card.get_by_role("button", name="Sync now").click()
     card.get_by_text("Sync queued").wait_for()
-    kinds = [j["kind"] for j in httpx.get(service.api(f"/integrations/{integration_id}/jobs"), headers=session).json()["items"]]
-    assert "sync" in kinds, kinds
+    deadline = time.monotonic() + 60
+    while True:
+        jobs = httpx.get(service.api(f"/integrations/{integration_id}/jobs"), headers=session).json()["items"]
+        if [j for j in jobs if j["kind"] == "sync" and j["state"] == "done"]:
+            break
+        assert time.monotonic() < deadline, f"the sync did not run: {jobs}"
+        time.sleep(0.3)
+    # What it found shows on the store's card: its one product, in step with the service, so nothing queued.
+    desktop.reload()
+    card = desktop.get_by_test_id("integration")
+    last_sync = card.get_by_test_id("last-sync")
+    last_sync.wait_for()
+    assert re.match(r"Last sync .+: 1 product\(s\) changed in the store, 0 queued for annotation\.",
+                    last_sync.inner_text()), last_sync.inner_text()
 
     # Disconnecting forgets the store and deletes the service's webhooks in it.
     desktop.once("dialog", lambda dialog: dialog.accept())

@@ -216,6 +216,14 @@ export interface IntegrationIn {
   webhook_secret: string;
 }
 
+export interface SyncSummary {
+  at: number;
+  modified_after: string | null;
+  listed: number;
+  queued: number;
+  next_after: string;
+}
+
 export interface Integration {
   id: string;
   kind: "woocommerce";
@@ -226,7 +234,7 @@ export interface Integration {
   delivery_url: string;
   created: string;
   last_ping: number | null;
-  last_sync: Record<string, unknown> | null;
+  last_sync: SyncSummary | null;
   jobs: Record<string, number>;
   webhooks?: Webhooks | null;
 }

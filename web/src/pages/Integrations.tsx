@@ -93,6 +93,12 @@ function StoreCard({ integration, secret, onRemoved }: { integration: Integratio
         Key {integration.consumer_key} · connected {new Date(integration.created).toLocaleString()}
         {integration.last_ping && ` · last ping ${new Date(integration.last_ping * 1000).toLocaleString()}`}
       </p>
+      <p className="muted" data-testid="last-sync">
+        {integration.last_sync
+          ? `Last sync ${new Date(integration.last_sync.at * 1000).toLocaleString()}: ${integration.last_sync.listed} product(s) changed in the store, ${integration.last_sync.queued} queued for annotation.`
+          : "Not synced yet."}{" "}
+        The service also syncs the store by itself (every 15 minutes by default), so products whose webhooks never arrived are annotated too.
+      </p>
       {integration.webhooks?.state === "registered" ? (
         <p data-testid="webhooks-state">The service created its webhooks in the store (Product created, Product updated); a sync turns them back on if the store disables them.</p>
       ) : (
