@@ -158,6 +158,13 @@ async def queue_training(db: AsyncDatabase, account_id: str, reason: str) -> dic
     return job
 
 
+async def retrain_if_taught(db: AsyncDatabase, account_id: str, *changed: dict | None) -> None:
+    """Products made, changed or deleted: those with the shop's own terms teach its model, which is retrained when
+    enough changed (`retrain_if_due`)."""
+    if any(p and (p.get("categories") or p.get("tags")) for p in changed):
+        await retrain_if_due(db, account_id)
+
+
 async def retrain_if_due(db: AsyncDatabase, account_id: str) -> bool:
     """Queue a training when a term has MIN_EXAMPLES products that the shop's model does not know yet (the first
     model too), or when enough of its catalogue changed since the model's training; True when one was queued or

@@ -104,17 +104,21 @@ def entry_lock(services: Services, integration_id: str, product_id: int) -> asyn
     return services.memory.store_entries.setdefault((integration_id, int(product_id)), asyncio.Lock())
 
 
-async def import_product(services: Services, integration: dict, product: dict) -> dict | None:
-    """The store product in the shop's catalogue (created, or its entry brought up to date); None without photos."""
+async def import_product(services: Services, integration: dict, product: dict, written: dict | None = None,
+                         record: bool = True) -> dict | None:
+    """The store product in the shop's catalogue (created, or its entry brought up to date); None without photos.
+    `written`: the service's own record of its last write to the product (its terms are not the merchant's);
+    `record`: a product the merchant categorised is recorded as imported (not when the service annotated it)."""
     if not product.get("images"):
         return None
     async with entry_lock(services, integration["_id"], product["id"]):
-        return await _import_product(services, integration, product)
+        return await _import_product(services, integration, product, written, record)
 
 
-async def _import_product(services: Services, integration: dict, product: dict) -> dict:
+async def _import_product(services: Services, integration: dict, product: dict, written: dict | None,
+                          record: bool) -> dict:
     db, account_id = services.db, integration["account"]
-    fields = store_fields(integration["_id"], product)
+    fields = store_fields(integration["_id"], product, written)
     existing = await integrations.catalogue_product(db, account_id, integration["_id"], int(product["id"]))
     fingerprint = images_fingerprint(product)
     if existing is not None and existing.get("store_images") == fingerprint:
@@ -133,7 +137,7 @@ async def _import_product(services: Services, integration: dict, product: dict) 
         await products.update(db, account_id, existing["_id"], {**_without_photos(fields), "store_images": fingerprint})
         stored = await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
                                                 existing, photos)
-    if fields["categories"]:  # already categorised by the merchant: the service writes nothing to it
+    if record and fields["categories"]:  # already categorised by the merchant: the service writes nothing to it
         await integrations.record_write(db, integration["_id"], int(product["id"]),
                                         {"images": fingerprint, "imported": True}, "imported")
     return stored

@@ -1,7 +1,8 @@
 """The service's own webhooks in a connected store, kept through the store's REST API (`/wp-json/wc/v3/webhooks`).
 
-Registered when a store is connected (product.created and product.updated, to the integration's delivery URL with
-its secret), re-activated at each sync when the store disabled them after failed deliveries (WooCommerce does that
+Registered when a store is connected (product.created, product.updated, product.deleted (WooCommerce fires it when
+a product goes to the trash) and product.restored, to the integration's delivery URL with its secret; a topic
+missing from an older connection is added at the next sync), re-activated at each sync when the store disabled them after failed deliveries (WooCommerce does that
 after more than five in a row), and deleted when the store is disconnected. A key that may not manage webhooks
 (WooCommerce gives a Read-only key 401 `woocommerce_rest_cannot_create`) leaves the merchant the manual way,
 with a message that says so.
@@ -16,9 +17,9 @@ from api.integrations.woo_client import StoreError, WooClient
 log = logging.getLogger(__name__)
 STORE_TIMEOUT_S = 10.0  # a connect or a disconnect waits for the store this long at most
 
-TOPICS = ("product.created", "product.updated")
-MANUAL = ("create them by hand instead: WooCommerce → Settings → Advanced → Webhooks, one for Product created and one "
-          "for Product updated, with the delivery URL and webhook secret shown here")
+TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
+MANUAL = ("create them by hand instead: WooCommerce → Settings → Advanced → Webhooks, one each for Product created, "
+          "Product updated, Product deleted and Product restored, with the delivery URL and webhook secret shown here")
 
 
 async def ensure_webhooks(store: WooClient, delivery_url: str, secret: str) -> dict:

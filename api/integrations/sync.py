@@ -40,13 +40,15 @@ async def sync_store(db, integration: dict, store: WooClient) -> dict:
 async def in_step(db, integration: dict, product: dict) -> bool:
     """True when the service has nothing to do for the store product as it is now: its current photos are annotated
     (by the marker on the product, or by the service's own record of its write, which holds whatever the store does
-    with `meta_data`; a product held for review counts) and the merchant's own terms are its catalogue entry's (a
-    change of them is a correction the shop's model learns)."""
+    with `meta_data`; a product held for review counts), it has its catalogue entry (a product restored from the
+    trash has none), and the merchant's own terms are the entry's (a change of them is a correction the shop's
+    model learns)."""
     integration_id, product_id = integration["_id"], int(product["id"])
     written = await integrations.our_write(db, integration_id, product_id)
-    return is_annotated(product, integration_id, written) and terms_moved(
-        await integrations.catalogue_product(db, integration["account"], integration_id, product_id),
-        product, integration_id, written) is None
+    if not is_annotated(product, integration_id, written):
+        return False
+    entry = await integrations.catalogue_product(db, integration["account"], integration_id, product_id)
+    return entry is not None and terms_moved(entry, product, integration_id, written) is None
 
 
 def describe(summary: dict, hooks: dict | None = None) -> str:

@@ -19,8 +19,9 @@ from api.domain import catalogue
 from api.domain.embedding import Made, made_by_annotation
 from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
-from api.domain.shop_models import queue_training
-from api.integrations.catalogue_import import entry_lock, import_catalogue, store_fields, terms_moved
+from api.domain.shop_models import queue_training, retrain_if_taught
+from api.integrations.catalogue_import import (entry_lock, import_catalogue, import_product, store_fields,
+                                              terms_moved)
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
                                     merge_terms)
 from api.integrations.hooks import ensure_webhooks
@@ -92,15 +93,23 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     """The outcome, in words; raises a DomainError when it cannot finish (the runner decides on a retry)."""
     db = services.db
     product = await store.get_product(job["product_id"])
-    if product is None:
-        return "the product no longer exists in the store"
+    if product is None or product.get("status") == "trash":
+        gone = "no longer exists in the store" if product is None else "is in the store's trash"
+        if await remove_from_catalogue(services, job):
+            return f"the product {gone}: taken out of the shop's similar-item catalogue"
+        return f"the product {gone}"
     await step("product read", f"{product.get('name', '')!r}, {len(product.get('images', []))} photo(s)")
     written = await integrations.our_write(db, job["integration"], int(product["id"]))
     if await follow_merchant_terms(services, job, product, written):
         await step("terms followed", "the merchant changed the product's own terms: its shop model retrains")
     if is_annotated(product, job["integration"], written if written and written["state"] != "writing" else None):
-        return "already annotated for its current photos" + (" (held for review)" if written and
-                                                              written["state"] == "held" else "")
+        held = " (held for review)" if written and written["state"] == "held" else ""
+        if await integrations.catalogue_product(db, job["account"], job["integration"], int(product["id"])) is None:
+            # Restored from the trash: back in the similar-item catalogue as it is, nothing written to the store.
+            await retrain_if_taught(db, job["account"], await import_product(services, integration, product, written,
+                                                                             record=False))
+            return f"already annotated for its current photos{held}; back in the shop's similar-item catalogue"
+        return f"already annotated for its current photos{held}"
     if not product.get("images"):
         return "the product has no photo yet (it is annotated when one is added)"
 
@@ -206,6 +215,20 @@ async def follow_merchant_terms(services: Services, job: dict, product: dict, wr
     services.catalogues.forget_product(job["account"], existing["_id"])
     await queue_training(services.db, job["account"], f"the merchant changed the terms of store product {product['id']}")
     return True
+
+
+async def remove_from_catalogue(services: Services, job: dict) -> bool:
+    """The store product's catalogue entry deleted, with its photos and its place in the similar-item index; False
+    when it had none. The shop's model forgets it at its next training."""
+    async with entry_lock(services, job["integration"], job["product_id"]):
+        entry = await integrations.catalogue_product(services.db, job["account"], job["integration"],
+                                                     int(job["product_id"]))
+        if entry is None:
+            return False
+        deleted = await catalogue.delete_product(services.db, services.images, services.catalogues, job["account"],
+                                                 entry["_id"])
+    await retrain_if_taught(services.db, job["account"], deleted)
+    return deleted is not None
 
 
 async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes,

@@ -12,7 +12,7 @@ from api.domain import text_search
 from api.domain.catalogue import create_product, delete_product, replace_images
 from api.core.errors import ApiError, not_found, validation_problems
 from api.domain.errors import DomainError, SkuTaken
-from api.domain.shop_models import retrain_if_due
+from api.domain.shop_models import retrain_if_taught
 from api.data import products
 from api.deps import Config, CurrentAccount, Db, Files, Id, Indexes, Models, Offset, Svc, owned, services_of
 from api.intake.sources import from_uploads, from_urls
@@ -37,14 +37,8 @@ async def add_product(body: ProductIn, request: Request, account: CurrentAccount
     photos = await from_urls(services_of(request).http, body.image_urls, settings.max_upload_bytes)
     fields = body.model_dump(exclude={"image_urls"})
     created = await create_product(db, files, catalogues, inference, account.id, fields, photos)
-    await _teaches(db, account.id, created)
+    await retrain_if_taught(db, account.id, created)
     return product_out(settings, created)
-
-
-async def _teaches(db: Db, account_id: str, *changed: dict) -> None:
-    """A product with the shop's own terms teaches its model: queue a training when enough changed."""
-    if any(p.get("categories") or p.get("tags") for p in changed):
-        await retrain_if_due(db, account_id)
 
 
 def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | None, categories: str | None,
@@ -79,7 +73,7 @@ async def upload_product(account: CurrentAccount, db: Db, files: Files, inferenc
     fields = _form_fields(title, sku, url, metadata, categories, tags)
     photos = await from_uploads(images, settings.max_upload_bytes)
     created = await create_product(db, files, catalogues, inference, account.id, fields, photos)
-    await _teaches(db, account.id, created)
+    await retrain_if_taught(db, account.id, created)
     return product_out(settings, created)
 
 
@@ -97,7 +91,7 @@ async def import_products(body: ProductImportIn, request: Request, account: Curr
         except DomainError as error:
             items.append(ImportItemOut(index=position, error=ErrorDetail(code=error.code, message=error.message)))
     created = sum(1 for i in items if i.product is not None)
-    await _teaches(db, account.id, *[i.product.model_dump() for i in items if i.product is not None])
+    await retrain_if_taught(db, account.id, *[i.product.model_dump() for i in items if i.product is not None])
     return ImportOut(created=created, failed=len(items) - created, items=items)
 
 
@@ -159,7 +153,7 @@ async def update_product(body: ProductPatch, product: OwnedProduct, request: Req
         updated = await replace_images(db, files, catalogues, inference, account.id, updated, photos)
     if updated is None:
         raise not_found("product", product["_id"])
-    await _teaches(db, account.id, product, updated)
+    await retrain_if_taught(db, account.id, product, updated)
     return product_out(settings, updated)
 
 
@@ -183,5 +177,5 @@ async def remove_product(product_id: Id, account: CurrentAccount, db: Db, files:
     deleted = await delete_product(db, files, catalogues, account.id, product_id)
     if deleted is None:
         raise not_found("product", product_id)
-    await _teaches(db, account.id, deleted)
+    await retrain_if_taught(db, account.id, deleted)
     return Response(status_code=204)

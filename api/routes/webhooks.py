@@ -17,7 +17,7 @@ from api.integrations.signature import is_ping, verify
 from api.integrations.sync import in_step
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-PRODUCT_TOPICS = ("product.created", "product.updated")
+PRODUCT_TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
 
 
 @router.post("/woocommerce/{integration_id}")
@@ -54,7 +54,9 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
         return {"status": "ignored", "topic": topic}
 
     product_id = record["product_id"]
-    if await in_step(db, integration, product):
+    # A deleted product's delivery is its id alone (WooCommerce fires it when the product goes to the trash): the job
+    # takes it out of the shop's catalogue.
+    if topic != "product.deleted" and await in_step(db, integration, product):
         # Our own write-back (or a merchant's edit that left the photos and the product's own terms alone): nothing to
         # do, and no loop. A merchant's change of terms is a job: the shop's model learns the correction.
         await integrations.update_delivery(db, record_id, {"outcome": "already annotated"})

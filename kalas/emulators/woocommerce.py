@@ -5,7 +5,9 @@ Faithful where the integration could go wrong: Basic auth with ck_/cs_ keys, `X-
 terms assigned by id only, `term_exists` on a duplicate name, and webhook deliveries built as class-wc-webhook.php
 builds them — the body is PHP's `json_encode` (slashes escaped), signed as base64(HMAC-SHA256(body, secret)),
 delivery ids are `hash(webhook id . current second)` (so two deliveries in one second share an id), a webhook is
-pinged with a form body `webhook_id=<id>` when it is created and disabled after more than 5 failures in a row.
+pinged with a form body `webhook_id=<id>` when it is created and disabled after more than 5 failures in a row, a
+product moved to the trash fires `product.deleted` with its id alone and stays readable with status "trash" (left
+out of lists), a restored one fires `product.restored`.
 """
 from __future__ import annotations
 
@@ -142,6 +144,18 @@ class WooCommerceStore:
     def edit_product(self, product_id: int, fields: dict) -> dict:
         product = self.catalogue.update_product(product_id, fields)
         self.fire("product.updated", product)
+        return product
+
+    def trash_product(self, product_id: int) -> None:
+        """"Move to Trash" in wp-admin: `product.deleted` fires (WooCommerce hooks it to `wp_trash_post`) with the
+        product's id alone, as WC_Webhook::build_payload sends a deleted resource."""
+        self.catalogue.trash_product(product_id)
+        self.fire("product.deleted", {"id": product_id})
+
+    def restore_product(self, product_id: int) -> dict:
+        """"Restore" from the trash: `product.restored` fires (`untrashed_post`) with the whole product."""
+        product = self.catalogue.update_product(product_id, {"status": "publish"})
+        self.fire("product.restored", product)
         return product
 
     def create_webhook(self, fields: dict) -> Webhook:
@@ -337,6 +351,12 @@ def _route(store: WooCommerceStore, method: str, path: str, query: dict, body: d
             product = catalogue.update_product(product_id, body)
             store.writes.setdefault(product_id, []).append(time.monotonic())
             store.fire("product.updated", product)
+            return 200, product, {}
+        if method == "DELETE":  # to the trash (`product.deleted` fires), or for good with force (no webhook fires)
+            if query.get("force") == "true":
+                return 200, catalogue.delete_product(product_id), {}
+            product = catalogue.trash_product(product_id)
+            store.fire("product.deleted", {"id": product_id})
             return 200, product, {}
         return 200, catalogue.view(product_id), {}
     if path == "/webhooks":

@@ -135,6 +135,16 @@ class Catalogue:
             else:
                 current["value"] = meta["value"]
 
+    def trash_product(self, product_id: int) -> dict:
+        """wp-admin's "Move to Trash", and the REST API's DELETE without `force`: still there, read by its id, with
+        status "trash"; left out of product lists."""
+        return self.update_product(product_id, {"status": "trash"})
+
+    def delete_product(self, product_id: int) -> dict:
+        """Deleted for good (DELETE with `force=true`, or emptying the trash): its id then answers 404."""
+        with self.lock:
+            return self.products.pop(self.get_product(product_id)["id"])
+
     def get_product(self, product_id: int) -> dict:
         product = self.products.get(product_id)
         if product is None:
@@ -147,7 +157,9 @@ class Catalogue:
 
     def list_products(self, modified_after: str | None, order: str) -> list[dict]:
         with self.lock:
-            products = sorted(self.products.values(), key=lambda p: p["id"], reverse=order == "desc")
+            # The REST API's default `status=any` leaves out what is in the trash.
+            products = sorted((p for p in self.products.values() if p["status"] != "trash"), key=lambda p: p["id"],
+                              reverse=order == "desc")
             if modified_after:
                 after = modified_after[:19]
                 products = [p for p in products if p["date_modified_gmt"] > after]

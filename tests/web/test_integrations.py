@@ -49,7 +49,7 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
 
     # The service registered its webhooks through the store's REST API (the store pinged the URL on creating each).
     assert sorted(w.topic for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url) == [
-        "product.created", "product.updated"]
+        "product.created", "product.deleted", "product.restored", "product.updated"]
     store.updated_grace_s = 10.0  # as WooCommerce: no product.updated within 10 s of the product's creation
     product = store.create_product("Navy tee", [shared_photo(shared_data, "fashion-products", 5).read_bytes()])
     store.wait_for_deliveries()

@@ -136,6 +136,41 @@ def test_a_host_that_drops_basic_auth_and_refuses_put_still_gets_its_product_wri
         live.store.strips_authorization = live.store.refuses_put_delete = False
 
 
+def test_a_product_moved_to_the_trash_leaves_similar_search_and_comes_back_when_restored(live: Live):
+    """WooCommerce fires `product.deleted` (the id alone) when a product goes to the trash, `product.restored` when
+    it comes back: the shop's similar-item search stops and starts showing it; nothing is written to the store."""
+    photo = live.photos[22].read_bytes()
+    created = live.store.create_product("Trashed tee", [photo], categories=["Sale"])
+    live.annotated(created["id"])
+    live.done_job(created["id"])
+
+    def entry() -> dict | None:
+        found = live.api("GET", "/products", params={"limit": 100}).json()["items"]
+        return next((p for p in found if p["metadata"].get("store_product_id") == str(created["id"])), None)
+
+    def best_match() -> str | None:
+        found = live.api("POST", "/similar", files={"file": ("p.jpg", photo, "image/jpeg")}, data={"k": "1"})
+        return next((item["product"]["id"] for item in found.json()["items"]), None)
+
+    before = entry()
+    assert before is not None and best_match() == before["id"]
+    writes = len(live.store.writes[created["id"]])
+
+    live.store.trash_product(created["id"])
+    wait_for(lambda: entry() is None, 30, "the trashed product out of the shop's catalogue")
+    # The API's index follows the shop's changes before a search, at most every CHECK_EVERY_S (api/domain/catalogue.py).
+    wait_for(lambda: best_match() != before["id"], 30, "the trashed product out of similar search")
+    outcomes = [j["outcome"] for j in live.jobs_of(created["id"]) if j["state"] == "done"]
+    assert "the product is in the store's trash: taken out of the shop's similar-item catalogue" in outcomes, outcomes
+
+    live.store.restore_product(created["id"])
+    back = wait_for(entry, 30, "the restored product back in the shop's catalogue")
+    assert back["categories"] == ["Sale"]  # the merchant's own terms, not the service's
+    wait_for(lambda: best_match() == back["id"], 30, "the restored product found by its photo")
+    live.store.wait_for_deliveries()
+    assert len(live.store.writes[created["id"]]) == writes  # nothing written to the store for either
+
+
 def test_two_identical_deliveries_at_the_same_instant_make_one_job(live: Live):
     created = live.store.create_product("Simultaneous", [live.photos[13].read_bytes()])
     live.annotated(created["id"])

@@ -129,7 +129,7 @@ def test_the_service_registers_its_webhooks_reactivates_and_removes_them(api, wo
     hooks = integration["webhooks"]
     assert hooks["state"] == "registered" and hooks["error"] is None
     registered = ours(woo_store, integration)
-    assert sorted(registered) == ["product.created", "product.updated"]
+    assert sorted(registered) == ["product.created", "product.deleted", "product.restored", "product.updated"]
     assert {t: w.id for t, w in registered.items()} == hooks["ids"]
     assert all(w.secret == WEBHOOK_SECRET and w.status == "active" for w in registered.values())
 
@@ -139,12 +139,29 @@ def test_the_service_registers_its_webhooks_reactivates_and_removes_them(api, wo
         [sync] = wait_for_jobs(api.app.state.services.settings, "sync")
     assert sync["state"] == "done" and "made active again: product.updated" in sync["outcome"]
     assert ours(woo_store, integration)["product.updated"].status == "active"
-    assert len(ours(woo_store, integration)) == 2  # none added twice
+    assert len(ours(woo_store, integration)) == 4  # none added twice
     shown = api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["webhooks"]
     assert shown["reactivated"] == ["product.updated"]
 
     assert api.delete(f"/api/v1/integrations/{integration['id']}", headers=shop.session).status_code == 204
     assert ours(woo_store, integration) == {}
+
+
+def test_a_connection_made_before_a_topic_existed_gets_it_at_the_next_sync(api, woo_store):
+    from tests.api.conftest import running_jobs, wait_for_jobs
+
+    shop = create_shop(api)
+    integration = register_with(api, shop, woo_store)
+    for topic in ("product.deleted", "product.restored"):  # what a connection of an older version registered
+        del woo_store.catalogue.webhooks[ours(woo_store, integration)[topic].id]
+    with running_jobs(api):
+        assert api.post(f"/api/v1/integrations/{integration['id']}/sync", headers=shop.session).status_code == 202
+        [sync] = wait_for_jobs(api.app.state.services.settings, "sync")
+    assert sync["state"] == "done", sync
+    assert sorted(ours(woo_store, integration)) == ["product.created", "product.deleted", "product.restored",
+                                                    "product.updated"]
+    shown = api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["webhooks"]
+    assert sorted(shown["created"]) == ["product.deleted", "product.restored"] and len(shown["ids"]) == 4
 
 
 def test_a_key_that_may_not_manage_webhooks_leaves_the_manual_way_with_a_clear_message(api, woo_store):

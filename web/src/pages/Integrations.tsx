@@ -100,13 +100,14 @@ function StoreCard({ integration, secret, onRemoved }: { integration: Integratio
         The service also syncs the store by itself (every 15 minutes by default), so products whose webhooks never arrived are annotated too.
       </p>
       {integration.webhooks?.state === "registered" ? (
-        <p data-testid="webhooks-state">The service created its webhooks in the store (Product created, Product updated); a sync turns them back on if the store disables them.</p>
+        <p data-testid="webhooks-state">The service created its webhooks in the store (Product created, updated, deleted and restored); a sync turns them back on if the store disables them.</p>
       ) : (
         <>
           {integration.webhooks?.error && <ErrorMessage error={integration.webhooks.error} />}
           <p>
-            In WooCommerce → Settings → Advanced → Webhooks, add webhooks for the topics <strong>Product created</strong> and{" "}
-            <strong>Product updated</strong> (API version WP REST API v3) with this delivery URL and the secret you chose.
+            In WooCommerce → Settings → Advanced → Webhooks, add webhooks for the topics <strong>Product created</strong>,{" "}
+            <strong>Product updated</strong>, <strong>Product deleted</strong> and <strong>Product restored</strong> (API version WP
+            REST API v3) with this delivery URL and the secret you chose.
           </p>
         </>
       )}
