@@ -51,6 +51,15 @@ async def in_step(db, integration: dict, product: dict) -> bool:
     return entry is not None and terms_moved(entry, product, integration_id, written) is None
 
 
+def variation_of(product: dict) -> int | None:
+    """The parent product's id when the store product is a variation (a size or colour of a variable product), else
+    None. WooCommerce fires product webhooks for each variation too; the service annotates the parent only (a
+    variation has no categories or tags of its own)."""
+    if product.get("type") != "variation":
+        return None
+    return int(product.get("parent_id") or 0)
+
+
 def describe(summary: dict, hooks: dict | None = None) -> str:
     said = (f"{summary['listed']} product(s) changed since {summary['modified_after'] or 'the beginning'}; "
             f"{summary['queued']} queued for annotation")

@@ -26,7 +26,7 @@ from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_an
                                     merge_terms)
 from api.integrations.hooks import ensure_webhooks
 from api.integrations.policy import Decision, decide, from_review, policy_of
-from api.integrations.sync import describe, sync_store
+from api.integrations.sync import describe, sync_store, variation_of
 from api.integrations.woo_client import StoreError, WooClient
 from api.intake.fetch import FetchError
 from api.intake.photo import check
@@ -98,6 +98,8 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
         if await remove_from_catalogue(services, job):
             return f"the product {gone}: taken out of the shop's similar-item catalogue"
         return f"the product {gone}"
+    if (parent := variation_of(product)) is not None:
+        return f"a variation of product {parent}, which is annotated itself"
     await step("product read", f"{product.get('name', '')!r}, {len(product.get('images', []))} photo(s)")
     written = await integrations.our_write(db, job["integration"], int(product["id"]))
     if await follow_merchant_terms(services, job, product, written):

@@ -14,7 +14,7 @@ from api.core.errors import ApiError
 from api.data import integrations, jobs
 from api.deps import Id, Svc
 from api.integrations.signature import is_ping, verify
-from api.integrations.sync import in_step
+from api.integrations.sync import in_step, variation_of
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 PRODUCT_TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
@@ -54,6 +54,11 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
         return {"status": "ignored", "topic": topic}
 
     product_id = record["product_id"]
+    parent = variation_of(product)
+    if parent is not None:
+        outcome = f"ignored: a variation of product {parent}, which is annotated itself"
+        await integrations.update_delivery(db, record_id, {"outcome": outcome})
+        return {"status": "ignored", "product_id": product_id, "parent_id": parent}
     # A deleted product's delivery is its id alone (WooCommerce fires it when the product goes to the trash): the job
     # takes it out of the shop's catalogue.
     if topic != "product.deleted" and await in_step(db, integration, product):

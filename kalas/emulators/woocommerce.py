@@ -141,6 +141,20 @@ class WooCommerceStore:
         self.fire("product.created", product)
         return product
 
+    def create_variable_product(self, name: str, photos: list[bytes], options: list[str]) -> tuple[dict, list[dict]]:
+        """A variable product (a tee in sizes) and a variation per option, each with a photo of its own: WooCommerce
+        fires `product.created` for the parent and for every variation (`woocommerce_new_product_variation`); a
+        variation reads as a product of type "variation" with its `parent_id`, and has no categories or tags."""
+        parent = self.catalogue.create_product({"name": name, "type": "variable"}, [self.upload(p) for p in photos[:1]])
+        self.fire("product.created", parent)
+        variations = []
+        for option, photo in zip(options, photos):
+            variation = self.catalogue.create_product({"name": f"{name} - {option}", "type": "variation",
+                                                       "parent_id": parent["id"]}, [self.upload(photo)])
+            self.fire("product.created", variation)
+            variations.append(variation)
+        return parent, variations
+
     def edit_product(self, product_id: int, fields: dict) -> dict:
         product = self.catalogue.update_product(product_id, fields)
         self.fire("product.updated", product)

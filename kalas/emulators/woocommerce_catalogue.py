@@ -107,7 +107,7 @@ class Catalogue:
         with self.lock:
             now = wc_date(dt.datetime.now(dt.timezone.utc))
             product = {"id": self.next_id(), "name": fields.get("name", "Product"), "slug": slugify(fields.get("name", "")),
-                       "status": fields.get("status", "publish"), "type": "simple",
+                       "status": fields.get("status", "publish"), "type": "simple", "parent_id": 0,
                        "date_created": now, "date_created_gmt": now, "date_modified": now, "date_modified_gmt": now,
                        "images": images, "categories": [], "tags": [], "meta_data": []}
             self._apply(product, fields)
@@ -122,7 +122,7 @@ class Catalogue:
             return self.view(product_id)
 
     def _apply(self, product: dict, fields: dict) -> None:
-        for key in ("name", "status", "description"):
+        for key in ("name", "status", "description", "type", "parent_id"):
             if key in fields:
                 product[key] = fields[key]
         for kind in ("categories", "tags"):
@@ -157,9 +157,10 @@ class Catalogue:
 
     def list_products(self, modified_after: str | None, order: str) -> list[dict]:
         with self.lock:
-            # The REST API's default `status=any` leaves out what is in the trash.
-            products = sorted((p for p in self.products.values() if p["status"] != "trash"), key=lambda p: p["id"],
-                              reverse=order == "desc")
+            # The REST API's default `status=any` leaves out what is in the trash, and variations are listed under
+            # their parent's /products/<id>/variations.
+            products = sorted((p for p in self.products.values() if p["status"] != "trash" and p["type"] != "variation"),
+                              key=lambda p: p["id"], reverse=order == "desc")
             if modified_after:
                 after = modified_after[:19]
                 products = [p for p in products if p["date_modified_gmt"] > after]

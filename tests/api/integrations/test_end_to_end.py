@@ -171,6 +171,24 @@ def test_a_product_moved_to_the_trash_leaves_similar_search_and_comes_back_when_
     assert len(live.store.writes[created["id"]]) == writes  # nothing written to the store for either
 
 
+def test_a_variable_product_is_annotated_once_not_once_per_variation(live: Live):
+    """A tee in three sizes fires product.created four times: for the parent and for each variation (WooCommerce's
+    `woocommerce_new_product_variation`). The parent is annotated and written; the variations are acknowledged and
+    left alone: no job, no catalogue entry, no write."""
+    photos = [live.photos[n].read_bytes() for n in (23, 24, 25)]
+    parent, variations = live.store.create_variable_product("Tee in sizes", photos, ["S", "M", "L"])
+    live.annotated(parent["id"])
+    live.done_job(parent["id"])
+    live.store.wait_for_deliveries()
+    for variation in variations:
+        [delivery] = [d for d in live.deliveries() if d["product_id"] == variation["id"]]
+        assert delivery["outcome"] == f"ignored: a variation of product {parent['id']}, which is annotated itself"
+        assert live.jobs_of(variation["id"]) == [] and variation["id"] not in live.store.writes
+    entries = [p for p in live.api("GET", "/products", params={"limit": 100}).json()["items"]
+               if p["metadata"].get("store_product_id") in {str(v["id"]) for v in [parent, *variations]}]
+    assert [e["metadata"]["store_product_id"] for e in entries] == [str(parent["id"])]
+
+
 def test_two_identical_deliveries_at_the_same_instant_make_one_job(live: Live):
     created = live.store.create_product("Simultaneous", [live.photos[13].read_bytes()])
     live.annotated(created["id"])

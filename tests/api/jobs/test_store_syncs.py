@@ -130,3 +130,4 @@ def test_a_sync_queues_only_what_the_service_is_not_in_step_with(mongo_server, m
     assert summary["listed"] == 7 and summary["queued"] == 3
     assert queued == sorted([never_seen["id"], recategorised["id"], no_entry["id"]])
     assert no_photo["id"] not in queued and held["id"] not in queued and written["id"] not in queued
+

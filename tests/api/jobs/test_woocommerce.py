@@ -1,6 +1,7 @@
 """The worker's catalogue step (api/jobs/woocommerce.py) on the real database and models: a store product's
 photo enters the shop's similar-item catalogue, with the embedding its annotation came with when that is the
-embedder's network, and a disk that cannot take it is a retryable job failure that leaves nothing behind."""
+embedder's network, and a disk that cannot take it is a retryable job failure that leaves nothing behind; a
+variation's job leaves it to its parent."""
 from __future__ import annotations
 
 import asyncio
@@ -111,3 +112,34 @@ def test_the_annotations_embedding_enters_the_catalogue_without_a_second_model_c
     assert embed_calls == 0
     assert stored["embedder"] == identity["digest"]
     np.testing.assert_allclose(stored["embeddings"][0], vector.vector, atol=1e-6)
+
+
+def test_a_job_for_a_variation_leaves_it_to_its_parent(mongo_server, mongo_database, tmp_path, woo_store):
+    """However a variation's job came to be (a retried delivery from before the route ignored them), the job reads
+    the product and leaves it alone."""
+    from api.data import integrations
+    from api.jobs.woocommerce import WooCommerceJobs
+
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
+    parent, [variation] = woo_store.create_variable_product("Tee", [b"\xff\xd8 a photo"], ["M"])
+    steps: list = []
+
+    async def step(name: str, detail: str = "", fence: bool = False) -> None:
+        steps.append((name, detail))
+
+    async def go():
+        async with open_services(settings) as services:
+            vault = services.vault
+            integration = await integrations.create(services.db, ACCOUNT, {
+                "store_url": woo_store.url, "consumer_key": vault.seal(woo_store.consumer_key),
+                "consumer_secret": vault.seal(woo_store.consumer_secret)})
+            kinds = WooCommerceJobs(services)
+            try:
+                return await kinds.run({"kind": "product", "account": ACCOUNT, "integration": integration["_id"],
+                                        "product_id": variation["id"]}, step)
+            finally:
+                await kinds.aclose()
+
+    assert asyncio.run(go()) == f"a variation of product {parent['id']}, which is annotated itself"
+    assert steps == [] and woo_store.writes == {}
