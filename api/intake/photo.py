@@ -19,8 +19,9 @@ from api.domain.errors import PhotoRejected
 from api.schemas import Crop
 from handlers.decoding import MAX_PIXELS, ImageError, decode_image
 
+# AVIF: what WordPress 6.5+ stores and image CDNs serve (Pillow reads it); MPO: a JPEG from a phone's camera.
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
-                  "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg"}
+                  "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg", "AVIF": "image/avif"}
 
 
 @dataclass(frozen=True)
