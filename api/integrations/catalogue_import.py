@@ -62,10 +62,14 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
     progress = {"state": "running", "next_page": 1, "pages": None, "total": None, "seen": 0, "imported": 0,
                 "failed": 0, "started": time.time(), **{k: v for k, v in progress.items() if k != "state"},
                 "state": "running"}
+    previous = None
     while True:
         page = progress["next_page"]
-        found, pages, total = await store.products_page(page, PAGE_SIZE)
-        for product in found:
+        listed = await store.products_page(page, PAGE_SIZE)
+        if listed.repeats(previous):  # a store that ignores `page`: its first page again
+            break
+        pages, total = listed.pages, listed.total
+        for product in listed.items:
             progress["seen"] += 1
             if created_since_connect(product, integration):
                 continue  # a product made after the connect is the webhooks' (annotated and written like any new one)
@@ -77,14 +81,16 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
                 await step("product skipped", f"store product {product.get('id')}: {error.message}")
         progress |= {"next_page": page + 1, "pages": pages, "total": total}
         await integrations.record_import(db, integration_id, progress)
-        await step("page imported", f"page {page} of {pages}: {progress['imported']} of {total} products imported",
-                   fence=True)
-        if page >= pages:
+        await step("page imported", f"page {page} of {pages or '?'}: {progress['imported']} of {total or '?'} products "
+                                    f"imported", fence=True)
+        if not listed.more:
             break
+        previous = listed
     progress |= {"state": "done", "finished": time.time()}
     await integrations.record_import(db, integration_id, progress)
     trained = await retrain_if_due(db, integration["account"])
-    return (f"{progress['imported']} of {progress['total']} products imported ({progress['failed']} failed)"
+    return (f"{progress['imported']} of {progress['total'] or progress['seen']} products imported "
+            f"({progress['failed']} failed)"
             + ("; the shop's model is being trained" if trained else ""))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import httpx
 from cachetools import LRUCache
@@ -46,6 +47,25 @@ def retry_after_seconds(value: str | None) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+@dataclass(frozen=True)
+class StorePage:
+    """A page of a listing: its items; the pages and items in all when the store said (`X-WP-TotalPages`,
+    `X-WP-Total`); whether another page follows."""
+    items: list
+    pages: int | None
+    total: int | None
+    more: bool
+
+    def repeats(self, previous: StorePage | None) -> bool:
+        """True when this page holds what the page before did: a store (or a cache in front of it) that ignores
+        `page` answers the first page again, and the listing ends instead of looping."""
+        return previous is not None and bool(self.items) and self.items == previous.items
+
+
+def _count(header: str | None) -> int | None:
+    return int(header) if header and header.strip().isdigit() else None
 
 
 class WooClient:
@@ -108,53 +128,77 @@ class WooClient:
         _HOST_NEEDS[self.store_url] = frozenset(needs)
         return response
 
+    async def _json(self, method: str, path: str, **kwargs) -> tuple[httpx.Response, object]:
+        """The answer and its JSON body. A 2xx that is not JSON (a security plugin's challenge page, a site whose REST
+        API is switched off and answers its home page) is a StoreError that says so, not a crash."""
+        response = await self._call(method, path, **kwargs)
+        try:
+            return response, response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            raise StoreError(f"{method} {path}: the store answered {response.status_code} with {kind}, not JSON; is "
+                             f"{self.store_url} a WooCommerce store with its REST API on? ({_reason(response)[:80]})",
+                             response.status_code) from None
+
     async def get_product(self, product_id: int) -> dict | None:
         try:
-            return (await self._call("GET", f"/products/{product_id}")).json()
+            return (await self._json("GET", f"/products/{product_id}"))[1]
         except StoreError as error:
             if error.status == 404:
                 return None
             raise
 
     async def update_product(self, product_id: int, changes: dict) -> dict:
-        return (await self._call("PUT", f"/products/{product_id}", json=changes)).json()
+        return (await self._json("PUT", f"/products/{product_id}", json=changes))[1]
 
     async def products_modified_after(self, modified_after: str | None) -> AsyncIterator[dict]:
         """Every product modified after the ISO 8601 UTC time (all products when None), page by page."""
-        params: dict[str, object] = {"per_page": PAGE_SIZE, "orderby": "id", "order": "asc"}
+        params: dict[str, object] = {"orderby": "id", "order": "asc"}
         if modified_after:
             params |= {"modified_after": modified_after, "dates_are_gmt": "true"}
-        page, pages = 1, 1
-        while page <= pages:
-            response = await self._call("GET", "/products", params=params | {"page": page})
-            pages = int(response.headers.get("X-WP-TotalPages", "1"))
-            for product in response.json():
+        page, previous = 1, None
+        while True:
+            found = await self.products_page(page, params=params)
+            if found.repeats(previous):
+                return
+            for product in found.items:
                 yield product
-            page += 1
+            if not found.more:
+                return
+            page, previous = page + 1, found
 
-    async def products_page(self, page: int, per_page: int = PAGE_SIZE) -> tuple[list[dict], int, int]:
-        """(the products of page `page`, oldest first, the number of pages, the number of products)."""
-        response = await self._call("GET", "/products", params={"per_page": per_page, "page": page, "orderby": "id",
-                                                                "order": "asc"})
-        return (response.json(), int(response.headers.get("X-WP-TotalPages", "1")),
-                int(response.headers.get("X-WP-Total", "0")))
+    async def products_page(self, page: int, per_page: int = PAGE_SIZE, params: dict | None = None) -> StorePage:
+        """Page `page` of the store's products, oldest first."""
+        return await self._page("/products", page, per_page, {"orderby": "id", "order": "asc", **(params or {})})
 
     async def webhooks(self) -> list[dict]:
         found: list[dict] = []
-        page, pages = 1, 1
-        while page <= pages:
-            response = await self._call("GET", "/webhooks", params={"per_page": PAGE_SIZE, "page": page})
-            pages = int(response.headers.get("X-WP-TotalPages", "1"))
-            found += response.json()
-            page += 1
-        return found
+        page, previous = 1, None
+        while True:
+            listed = await self._page("/webhooks", page, PAGE_SIZE)
+            if listed.repeats(previous):
+                return found
+            found += listed.items
+            if not listed.more:
+                return found
+            page, previous = page + 1, listed
+
+    async def _page(self, path: str, page: int, per_page: int, params: dict | None = None) -> StorePage:
+        """One page of a listing. Whether another follows is WordPress's `X-WP-TotalPages`; where a proxy or a
+        cache dropped WordPress's headers, pages follow while they come back full."""
+        response, items = await self._json("GET", path, params={**(params or {}), "per_page": per_page, "page": page})
+        if not isinstance(items, list):
+            raise StoreError(f"GET {path}: the store answered a {type(items).__name__} where a list was expected",
+                             response.status_code)
+        pages, total = (_count(response.headers.get(name)) for name in ("X-WP-TotalPages", "X-WP-Total"))
+        return StorePage(items, pages, total, page < pages if pages is not None else len(items) >= per_page)
 
     async def create_webhook(self, fields: dict) -> dict:
         """The store pings the delivery URL when it creates the webhook (and keeps it whatever the ping's answer)."""
-        return (await self._call("POST", "/webhooks", json=fields)).json()
+        return (await self._json("POST", "/webhooks", json=fields))[1]
 
     async def update_webhook(self, webhook_id: int, changes: dict) -> dict:
-        return (await self._call("PUT", f"/webhooks/{webhook_id}", json=changes)).json()
+        return (await self._json("PUT", f"/webhooks/{webhook_id}", json=changes))[1]
 
     async def delete_webhook(self, webhook_id: int) -> None:
         await self._call("DELETE", f"/webhooks/{webhook_id}", params={"force": "true"})  # webhooks are not trashed

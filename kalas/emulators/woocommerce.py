@@ -78,6 +78,12 @@ class WooCommerceStore:
         # POST with `?_method=PUT` or `X-HTTP-Method-Override: PUT` as a PUT).
         self.strips_authorization = False
         self.refuses_put_delete = False
+        # What a proxy or a cache in front of a store does: drop WordPress's own headers (`X-WP-Total`,
+        # `X-WP-TotalPages`), answer every page of a listing with the first one, or a security plugin's challenge:
+        # 200 with an HTML page instead of the REST API's JSON.
+        self.strips_paging_headers = False
+        self.ignores_page = False
+        self.answers_html = False
 
     # Life cycle.
     def start(self) -> "WooCommerceStore":
@@ -294,8 +300,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200 if data else 404, data or b"not found", {"Content-Type": "image/jpeg"})
         if not url.path.startswith(API):
             return self._json(404, {"code": "rest_no_route", "message": "No route was found.", "data": {"status": 404}})
+        if store.answers_html:
+            store.api_requests.append((method, url.path, 200))
+            return self._send(200, b"<!DOCTYPE html><html><body>Checking your browser before accessing the site."
+                                   b"</body></html>", {"Content-Type": "text/html; charset=UTF-8"})
+        if store.ignores_page:
+            query.pop("page", None)
         status, payload, headers = self._api(method, url.path[len(API):], query, body)
         store.api_requests.append((method, url.path, status))
+        if store.strips_paging_headers:
+            headers = {k: v for k, v in headers.items() if not k.startswith("X-WP-")}
         self._json(status, payload, headers)
 
     def _api(self, method: str, path: str, query: dict, body: dict) -> tuple[int, object, dict]:

@@ -138,3 +138,50 @@ def test_term_ids_are_remembered_until_forgotten(woo_store):
 
     first, again, cached_requests, after_forget = _run(go())
     assert first == again and cached_requests == 0 and after_forget == 1
+
+
+def _listed(store: WooCommerceStore) -> tuple[list[int], list[dict]]:
+    async def go():
+        client = _client(store)
+        try:
+            return [p["id"] async for p in client.products_modified_after(None)], await client.webhooks()
+        finally:
+            await client.aclose()
+
+    return _run(go())
+
+
+def test_listings_page_on_without_wordpress_paging_headers_and_stop_where_a_cache_repeats_page_one(woo_store):
+    """A proxy or cache in front of the store that drops `X-WP-TotalPages`: pages are read while they come back full.
+    One that also answers every page with the first: the listing ends after it instead of looping."""
+    made = [woo_store.create_product(f"Product {n}")["id"] for n in range(250)]
+    woo_store.create_webhook({"name": "k", "topic": "product.created", "delivery_url": "https://example.com/x",
+                              "secret": "s"})
+    woo_store.strips_paging_headers = True
+    products, webhooks = _listed(woo_store)
+    assert products == made and len(webhooks) == 1  # 100 + 100 + 50: the short page is the last
+    gets = [path for method, path, _ in woo_store.api_requests if method == "GET" and path.endswith("/products")]
+    assert len(gets) == 3
+
+    woo_store.ignores_page = True
+    products, _ = _listed(woo_store)
+    assert products == made[:100]  # page 2 was page 1 again: not listed twice, and not forever
+
+
+def test_a_store_answering_html_instead_of_json_is_a_clear_error(woo_store):
+    """A security plugin's browser challenge, or a site whose REST API is off: 200 with an HTML page."""
+    product = woo_store.create_product("Blue shirt")
+    woo_store.answers_html = True
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            await client.get_product(product["id"])
+        finally:
+            await client.aclose()
+
+    with pytest.raises(StoreError) as raised:
+        _run(go())
+    assert "answered 200 with text/html, not JSON" in raised.value.message
+    assert "a WooCommerce store with its REST API on" in raised.value.message
+    assert not raised.value.retryable
