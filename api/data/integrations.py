@@ -61,6 +61,12 @@ async def set_webhooks(db: AsyncDatabase, integration_id: str, delivery_url: str
                                      {"$set": {"delivery_url": delivery_url, "webhooks": webhooks}})
 
 
+async def change(db: AsyncDatabase, account_id: str, integration_id: str, fields: dict[str, Any]) -> None:
+    """The store's URL, its sealed keys or webhook secret, changed in place: its id, policy, deliveries, records of
+    writes and catalogue entries stay."""
+    await db.integrations.update_one({"_id": integration_id, "account": account_id}, {"$set": fields})
+
+
 async def set_policy(db: AsyncDatabase, account_id: str, integration_id: str, policy: dict[str, Any]) -> None:
     await db.integrations.update_one({"_id": integration_id, "account": account_id}, {"$set": {"policy": policy}})
 

@@ -22,9 +22,11 @@ MANUAL = ("create them by hand instead: WooCommerce → Settings → Advanced �
           "Product updated, Product deleted and Product restored, with the delivery URL and webhook secret shown here")
 
 
-async def ensure_webhooks(store: WooClient, delivery_url: str, secret: str) -> dict:
+async def ensure_webhooks(store: WooClient, delivery_url: str, secret: str, new_secret: bool = False) -> dict:
     """Our webhooks as the store has them now: `{"state", "ids": {topic: id}, "created", "reactivated", "error"}`;
-    `state` is "registered", or "manual" when the store refused (its `error` says why and what to do)."""
+    `state` is "registered", or "manual" when the store refused (its `error` says why and what to do).
+    `new_secret`: the webhook secret was changed, and each existing webhook is given it (the store never shows a
+    webhook's secret, so it cannot be compared)."""
     created, reactivated = [], []
     try:
         ours = {w["topic"]: w for w in await store.webhooks() if w.get("delivery_url") == delivery_url}
@@ -35,9 +37,11 @@ async def ensure_webhooks(store: WooClient, delivery_url: str, secret: str) -> d
                                                           "delivery_url": delivery_url, "secret": secret,
                                                           "status": "active"})
                 created.append(topic)
-            elif found.get("status") != "active":
-                ours[topic] = await store.update_webhook(found["id"], {"status": "active"})
-                reactivated.append(topic)
+            elif found.get("status") != "active" or new_secret:
+                ours[topic] = await store.update_webhook(found["id"], {"status": "active"} | (
+                    {"secret": secret} if new_secret else {}))
+                if found.get("status") != "active":
+                    reactivated.append(topic)
     except StoreError as error:
         if error.status in (401, 403):
             return {"state": "manual", "ids": {}, "created": created, "reactivated": reactivated,

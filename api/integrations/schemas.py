@@ -2,22 +2,48 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from api.integrations.policy import TaggingPolicy
 from api.schemas import HttpUrl, Request, Response
 
 
+StoreUrl = Annotated[HttpUrl, Field(description="the store's home page; its REST API is under /wp-json/wc/v3",
+                                    examples=["https://shop.example"])]
+ConsumerKey = Annotated[str, Field(pattern=r"^ck_[A-Za-z0-9]{8,}$", max_length=200,
+                                   description="WooCommerce → Settings → Advanced → REST API",
+                                   examples=["ck_0123456789abcdef0123456789abcdef01234567"])]
+ConsumerSecret = Annotated[str, Field(pattern=r"^cs_[A-Za-z0-9]{8,}$", max_length=200,
+                                      examples=["cs_0123456789abcdef0123456789abcdef01234567"])]
+WebhookSecret = Annotated[str, Field(min_length=8, max_length=200,
+                                     description="the Secret typed into the WooCommerce webhook form")]
+
+
 class IntegrationIn(Request):
-    store_url: HttpUrl = Field(description="the store's home page; its REST API is under /wp-json/wc/v3",
-                               examples=["https://shop.example"])
-    consumer_key: str = Field(pattern=r"^ck_[A-Za-z0-9]{8,}$", max_length=200, description="WooCommerce → Settings → Advanced → REST API",
-                              examples=["ck_0123456789abcdef0123456789abcdef01234567"])
-    consumer_secret: str = Field(pattern=r"^cs_[A-Za-z0-9]{8,}$", max_length=200, examples=["cs_0123456789abcdef0123456789abcdef01234567"])
-    webhook_secret: str = Field(min_length=8, max_length=200,
-                                description="the Secret typed into the WooCommerce webhook form")
+    store_url: StoreUrl
+    consumer_key: ConsumerKey
+    consumer_secret: ConsumerSecret
+    webhook_secret: WebhookSecret
+
+
+class IntegrationChange(Request):
+    """What changes of a connected store; the rest stays. A WooCommerce key is a pair: a new one gives both."""
+    store_url: StoreUrl | None = None
+    consumer_key: ConsumerKey | None = None
+    consumer_secret: ConsumerSecret | None = None
+    webhook_secret: WebhookSecret | None = None
+
+    @model_validator(mode="after")
+    def _whole(self) -> "IntegrationChange":
+        if (self.consumer_key is None) != (self.consumer_secret is None):
+            raise ValueError("consumer_key and consumer_secret change together: send both (a new WooCommerce REST API "
+                             "key gives both)")
+        if self.store_url is None and self.consumer_key is None and self.webhook_secret is None:
+            raise ValueError("nothing to change: send store_url, the consumer_key and consumer_secret pair, or "
+                             "webhook_secret")
+        return self
 
 
 class WebhooksOut(Response):

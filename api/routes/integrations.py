@@ -14,9 +14,9 @@ from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy
-from api.integrations.woo_client import WooClient
-from api.integrations.schemas import (DeliveryOut, IntegrationIn, IntegrationOut, JobOut, PolicyOption, PolicyOut,
-                                      StepOut, SyncOut)
+from api.integrations.woo_client import StoreError, WooClient
+from api.integrations.schemas import (DeliveryOut, IntegrationChange, IntegrationIn, IntegrationOut, JobOut,
+                                      PolicyOption, PolicyOut, StepOut, SyncOut)
 from api.integrations.vault import mask
 from api.schemas import Page
 
@@ -89,6 +89,50 @@ async def list_integrations(request: Request, account: CurrentAccount, db: Db, o
 async def get_integration(integration_id: Id, request: Request, account: CurrentAccount, db: Db) -> IntegrationOut:
     doc = await _owned(db, account, integration_id)
     return _out(request, doc, await jobs.counts(db, integration_id))
+
+
+@router.patch("/{integration_id}", response_model=IntegrationOut)
+async def change_integration(integration_id: Id, body: IntegrationChange, request: Request, account: CurrentAccount,
+                             services: Svc) -> IntegrationOut:
+    """Rotate the store's REST API key or the webhook secret, or follow the store to a new URL, keeping the
+    integration: its delivery URL, policy, history, records of writes and catalogue entries. New keys are tried on
+    the store first and refused (422) when the store refuses them, the old ones kept; a new webhook secret is given
+    to the service's webhooks in the store (deliveries signed with the old one are refused from then on, and the
+    next sync finds what they carried)."""
+    doc = await _owned(services.db, account, integration_id)
+    vault = services.vault
+    if body.store_url is not None:
+        await checked_url(services, body.store_url, "store_url")
+    store_url = body.store_url.rstrip("/") if body.store_url is not None else doc["store_url"]
+    key = body.consumer_key or vault.open(doc["consumer_key"])
+    secret = body.consumer_secret or vault.open(doc["consumer_secret"])
+    webhook_secret = body.webhook_secret or vault.open(doc["webhook_secret"])
+    delivery_url = _delivery_url(request, doc["_id"])
+    store = WooClient(store_url, key, secret, timeout=STORE_TIMEOUT_S)
+    try:
+        if body.store_url is not None or body.consumer_key is not None:
+            await _check_keys(store)
+        hooks = await ensure_webhooks(store, delivery_url, webhook_secret, new_secret=body.webhook_secret is not None)
+    finally:
+        await store.aclose()
+    changed = {"store_url": store_url, "consumer_key": vault.seal(key), "consumer_secret": vault.seal(secret),
+               "webhook_secret": vault.seal(webhook_secret)}
+    await integrations.change(services.db, account.id, integration_id, changed)
+    await integrations.set_webhooks(services.db, integration_id, delivery_url, hooks)
+    doc |= changed | {"delivery_url": delivery_url, "webhooks": hooks}
+    return _out(request, doc, await jobs.counts(services.db, integration_id))
+
+
+async def _check_keys(store: WooClient) -> None:
+    """The store's answer to one product read with these keys; an ApiError that says what it answered."""
+    try:
+        await store.products_page(1, 1)
+    except StoreError as error:
+        if error.status in (401, 403, 404) or error.status is not None and error.status < 300:
+            raise ApiError(422, f"the store at {store.store_url} refused a product read with these keys, so nothing "
+                                f"was changed: {error.message}", "store_refused") from None
+        raise ApiError(502, f"the store at {store.store_url} could not be asked, so nothing was changed: "
+                            f"{error.message}", "store_failed") from None
 
 
 @router.delete("/{integration_id}", status_code=204)

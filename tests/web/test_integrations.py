@@ -95,6 +95,27 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     assert re.match(r"Last sync .+: 1 product\(s\) changed in the store, 0 queued for annotation\.",
                     last_sync.inner_text()), last_sync.inner_text()
 
+    # The merchant revokes the key and makes a new one: keys the store refuses are said so and change nothing; the
+    # new pair is saved in place (same card, same delivery URL), and a new webhook secret reaches the store's webhooks.
+    store.consumer_key, store.consumer_secret = "ck_" + "5e" * 20, "cs_" + "6f" * 20
+    change = card.get_by_test_id("change-store")
+    change.get_by_text("Change keys, webhook secret or store URL").click()
+    change.get_by_label("New consumer key").fill("ck_" + "77" * 20)
+    change.get_by_label("New consumer secret").fill("cs_" + "88" * 20)
+    change.get_by_role("button", name="Save changes").click()
+    change.get_by_text(re.compile("refused a product read with these keys, so nothing was changed")).wait_for()
+    change.get_by_label("New consumer key").fill(store.consumer_key)
+    change.get_by_label("New consumer secret").fill(store.consumer_secret)
+    change.get_by_role("button", name="New webhook secret").click()
+    new_secret = change.get_by_label(re.compile("^New webhook secret")).input_value()
+    change.get_by_role("button", name="Save changes").click()
+    change.get_by_text("Saved: the store answered").wait_for()
+    assert "Key ck_…5e5e" in card.inner_text()
+    assert card.get_by_label("Delivery URL").input_value() == delivery_url
+    assert card.get_by_label(re.compile("^Webhook secret \\(shown only now")).input_value() == new_secret
+    assert {w.secret for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url} == {new_secret}
+    screenshot(desktop, "integrations-change")
+
     # Disconnecting forgets the store and deletes the service's webhooks in it.
     desktop.once("dialog", lambda dialog: dialog.accept())
     card.get_by_role("button", name="Disconnect").click()

@@ -172,3 +172,49 @@ def test_a_key_that_may_not_manage_webhooks_leaves_the_manual_way_with_a_clear_m
     message = integration["webhooks"]["error"]
     assert "Read/Write key" in message and "not allowed" in message and "Settings → Advanced → Webhooks" in message
     assert woo_store.catalogue.webhooks == {}
+
+
+def test_a_stores_keys_and_webhook_secret_are_rotated_in_place(api, woo_store):
+    """The merchant revokes the REST API key and makes a new one, and picks a new webhook secret: the integration
+    keeps its id and delivery URL (and with them its policy, history and records); keys the store refuses change
+    nothing."""
+    import secrets
+
+    from tests.api.conftest import running_jobs, wait_for_jobs
+
+    shop = create_shop(api)
+    integration = register_with(api, shop, woo_store)
+    base = f"/api/v1/integrations/{integration['id']}"
+    old_key = woo_store.consumer_key
+    woo_store.consumer_key = "ck_" + secrets.token_hex(20)  # the old key is revoked in wp-admin
+    woo_store.consumer_secret = "cs_" + secrets.token_hex(20)
+
+    refused = api.patch(base, json={"consumer_key": "ck_" + "9" * 40, "consumer_secret": "cs_" + "9" * 40},
+                        headers=shop.session)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "store_refused", refused.text
+    assert "refused a product read with these keys, so nothing was changed" in refused.json()["error"]["message"]
+    assert api.get(base, headers=shop.session).json()["consumer_key"] == f"ck_…{old_key[-4:]}"
+
+    half = api.patch(base, json={"consumer_key": woo_store.consumer_key}, headers=shop.session)
+    assert half.status_code == 422 and "consumer_key and consumer_secret change together" in half.text
+    assert api.patch(base, json={}, headers=shop.session).status_code == 422
+
+    rotated = api.patch(base, json={"consumer_key": woo_store.consumer_key, "consumer_secret": woo_store.consumer_secret,
+                                    "webhook_secret": "a new secret for the webhooks"}, headers=shop.session)
+    assert rotated.status_code == 200, rotated.text
+    shown = rotated.json()
+    assert shown["id"] == integration["id"] and shown["delivery_url"] == integration["delivery_url"]
+    assert shown["consumer_key"] == f"ck_…{woo_store.consumer_key[-4:]}"
+    assert shown["created"] == integration["created"]
+    hooks = ours(woo_store, integration)
+    assert len(hooks) == 4 and {w.secret for w in hooks.values()} == {"a new secret for the webhooks"}
+    # The worker reads the store with the new keys.
+    with running_jobs(api):
+        assert api.post(f"{base}/sync", headers=shop.session).status_code == 202
+        [sync] = wait_for_jobs(api.app.state.services.settings, "sync")
+    assert sync["state"] == "done", sync
+    # Deliveries are signed with the new secret now; one signed with the old is refused.
+    assert deliver(api, shown, secret="a new secret for the webhooks")[0].status_code == 200
+    assert deliver(api, shown, secret=WEBHOOK_SECRET)[0].status_code == 401
+    other = create_shop(api, "shop-b")
+    assert api.patch(base, json={"webhook_secret": "0123456789"}, headers=other.session).status_code == 404

@@ -1,6 +1,6 @@
 // One function per API route the console uses (paths as in api/routes/*.py).
 import { request } from "./client";
-import type { ShopModel, ShopModelTraining, Account, Annotation, Delivery, IndexStatus, Integration, IntegrationIn, Job, PolicyOut, Taxonomy, TaggingPolicy, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, SearchResult, Session, SimilarResult } from "./types";
+import type { ShopModel, ShopModelTraining, Account, Annotation, Delivery, IndexStatus, Integration, IntegrationChange, IntegrationIn, Job, PolicyOut, Taxonomy, TaggingPolicy, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, SearchResult, Session, SimilarResult } from "./types";
 
 export const auth = {
   signup: (email: string, password: string, shop_name: string) =>
@@ -72,6 +72,8 @@ export const catalogue = {
 export const integrations = {
   list: () => request<Page<Integration>>("/integrations"),
   create: (body: IntegrationIn) => request<Integration>("/integrations", { method: "POST", json: body }),
+  change: (id: string, body: IntegrationChange) =>
+    request<Integration>(`/integrations/${encodeURIComponent(id)}`, { method: "PATCH", json: body }),
   remove: (id: string) => request<void>(`/integrations/${encodeURIComponent(id)}`, { method: "DELETE" }),
   deliveries: (id: string, offset: number, limit: number) =>
     request<Page<Delivery>>(`/integrations/${encodeURIComponent(id)}/deliveries`, { query: { offset, limit } }),

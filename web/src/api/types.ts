@@ -216,6 +216,9 @@ export interface IntegrationIn {
   webhook_secret: string;
 }
 
+/** What changes of a connected store (PATCH): the key pair together, or nothing of it. */
+export type IntegrationChange = Partial<IntegrationIn>;
+
 export interface SyncSummary {
   at: number;
   modified_after: string | null;

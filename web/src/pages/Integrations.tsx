@@ -2,7 +2,7 @@
 // and follow each delivery's job.
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { integrations } from "../api/endpoints";
-import type { Integration, IntegrationIn } from "../api/types";
+import type { Integration, IntegrationChange, IntegrationIn } from "../api/types";
 import { CopyField } from "../components/CopyField";
 import { DeliveryLog } from "../components/DeliveryLog";
 import { PolicyForm } from "../components/PolicyForm";
@@ -72,7 +72,84 @@ function StoreForm({ onCreated }: { onCreated: (integration: Integration, webhoo
   );
 }
 
-function StoreCard({ integration, secret, onRemoved }: { integration: Integration; secret: string | null; onRemoved: () => void }) {
+// A new REST API key (the old one revoked), a new webhook secret, or the store's new address: the integration,
+// its delivery URL, policy and history stay. The store is asked with new keys first; keys it refuses change nothing.
+function ChangeForm({ integration, onChanged }: { integration: Integration; onChanged: (changed: Integration, webhookSecret: string | null) => void }) {
+  const empty = (store_url: string): IntegrationIn => ({ store_url, consumer_key: "", consumer_secret: "", webhook_secret: "" });
+  const [form, setForm] = useState<IntegrationIn>(() => empty(integration.store_url));
+  const [saved, setSaved] = useState(false);
+  const change = useTask(
+    useCallback(
+      async (body: IntegrationChange) => {
+        setSaved(false);
+        const changed = await integrations.change(integration.id, body);
+        onChanged(changed, body.webhook_secret ?? null);
+        setForm(empty(changed.store_url));
+        setSaved(true);
+      },
+      [integration.id, onChanged],
+    ),
+  );
+  const id = (name: keyof IntegrationIn) => `change-${integration.id}-${name}`;
+  const field = (name: keyof IntegrationIn) => ({
+    id: id(name),
+    value: form[name],
+    onChange: (event: { target: { value: string } }) => setForm({ ...form, [name]: event.target.value.trim() }),
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    const body: IntegrationChange = {};
+    if (form.store_url !== integration.store_url) body.store_url = form.store_url;
+    if (form.consumer_key || form.consumer_secret) Object.assign(body, { consumer_key: form.consumer_key, consumer_secret: form.consumer_secret });
+    if (form.webhook_secret) body.webhook_secret = form.webhook_secret;
+    change.run(body);
+  };
+  return (
+    <details data-testid="change-store">
+      <summary>Change keys, webhook secret or store URL</summary>
+      <form onSubmit={submit}>
+        <div className="form-grid">
+          <div className="field wide">
+            <label htmlFor={id("store_url")}>Store URL</label>
+            <input type="url" required {...field("store_url")} />
+          </div>
+          <div className="field">
+            <label htmlFor={id("consumer_key")}>New consumer key</label>
+            <input placeholder="ck_…" autoComplete="off" className="mono" {...field("consumer_key")} />
+          </div>
+          <div className="field">
+            <label htmlFor={id("consumer_secret")}>New consumer secret</label>
+            <input type="password" placeholder="cs_…" autoComplete="off" className="mono" {...field("consumer_secret")} />
+          </div>
+          <div className="wide">
+            {form.webhook_secret ? (
+              <CopyField id={id("webhook_secret")} label="New webhook secret (given to the service's webhooks in the store)" value={form.webhook_secret} />
+            ) : (
+              <p className="help">The webhook secret stays as it is unless you make a new one.</p>
+            )}
+            <button type="button" onClick={() => setForm({ ...form, webhook_secret: newSecret() })}>
+              New webhook secret
+            </button>
+          </div>
+        </div>
+        {saved && <Notice>Saved: the store answered with what you gave, and the service's webhooks have it.</Notice>}
+        <ErrorMessage error={change.error} onDismiss={change.clearError} />
+        <div className="button-row">
+          <button type="submit" className="primary" disabled={change.busy}>
+            {change.busy ? "Asking the store…" : "Save changes"}
+          </button>
+        </div>
+      </form>
+    </details>
+  );
+}
+
+function StoreCard({ integration, secret, onRemoved, onChanged }: {
+  integration: Integration;
+  secret: string | null;
+  onRemoved: () => void;
+  onChanged: (changed: Integration, webhookSecret: string | null) => void;
+}) {
   const [synced, setSynced] = useState(false);
   const sync = useTask(
     useCallback(async () => {
@@ -136,6 +213,7 @@ function StoreCard({ integration, secret, onRemoved }: { integration: Integratio
       </div>
       {synced && <Notice>Sync queued: products changed in the store since the last sync will be annotated.</Notice>}
       <ErrorMessage error={sync.error ?? remove.error} />
+      <ChangeForm integration={integration} onChanged={onChanged} />
       <PolicyForm integrationId={integration.id} />
       <DeliveryLog integration={integration} />
     </article>
@@ -154,6 +232,10 @@ export function IntegrationsPage() {
     setFresh({ id: integration.id, secret });
     setList((current) => [integration, ...(current ?? [])]);
   }, []);
+  const changed = useCallback((integration: Integration, secret: string | null) => {
+    if (secret) setFresh({ id: integration.id, secret });
+    setList((current) => (current ?? []).map((other) => (other.id === integration.id ? integration : other)));
+  }, []);
   return (
     <section>
       <h1 tabIndex={-1}>Integrations</h1>
@@ -168,6 +250,7 @@ export function IntegrationsPage() {
           integration={integration}
           secret={fresh?.id === integration.id ? fresh.secret : null}
           onRemoved={() => setList((current) => (current ?? []).filter((other) => other.id !== integration.id))}
+          onChanged={changed}
         />
       ))}
     </section>
