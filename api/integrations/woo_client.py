@@ -6,6 +6,7 @@ can help (5xx, 429, time-outs, connection errors) and how long the store asked u
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -47,6 +48,29 @@ def retry_after_seconds(value: str | None) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+MAX_ID = 2**63 - 1  # MongoDB keeps 8-byte integers; WordPress's ids are BIGINT UNSIGNED
+
+
+def product_id(value: object) -> int | None:
+    """A store product's id as the service keeps it: a whole number from 1 to 2^63 − 1 (its ASCII digits as a
+    string are taken too); None for anything else."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= MAX_ID else None
+
+
+def _product(item: object) -> dict:
+    """A product as the store sent it, its id checked: a store (or what stands in front of it) that sends another
+    shape is a StoreError that says so, not a crash further on."""
+    found = item.get("id") if isinstance(item, dict) else item
+    if not isinstance(item, dict) or product_id(found) is None:
+        raise StoreError(f"the store sent a product without a usable id ({json.dumps(found, default=str)[:40]}): a "
+                         f"WooCommerce product id is a whole number from 1 to {MAX_ID}", 200)
+    return {**item, "id": product_id(found)}
 
 
 @dataclass(frozen=True)
@@ -142,14 +166,14 @@ class WooClient:
 
     async def get_product(self, product_id: int) -> dict | None:
         try:
-            return (await self._json("GET", f"/products/{product_id}"))[1]
+            return _product((await self._json("GET", f"/products/{product_id}"))[1])
         except StoreError as error:
             if error.status == 404:
                 return None
             raise
 
     async def update_product(self, product_id: int, changes: dict) -> dict:
-        return (await self._json("PUT", f"/products/{product_id}", json=changes))[1]
+        return _product((await self._json("PUT", f"/products/{product_id}", json=changes))[1])
 
     async def products_modified_after(self, modified_after: str | None) -> AsyncIterator[dict]:
         """Every product modified after the ISO 8601 UTC time (all products when None), page by page."""
@@ -169,7 +193,8 @@ class WooClient:
 
     async def products_page(self, page: int, per_page: int = PAGE_SIZE, params: dict | None = None) -> StorePage:
         """Page `page` of the store's products, oldest first."""
-        return await self._page("/products", page, per_page, {"orderby": "id", "order": "asc", **(params or {})})
+        listed = await self._page("/products", page, per_page, {"orderby": "id", "order": "asc", **(params or {})})
+        return StorePage([_product(item) for item in listed.items], listed.pages, listed.total, listed.more)
 
     async def webhooks(self) -> list[dict]:
         found: list[dict] = []

@@ -15,6 +15,7 @@ from api.data import integrations, jobs
 from api.deps import Id, Svc
 from api.integrations.signature import is_ping, verify
 from api.integrations.sync import in_step, variation_of
+from api.integrations.woo_client import MAX_ID, product_id
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 PRODUCT_TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
@@ -76,7 +77,10 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
 def _product(body: bytes, topic: str) -> dict:
     try:
         product = json.loads(body)
-        int(product["id"])
-    except (ValueError, KeyError, TypeError):
-        raise ApiError(400, f"a {topic} delivery must be the product as JSON with its numeric id") from None
-    return product
+    except ValueError:
+        product = None
+    found = product.get("id") if isinstance(product, dict) else None
+    if product_id(found) is None:
+        raise ApiError(400, f"a {topic} delivery must be the product as a JSON object with its id, a whole number from "
+                            f"1 to {MAX_ID}; this one's id is {json.dumps(found)[:40]}")
+    return {**product, "id": product_id(found)}

@@ -164,4 +164,4 @@ class Catalogue:
             if modified_after:
                 after = modified_after[:19]
                 products = [p for p in products if p["date_modified_gmt"] > after]
-            return [self.view(p["id"]) for p in products]
+            return [copy.deepcopy(p) for p in products]

@@ -1,4 +1,6 @@
 """Registering a store and receiving its webhooks through the real app, on the real nx-27017 server."""
+import pytest
+
 from kalas.emulators.woocommerce import WooCommerceStore
 from kalas.emulators.woocommerce_catalogue import Webhook
 from tests.api.conftest import create_shop
@@ -218,3 +220,21 @@ def test_a_stores_keys_and_webhook_secret_are_rotated_in_place(api, woo_store):
     assert deliver(api, shown, secret=WEBHOOK_SECRET)[0].status_code == 401
     other = create_shop(api, "shop-b")
     assert api.patch(base, json={"webhook_secret": "0123456789"}, headers=other.session).status_code == 404
+
+
+@pytest.mark.parametrize("bad_id, shown", [(10**20, "100000000000000000000"), (0, "0"), (-5, "-5"), (1.5, "1.5"),
+                                           (True, "true"), (None, "null")])
+def test_a_delivery_whose_product_id_is_not_a_store_id_is_refused_saying_so(api, bad_id, shown):
+    """Signed, but an id MongoDB cannot keep (over 8 bytes) or no WooCommerce id at all: a 400 that says which, and
+    nothing queued."""
+    shop = create_shop(api)
+    integration = register(api, shop)
+    response, _ = deliver(api, integration, product={"id": bad_id, "images": [], "meta_data": []})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"] == (
+        f"a product.created delivery must be the product as a JSON object with its id, a whole number from 1 to "
+        f"9223372036854775807; this one's id is {shown}")
+    jobs = api.get(f"/api/v1/integrations/{integration['id']}/jobs", headers=shop.session).json()["items"]
+    assert [j for j in jobs if j["kind"] == "product"] == []
+    ok, _ = deliver(api, integration, product={"id": "41", "images": [], "meta_data": []})  # digits as a string: taken
+    assert ok.status_code == 200 and ok.json()["product_id"] == 41

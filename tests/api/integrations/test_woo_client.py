@@ -185,3 +185,25 @@ def test_a_store_answering_html_instead_of_json_is_a_clear_error(woo_store):
     assert "answered 200 with text/html, not JSON" in raised.value.message
     assert "a WooCommerce store with its REST API on" in raised.value.message
     assert not raised.value.retryable
+
+
+def test_a_product_whose_id_the_service_cannot_keep_is_a_clear_store_error(woo_store):
+    """A store (or a plugin rewriting its answers) that sends an id over 8 bytes: the sync or job fails saying so,
+    instead of crashing in the database driver."""
+    product = woo_store.create_product("Odd id")
+    with woo_store.catalogue.lock:
+        woo_store.catalogue.products[product["id"]]["id"] = 10**20
+
+    async def go(read):
+        client = _client(woo_store)
+        try:
+            return await read(client)
+        finally:
+            await client.aclose()
+
+    for read in (lambda c: c.get_product(product["id"]), lambda c: c.products_page(1)):
+        with pytest.raises(StoreError) as raised:
+            _run(go(read))
+        assert raised.value.message == ("the store sent a product without a usable id (100000000000000000000): a "
+                                        "WooCommerce product id is a whole number from 1 to 9223372036854775807")
+        assert not raised.value.retryable
