@@ -21,7 +21,7 @@ from api.domain.shop_models import retrain_if_due
 from api.integrations.merge import images_fingerprint, merchant_terms
 from api.integrations.woo_client import WooClient
 from api.intake.fetch import FetchError
-from api.intake.photo import check
+from api.intake.photo import Photo, check
 from api.jobs.runner import Step
 from api.services import Services
 
@@ -129,13 +129,7 @@ async def _import_product(services: Services, integration: dict, product: dict, 
     fingerprint = images_fingerprint(product)
     if existing is not None and existing.get("store_images") == fingerprint:
         return await products.update(db, account_id, existing["_id"], _without_photos(fields))
-    photos = []
-    for image in product["images"][:MAX_PHOTOS]:
-        try:
-            data = (await services.http.get(image["src"], max_bytes=services.settings.max_upload_bytes)).body
-        except FetchError as error:
-            raise error.about(f"photo {image.get('src')} could not be fetched") from None
-        photos.append(await check(data, None, services.settings.max_upload_bytes))
+    photos, _ = await store_photos(services, product)
     if existing is None:
         stored = await catalogue.create_product(db, services.images, services.catalogues, services.models, account_id,
                                                 {**fields, "store_images": fingerprint}, photos)
@@ -147,6 +141,29 @@ async def _import_product(services: Services, integration: dict, product: dict, 
         await integrations.record_write(db, integration["_id"], int(product["id"]),
                                         {"images": fingerprint, "imported": True}, "imported")
     return stored
+
+
+async def store_photos(services: Services, product: dict, first: bytes | None = None,
+                       strict: bool = True) -> tuple[list[Photo], list[str]]:
+    """The store product's photos (at most MAX_PHOTOS, the main one first), fetched and checked, and what was left
+    out. `first`: the main photo's bytes, fetched already. `strict`: a photo that cannot be fetched or read fails
+    the whole (an import stores a product whole or not); else it is left out, and said why in the second list."""
+    photos: list[Photo] = []
+    left_out: list[str] = []
+    max_bytes = services.settings.max_upload_bytes
+    for position, image in enumerate(product.get("images", [])[:MAX_PHOTOS]):
+        try:
+            try:
+                data = first if position == 0 and first is not None else \
+                    (await services.http.get(image["src"], max_bytes=max_bytes)).body
+            except FetchError as error:
+                raise error.about(f"photo {image.get('src')} could not be fetched") from None
+            photos.append(await check(data, None, max_bytes))
+        except DomainError as error:
+            if strict or position == 0:
+                raise
+            left_out.append(f"photo {position + 1}: {error.message}")
+    return photos, left_out
 
 
 def _without_photos(fields: dict) -> dict:

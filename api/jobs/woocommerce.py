@@ -16,12 +16,12 @@ import datetime as dt
 
 from api.data import annotations, integrations, products
 from api.domain import catalogue
-from api.domain.embedding import Made, made_by_annotation
+from api.domain.embedding import Made, embed, made_by_annotation
 from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training, retrain_if_taught
 from api.integrations.catalogue_import import (entry_lock, import_catalogue, import_product, store_fields,
-                                              terms_moved)
+                                              store_photos, terms_moved)
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
                                     merge_terms)
 from api.integrations.hooks import ensure_webhooks
@@ -134,13 +134,14 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     if isinstance(annotated, DomainError):
         raise annotated
     annotation, answer = annotated
-    catalogue_id = await add_to_catalogue(services, job, product, data, written,
-                                          made_by_annotation(answer, services.models))
+    catalogue_id, left_out = await add_to_catalogue(services, job, product, data, written,
+                                                    made_by_annotation(answer, services.models))
     decided = annotation["policy"]
     await step("annotated", f"annotation {annotation['_id']}: {decided['state']}, category {decided['category']}; "
                             f"tags {', '.join(decided['tags']) or 'none'}")
     # The last check that the job is still ours before writing to the store.
-    await step("indexed", f"catalogue product {catalogue_id} in the shop's similar-item search", fence=True)
+    await step("indexed", f"catalogue product {catalogue_id} in the shop's similar-item search" + (
+        f"; left out: {'; '.join(left_out)}" if left_out else ""), fence=True)
     if decided["state"] == "held":
         await integrations.record_write(db, job["integration"], int(product["id"]),
                                         {"images": images_fingerprint(product), "annotation": annotation["_id"]}, "held")
@@ -234,26 +235,33 @@ async def remove_from_catalogue(services: Services, job: dict) -> bool:
 
 
 async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes,
-                           written: dict | None = None, made: Made | None = None) -> str:
-    """The id of the catalogue product made from the store product (created, or its images replaced), through the
-    API's own catalogue code (the database, then the shop's change sequence, which the API's replicas follow to
-    update their indexes; the worker builds none). `made`: the photo's embedding already made (else the embedder is
-    asked)."""
+                           written: dict | None = None, made: Made | None = None) -> tuple[str, list[str]]:
+    """(the id of the catalogue product made from the store product (created, or its images replaced), the photos
+    left out and why): all its photos, the main one first, as the import makes it, through the API's own catalogue
+    code (the database, then the shop's change sequence, which the API's replicas follow to update their indexes;
+    the worker builds none). `data`: the main photo, fetched already; `made`: its embedding, already made (else the
+    embedder is asked). A further photo that cannot be fetched or read is left out of the entry; the job goes on."""
     db, account_id = services.db, job["account"]
     try:
-        photo = await check(data, None, services.settings.max_upload_bytes)
+        if product.get("images"):
+            photos, left_out = await store_photos(services, product, first=data, strict=False)
+        else:  # a product read without its images list: the photo the job was given
+            photos, left_out = [await check(data, None, services.settings.max_upload_bytes)], []
+        if made is not None and len(photos) > 1:
+            rest, embedder = await embed(services.models, photos[1:])
+            made = (list(made[0]) + list(rest), embedder) if embedder == made[1] else None
         fields = store_fields(job["integration"], product, written)
         async with entry_lock(services, job["integration"], product["id"]):
             existing = await integrations.catalogue_product(db, account_id, job["integration"], int(product["id"]))
             if existing is None:
                 stored = await catalogue.create_product(db, services.images, services.catalogues, services.models,
-                                                        account_id, fields, [photo], made)
-                return stored["_id"]
+                                                        account_id, fields, photos, made)
+                return stored["_id"], left_out
             await products.update(db, account_id, existing["_id"],
                                   {k: fields[k] for k in ("title", "url", "categories", "tags")})
             await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
-                                           existing, [photo], made)
-            return existing["_id"]
+                                           existing, photos, made)
+            return existing["_id"], left_out
     except DomainError as error:
         raise error.about("the photo could not enter the similar-item catalogue") from None
 

@@ -136,6 +136,27 @@ def test_a_host_that_drops_basic_auth_and_refuses_put_still_gets_its_product_wri
         live.store.strips_authorization = live.store.refuses_put_delete = False
 
 
+def test_every_photo_of_a_product_enters_similar_search_and_a_broken_one_is_left_out(live: Live):
+    """A store product's catalogue entry holds all its photos, as the import makes it: a shopper's photo of the back
+    finds it. A further photo that cannot be read is left out, said in the job's steps; the product is annotated
+    and written all the same."""
+    front, back = live.photos[26].read_bytes(), live.photos[27].read_bytes()
+    created = live.store.create_product("Front and back", [front, b"a photo that is not one", back])
+    live.annotated(created["id"])
+    job = live.done_job(created["id"])
+    [indexed] = [s["detail"] for s in job["steps"] if s["step"] == "indexed"]
+    assert "left out: photo 2: " in indexed and "not an image" in indexed, indexed
+    [entry] = [p for p in live.api("GET", "/products", params={"limit": 100}).json()["items"]
+               if p["metadata"].get("store_product_id") == str(created["id"])]
+    assert len(entry["images"]) == 2
+
+    def best(photo: bytes) -> str | None:
+        found = live.api("POST", "/similar", files={"file": ("p.jpg", photo, "image/jpeg")}, data={"k": "1"})
+        return next((item["product"]["id"] for item in found.json()["items"]), None)
+
+    wait_for(lambda: best(back) == entry["id"] and best(front) == entry["id"], 30, "both photos found")
+
+
 def test_a_product_moved_to_the_trash_leaves_similar_search_and_comes_back_when_restored(live: Live):
     """WooCommerce fires `product.deleted` (the id alone) when a product goes to the trash, `product.restored` when
     it comes back: the shop's similar-item search stops and starts showing it; nothing is written to the store."""

@@ -42,8 +42,8 @@ def _add(mongo_server, mongo_database, served_models, tmp_path: Path, image_dir:
         try:
             async with open_services(settings, inference=inference) as services:
                 try:
-                    product_id = await add_to_catalogue(services, {"account": ACCOUNT, "integration": INTEGRATION},
-                                                        PRODUCT, photo)
+                    product_id, _ = await add_to_catalogue(services, {"account": ACCOUNT,
+                                                                      "integration": INTEGRATION}, PRODUCT, photo)
                 except DomainError as error:
                     failure = error
                 return product_id, failure, (await services.db.products.count_documents({}),
@@ -96,8 +96,8 @@ def test_the_annotations_embedding_enters_the_catalogue_without_a_second_model_c
             other = made_by_annotation({**answer, "model": {**answer["model"], "digest": "another network"}}, inference)
             async with open_services(settings, inference=inference) as services:
                 calls = inference.embed_calls
-                product_id = await add_to_catalogue(services, {"account": ACCOUNT, "integration": INTEGRATION},
-                                                    PRODUCT, photo, None, made)
+                product_id, _ = await add_to_catalogue(services, {"account": ACCOUNT, "integration": INTEGRATION},
+                                                       PRODUCT, photo, None, made)
                 stored = await services.db.products.find_one({"_id": product_id})
                 return unknown, embedded, made, other, inference.embed_calls - calls, stored
         finally:
