@@ -71,7 +71,8 @@ class IntegrationOut(Response):
     consumer_secret: str = Field(description="masked")
     webhook_secret: str = Field(description="masked")
     delivery_url: str = Field(description="paste into WooCommerce → Settings → Advanced → Webhooks → Delivery URL, "
-                                          "with topics Product created and Product updated and API version WP REST API v3")
+                                          "with topics Product created, updated, deleted and restored and API version "
+                                          "WP REST API v3 (the service creates them itself when the key may)")
     created: datetime
     last_ping: float | None = Field(None, description="when WooCommerce last pinged the delivery URL (epoch seconds)")
     last_sync: SyncSummary | None = Field(None, description=(
