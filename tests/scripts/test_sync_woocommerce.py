@@ -1,7 +1,7 @@
 """The reconciliation command against a real nx-27017 and the emulated store: what the webhooks missed is queued."""
 import asyncio
 
-from api.data import integrations, jobs
+from api.data import integrations, jobs, products
 from api.data.db import open_client
 from api.integrations.merge import MARKER_KEY, images_fingerprint
 from api.integrations.vault import Vault
@@ -24,6 +24,20 @@ def _register(uri: str, database: str, store: WooCommerceStore) -> str:
             await client.close()
 
     return asyncio.run(go())
+
+
+def _catalogue_entry(uri: str, database: str, integration_id: str, product_id: int) -> None:
+    """What annotating a store product leaves beside its marker: its entry in the shop's catalogue."""
+    async def go():
+        client = open_client(uri)
+        try:
+            await client[database].products.insert_one({
+                "_id": f"entry-{product_id}", "account": "acct", "categories": [], "tags": [],
+                "store_key": products.store_key(integration_id, product_id)})
+        finally:
+            await client.close()
+
+    asyncio.run(go())
 
 
 def _queued(uri: str, database: str, integration_id: str) -> list[int]:
@@ -51,6 +65,7 @@ def test_sync_queues_changed_products_not_yet_annotated_then_only_newer_changes(
         done = store.catalogue.create_product({"name": "annotated"}, [store.upload(b"x")])
         marker = {"images": images_fingerprint(done)}
         store.catalogue.update_product(done["id"], {"meta_data": [{"key": MARKER_KEY, "value": marker}]})
+        _catalogue_entry(mongo_server.uri, mongo_database, integration_id, done["id"])
         store.catalogue.create_product({"name": "no photo yet"}, [])
 
         assert main(["--all"]) == 0

@@ -174,12 +174,13 @@ def test_a_product_moved_to_the_trash_leaves_similar_search_and_comes_back_when_
         return next((item["product"]["id"] for item in found.json()["items"]), None)
 
     before = entry()
-    assert before is not None and best_match() == before["id"]
+    assert before is not None
+    # The API's index follows the shop's changes before a search, at most every CHECK_EVERY_S (api/domain/catalogue.py).
+    wait_for(lambda: best_match() == before["id"], 30, "the product found by its photo")
     writes = len(live.store.writes[created["id"]])
 
     live.store.trash_product(created["id"])
     wait_for(lambda: entry() is None, 30, "the trashed product out of the shop's catalogue")
-    # The API's index follows the shop's changes before a search, at most every CHECK_EVERY_S (api/domain/catalogue.py).
     wait_for(lambda: best_match() != before["id"], 30, "the trashed product out of similar search")
     outcomes = [j["outcome"] for j in live.jobs_of(created["id"]) if j["state"] == "done"]
     assert "the product is in the store's trash: taken out of the shop's similar-item catalogue" in outcomes, outcomes
