@@ -120,3 +120,34 @@ async def review_queue(db: AsyncDatabase, account_id: str, offset: int, limit: i
     query = {"account": account_id, "reviewed": False, "queue_rank": {"$exists": True}}
     return await page(db.annotations, query, offset, limit,
                       order=[("queue_rank", ASCENDING), ("created", DESCENDING), ("_id", ASCENDING)])
+
+
+def _store_product(account_id: str, integration_id: str, product_id: int) -> dict:
+    return {"account": account_id, "source.integration": integration_id, "source.product_id": str(product_id),
+            "reviewed": False}
+
+
+async def leave_queue(db: AsyncDatabase, account_id: str, integration_id: str, product_id: int, why: str,
+                      keep: str | None = None) -> int:
+    """The store product's unreviewed annotations out of the review queue (but `keep`), saying why: a reviewer's
+    correction of an older annotation would overwrite what the product's new photos were given, and a product in
+    the store's trash is nobody's work. How many left. (Called only for a product annotated before: the look-up
+    reads the shop's annotations on nx-27017, which keeps no index of nested fields.)"""
+    query = _store_product(account_id, integration_id, product_id) | {"queue_rank": {"$exists": True}}
+    if keep is not None:
+        query["_id"] = {"$ne": keep}
+    result = await db.annotations.update_many(query, {"$unset": {"queue_rank": ""}, "$set": {"left_queue": why}})
+    return result.modified_count
+
+
+async def back_to_queue(db: AsyncDatabase, account_id: str, integration_id: str, product_id: int) -> bool:
+    """The store product's newest unreviewed annotation back in the review queue (a product restored from the
+    trash), where its policy put it; False when it has none."""
+    found = await db.annotations.find(_store_product(account_id, integration_id, product_id) | {
+        "policy": {"$exists": True}}).sort([("created", DESCENDING), ("_id", DESCENDING)]).limit(1).to_list(1)
+    if not found:
+        return False
+    rank = 0 if found[0]["policy"]["state"] == "held" else 1
+    await db.annotations.update_one({"_id": found[0]["_id"], "account": account_id},
+                                    {"$set": {"queue_rank": rank}, "$unset": {"left_queue": ""}})
+    return True

@@ -95,9 +95,11 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     product = await store.get_product(job["product_id"])
     if product is None or product.get("status") == "trash":
         gone = "no longer exists in the store" if product is None else "is in the store's trash"
-        if await remove_from_catalogue(services, job):
-            return f"the product {gone}: taken out of the shop's similar-item catalogue"
-        return f"the product {gone}"
+        removed = await remove_from_catalogue(services, job)
+        unqueued = await annotations.leave_queue(db, job["account"], job["integration"], int(job["product_id"]),
+                                                 f"the product {gone}")
+        return f"the product {gone}" + (": taken out of the shop's similar-item catalogue" if removed else "") + (
+            f"; {unqueued} annotation(s) out of the review queue" if unqueued else "")
     if (parent := variation_of(product)) is not None:
         return f"a variation of product {parent}, which is annotated itself"
     await step("product read", f"{product.get('name', '')!r}, {len(product.get('images', []))} photo(s)")
@@ -107,10 +109,13 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     if is_annotated(product, job["integration"], written if written and written["state"] != "writing" else None):
         held = " (held for review)" if written and written["state"] == "held" else ""
         if await integrations.catalogue_product(db, job["account"], job["integration"], int(product["id"])) is None:
-            # Restored from the trash: back in the similar-item catalogue as it is, nothing written to the store.
+            # Restored from the trash: back in the similar-item catalogue as it is, and in the review queue if it was
+            # there; nothing written to the store.
             await retrain_if_taught(db, job["account"], await import_product(services, integration, product, written,
                                                                              record=False))
-            return f"already annotated for its current photos{held}; back in the shop's similar-item catalogue"
+            queued = await annotations.back_to_queue(db, job["account"], job["integration"], int(product["id"]))
+            return (f"already annotated for its current photos{held}; back in the shop's similar-item catalogue"
+                    + ("; its annotation back in the review queue" if queued else ""))
         return f"already annotated for its current photos{held}"
     if not product.get("images"):
         return "the product has no photo yet (it is annotated when one is added)"
@@ -134,6 +139,9 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     if isinstance(annotated, DomainError):
         raise annotated
     annotation, answer = annotated
+    if written is not None:  # annotated before, for other photos: the older annotation is no one's work any more
+        await annotations.leave_queue(db, job["account"], job["integration"], int(product["id"]),
+                                      "annotated again for new photos", keep=annotation["_id"])
     catalogue_id, left_out = await add_to_catalogue(services, job, product, data, written,
                                                     made_by_annotation(answer, services.models))
     decided = annotation["policy"]

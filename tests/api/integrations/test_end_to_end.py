@@ -86,6 +86,12 @@ def test_a_new_photo_is_annotated_again_replacing_only_the_services_own_tags(liv
     product = wait_for(reannotated, 60, "the new photo annotated")
     marker = next(m["value"] for m in product["meta_data"] if m["key"] == "kalas_iris")
     assert names(product["tags"]) == {"Merchant tag", *marker["added_tags"]}
+    # Only the new photos' annotation waits for a reviewer: a correction of the old one would overwrite the new terms.
+    mine = [a for a in live.api("GET", "/annotations", params={"limit": 100}).json()["items"]
+            if a["source"].get("product_id") == str(created["id"])]
+    assert len(mine) == 2  # the first photos' and the new ones', newest first
+    queue = live.api("GET", "/reviews/queue", params={"limit": 100}).json()["items"]
+    assert [a["id"] for a in queue if a["source"].get("product_id") == str(created["id"])] == [mine[0]["id"]]
     # One catalogue entry for the store product, showing the new photo only: the old one no longer matches.
     entries = [p for p in live.api("GET", "/products", params={"limit": 100}).json()["items"]
                if p["metadata"].get("store_product_id") == str(created["id"])]
@@ -173,8 +179,12 @@ def test_a_product_moved_to_the_trash_leaves_similar_search_and_comes_back_when_
         found = live.api("POST", "/similar", files={"file": ("p.jpg", photo, "image/jpeg")}, data={"k": "1"})
         return next((item["product"]["id"] for item in found.json()["items"]), None)
 
+    def in_queue() -> list[dict]:
+        items = live.api("GET", "/reviews/queue", params={"limit": 100}).json()["items"]
+        return [a for a in items if a["source"].get("product_id") == str(created["id"])]
+
     before = entry()
-    assert before is not None
+    assert before is not None and len(in_queue()) == 1
     # The API's index follows the shop's changes before a search, at most every CHECK_EVERY_S (api/domain/catalogue.py).
     wait_for(lambda: best_match() == before["id"], 30, "the product found by its photo")
     writes = len(live.store.writes[created["id"]])
@@ -183,10 +193,13 @@ def test_a_product_moved_to_the_trash_leaves_similar_search_and_comes_back_when_
     wait_for(lambda: entry() is None, 30, "the trashed product out of the shop's catalogue")
     wait_for(lambda: best_match() != before["id"], 30, "the trashed product out of similar search")
     outcomes = [j["outcome"] for j in live.jobs_of(created["id"]) if j["state"] == "done"]
-    assert "the product is in the store's trash: taken out of the shop's similar-item catalogue" in outcomes, outcomes
+    assert ("the product is in the store's trash: taken out of the shop's similar-item catalogue; 1 annotation(s) out "
+            "of the review queue") in outcomes, outcomes
+    assert in_queue() == []  # nobody's work while it is in the trash
 
     live.store.restore_product(created["id"])
     back = wait_for(entry, 30, "the restored product back in the shop's catalogue")
+    wait_for(lambda: len(in_queue()) == 1, 30, "its annotation back in the review queue")
     assert back["categories"] == ["Sale"]  # the merchant's own terms, not the service's
     wait_for(lambda: best_match() == back["id"], 30, "the restored product found by its photo")
     live.store.wait_for_deliveries()
