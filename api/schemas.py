@@ -228,6 +228,9 @@ class AnnotationOut(Response):
     review: ReviewOut | None = None
     policy: PolicyOutcome | None = Field(None, description="for a store product: what the store's tagging policy did")
     shop: ShopTermsOut | None = Field(None, description="the shop's own categories and tags, when it has a model")
+    left_queue: str | None = Field(None, description=(
+        "for a store product's annotation no longer in the review queue unreviewed: why (annotated again for new "
+        "photos, or the product is in the store's trash)"), examples=["annotated again for new photos"])
 
 
 class BatchItemOut(Response):

@@ -90,6 +90,7 @@ def test_a_new_photo_is_annotated_again_replacing_only_the_services_own_tags(liv
     mine = [a for a in live.api("GET", "/annotations", params={"limit": 100}).json()["items"]
             if a["source"].get("product_id") == str(created["id"])]
     assert len(mine) == 2  # the first photos' and the new ones', newest first
+    assert [a.get("left_queue") for a in mine] == [None, "annotated again for new photos"]
     queue = live.api("GET", "/reviews/queue", params={"limit": 100}).json()["items"]
     assert [a["id"] for a in queue if a["source"].get("product_id") == str(created["id"])] == [mine[0]["id"]]
     # One catalogue entry for the store product, showing the new photo only: the old one no longer matches.

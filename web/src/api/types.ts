@@ -100,6 +100,8 @@ export interface Annotation {
   groups?: Scored[];
   policy?: PolicyOutcome | null;
   shop?: ShopAnswer | null;
+  /** A store product's annotation taken out of the review queue unreviewed: why. */
+  left_queue?: string | null;
 }
 
 /** The shop's own terms for a photo, from its own model (scores calibrated on its held-out products). */
