@@ -6,6 +6,7 @@ can help (5xx, 429, time-outs, connection errors) and how long the store asked u
 from __future__ import annotations
 
 import email.utils
+import html
 import json
 import time
 from collections.abc import AsyncIterator
@@ -33,10 +34,11 @@ class StoreError(DomainError):
     """The store refused or failed a request; `status` None when it could not be reached or did not answer in time.
     It may pass when the store was away, overloaded (429) or failing (5xx)."""
 
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
+                 data: dict | None = None) -> None:
         super().__init__(message, "store_failed", retryable=status is None or status == 429 or status >= 500,
                          retry_after=retry_after)
-        self.status = status
+        self.status, self.data = status, data or {}  # data: the REST error's own `data` ({"status", "resource_id"})
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -63,6 +65,33 @@ def product_id(value: object) -> int | None:
     return value if 0 < value <= MAX_ID else None
 
 
+def plain_name(name: str) -> str:
+    """A term's name as written: WordPress's entities ("&amp;") decoded, spaces around trimmed."""
+    return html.unescape(name).strip()
+
+
+def stored_name(name: str) -> str:
+    """A term's name as WordPress stores it and searches it: `_wp_specialchars` turns "&", "<" and ">" into entities
+    ("Tops &amp; Tees")."""
+    return html.escape(plain_name(name), quote=False)
+
+
+def term_name(term: object) -> str:
+    """A category's or tag's name as the merchant wrote it. WordPress answers term names HTML-escaped, in its term
+    listings and in each product's `categories` and `tags` (woocommerce/woocommerce#40029): the service reads,
+    shows, learns and compares the names unescaped, and WordPress escapes them again when a term is created."""
+    name = term.get("name") if isinstance(term, dict) else None
+    return plain_name(name) if isinstance(name, str) else ""
+
+
+def store_product(item: dict, found_id: int) -> dict:
+    """A product as the service reads it, from the REST API or a webhook's body: its id checked by the caller, its
+    terms' names unescaped (`term_name`)."""
+    plain = {kind: [{**term, "name": term_name(term)} for term in item[kind] if isinstance(term, dict)]
+             for kind in ("categories", "tags") if isinstance(item.get(kind), list)}
+    return {**item, **plain, "id": found_id}
+
+
 def _product(item: object) -> dict:
     """A product as the store sent it, its id checked: a store (or what stands in front of it) that sends another
     shape is a StoreError that says so, not a crash further on."""
@@ -70,7 +99,7 @@ def _product(item: object) -> dict:
     if not isinstance(item, dict) or product_id(found) is None:
         raise StoreError(f"the store sent a product without a usable id ({json.dumps(found, default=str)[:40]}): a "
                          f"WooCommerce product id is a whole number from 1 to {MAX_ID}", 200)
-    return {**item, "id": product_id(found)}
+    return store_product(item, product_id(found))
 
 
 @dataclass(frozen=True)
@@ -140,7 +169,8 @@ class WooClient:
             raise StoreError(f"{method} {path}: the store cannot be reached ({type(error).__name__}: {error})") from error
         if response.status_code >= 400:
             raise StoreError(f"{method} {path}: the store answered {response.status_code}: {_reason(response)}",
-                             response.status_code, retry_after_seconds(response.headers.get("Retry-After")))
+                             response.status_code, retry_after_seconds(response.headers.get("Retry-After")),
+                             _error_data(response))
         return response
 
     async def _retried(self, refused: httpx.Response, method: str, path: str, needs: frozenset[str],
@@ -230,14 +260,14 @@ class WooClient:
 
     async def term_id(self, kind: str, name: str) -> int:
         """The id of the product category or tag (`kind`: categories | tags) named `name`, created if missing."""
-        key = (kind, name.strip().lower())
+        key = (kind, plain_name(name).lower())
         if key not in self._terms:
             self._terms[key] = await self._find_or_create(kind, name)
         return self._terms[key]
 
     async def existing_term_id(self, kind: str, name: str) -> int | None:
         """The id of the store's own category or tag named `name`; None when the store has none (nothing created)."""
-        key = (kind, name.strip().lower())
+        key = (kind, plain_name(name).lower())
         if key not in self._terms:
             found = await self._find_term(kind, name)
             if found is None:
@@ -252,15 +282,36 @@ class WooClient:
         try:
             return int((await self._call("POST", f"/products/{kind}", json={"name": name})).json()["id"])
         except StoreError as error:
-            # Created meanwhile by a concurrent job: WordPress answers 400 term_exists.
-            if error.status == 400 and (found := await self._find_term(kind, name)) is not None:
-                return found
+            # A term the search could not find, or one created meanwhile by a concurrent job: WordPress answers 400
+            # term_exists with the existing term's id.
+            existing = product_id(error.data.get("resource_id")) if error.status == 400 else None
+            if existing is None and error.status == 400:
+                existing = await self._find_term(kind, name)
+            if existing is not None:
+                return existing
             raise
 
     async def _find_term(self, kind: str, name: str) -> int | None:
-        response = await self._call("GET", f"/products/{kind}", params={"search": name, "per_page": PAGE_SIZE})
-        wanted = name.strip().lower()
-        return next((int(t["id"]) for t in response.json() if t["name"].strip().lower() == wanted), None)
+        """The term named `name` (unescaped, any case). WordPress searches the names as stored (`LIKE`, escaped), so
+        the stored form is searched first; a store that keeps names as written is searched by them next."""
+        wanted = plain_name(name).lower()
+        for search in dict.fromkeys((stored_name(name), name.strip())):
+            _, listed = await self._json("GET", f"/products/{kind}", params={"search": search, "per_page": PAGE_SIZE})
+            found = next((t.get("id") for t in listed if isinstance(t, dict) and term_name(t).lower() == wanted),
+                         None) if isinstance(listed, list) else None
+            if product_id(found) is not None:
+                return product_id(found)
+        return None
+
+
+def _error_data(response: httpx.Response) -> dict:
+    """The REST error's `data` object (`{"code", "message", "data": {...}}`), empty when the answer has none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, dict) else {}
 
 
 def _reason(response: httpx.Response) -> str:

@@ -15,7 +15,7 @@ from api.data import integrations, jobs
 from api.deps import Id, Svc
 from api.integrations.signature import is_ping, verify
 from api.integrations.sync import in_step, variation_of
-from api.integrations.woo_client import MAX_ID, product_id
+from api.integrations.woo_client import MAX_ID, product_id, store_product
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 PRODUCT_TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
@@ -83,4 +83,4 @@ def _product(body: bytes, topic: str) -> dict:
     if product_id(found) is None:
         raise ApiError(400, f"a {topic} delivery must be the product as a JSON object with its id, a whole number from "
                             f"1 to {MAX_ID}; this one's id is {json.dumps(found)[:40]}")
-    return {**product, "id": product_id(found)}
+    return store_product(product, product_id(found))

@@ -2,7 +2,8 @@
 the integration uses, that sends real signed webhooks, with faults to switch on (5xx, 429 with Retry-After, down).
 
 Faithful where the integration could go wrong: Basic auth with ck_/cs_ keys, `X-WP-Total`/`X-WP-TotalPages`,
-terms assigned by id only, `term_exists` on a duplicate name, and webhook deliveries built as class-wc-webhook.php
+terms assigned by id only, term names answered HTML-escaped ("Tops &amp; Tees") and searched as stored, `term_exists`
+(with the existing term's `resource_id`) on a duplicate name, and webhook deliveries built as class-wc-webhook.php
 builds them — the body is PHP's `json_encode` (slashes escaped), signed as base64(HMAC-SHA256(body, secret)),
 delivery ids are `hash(webhook id . current second)` (so two deliveries in one second share an id), a webhook is
 pinged with a form body `webhook_id=<id>` when it is created and disabled after more than 5 failures in a row, a

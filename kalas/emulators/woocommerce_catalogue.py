@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import html
 import itertools
 import re
 import threading
@@ -31,7 +32,14 @@ def wc_date(moment: dt.datetime) -> str:
 
 
 def slugify(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return re.sub(r"[^a-z0-9]+", "-", html.unescape(name).lower()).strip("-")
+
+
+def stored_term_name(name: str) -> str:
+    """A term's name as WordPress keeps and answers it: `pre_term_name` runs `_wp_specialchars`, so "&", "<" and ">"
+    come back as entities ("Tops &amp; Tees"; an entity already written stays as it is), in every listing and in
+    each product's `categories` and `tags` (woocommerce/woocommerce#16250, #40029)."""
+    return re.sub(r"&(?!#?\w+;)", "&amp;", name.strip()).replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass
@@ -71,12 +79,13 @@ class Catalogue:
                 # WordPress refuses a second term with the same name and says which one exists.
                 raise StoreError(400, "term_exists", "A term with the name provided already exists.",
                                  resource_id=existing["id"])
-            term = {"id": self.next_id(), "name": name.strip(), "slug": slugify(name), "count": 0}
+            term = {"id": self.next_id(), "name": stored_term_name(name), "slug": slugify(name), "count": 0}
             self.terms[kind][term["id"]] = term
             return dict(term)
 
     def find_term(self, kind: str, name: str) -> dict | None:
-        wanted = name.strip().lower()
+        """The term named `name` as WordPress's `term_exists` finds it: the name as it would be stored, any case."""
+        wanted = stored_term_name(name).lower()
         return next((t for t in self.terms[kind].values() if t["name"].lower() == wanted), None)
 
     def term_or_create(self, kind: str, name: str) -> dict:
@@ -86,7 +95,7 @@ class Catalogue:
     def search_terms(self, kind: str, search: str | None) -> list[dict]:
         with self.lock:
             terms = sorted(self.terms[kind].values(), key=lambda t: t["name"].lower())
-            if search:
+            if search:  # SQL's `name LIKE '%search%'` over the names as stored: "Tops & Tees" does not find "Tops &amp; Tees"
                 terms = [t for t in terms if search.lower() in t["name"].lower()]
             return [dict(t) for t in terms]
 

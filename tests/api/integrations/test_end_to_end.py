@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from api.integrations.woo_client import term_name
 from kalas.stack.live import WORKER_ARGS, Live, start_live, stop_live, wait_for
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,8 @@ def live(mongo_server, torchserve, shared_data, tmp_path_factory) -> Iterator[Li
 
 
 def names(terms: list[dict]) -> set[str]:
-    return {t["name"] for t in terms}
+    """A store product's term names as written (WordPress answers "T-Shirts &amp; Polos")."""
+    return {term_name(t) for t in terms}
 
 
 def test_a_new_product_gets_its_category_and_tags_merged_with_the_merchants(live: Live):

@@ -207,3 +207,51 @@ def test_a_product_whose_id_the_service_cannot_keep_is_a_clear_store_error(woo_s
         assert raised.value.message == ("the store sent a product without a usable id (100000000000000000000): a "
                                         "WooCommerce product id is a whole number from 1 to 9223372036854775807")
         assert not raised.value.retryable
+
+
+def test_term_names_are_read_as_written_though_wordpress_answers_them_escaped(woo_store):
+    """WordPress keeps and answers "Tops &amp; Tees" for a term named "Tops & Tees", in its listings and in each
+    product's terms, and searches the names as stored: the client reads the names unescaped, finds the store's own
+    term by either form, and a term it created is found again by a later client (an empty cache, after a worker
+    restart) instead of failing on `term_exists`."""
+    made = woo_store.create_product("Tee", categories=["Tops & Tees"], tags=["Black & White"])
+    assert woo_store.catalogue.view(made["id"])["categories"][0]["name"] == "Tops &amp; Tees"  # as WordPress answers
+
+    async def go():
+        first, later = _client(woo_store), _client(woo_store)
+        try:
+            product = await first.get_product(made["id"])
+            own = await first.existing_term_id("categories", "tops & tees")
+            created = await first.term_id("categories", "Hats & Caps")
+            found_again = await later.term_id("categories", "Hats & Caps")
+            unknown = await later.existing_term_id("tags", "Red & Blue")
+            return product, own, created, found_again, unknown
+        finally:
+            await first.aclose()
+            await later.aclose()
+
+    product, own, created, found_again, unknown = _run(go())
+    assert [t["name"] for t in product["categories"]] == ["Tops & Tees"]
+    assert [t["name"] for t in product["tags"]] == ["Black & White"]
+    assert own == woo_store.catalogue.find_term("categories", "Tops & Tees")["id"]
+    assert found_again == created and unknown is None
+    names = sorted(t["name"] for t in woo_store.catalogue.terms["categories"].values())
+    assert names == ["Hats &amp; Caps", "Tops &amp; Tees"]  # one each: nothing created twice
+
+
+def test_a_term_the_search_does_not_reach_is_taken_from_the_stores_term_exists_answer(woo_store):
+    """A search answers at most a page of 100: in a shop with many names containing the word, the term itself can
+    lie beyond it. Creating it then answers 400 `term_exists` with its `resource_id`, which is the term's id."""
+    for n in range(101):
+        woo_store.catalogue.create_term("tags", f"A zebra print {n:03}")
+    zebra = woo_store.catalogue.create_term("tags", "Zebra")["id"]
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            return await client.term_id("tags", "zebra")
+        finally:
+            await client.aclose()
+
+    assert _run(go()) == zebra
+    assert len(woo_store.catalogue.terms["tags"]) == 102
