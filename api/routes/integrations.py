@@ -14,7 +14,7 @@ from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy
-from api.integrations.woo_client import StoreError, WooClient
+from api.integrations.woo_client import API_PATH, StoreError, WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationChange, IntegrationIn, IntegrationOut, JobOut,
                                       PolicyOption, PolicyOut, StepOut, SyncOut)
 from api.integrations.vault import mask
@@ -55,17 +55,20 @@ async def _owned(db: Db, account: CurrentAccount, integration_id: str) -> dict:
 
 @router.post("", status_code=201, response_model=IntegrationOut)
 async def register(body: IntegrationIn, request: Request, account: CurrentAccount, services: Svc) -> IntegrationOut:
-    """Register a WooCommerce store. The service creates its webhooks in the store (Product created and Product
-    updated, to the returned `delivery_url` with the webhook secret); when the store's key may not (a Read-only
+    """Register a WooCommerce store. Its keys are tried first with one product read: a store that refuses them, or
+    has no WooCommerce REST API at that address, is answered 422 `store_refused`, one that cannot be reached (or
+    fails) 422 `store_unreachable`, and nothing is kept. The service then creates its webhooks in the store (Product created, updated, deleted and
+    restored, to the returned `delivery_url` with the webhook secret); when the store's key may not (a Read-only
     key), `webhooks.error` says so and the merchant creates them by hand with the same URL and secret."""
     await checked_url(services, body.store_url, "store_url")  # the worker calls it with the store's keys
     vault = services.vault
-    stored = await integrations.create(services.db, account.id, {
-        "store_url": body.store_url.rstrip("/"), "consumer_key": vault.seal(body.consumer_key),
-        "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret)})
-    delivery_url = _delivery_url(request, stored["_id"])
-    store = WooClient(stored["store_url"], body.consumer_key, body.consumer_secret, timeout=STORE_TIMEOUT_S)
+    store = WooClient(body.store_url.rstrip("/"), body.consumer_key, body.consumer_secret, timeout=STORE_TIMEOUT_S)
     try:
+        await _check_keys(store, "the store was not connected")
+        stored = await integrations.create(services.db, account.id, {
+            "store_url": store.store_url, "consumer_key": vault.seal(body.consumer_key),
+            "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret)})
+        delivery_url = _delivery_url(request, stored["_id"])
         hooks = await ensure_webhooks(store, delivery_url, body.webhook_secret)
     finally:
         await store.aclose()
@@ -111,7 +114,7 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     store = WooClient(store_url, key, secret, timeout=STORE_TIMEOUT_S)
     try:
         if body.store_url is not None or body.consumer_key is not None:
-            await _check_keys(store)
+            await _check_keys(store, "nothing was changed")
         hooks = await ensure_webhooks(store, delivery_url, webhook_secret, new_secret=body.webhook_secret is not None)
     finally:
         await store.aclose()
@@ -123,16 +126,21 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     return _out(request, doc, await jobs.counts(services.db, integration_id))
 
 
-async def _check_keys(store: WooClient) -> None:
-    """The store's answer to one product read with these keys; an ApiError that says what it answered."""
+async def _check_keys(store: WooClient, so: str) -> None:
+    """The store's answer to one product read with these keys; an ApiError that says what it answered, and `so`:
+    what the request therefore did not do."""
     try:
         await store.products_page(1, 1)
     except StoreError as error:
-        if error.status in (401, 403, 404) or error.status is not None and error.status < 300:
-            raise ApiError(422, f"the store at {store.store_url} refused a product read with these keys, so nothing "
-                                f"was changed: {error.message}", "store_refused") from None
-        raise ApiError(502, f"the store at {store.store_url} could not be asked, so nothing was changed: "
-                            f"{error.message}", "store_failed") from None
+        if error.status in (401, 403):
+            raise ApiError(422, f"the store at {store.store_url} refused a product read with these keys, so {so}: "
+                                f"{error.message}", "store_refused") from None
+        if error.status == 404 or error.status is not None and error.status < 300:
+            raise ApiError(422, f"no WooCommerce REST API answered at {store.store_url}{API_PATH}, so {so}: give the "
+                                f"store's home page as its URL, with WooCommerce active and permalinks other than "
+                                f"Plain ({error.message})", "store_refused") from None
+        raise ApiError(422, f"the store at {store.store_url} could not be asked, so {so}: {error.message}; check the "
+                            f"address, or try again when the store is up", "store_unreachable") from None
 
 
 @router.delete("/{integration_id}", status_code=204)

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import create_shop, wait_for_jobs
+from tests.api.conftest import create_shop, make_settings, wait_for_jobs
 
 REVIEW = {"category": "tees", "attributes": {"gender": "men"}, "colours": ["navy"]}
-INTEGRATION = {"consumer_key": "ck_" + "a1" * 20, "consumer_secret": "cs_" + "b2" * 20,
-               "webhook_secret": "a webhook secret"}
 
 
 @pytest.fixture
-def two_shops(model_client, photos, image_host):
+def model_settings(mongo_server, mongo_database, tmp_path, image_host, woo_store):
+    """The API's settings with the emulated store's loopback origin let through too: shop A connects a real store."""
+    return make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                         fetch_allow_origins=frozenset({image_host.origin, f"127.0.0.1:{woo_store.port}"}))
+
+
+@pytest.fixture
+def two_shops(model_client, photos, image_host, woo_store):
     client = model_client
     a, b = create_shop(client, "shop-a"), create_shop(client, "shop-b")
     annotation = client.post("/api/v1/annotations", headers=a.headers, files={"file": ("a.jpg", photos[0])}).json()
@@ -25,9 +30,9 @@ def two_shops(model_client, photos, image_host):
                           files=[("images", ("p.jpg", photos[1]))]).json()
     key = client.get("/api/v1/keys", headers=a.session).json()["items"][0]
     callback = client.post("/api/v1/callbacks", headers=a.headers, json={"url": image_host.url("/echo/a")}).json()
-    # The store URL must resolve to an address the fetcher accepts: the (allowed) local image host stands in.
-    integration = client.post("/api/v1/integrations", headers=a.session,
-                              json=INTEGRATION | {"store_url": image_host.url("/")})
+    integration = client.post("/api/v1/integrations", headers=a.session, json={
+        "store_url": woo_store.url, "consumer_key": woo_store.consumer_key, "consumer_secret": woo_store.consumer_secret,
+        "webhook_secret": "a webhook secret"})
     assert integration.status_code == 201, integration.text
     wait_for_jobs(client.app.state.services.settings, "import")  # the connect's catalogue import, ended
     ids = {"annotation": annotation["id"], "image": annotation["image"]["id"], "review": review["id"],

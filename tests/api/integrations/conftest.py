@@ -19,5 +19,5 @@ def api(api_settings, woo_store):
     from api.main import create_app
 
     with TestClient(create_app(api_settings)) as client:
-        client.store_url = woo_store.url
+        client.store = woo_store
         yield client

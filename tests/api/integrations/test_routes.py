@@ -8,12 +8,9 @@ from tests.api.conftest import create_shop
 WEBHOOK_SECRET = "webhook secret typed in wp-admin"
 
 
-def register(api, shop, store_url=None):
-    body = {"store_url": store_url or api.store_url, "consumer_key": "ck_" + "a1" * 20, "consumer_secret": "cs_" + "b2" * 20,
-            "webhook_secret": WEBHOOK_SECRET}
-    response = api.post("/api/v1/integrations", json=body, headers=shop.session)
-    assert response.status_code == 201, response.text
-    return response.json()
+def register(api, shop):
+    """The test's emulated store connected to `shop`."""
+    return register_with(api, shop, api.store)
 
 
 def deliver(api, integration, topic="product.created", product=None, secret=WEBHOOK_SECRET, delivery=None):
@@ -27,7 +24,9 @@ def deliver(api, integration, topic="product.created", product=None, secret=WEBH
 def test_registration_masks_the_secrets_and_shows_the_delivery_url(api):
     shop = create_shop(api)
     integration = register(api, shop)
-    assert integration["consumer_key"] == "ck_…a1a1" and integration["consumer_secret"] == "cs_…b2b2"
+    key, secret = api.store.consumer_key, api.store.consumer_secret
+    assert integration["consumer_key"] == f"ck_…{key[-4:]}" and integration["consumer_secret"] == f"cs_…{secret[-4:]}"
+    assert key not in str(integration) and secret not in str(integration)
     assert WEBHOOK_SECRET not in str(integration)
     assert integration["delivery_url"].endswith(f"/api/v1/webhooks/woocommerce/{integration['id']}")
     other = create_shop(api, "shop-b")
@@ -37,7 +36,7 @@ def test_registration_masks_the_secrets_and_shows_the_delivery_url(api):
 def test_keys_that_are_not_woocommerce_keys_are_refused_with_the_field_named(api):
     shop = create_shop(api)
     response = api.post("/api/v1/integrations", headers=shop.session, json={
-        "store_url": api.store_url, "consumer_key": "secret", "consumer_secret": "cs_" + "b" * 40,
+        "store_url": api.store.url, "consumer_key": "secret", "consumer_secret": "cs_" + "b" * 40,
         "webhook_secret": WEBHOOK_SECRET})
     assert response.status_code == 422 and "consumer_key" in response.json()["error"]["message"]
 
@@ -50,6 +49,35 @@ def test_a_store_on_a_private_address_is_refused(api):
             "webhook_secret": WEBHOOK_SECRET})
         assert response.status_code == 400, response.text
         assert response.json()["error"]["code"] == "url_not_allowed" and "store_url" in response.json()["error"]["message"]
+
+
+def test_a_store_that_refuses_the_keys_has_no_rest_api_there_or_is_down_is_not_connected(api):
+    """The keys are tried with one product read before anything is kept: the answer says what the store did."""
+    shop, store = create_shop(api), api.store
+
+    def connect(url: str, secret: str = store.consumer_secret):
+        response = api.post("/api/v1/integrations", headers=shop.session, json={
+            "store_url": url, "consumer_key": store.consumer_key, "consumer_secret": secret,
+            "webhook_secret": WEBHOOK_SECRET})
+        assert response.status_code == 422, response.text
+        return response.json()["error"]
+
+    wrong = connect(store.url, secret="cs_" + "9" * 40)
+    assert wrong["code"] == "store_refused"
+    assert "refused a product read with these keys, so the store was not connected" in wrong["message"]
+    assert "Consumer key is invalid" in wrong["message"]  # the store's own words
+    admin = connect(store.url + "/wp-admin/")
+    assert admin["code"] == "store_refused"
+    assert f"no WooCommerce REST API answered at {store.url}/wp-admin/wp-json/wc/v3" in admin["message"]
+    assert "the store's home page" in admin["message"]
+    store.go_down()
+    try:
+        down = connect(store.url)
+    finally:
+        store.come_up()
+    assert down["code"] == "store_unreachable" and "could not be asked, so the store was not connected" in down["message"]
+    assert api.get("/api/v1/integrations", headers=shop.session).json()["total"] == 0
+    assert store.catalogue.webhooks == {}
 
 
 def test_the_creation_ping_is_answered_200_and_recorded(api):
