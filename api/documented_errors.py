@@ -25,7 +25,7 @@ COMMON_ERRORS = (
     (429, "rate_limited", "rate limit exceeded for this credential; retry in 2.5 s"),
 )
 IMAGE_ERRORS = (
-    (400, "not_an_image", "the data is not an image Pillow can read (send JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF)"),
+    (400, "not_an_image", "the data is not an image Pillow can read (send JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF)"),
     # A photo whose header passes goes to the model while the API checks it; what the model's decoder refuses then:
     (400, "invalid_image", "the model refused the image: the image is truncated or corrupt (OSError: image file is "
                            "truncated (12 bytes not processed))"),

@@ -51,7 +51,7 @@ def decode_image(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageError(400, "the data is not an image Pillow can read (send JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF)") from None
+        raise ImageError(400, "the data is not an image Pillow can read (send JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF)") from None
     except Image.DecompressionBombError as error:
         raise ImageError(
             413, f"the image has too many pixels (the limit is {max_pixels / 1e6:.0f} megapixels): {error}"

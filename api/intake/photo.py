@@ -1,10 +1,11 @@
 """Turning untrusted upload bytes into a checked photo: decoded by the one safe decoder, crop box checked.
 
-The stored image is the upload as it came (the shop's original); the model sees the crop when one is given.
-A photo without a crop box is sent to the model as it came, and the model's handler decodes it with that same
-decoder (handlers/images.py): here only its header is read (format, upright size, pixel count), and what the
-header cannot show (truncated or corrupt pixel data) is refused by the handler, whose answer the caller awaits
-before storing anything. A header that does not pass goes through the decoder here, for its clear message.
+The stored image is the upload as it came (the shop's original), but for a HEIC photo, kept as a JPEG of it; the
+model sees the crop when one is given. A photo without a crop box is sent to the model as it is stored, and the
+model's handler decodes it with that same decoder (handlers/images.py): here only its header is read (format,
+upright size, pixel count), and what the header cannot show (truncated or corrupt pixel data) is refused by the
+handler, whose answer the caller awaits before storing anything. A header that does not pass goes through the
+decoder here, for its clear message.
 """
 from __future__ import annotations
 
@@ -13,15 +14,22 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import pillow_heif
 from PIL import ExifTags, Image
 
 from api.domain.errors import PhotoRejected
 from api.schemas import Crop
 from handlers.decoding import MAX_PIXELS, ImageError, decode_image
 
+# HEIC/HEIF, what an iPhone saves, read through libheif. Pillow's registry is the process's: the API and the worker,
+# which check every photo here, read HEIC; the model server never gets one (below).
+pillow_heif.register_heif_opener()
 # AVIF: what WordPress 6.5+ stores and image CDNs serve (Pillow reads it); MPO: a JPEG from a phone's camera.
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
                   "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg", "AVIF": "image/avif"}
+# Kept as a JPEG of the upright photo instead (`prepare`): no browser but Safari shows HEIC (the console's pictures,
+# the image links of every answer), and the model server and a training directory read JPEG.
+_STORED_AS_JPEG = frozenset({"HEIF"})
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,10 @@ def prepare(data: bytes, crop: Crop | None, max_bytes: int, *, header: _Header |
         image = decode_image(data, max_bytes=max_bytes)
     except ImageError as error:
         raise PhotoRejected(error.message, "too_large" if error.status == 413 else "not_an_image") from None
-    content_type = _content_type(header or _header(data))
+    header = header or _header(data)
+    content_type = _content_type(header)
+    if header.format in _STORED_AS_JPEG:
+        data, content_type = _jpeg(image), "image/jpeg"
     width, height = image.size
     model_input = data
     if crop is not None:
@@ -115,7 +126,7 @@ async def check(data: bytes, crop: Crop | None, max_bytes: int) -> Photo:
     CPU that the 2-core machine otherwise takes from the model while it answers the same request.
     """
     header = _header(data)
-    if crop is None and _header_passes(header, data, max_bytes):
+    if crop is None and header.format not in _STORED_AS_JPEG and _header_passes(header, data, max_bytes):
         return Photo(data, data, _content_type(header), header.width, header.height, None)
     if len(data) <= INLINE_BYTES and header.width * header.height <= INLINE_PIXELS:
         return prepare(data, crop, max_bytes, header=header)

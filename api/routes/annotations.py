@@ -66,7 +66,7 @@ def _batch(results: list[AnnotationOut | DomainError]) -> BatchOut:
 
 @router.post("", status_code=201, response_model=AnnotationOut, responses=error_responses(*PHOTO_ERRORS))
 async def annotate_upload(request: Request, account: CurrentAccount, background: BackgroundTasks,
-                          file: UploadFile = File(description="the photo: JPEG, PNG, WebP, GIF, BMP or TIFF"),
+                          file: UploadFile = File(description="the photo: JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF"),
                           crop: str | None = Form(None, description=CROP_HELP)) -> Response:
     """Annotate one uploaded photo (multipart form: `file`, optional `crop`). Stored with its image."""
     # The services from the request, not as dependencies: the route the API is timed by (api/deps.py).

@@ -99,5 +99,13 @@ def exif_rotated_photo(photo: Path) -> bytes:
     return encode(image.rotate(90, expand=True), "JPEG", quality=95, exif=exif.tobytes())
 
 
+def heic(data: bytes) -> bytes:
+    """The photo as an iPhone saves it: HEIC (HEVC in a HEIF container), encoded by libheif through pillow-heif."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()  # Pillow's own save then writes HEIF
+    return encode(Image.open(io.BytesIO(data)).convert("RGB"), "HEIF", quality=90)
+
+
 def not_an_image() -> bytes:
     return b"%PDF-1.4\n% definitely a document, not a photo\n"

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.support import images as make
 from tests.web.conftest import screenshot, shared_photo, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -114,6 +115,23 @@ def test_wrong_files_get_clear_messages(desktop, service) -> None:
     alert.wait_for()
     assert alert.inner_text().strip()
     assert desktop.get_by_test_id("annotation").count() == 0
+
+
+def test_a_heic_photo_without_a_media_type_is_annotated_and_shown_from_the_services_copy(desktop, service,
+                                                                                          shared_data: Path) -> None:
+    """An iPhone's HEIC photo chosen in a browser that neither names its type nor draws it (Chromium): the console
+    sends it, says why it cannot show it, and shows the service's JPEG of it once it is annotated."""
+    sign_in(desktop, service, "heic-shop")
+    photo = shared_photo(shared_data, "fashion-products", 1)
+    heic = make.heic(photo.read_bytes())
+    desktop.get_by_test_id("photo-input").set_input_files(
+        {"name": "IMG_0042.HEIC", "mimeType": "application/octet-stream", "buffer": heic})
+    desktop.get_by_test_id("annotation-scope").wait_for()
+    assert desktop.get_by_test_id("photo-unreadable").count() == 0  # the service's copy is drawn instead
+    shown = desktop.get_by_alt_text("The photo to annotate")
+    desktop.wait_for_function("image => image.complete && image.naturalWidth > 0", arg=shown.element_handle())
+    assert (shown.evaluate("image => [image.naturalWidth, image.naturalHeight]")) == list(Image.open(photo).size)
+    assert "/api/v1/images/" in shown.get_attribute("src")
 
 
 def test_drop_a_photo_on_the_page(desktop, service, shared_data: Path) -> None:

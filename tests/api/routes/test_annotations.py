@@ -102,6 +102,21 @@ def test_routes_needing_models_say_what_to_configure(client, photos):
     assert answer.status_code == 503 and "KALAS_INFERENCE_URL" in answer.json()["error"]["message"]
 
 
+def test_a_heic_photo_from_an_iphone_is_annotated_as_its_jpeg_would_be_and_stored_as_jpeg(model_client, photos):
+    shop = create_shop(model_client)
+
+    def annotate(name: str, data: bytes) -> dict:
+        answer = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": (name, data, "image/heic")})
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    heic, original = annotate("IMG_0001.HEIC", make.heic(photos[1])), annotate("p.jpg", photos[1])
+    assert heic["category"][0]["label"] == original["category"][0]["label"]
+    assert (heic["image"]["width"], heic["image"]["height"]) == (original["image"]["width"], original["image"]["height"])
+    stored = model_client.get(heic["image"]["url"])
+    assert stored.headers["content-type"] == "image/jpeg" and Image.open(io.BytesIO(stored.content)).format == "JPEG"
+
+
 def test_an_exif_rotated_upload_is_stored_with_its_upright_size(model_client):
     # Without a crop box the API reads the size from the header (the handler decodes the pixels): it must be
     # the upright size, the frame crop boxes are given in, as a full decode would give it.

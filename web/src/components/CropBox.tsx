@@ -9,11 +9,12 @@ interface Props {
   box: Box | null;
   onChange: (box: Box | null) => void;
   onImageLoad?: (image: HTMLImageElement) => void;
+  onImageError?: () => void;
 }
 
 const STEP = 0.02;
 
-export function CropBox({ src, alt, box, onChange, onImageLoad }: Props) {
+export function CropBox({ src, alt, box, onChange, onImageLoad, onImageError }: Props) {
   const surface = useRef<HTMLDivElement>(null);
   const start = useRef<{ x: number; y: number } | null>(null);
   const [draft, setDraft] = useState<Box | null>(null);
@@ -78,7 +79,7 @@ export function CropBox({ src, alt, box, onChange, onImageLoad }: Props) {
         onKeyDown={key}
         data-testid="crop-surface"
       >
-        <img src={src} alt={alt} draggable={false} onLoad={(event) => onImageLoad?.(event.currentTarget)} />
+        <img src={src} alt={alt} draggable={false} onLoad={(event) => onImageLoad?.(event.currentTarget)} onError={() => onImageError?.()} />
         {shown && (
           <div
             className={`crop-box${draft ? " drawing" : ""}`}

@@ -4,8 +4,12 @@ import { useId, useState, type DragEvent } from "react";
 
 const MAX_BYTES = 10 * 1024 * 1024;
 
+// A HEIC photo (what an iPhone saves) has no media type in some browsers (Chrome on Windows): its name says.
+const HEIC_NAME = /\.hei[cf]$/i;
+
 export function checkPhoto(file: File): string | null {
-  if (!file.type.startsWith("image/")) return `"${file.name}" is not an image (${file.type || "unknown type"}). Choose a JPEG, PNG or WebP photo.`;
+  if (!file.type.startsWith("image/") && !HEIC_NAME.test(file.name))
+    return `"${file.name}" is not an image (${file.type || "unknown type"}). Choose a JPEG, PNG, WebP or HEIC photo.`;
   if (file.size > MAX_BYTES) return `"${file.name}" is ${(file.size / 1048576).toFixed(1)} MB; the limit is 10 MB.`;
   return null;
 }
@@ -78,5 +82,15 @@ export function PhotoPicker({ onPhoto, disabled }: { onPhoto: (file: File) => vo
         </p>
       )}
     </div>
+  );
+}
+
+/** Said where a chosen photo would be drawn when this browser cannot draw it (HEIC outside Safari): the API reads it. */
+export function UnreadablePhoto({ file, then }: { file: File | null; then?: string }) {
+  return (
+    <p className="help" role="status" data-testid="photo-unreadable">
+      This browser cannot show “{file?.name}” (a HEIC photo, as an iPhone saves it, or another format it does not draw), but the service reads it
+      {then ? `; ${then}` : ""}.
+    </p>
   );
 }

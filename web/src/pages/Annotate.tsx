@@ -4,7 +4,7 @@ import { annotations, taxonomy as fetchTaxonomy } from "../api/endpoints";
 import type { Annotation, Crop, ReviewIn, Taxonomy } from "../api/types";
 import { correctionProblem, initialCorrection } from "../correction";
 import { CropBox } from "../components/CropBox";
-import { PhotoPicker } from "../components/PhotoPicker";
+import { PhotoPicker, UnreadablePhoto } from "../components/PhotoPicker";
 import { Predictions } from "../components/Predictions";
 import { ErrorMessage, Notice, Spinner } from "../components/Status";
 import { Link } from "../router";
@@ -17,6 +17,7 @@ function cropText(crop: Crop | null): string {
 
 export function AnnotatePage() {
   const photo = usePhoto();
+  const { showStored } = photo;
   const [annotation, setAnnotation] = useState<Annotation | null>(null);
   const [correction, setCorrection] = useState<ReviewIn | null>(null);
   const [saved, setSaved] = useState(false);
@@ -31,10 +32,11 @@ export function AnnotatePage() {
   const annotate = useTask(
     useCallback(async (file: File, crop: Crop | null) => {
       const result = await annotations.upload(file, file.name || "photo.jpg", crop);
+      showStored(result.image.url);  // in place of a file this browser cannot draw: the API's JPEG of a HEIC photo
       setAnnotation(result);
       setSaved(false);
       return result;
-    }, []),
+    }, [showStored]),
   );
   const save = useTask(
     useCallback(async (id: string, value: ReviewIn) => {
@@ -69,7 +71,8 @@ export function AnnotatePage() {
         <div>
           {photo.src && (
             <>
-              <CropBox src={photo.src} alt="The photo to annotate" box={photo.box} onChange={photo.setBox} onImageLoad={photo.onImageLoad} />
+              <CropBox src={photo.src} alt="The photo to annotate" box={photo.box} onChange={photo.setBox} onImageLoad={photo.onImageLoad} onImageError={photo.onImageError} />
+              {photo.unreadable && <UnreadablePhoto file={photo.file} then="it is shown from the service's copy once annotated" />}
               <div className="button-row">
                 <button
                   type="button"

@@ -4,7 +4,7 @@ import { similar } from "../api/endpoints";
 import type { SimilarResult } from "../api/types";
 import { CropBox } from "../components/CropBox";
 import { Gallery } from "../components/Gallery";
-import { PhotoPicker } from "../components/PhotoPicker";
+import { PhotoPicker, UnreadablePhoto } from "../components/PhotoPicker";
 import { TextSearch } from "../components/TextSearch";
 import { Empty, ErrorMessage, Spinner } from "../components/Status";
 import { usePhoto } from "../usePhoto";
@@ -40,7 +40,8 @@ export function SimilarPage() {
       {photo.src && (
         <div className="two-columns narrow-left">
           <div>
-            <CropBox src={photo.src} alt="The photo to search with" box={photo.box} onChange={photo.setBox} onImageLoad={photo.onImageLoad} />
+            <CropBox src={photo.src} alt="The photo to search with" box={photo.box} onChange={photo.setBox} onImageLoad={photo.onImageLoad} onImageError={photo.onImageError} />
+            {photo.unreadable && <UnreadablePhoto file={photo.file} />}
             <form className="button-row" onSubmit={submit}>
               <label htmlFor="k">Show</label>
               <select id="k" value={k} onChange={(event) => setK(Number(event.target.value))}>
