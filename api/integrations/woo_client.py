@@ -297,10 +297,9 @@ class WooClient:
         wanted = plain_name(name).lower()
         for search in dict.fromkeys((stored_name(name), name.strip())):
             _, listed = await self._json("GET", f"/products/{kind}", params={"search": search, "per_page": PAGE_SIZE})
-            found = next((t.get("id") for t in listed if isinstance(t, dict) and term_name(t).lower() == wanted),
-                         None) if isinstance(listed, list) else None
-            if product_id(found) is not None:
-                return product_id(found)
+            for term in listed if isinstance(listed, list) else []:
+                if isinstance(term, dict) and term_name(term).lower() == wanted and product_id(term.get("id")):
+                    return product_id(term["id"])
         return None
 
 

@@ -57,9 +57,10 @@ async def _owned(db: Db, account: CurrentAccount, integration_id: str) -> dict:
 async def register(body: IntegrationIn, request: Request, account: CurrentAccount, services: Svc) -> IntegrationOut:
     """Register a WooCommerce store. Its keys are tried first with one product read: a store that refuses them, or
     has no WooCommerce REST API at that address, is answered 422 `store_refused`, one that cannot be reached (or
-    fails) 422 `store_unreachable`, and nothing is kept. The service then creates its webhooks in the store (Product created, updated, deleted and
-    restored, to the returned `delivery_url` with the webhook secret); when the store's key may not (a Read-only
-    key), `webhooks.error` says so and the merchant creates them by hand with the same URL and secret."""
+    fails) 422 `store_unreachable`, and nothing is kept. The service then creates its webhooks in the store
+    (Product created, updated, deleted and restored, to the returned `delivery_url` with the webhook secret); when
+    the store's key may not (a Read-only key), `webhooks.error` says so and the merchant creates them by hand with
+    the same URL and secret."""
     await checked_url(services, body.store_url, "store_url")  # the worker calls it with the store's keys
     vault = services.vault
     store = WooClient(body.store_url.rstrip("/"), body.consumer_key, body.consumer_secret, timeout=STORE_TIMEOUT_S)
