@@ -13,12 +13,27 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from api.integrations.policy import Decision
 
 MARKER_KEY = "kalas_iris"
-# WooCommerce puts every product without a category in "Uncategorized"; a real category replaces it.
-PLACEHOLDER_CATEGORY = "uncategorized"
+# WooCommerce puts every product without a category in its default category, which it creates at install as
+# "Uncategorized" in the site's language, its slug made from the translated name (WC_Install::create_terms); the
+# REST API does not say which category is the default. A real category replaces it, and it is nobody's choice, so
+# the shop's model never learns it. Known by its slug in WooCommerce's most used languages (a slug in a non-Latin
+# script comes percent-encoded).
+PLACEHOLDER_SLUGS = frozenset({
+    "uncategorized", "unkategorisiert", "non-classe", "sin-categorizar", "sin-categoria", "senza-categoria",
+    "sem-categoria", "geen-categorie", "ongecategoriseerd", "bez-kategorii", "okategoriserad", "okategoriserade",
+    "ukategoriseret", "ukategorisert", "luokittelematon", "nezarazene", "kategorilenmemis", "без-категории",
+    "未分类", "未分類"})
+
+
+def is_placeholder(term: dict) -> bool:
+    """True for WooCommerce's default category ("Uncategorized", "Unkategorisiert", …)."""
+    slug = term.get("slug")
+    return isinstance(slug, str) and unquote(slug).lower() in PLACEHOLDER_SLUGS
 
 
 def images_fingerprint(product: dict) -> str:
@@ -57,14 +72,14 @@ def is_annotated(product: dict, integration_id: str, written: dict | None = None
 
 def merchant_terms(product: dict, integration_id: str, written: dict | None = None) -> tuple[list[str], list[str]]:
     """(categories, tags) the merchant gave the product: its terms less those the service added (by the marker, or
-    the service's own record of its write) and WooCommerce's "Uncategorized" placeholder. What the shop's own
+    the service's own record of its write) and WooCommerce's default category (`is_placeholder`). What the shop's own
     model learns from: never its own predictions."""
     ours = marker(product, integration_id) or written or {}
 
     def own(kind: str) -> list[str]:
         added = {name.lower() for name in ours.get(f"added_{kind}", [])}
         return [t["name"] for t in product.get(kind, [])
-                if t.get("name") and t["name"].lower() not in added and t.get("slug") != PLACEHOLDER_CATEGORY]
+                if t.get("name") and t["name"].lower() not in added and not is_placeholder(t)]
 
     return own("categories"), own("tags")
 
@@ -92,7 +107,7 @@ def merge_terms(current: list[dict], predicted: list[str], previously_added: lis
         name = term["name"].lower()
         if name in ours and name not in wanted:
             continue
-        if drop_placeholder and term.get("slug") == PLACEHOLDER_CATEGORY and predicted:
+        if drop_placeholder and is_placeholder(term) and predicted:
             continue
         keep.append(int(term["id"]))
         have.add(name)

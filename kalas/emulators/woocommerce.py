@@ -8,7 +8,8 @@ builds them — the body is PHP's `json_encode` (slashes escaped), signed as bas
 delivery ids are `hash(webhook id . current second)` (so two deliveries in one second share an id), a webhook is
 pinged with a form body `webhook_id=<id>` when it is created and disabled after more than 5 failures in a row, a
 product moved to the trash fires `product.deleted` with its id alone and stays readable with status "trash" (left
-out of lists), a restored one fires `product.restored`.
+out of lists), a restored one fires `product.restored`, and a product saved without a category is given the
+store's default category ("Uncategorized", in the site's language).
 """
 from __future__ import annotations
 
@@ -52,13 +53,13 @@ class Fault:
 
 
 class WooCommerceStore:
-    def __init__(self, updated_grace_s: float = 0.0) -> None:
+    def __init__(self, updated_grace_s: float = 0.0, default_category: str | None = "Uncategorized") -> None:
         self.consumer_key = "ck_" + secrets.token_hex(20)
         self.consumer_secret = "cs_" + secrets.token_hex(20)
         # Real WooCommerce skips `product.updated` within 10 s of creation (WC_Webhook::is_new_resource);
         # tests default to 0 so that the service's own write-back does fire it, the harder case.
         self.updated_grace_s = updated_grace_s
-        self.catalogue = Catalogue()
+        self.catalogue = Catalogue(default_category=default_category)  # "Unkategorisiert" in a German store
         self.uploads: dict[str, bytes] = {}
         self.deliveries: list[Delivery] = []
         self.api_requests: list[tuple[str, str, int]] = []

@@ -64,7 +64,15 @@ class Catalogue:
     lock: threading.RLock = field(default_factory=threading.RLock)
     # A store whose plugin drops custom fields on save: `meta_data` written through the API is not kept.
     strips_meta_data: bool = False
+    # The category WooCommerce creates at install ("Uncategorized" in the site's language) and gives every product
+    # saved without one (WC_Product_Data_Store_CPT::update_terms, option `default_product_cat`); None: no default.
+    default_category: str | None = "Uncategorized"
     _ids: itertools.count = field(default_factory=lambda: itertools.count(10))
+    _default_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.default_category:
+            self._default_id = self.create_term("categories", self.default_category)["id"]
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -137,6 +145,8 @@ class Catalogue:
         for kind in ("categories", "tags"):
             if kind in fields:
                 product[kind] = self._term_refs(kind, fields[kind])
+        if not product["categories"] and product["type"] != "variation" and self._default_id in self.terms["categories"]:
+            product["categories"] = self._term_refs("categories", [{"id": self._default_id}])
         for meta in [] if self.strips_meta_data else fields.get("meta_data", []):
             current = next((m for m in product["meta_data"] if m["key"] == meta["key"]), None)
             if current is None:

@@ -1,4 +1,6 @@
 """Merging predicted terms with the merchant's: never wipe theirs, replace only what the service added."""
+import pytest
+
 from api.integrations.merge import MARKER_KEY, images_fingerprint, is_annotated, marker_value, merge_terms
 from api.integrations.policy import TaggingPolicy, decide
 
@@ -33,10 +35,18 @@ def test_a_new_annotation_replaces_only_what_the_service_added_before():
     assert set(merge.added) == {"Men", "Blue"}
 
 
-def test_uncategorized_gives_way_to_a_real_category_only():
-    current = [{"id": 15, "name": "Uncategorized", "slug": "uncategorized"}]
+@pytest.mark.parametrize("name, slug", [("Uncategorized", "uncategorized"), ("Unkategorisiert", "unkategorisiert"),
+                                        ("Non classé", "non-classe"),
+                                        ("Без категории", "%d0%b1%d0%b5%d0%b7-%d0%ba%d0%b0%d1%82%d0%b5%d0%b3%d0%be%d1%80%d0%b8%d0%b8")])
+def test_woocommerces_default_category_in_any_of_its_languages_gives_way_to_a_real_category_only(name, slug):
+    from api.integrations.merge import merchant_terms
+
+    current = [{"id": 15, "name": name, "slug": slug}]
     assert merge_terms(current, ["T-Shirt"], [], drop_placeholder=True).keep_ids == ()
     assert merge_terms(current, [], [], drop_placeholder=True).keep_ids == (15,)
+    assert merchant_terms({"categories": current, "tags": []}, OURS) == ([], [])  # nobody's choice: never learned
+    own = [{"id": 16, "name": "Kategorisiert", "slug": "kategorisiert"}]
+    assert merchant_terms({"categories": own, "tags": []}, OURS) == (["Kategorisiert"], [])
 
 
 def test_the_marker_matches_only_the_photos_it_was_made_for():

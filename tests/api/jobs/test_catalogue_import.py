@@ -25,9 +25,10 @@ SHOP = "a1b2c3"  # an account id of the API's form
 def test_an_import_cut_off_goes_on_from_its_page_and_doubles_nothing(mongo_server, mongo_database, served_models,
                                                                        tmp_path: Path, shared_data):
     photos = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:PRODUCTS]
-    store = WooCommerceStore().start()
+    store = WooCommerceStore(default_category="Unkategorisiert").start()  # a German store
     try:
-        for i, photo in enumerate(photos):  # every third product uncategorised, the rest the merchant's own
+        # Every third product uncategorised (WooCommerce gives it "Unkategorisiert"), the rest the merchant's own.
+        for i, photo in enumerate(photos):
             store.create_product(f"Produkt {i}", [photo.read_bytes()], categories=[] if i % 3 == 0 else ["Hemden"],
                                  tags=["Leinen"] if i % 2 else [])
         time.sleep(1.1)  # the store is connected after its products were made (creation times are to the second)
@@ -71,7 +72,9 @@ def test_an_import_cut_off_goes_on_from_its_page_and_doubles_nothing(mongo_serve
     assert len(stored) == vectors == PRODUCTS  # resumed, nothing doubled
     by_title = {p["title"]: p for p in stored}
     assert by_title["Produkt 1"]["categories"] == ["Hemden"] and by_title["Produkt 1"]["tags"] == ["Leinen"]
-    assert by_title["Produkt 3"]["categories"] == [] and by_title["Produkt 0"]["tags"] == []
+    assert store.catalogue.view(by_title["Produkt 3"]["source"]["product_id"])["categories"][0]["name"] == \
+        "Unkategorisiert"
+    assert by_title["Produkt 3"]["categories"] == [] and by_title["Produkt 0"]["tags"] == []  # the default: nobody's
     assert store.writes == {}  # nothing written to the store
     categorised = sum(1 for i in range(PRODUCTS) if i % 3)
     assert len(writes) == categorised and {w["state"] for w in writes} == {"imported"}
