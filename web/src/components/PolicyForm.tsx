@@ -6,6 +6,7 @@ import type { PolicyOut, TaggingPolicy, Target } from "../api/types";
 import { humanise, percent } from "../correction";
 import { ErrorMessage, Notice, Spinner } from "./Status";
 import { useTask } from "../useTask";
+import { SubmitRow } from "./SubmitRow";
 
 const GROUPS = ["gender", "age", "usage", "season", "pattern"];
 const KINDS: Record<string, string> = { "fashion-products": "shop photos", clothing: "consumer photos" };
@@ -105,11 +106,7 @@ export function PolicyForm({ integrationId }: { integrationId: string }) {
       </div>
       <ErrorMessage error={problem ?? save.error} />
       {saved && <Notice>Policy saved: it applies to the products annotated from now on.</Notice>}
-      <div className="button-row">
-        <button type="submit" className="primary" disabled={save.busy}>
-          {save.busy ? "Saving…" : "Save policy"}
-        </button>
-      </div>
+      <SubmitRow busy={save.busy} label="Save policy" busyLabel="Saving…" />
     </form>
   );
 }

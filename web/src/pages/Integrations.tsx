@@ -8,6 +8,7 @@ import { DeliveryLog } from "../components/DeliveryLog";
 import { PolicyForm } from "../components/PolicyForm";
 import { Empty, ErrorMessage, Notice, Spinner } from "../components/Status";
 import { useTask } from "../useTask";
+import { SubmitRow } from "../components/SubmitRow";
 
 function newSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(24));
@@ -63,11 +64,7 @@ function StoreForm({ onCreated }: { onCreated: (integration: Integration, webhoo
         </div>
       </div>
       <ErrorMessage error={create.error} onDismiss={create.clearError} />
-      <div className="button-row">
-        <button type="submit" className="primary" disabled={create.busy}>
-          {create.busy ? "Connecting…" : "Connect store"}
-        </button>
-      </div>
+      <SubmitRow busy={create.busy} label="Connect store" busyLabel="Connecting…" />
     </form>
   );
 }
@@ -134,11 +131,7 @@ function ChangeForm({ integration, onChanged }: { integration: Integration; onCh
         </div>
         {saved && <Notice>Saved: the store answered with what you gave, and the service's webhooks have it.</Notice>}
         <ErrorMessage error={change.error} onDismiss={change.clearError} />
-        <div className="button-row">
-          <button type="submit" className="primary" disabled={change.busy}>
-            {change.busy ? "Asking the store…" : "Save changes"}
-          </button>
-        </div>
+        <SubmitRow busy={change.busy} label="Save changes" busyLabel="Asking the store…" />
       </form>
     </details>
   );
