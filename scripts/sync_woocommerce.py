@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 
 from api.core.settings import Settings, load_settings
@@ -37,7 +38,8 @@ async def sync(settings: Settings, integration_ids: list[str] | None) -> int:
             failed += 1
         for integration in found:
             store = WooClient(integration["store_url"], vault.open(integration["consumer_key"]),
-                              vault.open(integration["consumer_secret"]))
+                              vault.open(integration["consumer_secret"]),
+                              on_tree=functools.partial(integrations.set_category_paths, db, integration["_id"]))
             try:
                 await fetcher.check(integration["store_url"])
                 print(f"{integration['_id']} {integration['store_url']}: {describe(await sync_store(db, integration, store))}")

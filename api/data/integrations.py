@@ -71,6 +71,17 @@ async def set_policy(db: AsyncDatabase, account_id: str, integration_id: str, po
     await db.integrations.update_one({"_id": integration_id, "account": account_id}, {"$set": {"policy": policy}})
 
 
+async def set_category_paths(db: AsyncDatabase, integration_id: str, paths: dict[int, str]) -> None:
+    """The store's categories' paths as the worker last read them ("Herren > Hemden", by id): the webhook route
+    names a delivery's categories by them, as the worker names the products it reads."""
+    await db.integrations.update_one({"_id": integration_id},
+                                     {"$set": {"category_paths": {str(k): v for k, v in paths.items()}}})
+
+
+def category_paths(integration: dict) -> dict[int, str]:
+    return {int(k): v for k, v in (integration.get("category_paths") or {}).items()}
+
+
 async def record_ping(db: AsyncDatabase, integration_id: str, webhook_id: int) -> None:
     await db.integrations.update_one({"_id": integration_id},
                                      {"$set": {"last_ping": {"webhook_id": webhook_id, "at": time.time()}}})

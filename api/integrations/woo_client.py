@@ -9,7 +9,7 @@ import email.utils
 import html
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -19,6 +19,10 @@ from api.domain.errors import DomainError
 
 API_PATH = "/wp-json/wc/v3"
 PAGE_SIZE = 100
+# A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path
+# from the root, read from the store's category listing, kept this long and read again for a category it lacks.
+PATH_SEPARATOR = " > "
+TREE_TTL_S = 600.0
 
 # What a store's host needs beyond the documented way, learned from its answers and kept per store for the process
 # (WooCommerce's REST API documentation names both):
@@ -92,6 +96,29 @@ def store_product(item: dict, found_id: int) -> dict:
     return {**item, **plain, "id": found_id}
 
 
+def category_paths(categories: list) -> dict[int, str]:
+    """Each category's path from the root of the store's tree, by id, from the categories' `parent` ids (a parent
+    missing from the listing, or a loop, ends the path there)."""
+    by_id = {product_id(t.get("id")): t for t in categories if isinstance(t, dict) and product_id(t.get("id"))}
+    paths = {}
+    for term_id in by_id:
+        names, seen, at = [], set(), term_id
+        while at in by_id and at not in seen:
+            seen.add(at)
+            names.append(term_name(by_id[at]))
+            at = product_id(by_id[at].get("parent"))
+        paths[term_id] = PATH_SEPARATOR.join(reversed(names))
+    return paths
+
+
+def named_by_path(product: dict, paths: Mapping[int, str]) -> dict:
+    """The product with each category named by its path (`paths`, by id; a category missing there keeps its name)."""
+    if not product.get("categories"):
+        return product
+    return {**product, "categories": [{**c, "name": paths.get(product_id(c.get("id")), c["name"])}
+                                      for c in product["categories"]]}
+
+
 def _product(item: object) -> dict:
     """A product as the store sent it, its id checked: a store (or what stands in front of it) that sends another
     shape is a StoreError that says so, not a crash further on."""
@@ -123,18 +150,25 @@ def _count(header: str | None) -> int | None:
 
 class WooClient:
     def __init__(self, store_url: str, consumer_key: str, consumer_secret: str, *, timeout: float = 15.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 on_tree: Callable[[dict[int, str]], Awaitable[None]] | None = None) -> None:
+        """`on_tree`: told the categories' paths each time the tree is read (the worker keeps them with the
+        integration, where the webhook route names a delivery's categories by them)."""
         self.store_url = store_url.rstrip("/")
         self._keys = {"consumer_key": consumer_key, "consumer_secret": consumer_secret}
         self._http = httpx.AsyncClient(base_url=self.store_url + API_PATH, auth=(consumer_key, consumer_secret),
                                        timeout=timeout, transport=transport,
                                        headers={"User-Agent": "Kalas-Iris WooCommerce integration"})
-        # Term ids by (kind, lower-case name): a shop's vocabulary is small and stable, and looking each name up
-        # again for every product would be most of the requests a job makes.
+        # Term ids by (kind, lower-case name; a category's name is its path): a shop's vocabulary is small and
+        # stable, and looking each name up again for every product would be most of the requests a job makes.
         self._terms: dict[tuple[str, str], int] = {}
+        self._paths: dict[int, str] = {}  # the store's categories' paths, read at `_paths_read` (monotonic)
+        self._paths_read = -TREE_TTL_S
+        self._on_tree = on_tree
 
     def forget_terms(self) -> None:
         self._terms.clear()
+        self._paths_read = -TREE_TTL_S
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -196,14 +230,36 @@ class WooClient:
 
     async def get_product(self, product_id: int) -> dict | None:
         try:
-            return _product((await self._json("GET", f"/products/{product_id}"))[1])
+            return await self._named(_product((await self._json("GET", f"/products/{product_id}"))[1]))
         except StoreError as error:
             if error.status == 404:
                 return None
             raise
 
     async def update_product(self, product_id: int, changes: dict) -> dict:
-        return _product((await self._json("PUT", f"/products/{product_id}", json=changes))[1])
+        return await self._named(_product((await self._json("PUT", f"/products/{product_id}", json=changes))[1]))
+
+    async def category_paths(self, refresh: bool = False) -> dict[int, str]:
+        """The paths of the store's categories by id (`category_paths`), read from the store when older than
+        TREE_TTL_S or when `refresh`; each path's id is remembered as the category's term id."""
+        if refresh or time.monotonic() - self._paths_read > TREE_TTL_S:
+            self._paths = category_paths(await self._listing("/products/categories"))
+            self._paths_read = time.monotonic()
+            self._terms.update({("categories", path.lower()): term_id for term_id, path in self._paths.items()})
+            if self._on_tree is not None:
+                await self._on_tree(self._paths)
+        return self._paths
+
+    async def _named(self, product: dict) -> dict:
+        """The product with each category named by its path in the store's tree (the tree read again when it lacks
+        one of them: a category made since)."""
+        ids = [product_id(c.get("id")) for c in product.get("categories", [])]
+        if not ids:
+            return product
+        paths = await self.category_paths()
+        if any(i is not None and i not in paths for i in ids):
+            paths = await self.category_paths(refresh=True)
+        return named_by_path(product, paths)
 
     async def products_modified_after(self, modified_after: str | None) -> AsyncIterator[dict]:
         """Every product modified after the ISO 8601 UTC time (all products when None), page by page."""
@@ -224,13 +280,18 @@ class WooClient:
     async def products_page(self, page: int, per_page: int = PAGE_SIZE, params: dict | None = None) -> StorePage:
         """Page `page` of the store's products, oldest first."""
         listed = await self._page("/products", page, per_page, {"orderby": "id", "order": "asc", **(params or {})})
-        return StorePage([_product(item) for item in listed.items], listed.pages, listed.total, listed.more)
+        return StorePage([await self._named(_product(item)) for item in listed.items], listed.pages, listed.total,
+                         listed.more)
 
     async def webhooks(self) -> list[dict]:
-        found: list[dict] = []
+        return await self._listing("/webhooks")
+
+    async def _listing(self, path: str) -> list:
+        """Every item of a listing, page by page."""
+        found: list = []
         page, previous = 1, None
         while True:
-            listed = await self._page("/webhooks", page, PAGE_SIZE)
+            listed = await self._page(path, page, PAGE_SIZE)
             if listed.repeats(previous):
                 return found
             found += listed.items
@@ -279,7 +340,7 @@ class WooClient:
         found = await self._find_term(kind, name)
         if found is not None:
             return found
-        try:
+        try:  # a category made here sits at the root of the tree: its path is its name
             return int((await self._call("POST", f"/products/{kind}", json={"name": name})).json()["id"])
         except StoreError as error:
             # A term the search could not find, or one created meanwhile by a concurrent job: WordPress answers 400
@@ -292,9 +353,13 @@ class WooClient:
             raise
 
     async def _find_term(self, kind: str, name: str) -> int | None:
-        """The term named `name` (unescaped, any case). WordPress searches the names as stored (`LIKE`, escaped), so
-        the stored form is searched first; a store that keeps names as written is searched by them next."""
+        """The term named `name` (unescaped, any case): a category by its path in the store's tree, read again; a tag
+        by the store's search. WordPress searches the names as stored (`LIKE`, escaped), so the stored form is
+        searched first; a store that keeps names as written is searched by them next."""
         wanted = plain_name(name).lower()
+        if kind == "categories":
+            await self.category_paths(refresh=True)
+            return self._terms.get((kind, wanted))
         for search in dict.fromkeys((stored_name(name), name.strip())):
             _, listed = await self._json("GET", f"/products/{kind}", params={"search": search, "per_page": PAGE_SIZE})
             for term in listed if isinstance(listed, list) else []:

@@ -13,6 +13,7 @@ must not make it loop).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from api.data import annotations, integrations, products
 from api.domain import catalogue
@@ -79,7 +80,9 @@ class WooCommerceJobs:
             await known[1].aclose()
         vault = self.services.vault
         store = WooClient(integration["store_url"], vault.open(integration["consumer_key"]),
-                          vault.open(integration["consumer_secret"]), timeout=self.store_timeout_s)
+                          vault.open(integration["consumer_secret"]), timeout=self.store_timeout_s,
+                          on_tree=functools.partial(integrations.set_category_paths, self.services.db,
+                                                    integration["_id"]))
         self._stores[integration["_id"]] = (identity, store)
         return store
 

@@ -15,7 +15,7 @@ from api.data import integrations, jobs
 from api.deps import Id, Svc
 from api.integrations.signature import is_ping, verify
 from api.integrations.sync import in_step, variation_of
-from api.integrations.woo_client import MAX_ID, product_id, store_product
+from api.integrations.woo_client import MAX_ID, named_by_path, product_id, store_product
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 PRODUCT_TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
@@ -43,7 +43,9 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
     delivery_id = request.headers.get("X-WC-Webhook-Delivery-ID", "")
     # WooCommerce's delivery id is hash(webhook id . current second): the body tells two deliveries apart.
     delivery_key = f"{delivery_id}:{hashlib.sha256(body).hexdigest()[:24]}"
-    product = _product(body, topic) if topic in PRODUCT_TOPICS else None
+    # Its categories named by their paths in the store's tree, as the worker last read it ("Herren > Hemden").
+    product = named_by_path(_product(body, topic), integrations.category_paths(integration)) \
+        if topic in PRODUCT_TOPICS else None
     record = {"delivery_id": delivery_id, "topic": topic, "product_id": product and int(product["id"]),
               "job": None, "outcome": "received"}
     # Recorded first, under a unique key: of two identical deliveries arriving at the same instant, one is.

@@ -366,7 +366,7 @@ def _route(store: WooCommerceStore, method: str, path: str, query: dict, body: d
     catalogue = store.catalogue
     if kind := re.fullmatch(r"/products/(categories|tags)", path):
         if method == "POST":
-            return 201, catalogue.create_term(kind.group(1), body.get("name", "")), {}
+            return 201, catalogue.create_term(kind.group(1), body.get("name", ""), int(body.get("parent") or 0)), {}
         return _page(catalogue.search_terms(kind.group(1), query.get("search")), query)
     if path == "/products":
         if method == "POST":

@@ -77,28 +77,46 @@ class Catalogue:
     def next_id(self) -> int:
         return next(self._ids)
 
-    # Terms (product categories and product tags share one shape).
-    def create_term(self, kind: str, name: str) -> dict:
+    # Terms (product categories and product tags share one shape; categories form a tree by `parent`).
+    def create_term(self, kind: str, name: str, parent: int = 0) -> dict:
         with self.lock:
             if not name or not name.strip():
                 raise StoreError(400, "rest_missing_callback_param", "Missing parameter(s): name", params=["name"])
-            existing = self.find_term(kind, name)
+            existing = self._named(kind, name, parent)
             if existing is not None:
-                # WordPress refuses a second term with the same name and says which one exists.
-                raise StoreError(400, "term_exists", "A term with the name provided already exists.",
+                # WordPress refuses a second term with the same name under the same parent and says which one exists.
+                raise StoreError(400, "term_exists", "A term with the name provided already exists with this parent.",
                                  resource_id=existing["id"])
-            term = {"id": self.next_id(), "name": stored_term_name(name), "slug": slugify(name), "count": 0}
+            slugs, slug = {t["slug"] for t in self.terms[kind].values()}, slugify(name)
+            slug = next(f"{slug}-{n}" for n in itertools.count(2) if f"{slug}-{n}" not in slugs) if slug in slugs else slug
+            term = {"id": self.next_id(), "name": stored_term_name(name), "slug": slug, "parent": parent, "count": 0}
             self.terms[kind][term["id"]] = term
             return dict(term)
 
-    def find_term(self, kind: str, name: str) -> dict | None:
-        """The term named `name` as WordPress's `term_exists` finds it: the name as it would be stored, any case."""
+    def _named(self, kind: str, name: str, parent: int) -> dict | None:
         wanted = stored_term_name(name).lower()
-        return next((t for t in self.terms[kind].values() if t["name"].lower() == wanted), None)
+        return next((t for t in self.terms[kind].values() if t["name"].lower() == wanted and t["parent"] == parent),
+                    None)
+
+    def find_term(self, kind: str, name: str) -> dict | None:
+        """The term named `name` as WordPress's `term_exists` finds it (the name as it would be stored, any case); a
+        category by its path from the root ("Herren > Hemden")."""
+        with self.lock:
+            term: dict | None = None
+            for part in name.split(" > ") if kind == "categories" else [name]:
+                term = self._named(kind, part, term["id"] if term else 0)
+                if term is None:
+                    return None
+            return term
 
     def term_or_create(self, kind: str, name: str) -> dict:
+        """The term, made if missing; a category's path ("Herren > Hemden") makes each category along it."""
         with self.lock:
-            return self.find_term(kind, name) or self.create_term(kind, name)
+            term: dict | None = None
+            for part in name.split(" > ") if kind == "categories" else [name]:
+                parent = term["id"] if term else 0
+                term = self._named(kind, part, parent) or self.create_term(kind, part, parent)
+            return term
 
     def search_terms(self, kind: str, search: str | None) -> list[dict]:
         with self.lock:

@@ -35,7 +35,7 @@ def names(terms: list[dict]) -> set[str]:
 
 
 def test_a_new_product_gets_its_category_and_tags_merged_with_the_merchants(live: Live):
-    created = live.store.create_product("Summer tee", [live.photos[0].read_bytes()], categories=["Sale"],
+    created = live.store.create_product("Summer tee", [live.photos[0].read_bytes()], categories=["Damen > Sale"],
                                         tags=["Organic cotton"])
     product = live.annotated(created["id"])
     marker = next(m["value"] for m in product["meta_data"] if m["key"] == "kalas_iris")
@@ -44,6 +44,10 @@ def test_a_new_product_gets_its_category_and_tags_merged_with_the_merchants(live
     assert names(product["tags"]) == {"Organic cotton", *marker["added_tags"]}  # and the merchant's tag
     job = live.done_job(created["id"])
     assert job["attempts"] == 1, job
+    # The store's `product.updated` for the write carries "Sale" alone; named by its path ("Damen > Sale") as the
+    # worker read it, the product is in step: no second job.
+    live.store.wait_for_deliveries()
+    assert len(live.jobs_of(created["id"])) == 1, live.jobs_of(created["id"])
     steps = [s["step"] for s in job["steps"]]
     assert steps == ["queued", "claimed", "product read", "photo fetched", "annotated", "indexed", "written back", "done"]
 

@@ -60,8 +60,10 @@ def test_a_host_that_drops_the_authorization_header_or_refuses_put_is_worked_aro
     assert read["name"] == "Blue shirt" and updated["name"] == "Navy shirt"
     assert needs == {"query auth", "method override"} and hook.id not in woo_store.catalogue.webhooks
     # One refused read taught the keys' place, one refused write the override; the second client asked right away.
-    statuses = [(m, s) for m, path, s in woo_store.api_requests]
+    statuses = [(m, s) for m, path, s in woo_store.api_requests if not path.endswith("/products/categories")]
     assert statuses == [("GET", 401), ("GET", 200), ("PUT", 200), ("PUT", 200), ("DELETE", 200)], statuses
+    tree = [(m, s) for m, path, s in woo_store.api_requests if path.endswith("/products/categories")]
+    assert tree == [("GET", 200)]  # the category tree, read once to name the product's category by its path
     assert woo_store.writes[product["id"]]
 
 
@@ -255,3 +257,30 @@ def test_a_term_the_search_does_not_reach_is_taken_from_the_stores_term_exists_a
 
     assert _run(go()) == zebra
     assert len(woo_store.catalogue.terms["tags"]) == 102
+
+
+def test_categories_are_named_by_their_path_in_the_stores_tree(woo_store):
+    """A clothing shop's tree has "Hemden" under "Herren" and under "Damen": two categories of one name. The client
+    names each by its path, finds each by its path, and reads the tree again for a category made since."""
+    men = woo_store.create_product("Oxford", categories=["Herren > Hemden"])
+    women = woo_store.create_product("Bluse", categories=["Damen > Hemden"])
+    assert [c["name"] for c in woo_store.catalogue.view(men["id"])["categories"]] == ["Hemden"]  # as the store answers
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            read = [await client.get_product(p["id"]) for p in (men, women)]
+            ids = [await client.existing_term_id("categories", path) for path in ("herren > hemden", "Damen > Hemden")]
+            missing = await client.existing_term_id("categories", "Hemden")  # no such category at the root
+            made = woo_store.create_product("Cap", categories=["Herren > Hüte & Mützen"])
+            later = await client.get_product(made["id"])
+            return read, ids, missing, later
+        finally:
+            await client.aclose()
+
+    read, ids, missing, later = _run(go())
+    assert [[c["name"] for c in p["categories"]] for p in read] == [["Herren > Hemden"], ["Damen > Hemden"]]
+    assert ids == [woo_store.catalogue.find_term("categories", "Herren > Hemden")["id"],
+                   woo_store.catalogue.find_term("categories", "Damen > Hemden")["id"]] and ids[0] != ids[1]
+    assert missing is None
+    assert [c["name"] for c in later["categories"]] == ["Herren > Hüte & Mützen"]
