@@ -164,6 +164,7 @@ class WooClient:
         self._terms: dict[tuple[str, str], int] = {}
         self._paths: dict[int, str] = {}  # the store's categories' paths, read at `_paths_read` (monotonic)
         self._paths_read = -TREE_TTL_S
+        self._absent: set[int] = set()  # ids products name that the last read of the tree did not hold
         self._on_tree = on_tree
 
     def forget_terms(self) -> None:
@@ -244,21 +245,22 @@ class WooClient:
         TREE_TTL_S or when `refresh`; each path's id is remembered as the category's term id."""
         if refresh or time.monotonic() - self._paths_read > TREE_TTL_S:
             self._paths = category_paths(await self._listing("/products/categories"))
-            self._paths_read = time.monotonic()
+            self._paths_read, self._absent = time.monotonic(), set()
             self._terms.update({("categories", path.lower()): term_id for term_id, path in self._paths.items()})
             if self._on_tree is not None:
                 await self._on_tree(self._paths)
         return self._paths
 
     async def _named(self, product: dict) -> dict:
-        """The product with each category named by its path in the store's tree (the tree read again when it lacks
-        one of them: a category made since)."""
-        ids = [product_id(c.get("id")) for c in product.get("categories", [])]
+        """The product with each category named by its path in the store's tree: the tree is read again when it
+        lacks one of them (a category made since), once for an id that the listing does not hold at all."""
+        ids = {product_id(c.get("id")) for c in product.get("categories", [])} - {None}
         if not ids:
             return product
         paths = await self.category_paths()
-        if any(i is not None and i not in paths for i in ids):
+        if unknown := ids - paths.keys() - self._absent:
             paths = await self.category_paths(refresh=True)
+            self._absent |= unknown - paths.keys()
         return named_by_path(product, paths)
 
     async def products_modified_after(self, modified_after: str | None) -> AsyncIterator[dict]:

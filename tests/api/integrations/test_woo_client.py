@@ -284,3 +284,25 @@ def test_categories_are_named_by_their_path_in_the_stores_tree(woo_store):
                    woo_store.catalogue.find_term("categories", "Damen > Hemden")["id"]] and ids[0] != ids[1]
     assert missing is None
     assert [c["name"] for c in later["categories"]] == ["Herren > Hüte & Mützen"]
+
+
+def test_a_category_the_listing_lacks_reads_the_tree_again_once(woo_store):
+    """A product naming a category id that the store's listing does not hold (a plugin hiding it from the REST
+    API): the tree is read again once for it, not at every product; the category keeps the name the product gave."""
+    hidden = woo_store.create_product("Hidden", categories=["Outlet"])
+    outlet = woo_store.catalogue.find_term("categories", "Outlet")
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            del woo_store.catalogue.terms["categories"][outlet["id"]]  # gone from the listing, still on the product
+            await client.category_paths()
+            before = len(woo_store.api_requests)
+            read = [await client.get_product(hidden["id"]) for _ in range(3)]
+            return read, [path for _, path, _ in woo_store.api_requests[before:]]
+        finally:
+            await client.aclose()
+
+    read, paths = _run(go())
+    assert [c["name"] for c in read[-1]["categories"]] == ["Outlet"]
+    assert sum(path.endswith("/products/categories") for path in paths) == 1, paths
