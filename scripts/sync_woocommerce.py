@@ -17,10 +17,11 @@ import sys
 from api.core.settings import Settings, load_settings
 from api.data import integrations
 from api.data.db import ensure_indexes, open_client
-from api.intake.fetch import FetchError, SafeHttp
+from api.intake.fetch import SafeHttp
 from api.integrations.sync import describe, sync_store
 from api.integrations.vault import Vault
-from api.integrations.woo_client import StoreError, WooClient
+from api.integrations.store import integration_client
+from api.integrations.woo_client import StoreError
 
 
 async def sync(settings: Settings, integration_ids: list[str] | None) -> int:
@@ -37,13 +38,11 @@ async def sync(settings: Settings, integration_ids: list[str] | None) -> int:
             print(f"{missing}: no such integration", file=sys.stderr)
             failed += 1
         for integration in found:
-            store = WooClient(integration["store_url"], vault.open(integration["consumer_key"]),
-                              vault.open(integration["consumer_secret"]),
-                              on_tree=functools.partial(integrations.set_category_paths, db, integration["_id"]))
+            store = integration_client(fetcher, vault, integration,
+                                       on_tree=functools.partial(integrations.set_category_paths, db, integration["_id"]))
             try:
-                await fetcher.check(integration["store_url"])
                 print(f"{integration['_id']} {integration['store_url']}: {describe(await sync_store(db, integration, store))}")
-            except (StoreError, FetchError) as error:
+            except StoreError as error:
                 print(f"{integration['_id']} {integration['store_url']}: not synced: {error}", file=sys.stderr)
                 failed += 1
             finally:

@@ -42,7 +42,7 @@ async def delete_account(services: Services, account_id: str) -> dict[str, int]:
     for listed in (await ownership.documents(services.db, account_id, ("integrations",)))["integrations"]:
         integration = await integrations.by_id(services.db, listed["_id"])  # with its sealed keys
         if integration is not None:
-            await disconnect(services.vault, integration)
+            await disconnect(services.http, services.vault, integration)
     files = await services.images.remove_shop(account_id)
     index = await asyncio.to_thread(services.catalogues.store.drop, account_id)
     deleted = await ownership.delete_all(services.db, account_id)

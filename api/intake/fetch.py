@@ -1,12 +1,14 @@
 """Fetching URLs that a shop gave us, without letting the shop reach our private network (SSRF).
 
-Every hop is checked: the host is resolved here, every address it resolves to must be public (not private,
-loopback, link-local, multicast, reserved or unspecified, IPv4-mapped forms included), and the connection
-goes to the address that was checked (so a DNS answer cannot change between the check and the connect).
-Redirects are followed by hand, each one checked the same way. The whole exchange runs under one deadline
-and the body is read in chunks up to a byte limit, so a slow, endless or huge answer is cut off.
+Every request is checked where it leaves (`CheckedTransport`): the host is resolved there, every address it resolves
+to must be public (not private, loopback, link-local, multicast, reserved or unspecified, IPv4-mapped forms
+included), and the connection goes to the address that was checked, so a DNS answer cannot change between the
+check and the connect, nor between one request and the next (DNS rebinding). `SafeHttp` fetches a URL through it:
+redirects followed by hand, each hop checked the same way, the whole exchange under one deadline and the body read
+in chunks up to a byte limit, so a slow, endless or huge answer is cut off.
 
-One instance serves the API (image URLs, callbacks) and the WooCommerce worker; open it once, close it once.
+One SafeHttp serves the API (image URLs, callbacks) and the WooCommerce worker; open it once, close it once. A store's
+REST client gets a CheckedTransport of its own with the same policy (`SafeHttp.transport`).
 """
 from __future__ import annotations
 
@@ -50,6 +52,54 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+class CheckedTransport(httpx.AsyncBaseTransport):
+    """httpx's transport with every request sent to an address of its host checked public at that moment (unless
+    the request's "host:port" is in `allow_origins`); the request keeps its Host header and, over HTTPS, the host
+    name for SNI and the certificate check. A refused address is a FetchError `url_not_allowed`."""
+
+    def __init__(self, allow_origins: frozenset[str] = frozenset()) -> None:
+        self.allow_origins = allow_origins
+        # trust_env=False: a proxy from the environment would connect for us and bypass the address check.
+        self._inner = httpx.AsyncHTTPTransport(trust_env=False)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        deadline = (request.extensions.get("timeout") or {}).get("connect")
+        try:
+            async with asyncio.timeout(deadline):
+                address = await self.resolve(request.url)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"{host} did not resolve within {deadline:g} s", request=request) from None
+        request.url = request.url.copy_with(host=address)
+        if request.url.scheme == "https":
+            request.extensions = {**request.extensions, "sni_hostname": host}
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def resolve(self, url: httpx.URL) -> str:
+        """The address to connect to, after checking that every address of the host is public."""
+        port = url.port or DEFAULT_PORTS.get(url.scheme)
+        host = url.host
+        if port is None or not host:
+            raise FetchError("url_not_allowed", f"{str(url)[:80]!r} is not an http(s) URL with a host")
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror:
+            raise FetchError("fetch_failed", f"the host {host!r} does not resolve") from None
+        except UnicodeError:  # a label empty or over 63 characters cannot be encoded for DNS at all
+            raise FetchError("url_not_allowed", f"{host[:80]!r} is not a valid host name") from None
+        addresses = [info[4][0] for info in infos]
+        if f"{host}:{port}" not in self.allow_origins:
+            private = [a for a in addresses if not _is_public(a)]
+            if private:
+                raise FetchError("url_not_allowed",
+                                 f"{host} resolves to a private, loopback or link-local address ({private[0]}); "
+                                 "only public http(s) URLs are fetched")
+        return addresses[0]
+
+
 class SafeHttp:
     def __init__(self, *, timeout_s: float = 10.0, max_bytes: int = 10 * 2**20, max_redirects: int = 5,
                  allow_origins: frozenset[str] = frozenset(), user_agent: str = "Kalas-Iris/1.0") -> None:
@@ -58,9 +108,13 @@ class SafeHttp:
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.allow_origins = allow_origins
-        # trust_env=False: a proxy from the environment would connect for us and bypass the address check.
-        self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=timeout_s,
+        self._checked = CheckedTransport(allow_origins)
+        self._http = httpx.AsyncClient(transport=self._checked, follow_redirects=False, timeout=timeout_s,
                                        headers={"User-Agent": user_agent})
+
+    def transport(self) -> CheckedTransport:
+        """A transport of its own (its connections, closed with its client) that checks addresses as this one does."""
+        return CheckedTransport(self.allow_origins)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -78,7 +132,7 @@ class SafeHttp:
 
     async def check(self, url: str) -> None:
         """Refuse a URL now (e.g. when a callback is registered) rather than at its first use."""
-        await self._run(self._resolve(_parse(url)))
+        await self._run(self._checked.resolve(_parse(url)))
 
     async def _run(self, work):
         try:
@@ -91,13 +145,7 @@ class SafeHttp:
     async def _exchange(self, method: str, url: str, body: bytes, headers: dict[str, str], max_bytes: int,
                         follow: bool) -> Fetched:
         for _ in range(self.max_redirects + 1):
-            target = _parse(url)
-            address = await self._resolve(target)
-            request = self._http.build_request(
-                method, target.copy_with(host=address), content=body or None,
-                headers={**headers, "Host": _host_header(target)},
-                extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
-            )
+            request = self._http.build_request(method, _parse(url), content=body or None, headers=headers)
             try:
                 response = await self._http.send(request, stream=True)
             except httpx.HTTPError as error:
@@ -113,25 +161,6 @@ class SafeHttp:
                 await response.aclose()
         raise FetchError("too_many_redirects", f"more than {self.max_redirects} redirects starting at {url}")
 
-    async def _resolve(self, url: httpx.URL) -> str:
-        """The address to connect to, after checking that every address of the host is public."""
-        port = url.port or DEFAULT_PORTS[url.scheme]
-        host = url.host
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror:
-            raise FetchError("fetch_failed", f"the host {host!r} does not resolve") from None
-        except UnicodeError:  # a label empty or over 63 characters cannot be encoded for DNS at all
-            raise FetchError("url_not_allowed", f"{host[:80]!r} is not a valid host name") from None
-        addresses = [info[4][0] for info in infos]
-        if f"{host}:{port}" not in self.allow_origins:
-            private = [a for a in addresses if not _is_public(a)]
-            if private:
-                raise FetchError("url_not_allowed",
-                                 f"{host} resolves to a private, loopback or link-local address ({private[0]}); "
-                                 "only public http(s) URLs are fetched")
-        return addresses[0]
-
 
 def _parse(url: str) -> httpx.URL:
     try:
@@ -141,11 +170,6 @@ def _parse(url: str) -> httpx.URL:
     if parsed.scheme not in DEFAULT_PORTS or not parsed.host:
         raise FetchError("url_not_allowed", f"{url!r} is not an http(s) URL with a host")
     return parsed
-
-
-def _host_header(url: httpx.URL) -> str:
-    port = url.port
-    return url.host if port in (None, DEFAULT_PORTS[url.scheme]) else f"{url.host}:{port}"
 
 
 async def _read_limited(response: httpx.Response, max_bytes: int, url: str) -> bytes:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 
+from api.integrations.store import integration_client
 from api.integrations.vault import Vault
+from api.intake.fetch import SafeHttp
 from api.integrations.woo_client import StoreError, WooClient
 
 log = logging.getLogger(__name__)
@@ -65,13 +67,12 @@ async def remove_webhooks(store: WooClient, delivery_url: str) -> list[int]:
     return removed
 
 
-async def disconnect(vault: Vault, integration: dict) -> None:
+async def disconnect(http: SafeHttp, vault: Vault, integration: dict) -> None:
     """Best effort when a store is disconnected (or its shop leaves): the service's webhooks deleted from it. A store
     that cannot be reached keeps them; the API then answers them 404, and WooCommerce disables them."""
     if not integration.get("delivery_url"):
         return
-    store = WooClient(integration["store_url"], vault.open(integration["consumer_key"]),
-                      vault.open(integration["consumer_secret"]), timeout=STORE_TIMEOUT_S)
+    store = integration_client(http, vault, integration, timeout=STORE_TIMEOUT_S)
     try:
         await remove_webhooks(store, integration["delivery_url"])
     except StoreError as error:

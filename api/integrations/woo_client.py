@@ -16,6 +16,7 @@ import httpx
 from cachetools import LRUCache
 
 from api.domain.errors import DomainError
+from api.intake.fetch import FetchError
 
 API_PATH = "/wp-json/wc/v3"
 PAGE_SIZE = 100
@@ -39,9 +40,10 @@ class StoreError(DomainError):
     It may pass when the store was away, overloaded (429) or failing (5xx)."""
 
     def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
-                 data: dict | None = None) -> None:
-        super().__init__(message, "store_failed", retryable=status is None or status == 429 or status >= 500,
-                         retry_after=retry_after)
+                 data: dict | None = None, retryable: bool | None = None) -> None:
+        if retryable is None:
+            retryable = status is None or status == 429 or status >= 500
+        super().__init__(message, "store_failed", retryable=retryable, retry_after=retry_after)
         self.status, self.data = status, data or {}  # data: the REST error's own `data` ({"status", "resource_id"})
 
 
@@ -202,6 +204,8 @@ class WooClient:
             raise StoreError(f"{method} {path}: the store did not answer in time ({type(error).__name__})") from error
         except httpx.TransportError as error:
             raise StoreError(f"{method} {path}: the store cannot be reached ({type(error).__name__}: {error})") from error
+        except FetchError as error:  # a checked transport refused the store's address (api/integrations/store.py)
+            raise StoreError(f"{method} {path}: {error.message}", retryable=error.retryable) from None
         if response.status_code >= 400:
             raise StoreError(f"{method} {path}: the store answered {response.status_code}: {_reason(response)}",
                              response.status_code, retry_after_seconds(response.headers.get("Retry-After")),

@@ -14,6 +14,7 @@ from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy
+from api.integrations.store import store_client
 from api.integrations.woo_client import API_PATH, StoreError, WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationChange, IntegrationIn, IntegrationOut, JobOut,
                                       PolicyOption, PolicyOut, StepOut, SyncOut)
@@ -63,7 +64,8 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
     the same URL and secret."""
     await checked_url(services, body.store_url, "store_url")  # the worker calls it with the store's keys
     vault = services.vault
-    store = WooClient(body.store_url.rstrip("/"), body.consumer_key, body.consumer_secret, timeout=STORE_TIMEOUT_S)
+    store = store_client(services.http, body.store_url.rstrip("/"), body.consumer_key, body.consumer_secret,
+                         timeout=STORE_TIMEOUT_S)
     try:
         await _check_keys(store, "the store was not connected")
         stored = await integrations.create(services.db, account.id, {
@@ -112,7 +114,7 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     secret = body.consumer_secret or vault.open(doc["consumer_secret"])
     webhook_secret = body.webhook_secret or vault.open(doc["webhook_secret"])
     delivery_url = _delivery_url(request, doc["_id"])
-    store = WooClient(store_url, key, secret, timeout=STORE_TIMEOUT_S)
+    store = store_client(services.http, store_url, key, secret, timeout=STORE_TIMEOUT_S)
     try:
         if body.store_url is not None or body.consumer_key is not None:
             await _check_keys(store, "nothing was changed")
@@ -148,7 +150,7 @@ async def _check_keys(store: WooClient, so: str) -> None:
 async def delete_integration(integration_id: Id, account: CurrentAccount, services: Svc) -> None:
     """Forget the store and its keys, deleting the service's webhooks in the store first (a webhook that could not
     be deleted is answered 404 from now on, and WooCommerce disables it)."""
-    await disconnect(services.vault, await _owned(services.db, account, integration_id))
+    await disconnect(services.http, services.vault, await _owned(services.db, account, integration_id))
     if not await integrations.delete(services.db, account.id, integration_id):
         raise not_found("integration", integration_id)
 

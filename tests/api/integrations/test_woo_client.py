@@ -4,6 +4,7 @@ import asyncio
 import pytest
 
 from api.integrations.woo_client import StoreError, WooClient, retry_after_seconds
+from api.intake.fetch import CheckedTransport
 from kalas.emulators.woocommerce import WooCommerceStore
 
 
@@ -32,6 +33,30 @@ def test_products_are_read_and_updated_with_the_stores_keys(woo_store):
     assert tag == again  # found by name, not created twice
     assert [t["name"] for t in updated["tags"]] == ["Navy Blue"]
     assert missing is None
+
+
+def test_every_request_is_checked_where_it_leaves_so_a_store_whose_address_turns_private_is_refused(woo_store):
+    """DNS rebinding: a store's host answers a public address when it is connected, then a private one. The check
+    is made for each request against the address connected to (a pooled connection included), not once."""
+    product = woo_store.create_product("Blue shirt")
+    transport = CheckedTransport(frozenset({f"127.0.0.1:{woo_store.port}"}))  # 127.0.0.1 let through, as if public
+
+    async def go():
+        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=2,
+                           transport=transport)
+        try:
+            read = await client.get_product(product["id"])
+            transport.allow_origins = frozenset()  # the host's next answer is a private address
+            with pytest.raises(StoreError) as caught:
+                await client.update_product(product["id"], {"name": "Changed"})
+            return read, caught.value
+        finally:
+            await client.aclose()
+
+    read, refused = _run(go())
+    assert read["name"] == "Blue shirt"
+    assert not refused.retryable and "127.0.0.1" in refused.message and "private" in refused.message
+    assert woo_store.catalogue.get_product(product["id"])["name"] == "Blue shirt"  # nothing reached the store
 
 
 def test_a_host_that_drops_the_authorization_header_or_refuses_put_is_worked_around_once(woo_store):

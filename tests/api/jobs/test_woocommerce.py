@@ -143,3 +143,38 @@ def test_a_job_for_a_variation_leaves_it_to_its_parent(mongo_server, mongo_datab
 
     assert asyncio.run(go()) == f"a variation of product {parent['id']}, which is annotated itself"
     assert steps == [] and woo_store.writes == {}
+
+
+def test_a_store_whose_address_is_private_when_a_job_runs_is_not_called(mongo_server, mongo_database, tmp_path,
+                                                                        woo_store):
+    """A store connected while its host answered a public address, which now answers a private one: the worker's
+    client checks each request where it leaves, so the job fails for good, saying why, and the store sees nothing."""
+    from api.data import integrations
+    from api.integrations.woo_client import StoreError
+    from api.jobs.woocommerce import WooCommerceJobs
+
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
+    product = woo_store.create_product("Tee", [b"\xff\xd8 a photo"])
+
+    async def step(name: str, detail: str = "", fence: bool = False) -> None:
+        pass
+
+    async def go():
+        async with open_services(settings) as services:
+            vault = services.vault
+            integration = await integrations.create(services.db, ACCOUNT, {  # "localhost" is not let through
+                "store_url": f"http://localhost:{woo_store.port}", "consumer_key": vault.seal(woo_store.consumer_key),
+                "consumer_secret": vault.seal(woo_store.consumer_secret)})
+            kinds = WooCommerceJobs(services)
+            try:
+                with pytest.raises(StoreError) as caught:
+                    await kinds.run({"kind": "product", "account": ACCOUNT, "integration": integration["_id"],
+                                     "product_id": product["id"]}, step)
+                return caught.value
+            finally:
+                await kinds.aclose()
+
+    refused = asyncio.run(go())
+    assert not refused.retryable and "localhost resolves to a private" in refused.message
+    assert woo_store.writes == {}
