@@ -64,7 +64,7 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
     the same URL and secret."""
     await checked_url(services, body.store_url, "store_url")  # the worker calls it with the store's keys
     vault = services.vault
-    store = store_client(services.http, body.store_url.rstrip("/"), body.consumer_key, body.consumer_secret,
+    store = store_client(services.http, body.store_url, body.consumer_key, body.consumer_secret,
                          timeout=STORE_TIMEOUT_S)
     try:
         await _check_keys(store, "the store was not connected")
@@ -109,7 +109,7 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     vault = services.vault
     if body.store_url is not None:
         await checked_url(services, body.store_url, "store_url")
-    store_url = body.store_url.rstrip("/") if body.store_url is not None else doc["store_url"]
+    store_url = body.store_url if body.store_url is not None else doc["store_url"]
     key = body.consumer_key or vault.open(doc["consumer_key"])
     secret = body.consumer_secret or vault.open(doc["consumer_secret"])
     webhook_secret = body.webhook_secret or vault.open(doc["webhook_secret"])

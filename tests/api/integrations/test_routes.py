@@ -66,10 +66,10 @@ def test_a_store_that_refuses_the_keys_has_no_rest_api_there_or_is_down_is_not_c
     assert wrong["code"] == "store_refused"
     assert "refused a product read with these keys, so the store was not connected" in wrong["message"]
     assert "Consumer key is invalid" in wrong["message"]  # the store's own words
-    admin = connect(store.url + "/wp-admin/")
-    assert admin["code"] == "store_refused"
-    assert f"no WooCommerce REST API answered at {store.url}/wp-admin/wp-json/wc/v3" in admin["message"]
-    assert "the store's home page" in admin["message"]
+    page = connect(store.url + "/shop/")  # the shop's product page, not the site's home
+    assert page["code"] == "store_refused"
+    assert f"no WooCommerce REST API answered at {store.url}/shop/wp-json/wc/v3" in page["message"]
+    assert "the store's home page" in page["message"]
     store.go_down()
     try:
         down = connect(store.url)
@@ -78,6 +78,25 @@ def test_a_store_that_refuses_the_keys_has_no_rest_api_there_or_is_down_is_not_c
     assert down["code"] == "store_unreachable" and "could not be asked, so the store was not connected" in down["message"]
     assert api.get("/api/v1/integrations", headers=shop.session).json()["total"] == 0
     assert store.catalogue.webhooks == {}
+
+
+def test_an_address_pasted_from_the_stores_admin_or_rest_api_connects_its_home_page(api):
+    """The merchant makes the keys under WooCommerce → Settings → Advanced → REST API and copies that page's
+    address: the store is connected at the site's home page before `wp-admin` (or `wp-json`, `wp-login.php`)."""
+    shop, store = create_shop(api), api.store
+    pasted = {"admin": f"{store.url}/wp-admin/admin.php?page=wc-settings&tab=advanced&section=keys",
+              "api": f"{store.url}/wp-json/wc/v3/products/", "login": f"{store.url}/wp-login.php?redirect_to=x"}
+    connected = {}
+    for kind, url in pasted.items():
+        response = api.post("/api/v1/integrations", headers=shop.session, json={
+            "store_url": url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
+            "webhook_secret": WEBHOOK_SECRET})
+        assert response.status_code == 201, response.text
+        connected[kind] = response.json()
+    assert {i["store_url"] for i in connected.values()} == {store.url}
+    moved = api.patch(f"/api/v1/integrations/{connected['api']['id']}", headers=shop.session,
+                      json={"store_url": store.url + "/wp-admin/"})
+    assert moved.status_code == 200 and moved.json()["store_url"] == store.url
 
 
 def test_the_creation_ping_is_answered_200_and_recorded(api):

@@ -41,7 +41,8 @@ function StoreForm({ onCreated }: { onCreated: (integration: Integration, webhoo
     <form className="card" onSubmit={submit} data-testid="store-form">
       <h2>Connect a WooCommerce store</h2>
       <p className="help">
-        Create a REST API key with Read/Write access in WooCommerce → Settings → Advanced → REST API, and paste it here.
+        Create a REST API key with Read/Write access in WooCommerce → Settings → Advanced → REST API, and paste it here
+        with the store's address (that settings page's own address will do).
       </p>
       <div className="form-grid">
         <div className="field wide">
