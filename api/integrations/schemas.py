@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from api.integrations.policy import TaggingPolicy
-from api.integrations.woo_client import store_home
+from api.integrations.store import store_home
 from api.schemas import HttpUrl, Request, Response
 
 

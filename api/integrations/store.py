@@ -1,11 +1,28 @@
-"""The one way the service opens a WooCommerce REST client for a store a shop gave it: every request it sends is
-checked against private networks where it leaves (`CheckedTransport`, the photo fetcher's policy), so a store whose
-DNS answer changes after it was connected cannot turn the shop's keys against the service's own network."""
+"""A store a shop gave the service: its address (`store_home`), and the one way the service opens a WooCommerce REST
+client for it. Every request that client sends is checked against private networks where it leaves
+(`CheckedTransport`, the photo fetcher's policy), so a store whose DNS answer changes after it was connected cannot
+turn the shop's keys against the service's own network."""
 from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
 
 from api.integrations.vault import Vault
 from api.integrations.woo_client import WooClient
 from api.intake.fetch import SafeHttp
+
+# Where a merchant is when making the keys (WooCommerce → Settings → Advanced → REST API is under /wp-admin/), the
+# login page, and the REST API itself: an address pasted from one of them names the site before that segment.
+_SITE_SEGMENTS = frozenset({"wp-admin", "wp-json", "wp-login.php"})
+
+
+def store_home(url: str) -> str:
+    """The store's home page from an address a merchant gave: cut before a `wp-admin`, `wp-json` or `wp-login.php`
+    segment, without query, fragment or trailing slash. A site in a folder keeps it ("https://x.example/shop"), and
+    so does a site whose permalinks go through index.php (its REST API is under /index.php/wp-json)."""
+    parts = urlsplit(url.strip())
+    segments = parts.path.split("/")
+    cut = next((i for i, segment in enumerate(segments) if segment.lower() in _SITE_SEGMENTS), len(segments))
+    return urlunsplit((parts.scheme.lower(), parts.netloc, "/".join(segments[:cut]).rstrip("/"), "", ""))
 
 
 def store_client(http: SafeHttp, store_url: str, consumer_key: str, consumer_secret: str, **options) -> WooClient:

@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from cachetools import LRUCache
@@ -60,21 +59,6 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 MAX_ID = 2**63 - 1  # MongoDB keeps 8-byte integers; WordPress's ids are BIGINT UNSIGNED
-
-
-# Where a merchant is when making the keys (WooCommerce → Settings → Advanced → REST API is under /wp-admin/), the
-# login page, and the REST API itself: an address pasted from one of them names the site before that segment.
-_SITE_SEGMENTS = frozenset({"wp-admin", "wp-json", "wp-login.php"})
-
-
-def store_home(url: str) -> str:
-    """The store's home page from an address a merchant gave: cut before a `wp-admin`, `wp-json` or `wp-login.php`
-    segment, without query, fragment or trailing slash. A site in a folder keeps it ("https://x.example/shop"), and
-    so does a site whose permalinks go through index.php (its REST API is under /index.php/wp-json)."""
-    parts = urlsplit(url.strip())
-    segments = parts.path.split("/")
-    cut = next((i for i, segment in enumerate(segments) if segment.lower() in _SITE_SEGMENTS), len(segments))
-    return urlunsplit((parts.scheme.lower(), parts.netloc, "/".join(segments[:cut]).rstrip("/"), "", ""))
 
 
 def product_id(value: object) -> int | None:
