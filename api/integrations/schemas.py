@@ -4,14 +4,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from api.integrations.policy import TaggingPolicy
 from api.integrations.store import store_home
 from api.schemas import HttpUrl, Request, Response
 
 
-StoreUrl = Annotated[HttpUrl, AfterValidator(store_home), Field(
+StoreUrl = Annotated[HttpUrl, BeforeValidator(lambda url: url.strip() if isinstance(url, str) else url),
+                     AfterValidator(store_home), Field(
     description="the store's home page; its REST API is under /wp-json/wc/v3. An address of its admin pages, login "
                 "page or REST API is taken as the home page before it", examples=["https://shop.example"])]
 ConsumerKey = Annotated[str, Field(pattern=r"^ck_[A-Za-z0-9]{8,}$", max_length=200,
