@@ -5,7 +5,7 @@ a product goes to the trash) and product.restored, to the integration's delivery
 missing from an older connection is added at the next sync), re-activated at each sync when the store disabled
 them after failed deliveries (WooCommerce does that after more than five in a row), given a new secret when the shop
 changes it, and deleted when the store is disconnected. A key that may not manage webhooks
-(WooCommerce gives a Read-only key 401 `woocommerce_rest_cannot_create`) leaves the merchant the manual way,
+(WooCommerce answers a Read-only key's write 401: "does not have write permissions") leaves the merchant the manual way,
 with a message that says so.
 """
 from __future__ import annotations

@@ -16,6 +16,7 @@ import httpx
 from cachetools import LRUCache
 
 from api.domain.errors import DomainError
+from api.integrations.store_auth import BASIC, OAUTH, QUERY_AUTH, WAYS, OAuth1
 from api.intake.fetch import FetchError
 
 API_PATH = "/wp-json/wc/v3"
@@ -25,13 +26,11 @@ PAGE_SIZE = 100
 PATH_SEPARATOR = " > "
 TREE_TTL_S = 600.0
 
-# What a store's host needs beyond the documented way, learned from its answers and kept per store for the process
-# (WooCommerce's REST API documentation names both):
-# - QUERY_AUTH: PHP under CGI/FastCGI never sees the Authorization header, so Basic auth fails with 401 ("Consumer
-#   key is missing"); the keys are then sent as `consumer_key`/`consumer_secret` query parameters (over HTTPS).
-# - METHOD_OVERRIDE: a firewall (ModSecurity) answers PUT and DELETE "501 Method Not Implemented"; WordPress reads
-#   a POST with `?_method=PUT` as the PUT.
-QUERY_AUTH, METHOD_OVERRIDE = "query auth", "method override"
+# What a store's host needs, learned from its answers and kept per store for the process (WooCommerce's REST API
+# documentation names both): how it takes the keys (api/integrations/store_auth.py: BASIC, QUERY_AUTH or OAUTH),
+# and METHOD_OVERRIDE: a firewall (ModSecurity) answers PUT and DELETE "501 Method Not Implemented"; WordPress reads
+# a POST with `?_method=PUT` as the PUT.
+METHOD_OVERRIDE = "method override"
 _HOST_NEEDS: LRUCache[str, frozenset[str]] = LRUCache(maxsize=10_000)
 
 
@@ -158,9 +157,10 @@ class WooClient:
         integration, where the webhook route names a delivery's categories by them)."""
         self.store_url = store_url.rstrip("/")
         self._keys = {"consumer_key": consumer_key, "consumer_secret": consumer_secret}
-        self._http = httpx.AsyncClient(base_url=self.store_url + API_PATH, auth=(consumer_key, consumer_secret),
-                                       timeout=timeout, transport=transport,
+        self._oauth = OAuth1(consumer_key, consumer_secret)
+        self._http = httpx.AsyncClient(base_url=self.store_url + API_PATH, timeout=timeout, transport=transport,
                                        headers={"User-Agent": "Kalas-Iris WooCommerce integration"})
+        self._ways = WAYS["https" if self.store_url.lower().startswith("https:") else "http"]
         # Term ids by (kind, lower-case name; a category's name is its path): a shop's vocabulary is small and
         # stable, and looking each name up again for every product would be most of the requests a job makes.
         self._terms: dict[tuple[str, str], int] = {}
@@ -178,15 +178,17 @@ class WooClient:
 
     @property
     def host_needs(self) -> frozenset[str]:
-        """What this store's host was found to need (QUERY_AUTH, METHOD_OVERRIDE); empty for a plain store."""
+        """What this store's host was found to need: how it takes the keys, once it took them, and METHOD_OVERRIDE."""
         return _HOST_NEEDS.get(self.store_url, frozenset())
 
     async def _send(self, method: str, path: str, needs: frozenset[str], params: dict | None = None,
                     **kwargs) -> httpx.Response:
         params = dict(params or {})
-        if QUERY_AUTH in needs:
+        way = next((way for way in self._ways if way in needs), self._ways[0])
+        if way == QUERY_AUTH:
             params |= self._keys
-            kwargs["auth"] = None
+        else:
+            kwargs["auth"] = self._oauth if way == OAUTH else (self._keys["consumer_key"], self._keys["consumer_secret"])
         if METHOD_OVERRIDE in needs and method in ("PUT", "DELETE"):
             method, params["_method"] = "POST", method
         return await self._http.request(method, path, params=params or None, **kwargs)
@@ -195,9 +197,9 @@ class WooClient:
         needs = self.host_needs
         try:
             response = await self._send(method, path, needs, **kwargs)
-            # Each way around a host's refusal is tried once, and kept for this store if the store then answers.
-            if response.status_code == 401 and QUERY_AUTH not in needs:
-                response = await self._retried(response, method, path, needs | {QUERY_AUTH}, **kwargs)
+            if not needs & {BASIC, QUERY_AUTH, OAUTH}:  # how this store takes the keys is not known yet
+                response = await self._keys_taken(response, method, path, needs, **kwargs)
+            # A way around a host's refusal is tried once, and kept for this store if the store then answers.
             if response.status_code in (405, 501) and method in ("PUT", "DELETE") and METHOD_OVERRIDE not in needs:
                 response = await self._retried(response, method, path, self.host_needs | {METHOD_OVERRIDE}, **kwargs)
         except httpx.TimeoutException as error:
@@ -210,6 +212,21 @@ class WooClient:
             raise StoreError(f"{method} {path}: the store answered {response.status_code}: {_reason(response)}",
                              response.status_code, retry_after_seconds(response.headers.get("Retry-After")),
                              _error_data(response))
+        return response
+
+    async def _keys_taken(self, response: httpx.Response, method: str, path: str, needs: frozenset[str],
+                          **kwargs) -> httpx.Response:
+        """The store's answer once it took the keys one of its ways (the first that is not answered 401, kept for
+        the store when it succeeds), or its first refusal."""
+        way = self._ways[0]
+        for later in self._ways[1:]:
+            if response.status_code != 401:
+                break
+            retried = await self._send(method, path, needs | {later}, **kwargs)
+            if retried.status_code != 401:
+                response, way = retried, later
+        if response.status_code < 400:
+            _HOST_NEEDS[self.store_url] = needs | {way}
         return response
 
     async def _retried(self, refused: httpx.Response, method: str, path: str, needs: frozenset[str],

@@ -77,6 +77,11 @@ class WooCommerceStore:
         # firewall such as ModSecurity that answers PUT and DELETE "501 Method Not Implemented" (WordPress reads a
         # POST with `?_method=PUT` or `X-HTTP-Method-Override: PUT` as a PUT).
         self.strips_authorization = False
+        # Whether WordPress sees its requests as HTTPS (`is_ssl()`): a store behind TLS takes Basic auth and the keys
+        # in the query; this one is plain HTTP, so, as WooCommerce over HTTP, it takes only an OAuth 1.0a signature
+        # (also what a store behind a proxy that ends TLS without telling WordPress takes).
+        self.sees_https = False
+        self.used_nonces: set[str] = set()
         self.refuses_put_delete = False
         # What a proxy or a cache in front of a store does: drop WordPress's own headers (`X-WP-Total`,
         # `X-WP-TotalPages`), answer every page of a listing with the first one, or a security plugin's challenge:

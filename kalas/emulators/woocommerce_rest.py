@@ -5,13 +5,14 @@ the paging headers or ignores `page`, a challenge page instead of JSON)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import re
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, parse_qsl, quote, unquote_plus, urlsplit
 
 from kalas.emulators.woocommerce_catalogue import StoreError
 
@@ -19,6 +20,23 @@ if TYPE_CHECKING:
     from kalas.emulators.woocommerce import WooCommerceStore
 
 API = "/wp-json/wc/v3"
+_OAUTH_NAMES = ("oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method")
+_OAUTH_HEADER = re.compile(r'(oauth_[a-z_-]*)=(?:"([^"]*)"|([^,]*))')
+
+
+def _rfc3986(text: str) -> str:
+    """PHP's rawurlencode, as `wc_rest_urlencode_rfc3986` applies it."""
+    return quote(text, safe="-._~")
+
+
+def oauth_signature(method: str, address: str, params: dict[str, str], consumer_secret: str) -> str:
+    """The signature WooCommerce expects (`check_oauth_signature`): HMAC (the `oauth_signature_method`'s) of the
+    method, the address and the parameters (all but the signature, sorted by name, each name and value
+    percent-encoded, then each pair again), keyed with the consumer secret and "&"."""
+    signed = "&".join([method, _rfc3986(address), "%26".join(
+        _rfc3986(f"{_rfc3986(name)}={_rfc3986(value)}") for name, value in sorted(params.items()))])
+    algorithm = hashlib.sha1 if params["oauth_signature_method"] == "HMAC-SHA1" else hashlib.sha256
+    return base64.b64encode(hmac.new(f"{consumer_secret}&".encode(), signed.encode(), algorithm).digest()).decode()
 
 
 class RestHandler(BaseHTTPRequestHandler):
@@ -53,6 +71,7 @@ class RestHandler(BaseHTTPRequestHandler):
             return self._send(501, b"<html><body><h1>Method Not Implemented</h1></body></html>",
                               {"Content-Type": "text/html"})
         query = parse_qs(url.query)
+        sent_as = method
         if method == "POST":  # WP_REST_Server::serve_request: the method a POST stands for
             method = (query.get("_method", [None])[0] or self.headers.get("X-HTTP-Method-Override") or method).upper()
         if url.path.startswith("/wp-content/uploads/"):
@@ -67,39 +86,70 @@ class RestHandler(BaseHTTPRequestHandler):
                                    b"</body></html>", {"Content-Type": "text/html; charset=UTF-8"})
         if store.ignores_page:
             query.pop("page", None)
-        status, payload, headers = self._api(method, url.path[len(API):], query, body)
+        status, payload, headers = self._api(method, url.path[len(API):], query, body, sent_as, url)
         store.api_requests.append((method, url.path, status))
         if store.strips_paging_headers:
             headers = {k: v for k, v in headers.items() if not k.startswith("X-WP-")}
         self._json(status, payload, headers)
 
-    def _api(self, method: str, path: str, query: dict, body: dict) -> tuple[int, object, dict]:
+    def _api(self, method: str, path: str, query: dict, body: dict, sent_as: str,
+             url: SplitResult) -> tuple[int, object, dict]:
         store = self.store
         fault = next((f for f in store._faults if f.remaining > 0), None)
         if fault is not None:
             fault.remaining -= 1
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             return fault.status, {"code": "fault", "message": "injected by the test", "data": {"status": fault.status}}, headers
-        if not self._authorised(query):
-            return 401, {"code": "woocommerce_rest_authentication_error", "message": "Consumer key is invalid.",
-                         "data": {"status": 401}}, {}
+        if refused := self._authentication_error(sent_as, url):
+            code, message = refused
+            return 401, {"code": code, "message": message, "data": {"status": 401}}, {}
         if store.read_only_key and method != "GET":  # a key created with Read permissions only
-            return 401, {"code": "woocommerce_rest_cannot_create", "message": "Sorry, you are not allowed to create "
-                         "resources.", "data": {"status": 401}}, {}
+            return 401, {"code": "woocommerce_rest_authentication_error", "message": "The API key provided does not "
+                         "have write permissions.", "data": {"status": 401}}, {}
         try:
             return _route(store, method, path, {k: v[0] for k, v in query.items()}, body)
         except StoreError as error:
             return error.status, error.body(), {}
 
-    def _authorised(self, query: dict) -> bool:
-        """Basic auth (unless the host strips the header), or the keys as query parameters, as WooCommerce takes
-        them over HTTPS."""
-        scheme, _, value = (self.headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() == "basic" and not self.store.strips_authorization:
-            key, _, secret = base64.b64decode(value).decode().partition(":")
-        else:
-            key, secret = query.get("consumer_key", [""])[0], query.get("consumer_secret", [""])[0]
-        return hmac.compare_digest(key, self.store.consumer_key) and hmac.compare_digest(secret, self.store.consumer_secret)
+    def _authentication_error(self, sent_as: str, url: SplitResult) -> tuple[str, str] | None:
+        """None when WooCommerce would take the request's keys (WC_REST_Authentication::authenticate), else the
+        code and message it answers: Basic auth or the keys in the query only when WordPress sees HTTPS
+        (`store.sees_https`), then an OAuth 1.0a signature from the query or an `Authorization: OAuth` header."""
+        store = self.store
+        params = dict(parse_qsl(url.query, keep_blank_values=True))  # PHP's $_GET: the last of a repeated name
+        header = self.headers.get("Authorization") or ""
+        if store.strips_authorization:
+            header = ""
+        refused = ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")  # nobody authenticated
+        if store.sees_https:
+            key, secret = params.get("consumer_key"), params.get("consumer_secret")
+            if not (key and secret) and header[:6].lower() == "basic ":
+                key, _, secret = base64.b64decode(header[6:]).decode(errors="replace").partition(":")
+            if key and secret and hmac.compare_digest(key, store.consumer_key):
+                if hmac.compare_digest(secret, store.consumer_secret):
+                    return None
+                refused = ("woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+        if header.startswith("OAuth "):
+            params |= {name: unquote_plus(quoted or bare) for name, quoted, bare in _OAUTH_HEADER.findall(header)}
+        if not any(params.get(name) for name in _OAUTH_NAMES):
+            return refused
+        if missing := [name for name in _OAUTH_NAMES if not params.get(name)]:
+            return "woocommerce_rest_authentication_missing_parameter", f"Missing OAuth parameters {', '.join(missing)}"
+        if not hmac.compare_digest(params["oauth_consumer_key"], store.consumer_key):
+            return "woocommerce_rest_authentication_error", "Consumer key is invalid."
+        method = params["oauth_signature_method"]
+        if method not in ("HMAC-SHA1", "HMAC-SHA256"):
+            return "woocommerce_rest_authentication_error", "Invalid signature - signature method is invalid."
+        given = params.pop("oauth_signature").replace(" ", "+")
+        home = f"{'https' if store.sees_https else 'http'}://127.0.0.1:{store.port}"
+        if not hmac.compare_digest(oauth_signature(sent_as, home + url.path, params, store.consumer_secret), given):
+            return "woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match."
+        if not params["oauth_timestamp"].isdigit() or abs(int(params["oauth_timestamp"]) - time.time()) > 15 * 60:
+            return "woocommerce_rest_authentication_error", "Invalid timestamp."
+        if params["oauth_nonce"] in store.used_nonces:
+            return "woocommerce_rest_authentication_error", "Invalid nonce - nonce has already been used."
+        store.used_nonces.add(params["oauth_nonce"])
+        return None
 
     def _json(self, status: int, payload: object, headers: dict | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})

@@ -1,11 +1,14 @@
 """The REST client against the emulated store: auth, pagination, term lookup, and how failures are classified."""
 import asyncio
 
+import httpx
 import pytest
 
 from api.integrations.woo_client import StoreError, WooClient, retry_after_seconds
+from api.integrations.store_auth import OAuth1
 from api.intake.fetch import CheckedTransport
 from kalas.emulators.woocommerce import WooCommerceStore
+from kalas.emulators.woocommerce_rest import oauth_signature
 
 
 def _client(store: WooCommerceStore, secret: str | None = None) -> WooClient:
@@ -64,6 +67,7 @@ def test_a_host_that_drops_the_authorization_header_or_refuses_put_is_worked_aro
     parameters instead), a firewall that answers PUT and DELETE 501 (a POST with `_method` stands for them). Each
     is found from the store's answer, once, and kept for the store; the writes land all the same."""
     woo_store.strips_authorization = woo_store.refuses_put_delete = True
+    woo_store.sees_https = True  # behind TLS: WooCommerce takes the keys themselves
     product = woo_store.create_product("Blue shirt", tags=["Own tag"])
     hook = woo_store.create_webhook({"name": "k", "topic": "product.created", "delivery_url": "https://example.com/x",
                                      "secret": "s"})
@@ -84,12 +88,59 @@ def test_a_host_that_drops_the_authorization_header_or_refuses_put_is_worked_aro
     read, updated, needs = _run(go())
     assert read["name"] == "Blue shirt" and updated["name"] == "Navy shirt"
     assert needs == {"query auth", "method override"} and hook.id not in woo_store.catalogue.webhooks
-    # One refused read taught the keys' place, one refused write the override; the second client asked right away.
+    # Refused reads taught the keys' place (the emulator's address is http://, so the client first signs as over
+    # HTTP, which a store that sees HTTPS checks against https://; then Basic auth, its header stripped), one
+    # refused write the override; the second client asked right away.
     statuses = [(m, s) for m, path, s in woo_store.api_requests if not path.endswith("/products/categories")]
-    assert statuses == [("GET", 401), ("GET", 200), ("PUT", 200), ("PUT", 200), ("DELETE", 200)], statuses
+    assert statuses == [("GET", 401), ("GET", 401), ("GET", 200), ("PUT", 200), ("PUT", 200), ("DELETE", 200)], statuses
     tree = [(m, s) for m, path, s in woo_store.api_requests if path.endswith("/products/categories")]
     assert tree == [("GET", 200)]  # the category tree, read once to name the product's category by its path
     assert woo_store.writes[product["id"]]
+
+
+def test_a_store_over_plain_http_takes_an_oauth_signature_and_one_behind_tls_basic_auth(woo_store):
+    """WooCommerce reads the keys themselves only when WordPress sees HTTPS; otherwise it checks an OAuth 1.0a
+    signature, and the secret never travels. The client signs first for an http:// store, falls back to Basic auth
+    where the store takes it, and keeps for each store the way it took."""
+    behind_tls = WooCommerceStore().start()
+    behind_tls.sees_https = True
+    product, other = woo_store.create_product("Blue shirt"), behind_tls.create_product("Red shirt")
+
+    async def go():
+        client, other_client = _client(woo_store), _client(behind_tls)
+        try:
+            read = await client.get_product(product["id"])
+            updated = await client.update_product(product["id"], {"name": "Navy shirt"})
+            return read, updated, client.host_needs, await other_client.get_product(other["id"]), other_client.host_needs
+        finally:
+            await client.aclose()
+            await other_client.aclose()
+
+    try:
+        basic = httpx.get(f"{woo_store.url}/wp-json/wc/v3/products/{product['id']}",
+                          auth=(woo_store.consumer_key, woo_store.consumer_secret))
+        assert basic.status_code == 401  # over plain HTTP the store does not take the keys themselves
+        read, updated, needs_over_http, other_read, needs_behind_tls = _run(go())
+    finally:
+        behind_tls.stop()
+    assert read["name"] == "Blue shirt" and updated["name"] == "Navy shirt" and other_read["name"] == "Red shirt"
+    assert needs_over_http == {"oauth"} and needs_behind_tls == {"basic auth"}
+    reads = [s for _, path, s in behind_tls.api_requests if path.endswith(f"/products/{other['id']}")]
+    assert reads == [401, 200]  # signed as over HTTP, then Basic auth
+
+
+def test_the_signature_is_made_over_http_as_a_store_that_does_not_see_https_checks_it():
+    """A store behind a proxy that ends TLS (a CDN's "flexible" TLS) sees plain HTTP, so WooCommerce rebuilds the
+    signed address with http:// whatever address the client used: the client signs it so and sends it to https://."""
+    request = httpx.Request("POST", "https://shop.example/wp-json/wc/v3/products/5?_method=PUT", json={"name": "x"})
+    [signed] = list(OAuth1("ck_key", "cs_secret").auth_flow(request))
+    assert signed.url.scheme == "https" and signed.url.host == "shop.example"
+    params = dict(signed.url.params.multi_items())
+    given = params.pop("oauth_signature")
+    assert params["_method"] == "PUT" and params["oauth_consumer_key"] == "ck_key"
+    assert "cs_secret" not in str(signed.url) and "authorization" not in signed.headers
+    assert given == oauth_signature("POST", "http://shop.example/wp-json/wc/v3/products/5", params, "cs_secret")
+    assert given != oauth_signature("POST", "https://shop.example/wp-json/wc/v3/products/5", params, "cs_secret")
 
 
 def test_wrong_keys_are_a_401_that_is_not_retried(woo_store):
