@@ -155,7 +155,7 @@ class SafeHttp:
                 if follow and response.status_code in (301, 302, 303, 307, 308) and location:
                     url = urljoin(url, location)
                     continue
-                return Fetched(response.status_code, await _read_limited(response, max_bytes, url),
+                return Fetched(response.status_code, await read_limited(response, max_bytes, url),
                                response.headers.get("content-type", ""), url)
             finally:
                 await response.aclose()
@@ -172,7 +172,8 @@ def _parse(url: str) -> httpx.URL:
     return parsed
 
 
-async def _read_limited(response: httpx.Response, max_bytes: int, url: str) -> bytes:
+async def read_limited(response: httpx.Response, max_bytes: int, url: str) -> bytes:
+    """A streamed answer's body, decoded, refused (`too_large`, naming `url`) past `max_bytes`."""
     declared = response.headers.get("content-length", "")
     too_large = FetchError("too_large", f"{url} is larger than the limit of {max_bytes / 2**20:.1f} MiB")
     if declared.isdigit() and int(declared) > max_bytes:

@@ -5,6 +5,7 @@ can help (5xx, 429, time-outs, connection errors) and how long the store asked u
 """
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import html
 import json
@@ -17,7 +18,7 @@ from cachetools import LRUCache
 
 from api.domain.errors import DomainError
 from api.integrations.store_auth import BASIC, OAUTH, QUERY_AUTH, WAYS, OAuth1
-from api.intake.fetch import FetchError
+from api.intake.fetch import FetchError, read_limited
 
 API_PATH = "/wp-json/wc/v3"
 PAGE_SIZE = 100
@@ -25,6 +26,11 @@ PAGE_SIZE = 100
 # from the root, read from the store's category listing, kept this long and read again for a category it lacks.
 PATH_SEPARATOR = " > "
 TREE_TTL_S = 600.0
+# An answer is read whole within DEADLINE_FACTOR × the client's timeout (which bounds each connect and read, not a
+# body that drips for ever) and up to MAX_ANSWER_BYTES (a page of 100 products with long descriptions is a few MiB):
+# the store is a peer a shop named, and a broken or hostile one must not hold a worker or its memory.
+DEADLINE_FACTOR = 4
+MAX_ANSWER_BYTES = 32 * 2**20
 
 # What a store's host needs, learned from its answers and kept per store for the process (WooCommerce's REST API
 # documentation names both): how it takes the keys (api/integrations/store_auth.py: BASIC, QUERY_AUTH or OAUTH),
@@ -158,6 +164,7 @@ class WooClient:
         self.store_url = store_url.rstrip("/")
         self._keys = {"consumer_key": consumer_key, "consumer_secret": consumer_secret}
         self._oauth = OAuth1(consumer_key, consumer_secret)
+        self._deadline_s = DEADLINE_FACTOR * timeout
         self._http = httpx.AsyncClient(base_url=self.store_url + API_PATH, timeout=timeout, transport=transport,
                                        headers={"User-Agent": "Kalas-Iris WooCommerce integration"})
         self._ways = WAYS["https" if self.store_url.lower().startswith("https:") else "http"]
@@ -183,15 +190,28 @@ class WooClient:
 
     async def _send(self, method: str, path: str, needs: frozenset[str], params: dict | None = None,
                     **kwargs) -> httpx.Response:
-        params = dict(params or {})
+        params, auth = dict(params or {}), None
         way = next((way for way in self._ways if way in needs), self._ways[0])
         if way == QUERY_AUTH:
             params |= self._keys
         else:
-            kwargs["auth"] = self._oauth if way == OAUTH else (self._keys["consumer_key"], self._keys["consumer_secret"])
+            auth = self._oauth if way == OAUTH else (self._keys["consumer_key"], self._keys["consumer_secret"])
         if METHOD_OVERRIDE in needs and method in ("PUT", "DELETE"):
             method, params["_method"] = "POST", method
-        return await self._http.request(method, path, params=params or None, **kwargs)
+        request = self._http.build_request(method, path, params=params or None, **kwargs)
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                response = await self._http.send(request, auth=auth, stream=True)
+                try:
+                    body = await read_limited(response, MAX_ANSWER_BYTES, "the store's answer")
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise httpx.ReadTimeout(f"no whole answer within {self._deadline_s:g} s", request=request) from None
+        # The body read is decoded already: the answer is kept without the headers that described its encoding.
+        headers = [(name, value) for name, value in response.headers.multi_items()
+                   if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=body, request=request)
 
     async def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
         needs = self.host_needs
@@ -203,7 +223,8 @@ class WooClient:
             if response.status_code in (405, 501) and method in ("PUT", "DELETE") and METHOD_OVERRIDE not in needs:
                 response = await self._retried(response, method, path, self.host_needs | {METHOD_OVERRIDE}, **kwargs)
         except httpx.TimeoutException as error:
-            raise StoreError(f"{method} {path}: the store did not answer in time ({type(error).__name__})") from error
+            raise StoreError(f"{method} {path}: the store did not answer in time ({type(error).__name__}{': ' if str(error) else ''}"
+                             f"{error})") from error
         except httpx.TransportError as error:
             raise StoreError(f"{method} {path}: the store cannot be reached ({type(error).__name__}: {error})") from error
         except FetchError as error:  # a checked transport refused the store's address (api/integrations/store.py)

@@ -89,6 +89,9 @@ class WooCommerceStore:
         self.strips_paging_headers = False
         self.ignores_page = False
         self.answers_html = False
+        # A broken or hostile store: its REST answers never end, streamed as fast as they go (0.0) or a byte every
+        # so many seconds (a drip that keeps each read under a client's read time-out).
+        self.endless_answer_s: float | None = None
 
     # Life cycle.
     def start(self) -> "WooCommerceStore":

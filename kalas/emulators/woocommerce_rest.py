@@ -80,6 +80,8 @@ class RestHandler(BaseHTTPRequestHandler):
             return self._send(200 if data else 404, data or b"not found", {"Content-Type": "image/jpeg"})
         if not url.path.startswith(API):
             return self._json(404, {"code": "rest_no_route", "message": "No route was found.", "data": {"status": 404}})
+        if store.endless_answer_s is not None:
+            return self._endless(store.endless_answer_s)
         if store.answers_html:
             store.api_requests.append((method, url.path, 200))
             return self._send(200, b"<!DOCTYPE html><html><body>Checking your browser before accessing the site."
@@ -150,6 +152,19 @@ class RestHandler(BaseHTTPRequestHandler):
             return "woocommerce_rest_authentication_error", "Invalid nonce - nonce has already been used."
         store.used_nonces.add(params["oauth_nonce"])
         return None
+
+    def _endless(self, every_s: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        try:
+            self.wfile.write(b"[")
+            while True:
+                self.wfile.write(b" " if every_s else b" " * 65536)
+                self.wfile.flush()
+                time.sleep(every_s)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _json(self, status: int, payload: object, headers: dict | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})

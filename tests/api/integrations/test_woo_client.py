@@ -172,6 +172,24 @@ def test_listing_follows_the_pagination_headers(woo_store):
     assert [m for m, path, s in woo_store.api_requests if path.endswith("/products")] == ["GET", "GET"]
 
 
+def test_an_answer_without_end_is_cut_off_by_size_or_by_the_deadline(woo_store):
+    """A broken or hostile store (a shop names it) whose answer never ends, fast or a byte at a time under the read
+    time-out: the request fails, saying why, instead of holding the worker or filling its memory."""
+    async def attempt(every_s: float) -> StoreError:
+        woo_store.endless_answer_s = every_s
+        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=0.5)
+        try:
+            with pytest.raises(StoreError) as caught:
+                await client.products_page(1)
+            return caught.value
+        finally:
+            await client.aclose()
+
+    huge, dripping = _run(attempt(0.0)), _run(attempt(0.1))
+    assert not huge.retryable and "the store's answer is larger than the limit of 32.0 MiB" in huge.message
+    assert dripping.retryable and "no whole answer within 2 s" in dripping.message
+
+
 def test_429_carries_retry_after_and_5xx_and_down_are_retryable(woo_store):
     async def attempt():
         client = _client(woo_store)
