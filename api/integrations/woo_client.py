@@ -1,16 +1,16 @@
 """A WooCommerce REST API v3 client: the few calls the integration makes, with the store's ck_/cs_ keys.
 
-Basic auth is what WooCommerce accepts over HTTPS. Failures become `StoreError`, which says whether trying again
+The keys travel as the store takes them (api/integrations/store_auth.py); what the store answers is read as the
+service keeps it (api/integrations/store_data.py). Failures become `StoreError`, which says whether trying again
 can help (5xx, 429, time-outs, connection errors) and how long the store asked us to wait (`Retry-After`).
 """
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import html
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -18,13 +18,15 @@ from cachetools import LRUCache
 
 from api.domain.errors import DomainError
 from api.integrations.store_auth import BASIC, OAUTH, QUERY_AUTH, WAYS, OAuth1
+from api.integrations.store_data import (MAX_ID, category_paths, named_by_path, plain_name, product_id, store_product,
+                                         stored_name, term_name)
 from api.intake.fetch import FetchError, read_limited
 
 API_PATH = "/wp-json/wc/v3"
 PAGE_SIZE = 100
 # A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path
-# from the root, read from the store's category listing, kept this long and read again for a category it lacks.
-PATH_SEPARATOR = " > "
+# from the root (store_data.category_paths), read from the store's category listing, kept this long and read again
+# for a category it lacks.
 TREE_TTL_S = 600.0
 # An answer is read whole within DEADLINE_FACTOR × the client's timeout (which bounds each connect and read, not a
 # body that drips for ever) and up to MAX_ANSWER_BYTES (a page of 100 products with long descriptions is a few MiB):
@@ -61,69 +63,6 @@ def retry_after_seconds(value: str | None) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
-
-
-MAX_ID = 2**63 - 1  # MongoDB keeps 8-byte integers; WordPress's ids are BIGINT UNSIGNED
-
-
-def product_id(value: object) -> int | None:
-    """A store product's id as the service keeps it: a whole number from 1 to 2^63 − 1 (its ASCII digits as a
-    string are taken too); None for anything else."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value if 0 < value <= MAX_ID else None
-
-
-def plain_name(name: str) -> str:
-    """A term's name as written: WordPress's entities ("&amp;") decoded, spaces around trimmed."""
-    return html.unescape(name).strip()
-
-
-def stored_name(name: str) -> str:
-    """A term's name as WordPress stores it and searches it: `_wp_specialchars` turns "&", "<" and ">" into entities
-    ("Tops &amp; Tees")."""
-    return html.escape(plain_name(name), quote=False)
-
-
-def term_name(term: object) -> str:
-    """A category's or tag's name as the merchant wrote it. WordPress answers term names HTML-escaped, in its term
-    listings and in each product's `categories` and `tags` (woocommerce/woocommerce#40029): the service reads,
-    shows, learns and compares the names unescaped, and WordPress escapes them again when a term is created."""
-    name = term.get("name") if isinstance(term, dict) else None
-    return plain_name(name) if isinstance(name, str) else ""
-
-
-def store_product(item: dict, found_id: int) -> dict:
-    """A product as the service reads it, from the REST API or a webhook's body: its id checked by the caller, its
-    terms' names unescaped (`term_name`)."""
-    plain = {kind: [{**term, "name": term_name(term)} for term in item[kind] if isinstance(term, dict)]
-             for kind in ("categories", "tags") if isinstance(item.get(kind), list)}
-    return {**item, **plain, "id": found_id}
-
-
-def category_paths(categories: list) -> dict[int, str]:
-    """Each category's path from the root of the store's tree, by id, from the categories' `parent` ids (a parent
-    missing from the listing, or a loop, ends the path there)."""
-    by_id = {product_id(t.get("id")): t for t in categories if isinstance(t, dict) and product_id(t.get("id"))}
-    paths = {}
-    for term_id in by_id:
-        names, seen, at = [], set(), term_id
-        while at in by_id and at not in seen:
-            seen.add(at)
-            names.append(term_name(by_id[at]))
-            at = product_id(by_id[at].get("parent"))
-        paths[term_id] = PATH_SEPARATOR.join(reversed(names))
-    return paths
-
-
-def named_by_path(product: dict, paths: Mapping[int, str]) -> dict:
-    """The product with each category named by its path (`paths`, by id; a category missing there keeps its name)."""
-    if not product.get("categories"):
-        return product
-    return {**product, "categories": [{**c, "name": paths.get(product_id(c.get("id")), c["name"])}
-                                      for c in product["categories"]]}
 
 
 def _product(item: object) -> dict:

@@ -15,7 +15,7 @@ from api.data import integrations, jobs
 from api.deps import Id, Svc
 from api.integrations.signature import is_ping, verify
 from api.integrations.sync import in_step, variation_of
-from api.integrations.woo_client import MAX_ID, named_by_path, product_id, store_product
+from api.integrations.store_data import MAX_ID, named_by_path, product_id, store_product
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 PRODUCT_TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.integrations.woo_client import term_name
+from api.integrations.store_data import term_name
 from kalas.stack.live import WORKER_ARGS, Live, start_live, stop_live, wait_for
 
 pytestmark = pytest.mark.slow

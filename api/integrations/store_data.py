@@ -1,0 +1,71 @@
+"""What a WooCommerce store's REST answers and webhook bodies hold, read as the service keeps it: product ids, term
+names as the merchant wrote them, and categories named by their path in the store's tree."""
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+
+# A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path.
+PATH_SEPARATOR = " > "
+
+MAX_ID = 2**63 - 1  # MongoDB keeps 8-byte integers; WordPress's ids are BIGINT UNSIGNED
+
+
+def product_id(value: object) -> int | None:
+    """A store product's id as the service keeps it: a whole number from 1 to 2^63 − 1 (its ASCII digits as a
+    string are taken too); None for anything else."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= MAX_ID else None
+
+
+def plain_name(name: str) -> str:
+    """A term's name as written: WordPress's entities ("&amp;") decoded, spaces around trimmed."""
+    return html.unescape(name).strip()
+
+
+def stored_name(name: str) -> str:
+    """A term's name as WordPress stores it and searches it: `_wp_specialchars` turns "&", "<" and ">" into entities
+    ("Tops &amp; Tees")."""
+    return html.escape(plain_name(name), quote=False)
+
+
+def term_name(term: object) -> str:
+    """A category's or tag's name as the merchant wrote it. WordPress answers term names HTML-escaped, in its term
+    listings and in each product's `categories` and `tags` (woocommerce/woocommerce#40029): the service reads,
+    shows, learns and compares the names unescaped, and WordPress escapes them again when a term is created."""
+    name = term.get("name") if isinstance(term, dict) else None
+    return plain_name(name) if isinstance(name, str) else ""
+
+
+def store_product(item: dict, found_id: int) -> dict:
+    """A product as the service reads it, from the REST API or a webhook's body: its id checked by the caller, its
+    terms' names unescaped (`term_name`)."""
+    plain = {kind: [{**term, "name": term_name(term)} for term in item[kind] if isinstance(term, dict)]
+             for kind in ("categories", "tags") if isinstance(item.get(kind), list)}
+    return {**item, **plain, "id": found_id}
+
+
+def category_paths(categories: list) -> dict[int, str]:
+    """Each category's path from the root of the store's tree, by id, from the categories' `parent` ids (a parent
+    missing from the listing, or a loop, ends the path there)."""
+    by_id = {product_id(t.get("id")): t for t in categories if isinstance(t, dict) and product_id(t.get("id"))}
+    paths = {}
+    for term_id in by_id:
+        names, seen, at = [], set(), term_id
+        while at in by_id and at not in seen:
+            seen.add(at)
+            names.append(term_name(by_id[at]))
+            at = product_id(by_id[at].get("parent"))
+        paths[term_id] = PATH_SEPARATOR.join(reversed(names))
+    return paths
+
+
+def named_by_path(product: dict, paths: Mapping[int, str]) -> dict:
+    """The product with each category named by its path (`paths`, by id; a category missing there keeps its name)."""
+    if not product.get("categories"):
+        return product
+    return {**product, "categories": [{**c, "name": paths.get(product_id(c.get("id")), c["name"])}
+                                      for c in product["categories"]]}
