@@ -22,7 +22,8 @@ from api.integrations.store_data import (MAX_ID, category_paths, named_by_path, 
                                          stored_name, term_name)
 from api.intake.fetch import FetchError, read_limited
 
-API_PATH = "/wp-json/wc/v3"
+API_ROUTE = "/wc/v3"
+API_PATH = "/wp-json" + API_ROUTE
 PAGE_SIZE = 100
 # A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path
 # from the root (store_data.category_paths), read from the store's category listing, kept this long and read again
@@ -35,10 +36,12 @@ DEADLINE_FACTOR = 4
 MAX_ANSWER_BYTES = 32 * 2**20
 
 # What a store's host needs, learned from its answers and kept per store for the process (WooCommerce's REST API
-# documentation names both): how it takes the keys (api/integrations/store_auth.py: BASIC, QUERY_AUTH or OAUTH),
-# and METHOD_OVERRIDE: a firewall (ModSecurity) answers PUT and DELETE "501 Method Not Implemented"; WordPress reads
-# a POST with `?_method=PUT` as the PUT.
-METHOD_OVERRIDE = "method override"
+# documentation names them): how it takes the keys (api/integrations/store_auth.py: BASIC, QUERY_AUTH or OAUTH);
+# METHOD_OVERRIDE: a firewall (ModSecurity) answers PUT and DELETE "501 Method Not Implemented", and WordPress reads
+# a POST with `?_method=PUT` as the PUT; REST_ROUTE: a site with Plain permalinks (or a server that does not rewrite
+# URLs) has no /wp-json/ path, and its REST API answers at `index.php?rest_route=/wc/v3/…` (WordPress's own
+# `rest_url()` there).
+METHOD_OVERRIDE, REST_ROUTE = "method override", "rest route"
 _HOST_NEEDS: LRUCache[str, frozenset[str]] = LRUCache(maxsize=10_000)
 
 
@@ -137,7 +140,10 @@ class WooClient:
             auth = self._oauth if way == OAUTH else (self._keys["consumer_key"], self._keys["consumer_secret"])
         if METHOD_OVERRIDE in needs and method in ("PUT", "DELETE"):
             method, params["_method"] = "POST", method
-        request = self._http.build_request(method, path, params=params or None, **kwargs)
+        url = path
+        if REST_ROUTE in needs:
+            url, params["rest_route"] = self.store_url + "/index.php", API_ROUTE + path
+        request = self._http.build_request(method, url, params=params or None, **kwargs)
         try:
             async with asyncio.timeout(self._deadline_s):
                 response = await self._http.send(request, auth=auth, stream=True)
@@ -156,6 +162,11 @@ class WooClient:
         needs = self.host_needs
         try:
             response = await self._send(method, path, needs, **kwargs)
+            if REST_ROUTE not in needs and _no_rest_api(response):  # the site's own "page not found"
+                retried = await self._send(method, path, needs | {REST_ROUTE}, **kwargs)
+                if not _no_rest_api(retried):
+                    response, needs = retried, needs | {REST_ROUTE}
+                    _HOST_NEEDS[self.store_url] = needs
             if not needs & {BASIC, QUERY_AUTH, OAUTH}:  # how this store takes the keys is not known yet
                 response = await self._keys_taken(response, method, path, needs, **kwargs)
             # A way around a host's refusal is tried once, and kept for this store if the store then answers.
@@ -349,6 +360,11 @@ class WooClient:
                 if isinstance(term, dict) and term_name(term).lower() == wanted and product_id(term.get("id")):
                     return product_id(term["id"])
         return None
+
+
+def _no_rest_api(response: httpx.Response) -> bool:
+    """A 404 that is not the REST API's JSON: no REST route answered at that address at all."""
+    return response.status_code == 404 and "json" not in response.headers.get("Content-Type", "")
 
 
 def _error_data(response: httpx.Response) -> dict:

@@ -15,7 +15,7 @@ from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy
 from api.integrations.store import store_client
-from api.integrations.woo_client import API_PATH, StoreError, WooClient
+from api.integrations.woo_client import API_PATH, API_ROUTE, StoreError, WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationChange, IntegrationIn, IntegrationOut, JobOut,
                                       PolicyOption, PolicyOut, StepOut, SyncOut)
 from api.integrations.vault import mask
@@ -139,9 +139,9 @@ async def _check_keys(store: WooClient, so: str) -> None:
             raise ApiError(422, f"the store at {store.store_url} refused a product read with these keys, so {so}: "
                                 f"{error.message}", "store_refused") from None
         if error.status == 404 or error.status is not None and error.status < 300:
-            raise ApiError(422, f"no WooCommerce REST API answered at {store.store_url}{API_PATH}, so {so}: give the "
-                                f"store's home page as its URL, with WooCommerce active and permalinks other than "
-                                f"Plain ({error.message})", "store_refused") from None
+            raise ApiError(422, f"no WooCommerce REST API answered at {store.store_url}{API_PATH} (nor at "
+                                f"{store.store_url}/index.php?rest_route={API_ROUTE}/…), so {so}: give the store's home "
+                                f"page as its URL, with WooCommerce active ({error.message})", "store_refused") from None
         raise ApiError(422, f"the store at {store.store_url} could not be asked, so {so}: {error.message}; check the "
                             f"address, or try again when the store is up", "store_unreachable") from None
 

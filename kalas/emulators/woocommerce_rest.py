@@ -19,7 +19,7 @@ from kalas.emulators.woocommerce_catalogue import StoreError
 if TYPE_CHECKING:
     from kalas.emulators.woocommerce import WooCommerceStore
 
-API = "/wp-json/wc/v3"
+REST_PREFIX, API_ROUTE = "/wp-json", "/wc/v3"
 _OAUTH_NAMES = ("oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method")
 _OAUTH_HEADER = re.compile(r'(oauth_[a-z_-]*)=(?:"([^"]*)"|([^,]*))')
 
@@ -78,18 +78,27 @@ class RestHandler(BaseHTTPRequestHandler):
             time.sleep(store.photo_delay_s)
             data = store.uploads.get(url.path.rsplit("/", 1)[1])
             return self._send(200 if data else 404, data or b"not found", {"Content-Type": "image/jpeg"})
-        if not url.path.startswith(API):
+        # The REST API answers under /wp-json/ where the site's permalinks are rewritten, and at
+        # index.php?rest_route= always; any other address is the theme's "page not found".
+        route = query.get("rest_route", [""])[0] if url.path in ("/", "/index.php") else ""
+        if not route and url.path.startswith(REST_PREFIX + "/") and not store.plain_permalinks:
+            route = url.path[len(REST_PREFIX):]
+        if not route:
+            return self._send(404, b"<!DOCTYPE html><html><body><h1>Page not found</h1></body></html>",
+                              {"Content-Type": "text/html; charset=UTF-8"})
+        if not route.startswith(API_ROUTE + "/"):
             return self._json(404, {"code": "rest_no_route", "message": "No route was found.", "data": {"status": 404}})
+        path = REST_PREFIX + route  # what the request log shows, however the route came
         if store.endless_answer_s is not None:
             return self._endless(store.endless_answer_s)
         if store.answers_html:
-            store.api_requests.append((method, url.path, 200))
+            store.api_requests.append((method, path, 200))
             return self._send(200, b"<!DOCTYPE html><html><body>Checking your browser before accessing the site."
                                    b"</body></html>", {"Content-Type": "text/html; charset=UTF-8"})
         if store.ignores_page:
             query.pop("page", None)
-        status, payload, headers = self._api(method, url.path[len(API):], query, body, sent_as, url)
-        store.api_requests.append((method, url.path, status))
+        status, payload, headers = self._api(method, route[len(API_ROUTE):], query, body, sent_as, url)
+        store.api_requests.append((method, path, status))
         if store.strips_paging_headers:
             headers = {k: v for k, v in headers.items() if not k.startswith("X-WP-")}
         self._json(status, payload, headers)

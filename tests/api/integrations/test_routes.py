@@ -99,6 +99,23 @@ def test_an_address_pasted_from_the_stores_admin_or_rest_api_connects_its_home_p
     assert moved.status_code == 200 and moved.json()["store_url"] == store.url
 
 
+def test_a_store_with_plain_permalinks_connects_and_gets_its_webhooks(api):
+    """A site without /wp-json/ (Plain permalinks) is connected at its home page: the keys are checked and the
+    webhooks made through index.php?rest_route=."""
+    shop, store = create_shop(api), api.store
+    store.plain_permalinks = True
+    try:
+        response = api.post("/api/v1/integrations", headers=shop.session, json={
+            "store_url": store.url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
+            "webhook_secret": WEBHOOK_SECRET})
+    finally:
+        store.plain_permalinks = False
+    assert response.status_code == 201, response.text
+    hooks = response.json()["webhooks"]
+    assert hooks["state"] == "registered" and len(hooks["ids"]) == 4
+    assert all(store.catalogue.webhooks[i].delivery_url == response.json()["delivery_url"] for i in hooks["ids"].values())
+
+
 def test_the_creation_ping_is_answered_200_and_recorded(api):
     shop = create_shop(api)
     integration = register(api, shop)

@@ -143,6 +143,32 @@ def test_the_signature_is_made_over_http_as_a_store_that_does_not_see_https_chec
     assert given != oauth_signature("POST", "https://shop.example/wp-json/wc/v3/products/5", params, "cs_secret")
 
 
+def test_a_store_with_plain_permalinks_is_asked_at_index_php_rest_route(woo_store):
+    """No /wp-json/ path (the theme's "page not found" there): WordPress answers its REST API at
+    index.php?rest_route=; the client finds it from that 404, keeps it for the store, and pages, writes and signs
+    there (the signature over /index.php, as WooCommerce rebuilds it)."""
+    woo_store.plain_permalinks = True
+    for n in range(105):
+        woo_store.catalogue.create_product({"name": f"p{n}"}, [])
+    product = woo_store.create_product("Blue shirt")
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            listed = [p["name"] async for p in client.products_modified_after(None)]
+            updated = await client.update_product(product["id"], {"name": "Navy shirt"})
+            tag = await client.term_id("tags", "Linen")
+            return listed, updated, tag, client.host_needs
+        finally:
+            await client.aclose()
+
+    listed, updated, tag, needs = _run(go())
+    assert len(listed) == 106 and updated["name"] == "Navy shirt" and tag
+    assert needs == {"rest route", "oauth"}
+    page_not_found = httpx.get(f"{woo_store.url}/wp-json/wc/v3/products")
+    assert page_not_found.status_code == 404 and "text/html" in page_not_found.headers["content-type"]
+
+
 def test_wrong_keys_are_a_401_that_is_not_retried(woo_store):
     async def go():
         client = _client(woo_store, secret="cs_wrong")
