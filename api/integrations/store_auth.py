@@ -21,28 +21,22 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Generator
-
-import httpx
 from authlib.oauth1.rfc5849.signature import construct_base_string, hmac_sha1_signature
 
 BASIC, QUERY_AUTH, OAUTH = "basic auth", "query auth", "oauth"
 WAYS = {"https": (BASIC, QUERY_AUTH, OAUTH), "http": (OAUTH, BASIC, QUERY_AUTH)}
 
 
-class OAuth1(httpx.Auth):
-    """Signs each request as WooCommerce checks it on a request that WordPress sees over HTTP: HMAC-SHA1 over
-    RFC 5849's base string (authlib's; its client refuses to sign for http://, which is WooCommerce's very case),
-    the parameters in the query. A JSON body is not signed: WordPress reads no parameters from it."""
-
-    def __init__(self, consumer_key: str, consumer_secret: str) -> None:
-        self._key, self._secret = consumer_key, consumer_secret
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        oauth = {"oauth_consumer_key": self._key, "oauth_nonce": secrets.token_hex(16),
-                 "oauth_signature_method": "HMAC-SHA1", "oauth_timestamp": str(int(time.time()))}
-        signed_as = str(request.url.copy_with(scheme="http", query=None))
-        base = construct_base_string(request.method, signed_as, request.url.params.multi_items() + list(oauth.items()))
-        oauth["oauth_signature"] = hmac_sha1_signature(base, self._secret, None)
-        request.url = request.url.copy_merge_params(oauth)
-        yield request
+def oauth_query(consumer_key: str, consumer_secret: str, method: str, address: str,
+                params: dict[str, object]) -> dict[str, str]:
+    """The OAuth parameters, signature included, for a request to `address` (scheme, host and path) with `params`
+    in its query, as WooCommerce checks them where WordPress sees plain HTTP: HMAC-SHA1 over RFC 5849's base string
+    (authlib's; its client refuses to sign for http://, WooCommerce's very case), the address signed with http://
+    whatever its scheme. A JSON body is not signed: WordPress reads no parameters from it. Made before the request
+    is built, not as an httpx Auth: re-parsing the signed URL there cost 0.3 ms a request (docs/woocommerce.md)."""
+    oauth = {"oauth_consumer_key": consumer_key, "oauth_nonce": secrets.token_hex(16),
+             "oauth_signature_method": "HMAC-SHA1", "oauth_timestamp": str(int(time.time()))}
+    signed_as = "http://" + address.split("://", 1)[1]
+    query = [(name, str(value)) for name, value in params.items()] + list(oauth.items())
+    oauth["oauth_signature"] = hmac_sha1_signature(construct_base_string(method, signed_as, query), consumer_secret, None)
+    return oauth

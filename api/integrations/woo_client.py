@@ -17,7 +17,7 @@ import httpx
 from cachetools import LRUCache
 
 from api.domain.errors import DomainError
-from api.integrations.store_auth import BASIC, OAUTH, QUERY_AUTH, WAYS, OAuth1
+from api.integrations.store_auth import BASIC, OAUTH, QUERY_AUTH, WAYS, oauth_query
 from api.integrations.store_data import (MAX_ID, category_paths, named_by_path, plain_name, product_id, store_product,
                                          stored_name, term_name)
 from api.intake.fetch import FetchError, read_limited
@@ -105,9 +105,8 @@ class WooClient:
         integration, where the webhook route names a delivery's categories by them)."""
         self.store_url = store_url.rstrip("/")
         self._keys = {"consumer_key": consumer_key, "consumer_secret": consumer_secret}
-        self._oauth = OAuth1(consumer_key, consumer_secret)
         self._deadline_s = DEADLINE_FACTOR * timeout
-        self._http = httpx.AsyncClient(base_url=self.store_url + API_PATH, timeout=timeout, transport=transport,
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport,
                                        headers={"User-Agent": "Kalas-Iris WooCommerce integration"})
         self._ways = WAYS["https" if self.store_url.lower().startswith("https:") else "http"]
         # Term ids by (kind, lower-case name; a category's name is its path): a shop's vocabulary is small and
@@ -133,17 +132,19 @@ class WooClient:
     async def _send(self, method: str, path: str, needs: frozenset[str], params: dict | None = None,
                     **kwargs) -> httpx.Response:
         params, auth = dict(params or {}), None
+        if METHOD_OVERRIDE in needs and method in ("PUT", "DELETE"):
+            method, params["_method"] = "POST", method
+        address = self.store_url + API_PATH + path
+        if REST_ROUTE in needs:
+            address, params["rest_route"] = self.store_url + "/index.php", API_ROUTE + path
         way = next((way for way in self._ways if way in needs), self._ways[0])
         if way == QUERY_AUTH:
             params |= self._keys
+        elif way == OAUTH:
+            params |= oauth_query(self._keys["consumer_key"], self._keys["consumer_secret"], method, address, params)
         else:
-            auth = self._oauth if way == OAUTH else (self._keys["consumer_key"], self._keys["consumer_secret"])
-        if METHOD_OVERRIDE in needs and method in ("PUT", "DELETE"):
-            method, params["_method"] = "POST", method
-        url = path
-        if REST_ROUTE in needs:
-            url, params["rest_route"] = self.store_url + "/index.php", API_ROUTE + path
-        request = self._http.build_request(method, url, params=params or None, **kwargs)
+            auth = (self._keys["consumer_key"], self._keys["consumer_secret"])
+        request = self._http.build_request(method, address, params=params or None, **kwargs)
         try:
             async with asyncio.timeout(self._deadline_s):
                 response = await self._http.send(request, auth=auth, stream=True)
