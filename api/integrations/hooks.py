@@ -4,17 +4,17 @@ Registered when a store is connected (product.created, product.updated, product.
 a product goes to the trash) and product.restored, to the integration's delivery URL with its secret; a topic
 missing from an older connection is added at the next sync), re-activated at each sync when the store disabled
 them after failed deliveries (WooCommerce does that after more than five in a row), given a new secret when the shop
-changes it, and deleted when the store is disconnected. A key that may not manage webhooks
-(WooCommerce answers a Read-only key's write 401: "does not have write permissions") leaves the merchant the manual way,
-with a message that says so.
+changes it, and deleted when the store is disconnected. A key that may not manage webhooks (WooCommerce answers a
+Read-only key's write 401, "does not have write permissions") leaves the merchant the manual way, with a message
+that says so.
 """
 from __future__ import annotations
 
 import logging
 
+from api.intake.fetch import SafeHttp
 from api.integrations.store import integration_client
 from api.integrations.vault import Vault
-from api.intake.fetch import SafeHttp
 from api.integrations.woo_client import StoreError, WooClient
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 import time
+
 from authlib.oauth1.rfc5849.signature import construct_base_string, hmac_sha1_signature
 
 BASIC, QUERY_AUTH, OAUTH = "basic auth", "query auth", "oauth"
@@ -38,5 +39,6 @@ def oauth_query(consumer_key: str, consumer_secret: str, method: str, address: s
              "oauth_signature_method": "HMAC-SHA1", "oauth_timestamp": str(int(time.time()))}
     signed_as = "http://" + address.split("://", 1)[1]
     query = [(name, str(value)) for name, value in params.items()] + list(oauth.items())
-    oauth["oauth_signature"] = hmac_sha1_signature(construct_base_string(method, signed_as, query), consumer_secret, None)
+    base_string = construct_base_string(method, signed_as, query)
+    oauth["oauth_signature"] = hmac_sha1_signature(base_string, consumer_secret, None)
     return oauth

@@ -174,8 +174,8 @@ class WooClient:
             if response.status_code in (405, 501) and method in ("PUT", "DELETE") and METHOD_OVERRIDE not in needs:
                 response = await self._retried(response, method, path, self.host_needs | {METHOD_OVERRIDE}, **kwargs)
         except httpx.TimeoutException as error:
-            raise StoreError(f"{method} {path}: the store did not answer in time ({type(error).__name__}{': ' if str(error) else ''}"
-                             f"{error})") from error
+            why = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            raise StoreError(f"{method} {path}: the store did not answer in time ({why})") from error
         except httpx.TransportError as error:
             raise StoreError(f"{method} {path}: the store cannot be reached ({type(error).__name__}: {error})") from error
         except FetchError as error:  # a checked transport refused the store's address (api/integrations/store.py)

@@ -40,7 +40,8 @@ def oauth_signature(method: str, address: str, params: dict[str, str], consumer_
 
 
 class RestHandler(BaseHTTPRequestHandler):
-    """The store's HTTP side: its uploads, and the REST API v3 routes the integration uses, as WordPress answers them."""
+    """The store's HTTP side: its uploads, and the REST API v3 routes the integration uses, answered as WordPress
+    answers them."""
     store: WooCommerceStore
     protocol_version = "HTTP/1.1"
 

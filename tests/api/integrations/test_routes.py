@@ -113,7 +113,8 @@ def test_a_store_with_plain_permalinks_connects_and_gets_its_webhooks(api):
     assert response.status_code == 201, response.text
     hooks = response.json()["webhooks"]
     assert hooks["state"] == "registered" and len(hooks["ids"]) == 4
-    assert all(store.catalogue.webhooks[i].delivery_url == response.json()["delivery_url"] for i in hooks["ids"].values())
+    delivery_url = response.json()["delivery_url"]
+    assert all(store.catalogue.webhooks[i].delivery_url == delivery_url for i in hooks["ids"].values())
 
 
 def test_the_creation_ping_is_answered_200_and_recorded(api):

@@ -111,7 +111,8 @@ def test_a_store_over_plain_http_takes_an_oauth_signature_and_one_behind_tls_bas
         try:
             read = await client.get_product(product["id"])
             updated = await client.update_product(product["id"], {"name": "Navy shirt"})
-            return read, updated, client.host_needs, await other_client.get_product(other["id"]), other_client.host_needs
+            other_read = await other_client.get_product(other["id"])
+            return read, updated, client.host_needs, other_read, other_client.host_needs
         finally:
             await client.aclose()
             await other_client.aclose()
