@@ -168,11 +168,13 @@ class WooClient:
                 if not _no_rest_api(retried):
                     response, needs = retried, needs | {REST_ROUTE}
                     _HOST_NEEDS[self.store_url] = needs
+            if response.status_code in (405, 501) and method in ("PUT", "DELETE") and METHOD_OVERRIDE not in needs:
+                retried = await self._send(method, path, needs | {METHOD_OVERRIDE}, **kwargs)
+                if retried.status_code != response.status_code:  # refused another way, or answered: not the method
+                    response, needs = retried, needs | {METHOD_OVERRIDE}
+                    _HOST_NEEDS[self.store_url] = needs
             if not needs & {BASIC, QUERY_AUTH, OAUTH}:  # how this store takes the keys is not known yet
                 response = await self._keys_taken(response, method, path, needs, **kwargs)
-            # A way around a host's refusal is tried once, and kept for this store if the store then answers.
-            if response.status_code in (405, 501) and method in ("PUT", "DELETE") and METHOD_OVERRIDE not in needs:
-                response = await self._retried(response, method, path, self.host_needs | {METHOD_OVERRIDE}, **kwargs)
         except httpx.TimeoutException as error:
             why = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             raise StoreError(f"{method} {path}: the store did not answer in time ({why})") from error
@@ -199,15 +201,6 @@ class WooClient:
                 response, way = retried, later
         if response.status_code < 400:
             _HOST_NEEDS[self.store_url] = needs | {way}
-        return response
-
-    async def _retried(self, refused: httpx.Response, method: str, path: str, needs: frozenset[str],
-                       **kwargs) -> httpx.Response:
-        """The request sent again as `needs` say; they are kept for the store when it is not refused the same way."""
-        response = await self._send(method, path, needs, **kwargs)
-        if response.status_code == refused.status_code:
-            return refused
-        _HOST_NEEDS[self.store_url] = frozenset(needs)
         return response
 
     async def _json(self, method: str, path: str, **kwargs) -> tuple[httpx.Response, object]:

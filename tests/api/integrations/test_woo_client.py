@@ -170,6 +170,23 @@ def test_a_store_with_plain_permalinks_is_asked_at_index_php_rest_route(woo_stor
     assert page_not_found.status_code == 404 and "text/html" in page_not_found.headers["content-type"]
 
 
+def test_a_first_request_that_is_a_write_finds_the_method_override_and_the_keys_place(woo_store):
+    """A firewall answers the PUT 501 before WordPress sees the keys: the override is found first, then how the
+    store takes the keys, and the write lands."""
+    woo_store.strips_authorization = woo_store.refuses_put_delete = woo_store.sees_https = True
+    product = woo_store.create_product("Blue shirt")
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            return await client.update_product(product["id"], {"name": "Navy shirt"}), client.host_needs
+        finally:
+            await client.aclose()
+
+    updated, needs = _run(go())
+    assert updated["name"] == "Navy shirt" and needs == {"method override", "query auth"}
+
+
 def test_wrong_keys_are_a_401_that_is_not_retried(woo_store):
     async def go():
         client = _client(woo_store, secret="cs_wrong")
