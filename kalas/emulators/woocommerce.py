@@ -1,15 +1,16 @@
 """A WooCommerce store for the tests and the webhook benchmark: a real HTTP server speaking the REST API v3 subset
 the integration uses, that sends real signed webhooks, with faults to switch on (5xx, 429 with Retry-After, down).
 
-Faithful where the integration could go wrong: Basic auth with ck_/cs_ keys, `X-WP-Total`/`X-WP-TotalPages`,
-terms assigned by id only, term names answered HTML-escaped ("Tops &amp; Tees") and searched as stored, `term_exists`
-(with the existing term's `resource_id`) on a duplicate name, and webhook deliveries built as class-wc-webhook.php
-builds them — the body is PHP's `json_encode` (slashes escaped), signed as base64(HMAC-SHA256(body, secret)),
-delivery ids are `hash(webhook id . current second)` (so two deliveries in one second share an id), a webhook is
-pinged with a form body `webhook_id=<id>` when it is created and disabled after more than 5 failures in a row, a
-product moved to the trash fires `product.deleted` with its id alone and stays readable with status "trash" (left
-out of lists), a restored one fires `product.restored`, and a product saved without a category is given the
-store's default category ("Uncategorized", in the site's language).
+Faithful where the integration could go wrong: the ck_/cs_ keys checked as WooCommerce checks them (an OAuth 1.0a
+signature over plain HTTP, as this server is; Basic auth or the keys in the query where WordPress sees HTTPS),
+`X-WP-Total`/`X-WP-TotalPages`, terms assigned by id only, term names answered HTML-escaped ("Tops &amp; Tees") and
+searched as stored, `term_exists` (with the existing term's `resource_id`) on a duplicate name, and webhook
+deliveries built as class-wc-webhook.php builds them — the body is PHP's `json_encode` (slashes escaped), signed as
+base64(HMAC-SHA256(body, secret)), delivery ids are `hash(webhook id . current second)` (so two deliveries in one
+second share an id), a webhook is pinged with a form body `webhook_id=<id>` when it is created and disabled after
+more than 5 failures in a row, a product moved to the trash fires `product.deleted` with its id alone and stays
+readable with status "trash" (left out of lists), a restored one fires `product.restored`, and a product saved
+without a category is given the store's default category ("Uncategorized", in the site's language).
 """
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The emulated WooCommerce store's HTTP side (kalas/emulators/woocommerce.py holds the store): its uploaded photos,
-and the REST API v3 routes the integration calls, answered and paged as WordPress answers them, with the store's
+and the REST API v3 routes the integration calls, answered and paged as WordPress answers them, under /wp-json/ or
+at index.php?rest_route= (Plain permalinks: only there), the keys checked as WooCommerce checks them (Basic auth
+or the keys in the query only where WordPress sees HTTPS, otherwise an OAuth 1.0a signature), with the store's
 switched-on faults (down, 5xx/429, a host that strips the Authorization header or refuses PUT, a cache that drops
-the paging headers or ignores `page`, a challenge page instead of JSON)."""
+the paging headers or ignores `page`, a challenge page instead of JSON, an answer that never ends)."""
 from __future__ import annotations
 
 import base64
@@ -136,7 +138,7 @@ class RestHandler(BaseHTTPRequestHandler):
         if store.sees_https:
             key, secret = params.get("consumer_key"), params.get("consumer_secret")
             if not (key and secret) and header[:6].lower() == "basic ":
-                key, _, secret = base64.b64decode(header[6:]).decode(errors="replace").partition(":")
+                key, _, secret = base64.b64decode(header[6:] + "==").decode(errors="replace").partition(":")
             if key and secret and hmac.compare_digest(key, store.consumer_key):
                 if hmac.compare_digest(secret, store.consumer_secret):
                     return None
