@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -210,9 +211,8 @@ class WooClient:
         try:
             return response, response.json()
         except ValueError:
-            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-            raise StoreError(f"{method} {path}: the store answered {response.status_code} with {kind}, not JSON; is "
-                             f"{self.store_url} a WooCommerce store with its REST API on? ({_reason(response)[:80]})",
+            raise StoreError(f"{method} {path}: the store answered {response.status_code} with {_reason(response)}; "
+                             f"is {self.store_url} a WooCommerce store with its REST API on?",
                              response.status_code) from None
 
     async def get_product(self, product_id: int) -> dict | None:
@@ -356,6 +356,10 @@ class WooClient:
         return None
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
 def _no_rest_api(response: httpx.Response) -> bool:
     """A 404 that is not the REST API's JSON: no REST route answered at that address at all."""
     return response.status_code == 404 and "json" not in response.headers.get("Content-Type", "")
@@ -372,8 +376,13 @@ def _error_data(response: httpx.Response) -> dict:
 
 
 def _reason(response: httpx.Response) -> str:
+    """What the store said: the REST error's message, or what a page in its place shows (its title, else its text)."""
     try:
         body = response.json()
     except ValueError:
-        return (response.text or response.reason_phrase)[:200]
+        text = response.text
+        title = _TITLE.search(text)
+        shown = " ".join(_TAG.sub(" ", title.group(1) if title else text).split())
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        return f"a {kind} page, not WooCommerce's JSON: {shown[:120] or response.reason_phrase}"
     return str(body.get("message") or body.get("code") or body)[:200] if isinstance(body, dict) else str(body)[:200]

@@ -135,6 +135,11 @@ async def _check_keys(store: WooClient, so: str) -> None:
     try:
         await store.products_page(1, 1)
     except StoreError as error:
+        if error.status in (401, 403) and not error.data:  # not WordPress's REST error: something in front of it
+            raise ApiError(422, f"something in front of the store at {store.store_url} (a firewall, a CDN's "
+                                f"bot protection or a security plugin) answered {error.status} instead of "
+                                f"WooCommerce, so {so}: let the service's requests to {API_PATH}/ through "
+                                f"({error.message})", "store_refused") from None
         if error.status in (401, 403):
             raise ApiError(422, f"the store at {store.store_url} refused a product read with these keys, so {so}: "
                                 f"{error.message}", "store_refused") from None

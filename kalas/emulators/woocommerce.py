@@ -90,6 +90,8 @@ class WooCommerceStore:
         self.strips_paging_headers = False
         self.ignores_page = False
         self.answers_html = False
+        # A CDN's bot protection or a firewall in front of the store: every REST request answered 403 with its page.
+        self.blocks_api_clients = False
         # A broken or hostile store: its REST answers never end, streamed as fast as they go (0.0) or a byte every
         # so many seconds (a drip that keeps each read under a client's read time-out).
         self.endless_answer_s: float | None = None

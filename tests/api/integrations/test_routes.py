@@ -66,6 +66,15 @@ def test_a_store_that_refuses_the_keys_has_no_rest_api_there_or_is_down_is_not_c
     assert wrong["code"] == "store_refused"
     assert "refused a product read with these keys, so the store was not connected" in wrong["message"]
     assert "provided signature does not match" in wrong["message"]  # the store's own words (over HTTP: OAuth 1.0a)
+    store.blocks_api_clients = True
+    try:
+        blocked = connect(store.url)
+    finally:
+        store.blocks_api_clients = False
+    assert blocked["code"] == "store_refused"
+    assert "something in front of the store" in blocked["message"]
+    assert "answered 403 instead of WooCommerce" in blocked["message"]
+    assert "Attention Required! | Cloudflare" in blocked["message"]  # what the page in the store's place says
     page = connect(store.url + "/shop/")  # the shop's product page, not the site's home
     assert page["code"] == "store_refused"
     assert f"no WooCommerce REST API answered at {store.url}/shop/wp-json/wc/v3" in page["message"]

@@ -322,7 +322,7 @@ def test_a_store_answering_html_instead_of_json_is_a_clear_error(woo_store):
 
     with pytest.raises(StoreError) as raised:
         _run(go())
-    assert "answered 200 with text/html, not JSON" in raised.value.message
+    assert "answered 200 with a text/html page, not WooCommerce's JSON: Checking your browser" in raised.value.message
     assert "a WooCommerce store with its REST API on" in raised.value.message
     assert not raised.value.retryable
 
