@@ -15,7 +15,7 @@ the scheme it sees, and the query's parameters, keyed with the consumer secret a
   that strips the Authorization header cannot lose them.
 
 A store's client tries the ways in `WAYS` order for its address's scheme until the store takes one (answers
-something other than 401), and keeps that way for the store.
+something other than 401), and keeps that way for the store; a 401 to the kept way tries the others again.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from authlib.oauth1.rfc5849.signature import construct_base_string, hmac_sha1_si
 
 BASIC, QUERY_AUTH, OAUTH = "basic auth", "query auth", "oauth"
 WAYS = {"https": (BASIC, QUERY_AUTH, OAUTH), "http": (OAUTH, BASIC, QUERY_AUTH)}
+ALL_WAYS = frozenset(WAYS["https"])
 
 
 def oauth_query(consumer_key: str, consumer_secret: str, method: str, address: str,

@@ -18,7 +18,7 @@ import httpx
 from cachetools import LRUCache
 
 from api.domain.errors import DomainError
-from api.integrations.store_auth import BASIC, OAUTH, QUERY_AUTH, WAYS, oauth_query
+from api.integrations.store_auth import ALL_WAYS, OAUTH, QUERY_AUTH, WAYS, oauth_query
 from api.integrations.store_data import (MAX_ID, category_paths, named_by_path, plain_name, product_id, store_product,
                                          stored_name, term_name)
 from api.intake.fetch import FetchError, read_limited
@@ -174,8 +174,7 @@ class WooClient:
                 if retried.status_code != response.status_code:  # refused another way, or answered: not the method
                     response, needs = retried, needs | {METHOD_OVERRIDE}
                     _HOST_NEEDS[self.store_url] = needs
-            if not needs & {BASIC, QUERY_AUTH, OAUTH}:  # how this store takes the keys is not known yet
-                response = await self._keys_taken(response, method, path, needs, **kwargs)
+            response = await self._keys_taken(response, method, path, needs, **kwargs)
         except httpx.TimeoutException as error:
             why = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             raise StoreError(f"{method} {path}: the store did not answer in time ({why})") from error
@@ -191,17 +190,20 @@ class WooClient:
 
     async def _keys_taken(self, response: httpx.Response, method: str, path: str, needs: frozenset[str],
                           **kwargs) -> httpx.Response:
-        """The store's answer once it took the keys one of its ways (the first that is not answered 401, kept for
-        the store when it succeeds), or its first refusal."""
-        way = self._ways[0]
-        for later in self._ways[1:]:
-            if response.status_code != 401:
-                break
-            retried = await self._send(method, path, needs | {later}, **kwargs)
-            if retried.status_code != 401:
-                response, way = retried, later
-        if response.status_code < 400:
-            _HOST_NEEDS[self.store_url] = needs | {way}
+        """The answer once the store took the keys, and the way it took them kept for the store. A 401 to the way
+        tried (the first for the address's scheme, or the one kept, which stops working when a proxy in front starts
+        telling WordPress it is HTTPS) sends the request the other ways once each; the first 401 is the answer when
+        none is taken (wrong or revoked keys, or a Read-only key's write: two more requests)."""
+        known = needs & ALL_WAYS
+        tried = next(iter(known), self._ways[0])
+        if response.status_code == 401:
+            for way in (way for way in self._ways if way != tried):
+                retried = await self._send(method, path, needs - known | {way}, **kwargs)
+                if retried.status_code != 401:
+                    response, tried, known = retried, way, frozenset()
+                    break
+        if not known and response.status_code < 400:
+            _HOST_NEEDS[self.store_url] = needs - ALL_WAYS | {tried}
         return response
 
     async def _json(self, method: str, path: str, **kwargs) -> tuple[httpx.Response, object]:

@@ -130,6 +130,26 @@ def test_a_store_over_plain_http_takes_an_oauth_signature_and_one_behind_tls_bas
     assert reads == [401, 200]  # signed as over HTTP, then Basic auth
 
 
+def test_a_way_the_store_took_that_stops_working_gives_way_to_the_one_it_takes_now(woo_store):
+    """A proxy in front of the store starts telling WordPress the requests are HTTPS: the signature over http://
+    the store took until then is refused, and the keys themselves are taken from then on, with no restart."""
+    product = woo_store.create_product("Blue shirt")
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            before = await client.get_product(product["id"]), client.host_needs
+            woo_store.sees_https = True
+            after = await client.update_product(product["id"], {"name": "Navy shirt"}), client.host_needs
+            return before, after
+        finally:
+            await client.aclose()
+
+    (read, needs_before), (updated, needs_after) = _run(go())
+    assert read["name"] == "Blue shirt" and updated["name"] == "Navy shirt"
+    assert needs_before == {"oauth"} and needs_after == {"basic auth"}
+
+
 def test_the_signature_is_made_over_http_as_a_store_that_does_not_see_https_checks_it():
     """A store behind a proxy that ends TLS (a CDN's "flexible" TLS) sees plain HTTP, so WooCommerce rebuilds the
     signed address with http:// whatever address the client used: the client signs it so."""
