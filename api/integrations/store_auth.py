@@ -15,7 +15,9 @@ the scheme it sees, and the query's parameters, keyed with the consumer secret a
   that strips the Authorization header cannot lose them.
 
 A store's client tries the ways in `WAYS` order for its address's scheme until the store takes one (answers
-something other than 401), and keeps that way for the store; a 401 to the kept way tries the others again.
+something other than 401), and keeps that way for the store; a 401 to the kept way tries the others again. Over
+plain HTTP the keys themselves go only to a store the operator let through as an intranet one (`ways_for`): on the
+internet anyone on the path could read them, and WooCommerce over HTTP takes the signature anyway.
 """
 from __future__ import annotations
 
@@ -27,6 +29,13 @@ from authlib.oauth1.rfc5849.signature import construct_base_string, hmac_sha1_si
 BASIC, QUERY_AUTH, OAUTH = "basic auth", "query auth", "oauth"
 WAYS = {"https": (BASIC, QUERY_AUTH, OAUTH), "http": (OAUTH, BASIC, QUERY_AUTH)}
 ALL_WAYS = frozenset(WAYS["https"])
+
+
+def ways_for(store_url: str, keys_in_clear: bool) -> tuple[str, ...]:
+    """The ways to try for a store at `store_url`; over plain HTTP only the signature unless `keys_in_clear`."""
+    if store_url.lower().startswith("https:"):
+        return WAYS["https"]
+    return WAYS["http"] if keys_in_clear else (OAUTH,)
 
 
 def oauth_query(consumer_key: str, consumer_secret: str, method: str, address: str,

@@ -18,7 +18,7 @@ import httpx
 from cachetools import LRUCache
 
 from api.domain.errors import DomainError
-from api.integrations.store_auth import ALL_WAYS, OAUTH, QUERY_AUTH, WAYS, oauth_query
+from api.integrations.store_auth import ALL_WAYS, OAUTH, QUERY_AUTH, oauth_query, ways_for
 from api.integrations.store_data import (MAX_ID, category_paths, named_by_path, plain_name, product_id, store_product,
                                          stored_name, term_name)
 from api.intake.fetch import FetchError, read_limited
@@ -101,15 +101,17 @@ def _count(header: str | None) -> int | None:
 class WooClient:
     def __init__(self, store_url: str, consumer_key: str, consumer_secret: str, *, timeout: float = 15.0,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 on_tree: Callable[[dict[int, str]], Awaitable[None]] | None = None) -> None:
+                 on_tree: Callable[[dict[int, str]], Awaitable[None]] | None = None,
+                 keys_in_clear: bool = True) -> None:
         """`on_tree`: told the categories' paths each time the tree is read (the worker keeps them with the
-        integration, where the webhook route names a delivery's categories by them)."""
+        integration, where the webhook route names a delivery's categories by them). `keys_in_clear`: whether the
+        keys themselves may go over plain HTTP (store_auth.ways_for)."""
         self.store_url = store_url.rstrip("/")
         self._keys = {"consumer_key": consumer_key, "consumer_secret": consumer_secret}
         self._deadline_s = DEADLINE_FACTOR * timeout
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport,
                                        headers={"User-Agent": "Kalas-Iris WooCommerce integration"})
-        self._ways = WAYS["https" if self.store_url.lower().startswith("https:") else "http"]
+        self.ways = ways_for(self.store_url, keys_in_clear)
         # Term ids by (kind, lower-case name; a category's name is its path): a shop's vocabulary is small and
         # stable, and looking each name up again for every product would be most of the requests a job makes.
         self._terms: dict[tuple[str, str], int] = {}
@@ -138,7 +140,7 @@ class WooClient:
         address = self.store_url + API_PATH + path
         if REST_ROUTE in needs:
             address, params["rest_route"] = self.store_url + "/index.php", API_ROUTE + path
-        way = next((way for way in self._ways if way in needs), self._ways[0])
+        way = self._way(needs)
         if way == QUERY_AUTH:
             params |= self._keys
         elif way == OAUTH:
@@ -188,16 +190,20 @@ class WooClient:
                              _error_data(response))
         return response
 
+    def _way(self, needs: frozenset[str]) -> str:
+        """How the keys go: the way kept for the store, else the first for its address."""
+        return next((way for way in self.ways if way in needs), self.ways[0])
+
     async def _keys_taken(self, response: httpx.Response, method: str, path: str, needs: frozenset[str],
                           **kwargs) -> httpx.Response:
         """The answer once the store took the keys, and the way it took them kept for the store. A 401 to the way
         tried (the first for the address's scheme, or the one kept, which stops working when a proxy in front starts
         telling WordPress it is HTTPS) sends the request the other ways once each; the first 401 is the answer when
         none is taken (wrong or revoked keys, or a Read-only key's write: two more requests)."""
-        known = needs & ALL_WAYS
-        tried = next(iter(known), self._ways[0])
+        known = needs & frozenset(self.ways)
+        tried = self._way(needs)
         if response.status_code == 401:
-            for way in (way for way in self._ways if way != tried):
+            for way in (way for way in self.ways if way != tried):
                 retried = await self._send(method, path, needs - known | {way}, **kwargs)
                 if retried.status_code != 401:
                     response, tried, known = retried, way, frozenset()

@@ -1,0 +1,38 @@
+"""A store a shop gave: its home page from what a merchant pastes, and how its client may send the keys."""
+import asyncio
+
+import pytest
+
+from api.integrations.store import store_client, store_home
+from api.intake.fetch import SafeHttp
+
+
+@pytest.mark.parametrize("pasted, home", [
+    ("https://shop.example/", "https://shop.example"),
+    ("https://shop.example/wp-admin/admin.php?page=wc-settings&tab=advanced&section=keys", "https://shop.example"),
+    ("https://shop.example/wp-login.php?redirect_to=%2Fwp-admin%2F", "https://shop.example"),
+    ("https://shop.example/WP-ADMIN/", "https://shop.example"),
+    ("https://example.com/boutique/wp-json/wc/v3/products", "https://example.com/boutique"),  # a site in a folder
+    ("https://example.com/boutique/?lang=fr#top", "https://example.com/boutique"),
+    ("https://example.com/index.php/wp-json/", "https://example.com/index.php"),  # index.php permalinks keep it
+    ("HTTP://shop.example:8080/wp-admin", "http://shop.example:8080"),
+    ("  https://shop.example/shop/  ", "https://shop.example/shop"),  # a page of the site is left to the key check
+])
+def test_an_address_of_the_admin_login_or_rest_api_is_cut_back_to_the_sites_home(pasted, home):
+    assert store_home(pasted) == home
+
+
+def test_over_plain_http_the_keys_themselves_go_only_to_a_store_the_operator_let_through():
+    """On the internet anyone on the path could read keys sent over plain HTTP: such a store gets the signature
+    alone (WooCommerce over HTTP takes it); an intranet store the operator let through may take the keys too."""
+    async def ways(url: str, allowed: frozenset[str]) -> tuple[str, ...]:
+        http = SafeHttp(allow_origins=allowed)
+        client = store_client(http, url, "ck_" + "a" * 40, "cs_" + "b" * 40)
+        await client.aclose()
+        await http.aclose()
+        return client.ways
+
+    assert asyncio.run(ways("http://shop.example", frozenset())) == ("oauth",)
+    assert asyncio.run(ways("http://shop.intra:8080", frozenset({"shop.intra:8080"}))) == (
+        "oauth", "basic auth", "query auth")
+    assert asyncio.run(ways("https://shop.example", frozenset())) == ("basic auth", "query auth", "oauth")
