@@ -129,7 +129,8 @@ class WooClient:
 
     @property
     def host_needs(self) -> frozenset[str]:
-        """What this store's host was found to need: how it takes the keys, once it took them, and METHOD_OVERRIDE."""
+        """What this store's host was found to need: how it takes the keys (once it took them), METHOD_OVERRIDE and
+        REST_ROUTE."""
         return _HOST_NEEDS.get(self.store_url, frozenset())
 
     async def _send(self, method: str, path: str, needs: frozenset[str], params: dict | None = None,
