@@ -38,6 +38,11 @@ async def create(db: AsyncDatabase, account_id: str, fields: dict[str, Any]) -> 
     return integration
 
 
+async def for_store(db: AsyncDatabase, account_id: str, store_url: str) -> dict | None:
+    """The shop's integration with the store at `store_url` (its home page, as `store_home` writes it), if any."""
+    return await db.integrations.find_one({"account": account_id, "store_url": store_url})
+
+
 async def get(db: AsyncDatabase, account_id: str, integration_id: str) -> dict | None:
     return await db.integrations.find_one({"_id": integration_id, "account": account_id})
 

@@ -24,7 +24,8 @@ def store_home(url: str) -> str:
     parts = urlsplit(url.strip())
     segments = parts.path.split("/")
     cut = next((i for i, segment in enumerate(segments) if segment.lower() in _SITE_SEGMENTS), len(segments))
-    return urlunsplit((parts.scheme.lower(), parts.netloc, "/".join(segments[:cut]).rstrip("/"), "", ""))
+    host = parts.netloc if "@" in parts.netloc else parts.netloc.lower()  # one store, however its name is cased
+    return urlunsplit((parts.scheme.lower(), host, "/".join(segments[:cut]).rstrip("/"), "", ""))
 
 
 def store_client(http: SafeHttp, store_url: str, consumer_key: str, consumer_secret: str, **options) -> WooClient:

@@ -61,7 +61,9 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
     fails) 422 `store_unreachable`, and nothing is kept. The service then creates its webhooks in the store
     (Product created, updated, deleted and restored, to the returned `delivery_url` with the webhook secret); when
     the store's key may not (a Read-only key), `webhooks.error` says so and the merchant creates them by hand with
-    the same URL and secret."""
+    the same URL and secret. A store the shop has connected already is answered 409 `already_connected` with
+    that integration's id (two would annotate and write every product twice)."""
+    await _not_connected_yet(services.db, account, body.store_url)
     await checked_url(services, body.store_url, "store_url")  # the worker calls it with the store's keys
     vault = services.vault
     store = store_client(services.http, body.store_url, body.consumer_key, body.consumer_secret,
@@ -108,6 +110,7 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     doc = await _owned(services.db, account, integration_id)
     vault = services.vault
     if body.store_url is not None:
+        await _not_connected_yet(services.db, account, body.store_url, integration_id)
         await checked_url(services, body.store_url, "store_url")
     store_url = body.store_url if body.store_url is not None else doc["store_url"]
     key = body.consumer_key or vault.open(doc["consumer_key"])
@@ -127,6 +130,14 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     await integrations.set_webhooks(services.db, integration_id, delivery_url, hooks)
     doc |= changed | {"delivery_url": delivery_url, "webhooks": hooks}
     return _out(request, doc, await jobs.counts(services.db, integration_id))
+
+
+async def _not_connected_yet(db: Db, account: CurrentAccount, store_url: str, this: str | None = None) -> None:
+    """409 when another of the shop's integrations is connected to the store at `store_url`."""
+    found = await integrations.for_store(db, account.id, store_url)
+    if found is not None and found["_id"] != this:
+        raise ApiError(409, f"the store at {store_url} is connected already (integration {found['_id']}): change its "
+                            f"keys or webhook secret there, or disconnect it first", "already_connected")
 
 
 async def _check_keys(store: WooClient, so: str) -> None:

@@ -92,20 +92,60 @@ def test_a_store_that_refuses_the_keys_has_no_rest_api_there_or_is_down_is_not_c
 def test_an_address_pasted_from_the_stores_admin_or_rest_api_connects_its_home_page(api):
     """The merchant makes the keys under WooCommerce → Settings → Advanced → REST API and copies that page's
     address: the store is connected at the site's home page before `wp-admin` (or `wp-json`, `wp-login.php`)."""
-    shop, store = create_shop(api), api.store
+    store = api.store
     pasted = {"admin": f"{store.url}/wp-admin/admin.php?page=wc-settings&tab=advanced&section=keys",
               "api": f"{store.url}/wp-json/wc/v3/products/", "login": f"{store.url}/wp-login.php?redirect_to=x"}
-    connected = {}
+    connected, shops = {}, {}
     for kind, url in pasted.items():
+        shop = shops[kind] = create_shop(api, f"shop-{kind}")  # a store is connected once per shop
         response = api.post("/api/v1/integrations", headers=shop.session, json={
             "store_url": url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
             "webhook_secret": WEBHOOK_SECRET})
         assert response.status_code == 201, response.text
         connected[kind] = response.json()
     assert {i["store_url"] for i in connected.values()} == {store.url}
-    moved = api.patch(f"/api/v1/integrations/{connected['api']['id']}", headers=shop.session,
+    moved = api.patch(f"/api/v1/integrations/{connected['api']['id']}", headers=shops["api"].session,
                       json={"store_url": store.url + "/wp-admin/"})
     assert moved.status_code == 200 and moved.json()["store_url"] == store.url
+
+
+def test_a_store_connected_already_is_not_connected_twice(api_settings, woo_store):
+    """A retried or repeated connect (the same store, its address written another way): 409 with the integration
+    that has it, and nothing made twice in the store; a change cannot move another integration onto it."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    other = WooCommerceStore().start()
+    settings = api_settings.model_copy(update={"fetch_allow_origins": frozenset({
+        f"127.0.0.1:{woo_store.port}", f"127.0.0.1:{other.port}"})})
+    try:
+        with TestClient(create_app(settings)) as api:
+            shop = create_shop(api)
+
+            def connect(store: WooCommerceStore, url: str | None = None):
+                return api.post("/api/v1/integrations", headers=shop.session, json={
+                    "store_url": url or store.url, "consumer_key": store.consumer_key,
+                    "consumer_secret": store.consumer_secret, "webhook_secret": WEBHOOK_SECRET})
+
+            first = connect(woo_store)
+            assert first.status_code == 201, first.text
+            hooks = len(woo_store.catalogue.webhooks)
+            again = connect(woo_store, f" {woo_store.url}/wp-admin/ ")
+            assert again.status_code == 409 and again.json()["error"]["code"] == "already_connected"
+            assert first.json()["id"] in again.json()["error"]["message"]
+            assert api.get("/api/v1/integrations", headers=shop.session).json()["total"] == 1
+            assert len(woo_store.catalogue.webhooks) == hooks
+            second = connect(other)
+            assert second.status_code == 201, second.text
+            moved = api.patch(f"/api/v1/integrations/{second.json()['id']}", headers=shop.session,
+                              json={"store_url": woo_store.url})
+            assert moved.status_code == 409 and first.json()["id"] in moved.json()["error"]["message"]
+            same = api.patch(f"/api/v1/integrations/{first.json()['id']}", headers=shop.session,
+                             json={"store_url": woo_store.url})
+            assert same.status_code == 200, same.text  # its own address again is no conflict
+    finally:
+        other.stop()
 
 
 def test_a_store_with_plain_permalinks_connects_and_gets_its_webhooks(api):

@@ -15,7 +15,8 @@ from api.intake.fetch import SafeHttp
     ("https://example.com/boutique/wp-json/wc/v3/products", "https://example.com/boutique"),  # a site in a folder
     ("https://example.com/boutique/?lang=fr#top", "https://example.com/boutique"),
     ("https://example.com/index.php/wp-json/", "https://example.com/index.php"),  # index.php permalinks keep it
-    ("HTTP://shop.example:8080/wp-admin", "http://shop.example:8080"),
+    ("HTTP://Shop.Example:8080/wp-admin", "http://shop.example:8080"),
+    ("https://Shop.example/Boutique", "https://shop.example/Boutique"),  # a path keeps its case
     ("  https://shop.example/shop/  ", "https://shop.example/shop"),  # a page of the site is left to the key check
 ])
 def test_an_address_of_the_admin_login_or_rest_api_is_cut_back_to_the_sites_home(pasted, home):
