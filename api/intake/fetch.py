@@ -78,6 +78,10 @@ class CheckedTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         await self._inner.aclose()
 
+    def lets_through(self, url: httpx.URL) -> bool:
+        """Whether the URL's "host:port" is one the operator let through although it may be private."""
+        return f"{url.host}:{url.port or DEFAULT_PORTS.get(url.scheme)}" in self.allow_origins
+
     async def resolve(self, url: httpx.URL) -> str:
         """The address to connect to, after checking that every address of the host is public."""
         port = url.port or DEFAULT_PORTS.get(url.scheme)
@@ -91,7 +95,7 @@ class CheckedTransport(httpx.AsyncBaseTransport):
         except UnicodeError:  # a label empty or over 63 characters cannot be encoded for DNS at all
             raise FetchError("url_not_allowed", f"{host[:80]!r} is not a valid host name") from None
         addresses = [info[4][0] for info in infos]
-        if f"{host}:{port}" not in self.allow_origins:
+        if not self.lets_through(url):
             private = [a for a in addresses if not _is_public(a)]
             if private:
                 raise FetchError("url_not_allowed",
@@ -111,6 +115,10 @@ class SafeHttp:
         self._checked = CheckedTransport(allow_origins)
         self._http = httpx.AsyncClient(transport=self._checked, follow_redirects=False, timeout=timeout_s,
                                        headers={"User-Agent": user_agent})
+
+    def lets_through(self, url: str) -> bool:
+        """Whether `url`'s origin is one the operator let through (`allow_origins`: an intranet host)."""
+        return self._checked.lets_through(_parse(url))
 
     def transport(self) -> CheckedTransport:
         """A transport of its own (its connections, closed with its client) that checks addresses as this one does."""

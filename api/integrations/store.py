@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from api.integrations.vault import Vault
 from api.integrations.woo_client import WooClient
-from api.intake.fetch import DEFAULT_PORTS, SafeHttp
+from api.intake.fetch import SafeHttp
 
 # Where a merchant is when making the keys (WooCommerce → Settings → Advanced → REST API is under /wp-admin/), the
 # login page, and the REST API itself: an address pasted from one of them names the site before that segment.
@@ -32,10 +30,8 @@ def store_client(http: SafeHttp, store_url: str, consumer_key: str, consumer_sec
     """A client for the store at `store_url` with these keys (`options`: WooClient's `timeout`, `on_tree`). Over
     plain HTTP the keys themselves go only to a store the operator let through (`KALAS_FETCH_ALLOW_ORIGINS`, an
     intranet store); any other gets the signature alone."""
-    address = httpx.URL(store_url)
-    origin = f"{address.host}:{address.port or DEFAULT_PORTS.get(address.scheme)}"
     return WooClient(store_url, consumer_key, consumer_secret, transport=http.transport(),
-                     keys_in_clear=origin in http.allow_origins, **options)
+                     keys_in_clear=http.lets_through(store_url), **options)
 
 
 def integration_client(http: SafeHttp, vault: Vault, integration: dict, **options) -> WooClient:
