@@ -9,8 +9,10 @@ deliveries built as class-wc-webhook.php builds them — the body is PHP's `json
 base64(HMAC-SHA256(body, secret)), delivery ids are `hash(webhook id . current second)` (so two deliveries in one
 second share an id), a webhook is pinged with a form body `webhook_id=<id>` when it is created and disabled after
 more than 5 failures in a row, a product moved to the trash fires `product.deleted` with its id alone and stays
-readable with status "trash" (left out of lists), a restored one fires `product.restored`, and a product saved
-without a category is given the store's default category ("Uncategorized", in the site's language).
+readable with status "trash" (left out of lists), a restored one fires `product.restored`, a product saved
+without a category is given the store's default category ("Uncategorized", in the site's language), and, with
+`catalogue.languages` set, WPML's WooCommerce Multilingual: translations as products of their own (`lang`,
+`translations`), listings in the request's language, an original's terms copied onto its translations.
 """
 from __future__ import annotations
 
@@ -153,13 +155,26 @@ class WooCommerceStore:
         return {"id": self.catalogue.next_id(), "src": f"{self.url}/wp-content/uploads/{name}", "name": name, "alt": ""}
 
     def create_product(self, name: str, photos: list[bytes] = (), categories: list[str] = (),
-                       tags: list[str] = ()) -> dict:
+                       tags: list[str] = (), lang: str | None = None) -> dict:
+        """`lang`: in a WPML store (`catalogue.languages`), the language it is written in (else the default)."""
         fields = {"name": name,
                   "categories": [{"id": self.catalogue.term_or_create("categories", c)["id"]} for c in categories],
                   "tags": [{"id": self.catalogue.term_or_create("tags", t)["id"]} for t in tags]}
-        product = self.catalogue.create_product(fields, [self.upload(p) for p in photos])
+        product = self.catalogue.create_product(fields, [self.upload(p) for p in photos], lang)
         self.fire("product.created", product)
         return product
+
+    def translate_product(self, product_id: int, lang: str, name: str) -> dict:
+        """WPML's translation of a product: a new product, which fires `product.created` like any other."""
+        product = self.catalogue.translate_product(product_id, lang, name)
+        self.fire("product.created", product)
+        return product
+
+    def synchronise_translations(self, product_id: int) -> None:
+        """After an original is saved, WooCommerce Multilingual gives its translations its terms: each one saved
+        fires `product.updated` too."""
+        for translation in self.catalogue.synchronise_translations(product_id):
+            self.fire("product.updated", translation)
 
     def create_variable_product(self, name: str, photos: list[bytes], options: list[str]) -> tuple[dict, list[dict]]:
         """A variable product (a tee in sizes) and a variation per option, each with a photo of its own: WooCommerce
@@ -178,6 +193,7 @@ class WooCommerceStore:
     def edit_product(self, product_id: int, fields: dict) -> dict:
         product = self.catalogue.update_product(product_id, fields)
         self.fire("product.updated", product)
+        self.synchronise_translations(product_id)
         return product
 
     def trash_product(self, product_id: int) -> None:

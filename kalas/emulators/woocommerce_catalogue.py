@@ -67,8 +67,12 @@ class Catalogue:
     # The category WooCommerce creates at install ("Uncategorized" in the site's language) and gives every product
     # saved without one (WC_Product_Data_Store_CPT::update_terms, option `default_product_cat`); None: no default.
     default_category: str | None = "Uncategorized"
+    # WPML with WooCommerce Multilingual: the site's languages, its default first (none: a one-language store). Each
+    # product then has a language and belongs to a translation group (WPML's `trid`, here the original's id).
+    languages: tuple[str, ...] = ()
     _ids: itertools.count = field(default_factory=lambda: itertools.count(10))
     _default_id: int | None = None
+    _language: dict[int, tuple[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.default_category:
@@ -138,7 +142,8 @@ class Catalogue:
         return out
 
     # Products.
-    def create_product(self, fields: dict, images: list[dict]) -> dict:
+    def create_product(self, fields: dict, images: list[dict], lang: str | None = None,
+                       translation_of: int | None = None) -> dict:
         with self.lock:
             now = wc_date(dt.datetime.now(dt.timezone.utc))
             product = {"id": self.next_id(), "name": fields.get("name", "Product"), "slug": slugify(fields.get("name", "")),
@@ -147,7 +152,35 @@ class Catalogue:
                        "images": images, "categories": [], "tags": [], "meta_data": []}
             self._apply(product, fields)
             self.products[product["id"]] = product
+            if self.languages:
+                self._language[product["id"]] = (lang or self.languages[0], translation_of or product["id"])
             return self.view(product["id"])
+
+    def translate_product(self, product_id: int, lang: str, name: str) -> dict:
+        """A translation made in WPML's translation editor: a product of its own in `lang`, in the original's group,
+        with its photos (WPML Media keeps the same files) and its categories and tags (WooCommerce Multilingual
+        synchronises them; the real one assigns each term's translation, here the same terms)."""
+        with self.lock:
+            original = self.view(product_id)
+            refs = {kind: [{"id": t["id"]} for t in original[kind]] for kind in ("categories", "tags")}
+            # A product made before WPML was set up is in the default language (WPML's set-up assigns it).
+            group = self._language.setdefault(product_id, (self.languages[0], product_id))[1]
+            return self.create_product({"name": name, **refs}, copy.deepcopy(original["images"]), lang, group)
+
+    def synchronise_translations(self, product_id: int) -> list[dict]:
+        """WooCommerce Multilingual's "synchronise taxonomies" after an original is saved: its categories and tags
+        copied to each of its translations, which are returned (each changed)."""
+        with self.lock:
+            lang, group = self._language.get(product_id, (None, None))
+            if group != product_id:
+                return []
+            original = self.get_product(product_id)
+            synced = []
+            for other, (_, other_group) in self._language.items():
+                if other_group == group and other != product_id and other in self.products:
+                    synced.append(self.update_product(other, {kind: [{"id": t["id"]} for t in original[kind]]
+                                                              for kind in ("categories", "tags")}))
+            return synced
 
     def update_product(self, product_id: int, fields: dict) -> dict:
         with self.lock:
@@ -189,16 +222,32 @@ class Catalogue:
         return product
 
     def view(self, product_id: int) -> dict:
+        """The product as the REST API answers it; in a WPML store with its `lang` and the ids of its `translations`
+        by language (WooCommerce Multilingual's `append_product_language_and_translations`)."""
         with self.lock:
-            return copy.deepcopy(self.get_product(product_id))
+            return self._view(product_id, self.get_product(product_id))
 
-    def list_products(self, modified_after: str | None, order: str) -> list[dict]:
+    def _view(self, key: int, product: dict) -> dict:
+        product = copy.deepcopy(product)
+        if self.languages:
+            lang, group = self._language.get(key, (self.languages[0], key))
+            product["lang"] = lang
+            product["translations"] = {other_lang: other for other, (other_lang, other_group) in self._language.items()
+                                       if other_group == group and other != key and other in self.products}
+        return product
+
+    def list_products(self, modified_after: str | None, order: str, lang: str | None = None) -> list[dict]:
         with self.lock:
             # The REST API's default `status=any` leaves out what is in the trash, and variations are listed under
             # their parent's /products/<id>/variations.
-            products = sorted((p for p in self.products.values() if p["status"] != "trash" and p["type"] != "variation"),
-                              key=lambda p: p["id"], reverse=order == "desc")
+            listed = sorted(((key, p) for key, p in self.products.items()
+                             if p["status"] != "trash" and p["type"] != "variation"),
+                            key=lambda item: item[1]["id"], reverse=order == "desc")
             if modified_after:
-                after = modified_after[:19]
-                products = [p for p in products if p["date_modified_gmt"] > after]
-            return [copy.deepcopy(p) for p in products]
+                listed = [(key, p) for key, p in listed if p["date_modified_gmt"] > modified_after[:19]]
+            views = [self._view(key, p) for key, p in listed]
+            if self.languages and lang != "all":
+                # WPML lists the request's language: `lang` where it is one of the site's, else the default.
+                wanted = lang if lang in self.languages else self.languages[0]
+                views = [v for v in views if v["lang"] == wanted]
+            return views

@@ -214,13 +214,15 @@ def _route(store: WooCommerceStore, method: str, path: str, query: dict, body: d
             product = catalogue.create_product(body, images)
             store.fire("product.created", product)
             return 201, product, {}
-        return _page(catalogue.list_products(query.get("modified_after"), query.get("order", "desc")), query)
+        return _page(catalogue.list_products(query.get("modified_after"), query.get("order", "desc"),
+                                             query.get("lang")), query)
     if match := re.fullmatch(r"/products/(\d+)", path):
         product_id = int(match.group(1))
         if method == "PUT":
             product = catalogue.update_product(product_id, body)
             store.writes.setdefault(product_id, []).append(time.monotonic())
             store.fire("product.updated", product)
+            store.synchronise_translations(product_id)
             return 200, product, {}
         if method == "DELETE":  # to the trash (`product.deleted` fires), or for good with force (no webhook fires)
             if query.get("force") == "true":
