@@ -83,6 +83,11 @@ async def set_category_paths(db: AsyncDatabase, integration_id: str, paths: dict
                                      {"$set": {"category_paths": {str(k): v for k, v in paths.items()}}})
 
 
+async def set_store_language(db: AsyncDatabase, integration_id: str, language: str | None) -> None:
+    """The language the service's requests to a multilingual store get (api/integrations/languages.py)."""
+    await db.integrations.update_one({"_id": integration_id}, {"$set": {"store_language": language}})
+
+
 def category_paths(integration: dict) -> dict[int, str]:
     return {int(k): v for k, v in (integration.get("category_paths") or {}).items()}
 

@@ -12,7 +12,9 @@ import time
 
 from api.data import integrations, jobs
 from api.integrations.catalogue_import import terms_moved
+from api.integrations.languages import in_another_language
 from api.integrations.merge import is_annotated
+from api.integrations.store_data import product_id
 from api.integrations.woo_client import WooClient
 
 # Modification times have one-second resolution and clocks differ a little: overlap consecutive windows.
@@ -51,13 +53,14 @@ async def in_step(db, integration: dict, product: dict) -> bool:
     return entry is not None and terms_moved(entry, product, integration_id, written) is None
 
 
-def variation_of(product: dict) -> int | None:
-    """The parent product's id when the store product is a variation (a size or colour of a variable product), else
-    None. WooCommerce fires product webhooks for each variation too; the service annotates the parent only (a
-    variation has no categories or tags of its own)."""
-    if product.get("type") != "variation":
-        return None
-    return int(product.get("parent_id") or 0)
+def left_alone(product: dict, language: str | None) -> str | None:
+    """Why the service leaves the store product to another, or None. A variation (a size or colour of a variable
+    product: WooCommerce fires product webhooks for each) has no categories or tags of its own: its parent is
+    annotated. A product in another language than the store's `language` is a translation: its version in that
+    language is (api/integrations/languages.py)."""
+    if product.get("type") == "variation":
+        return f"a variation of product {product_id(product.get('parent_id')) or 0}, which is annotated itself"
+    return in_another_language(product, language)
 
 
 def describe(summary: dict, hooks: dict | None = None) -> str:

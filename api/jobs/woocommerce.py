@@ -26,9 +26,10 @@ from api.integrations.catalogue_import import (entry_lock, import_catalogue, imp
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
                                     merge_terms)
 from api.integrations.hooks import ensure_webhooks
+from api.integrations.languages import language_of, store_language
 from api.integrations.policy import Decision, decide, from_review, policy_of
 from api.integrations.store import integration_client
-from api.integrations.sync import describe, sync_store, variation_of
+from api.integrations.sync import describe, left_alone, sync_store
 from api.integrations.woo_client import StoreError, WooClient
 from api.intake.fetch import FetchError
 from api.intake.photo import check
@@ -98,8 +99,9 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
                                                  f"the product {gone}")
         return f"the product {gone}" + (": taken out of the shop's similar-item catalogue" if removed else "") + (
             f"; {unqueued} annotation(s) out of the review queue" if unqueued else "")
-    if (parent := variation_of(product)) is not None:
-        return f"a variation of product {parent}, which is annotated itself"
+    language = await store_language(db, integration, store) if language_of(product) else None
+    if (reason := left_alone(product, language)) is not None:
+        return reason
     await step("product read", f"{product.get('name', '')!r}, {len(product.get('images', []))} photo(s)")
     written = await integrations.our_write(db, job["integration"], int(product["id"]))
     if await follow_merchant_terms(services, job, product, written):

@@ -13,9 +13,10 @@ from api.core.errors import ApiError, not_found
 from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks
+from api.integrations.languages import listed_language
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy
 from api.integrations.store import store_client
-from api.integrations.woo_client import API_PATH, API_ROUTE, StoreError, WooClient
+from api.integrations.woo_client import API_PATH, API_ROUTE, StoreError, StorePage, WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationChange, IntegrationIn, IntegrationOut, JobOut,
                                       PolicyOption, PolicyOut, StepOut, SyncOut)
 from api.integrations.vault import mask
@@ -36,7 +37,7 @@ def _out(request: Request, doc: dict, counts: dict[str, int]) -> IntegrationOut:
         consumer_key=mask(vault.open(doc["consumer_key"])), consumer_secret=mask(vault.open(doc["consumer_secret"])),
         webhook_secret=mask(vault.open(doc["webhook_secret"])), delivery_url=_delivery_url(request, doc["_id"]),
         last_ping=(doc.get("last_ping") or {}).get("at"), last_sync=doc.get("last_sync"), jobs=counts,
-        catalogue_import=doc.get("import"),
+        catalogue_import=doc.get("import"), store_language=doc.get("store_language"),
         webhooks=doc.get("webhooks"))
 
 
@@ -69,10 +70,11 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
     store = store_client(services.http, body.store_url, body.consumer_key, body.consumer_secret,
                          timeout=STORE_TIMEOUT_S)
     try:
-        await _check_keys(store, "the store was not connected")
+        listed = await _check_keys(store, "the store was not connected")
         stored = await integrations.create(services.db, account.id, {
             "store_url": store.store_url, "consumer_key": vault.seal(body.consumer_key),
-            "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret)})
+            "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret),
+            "store_language": listed_language(listed.items)})
         delivery_url = _delivery_url(request, stored["_id"])
         hooks = await ensure_webhooks(store, delivery_url, body.webhook_secret)
     finally:
@@ -118,14 +120,16 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     webhook_secret = body.webhook_secret or vault.open(doc["webhook_secret"])
     delivery_url = _delivery_url(request, doc["_id"])
     store = store_client(services.http, store_url, key, secret, timeout=STORE_TIMEOUT_S)
+    changed = {}
     try:
         if body.store_url is not None or body.consumer_key is not None:
-            await _check_keys(store, "nothing was changed")
+            listed = await _check_keys(store, "nothing was changed")
+            changed["store_language"] = listed_language(listed.items)  # None: a later job reads it again
         hooks = await ensure_webhooks(store, delivery_url, webhook_secret, new_secret=body.webhook_secret is not None)
     finally:
         await store.aclose()
-    changed = {"store_url": store_url, "consumer_key": vault.seal(key), "consumer_secret": vault.seal(secret),
-               "webhook_secret": vault.seal(webhook_secret)}
+    changed |= {"store_url": store_url, "consumer_key": vault.seal(key), "consumer_secret": vault.seal(secret),
+                "webhook_secret": vault.seal(webhook_secret)}
     await integrations.change(services.db, account.id, integration_id, changed)
     await integrations.set_webhooks(services.db, integration_id, delivery_url, hooks)
     doc |= changed | {"delivery_url": delivery_url, "webhooks": hooks}
@@ -140,11 +144,11 @@ async def _not_connected_yet(db: Db, account: CurrentAccount, store_url: str, th
                             f"keys or webhook secret there, or disconnect it first", "already_connected")
 
 
-async def _check_keys(store: WooClient, so: str) -> None:
+async def _check_keys(store: WooClient, so: str) -> StorePage:
     """The store's answer to one product read with these keys; an ApiError that says what it answered, and `so`:
     what the request therefore did not do."""
     try:
-        await store.products_page(1, 1)
+        return await store.products_page(1, 1)
     except StoreError as error:
         if error.status in (401, 403) and not error.data:  # not WordPress's REST error: something in front of it
             raise ApiError(422, f"something in front of the store at {store.store_url} (a firewall, a CDN's "

@@ -14,7 +14,7 @@ from api.core.errors import ApiError
 from api.data import integrations, jobs
 from api.deps import Id, Svc
 from api.integrations.signature import is_ping, verify
-from api.integrations.sync import in_step, variation_of
+from api.integrations.sync import in_step, left_alone
 from api.integrations.store_data import MAX_ID, named_by_path, product_id, store_product
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -57,11 +57,10 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
         return {"status": "ignored", "topic": topic}
 
     product_id = record["product_id"]
-    parent = variation_of(product)
-    if parent is not None:
-        outcome = f"ignored: a variation of product {parent}, which is annotated itself"
-        await integrations.update_delivery(db, record_id, {"outcome": outcome})
-        return {"status": "ignored", "product_id": product_id, "parent_id": parent}
+    # A variation, or a translation where the store's language is known (else the job finds it out).
+    if (reason := left_alone(product, integration.get("store_language"))) is not None:
+        await integrations.update_delivery(db, record_id, {"outcome": f"ignored: {reason}"})
+        return {"status": "ignored", "product_id": product_id, "reason": reason}
     # A deleted product's delivery is its id alone (WooCommerce fires it when the product goes to the trash): the job
     # takes it out of the shop's catalogue.
     if topic != "product.deleted" and await in_step(db, integration, product):

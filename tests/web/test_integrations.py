@@ -97,6 +97,8 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
 
     # The merchant revokes the key and makes a new one: keys the store refuses are said so and change nothing; the
     # new pair is saved in place (same card, same delivery URL), and a new webhook secret reaches the store's webhooks.
+    # Meanwhile the merchant set up WPML: the new keys' check reads the store's language, which the card then says.
+    store.catalogue.languages = ("en", "de")
     store.consumer_key, store.consumer_secret = "ck_" + "5e" * 20, "cs_" + "6f" * 20
     change = card.get_by_test_id("change-store")
     change.get_by_text("Change keys, webhook secret or store URL").click()
@@ -111,6 +113,8 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     change.get_by_role("button", name="Save changes").click()
     change.get_by_text("Saved: the store answered").wait_for()
     assert "Key ck_…5e5e" in card.inner_text()
+    assert card.get_by_test_id("store-language").inner_text().startswith(
+        "A multilingual store: the service reads and writes it in en.")
     assert card.get_by_label("Delivery URL").input_value() == delivery_url
     assert card.get_by_label(re.compile("^Webhook secret \\(shown only now")).input_value() == new_secret
     assert {w.secret for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url} == {new_secret}

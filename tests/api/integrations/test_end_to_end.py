@@ -235,6 +235,42 @@ def test_a_variable_product_is_annotated_once_not_once_per_variation(live: Live)
     assert [e["metadata"]["store_product_id"] for e in entries] == [str(parent["id"])]
 
 
+def test_a_multilingual_store_gets_one_annotation_per_product_not_one_per_translation(live: Live):
+    """A WPML store: the coat is annotated and written in the store's language; its German translation (a product of
+    its own, same photo) fires product.created, and WooCommerce Multilingual's copy of the original's terms onto it
+    fires product.updated: both acknowledged and left alone, no job, no write, no second catalogue entry. The
+    translation carries the service's category all the same: the store copied it."""
+    live.store.catalogue.languages = ("en", "de")
+    try:
+        created = live.store.create_product("Wool coat", [live.photos[30].read_bytes()])
+        product = live.annotated(created["id"])
+        marker = next(m["value"] for m in product["meta_data"] if m["key"] == "kalas_iris")
+        live.done_job(created["id"])
+        translation = live.store.translate_product(created["id"], "de", "Wollmantel")
+        wool = live.store.catalogue.term_or_create("tags", "Wool")  # the merchant adds a tag to the original
+        live.store.edit_product(created["id"], {"tags": [{"id": t["id"]} for t in [*product["tags"], wool]]})
+        live.store.wait_for_deliveries()
+
+        def handled() -> list[dict] | None:
+            found = [d for d in live.deliveries() if d["product_id"] == translation["id"]]
+            return found if found and all(d["outcome"] != "received" for d in found) else None
+
+        mine = wait_for(handled, 30, "the translation's deliveries")
+        reason = (f"ignored: a translation (de) of product {created['id']}, which is annotated itself: the store "
+                  "copies a product's categories and tags to its translations")
+        assert len(mine) >= 2 and {d["outcome"] for d in mine} == {reason}, mine
+        assert live.jobs_of(translation["id"]) == [] and translation["id"] not in live.store.writes
+        entries = [p["metadata"]["store_product_id"] for p in
+                   live.api("GET", "/products", params={"limit": 100}).json()["items"]
+                   if p["metadata"].get("store_product_id") in {str(created["id"]), str(translation["id"])}]
+        assert entries == [str(created["id"])]
+        copied = live.store.catalogue.view(translation["id"])
+        if marker["category"]:
+            assert marker["category"].split(" > ")[-1] in names(copied["categories"])
+    finally:
+        live.store.catalogue.languages = ()
+
+
 def test_two_identical_deliveries_at_the_same_instant_make_one_job(live: Live):
     created = live.store.create_product("Simultaneous", [live.photos[13].read_bytes()])
     live.annotated(created["id"])

@@ -352,3 +352,28 @@ def test_a_delivery_whose_product_id_is_not_a_store_id_is_refused_saying_so(api,
     assert [j for j in jobs if j["kind"] == "product"] == []
     ok, _ = deliver(api, integration, product={"id": "41", "images": [], "meta_data": []})  # digits as a string: taken
     assert ok.status_code == 200 and ok.json()["product_id"] == 41
+
+
+def test_a_multilingual_stores_translations_are_left_to_the_product_in_its_language(api):
+    """WPML keeps a translation as a product of its own and fires product.created for it: the service annotates the
+    product in the store's language (WPML copies its terms to the translations) and acknowledges the others with no
+    job."""
+    api.store.catalogue.languages = ("en", "de")
+    original = api.store.create_product("Wool coat")
+    shop = create_shop(api)
+    integration = register(api, shop)
+    assert integration["store_language"] == "en"  # read at the connect, from the key check's product read
+    translation = api.store.translate_product(original["id"], "de", "Wollmantel")
+    german_only = api.store.create_product("Lederjacke", lang="de")
+    answers = [deliver(api, integration, product=api.store.catalogue.view(p["id"]))[0].json()
+               for p in (translation, german_only, original)]
+    assert [a["status"] for a in answers] == ["ignored", "ignored", "queued"]
+    assert answers[0]["reason"].startswith(f"a translation (de) of product {original['id']}, which is annotated")
+    assert answers[1]["reason"].startswith("in de, with no en version")
+    log = api.get(f"/api/v1/integrations/{integration['id']}/deliveries", headers=shop.session).json()["items"]
+    assert {d["product_id"]: d["outcome"] for d in log} == {
+        translation["id"]: f"ignored: {answers[0]['reason']}", german_only["id"]: f"ignored: {answers[1]['reason']}",
+        original["id"]: "queued"}
+    jobs = api.get(f"/api/v1/integrations/{integration['id']}/jobs", headers=shop.session).json()["items"]
+    assert sorted(((job["kind"], job["product_id"]) for job in jobs), key=str) == [
+        ("import", None), ("product", original["id"])]

@@ -1,7 +1,7 @@
 """The worker's catalogue step (api/jobs/woocommerce.py) on the real database and models: a store product's
 photo enters the shop's similar-item catalogue, with the embedding its annotation came with when that is the
 embedder's network, and a disk that cannot take it is a retryable job failure that leaves nothing behind; a
-variation's job leaves it to its parent."""
+variation's job leaves it to its parent, a translation's to its original."""
 from __future__ import annotations
 
 import asyncio
@@ -143,6 +143,45 @@ def test_a_job_for_a_variation_leaves_it_to_its_parent(mongo_server, mongo_datab
 
     assert asyncio.run(go()) == f"a variation of product {parent['id']}, which is annotated itself"
     assert steps == [] and woo_store.writes == {}
+
+
+def test_a_job_for_a_translation_learns_the_stores_language_and_leaves_it_to_the_original(
+        mongo_server, mongo_database, tmp_path, woo_store):
+    """A store connected before WPML was set up (or while it had no product) has no language recorded: the first job
+    for a product that carries one reads it from the store's listing, records it for the deliveries to come, and
+    leaves a translation to its original; nothing is fetched, annotated or written."""
+    from api.data import integrations
+    from api.jobs.woocommerce import WooCommerceJobs
+
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
+    woo_store.catalogue.languages = ("en", "de")
+    original = woo_store.create_product("Wool coat", [b"\xff\xd8 a photo"])
+    translation = woo_store.translate_product(original["id"], "de", "Wollmantel")
+    steps: list = []
+
+    async def step(name: str, detail: str = "", fence: bool = False) -> None:
+        steps.append((name, detail))
+
+    async def go():
+        async with open_services(settings) as services:
+            vault = services.vault
+            integration = await integrations.create(services.db, ACCOUNT, {
+                "store_url": woo_store.url, "consumer_key": vault.seal(woo_store.consumer_key),
+                "consumer_secret": vault.seal(woo_store.consumer_secret)})
+            kinds = WooCommerceJobs(services)
+            try:
+                outcome = await kinds.run({"kind": "product", "account": ACCOUNT, "integration": integration["_id"],
+                                           "product_id": translation["id"]}, step)
+                return outcome, (await integrations.by_id(services.db, integration["_id"]))["store_language"]
+            finally:
+                await kinds.aclose()
+
+    outcome, language = asyncio.run(go())
+    assert outcome == (f"a translation (de) of product {original['id']}, which is annotated itself: the store copies "
+                       "a product's categories and tags to its translations")
+    assert language == "en"
+    assert steps == [] and woo_store.writes == {}  # not even "product read": no photo fetched
 
 
 def test_a_store_whose_address_is_private_when_a_job_runs_is_not_called(mongo_server, mongo_database, tmp_path,

@@ -242,6 +242,8 @@ export interface Integration {
   last_sync: SyncSummary | null;
   jobs: Record<string, number>;
   webhooks?: Webhooks | null;
+  /** A multilingual store's language, as the service's requests get it (WPML). */
+  store_language?: string | null;
 }
 
 export type JobState = "queued" | "running" | "done" | "dead" | "superseded";

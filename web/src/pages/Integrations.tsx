@@ -164,6 +164,13 @@ function StoreCard({ integration, secret, onRemoved, onChanged }: {
         Key {integration.consumer_key} · connected {new Date(integration.created).toLocaleString()}
         {integration.last_ping && ` · last ping ${new Date(integration.last_ping * 1000).toLocaleString()}`}
       </p>
+      {integration.store_language && (
+        <p className="muted" data-testid="store-language">
+          A multilingual store: the service reads and writes it in <strong>{integration.store_language}</strong>. A
+          product in another language is left to its {integration.store_language} version, whose categories and tags
+          the store copies to its translations.
+        </p>
+      )}
       <p className="muted" data-testid="last-sync">
         {integration.last_sync
           ? `Last sync ${new Date(integration.last_sync.at * 1000).toLocaleString()}: ${integration.last_sync.listed} product(s) changed in the store, ${integration.last_sync.queued} queued for annotation.`

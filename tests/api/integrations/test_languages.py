@@ -1,0 +1,70 @@
+"""A multilingual store (WPML's WooCommerce Multilingual): which products the service leaves to their version in the
+store's language, and how it learns that language from the store."""
+import pytest
+
+from api.data import integrations
+from api.integrations.languages import in_another_language, language_of, store_language
+from api.integrations.sync import left_alone
+from api.integrations.woo_client import WooClient
+from tests.api.conftest import on_database
+
+
+@pytest.mark.parametrize("lang, found", [("de", "de"), (" PT-BR ", "pt-br"), ("", None), (None, None), (7, None)])
+def test_a_products_language_is_its_lang_where_a_plugin_gives_one(lang, found):
+    assert language_of({"id": 1, "lang": lang}) == found
+    assert language_of({"id": 1}) is None
+
+
+def test_a_product_in_another_language_is_left_to_its_version_in_the_stores():
+    translation = {"id": 42, "lang": "de", "translations": {"en": 41, "fr": 43}}
+    assert in_another_language(translation, "en") == (
+        "a translation (de) of product 41, which is annotated itself: the store copies a product's categories and "
+        "tags to its translations")
+    # WPML answers a product without translations with PHP's empty array, `[]`; an id that is no store id is none.
+    for alone in ({"id": 44, "lang": "de", "translations": []}, {"id": 44, "lang": "de", "translations": {"en": "x"}}):
+        assert in_another_language(alone, "en") == (
+            "in de, with no en version: the service reads and writes the store's terms in en, the language its "
+            "requests get, and annotates the en version once there is one")
+    # In the store's language, without a language, or where the store's is not known: the service's own.
+    assert in_another_language({"id": 41, "lang": "en", "translations": {"de": 42}}, "en") is None
+    assert in_another_language({"id": 41}, "en") is None
+    assert in_another_language(translation, None) is None
+    # A variation is left to its parent whatever its language.
+    variation = {"id": 45, "type": "variation", "parent_id": 41, "lang": "en"}
+    assert left_alone(variation, "en") == "a variation of product 41, which is annotated itself"
+    assert left_alone(translation, "en").startswith("a translation (de)")
+
+
+def test_the_stores_language_is_read_once_from_its_listing_and_kept(mongo_server, mongo_database, woo_store):
+    woo_store.catalogue.languages = ("en", "de")
+    original = woo_store.create_product("Wool coat")
+    woo_store.translate_product(original["id"], "de", "Wollmantel")
+
+    async def scenario(db):
+        integration = await integrations.create(db, "a1b2c3", {"store_url": woo_store.url})
+        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=2)
+        try:
+            first = await store_language(db, integration, client)
+            asked = len(woo_store.api_requests)
+            kept = (await integrations.by_id(db, integration["_id"]))["store_language"]
+            again = await store_language(db, {**integration, "store_language": kept}, client)
+            return first, kept, again, len(woo_store.api_requests) - asked
+        finally:
+            await client.aclose()
+
+    assert on_database(mongo_server, mongo_database, scenario) == ("en", "en", "en", 0)
+
+
+def test_a_store_without_a_multilingual_plugin_has_no_language(mongo_server, mongo_database, woo_store):
+    woo_store.create_product("Wool coat")
+
+    async def scenario(db):
+        integration = await integrations.create(db, "a1b2c3", {"store_url": woo_store.url})
+        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=2)
+        try:
+            return (await store_language(db, integration, client),
+                    (await integrations.by_id(db, integration["_id"])).get("store_language"))
+        finally:
+            await client.aclose()
+
+    assert on_database(mongo_server, mongo_database, scenario) == (None, None)
