@@ -45,7 +45,10 @@ Metadata = Annotated[
     Field(max_length=MAX_METADATA_KEYS, description="at most 50 entries; keys of 1-64 characters without '$' or '.', "
                                                     "values of at most 1,000; no control characters")]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["owner@shop.example"])]
-HttpUrl = Annotated[str, Field(pattern=r"^https?://", max_length=2048, examples=["https://shop.example/img/tee.jpg"])]
+# A scheme is case-insensitive (RFC 3986 3.1; a phone's keyboard writes "Https://"): spelled out, as JavaScript's
+# and JSON Schema's patterns have no inline flag.
+HttpUrl = Annotated[str, Field(pattern=r"^[hH][tT][tT][pP][sS]?://", max_length=2048,
+                               examples=["https://shop.example/img/tee.jpg"])]
 
 
 class Request(BaseModel):

@@ -59,6 +59,9 @@ def test_url_is_fetched_and_annotated(model_client, photos, image_host):
     assert answer.status_code == 201, answer.text
     _check_annotation(answer.json())
     assert answer.json()["source"] == {"kind": "url", "url": url}
+    # The scheme in any case, as a phone's keyboard may capitalise it.
+    shouted = model_client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": "HTTP" + url[4:]})
+    assert shouted.status_code == 201, shouted.text
 
 
 def test_batch_answers_each_image_alone(model_client, photos):
