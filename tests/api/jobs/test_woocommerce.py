@@ -114,15 +114,12 @@ def test_the_annotations_embedding_enters_the_catalogue_without_a_second_model_c
     np.testing.assert_allclose(stored["embeddings"][0], vector.vector, atol=1e-6)
 
 
-def test_a_job_for_a_variation_leaves_it_to_its_parent(mongo_server, mongo_database, tmp_path, woo_store):
-    """However a variation's job came to be (a retried delivery from before the route ignored them), the job reads
-    the product and leaves it alone."""
+def _product_job(settings, store, product_id: int) -> tuple[str, dict, list]:
+    """A product job run by the worker's kinds on a store connected just now: (its outcome, the integration
+    afterwards, the steps it recorded)."""
     from api.data import integrations
     from api.jobs.woocommerce import WooCommerceJobs
 
-    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
-                             fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
-    parent, [variation] = woo_store.create_variable_product("Tee", [b"\xff\xd8 a photo"], ["M"])
     steps: list = []
 
     async def step(name: str, detail: str = "", fence: bool = False) -> None:
@@ -132,16 +129,27 @@ def test_a_job_for_a_variation_leaves_it_to_its_parent(mongo_server, mongo_datab
         async with open_services(settings) as services:
             vault = services.vault
             integration = await integrations.create(services.db, ACCOUNT, {
-                "store_url": woo_store.url, "consumer_key": vault.seal(woo_store.consumer_key),
-                "consumer_secret": vault.seal(woo_store.consumer_secret)})
+                "store_url": store.url, "consumer_key": vault.seal(store.consumer_key),
+                "consumer_secret": vault.seal(store.consumer_secret)})
             kinds = WooCommerceJobs(services)
             try:
-                return await kinds.run({"kind": "product", "account": ACCOUNT, "integration": integration["_id"],
-                                        "product_id": variation["id"]}, step)
+                outcome = await kinds.run({"kind": "product", "account": ACCOUNT, "integration": integration["_id"],
+                                           "product_id": product_id}, step)
+                return outcome, await integrations.by_id(services.db, integration["_id"]), steps
             finally:
                 await kinds.aclose()
 
-    assert asyncio.run(go()) == f"a variation of product {parent['id']}, which is annotated itself"
+    return asyncio.run(go())
+
+
+def test_a_job_for_a_variation_leaves_it_to_its_parent(mongo_server, mongo_database, tmp_path, woo_store):
+    """However a variation's job came to be (a retried delivery from before the route ignored them), the job reads
+    the product and leaves it alone."""
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
+    parent, [variation] = woo_store.create_variable_product("Tee", [b"\xff\xd8 a photo"], ["M"])
+    outcome, _, steps = _product_job(settings, woo_store, variation["id"])
+    assert outcome == f"a variation of product {parent['id']}, which is annotated itself"
     assert steps == [] and woo_store.writes == {}
 
 
@@ -150,37 +158,15 @@ def test_a_job_for_a_translation_learns_the_stores_language_and_leaves_it_to_the
     """A store connected before WPML was set up (or while it had no product) has no language recorded: the first job
     for a product that carries one reads it from the store's listing, records it for the deliveries to come, and
     leaves a translation to its original; nothing is fetched, annotated or written."""
-    from api.data import integrations
-    from api.jobs.woocommerce import WooCommerceJobs
-
     settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
                              fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
     woo_store.catalogue.languages = ("en", "de")
     original = woo_store.create_product("Wool coat", [b"\xff\xd8 a photo"])
     translation = woo_store.translate_product(original["id"], "de", "Wollmantel")
-    steps: list = []
-
-    async def step(name: str, detail: str = "", fence: bool = False) -> None:
-        steps.append((name, detail))
-
-    async def go():
-        async with open_services(settings) as services:
-            vault = services.vault
-            integration = await integrations.create(services.db, ACCOUNT, {
-                "store_url": woo_store.url, "consumer_key": vault.seal(woo_store.consumer_key),
-                "consumer_secret": vault.seal(woo_store.consumer_secret)})
-            kinds = WooCommerceJobs(services)
-            try:
-                outcome = await kinds.run({"kind": "product", "account": ACCOUNT, "integration": integration["_id"],
-                                           "product_id": translation["id"]}, step)
-                return outcome, (await integrations.by_id(services.db, integration["_id"]))["store_language"]
-            finally:
-                await kinds.aclose()
-
-    outcome, language = asyncio.run(go())
+    outcome, integration, steps = _product_job(settings, woo_store, translation["id"])
     assert outcome == (f"a translation (de) of product {original['id']}, which is annotated itself: the store copies "
                        "a product's categories and tags to its translations")
-    assert language == "en"
+    assert integration["store_language"] == "en"
     assert steps == [] and woo_store.writes == {}  # not even "product read": no photo fetched
 
 
