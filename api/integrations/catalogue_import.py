@@ -18,6 +18,7 @@ from api.data import integrations, products
 from api.domain import catalogue
 from api.domain.errors import DomainError
 from api.domain.shop_models import retrain_if_due
+from api.integrations.languages import in_another_language
 from api.integrations.merge import images_fingerprint, merchant_terms
 from api.integrations.woo_client import WooClient
 from api.intake.fetch import FetchError
@@ -73,6 +74,9 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
             progress["seen"] += 1
             if created_since_connect(product, integration):
                 continue  # a product made after the connect is the webhooks' (annotated and written like any new one)
+            if in_another_language(product, integration.get("store_language")):
+                progress["translations"] = progress.get("translations", 0) + 1  # Polylang lists every language
+                continue
             try:
                 await import_product(services, integration, product)
                 progress["imported"] += 1
@@ -91,6 +95,8 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
     trained = await retrain_if_due(db, integration["account"])
     return (f"{progress['imported']} of {progress['total'] or progress['seen']} products imported "
             f"({progress['failed']} failed)"
+            + (f"; {progress['translations']} in another language than {integration['store_language']} left out"
+               if progress.get("translations") else "")
             + ("; the shop's model is being trained" if trained else ""))
 
 

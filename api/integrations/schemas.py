@@ -82,7 +82,7 @@ class IntegrationOut(Response):
         "the last sync: the worker's own every `store_sync_minutes`, or one asked for"))
     catalogue_import: dict | None = Field(None, description=(
         "the store's catalogue import at connect: state (running, done), next_page, pages, total, seen, imported, "
-        "failed"))
+        "failed, translations (a multilingual store's products in another language, left out)"))
     jobs: dict[str, int] = Field(default_factory=dict, description="jobs by state")
     webhooks: WebhooksOut | None = Field(None, description="the service's webhooks in the store")
     store_language: str | None = Field(None, description=(

@@ -28,7 +28,8 @@ async def sync_store(db, integration: dict, store: WooClient) -> dict:
     listed = queued = 0
     async for product in store.products_modified_after(since):
         listed += 1
-        if not product.get("images") or await in_step(db, integration, product):
+        if not product.get("images") or left_alone(product, integration.get("store_language")) \
+                or await in_step(db, integration, product):  # Polylang lists every language: its translations
             continue
         _, created = await jobs.enqueue(db, integration["account"], integration["_id"], int(product["id"]),
                                         "sync: changed in the store and not annotated")

@@ -70,6 +70,9 @@ class Catalogue:
     # WPML with WooCommerce Multilingual: the site's languages, its default first (none: a one-language store). Each
     # product then has a language and belongs to a translation group (WPML's `trid`, here the original's id).
     languages: tuple[str, ...] = ()
+    # Polylang for WooCommerce instead: the same `lang` and `translations`, but listings hold every language unless
+    # `lang` names one (Polylang Pro's REST `lang` parameter: "By default, results are not filtered by language").
+    lists_every_language: bool = False
     _ids: itertools.count = field(default_factory=lambda: itertools.count(10))
     _default_id: int | None = None
     _language: dict[int, tuple[str, int]] = field(default_factory=dict)
@@ -246,7 +249,7 @@ class Catalogue:
             if modified_after:
                 listed = [(key, p) for key, p in listed if p["date_modified_gmt"] > modified_after[:19]]
             views = [self._view(key, p) for key, p in listed]
-            if self.languages and lang != "all":
+            if self.languages and lang != "all" and (lang or not self.lists_every_language):
                 # WPML lists the request's language: `lang` where it is one of the site's, else the default.
                 wanted = lang if lang in self.languages else self.languages[0]
                 views = [v for v in views if v["lang"] == wanted]

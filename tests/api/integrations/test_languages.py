@@ -4,7 +4,7 @@ import pytest
 
 from api.data import integrations
 from api.integrations.languages import in_another_language, language_of, store_language
-from api.integrations.sync import left_alone
+from api.integrations.sync import left_alone, sync_store
 from api.integrations.woo_client import WooClient
 from tests.api.conftest import on_database
 
@@ -68,3 +68,26 @@ def test_a_store_without_a_multilingual_plugin_has_no_language(mongo_server, mon
             await client.aclose()
 
     assert on_database(mongo_server, mongo_database, scenario) == (None, None)
+
+
+def test_a_sync_of_a_store_that_lists_every_language_queues_only_the_stores_own(mongo_server, mongo_database,
+                                                                                woo_store):
+    """Polylang for WooCommerce lists a store's products in every language: the sync queues the coat, not its German
+    translation nor a product that exists in German only."""
+    woo_store.catalogue.languages, woo_store.catalogue.lists_every_language = ("en", "de"), True
+    original = woo_store.create_product("Wool coat", [b"\xff\xd8 a photo"])
+    woo_store.translate_product(original["id"], "de", "Wollmantel")
+    woo_store.create_product("Lederjacke", [b"\xff\xd8 another photo"], lang="de")
+
+    async def scenario(db):
+        integration = await integrations.create(db, "a1b2c3", {"store_url": woo_store.url, "store_language": "en"})
+        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=2)
+        try:
+            summary = await sync_store(db, integration, client)
+        finally:
+            await client.aclose()
+        return summary, [job["product_id"] async for job in db.jobs.find({"integration": integration["_id"]})]
+
+    summary, queued = on_database(mongo_server, mongo_database, scenario)
+    assert (summary["listed"], summary["queued"]) == (3, 1)
+    assert queued == [original["id"]]

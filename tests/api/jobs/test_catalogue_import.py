@@ -78,3 +78,45 @@ def test_an_import_cut_off_goes_on_from_its_page_and_doubles_nothing(mongo_serve
     assert store.writes == {}  # nothing written to the store
     categorised = sum(1 for i in range(PRODUCTS) if i % 3)
     assert len(writes) == categorised and {w["state"] for w in writes} == {"imported"}
+
+
+@pytest.mark.slow
+def test_an_import_of_a_store_that_lists_every_language_takes_the_stores_own(mongo_server, mongo_database,
+                                                                            served_models, tmp_path: Path,
+                                                                            shared_data):
+    """Polylang for WooCommerce lists every language: the shop's catalogue gets each product once, in the store's
+    language, with that language's terms; translations and products in another language only are left out."""
+    photos = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:3]
+    store = WooCommerceStore().start()
+    try:
+        store.catalogue.languages, store.catalogue.lists_every_language = ("en", "de"), True
+        for n, photo in enumerate(photos[:2]):
+            original = store.create_product(f"Shirt {n}", [photo.read_bytes()], categories=["Shirts"])
+            store.translate_product(original["id"], "de", f"Hemd {n}")
+        store.create_product("Hemd nur auf Deutsch", [photos[2].read_bytes()], categories=["Hemden"], lang="de")
+        time.sleep(1.1)  # connected after the products were made
+        settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                                 image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
+
+        async def step(name: str, detail: str = "", fence: bool = False) -> None:
+            pass
+
+        async def go():
+            inference = InProcessClient(dict(served_models))
+            client = WooClient(store.url, store.consumer_key, store.consumer_secret)
+            try:
+                async with open_services(settings, inference=inference) as services:
+                    integration = await integrations.create(services.db, SHOP, {"store_url": store.url,
+                                                                                 "store_language": "en"})
+                    outcome = await import_catalogue(services, integration, client, step)
+                    stored = await services.db.products.find({"account": SHOP}).to_list(length=None)
+                    return outcome, sorted((p["title"], tuple(p["categories"])) for p in stored)
+            finally:
+                await client.aclose()
+                await inference.aclose()
+
+        outcome, stored = asyncio.run(go())
+    finally:
+        store.stop()
+    assert outcome == "2 of 5 products imported (0 failed); 3 in another language than en left out", outcome
+    assert stored == [("Shirt 0", ("Shirts",)), ("Shirt 1", ("Shirts",))]
