@@ -6,7 +6,9 @@ its own categories and tags (the same terms, translated: each a term of its own 
 `translations`, the ids of its translations by language, and lists products and terms in the language of the
 request: the site's default language, or the language of the address the store was connected at (a domain per
 language); `lang=xx` lists another, `lang=all` every one. Creating a translation fires `product.created` like any
-product.
+product. Polylang for WooCommerce gives products the same two fields (polylang-wc, `PLLWC_REST_Product`) but lists
+every language unless a request names one: the import and the sync leave the other languages' products out
+themselves.
 
 The service works in the language its requests see: it lists the store's products and terms, imports, learns,
 annotates and writes terms in it, and WPML copies a product's categories and tags to its translations (its
@@ -49,8 +51,9 @@ def listed_language(products: list[dict]) -> str | None:
 
 async def store_language(db, integration: dict, store: WooClient) -> str | None:
     """The language the service's requests to the store get: as recorded (at the connect or by an earlier job),
-    else read from the first product the store lists, and recorded. None for a store without a multilingual
-    plugin."""
+    else read from the first product the store lists (oldest first: with WPML one in the request's language, with
+    Polylang the store's oldest, in the language the shop started in), and recorded. None for a store without a
+    multilingual plugin."""
     if integration.get("store_language"):
         return integration["store_language"]
     language = listed_language((await store.products_page(1, 1)).items)
