@@ -12,7 +12,8 @@ more than 5 failures in a row, a product moved to the trash fires `product.delet
 readable with status "trash" (left out of lists), a restored one fires `product.restored`, a product saved
 without a category is given the store's default category ("Uncategorized", in the site's language), and, with
 `catalogue.languages` set, WPML's WooCommerce Multilingual: translations as products of their own (`lang`,
-`translations`), listings in the request's language, an original's terms copied onto its translations.
+`translations`), listings in the request's language, an original's terms copied onto its translations (and with
+`catalogue.lists_every_language`, Polylang for WooCommerce's listings of every language).
 """
 from __future__ import annotations
 

@@ -174,8 +174,8 @@ class Catalogue:
         """WooCommerce Multilingual's "synchronise taxonomies" after an original is saved: its categories and tags
         copied to each of its translations, which are returned (each changed)."""
         with self.lock:
-            lang, group = self._language.get(product_id, (None, None))
-            if group != product_id:
+            group = self._language.get(product_id, (None, None))[1]
+            if group != product_id:  # not an original
                 return []
             original = self.get_product(product_id)
             synced = []
