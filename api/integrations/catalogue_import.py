@@ -20,6 +20,7 @@ from api.domain.errors import DomainError
 from api.domain.shop_models import retrain_if_due
 from api.integrations.languages import in_another_language
 from api.integrations.merge import images_fingerprint, merchant_terms
+from api.integrations.store_data import photo_url
 from api.integrations.woo_client import WooClient
 from api.intake.fetch import FetchError
 from api.intake.photo import Photo, check
@@ -159,11 +160,12 @@ async def store_photos(services: Services, product: dict, first: bytes | None = 
     max_bytes = services.settings.max_upload_bytes
     for position, image in enumerate(product.get("images", [])[:MAX_PHOTOS]):
         try:
+            source = photo_url(image)
             try:
                 data = first if position == 0 and first is not None else \
-                    (await services.http.get(image["src"], max_bytes=max_bytes)).body
+                    (await services.http.get(source, max_bytes=max_bytes)).body
             except FetchError as error:
-                raise error.about(f"photo {image.get('src')} could not be fetched") from None
+                raise error.about(f"photo {source} could not be fetched") from None
             photos.append(await check(data, None, max_bytes))
         except DomainError as error:
             if strict or position == 0:

@@ -3,12 +3,18 @@ names as the merchant wrote them, and categories named by their path in the stor
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 
 # A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path.
 PATH_SEPARATOR = " > "
 
 MAX_ID = 2**63 - 1  # MongoDB keeps 8-byte integers; WordPress's ids are BIGINT UNSIGNED
+
+# A store photo is fetched at the smallest of its sizes at least this wide: the model sees 224 pixels and the console
+# shows a few hundred, while `src` is the full upload (up to 2,560 pixels, a PNG of it often over the upload limit).
+PHOTO_WIDTH = 1024
+_CANDIDATE = re.compile(r"(https?://\S+?),?\s+(\d+)w(?:,|$)", re.IGNORECASE)
 
 
 def product_id(value: object) -> int | None:
@@ -42,10 +48,14 @@ def term_name(term: object) -> str:
 
 def store_product(item: dict, found_id: int) -> dict:
     """A product as the service reads it, from the REST API or a webhook's body: its id checked by the caller, its
-    terms' names unescaped (`term_name`)."""
+    terms' names unescaped (`term_name`), its photos those with an address (anything else in `images` is no photo
+    the service could fetch)."""
     plain = {kind: [{**term, "name": term_name(term)} for term in item[kind] if isinstance(term, dict)]
              for kind in ("categories", "tags") if isinstance(item.get(kind), list)}
-    return {**item, **plain, "id": found_id}
+    images = item.get("images")
+    photos = [image for image in images if isinstance(image, dict) and isinstance(image.get("src"), str)] \
+        if isinstance(images, list) else []
+    return {**item, **plain, "images": photos, "id": found_id}
 
 
 def category_paths(categories: list) -> dict[int, str]:
@@ -69,3 +79,12 @@ def named_by_path(product: dict, paths: Mapping[int, str]) -> dict:
         return product
     return {**product, "categories": [{**c, "name": paths.get(product_id(c.get("id")), c["name"])}
                                       for c in product["categories"]]}
+
+
+def photo_url(image: dict, width: int = PHOTO_WIDTH) -> str:
+    """Where to fetch a product photo (an item of a product's `images`): the smallest of the sizes WordPress made of it
+    that is at least `width` pixels wide, from `srcset` (WooCommerce 10.2 and later answer it: every size of the
+    photo's shape up to 2,048 pixels), else `src`, the photo as uploaded."""
+    srcset = image.get("srcset")
+    sizes = sorted((int(w), url) for url, w in _CANDIDATE.findall(srcset)) if isinstance(srcset, str) else []
+    return next((url for w, url in sizes if w >= width), image["src"])

@@ -29,6 +29,7 @@ from api.integrations.hooks import ensure_webhooks
 from api.integrations.languages import language_of, store_language
 from api.integrations.policy import Decision, decide, from_review, policy_of
 from api.integrations.store import integration_client
+from api.integrations.store_data import photo_url
 from api.integrations.sync import describe, left_alone, sync_store
 from api.integrations.woo_client import StoreError, WooClient
 from api.intake.fetch import FetchError
@@ -120,7 +121,7 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     if not product.get("images"):
         return "the product has no photo yet (it is annotated when one is added)"
 
-    source = product["images"][0]["src"]
+    source = photo_url(product["images"][0])
     max_bytes = services.settings.max_upload_bytes
     try:
         data = (await services.http.get(source, max_bytes=max_bytes)).body

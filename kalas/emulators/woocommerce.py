@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
 import queue
 import secrets
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
 import httpx
+from PIL import Image
 
 from kalas.emulators.woocommerce_catalogue import Catalogue, Webhook
 from kalas.emulators.woocommerce_rest import RestHandler
@@ -101,6 +103,9 @@ class WooCommerceStore:
         # Plain permalinks (or a server that does not rewrite URLs): no /wp-json/ path; the REST API answers at
         # index.php?rest_route=/wc/v3/… only, and /wp-json/… is the theme's "page not found".
         self.plain_permalinks = False
+        # WooCommerce 10.2 and later answer each product photo's `srcset` of smaller sizes; an older one, `src` alone.
+        self.image_sizes = True
+        self.photo_requests: list[str] = []  # the file name of each photo fetched, in order
 
     # Life cycle.
     def start(self) -> "WooCommerceStore":
@@ -151,9 +156,43 @@ class WooCommerceStore:
 
     # What a merchant does in wp-admin; each fires the store's webhooks like the real hooks do.
     def upload(self, data: bytes, name: str | None = None) -> dict:
+        """A photo uploaded to the media library, as a product's `images` shows it: `src`, the upload, and, as
+        WooCommerce 10.2 and later answer (with `image_sizes`), the `srcset` of the smaller sizes WordPress made of
+        it, `sizes` and `thumbnail`."""
         name = name or f"{secrets.token_hex(6)}.jpg"
         self.uploads[name] = data
-        return {"id": self.catalogue.next_id(), "src": f"{self.url}/wp-content/uploads/{name}", "name": name, "alt": ""}
+        image = {"id": self.catalogue.next_id(), "src": f"{self.url}/wp-content/uploads/{name}", "name": name, "alt": ""}
+        if self.image_sizes:
+            image |= self._sizes(name, data, image["src"])
+        return image
+
+    def _sizes(self, name: str, data: bytes, src: str) -> dict:
+        """WordPress's intermediate sizes of an upload (medium 300×300, medium_large 768 wide, large 1024×1024,
+        1536×1536 and 2048×2048, each made only when smaller than the upload, in its shape) and the `srcset` of them
+        and of the upload itself up to 2,048 pixels wide (`max_srcset_image_width`); an upload that is no image has
+        none (`wp_get_attachment_image_srcset` answers false, which the REST API casts to "")."""
+        try:
+            with Image.open(io.BytesIO(data)) as opened:
+                photo = opened.convert("RGB")
+        except (OSError, ValueError):
+            return {"srcset": "", "sizes": "", "thumbnail": src}
+        width, height = photo.size
+        stem = name.rsplit(".", 1)[0]
+        candidates = {}
+        for box_w, box_h in ((300, 300), (768, 10**6), (1024, 1024), (1536, 1536), (2048, 2048)):
+            scale = min(box_w / width, box_h / height)
+            size = (round(width * scale), round(height * scale))
+            if scale < 1 and size not in candidates:
+                sized = f"{stem}-{size[0]}x{size[1]}.jpg"
+                buffer = io.BytesIO()
+                photo.resize(size, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=82)
+                self.uploads[sized] = buffer.getvalue()
+                candidates[size] = f"{self.url}/wp-content/uploads/{sized}"
+        if width <= 2048:
+            candidates[(width, height)] = src
+        srcset = ", ".join(f"{url} {w}w" for (w, _), url in candidates.items())
+        thumbnail = next(iter(candidates.values()), src)
+        return {"srcset": srcset, "sizes": f"(max-width: {width}px) 100vw, {width}px", "thumbnail": thumbnail}
 
     def create_product(self, name: str, photos: list[bytes] = (), categories: list[str] = (),
                        tags: list[str] = (), lang: str | None = None) -> dict:

@@ -79,6 +79,7 @@ class RestHandler(BaseHTTPRequestHandler):
             method = (query.get("_method", [None])[0] or self.headers.get("X-HTTP-Method-Override") or method).upper()
         if url.path.startswith("/wp-content/uploads/"):
             time.sleep(store.photo_delay_s)
+            store.photo_requests.append(url.path.rsplit("/", 1)[1])
             data = store.uploads.get(url.path.rsplit("/", 1)[1])
             return self._send(200 if data else 404, data or b"not found", {"Content-Type": "image/jpeg"})
         # The REST API answers under /wp-json/ where the site's permalinks are rewritten, and at

@@ -6,6 +6,7 @@ TorchServe serving the archives, nx-27017, the API under uvicorn and `python -m 
 """
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from PIL import Image
 
 from api.integrations.store_data import term_name
 from kalas.stack.live import WORKER_ARGS, Live, start_live, stop_live, wait_for
@@ -65,6 +67,21 @@ def test_the_product_is_found_by_similar_item_search_with_its_own_photo(live: Li
     best = response.json()["items"][0]
     assert best["product"]["title"] == "Findable" and best["score"] > 0.99, best
     assert best["product"]["metadata"]["store_product_id"] == str(created["id"])
+
+
+def test_a_large_photo_is_fetched_at_a_size_fit_for_the_work(live: Live):
+    """WooCommerce 10.2+ answers the sizes WordPress made of each photo: the worker fetches the 1,024-wide one of a
+    2,400-wide upload (a fifth of its bytes here), for the annotation and the catalogue alike."""
+    with Image.open(live.photos[31]) as photo:
+        buffer = io.BytesIO()
+        photo.convert("RGB").resize((2400, 1800), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
+    before = len(live.store.photo_requests)
+    created = live.store.create_product("Big photo", [buffer.getvalue()])
+    live.annotated(created["id"])
+    [image] = created["images"]
+    fetched = live.store.photo_requests[before:]
+    assert fetched and set(fetched) == {image["name"].replace(".jpg", "-1024x768.jpg")}, fetched
+    assert len(live.store.uploads[fetched[0]]) < len(buffer.getvalue()) / 3
 
 
 def test_the_services_own_update_does_not_loop(live: Live):

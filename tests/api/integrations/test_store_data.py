@@ -1,0 +1,32 @@
+"""What a store's answers hold, read as the service keeps it: which size of a product photo to fetch, and which of a
+product's `images` are photos at all."""
+import pytest
+
+from api.integrations.store_data import photo_url, store_product
+
+UPLOADS = "https://shop.example/wp-content/uploads/2026/03"
+# As WooCommerce 10.2+ answers a 2,400 × 1,800 upload: WordPress's sizes of its shape, in WordPress's order.
+SRCSET = (f"{UPLOADS}/tee-300x225.jpg 300w, {UPLOADS}/tee-1024x768.jpg 1024w, {UPLOADS}/tee-768x576.jpg 768w, "
+          f"{UPLOADS}/tee-1536x1152.jpg 1536w, {UPLOADS}/tee-2048x1536.jpg 2048w")
+
+
+@pytest.mark.parametrize("image, fetched", [
+    ({"src": f"{UPLOADS}/tee.jpg", "srcset": SRCSET}, f"{UPLOADS}/tee-1024x768.jpg"),  # the smallest ≥ 1,024 wide
+    ({"src": f"{UPLOADS}/tee.jpg"}, f"{UPLOADS}/tee.jpg"),  # a store before WooCommerce 10.2: the upload
+    ({"src": f"{UPLOADS}/tee.jpg", "srcset": ""}, f"{UPLOADS}/tee.jpg"),  # an upload WordPress made no sizes of
+    ({"src": f"{UPLOADS}/small.jpg", "srcset": f"{UPLOADS}/small-225x300.jpg 225w, {UPLOADS}/small.jpg 400w"},
+     f"{UPLOADS}/small.jpg"),  # every size smaller than 1,024: the upload itself
+    ({"src": f"{UPLOADS}/tee.jpg", "srcset": f"{UPLOADS}/a.jpg 1200w,{UPLOADS}/b.jpg 300w"}, f"{UPLOADS}/a.jpg"),
+    ({"src": f"{UPLOADS}/tee.jpg", "srcset": "not a srcset"}, f"{UPLOADS}/tee.jpg"),
+    ({"src": f"{UPLOADS}/tee.jpg", "srcset": ["a", "list"]}, f"{UPLOADS}/tee.jpg"),
+])
+def test_a_photo_is_fetched_at_the_smallest_size_that_is_wide_enough(image, fetched):
+    assert photo_url(image) == fetched
+
+
+def test_only_images_with_an_address_are_a_products_photos():
+    product = store_product({"id": 7, "images": [{"id": 1, "src": f"{UPLOADS}/tee.jpg"}, {"id": 2}, "tee.jpg",
+                                                 {"id": 3, "src": None}]}, 7)
+    assert product["images"] == [{"id": 1, "src": f"{UPLOADS}/tee.jpg"}]
+    assert store_product({"id": 7, "images": "tee.jpg"}, 7)["images"] == []
+    assert store_product({"id": 7}, 7)["images"] == []  # a deleted product's delivery is its id alone
