@@ -160,18 +160,30 @@ async def store_photos(services: Services, product: dict, first: bytes | None = 
     max_bytes = services.settings.max_upload_bytes
     for position, image in enumerate(product.get("images", [])[:MAX_PHOTOS]):
         try:
-            source = photo_url(image)
-            try:
-                data = first if position == 0 and first is not None else \
-                    (await services.http.get(source, max_bytes=max_bytes)).body
-            except FetchError as error:
-                raise error.about(f"photo {source} could not be fetched") from None
+            data = first if position == 0 and first is not None else (await fetch_store_photo(services, image))[0]
             photos.append(await check(data, None, max_bytes))
         except DomainError as error:
             if strict or position == 0:
                 raise
             left_out.append(f"photo {position + 1}: {error.message}")
     return photos, left_out
+
+
+async def fetch_store_photo(services: Services, image: dict) -> tuple[bytes, str]:
+    """A store photo's bytes and the address they came from: the size of it fit for the work (`photo_url`), else,
+    when that size cannot be had (deleted by a plugin that regenerates sizes, or left behind by one that moved the
+    uploads), the upload itself."""
+    max_bytes = services.settings.max_upload_bytes
+    source = photo_url(image)
+    try:
+        return (await services.http.get(source, max_bytes=max_bytes)).body, source
+    except FetchError as error:
+        if source == image["src"]:
+            raise error.about(f"photo {source} could not be fetched") from None
+    try:
+        return (await services.http.get(image["src"], max_bytes=max_bytes)).body, image["src"]
+    except FetchError as error:
+        raise error.about(f"photo {image['src']} could not be fetched (nor its size {source})") from None
 
 
 def _without_photos(fields: dict) -> dict:

@@ -21,18 +21,16 @@ from api.domain.embedding import Made, embed, made_by_annotation
 from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training, retrain_if_taught
-from api.integrations.catalogue_import import (entry_lock, import_catalogue, import_product, store_fields,
-                                              store_photos, terms_moved)
+from api.integrations.catalogue_import import (entry_lock, fetch_store_photo, import_catalogue, import_product,
+                                              store_fields, store_photos, terms_moved)
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
                                     merge_terms)
 from api.integrations.hooks import ensure_webhooks
 from api.integrations.languages import language_of, store_language
 from api.integrations.policy import Decision, decide, from_review, policy_of
 from api.integrations.store import integration_client
-from api.integrations.store_data import photo_url
 from api.integrations.sync import describe, left_alone, sync_store
 from api.integrations.woo_client import StoreError, WooClient
-from api.intake.fetch import FetchError
 from api.intake.photo import check
 from api.jobs.runner import Step
 from api.services import Services
@@ -121,12 +119,8 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     if not product.get("images"):
         return "the product has no photo yet (it is annotated when one is added)"
 
-    source = photo_url(product["images"][0])
+    data, source = await fetch_store_photo(services, product["images"][0])
     max_bytes = services.settings.max_upload_bytes
-    try:
-        data = (await services.http.get(source, max_bytes=max_bytes)).body
-    except FetchError as error:
-        raise error.about("the product photo could not be fetched") from None
     await step("photo fetched", f"{len(data)} bytes from {source}")
     policy = policy_of(integration)
     origin = {"kind": "woocommerce", "integration": job["integration"], "product_id": str(product["id"])}

@@ -83,6 +83,16 @@ def test_a_large_photo_is_fetched_at_a_size_fit_for_the_work(live: Live):
     assert fetched and set(fetched) == {image["name"].replace(".jpg", "-1024x768.jpg")}, fetched
     assert len(live.store.uploads[fetched[0]]) < len(buffer.getvalue()) / 3
 
+    # A store whose sizes a plugin deleted (or left behind when it moved the uploads): the upload itself.
+    before = len(live.store.photo_requests)
+    image = live.store.upload(buffer.getvalue())
+    del live.store.uploads[image["name"].replace(".jpg", "-1024x768.jpg")]
+    other = live.store.catalogue.create_product({"name": "Big photo, no sizes"}, [image])
+    live.store.fire("product.created", other)
+    live.annotated(other["id"])
+    assert live.store.photo_requests[before:][-1] == image["name"]
+    assert live.done_job(other["id"])["attempts"] == 1
+
 
 def test_the_services_own_update_does_not_loop(live: Live):
     created = live.store.create_product("Loop check", [live.photos[2].read_bytes()])
