@@ -8,7 +8,7 @@ request: the site's default language, or the language of the address the store w
 language); `lang=xx` lists another, `lang=all` every one. Creating a translation fires `product.created` like any
 product. Polylang for WooCommerce gives products the same two fields (polylang-wc, `PLLWC_REST_Product`) but lists
 every language unless a request names one: the import and the sync leave the other languages' products out
-themselves.
+themselves, and the store's client asks for terms with `lang` (WooClient's `language`).
 
 The service works in the language its requests see: it lists the store's products and terms, imports, learns,
 annotates and writes terms in it, and WPML copies a product's categories and tags to its translations (its
@@ -59,4 +59,6 @@ async def store_language(db, integration: dict, store: WooClient) -> str | None:
     language = listed_language((await store.products_page(1, 1)).items)
     if language is not None:
         await integrations.set_store_language(db, integration["_id"], language)
+        store.language = language  # its terms from now on: the tree and names it holds are read again
+        store.forget_terms()
     return language

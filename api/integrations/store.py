@@ -27,14 +27,16 @@ def store_home(url: str) -> str:
 
 
 def store_client(http: SafeHttp, store_url: str, consumer_key: str, consumer_secret: str, **options) -> WooClient:
-    """A client for the store at `store_url` with these keys (`options`: WooClient's `timeout`, `on_tree`). Over
-    plain HTTP the keys themselves go only to a store the operator let through (`KALAS_FETCH_ALLOW_ORIGINS`, an
-    intranet store); any other gets the signature alone."""
+    """A client for the store at `store_url` with these keys (`options`: WooClient's `timeout`, `on_tree`,
+    `language`). Over plain HTTP the keys themselves go only to a store the operator let through
+    (`KALAS_FETCH_ALLOW_ORIGINS`, an intranet store); any other gets the signature alone."""
     return WooClient(store_url, consumer_key, consumer_secret, transport=http.transport(),
                      keys_in_clear=http.lets_through(store_url), **options)
 
 
 def integration_client(http: SafeHttp, vault: Vault, integration: dict, **options) -> WooClient:
-    """A client for an integration's store, its keys opened from the vault."""
+    """A client for an integration's store, its keys opened from the vault, in the store's language where it has
+    one (api/integrations/languages.py)."""
     return store_client(http, integration["store_url"], vault.open(integration["consumer_key"]),
-                        vault.open(integration["consumer_secret"]), **options)
+                        vault.open(integration["consumer_secret"]), language=integration.get("store_language"),
+                        **options)

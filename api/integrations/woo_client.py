@@ -102,10 +102,11 @@ class WooClient:
     def __init__(self, store_url: str, consumer_key: str, consumer_secret: str, *, timeout: float = 15.0,
                  transport: httpx.AsyncBaseTransport | None = None,
                  on_tree: Callable[[dict[int, str]], Awaitable[None]] | None = None,
-                 keys_in_clear: bool = True) -> None:
+                 keys_in_clear: bool = True, language: str | None = None) -> None:
         """`on_tree`: told the categories' paths each time the tree is read (the worker keeps them with the
         integration, where the webhook route names a delivery's categories by them). `keys_in_clear`: whether the
-        keys themselves may go over plain HTTP (store_auth.ways_for)."""
+        keys themselves may go over plain HTTP (store_auth.ways_for). `language`: a multilingual store's
+        (api/integrations/languages.py), whose terms alone the client reads and makes."""
         self.store_url = store_url.rstrip("/")
         self._keys = {"consumer_key": consumer_key, "consumer_secret": consumer_secret}
         self._deadline_s = DEADLINE_FACTOR * timeout
@@ -119,6 +120,7 @@ class WooClient:
         self._paths_read = -TREE_TTL_S
         self._absent: set[int] = set()  # ids products name that the last read of the tree did not hold
         self._on_tree = on_tree
+        self.language = language
 
     def forget_terms(self) -> None:
         self._terms.clear()
@@ -239,7 +241,7 @@ class WooClient:
         """The paths of the store's categories by id (`category_paths`), read from the store when older than
         TREE_TTL_S or when `refresh`; each path's id is remembered as the category's term id."""
         if refresh or time.monotonic() - self._paths_read > TREE_TTL_S:
-            self._paths = category_paths(await self._listing("/products/categories"))
+            self._paths = category_paths(await self._listing("/products/categories", self._in_language()))
             self._paths_read, self._absent = time.monotonic(), set()
             self._terms.update({("categories", path.lower()): term_id for term_id, path in self._paths.items()})
             if self._on_tree is not None:
@@ -283,12 +285,17 @@ class WooClient:
     async def webhooks(self) -> list[dict]:
         return await self._listing("/webhooks")
 
-    async def _listing(self, path: str) -> list:
+    def _in_language(self) -> dict[str, str]:
+        """The parameter that asks a multilingual store for its language's terms alone: Polylang lists and makes
+        terms of every language unless a request names one; WPML, the request's language (its default when none)."""
+        return {"lang": self.language} if self.language else {}
+
+    async def _listing(self, path: str, params: dict | None = None) -> list:
         """Every item of a listing, page by page."""
         found: list = []
         page, previous = 1, None
         while True:
-            listed = await self._page(path, page, PAGE_SIZE)
+            listed = await self._page(path, page, PAGE_SIZE, params)
             if listed.repeats(previous):
                 return found
             found += listed.items
@@ -338,7 +345,8 @@ class WooClient:
         if found is not None:
             return found
         try:  # a category made here sits at the root of the tree: its path is its name
-            return int((await self._call("POST", f"/products/{kind}", json={"name": name})).json()["id"])
+            return int((await self._call("POST", f"/products/{kind}", params=self._in_language() or None,
+                                         json={"name": name})).json()["id"])
         except StoreError as error:
             # A term the search could not find, or one created meanwhile by a concurrent job: WordPress answers 400
             # term_exists with the existing term's id.
@@ -358,7 +366,8 @@ class WooClient:
             await self.category_paths(refresh=True)
             return self._terms.get((kind, wanted))
         for search in dict.fromkeys((stored_name(name), name.strip())):
-            _, listed = await self._json("GET", f"/products/{kind}", params={"search": search, "per_page": PAGE_SIZE})
+            _, listed = await self._json("GET", f"/products/{kind}", params={"search": search, "per_page": PAGE_SIZE,
+                                                                             **self._in_language()})
             for term in listed if isinstance(listed, list) else []:
                 if isinstance(term, dict) and term_name(term).lower() == wanted and product_id(term.get("id")):
                     return product_id(term["id"])

@@ -76,6 +76,7 @@ class Catalogue:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(10))
     _default_id: int | None = None
     _language: dict[int, tuple[str, int]] = field(default_factory=dict)
+    _term_language: dict[int, str] = field(default_factory=dict)  # in a multilingual store, each term's language
 
     def __post_init__(self) -> None:
         if self.default_category:
@@ -85,11 +86,23 @@ class Catalogue:
         return next(self._ids)
 
     # Terms (product categories and product tags share one shape; categories form a tree by `parent`).
-    def create_term(self, kind: str, name: str, parent: int = 0) -> dict:
+    def visible(self, item_lang: str | None, lang: str | None) -> bool:
+        """Whether a product or term in `item_lang` is listed to a request that names `lang` (or none): in a
+        multilingual store WPML lists the request's language (`lang` where it is one of the site's, else the
+        default), Polylang every language unless `lang` names one; `lang=all` lists every one."""
+        if not self.languages or lang == "all" or (lang is None and self.lists_every_language):
+            return True
+        return (item_lang or self.languages[0]) == (lang if lang in self.languages else self.languages[0])
+
+    def create_term(self, kind: str, name: str, parent: int = 0, lang: str | None = None) -> dict:
+        """A term; in a multilingual store, in `lang` (a request's language; the default when none), and two
+        languages may each have a term of the same name."""
         with self.lock:
             if not name or not name.strip():
                 raise StoreError(400, "rest_missing_callback_param", "Missing parameter(s): name", params=["name"])
-            existing = self._named(kind, name, parent)
+            if self.languages and lang not in self.languages:
+                lang = self.languages[0]
+            existing = self._named(kind, name, parent, lang)
             if existing is not None:
                 # WordPress refuses a second term with the same name under the same parent and says which one exists.
                 raise StoreError(400, "term_exists", "A term with the name provided already exists with this parent.",
@@ -98,12 +111,15 @@ class Catalogue:
             slug = next(f"{slug}-{n}" for n in itertools.count(2) if f"{slug}-{n}" not in slugs) if slug in slugs else slug
             term = {"id": self.next_id(), "name": stored_term_name(name), "slug": slug, "parent": parent, "count": 0}
             self.terms[kind][term["id"]] = term
+            if lang is not None:
+                self._term_language[term["id"]] = lang
             return dict(term)
 
-    def _named(self, kind: str, name: str, parent: int) -> dict | None:
+    def _named(self, kind: str, name: str, parent: int, lang: str | None = None) -> dict | None:
         wanted = stored_term_name(name).lower()
-        return next((t for t in self.terms[kind].values() if t["name"].lower() == wanted and t["parent"] == parent),
-                    None)
+        return next((t for t in self.terms[kind].values() if t["name"].lower() == wanted and t["parent"] == parent
+                     and (not self.languages or self._term_language.get(t["id"], self.languages[0])
+                          == (lang or self.languages[0]))), None)
 
     def find_term(self, kind: str, name: str) -> dict | None:
         """The term named `name` as WordPress's `term_exists` finds it (the name as it would be stored, any case); a
@@ -125,9 +141,10 @@ class Catalogue:
                 term = self._named(kind, part, parent) or self.create_term(kind, part, parent)
             return term
 
-    def search_terms(self, kind: str, search: str | None) -> list[dict]:
+    def search_terms(self, kind: str, search: str | None, lang: str | None = None) -> list[dict]:
         with self.lock:
-            terms = sorted(self.terms[kind].values(), key=lambda t: t["name"].lower())
+            terms = sorted((t for t in self.terms[kind].values() if self.visible(self._term_language.get(t["id"]), lang)),
+                           key=lambda t: t["name"].lower())
             if search:  # SQL's `name LIKE '%search%'` over the names as stored: "Tops & Tees" does not find "Tops &amp; Tees"
                 terms = [t for t in terms if search.lower() in t["name"].lower()]
             return [dict(t) for t in terms]
@@ -249,8 +266,4 @@ class Catalogue:
             if modified_after:
                 listed = [(key, p) for key, p in listed if p["date_modified_gmt"] > modified_after[:19]]
             views = [self._view(key, p) for key, p in listed]
-            if self.languages and lang != "all" and (lang or not self.lists_every_language):
-                # WPML lists the request's language: `lang` where it is one of the site's, else the default.
-                wanted = lang if lang in self.languages else self.languages[0]
-                views = [v for v in views if v["lang"] == wanted]
-            return views
+            return [view for view in views if self.visible(view.get("lang"), lang)]

@@ -206,9 +206,10 @@ def _page(items: list, query: dict) -> tuple[int, list, dict]:
 def _route(store: WooCommerceStore, method: str, path: str, query: dict, body: dict) -> tuple[int, object, dict]:
     catalogue = store.catalogue
     if kind := re.fullmatch(r"/products/(categories|tags)", path):
-        if method == "POST":
-            return 201, catalogue.create_term(kind.group(1), body.get("name", ""), int(body.get("parent") or 0)), {}
-        return _page(catalogue.search_terms(kind.group(1), query.get("search")), query)
+        if method == "POST":  # a term made in the request's language (WPML: `?lang`; Polylang: `lang`, either way)
+            return 201, catalogue.create_term(kind.group(1), body.get("name", ""), int(body.get("parent") or 0),
+                                              query.get("lang") or body.get("lang")), {}
+        return _page(catalogue.search_terms(kind.group(1), query.get("search"), query.get("lang")), query)
     if path == "/products":
         if method == "POST":
             images = [{"id": catalogue.next_id(), "src": i["src"], "name": "", "alt": ""} for i in body.get("images", [])]

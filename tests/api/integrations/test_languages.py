@@ -1,5 +1,8 @@
-"""A multilingual store (WPML's WooCommerce Multilingual): which products the service leaves to their version in the
-store's language, and how it learns that language from the store."""
+"""A multilingual store (WPML's WooCommerce Multilingual, Polylang for WooCommerce): which products the service
+leaves to their version in the store's language, how it learns that language from the store, and the store's terms
+in it."""
+import asyncio
+
 import pytest
 
 from api.data import integrations
@@ -91,3 +94,30 @@ def test_a_sync_of_a_store_that_lists_every_language_queues_only_the_stores_own(
     summary, queued = on_database(mongo_server, mongo_database, scenario)
     assert (summary["listed"], summary["queued"]) == (3, 1)
     assert queued == [original["id"]]
+
+
+@pytest.mark.parametrize("lists_every_language", [True, False], ids=["polylang", "wpml"])
+def test_a_client_in_the_stores_language_finds_and_makes_that_languages_terms(woo_store, lists_every_language):
+    """A store with a "Sale" category and a "Summer" tag in English and in German (Polylang lists both to a request
+    that names no language): the client in English finds the English ones, and a term it makes is English."""
+    catalogue = woo_store.catalogue
+    catalogue.languages, catalogue.lists_every_language = ("en", "de"), lists_every_language
+    english = {kind: catalogue.create_term(kind, name, lang="en")["id"] for kind, name in
+               (("categories", "Sale"), ("tags", "Summer"))}
+    german = {kind: catalogue.create_term(kind, name, lang="de")["id"] for kind, name in
+              (("categories", "Sale"), ("tags", "Summer"))}
+    assert english.keys() == german.keys() and not set(english.values()) & set(german.values())
+
+    async def go():
+        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=2, language="en")
+        try:
+            return ({kind: await client.term_id(kind, name) for kind, name in (("categories", "Sale"),
+                                                                                ("tags", "Summer"))},
+                    await client.term_id("categories", "Neu"), await client.existing_term_id("tags", "Winter"))
+        finally:
+            await client.aclose()
+
+    found, made, absent = asyncio.run(go())
+    assert found == english and absent is None
+    assert catalogue._term_language[made] == "en"
+    assert {t["id"] for t in catalogue.search_terms("categories", "Neu", "de")} == set()
