@@ -69,7 +69,8 @@ class WooCommerceJobs:
         """The job's own record (the integration's job list) is what the shop reads."""
 
     async def _store(self, integration: dict) -> WooClient:
-        identity = (integration["store_url"], integration["consumer_key"], integration["consumer_secret"])
+        identity = (integration["store_url"], integration["consumer_key"], integration["consumer_secret"],
+                    integration.get("store_language"))  # learned by another worker: a client in that language
         known = self._stores.get(integration["_id"])
         if known is not None and known[0] == identity:
             return known[1]
