@@ -47,7 +47,8 @@ Metadata = Annotated[
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["owner@shop.example"])]
 # A scheme is case-insensitive (RFC 3986 3.1; a phone's keyboard writes "Https://"): spelled out, as JavaScript's
 # and JSON Schema's patterns have no inline flag.
-HttpUrl = Annotated[str, Field(pattern=r"^[hH][tT][tT][pP][sS]?://", max_length=2048,
+MAX_URL = 2048
+HttpUrl = Annotated[str, Field(pattern=r"^[hH][tT][tT][pP][sS]?://", max_length=MAX_URL,
                                examples=["https://shop.example/img/tee.jpg"])]
 
 

@@ -1,10 +1,11 @@
 """What a WooCommerce store's REST answers and webhook bodies hold, read as the service keeps it: product ids, term
-names as the merchant wrote them, and categories named by their path in the store's tree."""
+names as the merchant wrote them, categories named by their path in the store's tree, and which size of a photo to fetch."""
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping
+
+from api.schemas import MAX_URL  # a longer "address" in a srcset is none the API would take either
 
 # A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path.
 PATH_SEPARATOR = " > "
@@ -14,7 +15,6 @@ MAX_ID = 2**63 - 1  # MongoDB keeps 8-byte integers; WordPress's ids are BIGINT 
 # A store photo is fetched at the smallest of its sizes at least this wide: the model sees 224 pixels and the console
 # shows a few hundred, while `src` is the full upload (up to 2,560 pixels, a PNG of it often over the upload limit).
 PHOTO_WIDTH = 1024
-_CANDIDATE = re.compile(r"(https?://\S+?),?\s+(\d+)w(?:,|$)", re.IGNORECASE)
 
 
 def product_id(value: object) -> int | None:
@@ -86,5 +86,17 @@ def photo_url(image: dict, width: int = PHOTO_WIDTH) -> str:
     that is at least `width` pixels wide, from `srcset` (WooCommerce 10.2 and later answer it: every size of the
     photo's shape up to 2,048 pixels), else `src`, the photo as uploaded."""
     srcset = image.get("srcset")
-    sizes = sorted((int(w), url) for url, w in _CANDIDATE.findall(srcset)) if isinstance(srcset, str) else []
+    sizes = sorted(_candidates(srcset)) if isinstance(srcset, str) else []
     return next((url for w, url in sizes if w >= width), image["src"])
+
+
+def _candidates(srcset: str) -> list[tuple[int, str]]:
+    """(width, address) of each "address 1024w" in a srcset, split in linear time (a store's answer is no place for
+    a backtracking pattern); anything else in it is passed over."""
+    found = []
+    for candidate in srcset.split(","):
+        parts = candidate.split()
+        if len(parts) == 2 and len(parts[0]) <= MAX_URL and parts[0].lower().startswith(("http://", "https://")) \
+                and parts[1][-1:].lower() == "w" and parts[1][:-1].isascii() and parts[1][:-1].isdigit():
+            found.append((int(parts[1][:-1]), parts[0]))
+    return found

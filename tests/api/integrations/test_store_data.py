@@ -30,3 +30,12 @@ def test_only_images_with_an_address_are_a_products_photos():
     assert product["images"] == [{"id": 1, "src": f"{UPLOADS}/tee.jpg"}]
     assert store_product({"id": 7, "images": "tee.jpg"}, 7)["images"] == []
     assert store_product({"id": 7}, 7)["images"] == []  # a deleted product's delivery is its id alone
+
+
+def test_a_hostile_srcset_gives_the_upload():
+    """An "address" of 3.5 MB with a width (read by splitting, in linear time: a store's answer is no place for a
+    backtracking pattern), and sizes with widths that are no numbers: none is an address to fetch."""
+    hostile = {"src": f"{UPLOADS}/tee.jpg", "srcset": "http://" * 500_000 + " 2000w"}
+    assert photo_url(hostile) == f"{UPLOADS}/tee.jpg"
+    odd = {"src": f"{UPLOADS}/tee.jpg", "srcset": f"{UPLOADS}/a.jpg ２０００w, {UPLOADS}/b.jpg 2x, {UPLOADS}/c.jpg -5w"}
+    assert photo_url(odd) == f"{UPLOADS}/tee.jpg"
