@@ -1,5 +1,6 @@
 """What a WooCommerce store's REST answers and webhook bodies hold, read as the service keeps it: product ids, term
-names as the merchant wrote them, categories named by their path in the store's tree, and which size of a photo to fetch."""
+names as the merchant wrote them, categories named by their path in the store's tree, and which size of a photo to
+fetch."""
 from __future__ import annotations
 
 import html
