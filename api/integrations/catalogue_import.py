@@ -20,7 +20,7 @@ from api.domain.errors import DomainError
 from api.domain.shop_models import retrain_if_due
 from api.integrations.languages import in_another_language
 from api.integrations.merge import images_fingerprint, merchant_terms
-from api.integrations.store_data import photo_url
+from api.integrations.store_data import not_on_show, photo_url
 from api.integrations.woo_client import WooClient
 from api.intake.fetch import FetchError
 from api.intake.photo import Photo, check
@@ -79,8 +79,10 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
                 progress["translations"] = progress.get("translations", 0) + 1  # Polylang lists every language
                 continue
             try:
-                await import_product(services, integration, product)
-                progress["imported"] += 1
+                if await import_product(services, integration, product) is None and not_on_show(product):
+                    progress["not_shown"] = progress.get("not_shown", 0) + 1
+                else:
+                    progress["imported"] += 1
             except DomainError as error:  # one product's photo: the rest go on; the count says how many failed
                 progress["failed"] += 1
                 await step("product skipped", f"store product {product.get('id')}: {error.message}")
@@ -98,6 +100,8 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
             f"({progress['failed']} failed)"
             + (f"; {progress['translations']} in another language than {integration['store_language']} left out"
                if progress.get("translations") else "")
+            + (f"; {progress['not_shown']} not on show to customers (drafts, private or hidden) kept out of "
+               f"similar-item search until they are" if progress.get("not_shown") else "")
             + ("; the shop's model is being trained" if trained else ""))
 
 
@@ -119,13 +123,26 @@ def entry_lock(services: Services, integration_id: str, product_id: int) -> asyn
 
 async def import_product(services: Services, integration: dict, product: dict, written: dict | None = None,
                          record: bool = True) -> dict | None:
-    """The store product in the shop's catalogue (created, or its entry brought up to date); None without photos.
+    """The store product in the shop's catalogue (created, or its entry brought up to date); None without photos,
+    and for a product not on show (a draft, private or hidden: `not_on_show`), which has no entry until it is.
     `written`: the service's own record of its last write to the product (its terms are not the merchant's);
-    `record`: a product the merchant categorised is recorded as imported (not when the service annotated it)."""
+    `record`: a product the merchant categorised is recorded as imported (not when the service annotated it), on show
+    or not, so that no webhook annotates it later unless its photos change."""
     if not product.get("images"):
+        return None
+    if not_on_show(product):
+        if record:
+            await _record_categorised(services, integration, product, written)
         return None
     async with entry_lock(services, integration["_id"], product["id"]):
         return await _import_product(services, integration, product, written, record)
+
+
+async def _record_categorised(services: Services, integration: dict, product: dict, written: dict | None) -> None:
+    """A product the merchant already categorised, recorded as imported: the service writes nothing to it."""
+    if merchant_terms(product, integration["_id"], written)[0]:
+        await integrations.record_write(services.db, integration["_id"], int(product["id"]),
+                                        {"images": images_fingerprint(product), "imported": True}, "imported")
 
 
 async def _import_product(services: Services, integration: dict, product: dict, written: dict | None,
@@ -144,9 +161,8 @@ async def _import_product(services: Services, integration: dict, product: dict, 
         await products.update(db, account_id, existing["_id"], {**_without_photos(fields), "store_images": fingerprint})
         stored = await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
                                                 existing, photos)
-    if record and fields["categories"]:  # already categorised by the merchant: the service writes nothing to it
-        await integrations.record_write(db, integration["_id"], int(product["id"]),
-                                        {"images": fingerprint, "imported": True}, "imported")
+    if record:
+        await _record_categorised(services, integration, product, written)
     return stored
 
 

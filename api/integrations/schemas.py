@@ -82,7 +82,8 @@ class IntegrationOut(Response):
         "the last sync: the worker's own every `store_sync_minutes`, or one asked for"))
     catalogue_import: dict | None = Field(None, description=(
         "the store's catalogue import at connect: state (running, done), next_page, pages, total, seen, imported, "
-        "failed, translations (a multilingual store's products in another language, left out)"))
+        "failed, translations (a multilingual store's products in another language, left out), not_shown (drafts, "
+        "private or hidden products, kept out of similar-item search until they are on show)"))
     jobs: dict[str, int] = Field(default_factory=dict, description="jobs by state")
     webhooks: WebhooksOut | None = Field(None, description="the service's webhooks in the store")
     store_language: str | None = Field(None, description=(

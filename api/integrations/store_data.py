@@ -82,6 +82,19 @@ def named_by_path(product: dict, paths: Mapping[int, str]) -> dict:
                                       for c in product["categories"]]}
 
 
+def not_on_show(product: dict) -> str | None:
+    """What the store product is instead of on show to customers ("a draft", "private", "hidden from the shop"), or
+    None when it is on show (published, and not hidden from the shop's catalogue): only a product on show is among
+    the shop's similar items, which a storefront shows its customers."""
+    status = product.get("status", "publish")
+    if status != "publish":
+        return {"draft": "a draft", "pending": "pending review", "private": "private",
+                "future": "scheduled", "trash": "in the trash"}.get(status, f"{status!s:.40}")
+    if product.get("catalog_visibility") == "hidden":
+        return "hidden from the shop"
+    return None
+
+
 def photo_url(image: dict, width: int = PHOTO_WIDTH) -> str:
     """Where to fetch a product photo (an item of a product's `images`): the smallest of the sizes WordPress made of it
     that is at least `width` pixels wide, from `srcset` (WooCommerce 10.2 and later answer it: every size of the

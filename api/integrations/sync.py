@@ -14,7 +14,7 @@ from api.data import integrations, jobs
 from api.integrations.catalogue_import import terms_moved
 from api.integrations.languages import in_another_language
 from api.integrations.merge import is_annotated
-from api.integrations.store_data import product_id
+from api.integrations.store_data import not_on_show, product_id
 from api.integrations.woo_client import WooClient
 
 # Modification times have one-second resolution and clocks differ a little: overlap consecutive windows.
@@ -44,13 +44,15 @@ async def in_step(db, integration: dict, product: dict) -> bool:
     """True when the service has nothing to do for the store product as it is now: its current photos are annotated
     (by the marker on the product, or by the service's own record of its write, which holds whatever the store does
     with `meta_data`; a product held for review counts), it has its catalogue entry (a product restored from the
-    trash has none), and the merchant's own terms are the entry's (a change of them is a correction the shop's
-    model learns)."""
-    integration_id, product_id = integration["_id"], int(product["id"])
-    written = await integrations.our_write(db, integration_id, product_id)
+    trash has none) while it is on show and none while it is not (a draft, private, hidden), and the merchant's own
+    terms are the entry's (a change of them is a correction the shop's model learns)."""
+    integration_id, store_id = integration["_id"], int(product["id"])
+    written = await integrations.our_write(db, integration_id, store_id)
     if not is_annotated(product, integration_id, written):
         return False
-    entry = await integrations.catalogue_product(db, integration["account"], integration_id, product_id)
+    entry = await integrations.catalogue_product(db, integration["account"], integration_id, store_id)
+    if not_on_show(product):  # a draft, private or hidden product has no place among the shop's similar items
+        return entry is None
     return entry is not None and terms_moved(entry, product, integration_id, written) is None
 
 

@@ -5,7 +5,8 @@ A product job, in order: read the product as it is now (never trust the webhook'
 twice, or out of order) → skip it if its current photos are already annotated → fetch its main photo (SSRF-safe,
 size and time limits) and check it by the API's own policy (api/intake/photo.py) → annotate it and store the
 annotation as the shop's, with what its tagging policy decided (api/integrations/policy.py) → put it in the shop's
-similar-item catalogue with the embedding that came with the annotation → a held product waits in the review queue, nothing written → else
+similar-item catalogue with the embedding that came with the annotation, while it is on show to customers (not a
+draft, private or hidden: `not_on_show`) → a held product waits in the review queue, nothing written → else
 find or create the category and tags → PUT them merged with the merchant's own, with the marker that stops the
 `product.updated` loop, and record the write in the service's own database too (a store that drops `meta_data`
 must not make it loop).
@@ -29,6 +30,7 @@ from api.integrations.hooks import ensure_webhooks
 from api.integrations.languages import language_of, store_language
 from api.integrations.policy import Decision, decide, from_review, policy_of
 from api.integrations.store import integration_client
+from api.integrations.store_data import not_on_show
 from api.integrations.sync import describe, left_alone, sync_store
 from api.integrations.woo_client import StoreError, WooClient
 from api.intake.photo import check
@@ -106,11 +108,16 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     written = await integrations.our_write(db, job["integration"], int(product["id"]))
     if await follow_merchant_terms(services, job, product, written):
         await step("terms followed", "the merchant changed the product's own terms: its shop model retrains")
+    hidden = not_on_show(product)
     if is_annotated(product, job["integration"], written if written and written["state"] != "writing" else None):
         held = " (held for review)" if written and written["state"] == "held" else ""
+        if hidden:  # made a draft, private or hidden: out of the similar items a storefront shows
+            removed = await remove_from_catalogue(services, job)
+            return f"already annotated for its current photos{held}; {hidden}" + (
+                ": taken out of the shop's similar-item catalogue until it is on show" if removed else "")
         if await integrations.catalogue_product(db, job["account"], job["integration"], int(product["id"])) is None:
-            # Restored from the trash: back in the similar-item catalogue as it is, and in the review queue if it was
-            # there; nothing written to the store.
+            # Restored from the trash, or put on show (published, or no longer hidden): in the similar-item catalogue
+            # as it is, and back in the review queue if it was there; nothing written to the store.
             await retrain_if_taught(db, job["account"], await import_product(services, integration, product, written,
                                                                              record=False))
             queued = await annotations.back_to_queue(db, job["account"], job["integration"], int(product["id"]))
@@ -138,14 +145,18 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     if written is not None:  # annotated before, for other photos: the older annotation is no one's work any more
         await annotations.leave_queue(db, job["account"], job["integration"], int(product["id"]),
                                       "annotated again for new photos", keep=annotation["_id"])
-    catalogue_id, left_out = await add_to_catalogue(services, job, product, data, written,
-                                                    made_by_annotation(answer, services.models))
+    if hidden:
+        indexed = f"not in the shop's similar-item search while it is {hidden}" + (
+            " (taken out)" if await remove_from_catalogue(services, job) else "")
+    else:
+        catalogue_id, left_out = await add_to_catalogue(services, job, product, data, written,
+                                                        made_by_annotation(answer, services.models))
+        indexed = f"catalogue product {catalogue_id} in the shop's similar-item search" + (
+            f"; left out: {'; '.join(left_out)}" if left_out else "")
     decided = annotation["policy"]
     await step("annotated", f"annotation {annotation['_id']}: {decided['state']}, category {decided['category']}; "
                             f"tags {', '.join(decided['tags']) or 'none'}")
-    # The last check that the job is still ours before writing to the store.
-    await step("indexed", f"catalogue product {catalogue_id} in the shop's similar-item search" + (
-        f"; left out: {'; '.join(left_out)}" if left_out else ""), fence=True)
+    await step("indexed", indexed, fence=True)  # the last check that the job is still ours before writing to the store
     if decided["state"] == "held":
         await integrations.record_write(db, job["integration"], int(product["id"]),
                                         {"images": images_fingerprint(product), "annotation": annotation["_id"]}, "held")

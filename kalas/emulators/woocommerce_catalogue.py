@@ -167,7 +167,8 @@ class Catalogue:
         with self.lock:
             now = wc_date(dt.datetime.now(dt.timezone.utc))
             product = {"id": self.next_id(), "name": fields.get("name", "Product"), "slug": slugify(fields.get("name", "")),
-                       "status": fields.get("status", "publish"), "type": "simple", "parent_id": 0,
+                       "status": fields.get("status", "publish"), "catalog_visibility": "visible", "type": "simple",
+                       "parent_id": 0,
                        "date_created": now, "date_created_gmt": now, "date_modified": now, "date_modified_gmt": now,
                        "images": images, "categories": [], "tags": [], "meta_data": []}
             self._apply(product, fields)
@@ -210,7 +211,7 @@ class Catalogue:
             return self.view(product_id)
 
     def _apply(self, product: dict, fields: dict) -> None:
-        for key in ("name", "status", "description", "type", "parent_id"):
+        for key in ("name", "status", "catalog_visibility", "description", "type", "parent_id"):
             if key in fields:
                 product[key] = fields[key]
         for kind in ("categories", "tags"):

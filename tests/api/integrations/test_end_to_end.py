@@ -94,6 +94,34 @@ def test_a_large_photo_is_fetched_at_a_size_fit_for_the_work(live: Live):
     assert live.done_job(other["id"])["attempts"] == 1
 
 
+def test_a_product_is_among_the_similar_items_only_while_customers_can_see_it(live: Live):
+    """A draft is annotated and its terms written, but a storefront's similar items never show it; published, it
+    enters them, with no second annotation or write; made private, it leaves them."""
+    def entry() -> dict | None:
+        return next((p for p in live.api("GET", "/products", params={"limit": 100}).json()["items"]
+                     if p["metadata"].get("store_product_id") == str(draft["id"])), None)
+
+    draft = live.store.catalogue.create_product({"name": "Draft coat", "status": "draft"},
+                                                [live.store.upload(live.photos[32].read_bytes())])
+    live.store.fire("product.created", draft)
+    live.annotated(draft["id"])
+    job = live.done_job(draft["id"])
+    indexed = next(s["detail"] for s in job["steps"] if s["step"] == "indexed")
+    assert indexed == "not in the shop's similar-item search while it is a draft", job["steps"]
+    live.store.wait_for_deliveries()
+    assert entry() is None and len(live.jobs_of(draft["id"])) == 1  # its own write's delivery: nothing to do
+
+    live.store.edit_product(draft["id"], {"status": "publish"})
+    wait_for(entry, 30, "the published product in the shop's catalogue")
+    live.store.edit_product(draft["id"], {"status": "private"})
+    wait_for(lambda: entry() is None, 30, "the private product out of the shop's catalogue")
+    outcomes = wait_for(lambda: (done := [j["outcome"] for j in live.jobs_of(draft["id"]) if j["state"] == "done"])
+                        and len(done) == 3 and done, 30, "three jobs done")
+    assert "already annotated for its current photos; private: taken out of the shop's similar-item catalogue until " \
+           "it is on show" in outcomes, outcomes
+    assert len(live.store.writes[draft["id"]]) == 1  # written once, when it was annotated
+
+
 def test_the_services_own_update_does_not_loop(live: Live):
     created = live.store.create_product("Loop check", [live.photos[2].read_bytes()])
     live.annotated(created["id"])

@@ -2,7 +2,7 @@
 product's `images` are photos at all."""
 import pytest
 
-from api.integrations.store_data import photo_url, store_product
+from api.integrations.store_data import not_on_show, photo_url, store_product
 
 UPLOADS = "https://shop.example/wp-content/uploads/2026/03"
 # As WooCommerce 10.2+ answers a 2,400 × 1,800 upload: WordPress's sizes of its shape, in WordPress's order.
@@ -39,3 +39,18 @@ def test_a_hostile_srcset_gives_the_upload():
     assert photo_url(hostile) == f"{UPLOADS}/tee.jpg"
     odd = {"src": f"{UPLOADS}/tee.jpg", "srcset": f"{UPLOADS}/a.jpg ２０００w, {UPLOADS}/b.jpg 2x, {UPLOADS}/c.jpg -5w"}
     assert photo_url(odd) == f"{UPLOADS}/tee.jpg"
+
+
+@pytest.mark.parametrize("fields, shown", [
+    ({"status": "publish", "catalog_visibility": "visible"}, None),
+    ({"status": "publish", "catalog_visibility": "search"}, None),  # found by search only: still on show
+    ({}, None),  # a body without them (a store that leaves fields out) is taken as on show
+    ({"status": "draft"}, "a draft"),
+    ({"status": "pending"}, "pending review"),
+    ({"status": "private"}, "private"),
+    ({"status": "future"}, "scheduled"),
+    ({"status": "publish", "catalog_visibility": "hidden"}, "hidden from the shop"),
+    ({"status": "x" * 100}, "x" * 40),  # a plugin's own status, said briefly
+])
+def test_a_product_is_on_show_when_published_and_not_hidden(fields, shown):
+    assert not_on_show({"id": 7, **fields}) == shown

@@ -120,3 +120,46 @@ def test_an_import_of_a_store_that_lists_every_language_takes_the_stores_own(mon
         store.stop()
     assert outcome == "2 of 5 products imported (0 failed); 3 in another language than en left out", outcome
     assert stored == [("Shirt 0", ("Shirts",)), ("Shirt 1", ("Shirts",))]
+
+
+@pytest.mark.slow
+def test_an_import_keeps_drafts_and_hidden_products_out_of_similar_items(mongo_server, mongo_database, served_models,
+                                                                         tmp_path: Path, shared_data):
+    """A draft and a product hidden from the shop are no storefront's similar items: left out of the catalogue, and
+    the categorised one recorded as the merchant's, so that publishing it later writes nothing to it."""
+    photos = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:3]
+    store = WooCommerceStore().start()
+    try:
+        store.create_product("On show", [photos[0].read_bytes()], categories=["Hemden"])
+        draft = store.create_product("Draft", [photos[1].read_bytes()], categories=["Hemden"])
+        store.catalogue.update_product(draft["id"], {"status": "draft"})
+        hidden = store.create_product("Hidden", [photos[2].read_bytes()])
+        store.catalogue.update_product(hidden["id"], {"catalog_visibility": "hidden"})
+        time.sleep(1.1)  # connected after the products were made
+        settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                                 image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
+
+        async def step(name: str, detail: str = "", fence: bool = False) -> None:
+            pass
+
+        async def go():
+            inference = InProcessClient(dict(served_models))
+            client = WooClient(store.url, store.consumer_key, store.consumer_secret)
+            try:
+                async with open_services(settings, inference=inference) as services:
+                    integration = await integrations.create(services.db, SHOP, {"store_url": store.url})
+                    outcome = await import_catalogue(services, integration, client, step)
+                    stored = await services.db.products.find({"account": SHOP}).to_list(length=None)
+                    writes = await services.db.store_writes.find({"integration": integration["_id"]}).to_list(None)
+                    return outcome, [p["title"] for p in stored], sorted((w["product_id"], w["state"]) for w in writes)
+            finally:
+                await client.aclose()
+                await inference.aclose()
+
+        outcome, titles, writes = asyncio.run(go())
+    finally:
+        store.stop()
+    assert outcome == ("1 of 3 products imported (0 failed); 2 not on show to customers (drafts, private or hidden) "
+                       "kept out of similar-item search until they are"), outcome
+    assert titles == ["On show"]
+    assert (draft["id"], "imported") in writes and hidden["id"] not in {w[0] for w in writes}
