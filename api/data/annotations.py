@@ -142,10 +142,10 @@ async def leave_queue(db: AsyncDatabase, account_id: str, integration_id: str, p
 
 async def back_to_queue(db: AsyncDatabase, account_id: str, integration_id: str, product_id: int) -> bool:
     """The store product's newest unreviewed annotation back in the review queue (a product restored from the
-    trash), where its policy put it; False when it has none."""
+    trash), where its policy put it; False when it has none, or it is in the queue already."""
     found = await db.annotations.find(_store_product(account_id, integration_id, product_id) | {
         "policy": {"$exists": True}}).sort([("created", DESCENDING), ("_id", DESCENDING)]).limit(1).to_list(1)
-    if not found:
+    if not found or "queue_rank" in found[0]:
         return False
     rank = 0 if found[0]["policy"]["state"] == "held" else 1
     await db.annotations.update_one({"_id": found[0]["_id"], "account": account_id},

@@ -111,10 +111,13 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     hidden = not_on_show(product)
     if is_annotated(product, job["integration"], written if written and written["state"] != "writing" else None):
         held = " (held for review)" if written and written["state"] == "held" else ""
-        if hidden:  # made a draft, private or hidden: out of the similar items a storefront shows
+        if hidden:  # made a draft, private or hidden (a product restored from the trash is a draft): out of the
+            # similar items a storefront shows, and back in the review queue if it left it for the trash
             removed = await remove_from_catalogue(services, job)
+            queued = await annotations.back_to_queue(db, job["account"], job["integration"], int(product["id"]))
             return f"already annotated for its current photos{held}; {hidden}" + (
-                ": taken out of the shop's similar-item catalogue until it is on show" if removed else "")
+                ": taken out of the shop's similar-item catalogue until it is on show" if removed else "") + (
+                "; its annotation back in the review queue" if queued else "")
         if await integrations.catalogue_product(db, job["account"], job["integration"], int(product["id"])) is None:
             # Restored from the trash, or put on show (published, or no longer hidden): in the similar-item catalogue
             # as it is, and back in the review queue if it was there; nothing written to the store.

@@ -62,8 +62,9 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
         await integrations.update_delivery(db, record_id, {"outcome": f"ignored: {reason}"})
         return {"status": "ignored", "product_id": product_id, "reason": reason}
     # A deleted product's delivery is its id alone (WooCommerce fires it when the product goes to the trash): the job
-    # takes it out of the shop's catalogue.
-    if topic != "product.deleted" and await in_step(db, integration, product):
+    # takes it out of the shop's catalogue. A restored one is a job too, whatever it holds: its annotation goes back
+    # in the review queue (and it is a draft, which `in_step` finds in step).
+    if topic not in ("product.deleted", "product.restored") and await in_step(db, integration, product):
         # Our own write-back (or a merchant's edit that left the photos and the product's own terms alone): nothing to
         # do, and no loop. A merchant's change of terms is a job: the shop's model learns the correction.
         await integrations.update_delivery(db, record_id, {"outcome": "already annotated"})

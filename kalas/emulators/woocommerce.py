@@ -243,8 +243,9 @@ class WooCommerceStore:
         self.fire("product.deleted", {"id": product_id})
 
     def restore_product(self, product_id: int) -> dict:
-        """"Restore" from the trash: `product.restored` fires (`untrashed_post`) with the whole product."""
-        product = self.catalogue.update_product(product_id, {"status": "publish"})
+        """"Restore" from the trash: `product.restored` fires (`untrashed_post`) with the whole product, a draft
+        (WordPress 5.6 and later restore a post as a draft: `wp_untrash_post_status`)."""
+        product = self.catalogue.update_product(product_id, {"status": "draft"})
         self.fire("product.restored", product)
         return product
 
