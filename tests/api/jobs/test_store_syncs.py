@@ -93,7 +93,8 @@ def test_no_round_when_store_syncs_are_off(mongo_server, mongo_database, tmp_pat
 def test_a_sync_queues_only_what_the_service_is_not_in_step_with(mongo_server, mongo_database, tmp_path, woo_store):
     """The store drops `meta_data` (no marker ever comes back): the service's own records say which products it
     wrote or holds for review; a merchant's change of terms found by the sync is queued like a delivery of it, and
-    so is an annotated product without its catalogue entry (restored from the trash)."""
+    so is an annotated product on show without its catalogue entry (restored from the trash and published) and one
+    not on show with an entry (made a draft); a draft without one is in step."""
     settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes")
     woo_store.catalogue.strips_meta_data = True
     photo = b"\xff\xd8 not looked at by a sync"
@@ -104,17 +105,23 @@ def test_a_sync_queues_only_what_the_service_is_not_in_step_with(mongo_server, m
     unchanged = woo_store.create_product("Same terms", [photo], categories=["Hosen"])
     no_entry = woo_store.create_product("Restored from the trash", [photo])
     no_photo = woo_store.create_product("No photo yet")
+    made_draft = woo_store.create_product("Made a draft", [photo])
+    draft = woo_store.create_product("Still a draft", [photo])
+    for product in (made_draft, draft):
+        woo_store.catalogue.update_product(product["id"], {"status": "draft"})
 
     async def go():
         async with open_services(settings) as services:
             db = services.db
             integration = await integrations.create(db, ACCOUNT, {"store_url": woo_store.url})
             for product, state in ((held, "held"), (written, "written"), (recategorised, "written"),
-                                   (unchanged, "written"), (no_entry, "written")):
+                                   (unchanged, "written"), (no_entry, "written"), (made_draft, "written"),
+                                   (draft, "written")):
                 await integrations.record_write(db, integration["_id"], product["id"],
                                                 {"images": images_fingerprint(product)}, state)
             for product, categories, tags in ((held, [], []), (written, [], ["Merchant"]),
-                                              (recategorised, ["Blusen"], []), (unchanged, ["Hosen"], [])):
+                                              (recategorised, ["Blusen"], []), (unchanged, ["Hosen"], []),
+                                              (made_draft, [], [])):
                 await db.products.insert_one({"_id": f"entry-{product['id']}", "account": ACCOUNT,
                                               "store_key": products.store_key(integration["_id"], product["id"]),
                                               "categories": categories, "tags": tags})
@@ -127,7 +134,8 @@ def test_a_sync_queues_only_what_the_service_is_not_in_step_with(mongo_server, m
             return summary, sorted(j["product_id"] for j in queued)
 
     summary, queued = asyncio.run(go())
-    assert summary["listed"] == 7 and summary["queued"] == 3
-    assert queued == sorted([never_seen["id"], recategorised["id"], no_entry["id"]])
+    assert summary["listed"] == 9 and summary["queued"] == 4
+    assert queued == sorted([never_seen["id"], recategorised["id"], no_entry["id"], made_draft["id"]])
     assert no_photo["id"] not in queued and held["id"] not in queued and written["id"] not in queued
+    assert draft["id"] not in queued
 
