@@ -87,8 +87,9 @@ class IntegrationOut(Response):
     jobs: dict[str, int] = Field(default_factory=dict, description="jobs by state")
     webhooks: WebhooksOut | None = Field(None, description="the service's webhooks in the store")
     store_language: str | None = Field(None, description=(
-        "a multilingual store's language as the service's requests get it (WPML gives each product a `lang`): the "
-        "service reads and writes the store in it, and leaves a product in another language to its version in it"))
+        "a multilingual store's language as the service's requests get it (WPML and Polylang give each product a "
+        "`lang`): the service reads and writes the store in it, and leaves a product in another language to its "
+        "version in it"))
 
 
 
