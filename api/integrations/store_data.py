@@ -4,7 +4,10 @@ fetch."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
+
+import httpx
 
 from api.schemas import MAX_URL  # a longer "address" in a srcset is none the API would take either
 
@@ -114,3 +117,46 @@ def _candidates(srcset: str) -> list[tuple[int, str]]:
                 and parts[1][-1:].lower() == "w" and parts[1][:-1].isascii() and parts[1][:-1].isdigit():
             found.append((int(parts[1][:-1]), parts[0]))
     return found
+
+
+# What a store's error answer says. A page in WooCommerce's place is read for its title within its first 64 KiB (the
+# title is at its top, and a hostile answer of up to 32 MiB is no text to read whole), in linear time: a tag ends at
+# the next "<" as well as at ">", so that no match scans on to the end of the text.
+_TAG = re.compile(r"<[^<>]*>")
+PAGE_READ = 65_536
+
+
+def no_rest_api(response: httpx.Response) -> bool:
+    """A 404 that is not the REST API's JSON: no REST route answered at that address at all."""
+    return response.status_code == 404 and "json" not in response.headers.get("Content-Type", "")
+
+
+def error_data(response: httpx.Response) -> dict:
+    """The REST error's `data` object (`{"code", "message", "data": {...}}`), empty when the answer has none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def answer_reason(response: httpx.Response) -> str:
+    """What the store said: the REST error's message, or what a page in its place shows (its title, else its text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text[:PAGE_READ]
+        shown = " ".join(_TAG.sub(" ", _title(text) or text).split())
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        return f"a {kind} page, not WooCommerce's JSON: {shown[:120] or response.reason_phrase}"
+    return str(body.get("message") or body.get("code") or body)[:200] if isinstance(body, dict) else str(body)[:200]
+
+
+def _title(page: str) -> str | None:
+    """The text of a page's `<title>` element, found by plain searches (each once over the page)."""
+    lowered = page.lower()
+    opened = lowered.find("<title")
+    start = lowered.find(">", opened) + 1 if opened >= 0 else 0
+    end = lowered.find("</title>", start) if start else -1
+    return page[start:end] if end >= 0 else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,8 +18,8 @@ from cachetools import LRUCache
 
 from api.domain.errors import DomainError
 from api.integrations.store_auth import ALL_WAYS, OAUTH, QUERY_AUTH, oauth_query, ways_for
-from api.integrations.store_data import (MAX_ID, category_paths, named_by_path, plain_name, product_id, store_product,
-                                         stored_name, term_name)
+from api.integrations.store_data import (MAX_ID, answer_reason, category_paths, error_data, named_by_path,
+                                         no_rest_api, plain_name, product_id, store_product, stored_name, term_name)
 from api.intake.fetch import FetchError, read_limited
 
 API_ROUTE = "/wc/v3"
@@ -169,9 +168,9 @@ class WooClient:
         needs = self.host_needs
         try:
             response = await self._send(method, path, needs, **kwargs)
-            if REST_ROUTE not in needs and _no_rest_api(response):  # the site's own "page not found"
+            if REST_ROUTE not in needs and no_rest_api(response):  # the site's own "page not found"
                 retried = await self._send(method, path, needs | {REST_ROUTE}, **kwargs)
-                if not _no_rest_api(retried):
+                if not no_rest_api(retried):
                     response, needs = retried, needs | {REST_ROUTE}
                     _HOST_NEEDS[self.store_url] = needs
             if response.status_code in (405, 501) and method in ("PUT", "DELETE") and METHOD_OVERRIDE not in needs:
@@ -188,9 +187,9 @@ class WooClient:
         except FetchError as error:  # a checked transport refused the store's address (api/integrations/store.py)
             raise StoreError(f"{method} {path}: {error.message}", retryable=error.retryable) from None
         if response.status_code >= 400:
-            raise StoreError(f"{method} {path}: the store answered {response.status_code}: {_reason(response)}",
+            raise StoreError(f"{method} {path}: the store answered {response.status_code}: {answer_reason(response)}",
                              response.status_code, retry_after_seconds(response.headers.get("Retry-After")),
-                             _error_data(response))
+                             error_data(response))
         return response
 
     def _way(self, needs: frozenset[str]) -> str:
@@ -222,7 +221,7 @@ class WooClient:
         try:
             return response, response.json()
         except ValueError:
-            raise StoreError(f"{method} {path}: the store answered {response.status_code} with {_reason(response)}; "
+            raise StoreError(f"{method} {path}: the store answered {response.status_code} with {answer_reason(response)}; "
                              f"is {self.store_url} a WooCommerce store with its REST API on?",
                              response.status_code) from None
 
@@ -372,35 +371,3 @@ class WooClient:
                 if isinstance(term, dict) and term_name(term).lower() == wanted and product_id(term.get("id")):
                     return product_id(term["id"])
         return None
-
-
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]*>")
-
-
-def _no_rest_api(response: httpx.Response) -> bool:
-    """A 404 that is not the REST API's JSON: no REST route answered at that address at all."""
-    return response.status_code == 404 and "json" not in response.headers.get("Content-Type", "")
-
-
-def _error_data(response: httpx.Response) -> dict:
-    """The REST error's `data` object (`{"code", "message", "data": {...}}`), empty when the answer has none."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    data = body.get("data") if isinstance(body, dict) else None
-    return data if isinstance(data, dict) else {}
-
-
-def _reason(response: httpx.Response) -> str:
-    """What the store said: the REST error's message, or what a page in its place shows (its title, else its text)."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text
-        title = _TITLE.search(text)
-        shown = " ".join(_TAG.sub(" ", title.group(1) if title else text).split())
-        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-        return f"a {kind} page, not WooCommerce's JSON: {shown[:120] or response.reason_phrase}"
-    return str(body.get("message") or body.get("code") or body)[:200] if isinstance(body, dict) else str(body)[:200]

@@ -1,8 +1,9 @@
-"""What a store's answers hold, read as the service keeps it: which size of a product photo to fetch, and which of a
-product's `images` are photos at all."""
+"""What a store's answers hold, read as the service keeps it: which size of a product photo to fetch, which of a
+product's `images` are photos at all, whether a product is on show, and what an error answer says."""
+import httpx
 import pytest
 
-from api.integrations.store_data import not_on_show, photo_url, store_product
+from api.integrations.store_data import answer_reason, not_on_show, photo_url, store_product
 
 UPLOADS = "https://shop.example/wp-content/uploads/2026/03"
 # As WooCommerce 10.2+ answers a 2,400 × 1,800 upload: WordPress's sizes of its shape, in WordPress's order.
@@ -54,3 +55,23 @@ def test_a_hostile_srcset_gives_the_upload():
 ])
 def test_a_product_is_on_show_when_published_and_not_hidden(fields, shown):
     assert not_on_show({"id": 7, **fields}) == shown
+
+
+def test_a_firewalls_page_is_named_by_its_title_and_a_rest_error_by_its_message():
+    page = httpx.Response(403, headers={"Content-Type": "text/html; charset=UTF-8"},
+                          content=b"<html><head><title>Attention Required! | Cloudflare</title></head></html>")
+    assert answer_reason(page) == "a text/html page, not WooCommerce's JSON: Attention Required! | Cloudflare"
+    rest_error = httpx.Response(401, json={"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot."})
+    assert answer_reason(rest_error) == "Sorry, you cannot."
+
+
+@pytest.mark.parametrize("page, shown", [
+    # Hostile answers of 5 MB, read in linear time within their first 64 KiB: titles and tags that never close.
+    (b"<title>x" * 700_000, "x x x"),
+    (b"<" * 5_000_000, "<<<"),
+    (b"<TITLE lang='de'>Zugriff verweigert</TITLE><body>403</body>", "Zugriff verweigert"),
+    (b"<html><body><h1>Forbidden</h1></body></html>", "Forbidden"),  # no title: the page's text
+])
+def test_what_a_page_in_the_stores_place_shows(page, shown):
+    answer = httpx.Response(403, headers={"Content-Type": "text/html"}, content=page)
+    assert answer_reason(answer).startswith(f"a text/html page, not WooCommerce's JSON: {shown}")
