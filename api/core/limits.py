@@ -55,3 +55,13 @@ class BodyLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def json_value(raw: str | bytes) -> object:
+    """`json.loads`, where a text nested too deeply for Python's parser (it raises RecursionError past about a
+    thousand levels) is a ValueError like any other text that is not JSON: every JSON form field and store answer is
+    read through it, so that such a text is a clear error, not a crash."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None

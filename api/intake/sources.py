@@ -6,12 +6,12 @@ one policy for what a photo may be, wherever it comes from.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Sequence
 
 from fastapi import UploadFile
 from pydantic import TypeAdapter, ValidationError
 
+from api.core.limits import json_value
 from api.core.errors import ApiError, validation_problems
 from api.domain.errors import DomainError, PhotoRejected
 from api.intake.fetch import SafeHttp
@@ -29,7 +29,7 @@ def parse_crops(raw: str | None, count: int) -> list[Crop | None]:
         return [None] * count
     expected = f"'crop' must be {CROP_HELP} (a list of them, null for none, in a batch)"
     try:
-        value = json.loads(raw)
+        value = json_value(raw)
     except ValueError as error:
         raise ApiError(422, f"{expected}: it is not JSON ({error})") from None
     boxes = value if isinstance(value, list) else [value]

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from api.core.limits import json_value
 from api.integrations.policy import Decision
 
 MARKER_KEY = "kalas_iris"
@@ -52,7 +53,7 @@ def marker(product: dict, integration_id: str) -> dict | None:
             value = meta.get("value")
             if isinstance(value, str):
                 try:
-                    value = json.loads(value)
+                    value = json_value(value)
                 except ValueError:
                     return None
             if not isinstance(value, dict):

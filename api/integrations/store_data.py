@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import httpx
 
+from api.core.limits import json_value
 from api.schemas import MAX_URL  # a longer "address" in a srcset is none the API would take either
 
 # A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path.
@@ -134,7 +135,7 @@ def no_rest_api(response: httpx.Response) -> bool:
 def error_data(response: httpx.Response) -> dict:
     """The REST error's `data` object (`{"code", "message", "data": {...}}`), empty when the answer has none."""
     try:
-        body = response.json()
+        body = json_value(response.content)
     except ValueError:
         return {}
     data = body.get("data") if isinstance(body, dict) else None
@@ -144,7 +145,7 @@ def error_data(response: httpx.Response) -> dict:
 def answer_reason(response: httpx.Response) -> str:
     """What the store said: the REST error's message, or what a page in its place shows (its title, else its text)."""
     try:
-        body = response.json()
+        body = json_value(response.content)
     except ValueError:
         text = response.text[:PAGE_READ]
         shown = " ".join(_TAG.sub(" ", _title(text) or text).split())

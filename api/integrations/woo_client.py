@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 from cachetools import LRUCache
 
+from api.core.limits import json_value
 from api.domain.errors import DomainError
 from api.integrations.store_auth import ALL_WAYS, OAUTH, QUERY_AUTH, oauth_query, ways_for
 from api.integrations.store_data import (MAX_ID, answer_reason, category_paths, error_data, named_by_path,
@@ -219,7 +220,7 @@ class WooClient:
         API is switched off and answers its home page) is a StoreError that says so, not a crash."""
         response = await self._call(method, path, **kwargs)
         try:
-            return response, response.json()
+            return response, json_value(response.content)
         except ValueError:
             raise StoreError(f"{method} {path}: the store answered {response.status_code} with {answer_reason(response)}; "
                              f"is {self.store_url} a WooCommerce store with its REST API on?",

@@ -1,13 +1,13 @@
 """The shop's catalogue: products with images; their embeddings and the shop's vector index kept in step."""
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
+from api.core.limits import json_value
 from api.domain import text_search
 from api.domain.catalogue import create_product, delete_product, replace_images
 from api.core.errors import ApiError, not_found, validation_problems
@@ -47,9 +47,9 @@ def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | N
                 'of names, e.g. ["Herren-Oberteile"]')
     try:
         return ProductFields(title=title, sku=sku or None, url=url or None,
-                             metadata=json.loads(metadata) if metadata else {},
-                             categories=json.loads(categories) if categories else [],
-                             tags=json.loads(tags) if tags else []).model_dump()
+                             metadata=json_value(metadata) if metadata else {},
+                             categories=json_value(categories) if categories else [],
+                             tags=json_value(tags) if tags else []).model_dump()
     except ValidationError as error:
         problems = "; ".join(validation_problems(error.errors(include_url=False)))
         raise ApiError(422, f"invalid product fields: {problems}. {expected}") from None

@@ -10,6 +10,7 @@ import json
 
 from fastapi import APIRouter, Request
 
+from api.core.limits import json_value
 from api.core.errors import ApiError
 from api.data import integrations, jobs
 from api.deps import Id, Svc
@@ -78,7 +79,7 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
 
 def _product(body: bytes, topic: str) -> dict:
     try:
-        product = json.loads(body)
+        product = json_value(body)
     except ValueError:
         product = None
     found = product.get("id") if isinstance(product, dict) else None

@@ -178,6 +178,22 @@ def test_unknown_fields_and_malformed_json(small_limits, image_host, photos):
            422, "unknown field 'price'")
 
 
+def test_json_nested_too_deeply_for_the_parser_is_a_clear_error(small_limits, photos, mongo_server):
+    """Python's JSON parser gives up past about a thousand levels with a RecursionError: in a JSON body, a JSON form
+    field or a crop box, 100,000 of them are said to be what they are, never a 500."""
+    client, shop, settings = small_limits
+    deep = "[" * 100_000
+    _error(client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0], "image/jpeg")},
+                       data={"crop": deep}), 422, "'crop' must be", "nested too deeply")
+    _error(client.post("/api/v1/products/upload", headers=shop.headers,
+                       files={"images": ("a.jpg", photos[0], "image/jpeg")}, data={"title": "Tee", "tags": deep}),
+           422, "invalid product fields", "nested too deeply")
+    body = client.post("/api/v1/products", headers=shop.headers | {"Content-Type": "application/json"},
+                       content=deep.encode())
+    assert 400 <= body.status_code < 500, body.text
+    _nothing_stored(mongo_server.uri, settings)
+
+
 @pytest.mark.parametrize("target", ["http://127.0.0.1:{port}/files/ok.jpg", "http://localhost/x.jpg",
                                     "http://169.254.169.254/latest/meta-data/", "http://[::1]/x.jpg", "http://10.0.0.1/x.jpg"])
 def test_ssrf_urls_and_redirects_are_refused(small_limits, image_host, photos, mongo_server, target):

@@ -1,4 +1,8 @@
 """Registering a store and receiving its webhooks through the real app, on the real nx-27017 server."""
+import base64
+import hashlib
+import hmac
+
 import pytest
 
 from kalas.emulators.woocommerce import WooCommerceStore
@@ -377,3 +381,18 @@ def test_a_multilingual_stores_translations_are_left_to_the_product_in_its_langu
     jobs = api.get(f"/api/v1/integrations/{integration['id']}/jobs", headers=shop.session).json()["items"]
     assert sorted(((job["kind"], job["product_id"]) for job in jobs), key=str) == [
         ("import", None), ("product", original["id"])]
+
+
+def test_a_signed_delivery_nested_too_deeply_is_refused_saying_so(api):
+    """Only the store holds the secret, but what it signs is still input: 100,000 levels of JSON are a 400, not a
+    crash in the parser."""
+    shop = create_shop(api)
+    integration = register(api, shop)
+    body = b"[" * 100_000
+    signature = base64.b64encode(hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    _, delivery = deliver(api, integration)
+    deep = type(delivery)(delivery.webhook_id, delivery.topic, body,
+                          {**delivery.headers, "X-WC-Webhook-Signature": signature,
+                           "X-WC-Webhook-Delivery-ID": "deep"})
+    answer, _ = deliver(api, integration, delivery=deep)
+    assert answer.status_code == 400 and "must be the product as a JSON object" in answer.json()["error"]["message"]

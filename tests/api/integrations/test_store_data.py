@@ -3,7 +3,7 @@ product's `images` are photos at all, whether a product is on show, and what an 
 import httpx
 import pytest
 
-from api.integrations.store_data import answer_reason, not_on_show, photo_url, store_product
+from api.integrations.store_data import answer_reason, error_data, not_on_show, photo_url, store_product
 
 UPLOADS = "https://shop.example/wp-content/uploads/2026/03"
 # As WooCommerce 10.2+ answers a 2,400 × 1,800 upload: WordPress's sizes of its shape, in WordPress's order.
@@ -75,3 +75,9 @@ def test_a_firewalls_page_is_named_by_its_title_and_a_rest_error_by_its_message(
 def test_what_a_page_in_the_stores_place_shows(page, shown):
     answer = httpx.Response(403, headers={"Content-Type": "text/html"}, content=page)
     assert answer_reason(answer).startswith(f"a text/html page, not WooCommerce's JSON: {shown}")
+
+
+def test_an_answer_nested_too_deeply_is_read_as_no_json():
+    deep = httpx.Response(500, headers={"Content-Type": "application/json"}, content=b"[" * 100_000)
+    assert error_data(deep) == {}
+    assert answer_reason(deep).startswith("a application/json page, not WooCommerce's JSON: [[[")
