@@ -345,8 +345,13 @@ class WooClient:
         if found is not None:
             return found
         try:  # a category made here sits at the root of the tree: its path is its name
-            return int((await self._call("POST", f"/products/{kind}", params=self._in_language() or None,
-                                         json={"name": name})).json()["id"])
+            response, made = await self._json("POST", f"/products/{kind}", params=self._in_language() or None,
+                                              json={"name": name})
+            made_id = product_id(made.get("id")) if isinstance(made, dict) else None
+            if made_id is None:
+                raise StoreError(f"POST /products/{kind}: the store answered {response.status_code} without the new "
+                                 f"term's id", response.status_code)
+            return made_id
         except StoreError as error:
             # A term the search could not find, or one created meanwhile by a concurrent job: WordPress answers 400
             # term_exists with the existing term's id.

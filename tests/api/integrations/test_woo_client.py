@@ -464,3 +464,21 @@ def test_a_category_the_listing_lacks_reads_the_tree_again_once(woo_store):
     read, paths = _run(go())
     assert [c["name"] for c in read[-1]["categories"]] == ["Outlet"]
     assert sum(path.endswith("/products/categories") for path in paths) == 1, paths
+
+
+def test_a_term_made_without_an_id_in_the_answer_is_a_clear_store_error(woo_store, monkeypatch):
+    """A store (or a plugin rewriting its answers) that answers a new term without its id: the job fails saying so,
+    for good, instead of crashing on the answer."""
+    monkeypatch.setattr(woo_store.catalogue, "create_term", lambda kind, name, parent=0, lang=None: {"name": name})
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            await client.term_id("tags", "Brand new")
+        finally:
+            await client.aclose()
+
+    with pytest.raises(StoreError) as raised:
+        _run(go())
+    assert raised.value.message == "POST /products/tags: the store answered 201 without the new term's id"
+    assert not raised.value.retryable
