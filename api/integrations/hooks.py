@@ -14,6 +14,7 @@ import logging
 
 from api.intake.fetch import SafeHttp
 from api.integrations.store import integration_client
+from api.integrations.store_data import product_id
 from api.integrations.vault import Vault
 from api.integrations.woo_client import StoreError, WooClient
 
@@ -32,7 +33,8 @@ async def ensure_webhooks(store: WooClient, delivery_url: str, secret: str, new_
     webhook's secret, so it cannot be compared)."""
     created, reactivated = [], []
     try:
-        ours = {w["topic"]: w for w in await store.webhooks() if w.get("delivery_url") == delivery_url}
+        ours = {w.get("topic"): w for w in await store.webhooks()
+                if isinstance(w, dict) and w.get("delivery_url") == delivery_url and product_id(w.get("id"))}
         for topic in TOPICS:
             found = ours.get(topic)
             if found is None:
@@ -41,7 +43,7 @@ async def ensure_webhooks(store: WooClient, delivery_url: str, secret: str, new_
                                                           "status": "active"})
                 created.append(topic)
             elif found.get("status") != "active" or new_secret:
-                ours[topic] = await store.update_webhook(found["id"], {"status": "active"} | (
+                ours[topic] = await store.update_webhook(product_id(found["id"]), {"status": "active"} | (
                     {"secret": secret} if new_secret else {}))
                 if found.get("status") != "active":
                     reactivated.append(topic)
@@ -53,17 +55,20 @@ async def ensure_webhooks(store: WooClient, delivery_url: str, secret: str, new_
         return {"state": "manual", "ids": {}, "created": created, "reactivated": reactivated,
                 "error": f"the webhooks could not be registered ({error.message}); the next sync tries again, or "
                          f"{MANUAL}"}
-    return {"state": "registered", "ids": {topic: int(ours[topic]["id"]) for topic in TOPICS}, "created": created,
-            "reactivated": reactivated, "error": None}
+    ids = {topic: product_id(ours[topic].get("id")) if isinstance(ours[topic], dict) else None for topic in TOPICS}
+    if None in ids.values():
+        return {"state": "manual", "ids": {}, "created": created, "reactivated": reactivated,
+                "error": f"the store answered a webhook without its id; the next sync tries again, or {MANUAL}"}
+    return {"state": "registered", "ids": ids, "created": created, "reactivated": reactivated, "error": None}
 
 
 async def remove_webhooks(store: WooClient, delivery_url: str) -> list[int]:
     """Delete every webhook of the store that delivers to `delivery_url`; the ids deleted."""
     removed = []
     for webhook in await store.webhooks():
-        if webhook.get("delivery_url") == delivery_url:
-            await store.delete_webhook(int(webhook["id"]))
-            removed.append(int(webhook["id"]))
+        if isinstance(webhook, dict) and webhook.get("delivery_url") == delivery_url and product_id(webhook.get("id")):
+            await store.delete_webhook(product_id(webhook["id"]))
+            removed.append(product_id(webhook["id"]))
     return removed
 
 
