@@ -54,13 +54,14 @@ def term_name(term: object) -> str:
 def store_product(item: dict, found_id: int) -> dict:
     """A product as the service reads it, from the REST API or a webhook's body: its id checked by the caller, its
     terms' names unescaped (`term_name`), its photos those with an address (anything else in `images` is no photo
-    the service could fetch)."""
+    the service could fetch), its `meta_data` the entries that are objects."""
     plain = {kind: [{**term, "name": term_name(term)} for term in item[kind] if isinstance(term, dict)]
              for kind in ("categories", "tags") if isinstance(item.get(kind), list)}
-    images = item.get("images")
+    images, meta = item.get("images"), item.get("meta_data")
     photos = [image for image in images if isinstance(image, dict) and isinstance(image.get("src"), str)] \
         if isinstance(images, list) else []
-    return {**item, **plain, "images": photos, "id": found_id}
+    fields = [entry for entry in meta if isinstance(entry, dict)] if isinstance(meta, list) else []
+    return {**item, **plain, "images": photos, "meta_data": fields, "id": found_id}
 
 
 def category_paths(categories: list) -> dict[int, str]:

@@ -25,12 +25,15 @@ def test_a_photo_is_fetched_at_the_smallest_size_that_is_wide_enough(image, fetc
     assert photo_url(image) == fetched
 
 
-def test_only_images_with_an_address_are_a_products_photos():
+def test_only_images_with_an_address_are_a_products_photos_and_only_objects_its_meta_data():
     product = store_product({"id": 7, "images": [{"id": 1, "src": f"{UPLOADS}/tee.jpg"}, {"id": 2}, "tee.jpg",
                                                  {"id": 3, "src": None}]}, 7)
     assert product["images"] == [{"id": 1, "src": f"{UPLOADS}/tee.jpg"}]
     assert store_product({"id": 7, "images": "tee.jpg"}, 7)["images"] == []
     assert store_product({"id": 7}, 7)["images"] == []  # a deleted product's delivery is its id alone
+    odd_meta = store_product({"id": 7, "meta_data": ["kalas_iris", {"key": "kalas_iris", "value": "{}"}, 5]}, 7)
+    assert odd_meta["meta_data"] == [{"key": "kalas_iris", "value": "{}"}]
+    assert store_product({"id": 7, "meta_data": "kalas_iris"}, 7)["meta_data"] == []
 
 
 def test_a_hostile_srcset_gives_the_upload():
