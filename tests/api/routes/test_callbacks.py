@@ -16,10 +16,12 @@ from tests.api.conftest import create_shop
 
 
 def _wait(check, timeout_s: float = 10.0):
+    """`check()` until it is true. Five looks a second: a faster poll of the API outruns its rate limit (10 a second
+    after a burst of 60) when the machine is busy and the wait long, and is answered 429."""
     deadline = time.monotonic() + timeout_s
     while not (result := check()):
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+        time.sleep(0.2)
     return result
 
 
