@@ -115,8 +115,13 @@ def _review_in_own_terms(desktop, service: Service, store, shared_data, shop, se
             store.create_product(f"{name} {i}", [photo], categories=[name], tags=["neu"] if i % 2 else [])
     time.sleep(1.1)  # connected after its products were made (creation times are to the second)
     integration = connect_store(service, session, store)
+    # The store's card follows the import as it runs, by itself, and says what came in.
+    desktop.goto("/integrations")
+    imported = desktop.get_by_test_id("catalogue-import")
+    imported.get_by_text(re.compile(r"^Catalogue imported: (\d+) of \1 products")).wait_for(timeout=120_000)
     wait_for(lambda: httpx.get(service.api("/shop-model"), headers=session).json()["state"] == "trained", 120,
              "the shop's model trained on the imported catalogue")
+    desktop.goto("/queue")
     product = store.create_product("Neues Hemd", [shirts[7]])
     wait_for_job(service, session, integration, product["id"])
 

@@ -71,6 +71,7 @@ export const catalogue = {
 
 export const integrations = {
   list: () => request<Page<Integration>>("/integrations"),
+  get: (id: string) => request<Integration>(`/integrations/${encodeURIComponent(id)}`),
   create: (body: IntegrationIn) => request<Integration>("/integrations", { method: "POST", json: body }),
   change: (id: string, body: IntegrationChange) =>
     request<Integration>(`/integrations/${encodeURIComponent(id)}`, { method: "PATCH", json: body }),

@@ -242,8 +242,22 @@ export interface Integration {
   last_sync: SyncSummary | null;
   jobs: Record<string, number>;
   webhooks?: Webhooks | null;
-  /** A multilingual store's language, as the service's requests get it (WPML). */
+  /** A multilingual store's language, as the service's requests get it (WPML, Polylang). */
   store_language?: string | null;
+  /** The store's catalogue import at connect; null while its job waits. */
+  catalogue_import?: CatalogueImport | null;
+}
+
+export interface CatalogueImport {
+  state: "running" | "done";
+  next_page?: number;
+  pages?: number | null;
+  total?: number | null;
+  seen?: number;
+  imported?: number;
+  failed?: number;
+  translations?: number;
+  not_shown?: number;
 }
 
 export type JobState = "queued" | "running" | "done" | "dead" | "superseded";

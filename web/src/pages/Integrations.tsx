@@ -5,6 +5,7 @@ import { integrations } from "../api/endpoints";
 import type { Integration, IntegrationChange, IntegrationIn } from "../api/types";
 import { CopyField } from "../components/CopyField";
 import { DeliveryLog } from "../components/DeliveryLog";
+import { ImportProgress } from "../components/ImportProgress";
 import { PolicyForm } from "../components/PolicyForm";
 import { Empty, ErrorMessage, Notice, Spinner } from "../components/Status";
 import { useTask } from "../useTask";
@@ -157,6 +158,7 @@ function StoreCard({ integration, secret, onRemoved, onChanged }: {
       onRemoved();
     }, [integration.id, onRemoved]),
   );
+  const refreshed = useCallback((fresh: Integration) => onChanged(fresh, null), [onChanged]);
   return (
     <article className="card" data-testid="integration">
       <h2>{integration.store_url}</h2>
@@ -171,6 +173,7 @@ function StoreCard({ integration, secret, onRemoved, onChanged }: {
           the store copies to its translations.
         </p>
       )}
+      <ImportProgress integration={integration} onChanged={refreshed} />
       <p className="muted" data-testid="last-sync">
         {integration.last_sync
           ? `Last sync ${new Date(integration.last_sync.at * 1000).toLocaleString()}: ${integration.last_sync.listed} product(s) changed in the store, ${integration.last_sync.queued} queued for annotation.`
