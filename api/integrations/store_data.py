@@ -133,21 +133,31 @@ def no_rest_api(response: httpx.Response) -> bool:
     return response.status_code == 404 and "json" not in response.headers.get("Content-Type", "")
 
 
-def error_data(response: httpx.Response) -> dict:
-    """The REST error's `data` object (`{"code", "message", "data": {...}}`), empty when the answer has none."""
-    try:
-        body = json_value(response.content)
-    except ValueError:
-        return {}
+NOT_JSON = object()  # what `answer_json` gives for an answer that is no JSON it can read
+_UNREAD = object()
+
+
+def error_data(response: httpx.Response, body: object = _UNREAD) -> dict:
+    """The REST error's `data` object (`{"code", "message", "data": {...}}`), empty when the answer has none.
+    `body`: the answer's JSON, read already (`answer_json`)."""
+    body = answer_json(response) if body is _UNREAD else body
     data = body.get("data") if isinstance(body, dict) else None
     return data if isinstance(data, dict) else {}
 
 
-def answer_reason(response: httpx.Response) -> str:
-    """What the store said: the REST error's message, or what a page in its place shows (its title, else its text)."""
+def answer_json(response: httpx.Response) -> object:
+    """The answer's JSON, or NOT_JSON when it is none (a page, or JSON nested too deeply to read)."""
     try:
-        body = json_value(response.content)
+        return json_value(response.content)
     except ValueError:
+        return NOT_JSON
+
+
+def answer_reason(response: httpx.Response, body: object = _UNREAD) -> str:
+    """What the store said: the REST error's message, or what a page in its place shows (its title, else its text).
+    `body`: the answer's JSON, read already (`answer_json`)."""
+    body = answer_json(response) if body is _UNREAD else body
+    if body is NOT_JSON:
         text = response.text[:PAGE_READ]
         shown = " ".join(_TAG.sub(" ", _title(text) or text).split())
         kind = response.headers.get("Content-Type", "no content type").split(";")[0]

@@ -19,8 +19,9 @@ from cachetools import LRUCache
 from api.core.limits import json_value
 from api.domain.errors import DomainError
 from api.integrations.store_auth import ALL_WAYS, OAUTH, QUERY_AUTH, oauth_query, ways_for
-from api.integrations.store_data import (MAX_ID, answer_reason, category_paths, error_data, named_by_path,
-                                         no_rest_api, plain_name, product_id, store_product, stored_name, term_name)
+from api.integrations.store_data import (MAX_ID, answer_json, answer_reason, category_paths, error_data,
+                                         named_by_path, no_rest_api, plain_name, product_id, store_product,
+                                         stored_name, term_name)
 from api.intake.fetch import FetchError, read_limited
 
 API_ROUTE = "/wc/v3"
@@ -188,9 +189,11 @@ class WooClient:
         except FetchError as error:  # a checked transport refused the store's address (api/integrations/store.py)
             raise StoreError(f"{method} {path}: {error.message}", retryable=error.retryable) from None
         if response.status_code >= 400:
-            raise StoreError(f"{method} {path}: the store answered {response.status_code}: {answer_reason(response)}",
+            body = answer_json(response)  # read once for the message and the REST error's data
+            raise StoreError(f"{method} {path}: the store answered {response.status_code}: "
+                             f"{answer_reason(response, body)}",
                              response.status_code, retry_after_seconds(response.headers.get("Retry-After")),
-                             error_data(response))
+                             error_data(response, body))
         return response
 
     def _way(self, needs: frozenset[str]) -> str:

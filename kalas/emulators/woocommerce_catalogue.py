@@ -117,9 +117,9 @@ class Catalogue:
 
     def _named(self, kind: str, name: str, parent: int, lang: str | None = None) -> dict | None:
         wanted = stored_term_name(name).lower()
+        in_language = lang or next(iter(self.languages), None)  # a name is taken once per language
         return next((t for t in self.terms[kind].values() if t["name"].lower() == wanted and t["parent"] == parent
-                     and (not self.languages or self._term_language.get(t["id"], self.languages[0])
-                          == (lang or self.languages[0]))), None)
+                     and self.visible(self._term_language.get(t["id"]), in_language)), None)
 
     def find_term(self, kind: str, name: str) -> dict | None:
         """The term named `name` as WordPress's `term_exists` finds it (the name as it would be stored, any case); a
