@@ -17,6 +17,11 @@ is api/jobs/runner.py; what each kind does is in api/jobs/.
 - At most one job per piece of work waits in the queue: `queued_key` is unique, holds the job's `wait_key`
   (`<integration>:<product>` for a store product) while the job is queued and a throw-away value once it is
   claimed, so deliveries arriving meanwhile join the waiting job.
+- At most one job per piece of work runs: `running_key` (unique where it is set) holds the `wait_key` while the job
+  runs. A job queued while another for the same work runs (a delivery that came after the product was read: the
+  running job may have seen the product before the change) is claimed only once that one has ended, and then finds
+  the work done or does what is left; run side by side, both would annotate and write the same product (WooCommerce
+  10.8 fires product.created and product.published together for every new product).
 - Every step goes to `job_steps`, so the shop can see what happened to each delivery. A worker writes a running
   job's steps together (api/jobs/runner.py, `StepLog`): each of these functions takes the `earlier` steps not yet
   written and writes them with its own in one round trip.
@@ -39,10 +44,14 @@ from api.data.common import page
 
 QUEUED, RUNNING, DONE, DEAD, SUPERSEDED = "queued", "running", "done", "dead", "superseded"
 CLAIM_TRIES = 8  # a claim lost to another worker is tried again with the next due job
+BUSY_DEFER_S = 1.0  # a due job whose work another job is running is looked at again this much later
+NOT_RUNNING = {"$unset": {"running_key": ""}}
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.jobs.create_index([("queued_key", ASCENDING)], unique=True)
+    await db.jobs.create_index([("running_key", ASCENDING)], unique=True,
+                               partialFilterExpression={"running_key": {"$type": "string"}})
     await db.jobs.create_index([("state", ASCENDING), ("run_after", ASCENDING)])
     # What MongoDB would answer from the index above, nx-27017 answers by reading every job unless `state` has an
     # index of its own (claim: 4.8 ms against 0.55 ms beside 5,000 finished jobs; measured).
@@ -131,10 +140,15 @@ async def claim(db: AsyncDatabase, worker: str, lease_s: float, *, expired_first
         if candidate is None:
             return None
         taken = {"state": RUNNING, "lease_until": moment + lease_s, "worker": worker, "queued_key": _claimed_key(),
-                 "updated": moment}
+                 "running_key": _waiting_key(candidate), "updated": moment}
         as_read = {"_id": candidate["_id"], "state": candidate["state"], "attempts": candidate["attempts"],
                    "lease_until": candidate["lease_until"]}
-        result = await db.jobs.update_one(as_read, {"$set": taken, "$inc": {"attempts": 1}})
+        try:
+            result = await db.jobs.update_one(as_read, {"$set": taken, "$inc": {"attempts": 1}})
+        except DuplicateKeyError:  # another job for the same work is running: this one waits for its end
+            later = "run_after" if candidate["state"] == QUEUED else "lease_until"  # (a lease of a dead worker's)
+            await db.jobs.update_one(as_read, {"$set": {later: moment + BUSY_DEFER_S}})
+            continue
         if result.modified_count:
             job = {**candidate, **taken, "attempts": candidate["attempts"] + 1}
             claimed = step_record(job, "claimed", f"attempt {job['attempts']} by {worker}")
@@ -202,7 +216,8 @@ async def _ended(db: AsyncDatabase, job: dict, matched: bool, step: str, detail:
 
 async def finish(db: AsyncDatabase, job: dict, outcome: str, earlier: Sequence[dict] = ()) -> bool:
     result = await db.jobs.update_one(_fence(job), {"$set": {"state": DONE, "outcome": outcome, "last_error": None,
-                                                             "lease_until": 0.0, "updated": time.time()}})
+                                                             "lease_until": 0.0, "updated": time.time()},
+                                                    **NOT_RUNNING})
     return await _ended(db, job, result.matched_count == 1, "done", outcome, True, earlier)
 
 
@@ -213,10 +228,11 @@ async def retry_later(db: AsyncDatabase, job: dict, delay_s: float, error: str, 
     changes = {"state": QUEUED, "run_after": moment + delay_s, "lease_until": 0.0, "last_error": error,
                "queued_key": _waiting_key(job), "updated": moment}
     try:
-        result = await db.jobs.update_one(_fence(job), {"$set": changes})
+        result = await db.jobs.update_one(_fence(job), {"$set": changes, **NOT_RUNNING})
     except DuplicateKeyError:
         result = await db.jobs.update_one(_fence(job), {"$set": {"state": SUPERSEDED, "last_error": error,
-                                                                 "lease_until": 0.0, "updated": moment}})
+                                                                 "lease_until": 0.0, "updated": moment},
+                                                        **NOT_RUNNING})
         superseded = await _ended(db, job, result.matched_count == 1, "superseded",
                                   "a newer job for this product is waiting and will do the work", True, earlier)
         return SUPERSEDED if superseded else ""
@@ -227,7 +243,7 @@ async def retry_later(db: AsyncDatabase, job: dict, delay_s: float, error: str, 
 
 async def dead_letter(db: AsyncDatabase, job: dict, error: str, earlier: Sequence[dict] = ()) -> bool:
     result = await db.jobs.update_one(_fence(job), {"$set": {"state": DEAD, "last_error": error, "lease_until": 0.0,
-                                                             "updated": time.time()}})
+                                                             "updated": time.time()}, **NOT_RUNNING})
     return await _ended(db, job, result.matched_count == 1, "dead-lettered", error, False, earlier)
 
 

@@ -89,6 +89,28 @@ def test_deliveries_for_a_waiting_product_join_its_job_but_not_a_running_one(db)
     assert c_new and c["_id"] != a["_id"]  # the running job may have read the product before this change
 
 
+def test_a_job_for_work_that_is_running_waits_for_its_end(db):
+    """Product 7's second job (a delivery after its first job had read the product) is not run beside the first:
+    other work is claimed meanwhile, and it is claimed once the first has ended."""
+    async def scenario(database):
+        first, _ = await jobs.enqueue(database, "acct", "integ", 7, "product.published")
+        running = await jobs.claim(database, "w1", lease_s=30)
+        second, second_new = await jobs.enqueue(database, "acct", "integ", 7, "product.created")
+        other, _ = await jobs.enqueue(database, "acct", "integ", 8, "product.created")
+        meanwhile = [await jobs.claim(database, "w2", lease_s=30), await jobs.claim(database, "w2", lease_s=30)]
+        await jobs.finish(database, running, "annotated")
+        await asyncio.sleep(jobs.BUSY_DEFER_S + 0.1)
+        after = await jobs.claim(database, "w2", lease_s=30)
+        await jobs.retry_later(database, after, 0.0, "store answered 503")  # back in the queue: not running
+        return first, running, second, second_new, other, meanwhile, after, await jobs.claim(database, "w3", 30)
+
+    first, running, second, second_new, other, meanwhile, after, again = run(db, scenario)
+    assert running["_id"] == first["_id"] and second_new and second["_id"] != first["_id"]
+    assert meanwhile[0]["_id"] == other["_id"] and meanwhile[1] is None  # product 7's second job waits
+    assert after["_id"] == second["_id"] and after["attempts"] == 1  # waiting was not an attempt
+    assert again["_id"] == second["_id"] and again["attempts"] == 2
+
+
 def test_a_retried_job_waits_its_delay_and_a_waiting_twin_supersedes_it(db):
     async def scenario(database):
         await jobs.enqueue(database, "acct", "integ", 7, "created")
