@@ -171,6 +171,8 @@ class Catalogue:
                        "parent_id": 0,
                        "date_created": now, "date_created_gmt": now, "date_modified": now, "date_modified_gmt": now,
                        "images": images, "categories": [], "tags": [], "meta_data": []}
+            if fields.get("date_created_gmt"):  # with status "future": when WordPress's cron publishes it
+                product["date_created"] = product["date_created_gmt"] = str(fields["date_created_gmt"])[:19]
             self._apply(product, fields)
             self.products[product["id"]] = product
             if self.languages:
@@ -257,12 +259,24 @@ class Catalogue:
                                        if other_group == group and other != key and other in self.products}
         return product
 
-    def list_products(self, modified_after: str | None, order: str, lang: str | None = None) -> list[dict]:
+    def publish_due(self) -> list[dict]:
+        """WordPress's cron publishing the scheduled products whose time has come (`wp_publish_post`): the status
+        alone changes, in the database; `date_modified` stays. The products published."""
+        with self.lock:
+            now = wc_date(dt.datetime.now(dt.timezone.utc))
+            due = [key for key, p in self.products.items() if p["status"] == "future" and p["date_created_gmt"] <= now]
+            for key in due:
+                self.products[key]["status"] = "publish"
+            return [self._view(key, self.products[key]) for key in due]
+
+    def list_products(self, modified_after: str | None, order: str, lang: str | None = None,
+                      status: str | None = None, include: set[int] | None = None) -> list[dict]:
         with self.lock:
             # The REST API's default `status=any` leaves out what is in the trash, and variations are listed under
             # their parent's /products/<id>/variations.
             listed = sorted(((key, p) for key, p in self.products.items()
-                             if p["status"] != "trash" and p["type"] != "variation"),
+                             if (p["status"] == status if status not in (None, "any") else p["status"] != "trash")
+                             and p["type"] != "variation" and (include is None or key in include)),
                             key=lambda item: item[1]["id"], reverse=order == "desc")
             if modified_after:
                 listed = [(key, p) for key, p in listed if p["date_modified_gmt"] > modified_after[:19]]

@@ -214,16 +214,18 @@ def _route(store: WooCommerceStore, method: str, path: str, query: dict, body: d
         if method == "POST":
             images = [{"id": catalogue.next_id(), "src": i["src"], "name": "", "alt": ""} for i in body.get("images", [])]
             product = catalogue.create_product(body, images)
-            store.fire("product.created", product)
+            store.saved("product.created", product, None)
             return 201, product, {}
+        include = {int(i) for i in query["include"].split(",") if i.strip().isdigit()} if "include" in query else None
         return _page(catalogue.list_products(query.get("modified_after"), query.get("order", "desc"),
-                                             query.get("lang")), query)
+                                             query.get("lang"), query.get("status"), include), query)
     if match := re.fullmatch(r"/products/(\d+)", path):
         product_id = int(match.group(1))
         if method == "PUT":
+            before = catalogue.get_product(product_id)["status"]
             product = catalogue.update_product(product_id, body)
             store.writes.setdefault(product_id, []).append(time.monotonic())
-            store.fire("product.updated", product)
+            store.saved("product.updated", product, before)
             store.synchronise_translations(product_id)
             return 200, product, {}
         if method == "DELETE":  # to the trash (`product.deleted` fires), or for good with force (no webhook fires)
