@@ -55,6 +55,9 @@ class WebhooksOut(Response):
     created: list[str] = []
     reactivated: list[str] = Field(default_factory=list, description="disabled by the store, made active again")
     error: str | None = Field(None, description="why the webhooks are not the service's own, and what to do")
+    unsupported: list[str] = Field(default_factory=list, description=(
+        "newer topics the store does not have (product.published: WooCommerce 10.8 and later); the sync finds "
+        "what they would have told"))
 
 
 class SyncSummary(Response):
@@ -62,7 +65,10 @@ class SyncSummary(Response):
     modified_after: str | None = Field(description="the products listed were modified after this (store time); "
                                                    "null: the store's first sync listed every product")
     listed: int = Field(description="products changed in the store since the sync before")
-    queued: int = Field(description="of them, queued for annotation: those the service was not in step with")
+    queued: int = Field(description="queued for annotation: those the service was not in step with")
+    scheduled: int = Field(0, description="the store's scheduled products, looked at again at the next sync")
+    published: int = Field(0, description="scheduled at the sync before and published since (by WordPress's cron, "
+                                          "which changes no modification time)")
     next_after: str = Field(description="where the next sync starts")
 
 

@@ -4,9 +4,16 @@ WooCommerce does not retry a failed delivery and disables a webhook after 5 fail
 change products the service never hears of. A sync lists the products modified since the previous sync and
 queues those the service is not in step with (`in_step`: the same test a webhook delivery passes). The worker syncs
 every store every `store_sync_minutes` (api/jobs/store_syncs.py); a shop can ask for one from the console.
+
+A scheduled product ("future": a fashion drop made ahead) is published by WordPress's cron (`wp_publish_post`),
+which changes its status alone: not its modification time, so the listing never shows it, and no webhook fires but
+WooCommerce 10.8's product.published. So each sync also lists the store's scheduled products and remembers them;
+one no longer scheduled at the next sync is read again, and queued if it is not in step (published, it enters the
+shop's similar items).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 
@@ -19,25 +26,47 @@ from api.integrations.woo_client import WooClient
 
 # Modification times have one-second resolution and clocks differ a little: overlap consecutive windows.
 OVERLAP = dt.timedelta(seconds=5)
+MAX_SCHEDULED = 1000  # scheduled products remembered from one sync to the next (a store with more: its oldest)
 
 
 async def sync_store(db, integration: dict, store: WooClient) -> dict:
-    """List, queue, remember where the next sync starts; returns what was done."""
+    """List, queue, remember where the next sync starts and which products are scheduled; returns what was done."""
     started = dt.datetime.now(dt.timezone.utc)
-    since = (integration.get("last_sync") or {}).get("next_after")
-    listed = queued = 0
+    last = integration.get("last_sync") or {}
+    since = last.get("next_after")
+    seen: set[int] = set()
+    listed = queued = published = 0
     async for product in store.products_modified_after(since):
         listed += 1
-        if not product.get("images") or left_alone(product, integration.get("store_language")) \
-                or await in_step(db, integration, product):  # Polylang lists every language: its translations
-            continue
-        _, created = await jobs.enqueue(db, integration["account"], integration["_id"], int(product["id"]),
-                                        "sync: changed in the store and not annotated")
-        queued += created
+        seen.add(int(product["id"]))
+        queued += await _queue_if_behind(db, integration, product, "sync: changed in the store and not annotated")
+    scheduled: list[int] = []
+    async with contextlib.aclosing(store.products({"status": "future"})) as listing:
+        async for product in listing:
+            if len(scheduled) == MAX_SCHEDULED:
+                break
+            scheduled.append(int(product["id"]))
+    seen |= set(scheduled)
+    came_out = [found for found in last.get("scheduled_ids", []) if found not in seen]
+    if came_out:  # published by the cron (or made a draft, or trashed: a listing without `status` skips the trash)
+        async for product in store.products({"include": ",".join(map(str, came_out))}):
+            published += product.get("status") == "publish"
+            queued += await _queue_if_behind(db, integration, product, "sync: a scheduled product was published")
     summary = {"at": time.time(), "modified_after": since, "listed": listed, "queued": queued,
+               "scheduled": len(scheduled), "published": published, "scheduled_ids": scheduled,
                "next_after": (started - OVERLAP).strftime("%Y-%m-%dT%H:%M:%S")}
     await integrations.record_sync(db, integration["_id"], summary)
     return summary
+
+
+async def _queue_if_behind(db, integration: dict, product: dict, reason: str) -> bool:
+    """Queue the store product's job unless the service is in step with it or leaves it to another (a variation, or
+    a translation: Polylang lists every language); True when a job was queued."""
+    if not product.get("images") or left_alone(product, integration.get("store_language")) \
+            or await in_step(db, integration, product):
+        return False
+    _, created = await jobs.enqueue(db, integration["account"], integration["_id"], int(product["id"]), reason)
+    return created
 
 
 async def in_step(db, integration: dict, product: dict) -> bool:
@@ -67,8 +96,10 @@ def left_alone(product: dict, language: str | None) -> str | None:
 
 
 def describe(summary: dict, hooks: dict | None = None) -> str:
-    said = (f"{summary['listed']} product(s) changed since {summary['modified_after'] or 'the beginning'}; "
-            f"{summary['queued']} queued for annotation")
+    said = f"{summary['listed']} product(s) changed since {summary['modified_after'] or 'the beginning'}"
+    if summary.get("published"):
+        said += f", {summary['published']} scheduled product(s) published"
+    said += f"; {summary['queued']} queued for annotation"
     if hooks and hooks["reactivated"]:
         said += f"; webhooks made active again: {', '.join(hooks['reactivated'])}"
     if hooks and hooks["error"]:

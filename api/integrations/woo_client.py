@@ -265,9 +265,12 @@ class WooClient:
 
     async def products_modified_after(self, modified_after: str | None) -> AsyncIterator[dict]:
         """Every product modified after the ISO 8601 UTC time (all products when None), page by page."""
-        params: dict[str, object] = {"orderby": "id", "order": "asc"}
-        if modified_after:
-            params |= {"modified_after": modified_after, "dates_are_gmt": "true"}
+        async for product in self.products(
+                {"modified_after": modified_after, "dates_are_gmt": "true"} if modified_after else {}):
+            yield product
+
+    async def products(self, params: dict[str, object]) -> AsyncIterator[dict]:
+        """Every product the listing's `params` select (`status`, `include`, …), oldest first, page by page."""
         page, previous = 1, None
         while True:
             found = await self.products_page(page, params=params)

@@ -124,7 +124,8 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
             await retrain_if_taught(db, job["account"], await import_product(services, integration, product, written,
                                                                              record=False))
             queued = await annotations.back_to_queue(db, job["account"], job["integration"], int(product["id"]))
-            return (f"already annotated for its current photos{held}; back in the shop's similar-item catalogue"
+            return (f"already annotated for its current photos{held}; in the shop's similar-item catalogue now that "
+                    f"it is on show"
                     + ("; its annotation back in the review queue" if queued else ""))
         return f"already annotated for its current photos{held}"
     if not product.get("images"):

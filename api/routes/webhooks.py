@@ -14,12 +14,13 @@ from api.core.limits import json_value
 from api.core.errors import ApiError
 from api.data import integrations, jobs
 from api.deps import Id, Svc
+from api.integrations.hooks import NEWER_TOPICS, TOPICS
 from api.integrations.signature import is_ping, verify
 from api.integrations.sync import in_step, left_alone
 from api.integrations.store_data import MAX_ID, named_by_path, product_id, store_product
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-PRODUCT_TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
+PRODUCT_TOPICS = TOPICS + NEWER_TOPICS  # product.published: a draft or a scheduled product put on show
 
 
 @router.post("/woocommerce/{integration_id}")

@@ -50,6 +50,8 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     # The service registered its webhooks through the store's REST API (the store pinged the URL on creating each).
     assert sorted(w.topic for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url) == [
         "product.created", "product.deleted", "product.restored", "product.updated"]
+    # A store before WooCommerce 10.8 has no Product published topic: the card says what the sync does instead.
+    assert "older than WooCommerce 10.8" in card.get_by_test_id("webhooks-state").inner_text()
     store.updated_grace_s = 10.0  # as WooCommerce: no product.updated within 10 s of the product's creation
     product = store.create_product("Navy tee", [shared_photo(shared_data, "fashion-products", 5).read_bytes()])
     store.wait_for_deliveries()

@@ -6,6 +6,7 @@ TorchServe serving the archives, nx-27017, the API under uvicorn and `python -m 
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import threading
@@ -120,6 +121,55 @@ def test_a_product_is_among_the_similar_items_only_while_customers_can_see_it(li
     assert "already annotated for its current photos; private: taken out of the shop's similar-item catalogue until " \
            "it is on show" in outcomes, outcomes
     assert len(live.store.writes[draft["id"]]) == 1  # written once, when it was annotated
+
+
+def test_a_scheduled_product_enters_similar_items_when_the_cron_publishes_it(live: Live):
+    """The store is updated to WooCommerce 10.8, and the next sync registers product.published. A drop made ahead
+    (a scheduled product) is annotated and written when it is made, and stays out of the shop's similar items; when
+    WordPress's cron publishes it (its status alone changes: no product.updated, no new modification time),
+    product.published puts it in at once, and nothing is written again. A product made published fires
+    product.created and product.published both: one write, one catalogue entry."""
+    store, integration_id = live.store, live.integration["id"]
+
+    def entries(product: dict) -> list[dict]:
+        return [p for p in live.api("GET", "/products", params={"limit": 100}).json()["items"]
+                if p["metadata"].get("store_product_id") == str(product["id"])]
+
+    store.published_topic = True
+    try:
+        assert live.api("POST", f"/integrations/{integration_id}/sync").status_code == 202
+        hooks = wait_for(lambda: (found := live.api("GET", f"/integrations/{integration_id}").json()["webhooks"])
+                         and "product.published" in found["ids"] and found, 30, "product.published registered")
+        assert hooks["created"] == ["product.published"] and hooks["unsupported"] == []
+
+        at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=3)
+        drop = store.create_product("Drop jacket", [live.photos[33].read_bytes()], tags=["Drop"], scheduled_for=at)
+        live.annotated(drop["id"])
+        job = live.done_job(drop["id"])
+        assert next(s["detail"] for s in job["steps"] if s["step"] == "indexed") == \
+            "not in the shop's similar-item search while it is scheduled"
+        assert entries(drop) == []
+        time.sleep(max(0.0, (at - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 1.0)
+        assert [p["id"] for p in store.run_cron()] == [drop["id"]]
+        wait_for(lambda: entries(drop), 30, "the published drop in the shop's catalogue")
+        published = wait_for(lambda: [j for j in live.jobs_of(drop["id"]) if j["reason"].startswith("product.published")
+                                      and j["state"] == "done"], 30, "the product.published job done")
+        assert [j["outcome"] for j in published] == [
+            "already annotated for its current photos; in the shop's similar-item catalogue now that it is on show"]
+        assert len(store.writes[drop["id"]]) == 1
+
+        fresh = store.create_product("Fresh tee", [live.photos[34].read_bytes()])
+        live.annotated(fresh["id"])
+        for _ in range(2):  # our write's product.updated, and room for more
+            store.wait_for_deliveries()
+            time.sleep(1.0)
+        topics = sorted(d["topic"] for d in live.deliveries() if d["product_id"] == fresh["id"])
+        assert topics == ["product.created", "product.published", "product.updated"], topics
+        assert len(store.writes[fresh["id"]]) == 1 and len(entries(fresh)) == 1
+    finally:
+        store.published_topic = False
+        for webhook in [w for w in store.catalogue.webhooks.values() if w.topic == "product.published"]:
+            del store.catalogue.webhooks[webhook.id]
 
 
 def test_the_services_own_update_does_not_loop(live: Live):

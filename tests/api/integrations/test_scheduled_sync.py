@@ -3,6 +3,7 @@
 the store emulator). The round's period is 3 s here, 15 minutes by default."""
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 
@@ -48,3 +49,35 @@ def test_products_made_while_the_service_was_down_are_annotated_and_the_webhooks
     store.wait_for_deliveries()
     assert all(len(store.writes[product["id"]]) == 1 for product in created)
     assert all(len(live.jobs_of(product["id"])) == 1 for product in created)
+
+
+def test_a_scheduled_product_published_by_the_cron_is_found_by_the_sync(live: Live):
+    """A store before WooCommerce 10.8 fires nothing when WordPress's cron publishes a scheduled product, and the
+    product's modification time stays: the sync, which remembers the store's scheduled products, finds it published
+    and puts it among the shop's similar items, without writing to it again."""
+    store, integration_id = live.store, live.integration["id"]
+    at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=10)
+    drop = store.create_product("Drop coat", [live.photos[8].read_bytes()], tags=["Drop"], scheduled_for=at)
+    modified = live.annotated(drop["id"])["date_modified_gmt"]  # by the service's write
+
+    def past_it() -> bool:  # a sync that saw the product scheduled, and whose window no longer holds its last change
+        sync = live.api("GET", f"/integrations/{integration_id}").json()["last_sync"]
+        return sync["scheduled"] == 1 and sync["modified_after"] > modified
+
+    wait_for(past_it, 30, "a sync past the product's last change that saw it scheduled")
+    time.sleep(max(0.0, (at - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 1.0)
+    deliveries = len(store.deliveries)
+    assert [p["id"] for p in store.run_cron()] == [drop["id"]]
+    assert store.catalogue.view(drop["id"])["date_modified_gmt"] < at.strftime("%Y-%m-%dT%H:%M:%S")
+    job = wait_for(lambda: next((j for j in live.jobs_of(drop["id"]) if j["state"] == "done"
+                                 and j["reason"] == "sync: a scheduled product was published"), None), 30,
+                   "the sync's job for the published product")
+    assert job["outcome"] == ("already annotated for its current photos; in the shop's similar-item catalogue now "
+                              "that it is on show")
+    entries = [p for p in live.api("GET", "/products", params={"limit": 100}).json()["items"]
+               if p["metadata"].get("store_product_id") == str(drop["id"])]
+    assert len(entries) == 1 and entries[0]["tags"] == ["Drop"]
+    syncs = [j["outcome"] for j in live.jobs() if j["kind"] == "sync" and j["state"] == "done"]
+    assert any("1 scheduled product(s) published" in outcome for outcome in syncs), syncs
+    store.wait_for_deliveries()
+    assert len(store.deliveries) == deliveries and len(store.writes[drop["id"]]) == 1  # no webhook, one write

@@ -145,6 +145,8 @@ export interface Webhooks {
   created: string[];
   reactivated: string[];
   error: string | null;
+  /** newer topics the store does not have (product.published: WooCommerce 10.8 and later) */
+  unsupported?: string[];
 }
 
 export interface Product {
@@ -226,6 +228,10 @@ export interface SyncSummary {
   modified_after: string | null;
   listed: number;
   queued: number;
+  /** the store's scheduled products, looked at again at the next sync */
+  scheduled?: number;
+  /** scheduled at the sync before and published since */
+  published?: number;
   next_after: string;
 }
 

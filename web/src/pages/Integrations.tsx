@@ -176,19 +176,28 @@ function StoreCard({ integration, secret, onRemoved, onChanged }: {
       <ImportProgress integration={integration} onChanged={refreshed} />
       <p className="muted" data-testid="last-sync">
         {integration.last_sync
-          ? `Last sync ${new Date(integration.last_sync.at * 1000).toLocaleString()}: ${integration.last_sync.listed} product(s) changed in the store, ${integration.last_sync.queued} queued for annotation.`
+          ? `Last sync ${new Date(integration.last_sync.at * 1000).toLocaleString()}: ${integration.last_sync.listed} product(s) changed in the store${
+              integration.last_sync.published ? `, ${integration.last_sync.published} scheduled product(s) published` : ""
+            }, ${integration.last_sync.queued} queued for annotation.`
           : "Not synced yet."}{" "}
         The service also syncs the store by itself (every 15 minutes by default), so products whose webhooks never arrived are annotated too.
       </p>
       {integration.webhooks?.state === "registered" ? (
-        <p data-testid="webhooks-state">The service created its webhooks in the store (Product created, updated, deleted and restored); a sync turns them back on if the store disables them.</p>
+        <p data-testid="webhooks-state">
+          The service created its webhooks in the store (Product created, updated, deleted and restored
+          {integration.webhooks.ids["product.published"] ? ", and Product published" : ""}); a sync turns them back on if the
+          store disables them.
+          {integration.webhooks.unsupported?.includes("product.published") &&
+            " This store is older than WooCommerce 10.8, which has no Product published topic: a scheduled product enters similar items at the next sync after it is published."}
+        </p>
       ) : (
         <>
           {integration.webhooks?.error && <ErrorMessage error={integration.webhooks.error} />}
           <p>
             In WooCommerce → Settings → Advanced → Webhooks, add webhooks for the topics <strong>Product created</strong>,{" "}
-            <strong>Product updated</strong>, <strong>Product deleted</strong> and <strong>Product restored</strong> (API version WP
-            REST API v3) with this delivery URL and the secret you chose.
+            <strong>Product updated</strong>, <strong>Product deleted</strong>, <strong>Product restored</strong> and, in
+            WooCommerce 10.8 and later, <strong>Product published</strong> (API version WP REST API v3) with this delivery URL
+            and the secret you chose.
           </p>
         </>
       )}
