@@ -135,7 +135,8 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     max_bytes = services.settings.max_upload_bytes
     await step("photo fetched", f"{len(data)} bytes from {source}")
     policy = policy_of(integration)
-    origin = {"kind": "woocommerce", "integration": job["integration"], "product_id": str(product["id"])}
+    origin = {"kind": "woocommerce", "integration": job["integration"], "product_id": str(product["id"]),
+              "images": images_fingerprint(product)}  # the photos it was made for: a review of it fits those only
     # Annotated (stored as the shop's annotation, with what the policy did), then indexed with the embedding the
     # annotation's answer carries: one pass through the network for both (a second model only when the embedder
     # is another network). A shop's import is bound by the models' throughput (docs/benchmarks.md, "A shop's import").
@@ -209,6 +210,11 @@ async def write_correction(services: Services, job: dict, integration: dict, sto
     product = await store.get_product(job["product_id"])
     if product is None:
         return "the product no longer exists in the store"
+    if annotation["source"].get("images") not in (None, images_fingerprint(product)):
+        # Reviewed from a page opened before the product's photos changed: the review is kept (the training export
+        # pairs it with the photo it was made for), but the store's terms are for the new photos' annotation.
+        return ("not written: the product's photos changed since this annotation was made; the review is kept for "
+                "training, and the new photos' annotation is the one to review")
     decision = from_review(annotation["review"], policy_of(integration))
     written = await integrations.our_write(db, job["integration"], int(product["id"]))
     if decision.level == "review" and _shop_level(marker(product, job["integration"]) or written):

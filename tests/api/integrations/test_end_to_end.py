@@ -216,6 +216,18 @@ def test_a_new_photo_is_annotated_again_replacing_only_the_services_own_tags(liv
                        data={"k": "50"}).json()["items"]
     assert not [i for i in similar if i["product"]["id"] == entries[0]["id"] and i["score"] > 0.99]
 
+    # A reviewer working from a page opened before the photo changed reviews the first annotation: the review is
+    # kept, and nothing is written over the new photo's terms.
+    writes = len(live.store.writes[created["id"]])
+    assert live.api("POST", f"/annotations/{mine[1]['id']}/review",
+                    json={"category": "dress", "attributes": {}, "colours": ["red"]}).status_code == 201
+    correction = wait_for(lambda: next((j for j in live.jobs_of(created["id"]) if j["kind"] == "correction"
+                                        and j["state"] == "done"), None), 30, "the correction job done")
+    assert correction["outcome"].startswith("not written: the product's photos changed since this annotation"), \
+        correction
+    assert len(live.store.writes[created["id"]]) == writes
+    assert names(live.store.catalogue.view(created["id"])["tags"]) == {"Merchant tag", *marker["added_tags"]}
+
 
 def test_a_store_that_drops_meta_data_gets_one_write_per_product(live: Live):
     """Some stores (a plugin, a cache) keep no custom fields: the marker never comes back. The service's own record
