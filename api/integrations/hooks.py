@@ -3,9 +3,8 @@
 Registered when a store is connected (product.created, product.updated, product.deleted (WooCommerce fires it when
 a product goes to the trash), product.restored, and where the store has it, product.published, to the
 integration's delivery URL with its secret; a topic missing from an older connection is added at the next sync),
-re-activated at each sync when the store disabled
-them after failed deliveries (WooCommerce does that after more than five in a row), given a new secret when the shop
-changes it, and deleted when the store is disconnected. A key that may not manage webhooks (WooCommerce answers a
+re-activated at each sync when the store disabled them after failed deliveries (WooCommerce does that after more
+than five in a row), given a new secret when the shop changes it, and deleted when the store is disconnected. A key that may not manage webhooks (WooCommerce answers a
 Read-only key's write 401, "does not have write permissions") leaves the merchant the manual way, with a message
 that says so.
 """

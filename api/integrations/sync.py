@@ -22,7 +22,7 @@ from api.integrations.catalogue_import import terms_moved
 from api.integrations.languages import in_another_language
 from api.integrations.merge import is_annotated
 from api.integrations.store_data import not_on_show, product_id
-from api.integrations.woo_client import WooClient
+from api.integrations.woo_client import PAGE_SIZE, WooClient
 
 # Modification times have one-second resolution and clocks differ a little: overlap consecutive windows.
 OVERLAP = dt.timedelta(seconds=5)
@@ -48,8 +48,10 @@ async def sync_store(db, integration: dict, store: WooClient) -> dict:
             scheduled.append(int(product["id"]))
     seen |= set(scheduled)
     came_out = [found for found in last.get("scheduled_ids", []) if found not in seen]
-    if came_out:  # published by the cron (or made a draft, or trashed: a listing without `status` skips the trash)
-        async for product in store.products({"include": ",".join(map(str, came_out))}):
+    # Published by the cron (or made a draft, or trashed: a listing without `status` skips the trash); read a page's
+    # worth at a time, so that no request line nears the 8 KB a web server takes (Apache's LimitRequestLine).
+    for start in range(0, len(came_out), PAGE_SIZE):
+        async for product in store.products({"include": ",".join(map(str, came_out[start:start + PAGE_SIZE]))}):
             published += product.get("status") == "publish"
             queued += await _queue_if_behind(db, integration, product, "sync: a scheduled product was published")
     summary = {"at": time.time(), "modified_after": since, "listed": listed, "queued": queued,
