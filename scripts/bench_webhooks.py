@@ -190,6 +190,8 @@ def run_burst(database_server: mongo.MongoServer, model_server: torchserve.Serve
         written = sum(1 for p in created if p in live.store.writes)
         return {"products": products, "arrival": arrival, "deliveries": products * (1 + published_topic),
                 "acknowledged": len(answers), "failed_deliveries": len(failed),
+                "failed_as": sorted({f"{d.topic}: {d.status or 'no answer'}" for d in failed}),
+                "api_log_tail": (live.service.logs / "api.log").read_text(errors="replace")[-3000:] if failed else "",
                 "answer_p50": statistics.median(answers), "answer_p99": percentile(answers, 0.99),
                 "answer_max": max(answers), "written": written, "held": len(created) - written,
                 "extra_writes": sum(len(live.store.writes[p]) - 1 for p in created if p in live.store.writes),
@@ -256,6 +258,8 @@ def report_burst(r: dict, args: argparse.Namespace) -> None:
     print(f"burst: {r['products']} products created at {r['arrival']:.1f}/s (asked {args.rate:g}/s), worker lanes "
           f"{args.lanes[0]}; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if r["failed_deliveries"]:
+        print(f"  failed deliveries ({', '.join(r['failed_as'])}); the API's log ends:\n{r['api_log_tail']}")
     print(f"  deliveries acknowledged {r['acknowledged']}/{r['deliveries']}, failed {r['failed_deliveries']}; answered "
           f"p50 {r['answer_p50'] * 1000:.1f} ms, p99 {r['answer_p99'] * 1000:.1f} ms, max {r['answer_max'] * 1000:.1f} ms "
           f"(target p99 ≤ 1 s: {'met' if r['answer_p99'] <= 1.0 else 'NOT met'}); webhooks still active: "
