@@ -106,12 +106,15 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
 
 
 def created_since_connect(product: dict, integration: dict) -> bool:
-    """True for a store product created at or after the store was connected (`date_created_gmt`, to the second)."""
+    """True for a store product created at or after the store was connected (to the second). A product's
+    `date_created_gmt` is WordPress's post date, which for a scheduled product is the hour it is to be published:
+    its last save (`date_modified_gmt`) counts where it is earlier, so that a drop made before the connect is the
+    import's."""
     connected = integration.get("created")
-    made = product.get("date_created_gmt")
-    if connected is None or not made:
+    dates = [d for d in (product.get("date_created_gmt"), product.get("date_modified_gmt")) if isinstance(d, str) and d]
+    if connected is None or not dates:
         return False
-    return made >= connected.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return min(dates) >= connected.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def entry_lock(services: Services, integration_id: str, product_id: int) -> asyncio.Lock:

@@ -4,6 +4,7 @@ to the store, and recording the merchant's categorised products as theirs."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -133,9 +134,11 @@ def test_an_import_of_a_store_that_lists_every_language_takes_the_stores_own(mon
 @pytest.mark.slow
 def test_an_import_keeps_drafts_and_hidden_products_out_of_similar_items(mongo_server, mongo_database, served_models,
                                                                          tmp_path: Path, shared_data):
-    """A draft and a product hidden from the shop are no storefront's similar items: left out of the catalogue, and
-    the categorised one recorded as the merchant's, so that publishing it later writes nothing to it."""
-    photos = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:3]
+    """A draft, a product hidden from the shop and a scheduled one are no storefront's similar items: left out of
+    the catalogue, and the categorised ones recorded as the merchant's, so that publishing them later writes nothing
+    to them. The scheduled product's `date_created_gmt` is the hour it goes on sale, after the connect: it was made
+    before, and is the import's, not the webhooks'."""
+    photos = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:4]
     store = WooCommerceStore().start()
     try:
         store.create_product("On show", [photos[0].read_bytes()], categories=["Hemden"])
@@ -143,11 +146,13 @@ def test_an_import_keeps_drafts_and_hidden_products_out_of_similar_items(mongo_s
         store.catalogue.update_product(draft["id"], {"status": "draft"})
         hidden = store.create_product("Hidden", [photos[2].read_bytes()])
         store.catalogue.update_product(hidden["id"], {"catalog_visibility": "hidden"})
+        drop = store.create_product("Drop", [photos[3].read_bytes()], categories=["Hemden"],
+                                    scheduled_for=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3))
         outcome, stored, writes = _import_once(mongo_server, mongo_database, served_models, tmp_path, store)
     finally:
         store.stop()
-    assert outcome == ("1 of 3 products imported (0 failed); 2 not on show to customers (drafts, private or hidden) "
+    assert outcome == ("1 of 4 products imported (0 failed); 3 not on show to customers (drafts, private or hidden) "
                        "kept out of similar-item search until they are"), outcome
     assert [p["title"] for p in stored] == ["On show"]
     recorded = {w["product_id"]: w["state"] for w in writes}
-    assert recorded.get(draft["id"]) == "imported" and hidden["id"] not in recorded
+    assert recorded.get(draft["id"]) == recorded.get(drop["id"]) == "imported" and hidden["id"] not in recorded
