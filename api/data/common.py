@@ -1,4 +1,4 @@
-"""What every resource module shares: the clock and offset pagination."""
+"""What every resource module shares: the clock, offset pagination, and an insert whose answer may be lost."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,9 +7,11 @@ from typing import Any, Awaitable, Callable
 from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, WriteError
 
 NEWEST_FIRST = [("created", DESCENDING), ("_id", DESCENDING)]
+UNKNOWN_ERROR = 8  # MongoDB's UnknownError: nx-27017's answer when its storage lost an insert's row id
+INSERT_TRIES = 3
 
 
 def now() -> datetime:
@@ -68,3 +70,29 @@ async def once(db: AsyncDatabase, name: str, backfill: Callable[[], Awaitable[No
         await db.migrations.insert_one({"_id": name, "at": now()})
     except DuplicateKeyError:
         pass
+
+
+async def insert_once(collection: AsyncCollection, document: dict[str, Any]) -> None:
+    """Insert `document` (its `_id` set by the caller) exactly once, though the server answer an error after the
+    write: nx-27017 (neosqlite 1.17.2) now and then answers an insert under load `WriteError` code 8, "Failed to get
+    last row id." (docs/api.md). After such an answer the document is looked up by its `_id`: there, it went in;
+    else it is inserted again. A `DuplicateKeyError` on a try after the first is the earlier try's own document
+    when its `_id` is there; otherwise another document holds a unique key, and the error is raised, as on the
+    first try."""
+    for tries in range(1, INSERT_TRIES + 1):
+        try:
+            await collection.insert_one(document)
+            return
+        except DuplicateKeyError:
+            if tries > 1 and await _there(collection, document):
+                return
+            raise
+        except WriteError as error:
+            if error.code != UNKNOWN_ERROR or tries == INSERT_TRIES:
+                raise
+            if await _there(collection, document):
+                return
+
+
+async def _there(collection: AsyncCollection, document: dict[str, Any]) -> bool:
+    return await collection.find_one({"_id": document["_id"]}, {"_id": 1}) is not None

@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
 from api.data import products
-from api.data.common import now, page
+from api.data.common import insert_once, now, page
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -113,7 +113,7 @@ async def record_delivery(db: AsyncDatabase, integration_id: str, delivery_key: 
     record = {"_id": new_id(), "integration": integration_id, "delivery_key": delivery_key, "received": time.time(),
               **fields}
     try:
-        await db.webhook_deliveries.insert_one(record)
+        await insert_once(db.webhook_deliveries, record)
     except DuplicateKeyError:
         return None
     return record["_id"]

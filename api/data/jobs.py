@@ -40,7 +40,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
-from api.data.common import page
+from api.data.common import insert_once, page
 
 QUEUED, RUNNING, DONE, DEAD, SUPERSEDED = "queued", "running", "done", "dead", "superseded"
 CLAIM_TRIES = 8  # a claim lost to another worker is tried again with the next due job
@@ -98,7 +98,7 @@ async def enqueue_kind(db: AsyncDatabase, kind: str, account_id: str | None, wai
                "attempts": 0, "run_after": moment + delay_s, "lease_until": 0.0, "worker": None, "last_error": None,
                "outcome": None, "created": moment, "updated": moment}
         try:
-            await db.jobs.insert_one(job)
+            await insert_once(db.jobs, job)
             await add_step(db, job, "queued", reason)
             return job, True
         except DuplicateKeyError:

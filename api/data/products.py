@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
-from api.data.common import count, now, once, page, stamped
+from api.data.common import count, insert_once, now, once, page, stamped
 from handlers.text_encoder import words
 
 _NO_VECTORS = {"embeddings": 0, "signals": 0, "embedder": 0}
@@ -111,7 +111,7 @@ def new_product(account_id: str, fields: dict[str, Any], stored_images: list[dic
 async def insert(db: AsyncDatabase, product: dict) -> dict | None:
     """The product, or None when its SKU is already used in this shop."""
     try:
-        await db.products.insert_one(product)
+        await insert_once(db.products, product)
     except DuplicateKeyError:
         return None
     return product

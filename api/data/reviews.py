@@ -7,7 +7,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.core.security import new_id
-from api.data.common import now, page
+from api.data.common import insert_once, now, page
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -24,7 +24,7 @@ def new_review(account_id: str, annotation_id: str, correction: dict[str, Any], 
 
 
 async def insert(db: AsyncDatabase, review: dict) -> None:
-    await db.reviews.insert_one(review)
+    await insert_once(db.reviews, review)
 
 
 async def get(db: AsyncDatabase, account_id: str, review_id: str) -> dict | None:
