@@ -1,6 +1,7 @@
 """What every resource module shares: the clock, offset pagination, and an insert whose answer may be lost."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
@@ -9,6 +10,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, WriteError
 
+log = logging.getLogger(__name__)
 NEWEST_FIRST = [("created", DESCENDING), ("_id", DESCENDING)]
 UNKNOWN_ERROR = 8  # MongoDB's UnknownError: nx-27017's answer when its storage lost an insert's row id
 INSERT_TRIES = 3
@@ -90,7 +92,10 @@ async def insert_once(collection: AsyncCollection, document: dict[str, Any]) -> 
         except WriteError as error:
             if error.code != UNKNOWN_ERROR or tries == INSERT_TRIES:
                 raise
-            if await _there(collection, document):
+            there = await _there(collection, document)
+            log.warning("an insert into %s answered %r (try %d); the document is %s", collection.name, str(error),
+                        tries, "there" if there else "not there: inserted again")
+            if there:
                 return
 
 
