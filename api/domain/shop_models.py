@@ -139,9 +139,15 @@ async def reviewed_terms(db: AsyncDatabase, account_id: str, annotation: dict, t
 async def teach_from_review(db: AsyncDatabase, account_id: str, annotation: dict, terms: dict) -> dict | None:
     """The reviewed store product's catalogue entry takes the review's terms (`reviewed_terms`): its category first
     (the one the model learns), the merchant's others after it; the tags added to its own. A training is queued.
-    The entry after the change; None when the store product has no catalogue entry (nothing to learn from)."""
+    The entry after the change; None when the store product has no catalogue entry (nothing to learn from), or when
+    its photos changed since the annotation was made: the entry shows the new photos, which the reviewer did not
+    see (the review itself is kept for training, paired with the photo it was made for)."""
     source = annotation["source"]
-    entry = await integrations.catalogue_product(db, account_id, source["integration"], int(source["product_id"]))
+    product_id = int(source["product_id"])
+    written = await integrations.our_write(db, source["integration"], product_id)
+    if None not in (source.get("images"), (written or {}).get("images")) and written["images"] != source["images"]:
+        return None
+    entry = await integrations.catalogue_product(db, account_id, source["integration"], product_id)
     if entry is None:
         return None
     categories = entry.get("categories") or []

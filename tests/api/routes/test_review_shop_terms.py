@@ -85,6 +85,41 @@ def test_a_review_with_the_shops_terms_teaches_its_catalogue_and_writes_the_exis
     assert store.catalogue.view(new["id"])["categories"] == product["categories"]
 
 
+def test_a_review_made_for_photos_since_replaced_teaches_the_new_photos_nothing(shop_with_store):
+    """A reviewer works from a page opened before the merchant replaced the product's photo, and the new photo was
+    annotated meanwhile: the review is kept, but its shop terms are for the old photo, so the catalogue entry (the
+    new photo) keeps its terms, no training is queued for it, and nothing is written to the store."""
+    client, settings, shop, store, new, annotation = shop_with_store
+    photo = store.upload(_a_photo())
+    with store.catalogue.lock:
+        store.catalogue.products[new["id"]]["images"] = [photo]
+    store.edit_product(new["id"], {"name": "Neues Hemd (neues Foto)"})
+    integration = annotation["source"]["integration"]
+    assert client.post(f"/api/v1/integrations/{integration}/sync", headers=shop.headers).status_code == 202
+    wait_for_jobs(settings, "sync")
+    wait_for_jobs(settings, "product")
+    queue = client.get("/api/v1/reviews/queue", headers=shop.headers, params={"limit": 100}).json()["items"]
+    assert annotation["id"] not in [a["id"] for a in queue]  # the new photo's annotation took its place
+
+    def entry() -> dict:
+        [found] = [p for p in client.get("/api/v1/products", headers=shop.headers, params={"limit": 100}).json()["items"]
+                   if p["metadata"].get("store_product_id") == str(new["id"])]
+        return found
+
+    wait_for_jobs(settings, "shop_model")  # none waiting: a review that taught would queue one of its own
+    before, trainings, written = entry(), len(_trainings(settings)), store.catalogue.view(new["id"])
+    review = client.post(f"/api/v1/annotations/{annotation['id']}/review", headers=shop.headers,
+                         json={"category": "tshirt", "shop": {"category": "Schuhe", "tags": ["neu"]}})
+    assert review.status_code == 201 and review.json()["shop"] == {"category": "Schuhe", "tags": ["neu"]}, review.text
+    after = entry()
+    assert before["title"] == "Neues Hemd (neues Foto)"
+    assert (after["categories"], after["tags"]) == (before["categories"], before["tags"]) != (["Schuhe"], ["neu"])
+    assert len(_trainings(settings)) == trainings
+    [correction] = wait_for_jobs(settings, "correction")
+    assert correction["outcome"].startswith("not written: the product's photos changed"), correction
+    assert store.catalogue.view(new["id"])["categories"] == written["categories"]
+
+
 def test_a_term_the_shop_does_not_have_is_refused_naming_it(shop_with_store):
     client, settings, shop, store, new, annotation = shop_with_store
     for shop_terms, named in (({"category": "Herren-Hemden"}, "category 'Herren-Hemden'"),
