@@ -10,6 +10,7 @@ that says so.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from api.intake.fetch import SafeHttp
@@ -19,7 +20,7 @@ from api.integrations.vault import Vault
 from api.integrations.woo_client import StoreError, WooClient
 
 log = logging.getLogger(__name__)
-STORE_TIMEOUT_S = 10.0  # a connect or a disconnect waits for the store this long at most
+STORE_TIMEOUT_S = 10.0  # a connect or a disconnect waits this long for each connection to and read from the store
 
 TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
 # WooCommerce 10.8 and later: fired whenever a product goes to "publish" (WC_Post_Data::transition_post_status),
@@ -31,13 +32,25 @@ MANUAL = ("create them by hand instead: WooCommerce → Settings → Advanced �
           "the delivery URL and webhook secret shown here")
 
 
-async def ensure_webhooks(store: WooClient, delivery_url: str, secret: str, new_secret: bool = False) -> dict:
+async def ensure_webhooks(store: WooClient, delivery_url: str, secret: str, new_secret: bool = False,
+                          until: float | None = None) -> dict:
     """Our webhooks as the store has them now: `{"state", "ids": {topic: id}, "created", "reactivated", "error",
     "unsupported"}`; `state` is "registered", or "manual" when the store refused (its `error` says why and what to
     do); `unsupported`: the newer topics the store does not have.
     `new_secret`: the webhook secret was changed, and each existing webhook is given it (the store never shows a
-    webhook's secret, so it cannot be compared)."""
+    webhook's secret, so it cannot be compared). `until`: the event loop's time by which to stop asking ("manual",
+    saying the store was too slow: the next sync finds the webhooks made so far by their delivery URL)."""
     created, reactivated, unsupported = [], [], []
+    try:
+        async with asyncio.timeout_at(until):
+            return await _ensure(store, delivery_url, secret, new_secret, created, reactivated, unsupported)
+    except TimeoutError:
+        return _manual(created, reactivated, "the store answered too slowly to register every webhook in time; the "
+                                             f"next sync finishes it, or {MANUAL}")
+
+
+async def _ensure(store: WooClient, delivery_url: str, secret: str, new_secret: bool, created: list[str],
+                  reactivated: list[str], unsupported: list[str]) -> dict:
     try:
         ours = {w.get("topic"): w for w in await store.webhooks()
                 if isinstance(w, dict) and w.get("delivery_url") == delivery_url and product_id(w.get("id"))}

@@ -5,6 +5,7 @@ merchant pastes into WooCommerce's webhook form.
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -24,6 +25,10 @@ from api.schemas import Page
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 WEBHOOK_PATH = "/api/v1/webhooks/woocommerce/{id}"
+# A connect or a change of keys answers within this, however slow the store: a person waits in the console, and a
+# proxy in front of the service cuts a request off (nginx after 60 s by default). The key check must end in it;
+# the webhooks left unmade then are made by the next sync.
+CONNECT_S = 25.0
 
 
 def _delivery_url(request: Request, integration_id: str) -> str:
@@ -69,14 +74,15 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
     vault = services.vault
     store = store_client(services.http, body.store_url, body.consumer_key, body.consumer_secret,
                          timeout=STORE_TIMEOUT_S)
+    until = asyncio.get_running_loop().time() + CONNECT_S
     try:
-        listed = await _check_keys(store, "the store was not connected")
+        listed = await _check_keys(store, "the store was not connected", until)
         stored = await integrations.create(services.db, account.id, {
             "store_url": store.store_url, "consumer_key": vault.seal(body.consumer_key),
             "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret),
             "store_language": listed_language(listed.items)})
         delivery_url = _delivery_url(request, stored["_id"])
-        hooks = await ensure_webhooks(store, delivery_url, body.webhook_secret)
+        hooks = await ensure_webhooks(store, delivery_url, body.webhook_secret, until=until)
     finally:
         await store.aclose()
     stored |= {"delivery_url": delivery_url, "webhooks": hooks}
@@ -121,11 +127,13 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     delivery_url = _delivery_url(request, doc["_id"])
     store = store_client(services.http, store_url, key, secret, timeout=STORE_TIMEOUT_S)
     changed = {}
+    until = asyncio.get_running_loop().time() + CONNECT_S
     try:
         if body.store_url is not None or body.consumer_key is not None:
-            listed = await _check_keys(store, "nothing was changed")
+            listed = await _check_keys(store, "nothing was changed", until)
             changed["store_language"] = listed_language(listed.items)  # None: a later job reads it again
-        hooks = await ensure_webhooks(store, delivery_url, webhook_secret, new_secret=body.webhook_secret is not None)
+        hooks = await ensure_webhooks(store, delivery_url, webhook_secret, new_secret=body.webhook_secret is not None,
+                                      until=until)
     finally:
         await store.aclose()
     changed |= {"store_url": store_url, "consumer_key": vault.seal(key), "consumer_secret": vault.seal(secret),
@@ -144,11 +152,15 @@ async def _not_connected_yet(db: Db, account: CurrentAccount, store_url: str, th
                             f"keys or webhook secret there, or disconnect it first", "already_connected")
 
 
-async def _check_keys(store: WooClient, so: str) -> StorePage:
-    """The store's answer to one product read with these keys; an ApiError that says what it answered, and `so`:
-    what the request therefore did not do."""
+async def _check_keys(store: WooClient, so: str, until: float) -> StorePage:
+    """The store's answer to one product read with these keys, by the event loop's time `until`; an ApiError that
+    says what it answered, and `so`: what the request therefore did not do."""
     try:
-        return await store.products_page(1, 1)
+        async with asyncio.timeout_at(until):
+            return await store.products_page(1, 1)
+    except TimeoutError:
+        raise ApiError(422, f"the store at {store.store_url} did not answer a product read within {CONNECT_S:g} s, so "
+                            f"{so}: try again when it answers sooner", "store_unreachable") from None
     except StoreError as error:
         if error.status in (401, 403) and not error.data:  # not WordPress's REST error: something in front of it
             raise ApiError(422, f"something in front of the store at {store.store_url} (a firewall, a CDN's "

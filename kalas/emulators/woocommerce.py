@@ -103,6 +103,8 @@ class WooCommerceStore:
         # A broken or hostile store: its REST answers never end, streamed as fast as they go (0.0) or a byte every
         # so many seconds (a drip that keeps each read under a client's read time-out).
         self.endless_answer_s: float | None = None
+        # A slow host (shared hosting under load, a heavy plugin): every REST answer this many seconds late.
+        self.api_delay_s = 0.0
         # Plain permalinks (or a server that does not rewrite URLs): no /wp-json/ path; the REST API answers at
         # index.php?rest_route=/wc/v3/… only, and /wp-json/… is the theme's "page not found".
         self.plain_permalinks = False

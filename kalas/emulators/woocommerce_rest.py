@@ -95,6 +95,7 @@ class RestHandler(BaseHTTPRequestHandler):
         path = REST_PREFIX + route  # what the request log shows, however the route came
         if store.endless_answer_s is not None:
             return self._endless(store.endless_answer_s)
+        time.sleep(store.api_delay_s)
         if store.blocks_api_clients:
             return self._send(403, b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head>"
                                    b"<body><h1>Sorry, you have been blocked</h1></body></html>",

@@ -295,6 +295,41 @@ def test_a_key_that_may_not_manage_webhooks_leaves_the_manual_way_with_a_clear_m
     assert woo_store.catalogue.webhooks == {}
 
 
+def test_a_slow_store_is_connected_within_the_deadline_and_the_sync_makes_the_webhooks_left(api, woo_store,
+                                                                                              monkeypatch):
+    """The connect answers by its deadline (1.5 s here, 25 s in service) however slow the store. Too slow for the
+    key check (2 s an answer): not connected, saying so. 0.6 s an answer: connected with the webhooks made in
+    time, saying the rest are the next sync's; the sync makes them, none twice."""
+    from api.routes import integrations as routes
+    from tests.api.conftest import running_jobs, wait_for_jobs
+
+    monkeypatch.setattr(routes, "CONNECT_S", 1.5)
+    shop = create_shop(api)
+    woo_store.api_delay_s = 2.0
+    refused = api.post("/api/v1/integrations", headers=shop.session, json={
+        "store_url": woo_store.url, "consumer_key": woo_store.consumer_key,
+        "consumer_secret": woo_store.consumer_secret, "webhook_secret": WEBHOOK_SECRET})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "store_unreachable" and "did not answer a product read within 1.5 s" in error["message"]
+    assert api.get("/api/v1/integrations", headers=shop.session).json()["items"] == []
+
+    woo_store.api_delay_s = 0.6
+    integration = register_with(api, shop, woo_store)
+    hooks = integration["webhooks"]
+    assert hooks["state"] == "manual" and "too slowly" in hooks["error"] and "next sync" in hooks["error"], hooks
+    assert len(ours(woo_store, integration)) < 4
+    woo_store.api_delay_s = 0.0
+    with running_jobs(api):
+        assert api.post(f"/api/v1/integrations/{integration['id']}/sync", headers=shop.session).status_code == 202
+        [sync] = wait_for_jobs(api.app.state.services.settings, "sync")
+    assert sync["state"] == "done", sync
+    assert sorted(ours(woo_store, integration)) == ["product.created", "product.deleted", "product.restored",
+                                                    "product.updated"]
+    shown = api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["webhooks"]
+    assert shown["state"] == "registered" and len(shown["ids"]) == 4
+
+
 def test_a_stores_keys_and_webhook_secret_are_rotated_in_place(api, woo_store):
     """The merchant revokes the REST API key and makes a new one, and picks a new webhook secret: the integration
     keeps its id and delivery URL (and with them its policy, history and records); keys the store refuses change
