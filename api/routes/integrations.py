@@ -68,7 +68,9 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
     (Product created, updated, deleted and restored, to the returned `delivery_url` with the webhook secret); when
     the store's key may not (a Read-only key), `webhooks.error` says so and the merchant creates them by hand with
     the same URL and secret. A store the shop has connected already is answered 409 `already_connected` with
-    that integration's id (two would annotate and write every product twice)."""
+    that integration's id (two would annotate and write every product twice). The answer comes within 25 s however
+    slow the store: a key check not answered by then is a 422 `store_unreachable`, and webhooks not made by then are
+    made by the next sync (`webhooks.error` says so)."""
     await _not_connected_yet(services.db, account, body.store_url)
     await checked_url(services, body.store_url, "store_url")  # the worker calls it with the store's keys
     vault = services.vault
