@@ -192,6 +192,9 @@ def run_burst(database_server: mongo.MongoServer, model_server: torchserve.Serve
                 "acknowledged": len(answers), "failed_deliveries": len(failed),
                 "failed_as": sorted({f"{d.topic}: {d.status or 'no answer'}" for d in failed}),
                 "api_log_tail": (live.service.logs / "api.log").read_text(errors="replace")[-3000:] if failed else "",
+                # nx-27017's lost insert answers that api/data/common.py `insert_once` absorbed (logged each)
+                "lost_insert_answers": sum(path.read_text(errors="replace").count("an insert into ")
+                                           for path in live.service.logs.glob("*.log")),
                 "answer_p50": statistics.median(answers), "answer_p99": percentile(answers, 0.99),
                 "answer_max": max(answers), "written": written, "held": len(created) - written,
                 "extra_writes": sum(len(live.store.writes[p]) - 1 for p in created if p in live.store.writes),
@@ -265,7 +268,8 @@ def report_burst(r: dict, args: argparse.Namespace) -> None:
           f"(target p99 ≤ 1 s: {'met' if r['answer_p99'] <= 1.0 else 'NOT met'}); webhooks still active: "
           f"{r['webhooks_active']}")
     print(f"  settled {r['written'] + r['held']}/{r['products']}: {r['written']} written back, {r['held']} held by the "
-          f"tagging policy; extra writes {r['extra_writes']}")
+          f"tagging policy; extra writes {r['extra_writes']}; inserts whose answer nx-27017 lost, absorbed: "
+          f"{r['lost_insert_answers']}")
     print(f"  drained in {r['drain_s']:.1f} s: {r['drain_rate']:.2f} products/s against the models' own "
           f"{r['models_rate']:.2f}/s on the same work = {r['drain_rate'] / r['models_rate']:.0%} (target ≥ 80 %)")
     print("  CPU milliseconds per product, from the burst's first product to the last one settled: " + ", ".join(
