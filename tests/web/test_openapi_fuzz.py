@@ -20,10 +20,10 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from tests.web.conftest import Service, create_shop, serve_console
 
 pytestmark = pytest.mark.slow
-# A deeper, new search now and then: KALAS_FUZZ_EXAMPLES=400 KALAS_FUZZ_SEED=<n> (any seed; the default run is the
+# A deeper, new search now and then: FUZZ_EXAMPLES=400 FUZZ_SEED=<n> (any seed; the default run is the
 # same 40 examples every time, so that CI is repeatable).
-EXAMPLES = int(os.environ.get("KALAS_FUZZ_EXAMPLES", "40"))
-SEED = os.environ.get("KALAS_FUZZ_SEED")
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+SEED = os.environ.get("FUZZ_SEED")
 # A 503 that reports a state of this server, documented for its route, and not a failure: this service has no
 # demo gallery built (the run command builds one in the background), so a well-formed search of it says so.
 DOCUMENTED_STATES = {"demo_not_built"}

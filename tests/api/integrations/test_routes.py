@@ -241,6 +241,19 @@ def ours(store: WooCommerceStore, integration: dict) -> dict[str, Webhook]:
     return {w.topic: w for w in store.catalogue.webhooks.values() if w.delivery_url == integration["delivery_url"]}
 
 
+def synced_webhooks(api, shop, integration: dict, store: WooCommerceStore) -> dict:
+    """The integration's webhooks as shown after a sync, which found the store with our four webhooks."""
+    from tests.api.conftest import running_jobs, wait_for_jobs
+
+    with running_jobs(api):
+        assert api.post(f"/api/v1/integrations/{integration['id']}/sync", headers=shop.session).status_code == 202
+        [sync] = wait_for_jobs(api.app.state.services.settings, "sync")
+    assert sync["state"] == "done", sync
+    assert sorted(ours(store, integration)) == ["product.created", "product.deleted", "product.restored",
+                                                "product.updated"]
+    return api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["webhooks"]
+
+
 def test_the_service_registers_its_webhooks_reactivates_and_removes_them(api, woo_store):
     from tests.api.conftest import running_jobs, wait_for_jobs
 
@@ -269,19 +282,11 @@ def test_the_service_registers_its_webhooks_reactivates_and_removes_them(api, wo
 
 
 def test_a_connection_made_before_a_topic_existed_gets_it_at_the_next_sync(api, woo_store):
-    from tests.api.conftest import running_jobs, wait_for_jobs
-
     shop = create_shop(api)
     integration = register_with(api, shop, woo_store)
     for topic in ("product.deleted", "product.restored"):  # what a connection of an older version registered
         del woo_store.catalogue.webhooks[ours(woo_store, integration)[topic].id]
-    with running_jobs(api):
-        assert api.post(f"/api/v1/integrations/{integration['id']}/sync", headers=shop.session).status_code == 202
-        [sync] = wait_for_jobs(api.app.state.services.settings, "sync")
-    assert sync["state"] == "done", sync
-    assert sorted(ours(woo_store, integration)) == ["product.created", "product.deleted", "product.restored",
-                                                    "product.updated"]
-    shown = api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["webhooks"]
+    shown = synced_webhooks(api, shop, integration, woo_store)
     assert sorted(shown["created"]) == ["product.deleted", "product.restored"] and len(shown["ids"]) == 4
 
 
@@ -301,7 +306,6 @@ def test_a_slow_store_is_connected_within_the_deadline_and_the_sync_makes_the_we
     key check (2 s an answer): not connected, saying so. 0.6 s an answer: connected with the webhooks made in
     time, saying the rest are the next sync's; the sync makes them, none twice."""
     from api.routes import integrations as routes
-    from tests.api.conftest import running_jobs, wait_for_jobs
 
     monkeypatch.setattr(routes, "CONNECT_S", 1.5)
     shop = create_shop(api)
@@ -320,13 +324,7 @@ def test_a_slow_store_is_connected_within_the_deadline_and_the_sync_makes_the_we
     assert hooks["state"] == "manual" and "too slowly" in hooks["error"] and "next sync" in hooks["error"], hooks
     assert len(ours(woo_store, integration)) < 4
     woo_store.api_delay_s = 0.0
-    with running_jobs(api):
-        assert api.post(f"/api/v1/integrations/{integration['id']}/sync", headers=shop.session).status_code == 202
-        [sync] = wait_for_jobs(api.app.state.services.settings, "sync")
-    assert sync["state"] == "done", sync
-    assert sorted(ours(woo_store, integration)) == ["product.created", "product.deleted", "product.restored",
-                                                    "product.updated"]
-    shown = api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["webhooks"]
+    shown = synced_webhooks(api, shop, integration, woo_store)
     assert shown["state"] == "registered" and len(shown["ids"]) == 4
 
 
