@@ -3,8 +3,11 @@ names as the merchant wrote them, categories named by their path in the store's 
 fetch."""
 from __future__ import annotations
 
+import email.utils
 import html
+import math
 import re
+import time
 from collections.abc import Mapping
 
 import httpx
@@ -16,6 +19,9 @@ from api.schemas import MAX_URL  # a longer "address" in a srcset is none the AP
 PATH_SEPARATOR = " > "
 
 MAX_ID = 2**63 - 1  # MongoDB keeps 8-byte integers; WordPress's ids are BIGINT UNSIGNED
+# A store asking to be left alone longer than this (a misconfigured or hostile Retry-After: a year, "1e309") is
+# asked again after it: a job must not be parked for ever.
+MAX_RETRY_AFTER_S = 3600.0
 
 # A store photo is fetched at the smallest of its sizes at least this wide: the model sees 224 pixels and the console
 # shows a few hundred, while `src` is the full upload (up to 2,560 pixels, a PNG of it often over the upload limit).
@@ -172,3 +178,18 @@ def _title(page: str) -> str | None:
     start = lowered.find(">", opened) + 1 if opened >= 0 else 0
     end = lowered.find("</title>", start) if start else -1
     return page[start:end] if end >= 0 else None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` is either seconds or an HTTP date (RFC 9110 §10.2.3), up to MAX_RETRY_AFTER_S; None when it is
+    neither (a proxy's "soon")."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return None if math.isnan(seconds) else min(MAX_RETRY_AFTER_S, max(0.0, seconds))

@@ -7,7 +7,6 @@ can help (5xx, 429, time-outs, connection errors) and how long the store asked u
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,8 +19,8 @@ from api.core.limits import json_value
 from api.domain.errors import DomainError
 from api.integrations.store_auth import ALL_WAYS, OAUTH, QUERY_AUTH, oauth_query, ways_for
 from api.integrations.store_data import (MAX_ID, answer_json, answer_reason, category_paths, error_data,
-                                         named_by_path, no_rest_api, plain_name, product_id, store_product,
-                                         stored_name, term_name)
+                                         named_by_path, no_rest_api, plain_name, product_id, retry_after_seconds,
+                                         store_product, stored_name, term_name)
 from api.intake.fetch import FetchError, read_limited
 
 API_ROUTE = "/wc/v3"
@@ -57,17 +56,6 @@ class StoreError(DomainError):
             retryable = status is None or status == 429 or status >= 500
         super().__init__(message, "store_failed", retryable=retryable, retry_after=retry_after)
         self.status, self.data = status, data or {}  # data: the REST error's own `data` ({"status", "resource_id"})
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` is either seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
 def _product(item: object) -> dict:
@@ -151,7 +139,10 @@ class WooClient:
             params |= oauth_query(self._keys["consumer_key"], self._keys["consumer_secret"], method, address, params)
         else:
             auth = (self._keys["consumer_key"], self._keys["consumer_secret"])
-        request = self._http.build_request(method, address, params=params or None, **kwargs)
+        return await self._whole(self._http.build_request(method, address, params=params or None, **kwargs), auth)
+
+    async def _whole(self, request: httpx.Request, auth: tuple[str, str] | None = None) -> httpx.Response:
+        """The store's answer to `request`, read whole within the deadline and MAX_ANSWER_BYTES."""
         try:
             async with asyncio.timeout(self._deadline_s):
                 response = await self._http.send(request, auth=auth, stream=True)
@@ -165,6 +156,19 @@ class WooClient:
         headers = [(name, value) for name, value in response.headers.multi_items()
                    if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
         return httpx.Response(response.status_code, headers=headers, content=body, request=request)
+
+    async def public_json(self, route: str) -> object | None:
+        """The JSON a public route of the site's REST API answers (`/pll/v1/languages`); None for any failure. Asked
+        without the keys: WordPress takes Basic credentials on a route that is not WooCommerce's for an application
+        password, and refuses them there."""
+        plain = REST_ROUTE in self.host_needs  # at index.php?rest_route= (`_send`)
+        address = self.store_url + ("/index.php" if plain else "/wp-json" + route)
+        try:
+            response = await self._whole(self._http.build_request("GET", address,
+                                                                  params={"rest_route": route} if plain else None))
+            return json_value(response.content) if response.status_code == 200 else None
+        except (httpx.HTTPError, FetchError, ValueError):
+            return None
 
     async def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
         needs = self.host_needs

@@ -82,7 +82,7 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
         stored = await integrations.create(services.db, account.id, {
             "store_url": store.store_url, "consumer_key": vault.seal(body.consumer_key),
             "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret),
-            "store_language": listed_language(listed.items)})
+            "store_language": await _language(store, listed, until)})
         delivery_url = _delivery_url(request, stored["_id"])
         hooks = await ensure_webhooks(store, delivery_url, body.webhook_secret, until=until)
     finally:
@@ -133,7 +133,7 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     try:
         if body.store_url is not None or body.consumer_key is not None:
             listed = await _check_keys(store, "nothing was changed", until)
-            changed["store_language"] = listed_language(listed.items)  # None: a later job reads it again
+            changed["store_language"] = await _language(store, listed, until)  # None: a later job reads it again
         hooks = await ensure_webhooks(store, delivery_url, webhook_secret, new_secret=body.webhook_secret is not None,
                                       until=until)
     finally:
@@ -178,6 +178,16 @@ async def _check_keys(store: WooClient, so: str, until: float) -> StorePage:
                                 f"page as its URL, with WooCommerce active ({error.message})", "store_refused") from None
         raise ApiError(422, f"the store at {store.store_url} could not be asked, so {so}: {error.message}; check the "
                             f"address, or try again when the store is up", "store_unreachable") from None
+
+
+async def _language(store: WooClient, listed: StorePage, until: float) -> str | None:
+    """The store's language (`listed_language`) when found by the event loop's time `until`; else None, and a later
+    job finds it."""
+    try:
+        async with asyncio.timeout_at(until):
+            return await listed_language(store, listed.items)
+    except TimeoutError:
+        return None
 
 
 @router.delete("/{integration_id}", status_code=204)

@@ -105,6 +105,8 @@ class WooCommerceStore:
         self.endless_answer_s: float | None = None
         # A slow host (shared hosting under load, a heavy plugin): every REST answer this many seconds late.
         self.api_delay_s = 0.0
+        # Polylang before 3.7 has no public languages route (`polylang_languages`).
+        self.polylang_before_3_7 = False
         # Plain permalinks (or a server that does not rewrite URLs): no /wp-json/ path; the REST API answers at
         # index.php?rest_route=/wc/v3/… only, and /wp-json/… is the theme's "page not found".
         self.plain_permalinks = False
@@ -145,6 +147,12 @@ class WooCommerceStore:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def polylang_languages(self) -> list[str]:
+        """A Polylang store's languages, its default first, as `GET /wp-json/pll/v1/languages` lists them; none for
+        a store without Polylang (or with WPML), or with a Polylang before 3.7."""
+        polylang = self.catalogue.lists_every_language and not self.polylang_before_3_7
+        return list(self.catalogue.languages) if polylang else []
 
     def go_down(self) -> None:
         """Stop answering: the port closes and open keep-alive connections are dropped."""

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from kalas.emulators.woocommerce import WooCommerceStore
 
 REST_PREFIX, API_ROUTE = "/wp-json", "/wc/v3"
+LANGUAGES_ROUTE = "/pll/v1/languages"
 _OAUTH_NAMES = ("oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method")
 _OAUTH_HEADER = re.compile(r'(oauth_[a-z_-]*)=(?:"([^"]*)"|([^,]*))')
 
@@ -90,6 +91,8 @@ class RestHandler(BaseHTTPRequestHandler):
         if not route:
             return self._send(404, b"<!DOCTYPE html><html><body><h1>Page not found</h1></body></html>",
                               {"Content-Type": "text/html; charset=UTF-8"})
+        if route == LANGUAGES_ROUTE and store.polylang_languages():
+            return self._languages(store.polylang_languages())
         if not route.startswith(API_ROUTE + "/"):
             return self._json(404, {"code": "rest_no_route", "message": "No route was found.", "data": {"status": 404}})
         path = REST_PREFIX + route  # what the request log shows, however the route came
@@ -170,6 +173,16 @@ class RestHandler(BaseHTTPRequestHandler):
             return "woocommerce_rest_authentication_error", "Invalid nonce - nonce has already been used."
         store.used_nonces.add(params["oauth_nonce"])
         return None
+
+    def _languages(self, languages: list[str]) -> None:
+        """Polylang's public list of the site's languages (polylang's `Languages` REST controller, 3.7+), the default
+        first. Basic credentials on it are taken for an application password (WordPress 5.6 and later), which a
+        WooCommerce key is not: 401, as WordPress answers."""
+        if (self.headers.get("Authorization") or "").startswith("Basic "):
+            return self._json(401, {"code": "incorrect_password", "message": "The provided password is an invalid "
+                                    "application password.", "data": {"status": 401}})
+        return self._json(200, [{"slug": lang, "name": lang, "locale": lang, "is_default": i == 0}
+                                for i, lang in enumerate(languages)])
 
     def _endless(self, every_s: float) -> None:
         self.send_response(200)

@@ -58,6 +58,29 @@ def test_the_stores_language_is_read_once_from_its_listing_and_kept(mongo_server
     assert on_database(mongo_server, mongo_database, scenario) == ("en", "en", "en", 0)
 
 
+@pytest.mark.parametrize("before_3_7, found", [(False, "en"), (True, "de")], ids=["polylang 3.7", "older polylang"])
+def test_a_polylang_stores_language_is_its_default_where_polylang_says_it(mongo_server, mongo_database, woo_store,
+                                                                          before_3_7, found):
+    """The shop's first product was a German one, but the site's default language is English: Polylang 3.7 and
+    later say so on their public languages route (asked without the keys, which WordPress would refuse there as an
+    application password); an older Polylang has no such route, and the oldest product's language is taken."""
+    woo_store.catalogue.languages, woo_store.catalogue.lists_every_language = ("en", "de"), True
+    woo_store.polylang_before_3_7 = before_3_7
+    woo_store.create_product("Lederjacke", lang="de")
+    original = woo_store.create_product("Wool coat")
+    woo_store.translate_product(original["id"], "de", "Wollmantel")
+
+    async def scenario(db):
+        integration = await integrations.create(db, "a1b2c3", {"store_url": woo_store.url})
+        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=2)
+        try:
+            return await store_language(db, integration, client)
+        finally:
+            await client.aclose()
+
+    assert on_database(mongo_server, mongo_database, scenario) == found
+
+
 def test_a_store_without_a_multilingual_plugin_has_no_language(mongo_server, mongo_database, woo_store):
     woo_store.create_product("Wool coat")
 

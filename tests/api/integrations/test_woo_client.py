@@ -4,7 +4,8 @@ import asyncio
 import httpx
 import pytest
 
-from api.integrations.woo_client import StoreError, WooClient, retry_after_seconds
+from api.integrations.store_data import MAX_RETRY_AFTER_S, retry_after_seconds
+from api.integrations.woo_client import StoreError, WooClient
 from api.integrations.store_auth import oauth_query
 from api.intake.fetch import CheckedTransport
 from kalas.emulators.woocommerce import WooCommerceStore
@@ -280,6 +281,10 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after_seconds("2") == 2.0
     assert retry_after_seconds(None) is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    # What a misconfigured or hostile store sends: never a crash, never a job parked for ever.
+    assert [retry_after_seconds(v) for v in ("soon", "nan", "-5", "1e309", "31536000", "Fri, 31 Dec 9999 23:59:59 GMT",
+                                             "Mon, 99 Foo 2015 99:99:99 GMT")] == \
+        [None, None, 0.0, MAX_RETRY_AFTER_S, MAX_RETRY_AFTER_S, MAX_RETRY_AFTER_S, None]
 
 
 def test_term_ids_are_remembered_until_forgotten(woo_store):
