@@ -60,9 +60,9 @@ def term_name(term: object) -> str:
 def store_product(item: dict, found_id: int) -> dict:
     """A product as the service reads it, from the REST API or a webhook's body: its id checked by the caller, its
     terms' names unescaped (`term_name`), its photos those with an address (anything else in `images` is no photo
-    the service could fetch), its `meta_data` the entries that are objects."""
+    the service could fetch), its `meta_data` the entries that are objects; terms that are no list are none."""
     plain = {kind: [{**term, "name": term_name(term)} for term in item[kind] if isinstance(term, dict)]
-             for kind in ("categories", "tags") if isinstance(item.get(kind), list)}
+             if isinstance(item[kind], list) else [] for kind in ("categories", "tags") if kind in item}
     images, meta = item.get("images"), item.get("meta_data")
     photos = [image for image in images if isinstance(image, dict) and isinstance(image.get("src"), str)] \
         if isinstance(images, list) else []
