@@ -20,7 +20,8 @@ from api.domain.errors import DomainError
 from api.domain.shop_models import retrain_if_due
 from api.integrations.languages import in_another_language
 from api.integrations.merge import images_fingerprint, merchant_terms
-from api.integrations.store_data import not_on_show, photo_url
+from api.integrations.store_data import not_on_show, photo_url, plain_name
+from api.schemas import MAX_URL
 from api.integrations.woo_client import WooClient
 from api.intake.fetch import FetchError
 from api.intake.photo import Photo, check
@@ -32,10 +33,14 @@ MAX_PHOTOS = 8  # a catalogue product's limit (api/schemas.py)
 
 
 def store_fields(integration_id: str, product: dict, written: dict | None = None) -> dict:
-    """The catalogue fields of a store product: its name, page, the merchant's own terms and where it came from."""
+    """The catalogue fields of a store product: its name, page, the merchant's own terms and where it came from,
+    each as the catalogue's products hold it (a title of at most 300 characters, a page's web address or none)."""
     categories, tags = merchant_terms(product, integration_id, written)
-    return {"title": product.get("name") or f"WooCommerce product {product['id']}", "sku": None,
-            "url": product.get("permalink"), "categories": categories[:10], "tags": tags[:30],
+    name, page = product.get("name"), product.get("permalink")
+    return {"title": plain_name(name)[:300] if isinstance(name, str) and name.strip() else
+            f"WooCommerce product {product['id']}", "sku": None,
+            "url": page if isinstance(page, str) and page.lower().startswith(("http://", "https://"))
+            and len(page) <= MAX_URL else None, "categories": categories[:10], "tags": tags[:30],
             "metadata": {"source": "woocommerce", "integration": integration_id,
                          "store_product_id": str(product["id"])},
             "source": {"integration": integration_id, "product_id": int(product["id"])},

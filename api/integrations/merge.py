@@ -17,8 +17,10 @@ from urllib.parse import unquote
 
 from api.core.limits import json_value
 from api.integrations.policy import Decision
+from api.integrations.store_data import product_id
 
 MARKER_KEY = "kalas_iris"
+ADDED = ("added_categories", "added_tags")  # the marker's names of the terms the service added
 # WooCommerce puts every product without a category in its default category, which it creates at install as
 # "Uncategorized" in the site's language, its slug made from the translated name (WC_Install::create_terms); the
 # REST API does not say which category is the default. A real category replaces it, and it is nobody's choice, so
@@ -56,9 +58,11 @@ def marker(product: dict, integration_id: str) -> dict | None:
                     value = json_value(value)
                 except ValueError:
                     return None
-            if not isinstance(value, dict):
+            if not isinstance(value, dict) or value.get("integration", integration_id) != integration_id:
                 return None
-            return value if value.get("integration", integration_id) == integration_id else None
+            # The names the service added, as text: a marker is the store's to keep, and a plugin may mangle it.
+            return value | {kind: [name for name in value.get(kind) or [] if isinstance(name, str)]
+                            if isinstance(value.get(kind) or [], list) else [] for kind in ADDED}
     return None
 
 
@@ -106,11 +110,11 @@ def merge_terms(current: list[dict], predicted: list[str], previously_added: lis
     keep, have = [], set()
     for term in current:
         name = term["name"].lower()
-        if name in ours and name not in wanted:
+        if name in ours and name not in wanted or product_id(term.get("id")) is None:  # no id: none to write it by
             continue
         if drop_placeholder and is_placeholder(term) and predicted:
             continue
-        keep.append(int(term["id"]))
+        keep.append(product_id(term["id"]))
         have.add(name)
     add = tuple(name for name in dict.fromkeys(predicted) if name.lower() not in have)
     merchant_had = {t["name"].lower() for t in current if t["name"].lower() not in ours}

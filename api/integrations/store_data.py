@@ -60,14 +60,17 @@ def term_name(term: object) -> str:
 def store_product(item: dict, found_id: int) -> dict:
     """A product as the service reads it, from the REST API or a webhook's body: its id checked by the caller, its
     terms' names unescaped (`term_name`), its photos those with an address (anything else in `images` is no photo
-    the service could fetch), its `meta_data` the entries that are objects; terms that are no list are none."""
+    the service could fetch), its `meta_data` the entries that are objects; terms that are no list are none, and the
+    words it is compared by (`status`, `type`, `catalog_visibility`) text."""
     plain = {kind: [{**term, "name": term_name(term)} for term in item[kind] if isinstance(term, dict)]
              if isinstance(item[kind], list) else [] for kind in ("categories", "tags") if kind in item}
+    words = {key: f"{item[key]!s:.40}" for key in ("status", "type", "catalog_visibility")
+             if key in item and not isinstance(item[key], str)}
     images, meta = item.get("images"), item.get("meta_data")
     photos = [image for image in images if isinstance(image, dict) and isinstance(image.get("src"), str)] \
         if isinstance(images, list) else []
     fields = [entry for entry in meta if isinstance(entry, dict)] if isinstance(meta, list) else []
-    return {**item, **plain, "images": photos, "meta_data": fields, "id": found_id}
+    return {**item, **plain, **words, "images": photos, "meta_data": fields, "id": found_id}
 
 
 def category_paths(categories: list) -> dict[int, str]:

@@ -36,11 +36,15 @@ products = st.fixed_dictionaries({"id": ids}, optional={
     "meta_data": st.one_of(st.lists(st.one_of(st.fixed_dictionaries({"key": st.sampled_from(["kalas_iris", "x"]),
                                                                      "value": anything}), anything), max_size=3),
                            anything),
-    "type": st.sampled_from(["simple", "variable", "variation", "grouped", ""]), "parent_id": ids,
-    "status": st.one_of(st.sampled_from(["publish", "draft", "private", "future", "trash"]), scalars),
-    "catalog_visibility": st.one_of(st.sampled_from(["visible", "hidden", "search", "catalog"]), scalars),
-    "lang": st.one_of(st.sampled_from(["en", "de"]), scalars), "translations": anything,
-    "name": st.one_of(st.text(max_size=40), scalars)})
+    "type": st.one_of(st.sampled_from(["simple", "variable", "variation", "grouped"]), anything),
+    "parent_id": st.one_of(ids, anything),
+    "status": st.one_of(st.sampled_from(["publish", "draft", "private", "future", "trash"]), anything),
+    "catalog_visibility": st.one_of(st.sampled_from(["visible", "hidden", "search", "catalog"]), anything),
+    "lang": st.one_of(st.sampled_from(["en", "de"]), anything),
+    "translations": st.one_of(st.dictionaries(st.sampled_from(["en", "de"]), ids, max_size=2), anything),
+    "date_created_gmt": st.one_of(st.just("2026-12-01T10:00:00"), anything),
+    "date_modified_gmt": st.one_of(st.just("2026-12-01T10:00:00"), anything),
+    "name": st.one_of(st.text(max_size=40), anything)})
 bodies = st.one_of(products.map(lambda product: json.dumps(product).encode()),
                    anything.map(lambda value: json.dumps(value).encode()), st.binary(max_size=64))
 topics = st.sampled_from([*TOPICS, *NEWER_TOPICS, "order.created", "product.", "", "coupon.deleted"])
