@@ -152,9 +152,10 @@ class WooClient:
                     await response.aclose()
         except TimeoutError:
             raise httpx.ReadTimeout(f"no whole answer within {self._deadline_s:g} s", request=request) from None
-        # The body read is decoded already: the answer is kept without the headers that described its encoding.
-        headers = [(name, value) for name, value in response.headers.multi_items()
-                   if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        # The body read is decoded already: the answer is kept without the headers that described its encoding. Kept
+        # as the bytes sent: a header with other than ASCII in it (an IDN site's `Link`) is no error.
+        headers = [(name, value) for name, value in response.headers.raw
+                   if name.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")]
         return httpx.Response(response.status_code, headers=headers, content=body, request=request)
 
     async def public_json(self, route: str) -> object | None:

@@ -29,6 +29,7 @@ import queue
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
@@ -107,6 +108,9 @@ class WooCommerceStore:
         self.api_delay_s = 0.0
         # Polylang before 3.7 has no public languages route (`polylang_languages`).
         self.polylang_before_3_7 = False
+        # A broken or hostile store: `(method, path) -> (payload, headers)` answers a REST request with that JSON
+        # and those headers, status 200, where it returns something (None: the store's own answer).
+        self.answer_with: Callable[[str, str], tuple[object, dict] | None] | None = None
         # Plain permalinks (or a server that does not rewrite URLs): no /wp-json/ path; the REST API answers at
         # index.php?rest_route=/wc/v3/… only, and /wp-json/… is the theme's "page not found".
         self.plain_permalinks = False
