@@ -21,11 +21,11 @@ from api.domain.shop_models import retrain_if_due
 from api.integrations.languages import in_another_language
 from api.integrations.merge import images_fingerprint, merchant_terms
 from api.integrations.store_data import not_on_show, photo_url, plain_name
-from api.schemas import MAX_URL
 from api.integrations.woo_client import WooClient
 from api.intake.fetch import FetchError
 from api.intake.photo import Photo, check
 from api.jobs.runner import Step
+from api.schemas import MAX_URL
 from api.services import Services
 
 PAGE_SIZE = 20
