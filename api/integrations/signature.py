@@ -9,6 +9,8 @@ import base64
 import hashlib
 import hmac
 
+from api.integrations.store_data import product_id
+
 
 def sign(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
@@ -21,9 +23,11 @@ def verify(body: bytes, secret: str, signature: str | None) -> bool:
     return hmac.compare_digest(sign(body, secret).encode(), signature.strip().encode())
 
 
-def is_ping(body: bytes, signature: str | None) -> bool:
-    """The request WooCommerce sends when a webhook is saved: form body `webhook_id=<id>`, no signature."""
+def ping_id(body: bytes, signature: str | None) -> int | None:
+    """The webhook id of the request WooCommerce sends when a webhook is saved (form body `webhook_id=<id>`, no
+    signature); None for any other request. Unsigned, so anyone may send one: the id is a WordPress id or the
+    request is no ping (a digit that is not ASCII, "²", or a number MongoDB cannot hold, was a 500)."""
     if signature:
-        return False
+        return None
     name, _, value = body.decode("latin-1").strip().partition("=")
-    return name == "webhook_id" and value.isdigit()
+    return product_id(value) if name == "webhook_id" and value.isascii() and value.isdigit() else None

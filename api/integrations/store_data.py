@@ -30,9 +30,11 @@ PHOTO_WIDTH = 1024
 
 def product_id(value: object) -> int | None:
     """A store product's id as the service keeps it: a whole number from 1 to 2^63 − 1 (its ASCII digits as a
-    string are taken too); None for anything else."""
+    string are taken too); None for anything else (digits past MAX_ID's 19 are not read: Python refuses to read
+    more than 4,300 of them)."""
     if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
+        digits = value.lstrip("0") or "0"
+        value = int(digits) if len(digits) <= len(str(MAX_ID)) else 0
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value if 0 < value <= MAX_ID else None

@@ -15,7 +15,7 @@ from api.core.errors import ApiError
 from api.data import integrations, jobs
 from api.deps import Id, Svc
 from api.integrations.hooks import NEWER_TOPICS, TOPICS
-from api.integrations.signature import is_ping, verify
+from api.integrations.signature import ping_id, verify
 from api.integrations.sync import in_step, left_alone
 from api.integrations.store_data import MAX_ID, named_by_path, product_id, store_product
 
@@ -34,8 +34,8 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
     if integration is None:
         raise ApiError(404, f"no integration {integration_id!r}: register the store first and use the delivery URL "
                             "it shows", code="integration_not_found")
-    if is_ping(body, signature):
-        await integrations.record_ping(db, integration_id, int(body.decode().split("=", 1)[1]))
+    if (webhook_id := ping_id(body, signature)) is not None:
+        await integrations.record_ping(db, integration_id, webhook_id)
         return {"status": "pong"}
     if not verify(body, services.vault.open(integration["webhook_secret"]), signature):
         raise ApiError(401, "X-WC-Webhook-Signature is missing or does not match the body: the webhook's Secret in "

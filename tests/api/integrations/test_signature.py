@@ -1,5 +1,5 @@
 """Webhook signatures checked against bytes signed the way WooCommerce signs them (the emulator's own code)."""
-from api.integrations.signature import is_ping, sign, verify
+from api.integrations.signature import ping_id, sign, verify
 from kalas.emulators.woocommerce import WooCommerceStore
 from kalas.emulators.woocommerce_catalogue import Webhook
 
@@ -27,7 +27,11 @@ def test_a_wrong_secret_a_changed_body_or_no_signature_is_refused():
 
 
 def test_the_creation_ping_is_recognised_only_without_a_signature():
-    assert is_ping(b"webhook_id=42", None)
-    assert not is_ping(b"webhook_id=42", "c2ln")
-    assert not is_ping(b'{"id": 42}', None)
-    assert not is_ping(b"webhook_id=abc", None)
+    assert ping_id(b"webhook_id=42", None) == 42
+    assert ping_id(b"webhook_id=42", "c2ln") is None
+    assert ping_id(b'{"id": 42}', None) is None
+    assert ping_id(b"webhook_id=abc", None) is None
+    # Unsigned, so anyone's: a digit that is not ASCII, or a number no WordPress id can be, is no ping.
+    assert ping_id("webhook_id=\u00b2".encode("latin-1"), None) is None
+    assert ping_id(b"webhook_id=" + b"9" * 30, None) is None
+    assert ping_id(b"webhook_id=" + b"9" * 5000, None) is None
