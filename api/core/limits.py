@@ -35,9 +35,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self._limit(scope["path"]) + MULTIPART_OVERHEAD
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            body = json.dumps(error_body(413, self._message(limit, f"{int(declared) / 2**20:.1f} MiB"))).encode()
+        declared = whole_number(dict(scope["headers"]).get(b"content-length"), max_digits=30)
+        if declared is not None and declared > limit:
+            body = json.dumps(error_body(413, self._message(limit, f"{declared / 2**20:.1f} MiB"))).encode()
             await send({"type": "http.response.start", "status": 413,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                     (b"connection", b"close")]})
@@ -65,3 +65,18 @@ def json_value(raw: str | bytes) -> object:
         return json.loads(raw)
     except RecursionError:
         raise ValueError("the JSON is nested too deeply") from None
+
+
+def whole_number(text: str | bytes | None, max_digits: int = 19) -> int | None:
+    """The whole number a header or a store's text writes in ASCII digits (spaces around allowed); None for anything
+    else, and for more than `max_digits` digits after leading zeros: Python's `isdigit` takes "²" and "٣", which
+    `int` refuses, and `int` reads no more than 4,300 digits, while no length or count here needs more than 19."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    if not isinstance(text, str):
+        return None
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= max_digits else None

@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from api.core.limits import whole_number
 from api.domain.errors import DomainError
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -182,9 +183,9 @@ def _parse(url: str) -> httpx.URL:
 
 async def read_limited(response: httpx.Response, max_bytes: int, url: str) -> bytes:
     """A streamed answer's body, decoded, refused (`too_large`, naming `url`) past `max_bytes`."""
-    declared = response.headers.get("content-length", "")
+    declared = whole_number(response.headers.get("content-length"), max_digits=30)
     too_large = FetchError("too_large", f"{url} is larger than the limit of {max_bytes / 2**20:.1f} MiB")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared is not None and declared > max_bytes:
         raise too_large
     chunks, size = [], 0
     async for chunk in response.aiter_bytes():  # decoded: a gzip bomb counts at its real size

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from api.core.limits import json_value
+from api.core.limits import json_value, whole_number
 from api.schemas import MAX_URL  # a longer "address" in a srcset is none the API would take either
 
 # A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path.
@@ -30,11 +30,9 @@ PHOTO_WIDTH = 1024
 
 def product_id(value: object) -> int | None:
     """A store product's id as the service keeps it: a whole number from 1 to 2^63 − 1 (its ASCII digits as a
-    string are taken too); None for anything else (digits past MAX_ID's 19 are not read: Python refuses to read
-    more than 4,300 of them)."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        digits = value.lstrip("0") or "0"
-        value = int(digits) if len(digits) <= len(str(MAX_ID)) else 0
+    string are taken too, `whole_number`); None for anything else."""
+    if isinstance(value, str):
+        value = whole_number(value) if value.strip() == value else None
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value if 0 < value <= MAX_ID else None
@@ -126,9 +124,10 @@ def _candidates(srcset: str) -> list[tuple[int, str]]:
     found = []
     for candidate in srcset.split(","):
         parts = candidate.split()
-        if len(parts) == 2 and len(parts[0]) <= MAX_URL and parts[0].lower().startswith(("http://", "https://")) \
-                and parts[1][-1:].lower() == "w" and parts[1][:-1].isascii() and parts[1][:-1].isdigit():
-            found.append((int(parts[1][:-1]), parts[0]))
+        width = whole_number(parts[1][:-1], max_digits=6) if len(parts) == 2 and parts[1][-1:].lower() == "w" \
+            else None
+        if width is not None and len(parts[0]) <= MAX_URL and parts[0].lower().startswith(("http://", "https://")):
+            found.append((width, parts[0]))
     return found
 
 

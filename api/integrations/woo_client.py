@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 from cachetools import LRUCache
 
-from api.core.limits import json_value
+from api.core.limits import json_value, whole_number
 from api.domain.errors import DomainError
 from api.integrations.store_auth import ALL_WAYS, OAUTH, QUERY_AUTH, oauth_query, ways_for
 from api.integrations.store_data import (MAX_ID, answer_json, answer_reason, category_paths, error_data,
@@ -84,7 +84,7 @@ class StorePage:
 
 
 def _count(header: str | None) -> int | None:
-    return int(header) if header and header.strip().isdigit() else None
+    return whole_number(header)
 
 
 class WooClient:

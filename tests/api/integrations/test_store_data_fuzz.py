@@ -30,6 +30,8 @@ written_records = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
          written=None, language=None)
 @example(raw={"id": 1, "categories": [{"id": "x", "name": "Hemden"}]}, written=None, language=None)
 @example(raw={"id": 1, "name": True, "permalink": {"href": "x"}}, written=None, language=None)
+@example(raw={"id": 1, "images": [{"src": "https://s.example/a.jpg", "srcset": "https://s.example/b.jpg " + "9" * 5000
+                                   + "w"}]}, written=None, language=None)
 @settings(max_examples=EXAMPLES * 4, deadline=None, derandomize=SEED is None, database=None,
           suppress_health_check=list(HealthCheck))
 def test_no_store_product_makes_the_rules_that_read_it_raise(raw, written, language):
