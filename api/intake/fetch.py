@@ -162,13 +162,23 @@ class SafeHttp:
             try:
                 location = response.headers.get("location")
                 if follow and response.status_code in (301, 302, 303, 307, 308) and location:
-                    url = urljoin(url, location)
+                    url = _redirected(url, location)
                     continue
                 return Fetched(response.status_code, await read_limited(response, max_bytes, url),
                                response.headers.get("content-type", ""), url)
             finally:
                 await response.aclose()
         raise FetchError("too_many_redirects", f"more than {self.max_redirects} redirects starting at {url}")
+
+
+def _redirected(url: str, location: str) -> str:
+    """Where a redirect from `url` leads. httpx refuses most Locations that are no URL before this; one it lets by
+    ("//[") makes `urljoin` raise ValueError, which is a FetchError here."""
+    try:
+        return urljoin(url, location)
+    except ValueError as error:
+        raise FetchError("fetch_failed", f"{url} redirected to the Location {location[:80]!r}, which is no URL "
+                                         f"({error})") from None
 
 
 def _parse(url: str) -> httpx.URL:

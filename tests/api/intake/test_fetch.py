@@ -64,6 +64,16 @@ def test_redirects_to_private_addresses_are_refused(host, target):
     assert error.code == "url_not_allowed"
 
 
+@pytest.mark.parametrize("location", ["http://[::1", "http://[zz]/x.jpg", "//["])
+def test_a_redirect_to_what_is_no_url_is_refused_saying_so(host, location):
+    from urllib.parse import quote
+
+    url = host.url("redirect?to=" + quote(location, safe=""))
+    error = refused(url, allow_origins=frozenset({host.origin}))
+    # httpx reads a redirect's Location before the fetcher does, and refuses one that is no URL.
+    assert error.code == "fetch_failed" and "location" in error.message.lower(), error.message
+
+
 def test_schemes_other_than_http_are_refused():
     assert refused("file:///etc/passwd").code == "url_not_allowed"
     assert refused("ftp://example.com/x.jpg").code == "url_not_allowed"
