@@ -38,24 +38,29 @@ def test_a_product_in_another_language_is_left_to_its_version_in_the_stores():
     assert left_alone(translation, "en").startswith("a translation (de)")
 
 
+def _languages(mongo_server, mongo_database, store) -> tuple[str | None, str | None, str | None, int]:
+    """The store's language as a new integration's first job finds it, as then recorded with the integration, as
+    found again from that record, and how many requests that second look took."""
+    async def scenario(db):
+        integration = await integrations.create(db, "a1b2c3", {"store_url": store.url})
+        client = WooClient(store.url, store.consumer_key, store.consumer_secret, timeout=2)
+        try:
+            first = await store_language(db, integration, client)
+            asked = len(store.api_requests)
+            kept = (await integrations.by_id(db, integration["_id"])).get("store_language")
+            again = await store_language(db, {**integration, "store_language": kept}, client)
+            return first, kept, again, len(store.api_requests) - asked
+        finally:
+            await client.aclose()
+
+    return on_database(mongo_server, mongo_database, scenario)
+
+
 def test_the_stores_language_is_read_once_from_its_listing_and_kept(mongo_server, mongo_database, woo_store):
     woo_store.catalogue.languages = ("en", "de")
     original = woo_store.create_product("Wool coat")
     woo_store.translate_product(original["id"], "de", "Wollmantel")
-
-    async def scenario(db):
-        integration = await integrations.create(db, "a1b2c3", {"store_url": woo_store.url})
-        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=2)
-        try:
-            first = await store_language(db, integration, client)
-            asked = len(woo_store.api_requests)
-            kept = (await integrations.by_id(db, integration["_id"]))["store_language"]
-            again = await store_language(db, {**integration, "store_language": kept}, client)
-            return first, kept, again, len(woo_store.api_requests) - asked
-        finally:
-            await client.aclose()
-
-    assert on_database(mongo_server, mongo_database, scenario) == ("en", "en", "en", 0)
+    assert _languages(mongo_server, mongo_database, woo_store) == ("en", "en", "en", 0)
 
 
 @pytest.mark.parametrize("before_3_7, found", [(False, "en"), (True, "de")], ids=["polylang 3.7", "older polylang"])
@@ -69,31 +74,12 @@ def test_a_polylang_stores_language_is_its_default_where_polylang_says_it(mongo_
     woo_store.create_product("Lederjacke", lang="de")
     original = woo_store.create_product("Wool coat")
     woo_store.translate_product(original["id"], "de", "Wollmantel")
-
-    async def scenario(db):
-        integration = await integrations.create(db, "a1b2c3", {"store_url": woo_store.url})
-        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=2)
-        try:
-            return await store_language(db, integration, client)
-        finally:
-            await client.aclose()
-
-    assert on_database(mongo_server, mongo_database, scenario) == found
+    assert _languages(mongo_server, mongo_database, woo_store)[:3] == (found, found, found)
 
 
 def test_a_store_without_a_multilingual_plugin_has_no_language(mongo_server, mongo_database, woo_store):
     woo_store.create_product("Wool coat")
-
-    async def scenario(db):
-        integration = await integrations.create(db, "a1b2c3", {"store_url": woo_store.url})
-        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=2)
-        try:
-            return (await store_language(db, integration, client),
-                    (await integrations.by_id(db, integration["_id"])).get("store_language"))
-        finally:
-            await client.aclose()
-
-    assert on_database(mongo_server, mongo_database, scenario) == (None, None)
+    assert _languages(mongo_server, mongo_database, woo_store)[:3] == (None, None, None)
 
 
 def test_a_sync_of_a_store_that_lists_every_language_queues_only_the_stores_own(mongo_server, mongo_database,
