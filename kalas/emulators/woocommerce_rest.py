@@ -91,8 +91,8 @@ class RestHandler(BaseHTTPRequestHandler):
         if not route:
             return self._send(404, b"<!DOCTYPE html><html><body><h1>Page not found</h1></body></html>",
                               {"Content-Type": "text/html; charset=UTF-8"})
-        if route == LANGUAGES_ROUTE and store.polylang_languages():
-            return self._languages(store.polylang_languages())
+        if route == LANGUAGES_ROUTE and (languages := store.polylang_languages()):
+            return self._languages(languages)
         if not route.startswith(API_ROUTE + "/"):
             return self._json(404, {"code": "rest_no_route", "message": "No route was found.", "data": {"status": 404}})
         path = REST_PREFIX + route  # what the request log shows, however the route came
