@@ -2,13 +2,15 @@
 proxy, a hostile store the shop named), the client either reads it into the service's shapes or raises a
 `StoreError` that says what was wrong: never another exception, which would fail a job without saying why. Every
 call the worker makes is tried: a product, a page of products, the category tree, a term by name (found or made),
-the webhooks, and a product's update. Hypothesis, over the emulated store answering with generated JSON."""
+the webhooks (listed, and kept as the sync keeps them: registered, or the manual way with the reason), and a
+product's update. Hypothesis, over the emulated store answering with generated JSON."""
 from __future__ import annotations
 
 import asyncio
 
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
+from api.integrations.hooks import ensure_webhooks
 from api.integrations.woo_client import StoreError, StorePage, WooClient
 from tests.api.integrations.test_delivery_fuzz import EXAMPLES, SEED, anything, ids, products
 
@@ -26,10 +28,11 @@ def calls(client: WooClient):
     return [lambda: client.get_product(5), lambda: client.products_page(1, 3),
             lambda: client.category_paths(refresh=True), lambda: client.term_id("tags", "Sommer"),
             lambda: client.term_id("categories", "Herren > Hemden"), lambda: client.webhooks(),
-            lambda: client.update_product(5, {"tags": [{"id": 3}]})]
+            lambda: client.update_product(5, {"tags": [{"id": 3}]}),
+            lambda: ensure_webhooks(client, "https://kalas.example/api/v1/webhooks/woocommerce/i1", "secret")]
 
 
-@given(answer=answers, paging=headers, call=st.integers(min_value=0, max_value=6))
+@given(answer=answers, paging=headers, call=st.integers(min_value=0, max_value=7))
 @example(answer=[{"id": 1, "name": 5, "parent": "x"}], paging={}, call=2)
 @example(answer={"id": 5, "images": []}, paging={"Link": "<https://b\xfccher.example/wp-json/>"}, call=0)
 @example(answer=[{"id": 5}], paging={"X-WP-TotalPages": "\xb2", "X-WP-Total": "9" * 5000}, call=1)  # int() refuses
@@ -65,3 +68,5 @@ def test_any_answer_is_read_or_refused_saying_so(woo_store, answer, paging, call
         assert isinstance(found["id"], int) and isinstance(found["images"], list)
     elif call in (3, 4) and not isinstance(found, StoreError):
         assert isinstance(found, int)
+    elif call == 7:  # the webhooks kept, or the manual way with the reason
+        assert found["state"] in ("registered", "manual") and (found["state"] == "registered" or found["error"])
