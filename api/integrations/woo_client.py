@@ -26,6 +26,9 @@ from api.intake.fetch import FetchError, read_limited
 API_ROUTE = "/wc/v3"
 API_PATH = "/wp-json" + API_ROUTE
 PAGE_SIZE = 100
+# A listing is read no further than this many items: the largest WooCommerce shops hold a few hundred thousand
+# products, and a broken store (or a plugin that answers every page with other items) must not hold a job for ever.
+MAX_LISTED = 2_000_000
 # A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path
 # from the root (store_data.category_paths), read from the store's category listing, kept this long and read again
 # for a category it lacks.
@@ -317,6 +320,9 @@ class WooClient:
     async def _page(self, path: str, page: int, per_page: int, params: dict | None = None) -> StorePage:
         """One page of a listing. Whether another follows is WordPress's `X-WP-TotalPages`; where a proxy or a
         cache dropped WordPress's headers, pages follow while they come back full."""
+        if (page - 1) * per_page >= MAX_LISTED:
+            raise StoreError(f"GET {path}: the store is still listing past {MAX_LISTED:,} items (page {page:,}); a "
+                             f"listing that does not end is stopped here", retryable=False)
         response, items = await self._json("GET", path, params={**(params or {}), "per_page": per_page, "page": page})
         if not isinstance(items, list):
             raise StoreError(f"GET {path}: the store answered a {type(items).__name__} where a list was expected",

@@ -333,6 +333,32 @@ def test_listings_page_on_without_wordpress_paging_headers_and_stop_where_a_cach
     assert products == made[:100]  # page 2 was page 1 again: not listed twice, and not forever
 
 
+def test_a_listing_that_never_ends_is_stopped_saying_so(woo_store, monkeypatch):
+    """A broken store (or a plugin) that answers every page with other, full pages and says more follow: the
+    listing stops past MAX_LISTED items (2,000,000 in service; 250 here) instead of holding its job for ever."""
+    from api.integrations import woo_client
+
+    monkeypatch.setattr(woo_client, "MAX_LISTED", 250)
+    served = iter(range(1, 10**6))
+    woo_store.answer_with = lambda method, path: ([{"id": next(served), "images": []} for _ in range(100)],
+                                                   {"X-WP-TotalPages": "999999"})
+
+    async def go():
+        client = _client(woo_store)
+        listed = []
+        try:
+            async for product in client.products_modified_after(None):
+                listed.append(product["id"])
+        except StoreError as error:
+            return listed, error
+        finally:
+            await client.aclose()
+
+    listed, error = _run(go())
+    assert len(listed) == 300 and not error.retryable  # pages 1-3; page 4 would start past 250
+    assert "still listing past 250 items (page 4)" in error.message, error.message
+
+
 def test_a_store_answering_html_instead_of_json_is_a_clear_error(woo_store):
     """A security plugin's browser challenge, or a site whose REST API is off: 200 with an HTML page."""
     product = woo_store.create_product("Blue shirt")
