@@ -8,22 +8,19 @@ raised), and a signed-image link whose signature holds a non-ASCII character (co
 """
 from __future__ import annotations
 
-import os
 from typing import Iterator
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import given
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
+from tests.support.fuzzing import fuzzing
 from tests.web.conftest import Service, create_shop, serve_console
 
 pytestmark = pytest.mark.slow
-# A deeper, new search now and then: FUZZ_EXAMPLES=400 FUZZ_SEED=<n> (any seed; the default run is the
-# same 40 examples every time, so that CI is repeatable).
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
-SEED = os.environ.get("FUZZ_SEED")
+EXAMPLES = 40  # per operation, the same every run (tests/support/fuzzing.py: FUZZ_EXAMPLES, FUZZ_SEED)
 # A 503 that reports a state of this server, documented for its route, and not a failure: this service has no
 # demo gallery built (the run command builds one in the background), so a well-formed search of it says so.
 DOCUMENTED_STATES = {"demo_not_built"}
@@ -66,10 +63,8 @@ def test_no_server_error_and_answers_match_their_schema(api_schema, shop_headers
     assert len(operations) >= 40  # every route of the API is in the document, and so fuzzed
 
     for operation in operations:
-        @seed(int(SEED)) if SEED is not None else (lambda test: test)
+        @fuzzing(EXAMPLES)
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
-                  suppress_health_check=list(HealthCheck))
         def call(case) -> None:
             if case.method == "DELETE" and case.path == "/api/v1/account":
                 case.body = {"password": "never the password"}  # the shop stays for the other operations

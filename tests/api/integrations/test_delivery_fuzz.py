@@ -8,46 +8,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-import os
 
-from hypothesis import HealthCheck, example, given, seed, settings, strategies as st
+from hypothesis import example, given, strategies as st
 
 from api.integrations.hooks import NEWER_TOPICS, TOPICS
 from tests.api.conftest import create_shop
 from tests.api.integrations.test_routes import WEBHOOK_SECRET, register
+from tests.support.fuzzing import bodies, examples, fuzzing
 
-# A deeper, new search now and then: FUZZ_EXAMPLES=2000 FUZZ_SEED=<n> (the default: the same 150 every run).
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-SEED = os.environ.get("FUZZ_SEED")
+EXAMPLES = 150  # each test's, the same every run (tests/support/fuzzing.py: FUZZ_EXAMPLES, FUZZ_SEED)
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
-                    st.floats(allow_nan=False), st.text(max_size=30))
-anything = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                        | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
-ids = st.one_of(st.integers(min_value=-5, max_value=2**64 + 5), st.text(max_size=12), scalars,
-                st.text("0123456789", min_size=18, max_size=5000))  # past 4,300 digits Python refuses to read them
-terms = st.lists(st.one_of(st.fixed_dictionaries({"id": ids, "name": st.one_of(st.text(max_size=40), scalars)}),
-                           anything), max_size=4)
-images = st.lists(st.one_of(st.fixed_dictionaries({"id": ids, "src": st.one_of(
-    st.just("https://shop.example/wp-content/uploads/a.jpg"), st.text(max_size=60), scalars)},
-    optional={"srcset": st.one_of(st.text(max_size=200), scalars)}), anything), max_size=3)
-products = st.fixed_dictionaries({"id": ids}, optional={
-    "images": st.one_of(images, anything), "categories": st.one_of(terms, anything), "tags": st.one_of(terms, anything),
-    "meta_data": st.one_of(st.lists(st.one_of(st.fixed_dictionaries({"key": st.sampled_from(["kalas_iris", "x"]),
-                                                                     "value": anything}), anything), max_size=3),
-                           anything),
-    "type": st.one_of(st.sampled_from(["simple", "variable", "variation", "grouped"]), anything),
-    "parent_id": st.one_of(ids, anything),
-    "status": st.one_of(st.sampled_from(["publish", "draft", "private", "future", "trash"]), anything),
-    "catalog_visibility": st.one_of(st.sampled_from(["visible", "hidden", "search", "catalog"]), anything),
-    "lang": st.one_of(st.sampled_from(["en", "de"]), anything),
-    "translations": st.one_of(st.dictionaries(st.sampled_from(["en", "de"]), ids, max_size=2), anything),
-    "date_created_gmt": st.one_of(st.just("2026-12-01T10:00:00"), anything),
-    "date_modified_gmt": st.one_of(st.just("2026-12-01T10:00:00"), anything),
-    "name": st.one_of(st.text(max_size=40), anything)})
-bodies = st.one_of(products.map(lambda product: json.dumps(product).encode()),
-                   anything.map(lambda value: json.dumps(value).encode()), st.binary(max_size=64))
 topics = st.sampled_from([*TOPICS, *NEWER_TOPICS, "order.created", "product.", "", "coupon.deleted"])
 
 
@@ -58,13 +28,11 @@ def test_no_signed_delivery_gets_a_server_error_and_each_acknowledged_one_is_rec
     answered: dict[str, int] = {}
     server_errors: list[str] = []
 
-    @seed(int(SEED)) if SEED is not None else (lambda test: test)
+    @fuzzing(EXAMPLES)
     @given(body=bodies, topic=topics, delivery=st.integers(min_value=0, max_value=10**6))
     # Found by a 2,000-example run: terms that are no list (a 500 before store_data.store_product made them none).
     @example(body=b'{"id": 7, "categories": 1.5, "tags": "Sale"}', topic="product.created", delivery=1)
     @example(body=b'{"id": "' + b"9" * 5000 + b'"}', topic="product.created", delivery=2)
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
-              suppress_health_check=list(HealthCheck))
     def deliver(body: bytes, topic: str, delivery: int) -> None:
         signature = base64.b64encode(hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).digest()).decode()
         response = api.post(path, content=body, headers={
@@ -81,7 +49,7 @@ def test_no_signed_delivery_gets_a_server_error_and_each_acknowledged_one_is_rec
     deliver()
     assert not server_errors, "\n".join(server_errors[:10])
     # The fuzzing reached past the parsing: deliveries were queued, others ignored, some refused.
-    assert answered.get("queued", 0) > 0 and sum(answered.values()) < EXAMPLES, answered
+    assert answered.get("queued", 0) > 0 and sum(answered.values()) < examples(EXAMPLES), answered
     listed = api.get(f"/api/v1/integrations/{integration['id']}/deliveries", headers=shop.session,
                      params={"limit": 200}).json()
     assert listed["total"] == sum(answered.values()) - answered.get("duplicate", 0)
@@ -94,13 +62,12 @@ def test_an_unsigned_ping_of_any_id_is_answered_without_a_server_error(api):
     integration = register(api, create_shop(api))
     path = "/" + integration["delivery_url"].split("://", 1)[1].split("/", 1)[1]
 
+    @fuzzing(EXAMPLES)
     @given(value=st.one_of(st.binary(max_size=30), st.text(max_size=30).map(str.encode),
                            st.text("0123456789\u00b2\u0663", min_size=1, max_size=5000).map(str.encode)))
     @example(value=b"\xb2")  # "\u00b2" in Latin-1, a digit to Python's isdigit
     @example(value=b"9" * 5000)
     @example(value=b"9" * 30)  # past MongoDB's 8-byte integers
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
-              suppress_health_check=list(HealthCheck))
     def ping(value: bytes) -> None:
         response = api.post(path, content=b"webhook_id=" + value,
                             headers={"Content-Type": "application/x-www-form-urlencoded"})

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import example, given, strategies as st
 
 from api.integrations.hooks import ensure_webhooks
 from api.integrations.woo_client import StoreError, StorePage, WooClient
-from tests.api.integrations.test_delivery_fuzz import EXAMPLES, SEED, anything, ids, products
+from tests.support.fuzzing import anything, fuzzing, ids, products
 
 terms = st.lists(st.one_of(st.fixed_dictionaries({"id": ids}, optional={
     "name": st.one_of(st.text(max_size=20), anything), "parent": st.one_of(ids, anything),
@@ -32,12 +32,11 @@ def calls(client: WooClient):
             lambda: ensure_webhooks(client, "https://kalas.example/api/v1/webhooks/woocommerce/i1", "secret")]
 
 
+@fuzzing(150)
 @given(answer=answers, paging=headers, call=st.integers(min_value=0, max_value=7))
 @example(answer=[{"id": 1, "name": 5, "parent": "x"}], paging={}, call=2)
 @example(answer={"id": 5, "images": []}, paging={"Link": "<https://b\xfccher.example/wp-json/>"}, call=0)
 @example(answer=[{"id": 5}], paging={"X-WP-TotalPages": "\xb2", "X-WP-Total": "9" * 5000}, call=1)  # int() refuses
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
-          suppress_health_check=list(HealthCheck))
 def test_any_answer_is_read_or_refused_saying_so(woo_store, answer, paging, call):
     pages_served = []
 

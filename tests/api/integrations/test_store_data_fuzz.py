@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import example, given, strategies as st
 
 from api.integrations.catalogue_import import created_since_connect, store_fields, terms_moved
 from api.integrations.merge import (images_fingerprint, is_annotated, marker, marker_value, merchant_terms,
@@ -15,7 +15,7 @@ from api.integrations.merge import (images_fingerprint, is_annotated, marker, ma
 from api.integrations.policy import Decision
 from api.integrations.store_data import named_by_path, not_on_show, photo_url, store_product
 from api.integrations.sync import left_alone
-from tests.api.integrations.test_delivery_fuzz import EXAMPLES, SEED, anything, products
+from tests.support.fuzzing import anything, fuzzing, products
 
 INTEGRATION = "integ-1"
 # The service's own record of its last write (api/data/integrations.py `record_write`): its shape is the service's.
@@ -24,6 +24,7 @@ written_records = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
     "added_tags": st.lists(st.text(max_size=10), max_size=3)}))
 
 
+@fuzzing(150, scale=4)
 @given(raw=products, written=written_records, language=st.sampled_from([None, "en", "de"]))
 @example(raw={"id": 1, "status": ["publish"]}, written=None, language=None)
 @example(raw={"id": 1, "meta_data": [{"key": "kalas_iris", "value": {"added_tags": 5}}], "tags": [{"name": "a"}]},
@@ -32,8 +33,6 @@ written_records = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
 @example(raw={"id": 1, "name": True, "permalink": {"href": "x"}}, written=None, language=None)
 @example(raw={"id": 1, "images": [{"src": "https://s.example/a.jpg", "srcset": "https://s.example/b.jpg " + "9" * 5000
                                    + "w"}]}, written=None, language=None)
-@settings(max_examples=EXAMPLES * 4, deadline=None, derandomize=SEED is None, database=None,
-          suppress_health_check=list(HealthCheck))
 def test_no_store_product_makes_the_rules_that_read_it_raise(raw, written, language):
     product = named_by_path(store_product(raw, 41), {1: "Herren > Hemden"})
     assert all(isinstance(t, dict) and isinstance(t["name"], str) for kind in ("categories", "tags")
