@@ -2,7 +2,7 @@
 the service reads from it never raises: `store_product` is where the store's shapes become the service's, and every
 rule that reads a product after it (on show, language, variation, the marker, the merchant's terms, the merge of
 terms, the photos' fingerprint and address, the catalogue's fields) takes what it left. Hypothesis, over the same
-product strategy as the signed-delivery fuzz."""
+product shapes as the signed-delivery fuzz (tests/support/fuzzing.py)."""
 from __future__ import annotations
 
 import datetime as dt
