@@ -30,4 +30,4 @@ def ping_id(body: bytes, signature: str | None) -> int | None:
     if signature:
         return None
     name, _, value = body.decode("latin-1").strip().partition("=")
-    return product_id(value) if name == "webhook_id" and value.isascii() and value.isdigit() else None
+    return product_id(value) if name == "webhook_id" else None

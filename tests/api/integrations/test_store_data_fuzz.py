@@ -15,7 +15,7 @@ from api.integrations.merge import (images_fingerprint, is_annotated, marker, ma
 from api.integrations.policy import Decision
 from api.integrations.store_data import named_by_path, not_on_show, photo_url, store_product
 from api.integrations.sync import left_alone
-from tests.support.fuzzing import anything, fuzzing, products
+from tests.support.fuzzing import fuzzing, products
 
 INTEGRATION = "integ-1"
 # The service's own record of its last write (api/data/integrations.py `record_write`): its shape is the service's.
