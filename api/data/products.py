@@ -9,15 +9,19 @@ without them, absent on products stored before 2026-12-06. Neither is ever answe
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from api.core.security import new_id
 from api.data.common import count, insert_once, now, once, page, stamped
+from api.domain.errors import SkuTaken, StoreEntryTaken
 from handlers.text_encoder import words
+
+log = logging.getLogger(__name__)
 
 _NO_VECTORS = {"embeddings": 0, "signals": 0, "embedder": 0}
 # The fields whose words a text search matches (api/domain/text_search.py), kept case-folded in `words`.
@@ -43,13 +47,47 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
                                    partialFilterExpression={"sku": {"$type": "string"}})
     # A store product's catalogue entry (api/jobs/woocommerce.py): found again when its photos change, by a top-level
     # key (api/data/integrations.py `catalogue_product` says why); entries stored before it was kept get theirs once.
-    # A single-field index: nx-27017 reads every product for a query an (account, store_key) index would answer
-    # (7.3 ms against 0.49 at 2,000 products with their vectors; measured), and the key names its store already.
-    await db.products.create_index([("store_key", ASCENDING)])
     await once(db, "products.store_key", lambda: _backfill_store_keys(db))
+    await unique_store_keys(db)
     await db.products.create_index([("account", ASCENDING), ("words", ASCENDING)])
     # Products stored before text search have no `words` yet: given theirs once.
     await once(db, "products.words", lambda: _backfill_words(db))
+
+
+async def unique_store_keys(db: AsyncDatabase) -> bool:
+    """True when the store keys' index is unique: one catalogue entry per store product, however many worker
+    processes make them (api/integrations/catalogue_import.py `store_entry`). A database from before it was unique
+    has a plain one, dropped here first (nx-27017 leaves an index as it is when asked for it again with other
+    options). While entries made twice are stored (by two workers racing, before this), it cannot be made: then
+    the plain one is kept, logged, and the housekeeping job merges them and comes back here (False).
+    A single-field index: nx-27017 reads every product for a query an (account, store_key) index would answer
+    (7.3 ms against 0.49 at 2,000 products with their vectors; measured), and the key names its store already."""
+    for name, index in (await db.products.index_information()).items():
+        if [field for field, _ in index["key"]] == ["store_key"]:
+            if index.get("unique"):
+                return True
+            await db.products.drop_index(name)
+    try:
+        # Partial: a product of the shop's own (made through the API) has no store key, and any number have none.
+        await db.products.create_index([("store_key", ASCENDING)], unique=True,
+                                       partialFilterExpression={"store_key": {"$type": "string"}})
+        return True
+    except OperationFailure as error:
+        log.warning("catalogue entries are not yet one per store product (%s): the housekeeping job merges them",
+                    error)
+        await db.products.create_index([("store_key", ASCENDING)])
+        return False
+
+
+async def store_duplicates(db: AsyncDatabase) -> list[tuple[str, str]]:
+    """(shop, product id) of every catalogue entry of a store product that has a newer one (the newest is kept:
+    the last whose photos were set). Reads every store entry, without vectors."""
+    entries: dict[str, list[dict]] = {}
+    async for entry in db.products.find({"store_key": {"$type": "string"}},
+                                        {"account": 1, "store_key": 1, "updated": 1}):
+        entries.setdefault(entry["store_key"], []).append(entry)
+    return [(entry["account"], entry["_id"]) for made in entries.values()
+            for entry in sorted(made, key=lambda e: (e["updated"], e["_id"]))[:-1]]
 
 
 async def _backfill_store_keys(db: AsyncDatabase) -> None:
@@ -108,13 +146,15 @@ def new_product(account_id: str, fields: dict[str, Any], stored_images: list[dic
             "images": image_metas(stored_images), **vectors, "created": moment, "updated": moment}
 
 
-async def insert(db: AsyncDatabase, product: dict) -> dict | None:
-    """The product, or None when its SKU is already used in this shop."""
+async def insert(db: AsyncDatabase, product: dict) -> None:
+    """Stored; SkuTaken when the shop has a product with its SKU already, StoreEntryTaken when its store product
+    has a catalogue entry already (a store entry has no SKU: its store key is what is unique)."""
     try:
         await insert_once(db.products, product)
     except DuplicateKeyError:
-        return None
-    return product
+        if product.get("store_key") is not None and not product.get("sku"):
+            raise StoreEntryTaken(product["store_key"]) from None
+        raise SkuTaken(product.get("sku")) from None
 
 
 async def get(db: AsyncDatabase, account_id: str, product_id: str) -> dict | None:

@@ -24,7 +24,7 @@ from api.clients.inference import InferenceClient
 from api.core.remembered import Remembered
 from api.data import changes, images, products
 from api.domain.embedding import Made, embed, vectors_of
-from api.domain.errors import SkuTaken
+from api.domain.errors import DomainError
 from api.intake.photo import Photo
 from index import CatalogueIndex, CatalogueStore, Hit
 
@@ -330,16 +330,18 @@ async def _search(index: CatalogueIndex, vector: np.ndarray, k: int) -> list[Hit
 async def create_product(db: AsyncDatabase, files: images.ImageStore, catalogues: Catalogues, inference: InferenceClient,
                          account_id: str, fields: dict[str, Any], photos: Sequence[Photo], made: Made | None = None
                          ) -> dict:
-    """Embed (unless `made`), store images and product, index it. SkuTaken for a taken SKU; nothing is left
-    half-stored."""
+    """Embed (unless `made`), store images and product, index it. SkuTaken for a taken SKU, StoreEntryTaken for a
+    store product's entry made meanwhile (api/data/products.py `insert`); nothing is left half-stored."""
     answers, embedder = await embed(inference, photos, made)
     await catalogues.check_dim(db, account_id, len(answers[0].vector))
     new = [images.new_image(account_id, p.data, p.content_type, p.width, p.height) for p in photos]
     product = products.new_product(account_id, fields, [image.document for image in new], vectors_of(answers, embedder))
     await images.insert_many(db, files, new)
-    if await products.insert(db, product) is None:
+    try:
+        await products.insert(db, product)
+    except DomainError:
         await images.delete(db, files, account_id, products.image_ids(product))
-        raise SkuTaken(fields.get("sku"))
+        raise
     try:
         await catalogues.upsert(db, account_id, product)
     except Exception:

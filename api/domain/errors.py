@@ -38,6 +38,15 @@ class SkuTaken(DomainError):
         super().__init__(f"this shop already has a product with SKU {sku!r}: update that one instead", "sku_taken")
 
 
+class StoreEntryTaken(DomainError):
+    """A store product's catalogue entry was made by another process meanwhile (its `store_key` is unique): the
+    maker brings that one up to date instead; a job that still meets it is tried again, and finds it."""
+
+    def __init__(self, store_key: str) -> None:
+        super().__init__(f"the store product {store_key} was given its catalogue entry by another worker meanwhile",
+                         "store_entry_taken", retryable=True)
+
+
 class UnknownShopTerm(DomainError):
     """A review named a category or tag that none of the shop's products carries (the shop's terms are its store's
     existing ones: a review never makes a new one)."""

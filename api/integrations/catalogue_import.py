@@ -16,7 +16,8 @@ import time
 
 from api.data import integrations, products
 from api.domain import catalogue
-from api.domain.errors import DomainError
+from api.domain.embedding import Made
+from api.domain.errors import DomainError, StoreEntryTaken
 from api.domain.shop_models import retrain_if_due
 from api.integrations.languages import in_another_language
 from api.integrations.merge import images_fingerprint, merchant_terms
@@ -44,7 +45,7 @@ def store_fields(integration_id: str, product: dict, written: dict | None = None
             "metadata": {"source": "woocommerce", "integration": integration_id,
                          "store_product_id": str(product["id"])},
             "source": {"integration": integration_id, "product_id": int(product["id"])},
-            "store_key": products.store_key(integration_id, product["id"])}
+            "store_key": products.store_key(integration_id, product["id"]), "store_images": images_fingerprint(product)}
 
 
 def terms_moved(entry: dict | None, product: dict, integration_id: str,
@@ -123,10 +124,45 @@ def created_since_connect(product: dict, integration: dict) -> bool:
 
 
 def entry_lock(services: Services, integration_id: str, product_id: int) -> asyncio.Lock:
-    """One maker at a time of a store product's catalogue entry in this process: the import and a webhook's job for
-    the same product would otherwise both find no entry and make two. (Two worker processes can still race;
-    a unique index on the entry's `source` would close that: not done yet.)"""
+    """One maker at a time of a store product's catalogue entry in this process: the import and a webhook's job
+    for the same product would otherwise both embed its photos for one entry. Across processes the entry's unique
+    store key decides (`store_entry`)."""
     return services.memory.store_entries.setdefault((integration_id, int(product_id)), asyncio.Lock())
+
+
+async def store_entry(services: Services, account_id: str, integration_id: str, product_id: int, fields: dict,
+                      photos: list[Photo], made: Made | None = None) -> dict | None:
+    """The store product's catalogue entry made of these fields and photos (`made`: their embeddings, made already),
+    or its existing entry given them (the fields, then the photos, replaced); None when that entry was deleted
+    meanwhile. One entry per store product, however many worker processes make it: its store key is unique
+    (api/data/products.py), so when another process made the entry since the lookup, that one is given them."""
+    db = services.db
+    existing = await integrations.catalogue_product(db, account_id, integration_id, product_id)
+    if existing is None:
+        try:
+            return await catalogue.create_product(db, services.images, services.catalogues, services.models,
+                                                  account_id, fields, photos, made)
+        except StoreEntryTaken:
+            existing = await integrations.catalogue_product(db, account_id, integration_id, product_id)
+            if existing is None:  # made and deleted meanwhile: the job is tried again
+                raise
+    await products.update(db, account_id, existing["_id"], _without_photos(fields))
+    return await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
+                                          existing, photos, made)
+
+
+async def one_entry_per_store_product(services: Services) -> int:
+    """How many catalogue entries of store products made twice were deleted (with their photos and their places in
+    the similar-item index; each product's newest kept), after which the entries' store key is made unique; 0 when
+    it is already. Entries were made twice by two worker processes racing, before the key was unique."""
+    if await products.unique_store_keys(services.db):
+        return 0
+    deleted = 0
+    for account_id, product_id in await products.store_duplicates(services.db):
+        deleted += await catalogue.delete_product(services.db, services.images, services.catalogues, account_id,
+                                                  product_id) is not None
+    await products.unique_store_keys(services.db)
+    return deleted
 
 
 async def import_product(services: Services, integration: dict, product: dict, written: dict | None = None,
@@ -154,21 +190,14 @@ async def _record_categorised(services: Services, integration: dict, product: di
 
 
 async def _import_product(services: Services, integration: dict, product: dict, written: dict | None,
-                          record: bool) -> dict:
+                          record: bool) -> dict | None:
     db, account_id = services.db, integration["account"]
     fields = store_fields(integration["_id"], product, written)
     existing = await integrations.catalogue_product(db, account_id, integration["_id"], int(product["id"]))
-    fingerprint = images_fingerprint(product)
-    if existing is not None and existing.get("store_images") == fingerprint:
+    if existing is not None and existing.get("store_images") == fields["store_images"]:
         return await products.update(db, account_id, existing["_id"], _without_photos(fields))
     photos, _ = await store_photos(services, product)
-    if existing is None:
-        stored = await catalogue.create_product(db, services.images, services.catalogues, services.models, account_id,
-                                                {**fields, "store_images": fingerprint}, photos)
-    else:
-        await products.update(db, account_id, existing["_id"], {**_without_photos(fields), "store_images": fingerprint})
-        stored = await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
-                                                existing, photos)
+    stored = await store_entry(services, account_id, integration["_id"], int(product["id"]), fields, photos)
     if record:
         await _record_categorised(services, integration, product, written)
     return stored

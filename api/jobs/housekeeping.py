@@ -1,10 +1,13 @@
 """The `housekeeping` job: once a day, the history the service keeps of its background work goes after
 `job_history_days` (settings): finished jobs, their steps, received webhook deliveries. Without it those
-collections only grew (about a dozen documents a store product). The worker queues one when it starts (joining the
-one already waiting), and each run queues the next."""
+collections only grew (about a dozen documents a store product). It also deletes the older of two catalogue
+entries a store product was given (by two worker processes, before the entries' key was unique): while both are
+stored that key cannot be made unique (api/data/products.py `unique_store_keys`). The worker queues one when it
+starts (joining the one already waiting), and each run queues the next."""
 from __future__ import annotations
 
 from api.data import integrations, jobs
+from api.integrations.catalogue_import import one_entry_per_store_product
 from api.jobs.runner import Step
 from api.services import Services
 
@@ -26,9 +29,13 @@ class HousekeepingJobs:
         pruned = await jobs.prune(self.services.db, keep_s)
         deliveries = await integrations.prune_deliveries(self.services.db, keep_s)
         await step("pruned", f"{pruned['jobs']} jobs, {pruned['steps']} steps, {deliveries} deliveries")
+        merged = await one_entry_per_store_product(self.services)
+        if merged:
+            await step("entries merged", f"{merged} catalogue entries of store products made twice deleted")
         await queue_housekeeping(self.services, "the next day's housekeeping", delay_s=EVERY_S)
         return (f"deleted what was older than {self.services.settings.job_history_days:g} days: {pruned['jobs']} "
-                f"finished jobs, {pruned['steps']} steps, {deliveries} webhook deliveries")
+                f"finished jobs, {pruned['steps']} steps, {deliveries} webhook deliveries"
+                + (f"; {merged} catalogue entries of store products made twice" if merged else ""))
 
     async def gave_up(self, job: dict, reason: str) -> None:
         """Tried again at the next worker start (which queues a housekeeping job)."""

@@ -23,7 +23,7 @@ from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training, retrain_if_taught
 from api.integrations.catalogue_import import (entry_lock, fetch_store_photo, import_catalogue, import_product,
-                                              store_fields, store_photos, terms_moved)
+                                              store_entry, store_fields, store_photos, terms_moved)
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
                                     merge_terms)
 from api.integrations.hooks import ensure_webhooks
@@ -156,7 +156,8 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     else:
         catalogue_id, left_out = await add_to_catalogue(services, job, product, data, written,
                                                         made_by_annotation(answer, services.models))
-        indexed = f"catalogue product {catalogue_id} in the shop's similar-item search" + (
+        indexed = (f"catalogue product {catalogue_id} in the shop's similar-item search" if catalogue_id else
+                   "its catalogue entry was deleted while its photos were replaced") + (
             f"; left out: {'; '.join(left_out)}" if left_out else "")
     decided = annotation["policy"]
     await step("annotated", f"annotation {annotation['_id']}: {decided['state']}, category {decided['category']}; "
@@ -260,13 +261,14 @@ async def remove_from_catalogue(services: Services, job: dict) -> bool:
 
 
 async def add_to_catalogue(services: Services, job: dict, product: dict, data: bytes,
-                           written: dict | None = None, made: Made | None = None) -> tuple[str, list[str]]:
-    """(the id of the catalogue product made from the store product (created, or its images replaced), the photos
-    left out and why): all its photos, the main one first, as the import makes it, through the API's own catalogue
-    code (the database, then the shop's change sequence, which the API's replicas follow to update their indexes;
-    the worker builds none). `data`: the main photo, fetched already; `made`: its embedding, already made (else the
-    embedder is asked). A further photo that cannot be fetched or read is left out of the entry; the job goes on."""
-    db, account_id = services.db, job["account"]
+                           written: dict | None = None, made: Made | None = None) -> tuple[str | None, list[str]]:
+    """(the id of the catalogue product made from the store product (created, or its images replaced; None when deleted
+    meanwhile), the photos left out and why): all its photos, the main one first, as the import makes it, through
+    the API's own catalogue code (the database, then the shop's change sequence, which the API's replicas follow to
+    update their indexes; the worker builds none). `data`: the main photo, fetched already; `made`: its embedding,
+    already made (else the embedder is asked). A further photo that cannot be fetched or read is left out of the
+    entry; the job goes on."""
+    account_id = job["account"]
     try:
         if product.get("images"):
             photos, left_out = await store_photos(services, product, first=data, strict=False)
@@ -276,17 +278,12 @@ async def add_to_catalogue(services: Services, job: dict, product: dict, data: b
             rest, embedder = await embed(services.models, photos[1:])
             made = (list(made[0]) + list(rest), embedder) if embedder == made[1] else None
         fields = store_fields(job["integration"], product, written)
+        if left_out:  # not all its photos: an import on show fetches them again
+            fields["store_images"] = None
         async with entry_lock(services, job["integration"], product["id"]):
-            existing = await integrations.catalogue_product(db, account_id, job["integration"], int(product["id"]))
-            if existing is None:
-                stored = await catalogue.create_product(db, services.images, services.catalogues, services.models,
-                                                        account_id, fields, photos, made)
-                return stored["_id"], left_out
-            await products.update(db, account_id, existing["_id"],
-                                  {k: fields[k] for k in ("title", "url", "categories", "tags")})
-            await catalogue.replace_images(db, services.images, services.catalogues, services.models, account_id,
-                                           existing, photos, made)
-            return existing["_id"], left_out
+            stored = await store_entry(services, account_id, job["integration"], int(product["id"]), fields, photos,
+                                       made)
+        return (stored or {}).get("_id"), left_out
     except DomainError as error:
         raise error.about("the photo could not enter the similar-item catalogue") from None
 

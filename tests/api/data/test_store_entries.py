@@ -1,11 +1,16 @@
 """A store product's catalogue entry is found by its top-level key (api/data/products.py `store_key`), on the real
 nx-27017: entries stored before the key was kept (with `source`, or only the origin in `metadata`) get theirs at
 start-up, once per database (api/data/common.py `once`), and a store product without an entry is none, in another
-shop or integration too."""
+shop or integration too. A store product has one entry: the key is unique, made so at start-up, or once the entries
+made twice in an older database are merged."""
 from __future__ import annotations
 
+import datetime as dt
+
+from pymongo import ASCENDING
 
 from api.data import integrations, products
+from api.domain.errors import DomainError
 from tests.api.conftest import on_database
 
 
@@ -62,3 +67,47 @@ def test_the_service_s_record_of_its_writes_is_kept_by_store_product_old_records
     assert (read["I", 1]["images"], read["I", 1]["state"]) == ("new", "writing")
     assert (read["I", 2]["_id"], read["I", 2]["images"], read["I", 2]["state"]) == ("I:2", "first", "written")
     assert (read["J", 2]["images"], read["J", 1]) == ("another store", None)
+
+
+def test_a_store_product_has_one_entry_and_a_shop_s_own_products_any_number_without(mongo_server, mongo_database):
+    async def go(db):
+        await products.ensure_indexes(db)
+        await products.insert(db, _entry("shop", 1, store_key="I:1"))
+        refusals = []
+        for second in (_entry("shop", 2, store_key="I:1"),  # another maker of store product 1's entry
+                       _entry("shop", 3, sku="SKU-1"), _entry("shop", 4, sku="SKU-1")):
+            try:
+                await products.insert(db, second)
+            except DomainError as error:
+                refusals.append(error.code)
+        for n in (5, 6):  # a shop's own products: no store key
+            await products.insert(db, _entry("shop", n))
+        return refusals, await db.products.count_documents({}), await products.unique_store_keys(db)
+
+    refusals, stored, unique = on_database(mongo_server, mongo_database, go)
+    assert refusals == ["store_entry_taken", "sku_taken"]
+    assert stored == 4 and unique
+
+
+def test_a_database_with_entries_made_twice_keeps_a_plain_key_until_they_are_merged(mongo_server, mongo_database):
+    """A database from before the key was unique: its plain index goes, and while a store product has two entries
+    the unique one cannot be made, so the plain one is kept (lookups stay fast); the entries made twice are listed,
+    the newest of each product kept; once they are gone the key is made unique."""
+    async def go(db):
+        await db.products.create_index([("store_key", ASCENDING)])  # as stored before
+        older, newer = _entry("shop", 1, store_key="I:1"), _entry("shop", 2, store_key="I:1")
+        newer["updated"] = older["updated"] + dt.timedelta(seconds=1)
+        await db.products.insert_many([newer, older, _entry("other", 3, store_key="J:3"), _entry("shop", 4)])
+        await products.ensure_indexes(db)
+        before = (await products.unique_store_keys(db), await products.store_duplicates(db),
+                  await integrations.catalogue_product(db, "shop", "I", 1) is not None)
+        await db.products.delete_one({"_id": older["_id"]})
+        after = (await products.unique_store_keys(db), await products.store_duplicates(db))
+        keys = [index["key"] for index in (await db.products.index_information()).values()
+                if [field for field, _ in index["key"]] == ["store_key"]]
+        return older["_id"], before, after, keys
+
+    older, before, after, keys = on_database(mongo_server, mongo_database, go)
+    assert before == (False, [("shop", older)], True)
+    assert after == (True, [])
+    assert len(keys) == 1  # the unique one in place of the plain one

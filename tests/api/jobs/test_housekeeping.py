@@ -1,16 +1,27 @@
 """The daily housekeeping job (api/jobs/housekeeping.py) on the real nx-27017: finished jobs, their steps and
 webhook deliveries older than `job_history_days` go; waiting and running work and recent history stay; the next
-run is queued a day later, and a worker start joins it instead of queueing another."""
+run is queued a day later, and a worker start joins it instead of queueing another. A store product's catalogue
+entries made twice (before their key was unique) are merged, and the key made unique."""
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 
+import numpy as np
+from PIL import Image
+from pymongo import ASCENDING
+
+from api.clients.inference import Embedded
+from api.data import products
+from api.domain import catalogue
+from api.intake.photo import check
 from api.jobs.housekeeping import EVERY_S, HousekeepingJobs, queue_housekeeping
 from api.services import open_services
-from tests.api.conftest import make_settings
+from tests.api.conftest import image_files, make_settings
 
 DAY = 24 * 3600.0
+SHOP = "a1b2c3"
 
 
 def _job(job_id: str, state: str, age_days: float) -> dict:
@@ -52,3 +63,51 @@ def test_old_history_goes_and_the_next_run_is_queued(mongo_server, mongo_databas
     [next_run] = waiting
     assert abs(next_run["run_after"] - (time.time() + EVERY_S)) < 60
     assert joined["_id"] == next_run["_id"]  # a worker start joins the waiting run
+
+
+def _photo(shade: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (shade, 40, 80)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_a_store_product_given_two_entries_keeps_its_newest_and_its_key_is_made_unique(mongo_server, mongo_database,
+                                                                                      tmp_path):
+    """A database from before the entries' store key was unique, where two worker processes each gave a store
+    product an entry: the older entry goes with its photo file and its place in the similar-item index, and the key
+    is made unique; the next run has nothing to merge."""
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             image_dir=tmp_path / "images")
+
+    async def step(name: str, detail: str = "", fence: bool = False) -> None:
+        pass
+
+    async def go():
+        async with open_services(settings) as services:
+            db = services.db
+            [unique] = [name for name, index in (await db.products.index_information()).items()
+                        if [field for field, _ in index["key"]] == ["store_key"]]
+            await db.products.drop_index(unique)
+            await db.products.create_index([("store_key", ASCENDING)])  # as it was
+            made = []
+            for shade in (10, 200):  # the store product's entry, made twice; then a shop's own product
+                photo = await check(_photo(shade), None, settings.max_upload_bytes)
+                vector = np.zeros(8, dtype=np.float32)
+                vector[shade % 8] = 1.0
+                made.append(await catalogue.create_product(
+                    db, services.images, services.catalogues, None, SHOP, {"title": "Linen shirt", "store_key": "I:7"},
+                    [photo], ([Embedded(vector, None)], None)))
+            await catalogue.create_product(db, services.images, services.catalogues, None, SHOP, {"title": "Own"},
+                                           [await check(_photo(90), None, settings.max_upload_bytes)],
+                                           ([Embedded(np.eye(8, dtype=np.float32)[3], None)], None))
+            first = await HousekeepingJobs(services).run({"_id": "run-1"}, step)
+            second = await HousekeepingJobs(services).run({"_id": "run-2"}, step)
+            left = sorted(p["_id"] for p in await db.products.find({"account": SHOP}).to_list(None))
+            index = await services.catalogues.index(db, SHOP)
+            return made, first, second, left, index.n_vectors, await products.unique_store_keys(db)
+
+    made, first, second, left, vectors, unique = asyncio.run(go())
+    older, newer = made
+    assert first.endswith("; 1 catalogue entries of store products made twice") and "made twice" not in second
+    assert older["_id"] not in left and newer["_id"] in left and len(left) == 2
+    assert vectors == 2 and len(image_files(settings)) == 2 and unique

@@ -13,6 +13,8 @@ import pytest
 from api.clients.in_process import InProcessClient
 from api.domain.embedding import made_by_annotation
 from api.domain.errors import DomainError
+from api.data import integrations
+from api.integrations.catalogue_import import import_product
 from api.jobs.woocommerce import add_to_catalogue
 from api.services import open_services
 from tests.api.conftest import make_settings
@@ -114,10 +116,61 @@ def test_the_annotations_embedding_enters_the_catalogue_without_a_second_model_c
     np.testing.assert_allclose(stored["embeddings"][0], vector.vector, atol=1e-6)
 
 
+class MeetingClient(InProcessClient):
+    """The in-process models, whose embedder answers its first call only once every client of the `meeting` has
+    asked it: each has looked for the product's catalogue entry before, and found none."""
+
+    def __init__(self, models, meeting: asyncio.Barrier) -> None:
+        super().__init__(models)
+        self.meeting: asyncio.Barrier | None = meeting
+
+    async def embed(self, images):
+        if self.meeting is not None:
+            meeting, self.meeting = self.meeting, None
+            async with asyncio.timeout(60):  # a maker that never asks fails the test instead of hanging it
+                await meeting.wait()
+        return await super().embed(images)
+
+
+@pytest.mark.slow
+def test_two_worker_processes_making_one_store_products_entry_make_one(mongo_server, mongo_database, served_models,
+                                                                      tmp_path, shared_data, woo_store):
+    """The import in one worker process and the product's webhook job in another, both finding no catalogue entry
+    for the store product (each process's lock is its own): one entry is made, the other maker gives that one its
+    photos, and nothing of the second is left (photos, files, vectors)."""
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
+    photo = next((shared_data / "fashion-products" / "images").glob("*.jpg")).read_bytes()
+    product = woo_store.create_product("Linen shirt", [photo], categories=["Hemden"])
+
+    async def go():
+        meeting = asyncio.Barrier(2)
+        importer, webhook = MeetingClient(dict(served_models), meeting), MeetingClient(dict(served_models), meeting)
+        try:
+            async with open_services(settings, inference=importer) as one, \
+                    open_services(settings, inference=webhook) as another:
+                integration = await integrations.create(one.db, ACCOUNT, {"store_url": woo_store.url})
+                imported, (made, _) = await asyncio.gather(
+                    import_product(one, integration, product),
+                    add_to_catalogue(another, {"account": ACCOUNT, "integration": integration["_id"]}, product, photo))
+                entries = await one.db.products.find({"account": ACCOUNT}).to_list(None)
+                stored_images = await one.db.images.count_documents({})
+                index = await one.catalogues.index(one.db, ACCOUNT)
+                return imported, made, entries, stored_images, index.n_vectors
+        finally:
+            await importer.aclose()
+            await webhook.aclose()
+
+    imported, made, entries, stored_images, vectors = asyncio.run(go())
+    [entry] = entries
+    assert imported["_id"] == made == entry["_id"]
+    assert entry["categories"] == ["Hemden"] and entry["store_key"].endswith(f":{product['id']}")
+    assert stored_images == vectors == len(files_under(tmp_path / "images")) == 1
+
+
 def _product_job(settings, store, product_id: int) -> tuple[str, dict, list]:
     """A product job run by the worker's kinds on a store connected just now: (its outcome, the integration
     afterwards, the steps it recorded)."""
-    from api.data import integrations
     from api.jobs.woocommerce import WooCommerceJobs
 
     steps: list = []
@@ -174,7 +227,6 @@ def test_a_store_whose_address_is_private_when_a_job_runs_is_not_called(mongo_se
                                                                         woo_store):
     """A store connected while its host answered a public address, which now answers a private one: the worker's
     client checks each request where it leaves, so the job fails for good, saying why, and the store sees nothing."""
-    from api.data import integrations
     from api.integrations.woo_client import StoreError
     from api.jobs.woocommerce import WooCommerceJobs
 
