@@ -16,7 +16,7 @@ import signal
 from api.core.settings import Settings, load_settings
 from api.jobs.backoff import Backoff
 from api.jobs.callbacks import CallbackJobs
-from api.jobs.housekeeping import HousekeepingJobs, queue_housekeeping
+from api.jobs.housekeeping import HousekeepingJobs, housekeeping_at_start
 from api.jobs.reembed import ReembedJobs
 from api.jobs.runner import Kind, Options, Runner
 from api.jobs.shop_model import ShopModelJobs
@@ -50,7 +50,7 @@ async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> No
     async with open_services(settings, text_search=False) as services:  # the jobs search no text
         if services.inference is None:
             raise SystemExit("the worker needs the models: set KALAS_INFERENCE_URL (TorchServe) or KALAS_MODEL_STORE")
-        await queue_housekeeping(services, "worker started")  # joins the one already waiting, if any
+        await housekeeping_at_start(services)
         await queue_store_syncs(services, "worker started")  # the same
         log.info("worker started: %d lanes, lease %.0f s", options.lanes, options.lease_s)
         await run_jobs(services, options, stop)

@@ -3,10 +3,12 @@
 collections only grew (about a dozen documents a store product). It also deletes the older of two catalogue
 entries a store product was given (by two worker processes, before the entries' key was unique): while both are
 stored that key cannot be made unique (api/data/products.py `unique_store_keys`). The worker queues one when it
-starts (joining the one already waiting), and each run queues the next."""
+starts (joining the one already waiting, brought forward while such entries wait), and each run queues the next."""
 from __future__ import annotations
 
-from api.data import integrations, jobs
+import time
+
+from api.data import integrations, jobs, products
 from api.integrations.catalogue_import import one_entry_per_store_product
 from api.jobs.runner import Step
 from api.services import Services
@@ -17,6 +19,15 @@ EVERY_S = 24 * 3600.0
 
 async def queue_housekeeping(services: Services, reason: str, delay_s: float = 0.0) -> dict:
     job, _ = await jobs.enqueue_kind(services.db, KIND, None, WAIT_KEY, reason, delay_s=delay_s)
+    return job
+
+
+async def housekeeping_at_start(services: Services) -> dict:
+    """A worker's start joins the run already waiting, if any; brought forward to now while store products' entries
+    made twice wait to be merged (the store key could not be made unique), so that they are today, not in a day."""
+    job = await queue_housekeeping(services, "worker started")
+    if not await products.unique_store_keys(services.db):
+        job = await jobs.due_by(services.db, job, time.time())
     return job
 
 

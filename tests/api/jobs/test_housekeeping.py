@@ -16,7 +16,7 @@ from api.clients.inference import Embedded
 from api.data import products
 from api.domain import catalogue
 from api.intake.photo import check
-from api.jobs.housekeeping import EVERY_S, HousekeepingJobs, queue_housekeeping
+from api.jobs.housekeeping import EVERY_S, HousekeepingJobs, housekeeping_at_start, queue_housekeeping
 from api.services import open_services
 from tests.api.conftest import image_files, make_settings
 
@@ -53,7 +53,7 @@ def test_old_history_goes_and_the_next_run_is_queued(mongo_server, mongo_databas
                     "steps": sorted(s["_id"] for s in await db.job_steps.find({"job": "old-done"}).to_list(None)),
                     "deliveries": sorted(d["_id"] for d in await db.webhook_deliveries.find().to_list(None))}
             waiting = await db.jobs.find({"kind": "housekeeping", "state": "queued"}).to_list(None)
-            joined = await queue_housekeeping(services, "worker started")
+            joined = await housekeeping_at_start(services)
             return outcome, left, waiting, joined
 
     outcome, left, waiting, joined = asyncio.run(go())
@@ -62,7 +62,7 @@ def test_old_history_goes_and_the_next_run_is_queued(mongo_server, mongo_databas
     assert steps == [("pruned", "3 jobs, 2 steps, 1 deliveries")]
     [next_run] = waiting
     assert abs(next_run["run_after"] - (time.time() + EVERY_S)) < 60
-    assert joined["_id"] == next_run["_id"]  # a worker start joins the waiting run
+    assert joined == next_run  # a worker start joins the waiting run, as it is
 
 
 def _photo(shade: int) -> bytes:
@@ -74,8 +74,8 @@ def _photo(shade: int) -> bytes:
 def test_a_store_product_given_two_entries_keeps_its_newest_and_its_key_is_made_unique(mongo_server, mongo_database,
                                                                                       tmp_path):
     """A database from before the entries' store key was unique, where two worker processes each gave a store
-    product an entry: the older entry goes with its photo file and its place in the similar-item index, and the key
-    is made unique; the next run has nothing to merge."""
+    product an entry: a worker's start brings the waiting run forward; the older entry goes with its photo file and
+    its place in the similar-item index, and the key is made unique; the next run has nothing to merge."""
     settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
                              image_dir=tmp_path / "images")
 
@@ -100,13 +100,16 @@ def test_a_store_product_given_two_entries_keeps_its_newest_and_its_key_is_made_
             await catalogue.create_product(db, services.images, services.catalogues, None, SHOP, {"title": "Own"},
                                            [await check(_photo(90), None, settings.max_upload_bytes)],
                                            ([Embedded(np.eye(8, dtype=np.float32)[3], None)], None))
+            waiting = await queue_housekeeping(services, "the next day's housekeeping", delay_s=EVERY_S)
+            started = await housekeeping_at_start(services)  # a worker started on this database
             first = await HousekeepingJobs(services).run({"_id": "run-1"}, step)
             second = await HousekeepingJobs(services).run({"_id": "run-2"}, step)
             left = sorted(p["_id"] for p in await db.products.find({"account": SHOP}).to_list(None))
             index = await services.catalogues.index(db, SHOP)
-            return made, first, second, left, index.n_vectors, await products.unique_store_keys(db)
+            return made, first, second, left, index.n_vectors, await products.unique_store_keys(db), (waiting, started)
 
-    made, first, second, left, vectors, unique = asyncio.run(go())
+    made, first, second, left, vectors, unique, (waiting, started) = asyncio.run(go())
+    assert started["_id"] == waiting["_id"] and started["run_after"] <= time.time()  # today, not in a day
     older, newer = made
     assert first.endswith("; 1 catalogue entries of store products made twice") and "made twice" not in second
     assert older["_id"] not in left and newer["_id"] in left and len(left) == 2
