@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, WriteError
+from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
 log = logging.getLogger(__name__)
 NEWEST_FIRST = [("created", DESCENDING), ("_id", DESCENDING)]
@@ -72,6 +72,27 @@ async def once(db: AsyncDatabase, name: str, backfill: Callable[[], Awaitable[No
         await db.migrations.insert_one({"_id": name, "at": now()})
     except DuplicateKeyError:
         pass
+
+
+async def unique_index(collection: AsyncCollection, keys: list[tuple[str, int]], doubled: str,
+                       **options: Any) -> bool:
+    """True when `collection` has a unique index on `keys` (made now, in place of a plain one on them: nx-27017
+    leaves an index as it is when asked for it again with other options, docs/api.md). False while documents that
+    share those keys are stored, which a unique index cannot be made over: then a plain one stands in (lookups stay
+    quick), logged with what is `doubled`, and the caller's repair, if it has one, comes back here."""
+    fields = [field for field, _ in keys]
+    for name, index in (await collection.index_information()).items():
+        if [field for field, _ in index["key"]] == fields:
+            if index.get("unique"):
+                return True
+            await collection.drop_index(name)
+    try:
+        await collection.create_index(keys, unique=True, **options)
+        return True
+    except OperationFailure as error:
+        log.warning("%s: %s is not unique yet (%s)", collection.name, doubled, error)
+        await collection.create_index(keys)
+        return False
 
 
 async def insert_once(collection: AsyncCollection, document: dict[str, Any]) -> None:

@@ -9,19 +9,16 @@ without them, absent on products stored before 2026-12-06. Neither is ever answe
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
-from api.data.common import count, insert_once, now, once, page, stamped
+from api.data.common import count, insert_once, now, once, page, stamped, unique_index
 from api.domain.errors import SkuTaken, StoreEntryTaken
 from handlers.text_encoder import words
-
-log = logging.getLogger(__name__)
 
 _NO_VECTORS = {"embeddings": 0, "signals": 0, "embedder": 0}
 # The fields whose words a text search matches (api/domain/text_search.py), kept case-folded in `words`.
@@ -57,26 +54,13 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
 async def unique_store_keys(db: AsyncDatabase) -> bool:
     """True when the store keys' index is unique: one catalogue entry per store product, however many worker
     processes make them (api/integrations/catalogue_import.py `store_entry`). A database from before it was unique
-    has a plain one, dropped here first (nx-27017 leaves an index as it is when asked for it again with other
-    options). While entries made twice are stored (by two workers racing, before this), it cannot be made: then
-    the plain one is kept, logged, and the housekeeping job merges them and comes back here (False).
-    A single-field index: nx-27017 reads every product for a query an (account, store_key) index would answer
-    (7.3 ms against 0.49 at 2,000 products with their vectors; measured), and the key names its store already."""
-    for name, index in (await db.products.index_information()).items():
-        if [field for field, _ in index["key"]] == ["store_key"]:
-            if index.get("unique"):
-                return True
-            await db.products.drop_index(name)
-    try:
-        # Partial: a product of the shop's own (made through the API) has no store key, and any number have none.
-        await db.products.create_index([("store_key", ASCENDING)], unique=True,
-                                       partialFilterExpression={"store_key": {"$type": "string"}})
-        return True
-    except OperationFailure as error:
-        log.warning("catalogue entries are not yet one per store product (%s): the housekeeping job merges them",
-                    error)
-        await db.products.create_index([("store_key", ASCENDING)])
-        return False
+    has a plain one, made unique here; while entries made twice are stored (two workers racing, before this) the
+    plain one stays, and the housekeeping job merges them and comes back here (False). A single-field index:
+    nx-27017 reads every product for a query an (account, store_key) index would answer (7.3 ms against 0.49 at
+    2,000 products with their vectors; measured), and the key names its store already. Partial: a product of the
+    shop's own (made through the API) has no store key, and any number have none."""
+    return await unique_index(db.products, [("store_key", ASCENDING)], "a store product's catalogue entry",
+                              partialFilterExpression={"store_key": {"$type": "string"}})
 
 
 async def store_duplicates(db: AsyncDatabase) -> list[tuple[str, str]]:
