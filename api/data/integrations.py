@@ -15,11 +15,16 @@ from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
 from api.data import products
-from api.data.common import insert_once, now, page
+from api.data.common import insert_once, now, page, unique_index
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.integrations.create_index([("account", ASCENDING), ("created", DESCENDING)])
+    # One integration per store and shop, however many connects arrive at once (a client retrying a slow connect,
+    # a second click; each request checks the store for seconds before it creates): two would annotate and write
+    # every product twice. A database where a shop connected a store twice keeps a plain index (logged) until the
+    # shop disconnects one.
+    await unique_index(db.integrations, [("account", ASCENDING), ("store_url", ASCENDING)], "a shop's store")
     await db.webhook_deliveries.create_index([("integration", ASCENDING), ("delivery_key", ASCENDING)], unique=True)
     await db.webhook_deliveries.create_index([("integration", ASCENDING), ("received", DESCENDING)])
     # nx-27017 reads every store's deliveries unless `integration` has an index of its own (a store's deliveries
@@ -31,10 +36,14 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.store_writes.create_index([("product_id", ASCENDING)])
 
 
-async def create(db: AsyncDatabase, account_id: str, fields: dict[str, Any]) -> dict:
+async def create(db: AsyncDatabase, account_id: str, fields: dict[str, Any]) -> dict | None:
+    """The new integration; None when the shop has one with this store already (connected meanwhile)."""
     integration = {"_id": new_id(), "account": account_id, "kind": "woocommerce", **fields, "created": now(),
                    "last_ping": None, "last_sync": None}
-    await db.integrations.insert_one(integration)
+    try:
+        await insert_once(db.integrations, integration)
+    except DuplicateKeyError:
+        return None
     return integration
 
 
@@ -66,10 +75,14 @@ async def set_webhooks(db: AsyncDatabase, integration_id: str, delivery_url: str
                                      {"$set": {"delivery_url": delivery_url, "webhooks": webhooks}})
 
 
-async def change(db: AsyncDatabase, account_id: str, integration_id: str, fields: dict[str, Any]) -> None:
+async def change(db: AsyncDatabase, account_id: str, integration_id: str, fields: dict[str, Any]) -> bool:
     """The store's URL, its sealed keys or webhook secret, changed in place: its id, policy, deliveries, records of
-    writes and catalogue entries stay."""
-    await db.integrations.update_one({"_id": integration_id, "account": account_id}, {"$set": fields})
+    writes and catalogue entries stay. False when the new URL is a store the shop connected meanwhile."""
+    try:
+        await db.integrations.update_one({"_id": integration_id, "account": account_id}, {"$set": fields})
+    except DuplicateKeyError:
+        return False
+    return True
 
 
 async def set_policy(db: AsyncDatabase, account_id: str, integration_id: str, policy: dict[str, Any]) -> None:

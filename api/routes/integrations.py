@@ -6,6 +6,7 @@ merchant pastes into WooCommerce's webhook form.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from api.core.errors import ApiError, not_found
 from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
-from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks
+from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks, remove_webhooks
 from api.integrations.languages import listed_language
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy
 from api.integrations.store import store_client
@@ -22,6 +23,8 @@ from api.integrations.schemas import (DeliveryOut, IntegrationChange, Integratio
                                       PolicyOption, PolicyOut, StepOut, SyncOut)
 from api.integrations.vault import mask
 from api.schemas import Page
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 WEBHOOK_PATH = "/api/v1/webhooks/woocommerce/{id}"
@@ -83,6 +86,8 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
             "store_url": store.store_url, "consumer_key": vault.seal(body.consumer_key),
             "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret),
             "store_language": await _language(store, listed, until)})
+        if stored is None:  # connected by another request while this one checked the keys: nothing made in the store
+            raise await _connected_meanwhile(services.db, account, store.store_url)
         delivery_url = _delivery_url(request, stored["_id"])
         hooks = await ensure_webhooks(store, delivery_url, body.webhook_secret, until=until)
     finally:
@@ -136,11 +141,13 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
             changed["store_language"] = await _language(store, listed, until)  # None: a later job reads it again
         hooks = await ensure_webhooks(store, delivery_url, webhook_secret, new_secret=body.webhook_secret is not None,
                                       until=until)
+        changed |= {"store_url": store_url, "consumer_key": vault.seal(key), "consumer_secret": vault.seal(secret),
+                    "webhook_secret": vault.seal(webhook_secret)}
+        if not await integrations.change(services.db, account.id, integration_id, changed):
+            await _take_back_webhooks(store, delivery_url)
+            raise await _connected_meanwhile(services.db, account, store_url)
     finally:
         await store.aclose()
-    changed |= {"store_url": store_url, "consumer_key": vault.seal(key), "consumer_secret": vault.seal(secret),
-                "webhook_secret": vault.seal(webhook_secret)}
-    await integrations.change(services.db, account.id, integration_id, changed)
     await integrations.set_webhooks(services.db, integration_id, delivery_url, hooks)
     doc |= changed | {"delivery_url": delivery_url, "webhooks": hooks}
     return _out(request, doc, await jobs.counts(services.db, integration_id))
@@ -150,8 +157,28 @@ async def _not_connected_yet(db: Db, account: CurrentAccount, store_url: str, th
     """409 when another of the shop's integrations is connected to the store at `store_url`."""
     found = await integrations.for_store(db, account.id, store_url)
     if found is not None and found["_id"] != this:
-        raise ApiError(409, f"the store at {store_url} is connected already (integration {found['_id']}): change its "
-                            f"keys or webhook secret there, or disconnect it first", "already_connected")
+        raise _already_connected(store_url, found["_id"])
+
+
+async def _connected_meanwhile(db: Db, account: CurrentAccount, store_url: str) -> ApiError:
+    """The 409 for a store another request connected while this one talked to it (the shop's stores are unique)."""
+    found = await integrations.for_store(db, account.id, store_url)
+    return _already_connected(store_url, found["_id"] if found else None)
+
+
+async def _take_back_webhooks(store: WooClient, delivery_url: str) -> None:
+    """The webhooks just made in a store that another request connected meanwhile, deleted: they would deliver that
+    store's products to an integration that reads another store. Best effort: a store failing now is logged."""
+    try:
+        await remove_webhooks(store, delivery_url)
+    except StoreError as error:
+        log.warning("webhooks made in %s for %s could not be deleted: %s", store.store_url, delivery_url, error)
+
+
+def _already_connected(store_url: str, integration_id: str | None) -> ApiError:
+    which = f" (integration {integration_id})" if integration_id else ""
+    return ApiError(409, f"the store at {store_url} is connected already{which}: change its keys or webhook secret "
+                         f"there, or disconnect it first", "already_connected")
 
 
 async def _check_keys(store: WooClient, so: str, until: float) -> StorePage:

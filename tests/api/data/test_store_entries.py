@@ -2,7 +2,7 @@
 nx-27017: entries stored before the key was kept (with `source`, or only the origin in `metadata`) get theirs at
 start-up, once per database (api/data/common.py `once`), and a store product without an entry is none, in another
 shop or integration too. A store product has one entry: the key is unique, made so at start-up, or once the entries
-made twice in an older database are merged."""
+made twice in an older database are merged; likewise a shop's store has one integration."""
 from __future__ import annotations
 
 import datetime as dt
@@ -111,3 +111,25 @@ def test_a_database_with_entries_made_twice_keeps_a_plain_key_until_they_are_mer
     assert before == (False, [("shop", older)], True)
     assert after == (True, [])
     assert len(keys) == 1  # the unique one in place of the plain one
+
+
+def test_a_shop_connected_to_a_store_twice_before_keeps_both_until_one_goes(mongo_server, mongo_database):
+    """A database where a shop's store was connected twice (two connects at once, before a shop's stores were
+    unique): start-up keeps a plain index and both integrations; once the shop disconnects one, the next start makes
+    the key unique, and a third connect of that store is refused (None: the route answers 409)."""
+    async def go(db):
+        await db.integrations.insert_many([{"_id": n, "account": "shop", "store_url": "https://s.example"}
+                                           for n in ("first", "second")])
+        await integrations.ensure_indexes(db)
+        kept = await db.integrations.count_documents({})
+        again_before = await integrations.create(db, "shop", {"store_url": "https://s.example"})
+        await integrations.delete(db, "shop", "second")
+        await db.integrations.delete_one({"_id": again_before["_id"]})
+        await integrations.ensure_indexes(db)
+        refused = await integrations.create(db, "shop", {"store_url": "https://s.example"})
+        another_shop = await integrations.create(db, "other", {"store_url": "https://s.example"})
+        return kept, again_before is not None, refused, another_shop is not None
+
+    kept, made_before, refused, another_shop = on_database(mongo_server, mongo_database, go)
+    assert kept == 2 and made_before  # nothing refused while the index could not be unique
+    assert refused is None and another_shop

@@ -328,6 +328,66 @@ def test_a_slow_store_is_connected_within_the_deadline_and_the_sync_makes_the_we
     assert shown["state"] == "registered" and len(shown["ids"]) == 4
 
 
+def test_two_connects_of_one_store_at_once_make_one_integration(api, woo_store):
+    """A client that retries a slow connect (or a second click) sends the same store again while the first request
+    is still checking the keys: each passes the "connected already?" check before either is stored. One is
+    connected; the other is a 409 naming it, having made nothing in the store: one set of webhooks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shop = create_shop(api)
+    woo_store.api_delay_s = 0.5  # both requests are checking the keys at once
+    body = {"store_url": woo_store.url, "consumer_key": woo_store.consumer_key,
+            "consumer_secret": woo_store.consumer_secret, "webhook_secret": WEBHOOK_SECRET}
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: api.post("/api/v1/integrations", headers=shop.session, json=body), (1, 2)))
+    woo_store.api_delay_s = 0.0
+    [connected] = [a.json() for a in answers if a.status_code == 201]
+    [refused] = [a.json()["error"] for a in answers if a.status_code != 201]
+    assert refused["code"] == "already_connected" and f"(integration {connected['id']})" in refused["message"]
+    listed = api.get("/api/v1/integrations", headers=shop.session).json()["items"]
+    assert [i["id"] for i in listed] == [connected["id"]]
+    assert {w.delivery_url for w in woo_store.catalogue.webhooks.values()} == {connected["delivery_url"]}
+    assert len(ours(woo_store, connected)) == 4
+
+
+def test_a_change_onto_a_store_connected_meanwhile_is_refused_and_takes_its_webhooks_back(
+        mongo_server, mongo_database, tmp_path, woo_store):
+    """Integration A's address is changed to store B while B is being connected: the connect is stored first (A's
+    change talks to B longer: its webhooks), so the change is a 409 naming B's integration, A keeps its own store,
+    and B holds only B's integration's webhooks (those A's change made there are deleted again)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from tests.api.conftest import make_settings
+
+    other = WooCommerceStore().start()
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}", f"127.0.0.1:{other.port}"}))
+    try:
+        with TestClient(create_app(settings)) as api:
+            shop = create_shop(api)
+            first = register_with(api, shop, woo_store)
+            other.api_delay_s = 0.3
+            keys = {"consumer_key": other.consumer_key, "consumer_secret": other.consumer_secret}
+            with ThreadPoolExecutor(2) as pool:
+                connect = pool.submit(api.post, "/api/v1/integrations", headers=shop.session,
+                                      json={"store_url": other.url, **keys, "webhook_secret": WEBHOOK_SECRET})
+                change = pool.submit(api.patch, f"/api/v1/integrations/{first['id']}", headers=shop.session,
+                                     json={"store_url": other.url, **keys})
+                connected, changed = connect.result(), change.result()
+            other.api_delay_s = 0.0
+            kept = api.get(f"/api/v1/integrations/{first['id']}", headers=shop.session).json()
+    finally:
+        other.stop()
+    assert connected.status_code == 201, connected.text
+    assert changed.status_code == 409 and changed.json()["error"]["code"] == "already_connected", changed.text
+    assert f"(integration {connected.json()['id']})" in changed.json()["error"]["message"]
+    assert kept["store_url"] == woo_store.url and len(ours(woo_store, first)) == 4
+    assert {w.delivery_url for w in other.catalogue.webhooks.values()} == {connected.json()["delivery_url"]}
+
+
 def test_a_stores_keys_and_webhook_secret_are_rotated_in_place(api, woo_store):
     """The merchant revokes the REST API key and makes a new one, and picks a new webhook secret: the integration
     keeps its id and delivery URL (and with them its policy, history and records); keys the store refuses change
