@@ -51,7 +51,7 @@ async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> No
         if services.inference is None:
             raise SystemExit("the worker needs the models: set KALAS_INFERENCE_URL (TorchServe) or KALAS_MODEL_STORE")
         await housekeeping_at_start(services)
-        await queue_store_syncs(services, "worker started")  # the same
+        await queue_store_syncs(services, "worker started")  # joins the one already waiting, if any
         log.info("worker started: %d lanes, lease %.0f s", options.lanes, options.lease_s)
         await run_jobs(services, options, stop)
 
