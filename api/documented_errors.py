@@ -3,10 +3,12 @@ answer with, each with an example message the API really gives (tests/api/test_b
 error's shape is api/schemas.py's `ErrorOut`."""
 from __future__ import annotations
 
+import copy
+
 from api.schemas import ErrorOut
 
 ERROR_STATUSES = {
-    400: "the photo or URL cannot be used (see the code)",
+    400: "the photo, URL or Idempotency-Key cannot be used (see the code)",
     401: "missing, unknown or expired credentials",
     404: "no such object in this shop",
     409: "conflicts with what already exists (see the code)",
@@ -57,6 +59,16 @@ PRODUCT_NOT_FOUND = (404, "product_not_found", "no product with id '6650c3f2a1b4
 DEMO_NOT_BUILT = (503, "demo_not_built", "this server has no demo gallery yet: the run command builds it in the "
                                           "background on its first start (about a minute), or build it with python -m "
                                           "scripts.demo_gallery; search your own catalogue meanwhile")
+# What a create sent with an Idempotency-Key may answer besides (api/idempotency.py).
+IDEMPOTENCY_ERRORS = (
+    (400, "invalid_idempotency_key", "the Idempotency-Key header must be 1 to 255 printable ASCII characters (a UUID, "
+                                     "say); got 300 characters"),
+    (409, "idempotency_key_in_use", "a request with the Idempotency-Key 'order-5521' is still being answered; send it "
+                                    "again in a second to get its answer"),
+    (422, "idempotency_key_reused", "the Idempotency-Key 'order-5521' was used for another request (POST "
+                                    "/api/v1/products with another body) in the last 24 hours: a new request needs a "
+                                    "new key"),
+)
 BATCH_TOO_LARGE = (413, "too_large", "20 images in one batch; the limit is 16: split it into several requests")
 
 
@@ -64,11 +76,16 @@ def error_responses(*errors: tuple[int, str, str]) -> dict[int | str, dict]:
     """OpenAPI `responses` for the common errors and these: per status the error shape, what the status means,
     and an example answer for each code. (A route's entry for a status replaces the app's whole entry for it, so
     each carries the common ones too.)"""
-    responses: dict[int | str, dict] = {}
-    for status, code, message in (*COMMON_ERRORS, *errors):
-        entry = responses.setdefault(status, {"model": ErrorOut, "description": ERROR_STATUSES[status],
-                                              "content": {"application/json": {"examples": {}}}})
-        entry["content"]["application/json"]["examples"][code] = {"value": {"error": {"code": code, "message": message}}}
-    return responses
+    return with_errors({}, *COMMON_ERRORS, *errors)
+
+
+def with_errors(responses: dict[int | str, dict], *errors: tuple[int, str, str]) -> dict[int | str, dict]:
+    """A copy of a route's `responses` with these errors' examples added."""
+    merged = copy.deepcopy(responses)
+    for status, code, message in errors:
+        entry = merged.setdefault(status, {"model": ErrorOut, "description": ERROR_STATUSES[status]})
+        examples = entry.setdefault("content", {}).setdefault("application/json", {}).setdefault("examples", {})
+        examples[code] = {"value": {"error": {"code": code, "message": message}}}
+    return merged
 EMPTY_QUERY = (422, "empty_query", "the query has no words to search for")
 TEXT_SEARCH_UNAVAILABLE = (503, "text_search_unavailable", "no text encoder, or one trained for another embedder")

@@ -4,12 +4,12 @@ from __future__ import annotations
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.data import (accounts, annotations, callbacks, changes, images, integrations, jobs, keys, limits, products,
-                      reviews, sessions, shop_models)
+from api.data import (accounts, annotations, callbacks, changes, idempotency, images, integrations, jobs, keys, limits,
+                      products, reviews, sessions, shop_models)
 
 # Each resource module declares its own indexes; start-up creates them all (idempotent on every start).
 _MODULES = (accounts, sessions, keys, images, annotations, products, changes, reviews, callbacks, integrations, jobs,
-            limits, shop_models)
+            limits, shop_models, idempotency)
 
 Database = AsyncDatabase
 

@@ -10,6 +10,7 @@ from api.domain.annotations import Submitted, annotate
 from api.domain.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, images, reviews
+from api.idempotency import Idempotent
 from api.deps import Account, Config, CurrentAccount, Db, Files, Id, Offset, Svc, owned, services_of
 from api.domain.errors import DomainError
 from api.services import Services
@@ -20,7 +21,7 @@ from api.documented_errors import (
 from api.schemas import AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page
 from api.presenters import annotation_out, json_response
 
-router = APIRouter(prefix="/annotations", tags=["annotations"])
+router = APIRouter(prefix="/annotations", tags=["annotations"], route_class=Idempotent)
 OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
 
 

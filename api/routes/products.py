@@ -14,6 +14,7 @@ from api.core.errors import ApiError, not_found, validation_problems
 from api.domain.errors import DomainError, SkuTaken
 from api.domain.shop_models import retrain_if_taught
 from api.data import products
+from api.idempotency import Idempotent
 from api.deps import Config, CurrentAccount, Db, Files, Id, Indexes, Models, Offset, Svc, owned, services_of
 from api.intake.sources import from_uploads, from_urls
 from api.documented_errors import (
@@ -26,7 +27,7 @@ from api.schemas import (
 )
 from api.presenters import json_response, product_out
 
-router = APIRouter(prefix="/products", tags=["products"])
+router = APIRouter(prefix="/products", tags=["products"], route_class=Idempotent)
 OwnedProduct = Annotated[dict, owned("product", products.get, "product_id")]
 
 

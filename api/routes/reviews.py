@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from api.domain.callbacks import notify
 from api.core.errors import ApiError, not_found
 from api.data import annotations, jobs, reviews
+from api.idempotency import Idempotent
 from api.deps import Config, CurrentAccount, Db, Files, Id, Offset, owned, services_of
 from api.domain.export import export_reviewed
 from api.domain.shop_models import reviewed_terms, teach_from_review
@@ -18,7 +19,7 @@ from api.documented_errors import error_responses
 from api.schemas import AnnotationOut, Page, ReviewIn, ReviewOut
 from handlers.taxonomy import Term, load_taxonomy
 
-router = APIRouter(tags=["reviews"])
+router = APIRouter(tags=["reviews"], route_class=Idempotent)
 REVIEW_ERRORS = (
     (422, "unknown_label", "unknown category 'poloshirt'; use one of ... (GET /api/v1/taxonomy)"),
     (422, "unknown_shop_term", "the shop has no category 'Herren-Hemden': use one its products carry ('Damen-Oberteile', "

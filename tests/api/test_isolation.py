@@ -10,6 +10,7 @@ import pytest
 from tests.api.conftest import create_shop, make_settings, wait_for_jobs
 
 REVIEW = {"category": "tees", "attributes": {"gender": "men"}, "colours": ["navy"]}
+SHARED_KEY = "the same Idempotency-Key"
 
 
 @pytest.fixture
@@ -23,7 +24,8 @@ def model_settings(mongo_server, mongo_database, tmp_path, image_host, woo_store
 def two_shops(model_client, photos, image_host, woo_store):
     client = model_client
     a, b = create_shop(client, "shop-a"), create_shop(client, "shop-b")
-    annotation = client.post("/api/v1/annotations", headers=a.headers, files={"file": ("a.jpg", photos[0])}).json()
+    annotation = client.post("/api/v1/annotations", headers=a.headers | {"Idempotency-Key": SHARED_KEY},
+                             files={"file": ("a.jpg", photos[0])}).json()
     review = client.post(f"/api/v1/annotations/{annotation['id']}/review", headers=a.headers, json=REVIEW).json()
     product = client.post("/api/v1/products/upload", headers=a.headers,
                           data={"title": "A's tee", "sku": "A-1", "categories": '["A-Kategorie"]', "tags": '["A-Tag"]'},
@@ -105,6 +107,13 @@ def test_shop_b_cannot_reach_shop_a_objects(two_shops):
     for path in before:
         assert after[path] == before[path], path
     assert client.get("/api/v1/auth/me", headers=a.headers).status_code == 200  # A's key still works
+
+    # An Idempotency-Key is the shop's own: B's same request with A's key is B's own create, not A's answer.
+    photo = client.get(f"/api/v1/annotations/{ids['annotation']}", headers=a.headers).json()["image"]["url"]
+    b_own = client.post("/api/v1/annotations", headers=b.headers | {"Idempotency-Key": SHARED_KEY},
+                        files={"file": ("a.jpg", client.get(photo).content)})
+    assert b_own.status_code == 201 and "idempotent-replayed" not in b_own.headers
+    assert b_own.json()["id"] != ids["annotation"]
 
 
 def test_unknown_ids_get_the_same_answer_as_foreign_ones(two_shops):

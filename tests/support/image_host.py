@@ -1,7 +1,8 @@
 """A small real HTTP server standing in for a shop's image host (a network peer we do not own).
 
 Paths: /files/<name> serves a registered body; /redirect?to=<url> answers 302; /slow drips one byte per
-half second; /endless streams without end; /status/<code> answers that status; /echo records POSTs.
+half second; /endless streams without end; /status/<code> answers that status; /echo records POSTs;
+/gated/<name> serves a registered body once the test opens the gate (`held()`), to hold a request half-way.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class ImageHost:
     posts: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     # Status codes /echo answers in turn (then 200), to exercise retries.
     echo_statuses: list[int] = field(default_factory=list)
+    gate: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
 
     @property
     def origin(self) -> str:
@@ -30,6 +33,13 @@ class ImageHost:
     def add(self, name: str, body: bytes, content_type: str = "image/jpeg") -> str:
         self.files[name] = (body, content_type)
         return self.url(f"files/{name}")
+
+    def held(self, name: str, body: bytes) -> str:
+        """A URL of `body` whose answer waits until `gate` is set; `arrived` is set when a request waits there."""
+        self.gate.clear()
+        self.arrived.clear()
+        self.files[name] = (body, "image/jpeg")
+        return self.url(f"gated/{name}")
 
 
 def _handler(host: ImageHost) -> type[BaseHTTPRequestHandler]:
@@ -52,6 +62,11 @@ def _handler(host: ImageHost) -> type[BaseHTTPRequestHandler]:
             url = urlparse(self.path)
             try:
                 if url.path.startswith("/files/") and url.path[7:] in host.files:
+                    body, content_type = host.files[url.path[7:]]
+                    self._answer(200, body, content_type)
+                elif url.path.startswith("/gated/") and url.path[7:] in host.files:
+                    host.arrived.set()
+                    host.gate.wait(30)
                     body, content_type = host.files[url.path[7:]]
                     self._answer(200, body, content_type)
                 elif url.path == "/redirect":

@@ -1,6 +1,6 @@
 """The daily housekeeping job (api/jobs/housekeeping.py) on the real nx-27017: finished jobs, their steps and
 webhook deliveries older than `job_history_days` go; waiting and running work and recent history stay; the next
-run is queued a day later, and a worker start joins it instead of queueing another. A store product's catalogue
+run is queued a day later, and a worker start joins it instead of queueing another. Expired Idempotency-Keys go. A store product's catalogue
 entries made twice (before their key was unique) are merged, and the key made unique."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from PIL import Image
 from pymongo import ASCENDING
 
 from api.clients.inference import Embedded
-from api.data import products
+from api.data import idempotency, products
 from api.domain import catalogue
 from api.intake.photo import check
 from api.jobs.housekeeping import EVERY_S, HousekeepingJobs, housekeeping_at_start, queue_housekeeping
@@ -48,18 +48,23 @@ def test_old_history_goes_and_the_next_run_is_queued(mongo_server, mongo_databas
             await db.webhook_deliveries.insert_many([{"_id": f"d{n}", "integration": "i", "delivery_key": f"k{n}",
                                                       "received": time.time() - age * DAY}
                                                      for n, age in enumerate((45, 29))])
+            for key, expires_in_s in (("spent", -60.0), ("live", 3600.0)):  # an Idempotency-Key past its time
+                await idempotency.claim(db, SHOP, key, "f", lease_s=300, keep_s=expires_in_s)
             outcome = await HousekeepingJobs(services).run({"_id": "this-run"}, step)
             left = {"jobs": sorted(j["_id"] for j in await db.jobs.find({"kind": "product"}).to_list(None)),
                     "steps": sorted(s["_id"] for s in await db.job_steps.find({"job": "old-done"}).to_list(None)),
-                    "deliveries": sorted(d["_id"] for d in await db.webhook_deliveries.find().to_list(None))}
+                    "deliveries": sorted(d["_id"] for d in await db.webhook_deliveries.find().to_list(None)),
+                    "keys": sorted(k["key"] for k in await db.idempotency_keys.find().to_list(None))}
             waiting = await db.jobs.find({"kind": "housekeeping", "state": "queued"}).to_list(None)
             joined = await housekeeping_at_start(services)
             return outcome, left, waiting, joined
 
     outcome, left, waiting, joined = asyncio.run(go())
-    assert left == {"jobs": ["old-queued", "old-running", "recent-done"], "steps": ["s2"], "deliveries": ["d1"]}
-    assert outcome == "deleted what was older than 30 days: 3 finished jobs, 2 steps, 1 webhook deliveries"
-    assert steps == [("pruned", "3 jobs, 2 steps, 1 deliveries")]
+    assert left == {"jobs": ["old-queued", "old-running", "recent-done"], "steps": ["s2"], "deliveries": ["d1"],
+                    "keys": ["live"]}
+    assert outcome == ("deleted what was older than 30 days: 3 finished jobs, 2 steps, 1 webhook deliveries; 1 "
+                       "expired Idempotency-Keys")
+    assert steps == [("pruned", "3 jobs, 2 steps, 1 deliveries, 1 expired Idempotency-Keys")]
     [next_run] = waiting
     assert abs(next_run["run_after"] - (time.time() + EVERY_S)) < 60
     assert joined == next_run  # a worker start joins the waiting run, as it is

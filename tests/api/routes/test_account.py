@@ -54,7 +54,8 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
             assert client.post(f"/api/v1/annotations/{annotation['id']}/review", headers=shop.headers,
                                json={"category": "tshirt"}).status_code == 201
             client.post("/api/v1/callbacks", headers=shop.headers, json={"url": image_host.url("/echo/account")})
-            client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("b.jpg", photos[4])})
+            client.post("/api/v1/annotations", headers=shop.headers | {"Idempotency-Key": "b"},
+                        files={"file": ("b.jpg", photos[4])})
             integration = client.post("/api/v1/integrations", headers=shop.session, json={
                 "store_url": store.url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
                 "webhook_secret": SECRET}).json()
