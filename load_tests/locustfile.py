@@ -106,13 +106,25 @@ class Shopper(FastHttpUser):
 
     @task(2)
     def add_product(self) -> None:
-        fields = {"title": f"load test product {uuid.uuid4().hex[:8]}", "sku": uuid.uuid4().hex[:12]}
+        """As a careful client adds: with an Idempotency-Key; one add in four is sent again, as after a lost answer,
+        and must be answered with the same product, not make a second."""
+        fields = {"title": f"load test product {uuid.uuid4().hex[:8]}"}
         body, content_type = multipart(fields, [("images", random.choice(photos()))])
-        with self.client.post(f"{API}/products/upload", data=body, headers=self.headers | content_type,
-                              name="catalogue: add", catch_response=True) as response:
+        headers = self.headers | content_type | {"Idempotency-Key": str(uuid.uuid4())}
+        with self.client.post(f"{API}/products/upload", data=body, headers=headers, name="catalogue: add",
+                              catch_response=True) as response:
             answer = expect(response, 201)
-            if answer is not None:
-                self.products.append(answer["id"])
+        if answer is None:
+            return
+        self.products.append(answer["id"])
+        if random.random() < 0.25:
+            with self.client.post(f"{API}/products/upload", data=body, headers=headers,
+                                  name="catalogue: add sent again", catch_response=True) as response:
+                again = expect(response, 201)
+                if again is not None and (again["id"] != answer["id"]
+                                          or response.headers.get("Idempotent-Replayed") != "true"):
+                    response.failure(f"sent again, answered {again['id']} (first {answer['id']}) without the "
+                                     "replayed answer")
 
     @task(1)
     def rename_product(self) -> None:
