@@ -152,3 +152,48 @@ def test_drop_a_photo_on_the_page(desktop, service, shared_data: Path) -> None:
     zone.dispatch_event("drop", {"dataTransfer": transfer})
     desktop.get_by_test_id("annotation-scope").wait_for()
     assert desktop.get_by_role("img", name="The photo to annotate").is_visible()
+
+
+def test_a_photo_sent_again_after_its_answer_was_lost_is_annotated_once(desktop, service, shared_data: Path) -> None:
+    """A phone's connection drops after the upload landed: the console says it could not reach the service, the
+    person taps again, and the retry (the same Idempotency-Key) is answered with the first annotation, not a second."""
+    shop = sign_in(desktop, service, "retrier")
+    session = {"Authorization": f"Bearer {shop.token}"}
+    photo = shared_photo(shared_data, "clothing", 5)
+    keys: list[str] = []
+    answered: list[httpx.Response] = []
+
+    def lose_the_first_answer(route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:  # the service receives the photo and annotates it; its answer never reaches the page
+            # (sent from here: Chromium hands an intercepted upload's body to Playwright empty)
+            headers = {name: value for name, value in route.request.headers.items()
+                       if name in ("authorization", "idempotency-key")}
+            answered.append(httpx.post(service.api("/annotations"), headers=headers,
+                                       files={"file": (photo.name, photo.read_bytes(), "image/jpeg")}))
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    desktop.route("**/api/v1/annotations", lose_the_first_answer)
+    desktop.get_by_test_id("photo-input").set_input_files(photo)
+    desktop.get_by_text("Cannot reach the Kalas-Iris service").wait_for()
+    listed = httpx.get(service.api("/annotations"), headers=session).json()
+    assert answered[0].status_code == 201, answered[0].text
+    assert listed["total"] == 1  # it was done
+
+    desktop.get_by_role("button", name="Annotate the whole photo").click()
+    desktop.get_by_test_id("annotation-scope").wait_for()
+    assert len(keys) == 2 and keys[0] and keys[1] == keys[0]
+    again = httpx.get(service.api("/annotations"), headers=session).json()
+    assert again["total"] == 1 and again["items"][0]["id"] == listed["items"][0]["id"]
+
+    # Choosing the photo again is a new attempt: a new key, a new annotation.
+    with desktop.expect_response(lambda r: r.url.endswith("/api/v1/annotations") and r.request.method == "POST") as made:
+        desktop.get_by_test_id("photo-input").set_input_files(photo)
+    assert made.value.status == 201 and "idempotent-replayed" not in made.value.headers
+    assert len(keys) == 3 and keys[2] != keys[0]
+    assert httpx.get(service.api("/annotations"), headers=session).json()["total"] == 2

@@ -54,6 +54,8 @@ export interface RequestOptions {
   form?: FormData;
   query?: Record<string, string | number | boolean | undefined | null>;
   signal?: AbortSignal;
+  /** For a create: the same key on a request sent again gets the first answer, not a second create (retries.ts). */
+  idempotencyKey?: string;
 }
 
 export function url(path: string, query?: RequestOptions["query"]): string {
@@ -69,6 +71,7 @@ export async function request<T>(path: string, options: RequestOptions = {}): Pr
   const headers: Record<string, string> = { Accept: "application/json" };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
+  if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
   let body: BodyInit | undefined;
   if (options.form) body = options.form;
   else if (options.json !== undefined) {

@@ -1,5 +1,6 @@
 // One function per API route the console uses (paths as in api/routes/*.py).
 import { request } from "./client";
+import { once } from "./retries";
 import type { ShopModel, ShopModelTraining, Account, Annotation, Delivery, IndexStatus, Integration, IntegrationChange, IntegrationIn, Job, PolicyOut, Taxonomy, TaggingPolicy, ApiKey, ApiKeyCreated, Crop, ImportResult, Page, Product, ProductIn, Review, ReviewIn, SearchResult, Session, SimilarResult } from "./types";
 
 export const auth = {
@@ -30,11 +31,13 @@ function photoForm(photo: Blob, filename: string, crop: Crop | null): FormData {
 
 export const annotations = {
   upload: (photo: Blob, filename: string, crop: Crop | null) =>
-    request<Annotation>("/annotations", { method: "POST", form: photoForm(photo, filename, crop) }),
+    once(["annotate", photo, filename, crop], (idempotencyKey) =>
+      request<Annotation>("/annotations", { method: "POST", form: photoForm(photo, filename, crop), idempotencyKey })),
   list: (offset: number, limit: number, reviewed?: boolean) =>
     request<Page<Annotation>>("/annotations", { query: { offset, limit, reviewed } }),
   review: (id: string, correction: ReviewIn) =>
-    request<Review>(`/annotations/${encodeURIComponent(id)}/review`, { method: "POST", json: correction }),
+    once(["review", id, correction], (idempotencyKey) =>
+      request<Review>(`/annotations/${encodeURIComponent(id)}/review`, { method: "POST", json: correction, idempotencyKey })),
   /** Store products annotated and not reviewed yet: held ones first. */
   queue: (offset: number, limit: number) => request<Page<Annotation>>("/reviews/queue", { query: { offset, limit } }),
 };
@@ -55,7 +58,8 @@ export const products = {
     form.set("title", title);
     if (sku) form.set("sku", sku);
     photos.forEach((photo) => form.append("images", photo, photo.name));
-    return request<Product>("/products/upload", { method: "POST", form });
+    return once(["add product", title, sku, photos], (idempotencyKey) =>
+      request<Product>("/products/upload", { method: "POST", form, idempotencyKey }));
   },
   import: (items: ProductIn[]) => request<ImportResult>("/products/import", { method: "POST", json: { products: items } }),
   /** Products ranked by words: what their photos show, and their own titles and tags. */
