@@ -72,12 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kalas-bench-changes-") as home:
-        server = None if args.mongo_uri else mongo.start(Path(home))
-        try:
-            rows = asyncio.run(measure(args.mongo_uri or server.uri, args.sizes, args.reads))
-        finally:
-            if server is not None:
-                mongo.stop(server)
+        with mongo.given_or_fresh(args.mongo_uri, Path(home)) as uri:
+            rows = asyncio.run(measure(uri, args.sizes, args.reads))
     for row in rows:
         print(f"{row['entries']:>7,} entries: since {row['housekept_since_ms']:.2f} ms housekept, "
               f"{row['ttl_since_ms']:.2f} ms with a TTL index (×{row['ttl_since_ms'] / row['housekept_since_ms']:.1f}); "

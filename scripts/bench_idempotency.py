@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
@@ -32,6 +31,7 @@ from api.deps import CurrentAccount
 from api.idempotency import Idempotent, KEEP_S, LEASE_S
 from api.main import create_app
 from kalas.stack import mongo
+from scripts.bench_limits import figures
 
 BLOCK = 100
 
@@ -101,7 +101,7 @@ async def route_cost(uri: str, home: Path, requests: int) -> dict:
         await client.drop_database(settings.database)
     finally:
         await client.close()
-    return _figures(times)
+    return figures(times)
 
 
 async def database_cost(uri: str, requests: int) -> dict:
@@ -124,13 +124,7 @@ async def database_cost(uri: str, requests: int) -> dict:
         await client.drop_database("bench_idempotency")
     finally:
         await client.close()
-    return _figures(times)
-
-
-def _figures(times: dict[str, list[float]]) -> dict:
-    return {name: {"p50_ms": round(float(np.percentile(t, 50)) * 1e3, 4),
-                   "p95_ms": round(float(np.percentile(t, 95)) * 1e3, 4), "requests": len(t)}
-            for name, t in times.items()}
+    return figures(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,14 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kalas-bench-idempotency-") as home:
-        server = None if args.mongo_uri else mongo.start(Path(home))
-        try:
-            uri = args.mongo_uri or server.uri
+        with mongo.given_or_fresh(args.mongo_uri, Path(home)) as uri:
             result = {"without the header": asyncio.run(route_cost(uri, Path(home), args.requests * 5)),
                       "with the header (database)": asyncio.run(database_cost(uri, args.requests))}
-        finally:
-            if server is not None:
-                mongo.stop(server)
     result["load_average"] = {"start": round(load[0], 2), "end": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
     for part in ("without the header", "with the header (database)"):
         for name, figures in result[part].items():

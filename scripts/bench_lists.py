@@ -254,12 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kalas-bench-lists-") as home:
-        server = None if args.mongo_uri else mongo.start(Path(home))
-        try:
-            result = asyncio.run(measure(args.mongo_uri or server.uri, args.rows, args.shops, args.repeats))
-        finally:
-            if server is not None:
-                mongo.stop(server)
+        with mongo.given_or_fresh(args.mongo_uri, Path(home)) as uri:
+            result = asyncio.run(measure(uri, args.rows, args.shops, args.repeats))
     result["load_average"] = {"start": round(load[0], 2), "end": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
     print(f"{args.rows} rows a collection over {args.shops} shops (keys: a tenth), p50 of up to {args.repeats} in ms "
           f"(at least {MIN_REPEATS}, within about {BUDGET_S:.0f} s a call and page)")

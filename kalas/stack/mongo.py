@@ -24,8 +24,10 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from pymongo import MongoClient
 
@@ -88,6 +90,20 @@ def start(home: Path, *, port: int | None = None, timeout_s: float = 30.0) -> Mo
 
 def stop(server: MongoServer) -> None:
     stop_process(server.process)
+
+
+@contextmanager
+def given_or_fresh(uri: str | None, home: Path) -> Iterator[str]:
+    """The server at `uri`; when none is given, a fresh nx-27017 with its data in `home`, stopped afterwards (how the
+    benchmarks read `--mongo-uri`)."""
+    if uri:
+        yield uri
+        return
+    server = start(home)
+    try:
+        yield server.uri
+    finally:
+        stop(server)
 
 
 def stop_process(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
