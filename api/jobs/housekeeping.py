@@ -1,7 +1,8 @@
 """The `housekeeping` job: once a day, the history the service keeps of its background work goes after
 `job_history_days` (settings): finished jobs, their steps, received webhook deliveries. Without it those
-collections only grew (about a dozen documents a store product). Idempotency-Keys past their 24 hours go too, and
-the catalogue changes replicas follow after `KEEP_DAYS` (api/data/changes.py: neither has a TTL index). It also deletes the older of two catalogue
+collections only grew (about a dozen documents a store product). Idempotency-Keys past their 24 hours go too, the
+catalogue changes replicas follow after `KEEP_DAYS` (api/data/changes.py: neither has a TTL index), and console
+sessions that expired without their token coming back. It also deletes the older of two catalogue
 entries a store product was given (by two worker processes, before the entries' key was unique): while both are
 stored that key cannot be made unique (api/data/products.py `unique_store_keys`). The worker queues one when it
 starts (joining the one already waiting, brought forward while such entries wait), and each run queues the next."""
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from api.data import changes, idempotency, integrations, jobs, products
+from api.data import changes, idempotency, integrations, jobs, products, sessions
 from api.integrations.catalogue_import import one_entry_per_store_product
 from api.jobs.runner import Step
 from api.services import Services
@@ -42,15 +43,17 @@ class HousekeepingJobs:
         deliveries = await integrations.prune_deliveries(self.services.db, keep_s)
         keys = await idempotency.prune(self.services.db)
         logged = await changes.prune(self.services.db)
+        ended = await sessions.prune(self.services.db)
         await step("pruned", f"{pruned['jobs']} jobs, {pruned['steps']} steps, {deliveries} deliveries, "
-                             f"{keys} expired Idempotency-Keys, {logged} catalogue changes")
+                             f"{keys} expired Idempotency-Keys, {logged} catalogue changes, {ended} expired sessions")
         merged = await one_entry_per_store_product(self.services)
         if merged:
             await step("entries merged", f"{merged} catalogue entries of store products made twice deleted")
         await queue_housekeeping(self.services, "the next day's housekeeping", delay_s=EVERY_S)
         return (f"deleted what was older than {self.services.settings.job_history_days:g} days: {pruned['jobs']} "
                 f"finished jobs, {pruned['steps']} steps, {deliveries} webhook deliveries; {keys} expired "
-                f"Idempotency-Keys; {logged} catalogue changes older than {changes.KEEP_DAYS} days"
+                f"Idempotency-Keys; {logged} catalogue changes older than {changes.KEEP_DAYS} days; {ended} expired "
+                f"console sessions"
                 + (f"; {merged} catalogue entries of store products made twice" if merged else ""))
 
     async def gave_up(self, job: dict, reason: str) -> None:

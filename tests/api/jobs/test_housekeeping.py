@@ -1,8 +1,8 @@
 """The daily housekeeping job (api/jobs/housekeeping.py) on the real nx-27017: finished jobs, their steps and
-webhook deliveries older than `job_history_days` go, with expired Idempotency-Keys and catalogue changes past a
-week; waiting and running work and recent history stay; the next run is queued a day later, and a worker start
-joins it instead of queueing another. A store product's catalogue entries made twice (before their key was unique)
-are merged, and the key made unique."""
+webhook deliveries older than `job_history_days` go, with expired Idempotency-Keys, catalogue changes past a
+week and expired console sessions; waiting and running work and recent history stay; the next run is queued a
+day later, and a worker start joins it instead of queueing another. A store product's catalogue entries made twice
+(before their key was unique) are merged, and the key made unique."""
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +14,7 @@ from PIL import Image
 from pymongo import ASCENDING
 
 from api.clients.inference import Embedded
-from api.data import changes, idempotency, products
+from api.data import changes, idempotency, products, sessions
 from api.domain import catalogue
 from api.intake.photo import check
 from api.jobs.housekeeping import EVERY_S, HousekeepingJobs, housekeeping_at_start, queue_housekeeping
@@ -51,6 +51,8 @@ def test_old_history_goes_and_the_next_run_is_queued(mongo_server, mongo_databas
                                                      for n, age in enumerate((45, 29))])
             for key, expires_in_s in (("spent", -60.0), ("live", 3600.0)):  # an Idempotency-Key past its time
                 await idempotency.claim(db, SHOP, key, "f", lease_s=300, keep_s=expires_in_s)
+            await sessions.create(db, SHOP, "ended", ttl_s=-60)  # console sessions that expired
+            await sessions.create(db, SHOP, "live", ttl_s=3600)
             await changes.record(db, SHOP, ["p-new"])  # and catalogue changes past KEEP_DAYS
             await db.catalogue_changes.insert_one({"account": SHOP, "seq": 0, "key": changes.key(SHOP, 0),
                                                    "product": "p-old", "at_s": time.time() - 8 * DAY})
@@ -59,17 +61,19 @@ def test_old_history_goes_and_the_next_run_is_queued(mongo_server, mongo_databas
                     "steps": sorted(s["_id"] for s in await db.job_steps.find({"job": "old-done"}).to_list(None)),
                     "deliveries": sorted(d["_id"] for d in await db.webhook_deliveries.find().to_list(None)),
                     "keys": sorted(k["key"] for k in await db.idempotency_keys.find().to_list(None)),
-                    "changes": sorted(c["product"] for c in await db.catalogue_changes.find().to_list(None))}
+                    "changes": sorted(c["product"] for c in await db.catalogue_changes.find().to_list(None)),
+                    "sessions": sorted(s["_id"] for s in await db.sessions.find().to_list(None))}
             waiting = await db.jobs.find({"kind": "housekeeping", "state": "queued"}).to_list(None)
             joined = await housekeeping_at_start(services)
             return outcome, left, waiting, joined
 
     outcome, left, waiting, joined = asyncio.run(go())
     assert left == {"jobs": ["old-queued", "old-running", "recent-done"], "steps": ["s2"], "deliveries": ["d1"],
-                    "keys": ["live"], "changes": ["p-new"]}
+                    "keys": ["live"], "changes": ["p-new"], "sessions": ["live"]}
     assert outcome == ("deleted what was older than 30 days: 3 finished jobs, 2 steps, 1 webhook deliveries; 1 "
-                       "expired Idempotency-Keys; 1 catalogue changes older than 7 days")
-    assert steps == [("pruned", "3 jobs, 2 steps, 1 deliveries, 1 expired Idempotency-Keys, 1 catalogue changes")]
+                       "expired Idempotency-Keys; 1 catalogue changes older than 7 days; 1 expired console sessions")
+    assert steps == [("pruned", "3 jobs, 2 steps, 1 deliveries, 1 expired Idempotency-Keys, 1 catalogue changes, "
+                                "1 expired sessions")]
     [next_run] = waiting
     assert abs(next_run["run_after"] - (time.time() + EVERY_S)) < 60
     assert joined == next_run  # a worker start joins the waiting run, as it is
