@@ -65,9 +65,8 @@ IDEMPOTENCY_ERRORS = (
                                      "say); got 300 characters"),
     (409, "idempotency_key_in_use", "a request with the Idempotency-Key 'order-5521' is still being answered; send it "
                                     "again in a second to get its answer"),
-    (422, "idempotency_key_reused", "the Idempotency-Key 'order-5521' was used for another request (POST "
-                                    "/api/v1/products with another body) in the last 24 hours: a new request needs a "
-                                    "new key"),
+    (422, "idempotency_key_reused", "the Idempotency-Key 'order-5521' was used for another request (another route, "
+                                    "query or body) in the last 24 hours: a new request needs a new key"),
 )
 BATCH_TOO_LARGE = (413, "too_large", "20 images in one batch; the limit is 16: split it into several requests")
 

@@ -15,7 +15,8 @@ import functools
 import hashlib
 import inspect
 import json
-from typing import Any, Callable, Coroutine
+import logging
+from typing import Annotated, Any, Callable, Coroutine, get_args, get_origin
 
 import anyio
 from fastapi import Request, Response
@@ -27,6 +28,7 @@ from api.data import idempotency
 from api.deps import Account, services_of
 from api.documented_errors import IDEMPOTENCY_ERRORS, error_responses, with_errors
 
+log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
 MAX_KEY = 255
 KEEP_S = 24 * 3600.0
@@ -114,10 +116,12 @@ def _claiming(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     if getattr(endpoint, "claims_idempotency_key", False):  # a router included in another makes its routes again
         return endpoint
 
-    signature = inspect.signature(endpoint)
+    signature, typed = inspect.signature(endpoint), inspect.signature(endpoint, eval_str=True).parameters
+    if not any(get_origin(p.annotation) is Annotated and get_args(p.annotation)[0] is Account for p in typed.values()):
+        raise TypeError(f"{endpoint.__name__} cannot take an {HEADER}: a key is the shop's own, and it takes no "
+                        "signed-in shop (CurrentAccount)")
     # FastAPI passes the request to one parameter only: the endpoint's own, if it takes it, else one added here.
-    own = [name for name, parameter in inspect.signature(endpoint, eval_str=True).parameters.items()
-           if parameter.annotation is Request]
+    own = [name for name, parameter in typed.items() if parameter.annotation is Request]
     request_name = own[0] if own else _REQUEST
 
     @functools.wraps(endpoint)
@@ -125,10 +129,7 @@ def _claiming(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         request = kwargs[request_name] if own else kwargs.pop(_REQUEST)
         sent_key = request.headers.get(HEADER)
         if sent_key is not None:
-            account = next((value for value in kwargs.values() if isinstance(value, Account)), None)
-            if account is None:
-                raise TypeError(f"{endpoint.__name__} takes an {HEADER} but no signed-in shop (CurrentAccount)")
-            await _claim(request, account, sent_key)
+            await _claim(request, next(value for value in kwargs.values() if isinstance(value, Account)), sent_key)
         return await endpoint(*args, **kwargs)
 
     if not own:
@@ -166,7 +167,11 @@ class Idempotent(APIRoute):
             except BaseException:
                 await _let_go(request)
                 raise
-            await _keep(request, response)
+            try:
+                await _keep(request, response)
+            except Exception:  # the create is done: its answer goes out; a retry within the lease is told to wait
+                log.exception("the answer to %s %s could not be kept for its %s", request.method, request.url.path,
+                              HEADER)
             return response
 
         return answer_once

@@ -6,6 +6,8 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.api.conftest import create_shop, image_files, on_database
 
 REVIEW = {"category": "tshirt", "attributes": {"gender": "men"}, "colours": ["navy"]}
@@ -139,3 +141,15 @@ def test_the_keyed_routes_document_the_header_and_its_errors(client):
     assert "invalid_request" in create["422"]["content"]["application/json"]["examples"]
     assert "get" not in operations["/api/v1/products"] or not any(
         p["name"] == "Idempotency-Key" for p in operations["/api/v1/products"]["get"].get("parameters", []))
+
+
+def test_a_create_without_a_signed_in_shop_cannot_take_a_key():
+    from fastapi import APIRouter
+
+    from api.idempotency import Idempotent
+
+    router = APIRouter(route_class=Idempotent)
+    with pytest.raises(TypeError, match="no signed-in shop"):
+        @router.post("/things")
+        async def make_thing() -> dict:  # a key is the shop's own: no shop, no key
+            return {}
