@@ -1,0 +1,109 @@
+"""Reading many documents by id on nx-27017: the `$in` queries the data layer made, beside the ones it makes now.
+
+    python -m scripts.bench_in_queries [--jobs 10000] [--steps 8] [--shops 5] [--repeats 20] [--mongo-uri URI]
+
+nx-27017 answers `{"_id": {"$in": ids}}` from its primary key, but `$in` on any other field, or an `_id` `$in` with
+the account beside it, by reading the whole collection. Seeds `--jobs` jobs' steps (`--steps` each) and one image per
+job spread over `--shops` shops, then times, in alternation, what a page of a store's 20 jobs reads (their steps)
+and what a re-embedding batch reads (the images of 8 products), before and after, and checks both give the same
+answer. A fresh nx-27017 of its own unless --mongo-uri names a server. Prints p50s in ms and the load average.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from pymongo import ASCENDING
+
+from api.data import images, jobs
+from api.data.db import ensure_indexes, open_client
+from kalas.stack import mongo
+from scripts.bench_limits import figures
+
+DATABASE = "bench_in_queries"
+
+
+async def steps_before(db, job_ids: list[str]) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {job_id: [] for job_id in job_ids}
+    async for step in db.job_steps.find({"job": {"$in": job_ids}}).sort([("at", ASCENDING)]):
+        found[step["job"]].append(step)
+    return found
+
+
+async def images_before(db, account_id: str, image_ids: list[str]) -> dict[str, dict]:
+    return {image["_id"]: image async for image in db.images.find({"_id": {"$in": image_ids}, "account": account_id})}
+
+
+async def measure(uri: str, n_jobs: int, n_steps: int, shops: int, repeats: int) -> dict:
+    client = open_client(uri)
+    try:
+        await client.drop_database(DATABASE)
+        db = client[DATABASE]
+        await ensure_indexes(db)
+        moment = time.time()
+        steps = [{"_id": f"s{j}-{k}", "job": f"j{j}", "at": moment + k, "name": "step", "detail": "annotated"}
+                 for j in range(n_jobs) for k in range(n_steps)]
+        photos = [{"_id": f"i{j:08d}", "account": f"shop-{j % shops}", "width": 800, "height": 1000, "format": "JPEG",
+                   "bytes": 120_000, "created": moment} for j in range(n_jobs)]
+        for collection, documents in (("job_steps", steps), ("images", photos)):
+            for at in range(0, len(documents), 5000):
+                await db[collection].insert_many(documents[at:at + 5000])
+        cases = {
+            "steps of a page of 20 jobs": (
+                lambda n: steps_before(db, [f"j{(97 * n + k) % n_jobs}" for k in range(20)]),
+                lambda n: jobs.steps(db, [f"j{(97 * n + k) % n_jobs}" for k in range(20)])),
+            "images of 8 products": (
+                lambda n: images_before(db, f"shop-{n % shops}", [f"i{(shops * (31 * n + k) + n % shops) % n_jobs:08d}"
+                                                                 for k in range(8)]),
+                lambda n: images.get_many(db, f"shop-{n % shops}", [f"i{(shops * (31 * n + k) + n % shops) % n_jobs:08d}"
+                                                                    for k in range(8)])),
+        }
+        times: dict[str, list[float]] = {}
+        differ = []
+        for name, (before, after) in cases.items():
+            for side in ("before", "after"):
+                times[f"{name}, {side}"] = []
+            for n in range(repeats):
+                answers = []
+                for side, call in (("before", before), ("after", after)):
+                    started = time.perf_counter()
+                    answers.append(await call(n))
+                    times[f"{name}, {side}"].append(time.perf_counter() - started)
+                if answers[0] != answers[1] or not any(answers[0].values()):
+                    differ.append(f"{name} #{n}")
+        await client.drop_database(DATABASE)
+    finally:
+        await client.close()
+    return {"jobs": n_jobs, "steps": len(steps), "images": len(photos), "ms": figures(times), "answers_differ": differ}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=10000)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--shops", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--mongo-uri", help="a running server (default: a fresh nx-27017)")
+    args = parser.parse_args(argv)
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="kalas-bench-in-") as home:
+        with mongo.given_or_fresh(args.mongo_uri, Path(home)) as uri:
+            result = asyncio.run(measure(uri, args.jobs, args.steps, args.shops, args.repeats))
+    end = os.getloadavg()[0]
+    result["load_average"] = {"start": round(load[0], 2), "end": round(end, 2), "cores": os.cpu_count()}
+    print(f"{result['steps']:,} steps of {result['jobs']:,} jobs, {result['images']:,} images")
+    for name, row in result["ms"].items():
+        print(f"{name}: p50 {row['p50_ms']:.2f} ms, p95 {row['p95_ms']:.2f} ms over {row['requests']}")
+    print(f"answers differ: {', '.join(result['answers_differ']) or 'none'}; load average {load[0]:.2f} at start, "
+          f"{end:.2f} at end, {os.cpu_count()} cores")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
