@@ -187,7 +187,7 @@ async def get_many(db: AsyncDatabase, account_id: str, image_ids: list[str], pro
                    ) -> dict[str, dict]:
     """The shop's images of these ids. Asked by `_id` alone and the shop checked here: nx-27017 answers an `_id`
     `$in` from its primary key, but with the account beside it reads every image of every shop
-    (`python -m scripts.bench_in_queries`; api/data/products.py `_by_ids` found the same for products)."""
+    (`python -m scripts.bench_nx_reads`; api/data/products.py `_by_ids` found the same for products)."""
     found = db.images.find({"_id": {"$in": image_ids}}, projection and {**projection, "account": 1})
     return {image["_id"]: image async for image in found if image.get("account") == account_id}
 

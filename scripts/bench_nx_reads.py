@@ -1,12 +1,15 @@
-"""Reading many documents by id on nx-27017: the `$in` queries the data layer made, beside the ones it makes now.
+"""Reads that nx-27017 answers by reading a whole collection, as the data layer made them and as it makes them now.
 
-    python -m scripts.bench_in_queries [--jobs 10000] [--steps 8] [--shops 5] [--repeats 20] [--mongo-uri URI]
+    python -m scripts.bench_nx_reads [--jobs 10000] [--steps 8] [--shops 5] [--model-shops 50] [--repeats 20]
+                                     [--mongo-uri URI]
 
 nx-27017 answers `{"_id": {"$in": ids}}` from its primary key, but `$in` on any other field, or an `_id` `$in` with
-the account beside it, by reading the whole collection. Seeds `--jobs` jobs' steps (`--steps` each) and one image per
-job spread over `--shops` shops, then times, in alternation, what a page of a store's 20 jobs reads (their steps)
-and what a re-embedding batch reads (the images of 8 products), before and after, and checks both give the same
-answer. A fresh nx-27017 of its own unless --mongo-uri names a server. Prints p50s in ms and the load average.
+the account beside it, by reading the whole collection; and it reads a compound index whole. Seeds `--jobs` jobs'
+steps (`--steps` each) and one image per job spread over `--shops` shops, then times, in alternation, what a page
+of a store's 20 jobs reads (their steps) and what a re-embedding batch reads (the images of 8 products), before and
+after, checking both give the same answer. Then `--model-shops` shops' 5 model versions (60 KB of arrays each): a
+shop's newest version, as every process checks it every 5 s a shop, without the single-field `account` index and
+then with it. A fresh nx-27017 of its own unless --mongo-uri names a server. Prints p50s in ms and the load average.
 """
 from __future__ import annotations
 
@@ -20,12 +23,13 @@ from pathlib import Path
 
 from pymongo import ASCENDING
 
-from api.data import images, jobs
+from api.data import images, jobs, shop_models
 from api.data.db import ensure_indexes, open_client
 from kalas.stack import mongo
 from scripts.bench_limits import figures
 
-DATABASE = "bench_in_queries"
+DATABASE = "bench_nx_reads"
+MODEL_BYTES, VERSIONS = 60_000, 5
 
 
 async def steps_before(db, job_ids: list[str]) -> dict[str, list[dict]]:
@@ -39,7 +43,27 @@ async def images_before(db, account_id: str, image_ids: list[str]) -> dict[str, 
     return {image["_id"]: image async for image in db.images.find({"_id": {"$in": image_ids}, "account": account_id})}
 
 
-async def measure(uri: str, n_jobs: int, n_steps: int, shops: int, repeats: int) -> dict:
+async def newest_model(db, model_shops: int, repeats: int, times: dict[str, list[float]]) -> list[str]:
+    """Times a shop's newest version without, then with, the single-field index; the shops whose answer differs."""
+    await db.shop_models.drop_index("account_1")  # made by ensure_indexes: first the database as it was
+    blob = os.urandom(MODEL_BYTES)
+    for shop in range(model_shops):
+        await db.shop_models.insert_many([{"_id": f"m{shop}-{v}", "account": f"shop-{shop}", "version": v,
+                                           "arrays": blob} for v in range(1, VERSIONS + 1)])
+    answers: dict[str, list] = {}
+    for side in ("before", "after"):
+        if side == "after":
+            await shop_models.ensure_indexes(db)
+        name = f"a shop's newest model version, {side}"
+        times[name], answers[side] = [], []
+        for n in range(repeats):
+            started = time.perf_counter()
+            answers[side].append(await shop_models.latest_version(db, f"shop-{(7 * n) % model_shops}"))
+            times[name].append(time.perf_counter() - started)
+    return [] if answers["before"] == answers["after"] == [VERSIONS] * repeats else ["a shop's newest model version"]
+
+
+async def measure(uri: str, n_jobs: int, n_steps: int, shops: int, model_shops: int, repeats: int) -> dict:
     client = open_client(uri)
     try:
         await client.drop_database(DATABASE)
@@ -76,6 +100,7 @@ async def measure(uri: str, n_jobs: int, n_steps: int, shops: int, repeats: int)
                     times[f"{name}, {side}"].append(time.perf_counter() - started)
                 if answers[0] != answers[1] or not any(answers[0].values()):
                     differ.append(f"{name} #{n}")
+        differ += await newest_model(db, model_shops, repeats, times)
         await client.drop_database(DATABASE)
     finally:
         await client.close()
@@ -87,13 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=10000)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--shops", type=int, default=5)
+    parser.add_argument("--model-shops", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--mongo-uri", help="a running server (default: a fresh nx-27017)")
     args = parser.parse_args(argv)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kalas-bench-in-") as home:
         with mongo.given_or_fresh(args.mongo_uri, Path(home)) as uri:
-            result = asyncio.run(measure(uri, args.jobs, args.steps, args.shops, args.repeats))
+            result = asyncio.run(measure(uri, args.jobs, args.steps, args.shops, args.model_shops, args.repeats))
     end = os.getloadavg()[0]
     result["load_average"] = {"start": round(load[0], 2), "end": round(end, 2), "cores": os.cpu_count()}
     print(f"{result['steps']:,} steps of {result['jobs']:,} jobs, {result['images']:,} images")
