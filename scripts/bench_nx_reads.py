@@ -9,7 +9,8 @@ steps (`--steps` each) and one image per job spread over `--shops` shops, then t
 of a store's 20 jobs reads (their steps) and what a re-embedding batch reads (the images of 8 products), before and
 after, checking both give the same answer. Then `--model-shops` shops' 5 model versions (60 KB of arrays each): a
 shop's newest version, as every process checks it every 5 s a shop, without the single-field `account` index and
-then with it. A fresh nx-27017 of its own unless --mongo-uri names a server. Prints p50s in ms and the load average.
+then with it; and the latest job of a piece of work among the `--jobs` jobs (the shop model page's training, a
+callback delivery's retry), without its single-field `wait_key` index and then with it. A fresh nx-27017 of its own unless --mongo-uri names a server. Prints p50s in ms and the load average.
 """
 from __future__ import annotations
 
@@ -43,24 +44,27 @@ async def images_before(db, account_id: str, image_ids: list[str]) -> dict[str, 
     return {image["_id"]: image async for image in db.images.find({"_id": {"$in": image_ids}, "account": account_id})}
 
 
-async def newest_model(db, model_shops: int, repeats: int, times: dict[str, list[float]]) -> list[str]:
-    """Times a shop's newest version without, then with, the single-field index; the shops whose answer differs."""
-    await db.shop_models.drop_index("account_1")  # made by ensure_indexes: first the database as it was
-    blob = os.urandom(MODEL_BYTES)
-    for shop in range(model_shops):
-        await db.shop_models.insert_many([{"_id": f"m{shop}-{v}", "account": f"shop-{shop}", "version": v,
-                                           "arrays": blob} for v in range(1, VERSIONS + 1)])
-    answers: dict[str, list] = {}
+async def with_index_added(db, collection: str, field: str, name: str, call, expected, repeats: int,
+                           times: dict[str, list[float]]) -> list[str]:
+    """Times `call(n)` without the single-field index on `field` that ensure_indexes made, then with it again; the
+    name, when an answer is not `expected(n)`."""
+    await db[collection].drop_index(f"{field}_1")
+    right = True
     for side in ("before", "after"):
         if side == "after":
-            await shop_models.ensure_indexes(db)
-        name = f"a shop's newest model version, {side}"
-        times[name], answers[side] = [], []
+            await ensure_indexes(db)
+        times[f"{name}, {side}"] = []
         for n in range(repeats):
             started = time.perf_counter()
-            answers[side].append(await shop_models.latest_version(db, f"shop-{(7 * n) % model_shops}"))
-            times[name].append(time.perf_counter() - started)
-    return [] if answers["before"] == answers["after"] == [VERSIONS] * repeats else ["a shop's newest model version"]
+            answer = await call(n)
+            times[f"{name}, {side}"].append(time.perf_counter() - started)
+            right = right and answer == expected(n)
+    return [] if right else [name]
+
+
+async def _job_id(found) -> str | None:
+    job = await found
+    return job and job["_id"]
 
 
 async def measure(uri: str, n_jobs: int, n_steps: int, shops: int, model_shops: int, repeats: int) -> dict:
@@ -100,7 +104,20 @@ async def measure(uri: str, n_jobs: int, n_steps: int, shops: int, model_shops: 
                     times[f"{name}, {side}"].append(time.perf_counter() - started)
                 if answers[0] != answers[1] or not any(answers[0].values()):
                     differ.append(f"{name} #{n}")
-        differ += await newest_model(db, model_shops, repeats, times)
+        blob = os.urandom(MODEL_BYTES)
+        for shop in range(model_shops):
+            await db.shop_models.insert_many([{"_id": f"m{shop}-{v}", "account": f"shop-{shop}", "version": v,
+                                               "arrays": blob} for v in range(1, VERSIONS + 1)])
+        differ += await with_index_added(
+            db, "shop_models", "account", "a shop's newest model version", repeats=repeats, times=times,
+            call=lambda n: shop_models.latest_version(db, f"shop-{(7 * n) % model_shops}"), expected=lambda n: VERSIONS)
+        await db.jobs.insert_many([{"_id": f"j{j}", "account": f"shop-{j % shops}", "kind": "product",
+                                    "wait_key": f"store-{j % shops}:{j}", "state": jobs.DONE, "created": moment + j,
+                                    "updated": moment + j, "queued_key": f"claimed:j{j}"} for j in range(n_jobs)])
+        differ += await with_index_added(
+            db, "jobs", "wait_key", "the latest job of a piece of work", repeats=repeats, times=times,
+            call=lambda n: _job_id(jobs.for_work(db, f"shop-{(97 * n) % shops}", f"store-{(97 * n) % shops}:{97 * n}")),
+            expected=lambda n: f"j{97 * n}")
         await client.drop_database(DATABASE)
     finally:
         await client.close()

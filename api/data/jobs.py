@@ -62,6 +62,9 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     # scripts/bench_lists.py).
     await db.jobs.create_index([("integration", ASCENDING)])
     await db.jobs.create_index([("wait_key", ASCENDING), ("created", DESCENDING)])
+    # What nx-27017 reads a piece of work's jobs through (`for_work`: the shop model page, a callback delivery's
+    # retry); without it, every job kept (`python -m scripts.bench_nx_reads`).
+    await db.jobs.create_index([("wait_key", ASCENDING)])
     await db.job_steps.create_index([("job", ASCENDING), ("at", ASCENDING)])
     await db.job_steps.create_index([("job", ASCENDING)])  # what nx-27017 reads a job's steps through (`steps`)
 
