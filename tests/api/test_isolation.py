@@ -109,9 +109,9 @@ def test_shop_b_cannot_reach_shop_a_objects(two_shops):
     assert client.get("/api/v1/auth/me", headers=a.headers).status_code == 200  # A's key still works
 
     # An Idempotency-Key is the shop's own: B's same request with A's key is B's own create, not A's answer.
-    photo = client.get(f"/api/v1/annotations/{ids['annotation']}", headers=a.headers).json()["image"]["url"]
+    image_url = client.get(f"/api/v1/annotations/{ids['annotation']}", headers=a.headers).json()["image"]["url"]
     b_own = client.post("/api/v1/annotations", headers=b.headers | {"Idempotency-Key": SHARED_KEY},
-                        files={"file": ("a.jpg", client.get(photo).content)})
+                        files={"file": ("a.jpg", client.get(image_url).content)})
     assert b_own.status_code == 201 and "idempotent-replayed" not in b_own.headers
     assert b_own.json()["id"] != ids["annotation"]
 

@@ -32,13 +32,13 @@ def test_a_create_sent_again_with_its_key_is_answered_again_and_done_once(model_
     assert "idempotent-replayed" not in first.headers
     assert _total(client, shop, "products") == 1 and len(image_files(model_settings)) == 1
 
-    # A JSON body is the same request whatever its spacing and key order.
-    photo = client.get(first.json()["images"][0]["url"]).content
-    assert photo == photos[0]
+    assert client.get(again.json()["images"][0]["url"]).content == photos[0]  # the kept answer's image link works
+
     annotated = [client.post("/api/v1/annotations", headers=_keyed(shop, "annotation-1"),
                              files={"file": ("a.jpg", photos[1])}) for _ in range(2)]
     assert annotated[0].status_code == annotated[1].status_code == 201
     assert annotated[0].json()["id"] == annotated[1].json()["id"] and _total(client, shop, "annotations") == 1
+    # A JSON body is the same request whatever its spacing and key order.
     review_path = f"/api/v1/annotations/{annotated[0].json()['id']}/review"
     reviewed = [client.post(review_path, headers=_keyed(shop, "review-1") | {"Content-Type": "application/json"},
                             content=body) for body in (json.dumps(REVIEW), json.dumps(REVIEW, indent=2, sort_keys=True))]
