@@ -77,10 +77,12 @@ async def fingerprint(request: Request) -> str:
         for name, value in (await request.form()).multi_items():  # the form FastAPI parsed, kept by Starlette
             if isinstance(value, str):
                 parts.append([name, value])
-            else:
-                content = await value.read()
+            else:  # read a MiB at a time: a batch's files are not held in memory twice
+                digest = hashlib.sha256()
+                while chunk := await value.read(1 << 20):
+                    digest.update(chunk)
                 await value.seek(0)
-                parts.append([name, value.filename, value.content_type, hashlib.sha256(content).hexdigest()])
+                parts.append([name, value.filename, value.content_type, digest.hexdigest()])
     else:
         body = await request.body()
         try:

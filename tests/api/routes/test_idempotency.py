@@ -52,6 +52,19 @@ def test_a_create_sent_again_with_its_key_is_answered_again_and_done_once(model_
     assert _total(client, shop, "products") == 3
 
 
+def test_a_batch_sent_again_is_answered_as_a_whole_again(model_client, photos):
+    client, shop = model_client, create_shop(model_client)
+    files = [("files", ("a.jpg", photos[2])), ("files", ("b.jpg", photos[3]))]
+    first, again = (client.post("/api/v1/annotations/batch", headers=_keyed(shop, "batch-1"), files=files)
+                    for _ in range(2))
+    assert first.status_code == again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json() and len(first.json()["items"]) == 2
+    assert _total(client, shop, "annotations") == 2
+    # The same files in another order are another request.
+    swapped = client.post("/api/v1/annotations/batch", headers=_keyed(shop, "batch-1"), files=files[::-1])
+    assert swapped.status_code == 422 and swapped.json()["error"]["code"] == "idempotency_key_reused"
+
+
 def test_a_key_used_for_another_request_is_refused_and_does_nothing(model_client, photos, image_host):
     client, shop = model_client, create_shop(model_client)
     url = image_host.add("idem-tee.jpg", photos[0])
