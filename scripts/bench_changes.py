@@ -9,20 +9,16 @@ each size; at each, `since` (the entries after a replica's number, 4 new ones: w
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.data import changes
 from api.data.db import open_client
-from kalas.stack import mongo
+from kalas import bench
 
 SHOP = "a" * 24
 
@@ -65,22 +61,19 @@ async def measure(uri: str, sizes: list[int], reads: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench.parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--reads", type=int, default=20)
-    parser.add_argument("--mongo-uri", help="a running server (default: a fresh nx-27017)")
     args = parser.parse_args(argv)
-    load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="kalas-bench-changes-") as home:
-        with mongo.given_or_fresh(args.mongo_uri, Path(home)) as uri:
-            rows = asyncio.run(measure(uri, args.sizes, args.reads))
+    load = bench.Load()
+    with bench.database(args.mongo_uri, "changes") as scratch:
+        rows = asyncio.run(measure(scratch.uri, args.sizes, args.reads))
     for row in rows:
         print(f"{row['entries']:>7,} entries: since {row['housekept_since_ms']:.2f} ms housekept, "
               f"{row['ttl_since_ms']:.2f} ms with a TTL index (×{row['ttl_since_ms'] / row['housekept_since_ms']:.1f}); "
               f"record {row['housekept_record_ms']:.2f} ms against {row['ttl_record_ms']:.2f} ms")
-    end = os.getloadavg()[0]
-    print(f"load average {load[0]:.2f} at start, {end:.2f} at end, {os.cpu_count()} cores")
-    print(json.dumps({"rows": rows, "load_average": {"start": round(load[0], 2), "end": round(end, 2)}}))
+    print(load.says())
+    print(json.dumps({"rows": rows, "load_average": load.figures()}))
     return 0
 
 

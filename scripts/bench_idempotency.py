@@ -11,11 +11,8 @@ part, against a fresh nx-27017 of its own unless --mongo-uri names a server: a n
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,8 +27,7 @@ from api.data.db import ensure_indexes, open_client
 from api.deps import CurrentAccount
 from api.idempotency import Idempotent, KEEP_S, LEASE_S
 from api.main import create_app
-from kalas.stack import mongo
-from scripts.bench_limits import figures
+from kalas import bench
 
 BLOCK = 100
 
@@ -101,7 +97,7 @@ async def route_cost(uri: str, home: Path, requests: int) -> dict:
         await client.drop_database(settings.database)
     finally:
         await client.close()
-    return figures(times)
+    return bench.latency_figures(times)
 
 
 async def database_cost(uri: str, requests: int) -> dict:
@@ -124,28 +120,25 @@ async def database_cost(uri: str, requests: int) -> dict:
         await client.drop_database("bench_idempotency")
     finally:
         await client.close()
-    return figures(times)
+    return bench.latency_figures(times)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench.parser(__doc__)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--mongo-uri", help="a running server (default: a fresh nx-27017)")
     args = parser.parse_args(argv)
-    load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="kalas-bench-idempotency-") as home:
-        with mongo.given_or_fresh(args.mongo_uri, Path(home)) as uri:
-            result = {"without the header": asyncio.run(route_cost(uri, Path(home), args.requests * 5)),
-                      "with the header (database)": asyncio.run(database_cost(uri, args.requests))}
-    result["load_average"] = {"start": round(load[0], 2), "end": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
+    load = bench.Load()
+    with bench.database(args.mongo_uri, "idempotency") as scratch:
+        result = {"without the header": asyncio.run(route_cost(scratch.uri, scratch.home, args.requests * 5)),
+                  "with the header (database)": asyncio.run(database_cost(scratch.uri, args.requests))}
+    result["load_average"] = load.figures()
     for part in ("without the header", "with the header (database)"):
         for name, figures in result[part].items():
             print(f"{part}, {name}: p50 {figures['p50_ms']:.3f} ms, p95 {figures['p95_ms']:.3f} ms "
                   f"over {figures['requests']} requests")
     route = result["without the header"]
     print(f"added to a create without the header: {route['idempotent']['p50_ms'] - route['plain']['p50_ms']:.4f} ms "
-          f"at p50; load average {load[0]:.2f} at start, {result['load_average']['end']:.2f} at end, "
-          f"{os.cpu_count()} cores")
+          f"at p50; {load.says()}")
     print(json.dumps(result))
     return 0
 

@@ -10,19 +10,13 @@ unknown key. Prints p50/p95 in ms and the load average.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
-import tempfile
 import time
-from pathlib import Path
-
-import numpy as np
 
 from api.core.ratelimit import RateLimiter, SharedRateLimiter
 from api.data.db import ensure_indexes, open_client
-from kalas.stack import mongo
+from kalas import bench
 
 BLOCK = 100
 
@@ -47,31 +41,23 @@ async def measure(uri: str, requests: int) -> dict:
         await client.drop_database("bench_limits")
     finally:
         await client.close()
-    return figures(times)
+    return bench.latency_figures(times)
 
-
-def figures(times: dict[str, list[float]]) -> dict:
-    """Per name, the p50 and p95 in ms of its times (seconds) and how many."""
-    return {name: {"p50_ms": round(float(np.percentile(t, 50)) * 1e3, 4),
-                   "p95_ms": round(float(np.percentile(t, 95)) * 1e3, 4), "requests": len(t)}
-            for name, t in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench.parser(__doc__)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--mongo-uri", help="a running server (default: a fresh nx-27017)")
     args = parser.parse_args(argv)
-    load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="kalas-bench-limits-") as home:
-        with mongo.given_or_fresh(args.mongo_uri, Path(home)) as uri:
-            result = asyncio.run(measure(uri, args.requests))
-    result["load_average"] = {"start": round(load[0], 2), "end": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
+    load = bench.Load()
+    with bench.database(args.mongo_uri, "limits") as scratch:
+        result = asyncio.run(measure(scratch.uri, args.requests))
+    result["load_average"] = load.figures()
     for name in ("process", "database"):
         print(f"rate limit check, {name}: p50 {result[name]['p50_ms']:.3f} ms, p95 {result[name]['p95_ms']:.3f} ms "
               f"over {result[name]['requests']} requests")
     print(f"added by sharing: {result['database']['p50_ms'] - result['process']['p50_ms']:.2f} ms at p50; "
-          f"load average {load[0]:.2f} at start, {result['load_average']['end']:.2f} at end, {os.cpu_count()} cores")
+          f"{load.says()}")
     print(json.dumps(result))
     return 0
 

@@ -19,16 +19,12 @@ query as it was before it left the account out), timed before and after. Prints 
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import random
-import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
 import numpy as np
@@ -37,7 +33,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from api.core.security import new_id
 from api.data import annotations, common, integrations, jobs, keys, products, reviews
 from api.data.db import ensure_indexes, open_client
-from kalas.stack import mongo
+from kalas import bench
 
 # The single-field indexes added so that nx-27017 answers these lists from an index (collection, field).
 ADDED = {("annotations", "account"), ("products", "account"), ("reviews", "account"), ("api_keys", "account"),
@@ -246,17 +242,15 @@ async def measure(uri: str, rows: int, shops: int, repeats: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench.parser(__doc__)
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--shops", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--mongo-uri", help="a running server (default: a fresh nx-27017)")
     args = parser.parse_args(argv)
-    load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="kalas-bench-lists-") as home:
-        with mongo.given_or_fresh(args.mongo_uri, Path(home)) as uri:
-            result = asyncio.run(measure(uri, args.rows, args.shops, args.repeats))
-    result["load_average"] = {"start": round(load[0], 2), "end": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
+    load = bench.Load()
+    with bench.database(args.mongo_uri, "lists") as scratch:
+        result = asyncio.run(measure(scratch.uri, args.rows, args.shops, args.repeats))
+    result["load_average"] = load.figures()
     print(f"{args.rows} rows a collection over {args.shops} shops (keys: a tenth), p50 of up to {args.repeats} in ms "
           f"(at least {MIN_REPEATS}, within about {BUDGET_S:.0f} s a call and page)")
     lists, lookup_ms = result["lists_ms"], result["lookups_ms"]
@@ -268,8 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  lookups, before → after")
     for name, ms in lookup_ms["after"].items():
         print(f"  {name:29}: {lookup_ms['before'][name]:.3f} → {ms:.3f}")
-    print(f"answers differ: {result['answers_differ'] or 'none'}; load average {load[0]:.2f} at start, "
-          f"{result['load_average']['end']:.2f} at end, {os.cpu_count()} cores")
+    print(f"answers differ: {result['answers_differ'] or 'none'}; {load.says()}")
     print(json.dumps(result))
     return 0
 

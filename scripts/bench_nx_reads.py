@@ -14,20 +14,16 @@ callback delivery's retry), without its single-field `wait_key` index and then w
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
-import tempfile
 import time
-from pathlib import Path
 
 from pymongo import ASCENDING
 
 from api.data import images, jobs, shop_models
 from api.data.db import ensure_indexes, open_client
-from kalas.stack import mongo
-from scripts.bench_limits import figures
+from kalas import bench
 
 DATABASE = "bench_nx_reads"
 MODEL_BYTES, VERSIONS = 60_000, 5
@@ -121,29 +117,25 @@ async def measure(uri: str, n_jobs: int, n_steps: int, shops: int, model_shops: 
         await client.drop_database(DATABASE)
     finally:
         await client.close()
-    return {"jobs": n_jobs, "steps": len(steps), "images": len(photos), "ms": figures(times), "answers_differ": differ}
+    return {"jobs": n_jobs, "steps": len(steps), "images": len(photos), "ms": bench.latency_figures(times), "answers_differ": differ}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench.parser(__doc__)
     parser.add_argument("--jobs", type=int, default=10000)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--shops", type=int, default=5)
     parser.add_argument("--model-shops", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--mongo-uri", help="a running server (default: a fresh nx-27017)")
     args = parser.parse_args(argv)
-    load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="kalas-bench-in-") as home:
-        with mongo.given_or_fresh(args.mongo_uri, Path(home)) as uri:
-            result = asyncio.run(measure(uri, args.jobs, args.steps, args.shops, args.model_shops, args.repeats))
-    end = os.getloadavg()[0]
-    result["load_average"] = {"start": round(load[0], 2), "end": round(end, 2), "cores": os.cpu_count()}
+    load = bench.Load()
+    with bench.database(args.mongo_uri, "nx-reads") as scratch:
+        result = asyncio.run(measure(scratch.uri, args.jobs, args.steps, args.shops, args.model_shops, args.repeats))
+    result["load_average"] = load.figures()
     print(f"{result['steps']:,} steps of {result['jobs']:,} jobs, {result['images']:,} images")
     for name, row in result["ms"].items():
         print(f"{name}: p50 {row['p50_ms']:.2f} ms, p95 {row['p95_ms']:.2f} ms over {row['requests']}")
-    print(f"answers differ: {', '.join(result['answers_differ']) or 'none'}; load average {load[0]:.2f} at start, "
-          f"{end:.2f} at end, {os.cpu_count()} cores")
+    print(f"answers differ: {', '.join(result['answers_differ']) or 'none'}; {load.says()}")
     print(json.dumps(result))
     return 0
 
