@@ -44,7 +44,6 @@ async def measure(uri: str, requests: int) -> dict:
     return bench.latency_figures(times)
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = bench.parser(__doc__)
     parser.add_argument("--requests", type=int, default=2000)
