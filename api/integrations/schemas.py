@@ -98,8 +98,6 @@ class IntegrationOut(Response):
         "version in it"))
 
 
-
-
 class StepOut(Response):
     at: float
     attempt: int
