@@ -28,6 +28,7 @@ from scipy.optimize import minimize, minimize_scalar
 from scipy.stats import beta, norm
 
 BINS = 15
+NEVER = 1.01  # a threshold no score reaches: nothing is applied at it
 # How the category's ECE is measured, as the evaluation's and the calibration's reports say it.
 ECE_MEASURED = ("the score of what each photo's label checks of the top answer (the top leaf; the group when the "
                 "data set's label is that group, e.g. clothing's Shoes, Pants, Hat and fashion-products' Tshirts, "
@@ -191,7 +192,7 @@ def threshold_for(confidence: Sequence[float], correct: Sequence[bool], precisio
             continue  # a threshold keeps every answer of its score, so only the last of a tie counts
         if accuracy[position] >= precision:
             best = position
-    return 1.01 if best is None else round(float(confidence[order[best]]), 6)
+    return NEVER if best is None else round(float(confidence[order[best]]), 6)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handlers.category_groups import backed_off
-from kalas.calibration import SHIPPED_RULE, Rule
+from kalas.calibration import NEVER, SHIPPED_RULE, Rule
 
 
 def top_choice(probabilities: np.ndarray, targets: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -33,7 +33,8 @@ class Candidates:
         """(applied, right) per photo under `policy`'s thresholds, by the rule the API applies (`backed_off`)."""
         applied, right = np.zeros(len(self.leaf), dtype=bool), np.zeros(len(self.leaf), dtype=bool)
         for i, (score, groups) in enumerate(zip(self.leaf, self.groups)):
-            chosen = backed_off(score, [g for g, _ in groups], policy["leaf"], policy["group"])
+            chosen = backed_off(score, [g for g, _ in groups], policy["leaf"], policy["group"],
+                                policy.get("department"))
             if chosen is not None:
                 applied[i], right[i] = True, self.right[i] if chosen < 0 else groups[chosen][1]
         return applied, right
@@ -53,16 +54,24 @@ def category_policy(probabilities: np.ndarray, targets: list[list[int]], groups:
 
 
 def policy_for(candidates: Candidates, precision: float, rule: Rule = SHIPPED_RULE) -> dict:
-    """The lowest leaf threshold whose leaves reach `precision` by `rule`, then the lowest group threshold at which
-    what the policy applies in all (leaves, and the nearest group that reaches it for the rest) still does."""
+    """The lowest leaf threshold whose leaves reach `precision` by `rule`; then, a level at a time from the nearest
+    (the taxonomy's groups, then its departments), the lowest threshold of the level at which what the policy
+    applies in all (leaves, and for the rest the nearest group that reaches its level's threshold) still does."""
     leaf = rule.threshold(candidates.leaf, candidates.right, precision)
-    scores = sorted({round(score, 6) for i in np.flatnonzero(candidates.leaf < leaf) for score, _ in candidates.groups[i]})
-    group = 1.01
-    for threshold in reversed(scores):  # from the surest down: the lowest that still keeps the precision wins
-        applied, right = candidates.outcomes({"leaf": leaf, "group": threshold})
-        if applied.any() and rule.holds(right[applied], precision):
-            group = threshold
-    return {"leaf": leaf, "group": group}
+    policy = {"leaf": leaf, "group": NEVER, "department": NEVER}
+    unsure = np.flatnonzero(candidates.leaf < leaf)
+    for level in ("group", "department"):
+        scores = sorted({round(score, 6) for i in unsure for score, _ in _level(candidates.groups[i], level)})
+        for threshold in reversed(scores):  # from the surest down: the lowest that still keeps the precision wins
+            applied, right = candidates.outcomes({**policy, level: threshold})
+            if applied.any() and rule.holds(right[applied], precision):
+                policy[level] = threshold
+    return policy
+
+
+def _level(groups: list[tuple[float, bool]], level: str) -> list[tuple[float, bool]]:
+    """A photo's groups (nearest first) of one level: its department is the last."""
+    return groups[-1:] if level == "department" else groups[:-1]
 
 
 def category_outcomes(probabilities: np.ndarray, targets: list[list[int]], groups: list,

@@ -146,7 +146,8 @@ def _auto_apply(scored: Sequence[tuple[str, dict]], target: str, taxonomy: Taxon
         if thresholds is not None and thresholds not in met:
             met.append(thresholds)
         chosen = None if best is None or thresholds is None else backed_off(
-            best["score"], [g["score"] for g in above], thresholds["leaf"], thresholds["group"])
+            best["score"], [g["score"] for g in above], thresholds["leaf"], thresholds["group"],
+            thresholds.get("department"))
         if chosen == -1:
             leaves += 1
             right += taxonomy.matches(best["label"], truth)

@@ -79,8 +79,9 @@ def decide(annotation: dict, policy: TaggingPolicy) -> Decision:
         return Decision(None, (), None, identity)
     best = (annotation.get("category") or [None])[0]
     groups = annotation.get("groups") or []
-    chosen = None if best is None else backed_off(best["score"], [g["score"] for g in groups],
-                                                  thresholds["category"]["leaf"], thresholds["category"]["group"])
+    levels = thresholds["category"]
+    chosen = None if best is None else backed_off(best["score"], [g["score"] for g in groups], levels["leaf"],
+                                                  levels["group"], levels.get("department"))
     if chosen is None:
         return Decision(None, (), None, identity)
     category, level = (best["name"], "leaf") if chosen < 0 else (groups[chosen]["name"], "group")

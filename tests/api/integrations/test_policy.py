@@ -29,6 +29,27 @@ def test_an_unsure_leaf_backs_off_to_a_sure_group_and_an_unsure_group_is_held():
     assert decision.describe() == {"state": "held", "category": None, "tags": [], "level": None}
 
 
+def test_departments_have_a_threshold_of_their_own_where_the_calibration_fitted_one():
+    """A calibration since 2026-12-07 fits a threshold per level: the nearest group at `group`, the department (the
+    last of the groups) at `department`; one fitted before has `group` alone, for both."""
+    levels = {"leaf": 0.9, "group": 0.8, "department": 0.85}
+    unsure = dict(ANNOTATION, category=[{"label": "tshirt", "name": "T-Shirt", "score": 0.6}],
+                  policy={"0.97": {"category": levels, "attributes": {}}})
+
+    def applied(tees: float, topwear: float, **thresholds: float) -> str | None:
+        policy = {"0.97": {"category": {**levels, **thresholds}, "attributes": {}}}
+        groups = [{"label": "tees", "name": "T-Shirts & Polos", "score": tees},
+                  {"label": "topwear", "name": "Topwear", "score": topwear}]
+        return decide(dict(unsure, groups=groups, policy=policy), TaggingPolicy()).category
+
+    assert applied(0.81, 0.9) == "T-Shirts & Polos"  # the group at its own threshold, whatever the department's
+    assert applied(0.81, 0.9, group=0.82) == "Topwear"  # the group unsure: its department, sure at 0.85
+    assert applied(0.7, 0.84) is None  # the department under its threshold although above the group's: held
+    assert applied(0.7, 0.84, department=0.8) == "Topwear"
+    before = {"leaf": 0.9, "group": 0.8}  # a calibration without a department threshold: `group` for both
+    assert applied(0.7, 0.84, **before, department=None) == "Topwear"
+
+
 def test_a_stricter_target_an_uncalibrated_model_and_the_shops_words():
     assert decide(ANNOTATION, TaggingPolicy(target="0.99")).held  # the model has no thresholds for 99 %: held
     assert decide(dict(ANNOTATION, policy={}), TaggingPolicy()).held  # uncalibrated scores: nothing applied
