@@ -134,8 +134,8 @@ def _checked_score(answer: dict, labels: frozenset[str], taxonomy: Taxonomy) -> 
 
 def _auto_apply(scored: Sequence[tuple[str, dict]], target: str, taxonomy: Taxonomy) -> dict:
     """What each answer's own policy table (the thresholds for its kind of photo) does at `target`
-    (handlers/category_groups.py `backed_off`: the leaf at or above `leaf`, else the nearest group at or above
-    `group`, else nothing). Precision of what is applied (a group is right when the truth lies within it, or it
+    (handlers/category_groups.py `backed_off`: the leaf at or above `leaf`, else the nearest group at or above its
+    level's threshold, `group` or `department`, else nothing). Precision of what is applied (a group is right when the truth lies within it, or it
     within the truth), coverage (a leaf or a group) and leaf coverage; `thresholds`: the tables met."""
     leaves = groups = right = 0
     met: list[dict] = []
