@@ -21,6 +21,9 @@ class ShopTermsOut(_Out):
 
     version: int = Field(description="the shop model's version that answered")
     categories: list[ShopScored] = Field(description="the shop's categories, best first (at most 3)")
+    parents: list[ShopScored] = Field(default_factory=list, description=(
+        "the best category's parents in the shop's tree (its name a path, \"Herren > Hemden\"), nearest first, each "
+        "scored with all the shop's categories under it: what an unsure category backs off to"))
     tags: list[ShopScored] = Field(description="the shop's tags scored at least 0.5, best first")
 
 

@@ -27,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from api.data import integrations, jobs, products, shop_models
 from api.domain.errors import NotAStoreProduct, UnknownShopTerm
+from api.integrations.store_data import PATH_SEPARATOR
 from handlers.signals import joint
 from kalas.shop_model import MIN_EXAMPLES, Examples, NotEnoughExamples, ShopModel, train
 
@@ -214,7 +215,23 @@ class LoadedModel:
         [prediction] = self.model.predict(features)
         return {"version": self.version,
                 "categories": [{"name": n, "score": round(s, 6)} for n, s in prediction.categories[:TOP_CATEGORIES]],
+                "parents": parents(prediction.categories),
                 "tags": [{"name": n, "score": round(s, 6)} for n, s in prediction.tags if s >= TAG_SHOWN]}
+
+
+def parents(categories: list[tuple[str, float]]) -> list[dict]:
+    """The best category's parents in the shop's tree (its name a path, "Herren > Hemden": a store's categories
+    are named so), nearest first, each scored with the probability of every one of the shop's categories under it,
+    itself included: what the tagging policy backs off to when the category itself is unsure."""
+    if not categories:
+        return []
+    steps = categories[0][0].split(PATH_SEPARATOR)
+    found = []
+    for depth in range(len(steps) - 1, 0, -1):
+        path = PATH_SEPARATOR.join(steps[:depth])
+        score = sum(s for name, s in categories if name == path or name.startswith(path + PATH_SEPARATOR))
+        found.append({"name": path, "score": round(min(score, 1.0), 6)})
+    return found
 
 
 class ShopModels:

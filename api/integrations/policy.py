@@ -94,13 +94,16 @@ def decide(annotation: dict, policy: TaggingPolicy) -> Decision:
 
 
 def _decide_shop(shop: dict, policy: TaggingPolicy, identity: str) -> Decision:
-    """The shop's own terms (its model's scores are calibrated on its held-out products): its best category and
-    its tags scored at or above the target precision, in its own words (no renames); held when the category is not."""
+    """The shop's own terms (its model's scores are calibrated on its held-out products): its best category, else
+    the nearest of its parents in the shop's tree scored at or above the target precision ("Herren" when it is
+    unclear which of "Herren > Hemden" and "Herren > T-Shirts"), and its tags scored at or above it, in its own
+    words (no renames); held when neither the category nor a parent is."""
     target = float(policy.target)
-    best = shop["categories"][0]
-    if best["score"] < target:
+    chosen = next((term for term in (shop["categories"][0], *shop.get("parents", ())) if term["score"] >= target),
+                  None)
+    if chosen is None:
         return Decision(None, (), None, identity)
-    return Decision(best["name"], tuple(t["name"] for t in shop["tags"] if t["score"] >= target), "shop", identity)
+    return Decision(chosen["name"], tuple(t["name"] for t in shop["tags"] if t["score"] >= target), "shop", identity)
 
 
 def from_review(review: dict, policy: TaggingPolicy) -> Decision:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from api.domain.shop_models import EMBEDDING, JOINT, LoadedModel, examples_of
+from api.domain.shop_models import EMBEDDING, JOINT, LoadedModel, examples_of, parents
 from handlers.signals import joint
 from kalas.shop_model import MIN_EXAMPLES, train
 
@@ -91,3 +91,18 @@ def test_the_api_reads_joint_vectors_without_importing_torch():
     found = subprocess.run([sys.executable, "-c", "import sys, api.domain.shop_models; print('torch' in sys.modules)"],
                            capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "False"
+
+
+def test_the_best_categorys_parents_in_the_shops_tree_are_scored_with_everything_under_them():
+    scored = [("Herren > Oberteile > Hemden", 0.5), ("Herren > Oberteile > T-Shirts", 0.2),
+              ("Herren > Oberteile", 0.05), ("Herren > Schuhe", 0.15), ("Herrenmode", 0.04), ("Damen > Blusen", 0.06)]
+    assert parents(scored) == [{"name": "Herren > Oberteile", "score": 0.75}, {"name": "Herren", "score": 0.9}]
+    assert parents([("Herren-Oberteile", 0.7), ("Damen-Oberteile", 0.3)]) == []  # names that are no path: none
+    assert parents([]) == []
+    # A joint model's answer carries them (a flat shop: none).
+    documents = catalogue()
+    examples, features = examples_of(documents, DIGEST)
+    photo = catalogue(per_term=1, seed=1)[1]
+    answer = LoadedModel(1, DIGEST, train(examples)[0], features).answer(photo["embeddings"][0],
+                                                                          photo["signals"][0], DIGEST)
+    assert answer["parents"] == []

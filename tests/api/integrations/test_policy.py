@@ -64,6 +64,24 @@ def test_a_stricter_target_an_uncalibrated_model_and_the_shops_words():
         TaggingPolicy(rename={"Men": "H" * 101})
 
 
+def test_an_unsure_shop_category_backs_off_to_its_nearest_sure_parent_in_the_shops_tree():
+    """A shop with its own model: its category at or above the target, else the nearest parent that is (the
+    shop's tree, "Herren > Hemden"), else held; annotations made before parents were answered have none."""
+    shop = {"version": 3, "categories": [{"name": "Herren > Oberteile > Hemden", "score": 0.6},
+                                         {"name": "Herren > Oberteile > T-Shirts", "score": 0.37}],
+            "parents": [{"name": "Herren > Oberteile", "score": 0.975}, {"name": "Herren", "score": 0.99}],
+            "tags": [{"name": "gestreift", "score": 0.98}, {"name": "Leinen", "score": 0.6}]}
+    decision = decide(dict(ANNOTATION, shop=shop), TaggingPolicy())
+    assert (decision.category, decision.tags, decision.level) == ("Herren > Oberteile", ("gestreift",), "shop")
+    assert decide(dict(ANNOTATION, shop=shop), TaggingPolicy(target="0.99")).category == "Herren"
+    sure = dict(shop, categories=[{"name": "Herren > Oberteile > Hemden", "score": 0.98}])
+    assert decide(dict(ANNOTATION, shop=sure), TaggingPolicy()).category == "Herren > Oberteile > Hemden"
+    unsure = dict(shop, parents=[{"name": "Herren > Oberteile", "score": 0.9}, {"name": "Herren", "score": 0.96}])
+    assert decide(dict(ANNOTATION, shop=unsure), TaggingPolicy()).held
+    before = {key: value for key, value in shop.items() if key != "parents"}
+    assert decide(dict(ANNOTATION, shop=before), TaggingPolicy()).held
+
+
 def test_a_correction_is_applied_in_the_shops_words():
     review = {"_id": "r1", "category": "polo", "attributes": {"gender": "women", "age": "adult"},
               "colours": ["navy", "white", "red"]}

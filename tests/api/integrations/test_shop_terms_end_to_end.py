@@ -79,6 +79,8 @@ def test_a_connected_store_is_imported_and_teaches_its_model_which_writes_its_ow
     title, photo, _ = stock[HERREN][PER_KIND]
     before = shop_answer(live, photo)
     assert before["categories"][0]["name"] == HERREN, before
+    # Its parent in the store's tree, scored with every category under it ("Herren-Schuhe" is no path under it).
+    assert before["parents"] == [{"name": "Herren", "score": before["categories"][0]["score"]}], before
     created = live.store.create_product("Neues Hemd", [photo.read_bytes()])
     product = live.annotated(created["id"])
     herren = live.store.catalogue.find_term("categories", HERREN)["id"]
