@@ -38,6 +38,11 @@ def text(min_length: int, max_length: int):
     return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_plain)]
 
 
+Title = text(1, 300)  # a product's name
+TITLE_HELP = ("the product's name, where known: a shop model that learned its shop's names reads it beside the photo "
+              "(the answer's `shop.named` says whether it did)")
+
+
 MAX_METADATA_KEYS = 50
 Metadata = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_metadata_key)],
@@ -145,6 +150,7 @@ class Crop(Request):
 class ImageUrlIn(Request):
     url: HttpUrl
     crop: Crop | None = None
+    title: Title | None = Field(None, examples=["Herren Laufschuh Nova, schwarz"], description=TITLE_HELP)
 
 
 class ImageUrlBatchIn(Request):
@@ -273,8 +279,6 @@ class ReviewShopTermsIn(Request):
 
 ReviewIn.model_rebuild()
 
-
-Title = text(1, 300)
 Sku = text(1, 100)
 
 

@@ -20,6 +20,8 @@ class ShopTermsOut(_Out):
     """The shop's own terms for the photo, from its own model (trained on its catalogue)."""
 
     version: int = Field(description="the shop model's version that answered")
+    named: bool = Field(False, description="whether the product's name (`title`) was read beside the photo: given, "
+                                           "and the model learned the shop's names")
     categories: list[ShopScored] = Field(description="the shop's categories, best first (at most 3)")
     parents: list[ShopScored] = Field(default_factory=list, description=(
         "the best category's parents in the shop's tree (its name a path, \"Herren > Hemden\"), nearest first, each "
@@ -48,7 +50,10 @@ class VersionOut(_Out):
     created: datetime
     products: int
     train_seconds: float
-    held_out: HeldOutOut | None
+    held_out: HeldOutOut | None = Field(description="the held-out products' figures, from their photos alone")
+    held_out_named: HeldOutOut | None = Field(None, description=(
+        "the held-out products that have a name, read with it (what a store product gets); none when the model "
+        "learned no names"))
 
 
 class TrainingOut(_Out):

@@ -16,9 +16,12 @@ the features and their probabilities are averaged (measured in docs/benchmarks.m
   duplicates: a shop's colourways of one article);
 - a logistic head per term set (multinomial over the categories; one-vs-rest over the tags), which generalises
   across products where the neighbours disagree.
-Scores are then calibrated: a temperature on the category's log-probabilities and one on the tags' log-odds,
+A product's name, where it has one, is a second input (kalas/shop_heads.py, `TitleHead`): its own heads' log-
+probabilities are added to the photo's, as two experts' (a store product's name says what the photo may not: men's
+or unisex). Scores are then calibrated: a temperature on the category's log-probabilities and one on the tags' log-odds,
 fitted on the held-out products of the same training, so that a category scored 0.9 is right about 9 times in 10
-and the trust-loop policy's target precision can be read off them.
+and the trust-loop policy's target precision can be read off them; a photo read with its name has temperatures of
+its own.
 
 A training splits the shop's products by id hash (HELD_OUT_FRACTION), learns on the rest, scores the held-out
 products (the report), fits the temperatures on them, then learns again on every product with those settings.
@@ -33,6 +36,7 @@ import numpy as np
 
 from kalas.calibration import expected_calibration_error, fit_temperature
 from kalas.dataset import is_validation
+from kalas.shop_heads import TitleHead, category_head, named, tag_heads, title_head
 
 # Chosen on the simulated shops of scripts/bench_shop_model.py (docs/benchmarks.md, "Shop models"): 5 neighbours
 # voted better than 10 or 20 in both shops; the heads gained up to C = 10; a quarter of the vote in the average
@@ -41,11 +45,10 @@ K = 5
 HELD_OUT_FRACTION = 0.2
 # The logistic heads' inverse regularisation strength, on features scaled by FEATURE_SCALE (the features are unit
 # rows: an embedding's coordinates are about 1/16 each, a joint vector's about 1/19). Kept for the joint vector:
-# C from 3 to 30 gave the same figures there, since at TOL the optimiser stops before the penalty binds.
+# C from 3 to 30 gave the same figures there, since at its TOL (kalas/shop_heads.py) the optimiser stops before
+# the penalty binds.
 C = 10.0
 FEATURE_SCALE = 4.0
-MAX_ITER = 300
-TOL = 1e-3  # ten times sklearn's default: about half the time, top-1 within 0.3 point on the simulated shops
 SHARPEN_FROM = 200  # held-out photos needed before a temperature may sharpen the scores (below 1)
 FEW_PHOTOS = 16  # answered on one BLAS thread
 KNN_WEIGHT = 0.25  # the vote's share of the averaged probability (the head has the rest)
@@ -55,22 +58,30 @@ MIN_EXAMPLES = 5  # a term with fewer products is not learned (the console says 
 
 @dataclass(frozen=True)
 class Examples:
-    """Per product: an id (the held-out split's key), its feature row, its category (or None) and its tags."""
+    """Per photo: its product's id (the held-out split's key), its feature row, the product's category (or None),
+    its tags, and its name (None: no names at all, or per row None when that product has none)."""
 
     ids: list[str]
     features: np.ndarray  # [N, D] float32
     categories: list[str | None]
     tags: list[list[str]]
+    titles: list[str | None] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
-        if self.features.ndim != 2 or self.features.shape[0] != n or len(self.categories) != n or len(self.tags) != n:
+        if self.features.ndim != 2 or self.features.shape[0] != n or len(self.categories) != n or len(self.tags) != n \
+                or (self.titles is not None and len(self.titles) != n):
             raise ValueError(f"examples disagree in length: {n} ids, features {self.features.shape}, "
-                             f"{len(self.categories)} categories, {len(self.tags)} tag lists")
+                             f"{len(self.categories)} categories, {len(self.tags)} tag lists, "
+                             f"{'no' if self.titles is None else len(self.titles)} names")
 
     def subset(self, rows: np.ndarray) -> "Examples":
         return Examples([self.ids[i] for i in rows], self.features[rows], [self.categories[i] for i in rows],
-                        [self.tags[i] for i in rows])
+                        [self.tags[i] for i in rows], None if self.titles is None else [self.titles[i] for i in rows])
+
+    def named(self) -> "Examples":
+        """The rows whose product has a name."""
+        return self.subset(np.flatnonzero(named(self.titles, len(self.ids))))
 
 
 def is_held_out(product_id: str, fraction: float = HELD_OUT_FRACTION) -> bool:
@@ -94,10 +105,12 @@ def term_counts(examples: Examples) -> tuple[dict[str, int], dict[str, int]]:
 
 @dataclass
 class Prediction:
-    """The shop's own terms for one photo: categories best first (all of them, scored), tags scored."""
+    """The shop's own terms for one photo: categories best first (all of them, scored), tags scored; `named`:
+    whether its product's name was read (given, the model learned names, and it holds a word of them)."""
 
     categories: list[tuple[str, float]]
     tags: list[tuple[str, float]]
+    named: bool = False
 
 
 @dataclass
@@ -114,10 +127,18 @@ class ShopModel:
     category_temperature: float = 1.0
     tag_temperature: float = 1.0
     settings: dict = field(default_factory=lambda: {"k": K, "knn_weight": KNN_WEIGHT, "c": C})
+    titles: TitleHead | None = None  # the names' heads: None when the shop's products had too few names
 
     # -- answering ---------------------------------------------------------------------------------------------
-    def probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated ([B, C] category probabilities, [B, T] tag probabilities) for [B, D] features."""
+    def probabilities(self, features: np.ndarray, titles: list[str | None] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated ([B, C] category probabilities, [B, T] tag probabilities) for [B, D] features and, where
+        given, each photo's product name (read only when the model learned its shop's names)."""
+        return self._scored(features, titles)[:2]
+
+    def _scored(self, features: np.ndarray, titles: list[str | None] | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`probabilities`, and [B] bool: which photos' names were read."""
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] != self.memory.shape[1]:
             raise ValueError(f"features of shape {features.shape}; the model reads [B, {self.memory.shape[1]}]")
@@ -125,24 +146,37 @@ class ShopModel:
             # OpenBLAS's threads cost more than they save on a few photos, on a busy machine many times more:
             # measured on a 7,446-product shop, one photo took 0.63 ms on one thread and 7-11 ms on two.
             with _blas().limit(limits=1, user_api="blas"):
-                return self._probabilities(features)
-        return self._probabilities(features)
+                return self._probabilities(features, titles)
+        return self._probabilities(features, titles)
 
-    def _probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _probabilities(self, features: np.ndarray, titles: list[str | None] | None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         votes_c, votes_t = self._votes(features)
         head_c, head_t = self._heads(features)
         w = self.settings["knn_weight"]
-        category = _calibrated_softmax((1 - w) * head_c + w * votes_c, self.category_temperature)
-        tags = _calibrated_sigmoid((1 - w) * head_t + w * votes_t, self.tag_temperature)
-        return category, tags
+        photo_c, photo_t = (1 - w) * head_c + w * votes_c, (1 - w) * head_t + w * votes_t
+        category = _calibrated_softmax(photo_c, self.category_temperature)
+        tags = _calibrated_sigmoid(photo_t, self.tag_temperature)
+        read = np.zeros(len(features), dtype=bool)
+        rows = np.flatnonzero(named(titles, len(features))) if self.titles is not None else []
+        if len(rows):
+            known, name_c, name_t = self.titles.logits([titles[i] for i in rows])
+            rows, name_c, name_t = rows[known], name_c[known], name_t[known]
+            read[rows] = True
+        if len(rows):  # the two experts' log-probabilities (log-odds for a tag) added, then their own temperatures
+            both_c = np.log(np.clip(photo_c[rows], 1e-6, 1.0)) + np.log(np.clip(_softmax(name_c), 1e-6, 1.0))
+            both_t = _log_odds(photo_t[rows]) + np.clip(name_t, -30, 30)
+            category[rows] = _softmax(both_c / self.titles.temperatures[0]) if both_c.shape[1] else both_c
+            tags[rows] = _sigmoid(both_t / self.titles.temperatures[1])
+        return category, tags, read
 
-    def predict(self, features: np.ndarray) -> list[Prediction]:
-        category, tags = self.probabilities(features)
+    def predict(self, features: np.ndarray, titles: list[str | None] | None = None) -> list[Prediction]:
+        category, tags, read = self._scored(features, titles)
         out = []
-        for c_row, t_row in zip(category, tags):
+        for c_row, t_row, named_row in zip(category, tags, read):
             order = np.argsort(-c_row)
             out.append(Prediction([(self.categories[i], float(c_row[i])) for i in order],
-                                  [(self.tags[i], float(t_row[i])) for i in np.argsort(-t_row)]))
+                                  [(self.tags[i], float(t_row[i])) for i in np.argsort(-t_row)], bool(named_row)))
         return out
 
     def _votes(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -172,16 +206,22 @@ class ShopModel:
     # -- storing -----------------------------------------------------------------------------------------------
     ARRAYS = ("memory", "memory_category", "memory_tags", "category_coef", "category_bias", "tag_coef", "tag_bias")
 
+    VALUES = ("categories", "tags", "category_temperature", "tag_temperature", "settings", "title_temperatures")
+    TITLE_PREFIX = "title_"
+
     def to_arrays(self) -> dict:
-        """The model as plain values and numpy arrays (the data layer stores arrays as bytes)."""
+        """The model as plain values (VALUES) and numpy arrays (the data layer stores arrays as bytes)."""
         return {"categories": list(self.categories), "tags": list(self.tags),
                 "category_temperature": self.category_temperature, "tag_temperature": self.tag_temperature,
-                "settings": dict(self.settings), **{name: getattr(self, name) for name in self.ARRAYS}}
+                "settings": dict(self.settings), "title_temperatures": list(self.titles.temperatures) if self.titles
+                else None, **{name: getattr(self, name) for name in self.ARRAYS},
+                **(self.titles.to_arrays(self.TITLE_PREFIX) if self.titles else {})}
 
     @classmethod
     def from_arrays(cls, values: dict) -> "ShopModel":
+        titles = TitleHead.from_arrays(values, cls.TITLE_PREFIX, values.get("title_temperatures") or (1.0, 1.0))
         return cls(**{name: values[name] for name in ("categories", "tags", *cls.ARRAYS, "category_temperature",
-                                                      "tag_temperature", "settings")})
+                                                      "tag_temperature", "settings")}, titles=titles)
 
 
 @functools.cache
@@ -207,9 +247,13 @@ def _calibrated_softmax(probabilities: np.ndarray, temperature: float) -> np.nda
     return _softmax(np.log(np.clip(probabilities, 1e-6, 1.0)) / temperature)
 
 
-def _calibrated_sigmoid(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+def _log_odds(probabilities: np.ndarray) -> np.ndarray:
     p = np.clip(probabilities, 1e-6, 1 - 1e-6)
-    return _sigmoid(np.log(p / (1 - p)) / temperature)
+    return np.log(p / (1 - p))
+
+
+def _calibrated_sigmoid(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    return _sigmoid(_log_odds(probabilities) / temperature)
 
 
 class NotEnoughExamples(ValueError):
@@ -218,12 +262,10 @@ class NotEnoughExamples(ValueError):
 
 def fit(examples: Examples, categories: list[str], tags: list[str], settings: dict | None = None,
         start: ShopModel | None = None) -> ShopModel:
-    """A model of these terms learned on `examples`, uncalibrated (temperatures 1). `start`: a model of the same
-    terms whose heads the optimiser starts from (a training's second fit, on every product, starts from the
-    first's, on 80 % of them: about half the iterations)."""
-    # Imported here: a process that only answers with stored models (the API) never loads scikit-learn.
-    from sklearn.linear_model import LogisticRegression
-
+    """A model of these terms learned on `examples`, uncalibrated (temperatures 1), with heads over the products'
+    names where enough of them have one. `start`: a model of the same terms whose photo heads the optimiser starts
+    from (a training's second fit, on every product, starts from the first's, on 80 % of them: about half the
+    iterations)."""
     settings = {"k": K, "knn_weight": KNN_WEIGHT, "c": C, **(settings or {})}
     x = np.ascontiguousarray(examples.features, dtype=np.float32)
     category_index = {c: i for i, c in enumerate(categories)}
@@ -234,47 +276,23 @@ def fit(examples: Examples, categories: list[str], tags: list[str], settings: di
         for tag in product_tags:
             if tag in tag_index:
                 memory_tags[row, tag_index[tag]] = True
-    d = x.shape[1]
-    category_coef, category_bias = np.zeros((d, 0), np.float32), np.zeros(0, np.float32)
-    labelled = memory_category >= 0
-    classes = np.unique(memory_category[labelled])
-    if len(classes) >= 2:
-        head = LogisticRegression(C=settings["c"], max_iter=MAX_ITER, tol=TOL)
-        if start is not None and len(classes) > 2 and start.categories == list(categories) and start.category_coef.size:
-            head.set_params(warm_start=True)
-            head.coef_, head.intercept_ = start.category_coef[:, classes].T.astype(np.float64), \
-                start.category_bias[classes].astype(np.float64)
-        head.fit(x[labelled] * FEATURE_SCALE, memory_category[labelled])
-        category_coef = np.zeros((d, len(categories)), np.float32)
-        category_bias = np.full(len(categories), -30.0, np.float32)  # a term absent from these examples
-        if len(head.classes_) == 2:  # sklearn gives one column for two classes: the second class's log-odds
-            coef, bias = np.stack([-head.coef_[0], head.coef_[0]]) / 2, np.array([-head.intercept_[0], head.intercept_[0]]) / 2
-        else:
-            coef, bias = head.coef_, head.intercept_
-        category_coef[:, head.classes_] = coef.T
-        category_bias[head.classes_] = bias
-    tag_coef, tag_bias = np.zeros((d, len(tags)), np.float32), np.full(len(tags), -30.0, np.float32)
-    for column in range(len(tags)):
-        target = memory_tags[:, column]
-        if target.all() or not target.any():
-            tag_bias[column] = 30.0 if target.all() else -30.0
-            continue
-        head = LogisticRegression(C=settings["c"], max_iter=MAX_ITER, tol=TOL)
-        if start is not None and start.tags == list(tags) and start.tag_coef[:, column].any():
-            head.set_params(warm_start=True)
-            head.coef_ = start.tag_coef[:, column][None, :].astype(np.float64)
-            head.intercept_ = np.array([start.tag_bias[column]], dtype=np.float64)
-        head.fit(x * FEATURE_SCALE, target)
-        tag_coef[:, column], tag_bias[column] = head.coef_[0], head.intercept_[0]
-    return ShopModel(list(categories), list(tags), x, memory_category, memory_tags, category_coef, category_bias,
-                     tag_coef, tag_bias, settings=settings)
+    same_categories = start is not None and start.categories == list(categories)
+    category = category_head(x, memory_category, len(categories), settings["c"], FEATURE_SCALE,
+                             (start.category_coef, start.category_bias) if same_categories else None)
+    same_tags = start is not None and start.tags == list(tags)
+    tag = tag_heads(x, memory_tags, settings["c"], FEATURE_SCALE,
+                    (start.tag_coef, start.tag_bias) if same_tags else None)
+    names = title_head(examples.titles, memory_category, memory_tags, len(categories)) if examples.titles else None
+    return ShopModel(list(categories), list(tags), x, memory_category, memory_tags, *category, *tag,
+                     settings=settings, titles=names)
 
 
 def train(examples: Examples, settings: dict | None = None, *, min_examples: int = MIN_EXAMPLES
           ) -> tuple[ShopModel, dict]:
     """The shop's model on every example, calibrated on its held-out products, and the report of that training:
-    `held_out` (top-1, tag micro-F1, calibration, per-term precision and recall), `terms` (examples per term),
-    `train_seconds`. NotEnoughExamples when no term has `min_examples` products."""
+    `held_out` (top-1, tag micro-F1, calibration, per-term precision and recall, from the photos alone),
+    `held_out_named` (the same of the held-out products whose name holds a word the model learned, read with it;
+    None when the model learned no names), `terms` (examples per term), `train_seconds`. NotEnoughExamples when no term has `min_examples` products."""
     start = time.perf_counter()
     category_counts, tag_counts = term_counts(examples)
     categories = sorted(c for c, n in category_counts.items() if n >= min_examples)
@@ -283,16 +301,26 @@ def train(examples: Examples, settings: dict | None = None, *, min_examples: int
         raise NotEnoughExamples(f"no category or tag has {min_examples} products yet "
                                 f"(the most: {max([*category_counts.values(), *tag_counts.values(), 0])})")
     held = np.array([is_held_out(i) for i in examples.ids], dtype=bool)
-    report: dict = {"held_out": None}
-    temperatures = (1.0, 1.0)
+    report: dict = {"held_out": None, "held_out_named": None}
+    temperatures, name_temperatures = (1.0, 1.0), (1.0, 1.0)
     if held.any() and (~held).sum() >= 2:
         learned = fit(examples.subset(np.flatnonzero(~held)), categories, tags, settings)
         scored = examples.subset(np.flatnonzero(held))
         temperatures = calibrate(learned, scored)
         learned.category_temperature, learned.tag_temperature = temperatures
         report["held_out"] = score(learned, scored)
+        named_rows = scored.named() if learned.titles is not None else None
+        if named_rows is not None and named_rows.ids:  # those whose names hold a word the model learned
+            named_rows = named_rows.subset(np.flatnonzero(learned._scored(named_rows.features, named_rows.titles)[2]))
+        if named_rows is not None and named_rows.ids:
+            name_temperatures = learned.titles.temperatures = calibrate(learned, named_rows, with_titles=True)
+            report["held_out_named"] = score(learned, named_rows, with_titles=True)
     model = fit(examples, categories, tags, settings, start=learned if report["held_out"] else None)
     model.category_temperature, model.tag_temperature = temperatures
+    if report["held_out_named"] is None:  # names that no held-out product scored are not read (too few of them)
+        model.titles = None
+    elif model.titles is not None:
+        model.titles.temperatures = name_temperatures
     report["terms"] = {"categories": category_counts, "tags": tag_counts, "min_examples": min_examples}
     report["products"] = len(examples.ids)
     report["train_seconds"] = round(time.perf_counter() - start, 3)
@@ -307,12 +335,17 @@ def _truth(model: ShopModel, examples: Examples) -> tuple[np.ndarray, np.ndarray
     return category, tags
 
 
-def calibrate(model: ShopModel, examples: Examples) -> tuple[float, float]:
-    """The temperatures (category, tags) minimising the negative log-likelihood of `examples` (held out)."""
-    saved = model.category_temperature, model.tag_temperature
+def calibrate(model: ShopModel, examples: Examples, with_titles: bool = False) -> tuple[float, float]:
+    """The temperatures (category, tags) minimising the negative log-likelihood of `examples` (held out): of the
+    photos alone, or `with_titles`, of photos read with their names (examples that all have one)."""
+    saved = model.category_temperature, model.tag_temperature, model.titles and model.titles.temperatures
     model.category_temperature = model.tag_temperature = 1.0
-    category_p, tag_p = model.probabilities(examples.features)
-    model.category_temperature, model.tag_temperature = saved
+    if with_titles:
+        model.titles.temperatures = (1.0, 1.0)
+    category_p, tag_p = model.probabilities(examples.features, examples.titles if with_titles else None)
+    model.category_temperature, model.tag_temperature = saved[:2]
+    if with_titles:
+        model.titles.temperatures = saved[2]
     truth_c, truth_t = _truth(model, examples)
     rows = truth_c >= 0
     category_t = 1.0
@@ -328,9 +361,10 @@ def calibrate(model: ShopModel, examples: Examples) -> tuple[float, float]:
     return category_t, tag_t
 
 
-def score(model: ShopModel, examples: Examples, threshold: float = TAG_THRESHOLD) -> dict:
-    """Held-out figures: category top-1 and expected calibration error, tag micro-F1, per-term precision/recall."""
-    category_p, tag_p = model.probabilities(examples.features)
+def score(model: ShopModel, examples: Examples, threshold: float = TAG_THRESHOLD, with_titles: bool = False) -> dict:
+    """Held-out figures: category top-1 and expected calibration error, tag micro-F1, per-term precision/recall;
+    `with_titles`: of the photos read with their products' names."""
+    category_p, tag_p = model.probabilities(examples.features, examples.titles if with_titles else None)
     truth_c, truth_t = _truth(model, examples)
     out: dict = {"products": len(examples.ids)}
     rows = truth_c >= 0

@@ -19,7 +19,11 @@ and the head alone, `unseen`: the held-out products whose photos the served mode
 embedding (what shops whose products were stored before signals get). `cold_start.<n>.category_top1`:
 `de-categories` learned from n products per term (`embedding_alone` beside). `serving`: milliseconds per photo to
 answer the shop's terms from an embedding and its signals (one photo at a time, the joint vector included), and
-the training time of a 10,000-product shop. `--candidates` adds `candidates.<name>`: other inputs and heads for
+the training time of a 10,000-product shop. `named` (de-categories): the same figures with each product's name
+(the data's `title`) read beside its photo, as a store product's is (kalas/shop_heads.py), `named_without_gender_words`
+with the names' gender words taken out (what the name says beyond "Men"), `cold_start.<n>.named`, and the serving
+and training costs with names. pattern-tags' products are not given their names: its tags are words of them.
+`--candidates` adds `candidates.<name>`: other inputs and heads for
 `de-categories`, scored on two halves of the held-out 20 (`a`, `b`, by another hash: one to choose on, one to
 confirm; the photos of the 80 are no validation set, the served model trained on them) and on all of it.
 """
@@ -29,6 +33,7 @@ import argparse
 import hashlib
 import json
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -56,6 +61,9 @@ GERMAN_SUBCATEGORY = {
 }
 
 
+GENDER_WORDS = re.compile(r"\b(men|mens|men's|women|womens|women's|boys?|girls?|unisex|kids|ladies)\b", re.IGNORECASE)
+
+
 def german_category(row: dict) -> str | None:
     sub, gender = row.get("subCategory"), row.get("gender")
     if sub not in GERMAN_SUBCATEGORY or gender not in GERMAN_GENDER:
@@ -79,22 +87,28 @@ def simulated_shops(records: list[Record]) -> dict[str, list[tuple[int, str | No
     return {name: products for name, products in shops.items() if products}
 
 
-def examples_of(records: list[Record], features: np.ndarray, products: list[tuple[int, str | None, list[str]]]
-                ) -> Examples:
+def examples_of(records: list[Record], features: np.ndarray, products: list[tuple[int, str | None, list[str]]],
+                names=None) -> Examples:
+    """The shop's examples; `names`: a function of a product's title giving the name its model reads (None: none)."""
     rows = np.array([row for row, _, _ in products])
+    titles = None if names is None else [names(records[row].labels.get("title") or "") for row in rows]
     return Examples([records[row].id for row in rows], features[rows], [c for _, c, _ in products],
-                    [t for _, _, t in products])
+                    [t for _, _, t in products], titles)
 
 
 def held_out_figures(examples: Examples, settings: dict | None = None) -> tuple[dict, dict]:
     """(figures on every held-out product, on those the served model never trained on) for a model learned on the
-    rest of `examples` and calibrated on the held-out ones."""
+    rest of `examples` and calibrated on the held-out ones; each product's name read beside its photo where the
+    examples have names."""
     held = np.array([is_held_out(i) for i in examples.ids])
     model = fit(examples.subset(np.flatnonzero(~held)), *_terms(examples), settings)
     scored = examples.subset(np.flatnonzero(held))
     model.category_temperature, model.tag_temperature = calibrate(model, scored)
+    names = model.titles is not None
+    if names:
+        model.titles.temperatures = calibrate(model, scored.named(), with_titles=True)
     unseen = scored.subset(np.array([i for i, pid in enumerate(scored.ids) if is_validation(pid)], dtype=int))
-    return _headline(score(model, scored)), _headline(score(model, unseen))
+    return (_headline(score(model, scored, with_titles=names)), _headline(score(model, unseen, with_titles=names)))
 
 
 def _terms(examples: Examples) -> tuple[list[str], list[str]]:
@@ -116,18 +130,20 @@ def cold_start(examples: Examples, per_term: int, seed: int = 0) -> dict:
     rng = random.Random(seed)
     chosen = [row for rows in by_term.values() for row in rng.sample(rows, min(per_term, len(rows)))]
     model = fit(examples.subset(np.array(chosen)), *_terms(examples))
-    figures = score(model, examples.subset(np.flatnonzero(held)))
+    figures = score(model, examples.subset(np.flatnonzero(held)), with_titles=model.titles is not None)
     return {"category_top1": figures.get("category_top1"), "tag_micro_f1": figures.get("tag_micro_f1"),
             "products": len(chosen)}
 
 
 def serving_ms(examples: Examples, embeddings: np.ndarray, signal_rows: np.ndarray, photos: int = 500) -> float:
-    """Per photo, as the service answers one: its joint vector from its embedding and signals, then the model."""
+    """Per photo, as the service answers one: its joint vector from its embedding and signals, then the model
+    (with the product's name, where the examples have names)."""
     model, _ = train(examples)
-    model.probabilities(examples.features[:1])
+    titles = examples.titles or [None] * photos
+    model.probabilities(examples.features[:1], titles[:1])
     start = time.perf_counter()
     for row in range(photos):
-        model.predict(joint(embeddings[row:row + 1], signal_rows[row:row + 1]))
+        model.predict(joint(embeddings[row:row + 1], signal_rows[row:row + 1]), titles[row:row + 1])
     return round((time.perf_counter() - start) / photos * 1e3, 3)
 
 
@@ -140,7 +156,8 @@ def scale_train_seconds(examples: Examples, products: int = SCALE_PRODUCTS, seed
     noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
     grown = Examples(examples.ids + [f"copy-{i}" for i in range(len(rows))],
                      np.concatenate([examples.features, noisy]), examples.categories + [examples.categories[r] for r in rows],
-                     examples.tags + [examples.tags[r] for r in rows])
+                     examples.tags + [examples.tags[r] for r in rows],
+                     None if examples.titles is None else examples.titles + [examples.titles[r] for r in rows])
     return train(grown)[1]["train_seconds"]
 
 
@@ -228,15 +245,28 @@ def main(argv: list[str] | None = None) -> int:
         result["shops"][name] = shop
         print(f"{name}: {json.dumps(shop)}", flush=True)
     if "de-categories" in shops:
+        products = simulated["de-categories"]
+        named = examples_of(records, features, products, names=str)
+        shop = result["shops"]["de-categories"]
+        figures, unseen = held_out_figures(named)
+        shop["named"] = {**figures, "unseen": unseen, "train_seconds": train(named)[1]["train_seconds"]}
+        stripped = held_out_figures(examples_of(records, features, products,
+                                                names=lambda title: " ".join(GENDER_WORDS.sub(" ", title).split())))
+        shop["named_without_gender_words"] = {**stripped[0], "unseen": stripped[1]}
+        print(f"de-categories, named: {json.dumps({k: shop[k] for k in ('named', 'named_without_gender_words')})}",
+              flush=True)
         result["cold_start"] = {str(n): {**cold_start(shops["de-categories"], n),
-                                         "embedding_alone": cold_start(bare["de-categories"], n)["category_top1"]}
+                                         "embedding_alone": cold_start(bare["de-categories"], n)["category_top1"],
+                                         "named": cold_start(named, n)["category_top1"]}
                                 for n in COLD_START}
         print(f"cold start: {json.dumps(result['cold_start'])}", flush=True)
         biggest = shops["de-categories"]
         result["serving"] = {"ms_per_photo": serving_ms(biggest, embeddings, signal_rows),
+                             "ms_per_photo_named": serving_ms(named, embeddings, signal_rows),
                              "catalogue_products": len(biggest.ids)}
         if not args.no_scale:
             result["serving"]["train_seconds_10000_products"] = scale_train_seconds(biggest)
+            result["serving"]["train_seconds_10000_products_named"] = scale_train_seconds(named)
         print(f"serving: {json.dumps(result['serving'])}", flush=True)
     if args.candidates and "de-categories" in shops:
         rows = np.array([row for row, _, _ in simulated["de-categories"]])

@@ -73,6 +73,9 @@ async def versions(db: AsyncDatabase, account_id: str) -> list[dict]:
     """The kept versions, newest first, without their arrays or per-term figures."""
     cursor = db.shop_models.find({"account": account_id}, {"version": 1, "created": 1, "report.held_out.category_top1": 1,
                                                            "report.held_out.tag_micro_f1": 1, "report.products": 1,
+                                                           "report.held_out.products": 1, "report.held_out_named.products": 1,
+                                                           "report.held_out_named.category_top1": 1,
+                                                           "report.held_out_named.tag_micro_f1": 1,
                                                            "report.train_seconds": 1}).sort("version", DESCENDING)
     return await cursor.to_list(length=KEEP_VERSIONS)
 
@@ -85,8 +88,9 @@ async def _with_terms(db: AsyncDatabase, account_id: str, projection: dict[str, 
 
 
 async def examples(db: AsyncDatabase, account_id: str) -> list[dict]:
-    """The shop's products that carry any of its own terms, with their vectors: what its model learns from."""
-    return await _with_terms(db, account_id, {"embeddings": 1, "signals": 1, "embedder": 1})
+    """The shop's products that carry any of its own terms, with their vectors and names: what its model learns
+    from."""
+    return await _with_terms(db, account_id, {"embeddings": 1, "signals": 1, "embedder": 1, "title": 1})
 
 
 async def term_names(db: AsyncDatabase, account_id: str) -> tuple[list[str], list[str]]:

@@ -31,12 +31,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Submitted:
-    """One photo of a request as received (bytes and crop box) or already refused (error), and its source."""
+    """One photo of a request as received (bytes and crop box) or already refused (error), its source, and the
+    product's name when the caller knows it (the shop's own model reads it beside the photo)."""
 
     source: dict[str, str]
     data: bytes | None = None
     crop: Crop | None = None
     error: DomainError | None = None
+    title: str | None = None
 
 
 async def _check_all(submitted: Sequence[Submitted], max_bytes: int) -> list[Photo | DomainError]:
@@ -107,7 +109,7 @@ async def annotate(db: AsyncDatabase, files: images.ImageStore, inference: Infer
             image = filed[i].document
             if shop_model is not None:  # the shop's terms, from the embedding and signals that came with the answer
                 answer = {**answer, "shop": shop_model.answer(answer.get("embedding"), answer.get("signals"),
-                                                              answer["model"].get("digest"))}
+                                                              answer["model"].get("digest"), item.title)}
             decided = policy(answer) if policy is not None else None
             outcome.append((annotations.new_annotation(account_id, image, item.source, crop, answer, decided), image,
                             answer))

@@ -5,7 +5,8 @@ each photo's feature row is its joint vector, its stored embedding beside its st
 or the bare embedding when some of those products were stored before signals were (`features` says which; the
 joint vector is measured better in docs/benchmarks.md, "Shop models"). A person's review of a store product's
 annotation may give the shop's own terms (`reviewed_terms`, `teach_from_review`): its catalogue product takes them,
-category first, and the model retrains on them. A training reads the database alone: no
+category first, and the model retrains on them. A product's `title` (a store product's name) is the model's second
+input (kalas/shop_heads.py, `TitleHead`): an annotation made with the product's name reads it beside the photo. A training reads the database alone: no
 model server. A training is a `shop_model` job on the durable queue (api/jobs/shop_model.py): queued
 by the shop (the console's retrain button) or when enough of its catalogue changed since the last training
 (`retrain_if_due`, after every product write). Each training is stored as a new version with its held-out figures
@@ -53,7 +54,7 @@ def examples_of(documents: list[dict], embedder: str | None) -> tuple[Examples, 
     every such product has its photos' signals, else bare embeddings (JOINT or EMBEDDING, returned beside)."""
     chosen = [product for product in documents if product.get("embedder") == embedder]
     kind = JOINT if chosen and all(product.get("signals") for product in chosen) else EMBEDDING
-    ids, embeddings, signals, categories, tags = [], [], [], [], []
+    ids, embeddings, signals, categories, tags, titles = [], [], [], [], [], []
     for product in chosen:
         embeddings += product["embeddings"]
         signals += product["signals"] if kind == JOINT else []
@@ -61,8 +62,9 @@ def examples_of(documents: list[dict], embedder: str | None) -> tuple[Examples, 
             ids.append(product["_id"])
             categories.append(product["categories"][0] if product.get("categories") else None)
             tags.append(list(product.get("tags") or []))
+            titles.append(product.get("title"))
     features = features_of(embeddings, signals, kind) if ids else np.zeros((0, 0), np.float32)
-    return Examples(ids, features, categories, tags), kind
+    return Examples(ids, features, categories, tags, titles if any(titles) else None), kind
 
 
 def _main_embedder(documents: list[dict]) -> str | None:
@@ -93,10 +95,7 @@ async def train_shop(db: AsyncDatabase, account_id: str) -> dict:
     report["needs"] = needs(report)
     arrays = model.to_arrays()
     values = {"embedder": embedder, "features": features, "dim": int(examples.features.shape[1]),
-              "categories": arrays.pop("categories"), "tags": arrays.pop("tags"),
-              "category_temperature": arrays.pop("category_temperature"),
-              "tag_temperature": arrays.pop("tag_temperature"), "settings": arrays.pop("settings"),
-              "examples_since": started}
+              **{name: arrays.pop(name) for name in ShopModel.VALUES}, "examples_since": started}
     document = await shop_models.insert_version(db, account_id, values, arrays, report)
     document.pop("arrays")
     return document
@@ -203,17 +202,19 @@ class LoadedModel:
     model: ShopModel
     features: str = EMBEDDING  # JOINT or EMBEDDING: what the model reads (versions stored before signals: EMBEDDING)
 
-    def answer(self, embedding: list[float] | None, signals: list[float] | None, embedder: str | None) -> dict | None:
-        """The shop's terms for a photo's embedding and signals (as the model server answered them); None when
-        the embedding is another embedder's (the model is retrained on the shop's re-embedded catalogue), or when
+    def answer(self, embedding: list[float] | None, signals: list[float] | None, embedder: str | None,
+               title: str | None = None) -> dict | None:
+        """The shop's terms for a photo's embedding and signals (as the model server answered them), read with the
+        product's name (`title`) when there is one and the model learned its shop's names; None when the
+        embedding is another embedder's (the model is retrained on the shop's re-embedded catalogue), or when
         what the model reads is missing or of another size."""
         if embedding is None or embedder != self.embedder or (self.features == JOINT and signals is None):
             return None
         features = features_of([embedding], [signals], self.features)
         if features.shape[1] != self.model.memory.shape[1]:
             return None
-        [prediction] = self.model.predict(features)
-        return {"version": self.version,
+        [prediction] = self.model.predict(features, [title])
+        return {"version": self.version, "named": prediction.named,
                 "categories": [{"name": n, "score": round(s, 6)} for n, s in prediction.categories[:TOP_CATEGORIES]],
                 "parents": parents(prediction.categories),
                 "tags": [{"name": n, "score": round(s, 6)} for n, s in prediction.tags if s >= TAG_SHOWN]}
@@ -259,7 +260,6 @@ class ShopModels:
 
 
 def _load(document: dict) -> LoadedModel:
-    values = {name: document[name] for name in ("categories", "tags", "category_temperature", "tag_temperature",
-                                                 "settings")}
+    values = {name: document.get(name) for name in ShopModel.VALUES}  # versions stored before names: none
     model = ShopModel.from_arrays({**values, **shop_models.unpack(document["arrays"])})
     return LoadedModel(document["version"], document.get("embedder"), model, document.get("features", EMBEDDING))

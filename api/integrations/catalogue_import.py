@@ -33,13 +33,18 @@ PAGE_SIZE = 20
 MAX_PHOTOS = 8  # a catalogue product's limit (api/schemas.py)
 
 
+def store_name(product: dict) -> str | None:
+    """A store product's name as the catalogue holds it (at most 300 characters), None when it has none."""
+    name = product.get("name")
+    return plain_name(name)[:300] if isinstance(name, str) and name.strip() else None
+
+
 def store_fields(integration_id: str, product: dict, written: dict | None = None) -> dict:
     """The catalogue fields of a store product: its name, page, the merchant's own terms and where it came from,
     each as the catalogue's products hold it (a title of at most 300 characters, a page's web address or none)."""
     categories, tags = merchant_terms(product, integration_id, written)
-    name, page = product.get("name"), product.get("permalink")
-    return {"title": plain_name(name)[:300] if isinstance(name, str) and name.strip() else
-            f"WooCommerce product {product['id']}", "sku": None,
+    page = product.get("permalink")
+    return {"title": store_name(product) or f"WooCommerce product {product['id']}", "sku": None,
             "url": page if isinstance(page, str) and page.lower().startswith(("http://", "https://"))
             and len(page) <= MAX_URL else None, "categories": categories[:10], "tags": tags[:30],
             "metadata": {"source": "woocommerce", "integration": integration_id,

@@ -23,7 +23,7 @@ from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training, retrain_if_taught
 from api.integrations.catalogue_import import (entry_lock, fetch_store_photo, import_catalogue, import_product,
-                                              store_entry, store_fields, store_photos, terms_moved)
+                                              store_entry, store_fields, store_name, store_photos, terms_moved)
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
                                     merge_terms)
 from api.integrations.hooks import ensure_webhooks
@@ -141,8 +141,9 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     # annotation's answer carries: one pass through the network for both (a second model only when the embedder
     # is another network). A shop's import is bound by the models' throughput (docs/benchmarks.md, "A shop's import").
     shop_model = await services.shop_models.current(db, job["account"])
-    [annotated] = await annotate(db, services.images, services.models, job["account"], [Submitted(origin, data=data)],
-                                 max_bytes, lambda document, answer: (document, answer),
+    submitted = Submitted(origin, data=data, title=store_name(product))  # the shop's model reads its name too
+    [annotated] = await annotate(db, services.images, services.models, job["account"], [submitted], max_bytes,
+                                 lambda document, answer: (document, answer),
                                  lambda answer: decide(answer, policy).describe(), shop_model=shop_model)
     if isinstance(annotated, DomainError):
         raise annotated

@@ -18,27 +18,30 @@ from api.intake.sources import CROP_HELP, fetch, parse_crops, read_upload
 from api.documented_errors import (
     BATCH_TOO_LARGE, JSON_EXPECTED, MULTIPART_EXPECTED, PHOTO_ERRORS, URL_ERRORS, error_responses,
 )
-from api.schemas import AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page
+from api.schemas import (
+    AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page, Title,
+    TITLE_HELP,
+)
 from api.presenters import annotation_out, json_response
 
 router = APIRouter(prefix="/annotations", tags=["annotations"], route_class=Idempotent)
 OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotation_id")]
 
 
-async def _submit(reading, crop: Crop | None, source: dict[str, str]) -> Submitted:
+async def _submit(reading, crop: Crop | None, source: dict[str, str], title: str | None = None) -> Submitted:
     try:
-        return Submitted(source, data=await reading, crop=crop)
+        return Submitted(source, data=await reading, crop=crop, title=title)
     except DomainError as error:
         return Submitted(source, error=error)
 
 
-def _upload(upload: UploadFile, crop: Crop | None, max_bytes: int):
-    return _submit(read_upload(upload, max_bytes), crop, {"kind": "upload", "filename": upload.filename or ""})
+def _upload(upload: UploadFile, crop: Crop | None, max_bytes: int, title: str | None = None):
+    return _submit(read_upload(upload, max_bytes), crop, {"kind": "upload", "filename": upload.filename or ""}, title)
 
 
 def _url(services: Services, item: ImageUrlIn):
     max_bytes = services.settings.max_upload_bytes
-    return _submit(fetch(services.http, item.url, max_bytes), item.crop, {"kind": "url", "url": item.url})
+    return _submit(fetch(services.http, item.url, max_bytes), item.crop, {"kind": "url", "url": item.url}, item.title)
 
 
 async def _answer(services: Services, account: Account, submitted: list[Submitted],
@@ -68,11 +71,12 @@ def _batch(results: list[AnnotationOut | DomainError]) -> BatchOut:
 @router.post("", status_code=201, response_model=AnnotationOut, responses=error_responses(*PHOTO_ERRORS))
 async def annotate_upload(request: Request, account: CurrentAccount, background: BackgroundTasks,
                           file: UploadFile = File(description="the photo: JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF"),
-                          crop: str | None = Form(None, description=CROP_HELP)) -> Response:
-    """Annotate one uploaded photo (multipart form: `file`, optional `crop`). Stored with its image."""
+                          crop: str | None = Form(None, description=CROP_HELP),
+                          title: Title | None = Form(None, description=TITLE_HELP)) -> Response:
+    """Annotate one uploaded photo (multipart form: `file`, optional `crop` and `title`). Stored with its image."""
     # The services from the request, not as dependencies: the route the API is timed by (api/deps.py).
     services = services_of(request)
-    submitted = await _upload(file, parse_crops(crop, 1)[0], services.settings.max_upload_bytes)
+    submitted = await _upload(file, parse_crops(crop, 1)[0], services.settings.max_upload_bytes, title)
     answers = await _answer(services, account, [submitted], background)
     return json_response(_single(answers[0]), 201)
 

@@ -12,12 +12,15 @@ from kalas.shop_model import MIN_EXAMPLES
 router = APIRouter(prefix="/shop-model", tags=["shop model"])
 
 
+def _held_out(figures: dict | None) -> HeldOutOut | None:
+    return HeldOutOut(**{k: figures.get(k) for k in HeldOutOut.model_fields}) if figures else None
+
+
 def _version(document: dict) -> VersionOut:
     report = document.get("report") or {}
-    held = report.get("held_out")
     return VersionOut(version=document["version"], created=document["created"], products=report.get("products", 0),
-                      train_seconds=report.get("train_seconds", 0.0),
-                      held_out=HeldOutOut(**{k: held.get(k) for k in HeldOutOut.model_fields}) if held else None)
+                      train_seconds=report.get("train_seconds", 0.0), held_out=_held_out(report.get("held_out")),
+                      held_out_named=_held_out(report.get("held_out_named")))
 
 
 def _terms(counts: dict[str, int], held: dict[str, dict]) -> list[TermOut]:

@@ -106,3 +106,20 @@ def test_the_best_categorys_parents_in_the_shops_tree_are_scored_with_everything
     answer = LoadedModel(1, DIGEST, train(examples)[0], features).answer(photo["embeddings"][0],
                                                                           photo["signals"][0], DIGEST)
     assert answer["parents"] == []
+
+
+def test_products_names_are_read_beside_their_photos_and_an_answer_says_whether_it_read_one():
+    documents = catalogue(per_term=30)
+    assert examples_of(documents, DIGEST)[0].titles is None  # no product has a name: the photos alone
+    for n, document in enumerate(documents):
+        document["title"] = f"{document['categories'][0].split('-')[0]} Modell {n % 5}"  # "Herren Modell 3"
+    examples, features = examples_of(documents, DIGEST)
+    assert examples.titles == [d["title"] for d in documents]
+    loaded = LoadedModel(1, DIGEST, train(examples)[0], features)
+    photo = catalogue(per_term=1, seed=1)[1]
+    embedding, signals = photo["embeddings"][0], photo["signals"][0]
+    alone = loaded.answer(embedding, signals, DIGEST)
+    assert alone["named"] is False and loaded.answer(embedding, signals, DIGEST, "Zzz Qqq")["named"] is False
+    named = loaded.answer(embedding, signals, DIGEST, "Damen Modell 2")
+    assert named["named"] is True and named["categories"][0]["name"] == "Damen-Kleider"
+    assert named["categories"] != alone["categories"]

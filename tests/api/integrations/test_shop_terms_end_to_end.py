@@ -54,8 +54,9 @@ def live(mongo_server, torchserve, tmp_path_factory, stock) -> Iterator[Live]:
     stop_live(live)
 
 
-def shop_answer(live: Live, photo: Path) -> dict:
-    answer = live.api("POST", "/annotations", files={"file": ("p.jpg", photo.read_bytes(), "image/jpeg")})
+def shop_answer(live: Live, photo: Path, title: str | None = None) -> dict:
+    answer = live.api("POST", "/annotations", files={"file": ("p.jpg", photo.read_bytes(), "image/jpeg")},
+                      data={"title": title} if title else None)
     assert answer.status_code == 201, answer.text
     return answer.json()["shop"]
 
@@ -70,6 +71,8 @@ def test_a_connected_store_is_imported_and_teaches_its_model_which_writes_its_ow
                      "the shop's model trained")
     assert {t["name"]: t["examples"] for t in model["categories"]} == {name: PER_KIND for name in KINDS.values()}
     assert model["current"]["held_out"]["category_top1"] >= 0.8, model["current"]
+    # The products' names were learned beside their photos ("Puma Men Black Tshirt"), and scored on their own.
+    assert model["current"]["held_out_named"]["category_top1"] >= 0.8, model["current"]
     assert live.store.writes == {}  # nothing written to the merchant's categorised products
 
     # A new product: the store's own category, by the id it already has; no term created.
@@ -78,11 +81,16 @@ def test_a_connected_store_is_imported_and_teaches_its_model_which_writes_its_ow
     terms_before = dict(live.store.catalogue.terms["categories"])
     title, photo, _ = stock[HERREN][PER_KIND]
     before = shop_answer(live, photo)
-    assert before["categories"][0]["name"] == HERREN, before
+    assert before["categories"][0]["name"] == HERREN and not before["named"], before
+    named = shop_answer(live, photo, title)  # the same photo sent with the product's name: read beside it
+    assert named["named"] and named["categories"][0]["name"] == HERREN and named["categories"] != before["categories"]
     # Its parent in the store's tree, scored with every category under it ("Herren-Schuhe" is no path under it).
     assert before["parents"] == [{"name": "Herren", "score": before["categories"][0]["score"]}], before
-    created = live.store.create_product("Neues Hemd", [photo.read_bytes()])
+    created = live.store.create_product(title, [photo.read_bytes()])
     product = live.annotated(created["id"])
+    [annotation] = [a for a in live.api("GET", "/annotations", params={"limit": 100}).json()["items"]
+                    if a["source"].get("product_id") == str(created["id"])]
+    assert annotation["shop"]["named"] and annotation["shop"]["categories"][0]["name"] == HERREN  # its store name read
     herren = live.store.catalogue.find_term("categories", HERREN)["id"]
     assert [c["id"] for c in product["categories"]] == [herren], product["categories"]
     assert [c["name"] for c in product["categories"]] == ["Oberteile &amp; Hemden"]  # Damen's has the same name

@@ -128,3 +128,23 @@ def test_an_exif_rotated_upload_is_stored_with_its_upright_size(model_client):
                                files={"file": ("turned.jpg", make.exif_rotated_jpeg(), "image/jpeg")})
     assert answer.status_code == 201, answer.text
     assert (answer.json()["image"]["width"], answer.json()["image"]["height"]) == (40, 80)
+
+
+def test_a_products_name_is_taken_beside_the_photo_and_a_bad_one_refused_with_what_is_wrong(model_client, photos,
+                                                                                          image_host):
+    shop = create_shop(model_client)
+    named = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])},
+                              data={"title": "Herren Laufschuh Nova, schwarz"})
+    assert named.status_code == 201 and named.json()["shop"] is None, named.text  # no shop model: nothing to read it
+    url = image_host.add("named.jpg", photos[0])
+    for title, problem in (("Hemd\x00", "control character U+0000"), ("x" * 301, "at most 300 characters")):
+        upload = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])},
+                                   data={"title": title})
+        by_url = model_client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": url, "title": title})
+        for answer in (upload, by_url):
+            assert answer.status_code == 422 and problem in answer.text and "title" in answer.text, answer.text
+    # An empty form field is no name (as a browser's form sends one left blank); in JSON, null is.
+    blank = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])},
+                              data={"title": ""})
+    empty = model_client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": url, "title": ""})
+    assert blank.status_code == 201 and empty.status_code == 422 and "at least 1 character" in empty.text, empty.text

@@ -327,7 +327,15 @@ export interface ShopModelVersion {
   created: string;
   products: number;
   train_seconds: number;
-  held_out: { products: number; category_top1: number | null; category_ece: number | null; tag_micro_f1: number | null } | null;
+  held_out: HeldOutFiguresOfShop | null;
+  held_out_named?: HeldOutFiguresOfShop | null;
+}
+
+export interface HeldOutFiguresOfShop {
+  products: number;
+  category_top1: number | null;
+  category_ece: number | null;
+  tag_micro_f1: number | null;
 }
 
 export interface ShopModelTraining {

@@ -85,7 +85,14 @@ export function ShopModelPage() {
               <p>
                 <strong>Version {current.version}</strong>, trained {new Date(current.created).toLocaleString()} on {current.products} photos in{" "}
                 {current.train_seconds.toFixed(1)} s. Held out: category top-1 {percent(current.held_out?.category_top1)}, tag micro-F1{" "}
-                {percent(current.held_out?.tag_micro_f1)}.
+                {percent(current.held_out?.tag_micro_f1)} from the photos alone
+                {current.held_out_named ? (
+                  <span data-testid="held-out-named">
+                    ; with the product&apos;s name beside its photo (your store&apos;s products: {current.held_out_named.products} held out),
+                    category top-1 {percent(current.held_out_named.category_top1)}, tag micro-F1 {percent(current.held_out_named.tag_micro_f1)}
+                  </span>
+                ) : null}
+                .
               </p>
             ) : (
               <p>No model yet: annotations answer the generic taxonomy only.</p>
