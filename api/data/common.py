@@ -1,10 +1,12 @@
-"""What every resource module shares: the clock, offset pagination, and an insert whose answer may be lost."""
+"""What every resource module shares: the clock, offset pagination, an insert whose answer may be lost, and deleting
+a GridFS file that may not be there."""
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
+from gridfs import AsyncGridFSBucket, NoFile
 from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -122,3 +124,18 @@ async def insert_once(collection: AsyncCollection, document: dict[str, Any]) -> 
 
 async def _there(collection: AsyncCollection, document: dict[str, Any]) -> bool:
     return await collection.find_one({"_id": document["_id"]}, {"_id": 1}) is not None
+
+
+async def delete_file(bucket: AsyncGridFSBucket, file_id: Any) -> bool:
+    """Delete a GridFS file; False when there is none (never written, or its bytes were stored elsewhere). MongoDB
+    says so with NoFile, nx-27017, which keeps GridFS natively, with an error of its own ("File with id … not
+    found")."""
+    try:
+        await bucket.delete(file_id)
+    except NoFile:
+        return False
+    except OperationFailure as error:
+        if "not found" not in str(error):
+            raise
+        return False
+    return True

@@ -13,6 +13,7 @@ from gridfs import AsyncGridFSBucket, NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from api.data.common import delete_file
 from api.data.images import ImageFileError, NewImage
 
 BUCKET = "image_bytes"
@@ -39,11 +40,8 @@ class GridFsImages:
                                  "retry later", code="storage_failed", retryable=True) from error
 
     async def remove(self, documents: list[dict]) -> None:
-        for document in documents:
-            try:
-                await self.bucket.delete(document["_id"])
-            except NoFile:  # never written (a failed write), or stored before this store
-                pass
+        for document in documents:  # one never written (a failed write), or stored before this store: no file
+            await delete_file(self.bucket, document["_id"])
 
     async def load(self, document: dict) -> bytes:
         if "data" in document:  # stored before images had files
@@ -67,8 +65,5 @@ class GridFsImages:
     async def remove_shop(self, account_id: str) -> int:
         ids = [f["_id"] async for f in self.db[f"{BUCKET}.files"].find({"metadata.account": account_id}, {"_id": 1})]
         for file_id in ids:
-            try:
-                await self.bucket.delete(file_id)
-            except NoFile:
-                pass
+            await delete_file(self.bucket, file_id)
         return len(ids)

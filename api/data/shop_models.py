@@ -1,8 +1,11 @@
 """Each shop's own models (kalas/shop_model.py), one document per trained version, and the examples they learn from.
 
-A version holds the model's arrays as one compressed `.npz` blob (a 10,000-product shop's is a few MB, well
-within a document's 16 MB), the report of its training (held-out figures, examples per term) and when it was
-trained. The newest version answers; KEEP_VERSIONS are kept so that a shop can see how its model moved.
+A version's document holds the report of its training (held-out figures, examples per term) and when it was
+trained; the model's arrays are one compressed `.npz` blob in GridFS (bucket `shop_model_arrays`, the file's id the
+version's), in the same database, so every replica reads it. A document cannot hold them: the vote keeps every
+product's vector, about 1.4 MB a thousand products compressed, and a 12,000-product shop's blob (16.1 MiB) was
+refused as larger than a document may be (`DocumentTooLarge`), so its training failed. Versions stored before
+2026-12-07 keep their blob in the document's `arrays`, and are read as they are. The newest version answers; KEEP_VERSIONS are kept so that a shop can see how its model moved.
 """
 from __future__ import annotations
 
@@ -11,15 +14,21 @@ from typing import Any
 
 import numpy as np
 from bson import Binary
+from gridfs import AsyncGridFSBucket
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
-from api.data.common import now
+from api.data.common import delete_file, now
 
 KEEP_VERSIONS = 5
+BUCKET = "shop_model_arrays"
 _NO_ARRAYS = {"arrays": 0}
+
+
+def _bucket(db: AsyncDatabase) -> AsyncGridFSBucket:
+    return AsyncGridFSBucket(db, bucket_name=BUCKET)
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -43,25 +52,54 @@ def unpack(blob: bytes) -> dict[str, np.ndarray]:
 
 async def insert_version(db: AsyncDatabase, account_id: str, values: dict[str, Any], arrays: dict[str, np.ndarray],
                          report: dict[str, Any]) -> dict:
-    """Store a newly trained model as the shop's next version (older ones beyond KEEP_VERSIONS are deleted)."""
-    for _ in range(5):
-        latest = await db.shop_models.find_one({"account": account_id}, {"version": 1}, sort=[("version", DESCENDING)])
-        document = {"_id": new_id(), "account": account_id, "version": (latest["version"] + 1) if latest else 1,
-                    **values, "arrays": pack(arrays), "report": report, "created": now()}
-        try:
-            await db.shop_models.insert_one(document)
-            break
-        except DuplicateKeyError:  # two trainings finished at once: the later one takes the next number
-            continue
-    else:
-        raise RuntimeError("could not number the shop model's version: the versions kept changing")
-    await db.shop_models.delete_many({"account": account_id, "version": {"$lte": document["version"] - KEEP_VERSIONS}})
+    """Store a newly trained model as the shop's next version: its arrays first, then its document (returned,
+    without the arrays); older versions beyond KEEP_VERSIONS are deleted, documents first, then their arrays."""
+    model_id = new_id()
+    await _bucket(db).upload_from_stream_with_id(model_id, f"shop-model-{model_id}.npz", pack(arrays),
+                                                 metadata={"account": account_id})
+    try:
+        for _ in range(5):
+            latest = await db.shop_models.find_one({"account": account_id}, {"version": 1},
+                                                   sort=[("version", DESCENDING)])
+            document = {"_id": model_id, "account": account_id, "version": (latest["version"] + 1) if latest else 1,
+                        **values, "report": report, "created": now()}
+            try:
+                await db.shop_models.insert_one(document)
+                break
+            except DuplicateKeyError:  # two trainings finished at once: the later one takes the next number
+                continue
+        else:
+            raise RuntimeError("could not number the shop model's version: the versions kept changing")
+    except BaseException:
+        await delete_file(_bucket(db), model_id)  # a model never stored leaves no arrays behind
+        raise
+    await _delete_versions(db, {"account": account_id, "version": {"$lte": document["version"] - KEEP_VERSIONS}})
     return document
 
 
+async def remove_shop(db: AsyncDatabase, account_id: str) -> int:
+    """Delete every version of the shop's models with their arrays (a shop leaving); how many there were."""
+    return await _delete_versions(db, {"account": account_id})
+
+
+async def _delete_versions(db: AsyncDatabase, query: dict[str, Any]) -> int:
+    """The versions' documents first, then their arrays: a version is never listed without them. Through the GridFS
+    API, which nx-27017 keeps natively (its `.files` collection answers `find`, not `delete_many`)."""
+    found = [d["_id"] async for d in db.shop_models.find(query, {"_id": 1})]
+    if found:
+        await db.shop_models.delete_many({"_id": {"$in": found}})
+    for model_id in found:  # none for a version stored before its arrays went to GridFS
+        await delete_file(_bucket(db), model_id)
+    return len(found)
+
+
 async def latest(db: AsyncDatabase, account_id: str, *, with_arrays: bool = False) -> dict | None:
-    return await db.shop_models.find_one({"account": account_id}, None if with_arrays else _NO_ARRAYS,
-                                         sort=[("version", DESCENDING)])
+    """The shop's newest version; `with_arrays`: with its blob in `arrays` (from GridFS, or the document's own)."""
+    document = await db.shop_models.find_one({"account": account_id}, None if with_arrays else _NO_ARRAYS,
+                                             sort=[("version", DESCENDING)])
+    if with_arrays and document is not None and "arrays" not in document:
+        document["arrays"] = await (await _bucket(db).open_download_stream(document["_id"])).read()
+    return document
 
 
 async def latest_version(db: AsyncDatabase, account_id: str) -> int | None:

@@ -15,7 +15,7 @@ from typing import IO
 
 from pydantic_core import to_jsonable_python
 
-from api.data import integrations, ownership
+from api.data import integrations, ownership, shop_models
 from api.integrations.hooks import disconnect
 from api.services import Services
 
@@ -44,9 +44,10 @@ async def delete_account(services: Services, account_id: str) -> dict[str, int]:
         if integration is not None:
             await disconnect(services.http, services.vault, integration)
     files = await services.images.remove_shop(account_id)
+    models = await shop_models.remove_shop(services.db, account_id)  # their arrays are GridFS files
     index = await asyncio.to_thread(services.catalogues.store.drop, account_id)
     deleted = await ownership.delete_all(services.db, account_id)
     services.memory.accounts.forget(account_id)
     services.memory.keys.clear()
     services.memory.callback_targets.forget(account_id)
-    return deleted | {"image_files": files, "index": int(index)}
+    return deleted | {"image_files": files, "index": int(index), "shop_models": models}

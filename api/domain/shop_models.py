@@ -96,9 +96,7 @@ async def train_shop(db: AsyncDatabase, account_id: str) -> dict:
     arrays = model.to_arrays()
     values = {"embedder": embedder, "features": features, "dim": int(examples.features.shape[1]),
               **{name: arrays.pop(name) for name in ShopModel.VALUES}, "examples_since": started}
-    document = await shop_models.insert_version(db, account_id, values, arrays, report)
-    document.pop("arrays")
-    return document
+    return await shop_models.insert_version(db, account_id, values, arrays, report)
 
 
 async def term_counts_of(db: AsyncDatabase, account_id: str) -> tuple[dict[str, int], dict[str, int]]:

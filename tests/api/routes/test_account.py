@@ -8,6 +8,7 @@ import zipfile
 
 from pymongo import MongoClient
 
+from api.data import shop_models
 from api.data.ownership import _queries
 from kalas.emulators.woocommerce import WooCommerceStore
 from kalas.shop_model import MIN_EXAMPLES
@@ -32,6 +33,13 @@ def owned(settings, account_id: str) -> dict[str, int]:
             await client.close()
 
     return asyncio.run(count())
+
+
+def model_files(settings, account_id: str) -> int:
+    """The shop's models' arrays in GridFS (nx-27017's `.files` answers find, not count_documents)."""
+    with MongoClient(settings.mongo_uri) as mongo:
+        files = mongo[settings.database][f"{shop_models.BUCKET}.files"].find({}, {"metadata": 1})
+        return sum(f["metadata"]["account"] == account_id for f in files)
 
 
 def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_database, tmp_path, image_host, photos,
@@ -73,6 +81,7 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
 
             before = owned(settings, account_id)
             assert all(before[name] > 0 for name in before if name != "reembedding"), before
+            assert model_files(settings, account_id) >= 1  # its model's arrays (GridFS)
             shop_files = settings.image_dir / account_id
             assert len([p for p in shop_files.rglob("*") if p.is_file()]) >= 5
             similar = client.post("/api/v1/similar", headers=shop.headers, files={"file": ("q.jpg", photos[0])})
@@ -95,7 +104,8 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
             gone = client.request("DELETE", "/api/v1/account", headers=shop.session, json={"password": PASSWORD})
             assert gone.status_code == 200, gone.text
             assert gone.json()["deleted"]["products"] == MIN_EXAMPLES + 1 and gone.json()["deleted"]["index"] == 1
-            assert owned(settings, account_id) == dict.fromkeys(before, 0)
+            assert owned(settings, account_id) == dict.fromkeys(before, 0) and model_files(settings, account_id) == 0
+            assert gone.json()["deleted"]["shop_models"] >= 1
             assert not shop_files.exists() and not (settings.index_dir / account_id).exists()
             assert not [w for w in store.catalogue.webhooks.values() if w.delivery_url == integration["delivery_url"]]
             assert client.get("/api/v1/auth/me", headers=shop.session).status_code == 401
