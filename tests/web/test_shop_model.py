@@ -69,6 +69,17 @@ def test_terms_figures_and_a_retrain(desktop, service, worker, shared_data) -> N
     # Trained on every product: their names ("Shirts 3") learned and scored beside the photos.
     assert "category top-1" in summary.get_by_test_id("held-out-named").inner_text()
 
+    # Annotating a photo with a product's name: the shop's own terms, read with it.
+    [shirt] = photos_of(shared_data, "Shirts", PER_TERM + 1)[PER_TERM:]  # one the model never learned from
+    desktop.goto("/annotate")
+    desktop.get_by_label("Product name (optional)").fill("Shirts 99")
+    desktop.get_by_test_id("photo-input").set_input_files(files=[{"name": "shirt.jpg", "mimeType": "image/jpeg",
+                                                                  "buffer": shirt}])
+    answer = desktop.get_by_test_id("shop-terms-answer")
+    answer.get_by_text("read with the product's name beside the photo").wait_for()
+    assert TERMS["Shirts"] in answer.inner_text() and "In your tree: Herren" in answer.inner_text()
+    screenshot(desktop, "annotate-shop-terms")
+
 
 def test_a_products_own_terms_are_edited_in_the_catalogue(desktop, service, shared_data) -> None:
     shop = sign_in(desktop, service, "catalogue-terms", "/catalogue")

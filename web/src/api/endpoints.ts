@@ -22,17 +22,19 @@ export const keys = {
   revoke: (id: string) => request<ApiKey>(`/keys/${encodeURIComponent(id)}`, { method: "DELETE" }),
 };
 
-function photoForm(photo: Blob, filename: string, crop: Crop | null): FormData {
+function photoForm(photo: Blob, filename: string, crop: Crop | null, title = ""): FormData {
   const form = new FormData();
   form.set("file", photo, filename);
   if (crop) form.set("crop", JSON.stringify(crop));
+  if (title.trim()) form.set("title", title.trim());
   return form;
 }
 
 export const annotations = {
-  upload: (photo: Blob, filename: string, crop: Crop | null) =>
-    once(["annotate", photo, filename, crop], (idempotencyKey) =>
-      request<Annotation>("/annotations", { method: "POST", form: photoForm(photo, filename, crop), idempotencyKey })),
+  /** `title`: the product's name, which a shop model that learned its shop's names reads beside the photo. */
+  upload: (photo: Blob, filename: string, crop: Crop | null, title = "") =>
+    once(["annotate", photo, filename, crop, title], (idempotencyKey) =>
+      request<Annotation>("/annotations", { method: "POST", form: photoForm(photo, filename, crop, title), idempotencyKey })),
   list: (offset: number, limit: number, reviewed?: boolean) =>
     request<Page<Annotation>>("/annotations", { query: { offset, limit, reviewed } }),
   review: (id: string, correction: ReviewIn) =>

@@ -107,7 +107,11 @@ export interface Annotation {
 /** The shop's own terms for a photo, from its own model (scores calibrated on its held-out products). */
 export interface ShopAnswer {
   version: number;
+  /** Whether the product's name was read beside the photo. */
+  named?: boolean;
   categories: { name: string; score: number }[];
+  /** The best category's parents in the shop's tree, nearest first. */
+  parents?: { name: string; score: number }[];
   tags: { name: string; score: number }[];
 }
 

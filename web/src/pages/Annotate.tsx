@@ -6,6 +6,7 @@ import { correctionProblem, initialCorrection } from "../correction";
 import { CropBox } from "../components/CropBox";
 import { PhotoPicker, UnreadablePhoto } from "../components/PhotoPicker";
 import { Predictions } from "../components/Predictions";
+import { ShopTermsAnswer } from "../components/ShopTermsAnswer";
 import { ErrorMessage, Notice, Spinner } from "../components/Status";
 import { Link } from "../router";
 import { usePhoto } from "../usePhoto";
@@ -23,6 +24,7 @@ export function AnnotatePage() {
   const [saved, setSaved] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const [taxonomy, setTaxonomy] = useState<Taxonomy | null>(null);
+  const [name, setName] = useState("");
   const loadTaxonomy = useTask(useCallback(async () => setTaxonomy(await fetchTaxonomy()), []));
   const { run: runTaxonomy } = loadTaxonomy;
   useEffect(() => {
@@ -30,8 +32,8 @@ export function AnnotatePage() {
   }, [runTaxonomy]);
 
   const annotate = useTask(
-    useCallback(async (file: File, crop: Crop | null) => {
-      const result = await annotations.upload(file, file.name || "photo.jpg", crop);
+    useCallback(async (file: File, crop: Crop | null, title: string) => {
+      const result = await annotations.upload(file, file.name || "photo.jpg", crop, title);
       showStored(result.image.url);  // in place of a file this browser cannot draw: the API's JPEG of a HEIC photo
       setAnnotation(result);
       setSaved(false);
@@ -48,7 +50,7 @@ export function AnnotatePage() {
   const choose = (file: File) => {
     photo.setFile(file);
     setAnnotation(null);
-    annotate.run(file, null);
+    annotate.run(file, null, name);
   };
   // The correction starts from the predictions once both the annotation and the taxonomy are here.
   useEffect(() => {
@@ -66,6 +68,12 @@ export function AnnotatePage() {
     <section>
       <h1 tabIndex={-1}>Annotate a photo</h1>
       <p className="lead">The category, attributes and colours of a garment. Draw a box on the photo to annotate only that part.</p>
+      <div className="field">
+        <label htmlFor="annotate-name">Product name (optional)</label>
+        <input id="annotate-name" maxLength={300} value={name} onChange={(event) => setName(event.target.value)}
+          aria-describedby="annotate-name-help" />
+        <p className="help" id="annotate-name-help">Your shop&apos;s own model reads it beside the photo, as it does a store product&apos;s.</p>
+      </div>
       <PhotoPicker onPhoto={choose} disabled={annotate.busy} />
       <div className="two-columns">
         <div>
@@ -78,14 +86,14 @@ export function AnnotatePage() {
                   type="button"
                   className="primary"
                   disabled={!photo.box || annotate.busy}
-                  onClick={() => photo.file && annotate.run(photo.file, photo.crop())}
+                  onClick={() => photo.file && annotate.run(photo.file, photo.crop(), name)}
                 >
                   Annotate the crop
                 </button>
                 <button type="button" disabled={!photo.box} onClick={() => photo.setBox(null)}>
                   Clear the crop
                 </button>
-                <button type="button" disabled={annotate.busy || !photo.file} onClick={() => photo.file && annotate.run(photo.file, null)}>
+                <button type="button" disabled={annotate.busy || !photo.file} onClick={() => photo.file && annotate.run(photo.file, null, name)}>
                   Annotate the whole photo
                 </button>
               </div>
@@ -97,6 +105,7 @@ export function AnnotatePage() {
           {annotate.busy && <Spinner label="Annotating…" />}
           <ErrorMessage error={annotate.error} onDismiss={annotate.clearError} />
           <ErrorMessage error={loadTaxonomy.error && `The label lists could not be loaded: ${loadTaxonomy.error}`} />
+          {annotation?.shop && !annotate.busy && <ShopTermsAnswer shop={annotation.shop} />}
           {annotation && correction && taxonomy && !annotate.busy && (
             <div className="card" data-testid="annotation">
               <h2>Predictions</h2>
