@@ -5,11 +5,13 @@ trained; the model's arrays are one compressed `.npz` blob in GridFS (bucket `sh
 version's), in the same database, so every replica reads it. A document cannot hold them: the vote keeps every
 product's vector, about 1.4 MB a thousand products compressed, and a 12,000-product shop's blob (16.1 MiB) was
 refused as larger than a document may be (`DocumentTooLarge`), so its training failed. Versions stored before
-2026-12-07 keep their blob in the document's `arrays`, and are read as they are. The newest version answers; KEEP_VERSIONS are kept so that a shop can see how its model moved.
+2026-12-07 keep their blob in the document's `arrays`, and are read as they are. Arrays whose version was never
+stored (a worker stopped between the two writes) are deleted by the daily housekeeping (`prune_orphans`). The newest version answers; KEEP_VERSIONS are kept so that a shop can see how its model moved.
 """
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from api.data.common import delete_file, now
 
 KEEP_VERSIONS = 5
 BUCKET = "shop_model_arrays"
+ORPHAN_AFTER_S = 3600.0  # arrays with no version this long after their upload belong to a training that stopped
 _NO_ARRAYS = {"arrays": 0}
 
 
@@ -55,8 +58,9 @@ async def insert_version(db: AsyncDatabase, account_id: str, values: dict[str, A
     """Store a newly trained model as the shop's next version: its arrays first, then its document (returned,
     without the arrays); older versions beyond KEEP_VERSIONS are deleted, documents first, then their arrays."""
     model_id = new_id()
+    # When, in the metadata: nx-27017 answers a file's uploadDate as a string.
     await _bucket(db).upload_from_stream_with_id(model_id, f"shop-model-{model_id}.npz", pack(arrays),
-                                                 metadata={"account": account_id})
+                                                 metadata={"account": account_id, "at_s": time.time()})
     try:
         for _ in range(5):
             latest = await db.shop_models.find_one({"account": account_id}, {"version": 1},
@@ -80,6 +84,18 @@ async def insert_version(db: AsyncDatabase, account_id: str, values: dict[str, A
 async def remove_shop(db: AsyncDatabase, account_id: str) -> int:
     """Delete every version of the shop's models with their arrays (a shop leaving); how many there were."""
     return await _delete_versions(db, {"account": account_id})
+
+
+async def prune_orphans(db: AsyncDatabase, older_than_s: float = ORPHAN_AFTER_S) -> int:
+    """Delete arrays whose version was never stored (a worker stopped between the two writes) once they are
+    `older_than_s` old (a training may be storing its version now); how many."""
+    versions = {str(d["_id"]) async for d in db.shop_models.find({}, {"_id": 1})}
+    cutoff = time.time() - older_than_s
+    orphans = [f["_id"] async for f in db[f"{BUCKET}.files"].find({})
+               if str(f["_id"]) not in versions and (f.get("metadata") or {}).get("at_s", 0.0) < cutoff]
+    for file_id in orphans:
+        await delete_file(_bucket(db), file_id)
+    return len(orphans)
 
 
 async def _delete_versions(db: AsyncDatabase, query: dict[str, Any]) -> int:

@@ -2,7 +2,8 @@
 `job_history_days` (settings): finished jobs, their steps, received webhook deliveries. Without it those
 collections only grew (about a dozen documents a store product). Idempotency-Keys past their 24 hours go too, the
 catalogue changes replicas follow after `KEEP_DAYS` (api/data/changes.py: neither has a TTL index), and console
-sessions that expired without their token coming back. It also deletes the older of two catalogue
+sessions that expired without their token coming back, and shop models' arrays whose version was never stored (a
+worker stopped mid-way through storing a training: api/data/shop_models.py). It also deletes the older of two catalogue
 entries a store product was given (by two worker processes, before the entries' key was unique): while both are
 stored that key cannot be made unique (api/data/products.py `unique_store_keys`). The worker queues one when it
 starts (joining the one already waiting, brought forward while such entries wait), and each run queues the next."""
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from api.data import changes, idempotency, integrations, jobs, products, sessions
+from api.data import changes, idempotency, integrations, jobs, products, sessions, shop_models
 from api.integrations.catalogue_import import one_entry_per_store_product
 from api.jobs.runner import Step
 from api.services import Services
@@ -44,8 +45,10 @@ class HousekeepingJobs:
         keys = await idempotency.prune(self.services.db)
         logged = await changes.prune(self.services.db)
         ended = await sessions.prune(self.services.db)
+        orphans = await shop_models.prune_orphans(self.services.db)
         await step("pruned", f"{pruned['jobs']} jobs, {pruned['steps']} steps, {deliveries} deliveries, "
-                             f"{keys} expired Idempotency-Keys, {logged} catalogue changes, {ended} expired sessions")
+                             f"{keys} expired Idempotency-Keys, {logged} catalogue changes, {ended} expired sessions, "
+                             f"{orphans} shop models' arrays without a version")
         merged = await one_entry_per_store_product(self.services)
         if merged:
             await step("entries merged", f"{merged} catalogue entries of store products made twice deleted")
@@ -53,7 +56,7 @@ class HousekeepingJobs:
         return (f"deleted what was older than {self.services.settings.job_history_days:g} days: {pruned['jobs']} "
                 f"finished jobs, {pruned['steps']} steps, {deliveries} webhook deliveries; {keys} expired "
                 f"Idempotency-Keys; {logged} catalogue changes older than {changes.KEEP_DAYS} days; {ended} expired "
-                f"console sessions"
+                f"console sessions; {orphans} shop models' arrays without a version"
                 + (f"; {merged} catalogue entries of store products made twice" if merged else ""))
 
     async def gave_up(self, job: dict, reason: str) -> None:

@@ -1,7 +1,7 @@
 """The daily housekeeping job (api/jobs/housekeeping.py) on the real nx-27017: finished jobs, their steps and
 webhook deliveries older than `job_history_days` go, with expired Idempotency-Keys, catalogue changes past a
-week and expired console sessions; waiting and running work and recent history stay; the next run is queued a
-day later, and a worker start joins it instead of queueing another. A store product's catalogue entries made twice
+week, expired console sessions and shop models' arrays whose version was never stored; waiting and running work
+and recent history stay; the next run is queued a day later, and a worker start joins it instead of queueing another. A store product's catalogue entries made twice
 (before their key was unique) are merged, and the key made unique."""
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import io
 import time
 
 import numpy as np
+from gridfs import AsyncGridFSBucket
 from PIL import Image
 from pymongo import ASCENDING
 
 from api.clients.inference import Embedded
-from api.data import changes, idempotency, products, sessions
+from api.data import changes, idempotency, products, sessions, shop_models
 from api.domain import catalogue
 from api.intake.photo import check
 from api.jobs.housekeeping import EVERY_S, HousekeepingJobs, housekeeping_at_start, queue_housekeeping
@@ -56,24 +57,34 @@ def test_old_history_goes_and_the_next_run_is_queued(mongo_server, mongo_databas
             await changes.record(db, SHOP, ["p-new"])  # and catalogue changes past KEEP_DAYS
             await db.catalogue_changes.insert_one({"account": SHOP, "seq": 0, "key": changes.key(SHOP, 0),
                                                    "product": "p-old", "at_s": time.time() - 8 * DAY})
+            # Shop models' arrays: a stored version's, and two without one: a training that stopped a day ago, and
+            # one storing its version now.
+            kept = await shop_models.insert_version(db, SHOP, {}, {"memory": np.arange(4.0)}, {})
+            bucket = AsyncGridFSBucket(db, bucket_name=shop_models.BUCKET)
+            for name, age_s in (("stopped", DAY), ("storing", 1.0)):
+                await bucket.upload_from_stream_with_id(name, name, b"npz", metadata={"account": SHOP,
+                                                                                  "at_s": time.time() - age_s})
             outcome = await HousekeepingJobs(services).run({"_id": "this-run"}, step)
             left = {"jobs": sorted(j["_id"] for j in await db.jobs.find({"kind": "product"}).to_list(None)),
                     "steps": sorted(s["_id"] for s in await db.job_steps.find({"job": "old-done"}).to_list(None)),
                     "deliveries": sorted(d["_id"] for d in await db.webhook_deliveries.find().to_list(None)),
                     "keys": sorted(k["key"] for k in await db.idempotency_keys.find().to_list(None)),
                     "changes": sorted(c["product"] for c in await db.catalogue_changes.find().to_list(None)),
-                    "sessions": sorted(s["_id"] for s in await db.sessions.find().to_list(None))}
+                    "sessions": sorted(s["_id"] for s in await db.sessions.find().to_list(None)),
+                    "arrays": sorted([str(f["_id"]) async for f in db[f"{shop_models.BUCKET}.files"].find({})])}
+            left["arrays"] = sorted("version" if name == kept["_id"] else name for name in left["arrays"])
             waiting = await db.jobs.find({"kind": "housekeeping", "state": "queued"}).to_list(None)
             joined = await housekeeping_at_start(services)
             return outcome, left, waiting, joined
 
     outcome, left, waiting, joined = asyncio.run(go())
     assert left == {"jobs": ["old-queued", "old-running", "recent-done"], "steps": ["s2"], "deliveries": ["d1"],
-                    "keys": ["live"], "changes": ["p-new"], "sessions": ["live"]}
+                    "keys": ["live"], "changes": ["p-new"], "sessions": ["live"], "arrays": ["storing", "version"]}
     assert outcome == ("deleted what was older than 30 days: 3 finished jobs, 2 steps, 1 webhook deliveries; 1 "
-                       "expired Idempotency-Keys; 1 catalogue changes older than 7 days; 1 expired console sessions")
+                       "expired Idempotency-Keys; 1 catalogue changes older than 7 days; 1 expired console sessions; "
+                       "1 shop models' arrays without a version")
     assert steps == [("pruned", "3 jobs, 2 steps, 1 deliveries, 1 expired Idempotency-Keys, 1 catalogue changes, "
-                                "1 expired sessions")]
+                                "1 expired sessions, 1 shop models' arrays without a version")]
     [next_run] = waiting
     assert abs(next_run["run_after"] - (time.time() + EVERY_S)) < 60
     assert joined == next_run  # a worker start joins the waiting run, as it is
