@@ -223,9 +223,15 @@ class Rule:
 SHIPPED_RULE = Rule()
 
 
-def in_calibration_half(image_id: str) -> bool:
-    """Half of the validation photos, by a hash of their id (independent of the train/validation split's): the
-    calibration's figures are cross-fitted over the two halves (scripts/calibrate.py: each half's fit is read on
-    the other)."""
+# The cross-fitted figures' parts: each part of the validation photos is scored by the fit made on the others. Five,
+# chosen before any figure of it was read (the common choice; each fit then has four fifths of the photos, where the
+# shipped fit has them all). Two, halves, before 2026-12-07.
+CROSS_FIT_FOLDS = 5
+
+
+def calibration_fold(image_id: str, folds: int = CROSS_FIT_FOLDS) -> int:
+    """Which of `folds` parts of the validation photos a photo is in, by a hash of its id (independent of the
+    train/validation split's): the calibration's figures are cross-fitted over the parts (scripts/calibrate.py).
+    With two, part 0 is the half that the figures before 2026-12-07 fitted first (their "calibration half")."""
     digest = hashlib.sha256(f"{image_id}|calibration".encode("utf-8")).digest()
-    return digest[0] < 128
+    return digest[0] * folds // 256

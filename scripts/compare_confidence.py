@@ -3,8 +3,8 @@ served model's cached outputs for the validation photos.
 
     python -m scripts.compare_confidence ../shared/data/fashion-products ../shared/data/clothing [--json PATH]
 
-Each candidate is fitted on the calibration half of the validation photos (kalas/calibration.py,
-`in_calibration_half`) and scored on the other half, then the halves are swapped (`fold` 0 and 1: how much of a
+Each candidate is fitted on one half of the validation photos (kalas/calibration.py, `calibration_fold` in two
+parts: part 0, the "calibration half") and scored on the other half, then the halves are swapped (`fold` 0 and 1: how much of a
 difference is the draw of the halves). The photos are read as the handler reads them: the served outputs
 (kalas/served_outputs.py, var/cache/served) with each photo's kind (`photo_kind`) and that kind's temperature.
 Per data set the JSON has, on the held-out half:
@@ -43,7 +43,7 @@ from handlers.decoding import decode_image
 from handlers.images import photo_kind
 from handlers.models import INPUT_SIZE
 from handlers.taxonomy import load_taxonomy
-from kalas.calibration import Rule, fit_temperature, fit_top_scaling, in_calibration_half, softmax, top_scaled
+from kalas.calibration import Rule, calibration_fold, fit_temperature, fit_top_scaling, softmax, top_scaled
 from kalas.dataset import read_records, split
 from kalas.served_outputs import served_outputs
 from kalas.policy_thresholds import Candidates, category_candidates, policy_for, summary
@@ -94,7 +94,7 @@ def load(data_dirs: list[Path], checkpoint: Path) -> tuple[Photos, list]:
             image = decode_image(record.image.read_bytes(), min_side=INPUT_SIZE)
             for key, value in (("logits", outputs["category"][i]), ("targets", target), ("checks", checks),
                                ("data", data_dir.name), ("studio", photo_kind(image) == "studio"),
-                               ("fitting", in_calibration_half(record.id)),
+                               ("fitting", calibration_fold(record.id, 2) == 0),
                                ("leaf_labelled", mapping.annotate(record.labels).category in taxonomy.leaves),
                                ("agreement", np.mean([best in known[j][1] for j in nearest]))):
                 columns[key].append(value)

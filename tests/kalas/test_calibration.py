@@ -1,14 +1,16 @@
 """Temperature scaling, calibration error, risk-coverage and policy thresholds on seeded data with known answers."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
 from scipy.stats import binomtest
 
-from kalas.calibration import (claim_confidence, ece_noise, expected_calibration_error, fit_temperature,
-                               fit_top_scaling, in_calibration_half, precision_lower_bound, reliability, risk_coverage,
-                               Rule, SHIPPED_RULE, softmax, threshold_for, top_scaled)
+from kalas.calibration import (CROSS_FIT_FOLDS, Rule, SHIPPED_RULE, calibration_fold, claim_confidence, ece_noise,
+                               expected_calibration_error, fit_temperature, fit_top_scaling, precision_lower_bound,
+                               reliability, risk_coverage, softmax, threshold_for, top_scaled)
 
 
 def _sampled(temperature: float, n: int = 4000, classes: int = 6, seed: int = 0):
@@ -130,8 +132,12 @@ def test_a_threshold_with_a_confidence_keeps_only_what_vouches_for_the_precision
     assert SHIPPED_RULE.holds(right[:260], 0.97) and not SHIPPED_RULE.holds(right[:261], 0.97)
 
 
-def test_the_calibration_half_is_stable_and_about_half():
+def test_the_calibration_parts_are_stable_and_even_and_two_are_the_halves_of_before():
     ids = [f"photo-{i}" for i in range(2000)]
-    chosen = [i for i in ids if in_calibration_half(i)]
-    assert 900 < len(chosen) < 1100
-    assert chosen == [i for i in ids if in_calibration_half(i)]
+    for folds in (2, 5):
+        parts = [calibration_fold(i, folds) for i in ids]
+        assert parts == [calibration_fold(i, folds) for i in ids]
+        assert all(2000 / folds * 0.9 < parts.count(p) < 2000 / folds * 1.1 for p in range(folds))
+    # Two parts are the halves the figures before 2026-12-07 were cross-fitted over (the first byte of the hash).
+    halves = [hashlib.sha256(f"{i}|calibration".encode()).digest()[0] < 128 for i in ids]
+    assert [calibration_fold(i, 2) == 0 for i in ids] == halves and calibration_fold(ids[0]) in range(CROSS_FIT_FOLDS)

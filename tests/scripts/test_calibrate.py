@@ -12,7 +12,7 @@ import yaml
 
 from handlers.archive import CALIBRATION_FILE, DEFAULT_CHECKPOINT, stage_archives
 from handlers.category_groups import category_groups
-from kalas.calibration import Rule, in_calibration_half, precision_lower_bound
+from kalas.calibration import CROSS_FIT_FOLDS, Rule, calibration_fold, precision_lower_bound
 from kalas.policy_thresholds import category_outcomes, summary
 from scripts.calibrate import TARGETS, Head, calibrate, fit, main, scores
 from tests.support.data_dirs import make_directory
@@ -27,12 +27,12 @@ def seeded_heads(photos: int = 300, seed: int = 0) -> tuple[dict[str, Head], dic
         truth, shop = int(rng.integers(classes)), i % 3 != 0
         logits = rng.normal(0.0, 1.0, classes)
         logits[truth] += rng.normal(5.0 if shop else 4.0, 2.0)
-        head.add(logits, [truth], "shop" if shop else "consumer", in_calibration_half(f"photo-{i}"),
+        head.add(logits, [truth], "shop" if shop else "consumer", calibration_fold(f"photo-{i}"),
                  "studio" if shop else "everyday")
     return {"category": head}, labels
 
 
-def test_every_photo_is_scored_once_by_the_fit_of_the_other_half():
+def test_every_photo_is_scored_once_by_the_fit_of_the_other_parts():
     heads, labels = seeded_heads()
     head, groups = heads["category"], category_groups(labels["category"])
     result = calibrate(heads, labels)
@@ -46,21 +46,22 @@ def test_every_photo_is_scored_once_by_the_fit_of_the_other_half():
             # The console's options show the cross-fitted figures, in every table a photo may be scored with.
             for table in (result, *result["photo_kinds"].values()):
                 assert table["policy"][f"{target:.2f}"]["held_out"][kind] == pooled
-        # Fold 0: fitted on the calibration half alone, read on the other; fold 1 the other way round.
-        for number, half in enumerate((True, False)):
+        # Fold k: fitted on every part of the photos but part k, read on part k.
+        assert len(ece["folds"]) == CROSS_FIT_FOLDS
+        for number in range(CROSS_FIT_FOLDS):
             outcomes = []
             for photo in ("studio", "everyday"):
-                fitted = fit(heads, groups, photo, half)
-                part = head.part(fitting=not half, kind=kind, photo=photo)
+                fitted = fit(heads, groups, photo, number)
+                part = head.part(only=number, kind=kind, photo=photo)
                 if part.targets:
                     outcomes.append(category_outcomes(scores(fitted, "category", part.logits), part.targets, groups,
                                                       fitted["policy"]["0.97"]["category"]))
             expected = summary(*(np.concatenate(parts) for parts in zip(*outcomes)))
             assert result["held_out"][kind]["auto_apply"]["0.97"]["folds"][number] == expected
-    # What ships is fitted on every photo, neither half alone.
+    # What ships is fitted on every photo, not on any fold's.
     shipped, on_all = result["photo_kinds"]["studio"]["policy"], fit(heads, groups, "studio", None)["policy"]
     assert {t: table["category"] for t, table in shipped.items()} == {t: table["category"] for t, table in on_all.items()}
-    assert result["photo_kinds"]["studio"]["temperatures"] != fit(heads, groups, "studio", True)["temperatures"]
+    assert result["photo_kinds"]["studio"]["temperatures"] != fit(heads, groups, "studio", 0)["temperatures"]
     assert result["threshold_rule"]["level"] == 0.95 and result["threshold_rule"]["bound"] == "clopper-pearson"
 
 
@@ -71,7 +72,7 @@ def test_the_shipped_thresholds_vouch_for_the_target_where_observed_ones_only_re
         observed = fit(heads, groups, "studio", None, Rule(level=None))["policy"][f"{target:.2f}"]["category"]
         vouched = fit(heads, groups, "studio", None)["policy"][f"{target:.2f}"]["category"]
         assert vouched["leaf"] > observed["leaf"]
-        part = head.part(fitting=None, photo="studio")
+        part = head.part(photo="studio")
         fitted = fit(heads, groups, "studio", None)
         applied, right, _ = category_outcomes(scores(fitted, "category", part.logits), part.targets, groups, vouched)
         # on the photos it was fitted on, what the policy applies is the target right at 95% confidence
@@ -98,9 +99,9 @@ def test_calibration_is_fitted_written_and_carried_by_the_archives(shared_data: 
     stricter = [fitted["policy"][f"{t:.2f}"]["category"]["leaf"] for t in TARGETS]
     assert stricter == sorted(stricter)  # a higher target never applies at a lower score
     assert set(fitted["held_out"]) == {"fashion-products", "clothing"}
-    for kind, figures in fitted["held_out"].items():  # cross-fitted: both folds, every validation photo once
+    for kind, figures in fitted["held_out"].items():  # cross-fitted: every fold, every validation photo once
         assert figures["category"]["photos"] == sum(fold["photos"] for fold in figures["category"]["folds"])
-        assert len(figures["auto_apply"]["0.97"]["folds"]) == 2
+        assert len(figures["auto_apply"]["0.97"]["folds"]) == CROSS_FIT_FOLDS
     assert fitted["fitted_on"]["rule"].startswith("every validation photo")
     # Studio shots and everyday photos get a fit each (the handler tells them apart by their backdrop).
     assert set(fitted["photo_kinds"]) == {"studio", "everyday"}
