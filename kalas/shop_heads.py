@@ -127,7 +127,9 @@ class TitleHead:
     def from_arrays(cls, values: dict, prefix: str, temperatures) -> "TitleHead | None":
         if prefix + "vocabulary" not in values:
             return None
-        return cls(**{name: values[prefix + name] for name in cls.ARRAYS}, temperatures=tuple(temperatures))
+        head = cls(**{name: values[prefix + name] for name in cls.ARRAYS}, temperatures=tuple(temperatures))
+        head.logits([""])  # its vectoriser built where the model is loaded (the API: in a thread), not at an answer
+        return head
 
 
 def vectoriser(vocabulary: dict[str, int] | None = None, idf: np.ndarray | None = None):
