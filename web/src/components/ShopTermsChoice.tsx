@@ -24,6 +24,11 @@ export function ShopTermsChoice({ annotation, categories, tags, value, onChange 
     onChange({ ...value, tags: on ? [...value.tags, name] : value.tags.filter((tag) => tag !== name) });
   return (
     <div className="predictions" data-testid="shop-terms">
+      {annotation.shop && (
+        <p className="muted" data-testid="shop-terms-read">
+          Your model&apos;s scores, {annotation.shop.named ? "read with the product's name beside its photo" : "from the photo alone"}.
+        </p>
+      )}
       {categories.length > 0 && (
         <Choice
           legend="Your category"
