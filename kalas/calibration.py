@@ -3,6 +3,8 @@
 - `fit_temperature(logits, targets)`: the one temperature T that minimises the negative log-likelihood of
   softmax(logits / T) (Guo et al., 2017). A target is a set of acceptable classes (a coarse label accepts every
   leaf under it); its probability is their sum.
+- `fit_weights(parts, targets)`: several experts' log-probabilities pooled as softmax(Σ w_i · part_i), the
+  weights minimising the same negative log-likelihood (a temperature per expert: a log-linear pool).
 - `fit_top_scaling(probabilities, claims, correct)`: a second step after the temperature (Platt scaling of the
   top answer's log-odds, the rest of the distribution rescaled to keep it summing to 1), fitted on the claims the
   labels can check: a label coarser than the model's leaves ("Shoes") checks the top leaf's group, whose score is
@@ -105,6 +107,29 @@ def fit_temperature(logits: np.ndarray, targets: Sequence[Sequence[int]]) -> flo
     found = minimize_scalar(lambda log_t: nll(logits, targets, float(np.exp(log_t))), method="bounded",
                             bounds=(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]), options={"xatol": 1e-5})
     return round(float(np.exp(found.x)), 4)
+
+
+def fit_weights(parts: Sequence[np.ndarray], targets: Sequence[Sequence[int]], upper: float = 20.0
+                ) -> tuple[float, ...]:
+    """The weights w_i in [0.01, `upper`] minimising the NLL of softmax(Σ w_i · parts_i): each part an expert's
+    [N, C] log-probabilities (or logits) for the same N answers, pooled log-linearly. With one part it is one over
+    a temperature; `upper` 1 lets the pool soften each expert and never sharpen it. Found by L-BFGS-B over the
+    weights' logarithms, from all weights 1."""
+    if len(targets) == 0:
+        return (1.0,) * len(parts)
+    stacked = np.stack([np.asarray(part, dtype=np.float64) for part in parts])  # [k, N, C]
+    mask = _acceptable_mask(targets, stacked.shape[2])
+
+    def loss(log_weights: np.ndarray) -> float:
+        pooled = np.tensordot(np.exp(log_weights), stacked, axes=1)
+        pooled -= pooled.max(axis=1, keepdims=True)
+        probabilities = np.exp(pooled)
+        right = (probabilities * mask).sum(axis=1) / probabilities.sum(axis=1)
+        return float(-np.log(np.clip(right, 1e-12, None)).mean())
+
+    bounds = [(np.log(0.01), np.log(upper))] * len(parts)
+    found = minimize(loss, np.zeros(len(parts)), method="L-BFGS-B", bounds=bounds)
+    return tuple(round(float(np.exp(x)), 4) for x in found.x)
 
 
 def reliability(confidence: Sequence[float], correct: Sequence[bool], bins: int = BINS) -> list[dict]:

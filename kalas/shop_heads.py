@@ -7,7 +7,7 @@ a product name's word vector (`TitleHead`).
 - `TitleHead`: the shop's product names as a second input. A store product has a name ("Puma Men Black Sports
   Shoes"), and the name often says what its photo cannot: measured on the simulated German shop, the photo alone
   tells men's from unisex articles of one kind worst, and the name beside it took held-out top-1 from 0.939 to
-  0.969 (docs/benchmarks.md, "A product's name beside its photo"). Each shop learns its own words (its language,
+  0.98 (docs/benchmarks.md, "A product's name beside its photo"). Each shop learns its own words (its language,
   its brands, its spelling): TF-IDF of its names' words and word pairs, a word kept when two products use it,
   then the same heads as the photo's. scikit-learn's vectoriser is rebuilt from the stored vocabulary and weights,
   so the words are read at answer time exactly as at training time (the API process imports its text module when
@@ -19,6 +19,8 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+
+from kalas.calibration import fit_weights
 
 MAX_ITER = 300
 TOL = 1e-3  # ten times sklearn's default: about half the time, top-1 within 0.3 point on the simulated shops
@@ -85,6 +87,47 @@ def tag_heads(x, targets: np.ndarray, c: float, scale: float = 1.0,
     return coef, bias
 
 
+def fit_pool_weights(photo_c: np.ndarray, photo_t: np.ndarray, name_c: np.ndarray, name_t: np.ndarray,
+                     truth_c: np.ndarray, truth_t: np.ndarray, sharpen: bool = True) -> tuple:
+    """`TitleHead.weights` minimising the negative log-likelihood of the truths (`truth_c`: category indices, -1
+    none; `truth_t`: [N, T] bool), the category's and the tags' apart (kalas/calibration.py `fit_weights`);
+    `sharpen` False keeps each weight at most 1 (few products: soften, never sharpen)."""
+    upper = 20.0 if sharpen else 1.0
+    category, tags = (1.0, 1.0), (1.0, 1.0)
+    rows = truth_c >= 0
+    if rows.any() and photo_c.shape[1] > 1:
+        category = fit_weights([log_probabilities(photo_c[rows]), log_probabilities(softmax(name_c[rows]))],
+                               [[c] for c in truth_c[rows]], upper)
+    if truth_t.size:  # each (product, tag) a two-way choice: softmax([0, z]) is sigmoid(z)
+        zeros = np.zeros(truth_t.size)
+        tags = fit_weights([np.stack([zeros, log_odds(photo_t).ravel()], axis=1),
+                            np.stack([zeros, np.clip(name_t, -30, 30).ravel()], axis=1)],
+                           [[int(t)] for t in truth_t.ravel()], upper)
+    return category, tags
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise; a shop with tags and no categories has no column."""
+    if logits.shape[1] == 0:
+        return logits
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def log_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(probabilities, 1e-6, 1.0))
+
+
+def log_odds(probabilities: np.ndarray) -> np.ndarray:
+    p = np.clip(probabilities, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
 def named(titles: list[str | None] | None, n: int) -> np.ndarray:
     """[n] bool: which rows have a name with something to read."""
     if titles is None:
@@ -95,8 +138,9 @@ def named(titles: list[str | None] | None, n: int) -> np.ndarray:
 @dataclass
 class TitleHead:
     """The heads over a shop's product names: its words (`vocabulary`, with their `idf` weights), then the same
-    category and tag heads as the photo's. `temperatures`: the category's and the tags' for the photo and the name
-    read together (kalas/shop_model.py), fitted on the training's held-out products that have a name."""
+    category and tag heads as the photo's. `weights`: how the photo's and the name's experts are pooled, for the
+    categories and for the tags ((photo, name) each: `pooled`), fitted on the training's held-out products that have
+    a name (`fit_pool_weights`)."""
 
     vocabulary: np.ndarray  # [V] str
     idf: np.ndarray  # [V] float32
@@ -104,7 +148,7 @@ class TitleHead:
     category_bias: np.ndarray  # [C]
     tag_coef: np.ndarray  # [V, T]
     tag_bias: np.ndarray  # [T]
-    temperatures: tuple[float, float] = (1.0, 1.0)
+    weights: tuple[tuple[float, float], tuple[float, float]] = ((1.0, 1.0), (1.0, 1.0))
 
     ARRAYS = ("vocabulary", "idf", "category_coef", "category_bias", "tag_coef", "tag_bias")
 
@@ -120,14 +164,24 @@ class TitleHead:
             np.zeros((len(titles), len(self.category_bias)), np.float32)
         return x.getnnz(axis=1) > 0, category, np.asarray(x @ self.tag_coef) + self.tag_bias
 
+    def pooled(self, photo_c: np.ndarray, photo_t: np.ndarray, name_c: np.ndarray, name_t: np.ndarray,
+               weights: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The photo's expert (its category and tag probabilities) and the name's (its heads' logits) pooled
+        log-linearly: softmax(a · log p_photo + b · log p_name) over the categories, sigmoid(a · logit + b · logit)
+        per tag, (a, b) the `weights` (the model's own by default)."""
+        (photo_w, name_w), (photo_wt, name_wt) = weights or self.weights
+        category = softmax(photo_w * log_probabilities(photo_c) + name_w * log_probabilities(softmax(name_c)))
+        return category, sigmoid(photo_wt * log_odds(photo_t) + name_wt * np.clip(name_t, -30, 30))
+
     def to_arrays(self, prefix: str) -> dict:
         return {prefix + name: getattr(self, name) for name in self.ARRAYS}
 
     @classmethod
-    def from_arrays(cls, values: dict, prefix: str, temperatures) -> "TitleHead | None":
+    def from_arrays(cls, values: dict, prefix: str, weights) -> "TitleHead | None":
         if prefix + "vocabulary" not in values:
             return None
-        head = cls(**{name: values[prefix + name] for name in cls.ARRAYS}, temperatures=tuple(temperatures))
+        head = cls(**{name: values[prefix + name] for name in cls.ARRAYS},
+                   weights=tuple(tuple(pair) for pair in weights) if weights else cls.weights)
         head.logits([""])  # its vectoriser built where the model is loaded (the API: in a thread), not at an answer
         return head
 

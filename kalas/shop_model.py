@@ -16,15 +16,15 @@ the features and their probabilities are averaged (measured in docs/benchmarks.m
   duplicates: a shop's colourways of one article);
 - a logistic head per term set (multinomial over the categories; one-vs-rest over the tags), which generalises
   across products where the neighbours disagree.
-A product's name, where it has one, is a second input (kalas/shop_heads.py, `TitleHead`): its own heads' log-
-probabilities are added to the photo's, as two experts' (a store product's name says what the photo may not: men's
-or unisex). Scores are then calibrated: a temperature on the category's log-probabilities and one on the tags' log-odds,
+Scores are then calibrated: a temperature on the category's log-probabilities and one on the tags' log-odds,
 fitted on the held-out products of the same training, so that a category scored 0.9 is right about 9 times in 10
-and the trust-loop policy's target precision can be read off them; a photo read with its name has temperatures of
-its own.
+and the trust-loop policy's target precision can be read off them. A product's name, where it has one, is a second
+input (kalas/shop_heads.py, `TitleHead`: a store product's name says what the photo may not, men's or unisex): its
+heads' answer is pooled with the photo's by two weights fitted the same way (`TitleHead.pooled`).
 
 A training splits the shop's products by id hash (HELD_OUT_FRACTION), learns on the rest, scores the held-out
-products (the report), fits the temperatures on them, then learns again on every product with those settings.
+products (the report: kalas/shop_scoring.py), fits the temperatures and the pool's weights on them, then learns
+again on every product with those settings.
 """
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kalas.calibration import expected_calibration_error, fit_temperature
 from kalas.dataset import is_validation
-from kalas.shop_heads import TitleHead, category_head, named, tag_heads, title_head
+from kalas.shop_heads import (TitleHead, category_head, log_odds, log_probabilities, named, sigmoid, softmax,
+                              tag_heads, title_head)
+from kalas.shop_scoring import calibrate, named_figures, score
 
 # Chosen on the simulated shops of scripts/bench_shop_model.py (docs/benchmarks.md, "Shop models"): 5 neighbours
 # voted better than 10 or 20 in both shops; the heads gained up to C = 10; a quarter of the vote in the average
@@ -49,10 +50,8 @@ HELD_OUT_FRACTION = 0.2
 # the penalty binds.
 C = 10.0
 FEATURE_SCALE = 4.0
-SHARPEN_FROM = 200  # held-out photos needed before a temperature may sharpen the scores (below 1)
 FEW_PHOTOS = 16  # answered on one BLAS thread
 KNN_WEIGHT = 0.25  # the vote's share of the averaged probability (the head has the rest)
-TAG_THRESHOLD = 0.5  # a calibrated tag probability at least this is predicted (micro-F1 in the report)
 MIN_EXAMPLES = 5  # a term with fewer products is not learned (the console says how many more it needs)
 
 
@@ -151,24 +150,37 @@ class ShopModel:
 
     def _probabilities(self, features: np.ndarray, titles: list[str | None] | None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        votes_c, votes_t = self._votes(features)
-        head_c, head_t = self._heads(features)
-        w = self.settings["knn_weight"]
-        photo_c, photo_t = (1 - w) * head_c + w * votes_c, (1 - w) * head_t + w * votes_t
+        photo_c, photo_t = self._photo(features)
         category = _calibrated_softmax(photo_c, self.category_temperature)
         tags = _calibrated_sigmoid(photo_t, self.tag_temperature)
         read = np.zeros(len(features), dtype=bool)
-        rows = np.flatnonzero(named(titles, len(features))) if self.titles is not None else []
-        if len(rows):
-            known, name_c, name_t = self.titles.logits([titles[i] for i in rows])
-            rows, name_c, name_t = rows[known], name_c[known], name_t[known]
+        rows, name_c, name_t = self._names(titles, len(features))
+        if len(rows):  # the photo's and the name's experts pooled (kalas/shop_heads.py `TitleHead.pooled`)
             read[rows] = True
-        if len(rows):  # the two experts' log-probabilities (log-odds for a tag) added, then their own temperatures
-            both_c = np.log(np.clip(photo_c[rows], 1e-6, 1.0)) + np.log(np.clip(_softmax(name_c), 1e-6, 1.0))
-            both_t = _log_odds(photo_t[rows]) + np.clip(name_t, -30, 30)
-            category[rows] = _softmax(both_c / self.titles.temperatures[0]) if both_c.shape[1] else both_c
-            tags[rows] = _sigmoid(both_t / self.titles.temperatures[1])
+            category[rows], tags[rows] = self.titles.pooled(photo_c[rows], photo_t[rows], name_c, name_t)
         return category, tags, read
+
+    def _photo(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The photo's expert before its temperatures: the heads' and the vote's probabilities mixed."""
+        votes_c, votes_t = self._votes(features)
+        head_c, head_t = self._heads(features)
+        w = self.settings["knn_weight"]
+        return (1 - w) * head_c + w * votes_c, (1 - w) * head_t + w * votes_t
+
+    def _names(self, titles: list[str | None] | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the rows whose names were read, the name's category logits and tag logits for those rows)."""
+        rows = np.flatnonzero(named(titles, n)) if self.titles is not None else np.zeros(0, dtype=int)
+        if not len(rows):
+            return rows, np.zeros((0, len(self.categories))), np.zeros((0, len(self.tags)))
+        known, name_c, name_t = self.titles.logits([titles[i] for i in rows])
+        return rows[known], name_c[known], name_t[known]
+
+    def experts(self, examples: "Examples") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For the examples whose names are read: (their rows, the photo's category and tag probabilities before
+        temperatures, the name's category and tag logits): what the pool's weights are fitted on."""
+        rows, name_c, name_t = self._names(examples.titles, len(examples.ids))
+        photo_c, photo_t = self._photo(np.asarray(examples.features, dtype=np.float32)[rows])
+        return rows, photo_c, photo_t, name_c, name_t
 
     def predict(self, features: np.ndarray, titles: list[str | None] | None = None) -> list[Prediction]:
         category, tags, read = self._scored(features, titles)
@@ -197,29 +209,29 @@ class ShopModel:
 
     def _heads(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = features * FEATURE_SCALE
-        category = (_softmax(x @ self.category_coef + self.category_bias) if self.category_coef.size
+        category = (softmax(x @ self.category_coef + self.category_bias) if self.category_coef.size
                     else np.ones((len(x), len(self.categories)), dtype=np.float32))
-        tags = _sigmoid(x @ self.tag_coef + self.tag_bias) if self.tag_coef.size else \
+        tags = sigmoid(x @ self.tag_coef + self.tag_bias) if self.tag_coef.size else \
             np.zeros((len(x), len(self.tags)), dtype=np.float32)
         return category, tags
 
     # -- storing -----------------------------------------------------------------------------------------------
     ARRAYS = ("memory", "memory_category", "memory_tags", "category_coef", "category_bias", "tag_coef", "tag_bias")
 
-    VALUES = ("categories", "tags", "category_temperature", "tag_temperature", "settings", "title_temperatures")
+    VALUES = ("categories", "tags", "category_temperature", "tag_temperature", "settings", "title_weights")
     TITLE_PREFIX = "title_"
 
     def to_arrays(self) -> dict:
         """The model as plain values (VALUES) and numpy arrays (the data layer stores arrays as bytes)."""
         return {"categories": list(self.categories), "tags": list(self.tags),
                 "category_temperature": self.category_temperature, "tag_temperature": self.tag_temperature,
-                "settings": dict(self.settings), "title_temperatures": list(self.titles.temperatures) if self.titles
+                "settings": dict(self.settings), "title_weights": [list(w) for w in self.titles.weights] if self.titles
                 else None, **{name: getattr(self, name) for name in self.ARRAYS},
                 **(self.titles.to_arrays(self.TITLE_PREFIX) if self.titles else {})}
 
     @classmethod
     def from_arrays(cls, values: dict) -> "ShopModel":
-        titles = TitleHead.from_arrays(values, cls.TITLE_PREFIX, values.get("title_temperatures") or (1.0, 1.0))
+        titles = TitleHead.from_arrays(values, cls.TITLE_PREFIX, values.get("title_weights"))
         return cls(**{name: values[name] for name in ("categories", "tags", *cls.ARRAYS, "category_temperature",
                                                       "tag_temperature", "settings")}, titles=titles)
 
@@ -231,29 +243,12 @@ def _blas():
     return ThreadpoolController()
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    if logits.shape[1] == 0:  # a shop with tags and no categories
-        return logits
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
-
-
 def _calibrated_softmax(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    return _softmax(np.log(np.clip(probabilities, 1e-6, 1.0)) / temperature)
-
-
-def _log_odds(probabilities: np.ndarray) -> np.ndarray:
-    p = np.clip(probabilities, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
+    return softmax(log_probabilities(probabilities) / temperature)
 
 
 def _calibrated_sigmoid(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    return _sigmoid(_log_odds(probabilities) / temperature)
+    return sigmoid(log_odds(probabilities) / temperature)
 
 
 class NotEnoughExamples(ValueError):
@@ -291,8 +286,9 @@ def train(examples: Examples, settings: dict | None = None, *, min_examples: int
           ) -> tuple[ShopModel, dict]:
     """The shop's model on every example, calibrated on its held-out products, and the report of that training:
     `held_out` (top-1, tag micro-F1, calibration, per-term precision and recall, from the photos alone),
-    `held_out_named` (the same of the held-out products whose name holds a word the model learned, read with it;
-    None when the model learned no names), `terms` (examples per term), `train_seconds`. NotEnoughExamples when no term has `min_examples` products."""
+    `held_out_named` (the same of the held-out products whose name holds a word the model learned, read with it,
+    the pool's weights cross-fitted: `named_figures`; None when the model learned no names), `terms` (examples per
+    term), `train_seconds`. NotEnoughExamples when no term has `min_examples` products."""
     start = time.perf_counter()
     category_counts, tag_counts = term_counts(examples)
     categories = sorted(c for c, n in category_counts.items() if n >= min_examples)
@@ -302,90 +298,24 @@ def train(examples: Examples, settings: dict | None = None, *, min_examples: int
                                 f"(the most: {max([*category_counts.values(), *tag_counts.values(), 0])})")
     held = np.array([is_held_out(i) for i in examples.ids], dtype=bool)
     report: dict = {"held_out": None, "held_out_named": None}
-    temperatures, name_temperatures = (1.0, 1.0), (1.0, 1.0)
+    temperatures, name_weights = (1.0, 1.0), None
     if held.any() and (~held).sum() >= 2:
         learned = fit(examples.subset(np.flatnonzero(~held)), categories, tags, settings)
         scored = examples.subset(np.flatnonzero(held))
         temperatures = calibrate(learned, scored)
         learned.category_temperature, learned.tag_temperature = temperatures
         report["held_out"] = score(learned, scored)
-        named_rows = scored.named() if learned.titles is not None else None
-        if named_rows is not None and named_rows.ids:  # those whose names hold a word the model learned
-            named_rows = named_rows.subset(np.flatnonzero(learned._scored(named_rows.features, named_rows.titles)[2]))
-        if named_rows is not None and named_rows.ids:
-            name_temperatures = learned.titles.temperatures = calibrate(learned, named_rows, with_titles=True)
-            report["held_out_named"] = score(learned, named_rows, with_titles=True)
+        if learned.titles is not None:
+            read = scored.subset(learned.experts(scored)[0])  # those whose names hold a word the model learned
+            if read.ids:
+                name_weights, report["held_out_named"] = named_figures(learned, read)
     model = fit(examples, categories, tags, settings, start=learned if report["held_out"] else None)
     model.category_temperature, model.tag_temperature = temperatures
-    if report["held_out_named"] is None:  # names that no held-out product scored are not read (too few of them)
+    if name_weights is None:  # names that no held-out product scored are not read (too few of them)
         model.titles = None
     elif model.titles is not None:
-        model.titles.temperatures = name_temperatures
+        model.titles.weights = name_weights
     report["terms"] = {"categories": category_counts, "tags": tag_counts, "min_examples": min_examples}
     report["products"] = len(examples.ids)
     report["train_seconds"] = round(time.perf_counter() - start, 3)
     return model, report
-
-
-def _truth(model: ShopModel, examples: Examples) -> tuple[np.ndarray, np.ndarray]:
-    index = {c: i for i, c in enumerate(model.categories)}
-    category = np.array([index.get(c, -1) if c is not None else -1 for c in examples.categories])
-    tags = np.array([[t in set(product_tags) for t in model.tags] for product_tags in examples.tags],
-                    dtype=bool).reshape(len(examples.ids), len(model.tags))
-    return category, tags
-
-
-def calibrate(model: ShopModel, examples: Examples, with_titles: bool = False) -> tuple[float, float]:
-    """The temperatures (category, tags) minimising the negative log-likelihood of `examples` (held out): of the
-    photos alone, or `with_titles`, of photos read with their names (examples that all have one)."""
-    saved = model.category_temperature, model.tag_temperature, model.titles and model.titles.temperatures
-    model.category_temperature = model.tag_temperature = 1.0
-    if with_titles:
-        model.titles.temperatures = (1.0, 1.0)
-    category_p, tag_p = model.probabilities(examples.features, examples.titles if with_titles else None)
-    model.category_temperature, model.tag_temperature = saved[:2]
-    if with_titles:
-        model.titles.temperatures = saved[2]
-    truth_c, truth_t = _truth(model, examples)
-    rows = truth_c >= 0
-    category_t = 1.0
-    if rows.any() and len(model.categories) > 1:
-        category_t = fit_temperature(np.log(np.clip(category_p[rows], 1e-6, 1.0)), [[c] for c in truth_c[rows]])
-    tag_t = 1.0
-    if truth_t.size:  # each (product, tag) a two-way choice: softmax([0, z] / T) is sigmoid(z / T)
-        p = np.clip(tag_p.ravel(), 1e-6, 1 - 1e-6)
-        logits = np.stack([np.zeros_like(p), np.log(p / (1 - p))], axis=1)
-        tag_t = fit_temperature(logits, [[int(t)] for t in truth_t.ravel()])
-    if len(examples.ids) < SHARPEN_FROM:  # a few right answers would make every score 1.0: soften, never sharpen
-        category_t, tag_t = max(category_t, 1.0), max(tag_t, 1.0)
-    return category_t, tag_t
-
-
-def score(model: ShopModel, examples: Examples, threshold: float = TAG_THRESHOLD, with_titles: bool = False) -> dict:
-    """Held-out figures: category top-1 and expected calibration error, tag micro-F1, per-term precision/recall;
-    `with_titles`: of the photos read with their products' names."""
-    category_p, tag_p = model.probabilities(examples.features, examples.titles if with_titles else None)
-    truth_c, truth_t = _truth(model, examples)
-    out: dict = {"products": len(examples.ids)}
-    rows = truth_c >= 0
-    if rows.any():
-        predicted = category_p[rows].argmax(axis=1)
-        right = predicted == truth_c[rows]
-        out["category_top1"] = round(float(right.mean()), 4)
-        out["category_scored"] = int(rows.sum())
-        out["category_ece"] = round(expected_calibration_error(category_p[rows].max(axis=1), right), 4)
-        out["categories"] = {name: _precision_recall(predicted == i, truth_c[rows] == i)
-                             for i, name in enumerate(model.categories)}
-    if truth_t.size:
-        predicted_t = tag_p >= threshold
-        tp = float((predicted_t & truth_t).sum())
-        fp, fn = float((predicted_t & ~truth_t).sum()), float((~predicted_t & truth_t).sum())
-        out["tag_micro_f1"] = round(2 * tp / (2 * tp + fp + fn), 4) if tp + fp + fn else None
-        out["tags"] = {name: _precision_recall(predicted_t[:, i], truth_t[:, i]) for i, name in enumerate(model.tags)}
-    return out
-
-
-def _precision_recall(predicted: np.ndarray, truth: np.ndarray) -> dict:
-    tp = int((predicted & truth).sum())
-    return {"precision": round(tp / int(predicted.sum()), 4) if predicted.any() else None,
-            "recall": round(tp / int(truth.sum()), 4) if truth.any() else None, "support": int(truth.sum())}

@@ -45,7 +45,8 @@ from handlers.signals import JOINT_WEIGHT, joint, signals
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import Record, is_validation, read_records
 from kalas.served_outputs import served_outputs
-from kalas.shop_model import Examples, calibrate, fit, is_held_out, score, train
+from kalas.shop_model import Examples, fit, is_held_out, train
+from kalas.shop_scoring import calibrate, named_figures, score
 
 MIN_TERM_PRODUCTS = 20
 COLD_START = (5, 10, 20, 50)
@@ -98,17 +99,16 @@ def examples_of(records: list[Record], features: np.ndarray, products: list[tupl
 
 def held_out_figures(examples: Examples, settings: dict | None = None) -> tuple[dict, dict]:
     """(figures on every held-out product, on those the served model never trained on) for a model learned on the
-    rest of `examples` and calibrated on the held-out ones; each product's name read beside its photo where the
-    examples have names."""
+    rest of `examples` and calibrated on the held-out ones; where the examples have names, of the held-out products
+    whose names it reads, read with them (the pool's weights cross-fitted, as a training reports them)."""
     held = np.array([is_held_out(i) for i in examples.ids])
     model = fit(examples.subset(np.flatnonzero(~held)), *_terms(examples), settings)
     scored = examples.subset(np.flatnonzero(held))
     model.category_temperature, model.tag_temperature = calibrate(model, scored)
-    names = model.titles is not None
-    if names:
-        model.titles.temperatures = calibrate(model, scored.named(), with_titles=True)
     unseen = scored.subset(np.array([i for i, pid in enumerate(scored.ids) if is_validation(pid)], dtype=int))
-    return (_headline(score(model, scored, with_titles=names)), _headline(score(model, unseen, with_titles=names)))
+    if model.titles is None:
+        return _headline(score(model, scored)), _headline(score(model, unseen))
+    return tuple(_headline(named_figures(model, part.subset(model.experts(part)[0]))[1]) for part in (scored, unseen))
 
 
 def _terms(examples: Examples) -> tuple[list[str], list[str]]:
@@ -130,7 +130,9 @@ def cold_start(examples: Examples, per_term: int, seed: int = 0) -> dict:
     rng = random.Random(seed)
     chosen = [row for rows in by_term.values() for row in rng.sample(rows, min(per_term, len(rows)))]
     model = fit(examples.subset(np.array(chosen)), *_terms(examples))
-    figures = score(model, examples.subset(np.flatnonzero(held)), with_titles=model.titles is not None)
+    scored = examples.subset(np.flatnonzero(held))
+    figures = score(model, scored) if model.titles is None else \
+        named_figures(model, scored.subset(model.experts(scored)[0]))[1]
     return {"category_top1": figures.get("category_top1"), "tag_micro_f1": figures.get("tag_micro_f1"),
             "products": len(chosen)}
 

@@ -9,7 +9,8 @@ import pytest
 from scipy.stats import binomtest
 
 from kalas.calibration import (CROSS_FIT_FOLDS, Rule, SHIPPED_RULE, calibration_fold, claim_confidence, ece_noise,
-                               expected_calibration_error, fit_temperature, fit_top_scaling, precision_lower_bound,
+                               expected_calibration_error, fit_temperature, fit_top_scaling, fit_weights,
+                               precision_lower_bound,
                                reliability, risk_coverage, softmax, threshold_for, top_scaled)
 
 
@@ -141,3 +142,18 @@ def test_the_calibration_parts_are_stable_and_even_and_two_are_the_halves_of_bef
     # Two parts are the halves the figures before 2026-12-07 were cross-fitted over (the first byte of the hash).
     halves = [hashlib.sha256(f"{i}|calibration".encode()).digest()[0] < 128 for i in ids]
     assert [calibration_fold(i, 2) == 0 for i in ids] == halves and calibration_fold(ids[0]) in range(CROSS_FIT_FOLDS)
+
+
+def test_pooled_experts_are_weighed_by_what_they_tell():
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 5, 2000)
+    told = rng.normal(0, 1, (2000, 5))
+    told[np.arange(2000), truth] += 3.0  # an expert that knows
+    noise = rng.normal(0, 3, (2000, 5))  # one that does not
+    targets = [[t] for t in truth]
+    knows, guesses = fit_weights([told, noise], targets)
+    assert knows > 0.5 and guesses < 0.05
+    # One expert alone: its weight is one over its temperature.
+    [alone] = fit_weights([told / 2.0], targets)
+    assert alone == pytest.approx(1 / fit_temperature(told / 2.0, targets), rel=0.02)
+    assert fit_weights([told], targets, upper=1.0)[0] <= 1.0 and fit_weights([told, noise], []) == (1.0, 1.0)

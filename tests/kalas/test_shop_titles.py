@@ -59,14 +59,21 @@ def test_a_photo_without_a_name_or_with_none_of_the_shops_words_is_answered_as_t
     assert [p.named for p in model.predict(examples.features[:6], some)] == [False] * 3 + [True] * 3
 
 
-def test_names_are_scored_with_temperatures_of_their_own_and_stored_with_the_model():
-    examples = shop(n=1500)  # held-out products enough for a temperature to sharpen as well as soften
+def test_the_pool_weighs_the_name_by_what_it_tells_and_is_stored_with_the_model():
+    examples = shop(n=1500)  # held-out products enough for the pool to sharpen as well as soften
     model, report = train(examples)
-    assert model.titles.temperatures != (1.0, 1.0)
-    assert model.titles.temperatures != (model.category_temperature, model.tag_temperature)
+    (photo, name), _ = model.titles.weights
+    assert name > photo  # the name tells the shoes' gender, which the photo cannot
     assert report["held_out_named"]["category_ece"] <= 0.05
+    # Names that tell nothing (words drawn at random): the pool leans on the photo, and reading them costs nothing.
+    rng = random.Random(3)
+    noise = Examples(examples.ids, examples.features, examples.categories, examples.tags,
+                     [" ".join(rng.sample(BRANDS + COLOURS + ["Modell", "Neu", "Sale"], 3)) for _ in examples.ids])
+    plain, told = train(noise)
+    (photo, name), _ = plain.titles.weights
+    assert name < photo and told["held_out_named"]["category_top1"] >= told["held_out"]["category_top1"] - 0.01
     again = ShopModel.from_arrays(model.to_arrays())
-    assert again.titles.temperatures == model.titles.temperatures
+    assert again.titles.weights == model.titles.weights
     for a, b in zip(model.probabilities(examples.features[:20], examples.titles[:20]),
                     again.probabilities(examples.features[:20], examples.titles[:20])):
         np.testing.assert_array_equal(a, b)
