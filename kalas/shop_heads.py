@@ -60,7 +60,8 @@ def category_head(x, labels: np.ndarray, n: int, c: float, scale: float = 1.0,
     coef = np.zeros((d, n), np.float32)
     bias = np.full(n, -30.0, np.float32)  # a term absent from these rows
     if len(head.classes_) == 2:  # sklearn gives one column for two classes: the second class's log-odds
-        weights, biases = np.stack([-head.coef_[0], head.coef_[0]]) / 2, np.array([-head.intercept_[0], head.intercept_[0]]) / 2
+        weights = np.stack([-head.coef_[0], head.coef_[0]]) / 2
+        biases = np.array([-head.intercept_[0], head.intercept_[0]]) / 2
     else:
         weights, biases = head.coef_, head.intercept_
     coef[:, head.classes_] = weights.T

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kalas.calibration import expected_calibration_error, fit_temperature
-from kalas.shop_heads import fit_pool_weights
+from kalas.shop_heads import fit_pool_weights, log_odds, log_probabilities
 
 if TYPE_CHECKING:
     from kalas.shop_model import Examples, ShopModel
@@ -37,12 +37,11 @@ def calibrate(model: ShopModel, examples: Examples) -> tuple[float, float]:
     rows = truth_c >= 0
     category_t = 1.0
     if rows.any() and len(model.categories) > 1:
-        category_t = fit_temperature(np.log(np.clip(category_p[rows], 1e-6, 1.0)), [[c] for c in truth_c[rows]])
+        category_t = fit_temperature(log_probabilities(category_p[rows]), [[c] for c in truth_c[rows]])
     tag_t = 1.0
     if truth_t.size:  # each (product, tag) a two-way choice: softmax([0, z] / T) is sigmoid(z / T)
-        p = np.clip(tag_p.ravel(), 1e-6, 1 - 1e-6)
-        logits = np.stack([np.zeros_like(p), np.log(p / (1 - p))], axis=1)
-        tag_t = fit_temperature(logits, [[int(t)] for t in truth_t.ravel()])
+        z = log_odds(tag_p.ravel())
+        tag_t = fit_temperature(np.stack([np.zeros_like(z), z], axis=1), [[int(t)] for t in truth_t.ravel()])
     if len(examples.ids) < SHARPEN_FROM:  # a few right answers would make every score 1.0: soften, never sharpen
         category_t, tag_t = max(category_t, 1.0), max(tag_t, 1.0)
     return category_t, tag_t
