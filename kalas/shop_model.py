@@ -78,10 +78,6 @@ class Examples:
         return Examples([self.ids[i] for i in rows], self.features[rows], [self.categories[i] for i in rows],
                         [self.tags[i] for i in rows], None if self.titles is None else [self.titles[i] for i in rows])
 
-    def named(self) -> "Examples":
-        """The rows whose product has a name."""
-        return self.subset(np.flatnonzero(named(self.titles, len(self.ids))))
-
 
 def is_held_out(product_id: str, fraction: float = HELD_OUT_FRACTION) -> bool:
     """A stable split by id hash: a product is held out at every training or at none. The same hash as the
@@ -175,7 +171,7 @@ class ShopModel:
         known, name_c, name_t = self.titles.logits([titles[i] for i in rows])
         return rows[known], name_c[known], name_t[known]
 
-    def experts(self, examples: "Examples") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def experts(self, examples: Examples) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For the examples whose names are read: (their rows, the photo's category and tag probabilities before
         temperatures, the name's category and tag logits): what the pool's weights are fitted on."""
         rows, name_c, name_t = self._names(examples.titles, len(examples.ids))
@@ -223,11 +219,11 @@ class ShopModel:
 
     def to_arrays(self) -> dict:
         """The model as plain values (VALUES) and numpy arrays (the data layer stores arrays as bytes)."""
+        names = {"title_weights": None} if self.titles is None else {
+            "title_weights": [list(pair) for pair in self.titles.weights], **self.titles.to_arrays(self.TITLE_PREFIX)}
         return {"categories": list(self.categories), "tags": list(self.tags),
                 "category_temperature": self.category_temperature, "tag_temperature": self.tag_temperature,
-                "settings": dict(self.settings), "title_weights": [list(w) for w in self.titles.weights] if self.titles
-                else None, **{name: getattr(self, name) for name in self.ARRAYS},
-                **(self.titles.to_arrays(self.TITLE_PREFIX) if self.titles else {})}
+                "settings": dict(self.settings), **{name: getattr(self, name) for name in self.ARRAYS}, **names}
 
     @classmethod
     def from_arrays(cls, values: dict) -> "ShopModel":
