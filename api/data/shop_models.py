@@ -6,7 +6,8 @@ version's), in the same database, so every replica reads it. A document cannot h
 product's vector, about 1.4 MB a thousand products compressed, and a 12,000-product shop's blob (16.1 MiB) was
 refused as larger than a document may be (`DocumentTooLarge`), so its training failed. Versions stored before
 2026-12-07 keep their blob in the document's `arrays`, and are read as they are. Arrays whose version was never
-stored (a worker stopped between the two writes) are deleted by the daily housekeeping (`prune_orphans`). The newest version answers; KEEP_VERSIONS are kept so that a shop can see how its model moved.
+stored (a worker stopped between the two writes) are deleted by the daily housekeeping (`prune_orphans`). The
+newest version answers; KEEP_VERSIONS are kept so that a shop can see how its model moved.
 """
 from __future__ import annotations
 
@@ -125,12 +126,11 @@ async def latest_version(db: AsyncDatabase, account_id: str) -> int | None:
 
 async def versions(db: AsyncDatabase, account_id: str) -> list[dict]:
     """The kept versions, newest first, without their arrays or per-term figures."""
-    cursor = db.shop_models.find({"account": account_id}, {"version": 1, "created": 1, "report.held_out.category_top1": 1,
-                                                           "report.held_out.tag_micro_f1": 1, "report.products": 1,
-                                                           "report.held_out.products": 1, "report.held_out_named.products": 1,
-                                                           "report.held_out_named.category_top1": 1,
-                                                           "report.held_out_named.tag_micro_f1": 1,
-                                                           "report.train_seconds": 1}).sort("version", DESCENDING)
+    figures = {f"report.{held}.{name}": 1 for held in ("held_out", "held_out_named")
+               for name in ("products", "category_top1", "tag_micro_f1")}
+    cursor = db.shop_models.find({"account": account_id}, {"version": 1, "created": 1, "report.products": 1,
+                                                           "report.train_seconds": 1, **figures}
+                                 ).sort("version", DESCENDING)
     return await cursor.to_list(length=KEEP_VERSIONS)
 
 

@@ -6,11 +6,11 @@ or the bare embedding when some of those products were stored before signals wer
 joint vector is measured better in docs/benchmarks.md, "Shop models"). A person's review of a store product's
 annotation may give the shop's own terms (`reviewed_terms`, `teach_from_review`): its catalogue product takes them,
 category first, and the model retrains on them. A product's `title` (a store product's name) is the model's second
-input (kalas/shop_heads.py, `TitleHead`): an annotation made with the product's name reads it beside the photo. A training reads the database alone: no
-model server. A training is a `shop_model` job on the durable queue (api/jobs/shop_model.py): queued
-by the shop (the console's retrain button) or when enough of its catalogue changed since the last training
-(`retrain_if_due`, after every product write). Each training is stored as a new version with its held-out figures
-(api/data/shop_models.py).
+input (kalas/shop_heads.py, `TitleHead`): an annotation made with the product's name reads it beside the photo. A
+training reads the database alone: no model server. A training is a `shop_model` job on the durable queue
+(api/jobs/shop_model.py): queued by the shop (the console's retrain button) or when enough of its catalogue changed
+since the last training (`retrain_if_due`, after every product write). Each training is stored as a new version
+with its held-out figures (api/data/shop_models.py).
 
 An annotation of a shop with a model also answers the shop's own terms: its categories, best first, and the tags
 scored at least TAG_SHOWN, with calibrated scores. They come from the same model answer as the generic taxonomy
