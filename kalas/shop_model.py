@@ -301,10 +301,9 @@ def train(examples: Examples, settings: dict | None = None, *, min_examples: int
         temperatures = calibrate(learned, scored)
         learned.category_temperature, learned.tag_temperature = temperatures
         report["held_out"] = score(learned, scored)
-        if learned.titles is not None:
-            read = scored.subset(learned.experts(scored)[0])  # those whose names hold a word the model learned
-            if read.ids:
-                name_weights, report["held_out_named"] = named_figures(learned, read)
+        with_names = named_figures(learned, scored) if learned.titles is not None else None
+        if with_names is not None:
+            name_weights, report["held_out_named"] = with_names
     model = fit(examples, categories, tags, settings, start=learned if report["held_out"] else None)
     model.category_temperature, model.tag_temperature = temperatures
     if name_weights is None:  # names that no held-out product scored are not read (too few of them)

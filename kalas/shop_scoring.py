@@ -47,12 +47,14 @@ def calibrate(model: ShopModel, examples: Examples) -> tuple[float, float]:
     return category_t, tag_t
 
 
-def named_figures(model: ShopModel, examples: Examples) -> tuple[tuple, dict]:
-    """For held-out examples whose names the model reads: the pool's weights fitted on all of them (what the model
-    keeps), and their `score` with the weights cross-fitted: the examples in two halves by a hash of their
+def named_figures(model: ShopModel, examples: Examples) -> tuple[tuple, dict] | None:
+    """Of the held-out examples whose names the model reads: the pool's weights fitted on all of them (what the
+    model keeps), and their `score` with the weights cross-fitted: those examples in two halves by a hash of their
     product's id, each half read with the weights fitted on the other (the weights decide which term comes first,
-    so weights fitted on the scored products themselves would flatter them)."""
+    so weights fitted on the scored products themselves would flatter them). None when it reads no name."""
     rows, photo_c, photo_t, name_c, name_t = model.experts(examples)
+    if not len(rows):
+        return None
     examples = examples.subset(rows)
     truth_c, truth_t = _truth(model, examples)
     sharpen = len(rows) >= SHARPEN_FROM  # a few right answers would make every score 1.0: soften, never sharpen

@@ -108,7 +108,7 @@ def held_out_figures(examples: Examples, settings: dict | None = None) -> tuple[
     unseen = scored.subset(np.array([i for i, pid in enumerate(scored.ids) if is_validation(pid)], dtype=int))
     if model.titles is None:
         return _headline(score(model, scored)), _headline(score(model, unseen))
-    return tuple(_headline(named_figures(model, part.subset(model.experts(part)[0]))[1]) for part in (scored, unseen))
+    return tuple(_headline(named_figures(model, part)[1]) for part in (scored, unseen))
 
 
 def _terms(examples: Examples) -> tuple[list[str], list[str]]:
@@ -131,8 +131,7 @@ def cold_start(examples: Examples, per_term: int, seed: int = 0) -> dict:
     chosen = [row for rows in by_term.values() for row in rng.sample(rows, min(per_term, len(rows)))]
     model = fit(examples.subset(np.array(chosen)), *_terms(examples))
     scored = examples.subset(np.flatnonzero(held))
-    figures = score(model, scored) if model.titles is None else \
-        named_figures(model, scored.subset(model.experts(scored)[0]))[1]
+    figures = score(model, scored) if model.titles is None else named_figures(model, scored)[1]
     return {"category_top1": figures.get("category_top1"), "tag_micro_f1": figures.get("tag_micro_f1"),
             "products": len(chosen)}
 
