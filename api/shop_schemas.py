@@ -70,6 +70,9 @@ class ShopModelOut(_Out):
     state: str = Field(description="'trained' (a model answers the shop's terms) or 'none' (the generic taxonomy alone)",
                        examples=["trained"])
     min_examples: int = Field(description="products a term needs before the model learns it")
+    min_named: int = Field(description="products with a name (`title`) among those a training learns from before it "
+                                       "learns the shop's names and reads them beside a photo (a fifth of the "
+                                       "products are held out to score it)")
     categories: list[TermOut] = Field(description="every category the shop's products carry, learned or not")
     tags: list[TermOut]
     current: VersionOut | None = Field(description="the version that answers, with its held-out figures")

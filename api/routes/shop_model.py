@@ -7,6 +7,7 @@ from api.data import jobs, shop_models
 from api.deps import CurrentAccount, Db
 from api.domain.shop_models import queue_training, term_counts_of
 from api.shop_schemas import HeldOutOut, ShopModelOut, TermOut, TrainingOut, VersionOut
+from kalas.shop_heads import MIN_NAMED
 from kalas.shop_model import MIN_EXAMPLES
 
 router = APIRouter(prefix="/shop-model", tags=["shop model"])
@@ -40,7 +41,7 @@ async def get_shop_model(account: CurrentAccount, db: Db) -> ShopModelOut:
     latest = await shop_models.latest(db, account.id)
     categories, tags = await term_counts_of(db, account.id)
     held = ((latest or {}).get("report") or {}).get("held_out") or {}
-    return ShopModelOut(state="trained" if latest else "none", min_examples=MIN_EXAMPLES,
+    return ShopModelOut(state="trained" if latest else "none", min_examples=MIN_EXAMPLES, min_named=MIN_NAMED,
                         categories=_terms(categories, held.get("categories", {})), tags=_terms(tags, held.get("tags", {})),
                         current=_version(latest) if latest else None,
                         versions=[_version(v) for v in await shop_models.versions(db, account.id)],

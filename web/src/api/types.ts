@@ -355,6 +355,7 @@ export interface ShopModelTraining {
 export interface ShopModel {
   state: "trained" | "none";
   min_examples: number;
+  min_named: number;
   categories: ShopTerm[];
   tags: ShopTerm[];
   current: ShopModelVersion | null;

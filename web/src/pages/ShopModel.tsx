@@ -91,7 +91,12 @@ export function ShopModelPage() {
                     ; with the product&apos;s name beside its photo (your store&apos;s products: {current.held_out_named.products} held out),
                     category top-1 {percent(current.held_out_named.category_top1)}, tag micro-F1 {percent(current.held_out_named.tag_micro_f1)}
                   </span>
-                ) : null}
+                ) : (
+                  <span data-testid="names-not-learned">
+                    ; your products&apos; names are not read yet: they are once {model.min_named} of the products a training learns from
+                    have one (a fifth are held out to score it)
+                  </span>
+                )}
                 .
               </p>
             ) : (
