@@ -16,33 +16,50 @@ from api.core.errors import ApiError, validation_problems
 from api.domain.errors import DomainError, PhotoRejected
 from api.intake.fetch import SafeHttp
 from api.intake.photo import Photo, check
-from api.schemas import Crop
+from api.schemas import Crop, Title
 
 _CROPS = TypeAdapter(list[Crop | None])
+_TITLES = TypeAdapter(list[Title | None])
 
 CROP_HELP = 'a JSON crop box in the image\'s pixels, e.g. {"x": 10, "y": 20, "width": 200, "height": 260}'
 
 
 def parse_crops(raw: str | None, count: int) -> list[Crop | None]:
     """The `crop` form field: one JSON box (or a list of boxes/nulls, one per image in a batch)."""
+    return _per_image(raw, count, "crop", _CROPS, f"'crop' must be {CROP_HELP} (a list of them, null for none, in a "
+                                                  "batch)", "crop boxes")
+
+
+def parse_titles(raw: str | None, count: int) -> list[str | None]:
+    """A batch's `titles` form field: a JSON list of the products' names (strings of 1–300 characters, or nulls),
+    one per image."""
+    return _per_image(raw, count, "titles", _TITLES, "'titles' must be a JSON list of the products' names, one per "
+                                                     "image (null for none)", "names", single=False)
+
+
+def _per_image(raw: str | None, count: int, field: str, adapter: TypeAdapter, expected: str, noun: str,
+               single: bool = True) -> list:
+    """A form field holding a JSON value per image of a request: one value for one image when `single`, else a list
+    (of values or nulls) with one per image; each problem named where it is (`crop.width`, `crop[1].width`)."""
     if raw is None or raw == "":
         return [None] * count
-    expected = f"'crop' must be {CROP_HELP} (a list of them, null for none, in a batch)"
     try:
         value = json_value(raw)
     except ValueError as error:
         raise ApiError(422, f"{expected}: it is not JSON ({error})") from None
-    boxes = value if isinstance(value, list) else [value]
+    if not single and not isinstance(value, list):
+        kind = {dict: "an object", str: "a string", bool: "true or false", type(None): "null"}.get(type(value), "a number")
+        raise ApiError(422, f"{expected}: it is {kind}, not a list")
+    values = value if isinstance(value, list) else [value]
     try:
-        crops = _CROPS.validate_python(boxes)
+        parsed = adapter.validate_python(values)
     except ValidationError as error:
-        # Each problem named where it is: `crop.width` for one box, `crop[1].width` in a batch's list.
-        items = [{**item, "loc": (f"crop[{item['loc'][0]}]" if isinstance(value, list) else "crop", *item["loc"][1:])}
+        items = [{**item, "loc": (f"{field}[{item['loc'][0]}]" if isinstance(value, list) else field, *item["loc"][1:])}
                  for item in error.errors(include_url=False)]
         raise ApiError(422, f"{expected}: {'; '.join(validation_problems(items))}") from None
-    if len(crops) != count:
-        raise ApiError(422, f"{len(crops)} crop boxes for {count} images: give one per image, null for none")
-    return crops
+    if len(parsed) != count:
+        raise ApiError(422, f"{len(parsed)} {noun} for {count} images: give one per image, null for none")
+    return parsed
 
 
 async def read_upload(upload: UploadFile, max_bytes: int) -> bytes:

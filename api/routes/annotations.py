@@ -14,7 +14,7 @@ from api.idempotency import Idempotent
 from api.deps import Account, Config, CurrentAccount, Db, Files, Id, Offset, Svc, owned, services_of
 from api.domain.errors import DomainError
 from api.services import Services
-from api.intake.sources import CROP_HELP, fetch, parse_crops, read_upload
+from api.intake.sources import CROP_HELP, fetch, parse_crops, parse_titles, read_upload
 from api.documented_errors import (
     BATCH_TOO_LARGE, JSON_EXPECTED, MULTIPART_EXPECTED, PHOTO_ERRORS, URL_ERRORS, error_responses,
 )
@@ -96,12 +96,14 @@ def _check_batch_size(count: int, limit: int) -> None:
 @router.post("/batch", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, MULTIPART_EXPECTED))
 async def annotate_batch(account: CurrentAccount, services: Svc, background: BackgroundTasks,
                          files: list[UploadFile] = File(description="the photos, one `files` part each"),
-                         crops: str | None = Form(None, description="a JSON list with one crop box or null per file")) -> BatchOut:
+                         crops: str | None = Form(None, description="a JSON list with one crop box or null per file"),
+                         titles: str | None = Form(None, description="a JSON list with one product name or null per "
+                                                                     "file: " + TITLE_HELP)) -> BatchOut:
     """Annotate several uploads at once; each image gets its annotation or its own error."""
     settings = services.settings
     _check_batch_size(len(files), settings.max_batch)
-    boxes = parse_crops(crops, len(files))
-    submitted = [await _upload(f, c, settings.max_upload_bytes) for f, c in zip(files, boxes)]
+    boxes, names = parse_crops(crops, len(files)), parse_titles(titles, len(files))
+    submitted = [await _upload(f, c, settings.max_upload_bytes, t) for f, c, t in zip(files, boxes, names)]
     return _batch(await _answer(services, account, submitted, background))
 
 

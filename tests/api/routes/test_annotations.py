@@ -148,3 +148,17 @@ def test_a_products_name_is_taken_beside_the_photo_and_a_bad_one_refused_with_wh
                               data={"title": ""})
     empty = model_client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": url, "title": ""})
     assert blank.status_code == 201 and empty.status_code == 422 and "at least 1 character" in empty.text, empty.text
+
+
+def test_a_batch_takes_a_name_per_photo_and_a_bad_list_is_refused_with_what_is_wrong(model_client, photos):
+    shop = create_shop(model_client)
+    files = [("files", ("a.jpg", photos[0])), ("files", ("b.jpg", photos[1]))]
+    named = model_client.post("/api/v1/annotations/batch", headers=shop.headers, files=files,
+                              data={"titles": json.dumps(["Herren Hemd Nova", None])})
+    assert named.status_code == 200 and all(item["annotation"] for item in named.json()["items"]), named.text
+    for titles, problem in ((["only one"], "1 names for 2 images"), ("Herren Hemd", "not JSON"),
+                            ({"a": 1}, "it is an object, not a list"), ("7", "it is a number, not a list"), (["ok", "Hemd\u202e"], "titles[1]"),
+                            (["ok", "x" * 301], "at most 300 characters")):
+        raw = titles if isinstance(titles, str) else json.dumps(titles)
+        answer = model_client.post("/api/v1/annotations/batch", headers=shop.headers, files=files, data={"titles": raw})
+        assert answer.status_code == 422 and problem in answer.text, (titles, answer.text)
