@@ -142,9 +142,9 @@ async def _with_terms(db: AsyncDatabase, account_id: str, projection: dict[str, 
 
 
 async def examples(db: AsyncDatabase, account_id: str) -> list[dict]:
-    """The shop's products that carry any of its own terms, with their vectors and names: what its model learns
-    from."""
-    return await _with_terms(db, account_id, {"embeddings": 1, "signals": 1, "embedder": 1, "title": 1})
+    """The shop's products that carry any of its own terms, with their vectors and names (and, for a store product,
+    where it came from): what its model learns from."""
+    return await _with_terms(db, account_id, {"embeddings": 1, "signals": 1, "embedder": 1, "title": 1, "source": 1})
 
 
 async def term_names(db: AsyncDatabase, account_id: str) -> tuple[list[str], list[str]]:

@@ -28,7 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from api.data import integrations, jobs, products, shop_models
 from api.domain.errors import NotAStoreProduct, UnknownShopTerm
-from api.integrations.store_data import PATH_SEPARATOR
+from api.integrations.store_data import PATH_SEPARATOR, is_unnamed
 from handlers.signals import joint
 from kalas.shop_model import MIN_EXAMPLES, Examples, NotEnoughExamples, ShopModel, train
 
@@ -62,7 +62,7 @@ def examples_of(documents: list[dict], embedder: str | None) -> tuple[Examples, 
             ids.append(product["_id"])
             categories.append(product["categories"][0] if product.get("categories") else None)
             tags.append(list(product.get("tags") or []))
-            titles.append(product.get("title"))
+            titles.append(None if is_unnamed(product) else product.get("title"))
     features = features_of(embeddings, signals, kind) if ids else np.zeros((0, 0), np.float32)
     return Examples(ids, features, categories, tags, titles if any(titles) else None), kind
 

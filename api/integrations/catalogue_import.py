@@ -21,7 +21,7 @@ from api.domain.errors import DomainError, StoreEntryTaken
 from api.domain.shop_models import retrain_if_due
 from api.integrations.languages import in_another_language
 from api.integrations.merge import images_fingerprint, merchant_terms
-from api.integrations.store_data import not_on_show, photo_url, plain_name
+from api.integrations.store_data import not_on_show, photo_url, plain_name, unnamed_title
 from api.integrations.woo_client import WooClient
 from api.intake.fetch import FetchError
 from api.intake.photo import Photo, check
@@ -44,7 +44,7 @@ def store_fields(integration_id: str, product: dict, written: dict | None = None
     each as the catalogue's products hold it (a title of at most 300 characters, a page's web address or none)."""
     categories, tags = merchant_terms(product, integration_id, written)
     page = product.get("permalink")
-    return {"title": store_name(product) or f"WooCommerce product {product['id']}", "sku": None,
+    return {"title": store_name(product) or unnamed_title(product["id"]), "sku": None,
             "url": page if isinstance(page, str) and page.lower().startswith(("http://", "https://"))
             and len(page) <= MAX_URL else None, "categories": categories[:10], "tags": tags[:30],
             "metadata": {"source": "woocommerce", "integration": integration_id,

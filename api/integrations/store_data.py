@@ -38,6 +38,17 @@ def product_id(value: object) -> int | None:
     return value if 0 < value <= MAX_ID else None
 
 
+def unnamed_title(product_id: object) -> str:
+    """The catalogue title of a store product that has no name (a catalogue product's title may not be empty)."""
+    return f"WooCommerce product {product_id}"
+
+
+def is_unnamed(product: dict) -> bool:
+    """Whether a catalogue product is a store product whose title only stands in for a name it does not have."""
+    source = product.get("source") or {}
+    return "product_id" in source and product.get("title") == unnamed_title(source["product_id"])
+
+
 def plain_name(name: str) -> str:
     """A term's name as written: WordPress's entities ("&amp;") decoded, spaces around trimmed."""
     return html.unescape(name).strip()

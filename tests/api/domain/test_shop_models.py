@@ -123,3 +123,12 @@ def test_products_names_are_read_beside_their_photos_and_an_answer_says_whether_
     named = loaded.answer(embedding, signals, DIGEST, "Damen Modell 2")
     assert named["named"] is True and named["categories"][0]["name"] == "Damen-Kleider"
     assert named["categories"] != alone["categories"]
+
+
+def test_a_store_product_without_a_name_teaches_no_words():
+    documents = catalogue(per_term=2)
+    documents[0] |= {"title": "WooCommerce product 41", "source": {"integration": "i", "product_id": 41}}
+    documents[1] |= {"title": "WooCommerce product 41", "source": {"integration": "i", "product_id": 7}}  # its name
+    documents[2] |= {"title": "Damen Kleid Nova"}
+    examples, _ = examples_of(documents, DIGEST)
+    assert examples.titles[:3] == [None, "WooCommerce product 41", "Damen Kleid Nova"]
