@@ -10,8 +10,8 @@ Per image it answers (docs/architecture.md, "Annotation"):
   each attribute scores its own sigmoid, and those at least `attribute_threshold` are listed under `attributes`
   (and `category` is empty when the checkpoint has no category predictor);
 - `policy`: per target precision, the scores at or above which a category, a group, a department or an attribute
-  value is sure enough to apply (what a shop's tagging policy reads), fitted for the photo's kind (a studio shot or an everyday
-  photo, handlers/images.py `photo_kind`), whose scores are also read with that kind's temperatures;
+  value is sure enough to apply (what a shop's tagging policy reads), fitted for the photo's kind (a studio shot or
+  an everyday photo, handlers/images.py `photo_kind`), whose scores are also read with that kind's temperatures;
 - `colours`: up to `colours` dominant colours of the garment's own pixels (handlers/colours.py); when the model
   has a colour head, its log-probabilities join the learned namer's in naming the first;
 - `embedding` and `signals`: the photo's retrieval embedding and the heads' uncalibrated probabilities

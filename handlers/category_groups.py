@@ -4,7 +4,7 @@ one class only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -33,18 +33,19 @@ def category_groups(categories: list[dict]) -> list[CategoryGroup]:
     return [group for _, group in sorted(groups, key=lambda pair: -pair[0])]
 
 
-def backed_off(leaf_score: float, group_scores: Sequence[float], leaf: float, group: float,
-               department: float | None = None) -> int | None:
-    """What a tagging policy applies, given the best category's score and its groups' scores (nearest first; the
-    last is its department, the taxonomy's top level): -1 for the category itself when it reaches `leaf`; else the
-    index of the nearest group that reaches its level's threshold, `group` below the department and `department`
-    for the department (`group` where the policy has no threshold of its own for departments: calibrations fitted
-    before 2026-12-07); None when nothing is sure enough (the product is held for a person). A group's score is its
+def backed_off(leaf_score: float, group_scores: Sequence[float], thresholds: Mapping[str, float]) -> int | None:
+    """What a tagging policy applies, given the best category's score, its groups' scores (nearest first; the last
+    is its department, the taxonomy's top level) and the policy's category thresholds (`leaf`, `group`,
+    `department`): -1 for the category itself when it reaches `leaf`; else the index of the nearest group that
+    reaches its level's threshold, `group` below the department and `department` for the department (`group` where
+    the table has no `department`: calibrations fitted before 2026-12-07); None when nothing is sure enough (the
+    product is held for a person). A group's score is its
     categories' together, so a farther group is surer and coarser. The one rule the API
     (api/integrations/policy.py), the evaluation (scripts/evaluate.py) and the calibration that fits the
     thresholds (scripts/calibrate.py) apply."""
-    if leaf_score >= leaf:
+    if leaf_score >= thresholds["leaf"]:
         return -1
+    group = thresholds["group"]
+    department = group if thresholds.get("department") is None else thresholds["department"]
     last = len(group_scores) - 1
-    return next((i for i, score in enumerate(group_scores)
-                 if score >= (group if i < last or department is None else department)), None)
+    return next((i for i, score in enumerate(group_scores) if score >= (group if i < last else department)), None)

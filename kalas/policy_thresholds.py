@@ -33,8 +33,7 @@ class Candidates:
         """(applied, right) per photo under `policy`'s thresholds, by the rule the API applies (`backed_off`)."""
         applied, right = np.zeros(len(self.leaf), dtype=bool), np.zeros(len(self.leaf), dtype=bool)
         for i, (score, groups) in enumerate(zip(self.leaf, self.groups)):
-            chosen = backed_off(score, [g for g, _ in groups], policy["leaf"], policy["group"],
-                                policy.get("department"))
+            chosen = backed_off(score, [g for g, _ in groups], policy)
             if chosen is not None:
                 applied[i], right[i] = True, self.right[i] if chosen < 0 else groups[chosen][1]
         return applied, right

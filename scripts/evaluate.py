@@ -135,8 +135,9 @@ def _checked_score(answer: dict, labels: frozenset[str], taxonomy: Taxonomy) -> 
 def _auto_apply(scored: Sequence[tuple[str, dict]], target: str, taxonomy: Taxonomy) -> dict:
     """What each answer's own policy table (the thresholds for its kind of photo) does at `target`
     (handlers/category_groups.py `backed_off`: the leaf at or above `leaf`, else the nearest group at or above its
-    level's threshold, `group` or `department`, else nothing). Precision of what is applied (a group is right when the truth lies within it, or it
-    within the truth), coverage (a leaf or a group) and leaf coverage; `thresholds`: the tables met."""
+    level's threshold, `group` or `department`, else nothing). Precision of what is applied (a group is right when
+    the truth lies within it, or it within the truth), coverage (a leaf or a group) and leaf coverage; `thresholds`:
+    the tables met."""
     leaves = groups = right = 0
     met: list[dict] = []
     for truth, answer in scored:
@@ -146,8 +147,7 @@ def _auto_apply(scored: Sequence[tuple[str, dict]], target: str, taxonomy: Taxon
         if thresholds is not None and thresholds not in met:
             met.append(thresholds)
         chosen = None if best is None or thresholds is None else backed_off(
-            best["score"], [g["score"] for g in above], thresholds["leaf"], thresholds["group"],
-            thresholds.get("department"))
+            best["score"], [g["score"] for g in above], thresholds)
         if chosen == -1:
             leaves += 1
             right += taxonomy.matches(best["label"], truth)

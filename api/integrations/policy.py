@@ -79,9 +79,8 @@ def decide(annotation: dict, policy: TaggingPolicy) -> Decision:
         return Decision(None, (), None, identity)
     best = (annotation.get("category") or [None])[0]
     groups = annotation.get("groups") or []
-    levels = thresholds["category"]
-    chosen = None if best is None else backed_off(best["score"], [g["score"] for g in groups], levels["leaf"],
-                                                  levels["group"], levels.get("department"))
+    chosen = None if best is None else backed_off(best["score"], [g["score"] for g in groups],
+                                                  thresholds["category"])
     if chosen is None:
         return Decision(None, (), None, identity)
     category, level = (best["name"], "leaf") if chosen < 0 else (groups[chosen]["name"], "group")
