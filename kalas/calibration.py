@@ -118,17 +118,9 @@ def fit_weights(parts: Sequence[np.ndarray], targets: Sequence[Sequence[int]], u
     if len(targets) == 0:
         return (1.0,) * len(parts)
     stacked = np.stack([np.asarray(part, dtype=np.float64) for part in parts])  # [k, N, C]
-    mask = _acceptable_mask(targets, stacked.shape[2])
-
-    def loss(log_weights: np.ndarray) -> float:
-        pooled = np.tensordot(np.exp(log_weights), stacked, axes=1)
-        pooled -= pooled.max(axis=1, keepdims=True)
-        probabilities = np.exp(pooled)
-        right = (probabilities * mask).sum(axis=1) / probabilities.sum(axis=1)
-        return float(-np.log(np.clip(right, 1e-12, None)).mean())
-
     bounds = [(np.log(0.01), np.log(upper))] * len(parts)
-    found = minimize(loss, np.zeros(len(parts)), method="L-BFGS-B", bounds=bounds)
+    found = minimize(lambda log_weights: nll(np.tensordot(np.exp(log_weights), stacked, axes=1), targets, 1.0),
+                     np.zeros(len(parts)), method="L-BFGS-B", bounds=bounds)
     return tuple(round(float(np.exp(x)), 4) for x in found.x)
 
 

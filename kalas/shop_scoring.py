@@ -3,12 +3,12 @@ photo's temperatures (`calibrate`), the pool of photo and name (`named_figures`)
 category top-1 and calibration error, tag micro-F1, precision and recall per term."""
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kalas.calibration import expected_calibration_error, fit_temperature
+from kalas.dataset import is_validation
 from kalas.shop_heads import fit_pool_weights, log_odds, log_probabilities
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def named_figures(model: ShopModel, examples: Examples) -> tuple[tuple, dict] | 
         return fit_pool_weights(photo_c[on], photo_t[on], name_c[on], name_t[on], truth_c[on], truth_t[on], sharpen)
 
     category, tags = np.zeros_like(photo_c), np.zeros_like(photo_t)
-    first = np.array([hashlib.sha256(f"{i}|names".encode()).digest()[0] < 128 for i in examples.ids], dtype=bool)
+    first = np.array([is_validation(f"{i}|names", 0.5) for i in examples.ids], dtype=bool)
     for half in (first, ~first):
         fitted = weights(~half) if (~half).any() else weights(half)
         category[half], tags[half] = model.titles.pooled(photo_c[half], photo_t[half], name_c[half], name_t[half],
