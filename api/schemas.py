@@ -11,13 +11,16 @@ from api.shop_schemas import ShopTermsOut
 T = TypeVar("T")
 # Characters a shop's text may not carry: C0 and C1 controls (NUL, ESC, CR, LF, …) and the bidirectional overrides that
 # make a title read differently from what it holds (U+202A–U+202E, U+2066–U+2069).
-_FORBIDDEN = {*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+_CONTROLS = {*range(0x00, 0x20), *range(0x7F, 0xA0)}
+_BIDI_OVERRIDES = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
 
 
 def _plain(value: str) -> str:
     for position, character in enumerate(value):
-        if ord(character) in _FORBIDDEN:
-            raise ValueError(f"holds the control character U+{ord(character):04X} at position {position}: remove it")
+        code = ord(character)
+        if code in _CONTROLS or code in _BIDI_OVERRIDES:
+            kind = "control character" if code in _CONTROLS else "bidirectional override"
+            raise ValueError(f"holds the {kind} U+{code:04X} at position {position}: remove it")
     return value
 
 

@@ -117,7 +117,7 @@ BAD_TERMS = [
     ({"categories": ["x" * 101]}, "at most 100"),
     ({"tags": ["   "]}, "is blank"),
     ({"categories": "Herren"}, "valid list"),
-    ({"tags": ["a\u202eb"]}, "control character U+202E"),
+    ({"tags": ["a\u202eb"]}, "bidirectional override U+202E"),
 ]
 
 
