@@ -2,6 +2,7 @@
 terms), list them, and export them for training."""
 from __future__ import annotations
 
+from difflib import get_close_matches
 from typing import Annotated, Sequence
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
@@ -32,10 +33,17 @@ OwnedAnnotation = Annotated[dict, owned("annotation", annotations.get, "annotati
 
 def _label(terms: Sequence[Term], value: str, what: str, problems: list[str]) -> str | None:
     """The label of the term `value` names, by its label ("navy") or by the name an annotation shows ("Navy
-    Blue"), in any case; None, with a problem naming the valid labels, otherwise."""
-    for term in terms:
-        if value.casefold() in (term.label.casefold(), term.name.casefold()):
-            return term.label
+    Blue"), in any case; None otherwise, with a problem naming the terms it is near ("T-Shirts": tshirt), or the
+    valid labels when it is near none."""
+    by_spelling = {spelling.casefold(): term for term in terms for spelling in (term.label, term.name)}
+    if value.casefold() in by_spelling:
+        return by_spelling[value.casefold()].label
+    near = {by_spelling[spelling].label: by_spelling[spelling]
+            for spelling in get_close_matches(value.casefold(), by_spelling, n=3, cutoff=0.75)}
+    if near:
+        suggestion = ", ".join(f"{label!r} ({term.name})" for label, term in near.items())
+        problems.append(f"unknown {what} {value!r}; did you mean {suggestion}? (GET /api/v1/taxonomy lists them all)")
+        return None
     labels = [term.label for term in terms]
     valid = ", ".join(labels) if len(labels) <= 20 else f"{', '.join(sorted(labels)[:8])}, ... (GET /api/v1/taxonomy)"
     problems.append(f"unknown {what} {value!r}; use one of {valid}")

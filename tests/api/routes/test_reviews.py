@@ -76,6 +76,10 @@ def test_labels_outside_the_taxonomy_are_refused_with_the_valid_ones(model_clien
     for named in ("group 'sleeve'", "category 'waistcoat'", "gender 'robot'", "colour 'octarine'"):
         assert named in error["message"], (named, error["message"])
     assert "'navy'" not in error["message"]
+    # A near miss (a plural, a data set's spelling) is answered with the terms it is near.
+    plural = model_client.post(url, headers=shop.headers, json=CORRECTION | {"category": "T-Shirts"})
+    assert plural.status_code == 422
+    assert "did you mean 'tshirt' (T-Shirt)" in plural.json()["error"]["message"], plural.json()
     assert model_client.get("/api/v1/reviews", headers=shop.headers).json()["total"] == 0
 
 
