@@ -125,11 +125,9 @@ async def latest_version(db: AsyncDatabase, account_id: str) -> int | None:
 
 
 async def versions(db: AsyncDatabase, account_id: str) -> list[dict]:
-    """The kept versions, newest first, without their arrays or per-term figures."""
-    figures = {f"report.{held}.{name}": 1 for held in ("held_out", "held_out_named")
-               for name in ("products", "category_top1", "tag_micro_f1")}
-    cursor = db.shop_models.find({"account": account_id}, {"version": 1, "created": 1, "report.products": 1,
-                                                           "report.train_seconds": 1, **figures}
+    """The kept versions, newest first, with their reports and without their arrays. The whole report is read:
+    nx-27017 answers a projection of a nested field ("report.products") as a top-level key of that name."""
+    cursor = db.shop_models.find({"account": account_id}, {"version": 1, "created": 1, "report": 1}
                                  ).sort("version", DESCENDING)
     return await cursor.to_list(length=KEEP_VERSIONS)
 

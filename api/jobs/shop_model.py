@@ -6,6 +6,8 @@ from api.jobs.runner import JobFailure, Step
 from api.services import Services
 from kalas.shop_model import NotEnoughExamples
 
+FIGURES = (("category_top1", "category top-1"), ("tag_micro_f1", "tag micro-F1"))  # as the console words them
+
 
 class ShopModelJobs:
     def __init__(self, services: Services) -> None:
@@ -17,10 +19,11 @@ class ShopModelJobs:
         except NotEnoughExamples as error:
             raise JobFailure(f"not trained: {error}", retryable=False) from None
         self.services.shop_models.forget(job["account"])
-        held = version["report"].get("held_out") or {}
-        figures = ", ".join(f"{name} {held[name]}" for name in ("category_top1", "tag_micro_f1") if held.get(name) is not None)
+        report = version["report"]
+        held = report.get("held_out") or {}
+        figures = ", ".join(f"{words} {held[name]:.1%}" for name, words in FIGURES if held.get(name) is not None)
         return (f"version {version['version']}: {len(version['categories'])} categories, {len(version['tags'])} tags "
-                f"from {version['report']['products']} photos in {version['report']['train_seconds']} s"
+                f"from {report['products']} photos in {report['train_seconds']:.2f} s"
                 + (f"; held out: {figures}" if figures else ""))
 
     async def gave_up(self, job: dict, reason: str) -> None:

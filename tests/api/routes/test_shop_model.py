@@ -3,6 +3,7 @@ products, the stored version answers annotations with the shop's terms; a shop w
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,13 @@ def test_a_shop_learns_its_own_terms_and_annotations_answer_them(model_client, m
     assert page["tags"] == [{**page["tags"][0], "name": "neu", "examples": PER_TERM, "needs": 0}]
     assert page["current"]["held_out"] is None or page["current"]["held_out"]["products"] >= 1
     assert page["training"]["state"] == "done"
+    # The versions list says of each version what the summary says of the current one.
+    newest = page["versions"][0]
+    assert newest == page["current"] and newest["products"] == 2 * PER_TERM, (newest, page["current"])
+    # What the last training did, in the console's words (no field names, figures as percentages).
+    assert re.fullmatch(rf"version {newest['version']}: 2 categories, 1 tags from {2 * PER_TERM} photos in \d+\.\d\d s"
+                        r"(; held out: category top-1 \d+\.\d%(, tag micro-F1 \d+\.\d%)?)?",
+                        page["training"]["outcome"]), page["training"]["outcome"]
 
     for kind, name in TERMS.items():
         new_photo = catalogue_photos[kind][PER_TERM]
