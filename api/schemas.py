@@ -228,7 +228,11 @@ class PolicyOutcome(Response):
 class AnnotationOut(Response):
     id: str
     image: ImageOut
-    source: dict[str, str] = Field(examples=[{"kind": "upload", "filename": "tee.jpg"}])
+    source: dict[str, str] = Field(examples=[{"kind": "upload", "filename": "tee.jpg", "title": "Linen shirt"}],
+                                   description=(
+        "where the photo came from: `kind` (upload, url, woocommerce) and its file name, address or store product "
+        "(`integration`, `product_id`, `url`: the product's page); `title`: the product's name, where the request "
+        "or the store gave one"))
     crop: Crop | None
     category: list[Scored]
     groups: list[Scored] = Field(default_factory=list, description=(

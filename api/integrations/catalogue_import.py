@@ -39,14 +39,19 @@ def store_name(product: dict) -> str | None:
     return plain_name(name)[:300] if isinstance(name, str) and name.strip() else None
 
 
+def store_page(product: dict) -> str | None:
+    """The web address of a store product's page (its `permalink`), None when it has no http(s) one."""
+    page = product.get("permalink")
+    return page if isinstance(page, str) and page.lower().startswith(("http://", "https://")) \
+        and len(page) <= MAX_URL else None
+
+
 def store_fields(integration_id: str, product: dict, written: dict | None = None) -> dict:
     """The catalogue fields of a store product: its name, page, the merchant's own terms and where it came from,
     each as the catalogue's products hold it (a title of at most 300 characters, a page's web address or none)."""
     categories, tags = merchant_terms(product, integration_id, written)
-    page = product.get("permalink")
     return {"title": store_name(product) or unnamed_title(product["id"]), "sku": None,
-            "url": page if isinstance(page, str) and page.lower().startswith(("http://", "https://"))
-            and len(page) <= MAX_URL else None, "categories": categories[:10], "tags": tags[:30],
+            "url": store_page(product), "categories": categories[:10], "tags": tags[:30],
             "metadata": {"source": "woocommerce", "integration": integration_id,
                          "store_product_id": str(product["id"])},
             "source": {"integration": integration_id, "product_id": int(product["id"])},

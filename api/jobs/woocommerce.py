@@ -23,7 +23,8 @@ from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training, retrain_if_taught
 from api.integrations.catalogue_import import (entry_lock, fetch_store_photo, import_catalogue, import_product,
-                                              store_entry, store_fields, store_name, store_photos, terms_moved)
+                                              store_entry, store_fields, store_name, store_page, store_photos,
+                                              terms_moved)
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
                                     merge_terms)
 from api.integrations.hooks import ensure_webhooks
@@ -137,6 +138,8 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     policy = policy_of(integration)
     origin = {"kind": "woocommerce", "integration": job["integration"], "product_id": str(product["id"]),
               "images": images_fingerprint(product)}  # the photos it was made for: a review of it fits those only
+    if page := store_page(product):
+        origin["url"] = page  # the reviewer's way to the product in the store
     # Annotated (stored as the shop's annotation, with what the policy did), then indexed with the embedding the
     # annotation's answer carries: one pass through the network for both (a second model only when the embedder
     # is another network). A shop's import is bound by the models' throughput (docs/benchmarks.md, "A shop's import").

@@ -139,6 +139,7 @@ class WooCommerceStore:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
+        self.catalogue.site_url = self.url
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:

@@ -73,6 +73,10 @@ class Catalogue:
     # Polylang for WooCommerce instead: the same `lang` and `translations`, but listings hold every language unless
     # `lang` names one (Polylang Pro's REST `lang` parameter: "By default, results are not filtered by language").
     lists_every_language: bool = False
+    # The site's address: a product's `permalink` is its page there (pretty permalinks, WooCommerce's "product"
+    # base: /product/<slug>/), a product not on show yet its plain link (?post_type=product&p=<id>), as
+    # get_permalink() answers them.
+    site_url: str = ""
     _ids: itertools.count = field(default_factory=lambda: itertools.count(10))
     _default_id: int | None = None
     _language: dict[int, tuple[str, int]] = field(default_factory=dict)
@@ -252,6 +256,9 @@ class Catalogue:
 
     def _view(self, key: int, product: dict) -> dict:
         product = copy.deepcopy(product)
+        on_show = product["status"] == "publish"
+        product["permalink"] = (f"{self.site_url}/product/{product['slug'] or product['id']}/" if on_show
+                                else f"{self.site_url}/?post_type=product&p={product['id']}")
         if self.languages:
             lang, group = self._language.get(key, (self.languages[0], key))
             product["lang"] = lang

@@ -74,6 +74,10 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
     item = desktop.get_by_test_id("queue-item").first
     item.get_by_test_id("queue-state").get_by_text(re.compile("^Held")).wait_for()
     assert f"Store product {product['id']}" in item.inner_text()
+    # The reviewer sees the product by its store name, with the way to its page in the store.
+    assert item.get_by_role("heading", level=2).inner_text() == "Mystery garment"
+    page_link = item.get_by_role("link", name="its page in the store")
+    assert page_link.get_attribute("href") == product["permalink"] == f"{store.url}/product/mystery-garment/"
     screenshot(desktop, "queue")
 
     phone.goto("/login")  # the same queue on a phone

@@ -136,6 +136,10 @@ def test_a_products_name_is_taken_beside_the_photo_and_a_bad_one_refused_with_wh
     named = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])},
                               data={"title": "Herren Laufschuh Nova, schwarz"})
     assert named.status_code == 201 and named.json()["shop"] is None, named.text  # no shop model: nothing to read it
+    # The annotation keeps the name it was given, as its source says where the photo came from.
+    assert named.json()["source"] == {"kind": "upload", "filename": "a.jpg", "title": "Herren Laufschuh Nova, schwarz"}
+    kept = model_client.get(f"/api/v1/annotations/{named.json()['id']}", headers=shop.headers).json()
+    assert kept["source"]["title"] == "Herren Laufschuh Nova, schwarz"
     url = image_host.add("named.jpg", photos[0])
     for title, problem in (("Hemd\x00", "control character U+0000"), ("x" * 301, "at most 300 characters")):
         upload = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])},
@@ -148,6 +152,7 @@ def test_a_products_name_is_taken_beside_the_photo_and_a_bad_one_refused_with_wh
                               data={"title": ""})
     empty = model_client.post("/api/v1/annotations/url", headers=shop.headers, json={"url": url, "title": ""})
     assert blank.status_code == 201 and empty.status_code == 422 and "at least 1 character" in empty.text, empty.text
+    assert "title" not in blank.json()["source"]
 
 
 def test_a_batch_takes_a_name_per_photo_and_a_bad_list_is_refused_with_what_is_wrong(model_client, photos):

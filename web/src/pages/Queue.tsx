@@ -64,8 +64,19 @@ function QueueItem({ annotation, taxonomy, vocabulary, onReviewed }: ItemProps) 
         <img src={annotation.image.url} alt="The store product's photo" loading="lazy" />
       </div>
       <div>
-        <h2 id={`queue-${annotation.id}`}>Store product {annotation.source.product_id}</h2>
-        <p className="muted">Annotated {new Date(annotation.created).toLocaleString()}</p>
+        <h2 id={`queue-${annotation.id}`}>{annotation.source.title ?? `Store product ${annotation.source.product_id}`}</h2>
+        <p className="muted">
+          {annotation.source.title && `Store product ${annotation.source.product_id} · `}
+          {annotation.source.url && (
+            <>
+              <a href={annotation.source.url} target="_blank" rel="noreferrer noopener">
+                its page in the store
+              </a>
+              {" · "}
+            </>
+          )}
+          annotated {new Date(annotation.created).toLocaleString()}
+        </p>
         <Outcome annotation={annotation} />
         {vocabulary && (
           <>
