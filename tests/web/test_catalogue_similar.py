@@ -6,6 +6,7 @@ import csv
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.web.conftest import screenshot, shared_photo, sign_in
@@ -22,7 +23,7 @@ def product_titles(shared_data: Path, photos: list[Path]) -> list[str]:
 
 
 def test_build_a_catalogue_and_search_it(desktop, service, shared_data: Path) -> None:
-    sign_in(desktop, service, "cataloguer", "/catalogue")
+    shop = sign_in(desktop, service, "cataloguer", "/catalogue")
     desktop.get_by_text("No products yet").wait_for()
     assert desktop.get_by_test_id("index-state").inner_text() == "up to date"
 
@@ -32,6 +33,8 @@ def test_build_a_catalogue_and_search_it(desktop, service, shared_data: Path) ->
     [first_title] = product_titles(shared_data, [first])
     add.get_by_label("Title").fill(first_title)
     add.get_by_label("SKU (optional)").fill("SHIRT-1")
+    add.get_by_label("Your categories (optional, comma-separated)").fill("Herren > Hemden, Sale")
+    add.get_by_label("Your tags (optional, comma-separated)").fill("Leinen")
     add.get_by_label("Photos (1 to 8)").set_input_files(first)
     add.get_by_role("button", name="Add product").click()
     add.get_by_text(f'Added "{first_title}" to the catalogue.').wait_for()
@@ -39,9 +42,9 @@ def test_build_a_catalogue_and_search_it(desktop, service, shared_data: Path) ->
     # Three more imported from a CSV whose image URLs point at the shop's (test) image host.
     photos = [shared_photo(shared_data, "fashion-products", 20 + i) for i in range(3)]
     titles = product_titles(shared_data, photos)
-    rows = [f"{title},SKU-{i},,{service.image_host.add(photo.name, photo.read_bytes())}"
-            for i, (title, photo) in enumerate(zip(titles, photos))]
-    desktop.get_by_label("Or paste the list").fill("title,sku,url,image_urls\n" + "\n".join(rows))
+    rows = [f"{title},SKU-{i},,{service.image_host.add(photo.name, photo.read_bytes())},Herren > Hemden|Neu {i},"
+            + ("gestreift" if i else "") for i, (title, photo) in enumerate(zip(titles, photos))]
+    desktop.get_by_label("Or paste the list").fill("title,sku,url,image_urls,categories,tags\n" + "\n".join(rows))
     desktop.get_by_role("button", name="Import", exact=True).click()
     desktop.get_by_text("Imported 3 products").wait_for()
     table = desktop.get_by_test_id("products")
@@ -50,6 +53,11 @@ def test_build_a_catalogue_and_search_it(desktop, service, shared_data: Path) ->
     status = desktop.get_by_test_id("index-status").inner_text()
     assert re.search(r"Products\s+4", status) and re.search(r"In the index\s+4", status)
     assert desktop.get_by_test_id("index-state").inner_text() == "up to date"
+    # The shop's own terms came with the form and with the CSV's optional columns ("|" between several).
+    listed = httpx.get(service.api("/products"), headers={"Authorization": f"Bearer {shop.token}"}).json()["items"]
+    terms = {p["sku"]: (p["categories"], p["tags"]) for p in listed}
+    assert terms == {"SHIRT-1": (["Herren > Hemden", "Sale"], ["Leinen"]),
+                     **{f"SKU-{i}": (["Herren > Hemden", f"Neu {i}"], ["gestreift"] if i else []) for i in range(3)}}
     screenshot(desktop, "catalogue")
 
     # Words find a product: its own title's words put it first, with its photo beside it.

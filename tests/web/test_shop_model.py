@@ -89,8 +89,8 @@ def test_a_products_own_terms_are_edited_in_the_catalogue(desktop, service, shar
     assert created.status_code == 201, created.text
     desktop.reload()
     desktop.get_by_role("button", name="Edit the terms of Leinenhemd").click()
-    desktop.get_by_label("Categories").fill("Herren > Hemden")
-    desktop.get_by_label("Tags").fill("Leinen, gestreift")
+    desktop.get_by_label("Categories", exact=True).fill("Herren > Hemden")
+    desktop.get_by_label("Tags", exact=True).fill("Leinen, gestreift")
     desktop.get_by_role("button", name="Save").click()
     desktop.get_by_test_id("product-terms").get_by_text("Herren > Hemden, #Leinen, #gestreift").wait_for()
     stored = httpx.get(service.api(f"/products/{created.json()['id']}"), headers={"Authorization": f"Bearer {shop.token}"})

@@ -1,5 +1,6 @@
 // Reads a product list for import: JSON (an array of products, or {"products": [...]}) or CSV with the columns
-// title, sku, url, image_urls (several image URLs separated by spaces or "|"). Problems name the row to fix.
+// title, sku, url, image_urls (several image URLs separated by spaces or "|") and, optionally, the shop's own
+// categories and tags (several separated by "|": a name may hold a comma or a space). Problems name the row to fix.
 import type { ProductIn } from "./api/types";
 
 function parseCsvLine(line: string): string[] {
@@ -31,7 +32,11 @@ function fromCsv(text: string): ProductIn[] {
     const get = (name: string) => (column(name) >= 0 ? cells[column(name)] ?? "" : "");
     const images = get("image_urls").split(/[\s|]+/).filter(Boolean);
     if (!get("title") || !images.length) throw new Error(`CSV row ${row + 2} needs a title and at least one image URL.`);
-    return { title: get("title"), sku: get("sku") || null, url: get("url") || null, image_urls: images };
+    const terms = (name: string) => get(name).split("|").map((term) => term.trim()).filter(Boolean);
+    const product: ProductIn = { title: get("title"), sku: get("sku") || null, url: get("url") || null, image_urls: images };
+    if (terms("categories").length) product.categories = terms("categories");
+    if (terms("tags").length) product.tags = terms("tags");
+    return product;
   });
 }
 

@@ -55,12 +55,14 @@ export const similar = {
 
 export const products = {
   list: (offset: number, limit: number) => request<Page<Product>>("/products", { query: { offset, limit } }),
-  upload: (title: string, sku: string, photos: File[]) => {
+  upload: (title: string, sku: string, photos: File[], categories: string[] = [], tags: string[] = []) => {
     const form = new FormData();
     form.set("title", title);
     if (sku) form.set("sku", sku);
+    if (categories.length) form.set("categories", JSON.stringify(categories));
+    if (tags.length) form.set("tags", JSON.stringify(tags));
     photos.forEach((photo) => form.append("images", photo, photo.name));
-    return once(["add product", title, sku, photos], (idempotencyKey) =>
+    return once(["add product", title, sku, photos, categories, tags], (idempotencyKey) =>
       request<Product>("/products/upload", { method: "POST", form, idempotencyKey }));
   },
   import: (items: ProductIn[]) => request<ImportResult>("/products/import", { method: "POST", json: { products: items } }),

@@ -172,6 +172,8 @@ export interface ProductIn {
   url?: string | null;
   metadata?: Record<string, string>;
   image_urls: string[];
+  categories?: string[];
+  tags?: string[];
 }
 
 export interface ErrorDetail {

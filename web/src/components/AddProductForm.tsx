@@ -4,21 +4,26 @@ import { products } from "../api/endpoints";
 import type { Product } from "../api/types";
 import { checkPhoto } from "./PhotoPicker";
 import { ErrorMessage, Notice } from "./Status";
+import { termNames } from "../terms";
 import { useTask } from "../useTask";
 
 export function AddProductForm({ onAdded }: { onAdded: () => void }) {
   const [title, setTitle] = useState("");
   const [sku, setSku] = useState("");
+  const [categories, setCategories] = useState("");
+  const [tags, setTags] = useState("");
   const [photos, setPhotos] = useState<File[]>([]);
   const [problem, setProblem] = useState<string | null>(null);
   const [added, setAdded] = useState<Product | null>(null);
   const [round, setRound] = useState(0); // remounts the file input, whose chosen files cannot be cleared otherwise
   const add = useTask(
     useCallback(
-      async (name: string, code: string, files: File[]) => {
-        setAdded(await products.upload(name, code, files));
+      async (name: string, code: string, files: File[], own: { categories: string[]; tags: string[] }) => {
+        setAdded(await products.upload(name, code, files, own.categories, own.tags));
         setTitle("");
         setSku("");
+        setCategories("");
+        setTags("");
         setPhotos([]);
         setRound((value) => value + 1);
         onAdded();
@@ -35,7 +40,7 @@ export function AddProductForm({ onAdded }: { onAdded: () => void }) {
   const submit = (event: FormEvent) => {
     event.preventDefault();
     if (!photos.length) setProblem("Choose at least one photo of the product.");
-    else add.run(title.trim(), sku.trim(), photos);
+    else add.run(title.trim(), sku.trim(), photos, { categories: termNames(categories), tags: termNames(tags) });
   };
   return (
     <form className="card stack" onSubmit={submit} data-testid="add-product">
@@ -47,6 +52,14 @@ export function AddProductForm({ onAdded }: { onAdded: () => void }) {
       <div className="field">
         <label htmlFor="product-sku">SKU (optional)</label>
         <input id="product-sku" maxLength={100} value={sku} onChange={(event) => setSku(event.target.value)} className="mono" />
+      </div>
+      <div className="field">
+        <label htmlFor="product-categories">Your categories (optional, comma-separated)</label>
+        <input id="product-categories" value={categories} onChange={(event) => setCategories(event.target.value)} placeholder="Herren > Hemden" />
+      </div>
+      <div className="field">
+        <label htmlFor="product-tags">Your tags (optional, comma-separated)</label>
+        <input id="product-tags" value={tags} onChange={(event) => setTags(event.target.value)} placeholder="Leinen, gestreift" />
       </div>
       <div className="field">
         <label htmlFor="product-photos">Photos (1 to 8)</label>

@@ -6,8 +6,8 @@ import { parseProducts } from "../importFile";
 import { useTask } from "../useTask";
 import { ErrorMessage, Notice } from "./Status";
 
-const EXAMPLE = `title,sku,url,image_urls
-Navy crew-neck tee,TEE-NAVY-M,https://shop.example/tee,https://shop.example/img/tee.jpg`;
+const EXAMPLE = `title,sku,url,image_urls,categories,tags
+Navy crew-neck tee,TEE-NAVY-M,https://shop.example/tee,https://shop.example/img/tee.jpg,Men > T-Shirts,cotton|basics`;
 
 export function ImportForm({ onImported }: { onImported: () => void }) {
   const [text, setText] = useState("");
@@ -28,8 +28,9 @@ export function ImportForm({ onImported }: { onImported: () => void }) {
     >
       <h2>Import products</h2>
       <p className="help">
-        CSV with the columns <code>title, sku, url, image_urls</code> or a JSON list; up to 100 products at a time. The images are fetched from
-        their URLs and added to the similar-items index.
+        CSV with the columns <code>title, sku, url, image_urls</code> and, if you like, your own <code>categories, tags</code> (several
+        separated by <code>|</code>), or a JSON list; up to 100 products at a time. The images are fetched from their URLs and added to the
+        similar-items index; your categories and tags teach your shop model.
       </p>
       <div className="field">
         <label htmlFor="import-file">From a file</label>

@@ -3,9 +3,8 @@ import { useCallback, useState, type FormEvent } from "react";
 import { products } from "../api/endpoints";
 import type { Product } from "../api/types";
 import { ErrorMessage } from "./Status";
+import { termNames } from "../terms";
 import { useTask } from "../useTask";
-
-const names = (text: string) => text.split(",").map((name) => name.trim()).filter(Boolean);
 
 export function TermsEditor({ product, onSaved }: { product: Product; onSaved: () => void }) {
   const [editing, setEditing] = useState(false);
@@ -13,7 +12,7 @@ export function TermsEditor({ product, onSaved }: { product: Product; onSaved: (
   const [tags, setTags] = useState(product.tags.join(", "));
   const save = useTask(
     useCallback(async () => {
-      await products.setTerms(product.id, names(categories), names(tags));
+      await products.setTerms(product.id, termNames(categories), termNames(tags));
       setEditing(false);
       onSaved();
     }, [product.id, categories, tags, onSaved]),
