@@ -230,9 +230,9 @@ class AnnotationOut(Response):
     image: ImageOut
     source: dict[str, str] = Field(examples=[{"kind": "upload", "filename": "tee.jpg", "title": "Linen shirt"}],
                                    description=(
-        "where the photo came from: `kind` (upload, url, woocommerce) and its file name, address or store product "
-        "(`integration`, `product_id`, `url`: the product's page); `title`: the product's name, where the request "
-        "or the store gave one"))
+        "where the photo came from: `kind` (upload, url, woocommerce) and its `filename`, its `url` or its store "
+        "product (`integration`, `product_id`, `page`: the product's page in the store); `title`: the product's "
+        "name, where the request or the store gave one"))
     crop: Crop | None
     category: list[Scored]
     groups: list[Scored] = Field(default_factory=list, description=(

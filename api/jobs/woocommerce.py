@@ -139,7 +139,7 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
     origin = {"kind": "woocommerce", "integration": job["integration"], "product_id": str(product["id"]),
               "images": images_fingerprint(product)}  # the photos it was made for: a review of it fits those only
     if page := store_page(product):
-        origin["url"] = page  # the reviewer's way to the product in the store
+        origin["page"] = page  # the reviewer's way to the product in the store
     # Annotated (stored as the shop's annotation, with what the policy did), then indexed with the embedding the
     # annotation's answer carries: one pass through the network for both (a second model only when the embedder
     # is another network). A shop's import is bound by the models' throughput (docs/benchmarks.md, "A shop's import").

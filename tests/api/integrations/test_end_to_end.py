@@ -207,7 +207,7 @@ def test_a_new_photo_is_annotated_again_replacing_only_the_services_own_tags(liv
     assert len(mine) == 2  # the first photos' and the new ones', newest first
     assert [a.get("left_queue") for a in mine] == [None, "annotated again for new photos"]
     # Each keeps the store product's name and page as the store gave them when it was made.
-    assert (mine[0]["source"]["title"], mine[0]["source"]["url"]) == (product["name"], product["permalink"])
+    assert (mine[0]["source"]["title"], mine[0]["source"]["page"]) == (product["name"], product["permalink"])
     queue = live.api("GET", "/reviews/queue", params={"limit": 100}).json()["items"]
     assert [a["id"] for a in queue if a["source"].get("product_id") == str(created["id"])] == [mine[0]["id"]]
     # One catalogue entry for the store product, showing the new photo only: the old one no longer matches.

@@ -67,9 +67,9 @@ function QueueItem({ annotation, taxonomy, vocabulary, onReviewed }: ItemProps) 
         <h2 id={`queue-${annotation.id}`}>{annotation.source.title ?? `Store product ${annotation.source.product_id}`}</h2>
         <p className="muted">
           {annotation.source.title && `Store product ${annotation.source.product_id} · `}
-          {annotation.source.url && (
+          {annotation.source.page && (
             <>
-              <a href={annotation.source.url} target="_blank" rel="noreferrer noopener">
+              <a href={annotation.source.page} target="_blank" rel="noreferrer noopener">
                 its page in the store
               </a>
               {" · "}
