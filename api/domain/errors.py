@@ -6,7 +6,17 @@ the job runner (api/jobs/runner.py) retries what is `retryable` and dead-letters
 """
 from __future__ import annotations
 
-from typing import Self
+from difflib import get_close_matches
+from typing import Iterable, Self
+
+
+def near_names(value: str, names: Iterable[str], most: int = 3) -> list[str]:
+    """The names `value` comes nearest to in any case (a plural, a typo, a hyphen: "T-Shirts" for "T-Shirt"),
+    nearest first, by difflib's similarity of at least 0.75; for an error that names what was probably meant."""
+    folded: dict[str, str] = {}
+    for name in names:
+        folded.setdefault(name.casefold(), name)
+    return [folded[near] for near in get_close_matches(value.casefold(), folded, n=most, cutoff=0.75)]
 
 
 class DomainError(Exception):
@@ -52,9 +62,13 @@ class UnknownShopTerm(DomainError):
     existing ones: a review never makes a new one)."""
 
     def __init__(self, kind: str, name: str, known: list[str]) -> None:
-        shown = ", ".join(repr(k) for k in known[:12]) + (", ..." if len(known) > 12 else "")
-        super().__init__(f"the shop has no {kind} {name!r}: use one its products carry ({shown or 'none yet'}; "
-                         f"GET /api/v1/shop-model lists them), or give a product that {kind} first", "unknown_shop_term")
+        if near := near_names(name, known):
+            use = f"did you mean {', '.join(map(repr, near))}? (GET /api/v1/shop-model lists them all)"
+        else:
+            shown = ", ".join(repr(k) for k in known[:12]) + (", ..." if len(known) > 12 else "")
+            use = f"use one its products carry ({shown or 'none yet'}; GET /api/v1/shop-model lists them)"
+        super().__init__(f"the shop has no {kind} {name!r}: {use}, or give a product that {kind} first",
+                         "unknown_shop_term")
 
 
 class NotAStoreProduct(DomainError):

@@ -2,7 +2,6 @@
 terms), list them, and export them for training."""
 from __future__ import annotations
 
-from difflib import get_close_matches
 from typing import Annotated, Sequence
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
@@ -13,6 +12,7 @@ from api.core.errors import ApiError, not_found
 from api.data import annotations, jobs, reviews
 from api.idempotency import Idempotent
 from api.deps import Config, CurrentAccount, Db, Files, Id, Offset, owned, services_of
+from api.domain.errors import near_names
 from api.domain.export import export_reviewed
 from api.domain.shop_models import reviewed_terms, teach_from_review
 from api.presenters import annotation_out, review_out
@@ -38,8 +38,7 @@ def _label(terms: Sequence[Term], value: str, what: str, problems: list[str]) ->
     by_spelling = {spelling.casefold(): term for term in terms for spelling in (term.label, term.name)}
     if value.casefold() in by_spelling:
         return by_spelling[value.casefold()].label
-    near = {by_spelling[spelling].label: by_spelling[spelling]
-            for spelling in get_close_matches(value.casefold(), by_spelling, n=3, cutoff=0.75)}
+    near = {by_spelling[spelling].label: by_spelling[spelling] for spelling in near_names(value, by_spelling)}
     if near:
         suggestion = ", ".join(f"{label!r} ({term.name})" for label, term in near.items())
         problems.append(f"unknown {what} {value!r}; did you mean {suggestion}? (GET /api/v1/taxonomy lists them all)")

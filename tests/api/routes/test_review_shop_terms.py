@@ -130,6 +130,10 @@ def test_a_term_the_shop_does_not_have_is_refused_naming_it(shop_with_store):
         error = answer.json()["error"]
         assert error["code"] == "unknown_shop_term" and named in error["message"], error
         assert "'Herren > Hemden'" in error["message"] or "'neu'" in error["message"]  # the ones it has
+    # A near miss is answered with the shop's term it is near.
+    near = client.post(f"/api/v1/annotations/{annotation['id']}/review", headers=shop.headers,
+                       json={"category": "tshirt", "shop": {"category": "schuh"}})
+    assert near.status_code == 422 and "did you mean 'Schuhe'?" in near.json()["error"]["message"], near.text
     assert client.get(f"/api/v1/annotations/{annotation['id']}", headers=shop.headers).json()["review"] is None
     # An uploaded photo's annotation has no catalogue product to teach.
     upload = client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("p.jpg", _a_photo())}).json()
