@@ -170,6 +170,11 @@ class Taxonomy:
     def name(self, label: str) -> str:
         return self.category(label).name
 
+    def written_names(self) -> list[str]:
+        """Every name the service may write into a store: categories at every level, attribute values, colours."""
+        terms = [*self.categories, *(value for values in self.attributes.values() for value in values), *self.colours]
+        return list(dict.fromkeys(term.name for term in terms))
+
     def detect(self, columns: Iterable[str]) -> DatasetMapping:
         """The mapping whose `detect` columns all appear in `columns`; ValueError when none or several fit."""
         present = set(columns)

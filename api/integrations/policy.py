@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field
 
 from api.clients.inference import InferenceClient, InferenceError
-from api.domain.errors import model_refusal
+from api.domain.errors import model_refusal, near_names
 from api.schemas import Request, ShopTerm
 from handlers.category_groups import backed_off
 from handlers.decoding import warm_up_photo
@@ -122,6 +122,25 @@ def from_review(review: dict, policy: TaggingPolicy) -> Decision:
         tags += [colours[label] for label in review.get("colours", [])][:MAX_COLOURS]
     return Decision(_renamed(taxonomy.name(review["category"]), policy),
                     tuple(dict.fromkeys(_renamed(t, policy) for t in tags)), "review", f"review:{review['_id']}")
+
+
+def spelt_renames(rename: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The rename table with each term spelt as the service writes it ("women" → "Women", so that it applies), and
+    a problem for each term the service never writes (a rename of it would never apply), naming the terms it is
+    near."""
+    names = load_taxonomy().written_names()
+    by_folded = {name.casefold(): name for name in names}
+    spelt: dict[str, str] = {}
+    problems: list[str] = []
+    for term, word in rename.items():
+        if (name := by_folded.get(term.casefold())) is not None:
+            spelt[name] = word
+        elif near := near_names(term, names):
+            problems.append(f"the service writes no term {term!r}: did you mean {', '.join(map(repr, near))}?")
+        else:
+            problems.append(f"the service writes no term {term!r} (GET /api/v1/taxonomy lists its categories, "
+                            "attribute values and colours by name)")
+    return spelt, problems
 
 
 def _renamed(term: str, policy: TaggingPolicy) -> str:

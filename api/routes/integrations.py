@@ -12,11 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from api.core.errors import ApiError, not_found
+from api.documented_errors import error_responses
 from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks, remove_webhooks
 from api.integrations.languages import listed_language
-from api.integrations.policy import TaggingPolicy, policy_of, served_policy
+from api.integrations.policy import TaggingPolicy, policy_of, served_policy, spelt_renames
 from api.integrations.store import store_client
 from api.integrations.woo_client import API_PATH, API_ROUTE, StoreError, StorePage, WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationChange, IntegrationIn, IntegrationOut, JobOut,
@@ -235,11 +236,17 @@ async def get_policy(integration_id: Id, account: CurrentAccount, services: Svc)
     return PolicyOut(policy=policy_of(doc), options=options)
 
 
-@router.put("/{integration_id}/policy", response_model=PolicyOut)
+@router.put("/{integration_id}/policy", response_model=PolicyOut, responses=error_responses(
+    (422, "unknown_label", "the service writes no term 'Man': did you mean 'Men'?")))
 async def set_policy(integration_id: Id, body: TaggingPolicy, account: CurrentAccount, services: Svc) -> PolicyOut:
-    """Set the store's tagging policy; it applies to the products annotated from now on."""
+    """Set the store's tagging policy; it applies to the products annotated from now on. A rename's term is one the
+    service writes (a category, an attribute value, a colour, by its name in any case; 422 `unknown_label` naming
+    each other one)."""
     await _owned(services.db, account, integration_id)
-    await integrations.set_policy(services.db, account.id, integration_id, body.model_dump())
+    rename, problems = spelt_renames(body.rename)
+    if problems:
+        raise ApiError(422, "; ".join(problems), "unknown_label")
+    await integrations.set_policy(services.db, account.id, integration_id, {**body.model_dump(), "rename": rename})
     return await get_policy(integration_id, account, services)
 
 

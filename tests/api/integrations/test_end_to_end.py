@@ -573,10 +573,12 @@ def _noise_photo(seed: int) -> bytes:
 
 
 def test_an_unsure_product_is_held_and_its_review_is_written_to_the_store(live: Live):
+    refused = live.api("PUT", f"/integrations/{live.integration['id']}/policy", json={"rename": {"Woman": "Dame"}})
+    assert refused.status_code == 422 and "did you mean 'Women'?" in refused.json()["error"]["message"], refused.text
     policy = live.api("PUT", f"/integrations/{live.integration['id']}/policy",
-                      json={"target": "0.97", "rename": {"Women": "Damen"}})
+                      json={"target": "0.97", "rename": {"women": "Damen"}})
     assert policy.status_code == 200, policy.text
-    assert policy.json()["policy"]["rename"] == {"Women": "Damen"}
+    assert policy.json()["policy"]["rename"] == {"Women": "Damen"}  # as the service writes the term
     assert {o["target"] for o in policy.json()["options"]} == {"0.90", "0.95", "0.97", "0.99"}
     assert set(policy.json()["options"][2]["held_out"]) == {"fashion-products", "clothing"}
     try:

@@ -2,7 +2,7 @@
 import pytest
 from pydantic import ValidationError
 
-from api.integrations.policy import TaggingPolicy, decide, from_review
+from api.integrations.policy import TaggingPolicy, decide, from_review, spelt_renames
 from tests.api.integrations.test_merge import ANNOTATION
 
 
@@ -99,3 +99,14 @@ def test_a_correction_with_the_shops_own_terms_writes_them_as_they_are():
     # Tags alone (a shop without categories of its own); no shop terms at all is the taxonomy's correction.
     assert from_review({**review, "shop": {"category": None, "tags": ["gestreift"]}}, TaggingPolicy()).tags == ("gestreift",)
     assert from_review({**review, "shop": None}, TaggingPolicy()).level == "review"
+
+
+def test_a_rename_is_spelt_as_the_service_writes_its_term_and_one_it_never_writes_is_named():
+    # Any case names the term; a category at any level, an attribute value and a colour are all written terms.
+    assert spelt_renames({"women": "Damen", "NAVY BLUE": "Marine", "topwear": "Oberteile", "fall": "Herbst"}) == (
+        {"Women": "Damen", "Navy Blue": "Marine", "Topwear": "Oberteile", "Fall": "Herbst"}, [])
+    spelt, problems = spelt_renames({"Men": "Herren", "Woman": "Dame", "Autumn": "Herbst", "Herren-Oberteile": "x"})
+    assert spelt == {"Men": "Herren"}
+    assert problems[0] == "the service writes no term 'Woman': did you mean 'Women'?"
+    assert [p.split(":")[0].split(" (")[0] for p in problems[1:]] == [
+        "the service writes no term 'Autumn'", "the service writes no term 'Herren-Oberteile'"]
