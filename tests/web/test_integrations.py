@@ -34,7 +34,7 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     desktop.get_by_label("Store URL").fill(store.url)
     desktop.get_by_label("Consumer key").fill(store.consumer_key)
     desktop.get_by_label("Consumer secret").fill(store.consumer_secret)
-    secret = desktop.get_by_label(re.compile("^Webhook secret \\(paste")).input_value()
+    secret = desktop.get_by_label(re.compile("^Webhook secret \\(the service sets up")).input_value()
     assert len(secret) >= 32
     desktop.get_by_role("button", name="Connect store").click()
 

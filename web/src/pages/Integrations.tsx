@@ -59,7 +59,7 @@ function StoreForm({ onCreated }: { onCreated: (integration: Integration, webhoo
           <input type="password" placeholder="cs_…" autoComplete="off" className="mono" {...field("consumer_secret")} />
         </div>
         <div className="wide">
-          <CopyField id="store-webhook_secret" label="Webhook secret (paste it into the WooCommerce webhook's Secret field)" value={form.webhook_secret} />
+          <CopyField id="store-webhook_secret" label="Webhook secret (the service sets up the store's webhooks with it; paste it into WooCommerce only if your key may not manage webhooks)" value={form.webhook_secret} />
           <button type="button" onClick={() => setForm({ ...form, webhook_secret: newSecret() })}>
             New secret
           </button>
