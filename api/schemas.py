@@ -15,12 +15,16 @@ _CONTROLS = {*range(0x00, 0x20), *range(0x7F, 0xA0)}
 _BIDI_OVERRIDES = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
 
 
+def forbidden(character: str) -> str | None:
+    """What `character` is when a shop's text may not carry it ("control character", "bidirectional override")."""
+    code = ord(character)
+    return "control character" if code in _CONTROLS else "bidirectional override" if code in _BIDI_OVERRIDES else None
+
+
 def _plain(value: str) -> str:
     for position, character in enumerate(value):
-        code = ord(character)
-        if code in _CONTROLS or code in _BIDI_OVERRIDES:
-            kind = "control character" if code in _CONTROLS else "bidirectional override"
-            raise ValueError(f"holds the {kind} U+{code:04X} at position {position}: remove it")
+        if kind := forbidden(character):
+            raise ValueError(f"holds the {kind} U+{ord(character):04X} at position {position}: remove it")
     return value
 
 

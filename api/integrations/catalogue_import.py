@@ -36,7 +36,7 @@ MAX_PHOTOS = 8  # a catalogue product's limit (api/schemas.py)
 def store_name(product: dict) -> str | None:
     """A store product's name as the catalogue holds it (at most 300 characters), None when it has none."""
     name = product.get("name")
-    return plain_name(name)[:300] if isinstance(name, str) and name.strip() else None
+    return (plain_name(name)[:300] or None) if isinstance(name, str) else None
 
 
 def store_page(product: dict) -> str | None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import httpx
 
 from api.core.limits import json_value, whole_number
-from api.schemas import MAX_URL  # a longer "address" in a srcset is none the API would take either
+from api.schemas import MAX_URL, forbidden  # a longer "address" in a srcset is none the API would take either
 
 # A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path.
 PATH_SEPARATOR = " > "
@@ -50,8 +50,10 @@ def is_unnamed(product: dict) -> bool:
 
 
 def plain_name(name: str) -> str:
-    """A term's name as written: WordPress's entities ("&amp;") decoded, spaces around trimmed."""
-    return html.unescape(name).strip()
+    """A term's or product's name as written: WordPress's entities ("&amp;") decoded, spaces around trimmed, and a
+    character the API refuses in a shop's text (a control character, a bidirectional override: a store or a plugin
+    may send them) read as a space, so that nothing the service keeps or shows holds one."""
+    return "".join(" " if forbidden(character) else character for character in html.unescape(name)).strip()
 
 
 def stored_name(name: str) -> str:

@@ -1,9 +1,12 @@
 """What a store's answers hold, read as the service keeps it: which size of a product photo to fetch, which of a
-product's `images` are photos at all, whether a product is on show, and what an error answer says."""
+product's `images` are photos at all, whether a product is on show, what an error answer says, and names kept
+without the characters the API refuses."""
 import httpx
 import pytest
 
-from api.integrations.store_data import answer_reason, error_data, not_on_show, photo_url, store_product
+from api.integrations.catalogue_import import store_name
+from api.integrations.store_data import (answer_reason, error_data, not_on_show, photo_url, plain_name, store_product,
+                                         term_name)
 
 UPLOADS = "https://shop.example/wp-content/uploads/2026/03"
 # As WooCommerce 10.2+ answers a 2,400 × 1,800 upload: WordPress's sizes of its shape, in WordPress's order.
@@ -84,3 +87,11 @@ def test_an_answer_nested_too_deeply_is_read_as_no_json():
     deep = httpx.Response(500, headers={"Content-Type": "application/json"}, content=b"[" * 100_000)
     assert error_data(deep) == {}
     assert answer_reason(deep).startswith("a application/json page, not WooCommerce's JSON: [[[")
+
+
+def test_a_name_is_kept_without_the_characters_the_api_refuses_in_a_shops_text():
+    # A plugin's or an attacker's controls and bidirectional overrides read as spaces: nothing kept or shown holds one.
+    assert plain_name("Hemd\u202e blau&amp;wei\u00df\n") == "Hemd  blau&wei\u00df"
+    assert term_name({"name": "\x1b[31mSale"}) == "[31mSale"
+    assert store_name({"name": "Leinenhemd\r\n\u2066Herren"}) == "Leinenhemd   Herren"
+    assert store_name({"name": "\x00\n\u202e"}) is None and store_name({"name": "  "}) is None
