@@ -101,6 +101,8 @@ def test_a_review_in_the_shops_own_terms_shows_them(desktop, service, store, wor
     assert own.get_by_test_id("review-category").get_attribute("data-label") == "shirt"
     assert terms.get_by_role("row", name="Your category").get_by_role("cell").inner_text() == "Herren > Hemden"
     assert terms.get_by_role("row", name="Your tags").get_by_role("cell").inner_text() == "neu"
+    assert own.get_by_test_id("review-byline").inner_text().startswith("Neues Hemd · reviewed by ")  # its store name
+    assert plain.get_by_test_id("review-byline").inner_text().startswith("reviewed by ")  # an upload without a name
     assert plain.get_by_test_id("review-category").is_visible()
     assert plain.get_by_role("table", name="Your shop's own terms").count() == 0
     assert "Your category" not in plain.inner_text()

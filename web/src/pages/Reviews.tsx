@@ -82,7 +82,9 @@ function Comparison({ annotation, index, taxonomy }: { annotation: Annotation; i
         <h2 id={`review-${annotation.id}`}>
           #{index} · {new Date(review.created).toLocaleString()}
         </h2>
-        <p className="muted">Reviewed by {review.reviewer}</p>
+        <p className="muted" data-testid="review-byline">
+          {annotation.source.title && `${annotation.source.title} · `}reviewed by {review.reviewer}
+        </p>
         <table className="compare">
           <thead>
             <tr>
