@@ -161,6 +161,7 @@ def test_a_batch_takes_a_name_per_photo_and_a_bad_list_is_refused_with_what_is_w
     named = model_client.post("/api/v1/annotations/batch", headers=shop.headers, files=files,
                               data={"titles": json.dumps(["Herren Hemd Nova", None])})
     assert named.status_code == 200 and all(item["annotation"] for item in named.json()["items"]), named.text
+    assert [item["annotation"]["source"].get("title") for item in named.json()["items"]] == ["Herren Hemd Nova", None]
     for titles, problem in ((["only one"], "1 names for 2 images"), ("Herren Hemd", "not JSON"),
                             ({"a": 1}, "it is an object, not a list"), ("7", "it is a number, not a list"), (["ok", "Hemd\u202e"], "titles[1]"),
                             (["ok", "x" * 301], "at most 300 characters")):
