@@ -66,7 +66,8 @@ def test_build_a_catalogue_and_search_it(desktop, service, shared_data: Path) ->
     search.get_by_role("button", name="Search").click()
     desktop.get_by_role("heading", name=re.compile(r"best for")).wait_for()
     found = desktop.get_by_test_id("similar-item")
-    assert found.first.get_attribute("aria-label").startswith(f"1. {titles[2]}, similarity")
+    # A words search says how much of the query the product's own text holds, not its photo's raw score.
+    assert found.first.get_attribute("aria-label") == f"1. {titles[2]}, 100% of your words"
     screenshot(desktop, "catalogue-search")
 
     # A bad import row is refused with its row named, and nothing is sent.
@@ -84,6 +85,9 @@ def test_build_a_catalogue_and_search_it(desktop, service, shared_data: Path) ->
     assert items.count() == 4
     best = items.first.get_attribute("aria-label")
     assert best.startswith(f"1. {titles[1]}, similarity") and best.endswith("100%"), best
+    # Similarity is shown from 0 %: a photo unlike the query (a cosine below 0) is not "-1 %" similar.
+    labels = [items.nth(i).get_attribute("aria-label") for i in range(items.count())]
+    assert all(re.search(r", similarity (\d|[1-9]\d|100)%$", label) for label in labels), labels
     screenshot(desktop, "similar")
 
     # The arrow keys move through the gallery.
