@@ -70,7 +70,10 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
     wait_for_job(service, session, integration["id"], product["id"])
     assert product["id"] not in store.writes  # held: nothing written
 
-    desktop.get_by_role("navigation", name="Console").get_by_role("link", name="Review queue").click()
+    nav = desktop.get_by_role("navigation", name="Console")
+    nav.get_by_role("link", name="Review queue").click()
+    # The nav says how many products wait, on every page: the held one.
+    assert nav.get_by_role("link", name="Review queue 1 waiting").get_by_test_id("queue-waiting").text_content() == "1 waiting"
     item = desktop.get_by_test_id("queue-item").first
     item.get_by_test_id("queue-state").get_by_text(re.compile("^Held")).wait_for()
     assert f"Store product {product['id']}" in item.inner_text()
@@ -94,6 +97,7 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
     item.get_by_role("button", name="Save and write to the store").click()
     desktop.get_by_text("1 correction sent to the store.").wait_for()
     desktop.get_by_text("Nothing waits for a review.").wait_for()
+    nav.get_by_test_id("queue-waiting").wait_for(state="detached")  # the count follows the saved review
     written = wait_for(lambda: "Dress" in {c["name"] for c in store.catalogue.view(product["id"])["categories"]}
                        and store.catalogue.view(product["id"]), 60, "the correction in the store")
     assert {c["name"] for c in written["categories"]} == {"Sale", "Dress"}

@@ -1,5 +1,6 @@
 // The console's frame: the navigation, the page for the current path, and the sign-in gate.
-import { useEffect, useRef, type ReactNode } from "react";
+import { useEffect, useRef, useState, type ReactNode } from "react";
+import { annotations } from "./api/endpoints";
 import { useAuth } from "./auth";
 import { AnnotatePage } from "./pages/Annotate";
 import { AuthPage } from "./pages/Auth";
@@ -8,7 +9,7 @@ import { IntegrationsPage } from "./pages/Integrations";
 import { KeysPage } from "./pages/Keys";
 import { ShopModelPage } from "./pages/ShopModel";
 import { AccountPage } from "./pages/Account";
-import { QueuePage } from "./pages/Queue";
+import { QUEUE_CHANGED, QueuePage } from "./pages/Queue";
 import { ReviewsPage } from "./pages/Reviews";
 import { SimilarPage } from "./pages/Similar";
 import { Link, navigate, usePath } from "./router";
@@ -32,12 +33,39 @@ const ROUTES: Route[] = [
 ];
 
 const PUBLIC = new Set(["/login", "/signup"]);
+const WAITING_EVERY_MS = 60_000;
+
+/** How many store products wait in the review queue, asked again at each page change, when the queue page saves a
+ *  review (QUEUE_CHANGED) and every minute: the nav shows it, so that a person sees held products without opening
+ *  the queue. A failed ask keeps the last count. */
+function useWaiting(path: string, signedIn: boolean): number | null {
+  const [waiting, setWaiting] = useState<number | null>(null);
+  useEffect(() => {
+    if (!signedIn) return;
+    let live = true;
+    const ask = () =>
+      annotations.queue(0, 1).then(
+        (page) => live && setWaiting(page.total),
+        () => undefined,
+      );
+    ask();
+    const timer = window.setInterval(ask, WAITING_EVERY_MS);
+    window.addEventListener(QUEUE_CHANGED, ask);
+    return () => {
+      live = false;
+      window.clearInterval(timer);
+      window.removeEventListener(QUEUE_CHANGED, ask);
+    };
+  }, [path, signedIn]);
+  return waiting;
+}
 
 export function App() {
   const path = usePath();
   const { account, signOut } = useAuth();
   const main = useRef<HTMLElement>(null);
   const route = ROUTES.find((candidate) => candidate.path === path);
+  const waiting = useWaiting(path, account != null);
 
   useEffect(() => {
     if (!account && !PUBLIC.has(path)) navigate("/login", true);
@@ -71,6 +99,12 @@ export function App() {
           {ROUTES.map((candidate) => (
             <Link key={candidate.path} href={candidate.path} aria-current={candidate.path === path ? "page" : undefined}>
               {candidate.title}
+              {candidate.path === "/queue" && waiting ? (
+                <span className="nav-count" data-testid="queue-waiting">
+                  {waiting}
+                  <span className="visually-hidden"> waiting</span>
+                </span>
+              ) : null}
             </Link>
           ))}
         </nav>

@@ -12,6 +12,9 @@ import { ShopTermsChoice } from "../components/ShopTermsChoice";
 import { Empty, ErrorMessage, Notice, Spinner } from "../components/Status";
 import { useTask } from "../useTask";
 
+/** Sent on `window` when a review leaves the queue (App.tsx counts what waits). */
+export const QUEUE_CHANGED = "kalas:queue-changed";
+
 const LIMIT = 5;
 
 /** The shop's own terms (every one its products carry), when it has a model. */
@@ -119,6 +122,7 @@ export function QueuePage() {
   const reviewed = useCallback(() => {
     setWritten((count) => count + 1);
     run(offset);
+    window.dispatchEvent(new Event(QUEUE_CHANGED)); // the nav's count of waiting products
   }, [offset, run]);
   return (
     <section>
