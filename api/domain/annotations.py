@@ -112,7 +112,8 @@ async def annotate(db: AsyncDatabase, files: images.ImageStore, inference: Infer
                                                               answer["model"].get("digest"), item.title)}
             decided = policy(answer) if policy is not None else None
             source = {**item.source, "title": item.title} if item.title else item.source  # what the caller named it
-            outcome.append((annotations.new_annotation(account_id, image, source, crop, answer, decided), image, answer))
+            document = annotations.new_annotation(account_id, image, source, crop, answer, decided)
+            outcome.append((document, image, answer))
     stored = [result[:2] for result in outcome if not isinstance(result, DomainError)]
     writing = asyncio.ensure_future(annotations.insert_with_images(db, stored))
     try:
