@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from api.clients.inference import InferenceClient, InferenceError
 from api.domain.errors import model_refusal, near_names
@@ -40,6 +40,33 @@ class TaggingPolicy(Request):
     rename: dict[ShopTerm, ShopTerm] = Field(default_factory=dict, max_length=200,
                                              description="the shop's word for any term the service writes",
                                              examples=[{"Men": "Herren", "Fall": "Autumn"}])
+
+    @field_validator("rename")
+    @classmethod
+    def _as_written(cls, rename: dict[str, str]) -> dict[str, str]:
+        """Each term spelt as the service writes it ("women" → "Women"), so that its rename applies, in a policy
+        sent or one stored before; a term the service never writes is kept as given (`unwritten` names it)."""
+        written = _written_names()
+        return {written.get(term.casefold(), term): word for term, word in rename.items()}
+
+
+def _written_names() -> dict[str, str]:
+    return {name.casefold(): name for name in load_taxonomy().written_names()}
+
+
+def unwritten(rename: dict[str, str]) -> list[str]:
+    """A problem for each term of a rename table that the service never writes (its rename would never apply),
+    naming the terms it is near."""
+    names = load_taxonomy().written_names()
+    problems = []
+    for term in rename:
+        if term in names:
+            continue
+        near = near_names(term, names)
+        problems.append(f"the service writes no term {term!r}: did you mean {', '.join(map(repr, near))}?" if near else
+                        f"the service writes no term {term!r} (GET /api/v1/taxonomy lists its categories, attribute "
+                        "values and colours by name)")
+    return problems
 
 
 def policy_of(integration: dict) -> TaggingPolicy:
@@ -122,25 +149,6 @@ def from_review(review: dict, policy: TaggingPolicy) -> Decision:
         tags += [colours[label] for label in review.get("colours", [])][:MAX_COLOURS]
     return Decision(_renamed(taxonomy.name(review["category"]), policy),
                     tuple(dict.fromkeys(_renamed(t, policy) for t in tags)), "review", f"review:{review['_id']}")
-
-
-def spelt_renames(rename: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """The rename table with each term spelt as the service writes it ("women" → "Women", so that it applies), and
-    a problem for each term the service never writes (a rename of it would never apply), naming the terms it is
-    near."""
-    names = load_taxonomy().written_names()
-    by_folded = {name.casefold(): name for name in names}
-    spelt: dict[str, str] = {}
-    problems: list[str] = []
-    for term, word in rename.items():
-        if (name := by_folded.get(term.casefold())) is not None:
-            spelt[name] = word
-        elif near := near_names(term, names):
-            problems.append(f"the service writes no term {term!r}: did you mean {', '.join(map(repr, near))}?")
-        else:
-            problems.append(f"the service writes no term {term!r} (GET /api/v1/taxonomy lists its categories, "
-                            "attribute values and colours by name)")
-    return spelt, problems
 
 
 def _renamed(term: str, policy: TaggingPolicy) -> str:

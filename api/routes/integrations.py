@@ -17,7 +17,7 @@ from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks, remove_webhooks
 from api.integrations.languages import listed_language
-from api.integrations.policy import TaggingPolicy, policy_of, served_policy, spelt_renames
+from api.integrations.policy import TaggingPolicy, policy_of, served_policy, unwritten
 from api.integrations.store import store_client
 from api.integrations.woo_client import API_PATH, API_ROUTE, StoreError, StorePage, WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationChange, IntegrationIn, IntegrationOut, JobOut,
@@ -243,10 +243,9 @@ async def set_policy(integration_id: Id, body: TaggingPolicy, account: CurrentAc
     service writes (a category, an attribute value, a colour, by its name in any case; 422 `unknown_label` naming
     each other one)."""
     await _owned(services.db, account, integration_id)
-    rename, problems = spelt_renames(body.rename)
-    if problems:
+    if problems := unwritten(body.rename):  # spelt as the service writes its terms already (TaggingPolicy)
         raise ApiError(422, "; ".join(problems), "unknown_label")
-    await integrations.set_policy(services.db, account.id, integration_id, {**body.model_dump(), "rename": rename})
+    await integrations.set_policy(services.db, account.id, integration_id, body.model_dump())
     return await get_policy(integration_id, account, services)
 
 

@@ -2,7 +2,7 @@
 import pytest
 from pydantic import ValidationError
 
-from api.integrations.policy import TaggingPolicy, decide, from_review, spelt_renames
+from api.integrations.policy import TaggingPolicy, decide, from_review, unwritten
 from tests.api.integrations.test_merge import ANNOTATION
 
 
@@ -102,11 +102,18 @@ def test_a_correction_with_the_shops_own_terms_writes_them_as_they_are():
 
 
 def test_a_rename_is_spelt_as_the_service_writes_its_term_and_one_it_never_writes_is_named():
-    # Any case names the term; a category at any level, an attribute value and a colour are all written terms.
-    assert spelt_renames({"women": "Damen", "NAVY BLUE": "Marine", "topwear": "Oberteile", "fall": "Herbst"}) == (
-        {"Women": "Damen", "Navy Blue": "Marine", "Topwear": "Oberteile", "Fall": "Herbst"}, [])
-    spelt, problems = spelt_renames({"Men": "Herren", "Woman": "Dame", "Autumn": "Herbst", "Herren-Oberteile": "x"})
-    assert spelt == {"Men": "Herren"}
+    # Any case names the term; a category at any level, an attribute value and a colour are all written terms. A
+    # policy stored before the spelling applies too, read as the service writes its terms.
+    policy = TaggingPolicy.model_validate({"rename": {"women": "Damen", "NAVY BLUE": "Marine", "topwear": "Oberteile",
+                                                      "fall": "Herbst"}})
+    assert policy.rename == {"Women": "Damen", "Navy Blue": "Marine", "Topwear": "Oberteile", "Fall": "Herbst"}
+    assert unwritten(policy.rename) == []
+    assert decide(ANNOTATION, TaggingPolicy(attribute_groups=["gender"], colours=False,
+                                            rename={"men": "Herren"})).tags == ("Herren",)
+    # A term the service never writes is kept as given, and named with what it is near.
+    kept = TaggingPolicy(rename={"Men": "Herren", "Woman": "Dame", "Autumn": "Herbst", "Herren-Oberteile": "x"}).rename
+    assert kept == {"Men": "Herren", "Woman": "Dame", "Autumn": "Herbst", "Herren-Oberteile": "x"}
+    problems = unwritten(kept)
     assert problems[0] == "the service writes no term 'Woman': did you mean 'Women'?"
-    assert [p.split(":")[0].split(" (")[0] for p in problems[1:]] == [
+    assert [p.split(" (")[0] for p in problems[1:]] == [
         "the service writes no term 'Autumn'", "the service writes no term 'Herren-Oberteile'"]
