@@ -21,12 +21,11 @@ from api.domain.errors import DomainError, StoreEntryTaken
 from api.domain.shop_models import retrain_if_due
 from api.integrations.languages import in_another_language
 from api.integrations.merge import images_fingerprint, merchant_terms
-from api.integrations.store_data import not_on_show, photo_url, plain_name, unnamed_title
+from api.integrations.store_data import not_on_show, photo_url, plain_name, unnamed_title, web_address
 from api.integrations.woo_client import WooClient
 from api.intake.fetch import FetchError
 from api.intake.photo import Photo, check
 from api.jobs.runner import Step
-from api.schemas import MAX_URL
 from api.services import Services
 
 PAGE_SIZE = 20
@@ -41,9 +40,7 @@ def store_name(product: dict) -> str | None:
 
 def store_page(product: dict) -> str | None:
     """The web address of a store product's page (its `permalink`), None when it has no http(s) one."""
-    page = product.get("permalink")
-    return page if isinstance(page, str) and page.lower().startswith(("http://", "https://")) \
-        and len(page) <= MAX_URL else None
+    return web_address(product.get("permalink"))
 
 
 def store_fields(integration_id: str, product: dict, written: dict | None = None) -> dict:

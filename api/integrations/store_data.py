@@ -122,6 +122,13 @@ def not_on_show(product: dict) -> str | None:
     return None
 
 
+def web_address(value: object) -> str | None:
+    """`value` when it is an http(s) address the API would take (at most MAX_URL characters), else None: a store's
+    answer may hold anything where an address should be."""
+    return value if isinstance(value, str) and len(value) <= MAX_URL \
+        and value.lower().startswith(("http://", "https://")) else None
+
+
 def photo_url(image: dict, width: int = PHOTO_WIDTH) -> str:
     """Where to fetch a product photo (an item of a product's `images`): the smallest of the sizes WordPress made of it
     that is at least `width` pixels wide, from `srcset` (WooCommerce 10.2 and later answer it: every size of the
@@ -139,7 +146,7 @@ def _candidates(srcset: str) -> list[tuple[int, str]]:
         parts = candidate.split()
         width = whole_number(parts[1][:-1], max_digits=6) if len(parts) == 2 and parts[1][-1:].lower() == "w" \
             else None
-        if width is not None and len(parts[0]) <= MAX_URL and parts[0].lower().startswith(("http://", "https://")):
+        if width is not None and web_address(parts[0]):
             found.append((width, parts[0]))
     return found
 
