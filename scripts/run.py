@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
 from handlers.archive import DEFAULT_CHECKPOINT, ROOT
 from index import CatalogueStore
 from kalas.stack import mongo, torchserve

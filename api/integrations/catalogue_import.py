@@ -74,7 +74,7 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
     progress = dict(integration.get("import") or {})
     if progress.get("state") == "done":
         return "the store's catalogue was imported already"
-    progress = {"state": "running", "next_page": 1, "pages": None, "total": None, "seen": 0, "imported": 0,
+    progress = {"next_page": 1, "pages": None, "total": None, "seen": 0, "imported": 0,
                 "failed": 0, "started": time.time(), **{k: v for k, v in progress.items() if k != "state"},
                 "state": "running"}
     previous = None

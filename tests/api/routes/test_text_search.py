@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import read_records, split
