@@ -60,6 +60,16 @@ def read_records(data_dir: str | Path) -> list[Record]:
 
     Raises FileNotFoundError naming what is missing when the directory is not in the layout.
     """
+    return read_rows(data_dir)[0]
+
+
+def read_rows(data_dir: str | Path) -> tuple[list[Record], list[Record]]:
+    """(the rows whose image exists, the rows whose image does not), each in file order: a row without its image is
+    a Record whose `image` is the file the layout names for it (`images/<id>.jpg`). An evaluation counts those as
+    failed, so that a missing file never makes a smaller test set unsaid.
+
+    Raises FileNotFoundError naming what is missing when the directory is not in the layout.
+    """
     root = Path(data_dir)
     labels_csv = root / "labels.csv"
     images = root / "images"
@@ -68,14 +78,16 @@ def read_records(data_dir: str | Path) -> list[Record]:
             f"{root} is not a data directory: it needs labels.csv and images/<id>.jpg "
             f"(found labels.csv={labels_csv.is_file()}, images/={images.is_dir()})"
         )
-    records = []
+    found, missing = [], []
     with labels_csv.open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             image_id = row.pop("id")
             path = next((p for p in (images / f"{image_id}{suffix}" for suffix in IMAGE_SUFFIXES) if p.is_file()), None)
-            if path is not None:
-                records.append(Record(id=image_id, image=path, labels=row))
-    return records
+            if path is None:
+                missing.append(Record(id=image_id, image=images / f"{image_id}{IMAGE_SUFFIXES[0]}", labels=row))
+            else:
+                found.append(Record(id=image_id, image=path, labels=row))
+    return found, missing
 
 
 def is_validation(image_id: str, fraction: float = VALIDATION_FRACTION) -> bool:

@@ -32,7 +32,7 @@ from handlers.in_process import open_archive
 from handlers.taxonomy import Annotation, Taxonomy, load_taxonomy
 from kalas import plots
 from kalas.calibration import ECE_MEASURED, ece_noise, expected_calibration_error, reliability, risk_coverage
-from kalas.dataset import Record, iter_batches, read_records, split
+from kalas.dataset import Record, is_validation, iter_batches, read_rows, split
 from kalas.metrics import confusion, mmfashion_attribute_recall, mmfashion_category_recall, ranked_accuracy
 
 # Wide enough that every category and attribute value comes back scored (no group has more than 10 values).
@@ -182,8 +182,8 @@ def draw_pictures(report: dict, records: Sequence[Record], answers: Sequence[dic
         label = top and next((a for a in taxonomy.ancestors(top["label"]) if a in per_class), top["label"])
         truths.append(truth)
         predicted.append(label)
-        if label != truth:
-            mistakes.append((top["score"] if top else 1.0, record.image, truth, top["label"] if top else "(failed)"))
+        if label != truth and top:  # a photo that failed is in the report's `failed`, not among the sure mistakes
+            mistakes.append((top["score"], record.image, truth, top["label"]))
     mistakes.sort(key=lambda m: -m[0])
     kind = report["data"]["kind"]
     return [str(p) for p in (
@@ -208,6 +208,11 @@ async def annotate_all(client: InferenceClient, records: Sequence[Record]) -> li
     return answers
 
 
+def no_image(record: Record, data_dir: Path) -> InferenceError:
+    return InferenceError(404, f"labels.csv has a row {record.id!r} but {data_dir.name}/images/ holds no "
+                               f"{record.image.name} (nor .webp)")
+
+
 def make_client(args: argparse.Namespace) -> InferenceClient:
     if args.torchserve:
         return TorchServeClient(args.torchserve)
@@ -218,9 +223,9 @@ def make_client(args: argparse.Namespace) -> InferenceClient:
 
 
 async def run(args: argparse.Namespace) -> dict:
-    records = read_records(args.data_dir)
+    records, missing = read_rows(args.data_dir)
     if not args.all:
-        records = split(records)[1]
+        records, missing = split(records)[1], [r for r in missing if is_validation(r.id)]
     records = records[: args.limit] if args.limit else records
     if not records:
         raise SystemExit(f"{args.data_dir}: no images to evaluate (the split is empty; use --all for a small set)")
@@ -230,6 +235,8 @@ async def run(args: argparse.Namespace) -> dict:
         answers = await annotate_all(client, records)
     finally:
         await client.aclose()
+    if not args.limit:  # a labelled row whose photo is not there fails like an unreadable one
+        records, answers = records + missing, answers + [no_image(r, args.data_dir) for r in missing]
     report = evaluate(records, answers, taxonomy)
     report["data"].update(directory=args.data_dir.name, split="all" if args.all else "validation")
     if args.out:
@@ -238,8 +245,10 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def summary(report: dict) -> str:
+    failed = report["data"]["failed"]
+    absent = sum(f["status"] == 404 for f in failed)
     lines = [f"{report['data']['directory']} ({report['data']['split']}, {report['data']['images']} images, "
-             f"{len(report['data']['failed'])} failed)"]
+             f"{len(failed)} failed{f': {absent} not in images/' if absent else ''})"]
     if report["data"]["unknown_labels"]:
         lines.append("labels the taxonomy lacks (left unlabelled, the rest scored): "
                      + ", ".join(f"{label} ×{n}" for label, n in report["data"]["unknown_labels"].items()))

@@ -31,7 +31,7 @@ from api.clients.inference import InferenceClient, InferenceError
 from handlers.taxonomy import load_taxonomy
 from index import CatalogueIndex, CatalogueStore, Hit, load
 from kalas.contact_sheet import draw_contact_sheet
-from kalas.dataset import Record, iter_batches, read_records, split
+from kalas.dataset import Record, iter_batches, read_records, read_rows, split
 from kalas.readers import DirectoryReader
 from scripts.reindex import open_client, reindex
 
@@ -80,21 +80,25 @@ async def embed_all(client: InferenceClient, images: list[bytes], batch_size: in
 
 
 async def embedded_split(data_dir: Path, client: InferenceClient, store: CatalogueStore, source: CatalogueIndex | None,
-                         progress: bool) -> tuple[CatalogueIndex, list[str], np.ndarray]:
-    """(gallery index of the train split, query ids, query vectors), embedded by the batch reindex, or taken from
-    `source`, an index of the whole directory keyed by its ids (the demo gallery), so nothing is embedded twice."""
+                         progress: bool) -> tuple[CatalogueIndex, list[str], np.ndarray, list[dict]]:
+    """(gallery index of the train split, query ids, query vectors, the photos left out and why), embedded by the
+    batch reindex, or taken from `source`, an index of the whole directory keyed by its ids (the demo gallery), so
+    nothing is embedded twice."""
+    skipped: list[dict] = []
     if source is None:
         for catalogue, part in (("gallery", "train"), ("queries", "validation")):
             if store.get(catalogue) is None:
-                await reindex(DirectoryReader(data_dir, part), client, store, catalogue, progress=progress)
+                done = await reindex(DirectoryReader(data_dir, part), client, store, catalogue, progress=progress)
+                skipped += [{"id": s["product"], "reason": s["reason"]} for s in done.skipped]
         gallery, query_index = store.get("gallery"), store.get("queries")
         ids = query_index.products()
-        return gallery, ids, np.stack([next(iter(query_index.vectors_of(q).values())) for q in ids])
+        return gallery, ids, np.stack([next(iter(query_index.vectors_of(q).values())) for q in ids]), skipped
     train, validation = split(read_records(data_dir))
+    skipped = [{"id": r.id, "reason": "not in the index given"} for r in train + validation if r.id not in source]
     kept = [r.id for r in train if r.id in source]
     gallery = CatalogueIndex.build(source.dim, kept, np.stack([first_vector(source, p) for p in kept]))
     ids = [r.id for r in validation if r.id in source]
-    return gallery, ids, np.stack([first_vector(source, q) for q in ids])
+    return gallery, ids, np.stack([first_vector(source, q) for q in ids]), skipped
 
 
 def unknown_labels(records: list[Record]) -> dict[str, int]:
@@ -117,8 +121,9 @@ def first_vector(index: CatalogueIndex, product_id: str) -> np.ndarray:
 async def evaluate(data_dir: Path, client: InferenceClient, store: CatalogueStore, *, type_column: str,
                    colour_column: str | None, recovery_samples: int = 200, progress: bool = True,
                    source: CatalogueIndex | None = None) -> tuple[dict, list]:
-    records = {r.id: r for r in read_records(data_dir)}
-    gallery, query_ids, vectors = await embedded_split(data_dir, client, store, source, progress)
+    found, missing = read_rows(data_dir)
+    records = {r.id: r for r in found}
+    gallery, query_ids, vectors, skipped = await embedded_split(data_dir, client, store, source, progress)
     queries = [records[q] for q in query_ids]
     results = gallery.search_many(vectors, k=max(KS))
 
@@ -130,6 +135,8 @@ async def evaluate(data_dir: Path, client: InferenceClient, store: CatalogueStor
 
     report = {"data": str(data_dir), "gallery_images": gallery.n_vectors, "queries": len(queries),
               "unknown_labels": unknown_labels(list(records.values())),
+              # Neither in the gallery nor among the queries: said, so that a smaller test set is never unsaid.
+              "left_out": {"unreadable": skipped, "not_in_images": [r.id for r in missing]},
               "type_column": type_column, "same_type": retrieval_metrics(queries, results, records, same_type)}
     p5 = [np.mean([same_type(q, records[h.product_id]) for h in r[:5]]) for q, r in zip(queries, results)]
     report["same_type"]["macro_precision@5"] = macro(queries, p5, lambda q: q.labels[type_column])

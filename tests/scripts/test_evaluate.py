@@ -161,6 +161,29 @@ def test_a_run_on_real_product_photos_through_the_served_archives(
             assert image.format == "PNG" and image.width > 200 and image.height > 100
 
 
+@pytest.mark.slow
+def test_an_unreadable_photo_and_a_missing_one_fail_and_are_scored_wrong(
+    shared_data: Path, model_store: Path, tmp_path: Path
+) -> None:
+    data = make_directory(shared_data / "fashion-products", tmp_path / "products", 6)
+    photos = sorted((data / "images").iterdir())
+    photos[0].write_bytes(b"not a photo")
+    photos[1].unlink()  # its row stays in labels.csv
+    report_path, pictures = tmp_path / "report.json", tmp_path / "pictures"
+    assert main([str(data), "--all", "--model-store", str(model_store), "--json", str(report_path),
+                 "--out", str(pictures)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["data"]["images"] == 6 and report["category"]["count"] == 6  # never a smaller test set, unsaid
+    failed = {f["id"]: (f["status"], f["error"]) for f in report["data"]["failed"]}
+    assert failed.keys() == {photos[0].stem, photos[1].stem}
+    assert failed[photos[0].stem][0] == 400 and "not an image" in failed[photos[0].stem][1]
+    assert failed[photos[1].stem] == (404, f"labels.csv has a row '{photos[1].stem}' but products/images/ holds no "
+                                           f"{photos[1].name} (nor .webp)")
+    assert report["category"]["top1"] <= 4 / 6  # the two failed photos are wrong answers
+    for name in ("confusion.png", "per_class.png", "mistakes.png", "reliability.png"):  # the sheet drew no failed photo
+        assert (pictures / name).is_file()
+
+
 def colour_head_prior(taxonomy):
     """image -> the committed model's colour log-probabilities in vocabulary order, at the head's calibrated
     temperature (None without a colour head)."""

@@ -18,10 +18,10 @@ from scripts import evaluate_retrieval
 N = 40
 
 
-def small_catalogue(root: Path, shared_data: Path) -> Path:
+def small_catalogue(root: Path, shared_data: Path, count: int = N) -> Path:
     source = shared_data / "fashion-products"
     with open(source / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))[:N]
+        rows = list(csv.DictReader(handle))[:count]
     (root / "images").mkdir(parents=True)
     for row in rows:
         shutil.copy(source / "images" / f"{row['id']}.jpg", root / "images")
@@ -63,6 +63,22 @@ def test_metrics_recovery_and_contact_sheet(tmp_path: Path, shared_data: Path, m
     assert evaluate_retrieval.main([str(data), "--json", str(again), "--model-store", str(model_store),
                                     "--recovery-samples", "10", "--vectors-from", str(tmp_path / "whole.kidx")]) == 0
     assert json.loads(again.read_text()) == report
+
+
+@pytest.mark.slow
+def test_photos_left_out_are_named(tmp_path: Path, shared_data: Path, model_store: Path) -> None:
+    data = small_catalogue(tmp_path / "data", shared_data, count=12)
+    photos = sorted((data / "images").iterdir())
+    photos[0].write_bytes(b"not a photo")  # unreadable: refused by the embedder
+    photos[1].unlink()  # its row stays in labels.csv
+    out = tmp_path / "retrieval.json"
+    assert evaluate_retrieval.main([str(data), "--json", str(out), "--model-store", str(model_store),
+                                    "--recovery-samples", "4"]) == 0
+    report = json.loads(out.read_text())
+    assert report["gallery_images"] + report["queries"] == 10
+    unreadable = report["left_out"]["unreadable"]
+    assert [u["id"] for u in unreadable] == [photos[0].stem] and "not an image" in unreadable[0]["reason"]
+    assert report["left_out"]["not_in_images"] == [photos[1].stem]
 
 
 def test_a_missing_column_is_named(tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture) -> None:
