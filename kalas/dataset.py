@@ -68,7 +68,8 @@ def read_rows(data_dir: str | Path) -> tuple[list[Record], list[Record]]:
     a Record whose `image` is the file the layout names for it (`images/<id>.jpg`). An evaluation counts those as
     failed, so that a missing file never makes a smaller test set unsaid.
 
-    Raises FileNotFoundError naming what is missing when the directory is not in the layout.
+    Raises FileNotFoundError naming what is missing when the directory is not in the layout, ValueError when
+    labels.csv has no `id` column.
     """
     root = Path(data_dir)
     labels_csv = root / "labels.csv"
@@ -79,8 +80,13 @@ def read_rows(data_dir: str | Path) -> tuple[list[Record], list[Record]]:
             f"(found labels.csv={labels_csv.is_file()}, images/={images.is_dir()})"
         )
     found, missing = [], []
-    with labels_csv.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
+    # utf-8-sig: a spreadsheet's "CSV UTF-8" begins with a byte-order mark, which would be read into the first name.
+    with labels_csv.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if "id" not in (reader.fieldnames or []):
+            raise ValueError(f"{labels_csv} has no 'id' column (each row's photo is images/<id>.jpg); its header is "
+                             f"{reader.fieldnames or 'empty'}")
+        for row in reader:
             image_id = row.pop("id")
             path = next((p for p in (images / f"{image_id}{suffix}" for suffix in IMAGE_SUFFIXES) if p.is_file()), None)
             if path is None:

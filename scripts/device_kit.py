@@ -86,7 +86,7 @@ def kit_members(data_dirs: list[Path], side: int, quality: int, limit: int | Non
 
 def labels_of(labels_csv: Path, kept: set[str]) -> bytes:
     """labels.csv with the header and the rows of the photos kept (a --limit keeps the first N)."""
-    with labels_csv.open(newline="", encoding="utf-8") as handle:
+    with labels_csv.open(newline="", encoding="utf-8-sig") as handle:  # as kalas/dataset.py reads it
         reader = csv.DictReader(handle)
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=reader.fieldnames or ["id"], lineterminator="\n")

@@ -223,13 +223,18 @@ def make_client(args: argparse.Namespace) -> InferenceClient:
 
 
 async def run(args: argparse.Namespace) -> dict:
-    records, missing = read_rows(args.data_dir)
+    taxonomy = load_taxonomy()
+    try:  # a directory not in the layout, or of a kind the taxonomy does not map: said, not a traceback
+        records, missing = read_rows(args.data_dir)
+        if records:
+            taxonomy.detect(records[0].labels.keys())
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(str(error)) from None
     if not args.all:
         records, missing = split(records)[1], [r for r in missing if is_validation(r.id)]
     records = records[: args.limit] if args.limit else records
     if not records:
         raise SystemExit(f"{args.data_dir}: no images to evaluate (the split is empty; use --all for a small set)")
-    taxonomy = load_taxonomy()
     client = make_client(args)
     try:
         answers = await annotate_all(client, records)

@@ -175,7 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--model-store", type=Path)
     source.add_argument("--checkpoint", type=Path)
     args = parser.parse_args(argv)
-    columns = read_records(args.data_dir)[0].labels
+    try:
+        records = read_records(args.data_dir)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    if not records:
+        parser.error(f"{args.data_dir}: no photos to evaluate (labels.csv lists none that images/ holds)")
+    columns = records[0].labels
     type_column = args.type_column or ("articleType" if "articleType" in columns else "label")
     colour_column = args.colour_column or ("baseColour" if "baseColour" in columns else None)
     for column in filter(None, (type_column, colour_column)):
@@ -189,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     sheet = args.sheet or args.json.with_suffix(".png")
     draw_contact_sheet(rows[: args.sheet_queries], sheet, label=lambda r: r.labels[type_column],
                        relevant=lambda q, r: q.labels[type_column] == r.labels[type_column],
-                       gallery={r.id: r for r in read_records(args.data_dir)})
+                       gallery={r.id: r for r in records})
     print(json.dumps(report, indent=2))
     print(f"contact sheet: {sheet}")
     return 0

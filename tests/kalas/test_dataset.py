@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kalas.dataset import find_shared_data, is_validation, read_records, shared_data, split
+from kalas.dataset import find_shared_data, is_validation, read_records, read_rows, shared_data, split
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +24,29 @@ def test_reads_rows_with_images_only(tmp_path: Path) -> None:
     assert [r.id for r in records] == ["a", "b"]
     assert records[0].labels == {"label": "Shirt"}
     assert records[0].image == tmp_path / "images" / "a.jpg"
+
+
+def test_the_rows_without_an_image_are_read_apart(tmp_path: Path) -> None:
+    write_layout(tmp_path, ["a", "b", "c"])
+    found, missing = read_rows(tmp_path)
+    assert [r.id for r in found] == ["a", "b"]
+    assert [(r.id, r.labels, r.image) for r in missing] == [("c", {"label": "Shirt"}, tmp_path / "images" / "c.jpg")]
+    assert not missing[0].image.exists()
+
+
+def test_a_spreadsheets_csv_reads_alike(tmp_path: Path) -> None:
+    write_layout(tmp_path, ["a", "b", "c"])
+    text = (tmp_path / "labels.csv").read_text()
+    # Excel's "CSV UTF-8": a byte-order mark first, rows ended by CR LF.
+    (tmp_path / "labels.csv").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert [(r.id, r.labels) for r in read_records(tmp_path)] == [("a", {"label": "Shirt"}), ("b", {"label": "Shirt"})]
+
+
+def test_a_labels_file_without_ids_is_named(tmp_path: Path) -> None:
+    write_layout(tmp_path, ["a"])
+    (tmp_path / "labels.csv").write_text("ident,label\na,Shirt\n")
+    with pytest.raises(ValueError, match=r"has no 'id' column .* its header is \['ident', 'label'\]"):
+        read_records(tmp_path)
 
 
 def test_a_webp_copy_of_the_layout_reads_alike(tmp_path: Path) -> None:

@@ -215,6 +215,15 @@ def test_consumer_photos_have_categories_but_no_colour_labels(shared_data: Path,
     assert report["category"]["count"] == len(labelled)
 
 
+def test_a_directory_it_cannot_read_is_said_without_a_traceback(shared_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="is not a data directory: it needs labels.csv"):
+        main([str(tmp_path / "nowhere"), "--json", str(tmp_path / "report.json")])
+    data = make_directory(shared_data / "fashion-products", tmp_path / "other", 1)
+    (data / "labels.csv").write_text("id,material\n" + next((data / "images").iterdir()).stem + ",linen\n")
+    with pytest.raises(SystemExit, match=r"columns \['material'\] fit no kind"):
+        main([str(data), "--all", "--json", str(tmp_path / "report.json")])
+
+
 def test_an_empty_validation_split_says_to_use_all(shared_data: Path, tmp_path: Path) -> None:
     # Rows 0..2 of the product set all fall on the training side of the split.
     data = make_directory(shared_data / "fashion-products", tmp_path / "few", 3)
