@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -60,17 +60,26 @@ class ColumnMap:
     values: Mapping[str, str | None] | None  # None: identity (values are taxonomy labels already)
     vocabulary: frozenset[str]
 
+    def __post_init__(self) -> None:
+        self.folded  # noqa: B018 (two values one in any case are refused at load)
+
     def apply(self, dataset: str, row: Mapping[str, str]) -> str | None:
+        """The label of the row's value, read in any case ("TSHIRTS", "t-shirt": another export of the same data)."""
         raw = (row.get(self.column) or "").strip()
         if not raw:
             return None
-        if self.values is None:
-            if raw not in self.vocabulary:
-                raise LabelError(f"{dataset}: column {self.column!r} has {raw!r}, which is not a taxonomy label")
-            return raw
-        if raw not in self.values:
-            raise LabelError(f"{dataset}: column {self.column!r} has {raw!r}, which taxonomy.yaml does not map")
-        return self.values[raw]
+        if raw.casefold() not in self.folded:
+            what = "is not a taxonomy label" if self.values is None else "taxonomy.yaml does not map"
+            raise LabelError(f"{dataset}: column {self.column!r} has {raw!r}, which {what}")
+        return self.folded[raw.casefold()]
+
+    @cached_property
+    def folded(self) -> dict[str, str | None]:
+        values = self.values if self.values is not None else {label: label for label in self.vocabulary}
+        folded = {value.casefold(): label for value, label in values.items()}
+        if len(folded) != len(values):
+            raise ValueError(f"taxonomy.yaml maps {self.column!r} values that differ only in case")
+        return folded
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,26 @@ def test_fashion_products_row_maps_every_group(taxonomy) -> None:
     assert annotation.colour == "navy"
 
 
+def test_a_label_in_another_case_maps_alike(taxonomy) -> None:
+    # Another export of the same data ("TSHIRTS", "navy blue") is the same labels, not labels the taxonomy lacks.
+    row = {"articleType": "TSHIRTS", "gender": "boys", "usage": "SMART CASUAL", "season": "fall", "baseColour": "navy blue"}
+    assert taxonomy.datasets["fashion-products"].annotate(row) == taxonomy.datasets["fashion-products"].annotate(
+        {"articleType": "Tshirts", "gender": "Boys", "usage": "Smart Casual", "season": "Fall", "baseColour": "Navy Blue"})
+    assert taxonomy.datasets["clothing"].annotate({"label": "t-shirt", "kids": "False"}).category == "tshirt"
+
+
+def test_values_that_differ_only_in_case_are_refused() -> None:
+    data = {
+        "categories": [{"label": "shirt", "name": "Shirt"}, {"label": "blouse", "name": "Blouse"}],
+        "attributes": {},
+        "colours": [],
+        "datasets": {"x": {"detect": ["label"], "category": {"column": "label",
+                                                             "map": {"Shirt": "shirt", "SHIRT": "blouse"}}}},
+    }
+    with pytest.raises(ValueError, match=r"maps 'label' values that differ only in case"):
+        parse_taxonomy(data)
+
+
 @pytest.mark.parametrize("title, pattern", [
     ("Basics Men White Slim Fit Checked Shirt", "checked"),
     ("ADIDAS Men Sf Striped Hood Blue Sweatshirts", "striped"),
