@@ -4,8 +4,10 @@
 
 Reads any directory in the shared-data layout whose columns the taxonomy maps (kalas/dataset.py,
 handlers/taxonomy.yaml) and simulates shops from it:
-- `de-categories`: each product's category is its subCategory × gender, named in German ("Herren-Oberteile"),
-  every pair with at least MIN_TERM_PRODUCTS products (the shop's own, finer vocabulary);
+- `de-categories`: each product's category is its kind × whom it is for, named in German: subCategory × gender
+  in the fashion-products layout ("Herren-Oberteile"), label × kids in the clothing one ("Kinder-Hosen", a
+  second-hand shop of consumer photos); every pair with at least MIN_TERM_PRODUCTS products (the shop's own, finer
+  vocabulary);
 - `pattern-tags`: each product whose title names its pattern carries that word as its tag (the taxonomy's
   title rule, `annotate(row).attributes["pattern"]`); the other products are not in this shop.
 Every photo's served outputs (the embedding and the heads' logits the handlers answer from) come from the
@@ -65,11 +67,28 @@ GERMAN_SUBCATEGORY = {
 GENDER_WORDS = re.compile(r"\b(men|mens|men's|women|womens|women's|boys?|girls?|unisex|kids|ladies)\b", re.IGNORECASE)
 
 
+# A second-hand shop of consumer photos (the clothing layout): its kinds, and "Kinder-" for children's.
+GERMAN_CLOTHING = {
+    "T-Shirt": "T-Shirts", "Longsleeve": "Langarmshirts", "Pants": "Hosen", "Shoes": "Schuhe", "Shirt": "Hemden",
+    "Dress": "Kleider", "Shorts": "Shorts", "Outwear": "Jacken & Mäntel", "Hat": "Hüte & Mützen", "Skirt": "Röcke",
+    "Polo": "Poloshirts", "Undershirt": "Unterhemden", "Blazer": "Blazer", "Hoodie": "Hoodies", "Body": "Bodys",
+    "Top": "Tops", "Blouse": "Blusen",
+}
+
+
 def german_category(row: dict) -> str | None:
-    sub, gender = row.get("subCategory"), row.get("gender")
-    if sub not in GERMAN_SUBCATEGORY or gender not in GERMAN_GENDER:
+    """The product's category in the German shop: its kind and whom it is for, as the layout says them
+    (fashion-products: subCategory × gender, "Herren-Oberteile"; clothing: label × kids, "Kinder-Hosen");
+    None for a product the shop does not sort (an unnamed kind, clothing's "Other")."""
+    if "subCategory" in row:
+        sub, gender = row.get("subCategory"), row.get("gender")
+        if sub not in GERMAN_SUBCATEGORY or gender not in GERMAN_GENDER:
+            return None
+        return f"{GERMAN_GENDER[gender]}-{GERMAN_SUBCATEGORY[sub]}"
+    kind = GERMAN_CLOTHING.get((row.get("label") or "").strip())
+    if kind is None:
         return None
-    return f"{GERMAN_GENDER[gender]}-{GERMAN_SUBCATEGORY[sub]}"
+    return f"Kinder-{kind}" if (row.get("kids") or "").strip().lower() == "true" else kind
 
 
 def simulated_shops(records: list[Record]) -> dict[str, list[tuple[int, str | None, list[str]]]]:
@@ -79,6 +98,9 @@ def simulated_shops(records: list[Record]) -> dict[str, list[tuple[int, str | No
     counts = Counter(c for c in categories if c)
     shops: dict[str, list] = {
         "de-categories": [(row, c, []) for row, c in enumerate(categories) if c and counts[c] >= MIN_TERM_PRODUCTS]}
+    if not shops["de-categories"]:
+        print("no category of the layout's kinds has 20 products (fashion-products: subCategory × gender; clothing: "
+              "label × kids): the de-categories shop is left out", file=sys.stderr)
     patterns = [mapping.annotate(r.labels).attributes.get("pattern") if mapping else None for r in records]
     if any(patterns):
         shops["pattern-tags"] = [(row, None, [p]) for row, p in enumerate(patterns) if p]
@@ -247,27 +269,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {json.dumps(shop)}", flush=True)
     if "de-categories" in shops:
         products = simulated["de-categories"]
-        named = examples_of(records, features, products, names=str)
         shop = result["shops"]["de-categories"]
-        figures, unseen = held_out_figures(named)
-        shop["named"] = {**figures, "unseen": unseen, "train_seconds": train(named)[1]["train_seconds"]}
-        stripped = held_out_figures(examples_of(records, features, products,
-                                                names=lambda title: " ".join(GENDER_WORDS.sub(" ", title).split())))
-        shop["named_without_gender_words"] = {**stripped[0], "unseen": stripped[1]}
-        print(f"de-categories, named: {json.dumps({k: shop[k] for k in ('named', 'named_without_gender_words')})}",
-              flush=True)
+        titled = "title" in records[0].labels  # the clothing layout's products have no names
+        named = examples_of(records, features, products, names=str) if titled else None
+        if named is not None:
+            figures, unseen = held_out_figures(named)
+            shop["named"] = {**figures, "unseen": unseen, "train_seconds": train(named)[1]["train_seconds"]}
+            stripped = held_out_figures(examples_of(
+                records, features, products, names=lambda title: " ".join(GENDER_WORDS.sub(" ", title).split())))
+            shop["named_without_gender_words"] = {**stripped[0], "unseen": stripped[1]}
+            print(f"de-categories, named: {json.dumps({k: shop[k] for k in ('named', 'named_without_gender_words')})}",
+                  flush=True)
         result["cold_start"] = {str(n): {**cold_start(shops["de-categories"], n),
                                          "embedding_alone": cold_start(bare["de-categories"], n)["category_top1"],
-                                         "named": cold_start(named, n)["category_top1"]}
+                                         **({"named": cold_start(named, n)["category_top1"]} if named else {})}
                                 for n in COLD_START}
         print(f"cold start: {json.dumps(result['cold_start'])}", flush=True)
         biggest = shops["de-categories"]
         result["serving"] = {"ms_per_photo": serving_ms(biggest, embeddings, signal_rows),
-                             "ms_per_photo_named": serving_ms(named, embeddings, signal_rows),
                              "catalogue_products": len(biggest.ids)}
+        if named is not None:
+            result["serving"]["ms_per_photo_named"] = serving_ms(named, embeddings, signal_rows)
         if not args.no_scale:
             result["serving"]["train_seconds_10000_products"] = scale_train_seconds(biggest)
-            result["serving"]["train_seconds_10000_products_named"] = scale_train_seconds(named)
+            if named is not None:
+                result["serving"]["train_seconds_10000_products_named"] = scale_train_seconds(named)
         print(f"serving: {json.dumps(result['serving'])}", flush=True)
     if args.candidates and "de-categories" in shops:
         rows = np.array([row for row, _, _ in simulated["de-categories"]])
