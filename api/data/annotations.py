@@ -122,6 +122,15 @@ async def review_queue(db: AsyncDatabase, account_id: str, offset: int, limit: i
                       order=[("queue_rank", ASCENDING), ("created", DESCENDING), ("_id", ASCENDING)])
 
 
+async def leave_as_it_is(db: AsyncDatabase, account_id: str, annotation_id: str, why: str) -> bool:
+    """The annotation out of the review queue unreviewed, saying why (a reviewer left the product as it is);
+    False when it is not in the queue."""
+    result = await db.annotations.update_one(
+        {"_id": annotation_id, "account": account_id, "reviewed": False, "queue_rank": {"$exists": True}},
+        {"$unset": {"queue_rank": ""}, "$set": {"left_queue": why}})
+    return result.modified_count == 1
+
+
 def _store_product(account_id: str, integration_id: str, product_id: int) -> dict:
     return {"account": account_id, "source.integration": integration_id, "source.product_id": str(product_id),
             "reviewed": False}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Sequence
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.domain.callbacks import notify
@@ -104,6 +104,22 @@ async def review_queue(account: CurrentAccount, db: Db, settings: Config, offset
     found, total = await annotations.review_queue(db, account.id, offset, limit)
     return Page[AnnotationOut](items=[annotation_out(settings, a) for a in found], total=total, offset=offset,
                                limit=limit)
+
+
+@router.delete("/reviews/queue/{annotation_id}", status_code=204, responses=error_responses(
+    (409, "not_in_queue", "annotation '65dccd6141b312063e79d76c' is not in the review queue: it was reviewed")))
+async def leave_as_it_is(annotation: OwnedAnnotation, account: CurrentAccount, db: Db) -> Response:
+    """Take a store product out of the review queue and write nothing to the store: the product keeps the terms it
+    has (a gift card among the clothes, a product the merchant has categorised already). The annotation stays,
+    unreviewed (not training data), with `left_queue` saying who left it; the product's next photos are annotated
+    and queued as any."""
+    why = f"left as it is by {account.reviewer}: nothing written to the store"
+    if not await annotations.leave_as_it_is(db, account.id, annotation["_id"], why):
+        state = ("it was reviewed" if annotation.get("reviewed") else
+                 f"it left it ({annotation['left_queue']})" if annotation.get("left_queue") else
+                 "it is no store product's annotation")
+        raise ApiError(409, f"annotation {annotation['_id']!r} is not in the review queue: {state}", "not_in_queue")
+    return Response(status_code=204)
 
 
 @router.get("/reviews", response_model=Page[ReviewOut])

@@ -48,6 +48,7 @@ ATTEMPTS = [
     ("DELETE", "/annotations/{annotation}", None),
     ("POST", "/annotations/{annotation}/review", {"json": REVIEW}),
     ("POST", "/annotations/{annotation}/review", {"json": REVIEW | {"shop": {"category": "A-Kategorie"}}}),
+    ("DELETE", "/reviews/queue/{annotation}", None),
     ("GET", "/images/{image}", None),
     ("GET", "/images/{product_image}", None),
     ("GET", "/reviews/{review}", None),

@@ -82,6 +82,8 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
     page_link = item.get_by_role("link", name="its page in the store")
     assert page_link.get_attribute("href") == product["permalink"] == f"{store.url}/product/mystery-garment/"
     screenshot(desktop, "queue")
+    pages = desktop.get_by_role("navigation", name="Pages of products")
+    assert pages.get_by_text("Page 1 of 1 · 1 product", exact=True).is_visible()  # one product, not "1 products"
 
     phone.goto("/login")  # the same queue on a phone
     phone.get_by_label("E-mail").fill(shop.email)
@@ -102,6 +104,16 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
                        and store.catalogue.view(product["id"]), 60, "the correction in the store")
     assert {c["name"] for c in written["categories"]} == {"Sale", "Dress"}
     assert {"Merchant", "Damen"} <= {t["name"] for t in written["tags"]}
+
+    # A gift card among the clothes: left as it is, out of the queue, and nothing written to the store.
+    gift = store.create_product("Gift card", [noise_photo(8)], categories=["Gutscheine"])
+    wait_for_job(service, session, integration["id"], gift["id"])
+    desktop.reload()
+    desktop.get_by_test_id("queue-item").filter(has_text="Gift card").get_by_role("button", name="Leave as it is").click()
+    desktop.get_by_text("1 product left as it is.").wait_for()
+    desktop.get_by_text("Nothing waits for a review.").wait_for()
+    assert gift["id"] not in store.writes
+    assert {c["name"] for c in store.catalogue.view(gift["id"])["categories"]} == {"Gutscheine"}
 
 
 def test_a_shop_with_its_own_model_reviews_a_product_in_its_own_terms(desktop, service: Service, store, worker,

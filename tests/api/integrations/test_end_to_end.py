@@ -628,3 +628,30 @@ def test_an_unsure_product_is_held_and_its_review_is_written_to_the_store(live: 
             assert f"{held[0]['id']},dress,women," in rows
     finally:
         live.api("PUT", f"/integrations/{live.integration['id']}/policy", json={})
+
+
+def test_a_held_product_left_as_it_is_leaves_the_queue_with_nothing_written(live: Live):
+    # A gift card among the clothes: the reviewer takes it out of the queue and the store keeps what it has.
+    created = live.store.create_product("Gift card", [_noise_photo(2)], categories=["Gutscheine"])
+    job = wait_for(lambda: (j := live.jobs_of(created["id"])) and j[0]["state"] == "done" and j[0], 60,
+                   "the product's job done")
+    assert job["outcome"].startswith("held for review"), job
+
+    def queued() -> dict | None:
+        items = live.api("GET", "/reviews/queue", params={"limit": 100}).json()["items"]
+        return next((a for a in items if a["source"].get("product_id") == str(created["id"])), None)
+
+    held = wait_for(queued, 10, "the held product in the review queue")
+    left = live.api("DELETE", f"/reviews/queue/{held['id']}")
+    assert left.status_code == 204, left.text
+    assert queued() is None
+    annotation = live.api("GET", f"/annotations/{held['id']}").json()
+    assert annotation["review"] is None  # not a correction: no training data, nothing to write
+    assert re.fullmatch(r"left as it is by .+: nothing written to the store", annotation["left_queue"])
+    again = live.api("DELETE", f"/reviews/queue/{held['id']}")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_in_queue"
+    assert annotation["left_queue"] in again.json()["error"]["message"]
+    assert live.api("DELETE", f"/reviews/queue/{'0' * 24}").status_code == 404
+    assert [j["kind"] for j in live.jobs_of(created["id"])] == ["product"]  # no correction job
+    assert created["id"] not in live.store.writes
+    assert names(live.store.catalogue.view(created["id"])["categories"]) == {"Gutscheine"}

@@ -42,6 +42,8 @@ export const annotations = {
       request<Review>(`/annotations/${encodeURIComponent(id)}/review`, { method: "POST", json: correction, idempotencyKey })),
   /** Store products annotated and not reviewed yet: held ones first. */
   queue: (offset: number, limit: number) => request<Page<Annotation>>("/reviews/queue", { query: { offset, limit } }),
+  /** Out of the queue with nothing written to the store: the product keeps the terms it has. */
+  leaveAsItIs: (id: string) => request<void>(`/reviews/queue/${encodeURIComponent(id)}`, { method: "DELETE" }),
 };
 
 export const similar = {

@@ -42,7 +42,7 @@ export function DeliveryLog({ integration }: { integration: Integration }) {
       {page && !page.items.length && <Empty>No deliveries yet. Save the webhook in WooCommerce and create or edit a product.</Empty>}
       {page && page.items.length > 0 && (
         <>
-          <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun="deliveries" />
+          <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun={["delivery", "deliveries"]} />
           <div className="table-wrap">
             <table className="table">
               <thead>

@@ -6,10 +6,11 @@ interface Props {
   limit: number;
   total: number;
   onChange: (offset: number) => void;
-  noun: string;
+  /** What the list holds, one and several: ["product", "products"]. */
+  noun: [string, string];
 }
 
-export function Pager({ offset, limit, total, onChange, noun }: Props) {
+export function Pager({ offset, limit, total, onChange, noun: [one, many] }: Props) {
   const [jump, setJump] = useState("");
   const [error, setError] = useState<string | null>(null);
   const page = Math.floor(offset / limit) + 1;
@@ -18,19 +19,19 @@ export function Pager({ offset, limit, total, onChange, noun }: Props) {
     event.preventDefault();
     const index = Number(jump);
     if (!Number.isInteger(index) || index < 1 || index > total) {
-      setError(total ? `Enter a number from 1 to ${total}.` : `There are no ${noun} yet.`);
+      setError(total ? `Enter a number from 1 to ${total}.` : `There are no ${many} yet.`);
       return;
     }
     setError(null);
     onChange(Math.floor((index - 1) / limit) * limit);
   };
   return (
-    <nav className="pager" aria-label={`Pages of ${noun}`}>
+    <nav className="pager" aria-label={`Pages of ${many}`}>
       <button type="button" onClick={() => onChange(Math.max(0, offset - limit))} disabled={offset === 0}>
         Previous
       </button>
       <span aria-live="polite">
-        Page {page} of {pages} · {total} {noun}
+        Page {page} of {pages} · {total} {total === 1 ? one : many}
       </span>
       <button type="button" onClick={() => onChange(offset + limit)} disabled={offset + limit >= total}>
         Next

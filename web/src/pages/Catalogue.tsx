@@ -74,7 +74,7 @@ export function CataloguePage() {
       <h2>Search</h2>
       <TextSearch />
       <h2>Products</h2>
-      {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun="products" />}
+      {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun={["product", "products"]} />}
       {load.busy && !page && <Spinner label="Loading products…" />}
       {page && !page.items.length && <Empty>No products yet: import some above.</Empty>}
       {page && page.items.length > 0 && (

@@ -36,14 +36,17 @@ function Outcome({ annotation }: { annotation: Annotation }) {
   );
 }
 
+/** What a reviewer did with a queued product: a correction written to the store, or left as it is. */
+type Done = "written" | "left";
+
 interface ItemProps {
   annotation: Annotation;
   taxonomy: Taxonomy;
   vocabulary: ShopVocabulary | null;
-  onReviewed: () => void;
+  onDone: (done: Done) => void;
 }
 
-function QueueItem({ annotation, taxonomy, vocabulary, onReviewed }: ItemProps) {
+function QueueItem({ annotation, taxonomy, vocabulary, onDone }: ItemProps) {
   const [correction, setCorrection] = useState<ReviewIn>(() => initialCorrection(annotation, taxonomy));
   const [shopTerms, setShopTerms] = useState<ReviewShopTerms>(() => initialShopTerms(annotation));
   const [problem, setProblem] = useState<string | null>(null);
@@ -51,11 +54,18 @@ function QueueItem({ annotation, taxonomy, vocabulary, onReviewed }: ItemProps) 
     useCallback(
       async (value: ReviewIn) => {
         await annotations.review(annotation.id, value);
-        onReviewed();
+        onDone("written");
       },
-      [annotation.id, onReviewed],
+      [annotation.id, onDone],
     ),
   );
+  const leave = useTask(
+    useCallback(async () => {
+      await annotations.leaveAsItIs(annotation.id);
+      onDone("left");
+    }, [annotation.id, onDone]),
+  );
+  const busy = save.busy || leave.busy;
   const submit = () => {
     const found = correctionProblem(correction);
     setProblem(found);
@@ -89,10 +99,13 @@ function QueueItem({ annotation, taxonomy, vocabulary, onReviewed }: ItemProps) 
           </>
         )}
         <Predictions annotation={annotation} taxonomy={taxonomy} value={correction} onChange={setCorrection} />
-        <ErrorMessage error={problem ?? save.error} />
+        <ErrorMessage error={problem ?? save.error ?? leave.error} />
         <div className="button-row">
-          <button type="button" className="primary" onClick={submit} disabled={save.busy}>
+          <button type="button" className="primary" onClick={submit} disabled={busy}>
             {save.busy ? "Saving…" : "Save and write to the store"}
+          </button>
+          <button type="button" onClick={() => leave.run()} disabled={busy} title="Nothing is written: the product keeps the terms it has in the store">
+            {leave.busy ? "Leaving…" : "Leave as it is"}
           </button>
         </div>
       </div>
@@ -100,12 +113,19 @@ function QueueItem({ annotation, taxonomy, vocabulary, onReviewed }: ItemProps) 
   );
 }
 
+function doneSentence({ written, left }: Record<Done, number>): string {
+  const parts = [];
+  if (written) parts.push(`${written === 1 ? "1 correction" : `${written} corrections`} sent to the store`);
+  if (left) parts.push(`${left === 1 ? "1 product" : `${left} products`} left as ${left === 1 ? "it is" : "they are"}`);
+  return `${parts.join("; ")}.`;
+}
+
 export function QueuePage() {
   const [offset, setOffset] = useState(0);
   const [page, setPage] = useState<Page<Annotation> | null>(null);
   const [taxonomy, setTaxonomy] = useState<Taxonomy | null>(null);
   const [vocabulary, setVocabulary] = useState<ShopVocabulary | null>(null);
-  const [written, setWritten] = useState(0);
+  const [done, setDone] = useState<Record<Done, number>>({ written: 0, left: 0 });
   const load = useTask(
     useCallback(async (from: number) => {
       const [found, labels, model] = await Promise.all([annotations.queue(from, LIMIT), fetchTaxonomy(), shopModel.get()]);
@@ -119,21 +139,21 @@ export function QueuePage() {
   useEffect(() => {
     run(offset);
   }, [offset, run]);
-  const reviewed = useCallback(() => {
-    setWritten((count) => count + 1);
+  const reviewed = useCallback((what: Done) => {
+    setDone((counts) => ({ ...counts, [what]: counts[what] + 1 }));
     run(offset);
     window.dispatchEvent(new Event(QUEUE_CHANGED)); // the nav's count of waiting products
   }, [offset, run]);
   return (
     <section>
       <h1 tabIndex={-1}>Review queue</h1>
-      <p className="lead">Store products waiting for a person: the held ones first. A saved correction is written to the store.</p>
-      {written > 0 && <Notice>{written === 1 ? "1 correction" : `${written} corrections`} sent to the store.</Notice>}
+      <p className="lead">Store products waiting for a person: the held ones first. A saved correction is written to the store; a product left as it is keeps what it has.</p>
+      {done.written + done.left > 0 && <Notice>{doneSentence(done)}</Notice>}
       <ErrorMessage error={load.error} />
-      {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun="products" />}
+      {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun={["product", "products"]} />}
       {load.busy && !page && <Spinner label="Loading the queue…" />}
       {page && !page.items.length && <Empty>Nothing waits for a review.</Empty>}
-      {page && taxonomy && page.items.map((annotation) => <QueueItem key={annotation.id} annotation={annotation} taxonomy={taxonomy} vocabulary={vocabulary} onReviewed={reviewed} />)}
+      {page && taxonomy && page.items.map((annotation) => <QueueItem key={annotation.id} annotation={annotation} taxonomy={taxonomy} vocabulary={vocabulary} onDone={reviewed} />)}
     </section>
   );
 }

@@ -169,7 +169,7 @@ export function ReviewsPage() {
         </button>
       </div>
       <ErrorMessage error={load.error ?? exporting.error} />
-      {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun="reviews" />}
+      {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun={["review", "reviews"]} />}
       {load.busy && <Spinner label="Loading reviews…" />}
       {page && !load.busy && !page.items.length && <Empty>No reviews yet. Annotate a photo and save your corrections.</Empty>}
       {page && !load.busy && page.items.map((annotation, index) => <Comparison key={annotation.id} annotation={annotation} index={page.offset + index + 1} taxonomy={taxonomy} />)}
