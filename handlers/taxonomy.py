@@ -61,7 +61,7 @@ class ColumnMap:
     vocabulary: frozenset[str]
 
     def __post_init__(self) -> None:
-        self.folded  # noqa: B018 (two values one in any case are refused at load)
+        self.folded  # noqa: B018 (values that differ only in case are refused at load)
 
     def apply(self, dataset: str, row: Mapping[str, str]) -> str | None:
         """The label of the row's value, read in any case ("TSHIRTS", "t-shirt": another export of the same data)."""

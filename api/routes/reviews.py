@@ -116,7 +116,7 @@ async def leave_as_it_is(annotation: OwnedAnnotation, account: CurrentAccount, d
     why = f"left as it is by {account.reviewer}: nothing written to the store"
     if not await annotations.leave_as_it_is(db, account.id, annotation["_id"], why):
         state = ("it was reviewed" if annotation.get("reviewed") else
-                 f"it left it ({annotation['left_queue']})" if annotation.get("left_queue") else
+                 f"it is out of it ({annotation['left_queue']})" if annotation.get("left_queue") else
                  "it is no store product's annotation")
         raise ApiError(409, f"annotation {annotation['_id']!r} is not in the review queue: {state}", "not_in_queue")
     return Response(status_code=204)
