@@ -17,6 +17,7 @@ from api.clients.inference import InferenceClient
 from api.core.errors import install_error_handlers
 from api.core.limits import BodyLimit
 from api.core.metrics import install_metrics
+from api.core.request_ids import install_request_ids
 from api.core.settings import Settings, load_settings
 from api.core.spa import mount_console
 from api.deps import install_services
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None, *, inference: InferenceClient |
     app.include_router(health.router)  # /healthz, /readyz and /metrics sit outside the shops' API
     install_metrics(app)
     mount_console(app, settings.web_dist, API_PREFIX)
+    install_request_ids(app)
     return app

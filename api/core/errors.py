@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.core.request_ids import HEADER as REQUEST_ID_HEADER, request_id
 from api.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        # Closed after the answer, and said so: a client reusing a connection the server drops would get a reset.
-        return JSONResponse(error_body(500, "internal error; it has been logged", "internal"), status_code=500,
-                            headers={"Connection": "close"})
+        # Answered outside the request-id middleware (Starlette's outermost layer), so the id is set here. Closed
+        # after the answer, and said so: a client reusing a connection the server drops would get a reset.
+        rid = request_id() or "-"
+        return JSONResponse(error_body(500, f"internal error; it has been logged as request {rid}: quote it when "
+                                            "you ask about it", "internal"), status_code=500,
+                            headers={"Connection": "close", REQUEST_ID_HEADER: rid})
 
