@@ -46,9 +46,13 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def _acceptable_mask(targets: Sequence[Sequence[int]], classes: int) -> np.ndarray:
+    """[N, classes] bool, True at the classes each row accepts. Built once per fit, never inside an objective: a
+    shop's tags make a row per (product, tag), and a Python loop over 200,000 of them at every step of a
+    temperature's search took most of a training (docs/benchmarks.md, "Many tags")."""
+    lengths = np.fromiter((len(accepted) for accepted in targets), dtype=np.int64, count=len(targets))
     mask = np.zeros((len(targets), classes), dtype=bool)
-    for row, accepted in enumerate(targets):
-        mask[row, list(accepted)] = True
+    columns = np.fromiter((c for accepted in targets for c in accepted), dtype=np.int64, count=int(lengths.sum()))
+    mask[np.repeat(np.arange(len(targets)), lengths), columns] = True
     return mask
 
 
@@ -64,10 +68,12 @@ def top_scaled(probabilities: np.ndarray, slope: float, bias: float) -> np.ndarr
     return out
 
 
-def claim_confidence(probabilities: np.ndarray, claims: Sequence[Sequence[int]]) -> np.ndarray:
+def claim_confidence(probabilities: np.ndarray, claims: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
     """Per row, the probability of its claim: the classes in `claims[row]` together (the top class and, for a
-    coarse label, the rest of the group the label checks)."""
-    return (probabilities * _acceptable_mask(claims, probabilities.shape[1])).sum(axis=1)
+    coarse label, the rest of the group the label checks); `claims` may be their mask already."""
+    mask = claims if isinstance(claims, np.ndarray) and claims.dtype == bool else _acceptable_mask(
+        claims, probabilities.shape[1])
+    return (probabilities * mask).sum(axis=1)
 
 
 def fit_top_scaling(probabilities: np.ndarray, claims: Sequence[Sequence[int]],
@@ -79,20 +85,21 @@ def fit_top_scaling(probabilities: np.ndarray, claims: Sequence[Sequence[int]],
     if not len(correct):
         return 1.0, 0.0
     probabilities = np.asarray(probabilities, dtype=np.float64)  # float32 would hide the finite-difference gradient
+    claimed = _acceptable_mask(claims, probabilities.shape[1])
 
     def loss(point: np.ndarray) -> float:
         log_slope, bias = point
         scaled = top_scaled(probabilities, float(np.exp(log_slope)), float(bias))
-        confidence = np.clip(claim_confidence(scaled, claims), 1e-7, 1 - 1e-7)
+        confidence = np.clip(claim_confidence(scaled, claimed), 1e-7, 1 - 1e-7)
         return float(-np.where(correct, np.log(confidence), np.log(1 - confidence)).mean())
 
     found = minimize(loss, np.zeros(2), method="L-BFGS-B", bounds=[(np.log(0.2), np.log(5.0)), (-4.0, 4.0)])
     return round(float(np.exp(found.x[0])), 4), round(float(found.x[1]), 4)
 
 
-def nll(logits: np.ndarray, targets: Sequence[Sequence[int]], temperature: float) -> float:
-    probabilities = softmax(logits, temperature)
-    right = (probabilities * _acceptable_mask(targets, logits.shape[1])).sum(axis=1)
+def nll(logits: np.ndarray, accepted: np.ndarray, temperature: float) -> float:
+    """The mean negative log-likelihood of the accepted classes (`_acceptable_mask`) under softmax(logits / T)."""
+    right = (softmax(logits, temperature) * accepted).sum(axis=1)
     return float(-np.log(np.clip(right, 1e-12, None)).mean())
 
 
@@ -102,9 +109,10 @@ def fit_temperature(logits: np.ndarray, targets: Sequence[Sequence[int]]) -> flo
     point's neighbours."""
     if len(targets) == 0:
         return 1.0
+    accepted = _acceptable_mask(targets, logits.shape[1])
     grid = np.linspace(np.log(0.05), np.log(20.0), 41)
-    best = int(np.argmin([nll(logits, targets, float(np.exp(t))) for t in grid]))
-    found = minimize_scalar(lambda log_t: nll(logits, targets, float(np.exp(log_t))), method="bounded",
+    best = int(np.argmin([nll(logits, accepted, float(np.exp(t))) for t in grid]))
+    found = minimize_scalar(lambda log_t: nll(logits, accepted, float(np.exp(log_t))), method="bounded",
                             bounds=(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]), options={"xatol": 1e-5})
     return round(float(np.exp(found.x)), 4)
 
@@ -118,8 +126,9 @@ def fit_weights(parts: Sequence[np.ndarray], targets: Sequence[Sequence[int]], u
     if len(targets) == 0:
         return (1.0,) * len(parts)
     stacked = np.stack([np.asarray(part, dtype=np.float64) for part in parts])  # [k, N, C]
+    accepted = _acceptable_mask(targets, stacked.shape[2])
     bounds = [(np.log(0.01), np.log(upper))] * len(parts)
-    found = minimize(lambda log_weights: nll(np.tensordot(np.exp(log_weights), stacked, axes=1), targets, 1.0),
+    found = minimize(lambda log_weights: nll(np.tensordot(np.exp(log_weights), stacked, axes=1), accepted, 1.0),
                      np.zeros(len(parts)), method="L-BFGS-B", bounds=bounds)
     return tuple(round(float(np.exp(x)), 4) for x in found.x)
 

@@ -75,6 +75,7 @@ def tag_heads(x, targets: np.ndarray, c: float, scale: float = 1.0,
     none has) is answered by its bias alone."""
     d, t = x.shape[1], targets.shape[1]
     coef, bias = np.zeros((d, t), np.float32), np.full(t, -30.0, np.float32)
+    x = x * scale  # once, not once a tag
     for column in range(t):
         target = targets[:, column]
         if target.all() or not target.any():
@@ -83,7 +84,7 @@ def tag_heads(x, targets: np.ndarray, c: float, scale: float = 1.0,
         warm = None
         if start is not None and start[0][:, column].any():
             warm = start[0][:, column][None, :].astype(np.float64), np.array([start[1][column]], dtype=np.float64)
-        head = _logistic(c, warm).fit(x * scale, target)
+        head = _logistic(c, warm).fit(x, target)
         coef[:, column], bias[column] = head.coef_[0], head.intercept_[0]
     return coef, bias
 
