@@ -21,7 +21,8 @@ and the head alone, `unseen`: the held-out products whose photos the served mode
 embedding (what shops whose products were stored before signals get). `cold_start.<n>.category_top1`:
 `de-categories` learned from n products per term (`embedding_alone` beside). `serving`: milliseconds per photo to
 answer the shop's terms from an embedding and its signals (one photo at a time, the joint vector included), and
-the training time of a 10,000-product shop. `named` (de-categories): the same figures with each product's name
+the training time of a 10,000-product shop, and of one whose products also carry a store's 200 tags
+(`train_seconds_10000_products_200_tags`). `named` (de-categories): the same figures with each product's name
 (the data's `title`) read beside its photo, as a store product's is (kalas/shop_heads.py), `named_without_gender_words`
 with the names' gender words taken out (what the name says beyond "Men"), `cold_start.<n>.named`, and the serving
 and training costs with names. pattern-tags' products are not given their names: its tags are words of them.
@@ -53,6 +54,7 @@ from kalas.shop_scoring import calibrate, named_figures, score
 MIN_TERM_PRODUCTS = 20
 COLD_START = (5, 10, 20, 50)
 SCALE_PRODUCTS = 10_000
+MANY_TAGS, MANY_TAGS_MIN = 200, 5  # a store's tags: 200 of them, each on at least 5 products (learned)
 # The German shop's words: its own names, not the taxonomy's (a real shop's categories are its own).
 GERMAN_GENDER = {"Men": "Herren", "Women": "Damen", "Unisex": "Unisex", "Boys": "Jungen", "Girls": "Mädchen"}
 GERMAN_SUBCATEGORY = {
@@ -170,16 +172,24 @@ def serving_ms(examples: Examples, embeddings: np.ndarray, signal_rows: np.ndarr
     return round((time.perf_counter() - start) / photos * 1e3, 3)
 
 
-def scale_train_seconds(examples: Examples, products: int = SCALE_PRODUCTS, seed: int = 0) -> float:
+def scale_train_seconds(examples: Examples, products: int = SCALE_PRODUCTS, seed: int = 0, tags: int = 0) -> float:
     """One training of a shop of `products` products: the shop's own products, and copies of them with a
-    little noise on the embedding (new ids) until it has that many."""
+    little noise on the embedding (new ids) until it has that many. `tags`: each product also carries 0–3 of that
+    many tags, drawn by a Zipf law (a few common, a long tail, as a store's tags are; seeded), every one of them on
+    at least MANY_TAGS_MIN products: what a shop's tags cost its training."""
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, len(examples.ids), products - len(examples.ids))
     noisy = examples.features[rows] + rng.normal(0, 0.02, (len(rows), examples.features.shape[1])).astype(np.float32)
     noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    product_tags = examples.tags + [examples.tags[r] for r in rows]
+    if tags:
+        popularity = 1.0 / np.arange(1, tags + 1)
+        drawn = [rng.choice(tags, size=rng.integers(0, 4), p=popularity / popularity.sum()) for _ in product_tags]
+        drawn = [list(d) + ([row % tags] if row < tags * MANY_TAGS_MIN else []) for row, d in enumerate(drawn)]
+        product_tags = [sorted({f"Tag {t}" for t in d}) for d in drawn]
     grown = Examples(examples.ids + [f"copy-{i}" for i in range(len(rows))],
                      np.concatenate([examples.features, noisy]), examples.categories + [examples.categories[r] for r in rows],
-                     examples.tags + [examples.tags[r] for r in rows],
+                     product_tags,
                      None if examples.titles is None else examples.titles + [examples.titles[r] for r in rows])
     return train(grown)[1]["train_seconds"]
 
@@ -292,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             result["serving"]["ms_per_photo_named"] = serving_ms(named, embeddings, signal_rows)
         if not args.no_scale:
             result["serving"]["train_seconds_10000_products"] = scale_train_seconds(biggest)
+            result["serving"][f"train_seconds_10000_products_{MANY_TAGS}_tags"] = scale_train_seconds(
+                biggest, tags=MANY_TAGS)
             if named is not None:
                 result["serving"]["train_seconds_10000_products_named"] = scale_train_seconds(named)
         print(f"serving: {json.dumps(result['serving'])}", flush=True)
