@@ -68,12 +68,15 @@ def top_scaled(probabilities: np.ndarray, slope: float, bias: float) -> np.ndarr
     return out
 
 
-def claim_confidence(probabilities: np.ndarray, claims: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
+def claim_confidence(probabilities: np.ndarray, claims: Sequence[Sequence[int]]) -> np.ndarray:
     """Per row, the probability of its claim: the classes in `claims[row]` together (the top class and, for a
-    coarse label, the rest of the group the label checks); `claims` may be their mask already."""
-    mask = claims if isinstance(claims, np.ndarray) and claims.dtype == bool else _acceptable_mask(
-        claims, probabilities.shape[1])
-    return (probabilities * mask).sum(axis=1)
+    coarse label, the rest of the group the label checks)."""
+    return _claimed(probabilities, _acceptable_mask(claims, probabilities.shape[1]))
+
+
+def _claimed(probabilities: np.ndarray, accepted: np.ndarray) -> np.ndarray:
+    """Per row, the probability of the classes its mask accepts."""
+    return (probabilities * accepted).sum(axis=1)
 
 
 def fit_top_scaling(probabilities: np.ndarray, claims: Sequence[Sequence[int]],
@@ -90,7 +93,7 @@ def fit_top_scaling(probabilities: np.ndarray, claims: Sequence[Sequence[int]],
     def loss(point: np.ndarray) -> float:
         log_slope, bias = point
         scaled = top_scaled(probabilities, float(np.exp(log_slope)), float(bias))
-        confidence = np.clip(claim_confidence(scaled, claimed), 1e-7, 1 - 1e-7)
+        confidence = np.clip(_claimed(scaled, claimed), 1e-7, 1 - 1e-7)
         return float(-np.where(correct, np.log(confidence), np.log(1 - confidence)).mean())
 
     found = minimize(loss, np.zeros(2), method="L-BFGS-B", bounds=[(np.log(0.2), np.log(5.0)), (-4.0, 4.0)])
@@ -99,7 +102,7 @@ def fit_top_scaling(probabilities: np.ndarray, claims: Sequence[Sequence[int]],
 
 def nll(logits: np.ndarray, accepted: np.ndarray, temperature: float) -> float:
     """The mean negative log-likelihood of the accepted classes (`_acceptable_mask`) under softmax(logits / T)."""
-    right = (softmax(logits, temperature) * accepted).sum(axis=1)
+    right = _claimed(softmax(logits, temperature), accepted)
     return float(-np.log(np.clip(right, 1e-12, None)).mean())
 
 
