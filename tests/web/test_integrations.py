@@ -46,6 +46,9 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     assert store.consumer_secret not in card.inner_text()  # the store's keys are shown masked only
     card.get_by_text("No deliveries yet.").wait_for()
     assert card.get_by_test_id("last-sync").inner_text().startswith("Not synced yet.")
+    # Connected, the form to connect a store waits folded under it.
+    another = desktop.get_by_test_id("connect-another")
+    assert another.is_visible() and not another.get_by_role("button", name="Connect store").is_visible()
 
     # The service registered its webhooks through the store's REST API (the store pinged the URL on creating each).
     assert sorted(w.topic for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url) == [
@@ -133,6 +136,7 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     desktop.once("dialog", lambda dialog: dialog.accept())
     card.get_by_role("button", name="Disconnect").click()
     desktop.get_by_text("No store connected yet.").wait_for()
+    assert desktop.get_by_role("button", name="Connect store").is_visible()  # the form open again
     assert httpx.get(service.api(f"/integrations/{integration_id}"), headers=session).status_code == 404
     assert not [w for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url]
 

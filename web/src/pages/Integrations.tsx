@@ -253,7 +253,7 @@ export function IntegrationsPage() {
     <section>
       <h1 tabIndex={-1}>Integrations</h1>
       <p className="lead">New products in your store are annotated automatically; the categories and tags are written back.</p>
-      <StoreForm onCreated={created} />
+      {list && !list.length && <StoreForm onCreated={created} />}
       <ErrorMessage error={load.error} />
       {load.busy && !list && <Spinner label="Loading stores…" />}
       {list && !list.length && <Empty>No store connected yet.</Empty>}
@@ -266,6 +266,13 @@ export function IntegrationsPage() {
           onChanged={changed}
         />
       ))}
+      {/* A shop connects one store in most cases: once it has, the form waits folded under its stores. */}
+      {list && list.length > 0 && (
+        <details data-testid="connect-another">
+          <summary>Connect another store</summary>
+          <StoreForm onCreated={created} />
+        </details>
+      )}
     </section>
   );
 }
