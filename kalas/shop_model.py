@@ -285,6 +285,14 @@ def train(examples: Examples, settings: dict | None = None, *, min_examples: int
     `held_out_named` (the same of the held-out products whose name holds a word the model learned, read with it,
     the pool's weights cross-fitted: `named_figures`; None when the model learned no names), `terms` (examples per
     term), `train_seconds`. NotEnoughExamples when no term has `min_examples` products."""
+    # One BLAS thread: a shop's heads are many small problems (a logistic regression a tag, a few hundred
+    # dimensions), and OpenBLAS's two threads cost more than they save on them: one tag's head on 10,000 products
+    # took 74 ms on two threads and 17 ms on one (docs/benchmarks.md, "Many tags").
+    with _blas().limit(limits=1, user_api="blas"):
+        return _train(examples, settings, min_examples=min_examples)
+
+
+def _train(examples: Examples, settings: dict | None, *, min_examples: int) -> tuple[ShopModel, dict]:
     start = time.perf_counter()
     category_counts, tag_counts = term_counts(examples)
     categories = sorted(c for c, n in category_counts.items() if n >= min_examples)
