@@ -11,6 +11,9 @@ from api.core.security import new_id
 from api.data.common import now, page
 
 
+QUEUE_RANKS = {"held": 0, "applied": 1}  # where the policy put a store product's annotation in the review queue
+
+
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.annotations.create_index([("account", ASCENDING), ("created", DESCENDING)])
     await db.annotations.create_index([("account", ASCENDING), ("reviewed", ASCENDING)])
@@ -35,7 +38,7 @@ def new_annotation(account_id: str, image: dict, source: dict[str, Any], crop: d
     if result.get("shop"):  # the shop's own terms (api/domain/shop_models.py)
         document["shop"] = result["shop"]
     if policy is not None:  # held products first in the review queue, then the applied ones
-        document |= {"policy": policy, "queue_rank": 0 if policy["state"] == "held" else 1}
+        document |= {"policy": policy, "queue_rank": QUEUE_RANKS[policy["state"]]}
     return document
 
 
@@ -115,9 +118,12 @@ async def reviewed(db: AsyncDatabase, account_id: str) -> AsyncIterator[dict]:
         yield annotation
 
 
-async def review_queue(db: AsyncDatabase, account_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
-    """The shop's store products annotated and not yet reviewed: held ones first, then applied, newest first."""
-    query = {"account": account_id, "reviewed": False, "queue_rank": {"$exists": True}}
+async def review_queue(db: AsyncDatabase, account_id: str, offset: int, limit: int, state: str | None = None
+                       ) -> tuple[list[dict], int]:
+    """The shop's store products annotated and not yet reviewed: held ones first, then applied, newest first;
+    `state` ("held" or "applied"): those alone."""
+    rank = {"$exists": True} if state is None else QUEUE_RANKS[state]
+    query = {"account": account_id, "reviewed": False, "queue_rank": rank}
     return await page(db.annotations, query, offset, limit,
                       order=[("queue_rank", ASCENDING), ("created", DESCENDING), ("_id", ASCENDING)])
 
@@ -156,7 +162,7 @@ async def back_to_queue(db: AsyncDatabase, account_id: str, integration_id: str,
         "policy": {"$exists": True}}).sort([("created", DESCENDING), ("_id", DESCENDING)]).limit(1).to_list(1)
     if not found or "queue_rank" in found[0]:
         return False
-    rank = 0 if found[0]["policy"]["state"] == "held" else 1
+    rank = QUEUE_RANKS[found[0]["policy"]["state"]]
     await db.annotations.update_one({"_id": found[0]["_id"], "account": account_id},
                                     {"$set": {"queue_rank": rank}, "$unset": {"left_queue": ""}})
     return True

@@ -2,7 +2,7 @@
 terms), list them, and export them for training."""
 from __future__ import annotations
 
-from typing import Annotated, Sequence
+from typing import Annotated, Literal, Sequence
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -98,10 +98,13 @@ async def review_annotation(body: ReviewIn, annotation: OwnedAnnotation, request
 
 @router.get("/reviews/queue", response_model=Page[AnnotationOut])
 async def review_queue(account: CurrentAccount, db: Db, settings: Config, offset: Offset = 0,
-                       limit: int = Query(20, ge=1, le=100)) -> Page[AnnotationOut]:
+                       limit: int = Query(20, ge=1, le=100),
+                       state: Literal["held", "applied"] | None = Query(None, description=(
+                           "only those the policy held (nothing written: they wait for a person) or only those it "
+                           "applied"))) -> Page[AnnotationOut]:
     """Store products annotated by an integration and not reviewed yet: those held by the tagging policy (nothing
     was written) first, then those applied; newest first in each. A review is written to the store."""
-    found, total = await annotations.review_queue(db, account.id, offset, limit)
+    found, total = await annotations.review_queue(db, account.id, offset, limit, state)
     return Page[AnnotationOut](items=[annotation_out(settings, a) for a in found], total=total, offset=offset,
                                limit=limit)
 

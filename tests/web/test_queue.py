@@ -72,8 +72,8 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
 
     nav = desktop.get_by_role("navigation", name="Console")
     nav.get_by_role("link", name="Review queue").click()
-    # The nav says how many products wait, on every page: the held one.
-    assert nav.get_by_role("link", name="Review queue 1 waiting").get_by_test_id("queue-waiting").text_content() == "1 waiting"
+    # The nav says how many products the policy held, on every page (those it applied need no one).
+    assert nav.get_by_role("link", name="Review queue 1 held").get_by_test_id("queue-waiting").text_content() == "1 held"
     item = desktop.get_by_test_id("queue-item").first
     item.get_by_test_id("queue-state").get_by_text(re.compile("^Held")).wait_for()
     assert f"Store product {product['id']}" in item.inner_text()

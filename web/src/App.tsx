@@ -35,7 +35,8 @@ const ROUTES: Route[] = [
 const PUBLIC = new Set(["/login", "/signup"]);
 const WAITING_EVERY_MS = 60_000;
 
-/** How many store products wait in the review queue, asked again at each page change, when the queue page saves a
+/** How many store products the tagging policy held in the review queue (nothing written: they wait for a person;
+ *  those it applied wait too, but need no one), asked again at each page change, when the queue page saves a
  *  review (QUEUE_CHANGED) and every minute: the nav shows it, so that a person sees held products without opening
  *  the queue. A failed ask keeps the last count. */
 function useWaiting(path: string, signedIn: boolean): number | null {
@@ -44,7 +45,7 @@ function useWaiting(path: string, signedIn: boolean): number | null {
     if (!signedIn) return;
     let live = true;
     const ask = () =>
-      annotations.queue(0, 1).then(
+      annotations.queue(0, 1, "held").then(
         (page) => live && setWaiting(page.total),
         () => undefined,
       );
@@ -102,7 +103,7 @@ export function App() {
               {candidate.path === "/queue" && waiting ? (
                 <span className="nav-count" data-testid="queue-waiting">
                   {waiting}
-                  <span className="visually-hidden"> waiting</span>
+                  <span className="visually-hidden"> held</span>
                 </span>
               ) : null}
             </Link>

@@ -642,6 +642,15 @@ def test_a_held_product_left_as_it_is_leaves_the_queue_with_nothing_written(live
         return next((a for a in items if a["source"].get("product_id") == str(created["id"])), None)
 
     held = wait_for(queued, 10, "the held product in the review queue")
+    # The queue by what the policy did: the held products alone (what the console's navigation counts), or the applied.
+    by_state = {state: live.api("GET", "/reviews/queue", params={"state": state, "limit": 100}).json()
+                for state in ("held", "applied")}
+    assert held["id"] in [a["id"] for a in by_state["held"]["items"]]
+    assert {a["policy"]["state"] for a in by_state["held"]["items"]} == {"held"}
+    assert {a["policy"]["state"] for a in by_state["applied"]["items"]} <= {"applied"}  # earlier tests' products
+    everything = live.api("GET", "/reviews/queue", params={"limit": 100}).json()["total"]
+    assert by_state["held"]["total"] + by_state["applied"]["total"] == everything
+    assert live.api("GET", "/reviews/queue", params={"state": "written"}).status_code == 422
     left = live.api("DELETE", f"/reviews/queue/{held['id']}")
     assert left.status_code == 204, left.text
     assert queued() is None

@@ -41,7 +41,8 @@ export const annotations = {
     once(["review", id, correction], (idempotencyKey) =>
       request<Review>(`/annotations/${encodeURIComponent(id)}/review`, { method: "POST", json: correction, idempotencyKey })),
   /** Store products annotated and not reviewed yet: held ones first. */
-  queue: (offset: number, limit: number) => request<Page<Annotation>>("/reviews/queue", { query: { offset, limit } }),
+  queue: (offset: number, limit: number, state?: "held" | "applied") =>
+    request<Page<Annotation>>("/reviews/queue", { query: { offset, limit, state } }),
   /** Out of the queue with nothing written to the store: the product keeps the terms it has. */
   leaveAsItIs: (id: string) => request<void>(`/reviews/queue/${encodeURIComponent(id)}`, { method: "DELETE" }),
 };
