@@ -139,10 +139,10 @@ export function QueuePage() {
   useEffect(() => {
     run(offset);
   }, [offset, run]);
-  const reviewed = useCallback((what: Done) => {
+  const finished = useCallback((what: Done) => {
     setDone((counts) => ({ ...counts, [what]: counts[what] + 1 }));
     run(offset);
-    window.dispatchEvent(new Event(QUEUE_CHANGED)); // the nav's count of waiting products
+    window.dispatchEvent(new Event(QUEUE_CHANGED)); // the nav's count of held products
   }, [offset, run]);
   return (
     <section>
@@ -153,7 +153,7 @@ export function QueuePage() {
       {page && <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun={["product", "products"]} />}
       {load.busy && !page && <Spinner label="Loading the queue…" />}
       {page && !page.items.length && <Empty>Nothing waits for a review.</Empty>}
-      {page && taxonomy && page.items.map((annotation) => <QueueItem key={annotation.id} annotation={annotation} taxonomy={taxonomy} vocabulary={vocabulary} onDone={reviewed} />)}
+      {page && taxonomy && page.items.map((annotation) => <QueueItem key={annotation.id} annotation={annotation} taxonomy={taxonomy} vocabulary={vocabulary} onDone={finished} />)}
     </section>
   );
 }
