@@ -101,8 +101,8 @@ def simulated_shops(records: list[Record]) -> dict[str, list[tuple[int, str | No
     shops: dict[str, list] = {
         "de-categories": [(row, c, []) for row, c in enumerate(categories) if c and counts[c] >= MIN_TERM_PRODUCTS]}
     if not shops["de-categories"]:
-        print("no category of the layout's kinds has 20 products (fashion-products: subCategory × gender; clothing: "
-              "label × kids): the de-categories shop is left out", file=sys.stderr)
+        print(f"no category of the layout's kinds has {MIN_TERM_PRODUCTS} products (fashion-products: subCategory × "
+              "gender; clothing: label × kids): the de-categories shop is left out", file=sys.stderr)
     patterns = [mapping.annotate(r.labels).attributes.get("pattern") if mapping else None for r in records]
     if any(patterns):
         shops["pattern-tags"] = [(row, None, [p]) for row, p in enumerate(patterns) if p]
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
         result["cold_start"] = {str(n): {**cold_start(shops["de-categories"], n),
                                          "embedding_alone": cold_start(bare["de-categories"], n)["category_top1"],
-                                         **({"named": cold_start(named, n)["category_top1"]} if named else {})}
+                                         **({"named": cold_start(named, n)["category_top1"]} if named is not None else {})}
                                 for n in COLD_START}
         print(f"cold start: {json.dumps(result['cold_start'])}", flush=True)
         biggest = shops["de-categories"]
