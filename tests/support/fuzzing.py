@@ -54,5 +54,3 @@ products = st.fixed_dictionaries({"id": ids}, optional={
     "name": st.one_of(st.text(max_size=40), anything)})
 bodies = st.one_of(products.map(lambda product: json.dumps(product).encode()),
                    anything.map(lambda value: json.dumps(value).encode()), st.binary(max_size=64))
-bodies = st.one_of(products.map(lambda product: json.dumps(product).encode()),
-                   anything.map(lambda value: json.dumps(value).encode()), st.binary(max_size=64))
