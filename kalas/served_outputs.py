@@ -13,6 +13,7 @@ what it finished.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from pathlib import Path
@@ -23,8 +24,8 @@ import torch
 from handlers.archive import weights_digest
 from handlers.decoding import decode_image
 from handlers.images import to_tensor
-from handlers.models import INPUT_SIZE, MEAN, STD
-from handlers.models.fashion import WEIGHTS_FILE, load_fashion_model
+from handlers.models import MEAN, STD
+from handlers.models.fashion import META_FILE, WEIGHTS_FILE, input_size_of, load_fashion_model
 from kalas.dataset import Record, iter_batches
 
 PART_SIZE = 512
@@ -33,14 +34,15 @@ CACHE_ROOT = Path("var/cache/served")
 
 
 def cache_dir(data_dir: Path, checkpoint: Path, root: Path = CACHE_ROOT) -> Path:
-    key = f"{data_dir.resolve()}|{INPUT_SIZE}|{weights_digest(checkpoint / WEIGHTS_FILE)}"
+    size = input_size_of(json.loads((checkpoint / META_FILE).read_text()))
+    key = f"{data_dir.resolve()}|{size}|{weights_digest(checkpoint / WEIGHTS_FILE)}"
     return root / f"{data_dir.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def _outputs(model: torch.nn.Module, records: list[Record]) -> dict[str, np.ndarray]:
-    images = [decode_image(r.image.read_bytes(), min_side=INPUT_SIZE) for r in records]
+    images = [decode_image(r.image.read_bytes(), min_side=model.input_size) for r in records]
     with torch.inference_mode():
-        pooled = model.pooled_photos(to_tensor(images, INPUT_SIZE, MEAN, STD))
+        pooled = model.pooled_photos(to_tensor(images, model.input_size, MEAN, STD))
         heads = model.heads(pooled)
     out = {"embedding": heads["embedding"], "pooled": pooled, "category": heads["category"]}
     out.update({f"attributes.{g}": logits for g, logits in heads["attributes"].items()})

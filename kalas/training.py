@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from handlers.archive import file_sha256
 from handlers.models import build_model, save_fashion_model
-from handlers.models.efficientnet_lite import FEATURE_DIM, package_weights_path
-from handlers.models.fashion import FROZEN, WEIGHTS_FILE, WHOLE, FashionModel, load_fashion_model, texture_head
+from handlers.models.efficientnet_lite import FEATURE_DIM, backbone_named
+from handlers.models.fashion import WEIGHTS_FILE, WHOLE, FashionModel, load_fashion_model, texture_head
 from handlers.taxonomy import Taxonomy, load_taxonomy
 from kalas.provenance import git_commit, portable_path
 from kalas.trainer import EMBEDDING_DIM, Trainer, freeze_batch_norm
@@ -37,7 +37,7 @@ def train(args: argparse.Namespace) -> dict:
     train_index, val_index = split_examples(examples)
     space = label_space(taxonomy)
     colours = [c.label for c in taxonomy.colours] if args.colour_head_weight else []
-    weights_sha = file_sha256(package_weights_path())
+    weights_sha = file_sha256(backbone_named(args.backbone).weights_path())
     model, init_meta, init_sha = assemble_model(args, space, colours, weights_sha)
 
     features_sha = weights_sha
@@ -45,7 +45,7 @@ def train(args: argparse.Namespace) -> dict:
         # The cached blocks are that checkpoint's, not ImageNet's: their features are cached apart.
         features_sha = hashlib.sha256(f"{weights_sha}+{init_sha}".encode()).hexdigest()
     device = torch.device(args.device)
-    frozen, whole = args.tune_from == FROZEN, args.tune_from == WHOLE
+    frozen, whole = model.heads_only, args.tune_from == WHOLE
     views, module = training_views(model, examples, train_index, val_index, features_sha, args)
     inputs = views[0]
     if device.type == "cuda":
@@ -94,7 +94,8 @@ def train(args: argparse.Namespace) -> dict:
         drawn = torch.randint(0, len(views), (len(order),), generator=generator) if len(views) > 1 else None
         if whole:
             # A view per (seed, epoch) of every photo: crop, mirror and light differ each epoch, the same on a rerun.
-            batches = photo_batches(examples.records, order, 1 + args.seed * 10_000 + epoch, args.batch_size, args.workers, device)
+            batches = photo_batches(examples.records, order, 1 + args.seed * 10_000 + epoch, model.input_size,
+                                    args.batch_size, args.workers, device)
         else:
             batches = cached_batches(views, order, flips if not frozen else None, drawn, args.batch_size)
         losses = []
@@ -137,14 +138,15 @@ def train(args: argparse.Namespace) -> dict:
 
 def assemble_model(args: argparse.Namespace, space: dict, colours: list[str],
                    weights_sha: str) -> tuple[FashionModel, dict | None, str | None]:
-    """(model, its --init checkpoint's meta, that checkpoint's weights' sha256): ImageNet's Lite0 with new heads, or
-    the `--init` checkpoint's network (the two Nones without --init)."""
+    """(model, its --init checkpoint's meta, that checkpoint's weights' sha256): ImageNet's `--backbone` with new
+    heads, or the `--init` checkpoint's network (the two Nones without --init)."""
     init_meta = init_sha = None
     if args.init is None:
         model = build_model(
             space["categories"], space["attributes"], embedding_dim=EMBEDDING_DIM, instance_dim=args.instance_dim,
             instance_weight=args.instance_weight, tune_from=args.tune_from, colours=len(colours),
             texture_groups=tuple(g for g in space["attributes"] if g in args.texture_groups),
+            backbone=args.backbone, input_size=args.input_size,
         )
     else:
         model, init_meta = start_from(args.init, {**space, "colours": colours, "backbone_sha256": weights_sha}, args)
@@ -161,8 +163,7 @@ def write_checkpoint(model: FashionModel, args: argparse.Namespace, taxonomy: Ta
     out_dir = args.out / args.name
     meta = {
         "name": args.name,
-        "backbone": "efficientnet-lite0",
-        "backbone_sha256": weights_sha,
+        "backbone_sha256": weights_sha,  # save_fashion_model adds the backbone's name and the input size
         **space,
         "embedding_dim": EMBEDDING_DIM,
         "instance_dim": args.instance_dim,
@@ -206,6 +207,8 @@ def setup_of(args: argparse.Namespace) -> dict:
         "colour_weight": args.colour_weight,
         "colour_head_weight": args.colour_head_weight,
         "seed": args.seed,
+        "backbone": args.backbone,
+        "input_size": args.input_size,
         "tune_from": args.tune_from,
         "views": args.views,
         "instance_dim": args.instance_dim,
@@ -231,7 +234,7 @@ def start_from(checkpoint: Path, expected: dict, args: argparse.Namespace) -> tu
         for group in args.new_groups:
             size = len(expected["attributes"][group])
             if group in args.texture_groups:
-                model.heads.texture[group] = texture_head(size)
+                model.heads.texture[group] = texture_head(size, model.heads.texture_channels)
             else:
                 model.heads.attributes[group] = torch.nn.Linear(model.heads.category.in_features, size)
         meta = {**meta, "attributes": {**meta["attributes"],
@@ -251,7 +254,8 @@ def start_from(checkpoint: Path, expected: dict, args: argparse.Namespace) -> tu
             "backbone package, or another --instance-dim or --colour-head-weight): match them, or train without --init"
         )
     model.heads.instance_weight = args.instance_weight
-    return FashionModel(model.backbone, model.heads, args.tune_from, stored_from=meta["tune_from"]), meta
+    return FashionModel(model.backbone, model.heads, args.tune_from, stored_from=meta["tune_from"],
+                        input_size=model.input_size), meta
 
 
 def summary(metrics: dict) -> str:

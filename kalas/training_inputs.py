@@ -11,8 +11,8 @@ import torch
 from tqdm import tqdm
 
 from handlers.images import to_tensor
-from handlers.models import INPUT_SIZE, MEAN, STD
-from handlers.models.fashion import FROZEN, WHOLE, FashionModel
+from handlers.models import MEAN, STD
+from handlers.models.fashion import WHOLE, FashionModel
 from kalas.dataset import Record
 from kalas.features import cache_dir, cached_features, view_image
 from kalas.training_data import Examples
@@ -23,12 +23,12 @@ def training_views(model: FashionModel, examples: Examples, train_index: torch.T
     """(views, module): what the epochs draw their inputs from, view 0 the photos as served, and the part of the
     model that runs on them. `--tune-from 0`: the validation rows' photos (training decodes a fresh view of each
     every epoch); otherwise the cached block outputs of every view, pooled once when only the heads train."""
-    frozen, whole = args.tune_from == FROZEN, args.tune_from == WHOLE
+    frozen, whole = model.heads_only, args.tune_from == WHOLE
     if whole:
         if args.views:
             raise SystemExit("--views caches augmented views for the cached blocks; --tune-from 0 augments afresh every epoch")
         # Validation scores the photos as served, decoded once; training decodes a new view of each every epoch.
-        views = [PhotoRows(examples.records, val_index, args.workers)]
+        views = [PhotoRows(examples.records, val_index, model.input_size, args.workers)]
         module = model
     else:
         views = [view_features(model, examples, train_index, view, features_sha, args) for view in range(args.views + 1)]
@@ -44,10 +44,10 @@ def training_views(model: FashionModel, examples: Examples, train_index: torch.T
 
 def training_pooled(model: FashionModel, inputs, examples: Examples, train_index: torch.Tensor,
                     args: argparse.Namespace) -> torch.Tensor:
-    """[len(train_index), 2560] pooled features of the training photos as served, from what the run trains on."""
+    """[len(train_index), 2560 + 3 × texture channels] pooled features of the training photos as served, from what the run trains on."""
     if args.tune_from == WHOLE:
         return photo_pooled(model, examples.records, train_index, args.batch_size, args.workers)
-    if args.tune_from == FROZEN:
+    if model.heads_only:
         return inputs[train_index]
     return pooled_features(model, inputs[train_index], args.no_progress)
 
@@ -56,9 +56,13 @@ def view_features(
     model: FashionModel, examples: Examples, train_index: torch.Tensor, view: int, weights_sha: str,
     args: argparse.Namespace,
 ) -> torch.Tensor:
-    """[N, 192, 7, 7] fp16 cached block outputs of every example as `view`. Augmented views (view > 0) are
-    computed for training rows only and their validation rows stay zero: validation scores the photo as served."""
-    features = torch.zeros((len(examples.records), 192, 7, 7), dtype=torch.float16)
+    """[N, C, H, W] fp16 cached block outputs of every example as `view` (Lite0 at 224 px: [N, 192, 7, 7]).
+    Augmented views (view > 0) are computed for training rows only and their validation rows stay zero: validation
+    scores the photo as served."""
+    with torch.inference_mode():
+        shape = model.backbone.stem_and_blocks(torch.zeros(1, 3, model.input_size, model.input_size),
+                                               model.cache_block).shape[1:]
+    features = torch.zeros((len(examples.records), *shape), dtype=torch.float16)
     wanted = torch.zeros(len(examples.records), dtype=torch.bool)
     wanted[train_index] = True
     for source, data_dir in enumerate(args.data_dirs):
@@ -66,10 +70,9 @@ def view_features(
         if view:
             rows = rows[wanted[rows]]
         records = [examples.records[i] for i in rows.tolist()]
-        directory = cache_dir(data_dir, model.cache_block, weights_sha, args.cache_dir, view)
-        features[rows] = cached_features(
-            records, model.backbone, model.cache_block, directory, view=view, progress=not args.no_progress
-        )
+        directory = cache_dir(data_dir, model.cache_block, weights_sha, model.input_size, args.cache_dir, view)
+        features[rows] = cached_features(records, model.backbone, model.cache_block, directory, size=model.input_size,
+                                         view=view, progress=not args.no_progress)
     return features
 
 
@@ -103,24 +106,25 @@ def cached_batches(
 
 
 class Photos(torch.utils.data.Dataset):
-    """Example rows' photos as the model's input [3, INPUT_SIZE, INPUT_SIZE], as view `view` (features.view_image)."""
+    """Example rows' photos as the model's input [3, size, size], as view `view` (features.view_image)."""
 
-    def __init__(self, records: list[Record], view: int) -> None:
-        self.records, self.view = records, view
+    def __init__(self, records: list[Record], view: int, size: int) -> None:
+        self.records, self.view, self.size = records, view, size
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, row: int) -> tuple[torch.Tensor, int]:
-        return to_tensor([view_image(self.records[row], self.view)], INPUT_SIZE, MEAN, STD)[0], row
+        return to_tensor([view_image(self.records[row], self.view, self.size)], self.size, MEAN, STD)[0], row
 
 
 def photo_batches(
-    records: list[Record], rows: torch.Tensor, view: int, batch_size: int, workers: int, device: torch.device
+    records: list[Record], rows: torch.Tensor, view: int, size: int, batch_size: int, workers: int,
+    device: torch.device
 ):
-    """(rows, photos) batches of `rows` in order, decoded by `workers` processes (0: this one)."""
+    """(rows, photos) batches of `rows` in order, at `size` px, decoded by `workers` processes (0: this one)."""
     loader = torch.utils.data.DataLoader(
-        Photos(records, view),
+        Photos(records, view, size),
         batch_sampler=[rows[i : i + batch_size].tolist() for i in range(0, len(rows), batch_size)],
         num_workers=workers,
         pin_memory=device.type == "cuda",
@@ -132,10 +136,11 @@ def photo_batches(
 class PhotoRows:
     """The photos of some example rows as served, decoded once, indexed by example row like the cached tensors."""
 
-    def __init__(self, records: list[Record], rows: torch.Tensor, workers: int, batch_size: int = 64) -> None:
+    def __init__(self, records: list[Record], rows: torch.Tensor, size: int, workers: int, batch_size: int = 64) -> None:
         self.position = torch.full((len(records),), -1, dtype=torch.long)
         self.position[rows] = torch.arange(len(rows))
-        self.photos = torch.cat([x for _, x in photo_batches(records, rows, 0, batch_size, workers, torch.device("cpu"))])
+        self.photos = torch.cat([x for _, x in photo_batches(records, rows, 0, size, batch_size, workers,
+                                                             torch.device("cpu"))])
 
     def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
         return self.photos[self.position[rows]]
@@ -143,11 +148,11 @@ class PhotoRows:
 
 @torch.no_grad()
 def photo_pooled(model: FashionModel, records: list[Record], rows: torch.Tensor, batch_size: int, workers: int) -> torch.Tensor:
-    """[len(rows), 2560] pooled features of the photos as served."""
+    """[len(rows), 2560 + 3 × texture channels] pooled features of the photos as served."""
     device = next(model.parameters()).device
     return torch.cat([
         model.pooled_photos(x.to(device)).float().cpu()
-        for _, x in photo_batches(records, rows, 0, batch_size, workers, device)
+        for _, x in photo_batches(records, rows, 0, model.input_size, batch_size, workers, device)
     ])
 
 

@@ -4,7 +4,8 @@
 
 DATA_DIR is any folder in the shared-data layout: fashion-products, clothing, or the API's review export
 (detected from labels.csv's columns). Only the training side of `kalas.dataset.split` is trained on; the
-validation side is scored after every epoch. The frozen part of Lite0 runs once per image (cached under
+validation side is scored after every epoch. `--backbone` picks the network (EfficientNet-Lite0 at 224 px, the
+default, or Lite2 at 260 px; `--input-size` another side). The frozen part of it runs once per image (cached under
 var/cache/features). By default only the heads are trained, on features pooled once per run; with
 `--tune-from 12..15` the last blocks are fine-tuned too, on the cached tensors (slower on a CPU by the cost
 of those blocks per image and epoch). `--views K` caches K augmented views of every training photo
@@ -33,7 +34,8 @@ from handlers.openmp_pool import bound_openmp_spinning
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # Imported here, not above: they import torch, which `main` must not have loaded before it bounds OpenMP.
-    from handlers.models.fashion import EARLIEST_TUNED, FROZEN, WHOLE
+    from handlers.models import BACKBONES, LITE0
+    from handlers.models.fashion import WHOLE
     from kalas.features import CACHE_ROOT
     from kalas.trainer import EMBEDDING_DIM
 
@@ -51,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--texture-groups", nargs="*", default=["pattern"], metavar="GROUP",
-        help="attribute groups whose heads read block 14's texture statistics, not the shared hidden layer",
+        help="attribute groups whose heads read the texture block's statistics (Lite0's block 14), not the shared hidden layer",
     )
     parser.add_argument(
         "--new-heads-only", action="store_true",
@@ -68,9 +70,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--tune-from", type=int, default=FROZEN, choices=[WHOLE, *range(EARLIEST_TUNED, FROZEN + 1)],
-        help=f"fine-tune Lite0 blocks from this one on ({FROZEN}: heads only, the fast default; {WHOLE}: the whole "
-        "network, on freshly augmented photos every epoch)",
+        "--backbone", choices=list(BACKBONES),
+        help=f"the network, from its package's ImageNet weights ({LITE0.name} by default; with --init, that "
+        "checkpoint's)",
+    )
+    parser.add_argument("--input-size", type=int, help="the photos' side in pixels (the backbone's own by default)")
+    parser.add_argument(
+        "--tune-from", type=int,
+        help=f"fine-tune the backbone's blocks from this one on (its number of blocks, {LITE0.num_blocks} for Lite0: "
+        f"heads only, the fast default; {LITE0.earliest_tuned}-{LITE0.num_blocks - 1} for Lite0: its last blocks on "
+        f"cached features; {WHOLE}: the whole network, on freshly augmented photos every epoch)",
     )
     parser.add_argument(
         "--train-batch-norm", action="store_true",
@@ -99,11 +108,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stop-after", type=int, help="stop after this epoch (continue later with --resume)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    if args.new_heads_only and (args.init is None or args.tune_from != FROZEN):
+    resolve_backbone(parser, args)
+    if args.new_heads_only and (args.init is None or args.tune_from != BACKBONES[args.backbone].num_blocks):
         parser.error("--new-heads-only needs --init and the heads-only default of --tune-from")
     args.repeat = parse_repeats(parser, args.repeat, [d.name for d in args.data_dirs])
     args.command = " ".join(["python -m scripts.train", *(sys.argv[1:] if argv is None else argv)])
     return args
+
+
+def resolve_backbone(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`args.backbone` named (an --init checkpoint's own), `args.tune_from` a number its blocks allow (heads only
+    when not given); parser.error when they do not fit."""
+    from handlers.models import BACKBONES, LITE0
+    from handlers.models.fashion import META_FILE, WHOLE
+
+    if args.init is not None:
+        try:  # a checkpoint from before Lite2 names Lite0 or nothing; an unreadable one is start_from's to report
+            named = json.loads((args.init / META_FILE).read_text()).get("backbone", LITE0.name)
+        except (OSError, ValueError):
+            named = args.backbone
+        if args.backbone not in (None, named):
+            parser.error(f"--backbone {args.backbone}: the --init checkpoint {args.init} was trained on {named}")
+        if args.input_size is not None:
+            parser.error("--input-size: an --init checkpoint keeps the input size it was trained at")
+        args.backbone = named
+    args.backbone = args.backbone or LITE0.name
+    if args.backbone not in BACKBONES:
+        parser.error(f"{args.init} names the backbone {args.backbone!r}: one of {', '.join(BACKBONES)}")
+    spec = BACKBONES[args.backbone]
+    if args.input_size is not None and not 64 <= args.input_size <= 1024:
+        parser.error(f"--input-size {args.input_size}: a side from 64 to 1024 pixels")
+    if args.tune_from is None:
+        args.tune_from = spec.num_blocks
+    elif not (args.tune_from == WHOLE or spec.earliest_tuned <= args.tune_from <= spec.num_blocks):
+        parser.error(f"--tune-from {args.tune_from}: {spec.name} trains from block {WHOLE} (the whole network) or "
+                     f"from {spec.earliest_tuned} to {spec.num_blocks} (the heads alone)")
 
 
 def parse_repeats(parser: argparse.ArgumentParser, given: list[str], names: list[str]) -> list[int]:

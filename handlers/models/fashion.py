@@ -1,33 +1,36 @@
-"""The default Kalas-Iris model: EfficientNet-Lite0 with category, attribute-group and embedding heads.
+"""The default Kalas-Iris model: EfficientNet-Lite (Lite0 by default, or Lite2) with category, attribute-group and
+embedding heads.
 
     build_model(categories, attributes, *, embedding_dim=256, instance_dim=0, instance_weight=0.5,
-                tune_from=FROZEN, backbone_weights=None)
+                tune_from=None, backbone="efficientnet-lite0", input_size=None, backbone_weights=None)
         -> FashionModel          # backbone from the package's ImageNet weights, heads freshly initialised
     load_fashion_model(checkpoint_dir, *, backbone_weights=None) -> tuple[FashionModel, dict]
         # the same model with the trained parts of checkpoints/<name>/, in eval mode, plus its meta.json
 
-`FashionModel.forward(images: Tensor[B, 3, INPUT_SIZE, INPUT_SIZE])` (normalised with MEAN/STD) returns
+`FashionModel.forward(images: Tensor[B, 3, S, S])` (S its `input_size`, normalised with MEAN/STD) returns
 `{"category": Tensor[B, C] logits, "attributes": {group: Tensor[B, K_g] logits}, "embedding": Tensor[B, D]}`,
 the embedding L2-normalised, plus `"semantic"` and, with a colour head, `"colour"` (Tensor[B, colours] logits).
 Scores are softmax over each head's logits; categories are the taxonomy's leaves.
 
 The heads read the last feature map average- and max-pooled (2 × 1280), through one shared hidden layer; the
 attribute groups named `texture_groups` (the pattern) read instead the mean, deviation and max over space of
-block 14's output, through a hidden layer of their own.
+the texture block's output (Lite0's block 14, `Backbone.texture_block`), through a hidden layer of their own.
 The embedding has two parts, concatenated and L2-normalised together: a semantic part (a learned projection,
 trained so that neighbours share the category) and, when `instance_dim` > 0, an instance part: the average-
 pooled features projected on their first `instance_dim` principal components (fitted on the training photos
 by `fit_instance_projection`) and weighted by `instance_weight`. The semantic part alone collapses photos of one
 class together; the instance part keeps a re-encoded or slightly cropped copy of a photo next to its original.
-`tune_from` says which Lite0 blocks are trained with them: FROZEN (16) trains the heads alone; 12 to 15 also
-fine-tune the blocks from there and the conv head; WHOLE (0) the whole network, stem included. Training starts
-from the output of blocks [0, cache_block) (the first tuned block, or CACHE_BLOCK when fewer are tuned), which it
+`tune_from` says which blocks are trained with them: the backbone's number of blocks (Lite0: 16, the default)
+trains the heads alone; `earliest_tuned` (Lite0: 12) to one less also fine-tune the blocks from there and the conv
+head; WHOLE (0) the whole network, stem included. Training starts from the output of blocks [0, cache_block) (the
+first tuned block, or the texture block when fewer are tuned), which it
 caches per image (`from_cached`); the whole network trains on the photos themselves (cache_block 0: the stem's
 output, recomputed every step).
 With `colours` > 0 a colour head reads the shared hidden layer too ("colour" logits over the taxonomy's colour
 vocabulary): the served colour namer weighs it against the garment's pixels (handlers/colour_classifier.py).
-A checkpoint (`heads.pt`) holds only the parts that differ from ImageNet's Lite0 (meta.json's `tune_from` says
-from which block): a few MB for the heads, about 20 MB when the whole network is tuned; the ImageNet backbone it
+A checkpoint (`heads.pt`) holds only the parts that differ from ImageNet's network (meta.json's `backbone` says
+which, `input_size` at what size it sees photos, `tune_from` from which block): a few MB for the heads, about 20 MB
+when the whole of Lite0 is tuned; the ImageNet backbone it
 starts from comes from its package and never enters git. A model trained on from another checkpoint
 (`scripts/train.py --init`) keeps storing what that checkpoint had tuned (`stored_from`), whatever it tunes itself.
 """
@@ -40,31 +43,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from handlers.models.efficientnet_lite import FEATURE_DIM, EfficientNetLite0, load_efficientnet_lite0
+from handlers.models.efficientnet_lite import (BACKBONES, FEATURE_DIM, LITE0, Backbone, EfficientNetLite,
+                                               backbone_named, load_efficientnet_lite)
 from handlers.models.state_keys import key_mismatch
 
-NUM_BLOCKS = 16
-# Blocks 11-14 all output [192, 7, 7] at 224 px: a cache taken before any of blocks 12-14 has that one shape.
-EARLIEST_TUNED = 12
-CACHE_BLOCK = 14
-FROZEN = NUM_BLOCKS
 WHOLE = 0
 POOLED_DIM = 2 * FEATURE_DIM
-# Texture heads (the pattern) read the output of blocks [0, TEXTURE_BLOCK) ([192, 7, 7] at 224 px) through its
-# mean, standard deviation and maximum over space: measured, a pattern head there reaches 0.91 top-1 on held-out
-# photos, one over the last feature map 0.80 (docs/model_card.md, "Pattern").
-TEXTURE_BLOCK = CACHE_BLOCK
-TEXTURE_CHANNELS = 192
-TEXTURE_DIM = 3 * TEXTURE_CHANNELS
+# Texture heads (the pattern) read the output of blocks [0, texture_block) (Lite0: [192, 7, 7] at 224 px) through
+# its mean, standard deviation and maximum over space: measured, a pattern head there reaches 0.91 top-1 on
+# held-out photos, one over the last feature map 0.80 (docs/model_card.md, "Pattern").
 TEXTURE_HIDDEN = 256
 WEIGHTS_FILE = "heads.pt"
 META_FILE = "meta.json"
 
 
-def texture_head(values: int) -> nn.Sequential:
-    """A head over the texture statistics: normalised per feature (BatchNorm1d: its statistics are learned with it),
-    then one hidden layer."""
-    return nn.Sequential(nn.BatchNorm1d(TEXTURE_DIM), nn.Dropout(0.3), nn.Linear(TEXTURE_DIM, TEXTURE_HIDDEN),
+def texture_head(values: int, channels: int = LITE0.texture_channels) -> nn.Sequential:
+    """A head over the texture statistics of a `channels`-channel map (3 × channels: mean, deviation, max):
+    normalised per feature (BatchNorm1d: its statistics are learned with it), then one hidden layer."""
+    dim = 3 * channels
+    return nn.Sequential(nn.BatchNorm1d(dim), nn.Dropout(0.3), nn.Linear(dim, TEXTURE_HIDDEN),
                          nn.ReLU(inplace=True), nn.Dropout(0.3), nn.Linear(TEXTURE_HIDDEN, values))
 
 
@@ -81,6 +78,7 @@ class FashionHeads(nn.Module):
         instance_weight: float = 0.5,
         colours: int = 0,
         texture_groups: tuple[str, ...] = (),
+        texture_channels: int = LITE0.texture_channels,
         hidden: int = 512,
         dropout: float = 0.3,
     ) -> None:
@@ -92,7 +90,9 @@ class FashionHeads(nn.Module):
         self.category = nn.Linear(hidden, num_categories)
         self.attributes = nn.ModuleDict({group: nn.Linear(hidden, size) for group, size in attributes.items()
                                          if group not in texture_groups})
-        self.texture = nn.ModuleDict({group: texture_head(attributes[group]) for group in texture_groups})
+        self.texture = nn.ModuleDict({group: texture_head(attributes[group], texture_channels)
+                                      for group in texture_groups})
+        self.texture_channels = texture_channels
         self.embedding = nn.Linear(hidden, embedding_dim - instance_dim)
         self.instance_weight = instance_weight
         if colours:
@@ -103,7 +103,7 @@ class FashionHeads(nn.Module):
             self.register_buffer("instance_projection", torch.zeros(FEATURE_DIM, instance_dim))
 
     def forward(self, features: torch.Tensor) -> dict:
-        """`features`: [B, POOLED_DIM + TEXTURE_DIM], what FashionModel.pooled gives."""
+        """`features`: [B, POOLED_DIM + 3 × texture channels], what FashionModel.pooled gives."""
         pooled, texture = features[:, :POOLED_DIM], features[:, POOLED_DIM:]
         h = self.hidden(pooled)
         x = self.dropout(h)
@@ -137,34 +137,50 @@ class FashionHeads(nn.Module):
 
 
 class FashionModel(nn.Module):
-    def __init__(self, backbone: EfficientNetLite0, heads: FashionHeads, tune_from: int, *,
-                 stored_from: int | None = None) -> None:
-        """`stored_from`: where the backbone this model starts from already differs from ImageNet's (a model
-        built on another checkpoint's tuned blocks): its checkpoint then stores those blocks too."""
+    def __init__(self, backbone: EfficientNetLite, heads: FashionHeads, tune_from: int | None = None, *,
+                 stored_from: int | None = None, input_size: int | None = None) -> None:
+        """`tune_from` None: the heads alone. `stored_from`: where the backbone this model starts from already
+        differs from ImageNet's (a model built on another checkpoint's tuned blocks): its checkpoint then stores
+        those blocks too. `input_size`: the photos' side in pixels (the backbone's own by default)."""
         super().__init__()
+        spec = backbone.spec
+        tune_from = spec.num_blocks if tune_from is None else tune_from
         for name, value in (("tune_from", tune_from), ("stored_from", stored_from)):
-            if value is not None and not (value == WHOLE or EARLIEST_TUNED <= value <= FROZEN):
-                raise ValueError(f"{name} must be {WHOLE} or lie in [{EARLIEST_TUNED}, {FROZEN}], got {value}")
+            if value is not None and not (value == WHOLE or spec.earliest_tuned <= value <= spec.num_blocks):
+                raise ValueError(f"{name} must be {WHOLE} or lie in [{spec.earliest_tuned}, {spec.num_blocks}] for "
+                                 f"{spec.name}, got {value}")
+        if heads.texture_channels != spec.texture_channels:
+            raise ValueError(f"the texture heads read {heads.texture_channels} channels; {spec.name}'s texture block "
+                             f"has {spec.texture_channels}")
         self.backbone = backbone
         self.heads = heads
+        self.spec = spec
+        self.input_size = input_size or spec.input_size
         self.tune_from = tune_from
         self.stored_from = tune_from if stored_from is None else min(tune_from, stored_from)
-        self.cache_block = min(tune_from, CACHE_BLOCK)
+        self.cache_block = min(tune_from, spec.texture_block)
+
+    @property
+    def heads_only(self) -> bool:
+        """Nothing of the backbone is trained."""
+        return self.tune_from == self.spec.num_blocks
 
     def forward(self, images: torch.Tensor) -> dict:
         return self.heads(self.pooled_photos(images))
 
     def pooled_photos(self, images: torch.Tensor) -> torch.Tensor:
-        """[B, POOLED_DIM + TEXTURE_DIM] head inputs of normalised photos (`pooled`)."""
+        """[B, POOLED_DIM + 3 × texture channels] head inputs of normalised photos (`pooled`)."""
         return self.pooled(self.backbone.stem_and_blocks(images, until=self.cache_block))
 
     def pooled(self, blocks_out: torch.Tensor) -> torch.Tensor:
-        """[B, POOLED_DIM + TEXTURE_DIM] from the output of blocks [0, cache_block): the average and the max of the
-        last feature map, then the mean, standard deviation and max of block TEXTURE_BLOCK's output over space."""
+        """[B, POOLED_DIM + 3 × texture channels] from the output of blocks [0, cache_block): the average and the
+        max of the last feature map, then the mean, standard deviation and max over space of the output of blocks
+        [0, texture_block)."""
         x = blocks_out
-        for block in self.backbone._blocks[self.cache_block:TEXTURE_BLOCK]:
+        texture_block = self.spec.texture_block
+        for block in self.backbone._blocks[self.cache_block:texture_block]:
             x = block(x)
-        feature_map = self.backbone.head_map(x, TEXTURE_BLOCK)
+        feature_map = self.backbone.head_map(x, texture_block)
         return torch.cat([feature_map.mean(dim=(2, 3)), feature_map.amax(dim=(2, 3)),
                           x.mean(dim=(2, 3)), x.std(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
 
@@ -173,16 +189,16 @@ class FashionModel(nn.Module):
 
     def trained_state(self) -> dict[str, torch.Tensor]:
         """The tensors a checkpoint stores: the heads and, when tuned, the tail of the backbone."""
-        return {k: v for k, v in self.state_dict().items() if is_trained_key(k, self.stored_from)}
+        return {k: v for k, v in self.state_dict().items() if is_trained_key(k, self.stored_from, self.spec)}
 
     def trainable_parameters(self) -> list[nn.Parameter]:
-        return [p for k, p in self.named_parameters() if is_trained_key(k, self.tune_from)]
+        return [p for k, p in self.named_parameters() if is_trained_key(k, self.tune_from, self.spec)]
 
 
-def is_trained_key(key: str, tune_from: int) -> bool:
+def is_trained_key(key: str, tune_from: int, spec: Backbone) -> bool:
     if key.startswith("heads."):
         return True
-    if tune_from >= FROZEN:
+    if tune_from >= spec.num_blocks:
         return False
     if key.startswith(("backbone._conv_head.", "backbone._bn1.")):
         return True
@@ -200,13 +216,17 @@ def build_model(
     instance_weight: float = 0.5,
     colours: int = 0,
     texture_groups: tuple[str, ...] = (),
-    tune_from: int = FROZEN,
+    tune_from: int | None = None,
+    backbone: str = LITE0.name,
+    input_size: int | None = None,
     backbone_weights: str | Path | None = None,
 ) -> FashionModel:
     """`embedding_dim` is the whole embedding's size, `instance_dim` of it the instance part (0: none);
     `colours` the size of the colour vocabulary the colour head names (0: no colour head); `texture_groups` the
-    attribute groups whose heads read the texture statistics instead of the shared hidden layer."""
-    backbone = load_efficientnet_lite0(backbone_weights)
+    attribute groups whose heads read the texture statistics instead of the shared hidden layer; `backbone` a
+    name of `BACKBONES` (ValueError for another), `input_size` the photos' side (the backbone's own by default)."""
+    spec = backbone_named(backbone)
+    network = load_efficientnet_lite(spec, backbone_weights)
     heads = FashionHeads(
         len(categories),
         {g: len(labels) for g, labels in attributes.items()},
@@ -215,8 +235,14 @@ def build_model(
         instance_weight=instance_weight,
         colours=colours,
         texture_groups=tuple(texture_groups),
+        texture_channels=spec.texture_channels,
     )
-    return FashionModel(backbone, heads, tune_from)
+    return FashionModel(network, heads, tune_from, input_size=input_size)
+
+
+def input_size_of(meta: dict) -> int:
+    """The side in pixels a checkpoint's model sees photos at (meta.json's `input_size`, else its backbone's own)."""
+    return meta.get("input_size") or backbone_named(meta.get("backbone", LITE0.name)).input_size
 
 
 def save_fashion_model(model: FashionModel, meta: dict, checkpoint_dir: str | Path) -> list[Path]:
@@ -224,7 +250,8 @@ def save_fashion_model(model: FashionModel, meta: dict, checkpoint_dir: str | Pa
     out = Path(checkpoint_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.trained_state(), out / WEIGHTS_FILE)
-    (out / META_FILE).write_text(json.dumps({**meta, "tune_from": model.stored_from}, indent=2) + "\n")
+    meta = {**meta, "backbone": model.spec.name, "input_size": model.input_size, "tune_from": model.stored_from}
+    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return [out / WEIGHTS_FILE, out / META_FILE]
 
 
@@ -240,6 +267,9 @@ def load_fashion_model(
         if not (root / name).is_file():
             raise FileNotFoundError(f"{root} is not a fashion-model checkpoint: {name} is missing")
     meta = json.loads((root / META_FILE).read_text())
+    backbone = meta.get("backbone", LITE0.name)  # checkpoints from before Lite2 name Lite0 or nothing
+    if backbone not in BACKBONES:
+        raise ValueError(f"{root / META_FILE} names the backbone {backbone!r}: one of {', '.join(BACKBONES)}")
     model = build_model(
         meta["categories"],
         meta["attributes"],
@@ -249,6 +279,8 @@ def load_fashion_model(
         colours=len(meta.get("colours", [])),  # checkpoints from before the colour head have none
         texture_groups=tuple(meta.get("texture_groups", ())),  # and from before the pattern, none of these
         tune_from=meta["tune_from"],
+        backbone=backbone,
+        input_size=input_size_of(meta),
         backbone_weights=backbone_weights,
     )
     trained = torch.load(root / WEIGHTS_FILE, map_location="cpu", weights_only=True)

@@ -11,7 +11,7 @@ import torch
 from handlers.archive import DEFAULT_CHECKPOINT, file_sha256
 from handlers.decoding import decode_image
 from handlers.images import to_tensor
-from handlers.models import INPUT_SIZE, MEAN, STD, build_model, load_efficientnet_lite0, load_fashion_model
+from handlers.models import INPUT_SIZE, MEAN, STD, build_model, load_efficientnet_lite, load_fashion_model
 from handlers.taxonomy import load_taxonomy
 from kalas.dataset import is_validation, read_records
 from kalas.provenance import portable_path
@@ -165,7 +165,7 @@ def test_tuning_from_block_12_with_a_colour_head_caches_there_and_serves_colour_
 
 
 def build_fresh_block15() -> torch.Tensor:
-    return load_efficientnet_lite0().state_dict()["_blocks.15._project_conv.weight"]
+    return load_efficientnet_lite().state_dict()["_blocks.15._project_conv.weight"]
 
 
 def test_repeat_weighs_a_directory_up_and_a_wrong_name_is_refused(data: list[Path], workdir: Path, capsys) -> None:
@@ -200,7 +200,7 @@ def test_tuning_the_whole_network_trains_on_augmented_photos_and_stores_the_stem
     out = workdir / "checkpoints" / "whole"
     model, meta = load_fashion_model(out)
     stored = torch.load(out / "heads.pt")
-    fresh = load_efficientnet_lite0().state_dict()
+    fresh = load_efficientnet_lite().state_dict()
     assert meta["tune_from"] == 0 and model.cache_block == 0
     assert not torch.equal(stored["backbone._conv_stem.weight"], fresh["_conv_stem.weight"])
     # Batch norms learned this data's statistics, and the unused ImageNet classifier stays out of the checkpoint.
@@ -212,6 +212,45 @@ def test_tuning_the_whole_network_trains_on_augmented_photos_and_stores_the_stem
     assert again["fashion-products"]["category"] == provenance["validation"]["fashion-products"]["category"]
     with pytest.raises(SystemExit, match="augments afresh"):
         run(data, workdir, "whole-views", "--tune-from", "0", "--views", "1")
+
+
+def test_lite2_trains_at_its_own_size_and_its_archive_serves_a_photo_at_that_size(data: list[Path], workdir: Path,
+                                                                                    tmp_path: Path) -> None:
+    from handlers.archive import ATTRIBUTES
+    from handlers.in_process import open_archive
+    from handlers.models.efficientnet_lite import LITE2
+    from scripts import build_archives
+
+    provenance = run(data, workdir, "lite2", "--backbone", "efficientnet-lite2", "--epochs", "1")
+    out = workdir / "checkpoints" / "lite2"
+    model, meta = load_fashion_model(out)
+    assert (meta["backbone"], meta["input_size"], meta["tune_from"]) == ("efficientnet-lite2", 260, 21)
+    assert meta["backbone_sha256"] == file_sha256(LITE2.weights_path()) and provenance["tune_from"] == 21
+    # Training scored features cached at 260 px: the saved model, shown the photos at its own size, agrees.
+    again = validate_checkpoint(model, data)
+    assert again["fashion-products"]["category"] == provenance["validation"]["fashion-products"]["category"]
+
+    built = build_archives.main(["--checkpoint", str(out), "--output", str(tmp_path / "store")])
+    assert len(built) == 2
+    served = open_archive(tmp_path / "store", ATTRIBUTES)
+    assert served.handler.preprocessing["image_size"] == 260
+    record = read_records(data[0])[0]
+    [(status, annotation)] = served.handle([record.image.read_bytes()])
+    photo = to_tensor([decode_image(record.image.read_bytes(), min_side=260)], 260, MEAN, STD)
+    with torch.no_grad():
+        expected = meta["categories"][model(photo)["category"].argmax().item()]
+    assert status == 200 and annotation["category"][0]["label"] == expected
+
+
+def test_a_backbone_or_block_that_does_not_fit_is_refused_by_name(data: list[Path], capsys) -> None:
+    with pytest.raises(SystemExit):
+        parse_args([*map(str, data), "--name", "x", "--backbone", "efficientnet-lite2", "--tune-from", "12"])
+    assert ("--tune-from 12: efficientnet-lite2 trains from block 0 (the whole network) or from 16 to 21 (the heads "
+            "alone)") in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args([*map(str, data), "--name", "x", "--init", str(DEFAULT_CHECKPOINT), "--backbone", "efficientnet-lite2"])
+    assert f"the --init checkpoint {DEFAULT_CHECKPOINT} was trained on efficientnet-lite0" in capsys.readouterr().err
+    assert parse_args([*map(str, data), "--name", "x", "--init", str(DEFAULT_CHECKPOINT)]).backbone == "efficientnet-lite0"
 
 
 def test_training_on_from_the_shipped_checkpoint_starts_from_its_network_and_keeps_it(
@@ -301,5 +340,5 @@ def validate_checkpoint(model, data: list[Path]) -> dict:
     examples, kinds = read_examples(data, taxonomy)
     _, val_index = split_examples(examples)
     with torch.no_grad():
-        return validate(model, PhotoRows(examples.records, val_index, 0), examples, val_index, taxonomy, kinds,
+        return validate(model, PhotoRows(examples.records, val_index, model.input_size, 0), examples, val_index, taxonomy, kinds,
                         [d.name for d in data])

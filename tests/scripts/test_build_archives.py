@@ -14,7 +14,7 @@ import yaml
 
 from handlers.archive import ATTRIBUTES, EMBEDDER
 from handlers.in_process import open_archive
-from handlers.models.efficientnet_lite import package_weights_path
+from handlers.models import LITE0
 from handlers.taxonomy import load_taxonomy
 from scripts import build_archives
 
@@ -33,7 +33,7 @@ def test_archives_are_self_contained_and_carry_their_settings(model_store: Path,
             assert manifest["modelName"] == name and manifest["handler"] == handler
             # the model definitions, the backbone from its package and the trained heads travel inside
             assert {"handlers/models/fashion.py", "handlers/images.py", "handlers/base_handler.py"} <= set(mar.namelist())
-            assert sha256(mar.read(manifest["serializedFile"])) == sha256(package_weights_path().read_bytes())
+            assert sha256(mar.read(manifest["serializedFile"])) == sha256(LITE0.weights_path().read_bytes())
             assert sha256(mar.read("checkpoint/heads.pt")) == sha256((checkpoint / "heads.pt").read_bytes())
             settings = yaml.safe_load(mar.read(manifest["configFile"]))["handler"]
             labels = json.loads(mar.read(settings["labels"]))
