@@ -2,7 +2,8 @@
 
 The category head is trained on sets of leaves (`category_loss`: a group label marks all its leaves), attributes
 and colours by cross-entropy with -1 for unlabelled rows; the embedding's semantic part is pulled towards a proxy
-per category node and per colour (cosine softmax at `PROXY_SCALE`). kalas/training.py runs it epoch by epoch.
+per category node and per colour (cosine softmax at `PROXY_SCALE`); with a teacher's scores beside the labels, each
+head also learns them (kalas/distillation.py). kalas/training.py runs it epoch by epoch.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from handlers.models.fashion import FashionModel
+from kalas.distillation import distillation_loss
 from kalas.training_data import Examples
 
 EMBEDDING_DIM = 256
@@ -45,6 +47,8 @@ class Trainer:
         self.colour_weight = args.colour_weight
         self.colour_head_weight = args.colour_head_weight
         self.label_smoothing = args.label_smoothing
+        self.distill_weight = getattr(args, "distill_weight", 0.0)
+        self.distill_temperature = getattr(args, "distill_temperature", 1.0)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=[args.lr, args.lr * 0.3], total_steps=steps, pct_start=0.1
         )
@@ -60,6 +64,8 @@ class Trainer:
         loss = loss + self.colour_weight * masked_cross_entropy(colour_logits, batch.colour)
         if "colour" in out:
             loss = loss + self.colour_head_weight * masked_cross_entropy(out["colour"], batch.colour, smoothing)
+        if batch.teacher is not None and self.distill_weight:
+            loss = loss + self.distill_weight * distillation_loss(out, batch.teacher, self.distill_temperature)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

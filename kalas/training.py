@@ -20,6 +20,7 @@ from handlers.models import build_model, save_fashion_model
 from handlers.models.efficientnet_lite import FEATURE_DIM, backbone_named
 from handlers.models.fashion import WEIGHTS_FILE, WHOLE, FashionModel, load_fashion_model, texture_head
 from handlers.taxonomy import Taxonomy, load_taxonomy
+from kalas.distillation import teacher_logits
 from kalas.provenance import git_commit, portable_path
 from kalas.trainer import EMBEDDING_DIM, Trainer, freeze_batch_norm
 from kalas.training_data import label_space, node_labels, read_examples, split_examples
@@ -37,6 +38,10 @@ def train(args: argparse.Namespace) -> dict:
     train_index, val_index = split_examples(examples)
     space = label_space(taxonomy)
     colours = [c.label for c in taxonomy.colours] if args.colour_head_weight else []
+    if args.teacher is not None:
+        # beside the features' cache: var/cache/served by default, where the benchmarks keep the served outputs
+        examples.teacher = teacher_logits(args.teacher, examples, args.data_dirs, space, colours,
+                                          root=args.cache_dir.parent / "served", progress=not args.no_progress)
     weights_sha = file_sha256(backbone_named(args.backbone).weights_path())
     model, init_meta, init_sha = assemble_model(args, space, colours, weights_sha)
 
@@ -132,8 +137,11 @@ def train(args: argparse.Namespace) -> dict:
     ]
     init = ({"checkpoint": portable_path(args.init), "heads_sha256": init_sha, "tune_from": init_meta["tune_from"]}
             if init_meta is not None else None)
+    teacher = ({"checkpoint": portable_path(args.teacher), "heads_sha256": file_sha256(args.teacher / WEIGHTS_FILE),
+                "heads": sorted(examples.teacher), "weight": args.distill_weight,
+                "temperature": args.distill_temperature} if args.teacher is not None else None)
     return write_checkpoint(model, args, taxonomy, weights_sha, colours, data=data, init=init, history=history,
-                            started=started)
+                            started=started, teacher=teacher)
 
 
 def assemble_model(args: argparse.Namespace, space: dict, colours: list[str],
@@ -156,9 +164,10 @@ def assemble_model(args: argparse.Namespace, space: dict, colours: list[str],
 
 def write_checkpoint(model: FashionModel, args: argparse.Namespace, taxonomy: Taxonomy, weights_sha: str,
                      colours: list[str], *, data: list[dict], init: dict | None, history: list[dict],
-                     started: float) -> dict:
+                     started: float, teacher: dict | None = None) -> dict:
     """heads.pt, meta.json, labels.json and provenance.json in `args.out / args.name`; returns the provenance.
-    `data` is each directory's rows, `init` the --init checkpoint's, `started` when the epochs began."""
+    `data` is each directory's rows, `init` the --init checkpoint's, `teacher` the --teacher's, `started` when the
+    epochs began."""
     space = label_space(taxonomy)
     out_dir = args.out / args.name
     meta = {
@@ -184,6 +193,7 @@ def write_checkpoint(model: FashionModel, args: argparse.Namespace, taxonomy: Ta
         "seed": args.seed,
         "tune_from": args.tune_from,
         **({"init": init} if init is not None else {}),
+        **({"teacher": teacher} if teacher is not None else {}),
         "git_commit": git_commit(),
         "torch": torch.__version__,
         "data": data,
@@ -217,6 +227,8 @@ def setup_of(args: argparse.Namespace) -> dict:
         "label_smoothing": args.label_smoothing,
         "train_batch_norm": args.train_batch_norm,
         **({"init": str(args.init.resolve())} if args.init else {}),
+        **({"teacher": str(args.teacher.resolve()), "distill_weight": args.distill_weight,
+            "distill_temperature": args.distill_temperature} if args.teacher else {}),
         **({"repeat": args.repeat} if any(times > 1 for times in args.repeat) else {}),
     }
 

@@ -30,6 +30,7 @@ class Examples:
     category_node: torch.Tensor  # [N] index into `node_labels`, -1 unlabelled
     attributes: dict[str, torch.Tensor]  # group -> [N] value index, -1 unlabelled
     colour: torch.Tensor  # [N] index into the colour vocabulary, -1 unlabelled
+    teacher: dict[str, torch.Tensor] | None = None  # head -> [N, K] a teacher's logits (kalas/distillation.py)
 
     def subset(self, index: torch.Tensor) -> "Examples":
         return self._map([self.records[i] for i in index.tolist()], lambda t: t[index])
@@ -47,6 +48,7 @@ class Examples:
             category_node=fn(self.category_node),
             attributes={g: fn(t) for g, t in self.attributes.items()},
             colour=fn(self.colour),
+            teacher=None if self.teacher is None else {head: fn(t) for head, t in self.teacher.items()},
         )
 
 

@@ -17,7 +17,9 @@ embedding's dimensions are its instance part (handlers/models/fashion.py), fitte
 CHECKPOINT` trains on from a checkpoint instead of ImageNet's Lite0 (its tuned blocks, its heads): the way to
 feed reviews into the shipped model on a CPU, by training its heads (or its last blocks) on features of its own
 backbone, which keeps the blocks that checkpoint tuned. `--repeat NAME=K` shows the training photos of one
-directory K times an epoch (a few hundred reviews beside thousands of shop photos). A training
+directory K times an epoch (a few hundred reviews beside thousands of shop photos). `--teacher CHECKPOINT`
+distils a trained network into this one: its scores on each photo are soft targets beside the labels
+(kalas/distillation.py). A training
 state is written after every epoch, and `--resume` continues from it to the same result as an uninterrupted
 run. The final model goes to `checkpoints/NAME/`: heads.pt, meta.json, labels.json and provenance.json (data, counts, command, seed,
 commit, validation metrics, sha256 of each file).
@@ -51,6 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--init", type=Path, metavar="CHECKPOINT",
         help="train on from this checkpoint (e.g. checkpoints/fashion with a review export) instead of from ImageNet",
     )
+    parser.add_argument(
+        "--teacher", type=Path, metavar="CHECKPOINT",
+        help="distil this trained checkpoint (a larger network) into the one trained here: its scores on every photo "
+        "as soft targets beside the labels (kalas/distillation.py)",
+    )
+    parser.add_argument("--distill-weight", type=float, default=1.0, help="with --teacher: the soft targets' weight")
+    parser.add_argument("--distill-temperature", type=float, default=2.0,
+                        help="with --teacher: the temperature both networks' scores are softened by")
     parser.add_argument(
         "--texture-groups", nargs="*", default=["pattern"], metavar="GROUP",
         help="attribute groups whose heads read the texture block's statistics (Lite0's block 14), not the shared hidden layer",
