@@ -191,8 +191,9 @@ def build_archives(
 
 def _pack(name: str, inputs: Path, weights: Path, config: Path, output: Path, archive_format: str,
           version: str = VERSION) -> Path:
-    archiver = Path(sys.executable).with_name("torch-model-archiver")
-    command = [str(archiver), "--model-name", name, "--version", version,
+    # The archiver's module, not its console script: it runs wherever the package is importable (the GPU machine's
+    # kit installs it into a folder on PYTHONPATH, with no script beside the interpreter).
+    command = [sys.executable, "-m", "model_archiver.model_packaging", "--model-name", name, "--version", version,
                "--handler", str(PACKAGE / HANDLER_FILES[name]), "--serialized-file", str(weights),
                "--extra-files", str(inputs / "extra"), "--config-file", str(config),
                "--export-path", str(output), "--archive-format", archive_format, "--force"]

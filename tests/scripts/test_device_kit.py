@@ -17,7 +17,7 @@ from PIL import Image
 from handlers.images import CLOSE_UP, is_studio_shot
 from handlers.models import load_fashion_model
 from kalas.dataset import read_records, shared_data
-from scripts import device_kit, device_train
+from scripts import device_check, device_kit, device_train
 from tests.support.data_dirs import make_directory
 
 SIDE = 260
@@ -114,3 +114,23 @@ def test_wheels_too_large_for_one_part_travel_in_parts_of_their_own(tmp_path: Pa
         with zipfile.ZipFile(folder / "photos.zip") as archive:
             gathered += archive.namelist()
     assert gathered == [name for name, _ in photos] and [m["files"] for m in manifests] == [13, 15, 2]
+
+
+@pytest.mark.slow
+def test_the_device_check_compares_the_handlers_on_two_devices_from_the_kit_alone(tmp_path: Path) -> None:
+    """A dry run on this CPU (`--gpu -1`: the CPU on both sides): the kit carries what the handlers need there
+    (TorchServe's Python side without its Java frontend, the archiver), and the check answers every photo both
+    ways and writes its figures."""
+    sources = [make_directory(shared_data() / name, tmp_path / "data" / name, 4) for name in ("fashion-products", "clothing")]
+    device_kit.main([*map(str, sources), "--side", str(SIDE), "--out", str(tmp_path / "kit"), "--jobs", "1"])
+    site = tmp_path / "gathered" / "site"
+    out = tmp_path / "out"
+    status = device_check.main(["--kit", str(tmp_path / "kit"), "--into", str(tmp_path / "gathered"), "--out", str(out),
+                                "--photos", "8", "--batch", "4", "--gpu", "-1"])
+    assert (site / "ts" / "context.py").is_file() and (site / "model_archiver" / "model_packaging.py").is_file()
+    assert not (site / "ts" / "frontend").exists()  # the 46 MB Java model server stays behind
+    assert status == 0
+    figures = json.loads((out / "device_check.json").read_text())
+    assert figures["photos"] == 8 and figures["fashion-attributes"]["same_top_category"] == "8/8"
+    assert figures["fashion-attributes"]["max_score_difference"] == 0.0 and figures["fashion-embedder"]["holds"]
+    assert all(rate > 0 for rate in figures["fashion-embedder"]["network_photos_per_second"].values())
