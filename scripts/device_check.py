@@ -21,7 +21,9 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORE_TOLERANCE = 5e-3
@@ -96,19 +98,43 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"waiting for part(s) {', '.join(map(str, missing))}: call again, carrying .kit/part-{missing[0]}")
         return 0
-    site = str(args.into / "site")
-    sys.path.insert(0, site)  # the kit's packages, for this process and the archiver it starts
-    os.environ["PYTHONPATH"] = os.pathsep.join([site, str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    with kit_packages(args.into / "site"):
+        figures = check(args, manifests[1]["data"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "device_check.json").write_text(json.dumps(figures, indent=1) + "\n")
+    print(json.dumps(figures, indent=1))
+    return 0 if all(figures[name]["holds"] for name in figures["models"]) else 1
+
+
+@contextmanager
+def kit_packages(site: Path) -> Iterator[None]:
+    """The kit's packages first on this process's path and its children's (the archiver), while the check runs."""
+    saved_path, saved_variable = list(sys.path), os.environ.get("PYTHONPATH")
+    sys.path.insert(0, str(site))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), str(ROOT), saved_variable) if p)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        if saved_variable is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved_variable
+
+
+def check(args: argparse.Namespace, data: list[str]) -> dict:
+    """The figures of both handlers, GPU against CPU."""
     import torch
 
     from handlers.archive import ATTRIBUTES, EMBEDDER, stage_archives
     from handlers.in_process import open_archive
 
-    photos = kit_photos(args.into, manifests[1]["data"], args.photos)
+    photos = kit_photos(args.into, data, args.photos)
     staged = stage_archives(args.checkpoint)
     figures: dict = {"device": torch.cuda.get_device_name(args.gpu) if args.gpu >= 0 else "cpu",
                      "torch": torch.__version__, "photos": len(photos), "batch": args.batch,
-                     "tolerances": {"score": SCORE_TOLERANCE, "min_cosine": MIN_COSINE}}
+                     "tolerances": {"score": SCORE_TOLERANCE, "min_cosine": MIN_COSINE},
+                     "models": [ATTRIBUTES, EMBEDDER]}
     for name, kind in ((ATTRIBUTES, "annotation"), (EMBEDDER, "embedding")):
         cpu = open_archive(Path(staged.name), name)
         gpu = open_archive(Path(staged.name), name, gpu_id=args.gpu if args.gpu >= 0 else None)
@@ -118,10 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                          "photos_per_second": {"cpu": cpu_rate, "gpu": gpu_rate},
                          "network_photos_per_second": {"cpu": network_per_second(cpu, args.batch),
                                                        "gpu": network_per_second(gpu, args.batch)}}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "device_check.json").write_text(json.dumps(figures, indent=1) + "\n")
-    print(json.dumps(figures, indent=1))
-    return 0 if all(figures[name]["holds"] for name in (ATTRIBUTES, EMBEDDER)) else 1
+    staged.cleanup()
+    return figures
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -125,11 +127,14 @@ def test_the_device_check_compares_the_handlers_on_two_devices_from_the_kit_alon
     device_kit.main([*map(str, sources), "--side", str(SIDE), "--out", str(tmp_path / "kit"), "--jobs", "1"])
     site = tmp_path / "gathered" / "site"
     out = tmp_path / "out"
+    before = (list(sys.path), os.environ.get("PYTHONPATH"))
     status = device_check.main(["--kit", str(tmp_path / "kit"), "--into", str(tmp_path / "gathered"), "--out", str(out),
                                 "--photos", "8", "--batch", "4", "--gpu", "-1"])
     assert (site / "ts" / "context.py").is_file() and (site / "model_archiver" / "model_packaging.py").is_file()
     assert not (site / "ts" / "frontend").exists()  # the 46 MB Java model server stays behind
     assert status == 0
+    # the kit's TorchServe, which has no Java frontend, stays out of this process's later children
+    assert (list(sys.path), os.environ.get("PYTHONPATH")) == before
     figures = json.loads((out / "device_check.json").read_text())
     assert figures["photos"] == 8 and figures["fashion-attributes"]["same_top_category"] == "8/8"
     assert figures["fashion-attributes"]["max_score_difference"] == 0.0 and figures["fashion-embedder"]["holds"]
