@@ -1,9 +1,11 @@
-"""What the database benchmarks share (`scripts/bench_changes.py`, `bench_idempotency.py`, `bench_limits.py`,
-`bench_lists.py`, `bench_nx_reads.py`): their command line, a database to measure on, latency figures, and the
-machine's load around the run, which every figure is reported with (docs/benchmarks.md)."""
+"""What the benchmarks share: for the database ones (`scripts/bench_changes.py`, `bench_idempotency.py`,
+`bench_limits.py`, `bench_lists.py`, `bench_nx_reads.py`) their command line, a database to measure on and latency
+figures; for the model ones their JSON report (`report_json`); for all, the machine's load around the run, which
+every figure is reported with (docs/benchmarks.md)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -42,6 +44,17 @@ def latency_figures(times: dict[str, list[float]]) -> dict[str, dict]:
     return {name: {"p50_ms": round(float(np.percentile(t, 50)) * 1e3, 4),
                    "p95_ms": round(float(np.percentile(t, 95)) * 1e3, 4), "requests": len(t)}
             for name, t in times.items()}
+
+
+def report_json(figures: dict, path: Path | None) -> dict:
+    """`figures` with the load average at the end (`load_after`), printed as JSON and written to `path` when given
+    (the model benchmarks' way: `scripts/bench_backbones.py`, `bench_precision.py`)."""
+    figures["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    text = json.dumps(figures, indent=1)
+    print(text)
+    if path is not None:
+        path.write_text(text + "\n")
+    return figures
 
 
 @dataclass

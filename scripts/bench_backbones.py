@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from handlers.archive import DEFAULT_CHECKPOINT
     from handlers.models.fashion import META_FILE
+    from kalas.bench import report_json
     from scripts.bench_precision import interleaved_ms, training_photos
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -75,11 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
         figures["latency_ms"][f"batch_{batch}"] = medians
         figures["ratio_to_lite0_224_fp32"][f"batch_{batch}"] = {
             name: round(ms / medians[BASELINE], 2) for name, ms in medians.items()}
-    figures["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(figures, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1) + "\n")
-    return figures
+    return report_json(figures, args.json)
 
 
 if __name__ == "__main__":

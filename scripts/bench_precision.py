@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import random
 import time
@@ -89,6 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     from handlers.frozen_model import FrozenModel, _leaves
     from handlers.models import INPUT_SIZE
     from handlers.models.fashion import load_fashion_model
+    from kalas.bench import report_json
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
@@ -118,11 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
             if path[0] not in ("embedding", "semantic"):  # a head's scores: does its top answer stay?
                 rows["/".join(path)]["top_agreement"] = round((want.argmax(1) == got.argmax(1)).float().mean().item(), 3)
         figures["against_fp32"][name] = rows
-    figures["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(figures, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1) + "\n")
-    return figures
+    return report_json(figures, args.json)
 
 
 if __name__ == "__main__":
