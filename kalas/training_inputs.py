@@ -44,7 +44,8 @@ def training_views(model: FashionModel, examples: Examples, train_index: torch.T
 
 def training_pooled(model: FashionModel, inputs, examples: Examples, train_index: torch.Tensor,
                     args: argparse.Namespace) -> torch.Tensor:
-    """[len(train_index), 2560 + 3 × texture channels] pooled features of the training photos as served, from what the run trains on."""
+    """[len(train_index), 2560 + 3 × texture channels] pooled features of the training photos as served, from what
+    the run trains on."""
     if args.tune_from == WHOLE:
         return photo_pooled(model, examples.records, train_index, args.batch_size, args.workers)
     if model.heads_only:
