@@ -26,6 +26,20 @@ def store_home(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), host, "/".join(segments[:cut]).rstrip("/"), "", ""))
 
 
+def moved_home(location: str | None) -> str | None:
+    """The store's home that a redirect of one of its REST API requests names (a site moved to HTTPS, or from its
+    bare domain to www, keeps the path), or None when it names no REST API address."""
+    if not location:
+        return None
+    parts = urlsplit(location)
+    segments = [segment.lower() for segment in parts.path.split("/")]
+    if "wp-json" in segments:
+        return store_home(location)
+    if segments[-1] == "index.php" and "rest_route=" in parts.query:  # Plain permalinks' address of the REST API
+        return store_home(location).removesuffix("/index.php")
+    return None
+
+
 def store_client(http: SafeHttp, store_url: str, consumer_key: str, consumer_secret: str, **options) -> WooClient:
     """A client for the store at `store_url` with these keys (`options`: WooClient's `timeout`, `on_tree`,
     `language`). Over plain HTTP the keys themselves go only to a store the operator let through

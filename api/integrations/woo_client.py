@@ -61,6 +61,15 @@ class StoreError(DomainError):
         self.status, self.data = status, data or {}  # data: the REST error's own `data` ({"status", "resource_id"})
 
 
+class StoreMoved(StoreError):
+    """The store answered a redirect (`location`, absolute; None without one): its REST API is at another address,
+    which the service does not follow with the keys (a signature names the address it was made for)."""
+
+    def __init__(self, message: str, status: int, location: str | None) -> None:
+        super().__init__(message, status, retryable=False)
+        self.location = location
+
+
 def _product(item: object) -> dict:
     """A product as the store sent it, its id checked: a store (or what stands in front of it) that sends another
     shape is a StoreError that says so, not a crash further on."""
@@ -196,6 +205,12 @@ class WooClient:
             raise StoreError(f"{method} {path}: the store cannot be reached ({type(error).__name__}: {error})") from error
         except FetchError as error:  # a checked transport refused the store's address (api/integrations/store.py)
             raise StoreError(f"{method} {path}: {error.message}", retryable=error.retryable) from None
+        if 300 <= response.status_code < 400:
+            location = response.headers.get("Location")
+            target = str(response.request.url.join(location)) if location else None
+            raise StoreMoved(f"{method} {path}: the store answered {response.status_code}, "
+                             f"{f'moved to {target}' if target else 'a redirect that names no address'}",
+                             response.status_code, target)
         if response.status_code >= 400:
             body = answer_json(response)  # read once for the message and the REST error's data
             raise StoreError(f"{method} {path}: the store answered {response.status_code}: "

@@ -18,12 +18,13 @@ from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks, remove_webhooks
 from api.integrations.languages import listed_language
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy, unwritten
-from api.integrations.store import store_client
-from api.integrations.woo_client import API_PATH, API_ROUTE, StoreError, StorePage, WooClient
+from api.integrations.store import moved_home, store_client
+from api.integrations.woo_client import API_PATH, API_ROUTE, StoreError, StoreMoved, StorePage, WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationChange, IntegrationIn, IntegrationOut, JobOut,
                                       PolicyOption, PolicyOut, StepOut, SyncOut)
 from api.integrations.vault import mask
 from api.schemas import Page
+from api.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ async def _owned(db: Db, account: CurrentAccount, integration_id: str) -> dict:
 async def register(body: IntegrationIn, request: Request, account: CurrentAccount, services: Svc) -> IntegrationOut:
     """Register a WooCommerce store. Its keys are tried first with one product read: a store that refuses them, or
     has no WooCommerce REST API at that address, is answered 422 `store_refused`, one that cannot be reached (or
-    fails) 422 `store_unreachable`, and nothing is kept. The service then creates its webhooks in the store
+    fails) 422 `store_unreachable`, and nothing is kept. A site that moved (to HTTPS, to www) and redirects its REST
+    API is connected at the address it moved to, which the answer's `store_url` shows. The service then creates its webhooks in the store
     (Product created, updated, deleted and restored, to the returned `delivery_url` with the webhook secret); when
     the store's key may not (a Read-only key), `webhooks.error` says so and the merchant creates them by hand with
     the same URL and secret. A store the shop has connected already is answered 409 `already_connected` with
@@ -82,7 +84,8 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
                          timeout=STORE_TIMEOUT_S)
     until = asyncio.get_running_loop().time() + CONNECT_S
     try:
-        listed = await _check_keys(store, "the store was not connected", until)
+        store, listed = await _keys_checked_where_it_is(services, account, store, body.consumer_key,
+                                                        body.consumer_secret, "the store was not connected", until)
         stored = await integrations.create(services.db, account.id, {
             "store_url": store.store_url, "consumer_key": vault.seal(body.consumer_key),
             "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret),
@@ -138,10 +141,12 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     until = asyncio.get_running_loop().time() + CONNECT_S
     try:
         if body.store_url is not None or body.consumer_key is not None:
-            listed = await _check_keys(store, "nothing was changed", until)
+            store, listed = await _keys_checked_where_it_is(services, account, store, key, secret,
+                                                            "nothing was changed", until, integration_id)
             changed["store_language"] = await _language(store, listed, until)  # None: a later job reads it again
         hooks = await ensure_webhooks(store, delivery_url, webhook_secret, new_secret=body.webhook_secret is not None,
                                       until=until)
+        store_url = store.store_url  # where the store answered: the address given, or the one it moved to
         changed |= {"store_url": store_url, "consumer_key": vault.seal(key), "consumer_secret": vault.seal(secret),
                     "webhook_secret": vault.seal(webhook_secret)}
         if not await integrations.change(services.db, account.id, integration_id, changed):
@@ -182,6 +187,37 @@ def _already_connected(store_url: str, integration_id: str | None) -> ApiError:
                          f"there, or disconnect it first", "already_connected")
 
 
+async def _keys_checked_where_it_is(services: Services, account: CurrentAccount, store: WooClient, key: str,
+                                    secret: str, so: str, until: float,
+                                    this: str | None = None) -> tuple[WooClient, StorePage]:
+    """(the client, the store's answer to one product read): `_check_keys` at the address given, or, when the site
+    redirects its REST API (moved to HTTPS, or from its bare domain to www), once at the address it moved to, which
+    the integration then keeps (a signed request is not sent on to another address). `store` is closed when another
+    client takes its place, and left to the caller otherwise."""
+    try:
+        return store, await _check_keys(store, so, until)
+    except StoreMoved as moved:
+        home = moved_home(moved.location)
+        if home is None or home == store.store_url:  # elsewhere than a REST API, or back to itself
+            raise ApiError(422, f"the store at {store.store_url} redirects its REST API to "
+                                f"{moved.location or 'no address'}, so {so}: give the address the store answers at",
+                           "store_refused") from None
+    await checked_url(services, home, "store_url")  # the address it moved to is checked as a given one is
+    await _not_connected_yet(services.db, account, home, this)
+    moved_to = store_client(services.http, home, key, secret, timeout=STORE_TIMEOUT_S)
+    try:
+        listed = await _check_keys(moved_to, so, until)
+    except StoreMoved as again:
+        await moved_to.aclose()
+        raise ApiError(422, f"the store moved to {home}, which redirects again (to {again.location or 'no address'}), "
+                            f"so {so}: give the address the store answers at", "store_refused") from None
+    except BaseException:
+        await moved_to.aclose()
+        raise
+    await store.aclose()
+    return moved_to, listed
+
+
 async def _check_keys(store: WooClient, so: str, until: float) -> StorePage:
     """The store's answer to one product read with these keys, by the event loop's time `until`; an ApiError that
     says what it answered, and `so`: what the request therefore did not do."""
@@ -191,6 +227,8 @@ async def _check_keys(store: WooClient, so: str, until: float) -> StorePage:
     except TimeoutError:
         raise ApiError(422, f"the store at {store.store_url} did not answer a product read within {CONNECT_S:g} s, so "
                             f"{so}: try again when it answers sooner", "store_unreachable") from None
+    except StoreMoved:
+        raise  # followed once by `_keys_checked_where_it_is`
     except StoreError as error:
         if error.status in (401, 403) and not error.data:  # not WordPress's REST error: something in front of it
             raise ApiError(422, f"something in front of the store at {store.store_url} (a firewall, a CDN's "

@@ -101,6 +101,9 @@ class WooCommerceStore:
         self.answers_html = False
         # A CDN's bot protection or a firewall in front of the store: every REST request answered 403 with its page.
         self.blocks_api_clients = False
+        # A site that moved (to HTTPS, or from its bare domain to www): the web server answers every request 301 with
+        # the same path and query at this address, as an .htaccess or nginx rule does, before WordPress sees it.
+        self.moved_to: str | None = None
         # A broken or hostile store: its REST answers never end, streamed as fast as they go (0.0) or a byte every
         # so many seconds (a drip that keeps each read under a client's read time-out).
         self.endless_answer_s: float | None = None

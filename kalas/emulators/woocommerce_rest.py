@@ -68,6 +68,9 @@ class RestHandler(BaseHTTPRequestHandler):
         if store.down:
             self.close_connection = True
             return
+        if store.moved_to is not None:
+            return self._send(301, b"<html><body><h1>Moved Permanently</h1></body></html>",
+                              {"Content-Type": "text/html", "Location": store.moved_to + self.path})
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}") if length else {}

@@ -113,6 +113,58 @@ def test_an_address_pasted_from_the_stores_admin_or_rest_api_connects_its_home_p
     assert moved.status_code == 200 and moved.json()["store_url"] == store.url
 
 
+@pytest.fixture
+def moved(mongo_server, mongo_database, tmp_path, woo_store):
+    """(the app, the store, the store's old address): a second emulator whose web server answers every request with a
+    301 to the store, both origins let through the SSRF check."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from tests.api.conftest import make_settings
+
+    old = WooCommerceStore()
+    old.moved_to = woo_store.url
+    old.start()
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}", f"127.0.0.1:{old.port}"}))
+    try:
+        with TestClient(create_app(settings)) as api:
+            yield api, woo_store, old
+    finally:
+        old.stop()
+
+
+def test_a_store_that_moved_is_connected_where_it_answers(moved):
+    """A site moved to HTTPS, or from its bare domain to www, answers its old address with 301s before WordPress: the
+    keys are tried once where it moved (a signed request is not sent on), and the integration keeps that address,
+    its webhooks made there; a change of address follows it alike. A redirect to a private address, or back to
+    itself, is refused by name."""
+    api, store, old = moved
+    shop = create_shop(api)
+    keys = {"consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
+            "webhook_secret": WEBHOOK_SECRET}
+    response = api.post("/api/v1/integrations", headers=shop.session, json={"store_url": old.url, **keys})
+    assert response.status_code == 201, response.text
+    integration = response.json()
+    assert integration["store_url"] == store.url
+    assert set(ours(store, integration)) >= {"product.created", "product.updated"}
+    assert old.catalogue.webhooks == {} and old.api_requests == []  # nothing reached WordPress there
+
+    changed = api.patch(f"/api/v1/integrations/{integration['id']}", headers=shop.session, json={"store_url": old.url})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["store_url"] == store.url
+
+    other = create_shop(api, "shop-b")
+    old.moved_to = "http://10.1.2.3"  # a store that would lead the service's requests into its own network
+    inside = api.post("/api/v1/integrations", headers=other.session, json={"store_url": old.url, **keys})
+    assert inside.status_code == 400 and inside.json()["error"]["code"] == "url_not_allowed"
+    old.moved_to = old.url  # a redirect loop
+    looping = api.post("/api/v1/integrations", headers=other.session, json={"store_url": old.url, **keys})
+    assert looping.status_code == 422 and looping.json()["error"]["code"] == "store_refused"
+    assert f"the store at {old.url} redirects its REST API to {old.url}/wp-json/wc/v3/products" in \
+        looping.json()["error"]["message"]
+
+
 def test_a_store_connected_already_is_not_connected_twice(api_settings, woo_store):
     """A retried or repeated connect (the same store, its address written another way): 409 with the integration
     that has it, and nothing made twice in the store; a change cannot move another integration onto it."""

@@ -3,7 +3,7 @@ import asyncio
 
 import pytest
 
-from api.integrations.store import store_client, store_home
+from api.integrations.store import moved_home, store_client, store_home
 from api.intake.fetch import SafeHttp
 
 
@@ -21,6 +21,19 @@ from api.intake.fetch import SafeHttp
 ])
 def test_an_address_of_the_admin_login_or_rest_api_is_cut_back_to_the_sites_home(pasted, home):
     assert store_home(pasted) == home
+
+
+@pytest.mark.parametrize("location, home", [
+    ("https://shop.example/wp-json/wc/v3/products?per_page=1", "https://shop.example"),  # moved to HTTPS
+    ("https://www.shop.example/boutique/wp-json/wc/v3/products", "https://www.shop.example/boutique"),
+    ("https://www.shop.example/index.php?rest_route=/wc/v3/products", "https://www.shop.example"),  # Plain permalinks
+    ("https://shop.example/", None),  # the home page: no REST API there
+    ("https://shop.example/wp-login.php?redirect_to=%2Fwp-json%2F", None),  # a login wall
+    ("https://shop.example/index.php", None),
+    (None, None),
+])
+def test_a_redirect_of_the_rest_api_names_the_stores_new_home_or_none(location, home):
+    assert moved_home(location) == home
 
 
 def test_over_plain_http_the_keys_themselves_go_only_to_a_store_the_operator_let_through():
