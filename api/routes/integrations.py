@@ -70,13 +70,13 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
     """Register a WooCommerce store. Its keys are tried first with one product read: a store that refuses them, or
     has no WooCommerce REST API at that address, is answered 422 `store_refused`, one that cannot be reached (or
     fails) 422 `store_unreachable`, and nothing is kept. A site that moved (to HTTPS, to www) and redirects its REST
-    API is connected at the address it moved to, which the answer's `store_url` shows. The service then creates its webhooks in the store
-    (Product created, updated, deleted and restored, to the returned `delivery_url` with the webhook secret); when
-    the store's key may not (a Read-only key), `webhooks.error` says so and the merchant creates them by hand with
-    the same URL and secret. A store the shop has connected already is answered 409 `already_connected` with
-    that integration's id (two would annotate and write every product twice). The answer comes within 25 s however
-    slow the store: a key check not answered by then is a 422 `store_unreachable`, and webhooks not made by then are
-    made by the next sync (`webhooks.error` says so)."""
+    API is connected at the address it moved to, which the answer's `store_url` shows. The service then creates its
+    webhooks in the store (Product created, updated, deleted and restored, to the returned `delivery_url` with the
+    webhook secret); when the store's key may not (a Read-only key), `webhooks.error` says so and the merchant
+    creates them by hand with the same URL and secret. A store the shop has connected already is answered 409
+    `already_connected` with that integration's id (two would annotate and write every product twice). The answer
+    comes within 25 s however slow the store: a key check not answered by then is a 422 `store_unreachable`, and
+    webhooks not made by then are made by the next sync (`webhooks.error` says so)."""
     await _not_connected_yet(services.db, account, body.store_url)
     await checked_url(services, body.store_url, "store_url")  # the worker calls it with the store's keys
     vault = services.vault
