@@ -36,6 +36,10 @@ def train(args: argparse.Namespace) -> dict:
     taxonomy = load_taxonomy()
     examples, kinds = read_examples(args.data_dirs, taxonomy)
     train_index, val_index = split_examples(examples)
+    if not len(train_index) or not len(val_index):
+        raise SystemExit(f"{len(examples.records)} labelled photos gave {len(train_index)} to train on and "
+                         f"{len(val_index)} to validate on (kalas/dataset.py holds out about 15% by a hash of the "
+                         "photo's id): train on more photos")
     space = label_space(taxonomy)
     colours = [c.label for c in taxonomy.colours] if args.colour_head_weight else []
     if args.teacher is not None:

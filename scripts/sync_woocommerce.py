@@ -21,7 +21,7 @@ from api.intake.fetch import SafeHttp
 from api.integrations.sync import describe, sync_store
 from api.integrations.vault import Vault
 from api.integrations.store import integration_client
-from api.integrations.woo_client import StoreError
+from api.integrations.store_errors import StoreError
 
 
 async def sync(settings: Settings, integration_ids: list[str] | None) -> int:

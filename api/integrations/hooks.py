@@ -17,7 +17,8 @@ from api.intake.fetch import SafeHttp
 from api.integrations.store import integration_client
 from api.integrations.store_data import product_id
 from api.integrations.vault import Vault
-from api.integrations.woo_client import StoreError, WooClient
+from api.integrations.store_errors import StoreError
+from api.integrations.woo_client import WooClient
 
 log = logging.getLogger(__name__)
 STORE_TIMEOUT_S = 10.0  # a connect or a disconnect waits this long for each connection to and read from the store

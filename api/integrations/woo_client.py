@@ -1,8 +1,9 @@
 """A WooCommerce REST API v3 client: the few calls the integration makes, with the store's ck_/cs_ keys.
 
 The keys travel as the store takes them (api/integrations/store_auth.py); what the store answers is read as the
-service keeps it (api/integrations/store_data.py). Failures become `StoreError`, which says whether trying again
-can help (5xx, 429, time-outs, connection errors) and how long the store asked us to wait (`Retry-After`).
+service keeps it (api/integrations/store_data.py). Failures become `StoreError` (api/integrations/store_errors.py),
+which says whether trying again can help (5xx, 429, time-outs, connection errors) and how long the store asked us to
+wait (`Retry-After`); a redirect becomes `StoreMoved`, never followed with the keys.
 """
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ import httpx
 from cachetools import LRUCache
 
 from api.core.limits import json_value, whole_number
-from api.domain.errors import DomainError
 from api.integrations.store_auth import ALL_WAYS, OAUTH, QUERY_AUTH, oauth_query, ways_for
 from api.integrations.store_data import (MAX_ID, answer_json, answer_reason, category_paths, error_data,
                                          named_by_path, no_rest_api, plain_name, product_id, retry_after_seconds,
                                          store_product, stored_name, term_name)
+from api.integrations.store_errors import StoreError, StoreMoved
 from api.intake.fetch import FetchError, read_limited
 
 API_ROUTE = "/wc/v3"
@@ -47,27 +48,6 @@ MAX_ANSWER_BYTES = 32 * 2**20
 # `rest_url()` there).
 METHOD_OVERRIDE, REST_ROUTE = "method override", "rest route"
 _HOST_NEEDS: LRUCache[str, frozenset[str]] = LRUCache(maxsize=10_000)
-
-
-class StoreError(DomainError):
-    """The store refused or failed a request; `status` None when it could not be reached or did not answer in time.
-    It may pass when the store was away, overloaded (429) or failing (5xx)."""
-
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
-                 data: dict | None = None, retryable: bool | None = None) -> None:
-        if retryable is None:
-            retryable = status is None or status == 429 or status >= 500
-        super().__init__(message, "store_failed", retryable=retryable, retry_after=retry_after)
-        self.status, self.data = status, data or {}  # data: the REST error's own `data` ({"status", "resource_id"})
-
-
-class StoreMoved(StoreError):
-    """The store answered a redirect (`location`, absolute; None without one): its REST API is at another address,
-    which the service does not follow with the keys (a signature names the address it was made for)."""
-
-    def __init__(self, message: str, status: int, location: str | None) -> None:
-        super().__init__(message, status, retryable=False)
-        self.location = location
 
 
 def _product(item: object) -> dict:

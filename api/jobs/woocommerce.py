@@ -33,7 +33,8 @@ from api.integrations.policy import Decision, decide, from_review, policy_of
 from api.integrations.store import integration_client
 from api.integrations.store_data import not_on_show
 from api.integrations.sync import describe, left_alone, sync_store
-from api.integrations.woo_client import StoreError, WooClient
+from api.integrations.store_errors import StoreError
+from api.integrations.woo_client import WooClient
 from api.intake.photo import check
 from api.jobs.runner import Step
 from api.services import Services

@@ -19,7 +19,8 @@ from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks,
 from api.integrations.languages import listed_language
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy, unwritten
 from api.integrations.store import moved_home, store_client
-from api.integrations.woo_client import API_PATH, API_ROUTE, StoreError, StoreMoved, StorePage, WooClient
+from api.integrations.store_errors import StoreError, StoreMoved
+from api.integrations.woo_client import API_PATH, API_ROUTE, StorePage, WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationChange, IntegrationIn, IntegrationOut, JobOut,
                                       PolicyOption, PolicyOut, StepOut, SyncOut)
 from api.integrations.vault import mask

@@ -189,6 +189,15 @@ def test_resume_refuses_a_missing_or_different_run(data: list[Path], workdir: Pa
         run(data, workdir, "short", "--resume", "--seed", "1")
 
 
+def test_photos_too_few_to_hold_any_out_are_named(shared_data: Path, tmp_path: Path, workdir: Path) -> None:
+    """Four photos of each set, none of them on the validation side of the split: said, not a crash in the loader."""
+    from tests.support.data_dirs import make_directory
+
+    few = [make_directory(shared_data / name, tmp_path / name, 4) for name in ("fashion-products", "clothing")]
+    with pytest.raises(SystemExit, match="8 labelled photos gave 8 to train on and 0 to validate on"):
+        run(few, workdir, "few", "--tune-from", "0")
+
+
 def test_a_directory_not_in_the_layout_is_named(tmp_path: Path, workdir: Path) -> None:
     with pytest.raises(FileNotFoundError, match="is not a data directory"):
         main([str(tmp_path), "--name", "x", "--out", str(workdir / "out"), "--no-progress"])

@@ -11,7 +11,8 @@ import asyncio
 from hypothesis import example, given, strategies as st
 
 from api.integrations.hooks import ensure_webhooks
-from api.integrations.woo_client import StoreError, StorePage, WooClient
+from api.integrations.store_errors import StoreError
+from api.integrations.woo_client import StorePage, WooClient
 from tests.support.fuzzing import anything, fuzzing, ids, products
 
 terms = st.lists(st.one_of(st.fixed_dictionaries({"id": ids}, optional={

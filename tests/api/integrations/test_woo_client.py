@@ -5,7 +5,8 @@ import httpx
 import pytest
 
 from api.integrations.store_data import MAX_RETRY_AFTER_S, retry_after_seconds
-from api.integrations.woo_client import StoreError, WooClient
+from api.integrations.store_errors import StoreError
+from api.integrations.woo_client import WooClient
 from api.integrations.store_auth import oauth_query
 from api.intake.fetch import CheckedTransport
 from kalas.emulators.woocommerce import WooCommerceStore

@@ -13,7 +13,8 @@ import pytest
 from api.clients.in_process import InProcessClient
 from api.data import integrations
 from api.integrations.catalogue_import import PAGE_SIZE, import_catalogue
-from api.integrations.woo_client import StoreError, WooClient
+from api.integrations.store_errors import StoreError
+from api.integrations.woo_client import WooClient
 from api.services import open_services
 from kalas.emulators.woocommerce import WooCommerceStore
 from tests.api.conftest import make_settings

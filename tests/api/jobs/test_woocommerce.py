@@ -227,7 +227,7 @@ def test_a_store_whose_address_is_private_when_a_job_runs_is_not_called(mongo_se
                                                                         woo_store):
     """A store connected while its host answered a public address, which now answers a private one: the worker's
     client checks each request where it leaves, so the job fails for good, saying why, and the store sees nothing."""
-    from api.integrations.woo_client import StoreError
+    from api.integrations.store_errors import StoreError
     from api.jobs.woocommerce import WooCommerceJobs
 
     settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
