@@ -21,7 +21,7 @@ from PIL import Image
 from ts.torch_handler.base_handler import BaseHandler
 
 from handlers.archive import archived_weights, load_archived_model, weights_digest
-from handlers.frozen_model import FrozenModel
+from handlers.frozen_model import FrozenModel, map_tensors
 from handlers.decoding import ImageError, decode_image, warm_up_photo
 from handlers.images import to_tensor
 from handlers.malloc_tuning import keep_activations_in_heap
@@ -106,7 +106,7 @@ class ImageBatchHandler(BaseHandler):
             return batch, None
         with torch.inference_mode():
             # Decoding and the answers stay on the CPU; on a GPU only the network runs there.
-            return batch, on_cpu(self.model(batch.tensor.to(self.device, non_blocking=True)))
+            return batch, map_tensors(self.model(batch.tensor.to(self.device, non_blocking=True)), torch.Tensor.cpu)
 
     def postprocess(self, result: tuple[DecodedBatch, Any]) -> list[dict]:
         batch, outputs = result
@@ -144,11 +144,6 @@ def serving_device(gpu_id: int | str | None) -> torch.device:
                        gpu_id)
         return torch.device("cpu")
     return torch.device(f"cuda:{gpu_id}")
-
-
-def on_cpu(tree: Any) -> Any:
-    """A (nested) dict of tensors, each on the CPU (the same tensors when they are there already)."""
-    return {key: on_cpu(value) for key, value in tree.items()} if isinstance(tree, dict) else tree.cpu()
 
 
 def request_body(request: dict) -> bytes:

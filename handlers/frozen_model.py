@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -90,11 +90,13 @@ class _Cast(nn.Module):
         self.model, self.dtype = model.to(dtype), dtype
 
     def forward(self, images: torch.Tensor) -> dict:
-        return _float(self.model(images.to(self.dtype)))
+        return map_tensors(self.model(images.to(self.dtype)), torch.Tensor.float)
 
 
-def _float(tree: Any) -> Any:
-    return {key: _float(value) for key, value in tree.items()} if isinstance(tree, dict) else tree.float()
+def map_tensors(tree: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """`fn` of every tensor of a (nested) dict of tensors, in the same shape: the models' outputs to float32, or to the
+    CPU (the handlers, training)."""
+    return {key: map_tensors(value, fn) for key, value in tree.items()} if isinstance(tree, dict) else fn(tree)
 
 
 class _Flat(nn.Module):

@@ -10,6 +10,7 @@ import argparse
 import torch
 from tqdm import tqdm
 
+from handlers.frozen_model import map_tensors
 from handlers.images import to_tensor
 from handlers.models import MEAN, STD
 from handlers.models.fashion import WHOLE, FashionModel
@@ -172,9 +173,3 @@ def on_device(module, device: torch.device):
 def on_cpu(forward):
     """`forward` with its outputs moved to the CPU, where the validation labels are."""
     return lambda x: map_tensors(forward(x), lambda t: t.cpu())
-
-
-def map_tensors(out, fn):
-    if isinstance(out, dict):
-        return {k: map_tensors(v, fn) for k, v in out.items()}
-    return fn(out)

@@ -33,14 +33,12 @@ def served_graphs(meta: dict) -> dict:
     import torch
 
     from handlers.frozen_model import FrozenModel
-    from handlers.models import build_model
+    from handlers.models.fashion import build_from_meta
 
     graphs = {}
     for label, backbone, size in OPTIONS:
         torch.manual_seed(0)
-        model = build_model(meta["categories"], meta["attributes"], embedding_dim=meta["embedding_dim"],
-                            instance_dim=meta.get("instance_dim", 0), colours=len(meta.get("colours", [])),
-                            texture_groups=tuple(meta.get("texture_groups", ())), backbone=backbone, input_size=size)
+        model = build_from_meta(meta, backbone=backbone, input_size=size, tune_from=None)
         model = model.eval().to(memory_format=torch.channels_last)
         graphs[f"{label}/fp32"] = (FrozenModel(model, size), size)
     return graphs
@@ -70,9 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = {size for _, size in graphs.values()}
     for batch, seed in ((1, 5), (8, 5)):
         photos = {size: training_photos(max(batch, 2), seed, size)[:batch] for size in sizes}
-        # interleaved_ms shows every graph one input: each graph here is wrapped to take its own size's photos.
-        runners = {name: (lambda _, graph=graph, size=size: graph(photos[size])) for name, (graph, size) in graphs.items()}
-        medians = interleaved_ms(runners, None, args.rounds)
+        calls = {name: (lambda graph=graph, size=size: graph(photos[size])) for name, (graph, size) in graphs.items()}
+        medians = interleaved_ms(calls, args.rounds)
         figures["latency_ms"][f"batch_{batch}"] = medians
         figures["ratio_to_lite0_224_fp32"][f"batch_{batch}"] = {
             name: round(ms / medians[BASELINE], 2) for name, ms in medians.items()}

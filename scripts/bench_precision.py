@@ -20,6 +20,7 @@ import random
 import time
 import warnings
 from pathlib import Path
+from typing import Callable
 
 from handlers.openmp_pool import bound_openmp_spinning
 
@@ -66,15 +67,17 @@ def int8_graph(model, calibration, size: int):
     return graph
 
 
-def interleaved_ms(graphs: dict, images, rounds: int) -> dict[str, float]:
-    for graph in graphs.values():
+def interleaved_ms(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """The median milliseconds of each call (a graph on its input), the calls taking turns, the order reversed every
+    other round, after three warm-up runs each."""
+    for call in calls.values():
         for _ in range(3):
-            graph(images)
-    times: dict[str, list[float]] = {name: [] for name in graphs}
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for r in range(rounds):
-        for name, graph in (list(graphs.items()) if r % 2 == 0 else list(graphs.items())[::-1]):
+        for name, call in (list(calls.items()) if r % 2 == 0 else list(calls.items())[::-1]):
             started = time.perf_counter()
-            graph(images)
+            call()
             times[name].append((time.perf_counter() - started) * 1000)
     return {name: round(sorted(t)[len(t) // 2], 2) for name, t in times.items()}
 
@@ -106,7 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
     figures: dict = {"load_before": [round(x, 2) for x in os.getloadavg()], "latency_ms": {}}
     for batch in (1, 8):
         images = training_photos(2, 5, INPUT_SIZE)[:1] if batch == 1 else training_photos(8, 5, INPUT_SIZE)
-        figures["latency_ms"][f"batch_{batch}"] = interleaved_ms(graphs, images, args.rounds)
+        calls = {name: (lambda graph=graph: graph(images)) for name, graph in graphs.items()}
+        figures["latency_ms"][f"batch_{batch}"] = interleaved_ms(calls, args.rounds)
     held_out = training_photos(96, 7, INPUT_SIZE)
     reference = _leaves(graphs["fp32"](held_out))
     figures["against_fp32"] = {}

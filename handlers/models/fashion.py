@@ -255,6 +255,22 @@ def save_fashion_model(model: FashionModel, meta: dict, checkpoint_dir: str | Pa
     return [out / WEIGHTS_FILE, out / META_FILE]
 
 
+def build_from_meta(meta: dict, **overrides) -> FashionModel:
+    """The model a checkpoint's meta.json describes, its heads fresh (`load_fashion_model` then loads the trained
+    tensors); `overrides`: build_model's arguments to change (another `backbone`, `input_size`, `tune_from`)."""
+    return build_model(meta["categories"], meta["attributes"], **{
+        "embedding_dim": meta["embedding_dim"],
+        "instance_dim": meta.get("instance_dim", 0),  # checkpoints from before the instance part have none
+        "instance_weight": meta.get("instance_weight", 0.5),
+        "colours": len(meta.get("colours", [])),  # checkpoints from before the colour head have none
+        "texture_groups": tuple(meta.get("texture_groups", ())),  # and from before the pattern, none of these
+        "tune_from": meta.get("tune_from"),
+        "backbone": meta.get("backbone", LITE0.name),  # and from before Lite2 name Lite0 or nothing
+        "input_size": input_size_of(meta),
+        **overrides,
+    })
+
+
 def load_fashion_model(
     checkpoint_dir: str | Path, *, backbone_weights: str | Path | None = None
 ) -> tuple[FashionModel, dict]:
@@ -270,19 +286,7 @@ def load_fashion_model(
     backbone = meta.get("backbone", LITE0.name)  # checkpoints from before Lite2 name Lite0 or nothing
     if backbone not in BACKBONES:
         raise ValueError(f"{root / META_FILE} names the backbone {backbone!r}: one of {', '.join(BACKBONES)}")
-    model = build_model(
-        meta["categories"],
-        meta["attributes"],
-        embedding_dim=meta["embedding_dim"],
-        instance_dim=meta.get("instance_dim", 0),  # checkpoints from before the instance part have none
-        instance_weight=meta.get("instance_weight", 0.5),
-        colours=len(meta.get("colours", [])),  # checkpoints from before the colour head have none
-        texture_groups=tuple(meta.get("texture_groups", ())),  # and from before the pattern, none of these
-        tune_from=meta["tune_from"],
-        backbone=backbone,
-        input_size=input_size_of(meta),
-        backbone_weights=backbone_weights,
-    )
+    model = build_from_meta(meta, backbone_weights=backbone_weights)
     trained = torch.load(root / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     mismatch = key_mismatch(model.trained_state(), trained)
     if mismatch:
