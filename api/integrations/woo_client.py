@@ -249,6 +249,8 @@ class WooClient:
         if refresh or time.monotonic() - self._paths_read > TREE_TTL_S:
             self._paths = category_paths(await self._listing("/products/categories", self._in_language()))
             self._paths_read, self._absent = time.monotonic(), set()
+            self._terms = {key: term_id for key, term_id in self._terms.items()  # a category deleted since: forgotten
+                           if key[0] != "categories" or term_id in self._paths}
             self._terms.update({("categories", path.lower()): term_id for term_id, path in self._paths.items()})
             if self._on_tree is not None:
                 await self._on_tree(self._paths)

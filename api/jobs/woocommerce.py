@@ -31,7 +31,7 @@ from api.integrations.hooks import ensure_webhooks
 from api.integrations.languages import language_of, store_language
 from api.integrations.policy import Decision, decide, from_review, policy_of
 from api.integrations.store import integration_client
-from api.integrations.store_data import not_on_show
+from api.integrations.store_data import not_on_show, product_id
 from api.integrations.sync import describe, left_alone, sync_store
 from api.integrations.store_errors import StoreError
 from api.integrations.woo_client import WooClient
@@ -194,14 +194,16 @@ async def write_back(services: Services, integration_id: str, store: WooClient, 
     value = marker_value(product, integration_id, decision, categories, tags, at)
     meta = [{"key": MARKER_KEY, "value": value}]
     await integrations.record_write(services.db, integration_id, int(product["id"]), value, "writing")
+    changes, looked_up = await _changes(store, categories, tags, meta, decision.level == "shop")
     try:
-        changes = await _changes(store, categories, tags, meta, decision.level == "shop")
-        await store.update_product(product["id"], changes)
+        dropped = _dropped(looked_up, await store.update_product(product["id"], changes))
     except StoreError as error:
         if error.status != 400:
             raise
-        store.forget_terms()  # a remembered term was deleted in the store meanwhile: look every name up again
-        changes = await _changes(store, categories, tags, meta, decision.level == "shop")
+        dropped = True
+    if dropped:  # a remembered term was deleted in the store meanwhile: every name looked up again, written again
+        store.forget_terms()
+        changes, _ = await _changes(store, categories, tags, meta, decision.level == "shop")
         await store.update_product(product["id"], changes)
     await integrations.record_write(services.db, integration_id, int(product["id"]), value, "written")
     return changes
@@ -293,14 +295,30 @@ async def add_to_catalogue(services: Services, job: dict, product: dict, data: b
         raise error.about("the photo could not enter the similar-item catalogue") from None
 
 
-async def _changes(store: WooClient, categories: Merge, tags: Merge, meta: list[dict], existing_only: bool) -> dict:
-    return {"categories": await _term_refs(store, "categories", categories, existing_only),
-            "tags": await _term_refs(store, "tags", tags, existing_only), "meta_data": meta}
+async def _changes(store: WooClient, categories: Merge, tags: Merge, meta: list[dict],
+                   existing_only: bool) -> tuple[dict, dict[str, set[int]]]:
+    """The PUT's body, and the ids of the terms it names that were looked up by name (`_term_refs`), by kind."""
+    changes, looked_up = {"meta_data": meta}, {}
+    for kind, merge in (("categories", categories), ("tags", tags)):
+        changes[kind], looked_up[kind] = await _term_refs(store, kind, merge, existing_only)
+    return changes, looked_up
 
 
-async def _term_refs(store: WooClient, kind: str, merge: Merge, existing_only: bool = False) -> list[dict]:
+async def _term_refs(store: WooClient, kind: str, merge: Merge,
+                     existing_only: bool = False) -> tuple[list[dict], set[int]]:
     # WooCommerce assigns terms by id only, so every name is found (or, for the generic taxonomy, created) first.
     # The shop's own terms are its existing ones: one the merchant deleted meanwhile is left out, never re-created.
     found = [await (store.existing_term_id if existing_only else store.term_id)(kind, name) for name in merge.add_names]
-    ids = list(merge.keep_ids) + [term_id for term_id in found if term_id is not None]
-    return [{"id": term_id} for term_id in dict.fromkeys(ids)]
+    found_ids = [term_id for term_id in found if term_id is not None]
+    return [{"id": term_id} for term_id in dict.fromkeys(list(merge.keep_ids) + found_ids)], set(found_ids)
+
+
+def _dropped(looked_up: dict[str, set[int]], answer: dict) -> bool:
+    """True when the store's answer to the PUT lacks a term it was given by an id the client looked up: WordPress
+    skips an id that is no term (any more) without a word (`wp_set_object_terms`), so the answer is the only sign
+    that a remembered id was deleted in the store. An answer without a kind's list says nothing of it."""
+    for kind, ids in looked_up.items():
+        given = answer.get(kind)
+        if isinstance(given, list) and ids - {product_id(term.get("id")) for term in given if isinstance(term, dict)}:
+            return True
+    return False

@@ -154,15 +154,14 @@ class Catalogue:
             return [dict(t) for t in terms]
 
     def _term_refs(self, kind: str, refs: list[dict]) -> list[dict]:
-        # The REST API assigns terms by id only (save_taxonomy_terms plucks 'id'); entries without one are ignored.
+        # The REST API assigns terms by id only (save_taxonomy_terms plucks 'id'); entries without one are ignored,
+        # and an id that is no term (deleted meanwhile) is skipped without a word, as wp_set_object_terms does: the
+        # answer (200) lacks it.
         out = []
         for ref in refs:
-            if "id" not in ref:
-                continue
-            term = self.terms[kind].get(int(ref["id"]))
-            if term is None:
-                raise StoreError(400, "woocommerce_rest_invalid_term", f"No {kind} term with id {ref['id']}.")
-            out.append({"id": term["id"], "name": term["name"], "slug": term["slug"]})
+            term = self.terms[kind].get(int(ref["id"])) if "id" in ref else None
+            if term is not None:
+                out.append({"id": term["id"], "name": term["name"], "slug": term["slug"]})
         return out
 
     # Products.

@@ -534,10 +534,14 @@ def test_terms_deleted_in_the_store_are_created_again(live: Live):
         live.store.catalogue.terms["tags"].clear()
         live.store.catalogue.terms["categories"].clear()
     second = live.store.create_product("After the clean-up", [live.photos[20].read_bytes()])
-    product = live.annotated(second["id"])
+    live.annotated(second["id"])
+    # WordPress skips a term id that is no more without a word (200): the answer lacking them is the only sign, and
+    # the job writes again with every name looked up anew, within its attempt.
+    [job] = wait_for(lambda: [j for j in live.jobs_of(second["id"]) if j["state"] == "done"], 60, "the job done")
+    product = live.store.catalogue.view(second["id"])
     marker = next(m["value"] for m in product["meta_data"] if m["key"] == "kalas_iris")
     assert names(product["tags"]) == set(marker["added_tags"]) and names(product["categories"]) == {marker["category"]}
-    assert live.jobs_of(second["id"])[0]["attempts"] == 1  # recovered within the attempt (the worker's term ids were stale)
+    assert job["attempts"] == 1 and len(live.store.writes[second["id"]]) == 2
 
 
 def test_a_stopped_worker_finishes_the_job_in_hand_and_claims_no_more(live: Live):

@@ -306,6 +306,26 @@ def test_term_ids_are_remembered_until_forgotten(woo_store):
     assert first == again and cached_requests == 0 and after_forget == 1
 
 
+def test_a_category_deleted_in_the_store_is_forgotten_when_the_tree_is_read_again(woo_store):
+    async def go():
+        client = _client(woo_store)
+        try:
+            deleted = await client.term_id("categories", "Dresses")
+            kept = await client.term_id("categories", "Skirts")
+            with woo_store.catalogue.lock:  # the merchant deletes it in wp-admin
+                del woo_store.catalogue.terms["categories"][deleted]
+            await client.category_paths(refresh=True)
+            requests = len(woo_store.api_requests)
+            again = await client.term_id("categories", "Dresses")
+            return deleted, again, kept, await client.term_id("categories", "Skirts"), len(woo_store.api_requests) - requests
+        finally:
+            await client.aclose()
+
+    deleted, again, kept, kept_again, asked = _run(go())
+    assert again != deleted and again in woo_store.catalogue.terms["categories"]  # looked up, made again
+    assert kept_again == kept and asked >= 1
+
+
 def _listed(store: WooCommerceStore) -> tuple[list[int], list[dict]]:
     async def go():
         client = _client(store)
