@@ -18,7 +18,7 @@ import datetime as dt
 import time
 
 from api.data import integrations, jobs
-from api.integrations.catalogue_import import terms_moved
+from api.integrations.catalogue_import import created_since_connect, terms_moved
 from api.integrations.languages import in_another_language
 from api.integrations.merge import is_annotated
 from api.integrations.store_data import not_on_show, product_id
@@ -62,9 +62,11 @@ async def sync_store(db, integration: dict, store: WooClient) -> dict:
 
 
 async def _queue_if_behind(db, integration: dict, product: dict, reason: str) -> bool:
-    """Queue the store product's job unless the service is in step with it or leaves it to another (a variation, or
-    a translation: Polylang lists every language); True when a job was queued."""
+    """Queue the store product's job unless the service is in step with it or leaves it to another (a variation, a
+    translation: Polylang lists every language; or the catalogue import, which has yet to reach a product that was
+    in the store at the connect); True when a job was queued."""
     if not product.get("images") or left_alone(product, integration.get("store_language")) \
+            or (importing(integration) and not created_since_connect(product, integration)) \
             or await in_step(db, integration, product):
         return False
     _, created = await jobs.enqueue(db, integration["account"], integration["_id"], int(product["id"]), reason)
@@ -85,6 +87,13 @@ async def in_step(db, integration: dict, product: dict) -> bool:
     if not_on_show(product):  # a draft, private or hidden product has no place among the shop's similar items
         return entry is None
     return entry is not None and terms_moved(entry, product, integration_id, written) is None
+
+
+def importing(integration: dict) -> bool:
+    """True while the store's catalogue import has begun and not finished (running, or stopped until retried): the
+    products that were in the store at the connect are its to read, and a first sync, which lists every product,
+    would make each one a job of its own."""
+    return (integration.get("import") or {}).get("state") in ("running", "stopped")
 
 
 def left_alone(product: dict, language: str | None) -> str | None:

@@ -1,15 +1,16 @@
 """The WooCommerce jobs: `product` annotates one store product and writes back what the shop's policy applies;
 `correction` writes a person's review of it; `sync` finds what the webhooks missed (api/integrations/sync.py).
 
-A product job, in order: read the product as it is now (never trust the webhook's copy: deliveries come late,
-twice, or out of order) → skip it if its current photos are already annotated → fetch its main photo (SSRF-safe,
-size and time limits) and check it by the API's own policy (api/intake/photo.py) → annotate it and store the
-annotation as the shop's, with what its tagging policy decided (api/integrations/policy.py) → put it in the shop's
+A product job, in order: read the product as it is now (never trust the webhook's copy: deliveries come late, twice,
+or out of order) → skip it if its current photos are already annotated → a product of the store's catalogue at connect
+that the merchant categorised is the import's, whichever comes first: imported, nothing written → fetch its main photo
+(SSRF-safe, size and time limits) and check it by the API's own policy (api/intake/photo.py) → annotate it and store
+the annotation as the shop's, with what its tagging policy decided (api/integrations/policy.py) → put it in the shop's
 similar-item catalogue with the embedding that came with the annotation, while it is on show to customers (not a
-draft, private or hidden: `not_on_show`) → a held product waits in the review queue, nothing written → else
-find or create the category and tags → PUT them merged with the merchant's own, with the marker that stops the
-`product.updated` loop, and record the write in the service's own database too (a store that drops `meta_data`
-must not make it loop).
+draft, private or hidden: `not_on_show`) → a held product waits in the review queue, nothing written → else find or
+create the category and tags → PUT them merged with the merchant's own, with the marker that stops the
+`product.updated` loop, and record the write in the service's own database too (a store that drops `meta_data` must
+not make it loop).
 """
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ from api.domain.embedding import Made, embed, made_by_annotation
 from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training, retrain_if_taught
-from api.integrations.catalogue_import import (entry_lock, fetch_store_photo, import_catalogue, import_product,
-                                              store_entry, store_fields, store_name, store_page, store_photos,
-                                              terms_moved)
+from api.integrations.catalogue_import import (created_since_connect, entry_lock, fetch_store_photo, import_catalogue,
+                                              import_product, store_entry, store_fields, store_name, store_page,
+                                              store_photos, terms_moved)
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
-                                    merge_terms)
+                                    merchant_terms, merge_terms)
 from api.integrations.hooks import ensure_webhooks
 from api.integrations.languages import language_of, store_language
 from api.integrations.policy import Decision, decide, from_review, policy_of
@@ -132,6 +133,13 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
         return f"already annotated for its current photos{held}"
     if not product.get("images"):
         return "the product has no photo yet (it is annotated when one is added)"
+    if written is None and not created_since_connect(product, integration) \
+            and merchant_terms(product, job["integration"])[0]:
+        # In the store's catalogue when it was connected and categorised by the merchant: the import's, whether or not
+        # it has reached the product yet (a webhook or a sync may come first, or after the import stopped).
+        await retrain_if_taught(db, job["account"], await import_product(services, integration, product))
+        return ("categorised by the merchant before the store was connected: imported into the shop's catalogue, "
+                "nothing written to the store")
 
     data, source = await fetch_store_photo(services, product["images"][0])
     max_bytes = services.settings.max_upload_bytes

@@ -52,3 +52,34 @@ def test_scheduled_products_published_since_the_last_sync_are_read_again_and_que
     reads = [len(p["include"].split(",")) for p in asked if "include" in p]
     assert reads == [PAGE_SIZE, PAGE_SIZE, 50]  # a page's worth of ids a request: no request line near 8 KB
     assert (third["published"], third["queued"], third["scheduled"]) == (0, 0, 1)  # nothing read twice
+
+
+def test_a_sync_while_the_import_runs_leaves_it_the_products_that_were_there_at_the_connect(mongo_server,
+                                                                                            mongo_database, woo_store):
+    """A first sync lists every product: while the catalogue import is on an earlier page (or stopped until retried),
+    the store's products from before the connect are its, not a job each; one made since is queued."""
+    before = [woo_store.create_product(f"Old {n}", [b"\xff\xd8 a photo"], categories=["Hemden"] if n % 2 else [])
+              for n in range(4)]
+    time.sleep(1.1)  # connected after those were made (creation times are to the second)
+
+    async def scenario(db):
+        integration = await integrations.create(db, "a1b2c3", {"store_url": woo_store.url})
+        time.sleep(1.1)
+        made_since = woo_store.create_product("New", [b"\xff\xd8 a photo"])
+        client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret, timeout=5)
+        try:
+            summaries = []
+            for state in ("running", "stopped", "done"):
+                await integrations.record_import(db, integration["_id"], {"state": state, "next_page": 2})
+                await db.jobs.delete_many({"integration": integration["_id"]})
+                await integrations.record_sync(db, integration["_id"], {})  # each a first sync: every product listed
+                summary = await sync_store(db, await integrations.by_id(db, integration["_id"]), client)
+                queued = await db.jobs.find({"integration": integration["_id"]}).to_list(length=None)
+                summaries.append((summary["listed"], sorted(job["product_id"] for job in queued)))
+            return made_since, summaries
+        finally:
+            await client.aclose()
+
+    made_since, (running, stopped, done) = on_database(mongo_server, mongo_database, scenario)
+    assert running == stopped == (5, [made_since["id"]])
+    assert done == (5, sorted([made_since["id"]] + [p["id"] for p in before]))  # the import over: a job each

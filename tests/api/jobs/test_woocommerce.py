@@ -255,3 +255,52 @@ def test_a_store_whose_address_is_private_when_a_job_runs_is_not_called(mongo_se
     refused = asyncio.run(go())
     assert not refused.retryable and "localhost resolves to a private" in refused.message
     assert woo_store.writes == {}
+
+
+@pytest.mark.slow
+def test_a_product_the_merchant_categorised_before_the_connect_is_the_imports_whatever_comes_first(
+        mongo_server, mongo_database, served_models, tmp_path, woo_store, shared_data):
+    """A webhook or a sync can reach a product of the store's catalogue at connect before the import does (the import
+    waits for a retry, or stopped): categorised by the merchant, it is imported, nothing written; one the merchant
+    left uncategorised is annotated and written as any other."""
+    import time
+
+    from api.jobs.woocommerce import WooCommerceJobs
+
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             image_dir=tmp_path / "images",
+                             fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
+    photos = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:2]
+    shirt = woo_store.create_product("Leinenhemd", [photos[0].read_bytes()], categories=["Hemden"])
+    bare = woo_store.create_product("Ohne Kategorie", [photos[1].read_bytes()])
+    time.sleep(1.1)  # connected after its products were made (creation times are to the second)
+
+    async def step(name: str, detail: str = "", fence: bool = False) -> None:
+        pass
+
+    async def go():
+        inference = InProcessClient(dict(served_models))
+        try:
+            async with open_services(settings, inference=inference) as services:
+                vault = services.vault
+                integration = await integrations.create(services.db, ACCOUNT, {
+                    "store_url": woo_store.url, "consumer_key": vault.seal(woo_store.consumer_key),
+                    "consumer_secret": vault.seal(woo_store.consumer_secret)})
+                kinds = WooCommerceJobs(services)
+                try:
+                    outcomes = [await kinds.run({"kind": "product", "account": ACCOUNT, "integration": integration["_id"],
+                                                 "product_id": product["id"]}, step) for product in (shirt, bare, shirt)]
+                finally:
+                    await kinds.aclose()
+                record = await integrations.our_write(services.db, integration["_id"], shirt["id"])
+                entry = await integrations.catalogue_product(services.db, ACCOUNT, integration["_id"], shirt["id"])
+                return outcomes, record, entry
+        finally:
+            await inference.aclose()
+
+    (imported, annotated, again), record, entry = asyncio.run(go())
+    assert imported.startswith("categorised by the merchant before the store was connected: imported"), imported
+    assert record["state"] == "imported" and entry["categories"] == ["Hemden"]
+    assert again.startswith("already annotated for its current photos"), again
+    assert shirt["id"] not in woo_store.writes  # the merchant's product: nothing written
+    assert annotated.startswith("category ") and len(woo_store.writes[bare["id"]]) == 1, annotated
