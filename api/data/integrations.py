@@ -120,6 +120,21 @@ async def record_import(db: AsyncDatabase, integration_id: str, progress: dict[s
     await db.integrations.update_one({"_id": integration_id}, {"$set": {"import": progress}})
 
 
+async def import_stopped(db: AsyncDatabase, integration_id: str, job_id: str, reason: str) -> None:
+    """The catalogue import's job gave up: its progress says so, why, and which job retrying goes on from `next_page`
+    (an import that was done stays done)."""
+    # `$nin`, not `$ne`: nx-27017's update_one does not match `$ne` on a missing field (an import stopped before its
+    # first page has no progress yet), where its find does, and MongoDB both.
+    await db.integrations.update_one({"_id": integration_id, "import.state": {"$nin": ["done"]}},
+                                     {"$set": {"import.state": "stopped", "import.reason": reason, "import.job": job_id}})
+
+
+async def import_resumed(db: AsyncDatabase, integration_id: str) -> None:
+    """A stopped import's job was put back in the queue: its progress says it runs again (from `next_page`)."""
+    await db.integrations.update_one({"_id": integration_id, "import.state": "stopped"},
+                                     {"$set": {"import.state": "running"}, "$unset": {"import.reason": "", "import.job": ""}})
+
+
 async def record_delivery(db: AsyncDatabase, integration_id: str, delivery_key: str, fields: dict[str, Any]) -> str | None:
     """The new record's id; None when this delivery was recorded already, however close together the two came
     (the unique key decides, not a look-up before the insert)."""

@@ -30,6 +30,7 @@ from api.services import Services
 
 PAGE_SIZE = 20
 MAX_PHOTOS = 8  # a catalogue product's limit (api/schemas.py)
+STOPPED = ("state", "reason", "job")  # what a stopped import's progress says of it (`integrations.import_stopped`)
 
 
 def store_name(product: dict) -> str | None:
@@ -75,7 +76,7 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
     if progress.get("state") == "done":
         return "the store's catalogue was imported already"
     progress = {"next_page": 1, "pages": None, "total": None, "seen": 0, "imported": 0,
-                "failed": 0, "started": time.time(), **{k: v for k, v in progress.items() if k != "state"},
+                "failed": 0, "started": time.time(), **{k: v for k, v in progress.items() if k not in STOPPED},
                 "state": "running"}
     previous = None
     while True:

@@ -87,7 +87,8 @@ class IntegrationOut(Response):
     last_sync: SyncSummary | None = Field(None, description=(
         "the last sync: the worker's own every `store_sync_minutes`, or one asked for"))
     catalogue_import: dict | None = Field(None, description=(
-        "the store's catalogue import at connect: state (running, done), next_page, pages, total, seen, imported, "
+        "the store's catalogue import at connect: state (running; stopped: its job gave up, `reason` says why, and "
+        "retrying that job, `job`, goes on from next_page; done), next_page, pages, total, seen, imported, "
         "failed, translations (a multilingual store's products in another language, left out), not_shown (drafts, "
         "private or hidden products, kept out of similar-item search until they are on show)"))
     jobs: dict[str, int] = Field(default_factory=dict, description="jobs by state")

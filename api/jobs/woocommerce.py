@@ -71,7 +71,10 @@ class WooCommerceJobs:
         return await annotate_product(self.services, job, integration, store, step)
 
     async def gave_up(self, job: dict, reason: str) -> None:
-        """The job's own record (the integration's job list) is what the shop reads."""
+        """The job's own record (the integration's job list) is what the shop reads; a dead import says so in the
+        integration's import progress too, which the console shows with a way to retry it."""
+        if job.get("kind") == "import":
+            await integrations.import_stopped(self.services.db, job["integration"], job["_id"], reason)
 
     async def _store(self, integration: dict) -> WooClient:
         identity = (integration["store_url"], integration["consumer_key"], integration["consumer_secret"],

@@ -316,7 +316,8 @@ async def list_jobs(integration_id: Id, account: CurrentAccount, db: Db,
 
 @router.post("/{integration_id}/jobs/{job_id}/retry", response_model=JobOut)
 async def retry_job(integration_id: Id, job_id: Id, account: CurrentAccount, db: Db) -> JobOut:
-    """Put a dead (or finished) job back in the queue now, its attempts reset."""
+    """Put a dead (or finished) job back in the queue now, its attempts reset (a stopped catalogue import runs again
+    from the page it had reached)."""
     await _owned(db, account, integration_id)
     job = await jobs.get(db, account.id, job_id)
     if job is None or job["integration"] != integration_id:
@@ -324,6 +325,8 @@ async def retry_job(integration_id: Id, job_id: Id, account: CurrentAccount, db:
     retried = await jobs.retry(db, account.id, job_id)
     if retried is None:
         raise ApiError(409, f"job {job_id} changed while being retried; list the jobs and try again")
+    if retried.get("kind") == "import":
+        await integrations.import_resumed(db, integration_id)
     return job_out(retried, (await jobs.steps(db, [retried["_id"]]))[retried["_id"]])
 
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.web.conftest import screenshot, shared_photo, sign_in
+from tests.web.stores import connect_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -139,6 +140,25 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     assert desktop.get_by_role("button", name="Connect store").is_visible()  # the form open again
     assert httpx.get(service.api(f"/integrations/{integration_id}"), headers=session).status_code == 404
     assert not [w for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url]
+
+
+def test_an_import_that_stopped_says_why_and_is_retried_from_its_card(desktop, service, store, request) -> None:
+    """The store went down after the connect: the store's card says the catalogue import stopped and why, and its
+    button runs it again, which the card follows to the end."""
+    shop = sign_in(desktop, service, "woo-import-stopped", "/integrations")
+    connect_store(service, {"Authorization": f"Bearer {shop.token}"}, store)  # no worker yet: the import waits
+    card = desktop.get_by_test_id("catalogue-import")
+    store.go_down()
+    try:
+        request.getfixturevalue("worker")  # three attempts, a second apart at most: it gives up within seconds
+        desktop.goto("/integrations")
+        card.get_by_text(re.compile(r"^The catalogue import stopped before it read the store's first page: gave up after 3 attempts: "
+                                    r".*the store cannot be reached")).wait_for(timeout=60_000)
+    finally:
+        store.come_up()
+    screenshot(desktop, "import-stopped")
+    card.get_by_role("button", name="Retry the import").click()
+    card.get_by_text(re.compile(r"^Catalogue imported: (\d+) of \1 products")).wait_for(timeout=180_000)
 
 
 def test_a_refused_store_form_says_what_is_wrong(desktop, service) -> None:

@@ -281,6 +281,32 @@ def test_a_dead_job_can_be_retried_and_sync_queues_one_sync_job(api):
     assert api.post(f"{base}/jobs/{'0' * 24}/retry", headers=shop.session).status_code == 404
 
 
+def test_an_import_whose_job_gave_up_says_why_and_runs_again_when_retried(api, api_settings):
+    """The store went down after the connect: the import's job gives up, the integration says the import stopped and
+    why (not "running" for ever), and the shop's retry of that job runs it again."""
+    from tests.api.conftest import running_jobs, wait_for_jobs
+
+    shop = create_shop(api)
+    integration = register(api, shop)
+    base = f"/api/v1/integrations/{integration['id']}"
+    api.store.go_down()
+    try:
+        with running_jobs(api):
+            [dead] = wait_for_jobs(api_settings, "import")
+    finally:
+        api.store.come_up()
+    stopped = api.get(base, headers=shop.session).json()["catalogue_import"]
+    assert dead["state"] == "dead" and stopped["state"] == "stopped" and stopped["job"] == dead["_id"], stopped
+    assert stopped["reason"].startswith("gave up after") and "cannot be reached" in stopped["reason"], stopped
+    retried = api.post(f"{base}/jobs/{stopped['job']}/retry", headers=shop.session)
+    assert retried.status_code == 200 and retried.json()["state"] == "queued", retried.text
+    again = api.get(base, headers=shop.session).json()["catalogue_import"]
+    assert again["state"] == "running" and "reason" not in again and "job" not in again, again
+    with running_jobs(api):
+        [done] = wait_for_jobs(api_settings, "import")
+    assert done["state"] == "done" and api.get(base, headers=shop.session).json()["catalogue_import"]["state"] == "done"
+
+
 def register_with(api, shop, store: WooCommerceStore) -> dict:
     response = api.post("/api/v1/integrations", headers=shop.session, json={
         "store_url": store.url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,

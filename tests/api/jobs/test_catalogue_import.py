@@ -15,6 +15,7 @@ from api.data import integrations
 from api.integrations.catalogue_import import PAGE_SIZE, import_catalogue
 from api.integrations.store_errors import StoreError
 from api.integrations.woo_client import WooClient
+from api.jobs.woocommerce import WooCommerceJobs
 from api.services import open_services
 from kalas.emulators.woocommerce import WooCommerceStore
 from tests.api.conftest import make_settings
@@ -52,22 +53,33 @@ def test_an_import_cut_off_goes_on_from_its_page_and_doubles_nothing(mongo_serve
                     with pytest.raises(StoreError):
                         await import_catalogue(services, integration, client, step)
                     cut_off = (await integrations.by_id(services.db, integration["_id"]))["import"]
+                    # Its job gives up (the runner's dead letter): the progress says so until the job is retried.
+                    await WooCommerceJobs(services).gave_up({"_id": "j0b", "kind": "import",
+                                                             "integration": integration["_id"]}, "the store was away")
+                    stopped = (await integrations.by_id(services.db, integration["_id"]))["import"]
                     outcome = await import_catalogue(services, await integrations.by_id(services.db, integration["_id"]),
                                                      client, step)
+                    finished = (await integrations.by_id(services.db, integration["_id"]))["import"]
+                    await WooCommerceJobs(services).gave_up({"_id": "late", "kind": "import",
+                                                             "integration": integration["_id"]}, "a late dead letter")
+                    finished_still = (await integrations.by_id(services.db, integration["_id"]))["import"]
                     again = await import_catalogue(services, await integrations.by_id(services.db, integration["_id"]),
                                                    client, step)
                     stored = await services.db.products.find({"account": SHOP}).to_list(length=None)
                     writes = await services.db.store_writes.find({"integration": integration["_id"]}).to_list(length=None)
                     index = await services.catalogues.index(services.db, SHOP)
-                    return cut_off, outcome, again, stored, writes, index.n_vectors
+                    return cut_off, stopped, finished, finished_still, outcome, again, stored, writes, index.n_vectors
             finally:
                 await client.aclose()
                 await inference.aclose()
 
-        cut_off, outcome, again, stored, writes, vectors = asyncio.run(go())
+        cut_off, stopped, finished, finished_still, outcome, again, stored, writes, vectors = asyncio.run(go())
     finally:
         store.stop()
     assert (cut_off["state"], cut_off["next_page"], cut_off["imported"]) == ("running", 2, PAGE_SIZE)
+    assert stopped == cut_off | {"state": "stopped", "reason": "the store was away", "job": "j0b"}
+    assert finished["state"] == "done" and "reason" not in finished and "job" not in finished
+    assert finished_still == finished  # an import that was done stays done
     assert outcome.startswith(f"{PRODUCTS} of {PRODUCTS} products imported (0 failed)"), outcome
     assert again == "the store's catalogue was imported already"
     assert [d.split(":")[0] for d in steps] == ["page 1 of 3", "page 2 of 3", "page 3 of 3"]  # page 1 read once

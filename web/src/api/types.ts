@@ -261,7 +261,10 @@ export interface Integration {
 }
 
 export interface CatalogueImport {
-  state: "running" | "done";
+  /** stopped: its job gave up (`reason`); retrying that job (`job`) goes on from `next_page`. */
+  state: "running" | "stopped" | "done";
+  reason?: string;
+  job?: string;
   next_page?: number;
   pages?: number | null;
   total?: number | null;

@@ -1,8 +1,11 @@
 // How far the import of a connected store's catalogue has come: the service reads the store's products a page at a
-// time into the shop's catalogue (docs/api.md). While it runs the card asks for it again every few seconds.
-import { useEffect } from "react";
+// time into the shop's catalogue (docs/api.md). While it runs the card asks for it again every few seconds; an
+// import whose job gave up says why, with a button that retries it from the page it had reached.
+import { useCallback, useEffect } from "react";
 import { integrations } from "../api/endpoints";
 import type { CatalogueImport, Integration } from "../api/types";
+import { useTask } from "../useTask";
+import { ErrorMessage } from "./Status";
 
 const EVERY_MS = 3000;
 
@@ -17,7 +20,16 @@ function leftOut(progress: CatalogueImport): string {
 
 export function ImportProgress({ integration, onChanged }: { integration: Integration; onChanged: (fresh: Integration) => void }) {
   const progress = integration.catalogue_import ?? null;
-  const running = progress?.state !== "done";
+  const running = progress?.state !== "done" && progress?.state !== "stopped";
+  const retry = useTask(
+    useCallback(
+      async (jobId: string) => {
+        await integrations.retry(integration.id, jobId);
+        onChanged(await integrations.get(integration.id));
+      },
+      [integration.id, onChanged],
+    ),
+  );
   useEffect(() => {
     if (!running) return undefined;
     const timer = window.setInterval(async () => {
@@ -34,6 +46,23 @@ export function ImportProgress({ integration, onChanged }: { integration: Integr
   }
   const done = (progress.imported ?? 0) + (progress.failed ?? 0) + (progress.not_shown ?? 0) + (progress.translations ?? 0);
   const total = progress.total ?? null;
+  if (progress.state === "stopped") {
+    const job = progress.job;
+    return (
+      <div data-testid="catalogue-import">
+        <p>
+          {total === null ? "The catalogue import stopped before it read the store's first page" : `The catalogue import stopped after ${progress.imported ?? 0} of ${total} products`}
+          : {progress.reason ?? "its job gave up"}.
+        </p>
+        {job && (
+          <button type="button" onClick={() => retry.run(job)} disabled={retry.busy}>
+            {retry.busy ? "Retrying…" : "Retry the import"}
+          </button>
+        )}
+        <ErrorMessage error={retry.error} />
+      </div>
+    );
+  }
   if (progress.state === "done") {
     return (
       <p className="muted" data-testid="catalogue-import">
