@@ -11,6 +11,7 @@ A request that fails keeps nothing: sent again, it is done again. Why not a libr
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import inspect
@@ -32,7 +33,9 @@ log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
 MAX_KEY = 255
 KEEP_S = 24 * 3600.0
-# A key whose request is still `running` this long after it began belongs to a process that died: taken over.
+# A key whose request is `running` and has not said it is alive for this long belongs to a process that died: taken
+# over. The request holding it says so every fifth of it, however long it runs (an import of slow photos can take
+# longer than the lease: taken over while it ran, its retry made every product again).
 LEASE_S = 300.0
 # Answers larger than this are not kept (a retry does the request again): no create here answers near it.
 MAX_KEPT_BYTES = 1 << 20
@@ -130,9 +133,16 @@ def _claiming(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     async def claimed(*args: Any, **kwargs: Any) -> Any:
         request = kwargs[request_name] if own else kwargs.pop(_REQUEST)
         sent_key = request.headers.get(HEADER)
-        if sent_key is not None:
-            await _claim(request, next(value for value in kwargs.values() if isinstance(value, Account)), sent_key)
-        return await endpoint(*args, **kwargs)
+        if sent_key is None:
+            return await endpoint(*args, **kwargs)
+        await _claim(request, next(value for value in kwargs.values() if isinstance(value, Account)), sent_key)
+        record_id = getattr(request.state, "idempotency", None)
+        alive = asyncio.create_task(_keep_alive(services_of(request).db, record_id)) if record_id else None
+        try:
+            return await endpoint(*args, **kwargs)
+        finally:
+            if alive is not None:
+                alive.cancel()
 
     if not own:
         added = inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
@@ -177,6 +187,16 @@ class Idempotent(APIRoute):
             return response
 
         return answer_once
+
+
+async def _keep_alive(db: Any, record_id: str) -> None:
+    """Say every fifth of the lease that the held key's request is still being answered, until cancelled."""
+    while True:
+        await asyncio.sleep(LEASE_S / 5)
+        try:
+            await idempotency.renew(db, record_id)
+        except Exception:  # the request goes on; a claim not renewed for a whole lease may be taken over
+            log.exception("the %s claim %s could not be renewed", HEADER, record_id)
 
 
 async def _keep(request: Request, response: Response) -> None:

@@ -2,8 +2,9 @@
 the same without being done twice (api/idempotency.py).
 
 `idempotency_keys` {_id, slot: "<shop>:<key>" (unique), account, key, fingerprint, state: running | done, started,
-expires (epoch seconds), status?, body?, headers?}. A claim `running` longer than the lease is one whose process
-died: the next request with its key makes a new one in its place. An expired record counts as none; the worker's
+alive, expires (epoch seconds), status?, body?, headers?}. The request holding a claim says it is alive now and then
+(`renew`); a claim `running` that has not said so for longer than the lease is one whose process died: the next
+request with its key makes a new one in its place. A request that runs longer than the lease keeps its key. An expired record counts as none; the worker's
 daily housekeeping deletes them (`prune`).
 
 Why not a TTL index, nor one on (account, key): nx-27017 (neosqlite 1.17.2) deletes expired documents on every
@@ -39,7 +40,8 @@ async def claim(db: AsyncDatabase, account_id: str, key: str, fingerprint: str, 
     for _ in range(3):  # another request's record deleted, or made, between our insert and our read: again
         started = time.time()
         record = {"_id": new_id(), "slot": _slot(account_id, key), "account": account_id, "key": key,
-                  "fingerprint": fingerprint, "state": "running", "started": started, "expires": started + keep_s}
+                  "fingerprint": fingerprint, "state": "running", "started": started, "alive": started,
+                "expires": started + keep_s}
         try:
             await insert_once(db.idempotency_keys, record)
             return record, True
@@ -56,7 +58,13 @@ async def claim(db: AsyncDatabase, account_id: str, key: str, fingerprint: str, 
 
 def _abandoned(record: dict, lease_s: float) -> bool:
     moment = time.time()
-    return record["expires"] <= moment or (record["state"] == "running" and record["started"] < moment - lease_s)
+    alive = record.get("alive", record["started"])  # a record made before `alive` was kept: when it began
+    return record["expires"] <= moment or (record["state"] == "running" and alive < moment - lease_s)
+
+
+async def renew(db: AsyncDatabase, record_id: str) -> None:
+    """The held key's request is still being answered: its claim is not taken over for another lease."""
+    await db.idempotency_keys.update_one({"_id": record_id, "state": "running"}, {"$set": {"alive": time.time()}})
 
 
 async def finish(db: AsyncDatabase, record_id: str, status: int, body: bytes, headers: dict[str, str]) -> None:

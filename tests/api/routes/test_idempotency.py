@@ -111,6 +111,25 @@ def test_the_same_request_sent_while_the_first_is_answered_waits_for_it(model_cl
     assert _total(client, shop, "products") == 1
 
 
+def test_a_request_that_runs_longer_than_the_lease_keeps_its_key(model_client, photos, image_host, monkeypatch):
+    """An import of slow photos can outlast the lease: the request says it is alive, so the same request sent again
+    meanwhile waits for it instead of taking the key over and making everything twice."""
+    import api.idempotency
+
+    monkeypatch.setattr(api.idempotency, "LEASE_S", 0.5)
+    client, shop = model_client, create_shop(model_client)
+    body = {"title": "tee", "image_urls": [image_host.held("idem-long.jpg", photos[0])]}
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.post, "/api/v1/products", headers=_keyed(shop, "long"), json=body)
+        assert image_host.arrived.wait(30)  # the first is fetching its photo
+        time.sleep(1.5)  # three leases
+        meanwhile = client.post("/api/v1/products", headers=_keyed(shop, "long"), json=body)
+        assert meanwhile.status_code == 409 and meanwhile.json()["error"]["code"] == "idempotency_key_in_use"
+        image_host.gate.set()
+        assert first.result(60).status_code == 201
+    assert _total(client, shop, "products") == 1
+
+
 def test_a_key_left_running_by_a_process_that_died_is_taken_over(model_client, mongo_server, mongo_database, photos,
                                                                   image_host):
     client, shop = model_client, create_shop(model_client)
@@ -121,7 +140,8 @@ def test_a_key_left_running_by_a_process_that_died_is_taken_over(model_client, m
 
     async def died_ten_minutes_ago(db):  # as a process that claimed the key and never finished
         await db.idempotency_keys.update_one({"account": account, "key": "orphan"}, {
-            "$set": {"state": "running", "started": time.time() - 600}, "$unset": {"status": "", "body": ""}})
+            "$set": {"state": "running", "started": time.time() - 600, "alive": time.time() - 600},
+            "$unset": {"status": "", "body": ""}})
 
     on_database(mongo_server, mongo_database, died_ten_minutes_ago)
     again = client.post("/api/v1/products", headers=_keyed(shop, "orphan"), json=body)
