@@ -30,6 +30,7 @@ DOMAIN_STATUS = {
     "url_not_allowed": 400, "fetch_failed": 422, "too_many_redirects": 422, "fetch_timeout": 504,
     "sku_taken": 409, "inference_failed": 503, "models_not_configured": 503,
     "empty_query": 422, "text_search_unavailable": 503, "unknown_shop_term": 422, "not_a_store_product": 422,
+    "account_deleted": 410,
 }
 
 

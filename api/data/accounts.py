@@ -30,3 +30,16 @@ async def by_email(db: AsyncDatabase, email: str) -> dict | None:
 
 async def by_id(db: AsyncDatabase, account_id: str) -> dict | None:
     return await db.accounts.find_one({"_id": account_id})
+
+
+async def mark_leaving(db: AsyncDatabase, account_id: str) -> None:
+    """The shop's deletion has begun: from now on nothing new is kept for it (`open_for_writes`)."""
+    await db.accounts.update_one({"_id": account_id}, {"$set": {"leaving": now()}})
+
+
+async def open_for_writes(db: AsyncDatabase, account_id: str) -> bool:
+    """False once the shop is deleted or its deletion has begun. A create that runs long (photos fetched, the models
+    asked) asks after it has written, and takes back what it wrote: a deletion that began meanwhile swept what it
+    found, and would leave behind what came after."""
+    found = await db.accounts.find_one({"_id": account_id}, {"leaving": 1})
+    return found is not None and "leaving" not in found

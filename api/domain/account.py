@@ -15,7 +15,7 @@ from typing import IO
 
 from pydantic_core import to_jsonable_python
 
-from api.data import integrations, ownership, shop_models
+from api.data import accounts, integrations, ownership, shop_models
 from api.integrations.hooks import disconnect
 from api.services import Services
 
@@ -38,7 +38,9 @@ async def export_account(services: Services, account_id: str) -> IO[bytes]:
 
 
 async def delete_account(services: Services, account_id: str) -> dict[str, int]:
-    """What was deleted, per collection, plus the files and the index."""
+    """What was deleted, per collection, plus the files and the index. Marked first: a create still running for the
+    shop takes back what it writes after the sweep (`accounts.open_for_writes`)."""
+    await accounts.mark_leaving(services.db, account_id)
     for listed in (await ownership.documents(services.db, account_id, ("integrations",)))["integrations"]:
         integration = await integrations.by_id(services.db, listed["_id"])  # with its sealed keys
         if integration is not None:

@@ -22,9 +22,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from api.clients.inference import InferenceClient
 from api.core.remembered import Remembered
-from api.data import changes, images, products
+from api.data import accounts, changes, images, products
 from api.domain.embedding import Made, embed, vectors_of
-from api.domain.errors import DomainError
+from api.domain.errors import AccountGone, DomainError
 from api.intake.photo import Photo
 from index import CatalogueIndex, CatalogueStore, Hit
 
@@ -342,6 +342,10 @@ async def create_product(db: AsyncDatabase, files: images.ImageStore, catalogues
     except DomainError:
         await images.delete(db, files, account_id, products.image_ids(product))
         raise
+    if not await accounts.open_for_writes(db, account_id):  # deleted while the photos were fetched and embedded
+        await products.delete(db, account_id, product["_id"])
+        await images.delete(db, files, account_id, products.image_ids(product))
+        raise AccountGone()
     try:
         await catalogues.upsert(db, account_id, product)
     except Exception:

@@ -44,6 +44,14 @@ class ModelUnavailable(DomainError):
         super().__init__(message, code, retryable=True)
 
 
+class AccountGone(DomainError):
+    """The shop's account was deleted while the request ran: what it made was not kept."""
+
+    def __init__(self) -> None:
+        super().__init__("the shop's account was deleted while this request ran: nothing it made was kept",
+                         "account_deleted")
+
+
 class SkuTaken(DomainError):
     def __init__(self, sku: str | None) -> None:
         super().__init__(f"this shop already has a product with SKU {sku!r}: update that one instead", "sku_taken")

@@ -6,6 +6,7 @@ import io
 import json
 import zipfile
 
+import pytest
 from pymongo import MongoClient
 
 from api.data import shop_models
@@ -116,3 +117,28 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
                 assert mongo[settings.database].accounts.count_documents({}) == 1
     finally:
         store.stop()
+
+
+@pytest.mark.parametrize("route", ["/api/v1/annotations/url", "/api/v1/products"])
+def test_a_create_still_running_when_its_shop_is_deleted_keeps_nothing(route, model_client, model_settings, photos,
+                                                                        image_host):
+    """A create that fetches its photo while the shop deletes its account: the deletion swept what was there, and the
+    create, finishing after it, takes back what it wrote (410) — no image, document or file of the shop is left."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = model_client
+    shop = create_shop(client, "leaving")
+    account_id = client.get("/api/v1/auth/me", headers=shop.headers).json()["id"]
+    url = image_host.held(f"leaving-{route.count('/')}.jpg", photos[0])
+    body = {"url": url} if "annotations" in route else {"title": "tee", "image_urls": [url]}
+    with ThreadPoolExecutor(1) as pool:
+        creating = pool.submit(client.post, route, headers=shop.headers, json=body)
+        assert image_host.arrived.wait(30)  # the create is fetching its photo
+        gone = client.request("DELETE", "/api/v1/account", headers=shop.session, json={"password": PASSWORD})
+        assert gone.status_code == 200, gone.text
+        image_host.gate.set()
+        answer = creating.result(60)
+    assert answer.status_code == 410 and answer.json()["error"]["code"] == "account_deleted", answer.text
+    left = owned(model_settings, account_id)
+    assert left == dict.fromkeys(left, 0), left
+    assert not [p for p in (model_settings.image_dir / account_id).rglob("*") if p.is_file()]
