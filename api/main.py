@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.clients.inference import InferenceClient
 from api.core.errors import install_error_handlers
+from api.core.headers import SecurityHeaders
 from api.core.limits import BodyLimit
 from api.core.metrics import install_metrics
 from api.core.request_ids import install_request_ids
@@ -42,7 +44,10 @@ def create_app(settings: Settings | None = None, *, inference: InferenceClient |
             install_services(app, services)
             yield
 
-    app = FastAPI(
+    # The API's documentation page with Swagger UI's files served from the installed package, not a CDN: it works
+    # where the service cannot reach the internet, and no third party's script runs beside the shop's key.
+    app = FastAPIOffline(
+        static_url=f"{API_PREFIX}/docs-assets",
         title="Kalas-Iris API",
         version="1.0",
         description=(
@@ -66,5 +71,6 @@ def create_app(settings: Settings | None = None, *, inference: InferenceClient |
     app.include_router(health.router)  # /healthz, /readyz and /metrics sit outside the shops' API
     install_metrics(app)
     mount_console(app, settings.web_dist, API_PREFIX)
+    app.add_middleware(SecurityHeaders)
     install_request_ids(app)
     return app

@@ -23,3 +23,24 @@ def test_console_files_fallback_and_api_errors(mongo_server, mongo_database, tmp
         missing = client.get("/api/v1/no-such-route")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         assert client.get("/api/v1/openapi.json").status_code == 200
+        # The API's misses without its version are the API's JSON 404s too; a file the console lacks is no page.
+        unversioned = client.get("/api/products")
+        assert unversioned.status_code == 404 and "/api/v1/" in unversioned.json()["error"]["message"]
+        stale = client.get("/assets/index-0ld.js")
+        assert stale.status_code == 404 and "no file /assets/index-0ld.js" in stale.json()["error"]["message"]
+
+
+def test_no_page_can_be_framed_and_the_documentation_needs_no_cdn(mongo_server, mongo_database, tmp_path):
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<!doctype html><title>console</title>")
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes", web_dist=dist)
+    with TestClient(create_app(settings)) as client:
+        docs = client.get("/api/v1/docs")
+        for answer in (client.get("/"), client.get("/api/v1/auth/me"), docs, client.get("/api/v1/openapi.json")):
+            assert answer.headers["x-frame-options"] == "DENY", answer.url
+            assert answer.headers["content-security-policy"] == "frame-ancestors 'none'"
+            assert answer.headers["referrer-policy"] == "no-referrer"
+        assert docs.status_code == 200 and "cdn." not in docs.text and "/api/v1/docs-assets/swagger-ui-bundle.js" in docs.text
+        script = client.get("/api/v1/docs-assets/swagger-ui-bundle.js")
+        assert script.status_code == 200 and "SwaggerUIBundle" in script.text
