@@ -6,6 +6,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from api.core.settings import Settings
 from api.shop_schemas import ShopTermsOut
 
 T = TypeVar("T")
@@ -160,8 +161,16 @@ class ImageUrlIn(Request):
     title: Title | None = Field(None, examples=["Herren Laufschuh Nova, schwarz"], description=TITLE_HELP)
 
 
+# Images in one batch: the one number is Settings.max_batch (KALAS_MAX_BATCH). The schema states its default, which the
+# route enforces (413 past it); validation refuses only past the most it may be set to, before the route is reached.
+MAX_BATCH = Settings.model_fields["max_batch"].default
+MAX_BATCH_SETTABLE = next(m.le for m in Settings.model_fields["max_batch"].metadata if hasattr(m, "le"))
+
+
 class ImageUrlBatchIn(Request):
-    items: list[ImageUrlIn] = Field(min_length=1, max_length=256)
+    items: list[ImageUrlIn] = Field(min_length=1, max_length=MAX_BATCH_SETTABLE, json_schema_extra={"maxItems": MAX_BATCH},
+                                    description=f"at most {MAX_BATCH} images (the server's KALAS_MAX_BATCH, {MAX_BATCH} "
+                                                "unless its operator set another); more is answered 413")
 
 
 class Scored(Response):

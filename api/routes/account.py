@@ -9,7 +9,7 @@ from api.core.security import verify_password
 from api.data import accounts
 from api.deps import CurrentAccount, Svc, client_address, too_many_guesses
 from api.domain.account import delete_account, export_account
-from api.documented_errors import TOO_MANY_GUESSES, error_responses
+from api.documented_errors import JSON_BODY_ERRORS, TOO_MANY_GUESSES, WRONG_PASSWORD, error_responses
 from api.schemas import AccountDeleteIn, AccountDeletedOut
 
 router = APIRouter(prefix="/account", tags=["auth"])
@@ -31,7 +31,8 @@ async def export(account: CurrentAccount, services: Svc) -> StreamingResponse:
                              headers={"Content-Disposition": 'attachment; filename="kalas-iris-account.zip"'})
 
 
-@router.delete("", response_model=AccountDeletedOut, responses=error_responses(TOO_MANY_GUESSES))
+@router.delete("", response_model=AccountDeletedOut,
+               responses=error_responses(TOO_MANY_GUESSES, WRONG_PASSWORD, *JSON_BODY_ERRORS))
 async def delete(body: AccountDeleteIn, request: Request, account: CurrentAccount, services: Svc) -> AccountDeletedOut:
     """Delete the account and every byte the shop owns: documents, stored photos, the similar-item index, jobs, keys,
     sessions, and the service's webhooks in its stores. The password is asked again; download the export first

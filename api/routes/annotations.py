@@ -16,7 +16,7 @@ from api.domain.errors import DomainError
 from api.services import Services
 from api.intake.sources import CROP_HELP, fetch, parse_crops, parse_titles, read_upload
 from api.documented_errors import (
-    BATCH_TOO_LARGE, JSON_EXPECTED, MULTIPART_EXPECTED, PHOTO_ERRORS, URL_ERRORS, error_responses,
+    BATCH_TOO_LARGE, FORM_BODY_ERRORS, JSON_BODY_ERRORS, PHOTO_ERRORS, URL_ERRORS, error_responses, not_found_error,
 )
 from api.schemas import (
     AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page, Title,
@@ -68,7 +68,8 @@ def _batch(results: list[AnnotationOut | DomainError]) -> BatchOut:
                            for i, r in enumerate(results)])
 
 
-@router.post("", status_code=201, response_model=AnnotationOut, responses=error_responses(*PHOTO_ERRORS))
+@router.post("", status_code=201, response_model=AnnotationOut,
+             responses=error_responses(*PHOTO_ERRORS, *FORM_BODY_ERRORS))
 async def annotate_upload(request: Request, account: CurrentAccount, background: BackgroundTasks,
                           file: UploadFile = File(description="the photo: JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF"),
                           crop: str | None = Form(None, description=CROP_HELP),
@@ -81,7 +82,8 @@ async def annotate_upload(request: Request, account: CurrentAccount, background:
     return json_response(_single(answers[0]), 201)
 
 
-@router.post("/url", status_code=201, response_model=AnnotationOut, responses=error_responses(*URL_ERRORS))
+@router.post("/url", status_code=201, response_model=AnnotationOut,
+             responses=error_responses(*URL_ERRORS, *JSON_BODY_ERRORS))
 async def annotate_url(body: ImageUrlIn, account: CurrentAccount, services: Svc, background: BackgroundTasks) -> Response:
     """Annotate the photo at a public http(s) URL (fetched by the server; private addresses are refused)."""
     submitted = await _url(services, body)
@@ -93,7 +95,7 @@ def _check_batch_size(count: int, limit: int) -> None:
         raise ApiError(413, f"{count} images in one batch; the limit is {limit}: split it into several requests")
 
 
-@router.post("/batch", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, MULTIPART_EXPECTED))
+@router.post("/batch", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, *FORM_BODY_ERRORS))
 async def annotate_batch(account: CurrentAccount, services: Svc, background: BackgroundTasks,
                          files: list[UploadFile] = File(description="the photos, one `files` part each"),
                          crops: str | None = Form(None, description="a JSON list with one crop box or null per file"),
@@ -107,7 +109,7 @@ async def annotate_batch(account: CurrentAccount, services: Svc, background: Bac
     return _batch(await _answer(services, account, submitted, background))
 
 
-@router.post("/batch/url", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, JSON_EXPECTED))
+@router.post("/batch/url", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, *JSON_BODY_ERRORS))
 async def annotate_batch_url(body: ImageUrlBatchIn, account: CurrentAccount, services: Svc,
                              background: BackgroundTasks) -> BatchOut:
     _check_batch_size(len(body.items), services.settings.max_batch)
@@ -124,12 +126,12 @@ async def list_annotations(account: CurrentAccount, db: Db, settings: Config, of
     return Page[AnnotationOut](items=[annotation_out(settings, a) for a in found], total=total, offset=offset, limit=limit)
 
 
-@router.get("/{annotation_id}", response_model=AnnotationOut)
+@router.get("/{annotation_id}", response_model=AnnotationOut, responses=error_responses(not_found_error("annotation")))
 async def get_annotation(annotation: OwnedAnnotation, settings: Config) -> AnnotationOut:
     return annotation_out(settings, annotation)
 
 
-@router.delete("/{annotation_id}", status_code=204)
+@router.delete("/{annotation_id}", status_code=204, responses=error_responses(not_found_error("annotation")))
 async def delete_annotation(annotation_id: Id, account: CurrentAccount, db: Db, files: Files) -> Response:
     """Delete an annotation with its image and its reviews."""
     deleted = await annotations.delete(db, account.id, annotation_id)

@@ -7,7 +7,9 @@ from api.core.errors import ApiError
 from api.core.security import hash_password, new_session_token, verify_password
 from api.data import accounts, sessions
 from api.deps import Config, CurrentAccount, Db, Svc, client_address, too_many_guesses
-from api.documented_errors import EMAIL_TAKEN, TOO_MANY_GUESSES, error_responses
+from api.documented_errors import (
+    BAD_CREDENTIALS, EMAIL_TAKEN, JSON_BODY_ERRORS, LOGOUT_WITH_KEY, TOO_MANY_GUESSES, error_responses,
+)
 from api.schemas import AccountOut, LoginIn, SessionOut, SignupIn
 from api.presenters import account_out
 
@@ -20,7 +22,8 @@ async def _open_session(db: Db, settings: Config, account: dict) -> SessionOut:
     return SessionOut(token=token, expires=session["expires"], account=account_out(account))
 
 
-@router.post("/signup", status_code=201, response_model=SessionOut, responses=error_responses(EMAIL_TAKEN))
+@router.post("/signup", status_code=201, response_model=SessionOut,
+             responses=error_responses(EMAIL_TAKEN, *JSON_BODY_ERRORS))
 async def signup(body: SignupIn, db: Db, settings: Config) -> SessionOut:
     """Create a shop account and log it in."""
     account = await accounts.create(db, body.email, body.shop_name, hash_password(body.password))
@@ -29,7 +32,8 @@ async def signup(body: SignupIn, db: Db, settings: Config) -> SessionOut:
     return await _open_session(db, settings, account)
 
 
-@router.post("/login", response_model=SessionOut, responses=error_responses(TOO_MANY_GUESSES))
+@router.post("/login", response_model=SessionOut,
+             responses=error_responses(TOO_MANY_GUESSES, BAD_CREDENTIALS, *JSON_BODY_ERRORS))
 async def login(body: LoginIn, request: Request, services: Svc) -> SessionOut:
     """Log in. Repeated wrong passwords from one address make it wait longer and longer (429 with Retry-After);
     another address, the owner's, is not slowed by them."""
@@ -49,7 +53,7 @@ async def login(body: LoginIn, request: Request, services: Svc) -> SessionOut:
     return await _open_session(services.db, services.settings, account)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, responses=error_responses(LOGOUT_WITH_KEY))
 async def logout(account: CurrentAccount, db: Db) -> Response:
     """End the console session sent in the Authorization header (API keys are revoked under /keys instead)."""
     if account.session_hash is None:

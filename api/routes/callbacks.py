@@ -9,6 +9,7 @@ from api.domain.callbacks import forget_targets
 from api.core.errors import ApiError, not_found
 from api.data import callbacks, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url
+from api.documented_errors import CHECKED_URL_ERRORS, JSON_BODY_ERRORS, error_responses, not_found_error
 from api.callback_schemas import CallbackCreated, CallbackIn, CallbackOut, DeliveryOut
 from api.schemas import Page
 
@@ -23,7 +24,8 @@ def _out(doc: dict) -> CallbackOut:
     return CallbackOut(id=doc["_id"], url=doc["url"], events=doc["events"], created=doc["created"])
 
 
-@router.post("", status_code=201, response_model=CallbackCreated)
+@router.post("", status_code=201, response_model=CallbackCreated,
+             responses=error_responses(*CHECKED_URL_ERRORS, *JSON_BODY_ERRORS))
 async def register(body: CallbackIn, account: CurrentAccount, services: Svc) -> CallbackCreated:
     """Register a URL. Verify each POST: `X-Kalas-Signature: t=<unix>,v1=<hex>` is HMAC-SHA256 of `"<t>." + body`
     under the `secret` returned here (shown once)."""
@@ -41,7 +43,7 @@ async def list_callbacks(account: CurrentAccount, db: Db, offset: Offset = 0,
     return Page[CallbackOut](items=[_out(c) for c in found], total=total, offset=offset, limit=limit)
 
 
-@router.get("/{callback_id}", response_model=CallbackOut)
+@router.get("/{callback_id}", response_model=CallbackOut, responses=error_responses(not_found_error("callback")))
 async def get_callback(callback_id: Id, account: CurrentAccount, db: Db) -> CallbackOut:
     found = await callbacks.get(db, account.id, callback_id)
     if found is None:
@@ -49,7 +51,8 @@ async def get_callback(callback_id: Id, account: CurrentAccount, db: Db) -> Call
     return _out(found)
 
 
-@router.get("/{callback_id}/deliveries", response_model=Page[DeliveryOut])
+@router.get("/{callback_id}/deliveries", response_model=Page[DeliveryOut],
+            responses=error_responses(not_found_error("callback")))
 async def list_deliveries(callback_id: Id, account: CurrentAccount, db: Db, offset: Offset = 0,
                           limit: int = Query(50, ge=1, le=200)) -> Page[DeliveryOut]:
     if await callbacks.get(db, account.id, callback_id) is None:
@@ -59,7 +62,9 @@ async def list_deliveries(callback_id: Id, account: CurrentAccount, db: Db, offs
     return Page[DeliveryOut](items=items, total=total, offset=offset, limit=limit)
 
 
-@router.post("/{callback_id}/deliveries/{delivery_id}/retry", response_model=DeliveryOut)
+@router.post("/{callback_id}/deliveries/{delivery_id}/retry", response_model=DeliveryOut, responses=error_responses(
+    not_found_error("delivery"), (409, "conflict", "delivery 6650c3f2a1b4c5d6e7f80912 has no job to retry; register "
+                                                "the callback again")))
 async def retry_delivery(callback_id: Id, delivery_id: Id, account: CurrentAccount, db: Db) -> DeliveryOut:
     """Send a failed delivery again: its job goes back in the queue now, its attempts reset."""
     delivery = await callbacks.get_delivery(db, delivery_id)
@@ -74,7 +79,7 @@ async def retry_delivery(callback_id: Id, delivery_id: Id, account: CurrentAccou
     return _delivery_out(delivery)
 
 
-@router.delete("/{callback_id}", status_code=204)
+@router.delete("/{callback_id}", status_code=204, responses=error_responses(not_found_error("callback")))
 async def delete_callback(callback_id: Id, account: CurrentAccount, services: Svc) -> Response:
     if not await callbacks.delete(services.db, account.id, callback_id):
         raise not_found("callback", callback_id)

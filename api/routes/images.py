@@ -7,12 +7,14 @@ from api.core.errors import ApiError, not_found
 from api.core.security import image_signature_valid
 from api.data import images
 from api.deps import Config, Db, Files, Id, OptionalAccount
+from api.documented_errors import BAD_SIGNATURE, COMMON_ERRORS, not_found_error, with_errors
 
 router = APIRouter(prefix="/images", tags=["images"])
 
 
 @router.get("/{image_id}", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}, "description": "the image bytes as uploaded"}})
+            responses=with_errors({200: {"content": {"image/jpeg": {}}, "description": "the image bytes as uploaded"}},
+                                  *COMMON_ERRORS, BAD_SIGNATURE, not_found_error("image")))
 async def get_image(image_id: Id, db: Db, files: Files, settings: Config, account: OptionalAccount,
                     expires: int | None = Query(None, description="from a signed URL"),
                     signature: str | None = Query(None, description="from a signed URL")) -> Response:

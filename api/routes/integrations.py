@@ -12,7 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from api.core.errors import ApiError, not_found
-from api.documented_errors import error_responses
+from api.documented_errors import (
+    ALREADY_CONNECTED, CHECKED_URL_ERRORS, JSON_BODY_ERRORS, NOT_RETRIED, STORE_ERRORS, error_responses,
+    not_found_error,
+)
+
+CONNECT_ERRORS = (ALREADY_CONNECTED, *STORE_ERRORS, *CHECKED_URL_ERRORS, *JSON_BODY_ERRORS)
 from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks, remove_webhooks
@@ -66,7 +71,7 @@ async def _owned(db: Db, account: CurrentAccount, integration_id: str) -> dict:
     return found
 
 
-@router.post("", status_code=201, response_model=IntegrationOut)
+@router.post("", status_code=201, response_model=IntegrationOut, responses=error_responses(*CONNECT_ERRORS))
 async def register(body: IntegrationIn, request: Request, account: CurrentAccount, services: Svc) -> IntegrationOut:
     """Register a WooCommerce store. Its keys are tried first with one product read: a store that refuses them, or
     has no WooCommerce REST API at that address, is answered 422 `store_refused`, one that cannot be reached (or
@@ -113,13 +118,14 @@ async def list_integrations(request: Request, account: CurrentAccount, db: Db, o
     return Page[IntegrationOut](items=items, total=total, offset=offset, limit=limit)
 
 
-@router.get("/{integration_id}", response_model=IntegrationOut)
+@router.get("/{integration_id}", response_model=IntegrationOut, responses=error_responses(not_found_error("integration")))
 async def get_integration(integration_id: Id, request: Request, account: CurrentAccount, db: Db) -> IntegrationOut:
     doc = await _owned(db, account, integration_id)
     return _out(request, doc, await jobs.counts(db, integration_id))
 
 
-@router.patch("/{integration_id}", response_model=IntegrationOut)
+@router.patch("/{integration_id}", response_model=IntegrationOut,
+              responses=error_responses(not_found_error("integration"), *CONNECT_ERRORS))
 async def change_integration(integration_id: Id, body: IntegrationChange, request: Request, account: CurrentAccount,
                              services: Svc) -> IntegrationOut:
     """Rotate the store's REST API key or the webhook secret, or follow the store to a new URL, keeping the
@@ -257,7 +263,7 @@ async def _language(store: WooClient, listed: StorePage, until: float) -> str | 
         return None
 
 
-@router.delete("/{integration_id}", status_code=204)
+@router.delete("/{integration_id}", status_code=204, responses=error_responses(not_found_error("integration")))
 async def delete_integration(integration_id: Id, account: CurrentAccount, services: Svc) -> None:
     """Forget the store and its keys, deleting the service's webhooks in the store first (a webhook that could not
     be deleted is answered 404 from now on, and WooCommerce disables it)."""
@@ -266,7 +272,7 @@ async def delete_integration(integration_id: Id, account: CurrentAccount, servic
         raise not_found("integration", integration_id)
 
 
-@router.get("/{integration_id}/policy", response_model=PolicyOut)
+@router.get("/{integration_id}/policy", response_model=PolicyOut, responses=error_responses(not_found_error("integration")))
 async def get_policy(integration_id: Id, account: CurrentAccount, services: Svc) -> PolicyOut:
     """The store's tagging policy, and for each target precision what it bought on held-out photos."""
     doc = await _owned(services.db, account, integration_id)
@@ -276,6 +282,7 @@ async def get_policy(integration_id: Id, account: CurrentAccount, services: Svc)
 
 
 @router.put("/{integration_id}/policy", response_model=PolicyOut, responses=error_responses(
+    not_found_error("integration"), *JSON_BODY_ERRORS,
     (422, "unknown_label", "the service writes no term 'Man': did you mean 'Men'?")))
 async def set_policy(integration_id: Id, body: TaggingPolicy, account: CurrentAccount, services: Svc) -> PolicyOut:
     """Set the store's tagging policy; it applies to the products annotated from now on. A rename's term is one the
@@ -288,7 +295,7 @@ async def set_policy(integration_id: Id, body: TaggingPolicy, account: CurrentAc
     return await get_policy(integration_id, account, services)
 
 
-@router.get("/{integration_id}/deliveries", response_model=Page[DeliveryOut])
+@router.get("/{integration_id}/deliveries", response_model=Page[DeliveryOut], responses=error_responses(not_found_error("integration")))
 async def list_deliveries(integration_id: Id, account: CurrentAccount, db: Db, offset: Offset = 0,
                           limit: int = Query(50, ge=1, le=200)) -> Page[DeliveryOut]:
     """Webhook deliveries received, newest first, each with the job it started or joined and that job's steps."""
@@ -304,7 +311,7 @@ async def list_deliveries(integration_id: Id, account: CurrentAccount, db: Db, o
     return Page[DeliveryOut](items=items, total=total, offset=offset, limit=limit)
 
 
-@router.get("/{integration_id}/jobs", response_model=Page[JobOut])
+@router.get("/{integration_id}/jobs", response_model=Page[JobOut], responses=error_responses(not_found_error("integration")))
 async def list_jobs(integration_id: Id, account: CurrentAccount, db: Db,
                     state: Annotated[str | None, Query(pattern="^(queued|running|done|dead|superseded)$")] = None,
                     offset: Offset = 0, limit: int = Query(50, ge=1, le=200)) -> Page[JobOut]:
@@ -314,7 +321,8 @@ async def list_jobs(integration_id: Id, account: CurrentAccount, db: Db,
     return Page[JobOut](items=[job_out(j, steps[j["_id"]]) for j in found], total=total, offset=offset, limit=limit)
 
 
-@router.post("/{integration_id}/jobs/{job_id}/retry", response_model=JobOut)
+@router.post("/{integration_id}/jobs/{job_id}/retry", response_model=JobOut,
+             responses=error_responses(not_found_error("integration"), not_found_error("job"), NOT_RETRIED))
 async def retry_job(integration_id: Id, job_id: Id, account: CurrentAccount, db: Db) -> JobOut:
     """Put a dead (or finished) job back in the queue now, its attempts reset (a stopped catalogue import runs again
     from the page it had reached)."""
@@ -330,7 +338,7 @@ async def retry_job(integration_id: Id, job_id: Id, account: CurrentAccount, db:
     return job_out(retried, (await jobs.steps(db, [retried["_id"]]))[retried["_id"]])
 
 
-@router.post("/{integration_id}/sync", status_code=202, response_model=SyncOut)
+@router.post("/{integration_id}/sync", status_code=202, response_model=SyncOut, responses=error_responses(not_found_error("integration")))
 async def sync(integration_id: Id, account: CurrentAccount, db: Db) -> SyncOut:
     """Ask the worker to list the store's products changed since the last sync and annotate those not yet
     annotated: what WooCommerce dropped (it does not retry a failed delivery, and disables a webhook after

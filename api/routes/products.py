@@ -18,8 +18,8 @@ from api.idempotency import Idempotent
 from api.deps import Config, CurrentAccount, Db, Files, Id, Indexes, Models, Offset, Svc, owned, services_of
 from api.intake.sources import from_uploads, from_urls
 from api.documented_errors import (
-    DEMO_NOT_BUILT, EMPTY_QUERY, PHOTO_ERRORS, PRODUCT_NOT_FOUND, SKU_TAKEN, TEXT_SEARCH_UNAVAILABLE, URL_ERRORS,
-    error_responses,
+    DEMO_NOT_BUILT, EMPTY_QUERY, FORM_BODY_ERRORS, JSON_BODY_ERRORS, PHOTO_ERRORS, PRODUCT_NOT_FOUND, SKU_TAKEN,
+    TEXT_SEARCH_UNAVAILABLE, URL_ERRORS, error_responses,
 )
 from api.schemas import (
     ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields, ProductImportIn, ProductIn, ProductOut, ProductPatch,
@@ -31,7 +31,8 @@ router = APIRouter(prefix="/products", tags=["products"], route_class=Idempotent
 OwnedProduct = Annotated[dict, owned("product", products.get, "product_id")]
 
 
-@router.post("", status_code=201, response_model=ProductOut, responses=error_responses(*URL_ERRORS, SKU_TAKEN))
+@router.post("", status_code=201, response_model=ProductOut,
+             responses=error_responses(*URL_ERRORS, SKU_TAKEN, *JSON_BODY_ERRORS))
 async def add_product(body: ProductIn, request: Request, account: CurrentAccount, db: Db, files: Files,
                       inference: Models, catalogues: Indexes, settings: Config) -> ProductOut:
     """Add a product whose images are at public URLs (fetched by the server)."""
@@ -58,7 +59,8 @@ def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | N
         raise ApiError(422, f"invalid product fields: not JSON ({error}). {expected}") from None
 
 
-@router.post("/upload", status_code=201, response_model=ProductOut, responses=error_responses(*PHOTO_ERRORS, SKU_TAKEN))
+@router.post("/upload", status_code=201, response_model=ProductOut,
+             responses=error_responses(*PHOTO_ERRORS, SKU_TAKEN, *FORM_BODY_ERRORS))
 async def upload_product(account: CurrentAccount, db: Db, files: Files, inference: Models, catalogues: Indexes,
                          settings: Config,
                          images: list[UploadFile] = File(description="1 to 8 photos of the product"),
@@ -78,7 +80,7 @@ async def upload_product(account: CurrentAccount, db: Db, files: Files, inferenc
     return product_out(settings, created)
 
 
-@router.post("/import", response_model=ImportOut)
+@router.post("/import", response_model=ImportOut, responses=error_responses(*JSON_BODY_ERRORS))
 async def import_products(body: ProductImportIn, request: Request, account: CurrentAccount, db: Db, files: Files,
                           inference: Models, catalogues: Indexes, settings: Config) -> ImportOut:
     """Add up to 100 products at once; each succeeds or fails alone (see each item's `error`)."""
@@ -134,7 +136,7 @@ async def get_product(product: OwnedProduct, settings: Config) -> ProductOut:
 
 
 @router.patch("/{product_id}", response_model=ProductOut,
-              responses=error_responses(*URL_ERRORS, SKU_TAKEN, PRODUCT_NOT_FOUND))
+              responses=error_responses(*URL_ERRORS, SKU_TAKEN, PRODUCT_NOT_FOUND, *JSON_BODY_ERRORS))
 async def update_product(body: ProductPatch, product: OwnedProduct, request: Request, account: CurrentAccount, db: Db,
                          files: Files, inference: Models, catalogues: Indexes, settings: Config) -> ProductOut:
     """Change fields; `image_urls` replaces every image (re-embedded and re-indexed)."""
@@ -158,7 +160,8 @@ async def update_product(body: ProductPatch, product: OwnedProduct, request: Req
     return product_out(settings, updated)
 
 
-@router.put("/{product_id}/images", response_model=ProductOut, responses=error_responses(*PHOTO_ERRORS, PRODUCT_NOT_FOUND))
+@router.put("/{product_id}/images", response_model=ProductOut,
+            responses=error_responses(*PHOTO_ERRORS, PRODUCT_NOT_FOUND, *FORM_BODY_ERRORS))
 async def upload_images(product: OwnedProduct, account: CurrentAccount, db: Db, files: Files, inference: Models,
                         catalogues: Indexes, settings: Config,
                         images: list[UploadFile] = File(description="1 to 8 photos replacing the current ones")) -> ProductOut:

@@ -16,7 +16,7 @@ from api.domain.errors import near_names
 from api.domain.export import export_reviewed
 from api.domain.shop_models import reviewed_terms, teach_from_review
 from api.presenters import annotation_out, review_out
-from api.documented_errors import error_responses
+from api.documented_errors import JSON_BODY_ERRORS, error_responses, not_found_error
 from api.schemas import AnnotationOut, Page, ReviewIn, ReviewOut
 from handlers.taxonomy import Term, load_taxonomy
 
@@ -65,7 +65,7 @@ def _in_labels(body: ReviewIn) -> ReviewIn:
 
 
 @router.post("/annotations/{annotation_id}/review", status_code=201, response_model=ReviewOut,
-             responses=error_responses(*REVIEW_ERRORS))
+             responses=error_responses(*REVIEW_ERRORS, not_found_error("annotation"), *JSON_BODY_ERRORS))
 async def review_annotation(body: ReviewIn, annotation: OwnedAnnotation, request: Request, account: CurrentAccount,
                             db: Db, background: BackgroundTasks) -> ReviewOut:
     """Correct an annotation: taxonomy labels, or the names the annotation showed (stored as labels). The latest
@@ -110,6 +110,7 @@ async def review_queue(account: CurrentAccount, db: Db, settings: Config, offset
 
 
 @router.delete("/reviews/queue/{annotation_id}", status_code=204, responses=error_responses(
+    not_found_error("annotation"),
     (409, "not_in_queue", "annotation '65dccd6141b312063e79d76c' is not in the review queue: it was reviewed")))
 async def leave_as_it_is(annotation: OwnedAnnotation, account: CurrentAccount, db: Db) -> Response:
     """Take a store product out of the review queue and write nothing to the store: the product keeps the terms it
@@ -149,7 +150,7 @@ async def export_reviews(account: CurrentAccount, db: Db, files: Files) -> Strea
                              headers={"Content-Disposition": 'attachment; filename="reviewed.zip"', "X-Rows": str(rows)})
 
 
-@router.get("/reviews/{review_id}", response_model=ReviewOut)
+@router.get("/reviews/{review_id}", response_model=ReviewOut, responses=error_responses(not_found_error("review")))
 async def get_review(review_id: Id, account: CurrentAccount, db: Db) -> ReviewOut:
     found = await reviews.get(db, account.id, review_id)
     if found is None:

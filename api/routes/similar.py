@@ -11,7 +11,9 @@ from api.core.errors import ApiError
 from api.deps import CurrentAccount, Svc, services_of
 from api.services import Services
 from api.intake.sources import CROP_HELP, fetch, parse_crops, read_upload
-from api.documented_errors import DEMO_NOT_BUILT, PHOTO_ERRORS, URL_ERRORS, error_responses
+from api.documented_errors import (
+    DEMO_NOT_BUILT, FORM_BODY_ERRORS, JSON_BODY_ERRORS, PHOTO_ERRORS, URL_ERRORS, error_responses,
+)
 from api.schemas import Crop, ModelInfo, SimilarItem, SimilarOut, SimilarUrlIn
 from api.presenters import json_response, product_out
 
@@ -39,7 +41,7 @@ async def _similar(services: Services, data: bytes, crop: Crop | None, k: int, c
     return SimilarOut(catalogue=catalogue, items=items, model=ModelInfo(**embedder) if embedder else EMBEDDER)
 
 
-@router.post("", response_model=SimilarOut, responses=error_responses(*PHOTO_ERRORS, DEMO_NOT_BUILT))
+@router.post("", response_model=SimilarOut, responses=error_responses(*PHOTO_ERRORS, DEMO_NOT_BUILT, *FORM_BODY_ERRORS))
 async def similar_upload(request: Request, account: CurrentAccount,
                          file: UploadFile = File(description="the photo to match"),
                          crop: str | None = Form(None, description=CROP_HELP),
@@ -53,7 +55,7 @@ async def similar_upload(request: Request, account: CurrentAccount,
     return json_response(await _similar(services, data, parse_crops(crop, 1)[0], k, catalogue, account.id))
 
 
-@router.post("/url", response_model=SimilarOut, responses=error_responses(*URL_ERRORS, DEMO_NOT_BUILT))
+@router.post("/url", response_model=SimilarOut, responses=error_responses(*URL_ERRORS, DEMO_NOT_BUILT, *JSON_BODY_ERRORS))
 async def similar_url(body: SimilarUrlIn, account: CurrentAccount, services: Svc) -> Response:
     data = await fetch(services.http, body.url, services.settings.max_upload_bytes)
     return json_response(await _similar(services, data, body.crop, body.k, body.catalogue, account.id))

@@ -14,6 +14,7 @@ from api.core.limits import json_value
 from api.core.errors import ApiError
 from api.data import integrations, jobs
 from api.deps import Id, Svc
+from api.documented_errors import BODY_TOO_LARGE, WEBHOOK_ERRORS, error_responses
 from api.integrations.hooks import NEWER_TOPICS, TOPICS
 from api.integrations.signature import ping_id, verify
 from api.integrations.sync import in_step, left_alone
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 PRODUCT_TOPICS = TOPICS + NEWER_TOPICS  # product.published: a draft or a scheduled product put on show
 
 
-@router.post("/woocommerce/{integration_id}")
+@router.post("/woocommerce/{integration_id}", responses=error_responses(*WEBHOOK_ERRORS, BODY_TOO_LARGE))
 async def woocommerce_delivery(integration_id: Id, request: Request, services: Svc) -> dict:
     """A delivery from WooCommerce (`X-WC-Webhook-*` headers, body signed with the webhook secret), or the ping
     sent when the webhook is saved (form body `webhook_id=<id>`, unsigned)."""
