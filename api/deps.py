@@ -84,7 +84,7 @@ class Account:
     email: str
     shop_name: str
     created: Any
-    # "key:<prefix>" or "session": recorded as the reviewer of corrections and used as the rate-limit bucket.
+    # "key:<prefix>" or "session": recorded as the reviewer of corrections.
     credential: str
     session_hash: str | None = None
 
@@ -128,7 +128,7 @@ async def _authenticate(
                 raise too_many_guesses(wait)
             await addresses.record_failure(guessing)
             raise ApiError(401, "the API key is unknown or revoked: create a new one in the console under Keys")
-        account_id, credential, bucket = key["account"], f"key:{key['prefix']}", key["key_id"]
+        account_id, credential = key["account"], f"key:{key['prefix']}"
     elif authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.startswith(SESSION_PREFIX):
@@ -137,14 +137,17 @@ async def _authenticate(
         account_id = await sessions.account_for(db, session_hash)
         if account_id is None:  # a token we issued that ended, not a guess: not counted
             raise ApiError(401, "the session has expired or was logged out: log in again")
-        credential, bucket = "session", session_hash
+        credential = "session"
     else:
         return None
 
+    # One bucket per shop, whichever of its keys or sessions asks: a shop that made more keys (api/routes/keys.py, MAX_KEYS) or
+    # logged in again gets no more requests for it.
     limiter = services.rate_limiter
-    wait = await limiter.take(bucket)
+    wait = await limiter.take(account_id)
     if wait:
-        raise ApiError(429, f"rate limit exceeded for this credential; retry in {wait:.1f} s",
+        raise ApiError(429, f"rate limit exceeded for this shop (all its keys and sessions together); retry in "
+                            f"{wait:.1f} s",
                        headers={"Retry-After": limiter.retry_after(wait)})
     account = await _account(services, account_id)
     if account is None:  # deleted account whose key or session survived

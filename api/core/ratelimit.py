@@ -1,6 +1,8 @@
-"""Per-credential rate limiting, per API key (or console session): in this process, or shared by every replica.
+"""Rate limiting per shop: every API key and console session of one account draw on the account's one bucket
+(api/deps.py passes the account id), so making more keys or logging in again buys no more requests. In this process,
+or shared by every replica.
 
-`RateLimiter` (KALAS_LIMITS_STORE=process, the default): a token bucket per credential in this process, `burst`
+`RateLimiter` (KALAS_LIMITS_STORE=process, the default): a token bucket per account in this process, `burst`
 requests at once, refilled at `per_minute`. With several replicas each keeps its own buckets, so a client spread
 over n replicas gets n times the limit.
 `SharedRateLimiter` (KALAS_LIMITS_STORE=database): fixed windows of `burst / rate` seconds (6 s at the defaults),
@@ -33,12 +35,12 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 
-    def acquire(self, credential: str) -> float:
+    def acquire(self, account: str) -> float:
         """0 when the request may go ahead; otherwise the seconds to wait before retrying."""
         now = self._clock()
-        bucket = self._buckets.get(credential)
+        bucket = self._buckets.get(account)
         if bucket is None:
-            bucket = self._buckets[credential] = _Bucket(self.burst, now)
+            bucket = self._buckets[account] = _Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
         bucket.stamp = now
         if bucket.tokens >= 1.0:
@@ -46,8 +48,8 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
 
-    async def take(self, credential: str) -> float:
-        return self.acquire(credential)
+    async def take(self, account: str) -> float:
+        return self.acquire(account)
 
     @staticmethod
     def retry_after(wait_s: float) -> str:
@@ -60,10 +62,10 @@ class SharedRateLimiter(RateLimiter):
         self.db = db
         self.window_s = self.burst / self.rate
 
-    async def take(self, credential: str) -> float:
-        """0 when the request may go ahead; otherwise the seconds until this credential's window ends."""
+    async def take(self, account: str) -> float:
+        """0 when the request may go ahead; otherwise the seconds until this bucket's window ends."""
         now = self._clock()
         window = math.floor(now / self.window_s)
         ends = (window + 1) * self.window_s
-        used = await limits.count(self.db, f"rate:{credential}:{window}", keep_until_s=ends + 60)
+        used = await limits.count(self.db, f"rate:{account}:{window}", keep_until_s=ends + 60)
         return 0.0 if used <= self.burst else ends - now

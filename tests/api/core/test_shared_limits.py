@@ -18,15 +18,16 @@ def _replicas(mongo_server, mongo_database, tmp_path, **overrides) -> tuple[Exit
     return stack, clients[0], clients[1]
 
 
-def test_a_key_has_one_rate_limit_across_replicas(mongo_server, mongo_database, tmp_path):
-    # 3 requests per window of 3 / (1 per minute) = 180 s: no window edge falls inside the test.
-    stack, one, two = _replicas(mongo_server, mongo_database, tmp_path, rate_limit_per_minute=1, rate_limit_burst=3)
+def test_a_shop_has_one_rate_limit_across_replicas(mongo_server, mongo_database, tmp_path):
+    # 4 requests per window of 4 / (1 per minute) = 240 s: no window edge falls inside the test.
+    stack, one, two = _replicas(mongo_server, mongo_database, tmp_path, rate_limit_per_minute=1, rate_limit_burst=4)
     with stack:
-        shop = create_shop(one)
+        shop = create_shop(one)  # its key's creation is one of the shop's 4
         statuses = [(one if n % 2 else two).get("/api/v1/auth/me", headers=shop.headers).status_code for n in range(5)]
         assert statuses == [200, 200, 200, 429, 429]
         refused = one.get("/api/v1/auth/me", headers=shop.headers)
-        assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 180
+        assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 240
+        assert two.get("/api/v1/auth/me", headers=shop.session).status_code == 429  # its session shares the window
 
 
 def test_failed_guesses_count_across_replicas(mongo_server, mongo_database, tmp_path):

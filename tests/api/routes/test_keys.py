@@ -1,4 +1,4 @@
-"""API keys: shown once, stored hashed, listed by prefix, revoked at once; per-key rate limiting."""
+"""API keys: shown once, stored hashed, listed by prefix, revoked at once, at most MAX_KEYS live; one rate limit per shop."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
@@ -57,14 +57,40 @@ def test_pagination_of_keys(client):
     assert client.get("/api/v1/keys?limit=0", headers=shop.session).status_code == 422
 
 
-def test_rate_limit_per_key_answers_429_with_retry_after(mongo_server, mongo_database, tmp_path):
-    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path, rate_limit_burst=3, rate_limit_per_minute=6)
+def test_rate_limit_per_shop_answers_429_with_retry_after(mongo_server, mongo_database, tmp_path):
+    """The bucket is the shop's: every key and console session of it draw on one budget, so more keys buy nothing."""
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path, rate_limit_burst=6, rate_limit_per_minute=6)
     with TestClient(create_app(settings)) as client:
-        shop = create_shop(client)  # signup is unauthenticated; creating the key spends one of the session's tokens
-        answers = [client.get("/api/v1/auth/me", headers=shop.headers) for _ in range(4)]
-        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        shop = create_shop(client)  # signup is unauthenticated; creating the key spends one of the shop's 6 tokens
+        second = client.post("/api/v1/keys", json={"name": "second"}, headers=shop.session).json()["secret"]  # 2
+        answers = [client.get("/api/v1/auth/me", headers={"X-API-Key": key})
+                   for key in (shop.key, second, shop.key, second, shop.key)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
         limited = answers[-1]
         assert 1 <= int(limited.headers["Retry-After"]) <= 10
-        assert limited.json()["error"]["code"] == "rate_limited"
-        # The limit is per credential: the shop's console session still has its own tokens.
-        assert client.get("/api/v1/auth/me", headers=shop.session).status_code == 200
+        assert limited.json()["error"]["code"] == "rate_limited" and "shop" in limited.json()["error"]["message"]
+        # The other key and the console session are out of tokens too; another shop is not.
+        assert client.get("/api/v1/auth/me", headers={"X-API-Key": second}).status_code == 429
+        assert client.get("/api/v1/auth/me", headers=shop.session).status_code == 429
+        other = create_shop(client, "shop-b")
+        assert client.get("/api/v1/auth/me", headers=other.headers).status_code == 200
+
+
+def test_a_shop_holds_at_most_max_keys_live_keys(client):
+    from api.documented_errors import TOO_MANY_KEYS
+    from api.routes.keys import MAX_KEYS
+
+    shop = create_shop(client)  # its first key
+    made = [client.post("/api/v1/keys", json={"name": f"k{i}"}, headers=shop.session) for i in range(MAX_KEYS - 1)]
+    assert {answer.status_code for answer in made} == {201}
+    refused = client.post("/api/v1/keys", json={"name": "one too many"}, headers=shop.session)
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "too_many_keys" and f"{MAX_KEYS} live API keys" in error["message"]
+    assert (409, error["code"], error["message"]) == TOO_MANY_KEYS  # the documented example is the real answer
+    # A revoked key frees its place; another shop has its own.
+    client.delete(f"/api/v1/keys/{made[0].json()['id']}", headers=shop.session)
+    assert client.post("/api/v1/keys", json={"name": "rotated"}, headers=shop.session).status_code == 201
+    assert client.post("/api/v1/keys", json={"name": "again"}, headers=shop.session).status_code == 409
+    other = create_shop(client, "shop-b")
+    assert client.post("/api/v1/keys", json={"name": "b2"}, headers=other.session).status_code == 201
