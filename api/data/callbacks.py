@@ -7,7 +7,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.core.security import new_id
-from api.data.common import now, page
+from api.data.common import now, page, stamped
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -53,12 +53,14 @@ async def get_delivery(db: AsyncDatabase, delivery_id: str) -> dict | None:
 
 
 async def record_attempt(db: AsyncDatabase, delivery_id: str, response_status: int | None, error: str | None, *,
-                         delivered: Any = None) -> None:
-    """One attempt's answer; with `delivered` (its time) the delivery is settled as delivered."""
+                         delivered: bool = False) -> None:
+    """One attempt's answer; `delivered`: the delivery is settled as delivered, now (the server's time, a date:
+    `stamped`; a datetime given to `$set` came back from nx-27017 as a string without its time zone)."""
     changes: dict[str, Any] = {"response_status": response_status, "last_error": error}
-    if delivered is not None:
-        changes |= {"status": "delivered", "delivered": delivered}
-    await db.deliveries.update_one({"_id": delivery_id}, {"$set": changes, "$inc": {"attempts": 1}})
+    if delivered:
+        changes["status"] = "delivered"
+    await db.deliveries.update_one({"_id": delivery_id}, {**stamped(changes, *(["delivered"] if delivered else [])),
+                                                           "$inc": {"attempts": 1}})
 
 
 async def settle_delivery(db: AsyncDatabase, delivery_id: str, status: str, error: str) -> None:

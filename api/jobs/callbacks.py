@@ -9,7 +9,6 @@ import time
 
 from api.core.security import sign_callback
 from api.data import callbacks
-from api.data.common import now
 from api.intake.fetch import FetchError
 from api.jobs.runner import JobFailure, Step
 from api.services import Services
@@ -43,7 +42,7 @@ class CallbackJobs:
             message = f"the callback answered HTTP {answer.status}"
             await callbacks.record_attempt(db, delivery["_id"], answer.status, message)
             raise JobFailure(message, retryable=True)
-        await callbacks.record_attempt(db, delivery["_id"], answer.status, None, delivered=now())
+        await callbacks.record_attempt(db, delivery["_id"], answer.status, None, delivered=True)
         await step("delivered", f"HTTP {answer.status} from {target['url']}")
         return f"delivered: HTTP {answer.status}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import datetime
 import signal
 import time
 
@@ -55,6 +56,9 @@ def test_annotation_is_posted_signed_after_retries(model_client, photos, image_h
                                                             headers=shop.headers).json()["items"]
                                 if d["status"] == "delivered"])
     assert deliveries[0]["attempts"] == 3 and deliveries[0]["response_status"] == 200
+    # Times with their zone, as the schema's date-time says (a delivery's was once stored as a string without one).
+    for moment in (deliveries[0]["created"], deliveries[0]["delivered"]):
+        assert datetime.fromisoformat(moment.replace("Z", "+00:00")).tzinfo is not None, moment
 
 
 def test_a_delivery_that_used_up_its_tries_is_failed_and_can_be_sent_again(model_client, photos, image_host):
