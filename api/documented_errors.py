@@ -14,6 +14,7 @@ ERROR_STATUSES = {
     403: "the credentials are fine but not for this: a wrong password entered again, or a signed link's bad signature",
     404: "no such object in this shop",
     409: "conflicts with what already exists (see the code)",
+    410: "the shop's account was deleted while the request ran: nothing it made was kept",
     413: "too large: over the body or upload limit, too many pixels, or too many images in one request",
     415: "the body is not in the media type the route reads (multipart/form-data for uploads, JSON otherwise)",
     422: "the request does not match the schema, or a crop box or fetched URL is unusable",
@@ -48,7 +49,12 @@ MULTIPART_EXPECTED = (415, "unsupported_media_type", "POST /api/v1/annotations t
                                                      "(fields 'file', 'crop'); the request was sent as image/jpeg")
 JSON_EXPECTED = (415, "unsupported_media_type", "POST /api/v1/annotations/url takes a JSON body (Content-Type: "
                                                 "application/json); the request was sent as multipart/form-data")
-PHOTO_ERRORS = (*IMAGE_ERRORS, MULTIPART_EXPECTED)
+FILE_NAME_REFUSED = (422, "invalid_file_name", "the file name holds the bidirectional override U+202E at position 1: "
+                                               "rename the file")
+PHOTO_ERRORS = (*IMAGE_ERRORS, FILE_NAME_REFUSED, MULTIPART_EXPECTED)
+# A create that was still running when its shop deleted its account keeps nothing (api/data/accounts.py).
+ACCOUNT_DELETED = (410, "account_deleted", "the shop's account was deleted while this request ran: nothing it made was "
+                                           "kept")
 URL_ERRORS = (
     *IMAGE_ERRORS,
     JSON_EXPECTED,

@@ -11,6 +11,7 @@ holds the tensor side).
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
@@ -52,10 +53,11 @@ def decode_image(
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ImageError(400, "the data is not an image Pillow can read (send JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF)") from None
-    except Image.DecompressionBombError as error:
-        raise ImageError(
-            413, f"the image has too many pixels (the limit is {max_pixels / 1e6:.0f} megapixels): {error}"
-        ) from None
+    except Image.DecompressionBombError as error:  # Pillow's own message names its limit, not ours: the pixels alone
+        pixels = re.search(r"\((\d+) pixels\)", str(error))
+        size = f" ({int(pixels.group(1)) / 1e6:.0f} megapixels)" if pixels else ""
+        raise ImageError(413, f"the image has too many pixels{size}; the limit is {max_pixels / 1e6:.0f} megapixels "
+                              "(resize it before sending)") from None
     except Exception as error:  # a malformed header can raise almost anything inside a plugin
         raise ImageError(400, f"the image header is corrupt ({type(error).__name__}: {error})") from None
 

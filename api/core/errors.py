@@ -30,7 +30,7 @@ DOMAIN_STATUS = {
     "url_not_allowed": 400, "fetch_failed": 422, "too_many_redirects": 422, "fetch_timeout": 504,
     "sku_taken": 409, "inference_failed": 503, "models_not_configured": 503,
     "empty_query": 422, "text_search_unavailable": 503, "unknown_shop_term": 422, "not_a_store_product": 422,
-    "account_deleted": 410,
+    "account_deleted": 410, "invalid_file_name": 422,
 }
 
 
@@ -103,10 +103,21 @@ def _media_type_mismatch(request: Request) -> str | None:
         fields = ", ".join(repr(field.alias) for field in request.scope["route"].dependant.body_params)
         wanted = f"a multipart/form-data body (fields {fields})"
     else:
-        if sent in ("", "application/json") or sent.endswith("+json"):
+        if sent == "application/json" or sent.endswith("+json"):  # without a Content-Type, nothing reads it as JSON
             return None
         wanted = "a JSON body (Content-Type: application/json)"
     return f"{request.method} {request.url.path} takes {wanted}; the request was sent as {sent or 'no Content-Type'}"
+
+
+def _unparsed(cause: BaseException | None) -> str:
+    """What was wrong with a body FastAPI's parser could not read (it says only "There was an error parsing the
+    body"), from the error it raised it from."""
+    if isinstance(cause, UnicodeDecodeError):
+        return (f"the body is not UTF-8 text (byte {cause.start} is {cause.object[cause.start:cause.start + 1]!r}): "
+                "a JSON body must be UTF-8")
+    if isinstance(cause, RecursionError):
+        return "the JSON body is nested too deeply to be read"
+    return "the body could not be read" + (f" ({type(cause).__name__}: {cause})"[:200] if cause else "")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -133,6 +144,8 @@ def install_error_handlers(app: FastAPI) -> None:
             message = (f"the multipart/form-data body could not be read: a part's header line is over "
                        f"{MULTIPART_HEADER_LIMIT} bytes (a very long file name?) or the body is malformed; send the "
                        "photo as the form field 'file' with a file name under 255 characters")
+        elif exc.status_code == 400 and message == "There was an error parsing the body":  # FastAPI's, for any
+            message = _unparsed(exc.__cause__)  # failure but a JSON syntax error, raised from the parser's own
         elif exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}; the API is documented at /api/v1/docs"
         elif exc.status_code == 405:

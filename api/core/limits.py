@@ -26,9 +26,11 @@ class BodyLimit:
     def _limit(self, path: str) -> int:
         return self.max_batch_bytes if path.endswith(("/batch", "/import")) else self.max_bytes
 
-    def _message(self, limit: int, size: str) -> str:
-        return (f"the request body is {size}; the limit is {limit / 2**20:.1f} MiB "
-                f"(shrink the image, or send several requests)")
+    def _message(self, limit: int, size: str, scope: Scope) -> str:
+        media = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+        advice = "shrink the image, or send several requests" if media == b"multipart/form-data" else \
+            "send less in one request"
+        return f"the request body is {size}; the limit is {limit / 2**20:.1f} MiB ({advice})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -37,7 +39,7 @@ class BodyLimit:
         limit = self._limit(scope["path"]) + MULTIPART_OVERHEAD
         declared = whole_number(dict(scope["headers"]).get(b"content-length"), max_digits=30)
         if declared is not None and declared > limit:
-            body = json.dumps(error_body(413, self._message(limit, f"{declared / 2**20:.1f} MiB"))).encode()
+            body = json.dumps(error_body(413, self._message(limit, f"{declared / 2**20:.1f} MiB", scope))).encode()
             await send({"type": "http.response.start", "status": 413,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                     (b"connection", b"close")]})
@@ -51,7 +53,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise HTTPException(413, self._message(limit, "larger than that"))
+                    raise HTTPException(413, self._message(limit, "larger than that", scope))
             return message
 
         await self.app(scope, counting_receive, send)

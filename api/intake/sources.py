@@ -16,7 +16,7 @@ from api.core.errors import ApiError, validation_problems
 from api.domain.errors import DomainError, PhotoRejected
 from api.intake.fetch import SafeHttp
 from api.intake.photo import Photo, check
-from api.schemas import Crop, Title
+from api.schemas import Crop, Title, forbidden
 
 _CROPS = TypeAdapter(list[Crop | None])
 _TITLES = TypeAdapter(list[Title | None])
@@ -62,8 +62,28 @@ def _per_image(raw: str | None, count: int, field: str, adapter: TypeAdapter, ex
     return parsed
 
 
+MAX_FILE_NAME = 255  # what file systems hold
+
+
+def file_name(upload: UploadFile) -> str:
+    """The upload's file name as it is kept (the annotation's `source.filename`, shown in the console); PhotoRejected
+    (invalid_file_name) for one longer than MAX_FILE_NAME or holding a control character or a bidirectional
+    override ("a\u202egpj.exe" shows as "aexe.jpg"), as the shop's other text."""
+    name = upload.filename or ""
+    if len(name) > MAX_FILE_NAME:
+        raise PhotoRejected(f"the file name is {len(name)} characters long; the limit is {MAX_FILE_NAME}: rename the "
+                            "file", "invalid_file_name")
+    for position, character in enumerate(name):
+        if kind := forbidden(character):
+            raise PhotoRejected(f"the file name holds the {kind} U+{ord(character):04X} at position {position}: "
+                                "rename the file", "invalid_file_name")
+    return name
+
+
 async def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
-    """The upload's bytes, unchecked; PhotoRejected (too_large) over the limit."""
+    """The upload's bytes, unchecked; PhotoRejected (too_large) over the limit, (invalid_file_name) for a name
+    `file_name` refuses."""
+    file_name(upload)
     if upload.size is not None and upload.size > max_bytes:
         # Refused from the size the multipart parser counted, before the file is read into memory.
         raise PhotoRejected(f"{upload.filename!r} is {upload.size / 2**20:.1f} MiB; the limit is "

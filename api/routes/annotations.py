@@ -16,7 +16,8 @@ from api.domain.errors import DomainError
 from api.services import Services
 from api.intake.sources import CROP_HELP, fetch, parse_crops, parse_titles, read_upload
 from api.documented_errors import (
-    BATCH_TOO_LARGE, FORM_BODY_ERRORS, JSON_BODY_ERRORS, PHOTO_ERRORS, URL_ERRORS, error_responses, not_found_error,
+    ACCOUNT_DELETED, BATCH_TOO_LARGE, FORM_BODY_ERRORS, JSON_BODY_ERRORS, PHOTO_ERRORS, URL_ERRORS, error_responses,
+    not_found_error,
 )
 from api.schemas import (
     AnnotationOut, BatchItemOut, BatchOut, Crop, ErrorDetail, ImageUrlBatchIn, ImageUrlIn, Page, Title,
@@ -69,7 +70,7 @@ def _batch(results: list[AnnotationOut | DomainError]) -> BatchOut:
 
 
 @router.post("", status_code=201, response_model=AnnotationOut,
-             responses=error_responses(*PHOTO_ERRORS, *FORM_BODY_ERRORS))
+             responses=error_responses(*PHOTO_ERRORS, ACCOUNT_DELETED, *FORM_BODY_ERRORS))
 async def annotate_upload(request: Request, account: CurrentAccount, background: BackgroundTasks,
                           file: UploadFile = File(description="the photo: JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF"),
                           crop: str | None = Form(None, description=CROP_HELP),
@@ -77,13 +78,16 @@ async def annotate_upload(request: Request, account: CurrentAccount, background:
     """Annotate one uploaded photo (multipart form: `file`, optional `crop` and `title`). Stored with its image."""
     # The services from the request, not as dependencies: the route the API is timed by (api/deps.py).
     services = services_of(request)
+    if (sent := len((await request.form()).getlist("file"))) > 1:  # the form as parsed already: FastAPI took the last
+        raise ApiError(422, f"'file' takes one photo and {sent} were sent: send several to POST "
+                            "/api/v1/annotations/batch as 'files'")
     submitted = await _upload(file, parse_crops(crop, 1)[0], services.settings.max_upload_bytes, title)
     answers = await _answer(services, account, [submitted], background)
     return json_response(_single(answers[0]), 201)
 
 
 @router.post("/url", status_code=201, response_model=AnnotationOut,
-             responses=error_responses(*URL_ERRORS, *JSON_BODY_ERRORS))
+             responses=error_responses(*URL_ERRORS, ACCOUNT_DELETED, *JSON_BODY_ERRORS))
 async def annotate_url(body: ImageUrlIn, account: CurrentAccount, services: Svc, background: BackgroundTasks) -> Response:
     """Annotate the photo at a public http(s) URL (fetched by the server; private addresses are refused)."""
     submitted = await _url(services, body)
@@ -95,7 +99,8 @@ def _check_batch_size(count: int, limit: int) -> None:
         raise ApiError(413, f"{count} images in one batch; the limit is {limit}: split it into several requests")
 
 
-@router.post("/batch", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, *FORM_BODY_ERRORS))
+@router.post("/batch", response_model=BatchOut,
+             responses=error_responses(BATCH_TOO_LARGE, ACCOUNT_DELETED, *FORM_BODY_ERRORS))
 async def annotate_batch(account: CurrentAccount, services: Svc, background: BackgroundTasks,
                          files: list[UploadFile] = File(description="the photos, one `files` part each"),
                          crops: str | None = Form(None, description="a JSON list with one crop box or null per file"),
@@ -109,7 +114,8 @@ async def annotate_batch(account: CurrentAccount, services: Svc, background: Bac
     return _batch(await _answer(services, account, submitted, background))
 
 
-@router.post("/batch/url", response_model=BatchOut, responses=error_responses(BATCH_TOO_LARGE, *JSON_BODY_ERRORS))
+@router.post("/batch/url", response_model=BatchOut,
+             responses=error_responses(BATCH_TOO_LARGE, ACCOUNT_DELETED, *JSON_BODY_ERRORS))
 async def annotate_batch_url(body: ImageUrlBatchIn, account: CurrentAccount, services: Svc,
                              background: BackgroundTasks) -> BatchOut:
     _check_batch_size(len(body.items), services.settings.max_batch)

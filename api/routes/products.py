@@ -18,8 +18,8 @@ from api.idempotency import Idempotent
 from api.deps import Config, CurrentAccount, Db, Files, Id, Indexes, Models, Offset, Svc, owned, services_of
 from api.intake.sources import from_uploads, from_urls
 from api.documented_errors import (
-    DEMO_NOT_BUILT, EMPTY_QUERY, FORM_BODY_ERRORS, JSON_BODY_ERRORS, PHOTO_ERRORS, PRODUCT_NOT_FOUND, SKU_TAKEN,
-    TEXT_SEARCH_UNAVAILABLE, URL_ERRORS, error_responses,
+    ACCOUNT_DELETED, DEMO_NOT_BUILT, EMPTY_QUERY, FORM_BODY_ERRORS, JSON_BODY_ERRORS, PHOTO_ERRORS, PRODUCT_NOT_FOUND,
+    SKU_TAKEN, TEXT_SEARCH_UNAVAILABLE, URL_ERRORS, error_responses,
 )
 from api.schemas import (
     ErrorDetail, ImportItemOut, ImportOut, Page, ProductFields, ProductImportIn, ProductIn, ProductOut, ProductPatch,
@@ -32,7 +32,7 @@ OwnedProduct = Annotated[dict, owned("product", products.get, "product_id")]
 
 
 @router.post("", status_code=201, response_model=ProductOut,
-             responses=error_responses(*URL_ERRORS, SKU_TAKEN, *JSON_BODY_ERRORS))
+             responses=error_responses(*URL_ERRORS, SKU_TAKEN, ACCOUNT_DELETED, *JSON_BODY_ERRORS))
 async def add_product(body: ProductIn, request: Request, account: CurrentAccount, db: Db, files: Files,
                       inference: Models, catalogues: Indexes, settings: Config) -> ProductOut:
     """Add a product whose images are at public URLs (fetched by the server)."""
@@ -60,7 +60,7 @@ def _form_fields(title: str, sku: str | None, url: str | None, metadata: str | N
 
 
 @router.post("/upload", status_code=201, response_model=ProductOut,
-             responses=error_responses(*PHOTO_ERRORS, SKU_TAKEN, *FORM_BODY_ERRORS))
+             responses=error_responses(*PHOTO_ERRORS, SKU_TAKEN, ACCOUNT_DELETED, *FORM_BODY_ERRORS))
 async def upload_product(account: CurrentAccount, db: Db, files: Files, inference: Models, catalogues: Indexes,
                          settings: Config,
                          images: list[UploadFile] = File(description="1 to 8 photos of the product"),

@@ -190,9 +190,9 @@ def test_json_nested_too_deeply_for_the_parser_is_a_clear_error(small_limits, ph
            422, "invalid product fields", "nested too deeply")
     body = client.post("/api/v1/products", headers=shop.headers | {"Content-Type": "application/json"},
                        content=deep.encode())
-    # FastAPI's own answer to a body its parser gave up on, in the API's error shape.
+    # FastAPI's own answer to a body its parser gave up on ("There was an error parsing the body"), saying why.
     assert body.status_code == 400, body.text
-    assert body.json()["error"] == {"code": "bad_request", "message": "There was an error parsing the body"}
+    assert body.json()["error"] == {"code": "bad_request", "message": "the JSON body is nested too deeply to be read"}
     _nothing_stored(mongo_server.uri, settings)
 
 
@@ -257,6 +257,23 @@ def test_a_body_in_another_media_type_than_the_route_reads(small_limits, photos,
     _nothing_stored(mongo_server.uri, settings)
 
 
+def test_a_file_name_is_kept_as_the_shops_other_text_and_one_file_is_one_photo(small_limits, mongo_server):
+    """A file name the console would show other than it reads (a bidirectional override: "a\u202egpj.exe" shows as
+    "aexe.jpg"), with a control character or longer than a file system holds is refused, as a title would be; two
+    photos under 'file' are refused instead of one being dropped without a word."""
+    client, shop, settings = small_limits
+    for name, said in (("a\u202egpj.exe", "bidirectional override U+202E at position 1"),
+                       ("a\x1b[31m.jpg", "control character U+001B at position 1"),
+                       ("a" * 300 + ".jpg", "304 characters long; the limit is 255")):
+        named = client.post("/api/v1/annotations", headers=shop.headers, files={"file": (name, b"\xff\xd8 a photo")})
+        _error(named, 422, "the file name", said)
+        assert named.json()["error"]["code"] == "invalid_file_name"
+    two = client.post("/api/v1/annotations", headers=shop.headers,
+                      files=[("file", ("a.jpg", b"\xff\xd8 one")), ("file", ("b.jpg", b"\xff\xd8 two"))])
+    _error(two, 422, "'file' takes one photo and 2 were sent", "/api/v1/annotations/batch")
+    _nothing_stored(mongo_server.uri, settings)
+
+
 def test_what_an_outside_probe_found_answers_4xx_saying_what_was_wrong(client):
     """Each case answered 500 or a message nobody could act on before (the black-box probe of every route)."""
     shop = create_shop(client)
@@ -268,6 +285,14 @@ def test_what_an_outside_probe_found_answers_4xx_saying_what_was_wrong(client):
     malformed = client.post("/api/v1/keys", headers=shop.session | {"Content-Type": "application/json"},
                             content=b'{"name": "x",,}')
     _error(malformed, 422, "not valid JSON", "at character 13")
+    not_utf8 = client.post("/api/v1/keys", headers=shop.session | {"Content-Type": "application/json"},
+                           content=b'{"name": "\xff\xfe"}')
+    _error(not_utf8, 400, "not UTF-8 text (byte 10 is b'\\xff')")
+    no_type = client.post("/api/v1/keys", headers=shop.session, content=b'{"name": "x"}')  # JSON, not said to be
+    _error(no_type, 415, "takes a JSON body (Content-Type: application/json)", "no Content-Type")
+    too_big = client.post("/api/v1/keys", headers=shop.session | {"Content-Type": "application/json"},
+                          content=b'{"name": "' + b"x" * (60 * 2**20) + b'"}')
+    assert too_big.status_code == 413 and "send less in one request" in too_big.json()["error"]["message"]
     long_name = client.post("/api/v1/annotations", headers=shop.headers,
                             files={"file": ("a" * 5000 + ".jpg", b"\xff\xd8 not really a photo")})
     assert long_name.status_code == 400  # refused by the form parser, before the route: no route-specific code

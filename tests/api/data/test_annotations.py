@@ -7,8 +7,9 @@ import asyncio
 import pytest
 from pymongo.errors import ClientBulkWriteException
 
-from api.data import annotations, images
+from api.data import accounts, annotations, images
 from api.data.db import open_client
+from api.domain.errors import AccountGone
 
 RESULT = {"category": [{"label": "tshirt", "name": "T-Shirt", "score": 0.9}], "attributes": {}, "colours": [],
           "model": {"name": "fashion-attributes", "version": "1.0"}}
@@ -27,6 +28,7 @@ def test_pairs_are_stored_together(mongo_server, mongo_database):
     async def run():
         client = open_client(mongo_server.uri)
         db = client[mongo_database]
+        await db.accounts.insert_one({"_id": "shop"})  # the shop whose annotations they are (its deletion: below)
         try:
             stored = [_pair("shop", b"one"), _pair("shop", b"two")]
             await db.command("ping")  # the topology is known from here on, as after the app's start-up
@@ -44,6 +46,7 @@ def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_databa
     async def run():
         client = open_client(mongo_server.uri)
         db = client[mongo_database]
+        await db.accounts.insert_one({"_id": "shop"})  # the shop whose annotations they are (its deletion: below)
         try:
             earlier = _pair("shop", b"earlier")
             await annotations.insert_with_images(db, [earlier])
@@ -61,3 +64,19 @@ def test_a_failed_write_leaves_nothing_of_the_request(mongo_server, mongo_databa
             await client.close()
 
     assert asyncio.run(run()) == ((1, 1), True)  # only the earlier request's pair, untouched
+
+
+def test_a_shop_deleted_while_its_photos_were_read_keeps_nothing(mongo_server, mongo_database):
+    async def run():
+        client = open_client(mongo_server.uri)
+        db = client[mongo_database]
+        await db.accounts.insert_one({"_id": "leaving"})
+        try:
+            await accounts.mark_leaving(db, "leaving")  # its deletion began while the request read its photos
+            with pytest.raises(AccountGone):
+                await annotations.insert_with_images(db, [_pair("leaving", b"late")])
+            return await _counts(db)
+        finally:
+            await client.close()
+
+    assert asyncio.run(run()) == (0, 0)
