@@ -1,6 +1,7 @@
 """Request and response bodies. Requests refuse unknown fields, so a misspelt field is an error, not ignored."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
@@ -40,10 +41,18 @@ def _metadata_key(value: str) -> str:
 Text = Annotated[str, AfterValidator(_plain)]
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is only blanks: give it some text, or leave it out")
+    return value
+
+
 def text(min_length: int, max_length: int):
-    """`Text` of min_length..max_length characters. The bounds sit on the string itself: put on `Text | None`,
-    pydantic checks them after the validator and words a long string as "at most N items"."""
-    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_plain)]
+    """`Text` of min_length..max_length characters, and when it must have some, not only blanks ("   " is no title
+    or SKU). The bounds sit on the string itself: put on `Text | None`, pydantic checks them after the validator and
+    words a long string as "at most N items"."""
+    checks = [AfterValidator(_plain)] + ([AfterValidator(_not_blank)] if min_length > 0 else [])
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), *checks]
 
 
 Title = text(1, 300)  # a product's name
@@ -57,7 +66,17 @@ Metadata = Annotated[
          Annotated[str, Field(max_length=1000), AfterValidator(_plain)]],
     Field(max_length=MAX_METADATA_KEYS, description="at most 50 entries; keys of 1-64 characters without '$' or '.', "
                                                     "values of at most 1,000; no control characters")]
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["owner@shop.example"])]
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value[:60]!r} is not an e-mail address (name@domain.tld, without spaces)")
+    return value
+
+
+Email = Annotated[str, Field(max_length=254, examples=["owner@shop.example"], json_schema_extra={"format": "email"}),
+                  AfterValidator(_email)]
 # A scheme is case-insensitive (RFC 3986 3.1; a phone's keyboard writes "Https://"): spelled out, as JavaScript's
 # and JSON Schema's patterns have no inline flag.
 MAX_URL = 2048

@@ -7,7 +7,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from api.core.security import IssuedKey, new_id
-from api.data.common import now, page, stamped
+from api.data.common import count, now, page, stamped
 
 # Writing last_used on every request would add a database write to each call; a minute's precision is enough.
 LAST_USED_PRECISION = timedelta(seconds=60)
@@ -33,6 +33,11 @@ async def create(db: AsyncDatabase, account_id: str, name: str, issued: IssuedKe
            "created": now(), "last_used": None, "revoked": None}
     await db.api_keys.insert_one(key)
     return {k: v for k, v in key.items() if k != "_id"}
+
+
+async def live_count(db: AsyncDatabase, account_id: str) -> int:
+    """How many of the shop's keys are not revoked."""
+    return await count(db.api_keys, {"account": account_id, "revoked": None})
 
 
 async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int) -> tuple[list[dict], int]:

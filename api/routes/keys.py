@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query, Request
 from api.core.errors import ApiError, not_found
 from api.core.security import new_api_key
 from api.data import keys
-from api.data.common import count
 from api.deps import CurrentAccount, Db, Id, Offset, services_of
 from api.documented_errors import JSON_BODY_ERRORS, TOO_MANY_KEYS, error_responses, not_found_error
 from api.schemas import KeyCreated, KeyIn, KeyOut, Page
@@ -23,8 +22,7 @@ async def create_key(body: KeyIn, account: CurrentAccount, db: Db) -> KeyCreated
     """A new key. Its `secret` is in this response only: store it now; the server keeps only a hash. A shop holds
     at most 20 live keys (409 `too_many_keys`): revoke one it no longer uses first."""
     # Counted before the insert: two creates at once may both pass at MAX_KEYS - 1 (rare, and bounded by the rate).
-    # (The count belongs in api/data/keys.py beside the key's other queries.)
-    if await count(db.api_keys, {"account": account.id, "revoked": None}) >= MAX_KEYS:
+    if await keys.live_count(db, account.id) >= MAX_KEYS:
         raise ApiError(409, f"this shop has {MAX_KEYS} live API keys, the most it may hold: revoke one it no longer "
                             "uses (DELETE /api/v1/keys/{key_id}) before creating another", "too_many_keys")
     issued = new_api_key()

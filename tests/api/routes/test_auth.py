@@ -1,7 +1,7 @@
 """Sign-up, login, logout and the credentials every other route depends on."""
 from __future__ import annotations
 
-from tests.api.conftest import create_shop
+from tests.api.conftest import PASSWORD, create_shop
 
 
 def test_signup_login_me_logout(client):
@@ -100,3 +100,11 @@ def test_unknown_api_keys_from_one_address_are_slowed(client):
     assert client.get("/api/v1/auth/me", headers=shop.headers).status_code == 200
     with TestClient(client.app, client=("198.51.100.8", 50000)) as elsewhere:
         assert elsewhere.get("/api/v1/auth/me", headers=shop.headers).status_code == 200
+
+
+def test_a_signup_with_what_is_no_email_address_says_so_in_words(client):
+    answer = client.post("/api/v1/auth/signup", json={"email": "owner at shop", "password": PASSWORD,
+                                                      "shop_name": "Shop"})
+    assert answer.status_code == 422, answer.text
+    message = answer.json()["error"]["message"]
+    assert "'owner at shop' is not an e-mail address" in message and "^[" not in message  # no regular expression
