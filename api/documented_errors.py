@@ -55,11 +55,12 @@ PHOTO_ERRORS = (*IMAGE_ERRORS, FILE_NAME_REFUSED, MULTIPART_EXPECTED)
 # A create that was still running when its shop deleted its account keeps nothing (api/data/accounts.py).
 ACCOUNT_DELETED = (410, "account_deleted", "the shop's account was deleted while this request ran: nothing it made was "
                                            "kept")
+URL_NOT_ALLOWED = (400, "url_not_allowed", "127.0.0.1 resolves to a private, loopback or link-local address "
+                                           "(127.0.0.1); only public http(s) URLs are fetched")
 URL_ERRORS = (
     *IMAGE_ERRORS,
     JSON_EXPECTED,
-    (400, "url_not_allowed", "127.0.0.1 resolves to a private, loopback or link-local address (127.0.0.1); only "
-                             "public http(s) URLs are fetched"),
+    URL_NOT_ALLOWED,
     (422, "fetch_failed", "https://shop.example/img/tee.jpg answered HTTP 404, not an image"),
     (504, "fetch_timeout", "the URL did not answer in full within 10 s; host the file somewhere faster"),
 )
@@ -105,8 +106,7 @@ FORM_BODY_ERRORS = (
 )
 # A URL a shop registers (a callback, a store), checked when it is given (api/deps.py, `checked_url`).
 CHECKED_URL_ERRORS = (
-    (400, "url_not_allowed", "127.0.0.1 resolves to a private, loopback or link-local address (127.0.0.1); only "
-                             "public http(s) URLs are fetched"),
+    URL_NOT_ALLOWED,
     (422, "fetch_failed", "the host 'shop.example' does not resolve"),
     (422, "fetch_timeout", "the URL did not answer in full within 10 s; host the file somewhere faster"),
 )

@@ -295,14 +295,9 @@ class BatchOut(Response):
 
 
 # --- catalogue and similar items ----------------------------------------------------------------------------
-def _named(value: str) -> str:
-    if not value.strip():
-        raise ValueError("is blank: a category or tag needs a name")
-    return value.strip()
-
-
-# A shop's own category or tag name, as its store names it ("Herren > Hemden"): what its own model learns from.
-ShopTerm = Annotated[text(1, 100), AfterValidator(_named)]
+# A shop's own category or tag name, as its store names it ("Herren > Hemden"): what its own model learns from. Kept
+# without the blanks around it (a name of blanks alone is refused by `text`).
+ShopTerm = Annotated[text(1, 100), AfterValidator(str.strip)]
 ShopCategories = Annotated[list[ShopTerm], Field(max_length=10, examples=[["Herren-Oberteile"]], description=(
     "the shop's own categories (at most 10 names of 1-100 characters); its model learns the first"))]
 ShopTags = Annotated[list[ShopTerm], Field(max_length=30, examples=[["gestreift"]],

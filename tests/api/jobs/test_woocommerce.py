@@ -171,6 +171,15 @@ def test_two_worker_processes_making_one_store_products_entry_make_one(mongo_ser
 def _product_job(settings, store, product_id: int) -> tuple[str, dict, list]:
     """A product job run by the worker's kinds on a store connected just now: (its outcome, the integration
     afterwards, the steps it recorded)."""
+    [outcome], integration, steps, _ = _product_jobs(settings, store, [product_id])
+    return outcome, integration, steps
+
+
+def _product_jobs(settings, store, product_ids: list[int], served_models=None,
+                  read=None) -> tuple[list, dict, list, object]:
+    """Product jobs, one after another, run by the worker's kinds (on `served_models` in process, when given) on a
+    store connected just now: (their outcomes, the integration afterwards, the steps they recorded, what `read`,
+    an async function of the services and the integration, found afterwards)."""
     from api.jobs.woocommerce import WooCommerceJobs
 
     steps: list = []
@@ -179,18 +188,25 @@ def _product_job(settings, store, product_id: int) -> tuple[str, dict, list]:
         steps.append((name, detail))
 
     async def go():
-        async with open_services(settings) as services:
-            vault = services.vault
-            integration = await integrations.create(services.db, ACCOUNT, {
-                "store_url": store.url, "consumer_key": vault.seal(store.consumer_key),
-                "consumer_secret": vault.seal(store.consumer_secret)})
-            kinds = WooCommerceJobs(services)
-            try:
-                outcome = await kinds.run({"kind": "product", "account": ACCOUNT, "integration": integration["_id"],
-                                           "product_id": product_id}, step)
-                return outcome, await integrations.by_id(services.db, integration["_id"]), steps
-            finally:
-                await kinds.aclose()
+        inference = InProcessClient(dict(served_models)) if served_models is not None else None
+        try:
+            async with open_services(settings, inference=inference) as services:
+                vault = services.vault
+                integration = await integrations.create(services.db, ACCOUNT, {
+                    "store_url": store.url, "consumer_key": vault.seal(store.consumer_key),
+                    "consumer_secret": vault.seal(store.consumer_secret)})
+                kinds = WooCommerceJobs(services)
+                try:
+                    outcomes = [await kinds.run({"kind": "product", "account": ACCOUNT,
+                                                 "integration": integration["_id"], "product_id": product_id}, step)
+                                for product_id in product_ids]
+                finally:
+                    await kinds.aclose()
+                found = await read(services, integration) if read is not None else None
+                return outcomes, await integrations.by_id(services.db, integration["_id"]), steps, found
+        finally:
+            if inference is not None:
+                await inference.aclose()
 
     return asyncio.run(go())
 
@@ -265,8 +281,6 @@ def test_a_product_the_merchant_categorised_before_the_connect_is_the_imports_wh
     left uncategorised is annotated and written as any other."""
     import time
 
-    from api.jobs.woocommerce import WooCommerceJobs
-
     settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
                              image_dir=tmp_path / "images",
                              fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
@@ -275,30 +289,12 @@ def test_a_product_the_merchant_categorised_before_the_connect_is_the_imports_wh
     bare = woo_store.create_product("Ohne Kategorie", [photos[1].read_bytes()])
     time.sleep(1.1)  # connected after its products were made (creation times are to the second)
 
-    async def step(name: str, detail: str = "", fence: bool = False) -> None:
-        pass
+    async def read(services, integration):
+        return (await integrations.our_write(services.db, integration["_id"], shirt["id"]),
+                await integrations.catalogue_product(services.db, ACCOUNT, integration["_id"], shirt["id"]))
 
-    async def go():
-        inference = InProcessClient(dict(served_models))
-        try:
-            async with open_services(settings, inference=inference) as services:
-                vault = services.vault
-                integration = await integrations.create(services.db, ACCOUNT, {
-                    "store_url": woo_store.url, "consumer_key": vault.seal(woo_store.consumer_key),
-                    "consumer_secret": vault.seal(woo_store.consumer_secret)})
-                kinds = WooCommerceJobs(services)
-                try:
-                    outcomes = [await kinds.run({"kind": "product", "account": ACCOUNT, "integration": integration["_id"],
-                                                 "product_id": product["id"]}, step) for product in (shirt, bare, shirt)]
-                finally:
-                    await kinds.aclose()
-                record = await integrations.our_write(services.db, integration["_id"], shirt["id"])
-                entry = await integrations.catalogue_product(services.db, ACCOUNT, integration["_id"], shirt["id"])
-                return outcomes, record, entry
-        finally:
-            await inference.aclose()
-
-    (imported, annotated, again), record, entry = asyncio.run(go())
+    (imported, annotated, again), _, _, (record, entry) = _product_jobs(
+        settings, woo_store, [shirt["id"], bare["id"], shirt["id"]], served_models, read)
     assert imported.startswith("categorised by the merchant before the store was connected: imported"), imported
     assert record["state"] == "imported" and entry["categories"] == ["Hemden"]
     assert again.startswith("already annotated for its current photos"), again
