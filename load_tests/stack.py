@@ -15,11 +15,12 @@ from kalas.stack.production_torchserve import build_model_store, key_file, start
 from kalas.stack.service import Service, service_env
 
 DATABASE = "kalas_load"
-# Each API key's limit for the run. The annotators are closed loops that find the service's capacity, one key
-# each; with two one-thread TorchServe workers per model one of them reached about 10 requests a second here,
-# the default limit (600 a minute), so the run measured the limiter instead of the service (35 annotate 429s
-# in a 2-minute run). 30 a second is above what one annotator reaches, and far below what /auth/me is answered
-# at, so the rate-limit probe's burst still overruns its key (load_tests/provision.py).
+# Each shop's limit for the run (all its keys and sessions together; each annotator is a shop of its own, with one
+# key). The annotators are closed loops that find the service's capacity; with two one-thread TorchServe workers per
+# model one of them reached about 10 requests a second here, the default limit (600 a minute), so the run measured
+# the limiter instead of the service (35 annotate 429s in a 2-minute run). 30 a second is above what one annotator
+# reaches, and far below what /auth/me is answered at, so the rate-limit probe's burst still overruns its shop's
+# (load_tests/provision.py).
 RATE_LIMIT_PER_MINUTE = 1800
 RATE_LIMIT_BURST = 20
 
