@@ -43,7 +43,7 @@ Text = Annotated[str, AfterValidator(_plain)]
 
 def _not_blank(value: str) -> str:
     if not value.strip():
-        raise ValueError("is only blanks: give it some text, or leave it out")
+        raise ValueError("is blank: give it some text, or leave it out")
     return value
 
 

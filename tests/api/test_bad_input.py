@@ -270,9 +270,9 @@ def test_a_file_name_is_kept_as_the_shops_other_text_and_one_file_is_one_photo(s
         assert named.json()["error"]["code"] == "invalid_file_name"
     blank = client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", b"\xff\xd8 a photo")},
                         data={"title": "   "})
-    _error(blank, 422, "'title'", "is only blanks")
+    _error(blank, 422, "'title'", "is blank")
     _error(client.post("/api/v1/products", headers=shop.headers, json={"title": "   ", "sku": " ", "image_urls": []}),
-           422, "'title'", "'sku'", "is only blanks")
+           422, "'title'", "'sku'", "is blank")
     two = client.post("/api/v1/annotations", headers=shop.headers,
                       files=[("file", ("a.jpg", b"\xff\xd8 one")), ("file", ("b.jpg", b"\xff\xd8 two"))])
     _error(two, 422, "'file' takes one photo and 2 were sent", "/api/v1/annotations/batch")

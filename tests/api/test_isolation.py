@@ -15,9 +15,11 @@ SHARED_KEY = "the same Idempotency-Key"
 
 @pytest.fixture
 def model_settings(mongo_server, mongo_database, tmp_path, image_host, woo_store):
-    """The API's settings with the emulated store's loopback origin let through too: shop A connects a real store."""
+    """The API's settings with the emulated store's loopback origin let through too: shop A connects a real store.
+    Shop B's every attempt, by key and by session, draws on its one rate-limit budget: a burst that holds them all."""
     return make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
-                         fetch_allow_origins=frozenset({image_host.origin, f"127.0.0.1:{woo_store.port}"}))
+                         fetch_allow_origins=frozenset({image_host.origin, f"127.0.0.1:{woo_store.port}"}),
+                         rate_limit_burst=1000)
 
 
 @pytest.fixture
