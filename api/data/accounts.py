@@ -6,7 +6,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from api.core.security import new_id
-from api.data.common import now
+from api.data.common import now, stamped
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -34,7 +34,7 @@ async def by_id(db: AsyncDatabase, account_id: str) -> dict | None:
 
 async def mark_leaving(db: AsyncDatabase, account_id: str) -> None:
     """The shop's deletion has begun: from now on nothing new is kept for it (`open_for_writes`)."""
-    await db.accounts.update_one({"_id": account_id}, {"$set": {"leaving": now()}})
+    await db.accounts.update_one({"_id": account_id}, stamped(None, "leaving"))
 
 
 async def open_for_writes(db: AsyncDatabase, account_id: str) -> bool:

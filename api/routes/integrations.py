@@ -16,8 +16,6 @@ from api.documented_errors import (
     ALREADY_CONNECTED, CHECKED_URL_ERRORS, JSON_BODY_ERRORS, NOT_RETRIED, STORE_ERRORS, error_responses,
     not_found_error,
 )
-
-CONNECT_ERRORS = (ALREADY_CONNECTED, *STORE_ERRORS, *CHECKED_URL_ERRORS, *JSON_BODY_ERRORS)
 from api.data import integrations, jobs
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks, remove_webhooks
@@ -34,6 +32,7 @@ from api.services import Services
 
 log = logging.getLogger(__name__)
 
+CONNECT_ERRORS = (ALREADY_CONNECTED, *STORE_ERRORS, *CHECKED_URL_ERRORS, *JSON_BODY_ERRORS)
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 WEBHOOK_PATH = "/api/v1/webhooks/woocommerce/{id}"
 # A connect or a change of keys answers within this, however slow the store: a person waits in the console, and a
