@@ -93,7 +93,7 @@ BATCH_TOO_LARGE = (413, "too_large", f"20 images in one batch; the limit is {MAX
 
 # Any route that reads a body (JSON or a form): one its parser cannot read, one over the limit (api/core/limits.py),
 # and one in another media type than the route reads.
-BODY_UNREADABLE = (400, "bad_request", "There was an error parsing the body")
+BODY_UNREADABLE = (400, "bad_request", "the body is not UTF-8 text (byte 10 is b'\\xff'): a JSON body must be UTF-8")
 BODY_TOO_LARGE = (413, "too_large", "the request body is 14.2 MiB; the limit is 10.0 MiB (shrink the image, or send "
                                     "several requests)")
 JSON_BODY_ERRORS = (BODY_UNREADABLE, BODY_TOO_LARGE, JSON_EXPECTED)
