@@ -32,7 +32,9 @@ def test_download_then_delete_the_account(desktop, service: Service, tmp_path) -
     desktop.once("dialog", lambda dialog: dialog.accept())
     form.get_by_label("Your password").fill(shop.password)
     form.get_by_role("button", name="Delete my account").click()
-    desktop.get_by_role("button", name="Log in").wait_for()  # back at the log-in page
+    desktop.get_by_role("button", name="Log in").wait_for()  # back at the log-in page, told what happened
+    desktop.get_by_text("Your account and all its data were deleted.").wait_for()
+    assert not desktop.get_by_text("Your session has ended").count()
     assert httpx.get(service.api("/auth/me"), headers={"Authorization": f"Bearer {shop.token}"}).status_code == 401
     login = httpx.post(service.api("/auth/login"), json={"email": shop.email, "password": shop.password})
     assert login.status_code == 401  # the account is gone

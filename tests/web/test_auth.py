@@ -68,9 +68,14 @@ def test_pages_need_a_session_and_an_expired_one_returns_to_log_in(desktop, serv
     desktop.get_by_label("E-mail").fill(shop.email)
     desktop.get_by_label("Password").fill(shop.password)
     desktop.get_by_role("button", name="Log in").click()
-    desktop.get_by_role("heading", name="Annotate a photo").wait_for()
+    desktop.get_by_role("heading", name="API keys").wait_for()  # the page asked for, once logged in
+    assert desktop.url.endswith("/keys")
     token = desktop.evaluate("localStorage.getItem('kalas.session')")
     # The session ends elsewhere (another tab logged out): the next request gets 401 and the console asks to log in.
     assert httpx.post(service.api("/auth/logout"), headers={"Authorization": f"Bearer {token}"}).status_code == 204
-    desktop.get_by_role("link", name="API keys").click()
+    desktop.get_by_role("link", name="Catalogue").click()
     desktop.get_by_text("Your session has ended. Log in again.").wait_for()
+    desktop.get_by_label("E-mail").fill(shop.email)
+    desktop.get_by_label("Password").fill(shop.password)
+    desktop.get_by_role("button", name="Log in").click()
+    desktop.get_by_role("heading", name="Catalogue").wait_for()  # back where the session ended

@@ -45,7 +45,7 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     assert re.fullmatch(rf"{re.escape(service.url)}/api/v1/webhooks/woocommerce/\w+", delivery_url)
     assert card.get_by_label(re.compile("^Webhook secret \\(shown only now")).input_value() == secret
     assert store.consumer_secret not in card.inner_text()  # the store's keys are shown masked only
-    card.get_by_text("No deliveries yet.").wait_for()
+    card.get_by_text("No deliveries yet: they come when a product is created or edited").wait_for()
     assert card.get_by_test_id("last-sync").inner_text().startswith("Not synced yet.")
     # Connected, the form to connect a store waits folded under it.
     another = desktop.get_by_test_id("connect-another")

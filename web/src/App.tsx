@@ -33,6 +33,8 @@ const ROUTES: Route[] = [
 ];
 
 const PUBLIC = new Set(["/login", "/signup"]);
+// The page a signed-out visitor asked for, opened once they have logged in (this tab only).
+const AFTER_LOGIN = "kalas.after-login";
 const WAITING_EVERY_MS = 60_000;
 
 /** How many store products the tagging policy held in the review queue (nothing written: they wait for a person;
@@ -69,8 +71,15 @@ export function App() {
   const waiting = useWaiting(path, account != null);
 
   useEffect(() => {
-    if (!account && !PUBLIC.has(path)) navigate("/login", true);
-    else if (account && (PUBLIC.has(path) || !route)) navigate("/annotate", true);
+    if (!account && !PUBLIC.has(path)) {
+      if (route) sessionStorage.setItem(AFTER_LOGIN, path + window.location.search); // back there once logged in
+      navigate("/login", true);
+    } else if (account && (PUBLIC.has(path) || !route)) {
+      const wanted = sessionStorage.getItem(AFTER_LOGIN);
+      sessionStorage.removeItem(AFTER_LOGIN);
+      const known = wanted != null && ROUTES.some((candidate) => candidate.path === wanted.split("?")[0]);
+      navigate(known && PUBLIC.has(path) ? wanted : "/annotate", true);
+    }
   }, [account, path, route]);
 
   useEffect(() => {

@@ -1,5 +1,5 @@
-// The signed-in account: kept with its session token in localStorage, cleared on log-out or when the API
-// answers 401 (an expired or revoked session).
+// The signed-in account: kept with its session token in localStorage, cleared on log-out, when the API answers 401
+// (an expired or revoked session), or when the shop deleted its account; the log-in page says which (`notice`).
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
 import { onSessionExpired, setToken } from "./api/client";
 import { auth } from "./api/endpoints";
@@ -9,9 +9,11 @@ const ACCOUNT_KEY = "kalas.account";
 
 interface AuthState {
   account: Account | null;
-  expired: boolean;
+  notice: string | null;
   signIn: (session: Session) => void;
   signOut: () => Promise<void>;
+  /** The account is gone (deleted with its sessions): forget it here, nothing to log out of. */
+  deleted: () => void;
 }
 
 const AuthContext = createContext<AuthState | null>(null);
@@ -26,14 +28,14 @@ function storedAccount(): Account | null {
 
 export function AuthProvider({ children }: { children: ReactNode }) {
   const [account, setAccount] = useState<Account | null>(storedAccount);
-  const [expired, setExpired] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
 
   useEffect(
     () =>
       onSessionExpired(() => {
         localStorage.removeItem(ACCOUNT_KEY);
         setAccount(null);
-        setExpired(true);
+        setNotice("Your session has ended. Log in again.");
       }),
     [],
   );
@@ -41,7 +43,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const signIn = useCallback((session: Session) => {
     setToken(session.token);
     localStorage.setItem(ACCOUNT_KEY, JSON.stringify(session.account));
-    setExpired(false);
+    setNotice(null);
     setAccount(session.account);
   }, []);
 
@@ -56,7 +58,14 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     }
   }, []);
 
-  const value = useMemo(() => ({ account, expired, signIn, signOut }), [account, expired, signIn, signOut]);
+  const deleted = useCallback(() => {
+    setToken(null);
+    localStorage.removeItem(ACCOUNT_KEY);
+    setAccount(null);
+    setNotice("Your account and all its data were deleted.");
+  }, []);
+
+  const value = useMemo(() => ({ account, notice, signIn, signOut, deleted }), [account, notice, signIn, signOut, deleted]);
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }
 

@@ -35,10 +35,14 @@ export function AddProductForm({ onAdded }: { onAdded: () => void }) {
     const chosen = Array.from(files ?? []);
     const wrong = chosen.map(checkPhoto).find(Boolean) ?? (chosen.length > 8 ? "Choose at most 8 photos per product." : null);
     setProblem(wrong);
+    setAdded(null); // the last product's notice is not about this one
     setPhotos(wrong ? [] : chosen);
+    if (wrong) setRound((value) => value + 1); // the refused files leave the input, which would still name them
   };
   const submit = (event: FormEvent) => {
     event.preventDefault();
+    setAdded(null);
+    if (problem) return; // the refused photos' reason stays said until other photos are chosen
     if (!photos.length) setProblem("Choose at least one photo of the product.");
     else add.run(title.trim(), sku.trim(), photos, { categories: termNames(categories), tags: termNames(tags) });
   };
@@ -55,11 +59,11 @@ export function AddProductForm({ onAdded }: { onAdded: () => void }) {
       </div>
       <div className="field">
         <label htmlFor="product-categories">Your categories (optional, comma-separated)</label>
-        <input id="product-categories" value={categories} onChange={(event) => setCategories(event.target.value)} placeholder="Herren > Hemden" />
+        <input id="product-categories" value={categories} onChange={(event) => setCategories(event.target.value)} placeholder="Men > Shirts" />
       </div>
       <div className="field">
         <label htmlFor="product-tags">Your tags (optional, comma-separated)</label>
-        <input id="product-tags" value={tags} onChange={(event) => setTags(event.target.value)} placeholder="Leinen, gestreift" />
+        <input id="product-tags" value={tags} onChange={(event) => setTags(event.target.value)} placeholder="linen, striped" />
       </div>
       <div className="field">
         <label htmlFor="product-photos">Photos (1 to 8)</label>

@@ -39,7 +39,7 @@ export function DeliveryLog({ integration }: { integration: Integration }) {
       </div>
       <ErrorMessage error={load.error ?? retry.error} />
       {!page && load.busy && <Spinner label="Loading deliveries…" />}
-      {page && !page.items.length && <Empty>No deliveries yet. Save the webhook in WooCommerce and create or edit a product.</Empty>}
+      {page && !page.items.length && <Empty>No deliveries yet: they come when a product is created or edited in the store (the service's webhooks, or the ones you saved in WooCommerce).</Empty>}
       {page && page.items.length > 0 && (
         <>
           <Pager offset={offset} limit={LIMIT} total={page.total} onChange={setOffset} noun={["delivery", "deliveries"]} />

@@ -41,11 +41,15 @@ export function ImportForm({ onImported }: { onImported: () => void }) {
         <textarea id="import-text" value={text} onChange={(event) => setText(event.target.value)} placeholder={EXAMPLE} className="mono" />
       </div>
       <ErrorMessage error={send.error} onDismiss={send.clearError} />
-      {result && (
-        <Notice>
-          Imported {result.created} product{result.created === 1 ? "" : "s"}
-          {result.failed > 0 && `; ${result.failed} failed: ${result.items.filter((item) => item.error).map((item) => `#${item.index + 1} ${item.error!.message}`).join("; ")}`}
-        </Notice>
+      {result && result.failed === 0 && <Notice>Imported {result.created} product{result.created === 1 ? "" : "s"}</Notice>}
+      {result && result.failed > 0 && (
+        // Some rows failed: an error, not a success, though the others came in.
+        <ErrorMessage
+          error={`Imported ${result.created} product${result.created === 1 ? "" : "s"}; ${result.failed} failed: ${result.items
+            .filter((item) => item.error)
+            .map((item) => `#${item.index + 1} ${item.error!.message}`)
+            .join("; ")}`}
+        />
       )}
       <button type="submit" className="primary" disabled={send.busy}>
         {send.busy ? "Importing…" : "Import"}

@@ -44,9 +44,7 @@ export function PhotoPicker({ onPhoto, disabled }: { onPhoto: (file: File) => vo
       >
         <p className="dropzone-hint">Drop a photo here, or</p>
         <div className="button-row">
-          <label className="button primary" htmlFor={`${id}-file`}>
-            Choose a photo
-          </label>
+          {/* Each input before its label: the stylesheet rings the label that follows a focused input. */}
           <input
             id={`${id}-file`}
             className="visually-hidden"
@@ -59,8 +57,8 @@ export function PhotoPicker({ onPhoto, disabled }: { onPhoto: (file: File) => vo
               event.target.value = "";
             }}
           />
-          <label className="button" htmlFor={`${id}-camera`}>
-            Take a photo
+          <label className="button primary" htmlFor={`${id}-file`}>
+            Choose a photo
           </label>
           <input
             id={`${id}-camera`}
@@ -74,6 +72,9 @@ export function PhotoPicker({ onPhoto, disabled }: { onPhoto: (file: File) => vo
               event.target.value = "";
             }}
           />
+          <label className="button" htmlFor={`${id}-camera`}>
+            Take a photo
+          </label>
         </div>
       </div>
       {error && (

@@ -36,9 +36,9 @@ export function TermsEditor({ product, onSaved }: { product: Product; onSaved: (
   return (
     <form onSubmit={submit} className="terms-form">
       <label htmlFor={`${id}-categories`}>Categories</label>
-      <input id={`${id}-categories`} value={categories} onChange={(event) => setCategories(event.target.value)} placeholder="Herren > Hemden" />
+      <input id={`${id}-categories`} value={categories} onChange={(event) => setCategories(event.target.value)} placeholder="Men > Shirts" />
       <label htmlFor={`${id}-tags`}>Tags</label>
-      <input id={`${id}-tags`} value={tags} onChange={(event) => setTags(event.target.value)} placeholder="Leinen, gestreift" />
+      <input id={`${id}-tags`} value={tags} onChange={(event) => setTags(event.target.value)} placeholder="linen, striped" />
       <button type="submit" className="primary" disabled={save.busy}>
         {save.busy ? "Saving…" : "Save"}
       </button>

@@ -8,17 +8,17 @@ import { navigate } from "../router";
 import { useTask } from "../useTask";
 
 export function AccountPage() {
-  const { account, signOut } = useAuth();
+  const { account, deleted } = useAuth();
   const [password, setPassword] = useState("");
   const exporting = useTask(useCallback(() => download("/account/export", "kalas-iris-account.zip"), []));
   const removing = useTask(
     useCallback(
       async (entered: string) => {
         await accountApi.remove(entered);
-        await signOut().catch(() => undefined); // the session went with the account
+        deleted(); // the session went with the account: nothing to log out of
         navigate("/login", true);
       },
-      [signOut],
+      [deleted],
     ),
   );
   const submit = (event: FormEvent) => {

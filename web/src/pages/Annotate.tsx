@@ -101,7 +101,11 @@ export function AnnotatePage() {
             </>
           )}
         </div>
-        <div aria-live="polite">
+        {/* What a screen reader announces: the outcome in a line, not every prediction (errors are alerts). */}
+        <p className="visually-hidden" aria-live="polite" data-testid="annotation-status">
+          {annotate.busy ? "Annotating…" : annotation ? `Annotated: ${annotation.category[0]?.name ?? "no category"}.` : ""}
+        </p>
+        <div>
           {annotate.busy && <Spinner label="Annotating…" />}
           <ErrorMessage error={annotate.error} onDismiss={annotate.clearError} />
           <ErrorMessage error={loadTaxonomy.error && `The label lists could not be loaded: ${loadTaxonomy.error}`} />

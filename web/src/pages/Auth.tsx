@@ -7,7 +7,7 @@ import { Link } from "../router";
 import { useTask } from "../useTask";
 
 export function AuthPage({ mode }: { mode: "login" | "signup" }) {
-  const { signIn, expired } = useAuth();
+  const { signIn, notice } = useAuth();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [shop, setShop] = useState("");
@@ -26,7 +26,7 @@ export function AuthPage({ mode }: { mode: "login" | "signup" }) {
     <section className="card auth-card">
       <img src="/icons/icon.svg" alt="" width={56} height={56} />
       <h1 tabIndex={-1}>{signup ? "Create your shop's account" : "Log in to Kalas-Iris"}</h1>
-      {expired && !signup && <Notice>Your session has ended. Log in again.</Notice>}
+      {notice && !signup && <Notice>{notice}</Notice>}
       <form onSubmit={onSubmit} className="stack">
         {signup && (
           <div className="field">

@@ -79,7 +79,7 @@ export function CataloguePage() {
       {page && !page.items.length && <Empty>No products yet: import some above.</Empty>}
       {page && page.items.length > 0 && (
         <div className="table-wrap">
-          <table className="table" data-testid="products">
+          <table className="table cards" data-testid="products">
             <thead>
               <tr>
                 <th scope="col">Image</th>
@@ -92,13 +92,13 @@ export function CataloguePage() {
             <tbody>
               {page.items.map((product) => (
                 <tr key={product.id}>
-                  <td>{product.images[0] ? <img src={product.images[0].url} alt="" width={48} height={48} style={{ objectFit: "contain" }} /> : "—"}</td>
-                  <td className="wrap">{product.url ? <a href={product.url}>{product.title}</a> : product.title}</td>
-                  <td className="mono">{product.sku ?? "—"}</td>
-                  <td className="wrap">
+                  <td data-label="Image">{product.images[0] ? <img src={product.images[0].url} alt="" width={48} height={48} style={{ objectFit: "contain" }} /> : "—"}</td>
+                  <td data-label="Title" className="wrap">{product.url ? <a href={product.url}>{product.title}</a> : product.title}</td>
+                  <td data-label="SKU" className="mono">{product.sku ?? "—"}</td>
+                  <td data-label="Your categories and tags" className="wrap">
                     <TermsEditor product={product} onSaved={reload} />
                   </td>
-                  <td>{new Date(product.created).toLocaleDateString()}</td>
+                  <td data-label="Added">{new Date(product.created).toLocaleDateString()}</td>
                 </tr>
               ))}
             </tbody>

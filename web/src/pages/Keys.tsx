@@ -68,7 +68,7 @@ export function KeysPage() {
       {list && !list.length && <Empty>No keys yet.</Empty>}
       {list && list.length > 0 && (
         <div className="table-wrap">
-          <table className="table" data-testid="keys">
+          <table className="table cards" data-testid="keys">
             <thead>
               <tr>
                 <th scope="col">Name</th>
@@ -84,11 +84,11 @@ export function KeysPage() {
             <tbody>
               {list.map((key) => (
                 <tr key={key.id} data-testid="key-row">
-                  <td>{key.name}</td>
-                  <td className="mono">{key.prefix}…</td>
-                  <td>{when(key.created)}</td>
-                  <td>{when(key.last_used)}</td>
-                  <td>{key.revoked ? <span className="badge muted">revoked</span> : <span className="badge ok">active</span>}</td>
+                  <td data-label="Name" className="wrap">{key.name}</td>
+                  <td data-label="Key" className="mono">{key.prefix}…</td>
+                  <td data-label="Created">{when(key.created)}</td>
+                  <td data-label="Last used">{when(key.last_used)}</td>
+                  <td data-label="State">{key.revoked ? <span className="badge muted">revoked</span> : <span className="badge ok">active</span>}</td>
                   <td>
                     {!key.revoked && (
                       <button

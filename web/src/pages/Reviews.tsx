@@ -75,6 +75,13 @@ function Comparison({ annotation, index, taxonomy }: { annotation: Annotation; i
   const groups = Array.from(new Set([...predictedAttributes.map(([group]) => group), ...Object.keys(review.attributes)]));
   const top = annotation.category[0];
   const changed = (before: string | undefined, after: string | undefined) => (before !== after ? "changed" : undefined);
+  // The colours by name, as a set: the prediction names its colours, the review gives vocabulary labels.
+  const colourNames = (list: string[]) => [...new Set(list)].sort().join("|");
+  const coloursChanged =
+    colourNames(annotation.colours.map((colour) => colour.name)) !==
+    colourNames(review.colours.map((label) => names.colour(label)?.name ?? label));
+  // Said in words too, not by colour and weight alone: a screen reader reads the row's header.
+  const marker = (className: string | undefined) => (className ? <span className="visually-hidden"> (changed)</span> : null);
   return (
     <article className="card review" data-testid="review" aria-labelledby={`review-${annotation.id}`}>
       <CroppedPhoto annotation={annotation} />
@@ -95,7 +102,7 @@ function Comparison({ annotation, index, taxonomy }: { annotation: Annotation; i
           </thead>
           <tbody>
             <tr className={changed(top?.label, review.category)}>
-              <th scope="row">Category</th>
+              <th scope="row">Category{marker(changed(top?.label, review.category))}</th>
               <td>{top ? `${top.name} (${percent(top.score)})` : "—"}</td>
               <td data-testid="review-category" data-label={review.category}>
                 {names.category(review.category)}
@@ -105,14 +112,17 @@ function Comparison({ annotation, index, taxonomy }: { annotation: Annotation; i
               const best = annotation.attributes[group]?.[0];
               return (
                 <tr key={group} className={changed(best?.label, review.attributes[group])}>
-                  <th scope="row">{humanise(group)}</th>
+                  <th scope="row">
+                    {humanise(group)}
+                    {marker(changed(best?.label, review.attributes[group]))}
+                  </th>
                   <td>{best ? `${best.name} (${percent(best.score)})` : "—"}</td>
                   <td>{review.attributes[group] ? names.attribute(group, review.attributes[group]) : "not set"}</td>
                 </tr>
               );
             })}
-            <tr>
-              <th scope="row">Colours</th>
+            <tr className={coloursChanged ? "changed" : undefined} data-testid="review-colours">
+              <th scope="row">Colours{marker(coloursChanged ? "changed" : undefined)}</th>
               <td>
                 {annotation.colours.map((colour) => (
                   <span key={colour.name} className="chip">

@@ -7,6 +7,8 @@ import { useTask } from "../useTask";
 
 const percent = (value: number | null | undefined) => (value == null ? "—" : `${(value * 100).toFixed(1)} %`);
 const WAITING = new Set(["queued", "running"]);
+// The training job's states in the shop's words.
+const TRAINING_STATES: Record<string, string> = { queued: "waiting", running: "training", done: "done", dead: "failed", superseded: "replaced" };
 
 function Bar({ label, value }: { label: string; value: number | null }) {
   return (
@@ -62,6 +64,8 @@ export function ShopModelPage() {
     run();
   }, [run]);
   const waiting = model?.training != null && WAITING.has(model.training.state);
+  // A training learns the terms with enough products; with none, there is nothing to retrain.
+  const learnable = model != null && [...model.categories, ...model.tags].some((term) => term.needs === 0);
   useEffect(() => {
     if (!waiting) return;
     const timer = window.setInterval(run, 1500); // follow the training until it ends
@@ -104,13 +108,23 @@ export function ShopModelPage() {
             )}
             {model.training && (
               <p data-testid="training">
-                Last training: <span className={`badge ${model.training.state === "dead" ? "muted" : "ok"}`}>{model.training.state}</span>{" "}
+                Last training:{" "}
+                <span className={`badge ${model.training.state === "dead" ? "muted" : "ok"}`}>
+                  {TRAINING_STATES[model.training.state] ?? model.training.state}
+                </span>{" "}
                 {model.training.outcome ?? model.training.last_error ?? model.training.reason}
               </p>
             )}
-            <button type="button" className="primary" disabled={retrain.busy || waiting} onClick={() => retrain.run()}>
-              {waiting ? "Training…" : "Retrain now"}
-            </button>
+            {learnable ? (
+              <button type="button" className="primary" disabled={retrain.busy || waiting} onClick={() => retrain.run()}>
+                {waiting ? "Training…" : "Retrain now"}
+              </button>
+            ) : (
+              <p className="help" data-testid="cannot-train">
+                Nothing to train yet: a category or tag needs {model.min_examples} products before the model learns it (see
+                what each still needs below).
+              </p>
+            )}
           </div>
           {!model.categories.length && !model.tags.length && (
             <Empty>No product carries a category or tag of your own yet: add them to your products, or connect your store.</Empty>
