@@ -17,6 +17,10 @@ from api.core.security import new_id
 from api.data import products
 from api.data.common import insert_once, now, page, unique_index
 
+# How long a webhook secret that was replaced still verifies deliveries: WooCommerce queues deliveries (Action
+# Scheduler) and retries none, so those signed before the change may arrive minutes later.
+SECRET_OVERLAP_S = 3600.0
+
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db.integrations.create_index([("account", ASCENDING), ("created", DESCENDING)])
@@ -83,6 +87,22 @@ async def change(db: AsyncDatabase, account_id: str, integration_id: str, fields
     except DuplicateKeyError:
         return False
     return True
+
+
+async def rotate_webhook_secret(db: AsyncDatabase, integration_id: str, sealed: str, previous: str | None) -> None:
+    """The webhook secret (sealed) replaced; the `previous` one (sealed, or None) still verifies deliveries for
+    SECRET_OVERLAP_S from now (`webhook_secrets`)."""
+    await db.integrations.update_one({"_id": integration_id}, {"$set": {
+        "webhook_secret": sealed, "previous_webhook_secret": previous, "secret_rotated": time.time()}})
+
+
+def webhook_secrets(integration: dict) -> list[str]:
+    """The sealed secrets a delivery may be signed with now: the webhook secret, and the one it replaced until
+    SECRET_OVERLAP_S after the change (deliveries already on their way, and a store that had not taken the new one
+    yet, sign with it)."""
+    previous = integration.get("previous_webhook_secret")
+    fresh = time.time() - integration.get("secret_rotated", 0.0) < SECRET_OVERLAP_S
+    return [integration["webhook_secret"]] + ([previous] if previous and fresh else [])
 
 
 async def set_policy(db: AsyncDatabase, account_id: str, integration_id: str, policy: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 OWNED_BY_ACCOUNT = ("annotations", "images", "reviews", "products", "api_keys", "sessions", "integrations", "jobs",
                     "callbacks", "deliveries", "shop_models", "catalogue_changes", "idempotency_keys")
 # What an export leaves out: secrets (sealed or hashed) and the vectors (the model's, remade from the photos).
-PRIVATE_FIELDS = {"api_keys": ("_id",), "integrations": ("consumer_key", "consumer_secret", "webhook_secret"),
+PRIVATE_FIELDS = {"api_keys": ("_id",),
+                  "integrations": ("consumer_key", "consumer_secret", "webhook_secret", "previous_webhook_secret"),
                   "callbacks": ("secret",), "products": ("embeddings", "signals"),
                   "shop_models": ("arrays",), "accounts": ("password_hash",)}
 

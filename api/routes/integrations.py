@@ -129,9 +129,10 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
                              services: Svc) -> IntegrationOut:
     """Rotate the store's REST API key or the webhook secret, or follow the store to a new URL, keeping the
     integration: its delivery URL, policy, history, records of writes and catalogue entries. New keys are tried on
-    the store first and refused (422) when the store refuses them, the old ones kept; a new webhook secret is given
-    to the service's webhooks in the store (deliveries signed with the old one are refused from then on, and the
-    next sync finds what they carried)."""
+    the store first and refused (422) when the store refuses them, the old ones kept; a new webhook secret is kept
+    first, then given to the service's webhooks in the store: deliveries signed with the old one are still taken
+    for SECRET_OVERLAP_S (those on their way, and those the store sends before it has the new one), and a sync is
+    queued for any that came in between."""
     doc = await _owned(services.db, account, integration_id)
     vault = services.vault
     if body.store_url is not None:
@@ -145,13 +146,22 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     store = store_client(services.http, store_url, key, secret, timeout=STORE_TIMEOUT_S)
     changed = {}
     until = asyncio.get_running_loop().time() + CONNECT_S
+    rotating = body.webhook_secret is not None and body.webhook_secret != vault.open(doc["webhook_secret"])
     try:
         if body.store_url is not None or body.consumer_key is not None:
             store, listed = await _keys_checked_where_it_is(services, account, store, key, secret,
                                                             "nothing was changed", until, integration_id)
             changed["store_language"] = await _language(store, listed, until)  # None: a later job reads it again
-        hooks = await ensure_webhooks(store, delivery_url, webhook_secret, new_secret=body.webhook_secret is not None,
-                                      until=until)
+        if rotating:  # kept before the store has it: a delivery it signs with the new one meanwhile is taken
+            await integrations.rotate_webhook_secret(services.db, integration_id, vault.seal(webhook_secret),
+                                                     doc["webhook_secret"])
+        try:
+            hooks = await ensure_webhooks(store, delivery_url, webhook_secret,
+                                          new_secret=body.webhook_secret is not None, until=until)
+        except BaseException:
+            if rotating:  # the store kept the old one: so does the service
+                await integrations.rotate_webhook_secret(services.db, integration_id, doc["webhook_secret"], None)
+            raise
         store_url = store.store_url  # where the store answered: the address given, or the one it moved to
         changed |= {"store_url": store_url, "consumer_key": vault.seal(key), "consumer_secret": vault.seal(secret),
                     "webhook_secret": vault.seal(webhook_secret)}
@@ -161,6 +171,8 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     finally:
         await store.aclose()
     await integrations.set_webhooks(services.db, integration_id, delivery_url, hooks)
+    if rotating:  # what a delivery refused before the secret was kept carried: found by a sync
+        await jobs.enqueue(services.db, account.id, integration_id, None, "the webhook secret was changed")
     doc |= changed | {"delivery_url": delivery_url, "webhooks": hooks}
     return _out(request, doc, await jobs.counts(services.db, integration_id))
 

@@ -38,7 +38,8 @@ async def woocommerce_delivery(integration_id: Id, request: Request, services: S
     if (webhook_id := ping_id(body, signature)) is not None:
         await integrations.record_ping(db, integration_id, webhook_id)
         return {"status": "pong"}
-    if not verify(body, services.vault.open(integration["webhook_secret"]), signature):
+    secrets = [services.vault.open(sealed) for sealed in integrations.webhook_secrets(integration)]
+    if not any(verify(body, secret, signature) for secret in secrets):
         raise ApiError(401, "X-WC-Webhook-Signature is missing or does not match the body: the webhook's Secret in "
                             "WooCommerce must equal the webhook secret registered here", code="bad_signature")
 

@@ -500,14 +500,26 @@ def test_a_stores_keys_and_webhook_secret_are_rotated_in_place(api, woo_store):
     assert shown["created"] == integration["created"]
     hooks = ours(woo_store, integration)
     assert len(hooks) == 4 and {w.secret for w in hooks.values()} == {"a new secret for the webhooks"}
-    # The worker reads the store with the new keys.
+    # A new secret queues a sync (for what deliveries refused in between carried); the worker reads the store with
+    # the new keys.
     with running_jobs(api):
-        assert api.post(f"{base}/sync", headers=shop.session).status_code == 202
         [sync] = wait_for_jobs(api.app.state.services.settings, "sync")
-    assert sync["state"] == "done", sync
-    # Deliveries are signed with the new secret now; one signed with the old is refused.
+    assert sync["state"] == "done" and sync["reason"] == "the webhook secret was changed", sync
+    # Deliveries are signed with the new secret now; one signed with the old (on its way at the change, or sent by
+    # the store before it had the new one) is still taken for the overlap, and refused after it.
     assert deliver(api, shown, secret="a new secret for the webhooks")[0].status_code == 200
-    assert deliver(api, shown, secret=WEBHOOK_SECRET)[0].status_code == 401
+    assert deliver(api, shown, secret=WEBHOOK_SECRET, product={"id": 42, "images": [], "meta_data": []})[0].status_code == 200
+    from pymongo import MongoClient
+
+    from api.data.integrations import SECRET_OVERLAP_S
+
+    settings = api.app.state.services.settings
+    with MongoClient(settings.mongo_uri) as mongo:  # the overlap is over
+        mongo[settings.database].integrations.update_one(
+            {"_id": integration["id"]}, {"$inc": {"secret_rotated": -SECRET_OVERLAP_S - 1}})
+    assert deliver(api, shown, secret=WEBHOOK_SECRET, product={"id": 43, "images": [], "meta_data": []})[0].status_code == 401
+    assert deliver(api, shown, secret="a new secret for the webhooks",
+                   product={"id": 44, "images": [], "meta_data": []})[0].status_code == 200
     other = create_shop(api, "shop-b")
     assert api.patch(base, json={"webhook_secret": "0123456789"}, headers=other.session).status_code == 404
 
