@@ -213,13 +213,17 @@ async def _import_product(services: Services, integration: dict, product: dict, 
 
 async def store_photos(services: Services, product: dict, first: bytes | None = None,
                        strict: bool = True) -> tuple[list[Photo], list[str]]:
-    """The store product's photos (at most MAX_PHOTOS, the main one first), fetched and checked, and what was left
-    out. `first`: the main photo's bytes, fetched already. `strict`: a photo that cannot be fetched or read fails
-    the whole (an import stores a product whole or not); else it is left out, and said why in the second list."""
+    """The store product's photos (at most MAX_PHOTOS, the main one first, each address once: a store may list one
+    upload several times), fetched and checked, and what was left out. `first`: the main photo's bytes, fetched
+    already. `strict`: a photo that cannot be fetched or read fails the whole (an import stores a product whole or
+    not); else it is left out, and said why in the second list."""
     photos: list[Photo] = []
     left_out: list[str] = []
     max_bytes = services.settings.max_upload_bytes
-    for position, image in enumerate(product.get("images", [])[:MAX_PHOTOS]):
+    distinct: dict[str, dict] = {}
+    for image in product.get("images", []):
+        distinct.setdefault(image["src"], image)  # the store data's photos have a `src` (api/integrations/store_data.py)
+    for position, image in enumerate(list(distinct.values())[:MAX_PHOTOS]):
         try:
             data = first if position == 0 and first is not None else (await fetch_store_photo(services, image))[0]
             photos.append(await check(data, None, max_bytes))

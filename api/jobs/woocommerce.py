@@ -196,7 +196,12 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
 async def write_back(services: Services, integration_id: str, store: WooClient, product: dict, decision: Decision,
                      written: dict | None) -> dict:
     """PUT the decision's category and tags merged with the merchant's own (what the service added last time is
-    replaced), with the marker; the write recorded in the service's own database before and after."""
+    replaced), with the marker; the write recorded in the service's own database before and after. Nothing is written
+    (not even a term made) to a store the shop disconnected while the job ran: a job reads its integration once, at
+    its start, and a slow store read can take seconds."""
+    if await integrations.by_id(services.db, integration_id) is None:
+        raise DomainError("the store was disconnected while this job ran: nothing was written to it",
+                          "integration_gone")
     previous = marker(product, integration_id) or written or {}  # what the service added last time, to replace
     categories = merge_terms(product.get("categories", []), [decision.category] if decision.category else [],
                              previous.get("added_categories", []), drop_placeholder=True)

@@ -300,3 +300,59 @@ def test_a_product_the_merchant_categorised_before_the_connect_is_the_imports_wh
     assert again.startswith("already annotated for its current photos"), again
     assert shirt["id"] not in woo_store.writes  # the merchant's product: nothing written
     assert annotated.startswith("category ") and len(woo_store.writes[bare["id"]]) == 1, annotated
+
+
+def test_a_store_disconnected_while_its_job_ran_is_not_written_to(mongo_server, mongo_database, tmp_path, woo_store):
+    """A job reads its integration at its start; the shop disconnects the store while the job waits on a slow store:
+    at the write, nothing is written, no term made."""
+    from api.domain.errors import DomainError
+    from api.integrations.policy import Decision
+    from api.integrations.woo_client import WooClient
+    from api.jobs.woocommerce import write_back
+
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
+    product = woo_store.create_product("Tee", [b"\xff\xd8 a photo"])
+    terms_before = {kind: len(terms) for kind, terms in woo_store.catalogue.terms.items()}
+
+    async def go():
+        async with open_services(settings) as services:
+            integration = await integrations.create(services.db, ACCOUNT, {"store_url": woo_store.url})
+            await services.db.integrations.delete_one({"_id": integration["_id"]})  # disconnected meanwhile
+            client = WooClient(woo_store.url, woo_store.consumer_key, woo_store.consumer_secret)
+            try:
+                with pytest.raises(DomainError) as refused:
+                    await write_back(services, integration["_id"], client, woo_store.catalogue.view(product["id"]),
+                                     Decision("T-Shirt", ("Men",), "leaf", "fashion-attributes:1"), None)
+                return refused.value
+            finally:
+                await client.aclose()
+
+    refused = asyncio.run(go())
+    assert refused.code == "integration_gone" and not refused.retryable
+    assert woo_store.writes == {} and {k: len(t) for k, t in woo_store.catalogue.terms.items()} == terms_before
+
+
+@pytest.mark.slow
+def test_a_photo_a_store_lists_twice_is_fetched_and_kept_once(mongo_server, mongo_database, served_models, tmp_path,
+                                                              woo_store, shared_data):
+    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                             image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{woo_store.port}"}))
+    photos = [path.read_bytes() for path in sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[:2]]
+    made = woo_store.create_product("Tee", photos, categories=["Hemden"])
+    with woo_store.catalogue.lock:  # an importer's product: its main photo listed again after the second
+        stored = woo_store.catalogue.products[made["id"]]
+        stored["images"] = stored["images"] + [dict(stored["images"][0]), dict(stored["images"][0])]
+    product = woo_store.catalogue.view(made["id"])
+
+    async def go():
+        inference = InProcessClient(dict(served_models))
+        try:
+            async with open_services(settings, inference=inference) as services:
+                integration = await integrations.create(services.db, ACCOUNT, {"store_url": woo_store.url})
+                return await import_product(services, integration, product)
+        finally:
+            await inference.aclose()
+
+    entry = asyncio.run(go())
+    assert len(product["images"]) == 4 and len(entry["images"]) == 2
