@@ -78,7 +78,7 @@ def test_build_a_catalogue_and_search_it(desktop, service, shared_data: Path) ->
     # Search with the photo of an imported product: that product comes first, at full similarity.
     desktop.get_by_role("link", name="Similar items").click()
     # (The page's words search offers the demo gallery too.)
-    assert desktop.get_by_role("search").get_by_label("in", exact=True).input_value() == "shop"
+    assert desktop.get_by_role("search").get_by_label("Search in", exact=True).input_value() == "shop"
     desktop.get_by_test_id("photo-input").set_input_files(photos[1])
     items = desktop.get_by_test_id("similar-item")
     items.first.wait_for()

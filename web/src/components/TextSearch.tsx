@@ -36,7 +36,7 @@ export function TextSearch({ chooseCatalogue = false, count = 12 }: { chooseCata
         {chooseCatalogue && (
           <>
             <label htmlFor={`${id}-catalogue`}>in</label>
-            <select id={`${id}-catalogue`} value={catalogue} onChange={(event) => setCatalogue(event.target.value as "shop" | "demo")}>
+            <select id={`${id}-catalogue`} aria-label="Search in" value={catalogue} onChange={(event) => setCatalogue(event.target.value as "shop" | "demo")}>
               <option value="shop">my catalogue</option>
               <option value="demo">the demo catalogue</option>
             </select>

@@ -67,6 +67,11 @@ export function CataloguePage() {
       <p className="lead">Your products: the gallery that Similar items searches.</p>
       {status && <IndexCard status={status} />}
       <ErrorMessage error={load.error} />
+      {load.error && (
+        <button type="button" onClick={reload} disabled={load.busy}>
+          Try again
+        </button>
+      )}
       <div className="two-columns">
         <AddProductForm onAdded={reload} />
         <ImportForm onImported={reload} />

@@ -44,7 +44,7 @@ export function SimilarPage() {
             {photo.unreadable && <UnreadablePhoto file={photo.file} />}
             <form className="button-row" onSubmit={submit}>
               <label htmlFor="k">Show</label>
-              <select id="k" value={k} onChange={(event) => setK(Number(event.target.value))}>
+              <select id="k" aria-label="How many similar items to show" value={k} onChange={(event) => setK(Number(event.target.value))}>
                 {[6, 12, 24, 48].map((count) => (
                   <option key={count} value={count}>
                     {count}
@@ -52,7 +52,7 @@ export function SimilarPage() {
                 ))}
               </select>
               <label htmlFor="catalogue">from</label>
-              <select id="catalogue" value={catalogue} onChange={(event) => setCatalogue(event.target.value as "shop" | "demo")}>
+              <select id="catalogue" aria-label="Similar items from" value={catalogue} onChange={(event) => setCatalogue(event.target.value as "shop" | "demo")}>
                 <option value="shop">my catalogue</option>
                 <option value="demo">the demo catalogue</option>
               </select>
