@@ -70,7 +70,14 @@ async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int) 
 
 
 async def delete(db: AsyncDatabase, account_id: str, integration_id: str) -> bool:
-    return (await db.integrations.delete_one({"_id": integration_id, "account": account_id})).deleted_count == 1
+    """The integration forgotten, with the records that exist for it alone and name no shop (its deliveries, its
+    records of writes: an account's deletion finds them through its integrations, so a disconnected one's would stay
+    for ever); its jobs, annotations and catalogue entries are the shop's and stay."""
+    if (await db.integrations.delete_one({"_id": integration_id, "account": account_id})).deleted_count != 1:
+        return False
+    await db.webhook_deliveries.delete_many({"integration": integration_id})
+    await db.store_writes.delete_many({"integration": integration_id})
+    return True
 
 
 async def set_webhooks(db: AsyncDatabase, integration_id: str, delivery_url: str, webhooks: dict[str, Any]) -> None:

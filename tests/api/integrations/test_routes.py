@@ -355,8 +355,20 @@ def test_the_service_registers_its_webhooks_reactivates_and_removes_them(api, wo
     shown = api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["webhooks"]
     assert shown["reactivated"] == ["product.updated"]
 
-    assert api.delete(f"/api/v1/integrations/{integration['id']}", headers=shop.session).status_code == 204
-    assert ours(woo_store, integration) == {}
+    # Its records that name no shop (a delivery, a record of a write) go with it: an account's deletion finds those
+    # through its integrations, so a disconnected one's would stay for ever.
+    assert deliver(api, integration, product={"id": 45, "images": [], "meta_data": []})[0].status_code == 200
+    from pymongo import MongoClient
+
+    settings = api.app.state.services.settings
+    with MongoClient(settings.mongo_uri) as mongo:
+        db = mongo[settings.database]
+        db.store_writes.insert_one({"_id": f"{integration['id']}:45", "integration": integration["id"], "product_id": 45})
+        assert db.webhook_deliveries.count_documents({"integration": integration["id"]}) == 1
+        assert api.delete(f"/api/v1/integrations/{integration['id']}", headers=shop.session).status_code == 204
+        assert ours(woo_store, integration) == {}
+        assert db.webhook_deliveries.count_documents({"integration": integration["id"]}) == 0
+        assert db.store_writes.count_documents({"integration": integration["id"]}) == 0
 
 
 def test_a_connection_made_before_a_topic_existed_gets_it_at_the_next_sync(api, woo_store):
