@@ -8,25 +8,13 @@ from typing import Annotated, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.core.settings import Settings
+from api.core.text import unplain
 from api.shop_schemas import ShopTermsOut
 
 T = TypeVar("T")
-# Characters a shop's text may not carry: C0 and C1 controls (NUL, ESC, CR, LF, …) and the bidirectional overrides that
-# make a title read differently from what it holds (U+202A–U+202E, U+2066–U+2069).
-_CONTROLS = {*range(0x00, 0x20), *range(0x7F, 0xA0)}
-_BIDI_OVERRIDES = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
-
-
-def forbidden(character: str) -> str | None:
-    """What `character` is when a shop's text may not carry it ("control character", "bidirectional override")."""
-    code = ord(character)
-    return "control character" if code in _CONTROLS else "bidirectional override" if code in _BIDI_OVERRIDES else None
-
-
 def _plain(value: str) -> str:
-    for position, character in enumerate(value):
-        if kind := forbidden(character):
-            raise ValueError(f"holds the {kind} U+{ord(character):04X} at position {position}: remove it")
+    if problem := unplain(value):
+        raise ValueError(f"{problem}: remove it")
     return value
 
 

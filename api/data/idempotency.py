@@ -4,8 +4,8 @@ the same without being done twice (api/idempotency.py).
 `idempotency_keys` {_id, slot: "<shop>:<key>" (unique), account, key, fingerprint, state: running | done, started,
 alive, expires (epoch seconds), status?, body?, headers?}. The request holding a claim says it is alive now and then
 (`renew`); a claim `running` that has not said so for longer than the lease is one whose process died: the next
-request with its key makes a new one in its place. A request that runs longer than the lease keeps its key. An expired record counts as none; the worker's
-daily housekeeping deletes them (`prune`).
+request with its key makes a new one in its place. A request that runs longer than the lease keeps its key. An
+expired record counts as none; the worker's daily housekeeping deletes them (`prune`).
 
 Why not a TTL index, nor one on (account, key): nx-27017 (neosqlite 1.17.2) deletes expired documents on every
 read and update of a collection with a TTL index, two whole-collection deletes each time: a look-up among 2,000 keys
@@ -41,7 +41,7 @@ async def claim(db: AsyncDatabase, account_id: str, key: str, fingerprint: str, 
         started = time.time()
         record = {"_id": new_id(), "slot": _slot(account_id, key), "account": account_id, "key": key,
                   "fingerprint": fingerprint, "state": "running", "started": started, "alive": started,
-                "expires": started + keep_s}
+                  "expires": started + keep_s}
         try:
             await insert_once(db.idempotency_keys, record)
             return record, True

@@ -16,7 +16,8 @@ from api.core.errors import ApiError, validation_problems
 from api.domain.errors import DomainError, PhotoRejected
 from api.intake.fetch import SafeHttp
 from api.intake.photo import Photo, check
-from api.schemas import Crop, Title, forbidden
+from api.core.text import unplain
+from api.schemas import Crop, Title
 
 _CROPS = TypeAdapter(list[Crop | None])
 _TITLES = TypeAdapter(list[Title | None])
@@ -73,10 +74,8 @@ def file_name(upload: UploadFile) -> str:
     if len(name) > MAX_FILE_NAME:
         raise PhotoRejected(f"the file name is {len(name)} characters long; the limit is {MAX_FILE_NAME}: rename the "
                             "file", "invalid_file_name")
-    for position, character in enumerate(name):
-        if kind := forbidden(character):
-            raise PhotoRejected(f"the file name holds the {kind} U+{ord(character):04X} at position {position}: "
-                                "rename the file", "invalid_file_name")
+    if problem := unplain(name):
+        raise PhotoRejected(f"the file name {problem}: rename the file", "invalid_file_name")
     return name
 
 

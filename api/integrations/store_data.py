@@ -13,7 +13,8 @@ from collections.abc import Mapping
 import httpx
 
 from api.core.limits import json_value, whole_number
-from api.schemas import MAX_URL, forbidden  # a longer "address" in a srcset is none the API would take either
+from api.core.text import forbidden
+from api.schemas import MAX_URL  # a longer "address" in a srcset is none the API would take either
 
 # A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path.
 PATH_SEPARATOR = " > "
