@@ -29,6 +29,8 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     # every product twice. A database where a shop connected a store twice keeps a plain index (logged) until the
     # shop disconnects one.
     await unique_index(db.integrations, [("account", ASCENDING), ("store_url", ASCENDING)], "a shop's store")
+    await unique_index(db.former_integrations, [("account", ASCENDING), ("store_url", ASCENDING)],
+                       "a shop's disconnected store")
     await db.webhook_deliveries.create_index([("integration", ASCENDING), ("delivery_key", ASCENDING)], unique=True)
     await db.webhook_deliveries.create_index([("integration", ASCENDING), ("received", DESCENDING)])
     # nx-27017 reads every store's deliveries unless `integration` has an index of its own (a store's deliveries
@@ -41,13 +43,25 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
 
 
 async def create(db: AsyncDatabase, account_id: str, fields: dict[str, Any]) -> dict | None:
-    """The new integration; None when the shop has one with this store already (connected meanwhile)."""
+    """The new integration; None when the shop has one with this store already (connected meanwhile).
+
+    A store the shop disconnected and connects again takes back its former integration's id (`delete`), and its
+    tagging policy: the service's marker on the store's products and its records of writes name that id, and so do
+    the store products' catalogue entries, annotations and jobs. The import then finds the service's own terms as
+    its own and brings the entries up to date instead of making each product a second one. `reconnected` says when
+    the store had been disconnected."""
+    former = await db.former_integrations.find_one({"account": account_id, "store_url": fields.get("store_url")})
     integration = {"_id": new_id(), "account": account_id, "kind": "woocommerce", **fields, "created": now(),
                    "last_ping": None, "last_sync": None}
+    if former is not None:
+        integration |= {"_id": former["_id"], "reconnected": former["disconnected"]} | (
+            {"policy": former["policy"]} if former.get("policy") else {})
     try:
         await insert_once(db.integrations, integration)
     except DuplicateKeyError:
         return None
+    if former is not None:
+        await db.former_integrations.delete_one({"_id": former["_id"]})
     return integration
 
 
@@ -65,18 +79,34 @@ async def by_id(db: AsyncDatabase, integration_id: str) -> dict | None:
     return await db.integrations.find_one({"_id": integration_id})
 
 
+async def still_connected(db: AsyncDatabase, integration: dict) -> bool:
+    """True while `integration` (as read earlier) is the store's connection: neither disconnected since, nor
+    connected again (a store connected again is a new connection under its former id, `create`)."""
+    current = await db.integrations.find_one({"_id": integration["_id"]}, {"created": 1})
+    return current is not None and current["created"] == integration["created"]
+
+
 async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int) -> tuple[list[dict], int]:
     return await page(db.integrations, {"account": account_id}, offset, limit)
 
 
 async def delete(db: AsyncDatabase, account_id: str, integration_id: str) -> bool:
-    """The integration forgotten, with the records that exist for it alone and name no shop (its deliveries, its
-    records of writes: an account's deletion finds them through its integrations, so a disconnected one's would stay
-    for ever); its jobs, annotations and catalogue entries are the shop's and stay."""
-    if (await db.integrations.delete_one({"_id": integration_id, "account": account_id})).deleted_count != 1:
+    """The integration forgotten with its delivery log (a store's deliveries name no shop); remembered as a former
+    integration of its store (`former_integrations`: its id, address and policy) until the shop connects the store
+    again (`create`). Its records of writes stay with it, the service's own account of what it wrote, for stores
+    that drop its marker; its jobs, annotations and catalogue entries are the shop's and stay. One former
+    integration per store: an older one at the same address (a store moved there in place) is forgotten then, with
+    its records of writes."""
+    gone = await db.integrations.find_one_and_delete({"_id": integration_id, "account": account_id})
+    if gone is None:
         return False
     await db.webhook_deliveries.delete_many({"integration": integration_id})
-    await db.store_writes.delete_many({"integration": integration_id})
+    async for older in db.former_integrations.find({"account": account_id, "store_url": gone["store_url"]}):
+        await db.store_writes.delete_many({"integration": older["_id"]})
+        await db.former_integrations.delete_one({"_id": older["_id"]})
+    await db.former_integrations.insert_one({"_id": integration_id, "account": account_id,
+                                             "store_url": gone["store_url"], "policy": gone.get("policy"),
+                                             "disconnected": now()})
     return True
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-OWNED_BY_ACCOUNT = ("annotations", "images", "reviews", "products", "api_keys", "sessions", "integrations", "jobs",
-                    "callbacks", "deliveries", "shop_models", "catalogue_changes", "idempotency_keys")
+OWNED_BY_ACCOUNT = ("annotations", "images", "reviews", "products", "api_keys", "sessions", "integrations",
+                    "former_integrations", "jobs", "callbacks", "deliveries", "shop_models", "catalogue_changes",
+                    "idempotency_keys")
 # What an export leaves out: secrets (sealed or hashed) and the vectors (the model's, remade from the photos).
 PRIVATE_FIELDS = {"api_keys": ("_id",),
                   "integrations": ("consumer_key", "consumer_secret", "webhook_secret", "previous_webhook_secret"),
@@ -21,7 +22,8 @@ PRIVATE_FIELDS = {"api_keys": ("_id",),
 
 async def _queries(db: AsyncDatabase, account_id: str) -> dict[str, dict[str, Any]]:
     """Per collection, the query that finds the shop's documents in it."""
-    integration_ids = [i["_id"] async for i in db.integrations.find({"account": account_id}, {"_id": 1})]
+    integration_ids = [i["_id"] for name in ("integrations", "former_integrations")
+                       async for i in db[name].find({"account": account_id}, {"_id": 1})]
     job_ids = [j["_id"] async for j in db.jobs.find({"account": account_id}, {"_id": 1})]
     return {"accounts": {"_id": account_id}, **{name: {"account": account_id} for name in OWNED_BY_ACCOUNT},
             "job_steps": {"job": {"$in": job_ids}}, "webhook_deliveries": {"integration": {"$in": integration_ids}},

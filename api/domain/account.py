@@ -19,8 +19,8 @@ from api.data import accounts, integrations, ownership, shop_models
 from api.integrations.hooks import disconnect
 from api.services import Services
 
-EXPORTED = ("accounts", "products", "images", "annotations", "reviews", "api_keys", "integrations", "jobs", "callbacks",
-            "deliveries", "shop_models")
+EXPORTED = ("accounts", "products", "images", "annotations", "reviews", "api_keys", "integrations",
+            "former_integrations", "jobs", "callbacks", "deliveries", "shop_models")
 
 
 async def export_account(services: Services, account_id: str) -> IO[bytes]:

@@ -80,6 +80,8 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
                 "state": "running"}
     previous = None
     while True:
+        if not await integrations.still_connected(db, integration):  # its progress is no longer this import's
+            return "the store was disconnected while its catalogue was imported: the import stopped"
         page = progress["next_page"]
         listed = await store.products_page(page, PAGE_SIZE)
         if listed.repeats(previous):  # a store that ignores `page`: its first page again
@@ -92,8 +94,9 @@ async def import_catalogue(services: Services, integration: dict, store: WooClie
             if in_another_language(product, integration.get("store_language")):
                 progress["translations"] = progress.get("translations", 0) + 1  # Polylang lists every language
                 continue
-            try:
-                if await import_product(services, integration, product) is None and not_on_show(product):
+            try:  # the service's record of a write: a store connected again may have dropped its marker
+                written = await integrations.our_write(db, integration_id, int(product["id"]))
+                if await import_product(services, integration, product, written) is None and not_on_show(product):
                     progress["not_shown"] = progress.get("not_shown", 0) + 1
                 else:
                     progress["imported"] += 1

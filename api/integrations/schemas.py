@@ -83,6 +83,10 @@ class IntegrationOut(Response):
                                           "with topics Product created, updated, deleted and restored and API version "
                                           "WP REST API v3 (the service creates them itself when the key may)")
     created: datetime
+    reconnected: datetime | None = Field(None, description=(
+        "for a store the shop disconnected and connected again, when it was disconnected: the store took back its "
+        "former integration (its id and delivery URL, tagging policy, records of writes, and the catalogue entries, "
+        "annotations and jobs of its products), and the import brings those entries up to date"))
     last_ping: float | None = Field(None, description="when WooCommerce last pinged the delivery URL (epoch seconds)")
     last_sync: SyncSummary | None = Field(None, description=(
         "the last sync: the worker's own every `store_sync_minutes`, or one asked for"))

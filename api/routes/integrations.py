@@ -49,6 +49,7 @@ def _out(request: Request, doc: dict, counts: dict[str, int]) -> IntegrationOut:
     vault = services_of(request).vault
     return IntegrationOut(
         id=doc["_id"], kind=doc["kind"], store_url=doc["store_url"], created=doc["created"],
+        reconnected=doc.get("reconnected"),
         consumer_key=mask(vault.open(doc["consumer_key"])), consumer_secret=mask(vault.open(doc["consumer_secret"])),
         webhook_secret=mask(vault.open(doc["webhook_secret"])), delivery_url=_delivery_url(request, doc["_id"]),
         last_ping=(doc.get("last_ping") or {}).get("at"), last_sync=doc.get("last_sync"), jobs=counts,
@@ -105,7 +106,9 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
     await integrations.set_webhooks(services.db, stored["_id"], delivery_url, hooks)
     # The store's existing catalogue comes in as a job: its products, photos and the merchant's own terms.
     await jobs.enqueue_kind(services.db, "import", account.id, f"import:{stored['_id']}",
-                            "the store was connected: its catalogue is imported", {"integration": stored["_id"]})
+                            "the store was connected again: its catalogue entries are brought up to date"
+                            if stored.get("reconnected") else "the store was connected: its catalogue is imported",
+                            {"integration": stored["_id"]})
     return _out(request, stored, {})
 
 

@@ -134,12 +134,25 @@ def test_connect_a_store_and_follow_its_deliveries(desktop, service, store, work
     screenshot(desktop, "integrations-change")
 
     # Disconnecting forgets the store and deletes the service's webhooks in it.
-    desktop.once("dialog", lambda dialog: dialog.accept())
+    asked: list[str] = []
+    desktop.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     card.get_by_role("button", name="Disconnect").click()
     desktop.get_by_text("No store connected yet.").wait_for()
+    assert "connecting it again takes up where it left off" in asked[0]
     assert desktop.get_by_role("button", name="Connect store").is_visible()  # the form open again
     assert httpx.get(service.api(f"/integrations/{integration_id}"), headers=session).status_code == 404
     assert not [w for w in store.catalogue.webhooks.values() if w.delivery_url == delivery_url]
+
+    # Connected again, the store takes back its former integration, and its card says so.
+    desktop.get_by_label("Store URL").fill(store.url)
+    desktop.get_by_label("Consumer key").fill(store.consumer_key)
+    desktop.get_by_label("Consumer secret").fill(store.consumer_secret)
+    desktop.get_by_role("button", name="Connect store").click()
+    again = desktop.get_by_test_id("integration")
+    again.get_by_test_id("reconnected").wait_for()
+    assert again.get_by_test_id("reconnected").inner_text().startswith("Connected again after a disconnect on")
+    assert again.get_by_label("Delivery URL").input_value() == delivery_url
+    assert again.get_by_test_id("delivery-row").count() == 0  # its delivery log went with the disconnect
 
 
 def test_an_import_that_stopped_says_why_and_is_retried_from_its_card(desktop, service, store, request) -> None:

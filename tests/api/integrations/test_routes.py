@@ -355,8 +355,8 @@ def test_the_service_registers_its_webhooks_reactivates_and_removes_them(api, wo
     shown = api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["webhooks"]
     assert shown["reactivated"] == ["product.updated"]
 
-    # Its records that name no shop (a delivery, a record of a write) go with it: an account's deletion finds those
-    # through its integrations, so a disconnected one's would stay for ever.
+    # Its delivery log goes with it (a delivery names no shop); its records of writes stay with the store's former
+    # integration, which an account's deletion finds (tests/api/routes/test_account.py).
     assert deliver(api, integration, product={"id": 45, "images": [], "meta_data": []})[0].status_code == 200
     from pymongo import MongoClient
 
@@ -368,7 +368,44 @@ def test_the_service_registers_its_webhooks_reactivates_and_removes_them(api, wo
         assert api.delete(f"/api/v1/integrations/{integration['id']}", headers=shop.session).status_code == 204
         assert ours(woo_store, integration) == {}
         assert db.webhook_deliveries.count_documents({"integration": integration["id"]}) == 0
-        assert db.store_writes.count_documents({"integration": integration["id"]}) == 0
+        assert db.store_writes.count_documents({"integration": integration["id"]}) == 1
+        assert db.former_integrations.count_documents({"_id": integration["id"]}) == 1
+
+
+def test_a_store_connected_again_takes_back_its_former_integration(api, woo_store):
+    """Disconnected and connected again, a store gets its former id back (the service's marker on its products, its
+    records of writes and its products' catalogue entries name it) and its tagging policy; another shop connecting
+    the same store gets an integration of its own."""
+    from pymongo import MongoClient
+
+    shop = create_shop(api)
+    first = register_with(api, shop, woo_store)
+    base = f"/api/v1/integrations/{first['id']}"
+    assert first["reconnected"] is None
+    settings = api.app.state.services.settings
+    with MongoClient(settings.mongo_uri) as mongo:
+        db = mongo[settings.database]
+        policy = {"target": "0.99", "rename": {"men": "Herren"}}  # as the policy route keeps it (no models here)
+        db.integrations.update_one({"_id": first["id"]}, {"$set": {"policy": policy}})
+        db.store_writes.insert_one({"_id": f"{first['id']}:7", "integration": first["id"], "product_id": 7})
+        assert api.delete(base, headers=shop.session).status_code == 204
+        assert api.get(base, headers=shop.session).status_code == 404
+        assert api.get("/api/v1/integrations", headers=shop.session).json()["total"] == 0
+
+        again = register_with(api, shop, woo_store)
+        assert again["id"] == first["id"] and again["delivery_url"] == first["delivery_url"]
+        assert again["reconnected"] is not None and again["created"] > first["created"]
+        assert db.integrations.find_one({"_id": first["id"]})["policy"] == policy
+        assert db.store_writes.count_documents({"integration": first["id"]}) == 1
+        assert db.former_integrations.count_documents({}) == 0
+        assert sorted(ours(woo_store, again)) == ["product.created", "product.deleted", "product.restored",
+                                                  "product.updated"]  # made again, each once
+        # The first connect's import, still waiting (no worker here), is the one the store's import joins.
+        assert len([j for j in db.jobs.find({"kind": "import"}) if j["state"] == "queued"]) == 1
+
+        other = create_shop(api, "shop-b")
+        theirs = register_with(api, other, woo_store)
+        assert theirs["id"] != first["id"] and theirs["reconnected"] is None
 
 
 def test_a_connection_made_before_a_topic_existed_gets_it_at_the_next_sync(api, woo_store):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from handlers.taxonomy import load_taxonomy
-from kalas.stack.live import Live, start_live, stop_live, wait_for
+from kalas.stack.live import WEBHOOK_SECRET, Live, start_live, stop_live, wait_for
 
 pytestmark = pytest.mark.slow
 # The store's own words for four kinds of product (subCategory, gender) in the photos. Its tops sit in a tree under
@@ -167,3 +167,48 @@ def test_a_review_in_the_queue_writes_the_shops_existing_term_and_retrains_the_m
                for p in live.api("GET", "/products", params={"limit": 100, "offset": offset}).json()["items"]]
     [entry] = [p for p in entries if p["title"] == "Neues Top"]
     assert entry["categories"] == [HERREN] and entry["tags"] == [tag], entry
+
+
+def test_a_store_connected_again_keeps_its_catalogue_and_knows_the_terms_the_service_wrote(live: Live, stock):
+    """Disconnected and connected again, the store takes back its former integration: the import brings the
+    catalogue entries up to date (no product entered twice) and takes the terms the service wrote for its own, so
+    the shop's model learns none of them as the merchant's."""
+    integration = f"/integrations/{live.integration['id']}"
+    wait_for(lambda: (live.api("GET", integration).json().get("catalogue_import") or {}).get("state") == "done"
+             and live.api("GET", "/shop-model").json()["state"] == "trained", 300, "the catalogue imported, the model trained")
+    time.sleep(5.5)  # the worker looks for a newer version every 5 s (api/domain/shop_models.py)
+    assert live.api("PUT", f"{integration}/policy", json={"target": "0.90"}).status_code == 200
+    _, photo, _ = stock["Herren-Schuhe"][PER_KIND]
+    created = live.store.create_product("Neuer Schuh", [photo.read_bytes()])
+    marker = next(m["value"] for m in live.annotated(created["id"])["meta_data"] if m["key"] == "kalas_iris")
+    assert marker["added_categories"] == ["Herren-Schuhe"], marker  # the store's own category, written by the service
+    live.store.wait_for_deliveries()
+    wait_for(lambda: not [j for j in live.jobs() if j["state"] in ("queued", "running")], 60, "the store's jobs done")
+
+    def catalogue() -> list[dict]:
+        return [p for offset in range(0, 4 * PER_KIND + 100, 100)
+                for p in live.api("GET", "/products", params={"limit": 100, "offset": offset}).json()["items"]]
+
+    def examples() -> dict[str, int]:
+        return {t["name"]: t["examples"] for t in live.api("GET", "/shop-model").json()["categories"]}
+
+    before, taught = catalogue(), examples()
+    [entry] = [p for p in before if p["title"] == "Neuer Schuh"]
+    assert entry["categories"] == []  # the service's term is not the merchant's
+    time.sleep(1.1)  # connected again after the product was made (creation times are to the second)
+    assert live.api("DELETE", integration).status_code == 204
+    again = live.api("POST", "/integrations", json={
+        "store_url": live.store.url, "consumer_key": live.store.consumer_key,
+        "consumer_secret": live.store.consumer_secret, "webhook_secret": WEBHOOK_SECRET})
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] == live.integration["id"] and again.json()["reconnected"], again.json()
+    imported = wait_for(lambda: (found := live.api("GET", integration).json().get("catalogue_import") or {})
+                        .get("state") == "done" and found, 180, "the catalogue imported again")
+    assert imported["failed"] == 0 and imported["imported"] == len(before), imported
+    assert [j["state"] for j in live.jobs() if j["kind"] == "import"
+            and j["reason"] == "the store was connected again: its catalogue entries are brought up to date"] == ["done"]
+    after = catalogue()
+    assert sorted(p["id"] for p in after) == sorted(p["id"] for p in before)  # nothing entered twice
+    assert [p for p in after if p["title"] == "Neuer Schuh"][0]["categories"] == []
+    assert examples() == taught
+    assert live.store.writes.get(created["id"], []) and len(live.store.writes[created["id"]]) == 1  # nothing written

@@ -169,3 +169,43 @@ def test_an_import_keeps_drafts_and_hidden_products_out_of_similar_items(mongo_s
     assert [p["title"] for p in stored] == ["On show"]
     recorded = {w["product_id"]: w["state"] for w in writes}
     assert recorded.get(draft["id"]) == recorded.get(drop["id"]) == "imported" and hidden["id"] not in recorded
+
+
+def test_an_import_stops_when_its_store_is_disconnected_and_connected_again(mongo_server, mongo_database,
+                                                                           served_models, tmp_path: Path):
+    """A shop that disconnects a store mid-import and connects it again gets a new import under the store's former
+    id (api/data/integrations.py `create`): the first one stops at its next page, and none of its progress is written
+    over the new connection's."""
+    store = WooCommerceStore().start()
+    try:
+        for i in range(2 * PAGE_SIZE):  # photo-less products: each read and counted, nothing embedded
+            store.create_product(f"Produkt {i}", categories=["Hemden"])
+        time.sleep(1.1)  # connected after the products were made (creation times are to the second)
+        settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                                 fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
+
+        async def go():
+            inference = InProcessClient(dict(served_models))
+            client = WooClient(store.url, store.consumer_key, store.consumer_secret)
+            try:
+                async with open_services(settings, inference=inference) as services:
+                    first = await integrations.create(services.db, SHOP, {"store_url": store.url})
+
+                    async def step(name: str, detail: str = "", fence: bool = False) -> None:
+                        if detail.startswith("page 1 of"):  # the shop disconnects the store and connects it again
+                            assert await integrations.delete(services.db, SHOP, first["_id"])
+                            await asyncio.sleep(1.1)  # a connection's time is kept to the millisecond
+                            again = await integrations.create(services.db, SHOP, {"store_url": store.url})
+                            assert again["_id"] == first["_id"] and again["created"] != first["created"]
+
+                    outcome = await import_catalogue(services, first, client, step)
+                    return outcome, await integrations.by_id(services.db, first["_id"])
+            finally:
+                await client.aclose()
+                await inference.aclose()
+
+        outcome, connected = asyncio.run(go())
+    finally:
+        store.stop()
+    assert outcome == "the store was disconnected while its catalogue was imported: the import stopped", outcome
+    assert connected.get("import") is None  # the new connection's import (its own job) starts from page 1

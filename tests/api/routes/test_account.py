@@ -45,9 +45,10 @@ def model_files(settings, account_id: str) -> int:
 
 def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_database, tmp_path, image_host, photos,
                                                         served_models):
-    store = WooCommerceStore().start()
+    store, former = WooCommerceStore().start(), WooCommerceStore().start()
     settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
-                             fetch_allow_origins=frozenset({image_host.origin, f"127.0.0.1:{store.port}"}))
+                             fetch_allow_origins=frozenset({image_host.origin, f"127.0.0.1:{store.port}",
+                                                            f"127.0.0.1:{former.port}"}))
     try:
         with model_app(settings, served_models) as client:
             shop, other = create_shop(client), create_shop(client, "shop-b")
@@ -69,6 +70,10 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
                 "store_url": store.url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
                 "webhook_secret": SECRET}).json()
             assert integration["webhooks"]["state"] == "registered"
+            disconnected = client.post("/api/v1/integrations", headers=shop.session, json={  # a former store
+                "store_url": former.url, "consumer_key": former.consumer_key,
+                "consumer_secret": former.consumer_secret, "webhook_secret": SECRET}).json()
+            assert client.delete(f"/api/v1/integrations/{disconnected['id']}", headers=shop.session).status_code == 204
             webhook = store.catalogue.webhooks[integration["webhooks"]["ids"]["product.created"]]
             product = store.catalogue.create_product({"name": "store tee"}, [store.upload(photos[5])])
             delivery = store.signed_delivery(webhook, product)
@@ -93,7 +98,8 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
             assert export.status_code == 200 and export.headers["content-type"] == "application/zip"
             with zipfile.ZipFile(io.BytesIO(export.content)) as bundle:
                 names = set(bundle.namelist())
-                assert {"products.json", "annotations.json", "reviews.json", "integrations.json"} <= names
+                assert {"products.json", "annotations.json", "reviews.json", "integrations.json",
+                        "former_integrations.json"} <= names
                 assert len([n for n in names if n.startswith("images/")]) >= 5
                 integrations = json.loads(bundle.read("integrations.json"))
                 assert "consumer_secret" not in integrations[0] and store.consumer_secret not in export.text
@@ -117,6 +123,7 @@ def test_a_shop_exports_then_deletes_everything_it_owns(mongo_server, mongo_data
                 assert mongo[settings.database].accounts.count_documents({}) == 1
     finally:
         store.stop()
+        former.stop()
 
 
 @pytest.mark.parametrize("route", ["/api/v1/annotations/url", "/api/v1/products"])

@@ -250,6 +250,8 @@ export interface Integration {
   webhook_secret: string;
   delivery_url: string;
   created: string;
+  /** A store connected again: when it had been disconnected (it took back its former integration). */
+  reconnected?: string | null;
   last_ping: number | null;
   last_sync: SyncSummary | null;
   jobs: Record<string, number>;

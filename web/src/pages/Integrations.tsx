@@ -166,6 +166,12 @@ function StoreCard({ integration, secret, onRemoved, onChanged }: {
         Key {integration.consumer_key} · connected {new Date(integration.created).toLocaleString()}
         {integration.last_ping && ` · last ping ${new Date(integration.last_ping * 1000).toLocaleString()}`}
       </p>
+      {integration.reconnected && (
+        <p className="muted" data-testid="reconnected">
+          Connected again after a disconnect on {new Date(integration.reconnected).toLocaleString()}: its products'
+          catalogue entries, review queue, jobs and tagging policy are the ones it had.
+        </p>
+      )}
       {integration.store_language && (
         <p className="muted" data-testid="store-language">
           A multilingual store: the service reads and writes it in <strong>{integration.store_language}</strong>. A
@@ -219,7 +225,7 @@ function StoreCard({ integration, secret, onRemoved, onChanged }: {
           type="button"
           className="danger"
           disabled={remove.busy}
-          onClick={() => window.confirm(`Disconnect ${integration.store_url}? The service's webhooks are removed from it.`) && remove.run()}
+          onClick={() => window.confirm(`Disconnect ${integration.store_url}? The service's webhooks are removed from it. Its products stay in your catalogue, and connecting it again takes up where it left off.`) && remove.run()}
         >
           Disconnect
         </button>
