@@ -223,12 +223,33 @@ def test_a_store_with_plain_permalinks_connects_and_gets_its_webhooks(api):
 
 
 def test_the_creation_ping_is_answered_200_and_recorded(api):
+    """The store pings each webhook the service makes; an unsigned ping naming another webhook (anyone with the
+    delivery URL can send one) is answered as WooCommerce expects, and recorded only while the service knows no
+    webhook of its own in the store."""
     shop = create_shop(api)
     integration = register(api, shop)
-    path = "/api/v1/webhooks/woocommerce/" + integration["id"]
-    ping = api.post(path, content=b"webhook_id=12", headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert ping.status_code == 200
-    assert api.get(f"/api/v1/integrations/{integration['id']}", headers=shop.session).json()["last_ping"] is not None
+    base, path = f"/api/v1/integrations/{integration['id']}", "/api/v1/webhooks/woocommerce/" + integration["id"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    def last_ping() -> float | None:
+        return api.get(base, headers=shop.session).json()["last_ping"]
+
+    assert last_ping() is None  # the store's pings went to the test client's address, which it cannot reach
+    stranger = 1 + max(integration["webhooks"]["ids"].values())
+    assert api.post(path, content=f"webhook_id={stranger}".encode(), headers=form).status_code == 200
+    assert last_ping() is None
+    ours = integration["webhooks"]["ids"]["product.updated"]
+    assert api.post(path, content=f"webhook_id={ours}".encode(), headers=form).status_code == 200
+    assert last_ping() is not None
+    # Made by hand (the key may not manage webhooks): the service knows no id, and any ping counts.
+    from pymongo import MongoClient
+
+    settings = api.app.state.services.settings
+    with MongoClient(settings.mongo_uri) as mongo:
+        mongo[settings.database].integrations.update_one({"_id": integration["id"]}, {"$set": {"webhooks": None}})
+    pinged = last_ping()
+    assert api.post(path, content=f"webhook_id={stranger}".encode(), headers=form).status_code == 200
+    assert last_ping() > pinged
     assert api.post(f"/api/v1/webhooks/woocommerce/{'0' * 24}", content=b"webhook_id=12").status_code == 404
     assert api.post("/api/v1/webhooks/woocommerce/nope", content=b"webhook_id=12").status_code == 422
 
