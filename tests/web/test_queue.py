@@ -96,9 +96,14 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
 
     choose(item.get_by_test_id("choice-category"), "Category", "Dress")
     choose(item.get_by_test_id("choice-gender"), "Gender", "Women")
-    item.get_by_role("button", name="Save and write to the store").click()
+    save = item.get_by_role("button", name="Save and write to the store")
+    # A screen reader hears which product a button is for: its name describes the button.
+    assert save.get_attribute("aria-describedby") == item.get_by_role("heading", level=2).get_attribute("id")
+    save.click()
     desktop.get_by_text("1 correction sent to the store.").wait_for()
     desktop.get_by_text("Nothing waits for a review.").wait_for()
+    # Focus goes on from the page's heading (the next product's name while one is left), not the document's top.
+    wait_for(lambda: desktop.evaluate("document.activeElement.textContent") == "Review queue", 10, "focus on the heading")
     nav.get_by_test_id("queue-waiting").wait_for(state="detached")  # the count follows the saved review
     written = wait_for(lambda: "Dress" in {c["name"] for c in store.catalogue.view(product["id"])["categories"]}
                        and store.catalogue.view(product["id"]), 60, "the correction in the store")

@@ -2,7 +2,7 @@
 // (nothing was written to the store) come first, then those it applied. Saving a correction writes it to the store,
 // the merchant's own categories and tags kept, and makes it training data. A shop with its own model also picks
 // its own category and tags: written by their existing ids, and learned by its model.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { annotations, shopModel, taxonomy as fetchTaxonomy } from "../api/endpoints";
 import type { Annotation, Page, ReviewIn, ReviewShopTerms, Taxonomy } from "../api/types";
 import { correctionProblem, initialCorrection, initialShopTerms } from "../correction";
@@ -77,7 +77,7 @@ function QueueItem({ annotation, taxonomy, vocabulary, onDone }: ItemProps) {
         <img src={annotation.image.url} alt="The store product's photo" loading="lazy" />
       </div>
       <div>
-        <h2 id={`queue-${annotation.id}`}>{annotation.source.title ?? `Store product ${annotation.source.product_id}`}</h2>
+        <h2 id={`queue-${annotation.id}`} tabIndex={-1}>{annotation.source.title ?? `Store product ${annotation.source.product_id}`}</h2>
         <p className="muted">
           {annotation.source.title && `Store product ${annotation.source.product_id} · `}
           {annotation.source.page && (
@@ -101,10 +101,16 @@ function QueueItem({ annotation, taxonomy, vocabulary, onDone }: ItemProps) {
         <Predictions annotation={annotation} taxonomy={taxonomy} value={correction} onChange={setCorrection} />
         <ErrorMessage error={problem ?? save.error ?? leave.error} />
         <div className="button-row">
-          <button type="button" className="primary" onClick={submit} disabled={busy}>
+          <button type="button" className="primary" onClick={submit} disabled={busy} aria-describedby={`queue-${annotation.id}`}>
             {save.busy ? "Saving…" : "Save and write to the store"}
           </button>
-          <button type="button" onClick={() => leave.run()} disabled={busy} title="Nothing is written: the product keeps the terms it has in the store">
+          <button
+            type="button"
+            onClick={() => leave.run()}
+            disabled={busy}
+            aria-describedby={`queue-${annotation.id}`}
+            title="Nothing is written: the product keeps the terms it has in the store"
+          >
             {leave.busy ? "Leaving…" : "Leave as it is"}
           </button>
         </div>
@@ -139,13 +145,23 @@ export function QueuePage() {
   useEffect(() => {
     run(offset);
   }, [offset, run]);
+  // After a review the item leaves the page: focus goes to the next product's name (or the page's heading when
+  // none is left), not to the top of the document, so a keyboard or screen-reader user goes on from there.
+  const section = useRef<HTMLElement>(null);
+  const [refocus, setRefocus] = useState(false);
+  useEffect(() => {
+    if (!refocus || load.busy) return;
+    setRefocus(false);
+    section.current?.querySelector<HTMLElement>("[data-testid=queue-item] h2, h1")?.focus();
+  }, [refocus, load.busy, page]);
   const finished = useCallback((what: Done) => {
     setDone((counts) => ({ ...counts, [what]: counts[what] + 1 }));
+    setRefocus(true);
     run(offset);
     window.dispatchEvent(new Event(QUEUE_CHANGED)); // the nav's count of held products
   }, [offset, run]);
   return (
-    <section>
+    <section ref={section}>
       <h1 tabIndex={-1}>Review queue</h1>
       <p className="lead">Store products waiting for a person: the held ones first. A saved correction is written to the store; a product left as it is keeps what it has.</p>
       {done.written + done.left > 0 && <Notice>{doneSentence(done)}</Notice>}
