@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
+from kalas.stack.live import wait_for
 from tests.support import images as make
 from tests.web.conftest import screenshot, shared_photo, sign_in
 
@@ -51,6 +53,24 @@ def test_annotate_crop_correct_and_find_the_review(desktop, service, shared_data
     # The box is sent in the photo's own pixels, whatever size the photo is shown at.
     assert abs(crop["x"] - width * 0.25) <= width * 0.02 and abs(crop["width"] - width * 0.5) <= width * 0.03
     assert abs(crop["y"] - height * 0.2) <= height * 0.02 and abs(crop["height"] - height * 0.6) <= height * 0.03
+
+    # Reloaded (or its address kept), the page shows the same annotation, and its photo, fetched back from the
+    # service, can be annotated again.
+    assert desktop.url.endswith(f"/annotate?annotation={newest['id']}")
+    desktop.reload()
+    desktop.get_by_text("For the crop").wait_for()
+    shown = desktop.get_by_alt_text("The photo to annotate")
+    wait_for(lambda: shown.evaluate("image => image.complete && image.naturalWidth > 0"), 10, "the photo shown")
+    desktop.get_by_role("button", name="Annotate the whole photo").click()
+    desktop.get_by_text("For the whole photo").wait_for()
+    again = httpx.get(service.api("/annotations"), params={"limit": 1}, headers=session).json()["items"][0]
+    assert again["id"] != newest["id"] and again["crop"] is None
+    assert desktop.url.endswith(f"/annotate?annotation={again['id']}")
+    desktop.goto(f"/annotate?annotation={'0' * 24}")  # no such annotation (or another shop's)
+    desktop.get_by_text(re.compile("^The annotation this page's address names could not be shown")).wait_for()
+    assert desktop.url.endswith("/annotate")
+    desktop.goto(f"/annotate?annotation={newest['id']}")
+    desktop.get_by_text("For the crop").wait_for()
 
     # Correct it: another category from the taxonomy, one attribute unset, the first colour unticked.
     other = desktop.get_by_label("Category: choose another value")

@@ -41,6 +41,6 @@ export function usePhoto(): Photo {
   // Browsers draw images EXIF-upright (image-orientation: from-image), the same frame the API crops in.
   const onImageLoad = useCallback((image: HTMLImageElement) => setSize({ width: image.naturalWidth, height: image.naturalHeight }), []);
   const crop = useCallback(() => (box && size ? toPixels(box, size.width, size.height) : null), [box, size]);
-  const shown = failed && stored ? stored : src;
+  const shown = (failed || !src) && stored ? stored : src;
   return { file, src: shown, box, setFile, setBox, onImageLoad, onImageError, unreadable: failed && !stored, showStored: setStored, crop };
 }

@@ -35,6 +35,7 @@ export const annotations = {
   upload: (photo: Blob, filename: string, crop: Crop | null, title = "") =>
     once(["annotate", photo, filename, crop, title], (idempotencyKey) =>
       request<Annotation>("/annotations", { method: "POST", form: photoForm(photo, filename, crop, title), idempotencyKey })),
+  get: (id: string) => request<Annotation>(`/annotations/${encodeURIComponent(id)}`),
   list: (offset: number, limit: number, reviewed?: boolean) =>
     request<Page<Annotation>>("/annotations", { query: { offset, limit, reviewed } }),
   review: (id: string, correction: ReviewIn) =>

@@ -8,7 +8,7 @@ import { PhotoPicker, UnreadablePhoto } from "../components/PhotoPicker";
 import { Predictions } from "../components/Predictions";
 import { ShopTermsAnswer } from "../components/ShopTermsAnswer";
 import { ErrorMessage, Notice, Spinner } from "../components/Status";
-import { Link } from "../router";
+import { Link, navigate } from "../router";
 import { usePhoto } from "../usePhoto";
 import { useTask } from "../useTask";
 
@@ -37,9 +37,36 @@ export function AnnotatePage() {
       showStored(result.image.url);  // in place of a file this browser cannot draw: the API's JPEG of a HEIC photo
       setAnnotation(result);
       setSaved(false);
+      navigate(`/annotate?annotation=${encodeURIComponent(result.id)}`, true); // a reload shows it again
       return result;
     }, [showStored]),
   );
+  // The annotation the page's address names (reloaded, or a link kept): shown again, its photo fetched back from
+  // the service so that it can be cropped and annotated again.
+  const { setFile } = photo;
+  const restore = useTask(
+    useCallback(async (id: string) => {
+      try {
+        const found = await annotations.get(id);
+        showStored(found.image.url);
+        setAnnotation(found);
+        const stored = await fetch(found.image.url);
+        if (stored.ok) {
+          const blob = await stored.blob();
+          setFile(new File([blob], "photo.jpg", { type: blob.type || "image/jpeg" }));
+          showStored(found.image.url);
+        }
+      } catch (caught) {
+        navigate("/annotate", true);
+        throw caught;
+      }
+    }, [setFile, showStored]),
+  );
+  const { run: runRestore } = restore;
+  useEffect(() => {
+    const id = new URLSearchParams(window.location.search).get("annotation");
+    if (id) runRestore(id);
+  }, [runRestore]);
   const save = useTask(
     useCallback(async (id: string, value: ReviewIn) => {
       await annotations.review(id, value);
@@ -107,7 +134,9 @@ export function AnnotatePage() {
         </p>
         <div>
           {annotate.busy && <Spinner label="Annotating…" />}
+          {restore.busy && <Spinner label="Loading the annotation…" />}
           <ErrorMessage error={annotate.error} onDismiss={annotate.clearError} />
+          <ErrorMessage error={restore.error && `The annotation this page's address names could not be shown: ${restore.error}`} onDismiss={restore.clearError} />
           <ErrorMessage error={loadTaxonomy.error && `The label lists could not be loaded: ${loadTaxonomy.error}`} />
           {annotation?.shop && !annotate.busy && <ShopTermsAnswer shop={annotation.shop} />}
           {annotation && correction && taxonomy && !annotate.busy && (
