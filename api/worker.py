@@ -56,13 +56,33 @@ async def serve(settings: Settings, options: Options, stop: asyncio.Event) -> No
         await run_jobs(services, options, stop)
 
 
+def at_least(kind: type[int] | type[float], low: float, why: str):
+    """An argparse type: a number of `kind` no smaller than `low`; `why` says what a smaller one would do."""
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value != value:  # not a number, or NaN
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} is too small: at least {low:g} ({why})")
+        return value
+    return parse
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m api.worker", description=__doc__.splitlines()[0])
-    parser.add_argument("--lanes", type=int, default=4, help="jobs run at the same time (default 4)")
-    parser.add_argument("--lease", type=float, default=60.0, help="seconds a claimed job stays ours without news")
-    parser.add_argument("--max-attempts", type=int, default=8, help="tries before a job is dead-lettered")
-    parser.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (doubles)")
-    parser.add_argument("--backoff-cap", type=float, default=300.0, help="longest retry delay in seconds")
+    parser = argparse.ArgumentParser(prog="python -m api.worker", description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--lanes", type=at_least(int, 1, "a worker with no lane runs nothing and never stops"), default=4,
+                        help="jobs run at the same time (default 4)")
+    parser.add_argument("--lease", type=at_least(float, 1.0, "a shorter lease lets another worker take a job that runs"), default=60.0,
+                        help="seconds a claimed job stays ours without news (default 60)")
+    parser.add_argument("--max-attempts", type=at_least(int, 1, "a job is tried at least once"), default=8,
+                        help="tries before a job is dead-lettered (default 8)")
+    parser.add_argument("--backoff", type=at_least(float, 0.0, "a delay"), default=1.0,
+                        help="first retry delay in seconds (doubles; default 1)")
+    parser.add_argument("--backoff-cap", type=at_least(float, 0.0, "a delay"), default=300.0,
+                        help="longest retry delay in seconds (default 300)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the job log
