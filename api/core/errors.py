@@ -11,6 +11,7 @@ import logging
 from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.core.request_ids import HEADER as REQUEST_ID_HEADER, request_id
@@ -120,7 +121,22 @@ def _unparsed(cause: BaseException | None) -> str:
     return "the body could not be read" + (f" ({type(cause).__name__}: {cause})"[:200] if cause else "")
 
 
+DATABASE_RETRY_S = 5  # what a client is told to wait when the database cannot be reached
+
+
+def _database_away(request: Request, exc: ConnectionFailure) -> JSONResponse:
+    """The database could not be reached (down, restarting, a network partition): a 503 the client can retry, one
+    log line rather than a traceback per request while it lasts. The API needs no restart when it is back."""
+    log.warning("the database could not be reached on %s %s (%s)", request.method, request.url.path,
+                type(exc).__name__)
+    return JSONResponse(error_body(503, "the service's database cannot be reached right now; retry in "
+                                        f"{DATABASE_RETRY_S} s", "database_unavailable"),
+                        status_code=503, headers={"Retry-After": str(DATABASE_RETRY_S)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ConnectionFailure, _database_away)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.status, exc.message, exc.code), status_code=exc.status, headers=exc.headers)
@@ -154,6 +170,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, ConnectionFailure):  # raised by a middleware (the shared rate limits), not a route
+            return _database_away(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         # Answered outside the request-id middleware (Starlette's outermost layer), so the id is set here. Closed
         # after the answer, and said so: a client reusing a connection the server drops would get a reset.

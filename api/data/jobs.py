@@ -44,6 +44,7 @@ from api.core.security import new_id
 from api.data.common import insert_once, page
 
 QUEUED, RUNNING, DONE, DEAD, SUPERSEDED = "queued", "running", "done", "dead", "superseded"
+WAITING = "waiting"  # not a state a job is stored in: a queued job not due yet, as the metrics count it
 CLAIM_TRIES = 8  # a claim lost to another worker is tried again with the next due job
 BUSY_DEFER_S = 1.0  # a due job whose work another job is running is looked at again this much later
 NOT_RUNNING = {"$unset": {"running_key": ""}}
@@ -302,6 +303,18 @@ async def counts(db: AsyncDatabase, integration_id: str) -> dict[str, int]:
     return {row["_id"]: row["n"] async for row in await db.jobs.aggregate(pipeline)}
 
 
-async def state_counts(db: AsyncDatabase) -> dict[str, int]:
-    """Jobs of every integration by state (the metrics' queue depth and outcomes)."""
-    return {row["_id"]: row["n"] async for row in await db.jobs.aggregate([{"$group": {"_id": "$state", "n": {"$sum": 1}}}])}
+async def kind_state_counts(db: AsyncDatabase, moment: float) -> dict[tuple[str, str], int]:
+    """Jobs by (kind, state), the queued ones not due at `moment` as state "waiting" (the metrics' queue depth and
+    outcomes). A job queued before jobs had kinds is a product's."""
+    counts: dict[tuple[str, str], int] = {}
+    # Grouped by one text key: nx-27017 takes a group's `_id` document as a constant (every job in one group).
+    key = {"$concat": [{"$ifNull": ["$kind", "product"]}, ":", "$state"]}
+    async for row in await db.jobs.aggregate([{"$project": {"key": key}}, {"$group": {"_id": "$key", "n": {"$sum": 1}}}]):
+        kind, _, state = row["_id"].rpartition(":")
+        counts[(kind, state)] = row["n"]
+    async for row in await db.jobs.aggregate([{"$match": {"state": QUEUED, "run_after": {"$gt": moment}}},
+                                              {"$group": {"_id": "$kind", "n": {"$sum": 1}}}]):
+        kind = row["_id"] or "product"
+        counts[(kind, QUEUED)] -= row["n"]
+        counts[(kind, WAITING)] = counts.get((kind, WAITING), 0) + row["n"]
+    return counts

@@ -53,6 +53,16 @@ def test_unrouted_paths_share_one_series(settings, tmp_path) -> None:
     assert not routes & set(paths)
 
 
+def test_with_the_console_its_pages_are_one_series_and_misses_are_unmatched(client: TestClient) -> None:
+    """The console's catch-all route answers every path the API does not: its pages count as `console`, what it
+    does not have (a missing file, an unversioned API path) as `unmatched`, as without a console."""
+    assert client.get("/annotate").status_code == 200
+    assert client.get("/assets/none.js").status_code == 404
+    assert client.get("/api/nothing").status_code == 404
+    samples = scrape(client)
+    assert count(samples, "GET", "console", "200") == 1 and count(samples, "GET", "unmatched", "404") == 2
+
+
 def test_queue_depth_and_outcomes_come_from_the_job_queue(client: TestClient, settings) -> None:
     async def fill() -> None:
         mongo = open_client(settings.mongo_uri)
@@ -73,6 +83,60 @@ def test_queue_depth_and_outcomes_come_from_the_job_queue(client: TestClient, se
     after = scrape(client)
     states = {dict(labels)["state"]: value for (name, labels), value in after.items() if name == "kalas_webhook_jobs"}
     assert states == {"queued": 1, "running": 0, "done": 1, "dead": 1, "superseded": 0}
+    assert after[("kalas_jobs_read_ok", ())] == 1
+
+
+def test_every_kind_of_job_is_counted_with_what_waits_for_later_apart(client: TestClient, settings) -> None:
+    """`kalas_jobs{kind,state}`: a job due now is `queued`, one queued for later (a retry's backoff, a scheduled
+    round) `waiting`, so an idle service's scheduled jobs are no backlog; `kalas_webhook_jobs` stays the products'."""
+    async def fill() -> None:
+        mongo = open_client(settings.mongo_uri)
+        try:
+            db = mongo[settings.database]
+            await jobs.enqueue_kind(db, "callback", "acct", "callback:1", "an event", {"event": "e1"})
+            await jobs.enqueue_kind(db, "housekeeping", None, "housekeeping", "daily", delay_s=3600)
+            await jobs.enqueue(db, "acct", "integration-1", 7, "product.created")
+        finally:
+            await mongo.close()
+
+    asyncio.run(fill())
+    samples = scrape(client)
+    found = {(dict(labels)["kind"], dict(labels)["state"]): value for (name, labels), value in samples.items()
+             if name == "kalas_jobs" and value}
+    assert found == {("callback", "queued"): 1, ("housekeeping", "waiting"): 1, ("product", "queued"): 1}, found
+    assert samples[("kalas_webhook_jobs", (("state", "queued"),))] == 1
+
+
+def test_a_database_that_does_not_answer_fails_no_scrape(client: TestClient) -> None:
+    """The database away (here: a port nothing listens on): /metrics still answers at once with the request
+    figures, the job figures as they last were and `kalas_jobs_read_ok` 0."""
+    import time
+
+    services = client.app.state.services
+    database = services.db
+    object.__setattr__(services, "db", open_client("mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=20000")["away"])
+    try:
+        started = time.monotonic()
+        samples = scrape(client)
+        assert time.monotonic() - started < 3
+    finally:
+        object.__setattr__(services, "db", database)
+    assert samples[("kalas_jobs_read_ok", ())] == 0 and ("kalas_http_requests_in_flight", ()) in samples
+
+
+def test_a_request_while_the_database_is_away_is_a_503_to_retry(client: TestClient) -> None:
+    shop = create_shop(client)
+    services = client.app.state.services
+    database = services.db
+    object.__setattr__(services, "db", open_client("mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300")["away"])
+    try:
+        answer = client.get("/api/v1/products", headers=shop.headers)
+    finally:
+        object.__setattr__(services, "db", database)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5", answer.text
+    assert answer.json()["error"] == {"code": "database_unavailable", "message": (
+        "the service's database cannot be reached right now; retry in 5 s")}
+    assert client.get("/api/v1/products", headers=shop.headers).status_code == 200  # back: no restart needed
 
 
 def test_each_app_counts_only_its_own_requests(settings) -> None:
