@@ -219,9 +219,14 @@ async def write_back(services: Services, integration_id: str, store: WooClient, 
         dropped = True
     if dropped:  # a remembered term was deleted in the store meanwhile: every name looked up again, written again
         store.forget_terms()
-        changes, _ = await _changes(store, categories, tags, meta, decision.level == "shop")
-        await store.update_product(product["id"], changes)
+        changes, looked_up = await _changes(store, categories, tags, meta, decision.level == "shop")
+        dropped = _dropped(looked_up, await store.update_product(product["id"], changes))
     await integrations.record_write(services.db, integration_id, int(product["id"]), value, "written")
+    if dropped:  # written, and recorded so (its own product.updated must not start it again), but not kept
+        raise DomainError("the store answered the write but did not keep every category and tag it was given, twice "
+                          "(the ids looked up afresh): a plugin or a filter on product terms in the store drops them; "
+                          "the product was not changed beyond that, and is written again when its photos change",
+                          "store_dropped_terms")
     return changes
 
 

@@ -64,6 +64,8 @@ class Catalogue:
     lock: threading.RLock = field(default_factory=threading.RLock)
     # A store whose plugin drops custom fields on save: `meta_data` written through the API is not kept.
     strips_meta_data: bool = False
+    # A plugin filtering product terms: a write's categories and tags are not kept (answered 200 all the same).
+    drops_terms: bool = False
     # The category WooCommerce creates at install ("Uncategorized" in the site's language) and gives every product
     # saved without one (WC_Product_Data_Store_CPT::update_terms, option `default_product_cat`); None: no default.
     default_category: str | None = "Uncategorized"
@@ -220,7 +222,7 @@ class Catalogue:
             if key in fields:
                 product[key] = fields[key]
         for kind in ("categories", "tags"):
-            if kind in fields:
+            if kind in fields and not (self.drops_terms and kind in product):
                 product[kind] = self._term_refs(kind, fields[kind])
         if not product["categories"] and product["type"] != "variation" and self._default_id in self.terms["categories"]:
             product["categories"] = self._term_refs("categories", [{"id": self._default_id}])

@@ -258,6 +258,25 @@ def test_a_store_that_drops_meta_data_gets_one_write_per_product(live: Live):
         live.store.catalogue.strips_meta_data = False
 
 
+def test_a_store_that_drops_the_terms_written_is_not_reported_written(live: Live):
+    """A plugin that filters product terms: the PUT is answered 200 without them. The terms are looked up afresh
+    and written once more; still dropped, the job says so and is dead (not "written back"), and its own
+    product.updated starts no further write."""
+    live.store.catalogue.drops_terms = True
+    try:
+        created = live.store.create_product("Filtered", [live.photos[13].read_bytes()])
+        job = wait_for(lambda: next((j for j in live.jobs_of(created["id"]) if j["state"] in ("done", "dead")), None),
+                       60, "the product's job ended")
+        live.store.wait_for_deliveries()
+        time.sleep(1.0)
+    finally:
+        live.store.catalogue.drops_terms = False
+    assert job["state"] == "dead" and "did not keep every category and tag it was given" in job["last_error"], job
+    assert len(live.store.writes[created["id"]]) == 2  # the write, and once more with the ids looked up afresh
+    assert names(live.store.catalogue.view(created["id"])["categories"]) == {"Uncategorized"}
+    assert [j["state"] for j in live.jobs_of(created["id"])].count("dead") == 1  # its own product.updated: no job tried
+
+
 def test_a_host_that_drops_basic_auth_and_refuses_put_still_gets_its_product_written(live: Live):
     """The store behind PHP that never sees the Authorization header and a firewall answering PUT 501: the worker
     finds both from the answers and writes the product once, the merchant's terms kept."""
