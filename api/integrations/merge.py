@@ -75,6 +75,19 @@ def is_annotated(product: dict, integration_id: str, written: dict | None = None
                for found in (marker(product, integration_id), written))
 
 
+def landed(product: dict, written: dict) -> bool:
+    """True when the product carries what the service's record of a write (`written`, still "writing": its PUT's
+    answer never came, a slow store) was to write, for the photos it has: the PUT landed. A write that added no
+    term of its own says nothing either way."""
+    wanted = {kind: {name.lower() for name in written.get(f"added_{kind}") or []} for kind in ("categories", "tags")}
+    if written.get("category"):
+        wanted["categories"].add(str(written["category"]).lower())
+    have = {kind: {str(t.get("name", "")).lower() for t in product.get(kind, []) if isinstance(t, dict)}
+            for kind in wanted}
+    return (written.get("images") == images_fingerprint(product) and any(wanted.values())
+            and all(wanted[kind] <= have[kind] for kind in wanted))
+
+
 def merchant_terms(product: dict, integration_id: str, written: dict | None = None) -> tuple[list[str], list[str]]:
     """(categories, tags) the merchant gave the product: its terms less those the service added (by the marker, or
     the service's own record of its write) and WooCommerce's default category (`is_placeholder`). What the shop's own

@@ -26,7 +26,7 @@ from api.domain.shop_models import queue_training, retrain_if_taught
 from api.integrations.catalogue_import import (created_since_connect, entry_lock, fetch_store_photo, import_catalogue,
                                               import_product, store_entry, store_fields, store_name, store_page,
                                               store_photos, terms_moved)
-from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, marker, marker_value,
+from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, landed, marker, marker_value,
                                     merchant_terms, merge_terms)
 from api.integrations.hooks import ensure_webhooks
 from api.integrations.languages import language_of, store_language
@@ -112,6 +112,11 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
         return reason
     await step("product read", f"{product.get('name', '')!r}, {len(product.get('images', []))} photo(s)")
     written = await integrations.our_write(db, job["integration"], int(product["id"]))
+    if written and written["state"] == "writing" and landed(product, written):
+        # An earlier attempt's PUT landed though its answer never came (a slow store): that was the write. Without
+        # this, a store that also drops the marker had the product annotated and written again at every attempt.
+        await integrations.record_write(db, job["integration"], int(product["id"]), {}, "written")
+        written = {**written, "state": "written"}
     if await follow_merchant_terms(services, job, product, written):
         await step("terms followed", "the merchant changed the product's own terms: its shop model retrains")
     hidden = not_on_show(product)

@@ -109,6 +109,8 @@ class WooCommerceStore:
         self.endless_answer_s: float | None = None
         # A slow host (shared hosting under load, a heavy plugin): every REST answer this many seconds late.
         self.api_delay_s = 0.0
+        # A store slow to answer a write it has made (a heavy save hook): the PUT is applied, its answer this late.
+        self.put_answer_delay_s = 0.0
         # Polylang before 3.7 has no public languages route (`polylang_languages`).
         self.polylang_before_3_7 = False
         # A broken or hostile store: `(method, path) -> (payload, headers)` answers a REST request with that JSON

@@ -247,6 +247,7 @@ def _route(store: WooCommerceStore, method: str, path: str, query: dict, body: d
             store.writes.setdefault(product_id, []).append(time.monotonic())
             store.saved("product.updated", product, before)
             store.synchronise_translations(product_id)
+            time.sleep(store.put_answer_delay_s)
             return 200, product, {}
         if method == "DELETE":  # to the trash (`product.deleted` fires), or for good with force (no webhook fires)
             if query.get("force") == "true":

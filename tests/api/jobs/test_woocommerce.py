@@ -356,3 +356,60 @@ def test_a_photo_a_store_lists_twice_is_fetched_and_kept_once(mongo_server, mong
 
     entry = asyncio.run(go())
     assert len(product["images"]) == 4 and len(entry["images"]) == 2
+
+
+@pytest.mark.slow
+def test_a_write_that_landed_though_its_answer_never_came_is_not_made_again(mongo_server, mongo_database,
+                                                                            served_models, tmp_path: Path,
+                                                                            shared_data: Path):
+    """A store that drops the marker and answers a PUT it has made too late for the worker: the next attempt finds
+    the write's terms on the product (the service's record says "writing") and takes it as made, instead of
+    annotating and writing the product again at every attempt (found by an independent store check: 8 writes)."""
+    import time
+
+    from api.jobs.woocommerce import WooCommerceJobs
+    from kalas.emulators.woocommerce import WooCommerceStore
+
+    photo = sorted((shared_data / "fashion-products" / "images").glob("*.jpg"))[0].read_bytes()
+    store = WooCommerceStore().start()
+    store.catalogue.strips_meta_data = True
+    try:
+        product = store.create_product("Slow to answer", [photo])
+        time.sleep(1.1)  # connected after the product was made
+        settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                                 image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
+
+        async def step(name: str, detail: str = "", fence: bool = False) -> None:
+            pass
+
+        async def go():
+            inference = InProcessClient(dict(served_models))
+            try:
+                async with open_services(settings, inference=inference) as services:
+                    vault = services.vault
+                    made = await integrations.create(services.db, ACCOUNT, {
+                        "store_url": store.url, "consumer_key": vault.seal(store.consumer_key),
+                        "consumer_secret": vault.seal(store.consumer_secret), "webhook_secret": vault.seal("s" * 32),
+                        "policy": {"target": "0.90"}})
+                    worker = WooCommerceJobs(services, store_timeout_s=1.0)
+                    job = {"_id": "j1", "kind": "product", "account": ACCOUNT, "integration": made["_id"],
+                           "product_id": product["id"]}
+                    store.put_answer_delay_s = 2.0
+                    try:
+                        with pytest.raises(Exception) as first:
+                            await worker.run(job, step)
+                        second = await worker.run(job, step)
+                    finally:
+                        store.put_answer_delay_s = 0.0
+                        await worker.aclose()
+                    written = await integrations.our_write(services.db, made["_id"], product["id"])
+                    return first.value, second, written, await services.db.annotations.count_documents({})
+            finally:
+                await inference.aclose()
+
+        first, second, written, annotated = asyncio.run(go())
+    finally:
+        store.stop()
+    assert "timed out" in str(first).lower() or "timeout" in str(first).lower(), first
+    assert second.startswith("already annotated for its current photos"), second
+    assert len(store.writes[product["id"]]) == 1 and annotated == 1 and written["state"] == "written"
