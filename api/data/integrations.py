@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -50,7 +51,8 @@ async def create(db: AsyncDatabase, account_id: str, fields: dict[str, Any]) -> 
     the store products' catalogue entries, annotations and jobs. The import then finds the service's own terms as
     its own and brings the entries up to date instead of making each product a second one. `reconnected` says when
     the store had been disconnected."""
-    former = await db.former_integrations.find_one({"account": account_id, "store_url": fields.get("store_url")})
+    former = await _first_known_as(db.former_integrations, account_id,
+                                   {fields["store_url"], *fields.get("store_names", ())})
     integration = {"_id": new_id(), "account": account_id, "kind": "woocommerce", **fields, "created": now(),
                    "last_ping": None, "last_sync": None}
     if former is not None:
@@ -65,9 +67,24 @@ async def create(db: AsyncDatabase, account_id: str, fields: dict[str, Any]) -> 
     return integration
 
 
-async def for_store(db: AsyncDatabase, account_id: str, store_url: str) -> dict | None:
-    """The shop's integration with the store at `store_url` (its home page, as `store_home` writes it), if any."""
-    return await db.integrations.find_one({"account": account_id, "store_url": store_url})
+def _known_as(document: dict, names: set[str]) -> bool:
+    """True when the (former) integration's store is known by one of `names` (home pages, as `store_home` writes
+    them): its address, or another the store answered at or named itself by (`store_names`)."""
+    return document["store_url"] in names or bool(names & set(document.get("store_names") or ()))
+
+
+async def _first_known_as(collection: AsyncCollection, account_id: str, names: set[str]) -> dict | None:
+    """The shop's first (former) integration whose store is known by one of `names`; the shop's are read whole (a
+    shop has a few stores)."""
+    async for found in collection.find({"account": account_id}):
+        if _known_as(found, names):
+            return found
+    return None
+
+
+async def for_store(db: AsyncDatabase, account_id: str, *names: str) -> dict | None:
+    """The shop's integration with the store known by any of `names` (home pages), if any."""
+    return await _first_known_as(db.integrations, account_id, set(names))
 
 
 async def get(db: AsyncDatabase, account_id: str, integration_id: str) -> dict | None:
@@ -101,12 +118,13 @@ async def delete(db: AsyncDatabase, account_id: str, integration_id: str) -> boo
     if gone is None:
         return False
     await db.webhook_deliveries.delete_many({"integration": integration_id})
-    async for older in db.former_integrations.find({"account": account_id, "store_url": gone["store_url"]}):
+    names = {gone["store_url"], *gone.get("store_names", ())}
+    while (older := await _first_known_as(db.former_integrations, account_id, names)) is not None:
         await db.store_writes.delete_many({"integration": older["_id"]})
         await db.former_integrations.delete_one({"_id": older["_id"]})
     await db.former_integrations.insert_one({"_id": integration_id, "account": account_id,
-                                             "store_url": gone["store_url"], "policy": gone.get("policy"),
-                                             "disconnected": now()})
+                                             "store_url": gone["store_url"], "store_names": gone.get("store_names", []),
+                                             "policy": gone.get("policy"), "disconnected": now()})
     return True
 
 

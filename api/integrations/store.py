@@ -26,6 +26,13 @@ def store_home(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), host, "/".join(segments[:cut]).rstrip("/"), "", ""))
 
 
+def store_names(given: str, answered: str, api_root: str | None) -> list[str]:
+    """The home pages one store is known by: the address the shop gave, the one the store answered at (it may
+    redirect), and the one it names itself by in its answers (`api_root`, its REST API's address): a site that
+    answers at both its bare domain and www, which WordPress does not redirect for the REST API, is one store."""
+    return sorted({store_home(given), answered} | ({named} if (named := moved_home(api_root)) else set()))
+
+
 def moved_home(location: str | None) -> str | None:
     """The store's home that a redirect of one of its REST API requests names (a site moved to HTTPS, or from its
     bare domain to www, keeps the path), or None when it names no REST API address."""

@@ -30,6 +30,7 @@ PAGE_SIZE = 100
 # A listing is read no further than this many items: the largest WooCommerce shops hold a few hundred thousand
 # products, and a broken store (or a plugin that answers every page with other items) must not hold a job for ever.
 MAX_LISTED = 2_000_000
+REST_LINK = "https://api.w.org/"  # the relation of the Link header that names a WordPress site's REST API
 # A store's categories form a tree ("Herren > Hemden" beside "Damen > Hemden"): the service names each by its path
 # from the root (store_data.category_paths), read from the store's category listing, kept this long and read again
 # for a category it lacks.
@@ -68,6 +69,9 @@ class StorePage:
     pages: int | None
     total: int | None
     more: bool
+    # The address of its REST API the store names itself by (WordPress's `Link: <…/wp-json/>; rel="https://api.w.org/"`
+    # on every answer): its own home page, however the request reached it (`moved_home` in api/integrations/store.py).
+    api_root: str | None = None
 
     def repeats(self, previous: StorePage | None) -> bool:
         """True when this page holds what the page before did: a store (or a cache in front of it) that ignores
@@ -291,7 +295,7 @@ class WooClient:
         """Page `page` of the store's products, oldest first."""
         listed = await self._page("/products", page, per_page, {"orderby": "id", "order": "asc", **(params or {})})
         return StorePage([await self._named(_product(item)) for item in listed.items], listed.pages, listed.total,
-                         listed.more)
+                         listed.more, listed.api_root)
 
     async def webhooks(self) -> list[dict]:
         return await self._listing("/webhooks")
@@ -325,7 +329,8 @@ class WooClient:
             raise StoreError(f"GET {path}: the store answered a {type(items).__name__} where a list was expected",
                              response.status_code)
         pages, total = (_count(response.headers.get(name)) for name in ("X-WP-TotalPages", "X-WP-Total"))
-        return StorePage(items, pages, total, page < pages if pages is not None else len(items) >= per_page)
+        return StorePage(items, pages, total, page < pages if pages is not None else len(items) >= per_page,
+                         response.links.get(REST_LINK, {}).get("url"))
 
     async def create_webhook(self, fields: dict) -> dict:
         """The store pings the delivery URL when it creates the webhook (and keeps it whatever the ping's answer)."""

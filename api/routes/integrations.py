@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from typing import Annotated, Iterable
 
 from fastapi import APIRouter, Query, Request
 
@@ -21,7 +21,7 @@ from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks, remove_webhooks
 from api.integrations.languages import listed_language
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy, unwritten
-from api.integrations.store import moved_home, store_client
+from api.integrations.store import moved_home, store_client, store_names
 from api.integrations.store_errors import StoreError, StoreMoved
 from api.integrations.woo_client import API_PATH, API_ROUTE, StorePage, WooClient
 from api.integrations.schemas import (DeliveryOut, IntegrationChange, IntegrationIn, IntegrationOut, JobOut,
@@ -92,8 +92,10 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
     try:
         store, listed = await _keys_checked_where_it_is(services, account, store, body.consumer_key,
                                                         body.consumer_secret, "the store was not connected", until)
+        names = store_names(body.store_url, store.store_url, listed.api_root)
+        await _not_connected_yet(services.db, account, store.store_url, names=names)  # under another of its names
         stored = await integrations.create(services.db, account.id, {
-            "store_url": store.store_url, "consumer_key": vault.seal(body.consumer_key),
+            "store_url": store.store_url, "store_names": names, "consumer_key": vault.seal(body.consumer_key),
             "consumer_secret": vault.seal(body.consumer_secret), "webhook_secret": vault.seal(body.webhook_secret),
             "store_language": await _language(store, listed, until)})
         if stored is None:  # connected by another request while this one checked the keys: nothing made in the store
@@ -154,6 +156,8 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
         if body.store_url is not None or body.consumer_key is not None:
             store, listed = await _keys_checked_where_it_is(services, account, store, key, secret,
                                                             "nothing was changed", until, integration_id)
+            changed["store_names"] = store_names(store_url, store.store_url, listed.api_root)
+            await _not_connected_yet(services.db, account, store.store_url, integration_id, changed["store_names"])
             changed["store_language"] = await _language(store, listed, until)  # None: a later job reads it again
         if rotating:  # kept before the store has it: a delivery it signs with the new one meanwhile is taken
             await integrations.rotate_webhook_secret(services.db, integration_id, vault.seal(webhook_secret),
@@ -180,11 +184,13 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     return _out(request, doc, await jobs.counts(services.db, integration_id))
 
 
-async def _not_connected_yet(db: Db, account: CurrentAccount, store_url: str, this: str | None = None) -> None:
-    """409 when another of the shop's integrations is connected to the store at `store_url`."""
-    found = await integrations.for_store(db, account.id, store_url)
+async def _not_connected_yet(db: Db, account: CurrentAccount, store_url: str, this: str | None = None,
+                             names: Iterable[str] = ()) -> None:
+    """409 when another of the shop's integrations is connected to the store at `store_url`, or known by another of
+    its `names` (a site that answers at its bare domain and at www)."""
+    found = await integrations.for_store(db, account.id, store_url, *names)
     if found is not None and found["_id"] != this:
-        raise _already_connected(store_url, found["_id"])
+        raise _already_connected(found["store_url"], found["_id"])
 
 
 async def _connected_meanwhile(db: Db, account: CurrentAccount, store_url: str) -> ApiError:

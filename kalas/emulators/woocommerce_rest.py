@@ -119,7 +119,9 @@ class RestHandler(BaseHTTPRequestHandler):
         store.api_requests.append((method, path, status))
         if store.strips_paging_headers:
             headers = {k: v for k, v in headers.items() if not k.startswith("X-WP-")}
-        self._json(status, payload, headers)
+        # WP_REST_Server::serve_request names the REST API's root, at the site's own address, on every answer.
+        root = f"{store.url}/index.php?rest_route=/" if store.plain_permalinks else f"{store.url}{REST_PREFIX}/"
+        self._json(status, payload, {"Link": f'<{root}>; rel="https://api.w.org/"', **headers})
 
     def _api(self, method: str, path: str, query: dict, body: dict, sent_as: str,
              url: SplitResult) -> tuple[int, object, dict]:

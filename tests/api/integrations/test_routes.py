@@ -650,3 +650,58 @@ def test_a_signed_delivery_nested_too_deeply_is_refused_saying_so(api):
                            "X-WC-Webhook-Delivery-ID": "deep"})
     answer, _ = deliver(api, integration, delivery=deep)
     assert answer.status_code == 400 and "must be the product as a JSON object" in answer.json()["error"]["message"]
+
+
+def _app_reaching(api_settings, *origins: str):
+    """The real app, on the test's database, that lets these loopback origins through too."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    return TestClient(create_app(api_settings.model_copy(
+        update={"fetch_allow_origins": api_settings.fetch_allow_origins | set(origins)})))
+
+
+def test_a_store_is_one_store_under_each_of_its_names(api_settings, woo_store):
+    """A site that answers at two names (bare domain and www; here 127.0.0.1 and localhost) names its own home in
+    every REST answer (WordPress's Link header): connected under one, it is refused under the other (it would be
+    annotated and written twice), and connected again under the other after a disconnect it takes back its former
+    integration. (Over HTTPS, as such a site is: WooCommerce checks an HTTP request's OAuth signature against its
+    own home's name, so over HTTP it refuses the other name's requests anyway.)"""
+    other_name = woo_store.url.replace("127.0.0.1", "localhost")
+    woo_store.sees_https = True
+    with _app_reaching(api_settings, f"localhost:{woo_store.port}") as api:
+        shop = create_shop(api)
+        first = register_with(api, shop, woo_store)
+
+        def connect(url: str):
+            return api.post("/api/v1/integrations", headers=shop.session, json={
+                "store_url": url, "consumer_key": woo_store.consumer_key,
+                "consumer_secret": woo_store.consumer_secret, "webhook_secret": WEBHOOK_SECRET})
+
+        twice = connect(other_name)
+        assert twice.status_code == 409 and twice.json()["error"]["code"] == "already_connected", twice.text
+        assert first["id"] in twice.json()["error"]["message"]
+        assert len([w for w in woo_store.catalogue.webhooks.values()]) == 4  # none made for the second
+        assert api.delete(f"/api/v1/integrations/{first['id']}", headers=shop.session).status_code == 204
+        again = connect(other_name)
+        assert again.status_code == 201 and again.json()["id"] == first["id"] and again.json()["reconnected"]
+
+
+def test_a_store_that_moved_is_taken_back_at_the_address_it_had(api_settings, woo_store):
+    """Connected at its old address, disconnected, then moved (the old address redirects its REST API to the new
+    one, as a move to HTTPS or www does): connected again at the old address, it answers at the new one and takes
+    back its former integration all the same."""
+    moved = WooCommerceStore().start()
+    moved.consumer_key, moved.consumer_secret = woo_store.consumer_key, woo_store.consumer_secret
+    try:
+        with _app_reaching(api_settings, f"127.0.0.1:{moved.port}") as api:
+            shop = create_shop(api)
+            first = register_with(api, shop, woo_store)
+            assert api.delete(f"/api/v1/integrations/{first['id']}", headers=shop.session).status_code == 204
+            woo_store.moved_to = moved.url
+            again = register_with(api, shop, woo_store)
+            assert again["store_url"] == moved.url and again["id"] == first["id"] and again["reconnected"]
+    finally:
+        woo_store.moved_to = None
+        moved.stop()
