@@ -115,6 +115,14 @@ async def enqueue_kind(db: AsyncDatabase, kind: str, account_id: str | None, wai
     raise RuntimeError(f"could not enqueue a {kind} job ({wait_key}): the queue kept changing under us")
 
 
+async def enqueue_correction(db: AsyncDatabase, account_id: str, annotation: dict, reason: str) -> None:
+    """A review of a store product's annotation, to be written to the store (api/jobs/woocommerce.py)."""
+    source = annotation["source"]
+    await enqueue_kind(db, "correction", account_id, f"correction:{annotation['_id']}", reason,
+                       {"integration": source["integration"], "product_id": int(source["product_id"]),
+                        "annotation": annotation["_id"]})
+
+
 async def due_by(db: AsyncDatabase, job: dict, moment: float) -> dict:
     """The queued `job` due at `moment` at the latest (its `run_after` brought forward when it was later); as it is
     when it was claimed meanwhile."""

@@ -41,3 +41,11 @@ async def list_for(db: AsyncDatabase, account_id: str, offset: int, limit: int,
 
 async def delete_for_annotation(db: AsyncDatabase, account_id: str, annotation_id: str) -> int:
     return (await db.reviews.delete_many({"account": account_id, "annotation_id": annotation_id})).deleted_count
+
+
+async def annotations_reviewed_since(db: AsyncDatabase, account_id: str, since: Any) -> list[str]:
+    """The ids of the shop's annotations reviewed at or after `since` (a datetime), each once."""
+    found = [review["annotation_id"] async for review in db.reviews.find({"account": account_id},
+                                                                        {"annotation_id": 1, "created": 1})
+             if review["created"] >= since]
+    return list(dict.fromkeys(found))

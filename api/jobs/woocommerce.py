@@ -55,7 +55,8 @@ class WooCommerceJobs:
     async def run(self, job: dict, step: Step) -> str:
         integration = await integrations.by_id(self.services.db, job["integration"])
         if integration is None:
-            return "the integration was deleted"
+            return ("not written: the store is disconnected; the review is written to it when the store is connected "
+                    "again" if job.get("kind") == "correction" else "the store is disconnected")
         store = await self._store(integration)  # every request it sends is checked against private networks
         if job.get("kind") == "sync":
             hooks = None

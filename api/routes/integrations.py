@@ -16,7 +16,7 @@ from api.documented_errors import (
     ALREADY_CONNECTED, CHECKED_URL_ERRORS, JSON_BODY_ERRORS, NOT_RETRIED, STORE_ERRORS, error_responses,
     not_found_error,
 )
-from api.data import integrations, jobs
+from api.data import annotations, integrations, jobs, reviews
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
 from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks, remove_webhooks
 from api.integrations.languages import listed_language
@@ -106,6 +106,8 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
         await store.aclose()
     stored |= {"delivery_url": delivery_url, "webhooks": hooks}
     await integrations.set_webhooks(services.db, stored["_id"], delivery_url, hooks)
+    if stored.get("reconnected"):
+        await _corrections_kept(services.db, account, stored)
     # The store's existing catalogue comes in as a job: its products, photos and the merchant's own terms.
     await jobs.enqueue_kind(services.db, "import", account.id, f"import:{stored['_id']}",
                             "the store was connected again: its catalogue entries are brought up to date"
@@ -191,6 +193,15 @@ async def _not_connected_yet(db: Db, account: CurrentAccount, store_url: str, th
     found = await integrations.for_store(db, account.id, store_url, *names)
     if found is not None and found["_id"] != this:
         raise _already_connected(found["store_url"], found["_id"])
+
+
+async def _corrections_kept(db: Db, account: CurrentAccount, integration: dict) -> None:
+    """A store connected again gets the reviews of its products made while it was disconnected, which could not
+    be written to it then (their jobs said so)."""
+    for annotation_id in await reviews.annotations_reviewed_since(db, account.id, integration["reconnected"]):
+        annotation = await annotations.get(db, account.id, annotation_id)
+        if annotation is not None and (annotation.get("source") or {}).get("integration") == integration["_id"]:
+            await jobs.enqueue_correction(db, account.id, annotation, "reviewed while the store was disconnected")
 
 
 async def _connected_meanwhile(db: Db, account: CurrentAccount, store_url: str) -> ApiError:

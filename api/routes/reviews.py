@@ -87,10 +87,7 @@ async def review_annotation(body: ReviewIn, annotation: OwnedAnnotation, request
         if entry is not None:  # this process shows the entry's new terms at once
             services_of(request).catalogues.forget_product(account.id, entry["_id"])
     if source.get("kind") == "woocommerce":  # the correction goes to the store product (api/jobs/woocommerce.py)
-        await jobs.enqueue_kind(db, "correction", account.id, f"correction:{annotation['_id']}",
-                                f"reviewed by {account.reviewer}", {"integration": source["integration"],
-                                                                    "product_id": int(source["product_id"]),
-                                                                    "annotation": annotation["_id"]})
+        await jobs.enqueue_correction(db, account.id, annotation, f"reviewed by {account.reviewer}")
     out = review_out(review)
     background.add_task(notify, services_of(request), account.id, "annotation.reviewed", out.model_dump(mode="json"))
     return out

@@ -212,3 +212,22 @@ def test_a_store_connected_again_keeps_its_catalogue_and_knows_the_terms_the_ser
     assert [p for p in after if p["title"] == "Neuer Schuh"][0]["categories"] == []
     assert examples() == taught
     assert live.store.writes.get(created["id"], []) and len(live.store.writes[created["id"]]) == 1  # nothing written
+
+    # A review made while the store is disconnected cannot be written then; connected again, the store gets it.
+    [annotation] = [a for a in live.api("GET", "/annotations", params={"limit": 100}).json()["items"]
+                    if a["source"].get("product_id") == str(created["id"])]
+    assert live.api("DELETE", integration).status_code == 204
+    review = live.api("POST", f"/annotations/{annotation['id']}/review",
+                      json={"category": "handbag", "shop": {"category": "Damen-Taschen"}})
+    assert review.status_code == 201, review.text
+    time.sleep(3)  # its correction job runs meanwhile (its outcome is read once the store is back)
+    assert len(live.store.writes[created["id"]]) == 1
+    again = live.api("POST", "/integrations", json={
+        "store_url": live.store.url, "consumer_key": live.store.consumer_key,
+        "consumer_secret": live.store.consumer_secret, "webhook_secret": WEBHOOK_SECRET})
+    assert again.status_code == 201 and again.json()["id"] == live.integration["id"], again.text
+    taschen = live.store.catalogue.find_term("categories", "Damen-Taschen")["id"]
+    wait_for(lambda: [c["id"] for c in live.store.catalogue.view(created["id"])["categories"]] == [taschen], 60,
+             lambda: f"the review written once the store is back: {live.jobs()[:3]}")
+    outcomes = [j["outcome"] for j in live.jobs() if j["kind"] == "correction" and j["product_id"] == created["id"]]
+    assert any(o and o.startswith("not written: the store is disconnected") for o in outcomes), outcomes
