@@ -21,7 +21,7 @@ from api.integrations.store_errors import StoreError
 from api.integrations.woo_client import WooClient
 
 log = logging.getLogger(__name__)
-STORE_TIMEOUT_S = 10.0  # a connect or a disconnect waits this long for each connection to and read from the store
+STORE_TIMEOUT_S = 10.0  # a disconnect waits this long for each connection to and read from the store
 
 TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
 # WooCommerce 10.8 and later: fired whenever a product goes to "publish" (WC_Post_Data::transition_post_status),

@@ -18,7 +18,7 @@ from api.documented_errors import (
 )
 from api.data import annotations, integrations, jobs, reviews
 from api.deps import CurrentAccount, Db, Id, Offset, Svc, checked_url, services_of
-from api.integrations.hooks import STORE_TIMEOUT_S, disconnect, ensure_webhooks, remove_webhooks
+from api.integrations.hooks import disconnect, ensure_webhooks, remove_webhooks
 from api.integrations.languages import listed_language
 from api.integrations.policy import TaggingPolicy, policy_of, served_policy, unwritten
 from api.integrations.store import moved_home, store_client, store_names
@@ -87,7 +87,7 @@ async def register(body: IntegrationIn, request: Request, account: CurrentAccoun
     await checked_url(services, body.store_url, "store_url")  # the worker calls it with the store's keys
     vault = services.vault
     store = store_client(services.http, body.store_url, body.consumer_key, body.consumer_secret,
-                         timeout=STORE_TIMEOUT_S)
+                         timeout=CONNECT_S)
     until = asyncio.get_running_loop().time() + CONNECT_S
     try:
         store, listed = await _keys_checked_where_it_is(services, account, store, body.consumer_key,
@@ -150,7 +150,7 @@ async def change_integration(integration_id: Id, body: IntegrationChange, reques
     secret = body.consumer_secret or vault.open(doc["consumer_secret"])
     webhook_secret = body.webhook_secret or vault.open(doc["webhook_secret"])
     delivery_url = _delivery_url(request, doc["_id"])
-    store = store_client(services.http, store_url, key, secret, timeout=STORE_TIMEOUT_S)
+    store = store_client(services.http, store_url, key, secret, timeout=CONNECT_S)
     changed = {}
     until = asyncio.get_running_loop().time() + CONNECT_S
     rotating = body.webhook_secret is not None and body.webhook_secret != vault.open(doc["webhook_secret"])
@@ -242,7 +242,7 @@ async def _keys_checked_where_it_is(services: Services, account: CurrentAccount,
                            "store_refused") from None
     await checked_url(services, home, "store_url")  # the address it moved to is checked as a given one is
     await _not_connected_yet(services.db, account, home, this)
-    moved_to = store_client(services.http, home, key, secret, timeout=STORE_TIMEOUT_S)
+    moved_to = store_client(services.http, home, key, secret, timeout=CONNECT_S)
     try:
         listed = await _check_keys(moved_to, so, until)
     except StoreMoved as again:
