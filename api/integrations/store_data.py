@@ -176,12 +176,26 @@ def error_data(response: httpx.Response, body: object = _UNREAD) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+# What PHP prints before a page when the site displays its errors (display_errors on, as on many live sites): a
+# notice, warning or deprecation each, in HTML ("<br />\n<b>Deprecated</b>:  … in <b>/x.php</b> on line <b>9</b><br />")
+# or as text ("PHP Warning:  … on line 9"). WooCommerce's JSON follows them whole.
+_PHP_NOTICES = re.compile(rb"(?:\s*(?:<br\s*/?>\s*)?(?:<b>)?(?:PHP )?(?:Deprecated|Notice|Warning|Strict Standards)"
+                          rb"(?:</b>)?:[^\n]*?on line\s*(?:<b>)?\d+(?:</b>)?(?:<br\s*/?>)?)+\s*")
+
+
 def answer_json(response: httpx.Response) -> object:
-    """The answer's JSON, or NOT_JSON when it is none (a page, or JSON nested too deeply to read)."""
+    """The answer's JSON, or NOT_JSON when it is none (a page, or JSON nested too deeply to read). JSON after PHP's
+    displayed notices and warnings (`_PHP_NOTICES`) is read: the store works, its PHP speaks first."""
     try:
         return json_value(response.content)
     except ValueError:
-        return NOT_JSON
+        pass
+    if (notices := _PHP_NOTICES.match(response.content)) is not None:
+        try:
+            return json_value(response.content[notices.end():])
+        except ValueError:
+            pass
+    return NOT_JSON
 
 
 def answer_reason(response: httpx.Response, body: object = _UNREAD) -> str:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import httpx
 from cachetools import LRUCache
 
-from api.core.limits import json_value, whole_number
+from api.core.limits import whole_number
 from api.integrations.store_auth import ALL_WAYS, OAUTH, QUERY_AUTH, oauth_query, ways_for
-from api.integrations.store_data import (MAX_ID, answer_json, answer_reason, category_paths, error_data,
+from api.integrations.store_data import (MAX_ID, NOT_JSON, answer_json, answer_reason, category_paths, error_data,
                                          named_by_path, no_rest_api, plain_name, product_id, retry_after_seconds,
                                          store_product, stored_name, term_name)
 from api.integrations.store_errors import StoreError, StoreMoved
@@ -163,9 +163,10 @@ class WooClient:
         try:
             response = await self._whole(self._http.build_request("GET", address,
                                                                   params={"rest_route": route} if plain else None))
-            return json_value(response.content) if response.status_code == 200 else None
-        except (httpx.HTTPError, FetchError, ValueError):
+        except (httpx.HTTPError, FetchError):
             return None
+        body = answer_json(response) if response.status_code == 200 else NOT_JSON
+        return None if body is NOT_JSON else body
 
     async def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
         needs = self.host_needs
@@ -229,12 +230,11 @@ class WooClient:
         """The answer and its JSON body. A 2xx that is not JSON (a security plugin's challenge page, a site whose REST
         API is switched off and answers its home page) is a StoreError that says so, not a crash."""
         response = await self._call(method, path, **kwargs)
-        try:
-            return response, json_value(response.content)
-        except ValueError:
+        if (body := answer_json(response)) is NOT_JSON:  # JSON after PHP's displayed notices is read (`answer_json`)
             raise StoreError(f"{method} {path}: the store answered {response.status_code} with {answer_reason(response)}; "
                              f"is {self.store_url} a WooCommerce store with its REST API on?",
-                             response.status_code) from None
+                             response.status_code)
+        return response, body
 
     async def get_product(self, product_id: int) -> dict | None:
         try:

@@ -111,6 +111,8 @@ class WooCommerceStore:
         self.api_delay_s = 0.0
         # A store slow to answer a write it has made (a heavy save hook): the PUT is applied, its answer this late.
         self.put_answer_delay_s = 0.0
+        # A live site that displays PHP's errors (display_errors on): a plugin's deprecation notice before every answer.
+        self.prints_php_notices = False
         # Polylang before 3.7 has no public languages route (`polylang_languages`).
         self.polylang_before_3_7 = False
         # A broken or hostile store: `(method, path) -> (payload, headers)` answers a REST request with that JSON

@@ -206,7 +206,10 @@ class RestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _json(self, status: int, payload: object, headers: dict | None = None) -> None:
-        self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+        notice = (b"<br />\n<b>Deprecated</b>:  Creation of dynamic property Shop_Plugin::$cache is deprecated in "
+                  b"<b>/var/www/html/wp-content/plugins/shop-plugin/shop.php</b> on line <b>42</b><br />\n"
+                  if self.store.prints_php_notices else b"")
+        self._send(status, notice + json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
 
     def _send(self, status: int, data: bytes, headers: dict) -> None:
         self.send_response(status)

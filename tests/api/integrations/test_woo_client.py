@@ -380,6 +380,27 @@ def test_a_listing_that_never_ends_is_stopped_saying_so(woo_store, monkeypatch):
     assert "still listing past 250 items (page 4)" in error.message, error.message
 
 
+def test_a_store_that_displays_php_notices_before_its_json_is_read(woo_store):
+    """A live site with PHP's display_errors on: a plugin's deprecation notice comes before every REST answer,
+    errors included. The JSON after it is WooCommerce's, read as such (an independent store check saw every job of
+    such a store dead at once, told the store had no REST API)."""
+    product = woo_store.create_product("Blue shirt", categories=["Hemden"])
+    woo_store.prints_php_notices = True
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            read = await client.get_product(product["id"])
+            written = await client.update_product(product["id"], {"tags": [{"id": await client.term_id("tags", "Leinen")}]})
+            return read, written, await client.get_product(10**6)
+        finally:
+            await client.aclose()
+
+    read, written, missing = _run(go())
+    assert read["name"] == "Blue shirt" and [c["name"] for c in read["categories"]] == ["Hemden"]
+    assert [t["name"] for t in written["tags"]] == ["Leinen"] and missing is None  # a 404's JSON read too
+
+
 def test_a_store_answering_html_instead_of_json_is_a_clear_error(woo_store):
     """A security plugin's browser challenge, or a site whose REST API is off: 200 with an HTML page."""
     product = woo_store.create_product("Blue shirt")
