@@ -237,6 +237,23 @@ async def store_photos(services: Services, product: dict, first: bytes | None = 
     return photos, left_out
 
 
+async def usable_photo(services: Services, product: dict) -> tuple[bytes, str, dict]:
+    """The bytes, address and entry of the product's first photo that can be fetched and read, the main one first:
+    a product whose main photo is gone (a 404) or is no image is annotated from its next one. The main photo's
+    failure is raised when none can be used (retried as it says)."""
+    first: DomainError | None = None
+    distinct = {image["src"]: image for image in product["images"]}
+    for image in list(distinct.values())[:MAX_PHOTOS]:
+        try:
+            data, source = await fetch_store_photo(services, image)
+            await check(data, None, services.settings.max_upload_bytes)
+            return data, source, image
+        except DomainError as error:
+            first = first or error
+    assert first is not None  # the product has a photo (the caller's check)
+    raise first
+
+
 async def fetch_store_photo(services: Services, image: dict) -> tuple[bytes, str]:
     """A store photo's bytes and the address they came from: the size of it fit for the work (`photo_url`), else,
     when that size cannot be had (deleted by a plugin that regenerates sizes, or left behind by one that moved the

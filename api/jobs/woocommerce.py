@@ -23,9 +23,9 @@ from api.domain.embedding import Made, embed, made_by_annotation
 from api.domain.annotations import Submitted, annotate
 from api.domain.errors import DomainError
 from api.domain.shop_models import queue_training, retrain_if_taught
-from api.integrations.catalogue_import import (created_since_connect, entry_lock, fetch_store_photo, import_catalogue,
+from api.integrations.catalogue_import import (created_since_connect, entry_lock, import_catalogue,
                                               import_product, store_entry, store_fields, store_name, store_page,
-                                              store_photos, terms_moved)
+                                              store_photos, terms_moved, usable_photo)
 from api.integrations.merge import (MARKER_KEY, Merge, images_fingerprint, is_annotated, landed, marker, marker_value,
                                     merchant_terms, merge_terms)
 from api.integrations.hooks import ensure_webhooks
@@ -150,8 +150,11 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
         return ("categorised by the merchant before the store was connected: imported into the shop's catalogue, "
                 "nothing written to the store")
 
-    data, source = await fetch_store_photo(services, product["images"][0])
+    data, source, main = await usable_photo(services, product)
     max_bytes = services.settings.max_upload_bytes
+    # The main photo could not be used: the catalogue entry's main one is the photo annotated (the store's order
+    # is kept for everything else, the fingerprint of its photos first).
+    catalogued = {**product, "images": [main, *(image for image in product["images"] if image is not main)]}
     await step("photo fetched", f"{len(data)} bytes from {source}")
     policy = policy_of(integration)
     origin = {"kind": "woocommerce", "integration": job["integration"], "product_id": str(product["id"]),
@@ -176,7 +179,7 @@ async def annotate_product(services: Services, job: dict, integration: dict, sto
         indexed = f"not in the shop's similar-item search while it is {hidden}" + (
             " (taken out)" if await remove_from_catalogue(services, job) else "")
     else:
-        catalogue_id, left_out = await add_to_catalogue(services, job, product, data, written,
+        catalogue_id, left_out = await add_to_catalogue(services, job, catalogued, data, written,
                                                         made_by_annotation(answer, services.models))
         indexed = (f"catalogue product {catalogue_id} in the shop's similar-item search" if catalogue_id else
                    "its catalogue entry was deleted while its photos were replaced") + (

@@ -95,6 +95,23 @@ def test_a_large_photo_is_fetched_at_a_size_fit_for_the_work(live: Live):
     assert live.done_job(other["id"])["attempts"] == 1
 
 
+def test_a_product_whose_main_photo_is_gone_is_annotated_from_its_next_one(live: Live):
+    """The main photo answers 404 (deleted, or moved by a plugin): the product is annotated and written from its
+    next photo in one attempt, and that photo is its catalogue entry's main one (before 2026-12-07 the job was
+    retried 8 times and dead, its working photos unused)."""
+    good = live.store.upload(live.photos[14].read_bytes())
+    gone = {**live.store.upload(live.photos[15].read_bytes()), "srcset": ""}
+    gone["src"] = gone["src"].replace(".jpg", "-deleted.jpg")
+    product = live.store.catalogue.create_product({"name": "Main photo gone"}, [gone, good])
+    live.store.fire("product.created", product)
+    live.annotated(product["id"])
+    job = live.done_job(product["id"])
+    assert job["attempts"] == 1, job
+    entry = next(p for p in live.api("GET", "/products", params={"limit": 100}).json()["items"]
+                 if p["metadata"].get("store_product_id") == str(product["id"]))
+    assert len(entry["images"]) == 1  # the photo that is gone is left out of it
+
+
 def test_a_product_is_among_the_similar_items_only_while_customers_can_see_it(live: Live):
     """A draft is annotated and its terms written, but a storefront's similar items never show it; published, it
     enters them, with no second annotation or write; made private, it leaves them."""
