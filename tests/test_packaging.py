@@ -180,6 +180,15 @@ def test_compose_runs_two_api_replicas_that_share_no_disk() -> None:
         assert environment["KALAS_INDEX_DIR"] not in mounted, f"{name}: an index directory is a replica's own cache"
 
 
+def test_the_api_replicas_believe_the_load_balancers_forwarded_addresses() -> None:
+    """Behind a load balancer every request comes from its address: uvicorn reads the client's from X-Forwarded-For
+    only when told the balancer's addresses, or one client's failed log-ins would block every shop's."""
+    api = compose()["services"]["api"]
+    assert "--proxy-headers" in api["command"]
+    assert re.fullmatch(r"\$\{KALAS_FORWARDED_ALLOW_IPS:-[^}]+\}", api["environment"]["FORWARDED_ALLOW_IPS"])
+    assert "KALAS_FORWARDED_ALLOW_IPS" in (ROOT / ".env.example").read_text()
+
+
 def test_compose_settings_are_known_and_secrets_are_required() -> None:
     for name in ("api", "worker"):
         environment = compose()["services"][name]["environment"]
