@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import asyncio
+import tempfile
+from pathlib import Path
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator
@@ -127,6 +129,22 @@ def open_image_store(settings: Settings, db: AsyncDatabase) -> ImageStore:
     return GridFsImages(db) if settings.image_store == "gridfs" else ImageFiles(settings.image_dir)
 
 
+class UnusableDirectory(RuntimeError):
+    """A data directory of the settings that this process cannot make or write: it does not start."""
+
+
+def usable_directory(path: Path, setting: str) -> None:
+    """Made if missing and written to once, or the process refuses to start naming the setting (an index directory
+    it cannot write answered every search 500 and started all the same)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise UnusableDirectory(f"{setting}={path} cannot be used: {error.strerror or error}; give a directory this process "
+                         "may create and write") from None
+
+
 @asynccontextmanager
 async def open_services(settings: Settings, *, inference: InferenceClient | None = None,
                         indexes: CatalogueStore | None = None, text_search: bool = True) -> AsyncIterator[Services]:
@@ -144,7 +162,10 @@ async def open_services(settings: Settings, *, inference: InferenceClient | None
         if text_search and inference is not None and inference.text_encoder is None:
             inference.text_encoder = open_text_encoder(settings)
         if indexes is None:
+            usable_directory(settings.index_dir, "KALAS_INDEX_DIR")
             indexes = CatalogueStore(settings.index_dir)
+        if settings.image_store == "directory":
+            usable_directory(settings.image_dir, "KALAS_IMAGE_DIR")
         catalogues = Catalogues(indexes)
         stack.push_async_callback(catalogues.aclose)
         http = SafeHttp(timeout_s=settings.fetch_timeout_s, max_bytes=settings.max_upload_bytes,

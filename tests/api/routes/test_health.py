@@ -66,13 +66,25 @@ def test_the_demo_gallery_is_loaded_and_a_corrupt_one_is_not_ready(settings, tmp
 
 @pytest.mark.parametrize("check, setting", [("index", "index_dir"), ("images", "image_dir")])
 def test_not_ready_when_a_data_directory_cannot_be_made(settings, tmp_path, check, setting) -> None:
+    """A data directory that cannot be made at the start stops it, naming the setting (api/services.py); one lost
+    while the service runs (a volume gone) makes it not ready."""
+    import shutil
+
+    from api.services import UnusableDirectory
+
     blocker = tmp_path / "a-file"
     blocker.write_text("in the way")
-    with TestClient(create_app(settings.model_copy(update={setting: blocker / "data"}))) as client:
+    with pytest.raises(UnusableDirectory, match=f"KALAS_{setting.upper()}=.*a-file/data cannot be used"):
+        with TestClient(create_app(settings.model_copy(update={setting: blocker / "data"}))):
+            pass
+    data = tmp_path / "lost"
+    with TestClient(create_app(settings.model_copy(update={setting: data}))) as client:
+        shutil.rmtree(data)
+        data.write_text("in the way")
         response = client.get("/readyz")
     assert response.status_code == 503
     checks = response.json()["checks"]
-    assert checks[check]["ok"] is False and "a-file" in checks[check]["error"]
+    assert checks[check]["ok"] is False and "lost" in checks[check]["error"]
     assert all(checks[name]["ok"] for name in ("mongodb", "index", "images") if name != check)
 
 
