@@ -7,6 +7,8 @@ is refused, so a typo cannot go unnoticed. `load_settings()` turns every refusal
 """
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -41,6 +43,9 @@ class _KnownVariablesOnly(EnvSettingsSource):
             known = ", ".join(sorted(ENV_PREFIX + field.upper() for field in fields))
             raise SettingsError(f"unknown setting {', '.join(unknown)}; known: {known}")
         return super().__call__()
+
+
+_ORIGIN = re.compile(r"[A-Za-z0-9._-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
 
 
 class Settings(BaseSettings):
@@ -99,7 +104,16 @@ class Settings(BaseSettings):
     @field_validator("fetch_allow_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
-        return frozenset(filter(None, value.split(","))) if isinstance(value, str) else value
+        return frozenset(filter(None, (o.strip() for o in value.split(",")))) if isinstance(value, str) else value
+
+    @field_validator("fetch_allow_origins")
+    @classmethod
+    def _host_and_port(cls, value: frozenset[str]) -> frozenset[str]:
+        """Each a "host:port" as a request's address is matched (a URL or a host alone would match nothing)."""
+        wrong = sorted(origin for origin in value if not _ORIGIN.fullmatch(origin))
+        if wrong:
+            raise ValueError(f"each origin is host:port, such as 127.0.0.1:8080 or shop.internal:443, not {wrong[0]!r}")
+        return frozenset(origin.lower().replace("[", "").replace("]", "") for origin in value)  # IPv6 as httpx names it
 
     @field_validator("mongo_uri")
     @classmethod

@@ -1,6 +1,8 @@
 """Settings are validated at start-up and refuse what cannot work, naming the variable to fix."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from api.core.settings import PLACEHOLDER_SECRET, Settings, SettingsError, load_settings
@@ -59,8 +61,15 @@ def test_unknown_and_invalid_variables_are_named(environ):
 
 
 def test_lists_are_read_from_commas(environ):
-    settings = environ({"KALAS_FETCH_ALLOW_ORIGINS": "images.intra:80,cdn.intra:8080"})
-    assert settings.fetch_allow_origins == frozenset({"images.intra:80", "cdn.intra:8080"})
+    settings = environ({"KALAS_FETCH_ALLOW_ORIGINS": "images.intra:80, CDN.intra:8080,[::1]:8000"})
+    assert settings.fetch_allow_origins == frozenset({"images.intra:80", "cdn.intra:8080", "::1:8000"})
+
+
+@pytest.mark.parametrize("origin", ["http://x:1/", "images.intra", "127.0.0.1:port"])
+def test_an_allowed_origin_that_could_never_match_is_refused(environ, origin):
+    """An origin is matched as a request's "host:port": a URL or a bare host would silently let nothing through."""
+    with pytest.raises(SettingsError, match=f"KALAS_FETCH_ALLOW_ORIGINS: .*each origin is host:port.*{re.escape(origin)}"):
+        environ({"KALAS_FETCH_ALLOW_ORIGINS": f"127.0.0.1:9000,{origin}"})
 
 
 def test_app_factory_reads_the_environment_only_when_not_given_settings(monkeypatch):
