@@ -77,11 +77,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="jobs run at the same time (default 4)")
     parser.add_argument("--lease", type=at_least(float, 1.0, "a shorter lease lets another worker take a job that runs"), default=60.0,
                         help="seconds a claimed job stays ours without news (default 60)")
-    parser.add_argument("--max-attempts", type=at_least(int, 1, "a job is tried at least once"), default=8,
-                        help="tries before a job is dead-lettered (default 8)")
-    parser.add_argument("--backoff", type=at_least(float, 0.0, "a delay"), default=1.0,
+    parser.add_argument("--max-attempts", type=at_least(int, 1, "a job is tried at least once"),
+                        default=Backoff.max_attempts,
+                        help=f"tries before a job is dead-lettered (default {Backoff.max_attempts}: 9 to 18 minutes "
+                             "of a store or the models being away)")
+    parser.add_argument("--backoff", type=at_least(float, 0.0, "a delay"), default=Backoff.base_s,
                         help="first retry delay in seconds (doubles; default 1)")
-    parser.add_argument("--backoff-cap", type=at_least(float, 0.0, "a delay"), default=300.0,
+    parser.add_argument("--backoff-cap", type=at_least(float, 0.0, "a delay"), default=Backoff.cap_s,
                         help="longest retry delay in seconds (default 300)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 class Backoff:
     base_s: float = 1.0
     cap_s: float = 300.0
-    max_attempts: int = 8
+    # Twelve tries span 9 to 18 minutes at the defaults (0.5-1 s doubling to the 300 s cap): a store in WordPress's
+    # maintenance mode for an update, or restarting, is waited out; with eight (about 2 minutes), an independent
+    # store check saw an import survive a 2-minute 503 only on its last try.
+    max_attempts: int = 12
 
     def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based): a uniform draw from the upper half of
