@@ -72,11 +72,12 @@ def at_least(kind: type[int] | type[float], low: float, why: str):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m api.worker", description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--lanes", type=at_least(int, 1, "a worker with no lane runs nothing and never stops"), default=4,
-                        help="jobs run at the same time (default 4)")
-    parser.add_argument("--lease", type=at_least(float, 1.0, "a shorter lease lets another worker take a job that runs"), default=60.0,
-                        help="seconds a claimed job stays ours without news (default 60)")
+    first_paragraph = " ".join(__doc__.split("\n\n")[0].split())
+    parser = argparse.ArgumentParser(prog="python -m api.worker", description=first_paragraph)
+    parser.add_argument("--lanes", type=at_least(int, 1, "a worker with no lane runs nothing and never stops"),
+                        default=4, help="jobs run at the same time (default 4)")
+    parser.add_argument("--lease", type=at_least(float, 1.0, "a shorter lease lets another worker take a job that runs"),
+                        default=60.0, help="seconds a claimed job stays ours without news (default 60)")
     parser.add_argument("--max-attempts", type=at_least(int, 1, "a job is tried at least once"),
                         default=Backoff.max_attempts,
                         help=f"tries before a job is dead-lettered (default {Backoff.max_attempts}: 9 to 18 minutes "

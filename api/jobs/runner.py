@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pymongo.errors import ConnectionFailure
+
 from api.data import jobs
 from api.domain.errors import DomainError
 from api.jobs.backoff import Backoff
@@ -131,7 +133,11 @@ class Runner:
             try:
                 job = await jobs.claim(self.services.db, self.name, self.options.lease_s, expired_first=expired_first,
                                        steps=claimed)
-            except Exception:  # the database away for a moment: wait and claim again
+            except ConnectionFailure as error:  # the database away: one line a try, not a traceback
+                log.warning("claiming a job failed: the database cannot be reached (%s); trying again",
+                            type(error).__name__)
+                job = None
+            except Exception:  # anything else the database answered: wait and claim again
                 log.exception("claiming a job failed")
                 job = None
             if job is None:
