@@ -79,8 +79,10 @@ def test_files_are_written_whole_or_not_at_all(tmp_path):
 def test_an_unwritable_image_directory_is_a_clear_503_and_stores_nothing(model_client, model_settings, mongo_server,
                                                                           photos):
     shop = create_shop(model_client)
-    model_settings.image_dir.parent.mkdir(parents=True, exist_ok=True)
-    model_settings.image_dir.write_bytes(b"")  # a file where the directory should be: nothing can be made under it
+    account_id = model_client.get("/api/v1/auth/me", headers=shop.headers).json()["id"]
+    # A file where the shop's directory should be (the image directory itself is checked at the start): nothing
+    # can be made under it.
+    (model_settings.image_dir / account_id).write_bytes(b"")
     answer = model_client.post("/api/v1/annotations", headers=shop.headers, files={"file": ("a.jpg", photos[0])})
     assert answer.status_code == 503 and answer.json()["error"]["code"] == "storage_failed"
     assert "could not be stored" in answer.json()["error"]["message"]

@@ -73,9 +73,10 @@ def test_a_store_photo_enters_the_catalogue_with_its_file(mongo_server, mongo_da
 def test_a_disk_that_cannot_take_the_photo_is_a_retryable_failure_leaving_nothing(mongo_server, mongo_database,
                                                                                   served_models, tmp_path, shared_data):
     photo = next((shared_data / "fashion-products" / "images").glob("*.jpg")).read_bytes()
-    blocker = tmp_path / "a-file"
-    blocker.write_bytes(b"")  # the image directory would have to be made under a file
-    product_id, failure, counts = _add(mongo_server, mongo_database, served_models, tmp_path, blocker / "images", photo)
+    image_dir = tmp_path / "images"
+    image_dir.mkdir()
+    (image_dir / ACCOUNT).write_bytes(b"")  # the shop's own directory would have to be made where a file is
+    product_id, failure, counts = _add(mongo_server, mongo_database, served_models, tmp_path, image_dir, photo)
     assert product_id is None and failure is not None and failure.retryable
     assert "could not be stored" in str(failure)
     assert counts == (0, 0)
