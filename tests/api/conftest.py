@@ -53,6 +53,16 @@ def make_settings(mongo_uri: str, database: str, **overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
+def store_settings(mongo_server, mongo_database: str, tmp_path: Path, store: WooCommerceStore) -> Settings:
+    """Test settings on the test's database and directories that let the started emulated `store` through."""
+    return make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
+                         image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
+
+
+async def quiet_step(name: str, detail: str = "", fence: bool = False) -> None:
+    """A job's step (api/jobs/runner.py `Step`) that records nothing: a job run by a test outside the runner."""
+
+
 @dataclass
 class Shop:
     """A signed-up shop with a console session and an API key."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -16,12 +18,25 @@ from api.integrations.catalogue_import import PAGE_SIZE, import_catalogue
 from api.integrations.store_errors import StoreError
 from api.integrations.woo_client import WooClient
 from api.jobs.woocommerce import WooCommerceJobs
-from api.services import open_services
+from api.services import Services, open_services
 from kalas.emulators.woocommerce import WooCommerceStore
-from tests.api.conftest import make_settings
+from tests.api.conftest import quiet_step, store_settings
 
 PRODUCTS = 2 * PAGE_SIZE + 5
 SHOP = "a1b2c3"  # an account id of the API's form
+
+
+@asynccontextmanager
+async def store_services(settings, served_models, store: WooCommerceStore) -> AsyncIterator[tuple[Services, WooClient]]:
+    """The services with the in-process models, and a client of the started `store`; closed after."""
+    inference = InProcessClient(dict(served_models))
+    client = WooClient(store.url, store.consumer_key, store.consumer_secret)
+    try:
+        async with open_services(settings, inference=inference) as services:
+            yield services, client
+    finally:
+        await client.aclose()
+        await inference.aclose()
 
 
 @pytest.mark.slow
@@ -35,8 +50,7 @@ def test_an_import_cut_off_goes_on_from_its_page_and_doubles_nothing(mongo_serve
             store.create_product(f"Produkt {i}", [photo.read_bytes()], categories=[] if i % 3 == 0 else ["Hemden"],
                                  tags=["Leinen"] if i % 2 else [])
         time.sleep(1.1)  # the store is connected after its products were made (creation times are to the second)
-        settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
-                                 image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
+        settings = store_settings(mongo_server, mongo_database, tmp_path, store)
         steps: list[str] = []
 
         async def step(name: str, detail: str = "", fence: bool = False) -> None:
@@ -45,33 +59,34 @@ def test_an_import_cut_off_goes_on_from_its_page_and_doubles_nothing(mongo_serve
                 store.fail_next(500, times=1)
 
         async def go():
-            inference = InProcessClient(dict(served_models))
-            client = WooClient(store.url, store.consumer_key, store.consumer_secret)
-            try:
-                async with open_services(settings, inference=inference) as services:
-                    integration = await integrations.create(services.db, SHOP, {"store_url": store.url})
-                    with pytest.raises(StoreError):
-                        await import_catalogue(services, integration, client, step)
-                    cut_off = (await integrations.by_id(services.db, integration["_id"]))["import"]
-                    # Its job gives up (the runner's dead letter): the progress says so until the job is retried.
-                    await WooCommerceJobs(services).gave_up({"_id": "j0b", "kind": "import",
-                                                             "integration": integration["_id"]}, "the store was away")
-                    stopped = (await integrations.by_id(services.db, integration["_id"]))["import"]
-                    outcome = await import_catalogue(services, await integrations.by_id(services.db, integration["_id"]),
-                                                     client, step)
-                    finished = (await integrations.by_id(services.db, integration["_id"]))["import"]
-                    await WooCommerceJobs(services).gave_up({"_id": "late", "kind": "import",
-                                                             "integration": integration["_id"]}, "a late dead letter")
-                    finished_still = (await integrations.by_id(services.db, integration["_id"]))["import"]
-                    again = await import_catalogue(services, await integrations.by_id(services.db, integration["_id"]),
-                                                   client, step)
-                    stored = await services.db.products.find({"account": SHOP}).to_list(length=None)
-                    writes = await services.db.store_writes.find({"integration": integration["_id"]}).to_list(length=None)
-                    index = await services.catalogues.index(services.db, SHOP)
-                    return cut_off, stopped, finished, finished_still, outcome, again, stored, writes, index.n_vectors
-            finally:
-                await client.aclose()
-                await inference.aclose()
+            async with store_services(settings, served_models, store) as (services, client):
+                integration = await integrations.create(services.db, SHOP, {"store_url": store.url})
+
+                async def progress() -> dict:
+                    return (await integrations.by_id(services.db, integration["_id"]))["import"]
+
+                async def gave_up(job_id: str, reason: str) -> None:  # the runner's dead letter of the import's job
+                    await WooCommerceJobs(services).gave_up({"_id": job_id, "kind": "import",
+                                                             "integration": integration["_id"]}, reason)
+
+                async def import_again() -> str:
+                    return await import_catalogue(services, await integrations.by_id(services.db, integration["_id"]),
+                                                  client, step)
+
+                with pytest.raises(StoreError):
+                    await import_catalogue(services, integration, client, step)
+                cut_off = await progress()
+                await gave_up("j0b", "the store was away")  # the progress says so until the job is retried
+                stopped = await progress()
+                outcome = await import_again()
+                finished = await progress()
+                await gave_up("late", "a late dead letter")
+                finished_still = await progress()
+                again = await import_again()
+                stored = await services.db.products.find({"account": SHOP}).to_list(length=None)
+                writes = await services.db.store_writes.find({"integration": integration["_id"]}).to_list(length=None)
+                index = await services.catalogues.index(services.db, SHOP)
+                return cut_off, stopped, finished, finished_still, outcome, again, stored, writes, index.n_vectors
 
         cut_off, stopped, finished, finished_still, outcome, again, stored, writes, vectors = asyncio.run(go())
     finally:
@@ -99,25 +114,15 @@ def _import_once(mongo_server, mongo_database, served_models, tmp_path: Path, st
     """One import of the started `store` into a shop connected just now (its integration's other `integration`
     fields given): (the outcome, the shop's catalogue products, the service's records of writes)."""
     time.sleep(1.1)  # connected after the products were made (creation times are to the second)
-    settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
-                             image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
-
-    async def step(name: str, detail: str = "", fence: bool = False) -> None:
-        pass
+    settings = store_settings(mongo_server, mongo_database, tmp_path, store)
 
     async def go():
-        inference = InProcessClient(dict(served_models))
-        client = WooClient(store.url, store.consumer_key, store.consumer_secret)
-        try:
-            async with open_services(settings, inference=inference) as services:
-                made = await integrations.create(services.db, SHOP, {"store_url": store.url, **integration})
-                outcome = await import_catalogue(services, made, client, step)
-                stored = await services.db.products.find({"account": SHOP}).to_list(length=None)
-                writes = await services.db.store_writes.find({"integration": made["_id"]}).to_list(length=None)
-                return outcome, stored, writes
-        finally:
-            await client.aclose()
-            await inference.aclose()
+        async with store_services(settings, served_models, store) as (services, client):
+            made = await integrations.create(services.db, SHOP, {"store_url": store.url, **integration})
+            outcome = await import_catalogue(services, made, client, quiet_step)
+            stored = await services.db.products.find({"account": SHOP}).to_list(length=None)
+            writes = await services.db.store_writes.find({"integration": made["_id"]}).to_list(length=None)
+            return outcome, stored, writes
 
     return asyncio.run(go())
 
@@ -181,28 +186,21 @@ def test_an_import_stops_when_its_store_is_disconnected_and_connected_again(mong
         for i in range(2 * PAGE_SIZE):  # photo-less products: each read and counted, nothing embedded
             store.create_product(f"Produkt {i}", categories=["Hemden"])
         time.sleep(1.1)  # connected after the products were made (creation times are to the second)
-        settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
-                                 fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
+        settings = store_settings(mongo_server, mongo_database, tmp_path, store)
 
         async def go():
-            inference = InProcessClient(dict(served_models))
-            client = WooClient(store.url, store.consumer_key, store.consumer_secret)
-            try:
-                async with open_services(settings, inference=inference) as services:
-                    first = await integrations.create(services.db, SHOP, {"store_url": store.url})
+            async with store_services(settings, served_models, store) as (services, client):
+                first = await integrations.create(services.db, SHOP, {"store_url": store.url})
 
-                    async def step(name: str, detail: str = "", fence: bool = False) -> None:
-                        if detail.startswith("page 1 of"):  # the shop disconnects the store and connects it again
-                            assert await integrations.delete(services.db, SHOP, first["_id"])
-                            await asyncio.sleep(1.1)  # a connection's time is kept to the millisecond
-                            again = await integrations.create(services.db, SHOP, {"store_url": store.url})
-                            assert again["_id"] == first["_id"] and again["created"] != first["created"]
+                async def step(name: str, detail: str = "", fence: bool = False) -> None:
+                    if detail.startswith("page 1 of"):  # the shop disconnects the store and connects it again
+                        assert await integrations.delete(services.db, SHOP, first["_id"])
+                        await asyncio.sleep(1.1)  # a connection's time is kept to the millisecond
+                        again = await integrations.create(services.db, SHOP, {"store_url": store.url})
+                        assert again["_id"] == first["_id"] and again["created"] != first["created"]
 
-                    outcome = await import_catalogue(services, first, client, step)
-                    return outcome, await integrations.by_id(services.db, first["_id"])
-            finally:
-                await client.aclose()
-                await inference.aclose()
+                outcome = await import_catalogue(services, first, client, step)
+                return outcome, await integrations.by_id(services.db, first["_id"])
 
         outcome, connected = asyncio.run(go())
     finally:

@@ -17,7 +17,7 @@ from api.data import integrations
 from api.integrations.catalogue_import import import_product
 from api.jobs.woocommerce import add_to_catalogue
 from api.services import open_services
-from tests.api.conftest import make_settings
+from tests.api.conftest import make_settings, quiet_step, store_settings
 from tests.support.data_dirs import files_under
 
 ACCOUNT, INTEGRATION = "a1b2c3", "d4e5f6"
@@ -377,11 +377,7 @@ def test_a_write_that_landed_though_its_answer_never_came_is_not_made_again(mong
     try:
         product = store.create_product("Slow to answer", [photo])
         time.sleep(1.1)  # connected after the product was made
-        settings = make_settings(mongo_server.uri, mongo_database, index_dir=tmp_path / "indexes",
-                                 image_dir=tmp_path / "images", fetch_allow_origins=frozenset({f"127.0.0.1:{store.port}"}))
-
-        async def step(name: str, detail: str = "", fence: bool = False) -> None:
-            pass
+        settings = store_settings(mongo_server, mongo_database, tmp_path, store)
 
         async def go():
             inference = InProcessClient(dict(served_models))
@@ -398,8 +394,8 @@ def test_a_write_that_landed_though_its_answer_never_came_is_not_made_again(mong
                     store.put_answer_delay_s = 2.0
                     try:
                         with pytest.raises(Exception) as first:
-                            await worker.run(job, step)
-                        second = await worker.run(job, step)
+                            await worker.run(job, quiet_step)
+                        second = await worker.run(job, quiet_step)
                     finally:
                         store.put_answer_delay_s = 0.0
                         await worker.aclose()
