@@ -141,8 +141,8 @@ def usable_directory(path: Path, setting: str) -> None:
         with tempfile.NamedTemporaryFile(dir=path):
             pass
     except OSError as error:
-        raise UnusableDirectory(f"{setting}={path} cannot be used: {error.strerror or error}; give a directory this process "
-                         "may create and write") from None
+        raise UnusableDirectory(f"{setting}={path} cannot be used: {error.strerror or error}; give a directory this "
+                                "process may create and write") from None
 
 
 @asynccontextmanager

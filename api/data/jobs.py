@@ -322,7 +322,7 @@ async def kind_state_counts(db: AsyncDatabase, moment: float) -> dict[tuple[str,
         counts[(kind, state)] = row["n"]
     async for row in await db.jobs.aggregate([{"$match": {"state": QUEUED, "run_after": {"$gt": moment}}},
                                               {"$group": {"_id": "$kind", "n": {"$sum": 1}}}]):
-        kind = row["_id"] or "product"
-        counts[(kind, QUEUED)] -= row["n"]
+        kind = row["_id"] or "product"  # (a job queued between the two reads is in this one alone)
+        counts[(kind, QUEUED)] = max(0, counts.get((kind, QUEUED), 0) - row["n"])
         counts[(kind, WAITING)] = counts.get((kind, WAITING), 0) + row["n"]
     return counts

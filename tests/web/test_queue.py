@@ -112,11 +112,18 @@ def test_set_the_policy_review_a_held_product_and_write_it_to_the_store(desktop,
 
     # A gift card among the clothes: left as it is, out of the queue, and nothing written to the store.
     gift = store.create_product("Gift card", [noise_photo(8)], categories=["Gutscheine"])
+    voucher = store.create_product("Voucher", [noise_photo(9)], categories=["Gutscheine"])
     wait_for_job(service, session, integration["id"], gift["id"])
+    wait_for_job(service, session, integration["id"], voucher["id"])
     desktop.reload()
     desktop.get_by_test_id("queue-item").filter(has_text="Gift card").get_by_role("button", name="Leave as it is").click()
     desktop.get_by_text("1 product left as it is.").wait_for()
+    # Focus goes on to the next product's name.
+    wait_for(lambda: desktop.evaluate("document.activeElement.textContent") == "Voucher", 10, "focus on the next one")
+    desktop.get_by_test_id("queue-item").filter(has_text="Voucher").get_by_role("button", name="Leave as it is").click()
+    desktop.get_by_text("2 products left as they are.").wait_for()
     desktop.get_by_text("Nothing waits for a review.").wait_for()
+    assert voucher["id"] not in store.writes
     assert gift["id"] not in store.writes
     assert {c["name"] for c in store.catalogue.view(gift["id"])["categories"]} == {"Gutscheine"}
 

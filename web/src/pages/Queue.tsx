@@ -152,7 +152,8 @@ export function QueuePage() {
   useEffect(() => {
     if (!refocus || load.busy) return;
     setRefocus(false);
-    section.current?.querySelector<HTMLElement>("[data-testid=queue-item] h2, h1")?.focus();
+    const within = section.current;
+    (within?.querySelector<HTMLElement>("[data-testid=queue-item] h2") ?? within?.querySelector<HTMLElement>("h1"))?.focus();
   }, [refocus, load.busy, page]);
   const finished = useCallback((what: Done) => {
     setDone((counts) => ({ ...counts, [what]: counts[what] + 1 }));
