@@ -291,10 +291,13 @@ class WooClient:
                 return
             page, previous = page + 1, found
 
-    async def products_page(self, page: int, per_page: int = PAGE_SIZE, params: dict | None = None) -> StorePage:
-        """Page `page` of the store's products, oldest first."""
+    async def products_page(self, page: int, per_page: int = PAGE_SIZE, params: dict | None = None,
+                            named: bool = True) -> StorePage:
+        """Page `page` of the store's products, oldest first; `named`: their categories named by their paths (which
+        may read the category tree: a second request a key check need not wait for)."""
         listed = await self._page("/products", page, per_page, {"orderby": "id", "order": "asc", **(params or {})})
-        return StorePage([await self._named(_product(item)) for item in listed.items], listed.pages, listed.total,
+        items = [_product(item) for item in listed.items]
+        return StorePage([await self._named(item) for item in items] if named else items, listed.pages, listed.total,
                          listed.more, listed.api_root)
 
     async def webhooks(self) -> list[dict]:

@@ -380,6 +380,23 @@ def test_a_listing_that_never_ends_is_stopped_saying_so(woo_store, monkeypatch):
     assert "still listing past 250 items (page 4)" in error.message, error.message
 
 
+def test_a_key_check_is_one_request_however_many_categories_the_store_has(woo_store):
+    """A connect's product read need not name the product's categories (the category tree is another request): a
+    store answering in 13 s a request fits the connect's 25 s only so (an independent store check)."""
+    woo_store.create_product("Blue shirt", categories=["Herren > Hemden"])
+
+    async def go():
+        client = _client(woo_store)
+        try:
+            return await client.products_page(1, 1, named=False)
+        finally:
+            await client.aclose()
+
+    listed = _run(go())
+    assert [p["name"] for p in listed.items] == ["Blue shirt"]
+    assert [path for _, path, _ in woo_store.api_requests] == ["/wp-json/wc/v3/products"]
+
+
 def test_a_store_that_displays_php_notices_before_its_json_is_read(woo_store):
     """A live site with PHP's display_errors on: a plugin's deprecation notice comes before every REST answer,
     errors included. The JSON after it is WooCommerce's, read as such (an independent store check saw every job of
