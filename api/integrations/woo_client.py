@@ -69,8 +69,8 @@ class StorePage:
     pages: int | None
     total: int | None
     more: bool
-    # The address of its REST API the store names itself by (WordPress's `Link: <…/wp-json/>; rel="https://api.w.org/"`
-    # on every answer): its own home page, however the request reached it (`moved_home` in api/integrations/store.py).
+    # Its REST API's address as the store names it (WordPress's Link header, rel "https://api.w.org/", on every
+    # answer): its own home page, however the request reached it (`moved_home` in api/integrations/store.py).
     api_root: str | None = None
 
     def repeats(self, previous: StorePage | None) -> bool:
@@ -293,8 +293,7 @@ class WooClient:
 
     async def products_page(self, page: int, per_page: int = PAGE_SIZE, params: dict | None = None,
                             named: bool = True) -> StorePage:
-        """Page `page` of the store's products, oldest first; `named`: their categories named by their paths (which
-        may read the category tree: a second request a key check need not wait for)."""
+        """Page `page` of the store's products, oldest first; `named`: their categories named by path (a read of the tree)."""
         listed = await self._page("/products", page, per_page, {"orderby": "id", "order": "asc", **(params or {})})
         items = [_product(item) for item in listed.items]
         return StorePage([await self._named(item) for item in items] if named else items, listed.pages, listed.total,
